@@ -1,0 +1,121 @@
+package gateway
+
+import "time"
+
+// Status is where a message or one of its parts stands. Terminal statuses are
+// spelled in capitals in DESIGN.md; every status here is, so that logs, events
+// and the gRPC enum read the same.
+type Status string
+
+// The statuses a message moves through. ACCEPTED and SUBMITTED are the only
+// non-terminal ones: a message leaves them exactly once.
+const (
+	StatusAccepted    Status = "ACCEPTED"
+	StatusSubmitted   Status = "SUBMITTED"
+	StatusDelivered   Status = "DELIVERED"
+	StatusUndelivered Status = "UNDELIVERED"
+	StatusExpired     Status = "EXPIRED"
+	StatusRejected    Status = "REJECTED"
+	StatusFailed      Status = "FAILED"
+	StatusCanceled    Status = "CANCELED"
+)
+
+// Final reports whether no later event can change the status.
+func (s Status) Final() bool {
+	switch s {
+	case StatusAccepted, StatusSubmitted, "":
+		return false
+	}
+	return true
+}
+
+// Encoding names the alphabet a message's text is sent in. It is decided at
+// accept time, so the part count a caller is told never changes on resend.
+type Encoding string
+
+// The encodings the engine knows how to count parts for.
+const (
+	EncodingGSM7 Encoding = "GSM7"
+	EncodingUCS2 Encoding = "UCS2"
+)
+
+// Message is one outbound SMS as accepted from a caller. The store owns the
+// durable copy; values handed around the engine are snapshots.
+type Message struct {
+	ID        string
+	Tenant    string
+	ClientRef string // idempotency key, unique per tenant when not empty
+	From      string
+	To        string // E.164, normalized at accept
+	Text      string
+	Encoding  Encoding
+	Priority  int32 // higher is sent first
+	NotBefore time.Time
+	ExpiresAt time.Time // zero: no validity limit
+
+	Status    Status
+	Attempts  int
+	Carrier   string // route taken by the last submission
+	Cost      float64
+	Currency  string
+	LastError string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	Parts []Part
+}
+
+// Part is one SMS segment of a Message. Every part is submitted, tracked and
+// receipted on its own: a message is DELIVERED only when all its parts are.
+type Part struct {
+	Index     int // 0-based
+	Carrier   string
+	CarrierID string // normalized message id from the carrier, empty until submitted
+	Status    Status
+	Error     string
+	UpdatedAt time.Time
+}
+
+// EventKind separates the two things adapters follow on one ordered log.
+type EventKind string
+
+// Event kinds.
+const (
+	EventStatus  EventKind = "status"
+	EventInbound EventKind = "inbound"
+)
+
+// Event is one entry of the ordered event log. Seq is assigned by the store
+// in commit order and never reused, so a consumer resumes by sequence number.
+type Event struct {
+	Seq       int64
+	Kind      EventKind
+	Tenant    string
+	MessageID string
+	Status    Status // for EventStatus
+	Detail    string // error text or receipt state, may be empty
+	Time      time.Time
+	Inbound   *Inbound // for EventInbound
+}
+
+// Inbound is a mobile-originated message received from a carrier.
+type Inbound struct {
+	ID         string
+	Tenant     string
+	Carrier    string
+	CarrierRef string // carrier-side identity for duplicate detection, may be empty
+	From       string
+	To         string
+	Text       string
+	ReceivedAt time.Time
+}
+
+// Receipt is a delivery report as a connector understood it, before matching.
+type Receipt struct {
+	Carrier   string // connector name
+	CarrierID string // normalized the same way as Part.CarrierID
+	Status    Status // DELIVERED, UNDELIVERED, EXPIRED, REJECTED; "" for intermediate states
+	State     string // the carrier's own word (DELIVRD, UNDELIV, ...)
+	Error     string // carrier error code, if any
+	Time      time.Time
+}

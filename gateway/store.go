@@ -1,0 +1,80 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned by Store.Get when no message has the id for the
+// tenant asking; callers map it to NotFound without revealing other tenants.
+var ErrNotFound = errors.New("gateway: message not found")
+
+// Store is the durable state the engine needs. Implementations live in
+// gateway/store and all pass its contract suite (gateway/store/storetest).
+//
+// Every method that changes state returns only after the change is durable
+// (fsync'd or replicated); events it appends are durable in the same commit.
+type Store interface {
+	// Accept stores each message with its parts and an ACCEPTED event. A
+	// message whose (Tenant, ClientRef) exists already is not stored again:
+	// its result carries the stored message's id and Duplicate.
+	Accept(ctx context.Context, msgs []*Message) ([]AcceptResult, error)
+
+	// Get returns a message with its parts. An empty tenant matches any.
+	Get(ctx context.Context, tenant, id string) (*Message, error)
+
+	// Claim leases up to limit messages that still have unsubmitted parts and
+	// are due (NotBefore and next attempt ≤ now), highest priority first. A
+	// leased message is not returned again until Reschedule or Finish releases
+	// it, or its lease lapses (a restart of a single-node store clears leases).
+	Claim(ctx context.Context, now time.Time, limit int) ([]*Message, error)
+
+	// RecordSubmits stores the carrier ids of submitted parts. A message whose
+	// parts all have carrier ids becomes SUBMITTED (one event) and is released.
+	// Receipts that arrived earlier for these ids are applied now.
+	RecordSubmits(ctx context.Context, recs []SubmitRecord) error
+
+	// Reschedule releases a claimed message for another attempt at the given
+	// time, counting the attempt and keeping lastErr.
+	Reschedule(ctx context.Context, id string, at time.Time, lastErr string) error
+
+	// Finish ends a message that will not be (further) submitted, with a final
+	// status and an event.
+	Finish(ctx context.Context, id string, status Status, detail string) error
+
+	// RecordReceipts matches receipts to parts by (Carrier, CarrierID) and
+	// updates parts, messages and events. Receipts that match no part yet are
+	// kept and applied when RecordSubmits records their id. It returns how
+	// many matched at once.
+	RecordReceipts(ctx context.Context, rs []Receipt) (matched int, err error)
+
+	// RecordInbound stores mobile-originated messages with one event each,
+	// skipping any whose (Carrier, CarrierRef) was stored before. It returns
+	// how many were new.
+	RecordInbound(ctx context.Context, in []*Inbound) (added int, err error)
+
+	// Events returns up to limit events with Seq ≥ fromSeq in order; an empty
+	// tenant matches all tenants.
+	Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)
+
+	// Close flushes pending writes and releases the store.
+	Close() error
+}
+
+// AcceptResult tells a caller what became of one message given to Accept.
+type AcceptResult struct {
+	ID        string
+	Duplicate bool // an earlier message had the same (tenant, client_ref)
+}
+
+// SubmitRecord is one part a carrier has taken responsibility for.
+type SubmitRecord struct {
+	MessageID string
+	Index     int
+	Carrier   string
+	CarrierID string
+	Cost      float64 // per part, added to the message's cost
+	Currency  string
+	At        time.Time
+}
