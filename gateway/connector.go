@@ -21,6 +21,11 @@ type Connector interface {
 	Submit(ctx context.Context, m *Message, parts []int) []PartResult
 	// Up reports whether the connector can take a submission now.
 	Up() bool
+	// Window is how many parts may be sent and not yet answered at once,
+	// across all of the connector's binds. The engine holds that many parts
+	// at most between "handed to Submit" and "carrier id stored", which
+	// bounds what a crash can make it send twice.
+	Window() int
 	// Stop drains in-flight submissions within ctx and disconnects.
 	Stop(ctx context.Context) error
 }

@@ -1,0 +1,166 @@
+// Package app assembles a whole gateway from a config: store, carriers,
+// router, engine and listeners. It is what `smsgw serve` runs, and it is
+// embeddable, so tests start real gateways (even two) in one process.
+//
+// Start order is store → engine (carriers bind) → listeners; Stop runs it
+// backwards: stop taking requests, drain submissions, unbind, close the
+// store. A message accepted before Stop is durable whatever Stop's context
+// allows.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/grpcapi"
+	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/routing"
+	"github.com/openmf/smsgw/smpp"
+)
+
+// Options are the parts of a gateway that do not come from the config file.
+type Options struct {
+	Logger *slog.Logger // nil: discard
+	// Registry receives every metric; nil makes a fresh one with the Go and
+	// process collectors.
+	Registry *prometheus.Registry
+}
+
+// App is one running gateway.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    gateway.Store
+	engine   *gateway.Engine
+	grpc     *grpcapi.Server
+	http     *httpapi.Server
+
+	grpcLis, httpLis net.Listener
+	serving          sync.WaitGroup
+	stopOnce         sync.Once
+	stopErr          error
+}
+
+// New opens the store and builds everything; nothing is listening or bound
+// until Start.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	table, err := routing.NewTable(cfg.Routes)
+	if err != nil {
+		return nil, err
+	}
+	var conns []gateway.Connector
+	for _, c := range cfg.Carriers {
+		tenant := c.SMPP.Tenant
+		if tenant == "" {
+			tenant = cfg.Tenants[0].ID
+		}
+		p, err := smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant})
+		if err != nil {
+			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
+		}
+		conns = append(conns, p)
+	}
+	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	eng, err := gateway.New(gateway.Options{
+		Store: st, Router: table, Connectors: conns, Segment: smpp.Count, Tenants: cfg.EngineTenants(),
+		Logger: log, Registerer: reg,
+		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
+		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	keys := map[string][]string{}
+	for _, t := range cfg.Tenants {
+		keys[t.ID] = t.APIKeys
+	}
+	a := &App{cfg: cfg, log: log, registry: reg, store: st, engine: eng}
+	a.grpc = grpcapi.New(eng, grpcapi.NewKeys(keys))
+	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready})
+	return a, nil
+}
+
+func (a *App) ready() error {
+	if !a.engine.Ready() {
+		return errors.New("no carrier is bound")
+	}
+	return nil
+}
+
+// Start binds the carriers, resumes unfinished messages and listens.
+func (a *App) Start() error {
+	var err error
+	if a.grpcLis, err = net.Listen("tcp", a.cfg.Listen.GRPC); err != nil {
+		return fmt.Errorf("app: listen.grpc: %w", err)
+	}
+	if a.httpLis, err = net.Listen("tcp", a.cfg.Listen.HTTP); err != nil {
+		a.grpcLis.Close()
+		return fmt.Errorf("app: listen.http: %w", err)
+	}
+	if err := a.engine.Start(); err != nil {
+		a.grpcLis.Close()
+		a.httpLis.Close()
+		return err
+	}
+	a.serving.Add(2)
+	go func() {
+		defer a.serving.Done()
+		if err := a.grpc.Serve(a.grpcLis); err != nil {
+			a.log.Error("grpc listener", "err", err)
+		}
+	}()
+	go func() {
+		defer a.serving.Done()
+		if err := a.http.Serve(a.httpLis); err != nil {
+			a.log.Error("http listener", "err", err)
+		}
+	}()
+	a.log.Info("smsgw started", "grpc", a.GRPCAddr(), "http", a.HTTPAddr(), "store", a.cfg.Store.Driver)
+	return nil
+}
+
+// GRPCAddr is the address the gRPC listener got (useful with port 0).
+func (a *App) GRPCAddr() string { return a.grpcLis.Addr().String() }
+
+// HTTPAddr is the address the HTTP listener got.
+func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
+
+// Engine gives tests and embedders the running engine.
+func (a *App) Engine() *gateway.Engine { return a.engine }
+
+// Stop drains and closes everything; it is idempotent.
+func (a *App) Stop(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		a.grpc.Stop(ctx)
+		errs := []error{a.engine.Stop(ctx), a.http.Stop(ctx)}
+		a.serving.Wait()
+		errs = append(errs, a.store.Close())
+		a.stopErr = errors.Join(errs...)
+		a.log.Info("smsgw stopped")
+	})
+	return a.stopErr
+}

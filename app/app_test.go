@@ -1,0 +1,386 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/client"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+func dial(t *testing.T, addr, key string) *client.Client {
+	t.Helper()
+	c, err := client.Dial(addr, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// collector follows StreamEvents and records every status per message.
+type collector struct {
+	mu       sync.Mutex
+	statuses map[string][]pb.Status
+	lastSeq  int64
+	seqErr   error
+}
+
+func follow(t *testing.T, cl *client.Client, from int64) *collector {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := cl.StreamEvents(ctx, &pb.StreamEventsRequest{FromSeq: from})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collector{statuses: map[string][]pb.Status{}}
+	go func() {
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			if ev.GetSeq() <= c.lastSeq && c.seqErr == nil {
+				c.seqErr = fmt.Errorf("seq %d after %d", ev.GetSeq(), c.lastSeq)
+			}
+			c.lastSeq = ev.GetSeq()
+			if ev.GetKind() == pb.EventKind_EVENT_KIND_STATUS {
+				c.statuses[ev.GetMessageId()] = append(c.statuses[ev.GetMessageId()], ev.GetStatus())
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+func (c *collector) get(id string) []pb.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]pb.Status(nil), c.statuses[id]...)
+}
+
+// TestEndToEnd drives the whole path over loopback sockets: gRPC → engine →
+// SQLite → SMPP bind → simulator → receipts → StreamEvents.
+func TestEndToEnd(t *testing.T) {
+	sim := smsc.NewServer(smsc.WithReceiptDelay(0, 5*time.Millisecond))
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	events := follow(t, cl, 0)
+
+	const n = 1000
+	long := strings.Repeat("Your loan repayment schedule has changed. ", 9) // 3 GSM parts with the number
+	type sent struct {
+		id, to, text string
+		parts        int
+	}
+	msgs := make([]sent, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 16 {
+				text := fmt.Sprintf("Reminder %d: group meeting Tuesday 10:00", i)
+				wantParts, wantEnc := 1, "GSM7"
+				switch {
+				case i%5 == 0:
+					text = fmt.Sprintf("Salamu %d — малипо ya mkopo 🙂", i)
+					wantEnc = "UCS2"
+				case i%7 == 0:
+					text = fmt.Sprintf("%s#%d", long, i)
+					wantParts = 3
+				}
+				to := fmt.Sprintf("+2547%08d", 10000000+i)
+				r, err := cl.Send(context.Background(), &pb.SendRequest{To: to, Text: text})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if int(r.GetParts()) != wantParts || r.GetEncoding() != wantEnc {
+					errs <- fmt.Errorf("message %d: %d parts %s, want %d %s", i, r.GetParts(), r.GetEncoding(), wantParts, wantEnc)
+				}
+				msgs[i] = sent{r.GetId(), to, text, int(r.GetParts())}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	want := []pb.Status{pb.Status_STATUS_ACCEPTED, pb.Status_STATUS_SUBMITTED, pb.Status_STATUS_DELIVERED}
+	eventually(t, 60*time.Second, func() error {
+		for _, m := range msgs {
+			if got := events.get(m.id); fmt.Sprint(got) != fmt.Sprint(want) {
+				return fmt.Errorf("message %s events %v, want %v", m.id, got, want)
+			}
+		}
+		return nil
+	})
+	if events.seqErr != nil {
+		t.Fatal(events.seqErr)
+	}
+
+	// The simulator received exactly the expected parts, each once, each
+	// asking for a receipt, multi-part ones with a concatenation UDH.
+	wantParts := 0
+	byDest := map[string]sent{}
+	for _, m := range msgs {
+		wantParts += m.parts
+		byDest[strings.TrimPrefix(m.to, "+")] = m
+	}
+	subs := sim.Submits()
+	if len(subs) != wantParts {
+		t.Fatalf("simulator received %d submit_sm, want %d", len(subs), wantParts)
+	}
+	seen := map[string]bool{}
+	for _, s := range subs {
+		m, ok := byDest[s.Dest]
+		if !ok {
+			t.Fatalf("submit to unexpected destination %s", s.Dest)
+		}
+		key := s.Dest + "/" + string(s.ShortMessage)
+		if seen[key] {
+			t.Fatalf("part sent twice to %s", s.Dest)
+		}
+		seen[key] = true
+		if s.RegisteredDelivery&1 != 1 {
+			t.Errorf("part to %s does not request a receipt", s.Dest)
+		}
+		if (m.parts > 1) != (s.ESMClass&0x40 != 0) {
+			t.Errorf("part to %s: esm_class %#x for a %d-part message", s.Dest, s.ESMClass, m.parts)
+		}
+		if strings.Contains(m.text, "малипо") && s.DataCoding != 8 {
+			t.Errorf("UCS-2 text sent with data_coding %d", s.DataCoding)
+		}
+	}
+
+	// GetMessage shows per-part carrier ids and the cost of every part.
+	for _, m := range msgs[:21] {
+		got, err := cl.GetMessage(context.Background(), &pb.GetMessageRequest{Id: m.id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.GetStatus() != pb.Status_STATUS_DELIVERED || len(got.GetParts()) != m.parts || got.GetCarrier() != "sim" {
+			t.Fatalf("GetMessage = %v", got)
+		}
+		if want := 0.8 * float64(m.parts); got.GetCost() < want-1e-9 || got.GetCost() > want+1e-9 || got.GetCurrency() != "KES" {
+			t.Errorf("cost = %v %s, want %v KES", got.GetCost(), got.GetCurrency(), want)
+		}
+		for _, p := range got.GetParts() {
+			if p.GetCarrierId() == "" || p.GetStatus() != pb.Status_STATUS_DELIVERED {
+				t.Errorf("part %v", p)
+			}
+		}
+	}
+}
+
+func fieldOf(err error) string {
+	st, _ := status.FromError(err)
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) > 0 {
+			return br.GetFieldViolations()[0].GetField()
+		}
+	}
+	return ""
+}
+
+// TestBadInputStoresNothing: every refusal names its field with the right
+// code, and nothing reaches the store or the carrier.
+func TestBadInputStoresNothing(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := context.Background()
+
+	cases := []struct {
+		name  string
+		req   *pb.SendRequest
+		field string
+	}{
+		{"invalid number", &pb.SendRequest{To: "12", Text: "x"}, "to"},
+		{"letters", &pb.SendRequest{To: "+2547ABC", Text: "x"}, "to"},
+		{"empty text", &pb.SendRequest{To: "+254712345678"}, "text"},
+		{"eleven parts", &pb.SendRequest{To: "+254712345678", Text: strings.Repeat("a", 153*10+1)}, "text"},
+		{"huge", &pb.SendRequest{To: "+254712345678", Text: strings.Repeat("a", 1<<20)}, "text"},
+		{"foreign sender", &pb.SendRequest{To: "+254712345678", Text: "x", From: "MFI-B"}, "from"},
+	}
+	for _, c := range cases {
+		_, err := cl.Send(ctx, c.req)
+		if status.Code(err) != codes.InvalidArgument || fieldOf(err) != c.field {
+			t.Errorf("%s: got %v (field %q), want InvalidArgument on %q", c.name, err, fieldOf(err), c.field)
+		}
+	}
+	wrong := dial(t, a.GRPCAddr(), "not-a-key-at-all")
+	if _, err := wrong.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "x"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("unknown key: %v, want Unauthenticated", err)
+	}
+	none := pb.NewMessagingClient(mustConn(t, a.GRPCAddr()))
+	if _, err := none.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "x"}); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("no key: %v, want Unauthenticated", err)
+	}
+
+	// A batch answers per item: the good one is accepted, the bad ones named.
+	br, err := cl.SendBatch(ctx, &pb.SendBatchRequest{Messages: []*pb.SendRequest{
+		{To: "0712345678", Text: "national number in KE"},
+		{To: "+254712345678", Text: ""},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if br.GetResults()[0].GetAccepted().GetId() == "" || br.GetResults()[1].GetField() != "messages[1].text" ||
+		codes.Code(br.GetResults()[1].GetCode()) != codes.InvalidArgument {
+		t.Fatalf("batch results %v", br.GetResults())
+	}
+
+	// Only the one good message exists: its ACCEPTED event is the first event.
+	evs := follow(t, cl, 0)
+	eventually(t, 10*time.Second, func() error {
+		if got := evs.get(br.GetResults()[0].GetAccepted().GetId()); len(got) < 3 {
+			return fmt.Errorf("events %v", got)
+		}
+		return nil
+	})
+	evs.mu.Lock()
+	n := len(evs.statuses)
+	evs.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d messages have events, want 1", n)
+	}
+	if got := sim.Stats().Submits; got != 1 {
+		t.Errorf("simulator received %d submits, want 1", got)
+	}
+}
+
+func mustConn(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+func TestIdempotencyAndTenantIsolation(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	clientA := dial(t, a.GRPCAddr(), apptest.KeyA)
+	clientB := dial(t, a.GRPCAddr(), apptest.KeyB)
+	ctx := context.Background()
+
+	r1, err := clientA.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "receipt 1", ClientRef: "loan-42-repayment-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := clientA.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "receipt 1", ClientRef: "loan-42-repayment-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.GetId() != r1.GetId() || !r2.GetDuplicate() || r1.GetDuplicate() {
+		t.Fatalf("resend gave %v after %v, want the same id marked duplicate", r2, r1)
+	}
+	// The same client_ref in another tenant is another message; tenant B's
+	// default region (TZ) normalizes its national number.
+	rb, err := clientB.Send(ctx, &pb.SendRequest{To: "0754123456", Text: "receipt 1", ClientRef: "loan-42-repayment-7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.GetId() == r1.GetId() || rb.GetDuplicate() {
+		t.Fatalf("tenant B's message %v collides with tenant A's", rb)
+	}
+	mb, err := clientB.GetMessage(ctx, &pb.GetMessageRequest{Id: rb.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mb.GetTo() != "+255754123456" || mb.GetFrom() != "MFI-B" {
+		t.Errorf("tenant B message to %s from %s", mb.GetTo(), mb.GetFrom())
+	}
+	if _, err := clientB.GetMessage(ctx, &pb.GetMessageRequest{Id: r1.GetId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("tenant B read tenant A's message: %v", err)
+	}
+	evB := follow(t, clientB, 0)
+	eventually(t, 10*time.Second, func() error {
+		if len(evB.get(rb.GetId())) < 3 {
+			return fmt.Errorf("tenant B events %v", evB.get(rb.GetId()))
+		}
+		return nil
+	})
+	if got := evB.get(r1.GetId()); len(got) != 0 {
+		t.Errorf("tenant B streamed tenant A's events %v", got)
+	}
+	if sim.Stats().Submits != 2 {
+		t.Errorf("simulator got %d submits, want 2 (the duplicate must not be sent)", sim.Stats().Submits)
+	}
+}
+
+func TestHealthServiceAndInbound(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	conn := mustConn(t, a.GRPCAddr())
+	hr, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: "smsgw.v1.Messaging"})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health = %v, %v", hr, err)
+	}
+
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, err := cl.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_INBOUND}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SendMO("+254712345678", "22555", "BAL"); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ev.GetInbound()
+	if ev.GetKind() != pb.EventKind_EVENT_KIND_INBOUND || in.GetText() != "BAL" || in.GetFrom() != "+254712345678" || in.GetCarrier() != "sim" {
+		t.Fatalf("inbound event %v", ev)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if st := sim.Stats(); st.DeliverResps != 1 || st.DeliverRespErrors != 0 {
+			return fmt.Errorf("simulator stats %+v: MO not acknowledged once", st)
+		}
+		return nil
+	})
+}

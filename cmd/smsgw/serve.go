@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/routing"
+	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+// demoKey is the demo tenant's API key. The demo listens on loopback only.
+const demoKey = "demo-api-key"
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	demo := fs.Bool("demo", false, "run with a built-in simulated carrier, a demo tenant and the store under ./data")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	grace := fs.Duration("shutdown-timeout", 30*time.Second, "how long a stop waits for in-flight submissions")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw serve:", err)
+		return 2
+	}
+	var cfg *config.Config
+	switch {
+	case *demo && *path != "":
+		fmt.Fprintln(stderr, "smsgw serve: give --config or --demo, not both")
+		return 2
+	case *demo:
+		sim, err := smsc.Listen("127.0.0.1:0", smsc.WithoutRecording(), smsc.WithReceiptDelay(200*time.Millisecond, 800*time.Millisecond),
+			smsc.WithLogger(log.With("component", "demo-carrier")))
+		if err != nil {
+			fmt.Fprintln(stderr, "smsgw serve: demo carrier:", err)
+			return 1
+		}
+		defer sim.Close()
+		cfg = demoConfig(sim.Addr())
+	case *path != "":
+		if cfg, err = config.Load(*path); err != nil {
+			fmt.Fprintln(stderr, "smsgw serve:", err)
+			return 1
+		}
+	default:
+		fmt.Fprintln(stderr, "smsgw serve: --config FILE or --demo is required")
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw serve:", err)
+		return 1
+	}
+	if err := a.Start(); err != nil {
+		fmt.Fprintln(stderr, "smsgw serve:", err)
+		_ = a.Stop(context.Background())
+		return 1
+	}
+	if *demo {
+		fmt.Fprintf(stdout, `smsgw demo is running: gRPC %s, HTTP http://%s (metrics at /metrics)
+In another shell:
+  export SMSGW_API_KEY=%s SMSGW_ADDR=%s
+  ./bin/smsgw send --to +254712345678 --text "Your loan repayment of KES 1,500 is due on Friday" --wait
+`, a.GRPCAddr(), a.HTTPAddr(), demoKey, a.GRPCAddr())
+	}
+	<-ctx.Done()
+	log.Info("stopping", "timeout", *grace)
+	sctx, cancel := context.WithTimeout(context.Background(), *grace)
+	defer cancel()
+	if err := a.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		fmt.Fprintln(stderr, "smsgw serve: stop:", err)
+		return 1
+	}
+	return 0
+}
+
+// demoConfig is what `make run` runs: everything on loopback, the store in
+// ./data so messages survive a restart of the demo.
+func demoConfig(carrierAddr string) *config.Config {
+	host, port := splitHostPort(carrierAddr)
+	cfg := &config.Config{
+		Listen: config.Listen{GRPC: "127.0.0.1:9190", HTTP: "127.0.0.1:9191"},
+		Store:  store.Config{Driver: "sqlite", Path: "./data/smsgw.db"},
+		Tenants: []config.Tenant{{
+			ID: "demo", APIKeys: []string{demoKey}, DefaultRegion: "KE", Sender: "MFI",
+		}},
+		Carriers: []config.Carrier{{Name: "demo-carrier", SMPP: &smpp.Config{
+			Host: host, Port: port, SystemID: "demo", Password: "demo", Bind: "transceiver",
+			Binds: 1, Window: 32, EnquireLink: 30 * time.Second,
+		}}},
+		Routes: []routing.Route{{Prefix: "+", Carrier: "demo-carrier", Cost: 1, Currency: "KES"}},
+	}
+	if err := config.Complete(cfg); err != nil {
+		panic(fmt.Sprintf("demo config is invalid: %v", err))
+	}
+	return cfg
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: smsgw check-config FILE")
+		return 2
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+func simulateSMSC(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("simulate-smsc", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:2775", "address to accept binds on")
+	minDelay := fs.Duration("receipt-delay", 50*time.Millisecond, "delay before a delivery receipt")
+	hexIDs := fs.Bool("hex-ids", false, "write message ids in hex in submit_sm_resp (decimal in receipts)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw simulate-smsc:", err)
+		return 2
+	}
+	opts := []smsc.Option{smsc.WithoutRecording(), smsc.WithReceiptDelay(*minDelay, *minDelay), smsc.WithLogger(log)}
+	if *hexIDs {
+		opts = append(opts, smsc.WithIDFormat(smsc.IDHexResp))
+	}
+	sim, err := smsc.Listen(*listen, opts...)
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw simulate-smsc:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "SMSC simulator listening on %s\n", sim.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	sim.Close()
+	st := sim.Stats()
+	fmt.Fprintf(stdout, "binds %d, submit_sm %d, receipts %d, deliver_sm_resp %d\n", st.Binds, st.Submits, st.ReceiptsSent, st.DeliverResps)
+	return 0
+}
+
+func splitHostPort(addr string) (string, int) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		panic(err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		panic(err)
+	}
+	return host, port
+}

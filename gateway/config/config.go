@@ -1,0 +1,313 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/routing"
+	"github.com/openmf/smsgw/smpp"
+)
+
+// Config is the whole file.
+type Config struct {
+	Listen   Listen          `yaml:"listen"`
+	Store    store.Config    `yaml:"store"`
+	Gateway  Gateway         `yaml:"gateway"`
+	Tenants  []Tenant        `yaml:"tenants"`
+	Carriers []Carrier       `yaml:"carriers"`
+	Routes   []routing.Route `yaml:"routes"`
+}
+
+// Listen holds the addresses smsgw serves on. 9191 is the port Fineract
+// expects of a message gateway.
+type Listen struct {
+	GRPC string `yaml:"grpc"` // default 127.0.0.1:9190
+	HTTP string `yaml:"http"` // default 127.0.0.1:9191; /metrics, /healthz, /readyz
+}
+
+// Gateway tunes the engine; every field has a working default.
+type Gateway struct {
+	MaxParts    int           `yaml:"max_parts"`    // longest text accepted, in SMS parts; default 10
+	MaxAttempts int           `yaml:"max_attempts"` // submission attempts before FAILED; default 12
+	RetryBase   time.Duration `yaml:"retry_base"`   // first retry delay; default 2s
+	RetryMax    time.Duration `yaml:"retry_max"`    // retry delay cap; default 5m
+}
+
+// Tenant is one MFI (or one Fineract tenant) using the gateway.
+type Tenant struct {
+	ID            string   `yaml:"id"`
+	APIKeys       []string `yaml:"api_keys"`
+	DefaultRegion string   `yaml:"default_region"` // ISO 3166, for national numbers
+	Sender        string   `yaml:"sender"`         // default sender id
+	Senders       []string `yaml:"senders"`        // further allowed sender ids
+}
+
+// Carrier is one way out: today an SMPP bind pool.
+type Carrier struct {
+	Name string       `yaml:"name"`
+	SMPP *smpp.Config `yaml:"smpp"`
+}
+
+// Load reads, expands and validates a config file.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads a config from r; see Load. The error, when not nil, is an
+// *Errors listing every problem.
+func Parse(r io.Reader) (*Config, error) {
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Errors{List: yamlErrors(err)}
+	}
+	var errs []error
+	expandEnv(reflect.ValueOf(&c).Elem(), "", &errs)
+	if err := Complete(&c); err != nil {
+		errs = append(errs, err.(*Errors).List...)
+	}
+	if len(errs) > 0 {
+		return nil, &Errors{List: errs}
+	}
+	return &c, nil
+}
+
+// Complete fills the defaults of a config built in code (the demo, tests)
+// and validates it like a file; the error, when not nil, is an *Errors.
+func Complete(c *Config) error {
+	c.setDefaults()
+	if errs := c.validate(); len(errs) > 0 {
+		return &Errors{List: errs}
+	}
+	return nil
+}
+
+// Errors is every problem found in a file.
+type Errors struct{ List []error }
+
+func (e *Errors) Error() string {
+	var b strings.Builder
+	for i, err := range e.List {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+func yamlErrors(err error) []error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		out := make([]error, len(te.Errors))
+		for i, s := range te.Errors {
+			s = strings.Replace(s, "not found in type", "is not a known key in", 1)
+			out[i] = errors.New(s)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen.GRPC == "" {
+		c.Listen.GRPC = "127.0.0.1:9190"
+	}
+	if c.Listen.HTTP == "" {
+		c.Listen.HTTP = "127.0.0.1:9191"
+	}
+	if c.Store.Driver == "" {
+		c.Store.Driver = "sqlite"
+	}
+	if c.Store.Driver == "sqlite" && c.Store.Path == "" {
+		c.Store.Path = "./data/smsgw.db"
+	}
+	g := &c.Gateway
+	if g.MaxParts == 0 {
+		g.MaxParts = 10
+	}
+	if g.MaxAttempts == 0 {
+		g.MaxAttempts = 12
+	}
+	if g.RetryBase == 0 {
+		g.RetryBase = 2 * time.Second
+	}
+	if g.RetryMax == 0 {
+		g.RetryMax = 5 * time.Minute
+	}
+}
+
+func prefixed(prefix string, errs []error) []error {
+	out := make([]error, len(errs))
+	for i, err := range errs {
+		out[i] = fmt.Errorf("%s%w", prefix, err)
+	}
+	return out
+}
+
+func (c *Config) validate() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Listen.GRPC == c.Listen.HTTP && !strings.HasSuffix(c.Listen.GRPC, ":0") {
+		add("listen.http: %s is also listen.grpc", c.Listen.HTTP)
+	}
+	errs = append(errs, prefixed("store.", c.Store.Validate())...)
+	if c.Gateway.MaxParts < 1 || c.Gateway.MaxParts > 255 {
+		add("gateway.max_parts: must be 1..255 (a concatenation reference counts to 255)")
+	}
+	if c.Gateway.MaxAttempts < 1 {
+		add("gateway.max_attempts: must be ≥ 1")
+	}
+	if c.Gateway.RetryBase < 0 || c.Gateway.RetryMax < c.Gateway.RetryBase {
+		add("gateway.retry_max: must be ≥ retry_base ≥ 0")
+	}
+
+	if len(c.Tenants) == 0 {
+		add("tenants: at least one tenant is required")
+	}
+	tenantIDs := map[string]bool{}
+	keys := map[string]string{}
+	for i, t := range c.Tenants {
+		p := fmt.Sprintf("tenants[%d]", i)
+		switch {
+		case t.ID == "":
+			add("%s.id: required", p)
+		case tenantIDs[t.ID]:
+			add("%s.id: %q is used by an earlier tenant", p, t.ID)
+		}
+		tenantIDs[t.ID] = true
+		if len(t.APIKeys) == 0 {
+			add("%s.api_keys: at least one key is required", p)
+		}
+		for j, k := range t.APIKeys {
+			switch {
+			case len(k) < 8:
+				add("%s.api_keys[%d]: must be at least 8 characters", p, j)
+			case keys[k] != "":
+				add("%s.api_keys[%d]: the same key is used by %s", p, j, keys[k])
+			}
+			keys[k] = p
+		}
+		if t.DefaultRegion == "" {
+			add("%s.default_region: required (ISO 3166 code, e.g. KE)", p)
+		} else if phonenumbers.GetCountryCodeForRegion(strings.ToUpper(t.DefaultRegion)) == 0 {
+			add("%s.default_region: %q is not a region phone numbers know", p, t.DefaultRegion)
+		}
+		if t.Sender == "" {
+			add("%s.sender: required (the default sender id or shortcode)", p)
+		}
+	}
+
+	if len(c.Carriers) == 0 {
+		add("carriers: at least one carrier is required")
+	}
+	carriers := map[string]bool{}
+	for i, cr := range c.Carriers {
+		p := fmt.Sprintf("carriers[%d]", i)
+		switch {
+		case cr.Name == "":
+			add("%s.name: required", p)
+		case carriers[cr.Name]:
+			add("%s.name: %q is used by an earlier carrier", p, cr.Name)
+		}
+		carriers[cr.Name] = true
+		if cr.SMPP == nil {
+			add("%s.smpp: required", p)
+			continue
+		}
+		errs = append(errs, prefixed(p+".smpp.", cr.SMPP.Validate())...)
+		if cr.SMPP.Tenant != "" && !tenantIDs[cr.SMPP.Tenant] {
+			add("%s.smpp.tenant: %q is not a configured tenant", p, cr.SMPP.Tenant)
+		}
+	}
+
+	if len(c.Routes) == 0 {
+		add("routes: at least one route is required")
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d].", i)
+		errs = append(errs, prefixed(p, r.Validate())...)
+		if r.Carrier != "" && !carriers[r.Carrier] {
+			add("%scarrier: %q is not a configured carrier", p, r.Carrier)
+		}
+	}
+	return errs
+}
+
+// EngineTenants converts the tenants for the engine.
+func (c *Config) EngineTenants() []gateway.Tenant {
+	out := make([]gateway.Tenant, len(c.Tenants))
+	for i, t := range c.Tenants {
+		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: strings.ToUpper(t.DefaultRegion), Sender: t.Sender, Senders: t.Senders}
+	}
+	return out
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${VAR} in every string of the config, reporting unset
+// variables with the path of the value that names them.
+func expandEnv(v reflect.Value, path string, errs *[]error) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			expandEnv(v.Elem(), path, errs)
+		}
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			name := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if name == "" || !t.Field(i).IsExported() {
+				continue
+			}
+			p := name
+			if path != "" {
+				p = path + "." + name
+			}
+			expandEnv(v.Field(i), p, errs)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			expandEnv(v.Index(i), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case reflect.String:
+		s := v.String()
+		if !strings.Contains(s, "${") {
+			return
+		}
+		v.SetString(envRef.ReplaceAllStringFunc(s, func(ref string) string {
+			name := ref[2 : len(ref)-1]
+			val, ok := os.LookupEnv(name)
+			if !ok {
+				*errs = append(*errs, fmt.Errorf("%s: environment variable %s is not set", path, name))
+			}
+			return val
+		}))
+	}
+}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidFileFromTheIssue(t *testing.T) {
+	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
+	c, err := Load("testdata/valid.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Tenants[0].APIKeys[0]; got != "k-0123456789" {
+		t.Errorf("api key = %q, want the environment's value", got)
+	}
+	s := c.Carriers[0].SMPP
+	if s.Host != "127.0.0.1" || s.Port != 2775 || s.Window != 32 || s.TPS != 200 || s.EnquireLink != 30*time.Second {
+		t.Errorf("smpp section parsed as %+v", s)
+	}
+	if c.Routes[0].Currency != "KES" || c.Routes[0].Cost != 1 {
+		t.Errorf("route parsed as %+v", c.Routes[0])
+	}
+	if c.Gateway.MaxParts != 10 || c.Listen.GRPC != "127.0.0.1:9190" {
+		t.Errorf("defaults not applied: %+v %+v", c.Gateway, c.Listen)
+	}
+	if et := c.EngineTenants(); et[0].DefaultRegion != "KE" || et[0].Sender != "MFI" {
+		t.Errorf("EngineTenants = %+v", et)
+	}
+}
+
+// Each invalid fixture must produce exactly these lines (in any order), so
+// an operator gets every problem with its path in one run.
+func TestInvalidFiles(t *testing.T) {
+	cases := map[string][]string{
+		"unknown_key.yaml": {
+			"line 1: field bogus_key is not a known key in config.Config",
+		},
+		"unknown_nested_key.yaml": {
+			"line 6: field colour is not a known key in config.Tenant",
+			"line 9: field windw is not a known key in smpp.Config",
+		},
+		"bad_types.yaml": {
+			"line 1: cannot unmarshal !!str `many` into int",
+		},
+		"unset_env.yaml": {
+			"tenants[0].api_keys[0]: environment variable SMSGW_TEST_UNSET_VARIABLE is not set",
+			"tenants[0].api_keys[0]: must be at least 8 characters",
+		},
+		"empty.yaml": {
+			"tenants: at least one tenant is required",
+			"carriers: at least one carrier is required",
+			"routes: at least one route is required",
+		},
+		"references.yaml": {
+			`tenants[0].default_region: "XX" is not a region phone numbers know`,
+			`tenants[1].id: "default" is used by an earlier tenant`,
+			"tenants[1].api_keys[0]: the same key is used by tenants[0]",
+			"tenants[1].api_keys[1]: must be at least 8 characters",
+			"tenants[1].default_region: required (ISO 3166 code, e.g. KE)",
+			"tenants[1].sender: required (the default sender id or shortcode)",
+			`carriers[0].smpp.tenant: "nobody" is not a configured tenant`,
+			`carriers[1].name: "a" is used by an earlier carrier`,
+			"carriers[1].smpp: required",
+			`routes[0].carrier: "b" is not a configured carrier`,
+			`routes[1].prefix: "254" must start with +`,
+			"routes[1].cost: must be ≥ 0",
+		},
+		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
+		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below
+	}
+	prefixes := map[string]string{"bad_smpp.yaml": "carriers[0].smpp.", "store_driver.yaml": "store.driver: "}
+	for file, want := range cases {
+		t.Run(file, func(t *testing.T) {
+			_, err := Load(filepath.Join("testdata", file))
+			if err == nil {
+				t.Fatal("invalid file accepted")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "config: testdata/"+file+": ") {
+				t.Errorf("error does not name the file: %q", msg)
+			}
+			lines := strings.Split(strings.TrimPrefix(msg, "config: testdata/"+file+": "), "\n")
+			if p, ok := prefixes[file]; ok {
+				for _, l := range lines {
+					if !strings.HasPrefix(l, p) {
+						t.Errorf("line %q lacks the path %q", l, p)
+					}
+				}
+				return
+			}
+			if strings.Join(sorted(lines), "\n") != strings.Join(sorted(want), "\n") {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+func TestBadSMPPReportsEachField(t *testing.T) {
+	_, err := Load("testdata/bad_smpp.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, field := range []string{"host", "port", "binds", "bind"} {
+		if !strings.Contains(err.Error(), "carriers[0].smpp."+field+": ") {
+			t.Errorf("no error for carriers[0].smpp.%s in:\n%v", field, err)
+		}
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want a not-exist error", err)
+	}
+}
+
+func sorted(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,500 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+)
+
+// SendRequest is one message as a caller asks for it, before validation.
+type SendRequest struct {
+	To        string
+	Text      string
+	From      string
+	ClientRef string
+	Priority  int32
+	NotBefore time.Time
+	ExpiresAt time.Time
+}
+
+// AcceptOutcome answers one SendRequest: either the stored message or the
+// reason it was refused (a *FieldError).
+type AcceptOutcome struct {
+	ID        string
+	Duplicate bool
+	Parts     int
+	Encoding  Encoding
+	Err       error
+}
+
+// Options wires an Engine. Store, Router and Segment are required.
+type Options struct {
+	Store      Store
+	Router     Router
+	Connectors []Connector
+	Segment    Segmenter
+	Tenants    []Tenant
+
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Now        func() time.Time      // nil: time.Now
+
+	MaxParts    int           // refuse longer texts; default 10
+	MaxAttempts int           // submission attempts before FAILED; default 12
+	RetryBase   time.Duration // first retry delay, doubled per attempt; default 2s
+	RetryMax    time.Duration // retry delay cap; default 5m
+	ClaimBatch  int           // messages claimed per store round trip; default 256
+	Workers     int           // messages in flight to connectors; default 1024
+	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
+}
+
+func (o *Options) setDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxParts <= 0 {
+		o.MaxParts = 10
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 12
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 2 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Minute
+	}
+	if o.ClaimBatch <= 0 {
+		o.ClaimBatch = 256
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1024
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = 500 * time.Millisecond
+	}
+}
+
+// Engine accepts messages, dispatches them to connectors along the router's
+// plan, and turns receipts into statuses and events. It is safe for
+// concurrent use; New → Start → Stop.
+type Engine struct {
+	opts       Options
+	log        *slog.Logger
+	tenants    map[string]*Tenant
+	connectors map[string]Connector
+	windows    map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
+	metrics    *metrics
+	events     *notifier
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	done   chan struct{}
+	work   sync.WaitGroup
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New checks the options and builds an engine; nothing runs until Start.
+func New(opts Options) (*Engine, error) {
+	if opts.Store == nil || opts.Router == nil || opts.Segment == nil {
+		return nil, errors.New("gateway: Store, Router and Segment are required")
+	}
+	opts.setDefaults()
+	e := &Engine{
+		opts:       opts,
+		log:        opts.Logger,
+		tenants:    make(map[string]*Tenant),
+		connectors: make(map[string]Connector),
+		windows:    make(map[string]*semaphore.Weighted),
+		events:     newNotifier(),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+	}
+	for i := range opts.Tenants {
+		t := opts.Tenants[i]
+		if _, dup := e.tenants[t.ID]; dup {
+			return nil, fmt.Errorf("gateway: tenant %q configured twice", t.ID)
+		}
+		e.tenants[t.ID] = &t
+	}
+	for _, c := range opts.Connectors {
+		if _, dup := e.connectors[c.Name()]; dup {
+			return nil, fmt.Errorf("gateway: carrier %q configured twice", c.Name())
+		}
+		e.connectors[c.Name()] = c
+		e.windows[c.Name()] = semaphore.NewWeighted(int64(max(c.Window(), 1)))
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	e.metrics = m
+	return e, nil
+}
+
+// Start connects the carriers and starts dispatching due messages, including
+// those a previous run left unfinished.
+func (e *Engine) Start() error {
+	for _, c := range e.opts.Connectors {
+		if err := c.Start(e); err != nil {
+			return fmt.Errorf("gateway: start carrier %s: %w", c.Name(), err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	go e.dispatch(ctx)
+	return nil
+}
+
+// Stop stops dispatching, lets submissions in flight finish within ctx, then
+// stops the connectors. Work cut off by ctx stays in the store, due again at
+// the next start. Stop is idempotent; the Store stays open (its owner closes it).
+func (e *Engine) Stop(ctx context.Context) error {
+	e.stopOnce.Do(func() {
+		if e.cancel == nil {
+			return
+		}
+		e.cancel()
+		<-e.done
+		waited := make(chan struct{})
+		go func() { e.work.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-ctx.Done():
+			e.stopErr = fmt.Errorf("gateway: stop: in-flight submissions still running: %w", ctx.Err())
+		}
+		for _, c := range e.opts.Connectors {
+			if err := c.Stop(ctx); err != nil && e.stopErr == nil {
+				e.stopErr = fmt.Errorf("gateway: stop carrier %s: %w", c.Name(), err)
+			}
+		}
+		e.events.close()
+	})
+	return e.stopErr
+}
+
+// Ready reports whether the engine can send now: at least one carrier is up.
+func (e *Engine) Ready() bool {
+	for _, c := range e.opts.Connectors {
+		if c.Up() {
+			return true
+		}
+	}
+	return false
+}
+
+// Accept validates, normalizes and durably stores messages for a tenant,
+// answering each request in order. Refused items carry a *FieldError and do
+// not prevent the others; err is set only when nothing could be stored.
+func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error) {
+	t, ok := e.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
+	}
+	out := make([]AcceptOutcome, len(reqs))
+	var msgs []*Message
+	var idx []int
+	for i, r := range reqs {
+		m, err := e.validate(t, r)
+		if err != nil {
+			out[i].Err = err
+			e.metrics.refused.WithLabelValues(tenant).Inc()
+			continue
+		}
+		msgs = append(msgs, m)
+		idx = append(idx, i)
+	}
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	start := e.opts.Now()
+	res, err := e.opts.Store.Accept(ctx, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: accept: %w", err)
+	}
+	e.metrics.acceptSeconds.Observe(e.opts.Now().Sub(start).Seconds())
+	for j, r := range res {
+		m := msgs[j]
+		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Parts: len(m.Parts), Encoding: m.Encoding}
+		if !r.Duplicate {
+			e.metrics.accepted.WithLabelValues(tenant).Inc()
+			e.log.Debug("accepted", "msg_id", r.ID, "to", MaskNumber(m.To), "parts", len(m.Parts))
+		}
+	}
+	e.events.notify()
+	e.kick()
+	return out, nil
+}
+
+// Get returns a tenant's message.
+func (e *Engine) Get(ctx context.Context, tenant, id string) (*Message, error) {
+	return e.opts.Store.Get(ctx, tenant, id)
+}
+
+// Events returns the tenant's events from fromSeq on, waiting up to the
+// context's end for at least one when none is there yet.
+func (e *Engine) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error) {
+	for {
+		changed := e.events.wait()
+		evs, err := e.opts.Store.Events(ctx, tenant, fromSeq, limit)
+		if err != nil || len(evs) > 0 {
+			return evs, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-changed:
+		case <-time.After(e.opts.PollEvery):
+			// Another node may have written; the store is the truth.
+		}
+	}
+}
+
+// HandleReceipts implements Sink: receipts are stored (and matched) before
+// the connector acknowledges them to the carrier.
+func (e *Engine) HandleReceipts(ctx context.Context, rs []Receipt) error {
+	matched, err := e.opts.Store.RecordReceipts(ctx, rs)
+	if err != nil {
+		return fmt.Errorf("gateway: record receipts: %w", err)
+	}
+	for _, r := range rs {
+		st := string(r.Status)
+		if st == "" {
+			st = "intermediate"
+		}
+		e.metrics.receipts.WithLabelValues(r.Carrier, st).Inc()
+	}
+	e.metrics.receiptsUnmatched.Add(float64(len(rs) - matched))
+	e.events.notify()
+	return nil
+}
+
+// HandleInbound implements Sink for mobile-originated messages.
+func (e *Engine) HandleInbound(ctx context.Context, in []*Inbound) error {
+	for _, m := range in {
+		if m.Tenant == "" && len(e.opts.Tenants) > 0 {
+			m.Tenant = e.opts.Tenants[0].ID
+		}
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = e.opts.Now()
+		}
+	}
+	added, err := e.opts.Store.RecordInbound(ctx, in)
+	if err != nil {
+		return fmt.Errorf("gateway: record inbound: %w", err)
+	}
+	e.metrics.inbound.Add(float64(added))
+	e.events.notify()
+	return nil
+}
+
+func (e *Engine) kick() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatch claims due messages and hands each to a worker goroutine, with at
+// most Workers in flight.
+func (e *Engine) dispatch(ctx context.Context) {
+	defer close(e.done)
+	slots := make(chan struct{}, e.opts.Workers)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil && e.Ready() {
+			free := cap(slots) - len(slots)
+			if free == 0 {
+				// Wait for a worker to finish before claiming more.
+				select {
+				case slots <- struct{}{}:
+					<-slots
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			msgs, err := e.opts.Store.Claim(ctx, e.opts.Now(), min(free, e.opts.ClaimBatch))
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("claim due messages", "err", err)
+				}
+				break
+			}
+			for _, m := range msgs {
+				slots <- struct{}{}
+				e.work.Add(1)
+				go func() {
+					defer func() { <-slots; e.work.Done() }()
+					e.process(ctx, m)
+				}()
+			}
+			if len(msgs) < min(free, e.opts.ClaimBatch) {
+				break
+			}
+		}
+		timer.Reset(e.opts.PollEvery)
+	}
+}
+
+// process takes one claimed message through the router's candidates until
+// every part is submitted or a decision ends the attempt.
+func (e *Engine) process(ctx context.Context, m *Message) {
+	now := e.opts.Now()
+	// The store may be closing after ctx ends; record outcomes on a context
+	// that survives the dispatcher's cancellation but not forever.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+
+	if !m.ExpiresAt.IsZero() && now.After(m.ExpiresAt) {
+		e.finish(rctx, m, StatusExpired, "validity period ended before submission")
+		return
+	}
+	var pending []int
+	for _, p := range m.Parts {
+		if p.CarrierID == "" {
+			pending = append(pending, p.Index)
+		}
+	}
+	if len(pending) == 0 {
+		// Every part was recorded before a restart; nothing to send.
+		return
+	}
+	cands := e.opts.Router.Plan(m.Tenant, m.To)
+	if len(cands) == 0 {
+		e.finish(rctx, m, StatusFailed, "no route for "+MaskNumber(m.To))
+		return
+	}
+	var lastErr error
+	for _, c := range cands {
+		conn, ok := e.connectors[c.Carrier]
+		if !ok || !conn.Up() {
+			lastErr = fmt.Errorf("carrier %s is down", c.Carrier)
+			continue
+		}
+		var (
+			decision Decision
+			failed   bool
+		)
+		pending, decision, lastErr, failed = e.submit(ctx, rctx, m, c, conn, pending)
+		if failed {
+			return
+		}
+		if len(pending) == 0 {
+			return
+		}
+		switch decision {
+		case Permanent:
+			e.finish(rctx, m, StatusRejected, lastErr.Error())
+			return
+		case Retry:
+			e.retry(rctx, m, lastErr)
+			return
+		}
+	}
+	e.retry(rctx, m, lastErr)
+}
+
+// submit hands the pending parts to one carrier in chunks no larger than its
+// window, storing each chunk's carrier ids before its window slots are
+// released. It returns the parts still unsent, the decision their errors call
+// for, and failed when the outcome could not be stored.
+func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn Connector, pending []int) (left []int, decision Decision, lastErr error, failed bool) {
+	win := e.windows[c.Carrier]
+	chunk := max(conn.Window(), 1)
+	decision = NextRoute
+	for len(pending) > 0 {
+		n := min(len(pending), chunk)
+		if err := win.Acquire(ctx, int64(n)); err != nil {
+			return append(left, pending...), Retry, err, false
+		}
+		results := conn.Submit(ctx, m, pending[:n])
+		pending = pending[n:]
+		var recs []SubmitRecord
+		for _, r := range results {
+			if r.Err == nil {
+				recs = append(recs, SubmitRecord{MessageID: m.ID, Index: r.Index, Carrier: c.Carrier,
+					CarrierID: r.CarrierID, Cost: c.Cost, Currency: c.Currency, At: e.opts.Now()})
+				e.metrics.submitted.WithLabelValues(c.Carrier).Inc()
+				continue
+			}
+			left = append(left, r.Index)
+			lastErr = r.Err
+			d := DecisionOf(r.Err)
+			e.metrics.decisions.WithLabelValues(c.Carrier, d.String()).Inc()
+			// The strongest decision among the parts wins: permanent beats
+			// retry beats next route.
+			if d == Permanent || (d == Retry && decision == NextRoute) {
+				decision = d
+			}
+		}
+		var err error
+		if len(recs) > 0 {
+			err = e.opts.Store.RecordSubmits(rctx, recs)
+		}
+		win.Release(int64(n))
+		if err != nil {
+			// The carrier has the parts; after a restart they are resent
+			// (at-least-once), which is the documented window.
+			e.log.Error("record submits", "msg_id", m.ID, "err", err)
+			return nil, decision, err, true
+		}
+		if len(recs) > 0 {
+			e.events.notify()
+		}
+		if len(left) > 0 {
+			// This carrier failed a part: the rest go where the decision says.
+			return append(left, pending...), decision, lastErr, false
+		}
+	}
+	return nil, decision, lastErr, false
+}
+
+func (e *Engine) retry(ctx context.Context, m *Message, cause error) {
+	attempts := m.Attempts + 1
+	if attempts >= e.opts.MaxAttempts {
+		e.finish(ctx, m, StatusFailed, fmt.Sprintf("gave up after %d attempts: %v", attempts, cause))
+		return
+	}
+	delay := e.opts.RetryBase << min(attempts-1, 20)
+	if delay > e.opts.RetryMax || delay <= 0 {
+		delay = e.opts.RetryMax
+	}
+	// Jitter spreads a burst of retries after an outage.
+	delay = delay/2 + rand.N(delay/2+1)
+	at := e.opts.Now().Add(delay)
+	if err := e.opts.Store.Reschedule(ctx, m.ID, at, cause.Error()); err != nil {
+		e.log.Error("reschedule", "msg_id", m.ID, "err", err)
+		return
+	}
+	e.metrics.retries.Inc()
+}
+
+func (e *Engine) finish(ctx context.Context, m *Message, st Status, detail string) {
+	if err := e.opts.Store.Finish(ctx, m.ID, st, detail); err != nil {
+		e.log.Error("finish", "msg_id", m.ID, "status", st, "err", err)
+		return
+	}
+	e.metrics.finished.WithLabelValues(string(st)).Inc()
+	e.log.Info("message ended before delivery", "msg_id", m.ID, "status", st, "detail", detail)
+	e.events.notify()
+}

@@ -1,0 +1,349 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/routing"
+)
+
+// fakeConnector answers submissions with a function, so each test decides
+// what the carrier does.
+type fakeConnector struct {
+	name   string
+	up     atomic.Bool
+	window int
+	answer func(m *gateway.Message, idx int) gateway.PartResult
+
+	mu       sync.Mutex
+	calls    int
+	inFlight int
+	maxIn    int
+	sink     gateway.Sink
+}
+
+func newFake(name string, window int, answer func(*gateway.Message, int) gateway.PartResult) *fakeConnector {
+	f := &fakeConnector{name: name, window: window, answer: answer}
+	f.up.Store(true)
+	return f
+}
+
+func (f *fakeConnector) Name() string                   { return f.name }
+func (f *fakeConnector) Start(s gateway.Sink) error     { f.sink = s; return nil }
+func (f *fakeConnector) Up() bool                       { return f.up.Load() }
+func (f *fakeConnector) Window() int                    { return f.window }
+func (f *fakeConnector) Stop(ctx context.Context) error { return nil }
+
+// callCount is how many times Submit ran.
+func (f *fakeConnector) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
+}
+
+func (f *fakeConnector) Submit(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
+	f.mu.Lock()
+	f.calls++
+	f.inFlight += len(parts)
+	f.maxIn = max(f.maxIn, f.inFlight)
+	f.mu.Unlock()
+	out := make([]gateway.PartResult, len(parts))
+	for i, p := range parts {
+		out[i] = f.answer(m, p)
+		out[i].Index = p
+	}
+	f.mu.Lock()
+	f.inFlight -= len(parts)
+	f.mu.Unlock()
+	return out
+}
+
+var idSeq atomic.Int64
+
+func ok(*gateway.Message, int) gateway.PartResult {
+	return gateway.PartResult{CarrierID: fmt.Sprint(idSeq.Add(1))}
+}
+
+func failWith(d gateway.Decision, code string) func(*gateway.Message, int) gateway.PartResult {
+	return func(*gateway.Message, int) gateway.PartResult {
+		return gateway.PartResult{Err: &gateway.SubmitError{Decision: d, Code: code}}
+	}
+}
+
+// segmentByLength stands in for the SMPP segmenter: 10 characters a part.
+func segmentByLength(text string) (gateway.Encoding, int, error) {
+	return gateway.EncodingGSM7, (len(text) + 9) / 10, nil
+}
+
+type harness struct {
+	engine *gateway.Engine
+	store  gateway.Store
+}
+
+func newHarness(t *testing.T, routes []routing.Route, conns ...gateway.Connector) *harness {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "s.db")}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := routing.NewTable(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := gateway.New(gateway.Options{
+		Store: st, Router: table, Connectors: conns, Segment: segmentByLength,
+		Tenants:   []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}},
+		RetryBase: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond, MaxAttempts: 3,
+		PollEvery: 10 * time.Millisecond, MaxParts: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := e.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+		st.Close()
+	})
+	return &harness{e, st}
+}
+
+func (h *harness) send(t *testing.T, r gateway.SendRequest) string {
+	t.Helper()
+	out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out[0].Err != nil {
+		t.Fatal(out[0].Err)
+	}
+	return out[0].ID
+}
+
+// waitStatus polls the store until the message reaches want.
+func (h *harness) waitStatus(t *testing.T, id string, want gateway.Status) *gateway.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := h.store.Get(context.Background(), "t", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status == want {
+			return m
+		}
+		if m.Status.Final() || time.Now().After(deadline) {
+			t.Fatalf("message is %s (%s), want %s", m.Status, m.LastError, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func route(prefix, carrier string, cost float64) routing.Route {
+	return routing.Route{Prefix: prefix, Carrier: carrier, Cost: cost, Currency: "KES"}
+}
+
+func TestSubmitThenReceiptDelivers(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarness(t, []routing.Route{route("+", "a", 0.5)}, a)
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Text: "twenty-five characters!!!"})
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	if len(m.Parts) != 3 || m.To != "+254712345678" || m.Cost != 1.5 || m.Carrier != "a" {
+		t.Fatalf("submitted message %+v", m)
+	}
+	var rs []gateway.Receipt
+	for _, p := range m.Parts {
+		rs = append(rs, gateway.Receipt{Carrier: "a", CarrierID: p.CarrierID, Status: gateway.StatusDelivered, State: "DELIVRD"})
+	}
+	if err := a.sink.HandleReceipts(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStatus(t, id, gateway.StatusDelivered)
+}
+
+func TestNextRouteFailover(t *testing.T) {
+	cheap := newFake("cheap", 10, failWith(gateway.NextRoute, "ESME_RSUBMITFAIL"))
+	dear := newFake("dear", 10, ok)
+	h := newHarness(t, []routing.Route{route("+254", "cheap", 0.5), route("+254", "dear", 0.9)}, cheap, dear)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	if m.Carrier != "dear" || m.Cost != 0.9 || cheap.callCount() != 1 {
+		t.Fatalf("message went %s at %v after %d calls to cheap", m.Carrier, m.Cost, cheap.callCount())
+	}
+}
+
+func TestDownCarrierIsSkipped(t *testing.T) {
+	cheap := newFake("cheap", 10, ok)
+	cheap.up.Store(false)
+	dear := newFake("dear", 10, ok)
+	h := newHarness(t, []routing.Route{route("+254", "cheap", 0.5), route("+254", "dear", 0.9)}, cheap, dear)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "dear" || cheap.callCount() != 0 {
+		t.Fatalf("went to %s; cheap called %d times while down", m.Carrier, cheap.callCount())
+	}
+}
+
+func TestPermanentErrorRejects(t *testing.T) {
+	a := newFake("a", 10, failWith(gateway.Permanent, "ESME_RINVDSTADR"))
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	m := h.waitStatus(t, id, gateway.StatusRejected)
+	if a.callCount() != 1 || m.LastError == "" {
+		t.Fatalf("calls %d, last error %q", a.callCount(), m.LastError)
+	}
+}
+
+func TestRetriesThenFails(t *testing.T) {
+	a := newFake("a", 10, failWith(gateway.Retry, "ESME_RTHROTTLED"))
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	m := h.waitStatus(t, id, gateway.StatusFailed)
+	if a.callCount() != 3 || m.Attempts != 2 {
+		t.Fatalf("calls %d, attempts %d, want 3 calls (MaxAttempts) and 2 reschedules", a.callCount(), m.Attempts)
+	}
+}
+
+func TestRetrySucceedsLater(t *testing.T) {
+	var n atomic.Int32
+	a := newFake("a", 10, func(m *gateway.Message, i int) gateway.PartResult {
+		if n.Add(1) == 1 {
+			return gateway.PartResult{Err: errors.New("response timeout")}
+		}
+		return ok(m, i)
+	})
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Attempts != 1 {
+		t.Fatalf("attempts %d, want 1", m.Attempts)
+	}
+}
+
+func TestNoRouteFails(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarness(t, []routing.Route{route("+255", "a", 1)}, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	h.waitStatus(t, id, gateway.StatusFailed)
+}
+
+func TestExpiredBeforeSubmission(t *testing.T) {
+	a := newFake("a", 10, ok)
+	a.up.Store(false)
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello", ExpiresAt: time.Now().Add(30 * time.Millisecond)})
+	time.Sleep(40 * time.Millisecond)
+	a.up.Store(true)
+	h.waitStatus(t, id, gateway.StatusExpired)
+	if a.callCount() != 0 {
+		t.Fatalf("expired message was submitted")
+	}
+}
+
+func TestScheduledNotSentEarly(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	at := time.Now().Add(150 * time.Millisecond)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello", NotBefore: at})
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	if m.Parts[0].UpdatedAt.Before(at) {
+		t.Fatalf("submitted at %v, before not_before %v", m.Parts[0].UpdatedAt, at)
+	}
+}
+
+// The engine never has more parts out than a carrier's window, even when
+// one message has more parts than the window.
+func TestWindowBoundsPartsInFlight(t *testing.T) {
+	a := newFake("a", 2, func(m *gateway.Message, i int) gateway.PartResult {
+		time.Sleep(time.Millisecond)
+		return ok(m, i)
+	})
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, h.send(t, gateway.SendRequest{To: "+254712345678", Text: fmt.Sprintf("%050d", i)}))
+	}
+	for _, id := range ids {
+		h.waitStatus(t, id, gateway.StatusSubmitted)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.maxIn > 2 {
+		t.Fatalf("%d parts in flight at once, window is 2", a.maxIn)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	cases := []struct {
+		r     gateway.SendRequest
+		field string
+	}{
+		{gateway.SendRequest{To: "12", Text: "x"}, "to"},
+		{gateway.SendRequest{To: "", Text: "x"}, "to"},
+		{gateway.SendRequest{To: "+254712345678"}, "text"},
+		{gateway.SendRequest{To: "+254712345678", Text: "\xff\xfe"}, "text"},
+		{gateway.SendRequest{To: "+254712345678", Text: fmt.Sprintf("%051d", 0)}, "text"},
+		{gateway.SendRequest{To: "+254712345678", Text: "x", From: "OTHER"}, "from"},
+		{gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: time.Now(), ExpiresAt: time.Now().Add(-time.Hour)}, "expires_at"},
+	}
+	for _, c := range cases {
+		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{c.r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fe *gateway.FieldError
+		if !errors.As(out[0].Err, &fe) || fe.Field != c.field {
+			t.Errorf("%+v: err %v, want a FieldError on %s", c.r, out[0].Err, c.field)
+		}
+	}
+	evs, err := h.store.Events(context.Background(), "", 0, 10)
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("refused requests left events %v (%v)", evs, err)
+	}
+	if _, err := h.engine.Accept(context.Background(), "nobody", []gateway.SendRequest{{To: "+254712345678", Text: "x"}}); err == nil {
+		t.Fatal("unknown tenant accepted")
+	}
+}
+
+func TestNormalizeNumber(t *testing.T) {
+	cases := []struct{ in, region, want string }{
+		{"0712345678", "KE", "+254712345678"},
+		{"0712 345 678", "KE", "+254712345678"},
+		{"+254712345678", "TZ", "+254712345678"},
+		{"00254712345678", "UG", "+254712345678"},
+		{"0754123456", "TZ", "+255754123456"},
+	}
+	for _, c := range cases {
+		got, err := gateway.NormalizeNumber(c.in, c.region)
+		if err != nil || got != c.want {
+			t.Errorf("NormalizeNumber(%q, %s) = %q, %v; want %q", c.in, c.region, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"12", "+2547", "hello", "+999123456789"} {
+		if _, err := gateway.NormalizeNumber(bad, "KE"); err == nil {
+			t.Errorf("NormalizeNumber(%q) accepted", bad)
+		}
+	}
+}
+
+func TestMaskNumber(t *testing.T) {
+	if got := gateway.MaskNumber("+254712345678"); got != "+2547*****678" {
+		t.Fatalf("MaskNumber = %q", got)
+	}
+	if got := gateway.MaskNumber("12345"); got != "*****" {
+		t.Fatalf("MaskNumber(short) = %q", got)
+	}
+}

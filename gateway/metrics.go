@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	accepted          *prometheus.CounterVec
+	refused           *prometheus.CounterVec
+	submitted         *prometheus.CounterVec
+	decisions         *prometheus.CounterVec
+	receipts          *prometheus.CounterVec
+	receiptsUnmatched prometheus.Counter
+	inbound           prometheus.Counter
+	finished          *prometheus.CounterVec
+	retries           prometheus.Counter
+	acceptSeconds     prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_accepted_total", Help: "Messages durably accepted, by tenant.",
+		}, []string{"tenant"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_refused_total", Help: "Send requests refused by validation, by tenant.",
+		}, []string{"tenant"}),
+		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_submitted_parts_total", Help: "Message parts taken by a carrier.",
+		}, []string{"carrier"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_submit_failures_total", Help: "Failed part submissions by carrier and the decision taken.",
+		}, []string{"carrier", "decision"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_receipts_total", Help: "Delivery receipts received, by carrier and status.",
+		}, []string{"carrier", "status"}),
+		receiptsUnmatched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smsgw_gateway_receipts_unmatched_total", Help: "Receipts kept because no submitted part had their id yet.",
+		}),
+		inbound: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smsgw_gateway_inbound_total", Help: "Mobile-originated messages stored.",
+		}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_ended_unsent_total", Help: "Messages ended before submission (FAILED, EXPIRED, REJECTED), by status.",
+		}, []string{"status"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smsgw_gateway_retries_total", Help: "Messages rescheduled for another attempt.",
+		}),
+		acceptSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "smsgw_gateway_accept_duration_seconds", Help: "Time to make an accept call durable.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.submitted, m.decisions, m.receipts,
+		m.receiptsUnmatched, m.inbound, m.finished, m.retries, m.acceptSeconds} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,823 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed schema/sqlite/*.sql
+var sqliteSchema embed.FS
+
+// Connection settings. The writer's synchronous=FULL is what makes a commit
+// durable against power loss in WAL mode (NORMAL is not). busy_timeout only
+// matters for the brief locks of WAL checkpoints shared with readers.
+const (
+	sqliteWriterParams = "_pragma=busy_timeout(10000)" +
+		"&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(FULL)" +
+		"&_pragma=foreign_keys(1)" +
+		"&_pragma=cache_size(-32768)" +
+		"&_pragma=journal_size_limit(67108864)" +
+		"&_pragma=temp_store(MEMORY)"
+	sqliteReaderParams = "_pragma=busy_timeout(10000)" +
+		"&_pragma=query_only(1)" +
+		"&_pragma=cache_size(-8192)"
+)
+
+// sqliteStore is the embedded gateway.Store. All writes go through one
+// goroutine (loop) and one connection (conn); reads use the rdb pool.
+type sqliteStore struct {
+	opts Options
+	lock *os.File // held for the store's life: one process per database
+
+	wdb   *sql.DB
+	conn  *sql.Conn            // the writer's connection, used only by loop
+	stmts map[string]*sql.Stmt // prepared on conn, used only by loop
+	sqls  map[sqlKey]string    // multi-row statements built, used only by loop
+	rdb   *sql.DB
+	reads readStmts // prepared on rdb
+
+	// mu guards closed and the send side of ops: senders hold it shared while
+	// they enqueue, Close holds it exclusively to close ops. Reads hold it
+	// shared while they run, so Close does not close rdb under them.
+	mu     sync.RWMutex
+	closed bool
+	ops    chan *op
+	done   chan struct{} // closed when loop has returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ gateway.Store = (*sqliteStore)(nil)
+
+// readStmts are the reader pool's statements, prepared once: database/sql
+// then keeps them prepared per connection, so reads skip SQL parsing.
+type readStmts struct {
+	get, events, tenantEvents *sql.Stmt
+}
+
+const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
+		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at
+	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id `
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	var err error
+	prep := func(query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, query)
+		return st
+	}
+	r.get = prep(`SELECT ` + prefixed("m.", messageColumns) + `,
+			p.idx, p.carrier, p.carrier_id, p.status, p.error, p.updated_at
+		FROM messages m JOIN parts p ON p.message_id = m.id WHERE m.id = $1 ORDER BY p.idx`)
+	r.events = prep(eventQuery + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
+	r.tenantEvents = prep(eventQuery + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
+	return err
+}
+
+func (r *readStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{r.get, r.events, r.tenantEvents} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixed qualifies each column of a comma-separated list with prefix.
+func prefixed(prefix, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = prefix + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// op is one queued write operation. run executes it inside the batch
+// transaction; it may run more than once when another operation's failure
+// forces a replay, so it must rebuild its results from scratch each time.
+type op struct {
+	ctx    context.Context
+	name   string
+	run    func(w *wtx) error
+	accept *acceptArgs // set for Accept, which batches may run as a group
+	err    error
+	done   chan error
+
+	grouped bool // done by acceptGroup in the current attempt
+}
+
+func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
+	s := &sqliteStore{
+		opts:  opts,
+		lock:  lock,
+		stmts: make(map[string]*sql.Stmt),
+		sqls:  make(map[sqlKey]string),
+		ops:   make(chan *op, 4*opts.MaxBatch),
+		done:  make(chan struct{}),
+	}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+
+	s.wdb, err = sql.Open("sqlite", path+"?"+sqliteWriterParams)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	s.conn, err = s.wdb.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	var mode string
+	if err := s.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return nil, fmt.Errorf("store: open %s: journal_mode is %q, the file system does not support WAL", path, mode)
+	}
+	version, err := migrateSQLite(ctx, s.conn)
+	if err != nil {
+		return nil, err
+	}
+	// Single node: whoever held these leases is gone.
+	res, err := s.conn.ExecContext(ctx,
+		"UPDATE messages SET lease_until = 0 WHERE status = 'ACCEPTED' AND lease_until <> 0")
+	if err != nil {
+		return nil, fmt.Errorf("store: clear leases: %w", err)
+	}
+	cleared, _ := res.RowsAffected()
+
+	s.rdb, err = sql.Open("sqlite", path+"?"+sqliteReaderParams)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	readers := max(4, 2*runtime.GOMAXPROCS(0))
+	s.rdb.SetMaxOpenConns(readers)
+	s.rdb.SetMaxIdleConns(readers)
+	if err := s.reads.prepare(ctx, s.rdb); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+
+	opts.Logger.Info("store opened", "driver", DriverSQLite, "path", path,
+		"schema_version", version, "leases_cleared", cleared)
+	go s.loop()
+	return s, nil
+}
+
+// release closes whatever openSQLite or Close has to give back.
+func (s *sqliteStore) release() error {
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	if s.conn != nil {
+		errs = append(errs, s.conn.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	if s.rdb != nil {
+		errs = append(errs, s.reads.close(), s.rdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// migrateSQLite applies the embedded migrations newer than the database's
+// version, each in its own transaction, and returns the resulting version.
+func migrateSQLite(ctx context.Context, conn *sql.Conn) (int, error) {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER NOT NULL PRIMARY KEY,
+		applied_at INTEGER NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	var current int
+	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	files, err := fs.Glob(sqliteSchema, "schema/sqlite/*.sql")
+	if err != nil {
+		return 0, fmt.Errorf("store: migrate: %w", err)
+	}
+	sort.Strings(files)
+	latest := 0
+	for _, name := range files {
+		base := filepath.Base(name)
+		prefix, _, _ := strings.Cut(base, "_")
+		v, err := strconv.Atoi(prefix)
+		if err != nil {
+			return 0, fmt.Errorf("store: migrate: %s: name must start with a version number", base)
+		}
+		latest = max(latest, v)
+		if v <= current {
+			continue
+		}
+		body, err := sqliteSchema.ReadFile(name)
+		if err != nil {
+			return 0, fmt.Errorf("store: migrate: %w", err)
+		}
+		if err := applyMigration(ctx, conn, v, string(body)); err != nil {
+			return 0, fmt.Errorf("store: migrate %s: %w", base, err)
+		}
+		current = v
+	}
+	if current > latest {
+		return 0, fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", current, latest)
+	}
+	return current, nil
+}
+
+func applyMigration(ctx context.Context, conn *sql.Conn, version int, body string) (err error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_, _ = conn.ExecContext(context.Background(), "ROLLBACK")
+		}
+	}()
+	if _, err := conn.ExecContext(ctx, body); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+		version, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// Close stops taking operations, lets the writer commit everything already
+// queued, and closes the database. Later calls return the first call's result.
+func (s *sqliteStore) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		close(s.ops)
+		s.mu.Unlock()
+		<-s.done
+		s.closeErr = s.release()
+	})
+	return s.closeErr
+}
+
+// do queues a write operation and waits for the commit that holds it.
+func (s *sqliteStore) do(ctx context.Context, name string, run func(w *wtx) error) error {
+	return s.submit(&op{ctx: ctx, name: name, run: run})
+}
+
+// submit queues o and waits for its answer. Once queued, o is always
+// answered: the writer skips it, without effect, if its context has ended.
+func (s *sqliteStore) submit(o *op) error {
+	if err := o.ctx.Err(); err != nil {
+		return fmt.Errorf("store: %s: %w", o.name, err)
+	}
+	o.done = make(chan error, 1)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+	case <-o.ctx.Done():
+		s.mu.RUnlock()
+		return fmt.Errorf("store: %s: %w", o.name, o.ctx.Err())
+	}
+	s.mu.RUnlock()
+	return <-o.done
+}
+
+// loop is the writer goroutine: it group-commits whatever is queued until ops
+// is closed and drained.
+func (s *sqliteStore) loop() {
+	defer close(s.done)
+	batch := make([]*op, 0, s.opts.MaxBatch)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < s.opts.MaxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit runs batch in one transaction and answers every operation in it.
+//
+// An operation that fails before it changed anything just fails. One that
+// fails after changing rows poisons the transaction: it is rolled back and
+// the batch replayed without the failed operations, which is cheaper on the
+// common path than a SAVEPOINT around every operation. Any error that is not
+// the operation's own (I/O, a failed commit) fails the whole batch.
+func (s *sqliteStore) commit(batch []*op) {
+	w := &wtx{s: s, now: s.opts.Now().UTC()}
+	w.nowNs = w.now.UnixNano()
+	fatal := s.runBatch(w, batch)
+	for _, o := range batch {
+		if fatal != nil && o.err == nil {
+			o.err = fatal
+		}
+		o.done <- o.err
+	}
+}
+
+// runBatch executes batch up to its commit. The Accepts of a batch run
+// first, as one group of multi-row INSERTs (statements, not rows, are what
+// SQLite spends its time on); any constraint failure in the group replays
+// the batch with every operation on its own, so that only the culprit fails.
+// Running the Accepts first is a valid order: the batch's callers are
+// concurrent, and all of it commits at once.
+func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
+	ctx := context.Background()
+	group := true
+	for {
+		if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return fmt.Errorf("store: begin: %w", err)
+		}
+		w.events = w.events[:0]
+		var accepts []*op
+		for _, o := range batch {
+			o.grouped = false
+			if o.err != nil {
+				continue
+			}
+			if err := o.ctx.Err(); err != nil {
+				o.err = fmt.Errorf("store: %s: %w", o.name, err)
+				continue
+			}
+			if group && o.accept != nil {
+				accepts = append(accepts, o)
+			}
+		}
+		if len(accepts) > 0 {
+			if err := w.acceptGroup(accepts); err != nil {
+				s.rollback()
+				if !isOpError(err) {
+					return fmt.Errorf("store: accept: %w", err)
+				}
+				s.opts.Logger.Debug("store: replaying batch one operation at a time", "ops", len(batch), "err", err)
+				group = false
+				continue
+			}
+			for _, o := range accepts {
+				o.grouped = true
+			}
+		}
+		replay := false
+		for _, o := range batch {
+			if o.err != nil || o.grouped {
+				continue
+			}
+			if err := o.ctx.Err(); err != nil {
+				o.err = fmt.Errorf("store: %s: %w", o.name, err)
+				continue
+			}
+			w.dirty = false
+			events := len(w.events)
+			err := o.run(w)
+			if err == nil {
+				continue
+			}
+			w.events = w.events[:events]
+			if !isOpError(err) {
+				s.rollback()
+				return fmt.Errorf("store: %s: %w", o.name, err)
+			}
+			o.err = err
+			if w.dirty {
+				replay = true
+				break
+			}
+		}
+		if replay {
+			s.rollback()
+			s.opts.Logger.Debug("store: replaying batch without a failed operation", "ops", len(batch))
+			continue
+		}
+		if err := w.flushEvents(); err != nil {
+			s.rollback()
+			return fmt.Errorf("store: events: %w", err)
+		}
+		if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+			s.rollback()
+			return fmt.Errorf("store: commit: %w", err)
+		}
+		return nil
+	}
+}
+
+func (s *sqliteStore) rollback() {
+	// SQLite may have rolled back already (I/O errors do); the error then
+	// only says there is no transaction.
+	_, _ = s.conn.ExecContext(context.Background(), "ROLLBACK")
+}
+
+// isOpError reports whether err belongs to one operation (its input, a
+// constraint) rather than to the database (I/O, locking, corruption).
+func isOpError(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	}
+	return true
+}
+
+// stmt returns the writer's prepared statement for query, preparing it once.
+func (s *sqliteStore) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.conn.PrepareContext(context.Background(), query)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// wtx is the writer's view of the current batch transaction.
+type wtx struct {
+	s      *sqliteStore
+	now    time.Time // the batch's clock reading, UTC
+	nowNs  int64
+	dirty  bool       // the running operation changed at least one row
+	events []eventRow // appended to the log just before COMMIT
+	args   []any      // scratch for multi-row statements
+}
+
+// eventRow is one event waiting for flushEvents.
+type eventRow struct {
+	kind      gateway.EventKind
+	tenant    string
+	msgID     string
+	status    gateway.Status
+	detail    string
+	inboundID string // "" for status events
+}
+
+// multiRowMax bounds the rows of one INSERT: 64 rows of the widest table
+// stay far below SQLite's 32766 parameters.
+const multiRowMax = 64
+
+// insertRows inserts rows with as few statements as it can. head is
+// "INSERT INTO t (cols) VALUES"; row is one row's value list in which each
+// "?" takes the next argument, and args holds the rows' arguments end to end.
+// Statements come in power-of-two sizes so that only a handful are ever
+// prepared per table.
+func (w *wtx) insertRows(head string, row []string, args []any) error {
+	width := 0
+	for _, v := range row {
+		if v == "?" {
+			width++
+		}
+	}
+	for len(args) > 0 {
+		n := 1
+		for n*2 <= min(multiRowMax, len(args)/width) {
+			n *= 2
+		}
+		if _, err := w.exec(w.s.rowsSQL(head, row, n), args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
+}
+
+// rowsSQL builds (once) the INSERT of n rows. Its placeholders are anonymous
+// "?": SQLite resolves each numbered or named one by a linear search, which
+// made binding a 64-row statement quadratic.
+func (s *sqliteStore) rowsSQL(head string, row []string, n int) string {
+	key := sqlKey{head, n}
+	if q, ok := s.sqls[key]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(" (")
+		for j, v := range row {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(v)
+		}
+		b.WriteByte(')')
+	}
+	q := b.String()
+	s.sqls[key] = q
+	return q
+}
+
+type sqlKey struct {
+	head string
+	n    int
+}
+
+func (w *wtx) exec(query string, args ...any) (int64, error) {
+	st, err := w.s.stmt(query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.Exec(args...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	if n > 0 {
+		w.dirty = true
+	}
+	return n, nil
+}
+
+func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := w.s.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.Query(args...)
+}
+
+func (w *wtx) queryRow(query string, args ...any) scanner {
+	st, err := w.s.stmt(query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRow(args...)
+}
+
+// errRow is a row whose query could not even be prepared.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// event queues one status event for a message; flushEvents writes it in
+// the same transaction. It counts as a change for the replay rule.
+func (w *wtx) event(tenant, msgID string, status gateway.Status, detail string) {
+	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: tenant, msgID: msgID,
+		status: status, detail: detail})
+	w.dirty = true
+}
+
+// flushEvents appends the queued events to the log in queue order.
+func (w *wtx) flushEvents() error {
+	if len(w.events) == 0 {
+		return nil
+	}
+	args := w.args[:0]
+	for _, e := range w.events {
+		var inbound any // NULL for status events
+		if e.inboundID != "" {
+			inbound = e.inboundID
+		}
+		args = append(args, string(e.kind), e.tenant, e.msgID, string(e.status), e.detail, w.nowNs, inbound)
+	}
+	w.args = args[:0]
+	return w.insertRows("INSERT INTO events (kind, tenant, message_id, status, detail, at, inbound_id) VALUES",
+		[]string{"?", "?", "?", "?", "?", "?", "?"}, args)
+}
+
+// read runs f while holding the store open, mapping use after Close.
+func (s *sqliteStore) read(f func() error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return f()
+}
+
+// messageColumns is the column list scanMessage expects, in order.
+const messageColumns = `id, tenant, client_ref, sender, recipient, body, encoding, priority,
+	not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
+	created_at, updated_at`
+
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanMessage(r scanner) (*gateway.Message, error) {
+	var (
+		m                                   gateway.Message
+		encoding, status                    string
+		notBefore, expires, created, update int64
+	)
+	err := r.Scan(&m.ID, &m.Tenant, &m.ClientRef, &m.From, &m.To, &m.Text, &encoding, &m.Priority,
+		&notBefore, &expires, &status, &m.Attempts, &m.Carrier, &m.Cost, &m.Currency, &m.LastError,
+		&created, &update)
+	if err != nil {
+		return nil, err
+	}
+	m.Encoding = gateway.Encoding(encoding)
+	m.Status = gateway.Status(status)
+	m.NotBefore = fromNanos(notBefore)
+	m.ExpiresAt = fromNanos(expires)
+	m.CreatedAt = fromNanos(created)
+	m.UpdatedAt = fromNanos(update)
+	return &m, nil
+}
+
+const partColumns = "idx, carrier, carrier_id, status, error, updated_at"
+
+func scanParts(rows *sql.Rows) ([]gateway.Part, error) {
+	defer rows.Close()
+	var parts []gateway.Part
+	for rows.Next() {
+		var (
+			p       gateway.Part
+			status  string
+			updated int64
+		)
+		if err := rows.Scan(&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated); err != nil {
+			return nil, err
+		}
+		p.Status = gateway.Status(status)
+		p.UpdatedAt = fromNanos(updated)
+		parts = append(parts, p)
+	}
+	return parts, rows.Err()
+}
+
+// Get reads a message and its parts in one statement, hence one snapshot.
+// Accept guarantees every message has a part, so the inner join is safe.
+func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Message, error) {
+	var m *gateway.Message
+	err := s.read(func() error {
+		rows, err := s.reads.get.QueryContext(ctx, id)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				p       gateway.Part
+				status  string
+				updated int64
+				cur     *gateway.Message
+				scanErr error
+			)
+			cur, scanErr = scanMessage(multiScanner{rows, []any{&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated}})
+			if scanErr != nil {
+				return scanErr
+			}
+			if m == nil {
+				m = cur
+			}
+			p.Status = gateway.Status(status)
+			p.UpdatedAt = fromNanos(updated)
+			m.Parts = append(m.Parts, p)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if m == nil || (tenant != "" && m.Tenant != tenant) {
+			m = nil
+			return gateway.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: get %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// multiScanner lets scanMessage read the message columns of a row that
+// carries more columns after them.
+type multiScanner struct {
+	rows  *sql.Rows
+	extra []any
+}
+
+func (ms multiScanner) Scan(dest ...any) error {
+	return ms.rows.Scan(append(dest, ms.extra...)...)
+}
+
+// Events reads the log from fromSeq on, joining inbound payloads.
+func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	var evs []gateway.Event
+	err := s.read(func() error {
+		var (
+			rows *sql.Rows
+			err  error
+		)
+		if tenant == "" {
+			rows, err = s.reads.events.QueryContext(ctx, fromSeq, limit)
+		} else {
+			rows, err = s.reads.tenantEvents.QueryContext(ctx, tenant, fromSeq, limit)
+		}
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				e                                        gateway.Event
+				kind, status                             string
+				at                                       int64
+				inID, inTenant, inCarrier, inRef, inFrom sql.NullString
+				inTo, inText                             sql.NullString
+				inReceived                               sql.NullInt64
+			)
+			if err := rows.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
+				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived); err != nil {
+				return err
+			}
+			e.Kind = gateway.EventKind(kind)
+			e.Status = gateway.Status(status)
+			e.Time = fromNanos(at)
+			if inID.Valid {
+				e.Inbound = &gateway.Inbound{
+					ID: inID.String, Tenant: inTenant.String, Carrier: inCarrier.String,
+					CarrierRef: inRef.String, From: inFrom.String, To: inTo.String,
+					Text: inText.String, ReceivedAt: fromNanos(inReceived.Int64),
+				}
+			}
+			evs = append(evs, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: events: %w", err)
+	}
+	return evs, nil
+}
+
+// toNanos stores the zero time as 0 (UnixNano of year 1 is out of range).
+func toNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

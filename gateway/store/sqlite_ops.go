@@ -1,0 +1,673 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/openmf/smsgw/gateway"
+)
+
+// The write operations of the SQLite store. Each validates its input and
+// does what it can outside the writer (ids), then queues a closure for the
+// writer goroutine and waits for its answer; since the caller always waits,
+// the writer reads the caller's values without copying them. See
+// sqliteStore.runBatch for how a batch runs.
+
+// Accept stores msgs. Ids are UUIDv7, made here (outside the writer) for
+// messages that come without one. On success each non-duplicate message gets
+// its ID, Status, CreatedAt and UpdatedAt (and its parts' Status and
+// UpdatedAt) set to what was stored; a duplicate gets the stored message's ID
+// and is otherwise left as given.
+func (s *sqliteStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]gateway.AcceptResult, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		if m == nil {
+			return nil, fmt.Errorf("store: accept: message %d is nil", i)
+		}
+		if len(m.Parts) == 0 {
+			return nil, fmt.Errorf("store: accept: message %d has no parts", i)
+		}
+		for j, p := range m.Parts {
+			if p.Index != j {
+				return nil, fmt.Errorf("store: accept: message %d: part %d has index %d, want %d", i, j, p.Index, j)
+			}
+		}
+		ids[i] = m.ID
+		if ids[i] == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("store: accept: %w", err)
+			}
+			ids[i] = u.String()
+		}
+	}
+	a := &acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs))}
+	err := s.submit(&op{ctx: ctx, name: "accept", accept: a, run: func(w *wtx) error {
+		a.now = w.now
+		for i, m := range msgs {
+			r, err := w.accept(ids[i], m)
+			if err != nil {
+				return err
+			}
+			a.results[i] = r
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range msgs {
+		m.ID = a.results[i].ID
+		if a.results[i].Duplicate {
+			continue
+		}
+		m.Status = gateway.StatusAccepted
+		m.Attempts = 0
+		m.CreatedAt, m.UpdatedAt = a.now, a.now
+		for j := range m.Parts {
+			m.Parts[j].Status = gateway.StatusAccepted
+			m.Parts[j].UpdatedAt = a.now
+		}
+	}
+	return a.results, nil
+}
+
+// acceptArgs is an Accept call as the writer sees it: inputs, results, and
+// the batch time it ran at.
+type acceptArgs struct {
+	msgs    []*gateway.Message
+	ids     []string
+	results []gateway.AcceptResult
+	now     time.Time
+}
+
+// The multi-row forms of the Accept inserts (see wtx.insertRows).
+const (
+	insertMessagesHead = `INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
+		not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
+		created_at, updated_at, part_count, next_attempt, due_at, lease_until) VALUES`
+	insertPartsHead = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
+)
+
+var (
+	messageRow = []string{"?", "?", "?", "?", "?", "?", "?", "?", "?", "?",
+		"'ACCEPTED'", "0", "''", "0", "''", "''", "?", "?", "?", "0", "?", "0"}
+	partRow = []string{"?", "?", "''", "''", "'ACCEPTED'", "''", "0", "?"}
+)
+
+// messageArgs appends the messageRow arguments of one new message.
+func (w *wtx) messageArgs(args []any, id string, m *gateway.Message) []any {
+	notBefore := toNanos(m.NotBefore)
+	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
+		notBefore, toNanos(m.ExpiresAt), w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs))
+}
+
+// accept stores one message on its own; acceptGroup is the fast path for
+// several. ON CONFLICT DO NOTHING turns an existing (tenant, client_ref)
+// into a lookup instead of an error.
+func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error) {
+	n, err := w.exec(w.s.rowsSQL(insertMessagesHead, messageRow, 1)+" ON CONFLICT DO NOTHING",
+		w.messageArgs(nil, id, m)...)
+	if err != nil {
+		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s: %w", id, err)
+	}
+	if n == 0 {
+		if m.ClientRef != "" {
+			stored, err := w.clientRef(m.Tenant, m.ClientRef)
+			if err == nil {
+				return gateway.AcceptResult{ID: stored, Duplicate: true}, nil
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return gateway.AcceptResult{}, fmt.Errorf("store: accept %s: %w", id, err)
+			}
+		}
+		return gateway.AcceptResult{}, fmt.Errorf("store: accept: message id %s exists already", id)
+	}
+	args := make([]any, 0, 3*len(m.Parts))
+	for _, p := range m.Parts {
+		args = append(args, id, p.Index, w.nowNs)
+	}
+	if err := w.insertRows(insertPartsHead, partRow, args); err != nil {
+		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
+	}
+	w.event(m.Tenant, id, gateway.StatusAccepted, "")
+	return gateway.AcceptResult{ID: id}, nil
+}
+
+// clientRef returns the id stored for (tenant, ref), or sql.ErrNoRows.
+func (w *wtx) clientRef(tenant, ref string) (string, error) {
+	var id string
+	// client_ref <> '' lets SQLite use the partial index messages_client_ref.
+	err := w.queryRow("SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''",
+		tenant, ref).Scan(&id)
+	return id, err
+}
+
+// acceptGroup runs several Accept calls with one multi-row INSERT per table
+// (per 64 rows). Duplicates are resolved first, against the database and
+// within the group, so the INSERTs only fail on a real conflict (a preset
+// id that exists); the caller then replays the batch call by call.
+func (w *wtx) acceptGroup(ops []*op) error {
+	type key struct{ tenant, ref string }
+	var (
+		inGroup  map[key]string
+		msgArgs  []any
+		partArgs []any
+	)
+	for _, o := range ops {
+		a := o.accept
+		a.now = w.now
+		for i, m := range a.msgs {
+			id := a.ids[i]
+			if m.ClientRef != "" {
+				k := key{m.Tenant, m.ClientRef}
+				if prev, ok := inGroup[k]; ok {
+					a.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
+					continue
+				}
+				stored, err := w.clientRef(m.Tenant, m.ClientRef)
+				if err == nil {
+					a.results[i] = gateway.AcceptResult{ID: stored, Duplicate: true}
+					continue
+				}
+				if !errors.Is(err, sql.ErrNoRows) {
+					return err
+				}
+				if inGroup == nil {
+					inGroup = make(map[key]string)
+				}
+				inGroup[k] = id
+			}
+			a.results[i] = gateway.AcceptResult{ID: id}
+			msgArgs = w.messageArgs(msgArgs, id, m)
+			for _, p := range m.Parts {
+				partArgs = append(partArgs, id, p.Index, w.nowNs)
+			}
+			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
+				status: gateway.StatusAccepted})
+		}
+	}
+	if err := w.insertRows(insertMessagesHead, messageRow, msgArgs); err != nil {
+		return err
+	}
+	return w.insertRows(insertPartsHead, partRow, partArgs)
+}
+
+// Claim leases due messages in priority order. It is a write (the lease), so
+// it runs on the writer like the others and two claims never overlap.
+func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*gateway.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowNs := toNanos(now)
+	until := nowNs + int64(s.opts.LeaseDuration)
+	var out []*gateway.Message
+	err := s.do(ctx, "claim", func(w *wtx) error {
+		out = out[:0]
+		// The literal status lets SQLite use the partial index messages_due.
+		rows, err := w.query(`SELECT `+messageColumns+` FROM messages
+			WHERE status = 'ACCEPTED' AND not_before <= $1 AND next_attempt <= $1 AND lease_until < $1
+			ORDER BY priority DESC, due_at, id LIMIT $2`, nowNs, limit)
+		if err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("store: claim: %w", err)
+			}
+			out = append(out, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		for _, m := range out {
+			if _, err := w.exec("UPDATE messages SET lease_until = $1 WHERE id = $2", until, m.ID); err != nil {
+				return fmt.Errorf("store: claim %s: %w", m.ID, err)
+			}
+			rows, err := w.query("SELECT "+partColumns+" FROM parts WHERE message_id = $1 ORDER BY idx", m.ID)
+			if err != nil {
+				return fmt.Errorf("store: claim %s: %w", m.ID, err)
+			}
+			if m.Parts, err = scanParts(rows); err != nil {
+				return fmt.Errorf("store: claim %s: %w", m.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RecordSubmits stores carrier ids, completes fully submitted messages and
+// applies receipts that were waiting for these ids.
+func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if r.CarrierID == "" {
+			return fmt.Errorf("store: record submit %s part %d: empty carrier id", r.MessageID, r.Index)
+		}
+	}
+	return s.do(ctx, "record submits", func(w *wtx) error {
+		type total struct {
+			carrier, currency string
+			cost              float64
+			at                int64
+		}
+		var order []string
+		totals := make(map[string]*total)
+		for _, r := range recs {
+			at := w.nowNs
+			if !r.At.IsZero() {
+				at = r.At.UnixNano()
+			}
+			n, err := w.exec(`UPDATE parts SET carrier = $1, carrier_id = $2,
+					status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
+					submitted_at = $3, updated_at = $3
+				WHERE message_id = $4 AND idx = $5`, r.Carrier, r.CarrierID, at, r.MessageID, r.Index)
+			if err != nil {
+				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, gateway.ErrNotFound)
+			}
+			t := totals[r.MessageID]
+			if t == nil {
+				t = &total{}
+				totals[r.MessageID] = t
+				order = append(order, r.MessageID)
+			}
+			t.carrier = r.Carrier
+			if r.Currency != "" {
+				t.currency = r.Currency
+			}
+			t.cost += r.Cost
+			t.at = max(t.at, at)
+		}
+		for _, id := range order {
+			t := totals[id]
+			if _, err := w.exec(`UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
+					currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4 WHERE id = $5`,
+				t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
+				return fmt.Errorf("store: record submits %s: %w", id, err)
+			}
+			var (
+				tenant, status string
+				unsent         int
+			)
+			if err := w.queryRow(`SELECT tenant, status,
+					(SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id = '')
+				FROM messages WHERE id = $1`, id).Scan(&tenant, &status, &unsent); err != nil {
+				return fmt.Errorf("store: record submits %s: %w", id, err)
+			}
+			if gateway.Status(status) != gateway.StatusAccepted || unsent > 0 {
+				continue
+			}
+			if _, err := w.exec(`UPDATE messages SET status = $1, lease_until = 0, updated_at = $2 WHERE id = $3`,
+				string(gateway.StatusSubmitted), w.nowNs, id); err != nil {
+				return fmt.Errorf("store: record submits %s: %w", id, err)
+			}
+			w.event(tenant, id, gateway.StatusSubmitted, "")
+		}
+		for _, r := range recs {
+			if err := w.applyUnmatched(r); err != nil {
+				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
+			}
+		}
+		return nil
+	})
+}
+
+// applyUnmatched applies, in arrival order, the stored receipts for the
+// carrier id just recorded, and forgets them.
+func (w *wtx) applyUnmatched(r gateway.SubmitRecord) error {
+	rows, err := w.query(`SELECT id, status, state, error, at FROM unmatched_receipts
+		WHERE carrier = $1 AND carrier_id = $2 ORDER BY id`, r.Carrier, r.CarrierID)
+	if err != nil {
+		return err
+	}
+	type waiting struct {
+		id int64
+		gateway.Receipt
+	}
+	var ws []waiting
+	for rows.Next() {
+		var (
+			x      waiting
+			status string
+			at     int64
+		)
+		if err := rows.Scan(&x.id, &status, &x.State, &x.Error, &at); err != nil {
+			rows.Close()
+			return err
+		}
+		x.Carrier, x.CarrierID = r.Carrier, r.CarrierID
+		x.Status = gateway.Status(status)
+		x.Time = fromNanos(at)
+		ws = append(ws, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(ws) == 0 {
+		return err
+	}
+	for _, x := range ws {
+		t, err := w.target(`WHERE p.message_id = $1 AND p.idx = $2`, r.MessageID, r.Index)
+		if err != nil {
+			return err
+		}
+		if err := w.applyReceipt(t, x.Receipt); err != nil {
+			return err
+		}
+		if _, err := w.exec("DELETE FROM unmatched_receipts WHERE id = $1", x.id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// receiptTarget is the part a receipt applies to, with what applyReceipt
+// needs of its message.
+type receiptTarget struct {
+	msgID      string
+	idx        int
+	partStatus gateway.Status
+	tenant     string
+	msgStatus  gateway.Status
+	partCount  int
+}
+
+// target loads the receiptTarget the where clause selects (sql.ErrNoRows if
+// none). The latest submission wins when a carrier has recycled an id.
+func (w *wtx) target(where string, args ...any) (receiptTarget, error) {
+	var (
+		t                 receiptTarget
+		partStatus, state string
+	)
+	err := w.queryRow(`SELECT p.message_id, p.idx, p.status, m.tenant, m.status, m.part_count
+		FROM parts p JOIN messages m ON m.id = p.message_id `+where+
+		` ORDER BY p.submitted_at DESC LIMIT 1`, args...).
+		Scan(&t.msgID, &t.idx, &partStatus, &t.tenant, &state, &t.partCount)
+	t.partStatus, t.msgStatus = gateway.Status(partStatus), gateway.Status(state)
+	return t, err
+}
+
+// RecordReceipts matches receipts by (carrier, carrier id) and keeps final
+// ones that match nothing yet. Intermediate receipts (and any non-final
+// status) only touch the part's updated time, and are not kept when
+// unmatched: applied later they would change nothing.
+func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int, error) {
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	var matched int
+	err := s.do(ctx, "record receipts", func(w *wtx) error {
+		matched = 0
+		for _, r := range rs {
+			if r.CarrierID == "" {
+				continue
+			}
+			// carrier_id <> '' lets SQLite use the partial index parts_carrier_id.
+			t, err := w.target(`WHERE p.carrier = $1 AND p.carrier_id = $2 AND p.carrier_id <> ''`, r.Carrier, r.CarrierID)
+			if errors.Is(err, sql.ErrNoRows) {
+				if !r.Status.Final() {
+					continue
+				}
+				if _, err := w.exec(`INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at)
+					VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+					r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs); err != nil {
+					return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
+				}
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
+			}
+			matched++
+			if err := w.applyReceipt(t, r); err != nil {
+				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return matched, nil
+}
+
+// applyReceipt updates the part and, when it was the last part without a
+// final status, finishes the message with one event.
+func (w *wtx) applyReceipt(t receiptTarget, r gateway.Receipt) error {
+	if !r.Status.Final() {
+		_, err := w.exec("UPDATE parts SET updated_at = $1 WHERE message_id = $2 AND idx = $3", w.nowNs, t.msgID, t.idx)
+		return err
+	}
+	if t.partStatus.Final() {
+		return nil // a carrier resending a receipt
+	}
+	detail := receiptDetail(r)
+	partErr := ""
+	if r.Status != gateway.StatusDelivered {
+		partErr = detail
+	}
+	if _, err := w.exec("UPDATE parts SET status = $1, error = $2, updated_at = $3 WHERE message_id = $4 AND idx = $5",
+		string(r.Status), partErr, w.nowNs, t.msgID, t.idx); err != nil {
+		return err
+	}
+	if t.msgStatus.Final() {
+		return nil // finished already (expired, canceled): keep the part's detail only
+	}
+	final, lastErr := r.Status, partErr
+	if t.partCount > 1 {
+		var done bool
+		var err error
+		final, lastErr, done, err = w.combineParts(t.msgID)
+		if err != nil || !done {
+			return err
+		}
+		if final != gateway.StatusDelivered {
+			detail = lastErr
+		}
+	}
+	if _, err := w.exec("UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3 WHERE id = $4",
+		string(final), lastErr, w.nowNs, t.msgID); err != nil {
+		return err
+	}
+	w.event(t.tenant, t.msgID, final, detail)
+	return nil
+}
+
+// combineParts decides a multi-part message's status once every part has a
+// final one: DELIVERED if all are, the common status if they agree,
+// UNDELIVERED otherwise, with the first failing part's error.
+func (w *wtx) combineParts(msgID string) (status gateway.Status, lastErr string, done bool, err error) {
+	rows, err := w.query("SELECT idx, status, error FROM parts WHERE message_id = $1 ORDER BY idx", msgID)
+	if err != nil {
+		return "", "", false, err
+	}
+	defer rows.Close()
+	first := true
+	same := true
+	for rows.Next() {
+		var (
+			idx      int
+			st, perr string
+		)
+		if err := rows.Scan(&idx, &st, &perr); err != nil {
+			return "", "", false, err
+		}
+		ps := gateway.Status(st)
+		if !ps.Final() {
+			return "", "", false, rows.Err()
+		}
+		if first {
+			status, first = ps, false
+		} else if ps != status {
+			same = false
+		}
+		if ps != gateway.StatusDelivered && lastErr == "" {
+			if perr == "" {
+				perr = st
+			}
+			lastErr = fmt.Sprintf("part %d: %s", idx, perr)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return "", "", false, err
+	}
+	if !same {
+		status = gateway.StatusUndelivered
+	}
+	return status, lastErr, true, nil
+}
+
+// receiptDetail is the carrier's own account of a receipt: its state word
+// and error code, e.g. "UNDELIV err:034".
+func receiptDetail(r gateway.Receipt) string {
+	switch {
+	case r.Error == "":
+		return r.State
+	case r.State == "":
+		return "err:" + r.Error
+	}
+	return r.State + " err:" + r.Error
+}
+
+// Reschedule releases a claimed message for another attempt. A message that
+// is no longer ACCEPTED (submitted or final meanwhile) is left alone.
+func (s *sqliteStore) Reschedule(ctx context.Context, id string, at time.Time, lastErr string) error {
+	return s.do(ctx, "reschedule", func(w *wtx) error {
+		atNs := toNanos(at)
+		n, err := w.exec(`UPDATE messages SET attempts = attempts + 1, next_attempt = $1, due_at = $1,
+				last_error = $2, lease_until = 0, updated_at = $3
+			WHERE id = $4 AND status = 'ACCEPTED'`, atNs, lastErr, w.nowNs, id)
+		if err != nil {
+			return fmt.Errorf("store: reschedule %s: %w", id, err)
+		}
+		if n == 0 {
+			return w.mustExist("reschedule", id)
+		}
+		return nil
+	})
+}
+
+// mustExist returns ErrNotFound (wrapped) unless message id exists.
+func (w *wtx) mustExist(opName, id string) error {
+	var one int
+	err := w.queryRow("SELECT 1 FROM messages WHERE id = $1", id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s %s: %w", opName, id, gateway.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", opName, id, err)
+	}
+	return nil
+}
+
+// Finish gives a message its final status. Parts never submitted take the
+// same status and detail; submitted parts keep waiting for their receipts,
+// which then update only the part. Finishing a final message does nothing.
+func (s *sqliteStore) Finish(ctx context.Context, id string, status gateway.Status, detail string) error {
+	if !status.Final() {
+		return fmt.Errorf("store: finish %s: status %q is not final", id, status)
+	}
+	return s.do(ctx, "finish", func(w *wtx) error {
+		var tenant, cur string
+		err := w.queryRow("SELECT tenant, status FROM messages WHERE id = $1", id).Scan(&tenant, &cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: finish %s: %w", id, gateway.ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: finish %s: %w", id, err)
+		}
+		if gateway.Status(cur).Final() {
+			return nil
+		}
+		if _, err := w.exec(`UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3
+			WHERE id = $4`, string(status), detail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: finish %s: %w", id, err)
+		}
+		if _, err := w.exec(`UPDATE parts SET status = $1, error = $2, updated_at = $3
+			WHERE message_id = $4 AND carrier_id = ''`, string(status), detail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: finish %s: %w", id, err)
+		}
+		w.event(tenant, id, status, detail)
+		return nil
+	})
+}
+
+// RecordInbound stores new inbound messages with an event each. On success a
+// new message gets its ID (UUIDv7 if it had none) and ReceivedAt (the store's
+// clock if it had none); a duplicate is left exactly as given, so a caller
+// that passes ids empty can tell which ones were skipped.
+func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int, error) {
+	if len(in) == 0 {
+		return 0, nil
+	}
+	ids := make([]string, len(in))
+	for i, m := range in {
+		if m == nil {
+			return 0, fmt.Errorf("store: record inbound: message %d is nil", i)
+		}
+		ids[i] = m.ID
+		if ids[i] == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return 0, fmt.Errorf("store: record inbound: %w", err)
+			}
+			ids[i] = u.String()
+		}
+	}
+	added := make([]bool, len(in))
+	var now time.Time
+	err := s.do(ctx, "record inbound", func(w *wtx) error {
+		now = w.now
+		for i, m := range in {
+			added[i] = false
+			received := toNanos(m.ReceivedAt)
+			if received == 0 {
+				received = w.nowNs
+			}
+			n, err := w.exec(`INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+				ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received)
+			if err != nil {
+				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
+			}
+			if n == 0 {
+				continue
+			}
+			w.events = append(w.events, eventRow{kind: gateway.EventInbound, tenant: m.Tenant, inboundID: ids[i]})
+			added[i] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, m := range in {
+		if !added[i] {
+			continue
+		}
+		n++
+		m.ID = ids[i]
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = now
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// ErrClosed is returned by every method of a store after Close, so a caller
+// racing shutdown gets a clear answer instead of a database error.
+var ErrClosed = errors.New("store: closed")
+
+// Defaults applied by Open to zero Options fields.
+const (
+	// DefaultLeaseDuration is long enough for a slow carrier window to drain
+	// and short enough that work held by a hung dispatcher is retried soon.
+	DefaultLeaseDuration = 60 * time.Second
+	// DefaultMaxBatch bounds one group commit: large enough to share an fsync
+	// among many callers, small enough to keep a transaction short.
+	DefaultMaxBatch = 512
+)
+
+// Options are the process-side settings of a store that do not belong in the
+// configuration file.
+type Options struct {
+	// Logger receives open/migration information. Nil discards.
+	Logger *slog.Logger
+	// Now is the store's clock for created/updated times and event times.
+	// Nil means time.Now. Claim takes its own now from the caller.
+	Now func() time.Time
+	// LeaseDuration is how long Claim leases a message. Zero means
+	// DefaultLeaseDuration.
+	LeaseDuration time.Duration
+	// MaxBatch is the most write operations committed in one transaction.
+	// Zero means DefaultMaxBatch.
+	MaxBatch int
+}
+
+// withDefaults fills the zero fields of o.
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.LeaseDuration <= 0 {
+		o.LeaseDuration = DefaultLeaseDuration
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	return o
+}
+
+// Open returns the store cfg selects, ready for use: the database exists, its
+// schema is migrated to this build's version, and (single-node SQLite) the
+// leases of the previous process are cleared. ctx bounds the opening only.
+func Open(ctx context.Context, cfg Config, opts Options) (gateway.Store, error) {
+	if cfg.driver() == DriverPostgres {
+		return nil, errors.New("store: driver postgres is not built yet")
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("store: invalid config: %w", errors.Join(errs...))
+	}
+	return openSQLite(ctx, cfg.Path, opts.withDefaults())
+}

@@ -1,0 +1,942 @@
+// Package storetest is the contract every gateway.Store implementation
+// passes unchanged: the embedded SQLite store today, the PostgreSQL store
+// later. An implementation's test calls Run with a function that makes a
+// fresh, empty database.
+//
+// The suite checks behaviour through the gateway.Store interface only. What
+// an implementation adds on top (SQLite clearing leases when it opens, errors
+// after Close) is tested next to it.
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/openmf/smsgw/gateway"
+)
+
+// Run runs the contract suite. newStore makes a fresh empty database for one
+// subtest and returns its opener; calling the opener again after Close must
+// reopen the same database, as a restarted process would. The suite closes
+// every store it opens. Subtests run in parallel, each on its own database.
+func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, e *env)
+	}{
+		{"AcceptGetRoundTrip", testAcceptGetRoundTrip},
+		{"ClientRefIdempotent", testClientRefIdempotent},
+		{"ClientRefConcurrent", testClientRefConcurrent},
+		{"TenantIsolation", testTenantIsolation},
+		{"ClaimOrder", testClaimOrder},
+		{"ClaimLimit", testClaimLimit},
+		{"NotBeforeFuture", testNotBeforeFuture},
+		{"ClaimedNotReclaimed", testClaimedNotReclaimed},
+		{"ConcurrentClaimsDisjoint", testConcurrentClaimsDisjoint},
+		{"Reschedule", testReschedule},
+		{"PartialSubmits", testPartialSubmits},
+		{"RecordSubmitsUnknown", testRecordSubmitsUnknown},
+		{"ReceiptBeforeSubmit", testReceiptBeforeSubmit},
+		{"DuplicateReceipts", testDuplicateReceipts},
+		{"MultipartDelivered", testMultipartDelivered},
+		{"MultipartOneFailed", testMultipartOneFailed},
+		{"MultipartSameFinalStatus", testMultipartSameFinalStatus},
+		{"IntermediateReceipt", testIntermediateReceipt},
+		{"Finish", testFinish},
+		{"InboundDedupe", testInboundDedupe},
+		{"EventsOrder", testEventsOrder},
+		{"DurableAcrossReopen", testDurableAcrossReopen},
+		{"ConcurrentAccept", testConcurrentAccept},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := &env{t: t, open: newStore(t)}
+			e.s = e.open()
+			t.Cleanup(func() {
+				if err := e.s.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			})
+			tc.fn(t, e)
+		})
+	}
+}
+
+// env is one subtest's database and its current store.
+type env struct {
+	t    *testing.T
+	open func() gateway.Store
+	s    gateway.Store
+}
+
+// reopen closes the store and opens the same database again: a restart.
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.s.Close(); err != nil {
+		e.t.Fatalf("Close: %v", err)
+	}
+	e.s = e.open()
+}
+
+// msg builds a message with n parts, the way the engine hands it to Accept.
+func msg(tenant, ref string, n int) *gateway.Message {
+	m := &gateway.Message{
+		Tenant: tenant, ClientRef: ref, From: "MFI", To: "+254700000001",
+		Text: "Your loan repayment of KES 1,200 is due on 5 May.", Encoding: gateway.EncodingGSM7,
+	}
+	for i := range n {
+		m.Parts = append(m.Parts, gateway.Part{Index: i})
+	}
+	return m
+}
+
+func (e *env) accept(msgs ...*gateway.Message) []gateway.AcceptResult {
+	e.t.Helper()
+	res, err := e.s.Accept(e.t.Context(), msgs)
+	if err != nil {
+		e.t.Fatalf("Accept: %v", err)
+	}
+	if len(res) != len(msgs) {
+		e.t.Fatalf("Accept: %d results for %d messages", len(res), len(msgs))
+	}
+	return res
+}
+
+func (e *env) get(tenant, id string) *gateway.Message {
+	e.t.Helper()
+	m, err := e.s.Get(e.t.Context(), tenant, id)
+	if err != nil {
+		e.t.Fatalf("Get(%q, %s): %v", tenant, id, err)
+	}
+	return m
+}
+
+func (e *env) claim(now time.Time, limit int) []*gateway.Message {
+	e.t.Helper()
+	ms, err := e.s.Claim(e.t.Context(), now, limit)
+	if err != nil {
+		e.t.Fatalf("Claim: %v", err)
+	}
+	return ms
+}
+
+func (e *env) submit(recs ...gateway.SubmitRecord) {
+	e.t.Helper()
+	if err := e.s.RecordSubmits(e.t.Context(), recs); err != nil {
+		e.t.Fatalf("RecordSubmits: %v", err)
+	}
+}
+
+func (e *env) receipts(rs ...gateway.Receipt) int {
+	e.t.Helper()
+	n, err := e.s.RecordReceipts(e.t.Context(), rs)
+	if err != nil {
+		e.t.Fatalf("RecordReceipts: %v", err)
+	}
+	return n
+}
+
+func (e *env) reschedule(id string, at time.Time, lastErr string) {
+	e.t.Helper()
+	if err := e.s.Reschedule(e.t.Context(), id, at, lastErr); err != nil {
+		e.t.Fatalf("Reschedule: %v", err)
+	}
+}
+
+// events reads the whole log (for tenant, "" = all), paging as a consumer would.
+func (e *env) events(tenant string) []gateway.Event {
+	e.t.Helper()
+	var all []gateway.Event
+	from := int64(0)
+	for {
+		page, err := e.s.Events(e.t.Context(), tenant, from, 500)
+		if err != nil {
+			e.t.Fatalf("Events: %v", err)
+		}
+		all = append(all, page...)
+		if len(page) < 500 {
+			return all
+		}
+		from = page[len(page)-1].Seq + 1
+	}
+}
+
+// statuses lists the status events of one message in log order.
+func statuses(evs []gateway.Event, id string) []gateway.Status {
+	var out []gateway.Status
+	for _, ev := range evs {
+		if ev.Kind == gateway.EventStatus && ev.MessageID == id {
+			out = append(out, ev.Status)
+		}
+	}
+	return out
+}
+
+func ids(ms []*gateway.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// near reports whether two times agree to the millisecond, the precision
+// the contract promises.
+func near(a, b time.Time) bool {
+	return a.Sub(b).Abs() < time.Millisecond && a.IsZero() == b.IsZero()
+}
+
+func receipt(carrier, id string, st gateway.Status, state, code string) gateway.Receipt {
+	return gateway.Receipt{Carrier: carrier, CarrierID: id, Status: st, State: state, Error: code, Time: time.Now()}
+}
+
+// submitAll claims nothing; it records carrier ids "<prefix>-<index>" for
+// every part of m at carrier c.
+func submitAll(e *env, m *gateway.Message, c, prefix string) {
+	e.t.Helper()
+	var recs []gateway.SubmitRecord
+	for _, p := range m.Parts {
+		recs = append(recs, gateway.SubmitRecord{MessageID: m.ID, Index: p.Index, Carrier: c,
+			CarrierID: fmt.Sprintf("%s-%d", prefix, p.Index), Cost: 0.5, Currency: "KES", At: time.Now()})
+	}
+	e.submit(recs...)
+}
+
+func testAcceptGetRoundTrip(t *testing.T, e *env) {
+	now := time.Now()
+	m := msg("t1", "ref-1", 3)
+	m.From, m.To, m.Text = "SACCO", "+255712345678", "Habari, ½ €uro ✓"
+	m.Encoding = gateway.EncodingUCS2
+	m.Priority = 7
+	m.NotBefore = now.Add(-time.Hour).Add(123456789 * time.Nanosecond)
+	m.ExpiresAt = now.Add(24 * time.Hour)
+	res := e.accept(m)
+	if res[0].Duplicate || res[0].ID == "" || res[0].ID != m.ID {
+		t.Fatalf("Accept result %+v, message id %q", res[0], m.ID)
+	}
+	u, err := uuid.Parse(m.ID)
+	if err != nil || u.Version() != 7 {
+		t.Errorf("id %q is not a UUIDv7 (%v)", m.ID, err)
+	}
+	if m.Status != gateway.StatusAccepted || m.CreatedAt.IsZero() || !near(m.CreatedAt, m.UpdatedAt) {
+		t.Errorf("Accept left status %q created %v updated %v", m.Status, m.CreatedAt, m.UpdatedAt)
+	}
+	if d := m.CreatedAt.Sub(now); d < -time.Minute || d > time.Minute {
+		t.Errorf("CreatedAt %v is not about now %v", m.CreatedAt, now)
+	}
+
+	for _, tenant := range []string{"t1", ""} {
+		got := e.get(tenant, m.ID)
+		if got.ID != m.ID || got.Tenant != "t1" || got.ClientRef != "ref-1" || got.From != m.From ||
+			got.To != m.To || got.Text != m.Text || got.Encoding != m.Encoding || got.Priority != 7 {
+			t.Errorf("Get(%q) = %+v, want the fields of %+v", tenant, got, m)
+		}
+		if !near(got.NotBefore, m.NotBefore) || !near(got.ExpiresAt, m.ExpiresAt) ||
+			!near(got.CreatedAt, m.CreatedAt) || !near(got.UpdatedAt, m.UpdatedAt) {
+			t.Errorf("Get(%q) times not_before %v expires %v created %v updated %v, want %v %v %v %v", tenant,
+				got.NotBefore, got.ExpiresAt, got.CreatedAt, got.UpdatedAt, m.NotBefore, m.ExpiresAt, m.CreatedAt, m.UpdatedAt)
+		}
+		if got.Status != gateway.StatusAccepted || got.Attempts != 0 || got.Carrier != "" || got.Cost != 0 ||
+			got.Currency != "" || got.LastError != "" {
+			t.Errorf("Get(%q) state %+v, want a fresh ACCEPTED message", tenant, got)
+		}
+		if len(got.Parts) != 3 {
+			t.Fatalf("Get(%q) has %d parts, want 3", tenant, len(got.Parts))
+		}
+		for i, p := range got.Parts {
+			if p.Index != i || p.Status != gateway.StatusAccepted || p.CarrierID != "" || p.Carrier != "" ||
+				p.Error != "" || !near(p.UpdatedAt, m.CreatedAt) {
+				t.Errorf("part %d = %+v", i, p)
+			}
+		}
+	}
+
+	// A zero NotBefore/ExpiresAt stays zero; a preset id is kept.
+	preset := msg("t1", "", 1)
+	preset.ID = "01900000-0000-7000-8000-000000000001"
+	if res := e.accept(preset); res[0].ID != preset.ID {
+		t.Errorf("preset id: Accept returned %q", res[0].ID)
+	}
+	if got := e.get("t1", preset.ID); !got.NotBefore.IsZero() || !got.ExpiresAt.IsZero() {
+		t.Errorf("zero times came back as %v, %v", got.NotBefore, got.ExpiresAt)
+	}
+
+	for _, c := range []struct{ tenant, id string }{{"t2", m.ID}, {"t1", "01900000-0000-7000-8000-00000000dead"}, {"", "nope"}} {
+		if _, err := e.s.Get(t.Context(), c.tenant, c.id); !errors.Is(err, gateway.ErrNotFound) {
+			t.Errorf("Get(%q, %q) error %v, want ErrNotFound", c.tenant, c.id, err)
+		}
+	}
+
+	evs := e.events("")
+	if len(evs) != 2 {
+		t.Fatalf("%d events, want 2 ACCEPTED: %+v", len(evs), evs)
+	}
+	ev := evs[0]
+	if ev.Kind != gateway.EventStatus || ev.Tenant != "t1" || ev.MessageID != m.ID || ev.Status != gateway.StatusAccepted ||
+		ev.Seq <= 0 || ev.Time.IsZero() || ev.Inbound != nil {
+		t.Errorf("ACCEPTED event %+v", ev)
+	}
+}
+
+func testClientRefIdempotent(t *testing.T, e *env) {
+	a := msg("t1", "r1", 1)
+	first := e.accept(a)[0]
+
+	again := msg("t1", "r1", 1)
+	again.Text = "a retry may differ; the stored message wins"
+	if r := e.accept(again)[0]; !r.Duplicate || r.ID != first.ID || again.ID != first.ID {
+		t.Errorf("separate call: %+v (message id %q), want duplicate of %s", r, again.ID, first.ID)
+	}
+	if got := e.get("t1", first.ID); got.Text != a.Text {
+		t.Errorf("duplicate overwrote the text: %q", got.Text)
+	}
+
+	c, d := msg("t1", "r2", 1), msg("t1", "r2", 2)
+	noRef1, noRef2 := msg("t1", "", 1), msg("t1", "", 1)
+	other := msg("t2", "r1", 1)
+	res := e.accept(c, d, noRef1, noRef2, other)
+	if res[0].Duplicate || !res[1].Duplicate || res[1].ID != res[0].ID {
+		t.Errorf("same batch: %+v %+v, want the second a duplicate of the first", res[0], res[1])
+	}
+	if res[2].Duplicate || res[3].Duplicate || res[2].ID == res[3].ID {
+		t.Errorf("empty client_ref deduplicated: %+v %+v", res[2], res[3])
+	}
+	if res[4].Duplicate || res[4].ID == first.ID {
+		t.Errorf("same ref in another tenant: %+v, want a new message", res[4])
+	}
+	if got := e.get("", res[1].ID); len(got.Parts) != 1 {
+		t.Errorf("the duplicate's parts were stored: %d parts", len(got.Parts))
+	}
+
+	evs := e.events("")
+	if len(evs) != 5 {
+		t.Errorf("%d events, want 5 ACCEPTED (duplicates add none)", len(evs))
+	}
+}
+
+func testClientRefConcurrent(t *testing.T, e *env) {
+	const n = 16
+	results := make([]gateway.AcceptResult, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			res, err := e.s.Accept(t.Context(), []*gateway.Message{msg("t1", "race", 1)})
+			if err != nil {
+				t.Errorf("Accept: %v", err)
+				return
+			}
+			results[i] = res[0]
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for _, r := range results {
+		if !r.Duplicate {
+			fresh++
+		}
+		if r.ID != results[0].ID {
+			t.Errorf("ids differ: %s and %s", r.ID, results[0].ID)
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d callers stored the message, want 1", fresh)
+	}
+}
+
+func testTenantIsolation(t *testing.T, e *env) {
+	a, b := msg("t1", "x", 1), msg("t2", "x", 1)
+	e.accept(a, b)
+	if _, err := e.s.Get(t.Context(), "t2", a.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("t2 reading t1's message: %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.Get(t.Context(), "t1", b.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("t1 reading t2's message: %v, want ErrNotFound", err)
+	}
+	in := &gateway.Inbound{Tenant: "t2", Carrier: "c1", CarrierRef: "mo-1", From: "+254700000002", To: "22333", Text: "BAL"}
+	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{in}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		tenant string
+		want   int
+	}{{"t1", 1}, {"t2", 2}, {"", 3}, {"t3", 0}} {
+		evs := e.events(c.tenant)
+		if len(evs) != c.want {
+			t.Errorf("Events(%q): %d events, want %d", c.tenant, len(evs), c.want)
+		}
+		for _, ev := range evs {
+			if c.tenant != "" && ev.Tenant != c.tenant {
+				t.Errorf("Events(%q) returned %+v", c.tenant, ev)
+			}
+		}
+	}
+}
+
+func testClaimOrder(t *testing.T, e *env) {
+	low, high1, mid, high2 := msg("t1", "", 1), msg("t1", "", 1), msg("t1", "", 1), msg("t1", "", 1)
+	low.Priority, high1.Priority, mid.Priority, high2.Priority = 0, 5, 1, 5
+	for _, m := range []*gateway.Message{low, high1, mid, high2} {
+		e.accept(m) // separate calls: accept order is the tie-break
+	}
+	got := ids(e.claim(time.Now(), 10))
+	want := []string{high1.ID, high2.ID, mid.ID, low.ID}
+	if !slices.Equal(got, want) {
+		t.Fatalf("claim order %v, want %v (high1 high2 mid low)", got, want)
+	}
+	// Due time orders within a priority: high2 is retried before high1.
+	t0 := time.Now()
+	e.reschedule(high1.ID, t0.Add(2*time.Second), "")
+	e.reschedule(high2.ID, t0.Add(time.Second), "")
+	got = ids(e.claim(t0.Add(3*time.Second), 10))
+	if want := []string{high2.ID, high1.ID}; !slices.Equal(got, want) {
+		t.Errorf("after reschedule claim %v, want %v (high2 high1; mid, low still leased)", got, want)
+	}
+}
+
+func testClaimLimit(t *testing.T, e *env) {
+	for range 5 {
+		e.accept(msg("t1", "", 1))
+	}
+	if got := e.claim(time.Now(), 2); len(got) != 2 {
+		t.Errorf("claim limit 2 returned %d", len(got))
+	}
+	if got := e.claim(time.Now(), 10); len(got) != 3 {
+		t.Errorf("second claim returned %d, want the 3 left", len(got))
+	}
+}
+
+func testNotBeforeFuture(t *testing.T, e *env) {
+	now := time.Now()
+	past, future := msg("t1", "", 2), msg("t1", "", 1)
+	past.NotBefore = now.Add(-time.Hour)
+	future.NotBefore = now.Add(time.Hour)
+	e.accept(past, future)
+	got := e.claim(now, 10)
+	if !slices.Equal(ids(got), []string{past.ID}) {
+		t.Fatalf("claim at now = %v, want only %s", ids(got), past.ID)
+	}
+	if len(got[0].Parts) != 2 || got[0].Parts[1].Index != 1 {
+		t.Errorf("claimed message parts %+v, want 2 parts", got[0].Parts)
+	}
+	if err := e.s.Finish(t.Context(), past.ID, gateway.StatusFailed, "done with it"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.claim(now.Add(2*time.Hour), 10); !slices.Equal(ids(got), []string{future.ID}) {
+		t.Errorf("claim two hours later = %v, want %s", ids(got), future.ID)
+	}
+}
+
+func testClaimedNotReclaimed(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	now := time.Now()
+	if got := e.claim(now, 10); len(got) != 1 {
+		t.Fatalf("first claim returned %d", len(got))
+	}
+	if got := e.claim(now, 10); len(got) != 0 {
+		t.Errorf("a leased message was claimed again: %v", ids(got))
+	}
+	if got := e.claim(now.Add(24*time.Hour), 10); !slices.Equal(ids(got), []string{m.ID}) {
+		t.Errorf("after the lease lapsed claim = %v, want %s", ids(got), m.ID)
+	}
+}
+
+func testConcurrentClaimsDisjoint(t *testing.T, e *env) {
+	var all []*gateway.Message
+	for range 100 {
+		all = append(all, msg("t1", "", 1))
+	}
+	e.accept(all...)
+	now := time.Now()
+	var (
+		mu   sync.Mutex
+		seen = map[string]int{}
+		wg   sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				ms, err := e.s.Claim(t.Context(), now, 7)
+				if err != nil {
+					t.Errorf("Claim: %v", err)
+					return
+				}
+				if len(ms) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, m := range ms {
+					seen[m.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 100 {
+		t.Errorf("%d messages claimed, want 100", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s claimed %d times", id, n)
+		}
+	}
+}
+
+func testReschedule(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	now := time.Now()
+	e.claim(now, 1)
+	e.reschedule(m.ID, now.Add(time.Minute), "ESME_RTHROTTLED")
+	if got := e.claim(now, 10); len(got) != 0 {
+		t.Errorf("claimed before its retry time: %v", ids(got))
+	}
+	got := e.claim(now.Add(2*time.Minute), 10)
+	if len(got) != 1 || got[0].Attempts != 1 || got[0].LastError != "ESME_RTHROTTLED" {
+		t.Fatalf("claim after retry time = %+v, want one message with 1 attempt and the error", got)
+	}
+	e.reschedule(m.ID, now.Add(2*time.Minute), "timeout")
+	if g := e.get("t1", m.ID); g.Attempts != 2 || g.LastError != "timeout" || g.Status != gateway.StatusAccepted {
+		t.Errorf("Get after two reschedules: attempts %d error %q status %s", g.Attempts, g.LastError, g.Status)
+	}
+	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", now, "")
+	if !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("Reschedule unknown id: %v, want ErrNotFound", err)
+	}
+}
+
+func testPartialSubmits(t *testing.T, e *env) {
+	m := msg("t1", "", 3)
+	e.accept(m)
+	now := time.Now()
+	e.claim(now, 1)
+	e.submit(
+		gateway.SubmitRecord{MessageID: m.ID, Index: 0, Carrier: "c1", CarrierID: "A0", Cost: 0.5, Currency: "KES", At: now},
+		gateway.SubmitRecord{MessageID: m.ID, Index: 1, Carrier: "c1", CarrierID: "A1", Cost: 0.5, Currency: "KES", At: now},
+	)
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusAccepted {
+		t.Errorf("status after 2 of 3 parts: %s, want ACCEPTED", g.Status)
+	}
+	for i, want := range []string{"A0", "A1", ""} {
+		p := g.Parts[i]
+		wantStatus := gateway.StatusSubmitted
+		if want == "" {
+			wantStatus = gateway.StatusAccepted
+		}
+		if p.CarrierID != want || p.Status != wantStatus || (want != "" && p.Carrier != "c1") {
+			t.Errorf("part %d = %+v, want carrier id %q status %s", i, p, want, wantStatus)
+		}
+	}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, []gateway.Status{gateway.StatusAccepted}) {
+		t.Errorf("events after a partial submit: %v", got)
+	}
+	if got := e.claim(now, 10); len(got) != 0 {
+		t.Errorf("partially submitted message claimed while leased: %v", ids(got))
+	}
+
+	e.reschedule(m.ID, now, "part 2: ESME_RTHROTTLED")
+	got := e.claim(now.Add(time.Second), 10)
+	if len(got) != 1 || got[0].ID != m.ID {
+		t.Fatalf("claim after reschedule = %v, want %s", ids(got), m.ID)
+	}
+	if p := got[0].Parts; len(p) != 3 || p[0].CarrierID != "A0" || p[1].CarrierID != "A1" || p[2].CarrierID != "" {
+		t.Errorf("claimed parts %+v, want only part 2 unsubmitted", p)
+	}
+
+	e.submit(gateway.SubmitRecord{MessageID: m.ID, Index: 2, Carrier: "c1", CarrierID: "A2", Cost: 0.5, Currency: "KES", At: now})
+	g = e.get("t1", m.ID)
+	if g.Status != gateway.StatusSubmitted || g.Carrier != "c1" || g.Currency != "KES" || g.Cost < 1.49 || g.Cost > 1.51 {
+		t.Errorf("after all parts: status %s carrier %q cost %v %s, want SUBMITTED c1 1.5 KES", g.Status, g.Carrier, g.Cost, g.Currency)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	if got := e.claim(now.Add(24*time.Hour), 10); len(got) != 0 {
+		t.Errorf("a SUBMITTED message was claimed: %v", ids(got))
+	}
+}
+
+func testRecordSubmitsUnknown(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	for _, r := range []gateway.SubmitRecord{
+		{MessageID: "01900000-0000-7000-8000-00000000dead", Index: 0, Carrier: "c1", CarrierID: "X"},
+		{MessageID: m.ID, Index: 5, Carrier: "c1", CarrierID: "X"},
+	} {
+		if err := e.s.RecordSubmits(t.Context(), []gateway.SubmitRecord{r}); !errors.Is(err, gateway.ErrNotFound) {
+			t.Errorf("RecordSubmits(%s part %d): %v, want ErrNotFound", r.MessageID, r.Index, err)
+		}
+	}
+	if g := e.get("", m.ID); g.Status != gateway.StatusAccepted || g.Parts[0].CarrierID != "" {
+		t.Errorf("a failed RecordSubmits changed the message: %+v", g)
+	}
+}
+
+func testReceiptBeforeSubmit(t *testing.T, e *env) {
+	m, other := msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(m, other)
+	if n := e.receipts(receipt("c1", "X1", gateway.StatusDelivered, "DELIVRD", "")); n != 0 {
+		t.Errorf("a receipt for an id not recorded yet matched %d", n)
+	}
+	// Same id, other carrier: must not apply to c1's part.
+	if n := e.receipts(receipt("c2", "X2", gateway.StatusDelivered, "DELIVRD", "")); n != 0 {
+		t.Errorf("matched %d", n)
+	}
+	e.submit(gateway.SubmitRecord{MessageID: m.ID, Index: 0, Carrier: "c1", CarrierID: "X1", At: time.Now()})
+	e.submit(gateway.SubmitRecord{MessageID: other.ID, Index: 0, Carrier: "c1", CarrierID: "X2", At: time.Now()})
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusDelivered || g.Parts[0].Status != gateway.StatusDelivered {
+		t.Fatalf("the early receipt did not apply on submit: %s / part %s", g.Status, g.Parts[0].Status)
+	}
+	if g := e.get("t1", other.ID); g.Status != gateway.StatusSubmitted {
+		t.Errorf("another carrier's receipt applied: %s, want SUBMITTED", g.Status)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+	// Applied once: recording the id again finds nothing waiting.
+	e.submit(gateway.SubmitRecord{MessageID: m.ID, Index: 0, Carrier: "c1", CarrierID: "X1", At: time.Now()})
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events after recording the id again %v, want %v", got, want)
+	}
+}
+
+func testDuplicateReceipts(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	submitAll(e, m, "c1", "D")
+	r := receipt("c1", "D-0", gateway.StatusDelivered, "DELIVRD", "000")
+	if n := e.receipts(r, r); n != 2 {
+		t.Errorf("matched %d, want 2", n)
+	}
+	if n := e.receipts(r); n != 1 {
+		t.Errorf("matched %d, want 1", n)
+	}
+	e.receipts(receipt("c1", "D-0", gateway.StatusUndelivered, "UNDELIV", "001"))
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusDelivered || g.Parts[0].Status != gateway.StatusDelivered {
+		t.Errorf("status %s part %s, want the first final receipt to stand", g.Status, g.Parts[0].Status)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+func testMultipartDelivered(t *testing.T, e *env) {
+	m := msg("t1", "", 2)
+	e.accept(m)
+	submitAll(e, m, "c1", "M")
+	if n := e.receipts(receipt("c1", "M-0", gateway.StatusDelivered, "DELIVRD", "")); n != 1 {
+		t.Fatalf("matched %d", n)
+	}
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusSubmitted || g.Parts[0].Status != gateway.StatusDelivered || g.Parts[1].Status != gateway.StatusSubmitted {
+		t.Errorf("after one of two receipts: %s, parts %s %s", g.Status, g.Parts[0].Status, g.Parts[1].Status)
+	}
+	e.receipts(receipt("c1", "M-1", gateway.StatusDelivered, "DELIVRD", ""))
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusDelivered || g.LastError != "" {
+		t.Errorf("after both receipts: %s %q, want DELIVERED", g.Status, g.LastError)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+func testMultipartOneFailed(t *testing.T, e *env) {
+	m := msg("t1", "", 3)
+	e.accept(m)
+	submitAll(e, m, "c1", "F")
+	e.receipts(
+		receipt("c1", "F-0", gateway.StatusDelivered, "DELIVRD", ""),
+		receipt("c1", "F-1", gateway.StatusUndelivered, "UNDELIV", "034"),
+	)
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusSubmitted {
+		t.Errorf("final before every part had a receipt: %s", g.Status)
+	}
+	e.receipts(receipt("c1", "F-2", gateway.StatusDelivered, "DELIVRD", ""))
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusUndelivered {
+		t.Errorf("status %s, want UNDELIVERED", g.Status)
+	}
+	want := []gateway.Status{gateway.StatusDelivered, gateway.StatusUndelivered, gateway.StatusDelivered}
+	for i, p := range g.Parts {
+		if p.Status != want[i] {
+			t.Errorf("part %d status %s, want %s", i, p.Status, want[i])
+		}
+	}
+	if !strings.Contains(g.Parts[1].Error, "034") || g.Parts[0].Error != "" {
+		t.Errorf("per-part detail: %q / %q, want the failing part's code", g.Parts[0].Error, g.Parts[1].Error)
+	}
+	if !strings.Contains(g.LastError, "034") {
+		t.Errorf("LastError %q, want the failing part's code", g.LastError)
+	}
+	evs := e.events("")
+	got := statuses(evs, m.ID)
+	if !slices.Equal(got, []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusUndelivered}) {
+		t.Errorf("events %v", got)
+	}
+	if last := evs[len(evs)-1]; !strings.Contains(last.Detail, "034") {
+		t.Errorf("UNDELIVERED event detail %q, want the failing part's code", last.Detail)
+	}
+}
+
+func testMultipartSameFinalStatus(t *testing.T, e *env) {
+	m := msg("t1", "", 2)
+	e.accept(m)
+	submitAll(e, m, "c1", "E")
+	e.receipts(
+		receipt("c1", "E-0", gateway.StatusExpired, "EXPIRED", ""),
+		receipt("c1", "E-1", gateway.StatusExpired, "EXPIRED", ""),
+	)
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusExpired {
+		t.Errorf("all parts EXPIRED: message %s, want EXPIRED", g.Status)
+	}
+}
+
+func testIntermediateReceipt(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	submitAll(e, m, "c1", "I")
+	before := e.get("t1", m.ID)
+	nEvents := len(e.events(""))
+	if n := e.receipts(receipt("c1", "I-0", "", "ENROUTE", "")); n != 1 {
+		t.Errorf("intermediate receipt matched %d, want 1", n)
+	}
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusSubmitted || g.Parts[0].Status != gateway.StatusSubmitted {
+		t.Errorf("intermediate receipt changed status: %s / %s", g.Status, g.Parts[0].Status)
+	}
+	if g.Parts[0].UpdatedAt.Before(before.Parts[0].UpdatedAt) {
+		t.Errorf("part updated time went back: %v < %v", g.Parts[0].UpdatedAt, before.Parts[0].UpdatedAt)
+	}
+	if n := len(e.events("")); n != nEvents {
+		t.Errorf("intermediate receipt added %d events", n-nEvents)
+	}
+}
+
+func testFinish(t *testing.T, e *env) {
+	m, sent := msg("t1", "", 2), msg("t1", "", 1)
+	e.accept(m, sent)
+	now := time.Now()
+	e.claim(now, 10)
+	if err := e.s.Finish(t.Context(), m.ID, gateway.StatusFailed, "no route"); err != nil {
+		t.Fatal(err)
+	}
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusFailed || g.LastError != "no route" {
+		t.Errorf("after Finish: %s %q", g.Status, g.LastError)
+	}
+	if err := e.s.Finish(t.Context(), m.ID, gateway.StatusExpired, "again"); err != nil {
+		t.Errorf("Finish of a final message: %v, want a no-op", err)
+	}
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusFailed {
+		t.Errorf("second Finish changed status to %s", g.Status)
+	}
+	if got := e.claim(now.Add(24*time.Hour), 10); slices.Contains(ids(got), m.ID) {
+		t.Error("a finished message was claimed")
+	}
+	// A submitted message that expires ignores a late receipt.
+	submitAll(e, sent, "c1", "S")
+	if err := e.s.Finish(t.Context(), sent.ID, gateway.StatusExpired, "validity passed"); err != nil {
+		t.Fatal(err)
+	}
+	e.receipts(receipt("c1", "S-0", gateway.StatusDelivered, "DELIVRD", ""))
+	if g := e.get("t1", sent.ID); g.Status != gateway.StatusExpired {
+		t.Errorf("a late receipt reopened a final message: %s", g.Status)
+	}
+
+	evs := e.events("")
+	if got := statuses(evs, m.ID); !slices.Equal(got, []gateway.Status{gateway.StatusAccepted, gateway.StatusFailed}) {
+		t.Errorf("events %v, want ACCEPTED FAILED", got)
+	}
+	for _, ev := range evs {
+		if ev.MessageID == m.ID && ev.Status == gateway.StatusFailed && ev.Detail != "no route" {
+			t.Errorf("FAILED event detail %q", ev.Detail)
+		}
+	}
+	if got := statuses(evs, sent.ID); !slices.Equal(got, []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusExpired}) {
+		t.Errorf("events %v, want ACCEPTED SUBMITTED EXPIRED", got)
+	}
+	err := e.s.Finish(t.Context(), "01900000-0000-7000-8000-00000000dead", gateway.StatusFailed, "")
+	if !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("Finish unknown id: %v, want ErrNotFound", err)
+	}
+}
+
+func testInboundDedupe(t *testing.T, e *env) {
+	received := time.Now().Add(-time.Minute)
+	mk := func(carrier, ref string) *gateway.Inbound {
+		return &gateway.Inbound{Tenant: "t1", Carrier: carrier, CarrierRef: ref, From: "+254700000002",
+			To: "22333", Text: "BAL 1234", ReceivedAt: received}
+	}
+	first := mk("c1", "r1")
+	batch := []*gateway.Inbound{first, mk("c1", "r1"), mk("c2", "r1"), mk("c1", ""), mk("c1", "")}
+	n, err := e.s.RecordInbound(t.Context(), batch)
+	if err != nil || n != 4 {
+		t.Fatalf("RecordInbound = %d, %v; want 4 (one duplicate)", n, err)
+	}
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{mk("c1", "r1")}); err != nil || n != 0 {
+		t.Errorf("a duplicate in a later call: %d, %v; want 0", n, err)
+	}
+	if u, err := uuid.Parse(first.ID); err != nil || u.Version() != 7 {
+		t.Errorf("inbound id %q is not a UUIDv7", first.ID)
+	}
+	evs := e.events("t1")
+	if len(evs) != 4 {
+		t.Fatalf("%d inbound events, want 4", len(evs))
+	}
+	ev := evs[0]
+	if ev.Kind != gateway.EventInbound || ev.Tenant != "t1" || ev.Inbound == nil {
+		t.Fatalf("inbound event %+v", ev)
+	}
+	in := ev.Inbound
+	if in.ID != first.ID || in.Tenant != "t1" || in.Carrier != "c1" || in.CarrierRef != "r1" ||
+		in.From != first.From || in.To != first.To || in.Text != first.Text || !near(in.ReceivedAt, received) {
+		t.Errorf("inbound payload %+v, want %+v", in, first)
+	}
+	noTime := &gateway.Inbound{Tenant: "t1", Carrier: "c1", Text: "STOP"}
+	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{noTime}); err != nil {
+		t.Fatal(err)
+	}
+	evs = e.events("t1")
+	if got := evs[len(evs)-1].Inbound; got == nil || got.ReceivedAt.IsZero() || got.ID != noTime.ID || noTime.ID == "" {
+		t.Errorf("an inbound without time or id: %+v", got)
+	}
+}
+
+func testEventsOrder(t *testing.T, e *env) {
+	for i := range 4 {
+		m := msg("t1", "", 1)
+		e.accept(m)
+		submitAll(e, m, "c1", fmt.Sprintf("O%d", i))
+	}
+	all := e.events("")
+	if len(all) != 8 {
+		t.Fatalf("%d events, want 8", len(all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq <= all[i-1].Seq {
+			t.Fatalf("seq not strictly increasing: %d then %d", all[i-1].Seq, all[i].Seq)
+		}
+	}
+	from := all[3].Seq
+	page, err := e.s.Events(t.Context(), "", from, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != len(all)-3 || page[0].Seq != from {
+		t.Errorf("Events(from %d) = %d events starting at %d, want %d from %d (inclusive)",
+			from, len(page), page[0].Seq, len(all)-3, from)
+	}
+	page, err = e.s.Events(t.Context(), "", 0, 2)
+	if err != nil || len(page) != 2 || page[1].Seq != all[1].Seq {
+		t.Errorf("Events limit 2 = %d events, %v", len(page), err)
+	}
+	page, err = e.s.Events(t.Context(), "", all[len(all)-1].Seq+1, 10)
+	if err != nil || len(page) != 0 {
+		t.Errorf("Events past the end = %d events, %v", len(page), err)
+	}
+}
+
+func testDurableAcrossReopen(t *testing.T, e *env) {
+	a, b := msg("t1", "durable", 2), msg("t1", "", 1)
+	e.accept(a, b)
+	now := time.Now()
+	if got := e.claim(now, 10); len(got) != 2 {
+		t.Fatalf("claimed %d, want 2", len(got))
+	}
+	e.submit(gateway.SubmitRecord{MessageID: a.ID, Index: 0, Carrier: "c1", CarrierID: "R0", Cost: 1, Currency: "KES", At: now})
+	in := &gateway.Inbound{Tenant: "t1", Carrier: "c1", CarrierRef: "mo", From: "+254700000002", To: "22333", Text: "DUE"}
+	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{in}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.events("")
+
+	e.reopen()
+
+	g := e.get("t1", a.ID)
+	if g.ClientRef != "durable" || len(g.Parts) != 2 || g.Parts[0].CarrierID != "R0" || g.Cost != 1 {
+		t.Errorf("after reopen: %+v", g)
+	}
+	after := e.events("")
+	if len(after) != len(before) {
+		t.Fatalf("%d events after reopen, want %d", len(after), len(before))
+	}
+	for i := range before {
+		if after[i].Seq != before[i].Seq || after[i].Status != before[i].Status || after[i].Kind != before[i].Kind {
+			t.Errorf("event %d: %+v, want %+v", i, after[i], before[i])
+		}
+	}
+	if r := e.accept(msg("t1", "durable", 1))[0]; !r.Duplicate || r.ID != a.ID {
+		t.Errorf("client_ref after reopen: %+v", r)
+	}
+	// Leased work is not lost: at the latest it is claimable once the lease lapses.
+	got := ids(e.claim(now.Add(24*time.Hour), 10))
+	slices.Sort(got)
+	want := []string{a.ID, b.ID}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("claim after reopen = %v, want %v", got, want)
+	}
+	e.accept(msg("t2", "", 1))
+	if evs := e.events("t2"); len(evs) != 1 || evs[0].Seq <= before[len(before)-1].Seq {
+		t.Errorf("seq after reopen %+v, want above %d", evs, before[len(before)-1].Seq)
+	}
+}
+
+func testConcurrentAccept(t *testing.T, e *env) {
+	const workers, each = 64, 50
+	got := make([][]string, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m := msg(fmt.Sprintf("t%d", w%4), fmt.Sprintf("w%d-%d", w, i), 1)
+				res, err := e.s.Accept(t.Context(), []*gateway.Message{m})
+				if err != nil {
+					t.Errorf("Accept: %v", err)
+					return
+				}
+				got[w] = append(got[w], res[0].ID)
+			}
+		})
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for w, list := range got {
+		for _, id := range list {
+			if seen[id] {
+				t.Fatalf("id %s returned twice", id)
+			}
+			seen[id] = true
+			if _, err := e.s.Get(t.Context(), fmt.Sprintf("t%d", w%4), id); err != nil {
+				t.Fatalf("Get %s: %v", id, err)
+			}
+		}
+	}
+	if len(seen) != workers*each {
+		t.Errorf("%d ids, want %d", len(seen), workers*each)
+	}
+	evs := e.events("")
+	if len(evs) != workers*each {
+		t.Errorf("%d events, want %d", len(evs), workers*each)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq <= evs[i-1].Seq {
+			t.Fatalf("seq not increasing at %d", i)
+		}
+	}
+}

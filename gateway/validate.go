@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// FieldError is a request the engine refuses, naming the field at fault so
+// an API can answer with a field violation.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Tenant is what the engine needs to know of a tenant to validate its
+// messages. API keys and quotas belong to the APIs, not here.
+type Tenant struct {
+	ID            string
+	DefaultRegion string   // ISO 3166 region for national numbers, e.g. "KE"
+	Sender        string   // default sender id
+	Senders       []string // further allowed sender ids
+}
+
+// NormalizeNumber turns a number as people and Fineract write it
+// ("0712 345 678", "+254712345678") into E.164, or says why it cannot.
+func NormalizeNumber(number, region string) (string, error) {
+	n := strings.TrimSpace(number)
+	if n == "" {
+		return "", fmt.Errorf("is empty")
+	}
+	if strings.HasPrefix(n, "00") {
+		n = "+" + n[2:]
+	}
+	num, err := phonenumbers.Parse(n, region)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a phone number: %v", number, err)
+	}
+	if !phonenumbers.IsValidNumber(num) {
+		return "", fmt.Errorf("%q is not a valid phone number (default region %s)", number, region)
+	}
+	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+// maxTextBytes guards memory before segmentation: no allowed message comes
+// near it (the part limit bites first), and a huge body is refused cheaply.
+const maxTextBytes = 64 << 10
+
+// validate checks and normalizes one request into a message ready to store.
+func (e *Engine) validate(t *Tenant, r SendRequest) (*Message, error) {
+	to, err := NormalizeNumber(r.To, t.DefaultRegion)
+	if err != nil {
+		return nil, &FieldError{"to", err.Error()}
+	}
+	if r.Text == "" {
+		return nil, &FieldError{"text", "is empty"}
+	}
+	if len(r.Text) > maxTextBytes {
+		return nil, &FieldError{"text", fmt.Sprintf("is %d bytes; the limit is %d", len(r.Text), maxTextBytes)}
+	}
+	if !utf8.ValidString(r.Text) {
+		return nil, &FieldError{"text", "is not valid UTF-8"}
+	}
+	enc, parts, err := e.opts.Segment(r.Text)
+	if err != nil {
+		return nil, &FieldError{"text", err.Error()}
+	}
+	if parts > e.opts.MaxParts {
+		return nil, &FieldError{"text", fmt.Sprintf("needs %d SMS parts (%s); the limit is %d", parts, enc, e.opts.MaxParts)}
+	}
+	from := r.From
+	if from == "" {
+		from = t.Sender
+	}
+	if from == "" {
+		return nil, &FieldError{"from", "is empty and the tenant has no default sender"}
+	}
+	if from != t.Sender && !slices.Contains(t.Senders, from) {
+		return nil, &FieldError{"from", fmt.Sprintf("sender %q is not allowed for tenant %s", from, t.ID)}
+	}
+	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
+		return nil, &FieldError{"expires_at", "must be after not_before"}
+	}
+	m := &Message{
+		Tenant:    t.ID,
+		ClientRef: r.ClientRef,
+		From:      from,
+		To:        to,
+		Text:      r.Text,
+		Encoding:  enc,
+		Priority:  r.Priority,
+		NotBefore: r.NotBefore,
+		ExpiresAt: r.ExpiresAt,
+		Parts:     make([]Part, parts),
+	}
+	for i := range m.Parts {
+		m.Parts[i] = Part{Index: i, Status: StatusAccepted}
+	}
+	return m, nil
+}
+
+// MaskNumber hides the middle of a phone number for logs: +2547*****678.
+func MaskNumber(n string) string {
+	if len(n) <= 7 {
+		return strings.Repeat("*", len(n))
+	}
+	return n[:5] + strings.Repeat("*", len(n)-8) + n[len(n)-3:]
+}

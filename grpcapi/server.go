@@ -1,0 +1,246 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/openmf/smsgw/gateway"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+)
+
+// MaxBatch bounds SendBatch so one call cannot hold the store's writer for
+// long; larger batches are refused with InvalidArgument.
+const MaxBatch = 1000
+
+// Server is the gRPC listener: the Messaging service, the standard health
+// service and server reflection.
+type Server struct {
+	pb.UnimplementedMessagingServer
+	engine *gateway.Engine
+	grpc   *grpc.Server
+	health *health.Server
+	done   chan struct{} // closed by Stop: ends event streams
+	once   sync.Once
+}
+
+// New builds a server; Serve starts it.
+func New(engine *gateway.Engine, keys *Keys, opts ...grpc.ServerOption) *Server {
+	opts = append(opts, grpc.ChainUnaryInterceptor(keys.unary), grpc.ChainStreamInterceptor(keys.stream))
+	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{})}
+	pb.RegisterMessagingServer(s.grpc, s)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus(pb.Messaging_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return s
+}
+
+// Serve accepts connections on l until Stop.
+func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
+
+// Stop refuses new calls, lets running ones end within ctx (streams are cut
+// at once: they never end on their own), then closes.
+func (s *Server) Stop(ctx context.Context) {
+	s.once.Do(func() { close(s.done) })
+	s.health.Shutdown()
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+	}
+}
+
+func toRequest(r *pb.SendRequest) gateway.SendRequest {
+	out := gateway.SendRequest{To: r.GetTo(), Text: r.GetText(), From: r.GetFrom(), ClientRef: r.GetClientRef(), Priority: r.GetPriority()}
+	if r.GetNotBefore() != nil {
+		out.NotBefore = r.GetNotBefore().AsTime()
+	}
+	if r.GetExpiresAt() != nil {
+		out.ExpiresAt = r.GetExpiresAt().AsTime()
+	}
+	return out
+}
+
+func fieldStatus(fe *gateway.FieldError) *status.Status {
+	st := status.New(codes.InvalidArgument, fe.Error())
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
+		{Field: fe.Field, Description: fe.Reason},
+	}}); err == nil {
+		return d
+	}
+	return st
+}
+
+func internal(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	return status.Error(codes.Unavailable, fmt.Sprintf("the gateway could not store the request, try again: %v", err))
+}
+
+// Send implements smsgw.v1.Messaging.
+func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse, error) {
+	out, err := s.engine.Accept(ctx, tenantFrom(ctx), []gateway.SendRequest{toRequest(r)})
+	if err != nil {
+		return nil, internal(err)
+	}
+	o := out[0]
+	var fe *gateway.FieldError
+	if errors.As(o.Err, &fe) {
+		return nil, fieldStatus(fe).Err()
+	}
+	return &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding)}, nil
+}
+
+// SendBatch implements smsgw.v1.Messaging.
+func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.SendBatchResponse, error) {
+	n := len(r.GetMessages())
+	if n == 0 || n > MaxBatch {
+		fe := &gateway.FieldError{Field: "messages", Reason: fmt.Sprintf("has %d items; send 1 to %d", n, MaxBatch)}
+		return nil, fieldStatus(fe).Err()
+	}
+	reqs := make([]gateway.SendRequest, n)
+	for i, m := range r.GetMessages() {
+		reqs[i] = toRequest(m)
+	}
+	out, err := s.engine.Accept(ctx, tenantFrom(ctx), reqs)
+	if err != nil {
+		return nil, internal(err)
+	}
+	resp := &pb.SendBatchResponse{Results: make([]*pb.BatchResult, n)}
+	for i, o := range out {
+		var fe *gateway.FieldError
+		if errors.As(o.Err, &fe) {
+			resp.Results[i] = &pb.BatchResult{Code: int32(codes.InvalidArgument), Message: fe.Error(), Field: fmt.Sprintf("messages[%d].%s", i, fe.Field)}
+			continue
+		}
+		resp.Results[i] = &pb.BatchResult{Accepted: &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding)}}
+	}
+	return resp, nil
+}
+
+// GetMessage implements smsgw.v1.Messaging.
+func (s *Server) GetMessage(ctx context.Context, r *pb.GetMessageRequest) (*pb.Message, error) {
+	if r.GetId() == "" {
+		return nil, fieldStatus(&gateway.FieldError{Field: "id", Reason: "is empty"}).Err()
+	}
+	m, err := s.engine.Get(ctx, tenantFrom(ctx), r.GetId())
+	if errors.Is(err, gateway.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "no message %q", r.GetId())
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	return toMessage(m), nil
+}
+
+// StreamEvents implements smsgw.v1.Messaging. It reads the store in pages,
+// so a slow client only falls behind; it never holds the gateway back.
+func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_StreamEventsServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tenant := tenantFrom(ctx)
+	want := map[gateway.EventKind]bool{}
+	for _, k := range r.GetKinds() {
+		switch k {
+		case pb.EventKind_EVENT_KIND_STATUS:
+			want[gateway.EventStatus] = true
+		case pb.EventKind_EVENT_KIND_INBOUND:
+			want[gateway.EventInbound] = true
+		default:
+			return fieldStatus(&gateway.FieldError{Field: "kinds", Reason: fmt.Sprintf("unknown kind %v", k)}).Err()
+		}
+	}
+	next := max(r.GetFromSeq(), 0)
+	for {
+		evs, err := s.engine.Events(ctx, tenant, next, 500)
+		if err != nil {
+			select {
+			case <-s.done:
+				return status.Error(codes.Unavailable, "the gateway is shutting down; resume from the next sequence number")
+			default:
+			}
+			if ctx.Err() != nil {
+				return status.FromContextError(ctx.Err()).Err()
+			}
+			return internal(err)
+		}
+		for _, ev := range evs {
+			next = ev.Seq + 1
+			if len(want) > 0 && !want[ev.Kind] {
+				continue
+			}
+			if err := stream.Send(toEvent(ev)); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+var statuses = map[gateway.Status]pb.Status{
+	gateway.StatusAccepted:    pb.Status_STATUS_ACCEPTED,
+	gateway.StatusSubmitted:   pb.Status_STATUS_SUBMITTED,
+	gateway.StatusDelivered:   pb.Status_STATUS_DELIVERED,
+	gateway.StatusUndelivered: pb.Status_STATUS_UNDELIVERED,
+	gateway.StatusExpired:     pb.Status_STATUS_EXPIRED,
+	gateway.StatusRejected:    pb.Status_STATUS_REJECTED,
+	gateway.StatusFailed:      pb.Status_STATUS_FAILED,
+	gateway.StatusCanceled:    pb.Status_STATUS_CANCELED,
+}
+
+func toMessage(m *gateway.Message) *pb.Message {
+	out := &pb.Message{
+		Id: m.ID, ClientRef: m.ClientRef, From: m.From, To: m.To, Text: m.Text,
+		Encoding: string(m.Encoding), Priority: m.Priority, Status: statuses[m.Status],
+		Attempts: int32(m.Attempts), Carrier: m.Carrier, Cost: m.Cost, Currency: m.Currency,
+		LastError: m.LastError, CreatedAt: ts(m.CreatedAt), UpdatedAt: ts(m.UpdatedAt),
+		NotBefore: ts(m.NotBefore), ExpiresAt: ts(m.ExpiresAt),
+	}
+	for _, p := range m.Parts {
+		out.Parts = append(out.Parts, &pb.Part{Index: int32(p.Index), Carrier: p.Carrier, CarrierId: p.CarrierID,
+			Status: statuses[p.Status], Error: p.Error, UpdatedAt: ts(p.UpdatedAt)})
+	}
+	return out
+}
+
+func toEvent(ev gateway.Event) *pb.Event {
+	out := &pb.Event{Seq: ev.Seq, Time: ts(ev.Time), MessageId: ev.MessageID, Status: statuses[ev.Status], Detail: ev.Detail}
+	switch ev.Kind {
+	case gateway.EventInbound:
+		out.Kind = pb.EventKind_EVENT_KIND_INBOUND
+		if in := ev.Inbound; in != nil {
+			out.Inbound = &pb.InboundMessage{Id: in.ID, Carrier: in.Carrier, From: in.From, To: in.To, Text: in.Text, ReceivedAt: ts(in.ReceivedAt)}
+		}
+	default:
+		out.Kind = pb.EventKind_EVENT_KIND_STATUS
+	}
+	return out
+}

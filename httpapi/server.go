@@ -1,0 +1,55 @@
+package httpapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options wires the HTTP listener.
+type Options struct {
+	// Gatherer is the registry whose metrics /metrics exposes.
+	Gatherer prometheus.Gatherer
+	// Ready says why the gateway cannot send now, or nil when it can.
+	Ready func() error
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	http *http.Server
+}
+
+// New builds the listener's handler tree.
+func New(opts Options) *Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := opts.Ready(); err != nil {
+			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return &Server{http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+}
+
+// Handler exposes the handler tree for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// Serve answers requests on l until Stop.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.http.Serve(l); err != http.ErrServerClosed {
+		return err
+	}
+	return nil
+}
+
+// Stop finishes running requests within ctx.
+func (s *Server) Stop(ctx context.Context) error { return s.http.Shutdown(ctx) }

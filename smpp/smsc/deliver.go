@@ -1,0 +1,266 @@
+package smsc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+)
+
+// receiptDateLayout is Appendix B's YYMMDDhhmm.
+const receiptDateLayout = "0601021504"
+
+// messageStates maps a receipt's stat word to the message_state TLV value
+// (SMPP 3.4 §5.2.28).
+var messageStates = map[string]byte{
+	"ENROUTE": 1, "DELIVRD": 2, "EXPIRED": 3, "DELETED": 4,
+	"UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8,
+}
+
+// FormatReceiptText writes a delivery receipt's short_message in the SMPP 3.4
+// Appendix B form carriers use. It is exported so tests can build receipts
+// the simulator would send; text is cut to its first 20 characters.
+func FormatReceiptText(id string, submitted, done time.Time, stat, errCode, text string) string {
+	dlvrd := "000"
+	if stat == "DELIVRD" {
+		dlvrd = "001"
+	}
+	if len(text) > 20 {
+		text = text[:20]
+	}
+	return fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s",
+		id, dlvrd, submitted.Format(receiptDateLayout), done.Format(receiptDateLayout), stat, errCode, text)
+}
+
+func (s *Server) scheduleReceipt(origin *session, sub *Submit, act Action) {
+	stat, errCode := act.ReceiptStat, act.ReceiptErr
+	if stat == "" {
+		stat = "DELIVRD"
+	}
+	if errCode == "" {
+		errCode = "000"
+	}
+	d := s.opts.receiptMin
+	if span := s.opts.receiptMax - s.opts.receiptMin; span > 0 {
+		d += rand.N(span)
+	}
+	r := receipt{
+		systemID: sub.SystemID, id: sub.ReceiptID, stat: stat, errCode: errCode,
+		from: sub.Dest, fromTON: sub.DestTON, fromNPI: sub.DestNPI,
+		to: sub.Source, toTON: sub.SourceTON, toNPI: sub.SourceNPI,
+		submitted: sub.Time, text: preview(sub),
+	}
+	if d <= 0 {
+		s.sendReceipt(origin, r)
+		return
+	}
+	time.AfterFunc(d, func() { s.sendReceipt(origin, r) })
+}
+
+type receipt struct {
+	systemID, id, stat, errCode string
+	from, to                    string
+	fromTON, fromNPI            byte
+	toTON, toNPI                byte
+	submitted                   time.Time
+	text                        string
+	attempts                    int
+}
+
+// redeliverAfter is how long a receipt refused by the client waits before it
+// is sent again.
+const redeliverAfter = 200 * time.Millisecond
+
+// unackedReceipt is a receipt sent on a session and not yet answered.
+type unackedReceipt struct {
+	receipt receipt
+	session *session
+}
+
+// sendReceipt sends r to a receiver of its system_id, or queues it until one
+// binds. It stays tracked until the client answers ESME_ROK.
+func (s *Server) sendReceipt(origin *session, r receipt) {
+	c := s.receiver(origin, r.systemID)
+	if c == nil {
+		s.mu.Lock()
+		s.queued = append(s.queued, r)
+		s.mu.Unlock()
+		return
+	}
+	if r.attempts > 0 {
+		s.st.redelivered.Add(1)
+	}
+	r.attempts++
+	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
+	seq := s.seq()
+	d.SetSequenceNumber(int32(seq))
+	d.SourceAddr = pdu.NewAddressWithTonNpi(r.fromTON, r.fromNPI)
+	_ = d.SourceAddr.SetAddress(r.from)
+	d.DestAddr = pdu.NewAddressWithTonNpi(r.toTON, r.toNPI)
+	_ = d.DestAddr.SetAddress(r.to)
+	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
+	text := FormatReceiptText(r.id, r.submitted, time.Now(), r.stat, r.errCode, r.text)
+	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
+		return
+	}
+	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(r.id), 0)})
+	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessageStateOption, Data: []byte{messageStates[r.stat]}})
+	s.mu.Lock()
+	s.unacked[seq] = unackedReceipt{r, c}
+	s.mu.Unlock()
+	if !s.deliver(c, d, true, r.id) {
+		// The session died under us; its close moved the receipt to the
+		// queue, or will.
+		s.mu.Lock()
+		if _, still := s.unacked[seq]; still {
+			delete(s.unacked, seq)
+			s.queued = append(s.queued, r)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// flushQueued sends the receipts waiting for system_id on a session that
+// just bound.
+func (s *Server) flushQueued(c *session, systemID string) {
+	s.mu.Lock()
+	var mine []receipt
+	rest := s.queued[:0]
+	for _, r := range s.queued {
+		if r.systemID == systemID {
+			mine = append(mine, r)
+		} else {
+			rest = append(rest, r)
+		}
+	}
+	s.queued = rest
+	s.mu.Unlock()
+	for _, r := range mine {
+		s.sendReceipt(c, r)
+	}
+}
+
+// deliver records and queues one deliver_sm on c.
+func (s *Server) deliver(c *session, d *pdu.DeliverSM, isReceipt bool, id string) bool {
+	seq := uint32(d.GetSequenceNumber())
+	s.recordDeliver(Deliver{SystemID: c.systemIDNow(), Seq: seq, Receipt: isReceipt, MessageID: id, Sent: time.Now()})
+	if !c.send(marshal(d)) {
+		return false
+	}
+	if isReceipt {
+		s.st.receipts.Add(1)
+	} else {
+		s.st.mos.Add(1)
+	}
+	return true
+}
+
+// preview is the first characters of a submitted text for the receipt's
+// text field, when its coding is readable as ASCII.
+func preview(sub *Submit) string {
+	body := sub.ShortMessage
+	if sub.ESMClass&0x40 != 0 && len(body) > 0 {
+		if n := int(body[0]) + 1; n <= len(body) {
+			body = body[n:]
+		}
+	}
+	if sub.DataCoding != 0 && sub.DataCoding != 1 && sub.DataCoding != 3 {
+		return ""
+	}
+	if len(body) > 20 {
+		body = body[:20]
+	}
+	var b strings.Builder
+	for _, ch := range body {
+		if ch >= 0x20 && ch < 0x7F {
+			b.WriteByte(ch)
+		} else {
+			b.WriteByte('.')
+		}
+	}
+	return b.String()
+}
+
+// SendMO injects a mobile-originated message from the handset number from to
+// the ESME address to (a shortcode), on any bound receiver or transceiver.
+// The text goes as unpacked GSM 7-bit when every character has a GSM 03.38
+// code, else as UCS-2; it must fit one deliver_sm (no concatenation).
+// A from starting with '+' goes out as international (TON 1, NPI 1) without
+// the '+'.
+func (s *Server) SendMO(from, to, text string) error {
+	enc := data.GSM7BIT
+	if len(data.ValidateGSM7String(text)) > 0 {
+		enc = data.UCS2
+	}
+	payload, err := enc.Encode(text)
+	if err != nil {
+		return fmt.Errorf("smsc: encode MO: %w", err)
+	}
+	if len(payload) > 254 {
+		return fmt.Errorf("smsc: MO text too long for one deliver_sm (%d octets)", len(payload))
+	}
+	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
+	d.SourceAddr = addressFor(from)
+	d.DestAddr = addressFor(to)
+	if err := d.Message.SetMessageDataWithEncoding(payload, enc); err != nil {
+		return fmt.Errorf("smsc: MO: %w", err)
+	}
+	return s.SendDeliverSM(d)
+}
+
+// SendDeliverSM sends a deliver_sm built by the caller (a receipt without
+// TLVs, an odd data_coding, a concatenated MO part) on any bound receiver or
+// transceiver, with a fresh server sequence number. It is counted as a
+// receipt when its esm_class says so, else as an MO.
+func (s *Server) SendDeliverSM(d *pdu.DeliverSM) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	c := s.receiver(nil, "")
+	if c == nil {
+		return ErrNoReceiver
+	}
+	d.SetSequenceNumber(int32(s.seq()))
+	isReceipt := d.EsmClass&0x3C == data.SM_SMSC_DLV_RCPT_TYPE
+	id := ""
+	if f, ok := d.OptionalParameters[pdu.TagReceiptedMessageID]; ok {
+		id = f.String()
+	}
+	if !s.deliver(c, d, isReceipt, id) {
+		return ErrNoReceiver
+	}
+	return nil
+}
+
+func addressFor(number string) pdu.Address {
+	var a pdu.Address
+	switch {
+	case strings.HasPrefix(number, "+"):
+		a = pdu.NewAddressWithTonNpi(1, 1)
+		number = number[1:]
+	case isDigits(number):
+		a = pdu.NewAddressWithTonNpi(0, 1)
+	default:
+		a = pdu.NewAddressWithTonNpi(5, 0)
+	}
+	_ = a.SetAddress(number)
+	return a
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,410 @@
+package smpp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// EncodingLatin1 names ISO-8859-1 (data_coding 3). It is not a gateway
+// encoding: Count never picks it, so for a carrier with TextOptions.Latin1
+// Segment may return fewer parts than Count said at accept time (never
+// more). PackGSM7, by contrast, never changes the part count.
+const EncodingLatin1 = gateway.Encoding("LATIN1")
+
+// The SMPP 3.4 data_coding values this package sends and reads (§5.2.19).
+const (
+	DataCodingDefault byte = 0x00 // SMSC default alphabet: GSM 03.38 for every carrier we know
+	DataCodingIA5     byte = 0x01 // IA5 (CCITT T.50) / ASCII
+	DataCodingLatin1  byte = 0x03 // ISO-8859-1
+	DataCodingUCS2    byte = 0x08 // UCS-2, sent as UTF-16BE so surrogate pairs pass
+)
+
+// Part size limits, in encoded units (septets, octets or UTF-16 code units).
+// A part carrying the 6-octet concatenation UDH loses 6 of its 140 octets.
+const (
+	gsmSingle    = 160
+	gsmMulti     = 153
+	octetSingle  = 140
+	octetMulti   = 134
+	ucs2Single   = 70
+	ucs2Multi    = 67
+	maxConcatLen = 255 // the 8-bit "total" field of the concatenation IE
+)
+
+// Errors from Segment and Count. They are permanent: resending the same text
+// cannot succeed.
+var (
+	// ErrEmptyText: an SMS with no text is a caller mistake, not a message.
+	ErrEmptyText = errors.New("smpp: empty text")
+	// ErrInvalidUTF8: text must be valid UTF-8, or its encoding would not be
+	// exact (invalid bytes would silently become U+FFFD).
+	ErrInvalidUTF8 = errors.New("smpp: text is not valid UTF-8")
+	// ErrTextTooLong: the concatenation IE counts parts in one octet, so a
+	// text needing more than 255 parts cannot be sent as one message.
+	ErrTextTooLong = errors.New("smpp: text needs more than 255 parts")
+	// ErrDataCoding: DecodeText does not know the data_coding, or it is
+	// binary data rather than text.
+	ErrDataCoding = errors.New("smpp: unsupported data_coding")
+	// ErrOddUCS2: UCS-2 payloads are whole 16-bit units.
+	ErrOddUCS2 = errors.New("smpp: UCS-2 payload has an odd length")
+)
+
+// TextOptions are per-carrier text settings. The zero value is what nearly
+// every carrier wants: unpacked GSM 7-bit, UCS-2 for everything else.
+type TextOptions struct {
+	PackGSM7 bool // pack GSM 7-bit septets (carrier wants packed); default unpacked, one septet per octet
+	Latin1   bool // allow data_coding 3 (Latin-1) when the text fits Latin-1 but not GSM 03.38 (off by default; chosen only when cheaper than UCS-2)
+}
+
+// Segments is a text encoded for SMPP and cut into SMS parts, so the bind
+// pool only copies bytes into submit_sm PDUs.
+//
+// What the caller sends for part i (0-based) of n = len(Parts):
+//
+//   - n == 1: short_message = Parts[0], sm_length = len(Parts[0]), no UDH,
+//     esm_class without UDHI.
+//   - n > 1: short_message = ConcatUDH(ref, n, i+1) followed by Parts[i]
+//     (6 + len(Parts[i]) octets, never more than 140 when packed or for
+//     UCS-2/Latin-1, 159 for unpacked GSM7), esm_class |= 0x40 (UDHI), the
+//     same ref (ConcatRef of the message id) for every part.
+//
+// In every case data_coding = DataCoding. Packed GSM7 parts of a multi-part
+// text already start with the 1 fill bit the 6-octet UDH needs (FillBits(6)),
+// so they are only valid after exactly that 6-octet UDH; single parts have no
+// fill bit. sm_length always counts octets, never septets: an SMSC derives
+// the septet count from it, which is why a packed part that would leave 7
+// spare bits carries a padding CR (see PackGSM7). One case stays ambiguous on
+// the wire: a part that ends exactly on an octet boundary with a wanted CR
+// reads like a padded one, and DecodeText drops that CR (handsets show an
+// extra CR at worst; the part count never changes for it).
+type Segments struct {
+	Encoding   gateway.Encoding // EncodingGSM7, EncodingUCS2 or EncodingLatin1
+	DataCoding byte             // 0x00 GSM7, 0x03 Latin-1, 0x08 UCS-2
+	Parts      [][]byte         // short_message payload per part, without the UDH (see the type's doc)
+	Septets    []int            // GSM7 only: text septets per part (escape pairs count 2, padding CR not counted); nil otherwise
+}
+
+// Segment picks the cheapest encoding that represents text exactly (GSM 03.38
+// default alphabet + extension table, else UCS-2; Latin-1 only when
+// opt.Latin1 and it needs fewer parts than UCS-2) and cuts it into parts: a
+// single part holds 160 septets / 140 octets / 70 UTF-16 units, a part of a
+// concatenated message 153 / 134 / 67. An escape pair or a UTF-16 surrogate
+// pair is never split across parts, so every part decodes on its own.
+// Empty text, invalid UTF-8 and texts needing more than 255 parts are errors.
+func Segment(text string, opt TextOptions) (Segments, error) {
+	if err := checkText(text); err != nil {
+		return Segments{}, err
+	}
+	if septets, ok := EncodeGSM7(text); ok {
+		return segmentGSM7(septets, opt.PackGSM7)
+	}
+	units := make([]uint16, 0, len(text))
+	for _, r := range text {
+		units = utf16.AppendRune(units, r)
+	}
+	if opt.Latin1 && fitsLatin1(text) {
+		// Every Latin-1 character is one UTF-16 unit, so len(units) is also
+		// the Latin-1 octet count.
+		n := len(units)
+		if partsFor(n, octetSingle, octetMulti) < partsFor(n, ucs2Single, ucs2Multi) {
+			return segmentLatin1(text, n)
+		}
+	}
+	return segmentUCS2(units)
+}
+
+// Count is the gateway.Segmenter the engine uses at accept time: the same
+// encoding and part count as Segment with default options, without building
+// the parts, so a caller is told a price before anything is encoded.
+func Count(text string) (gateway.Encoding, int, error) {
+	if err := checkText(text); err != nil {
+		return "", 0, err
+	}
+	// One pass counts both ways: total units, and parts when cut greedily
+	// at the multi-part limit keeping escape and surrogate pairs whole
+	// (what cutPoints does).
+	gsm := true
+	septets, gsmParts, gsmCur := 0, 1, 0
+	units, ucsParts, ucsCur := 0, 1, 0
+	for _, r := range text {
+		if gsm {
+			var w int
+			if r < 0x80 {
+				switch v := gsmASCII[r]; {
+				case v == gsmNone:
+				case v&gsmExt != 0:
+					w = 2
+				default:
+					w = 1
+				}
+			} else {
+				w = gsmWidth(r)
+			}
+			if w == 0 {
+				gsm = false
+			} else {
+				septets += w
+				if gsmCur+w > gsmMulti {
+					gsmParts++
+					gsmCur = 0
+				}
+				gsmCur += w
+			}
+		}
+		w := 1
+		if r >= 0x10000 {
+			w = 2
+		}
+		units += w
+		if ucsCur+w > ucs2Multi {
+			ucsParts++
+			ucsCur = 0
+		}
+		ucsCur += w
+	}
+	enc, parts := gateway.EncodingUCS2, ucsParts
+	if units <= ucs2Single {
+		parts = 1
+	}
+	if gsm {
+		enc, parts = gateway.EncodingGSM7, gsmParts
+		if septets <= gsmSingle {
+			parts = 1
+		}
+	}
+	if parts > maxConcatLen {
+		return "", 0, fmt.Errorf("%w (%d)", ErrTextTooLong, parts)
+	}
+	return enc, parts, nil
+}
+
+var _ gateway.Segmenter = Count
+
+func checkText(text string) error {
+	if text == "" {
+		return ErrEmptyText
+	}
+	if !utf8.ValidString(text) {
+		return ErrInvalidUTF8
+	}
+	return nil
+}
+
+// partsFor counts parts for n single-width units.
+func partsFor(n, single, multi int) int {
+	if n <= single {
+		return 1
+	}
+	return (n + multi - 1) / multi
+}
+
+// cutPoints returns the end index of each part of n units. joined(i) reports
+// that units i-1 and i form one character, so no part may end before i.
+func cutPoints(n, single, multi int, joined func(i int) bool) []int {
+	if n <= single {
+		return []int{n}
+	}
+	ends := make([]int, 0, (n+multi-1)/multi+1)
+	for start := 0; start < n; {
+		end := min(start+multi, n)
+		if end < n && joined(end) {
+			end--
+		}
+		ends = append(ends, end)
+		start = end
+	}
+	return ends
+}
+
+func segmentGSM7(septets []byte, packed bool) (Segments, error) {
+	ends := cutPoints(len(septets), gsmSingle, gsmMulti, func(i int) bool {
+		// Extension codes are never 0x1B, so a 0x1B before i is an escape
+		// whose code is at i.
+		return septets[i-1] == gsmEscape
+	})
+	if len(ends) > maxConcatLen {
+		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
+	}
+	s := Segments{
+		Encoding:   gateway.EncodingGSM7,
+		DataCoding: DataCodingDefault,
+		Parts:      make([][]byte, len(ends)),
+		Septets:    make([]int, len(ends)),
+	}
+	fill := 0
+	if len(ends) > 1 {
+		fill = FillBits(concatUDHLen)
+	}
+	start := 0
+	for i, end := range ends {
+		chunk := septets[start:end:end]
+		if packed {
+			s.Parts[i] = PackGSM7(chunk, fill)
+		} else {
+			s.Parts[i] = chunk
+		}
+		s.Septets[i] = end - start
+		start = end
+	}
+	return s, nil
+}
+
+func segmentUCS2(units []uint16) (Segments, error) {
+	ends := cutPoints(len(units), ucs2Single, ucs2Multi, func(i int) bool {
+		return utf16.IsSurrogate(rune(units[i-1])) && units[i-1] < 0xDC00
+	})
+	if len(ends) > maxConcatLen {
+		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
+	}
+	s := Segments{
+		Encoding:   gateway.EncodingUCS2,
+		DataCoding: DataCodingUCS2,
+		Parts:      make([][]byte, len(ends)),
+	}
+	buf := make([]byte, 2*len(units))
+	for i, u := range units {
+		buf[2*i] = byte(u >> 8)
+		buf[2*i+1] = byte(u)
+	}
+	start := 0
+	for i, end := range ends {
+		s.Parts[i] = buf[2*start : 2*end : 2*end]
+		start = end
+	}
+	return s, nil
+}
+
+func fitsLatin1(text string) bool {
+	for _, r := range text {
+		if r > 0xFF {
+			return false
+		}
+	}
+	return true
+}
+
+func segmentLatin1(text string, n int) (Segments, error) {
+	buf := make([]byte, 0, n)
+	for _, r := range text {
+		buf = append(buf, byte(r))
+	}
+	ends := cutPoints(n, octetSingle, octetMulti, func(int) bool { return false })
+	if len(ends) > maxConcatLen {
+		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
+	}
+	s := Segments{
+		Encoding:   EncodingLatin1,
+		DataCoding: DataCodingLatin1,
+		Parts:      make([][]byte, len(ends)),
+	}
+	start := 0
+	for i, end := range ends {
+		s.Parts[i] = buf[start:end:end]
+		start = end
+	}
+	return s, nil
+}
+
+// DecodeText turns an incoming short_message without UDH into text, for MO
+// messages and for the SMSC simulator. data_coding 0 is GSM 03.38 (unpacked,
+// or packed when opt.PackGSM7), 1 IA5/ASCII (octets above 0x7F become
+// U+FFFD rather than losing the message), 3 Latin-1, 8 UCS-2 read as
+// UTF-16BE (unpaired surrogates become U+FFFD). The GSM 03.38 data coding
+// scheme groups that carry a message class or waiting indication with the
+// default alphabet (0x10–0x13, 0xC0–0xDF, 0xF0–0xF3) or UCS-2 (0x18–0x1B,
+// 0xE0–0xEF) are read the same way. Anything else, binary data included, is
+// an error wrapping ErrDataCoding that names the coding; no input panics.
+func DecodeText(dataCoding byte, payload []byte, opt TextOptions) (string, error) {
+	return decodeText(dataCoding, payload, 0, opt)
+}
+
+// DecodeTextUDH decodes the body of a short_message that carried a UDH, as
+// SplitUDH returns them: packed GSM 7-bit text then starts after the fill
+// bits the UDH length implies (FillBits). Every part, middle ones included,
+// is read on its own as DecodeText reads a whole message.
+func DecodeTextUDH(dataCoding byte, udh, body []byte, opt TextOptions) (string, error) {
+	return decodeText(dataCoding, body, FillBits(len(udh)), opt)
+}
+
+func decodeText(dc byte, payload []byte, fill int, opt TextOptions) (string, error) {
+	switch alphabet(dc) {
+	case DataCodingDefault:
+		if !opt.PackGSM7 {
+			return DecodeGSM7(payload)
+		}
+		return DecodeGSM7(UnpackGSM7(payload, fill))
+	case DataCodingIA5:
+		var b strings.Builder
+		b.Grow(len(payload))
+		for _, c := range payload {
+			if c < 0x80 {
+				b.WriteByte(c)
+			} else {
+				b.WriteRune(utf8.RuneError)
+			}
+		}
+		return b.String(), nil
+	case DataCodingLatin1:
+		var b strings.Builder
+		b.Grow(len(payload) * 2)
+		for _, c := range payload {
+			b.WriteRune(rune(c))
+		}
+		return b.String(), nil
+	case DataCodingUCS2:
+		if len(payload)%2 != 0 {
+			return "", fmt.Errorf("%w (%d octets)", ErrOddUCS2, len(payload))
+		}
+		units := make([]uint16, len(payload)/2)
+		for i := range units {
+			units[i] = uint16(payload[2*i])<<8 | uint16(payload[2*i+1])
+		}
+		return string(utf16.Decode(units)), nil
+	}
+	return "", fmt.Errorf("%w 0x%02x (%s)", ErrDataCoding, dc, codingName(dc))
+}
+
+// alphabet maps a data_coding to the one of the four text codings it means,
+// or 0xFF when it is not text we read.
+func alphabet(dc byte) byte {
+	switch {
+	case dc == DataCodingDefault, dc == DataCodingIA5, dc == DataCodingLatin1, dc == DataCodingUCS2:
+		return dc
+	case dc >= 0x10 && dc <= 0x13, dc >= 0xC0 && dc <= 0xDF, dc >= 0xF0 && dc <= 0xF3:
+		return DataCodingDefault
+	case dc >= 0x18 && dc <= 0x1B, dc >= 0xE0 && dc <= 0xEF:
+		return DataCodingUCS2
+	}
+	return 0xFF
+}
+
+// codingName names a data_coding for error messages (SMPP 3.4 §5.2.19).
+func codingName(dc byte) string {
+	switch dc {
+	case 0x02, 0x04:
+		return "8-bit binary"
+	case 0x05:
+		return "JIS"
+	case 0x06:
+		return "Cyrillic"
+	case 0x07:
+		return "Latin/Hebrew"
+	case 0x09:
+		return "pictogram"
+	case 0x0A:
+		return "ISO-2022-JP"
+	case 0x0D:
+		return "extended Kanji"
+	case 0x0E:
+		return "KS C 5601"
+	}
+	if dc >= 0x14 && dc <= 0x17 || dc >= 0xF4 && dc <= 0xF7 {
+		return "8-bit data"
+	}
+	return "unknown"
+}
