@@ -385,12 +385,14 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		return
 	}
 	var lastErr error
+	tried := false
 	for _, c := range cands {
 		conn, ok := e.connectors[c.Carrier]
 		if !ok || !conn.Up() {
 			lastErr = fmt.Errorf("carrier %s is down", c.Carrier)
 			continue
 		}
+		tried = true
 		var (
 			decision Decision
 			failed   bool
@@ -407,11 +409,14 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			e.finish(rctx, m, StatusRejected, lastErr.Error())
 			return
 		case Retry:
-			e.retry(rctx, m, lastErr)
+			// A stop cutting a submission short is not the carrier's answer.
+			e.retry(rctx, m, lastErr, ctx.Err() == nil)
 			return
 		}
 	}
-	e.retry(rctx, m, lastErr)
+	// Every candidate was down or passed the message on: wait for one to
+	// come back. Only a carrier's answer counts as an attempt.
+	e.retry(rctx, m, lastErr, tried)
 }
 
 // submit hands the pending parts to one carrier in chunks no larger than its
@@ -469,20 +474,25 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 	return nil, decision, lastErr, false
 }
 
-func (e *Engine) retry(ctx context.Context, m *Message, cause error) {
-	attempts := m.Attempts + 1
+// retry reschedules a message with exponential backoff, or fails it once a
+// counted attempt would exceed MaxAttempts.
+func (e *Engine) retry(ctx context.Context, m *Message, cause error, counted bool) {
+	attempts := m.Attempts
+	if counted {
+		attempts++
+	}
 	if attempts >= e.opts.MaxAttempts {
 		e.finish(ctx, m, StatusFailed, fmt.Sprintf("gave up after %d attempts: %v", attempts, cause))
 		return
 	}
-	delay := e.opts.RetryBase << min(attempts-1, 20)
+	delay := e.opts.RetryBase << min(max(attempts-1, 0), 20)
 	if delay > e.opts.RetryMax || delay <= 0 {
 		delay = e.opts.RetryMax
 	}
 	// Jitter spreads a burst of retries after an outage.
 	delay = delay/2 + rand.N(delay/2+1)
 	at := e.opts.Now().Add(delay)
-	if err := e.opts.Store.Reschedule(ctx, m.ID, at, cause.Error()); err != nil {
+	if err := e.opts.Store.Reschedule(ctx, m.ID, at, cause.Error(), counted); err != nil {
 		e.log.Error("reschedule", "msg_id", m.ID, "err", err)
 		return
 	}

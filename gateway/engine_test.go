@@ -196,6 +196,25 @@ func TestDownCarrierIsSkipped(t *testing.T) {
 	}
 }
 
+// Waiting for a carrier that is down uses up none of a message's attempts.
+func TestDownCarrierDoesNotUseAttempts(t *testing.T) {
+	a := newFake("a", 10, ok)
+	a.up.Store(false)
+	other := newFake("other", 10, ok) // up, so the engine keeps claiming
+	h := newHarness(t, []routing.Route{route("+254", "a", 1), route("+1", "other", 1)}, a, other)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	time.Sleep(300 * time.Millisecond) // many RetryBase periods; MaxAttempts is 3
+	m, err := h.store.Get(context.Background(), "t", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != gateway.StatusAccepted || m.Attempts != 0 || m.LastError != "carrier a is down" {
+		t.Fatalf("while the carrier is down: %s, %d attempts, %q", m.Status, m.Attempts, m.LastError)
+	}
+	a.up.Store(true)
+	h.waitStatus(t, id, gateway.StatusSubmitted)
+}
+
 func TestPermanentErrorRejects(t *testing.T) {
 	a := newFake("a", 10, failWith(gateway.Permanent, "ESME_RINVDSTADR"))
 	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)

@@ -36,8 +36,9 @@ type Store interface {
 	RecordSubmits(ctx context.Context, recs []SubmitRecord) error
 
 	// Reschedule releases a claimed message for another attempt at the given
-	// time, counting the attempt and keeping lastErr.
-	Reschedule(ctx context.Context, id string, at time.Time, lastErr string) error
+	// time, keeping lastErr. It counts an attempt only when counted is true:
+	// waiting for a carrier that is down must not use up a message's retries.
+	Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error
 
 	// Finish ends a message that will not be (further) submitted, with a final
 	// status and an event.

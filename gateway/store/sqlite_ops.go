@@ -548,12 +548,16 @@ func receiptDetail(r gateway.Receipt) string {
 
 // Reschedule releases a claimed message for another attempt. A message that
 // is no longer ACCEPTED (submitted or final meanwhile) is left alone.
-func (s *sqliteStore) Reschedule(ctx context.Context, id string, at time.Time, lastErr string) error {
+func (s *sqliteStore) Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error {
+	inc := 0
+	if counted {
+		inc = 1
+	}
 	return s.do(ctx, "reschedule", func(w *wtx) error {
 		atNs := toNanos(at)
-		n, err := w.exec(`UPDATE messages SET attempts = attempts + 1, next_attempt = $1, due_at = $1,
+		n, err := w.exec(`UPDATE messages SET attempts = attempts + $5, next_attempt = $1, due_at = $1,
 				last_error = $2, lease_until = 0, updated_at = $3
-			WHERE id = $4 AND status = 'ACCEPTED'`, atNs, lastErr, w.nowNs, id)
+			WHERE id = $4 AND status = 'ACCEPTED'`, atNs, lastErr, w.nowNs, id, inc)
 		if err != nil {
 			return fmt.Errorf("store: reschedule %s: %w", id, err)
 		}

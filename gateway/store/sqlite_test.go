@@ -151,7 +151,7 @@ func TestCloseIdempotentAndErrClosed(t *testing.T) {
 	_, calls["Get"] = s.Get(ctx, "", m.ID)
 	_, calls["Claim"] = s.Claim(ctx, time.Now(), 1)
 	calls["RecordSubmits"] = s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: m.ID, Carrier: "c", CarrierID: "x"}})
-	calls["Reschedule"] = s.Reschedule(ctx, m.ID, time.Now(), "")
+	calls["Reschedule"] = s.Reschedule(ctx, m.ID, time.Now(), "", true)
 	calls["Finish"] = s.Finish(ctx, m.ID, gateway.StatusFailed, "")
 	_, calls["RecordReceipts"] = s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c", CarrierID: "x"}})
 	_, calls["RecordInbound"] = s.RecordInbound(ctx, []*gateway.Inbound{{Carrier: "c"}})
@@ -228,7 +228,7 @@ func TestFailedOpDoesNotFailBatch(t *testing.T) {
 	})
 	// Fails before writing anything.
 	run("clean", func() error {
-		return s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Now(), "")
+		return s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Now(), "", true)
 	})
 	eventually(t, 5*time.Second, func() bool { return len(s.ops) == 7 })
 	release()

@@ -226,9 +226,15 @@ func (c *session) handleBind(seq uint32, frame []byte) {
 		b = b[:16]
 		binary.BigEndian.PutUint32(b, 16)
 	}
+	// Counted before the answer, so a client that read its bind_resp sees
+	// itself in Stats.
+	if status == 0 {
+		c.srv.st.binds.Add(1)
+	} else {
+		c.srv.st.bindFailures.Add(1)
+	}
 	c.send(b)
 	if status != 0 {
-		c.srv.st.bindFailures.Add(1)
 		c.srv.opts.logger.Info("smsc: bind refused", "system_id", req.SystemID, "status", status)
 		if status != statusAlyBnd {
 			c.closing.Store(true)
@@ -236,7 +242,6 @@ func (c *session) handleBind(seq uint32, frame []byte) {
 		}
 		return
 	}
-	c.srv.st.binds.Add(1)
 	c.srv.opts.logger.Info("smsc: bound", "system_id", req.SystemID, "remote", c.conn.RemoteAddr().String())
 	if c.canReceive() {
 		c.srv.flushQueued(c, req.SystemID)

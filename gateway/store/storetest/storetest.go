@@ -145,7 +145,7 @@ func (e *env) receipts(rs ...gateway.Receipt) int {
 
 func (e *env) reschedule(id string, at time.Time, lastErr string) {
 	e.t.Helper()
-	if err := e.s.Reschedule(e.t.Context(), id, at, lastErr); err != nil {
+	if err := e.s.Reschedule(e.t.Context(), id, at, lastErr, true); err != nil {
 		e.t.Fatalf("Reschedule: %v", err)
 	}
 }
@@ -507,7 +507,14 @@ func testReschedule(t *testing.T, e *env) {
 	if g := e.get("t1", m.ID); g.Attempts != 2 || g.LastError != "timeout" || g.Status != gateway.StatusAccepted {
 		t.Errorf("Get after two reschedules: attempts %d error %q status %s", g.Attempts, g.LastError, g.Status)
 	}
-	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", now, "")
+	// Waiting for a carrier that is down is not an attempt.
+	if err := e.s.Reschedule(t.Context(), m.ID, now.Add(2*time.Minute), "carrier a is down", false); err != nil {
+		t.Fatal(err)
+	}
+	if g := e.get("t1", m.ID); g.Attempts != 2 || g.LastError != "carrier a is down" {
+		t.Errorf("Get after an uncounted reschedule: attempts %d error %q, want 2 and the new error", g.Attempts, g.LastError)
+	}
+	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", now, "", true)
 	if !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("Reschedule unknown id: %v, want ErrNotFound", err)
 	}
