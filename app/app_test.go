@@ -3,18 +3,26 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
@@ -383,4 +391,80 @@ func TestHealthServiceAndInbound(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestMetricsAndReflection: everything the gateway registers passes
+// promlint and is served at /metrics; grpcurl-style reflection lists the
+// Messaging service.
+func TestMetricsAndReflection(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	reg := prometheus.NewRegistry()
+	a, err := app.New(context.Background(), apptest.Config(t, sim.Addr(), t.TempDir()), app.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := a.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	if _, err := cl.Send(context.Background(), &pb.SendRequest{To: "+254712345678", Text: "metrics"}); err != nil {
+		t.Fatal(err)
+	}
+
+	problems, err := promlint.NewWithMetricFamilies(mustGather(t, reg)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+	resp, err := http.Get("http://" + a.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`smsgw_gateway_accepted_total{tenant="mfi-a"} 1`, "smsgw_smpp_binds_up"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ends the reflection stream before the gateway stops
+	stream, err := reflectionpb.NewServerReflectionClient(cl.Conn()).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	rr, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range rr.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !slices.Contains(names, "smsgw.v1.Messaging") || !slices.Contains(names, "grpc.health.v1.Health") {
+		t.Errorf("reflection lists %v", names)
+	}
+}
+
+func mustGather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
 }

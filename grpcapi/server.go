@@ -50,8 +50,9 @@ func New(engine *gateway.Engine, keys *Keys, opts ...grpc.ServerOption) *Server 
 // Serve accepts connections on l until Stop.
 func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
 
-// Stop refuses new calls, lets running ones end within ctx (streams are cut
-// at once: they never end on their own), then closes.
+// Stop refuses new calls, lets running ones end within ctx, then closes.
+// Event streams are ended at once (they never end on their own); any other
+// stream a client keeps open holds Stop until ctx ends.
 func (s *Server) Stop(ctx context.Context) {
 	s.once.Do(func() { close(s.done) })
 	s.health.Shutdown()

@@ -125,3 +125,16 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// The example shipped in deploy/ must stay valid as the config grows.
+func TestDeployExampleIsValid(t *testing.T) {
+	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
+	t.Setenv("SMSGW_CARRIER_A_PASSWORD", "secret")
+	c, err := Load("../../deploy/smsgw.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Carriers[0].SMPP.Password != "secret" || c.Tenants[0].Senders[0] != "22555" {
+		t.Errorf("example parsed as %+v", c)
+	}
+}
