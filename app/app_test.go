@@ -25,6 +25,7 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
@@ -37,21 +38,6 @@ func dial(t *testing.T, addr, key string) *client.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func eventually(t *testing.T, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // collector follows StreamEvents and records every status per message.
@@ -150,7 +136,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	want := []pb.Status{pb.Status_STATUS_ACCEPTED, pb.Status_STATUS_SUBMITTED, pb.Status_STATUS_DELIVERED}
-	eventually(t, 60*time.Second, func() error {
+	testutil.Eventually(t, 60*time.Second, func() error {
 		for _, m := range msgs {
 			if got := events.get(m.id); fmt.Sprint(got) != fmt.Sprint(want) {
 				return fmt.Errorf("message %s events %v, want %v", m.id, got, want)
@@ -277,7 +263,7 @@ func TestBadInputStoresNothing(t *testing.T) {
 
 	// Only the one good message exists: its ACCEPTED event is the first event.
 	evs := follow(t, cl, 0)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if got := evs.get(br.GetResults()[0].GetAccepted().GetId()); len(got) < 3 {
 			return fmt.Errorf("events %v", got)
 		}
@@ -343,7 +329,7 @@ func TestIdempotencyAndTenantIsolation(t *testing.T) {
 		t.Errorf("tenant B read tenant A's message: %v", err)
 	}
 	evB := follow(t, clientB, 0)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if len(evB.get(rb.GetId())) < 3 {
 			return fmt.Errorf("tenant B events %v", evB.get(rb.GetId()))
 		}
@@ -385,7 +371,7 @@ func TestHealthServiceAndInbound(t *testing.T) {
 	if ev.GetKind() != pb.EventKind_EVENT_KIND_INBOUND || in.GetText() != "BAL" || in.GetFrom() != "+254712345678" || in.GetCarrier() != "sim" {
 		t.Fatalf("inbound event %v", ev)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := sim.Stats(); st.DeliverResps != 1 || st.DeliverRespErrors != 0 {
 			return fmt.Errorf("simulator stats %+v: MO not acknowledged once", st)
 		}

@@ -20,25 +20,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
-
-// eventually polls f until it returns nil, failing the test with f's last
-// error after timeout. Tests synchronize with it instead of sleeping.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // fakeSink stores what the pool hands it. With gate set, each call blocks
 // until the test sends on gate; with fail set, it refuses.
@@ -136,7 +120,7 @@ func startPool(t testing.TB, sim *smsc.Server, sink gateway.Sink, edit func(*Con
 		defer cancel()
 		_ = p.Stop(ctx)
 	})
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("pool not up")
 		}
@@ -335,7 +319,7 @@ func TestReceiptAckedOnlyAfterSinkStored(t *testing.T) {
 		t.Fatalf("deliver_sm answered before the sink returned: %+v", st)
 	}
 	sink.gate <- struct{}{}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := sim.Stats(); st.DeliverResps != 1 || st.DeliverRespErrors != 0 {
 			return fmt.Errorf("deliver_sm_resp: %+v", st)
 		}
@@ -365,7 +349,7 @@ func TestSinkErrorNacksDeliver(t *testing.T) {
 	if err := sim.SendMO("+254712345678", "22345", "BAL"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		ds := sim.Delivers()
 		if len(ds) != 2 {
 			return fmt.Errorf("%d deliver_sm", len(ds))
@@ -412,7 +396,7 @@ func TestReceiptVariants(t *testing.T) {
 	// No id anywhere: refused for good.
 	send("stat:DELIVRD")
 
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if ds := sim.Delivers(); len(ds) != 4 || !ds[3].Answered {
 			return errors.New("waiting for the answers")
 		}
@@ -552,7 +536,7 @@ func TestConnectionKilledFailsPendingAndRebinds(t *testing.T) {
 		t.Fatal("the pending submit waited for its timeout instead of failing with the link")
 	}
 	hold.Store(false)
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("not rebound")
 		}
@@ -591,7 +575,7 @@ func TestSMSCDownAtStart(t *testing.T) {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
 	}
 	defer sim.Close()
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("not bound yet")
 		}
@@ -612,7 +596,7 @@ func TestBadCredentialsNeverUp(t *testing.T) {
 	if err := p.Start(&fakeSink{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if sim.Stats().BindFailures < 2 {
 			return errors.New("no retried bind yet")
 		}
@@ -663,7 +647,7 @@ func TestMO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := sim.Stats(); st.DeliverResps != 6 {
 			return fmt.Errorf("%d deliver_sm_resp", st.DeliverResps)
 		}
@@ -703,7 +687,7 @@ func TestHexSubmitIDsMatchDecimalReceipts(t *testing.T) {
 	if raw := sim.Submits()[0].MessageID; raw == r.CarrierID {
 		t.Fatalf("the simulator's hex id %q should differ from the normalized one", raw)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if len(sink.Receipts()) != 1 {
 			return errors.New("no receipt")
 		}
@@ -745,7 +729,7 @@ func TestStopDrainsInFlight(t *testing.T) {
 	if r := submitOne(t, p, message("late")); !errors.Is(r.Err, ErrStopped) {
 		t.Fatalf("submit after Stop: %+v", r)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if sim.Stats().Bound != 0 {
 			return errors.New("still bound at the SMSC")
 		}
@@ -783,7 +767,7 @@ func TestSeveralBindsAndTPS(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithReceiptDelay(time.Hour, time.Hour))
 	defer sim.Close()
 	p := startPool(t, sim, nil, func(c *Config) { c.Binds = 3; c.TPS = 100 })
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := sim.Stats().Bound; n != 3 {
 			return fmt.Errorf("%d binds", n)
 		}
@@ -830,7 +814,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = p.Stop(context.Background()) }()
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("not up")
 		}
@@ -841,7 +825,7 @@ func TestMetrics(t *testing.T) {
 	if err := sim.SendMO("+254712345678", "22345", "BAL"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if sim.Stats().DeliverResps != 2 {
 			return errors.New("waiting for acks")
 		}

@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"context"
+	"errors"
 	"net"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
 )
@@ -71,12 +73,11 @@ func Start(tb testing.TB, cfg *config.Config) *app.App {
 			tb.Errorf("stop: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !a.Engine().Ready() {
-		if time.Now().After(deadline) {
-			tb.Fatal("no carrier bind came up within 10s")
+	testutil.Eventually(tb, 10*time.Second, func() error {
+		if !a.Engine().Ready() {
+			return errors.New("no carrier bind is up")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	return a
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store/storetest"
+	"github.com/openmf/smsgw/internal/testutil"
 )
 
 func TestSQLiteContract(t *testing.T) {
@@ -43,16 +44,15 @@ func oneMsg(tenant string) *gateway.Message {
 		Encoding: gateway.EncodingGSM7, Parts: []gateway.Part{{Index: 0}}}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, cond func() bool) {
+// waitQueued waits until n operations wait for the writer.
+func waitQueued(t *testing.T, s *sqliteStore, n int) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := len(s.ops); got != n {
+			return fmt.Errorf("%d operations queued, want %d", got, n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // blockWriter parks the writer goroutine inside an operation until the
@@ -230,7 +230,7 @@ func TestFailedOpDoesNotFailBatch(t *testing.T) {
 	run("clean", func() error {
 		return s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Now(), "", true)
 	})
-	eventually(t, 5*time.Second, func() bool { return len(s.ops) == 7 })
+	waitQueued(t, s, 7)
 	release()
 	wg.Wait()
 
@@ -264,7 +264,7 @@ func TestCanceledWhileQueued(t *testing.T) {
 		_, err := s.Accept(ctx, []*gateway.Message{m})
 		errc <- err
 	}()
-	eventually(t, 5*time.Second, func() bool { return len(s.ops) == 1 })
+	waitQueued(t, s, 1)
 	cancel()
 	release()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
@@ -291,13 +291,16 @@ func TestCloseFlushesQueued(t *testing.T) {
 			ids[i] = m.ID
 		})
 	}
-	eventually(t, 5*time.Second, func() bool { return len(s.ops) == n })
+	waitQueued(t, s, n)
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
-		return s.closed
+		if !s.closed {
+			return errors.New("store not closing yet")
+		}
+		return nil
 	})
 	release()
 	if err := <-closed; err != nil {
@@ -356,7 +359,7 @@ func TestGroupedAcceptDedupe(t *testing.T) {
 			results[i] = res
 		})
 	}
-	eventually(t, 5*time.Second, func() bool { return len(s.ops) == len(calls) })
+	waitQueued(t, s, len(calls))
 	release()
 	wg.Wait()
 

@@ -14,6 +14,8 @@ import (
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/openmf/smsgw/internal/testutil"
 )
 
 // client is a raw SMPP peer for the tests: gosmpp PDUs over a net.Conn, so
@@ -82,22 +84,6 @@ func newSubmit(t testing.TB, to, text string, rd byte) *pdu.SubmitSM {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// eventually polls f until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestBind(t *testing.T) {
@@ -261,7 +247,7 @@ func TestReceipt(t *testing.T) {
 	r := d.GetResponse().(*pdu.DeliverSMResp)
 	r.CommandStatus = data.ESME_RX_T_APPN
 	c.write(r)
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := s.Stats(); st.DeliverResps != 1 || st.DeliverRespErrors != 1 {
 			return errors.New("deliver_sm_resp not counted")
 		}
@@ -281,7 +267,7 @@ func TestReceipt(t *testing.T) {
 		t.Fatalf("want the receipt again, got %v", again)
 	}
 	c.write(again.GetResponse())
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := s.Stats(); st.ReceiptsSent != 2 || st.ReceiptsRedelivered != 1 || st.DeliverResps != 2 {
 			return fmt.Errorf("stats %+v", st)
 		}
@@ -303,7 +289,7 @@ func TestUnansweredReceiptRedeliveredOnRebind(t *testing.T) {
 	}
 	c.conn.Close() // dies without answering
 
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if s.Stats().Bound != 0 {
 			return errors.New("session still bound")
 		}
@@ -418,7 +404,7 @@ func TestEnquireLinkAndUnbind(t *testing.T) {
 	if st := s.Stats(); st.EnquireLinks != 1 {
 		t.Fatalf("enquire links %d", st.EnquireLinks)
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if s.Stats().Bound != 0 {
 			return errors.New("session still bound")
 		}
@@ -565,7 +551,7 @@ func TestMO(t *testing.T) {
 		}
 		c.write(d.GetResponse())
 	}
-	eventually(t, 5*time.Second, func() error {
+	testutil.Eventually(t, 5*time.Second, func() error {
 		if st := s.Stats(); st.MOSent != 3 || st.DeliverResps != 3 || st.DeliverRespErrors != 0 {
 			return errors.New("MO responses not counted")
 		}
