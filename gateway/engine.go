@@ -252,12 +252,17 @@ func (e *Engine) Events(ctx context.Context, tenant string, fromSeq int64, limit
 		if err != nil || len(evs) > 0 {
 			return evs, err
 		}
+		var remote <-chan struct{}
+		if n, ok := e.opts.Store.(EventNotifier); ok {
+			remote = n.EventsChanged()
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-changed:
+		case <-remote:
 		case <-time.After(e.opts.PollEvery):
-			// Another node may have written; the store is the truth.
+			// A wake-up may have been missed; the store is the truth.
 		}
 	}
 }

@@ -79,3 +79,23 @@ type SubmitRecord struct {
 	Currency  string
 	At        time.Time
 }
+
+// BindSlots caps a carrier's binds across every node sharing a store:
+// carriers limit binds per account, so `binds: N` in the config is a total
+// for the cluster. A store shared by several nodes implements it; a
+// single-node store does not need to (every slot is local).
+type BindSlots interface {
+	// AcquireBindSlot blocks until one of the carrier's slots (0..slots-1)
+	// is free for this node or ctx ends. The slot is held until release is
+	// called or this node dies (its database session ends), whichever
+	// comes first.
+	AcquireBindSlot(ctx context.Context, carrier string, slots int) (slot int, release func(), err error)
+}
+
+// EventNotifier is implemented by stores shared by several nodes, so an
+// event stream on one node wakes when another node appends events.
+type EventNotifier interface {
+	// EventsChanged returns a channel that receives after events may have
+	// been appended by any node.
+	EventsChanged() <-chan struct{}
+}
