@@ -40,6 +40,7 @@ type Options struct {
 type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
+	router   *routing.Router
 	registry *prometheus.Registry
 	store    gateway.Store
 	engine   *gateway.Engine
@@ -69,6 +70,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	var conns []gateway.Connector
+	byName := map[string]gateway.Connector{}
 	for _, c := range cfg.Carriers {
 		tenant := c.SMPP.Tenant
 		if tenant == "" {
@@ -79,13 +81,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
 		}
 		conns = append(conns, p)
+		byName[c.Name] = p
+	}
+	router, err := routing.NewRouter(table, routing.Options{
+		Breaker:    cfg.Breaker,
+		Registerer: reg,
+		Up:         func(name string) bool { c := byName[name]; return c != nil && c.Up() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
 	}
 	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	eng, err := gateway.New(gateway.Options{
-		Store: st, Router: table, Connectors: conns, Segment: smpp.Count, Tenants: cfg.EngineTenants(),
+		Store: st, Router: router, Connectors: conns, Segment: smpp.Count, Tenants: cfg.EngineTenants(),
 		Logger: log, Registerer: reg,
 		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
@@ -98,7 +109,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	for _, t := range cfg.Tenants {
 		keys[t.ID] = t.APIKeys
 	}
-	a := &App{cfg: cfg, log: log, registry: reg, store: st, engine: eng}
+	a := &App{cfg: cfg, log: log, router: router, registry: reg, store: st, engine: eng}
 	a.grpc = grpcapi.New(eng, grpcapi.NewKeys(keys))
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready})
 	return a, nil
@@ -151,6 +162,40 @@ func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 
 // Engine gives tests and embedders the running engine.
 func (a *App) Engine() *gateway.Engine { return a.engine }
+
+// ReloadRoutes reads the config file again and swaps in its routing table.
+// A file with any error, or whose routes name a carrier this gateway does not
+// run, is refused whole and the table in force stays; messages in flight are
+// untouched. Carriers, tenants and listeners need a restart for now.
+func (a *App) ReloadRoutes(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return err
+	}
+	known := map[string]bool{}
+	for _, c := range a.cfg.Carriers {
+		known[c.Name] = true
+	}
+	var errs []error
+	for i, r := range cfg.Routes {
+		if !known[r.Carrier] {
+			errs = append(errs, fmt.Errorf("routes[%d].carrier: %q is not running here (adding a carrier needs a restart)", i, r.Carrier))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("app: reload %s: %w", path, errors.Join(errs...))
+	}
+	t, err := routing.NewTable(cfg.Routes)
+	if err != nil {
+		return fmt.Errorf("app: reload %s: %w", path, err)
+	}
+	a.router.Swap(t)
+	a.log.Info("routes reloaded", "path", path, "routes", len(cfg.Routes))
+	return nil
+}
+
+// Router is the live routing layer, for explanations.
+func (a *App) Router() *routing.Router { return a.router }
 
 // Stop drains and closes everything; it is idempotent.
 func (a *App) Stop(ctx context.Context) error {

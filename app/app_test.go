@@ -4,10 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,8 +30,11 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -453,4 +461,137 @@ func mustGather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	return mfs
+}
+
+// A carrier whose SMSC starts failing trips its breaker; traffic moves to
+// the next candidate with no message lost, and returns once it recovers.
+func TestBreakerFailoverAndRecovery(t *testing.T) {
+	var failing atomic.Bool
+	cheap := smsc.NewServer(smsc.WithHandler(func(*smsc.Submit) smsc.Action {
+		if failing.Load() {
+			return smsc.Action{Status: 0x08} // ESME_RSYSERR: temporary, retried
+		}
+		return smsc.Action{}
+	}))
+	defer cheap.Close()
+	dear := smsc.NewServer()
+	defer dear.Close()
+	cfg := apptest.Config(t, cheap.Addr(), t.TempDir())
+	second := *cfg.Carriers[0].SMPP
+	second.Host, second.Port = hostPort(t, dear.Addr())
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "dear", SMPP: &second})
+	cfg.Routes = []routing.Route{
+		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
+		{Prefix: "+254", Carrier: "dear", Cost: 0.9, Currency: "KES"},
+	}
+	cfg.Gateway.RetryBase, cfg.Gateway.RetryMax = 20*time.Millisecond, 50*time.Millisecond
+	cfg.Breaker = routing.BreakerConfig{ConsecutiveFailures: 3, OpenFor: 300 * time.Millisecond, Probes: 1}
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.Start(t, cfg)
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	send := func(n int, tag string) []string {
+		var ids []string
+		for i := range n {
+			r, err := cl.Send(context.Background(), &pb.SendRequest{To: fmt.Sprintf("+2547%08d", i), Text: tag + fmt.Sprint(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.GetId())
+		}
+		return ids
+	}
+	delivered := func(ids []string) map[string]int {
+		byCarrier := map[string]int{}
+		testutil.Eventually(t, 20*time.Second, func() error {
+			clear(byCarrier)
+			for _, id := range ids {
+				m, err := cl.GetMessage(context.Background(), &pb.GetMessageRequest{Id: id})
+				if err != nil {
+					return err
+				}
+				if m.GetStatus() != pb.Status_STATUS_DELIVERED {
+					return fmt.Errorf("message %s is %v (%s)", id, m.GetStatus(), m.GetLastError())
+				}
+				byCarrier[m.GetCarrier()]++
+			}
+			return nil
+		})
+		return byCarrier
+	}
+
+	if got := delivered(send(10, "before ")); got["sim"] != 10 {
+		t.Fatalf("healthy: delivered by %v, want all by the cheap carrier", got)
+	}
+	failing.Store(true)
+	if got := delivered(send(20, "outage ")); got["dear"] != 20 {
+		t.Fatalf("outage: delivered by %v, want all by dear", got)
+	}
+	if s := a.Router().BreakerState("sim"); s == "closed" {
+		t.Fatalf("breaker %s during the outage", s)
+	}
+	failing.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		got := delivered(send(1, "probe "))
+		if got["sim"] != 1 {
+			return fmt.Errorf("still delivered by %v", got)
+		}
+		return nil
+	})
+	if got := delivered(send(10, "after ")); got["sim"] != 10 {
+		t.Fatalf("recovered: delivered by %v, want all by the cheap carrier", got)
+	}
+}
+
+// A reload swaps the routes; a bad file is refused and the old routes stay.
+func TestReloadRoutes(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	dir := t.TempDir()
+	cfg := apptest.Config(t, sim.Addr(), dir)
+	a := apptest.Start(t, cfg)
+	path := filepath.Join(dir, "smsgw.yaml")
+	write := func(routes string) {
+		src := fmt.Sprintf(`store: {driver: sqlite, path: %s}
+tenants:
+  - {id: mfi-a, api_keys: ["%s"], default_region: KE, sender: MFI-A}
+carriers:
+  - name: sim
+    smpp: {host: 127.0.0.1, port: 1, system_id: x, password: y}
+routes:
+%s`, filepath.Join(dir, "other.db"), apptest.KeyA, routes)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	explain := func() string { return a.Router().Explain(gateway.RouteQuery{Tenant: "mfi-a", To: "+254712345678"}) }
+
+	write(`  - {prefix: "+254", carrier: sim, cost: 0.25, currency: KES}` + "\n")
+	if err := a.ReloadRoutes(path); err != nil {
+		t.Fatal(err)
+	}
+	if ex := explain(); !strings.Contains(ex, "sim via +254 at 0.25 KES/part") {
+		t.Fatalf("new routes not in force:\n%s", ex)
+	}
+	write(`  - {prefix: "+254", carrier: nowhere, cost: 0.1}` + "\n")
+	if err := a.ReloadRoutes(path); err == nil || !strings.Contains(err.Error(), `routes[0].carrier: "nowhere" is not a configured carrier`) {
+		t.Fatalf("bad reload: %v", err)
+	}
+	if ex := explain(); !strings.Contains(ex, "sim via +254 at 0.25 KES/part") {
+		t.Fatalf("a refused reload changed the routes:\n%s", ex)
+	}
+}
+
+func hostPort(t *testing.T, addr string) (string, int) {
+	t.Helper()
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host, port
 }

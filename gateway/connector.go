@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Connector is a way to a carrier: an SMPP bind pool or an HTTP provider.
@@ -97,10 +98,33 @@ func DecisionOf(err error) Decision {
 	return Retry
 }
 
-// Router orders the carriers that may take a message. Implementations live in
-// routing; the engine only walks the list.
+// Router orders the carriers that may take a message and guards each with a
+// circuit breaker. Implementations live in routing; the engine only walks
+// the list and reports how each submission went.
 type Router interface {
-	Plan(tenant, to string) []Candidate
+	// Plan returns the carriers that may take the message now, best first:
+	// routes that do not apply, open breakers and carriers with no bind up
+	// are left out. It returns ErrNoRoute when no route could ever take the
+	// message (no prefix matches, or tenant or sender filters exclude all);
+	// an empty list without error means "none now, wait".
+	Plan(q RouteQuery) ([]Candidate, error)
+	// Admit asks the carrier's breaker for one submission. When ok, done
+	// must be called with whether the carrier handled it (a permanent
+	// refusal of the message is still a working carrier).
+	Admit(carrier string) (done func(success bool), ok bool)
+}
+
+// ErrNoRoute says that no configured route can carry a message, so waiting
+// will not help: the message fails.
+var ErrNoRoute = errors.New("no route for this destination, tenant and sender")
+
+// RouteQuery is what a routing decision depends on.
+type RouteQuery struct {
+	Tenant string
+	From   string
+	To     string    // E.164
+	At     time.Time // for routes limited to hours of the day
+	Key    string    // spreads equal-cost traffic by weight, stably per message
 }
 
 // Candidate is one carrier a message may leave through, with its price.

@@ -384,9 +384,15 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		// Every part was recorded before a restart; nothing to send.
 		return
 	}
-	cands := e.opts.Router.Plan(m.Tenant, m.To)
+	cands, err := e.opts.Router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID})
+	if err != nil {
+		e.finish(rctx, m, StatusFailed, err.Error())
+		return
+	}
 	if len(cands) == 0 {
-		e.finish(rctx, m, StatusFailed, "no route for "+MaskNumber(m.To))
+		// No carrier can take it now (none routed, breakers open, binds
+		// down): wait without using an attempt; validity still applies.
+		e.retry(rctx, m, fmt.Errorf("no route available for %s now", MaskNumber(m.To)), false)
 		return
 	}
 	var lastErr error
@@ -397,12 +403,20 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			lastErr = fmt.Errorf("carrier %s is down", c.Carrier)
 			continue
 		}
+		done, admitted := e.opts.Router.Admit(c.Carrier)
+		if !admitted {
+			lastErr = fmt.Errorf("carrier %s: circuit breaker open", c.Carrier)
+			continue
+		}
 		tried = true
 		var (
 			decision Decision
 			failed   bool
 		)
 		pending, decision, lastErr, failed = e.submit(ctx, rctx, m, c, conn, pending)
+		// A carrier that refused the message for good still works; a stop
+		// cutting the submission short says nothing about the carrier.
+		done(len(pending) == 0 || decision == Permanent || ctx.Err() != nil)
 		if failed {
 			return
 		}
@@ -445,6 +459,7 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 				recs = append(recs, SubmitRecord{MessageID: m.ID, Index: r.Index, Carrier: c.Carrier,
 					CarrierID: r.CarrierID, Cost: c.Cost, Currency: c.Currency, At: e.opts.Now()})
 				e.metrics.submitted.WithLabelValues(c.Carrier).Inc()
+				e.metrics.cost.WithLabelValues(m.Tenant, c.Carrier, c.Currency).Add(c.Cost)
 				continue
 			}
 			left = append(left, r.Index)

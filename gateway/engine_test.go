@@ -98,8 +98,19 @@ func newHarness(t *testing.T, routes []routing.Route, conns ...gateway.Connector
 	if err != nil {
 		t.Fatal(err)
 	}
+	byName := map[string]gateway.Connector{}
+	for _, c := range conns {
+		byName[c.Name()] = c
+	}
+	router, err := routing.NewRouter(table, routing.Options{
+		Breaker: routing.BreakerConfig{ConsecutiveFailures: 100},
+		Up:      func(name string) bool { return byName[name] != nil && byName[name].Up() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := gateway.New(gateway.Options{
-		Store: st, Router: table, Connectors: conns, Segment: segmentByLength,
+		Store: st, Router: router, Connectors: conns, Segment: segmentByLength,
 		Tenants:   []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}},
 		RetryBase: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond, MaxAttempts: 3,
 		PollEvery: 10 * time.Millisecond, MaxParts: 5,

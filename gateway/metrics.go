@@ -10,6 +10,7 @@ type metrics struct {
 	accepted          *prometheus.CounterVec
 	refused           *prometheus.CounterVec
 	submitted         *prometheus.CounterVec
+	cost              *prometheus.CounterVec
 	decisions         *prometheus.CounterVec
 	receipts          *prometheus.CounterVec
 	receiptsUnmatched prometheus.Counter
@@ -30,6 +31,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_submitted_parts_total", Help: "Message parts taken by a carrier.",
 		}, []string{"carrier"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_cost_total", Help: "Cost of the parts carriers took, in the route's currency.",
+		}, []string{"tenant", "carrier", "currency"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_submit_failures_total", Help: "Failed part submissions by carrier and the decision taken.",
 		}, []string{"carrier", "decision"}),
@@ -56,7 +60,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.submitted, m.decisions, m.receipts,
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.submitted, m.cost, m.decisions, m.receipts,
 		m.receiptsUnmatched, m.inbound, m.finished, m.retries, m.acceptSeconds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

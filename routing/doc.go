@@ -1,11 +1,16 @@
 // Package routing decides which carriers may take a message and in what
-// order. A Table is built once from configuration and never changed: a reload
-// builds a new Table and swaps it, so a Plan in progress always sees one
-// consistent table.
+// order, and keeps a circuit breaker per carrier.
 //
-// Matching is longest prefix over the E.164 digits: the routes of the longest
-// matching prefix come first, ordered by cost and then priority, followed by
-// those of each shorter matching prefix as fallbacks. Circuit breakers, filters
-// and weights come with the least-cost-routing work; the Table already
-// explains every decision it makes.
+// A Table is built once from configuration and never changed: a reload
+// builds a new Table and the Router swaps it atomically, so a Plan in
+// progress always sees one consistent table, and breakers (which belong to
+// carriers, not to tables) survive reloads.
+//
+// Ordering: longest matching prefix first; within a prefix, cost, then
+// priority (higher first); candidates equal in all three are ordered by a
+// weighted random draw seeded by the message's key, so traffic splits by
+// weight while a retried message keeps its order. Routes of shorter
+// matching prefixes follow as fallbacks. A carrier appears once, at its best
+// position. Routes whose filters (tenant, sender, hours) do not match, open
+// breakers and carriers with no bind up are left out, and Explain says why.
 package routing

@@ -2,111 +2,186 @@ package routing
 
 import (
 	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/openmf/smsgw/gateway"
 )
 
-// Route is one line of the routing table as configured.
-type Route struct {
-	Prefix   string  `yaml:"prefix"`   // "+" alone matches every number; "+2547" Kenyan mobiles
-	Carrier  string  `yaml:"carrier"`  // a configured carrier name
-	Cost     float64 `yaml:"cost"`     // per SMS part
-	Currency string  `yaml:"currency"` // ISO 4217
-	Priority int     `yaml:"priority"` // breaks cost ties: higher first
-}
-
-// Validate checks one route on its own; carrier names are checked against
-// the configured carriers by the caller, which knows them. Messages start
-// with the field name so a config loader can prefix the route's path.
-func (r Route) Validate() []error {
-	var errs []error
-	if !strings.HasPrefix(r.Prefix, "+") {
-		errs = append(errs, fmt.Errorf("prefix: %q must start with +", r.Prefix))
-	} else if strings.Trim(r.Prefix[1:], "0123456789") != "" {
-		errs = append(errs, fmt.Errorf("prefix: %q must be + followed by digits", r.Prefix))
-	}
-	if r.Carrier == "" {
-		errs = append(errs, fmt.Errorf("carrier: required"))
-	}
-	if r.Cost < 0 {
-		errs = append(errs, fmt.Errorf("cost: must be ≥ 0"))
-	}
-	if r.Currency != "" && len(r.Currency) != 3 {
-		errs = append(errs, fmt.Errorf("currency: %q is not an ISO 4217 code", r.Currency))
-	}
-	return errs
+// route is a validated Route with its parsed hours.
+type route struct {
+	Route
+	hours *window
 }
 
 // Table is an immutable routing table.
 type Table struct {
-	routes []Route // sorted: longest prefix first, then cost, then priority
+	routes []route // sorted: longest prefix first, then cost, then priority
 }
-
-var _ gateway.Router = (*Table)(nil)
 
 // NewTable builds a table; it returns every route's errors with its index.
 func NewTable(routes []Route) (*Table, error) {
 	var errs []string
+	t := &Table{}
 	for i, r := range routes {
 		for _, err := range r.Validate() {
 			errs = append(errs, fmt.Sprintf("routes[%d].%v", i, err))
 		}
+		w, _ := r.window()
+		if r.Weight == 0 {
+			r.Weight = 1
+		}
+		t.routes = append(t.routes, route{r, w})
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("routing: %s", strings.Join(errs, "; "))
 	}
-	sorted := append([]Route(nil), routes...)
-	sort.SliceStable(sorted, func(i, j int) bool {
-		a, b := sorted[i], sorted[j]
-		if len(a.Prefix) != len(b.Prefix) {
-			return len(a.Prefix) > len(b.Prefix)
-		}
-		if a.Cost != b.Cost {
-			return a.Cost < b.Cost
-		}
-		return a.Priority > b.Priority
-	})
-	return &Table{routes: sorted}, nil
+	sort.SliceStable(t.routes, func(i, j int) bool { return t.routes[i].before(t.routes[j]) })
+	return t, nil
 }
 
-// Plan returns the carriers that may take a message to the E.164 number to,
-// best first. A carrier appears once, at its best position.
-func (t *Table) Plan(tenant, to string) []gateway.Candidate {
-	var out []gateway.Candidate
-	seen := make(map[string]bool)
+// before is the table order without weights: longest prefix, cost, priority.
+func (a route) before(b route) bool {
+	if len(a.Prefix) != len(b.Prefix) {
+		return len(a.Prefix) > len(b.Prefix)
+	}
+	if a.Cost != b.Cost {
+		return a.Cost < b.Cost
+	}
+	return a.Priority > b.Priority
+}
+
+func (a route) tied(b route) bool {
+	return len(a.Prefix) == len(b.Prefix) && a.Cost == b.Cost && a.Priority == b.Priority
+}
+
+// mix is splitmix64's finalizer: FNV alone leaves inputs that differ only
+// in their last bytes with correlated high bits, which would skew weights.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+// verdict is why a matching route is or is not a candidate.
+type verdict struct {
+	route
+	reason    string // empty: a candidate
+	permanent bool   // the reason will not change by waiting (filters)
+}
+
+// carrierState tells Plan about carriers: why one cannot be used now, or "".
+type carrierState func(carrier string) string
+
+// decide walks the routes matching q in order and says of each whether it
+// is a candidate. Ties are ordered by a weighted draw keyed by q.Key.
+func (t *Table) decide(q gateway.RouteQuery, state carrierState) []verdict {
+	var matched []route
 	for _, r := range t.routes {
-		if !strings.HasPrefix(to, r.Prefix) || seen[r.Carrier] {
-			continue
+		if strings.HasPrefix(q.To, r.Prefix) {
+			matched = append(matched, r)
 		}
-		seen[r.Carrier] = true
-		out = append(out, gateway.Candidate{Carrier: r.Carrier, Cost: r.Cost, Currency: r.Currency})
+	}
+	// Weighted order among ties (Efraimidis–Spirakis): each route draws
+	// u^(1/w) from a hash of (key, carrier); higher first.
+	for i := 0; i < len(matched); {
+		j := i + 1
+		for j < len(matched) && matched[j].tied(matched[i]) {
+			j++
+		}
+		if j-i > 1 {
+			group := matched[i:j]
+			score := func(r route) float64 {
+				h := fnv.New64a()
+				h.Write([]byte(q.Key))
+				h.Write([]byte{0})
+				h.Write([]byte(r.Carrier))
+				u := (float64(mix(h.Sum64())>>11) + 0.5) / (1 << 53)
+				return math.Pow(u, 1/float64(r.Weight))
+			}
+			sort.SliceStable(group, func(a, b int) bool { return score(group[a]) > score(group[b]) })
+		}
+		i = j
+	}
+	out := make([]verdict, 0, len(matched))
+	listed := map[string]bool{}
+	for _, r := range matched {
+		v := verdict{route: r}
+		switch {
+		case listed[r.Carrier]:
+			v.reason = "carrier already listed"
+		case len(r.Tenants) > 0 && !slices.Contains(r.Tenants, q.Tenant):
+			v.reason, v.permanent = fmt.Sprintf("not for tenant %q", q.Tenant), true
+		case len(r.Senders) > 0 && !slices.Contains(r.Senders, q.From):
+			v.reason, v.permanent = fmt.Sprintf("not for sender %q", q.From), true
+		case !r.hours.contains(q.At):
+			v.reason = fmt.Sprintf("outside hours %s %s", r.Hours, r.hours.loc)
+		default:
+			if state != nil {
+				v.reason = state(r.Carrier)
+			}
+		}
+		if v.reason == "" {
+			listed[r.Carrier] = true
+		}
+		out = append(out, v)
 	}
 	return out
 }
 
-// Explain prints the decision Plan makes for a number, one candidate a line,
-// with the routes that matched but were shadowed by a better one.
-func (t *Table) Explain(tenant, to string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s:\n", to)
-	seen := make(map[string]bool)
-	n := 0
-	for _, r := range t.routes {
-		if !strings.HasPrefix(to, r.Prefix) {
-			continue
+// Plan returns the candidates for q from the table alone (no breakers).
+func (t *Table) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
+	return candidates(t.decide(q, nil))
+}
+
+// candidates lists the usable routes, or says that none ever will be.
+func candidates(vs []verdict) ([]gateway.Candidate, error) {
+	var out []gateway.Candidate
+	possible := false
+	for _, v := range vs {
+		if !v.permanent {
+			possible = true
 		}
-		if seen[r.Carrier] {
-			fmt.Fprintf(&b, "  -  %s via prefix %s at %g %s skipped: carrier already listed\n", r.Carrier, r.Prefix, r.Cost, r.Currency)
-			continue
+		if v.reason == "" {
+			out = append(out, gateway.Candidate{Carrier: v.Carrier, Cost: v.Cost, Currency: v.Currency})
 		}
-		seen[r.Carrier] = true
-		n++
-		fmt.Fprintf(&b, "  %d. %s via prefix %s at %g %s\n", n, r.Carrier, r.Prefix, r.Cost, r.Currency)
 	}
-	if n == 0 {
-		b.WriteString("  no route matches\n")
+	if !possible {
+		return nil, gateway.ErrNoRoute
+	}
+	return out, nil
+}
+
+// explain prints decisions one a line: candidates numbered, the others with
+// the reason they were left out.
+func explain(q gateway.RouteQuery, vs []verdict, breaker func(carrier string) string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "route for %s (tenant %q, sender %q, at %s):\n", q.To, q.Tenant, q.From, q.At.UTC().Format("2006-01-02 15:04 MST"))
+	n := 0
+	for _, v := range vs {
+		cost := strings.TrimSpace(fmt.Sprintf("%g %s", v.Cost, v.Currency))
+		desc := fmt.Sprintf("%s via %s at %s/part, priority %d, weight %d, breaker %s", v.Carrier, v.Prefix, cost, v.Priority, v.Weight, breaker(v.Carrier))
+		if v.reason == "" {
+			n++
+			fmt.Fprintf(&b, "  %d. %s\n", n, desc)
+		} else {
+			fmt.Fprintf(&b, "  -  %s: skipped, %s\n", desc, v.reason)
+		}
+	}
+	if len(vs) == 0 {
+		b.WriteString("  no route matches this number\n")
+	} else if n == 0 {
+		b.WriteString("  no candidate now: the message waits and is retried\n")
 	}
 	return b.String()
+}
+
+// Explain says what Plan decides for q and why, without breakers.
+func (t *Table) Explain(q gateway.RouteQuery) string {
+	return explain(q, t.decide(q, nil), func(string) string { return "n/a (offline)" })
 }

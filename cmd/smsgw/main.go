@@ -18,6 +18,8 @@ Usage:
   smsgw get ID                     print a message as JSON
   smsgw events [--from-seq N]      print events as JSON lines
   smsgw check-config FILE          validate a config file, report every error
+  smsgw route --config FILE --to NUMBER [--tenant T] [--from S]
+                                   explain which carriers a message would take
   smsgw simulate-smsc [--listen 127.0.0.1:2775]
 
 The client commands reach the gateway at --addr or $SMSGW_ADDR (default
@@ -37,6 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"get":           get,
 		"events":        events,
 		"check-config":  checkConfig,
+		"route":         explainRoute,
 		"simulate-smsc": simulateSMSC,
 	}
 	cmd, ok := cmds[args[0]]

@@ -214,3 +214,22 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
+
+func TestRouteCommand(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, "127.0.0.1:2775", 10)
+	t.Setenv("SMSGW_CRASH_KEY", crashKey)
+	var out, errb bytes.Buffer
+	if code := run([]string{"route", "--config", path, "--to", "0712345678"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"route for +254712345678 (tenant \"default\", sender \"MFI\"", "1. sim via + at 1 KES/part"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	errb.Reset()
+	if code := run([]string{"route", "--config", path, "--to", "12"}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--to:") {
+		t.Errorf("invalid number: exit %d: %s", code, errb.String())
+	}
+}

@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/routing"
@@ -91,7 +93,22 @@ In another shell:
   ./bin/smsgw send --to +254712345678 --text "Your loan repayment of KES 1,500 is due on Friday" --wait
 `, a.GRPCAddr(), a.HTTPAddr(), demoKey, a.GRPCAddr())
 	}
-	<-ctx.Done()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			if *path == "" {
+				log.Warn("SIGHUP ignored: the demo has no config file")
+				continue
+			}
+			if err := a.ReloadRoutes(*path); err != nil {
+				log.Error("reload refused; the routes in force stay", "err", err)
+			}
+		}
+	}
 	log.Info("stopping", "timeout", *grace)
 	sctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
@@ -181,4 +198,52 @@ func splitHostPort(addr string) (string, int) {
 		panic(err)
 	}
 	return host, port
+}
+
+// explainRoute prints the routing decision for a number from a config file,
+// without a running gateway (so breakers are not known).
+func explainRoute(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("route", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML)")
+	to := fs.String("to", "", "destination number")
+	tenant := fs.String("tenant", "", "tenant id (default: the first configured)")
+	from := fs.String("from", "", "sender id (default: the tenant's)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" || *to == "" {
+		fmt.Fprintln(stderr, "usage: smsgw route --config FILE --to NUMBER [--tenant T] [--from S]")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	t := cfg.Tenants[0]
+	if *tenant != "" {
+		i := slices.IndexFunc(cfg.Tenants, func(t config.Tenant) bool { return t.ID == *tenant })
+		if i < 0 {
+			fmt.Fprintf(stderr, "smsgw route: no tenant %q in %s\n", *tenant, *path)
+			return 1
+		}
+		t = cfg.Tenants[i]
+	}
+	e164, err := gateway.NormalizeNumber(*to, t.DefaultRegion)
+	if err != nil {
+		fmt.Fprintf(stderr, "smsgw route: --to: %v\n", err)
+		return 1
+	}
+	sender := *from
+	if sender == "" {
+		sender = t.Sender
+	}
+	table, err := routing.NewTable(cfg.Routes)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprint(stdout, table.Explain(gateway.RouteQuery{Tenant: t.ID, From: sender, To: e164, At: time.Now(), Key: e164}))
+	return 0
 }

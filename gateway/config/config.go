@@ -28,6 +28,8 @@ type Config struct {
 	Tenants  []Tenant        `yaml:"tenants"`
 	Carriers []Carrier       `yaml:"carriers"`
 	Routes   []routing.Route `yaml:"routes"`
+	// Breaker says when a carrier counts as failing; see routing.BreakerConfig.
+	Breaker routing.BreakerConfig `yaml:"breaker"`
 }
 
 // Listen holds the addresses smsgw serves on. 9191 is the port Fineract
@@ -247,6 +249,7 @@ func (c *Config) validate() []error {
 		}
 	}
 
+	errs = append(errs, prefixed("breaker.", c.Breaker.Validate())...)
 	if len(c.Routes) == 0 {
 		add("routes: at least one route is required")
 	}

@@ -1,0 +1,181 @@
+package routing
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// BreakerConfig says when a carrier is considered failing. Zero fields take
+// the defaults documented on each.
+type BreakerConfig struct {
+	ConsecutiveFailures uint32        `yaml:"consecutive_failures"` // trip after this many in a row; default 5
+	FailureRatio        float64       `yaml:"failure_ratio"`        // or this share of failures...; default 0.5
+	MinRequests         uint32        `yaml:"min_requests"`         // ...over at least this many requests; default 20
+	Window              time.Duration `yaml:"window"`               // in this rolling window; default 30s
+	OpenFor             time.Duration `yaml:"open_for"`             // stay open this long before probing; default 15s
+	Probes              uint32        `yaml:"probes"`               // submissions let through while half-open; default 3
+}
+
+func (c *BreakerConfig) setDefaults() {
+	if c.ConsecutiveFailures == 0 {
+		c.ConsecutiveFailures = 5
+	}
+	if c.FailureRatio == 0 {
+		c.FailureRatio = 0.5
+	}
+	if c.MinRequests == 0 {
+		c.MinRequests = 20
+	}
+	if c.Window == 0 {
+		c.Window = 30 * time.Second
+	}
+	if c.OpenFor == 0 {
+		c.OpenFor = 15 * time.Second
+	}
+	if c.Probes == 0 {
+		c.Probes = 3
+	}
+}
+
+// Validate reports settings that cannot work, field names first.
+func (c BreakerConfig) Validate() []error {
+	var errs []error
+	if c.FailureRatio < 0 || c.FailureRatio > 1 {
+		errs = append(errs, errors.New("failure_ratio: must be between 0 and 1"))
+	}
+	if c.Window < 0 || c.OpenFor < 0 {
+		errs = append(errs, errors.New("window, open_for: must be ≥ 0"))
+	}
+	return errs
+}
+
+// Options wires a Router.
+type Options struct {
+	Breaker    BreakerConfig
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	// Up reports whether a carrier has a bind (or client) ready; nil: always.
+	Up func(carrier string) bool
+	// Now is the clock for hours-of-day filters; nil: time.Now.
+	Now func() time.Time
+}
+
+// Router is the live routing layer: the current Table (swapped on reload)
+// and one circuit breaker per carrier.
+type Router struct {
+	table    atomic.Pointer[Table]
+	opts     Options
+	mu       sync.Mutex
+	breakers map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
+	state    *prometheus.GaugeVec
+}
+
+var _ gateway.Router = (*Router)(nil)
+
+// NewRouter starts routing with t.
+func NewRouter(t *Table, opts Options) (*Router, error) {
+	opts.Breaker.setDefaults()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Router{opts: opts, breakers: map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]{}}
+	r.table.Store(t)
+	r.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "smsgw_routing_breaker_state",
+		Help: "Circuit breaker state per carrier: 0 closed, 1 half-open, 2 open.",
+	}, []string{"carrier"})
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(r.state); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Swap replaces the table; plans already made keep the old one.
+func (r *Router) Swap(t *Table) { r.table.Store(t) }
+
+// Table is the table in force.
+func (r *Router) Table() *Table { return r.table.Load() }
+
+func (r *Router) breaker(carrier string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if b, ok := r.breakers[carrier]; ok {
+		return b
+	}
+	c := r.opts.Breaker
+	b := gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
+		Name:         carrier,
+		MaxRequests:  c.Probes,
+		Interval:     c.Window,
+		BucketPeriod: c.Window / 10,
+		Timeout:      c.OpenFor,
+		ReadyToTrip: func(n gobreaker.Counts) bool {
+			return n.ConsecutiveFailures >= c.ConsecutiveFailures ||
+				(n.Requests >= c.MinRequests && float64(n.TotalFailures)/float64(n.Requests) >= c.FailureRatio)
+		},
+		OnStateChange: func(name string, _, to gobreaker.State) {
+			r.state.WithLabelValues(name).Set(float64(to))
+		},
+	})
+	r.state.WithLabelValues(carrier).Set(0)
+	r.breakers[carrier] = b
+	return b
+}
+
+// BreakerState names the carrier's breaker state: closed, half-open or open.
+func (r *Router) BreakerState(carrier string) string {
+	return r.breaker(carrier).State().String()
+}
+
+func (r *Router) carrierState(carrier string) string {
+	if r.breaker(carrier).State() == gobreaker.StateOpen {
+		return "breaker open"
+	}
+	if r.opts.Up != nil && !r.opts.Up(carrier) {
+		return "no bind up"
+	}
+	return ""
+}
+
+func (r *Router) query(q gateway.RouteQuery) gateway.RouteQuery {
+	if q.At.IsZero() {
+		q.At = r.opts.Now()
+	}
+	return q
+}
+
+// Plan implements gateway.Router.
+func (r *Router) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
+	return candidates(r.Table().decide(r.query(q), r.carrierState))
+}
+
+// Admit implements gateway.Router.
+func (r *Router) Admit(carrier string) (func(success bool), bool) {
+	done, err := r.breaker(carrier).Allow()
+	if err != nil {
+		return nil, false
+	}
+	return func(success bool) {
+		if success {
+			done(nil)
+		} else {
+			done(errFailed)
+		}
+	}, true
+}
+
+var errFailed = errors.New("routing: submission failed")
+
+// Explain says what Plan decides for q now and why, breakers included.
+func (r *Router) Explain(q gateway.RouteQuery) string {
+	q = r.query(q)
+	return explain(q, r.Table().decide(q, r.carrierState), r.BreakerState)
+}

@@ -1,0 +1,135 @@
+package routing
+
+import (
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/openmf/smsgw/internal/testutil"
+)
+
+func newRouter(t *testing.T, src string, up func(string) bool) (*Router, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	r, err := NewRouter(tableFromYAML(t, src), Options{
+		Breaker:    BreakerConfig{ConsecutiveFailures: 3, OpenFor: 50 * time.Millisecond, Probes: 1},
+		Registerer: reg, Up: up, Now: func() time.Time { return noon },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, reg
+}
+
+func fail(t *testing.T, r *Router, carrier string, n int) {
+	t.Helper()
+	for range n {
+		done, ok := r.Admit(carrier)
+		if !ok {
+			t.Fatalf("%s not admitted while closed", carrier)
+		}
+		done(false)
+	}
+}
+
+// A failing carrier trips its breaker, traffic moves to the next
+// candidate, and after the open period a successful probe brings it back.
+func TestBreakerTripsAndRecovers(t *testing.T) {
+	r, reg := newRouter(t, `
+- {prefix: "+254", carrier: cheap, cost: 0.5}
+- {prefix: "+254", carrier: dear, cost: 0.9}
+`, nil)
+	fail(t, r, "cheap", 3)
+	cs, err := r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "dear" {
+		t.Fatalf("with cheap's breaker open: %s", got)
+	}
+	if _, ok := r.Admit("cheap"); ok {
+		t.Fatal("open breaker admitted a submission")
+	}
+	if ex := r.Explain(q("+254712345678")); !strings.Contains(ex, "cheap via +254 at 0.5/part, priority 0, weight 1, breaker open: skipped, breaker open") {
+		t.Errorf("explain does not show the open breaker:\n%s", ex)
+	}
+	// After open_for the breaker lets one probe through; its success closes it.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if r.BreakerState("cheap") != "half-open" {
+			return errors.New("breaker still " + r.BreakerState("cheap"))
+		}
+		return nil
+	})
+	done, ok := r.Admit("cheap")
+	if !ok {
+		t.Fatal("half-open breaker refused the probe")
+	}
+	if _, ok := r.Admit("cheap"); ok {
+		t.Fatal("half-open breaker admitted more than its probes")
+	}
+	done(true)
+	cs, err = r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "cheap,dear" || r.BreakerState("cheap") != "closed" {
+		t.Fatalf("after recovery: %s, breaker %s", got, r.BreakerState("cheap"))
+	}
+	problems, err := promlint.NewWithMetricFamilies(mustGather(t, reg)).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("promlint: %v %v", problems, err)
+	}
+}
+
+// A permanent refusal of one message is not a carrier failure.
+func TestSuccessesKeepBreakerClosed(t *testing.T) {
+	r, _ := newRouter(t, `[{prefix: "+", carrier: a, cost: 1}]`, nil)
+	for range 10 {
+		done, ok := r.Admit("a")
+		if !ok {
+			t.Fatal("refused")
+		}
+		done(true)
+	}
+	fail(t, r, "a", 2)
+	if s := r.BreakerState("a"); s != "closed" {
+		t.Fatalf("breaker %s after 2 failures (threshold 3)", s)
+	}
+}
+
+func TestCarrierWithNoBindIsSkipped(t *testing.T) {
+	var cheapUp atomic.Bool
+	r, _ := newRouter(t, `
+- {prefix: "+254", carrier: cheap, cost: 0.5}
+- {prefix: "+254", carrier: dear, cost: 0.9}
+`, func(c string) bool { return c != "cheap" || cheapUp.Load() })
+	cs, err := r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "dear" {
+		t.Fatalf("cheap down: %s", got)
+	}
+	golden(t, "explain_live", r.Explain(q("+254712345678")))
+	cheapUp.Store(true)
+	cs, err = r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "cheap,dear" {
+		t.Fatalf("cheap up: %s", got)
+	}
+}
+
+func TestSwapKeepsBreakers(t *testing.T) {
+	r, _ := newRouter(t, `[{prefix: "+", carrier: a, cost: 1}, {prefix: "+", carrier: b, cost: 2}]`, nil)
+	fail(t, r, "a", 3)
+	r.Swap(tableFromYAML(t, `[{prefix: "+254", carrier: a, cost: 0.1}, {prefix: "+", carrier: b, cost: 2}]`))
+	cs, err := r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "b" {
+		t.Fatalf("after swap: %s (a's breaker must still be open)", got)
+	}
+}
+
+func mustGather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
