@@ -392,7 +392,7 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 	if len(cands) == 0 {
 		// No carrier can take it now (none routed, breakers open, binds
 		// down): wait without using an attempt; validity still applies.
-		e.retry(rctx, m, fmt.Errorf("no route available for %s now", MaskNumber(m.To)), false)
+		e.retry(rctx, m, fmt.Errorf("no carrier can take %s now (binds down, breakers open or outside route hours)", MaskNumber(m.To)), false)
 		return
 	}
 	var lastErr error
