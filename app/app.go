@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,11 +36,15 @@ type Options struct {
 	// Registry receives every metric; nil makes a fresh one with the Go and
 	// process collectors.
 	Registry *prometheus.Registry
+	// ConfigPath is the file routes are reloaded from; empty (the demo,
+	// tests) makes reloads fail with a clear error.
+	ConfigPath string
 }
 
 // App is one running gateway.
 type App struct {
 	cfg      *config.Config
+	path     string
 	log      *slog.Logger
 	router   *routing.Router
 	registry *prometheus.Registry
@@ -109,8 +115,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	for _, t := range cfg.Tenants {
 		keys[t.ID] = t.APIKeys
 	}
-	a := &App{cfg: cfg, log: log, router: router, registry: reg, store: st, engine: eng}
-	a.grpc = grpcapi.New(eng, grpcapi.NewKeys(keys))
+	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, registry: reg, store: st, engine: eng}
+	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys))
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready})
 	return a, nil
 }
@@ -163,14 +169,20 @@ func (a *App) HTTPAddr() string { return a.httpLis.Addr().String() }
 // Engine gives tests and embedders the running engine.
 func (a *App) Engine() *gateway.Engine { return a.engine }
 
+var _ grpcapi.Operator = (*App)(nil)
+
 // ReloadRoutes reads the config file again and swaps in its routing table.
 // A file with any error, or whose routes name a carrier this gateway does not
 // run, is refused whole and the table in force stays; messages in flight are
 // untouched. Carriers, tenants and listeners need a restart for now.
-func (a *App) ReloadRoutes(path string) error {
+func (a *App) ReloadRoutes() (int, error) {
+	if a.path == "" {
+		return 0, errors.New("app: reload: this gateway was not started from a config file")
+	}
+	path := a.path
 	cfg, err := config.Load(path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	known := map[string]bool{}
 	for _, c := range a.cfg.Carriers {
@@ -183,15 +195,45 @@ func (a *App) ReloadRoutes(path string) error {
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("app: reload %s: %w", path, errors.Join(errs...))
+		return 0, fmt.Errorf("app: reload %s: %w", path, errors.Join(errs...))
 	}
 	t, err := routing.NewTable(cfg.Routes)
 	if err != nil {
-		return fmt.Errorf("app: reload %s: %w", path, err)
+		return 0, fmt.Errorf("app: reload %s: %w", path, err)
 	}
 	a.router.Swap(t)
 	a.log.Info("routes reloaded", "path", path, "routes", len(cfg.Routes))
-	return nil
+	return len(cfg.Routes), nil
+}
+
+// ExplainRoute implements grpcapi.Operator: the live decision, breakers and
+// bind states included.
+func (a *App) ExplainRoute(tenant, to, from string) (*grpcapi.Explanation, error) {
+	t := a.cfg.Tenants[0]
+	if tenant != "" {
+		i := slices.IndexFunc(a.cfg.Tenants, func(t config.Tenant) bool { return t.ID == tenant })
+		if i < 0 {
+			return nil, &gateway.FieldError{Field: "tenant", Reason: fmt.Sprintf("no tenant %q", tenant)}
+		}
+		t = a.cfg.Tenants[i]
+	}
+	e164, err := gateway.NormalizeNumber(to, strings.ToUpper(t.DefaultRegion))
+	if err != nil {
+		return nil, &gateway.FieldError{Field: "to", Reason: err.Error()}
+	}
+	if from == "" {
+		from = t.Sender
+	}
+	q := gateway.RouteQuery{Tenant: t.ID, From: from, To: e164, Key: e164}
+	cands, err := a.router.Plan(q)
+	if err != nil && !errors.Is(err, gateway.ErrNoRoute) {
+		return nil, err
+	}
+	ex := &grpcapi.Explanation{To: e164, Candidates: cands, Breakers: map[string]string{}, Text: a.router.Explain(q)}
+	for _, c := range cands {
+		ex.Breakers[c.Carrier] = a.router.BreakerState(c.Carrier)
+	}
+	return ex, nil
 }
 
 // Router is the live routing layer, for explanations.

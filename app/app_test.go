@@ -30,7 +30,6 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
-	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
@@ -394,20 +393,7 @@ func TestMetricsAndReflection(t *testing.T) {
 	sim := smsc.NewServer()
 	defer sim.Close()
 	reg := prometheus.NewRegistry()
-	a, err := app.New(context.Background(), apptest.Config(t, sim.Addr(), t.TempDir()), app.Options{Registry: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	}()
+	a := apptest.StartWith(t, apptest.Config(t, sim.Addr(), t.TempDir()), app.Options{Registry: reg})
 	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
 	if _, err := cl.Send(context.Background(), &pb.SendRequest{To: "+254712345678", Text: "metrics"}); err != nil {
 		t.Fatal(err)
@@ -549,9 +535,9 @@ func TestReloadRoutes(t *testing.T) {
 	sim := smsc.NewServer()
 	defer sim.Close()
 	dir := t.TempDir()
-	cfg := apptest.Config(t, sim.Addr(), dir)
-	a := apptest.Start(t, cfg)
 	path := filepath.Join(dir, "smsgw.yaml")
+	a := apptest.StartWith(t, apptest.Config(t, sim.Addr(), dir), app.Options{ConfigPath: path})
+	admin := dial(t, a.GRPCAddr(), apptest.AdminKey)
 	write := func(routes string) {
 		src := fmt.Sprintf(`store: {driver: sqlite, path: %s}
 tenants:
@@ -565,21 +551,42 @@ routes:
 			t.Fatal(err)
 		}
 	}
-	explain := func() string { return a.Router().Explain(gateway.RouteQuery{Tenant: "mfi-a", To: "+254712345678"}) }
+	adminClient := pb.NewAdminClient(admin.Conn())
+	explain := func() *pb.ExplainRouteResponse {
+		t.Helper()
+		ex, err := adminClient.ExplainRoute(context.Background(), &pb.ExplainRouteRequest{To: "0712345678", Tenant: "mfi-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ex
+	}
+	ctx := context.Background()
 
 	write(`  - {prefix: "+254", carrier: sim, cost: 0.25, currency: KES}` + "\n")
-	if err := a.ReloadRoutes(path); err != nil {
-		t.Fatal(err)
+	if r, err := adminClient.ReloadRoutes(ctx, &pb.ReloadRoutesRequest{}); err != nil || r.GetRoutes() != 1 {
+		t.Fatalf("reload: %v, %v", r, err)
 	}
-	if ex := explain(); !strings.Contains(ex, "sim via +254 at 0.25 KES/part") {
-		t.Fatalf("new routes not in force:\n%s", ex)
+	ex := explain()
+	if ex.GetTo() != "+254712345678" || !strings.Contains(ex.GetExplanation(), "1. sim via +254 at 0.25 KES/part") ||
+		len(ex.GetCandidates()) != 1 || ex.GetCandidates()[0].GetBreaker() != "closed" || ex.GetCandidates()[0].GetCost() != 0.25 {
+		t.Fatalf("new routes not in force: %v", ex)
 	}
 	write(`  - {prefix: "+254", carrier: nowhere, cost: 0.1}` + "\n")
-	if err := a.ReloadRoutes(path); err == nil || !strings.Contains(err.Error(), `routes[0].carrier: "nowhere" is not a configured carrier`) {
+	_, err := adminClient.ReloadRoutes(ctx, &pb.ReloadRoutesRequest{})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), `routes[0].carrier: "nowhere" is not a configured carrier`) {
 		t.Fatalf("bad reload: %v", err)
 	}
-	if ex := explain(); !strings.Contains(ex, "sim via +254 at 0.25 KES/part") {
-		t.Fatalf("a refused reload changed the routes:\n%s", ex)
+	if ex := explain(); !strings.Contains(ex.GetExplanation(), "sim via +254 at 0.25 KES/part") {
+		t.Fatalf("a refused reload changed the routes:\n%s", ex.GetExplanation())
+	}
+
+	// Tenant keys cannot reach the Admin service, nor admin keys a tenant's.
+	tenant := dial(t, a.GRPCAddr(), apptest.KeyA)
+	if _, err := pb.NewAdminClient(tenant.Conn()).ExplainRoute(ctx, &pb.ExplainRouteRequest{To: "0712345678"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("tenant key on Admin: %v, want PermissionDenied", err)
+	}
+	if _, err := admin.Send(ctx, &pb.SendRequest{To: "0712345678", Text: "x"}); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("admin key on Messaging: %v, want PermissionDenied", err)
 	}
 }
 

@@ -20,31 +20,34 @@ type Keys struct {
 
 type keyDigest struct {
 	sum    [sha256.Size]byte
-	tenant string
+	tenant string // empty for an admin key
 }
 
-// NewKeys builds the key set from tenant id → plain keys.
-func NewKeys(byTenant map[string][]string) *Keys {
+// NewKeys builds the key set from tenant id → plain keys, and the operators'
+// admin keys, which open the Admin service and nothing else.
+func NewKeys(byTenant map[string][]string, admin []string) *Keys {
 	k := &Keys{}
 	for tenant, keys := range byTenant {
 		for _, key := range keys {
 			k.digests = append(k.digests, keyDigest{sha256.Sum256([]byte(key)), tenant})
 		}
 	}
+	for _, key := range admin {
+		k.digests = append(k.digests, keyDigest{sum: sha256.Sum256([]byte(key))})
+	}
 	return k
 }
 
-// Tenant returns the tenant a key belongs to. Every digest is compared, so
-// the time taken does not tell which key nearly matched.
-func (k *Keys) Tenant(key string) (string, bool) {
+// lookup returns whose key it is. Every digest is compared, so the time
+// taken does not tell which key nearly matched.
+func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
 	sum := sha256.Sum256([]byte(key))
-	found := ""
 	for _, d := range k.digests {
 		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
-			found = d.tenant
+			tenant, admin, ok = d.tenant, d.tenant == "", true
 		}
 	}
-	return found, found != ""
+	return tenant, admin, ok
 }
 
 type tenantKey struct{}
@@ -60,7 +63,7 @@ func exempt(method string) bool {
 	return strings.HasPrefix(method, "/grpc.health.v1.") || strings.HasPrefix(method, "/grpc.reflection.")
 }
 
-func (k *Keys) authenticate(ctx context.Context) (context.Context, error) {
+func (k *Keys) authenticate(ctx context.Context, method string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
@@ -70,9 +73,15 @@ func (k *Keys) authenticate(ctx context.Context) (context.Context, error) {
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "authorization metadata must be `Bearer <API key>`")
 	}
-	tenant, ok := k.Tenant(strings.TrimSpace(key))
+	tenant, admin, ok := k.lookup(strings.TrimSpace(key))
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "unknown API key")
+	}
+	if wantAdmin := strings.HasPrefix(method, "/smsgw.v1.Admin/"); wantAdmin != admin {
+		if wantAdmin {
+			return nil, status.Error(codes.PermissionDenied, "the Admin service needs an admin API key (admin.api_keys)")
+		}
+		return nil, status.Error(codes.PermissionDenied, "an admin API key has no tenant: use a tenant's key")
 	}
 	return context.WithValue(ctx, tenantKey{}, tenant), nil
 }
@@ -81,7 +90,7 @@ func (k *Keys) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h
 	if exempt(info.FullMethod) {
 		return h(ctx, req)
 	}
-	ctx, err := k.authenticate(ctx)
+	ctx, err := k.authenticate(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +108,7 @@ func (k *Keys) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 	if exempt(info.FullMethod) {
 		return h(srv, ss)
 	}
-	ctx, err := k.authenticate(ss.Context())
+	ctx, err := k.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}

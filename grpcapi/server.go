@@ -25,8 +25,8 @@ import (
 // long; larger batches are refused with InvalidArgument.
 const MaxBatch = 1000
 
-// Server is the gRPC listener: the Messaging service, the standard health
-// service and server reflection.
+// Server is the gRPC listener: the Messaging and Admin services, the
+// standard health service and server reflection.
 type Server struct {
 	pb.UnimplementedMessagingServer
 	engine *gateway.Engine
@@ -37,10 +37,11 @@ type Server struct {
 }
 
 // New builds a server; Serve starts it.
-func New(engine *gateway.Engine, keys *Keys, opts ...grpc.ServerOption) *Server {
+func New(engine *gateway.Engine, op Operator, keys *Keys, opts ...grpc.ServerOption) *Server {
 	opts = append(opts, grpc.ChainUnaryInterceptor(keys.unary), grpc.ChainStreamInterceptor(keys.stream))
 	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{})}
 	pb.RegisterMessagingServer(s.grpc, s)
+	pb.RegisterAdminServer(s.grpc, adminServer{op: op})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(pb.Messaging_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

@@ -25,6 +25,8 @@ import (
 const (
 	KeyA = "tenant-a-key-0001"
 	KeyB = "tenant-b-key-0002"
+	// AdminKey opens the Admin service.
+	AdminKey = "admin-key-0123456789"
 )
 
 // Config is a complete, valid gateway config on 127.0.0.1:0 with its store
@@ -48,6 +50,7 @@ func Config(tb testing.TB, simAddr, dir string) *config.Config {
 			Binds: 2, Window: 64, EnquireLink: 30 * time.Second,
 		}}},
 		Routes: []routing.Route{{Prefix: "+", Carrier: "sim", Cost: 0.8, Currency: "KES"}},
+		Admin:  config.Admin{APIKeys: []string{AdminKey}},
 	}
 	if err := config.Complete(cfg); err != nil {
 		tb.Fatal(err)
@@ -59,7 +62,14 @@ func Config(tb testing.TB, simAddr, dir string) *config.Config {
 // bind is up.
 func Start(tb testing.TB, cfg *config.Config) *app.App {
 	tb.Helper()
-	a, err := app.New(context.Background(), cfg, app.Options{})
+	return StartWith(tb, cfg, app.Options{})
+}
+
+// StartWith is Start with options (a registry to inspect, a config path to
+// reload from).
+func StartWith(tb testing.TB, cfg *config.Config, opts app.Options) *app.App {
+	tb.Helper()
+	a, err := app.New(context.Background(), cfg, opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

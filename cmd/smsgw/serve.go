@@ -76,7 +76,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.New(ctx, cfg, app.Options{Logger: log})
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, ConfigPath: *path})
 	if err != nil {
 		fmt.Fprintln(stderr, "smsgw serve:", err)
 		return 1
@@ -104,7 +104,7 @@ In another shell:
 				log.Warn("SIGHUP ignored: the demo has no config file")
 				continue
 			}
-			if err := a.ReloadRoutes(*path); err != nil {
+			if _, err := a.ReloadRoutes(); err != nil {
 				log.Error("reload refused; the routes in force stay", "err", err)
 			}
 		}

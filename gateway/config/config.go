@@ -30,6 +30,12 @@ type Config struct {
 	Routes   []routing.Route `yaml:"routes"`
 	// Breaker says when a carrier counts as failing; see routing.BreakerConfig.
 	Breaker routing.BreakerConfig `yaml:"breaker"`
+	Admin   Admin                 `yaml:"admin"`
+}
+
+// Admin holds the operators' access to the Admin gRPC service.
+type Admin struct {
+	APIKeys []string `yaml:"api_keys"` // admin keys open the Admin service only
 }
 
 // Listen holds the addresses smsgw serves on. 9191 is the port Fineract
@@ -250,6 +256,14 @@ func (c *Config) validate() []error {
 	}
 
 	errs = append(errs, prefixed("breaker.", c.Breaker.Validate())...)
+	for i, k := range c.Admin.APIKeys {
+		switch {
+		case len(k) < 16:
+			add("admin.api_keys[%d]: must be at least 16 characters", i)
+		case keys[k] != "":
+			add("admin.api_keys[%d]: the same key is used by %s", i, keys[k])
+		}
+	}
 	if len(c.Routes) == 0 {
 		add("routes: at least one route is required")
 	}

@@ -1,0 +1,57 @@
+package grpcapi
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/openmf/smsgw/gateway"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+)
+
+// Operator is what the Admin service drives; app.App implements it.
+type Operator interface {
+	// ExplainRoute routes a message for tenant (empty: the first) now.
+	ExplainRoute(tenant, to, from string) (*Explanation, error)
+	// ReloadRoutes rereads the config file and swaps in its routes.
+	ReloadRoutes() (routes int, err error)
+}
+
+// Explanation is a routing decision, structured and as text.
+type Explanation struct {
+	To         string
+	Candidates []gateway.Candidate
+	Breakers   map[string]string // carrier → closed, half-open, open
+	Text       string
+}
+
+type adminServer struct {
+	pb.UnimplementedAdminServer
+	op Operator
+}
+
+func (a adminServer) ExplainRoute(_ context.Context, r *pb.ExplainRouteRequest) (*pb.ExplainRouteResponse, error) {
+	ex, err := a.op.ExplainRoute(r.GetTenant(), r.GetTo(), r.GetFrom())
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return nil, fieldStatus(fe).Err()
+	}
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out := &pb.ExplainRouteResponse{To: ex.To, Explanation: ex.Text}
+	for _, c := range ex.Candidates {
+		out.Candidates = append(out.Candidates, &pb.RouteCandidate{Carrier: c.Carrier, Cost: c.Cost, Currency: c.Currency, Breaker: ex.Breakers[c.Carrier]})
+	}
+	return out, nil
+}
+
+func (a adminServer) ReloadRoutes(context.Context, *pb.ReloadRoutesRequest) (*pb.ReloadRoutesResponse, error) {
+	n, err := a.op.ReloadRoutes()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &pb.ReloadRoutesResponse{Routes: int32(n)}, nil
+}
