@@ -602,3 +602,55 @@ func hostPort(t *testing.T, addr string) (string, int) {
 	}
 	return host, port
 }
+
+// A tenant over its rate gets ResourceExhausted with the time to wait;
+// another tenant is not slowed; nothing refused is stored.
+func TestTenantRateLimit(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Tenants[0].Rate, cfg.Tenants[0].Burst = 2, 5
+	a := apptest.Start(t, cfg)
+	clA := dial(t, a.GRPCAddr(), apptest.KeyA)
+	clB := dial(t, a.GRPCAddr(), apptest.KeyB)
+	ctx := context.Background()
+	send := func(cl *client.Client) error {
+		_, err := cl.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "rate"})
+		return err
+	}
+	for i := range 5 {
+		if err := send(clA); err != nil {
+			t.Fatalf("send %d within the burst: %v", i, err)
+		}
+	}
+	err := send(clA)
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("over the rate: %v, want ResourceExhausted", err)
+	}
+	var wait time.Duration
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok {
+			wait = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	if wait <= 0 || wait > time.Second {
+		t.Fatalf("RetryInfo delay %v, want (0, 1s] at 2 messages/s", wait)
+	}
+	if err := send(clB); err != nil {
+		t.Fatalf("tenant B slowed by tenant A's rate: %v", err)
+	}
+	many := make([]*pb.SendRequest, 6)
+	for i := range many {
+		many[i] = &pb.SendRequest{To: "+254712345678", Text: "batch"}
+	}
+	if _, err := clA.SendBatch(ctx, &pb.SendBatchRequest{Messages: many}); status.Code(err) != codes.InvalidArgument || fieldOf(err) != "messages" {
+		t.Fatalf("batch above the burst: %v", err)
+	}
+	time.Sleep(wait)
+	if err := send(clA); err != nil {
+		t.Fatalf("after RetryInfo's delay: %v", err)
+	}
+	if got := sim.Stats().Submits; got > 7 {
+		t.Fatalf("%d messages reached the carrier, want at most 7 (5 + 1 of B + 1 after the wait)", got)
+	}
+}

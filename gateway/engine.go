@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
 )
 
 // SendRequest is one message as a caller asks for it, before validation.
@@ -22,6 +23,21 @@ type SendRequest struct {
 	Priority  int32
 	NotBefore time.Time
 	ExpiresAt time.Time
+}
+
+// QuotaError refuses an accept call that would exceed the tenant's rate;
+// nothing of the call was stored. Callers retry after RetryAfter.
+type QuotaError struct {
+	Tenant     string
+	RetryAfter time.Duration
+	TooLarge   bool // the call alone exceeds the burst: split it
+}
+
+func (e *QuotaError) Error() string {
+	if e.TooLarge {
+		return fmt.Sprintf("gateway: tenant %s: the request holds more messages than the tenant's burst", e.Tenant)
+	}
+	return fmt.Sprintf("gateway: tenant %s is over its rate; retry in %s", e.Tenant, e.RetryAfter.Round(time.Millisecond))
 }
 
 // AcceptOutcome answers one SendRequest: either the stored message or the
@@ -92,6 +108,7 @@ type Engine struct {
 	opts       Options
 	log        *slog.Logger
 	tenants    map[string]*Tenant
+	limits     map[string]*rate.Limiter // per tenant with a Rate
 	connectors map[string]Connector
 	windows    map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
 	metrics    *metrics
@@ -116,6 +133,7 @@ func New(opts Options) (*Engine, error) {
 		opts:       opts,
 		log:        opts.Logger,
 		tenants:    make(map[string]*Tenant),
+		limits:     make(map[string]*rate.Limiter),
 		connectors: make(map[string]Connector),
 		windows:    make(map[string]*semaphore.Weighted),
 		events:     newNotifier(),
@@ -128,6 +146,9 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("gateway: tenant %q configured twice", t.ID)
 		}
 		e.tenants[t.ID] = &t
+		if t.Rate > 0 {
+			e.limits[t.ID] = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, int(t.Rate), 1))
+		}
 	}
 	for _, c := range opts.Connectors {
 		if _, dup := e.connectors[c.Name()]; dup {
@@ -219,6 +240,10 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	if len(msgs) == 0 {
 		return out, nil
 	}
+	if err := e.admit(t.ID, len(msgs)); err != nil {
+		e.metrics.throttled.WithLabelValues(tenant).Add(float64(len(msgs)))
+		return nil, err
+	}
 	start := e.opts.Now()
 	res, err := e.opts.Store.Accept(ctx, msgs)
 	if err != nil {
@@ -236,6 +261,25 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	e.events.notify()
 	e.kick()
 	return out, nil
+}
+
+// admit takes n messages from the tenant's rate, all or nothing: a refused
+// call consumes nothing.
+func (e *Engine) admit(tenant string, n int) error {
+	lim := e.limits[tenant]
+	if lim == nil {
+		return nil
+	}
+	now := time.Now()
+	r := lim.ReserveN(now, n)
+	if !r.OK() {
+		return &QuotaError{Tenant: tenant, TooLarge: true}
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return &QuotaError{Tenant: tenant, RetryAfter: d}
+	}
+	return nil
 }
 
 // Get returns a tenant's message.

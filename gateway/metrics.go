@@ -9,6 +9,7 @@ import (
 type metrics struct {
 	accepted          *prometheus.CounterVec
 	refused           *prometheus.CounterVec
+	throttled         *prometheus.CounterVec
 	submitted         *prometheus.CounterVec
 	cost              *prometheus.CounterVec
 	decisions         *prometheus.CounterVec
@@ -27,6 +28,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_refused_total", Help: "Send requests refused by validation, by tenant.",
+		}, []string{"tenant"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_throttled_total", Help: "Messages refused because the tenant was over its rate, by tenant.",
 		}, []string{"tenant"}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_submitted_parts_total", Help: "Message parts taken by a carrier.",
@@ -60,7 +64,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.submitted, m.cost, m.decisions, m.receipts,
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.submitted, m.cost, m.decisions, m.receipts,
 		m.receiptsUnmatched, m.inbound, m.finished, m.retries, m.acceptSeconds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

@@ -25,6 +25,8 @@ type Tenant struct {
 	DefaultRegion string   // ISO 3166 region for national numbers, e.g. "KE"
 	Sender        string   // default sender id
 	Senders       []string // further allowed sender ids
+	Rate          float64  // messages accepted per second; 0: no limit
+	Burst         int      // messages accepted at once above Rate; default max(1, Rate)
 }
 
 // NormalizeNumber turns a number as people and Fineract write it

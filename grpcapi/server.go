@@ -15,6 +15,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/gateway"
@@ -90,6 +91,17 @@ func fieldStatus(fe *gateway.FieldError) *status.Status {
 func internal(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return status.FromContextError(err).Err()
+	}
+	var qe *gateway.QuotaError
+	if errors.As(err, &qe) {
+		if qe.TooLarge {
+			return fieldStatus(&gateway.FieldError{Field: "messages", Reason: "more messages than the tenant's burst allows at once: split the batch"}).Err()
+		}
+		st := status.New(codes.ResourceExhausted, qe.Error())
+		if d, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(qe.RetryAfter)}); derr == nil {
+			st = d
+		}
+		return st.Err()
 	}
 	return status.Error(codes.Unavailable, fmt.Sprintf("the gateway could not store the request, try again: %v", err))
 }

@@ -60,6 +60,8 @@ type Tenant struct {
 	DefaultRegion string   `yaml:"default_region"` // ISO 3166, for national numbers
 	Sender        string   `yaml:"sender"`         // default sender id
 	Senders       []string `yaml:"senders"`        // further allowed sender ids
+	Rate          float64  `yaml:"rate"`           // messages accepted per second; 0: no limit
+	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
 }
 
 // Carrier is one way out: today an SMPP bind pool.
@@ -230,6 +232,9 @@ func (c *Config) validate() []error {
 		if t.Sender == "" {
 			add("%s.sender: required (the default sender id or shortcode)", p)
 		}
+		if t.Rate < 0 || t.Burst < 0 {
+			add("%s.rate, burst: must be ≥ 0", p)
+		}
 	}
 
 	if len(c.Carriers) == 0 {
@@ -281,7 +286,8 @@ func (c *Config) validate() []error {
 func (c *Config) EngineTenants() []gateway.Tenant {
 	out := make([]gateway.Tenant, len(c.Tenants))
 	for i, t := range c.Tenants {
-		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: strings.ToUpper(t.DefaultRegion), Sender: t.Sender, Senders: t.Senders}
+		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: strings.ToUpper(t.DefaultRegion), Sender: t.Sender, Senders: t.Senders,
+			Rate: t.Rate, Burst: t.Burst}
 	}
 	return out
 }
