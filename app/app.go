@@ -20,6 +20,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/config"
@@ -116,7 +118,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		keys[t.ID] = t.APIKeys
 	}
 	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, registry: reg, store: st, engine: eng}
-	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys))
+	var grpcOpts []grpc.ServerOption
+	if t := cfg.Listen.GRPCTLS; t != nil {
+		tc, err := t.ServerConfig()
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("app: listen.grpc_tls.%w", err)
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
+	}
+	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys), grpcOpts...)
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready})
 	return a, nil
 }

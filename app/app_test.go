@@ -2,6 +2,8 @@ package app_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +24,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -652,5 +655,47 @@ func TestTenantRateLimit(t *testing.T) {
 	}
 	if got := sim.Stats().Submits; got > 7 {
 		t.Fatalf("%d messages reached the carrier, want at most 7 (5 + 1 of B + 1 after the wait)", got)
+	}
+}
+
+// With grpc_tls and a client CA, only clients holding a certificate that
+// CA signed get through, and then still need an API key.
+func TestMutualTLS(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	certs := testutil.WriteCerts(t)
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Listen.GRPCTLS = &config.TLS{CertFile: certs.ServerCert, KeyFile: certs.ServerKey, ClientCAFile: certs.CA}
+	a := apptest.Start(t, cfg)
+
+	pool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(certs.CA)
+	pool.AppendCertsFromPEM(caPEM)
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert, err := client.Dial(a.GRPCAddr(), apptest.KeyA, grpc.WithTransportCredentials(credentials.NewTLS(
+		&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer withCert.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := withCert.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "over mTLS"}); err != nil {
+		t.Fatalf("client with a certificate: %v", err)
+	}
+	noCert, err := client.Dial(a.GRPCAddr(), apptest.KeyA, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noCert.Close()
+	if _, err := noCert.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "x"}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("client without a certificate: %v, want Unavailable (handshake refused)", err)
+	}
+	plain := dial(t, a.GRPCAddr(), apptest.KeyA)
+	if _, err := plain.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "x"}); err == nil {
+		t.Fatal("plain-text client accepted by a TLS listener")
 	}
 }

@@ -2,6 +2,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -41,8 +43,38 @@ type Admin struct {
 // Listen holds the addresses smsgw serves on. 9191 is the port Fineract
 // expects of a message gateway.
 type Listen struct {
-	GRPC string `yaml:"grpc"` // default 127.0.0.1:9190
-	HTTP string `yaml:"http"` // default 127.0.0.1:9191; /metrics, /healthz, /readyz
+	GRPC    string `yaml:"grpc"`     // default 127.0.0.1:9190
+	HTTP    string `yaml:"http"`     // default 127.0.0.1:9191; /metrics, /healthz, /readyz
+	GRPCTLS *TLS   `yaml:"grpc_tls"` // TLS (and mutual TLS) for the gRPC listener
+}
+
+// TLS is a listener's certificate and, for mutual TLS, the CA that signs the
+// clients' certificates (Mifos-side adapters on another machine).
+type TLS struct {
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"`
+	ClientCAFile string `yaml:"client_ca_file"` // set: clients must present a certificate it signed
+}
+
+// ServerConfig loads the files into a crypto/tls configuration.
+func (t *TLS) ServerConfig() (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("cert_file, key_file: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_ca_file: %s holds no PEM certificate", t.ClientCAFile)
+		}
+		c.ClientCAs, c.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // Gateway tunes the engine; every field has a working default.
@@ -186,6 +218,11 @@ func (c *Config) validate() []error {
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.Listen.GRPC == c.Listen.HTTP && !strings.HasSuffix(c.Listen.GRPC, ":0") {
 		add("listen.http: %s is also listen.grpc", c.Listen.HTTP)
+	}
+	if c.Listen.GRPCTLS != nil {
+		if _, err := c.Listen.GRPCTLS.ServerConfig(); err != nil {
+			add("listen.grpc_tls.%v", err)
+		}
 	}
 	errs = append(errs, prefixed("store.", c.Store.Validate())...)
 	if c.Gateway.MaxParts < 1 || c.Gateway.MaxParts > 255 {

@@ -138,3 +138,15 @@ func TestDeployExampleIsValid(t *testing.T) {
 		t.Errorf("example parsed as %+v", c)
 	}
 }
+
+func TestGRPCTLSFilesAreChecked(t *testing.T) {
+	_, err := Parse(strings.NewReader(`
+listen: {grpc_tls: {cert_file: /nonexistent/server.crt, key_file: /nonexistent/server.key}}
+tenants: [{id: t, api_keys: ["0123456789"], default_region: KE, sender: MFI}]
+carriers: [{name: a, smpp: {host: 127.0.0.1, port: 2775, system_id: x, password: y}}]
+routes: [{prefix: "+", carrier: a, cost: 1}]
+`))
+	if err == nil || !strings.Contains(err.Error(), "listen.grpc_tls.cert_file, key_file: open /nonexistent/server.crt") {
+		t.Fatalf("err = %v", err)
+	}
+}
