@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 )
@@ -32,19 +35,57 @@ func (b Bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 // loopback by default, and TLS is configured with opts when it does not.
 func (Bearer) RequireTransportSecurity() bool { return false }
 
+// retryPolicy retries calls the gateway answered Unavailable (restarting,
+// store busy) or ResourceExhausted (tenant over its rate) with backoff.
+// Send is safe to retry because Client.Send always carries a client_ref.
+const retryPolicy = `{"methodConfig": [{
+  "name": [{"service": "smsgw.v1.Messaging"}],
+  "retryPolicy": {
+    "maxAttempts": 5, "initialBackoff": "0.2s", "maxBackoff": "5s", "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"]
+  }
+}]}`
+
 // Dial connects lazily (the first call dials). Without opts the transport is
-// plain text; pass grpc.WithTransportCredentials for TLS.
+// plain text; pass grpc.WithTransportCredentials for TLS. Calls are retried
+// on Unavailable and ResourceExhausted (see retryPolicy); opts may override.
 func Dial(addr, apiKey string, opts ...grpc.DialOption) (*Client, error) {
 	if apiKey == "" {
 		return nil, errors.New("client: no API key")
 	}
-	all := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	all := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(retryPolicy),
+	}, opts...)
 	all = append(all, grpc.WithPerRPCCredentials(Bearer(apiKey)))
 	conn, err := grpc.NewClient(addr, all...)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{MessagingClient: pb.NewMessagingClient(conn), conn: conn}, nil
+}
+
+// Send sends one message. A request without client_ref gets a fresh one,
+// so a retry after a lost answer returns the first message's id instead of
+// sending the SMS twice.
+func (c *Client) Send(ctx context.Context, r *pb.SendRequest, opts ...grpc.CallOption) (*pb.SendResponse, error) {
+	if r.GetClientRef() == "" {
+		r = proto.CloneOf(r)
+		r.ClientRef = uuid.NewString()
+	}
+	return c.MessagingClient.Send(ctx, r, opts...)
+}
+
+// SendBatch is Send for many messages: each item without client_ref gets
+// one, so retrying the whole batch duplicates nothing.
+func (c *Client) SendBatch(ctx context.Context, r *pb.SendBatchRequest, opts ...grpc.CallOption) (*pb.SendBatchResponse, error) {
+	r = proto.CloneOf(r)
+	for _, m := range r.GetMessages() {
+		if m.GetClientRef() == "" {
+			m.ClientRef = uuid.NewString()
+		}
+	}
+	return c.MessagingClient.SendBatch(ctx, r, opts...)
 }
 
 // Conn is the underlying connection, for other services on the same
