@@ -19,7 +19,8 @@ type route struct {
 
 // Table is an immutable routing table.
 type Table struct {
-	routes []route // sorted: longest prefix first, then cost, then priority
+	routes   []route          // sorted: longest prefix first, then cost, then priority
+	byPrefix map[string][]int // prefix → indexes into routes, in table order
 }
 
 // NewTable builds a table; it returns every route's errors with its index.
@@ -40,6 +41,10 @@ func NewTable(routes []Route) (*Table, error) {
 		return nil, fmt.Errorf("routing: %s", strings.Join(errs, "; "))
 	}
 	sort.SliceStable(t.routes, func(i, j int) bool { return t.routes[i].before(t.routes[j]) })
+	t.byPrefix = make(map[string][]int)
+	for i, r := range t.routes {
+		t.byPrefix[r.Prefix] = append(t.byPrefix[r.Prefix], i)
+	}
 	return t, nil
 }
 
@@ -54,7 +59,7 @@ func (a route) before(b route) bool {
 	return a.Priority > b.Priority
 }
 
-func (a route) tied(b route) bool {
+func (a *route) tied(b *route) bool {
 	return len(a.Prefix) == len(b.Prefix) && a.Cost == b.Cost && a.Priority == b.Priority
 }
 
@@ -70,7 +75,7 @@ func mix(x uint64) uint64 {
 
 // verdict is why a matching route is or is not a candidate.
 type verdict struct {
-	route
+	*route
 	reason    string // empty: a candidate
 	permanent bool   // the reason will not change by waiting (filters)
 }
@@ -81,10 +86,13 @@ type carrierState func(carrier string) string
 // decide walks the routes matching q in order and says of each whether it
 // is a candidate. Ties are ordered by a weighted draw keyed by q.Key.
 func (t *Table) decide(q gateway.RouteQuery, state carrierState) []verdict {
-	var matched []route
-	for _, r := range t.routes {
-		if strings.HasPrefix(q.To, r.Prefix) {
-			matched = append(matched, r)
+	// One map lookup per prefix length of the number (at most 16 for
+	// E.164), longest first: the same order as the sorted table, since two
+	// prefixes of one length cannot both match a number.
+	matched := make([]*route, 0, 4)
+	for l := len(q.To); l >= 1; l-- {
+		for _, i := range t.byPrefix[q.To[:l]] {
+			matched = append(matched, &t.routes[i])
 		}
 	}
 	// Weighted order among ties (Efraimidis–Spirakis): each route draws
@@ -95,8 +103,9 @@ func (t *Table) decide(q gateway.RouteQuery, state carrierState) []verdict {
 			j++
 		}
 		if j-i > 1 {
+			// Only ties pay for hashing.
 			group := matched[i:j]
-			score := func(r route) float64 {
+			score := func(r *route) float64 {
 				h := fnv.New64a()
 				h.Write([]byte(q.Key))
 				h.Write([]byte{0})
