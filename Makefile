@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
 
-.PHONY: all build run test lint proto proto-check protoc-installed bench fuzz clean acceptance
+.PHONY: all build run test lint proto proto-check protoc-installed docs docs-check bench fuzz clean acceptance
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 run: build
 	$(BIN)/smsgw serve --demo
 
-test: lint proto-check
+test: lint proto-check docs-check
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 lint:
@@ -54,6 +54,22 @@ proto-check: protoc-installed $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
 	for f in $$(cd $$tmp && find . -name '*.go'); do \
 	  cmp -s $$tmp/$$f proto/$$f || { echo "proto/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches the .proto files"
+
+# The API reference, generated from the .proto comments.
+docs: protoc-installed
+	@tmp=$$(mktemp -d); \
+	protoc -I proto -I /usr/include --include_source_info --include_imports \
+	  --descriptor_set_out=$$tmp/api.pb $(PROTO_FILES) && \
+	$(GO) run ./internal/protodoc $$tmp/api.pb > docs/api.md; rc=$$?; rm -rf $$tmp; exit $$rc
+
+# Fails when docs/api.md differs from what the .proto comments give.
+docs-check: protoc-installed
+	@tmp=$$(mktemp -d); \
+	protoc -I proto -I /usr/include --include_source_info --include_imports \
+	  --descriptor_set_out=$$tmp/api.pb $(PROTO_FILES) && \
+	$(GO) run ./internal/protodoc $$tmp/api.pb > $$tmp/api.md && \
+	{ cmp -s $$tmp/api.md docs/api.md || { echo "docs/api.md is stale: run make docs"; rm -rf $$tmp; exit 1; }; }; \
+	rm -rf $$tmp; echo "docs/api.md matches the .proto comments"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./gateway/... ./smpp/...

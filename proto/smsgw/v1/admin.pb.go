@@ -153,10 +153,13 @@ func (x *ExplainRouteResponse) GetExplanation() string {
 
 // RouteCandidate is one carrier the message may take.
 type RouteCandidate struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Carrier  string                 `protobuf:"bytes,1,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	Cost     float64                `protobuf:"fixed64,2,opt,name=cost,proto3" json:"cost,omitempty"`
-	Currency string                 `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Carrier name as configured.
+	Carrier string `protobuf:"bytes,1,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// Cost per SMS part on this route.
+	Cost float64 `protobuf:"fixed64,2,opt,name=cost,proto3" json:"cost,omitempty"`
+	// ISO 4217 currency of cost.
+	Currency string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
 	// closed, half-open or open.
 	Breaker       string `protobuf:"bytes,4,opt,name=breaker,proto3" json:"breaker,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -260,8 +263,9 @@ func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
 
 // ReloadRoutesResponse reports the routes now in force.
 type ReloadRoutesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Routes        int32                  `protobuf:"varint,1,opt,name=routes,proto3" json:"routes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of routes in the new table.
+	Routes        int32 `protobuf:"varint,1,opt,name=routes,proto3" json:"routes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
