@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,10 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/provider"
+	"github.com/openmf/smsgw/provider/africastalking"
+	"github.com/openmf/smsgw/provider/twilio"
+	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
 )
@@ -79,17 +84,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	var conns []gateway.Connector
 	byName := map[string]gateway.Connector{}
+	hooks := map[string]http.Handler{}
 	for _, c := range cfg.Carriers {
-		tenant := c.SMPP.Tenant
-		if tenant == "" {
-			tenant = cfg.Tenants[0].ID
-		}
-		p, err := smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant})
+		conn, err := newConnector(c, cfg.Tenants[0].ID, log, reg)
 		if err != nil {
 			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
 		}
-		conns = append(conns, p)
-		byName[c.Name] = p
+		conns = append(conns, conn)
+		byName[c.Name] = conn
+		if w, ok := conn.(provider.Webhooks); ok {
+			hooks[c.Name] = w.WebhookHandler()
+		}
 	}
 	router, err := routing.NewRouter(table, routing.Options{
 		Breaker:    cfg.Breaker,
@@ -128,8 +133,27 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys), grpcOpts...)
-	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready})
+	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks})
 	return a, nil
+}
+
+// newConnector builds the connector of the carrier's one config section.
+func newConnector(c config.Carrier, defaultTenant string, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
+	switch {
+	case c.SMPP != nil:
+		tenant := c.SMPP.Tenant
+		if tenant == "" {
+			tenant = defaultTenant
+		}
+		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant})
+	case c.Twilio != nil:
+		return twilio.New(c.Name, *c.Twilio, twilio.Options{Logger: log, Registerer: reg})
+	case c.Vonage != nil:
+		return vonage.New(c.Name, *c.Vonage, vonage.Options{Logger: log, Registerer: reg})
+	case c.AfricasTalking != nil:
+		return africastalking.New(c.Name, *c.AfricasTalking, africastalking.Options{Logger: log, Registerer: reg})
+	}
+	return nil, errors.New("no connector section")
 }
 
 func (a *App) ready() error {

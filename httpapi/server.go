@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openmf/smsgw/provider"
 )
 
 // Options wires the HTTP listener.
@@ -16,6 +18,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Ready says why the gateway cannot send now, or nil when it can.
 	Ready func() error
+	// Webhooks are cloud providers' callbacks by carrier name, served at
+	// /webhooks/{name}/.
+	Webhooks map[string]http.Handler
 }
 
 // Server is the HTTP listener.
@@ -37,6 +42,9 @@ func New(opts Options) *Server {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	for name, h := range opts.Webhooks {
+		provider.Mount(mux, name, h)
+	}
 	return &Server{http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 }
 

@@ -18,6 +18,9 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/provider/africastalking"
+	"github.com/openmf/smsgw/provider/twilio"
+	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
 )
@@ -96,10 +99,14 @@ type Tenant struct {
 	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
 }
 
-// Carrier is one way out: today an SMPP bind pool.
+// Carrier is one way out: an SMPP bind pool straight to an operator, or a
+// cloud provider's HTTP API. Exactly one of the sections is set.
 type Carrier struct {
-	Name string       `yaml:"name"`
-	SMPP *smpp.Config `yaml:"smpp"`
+	Name           string                 `yaml:"name"`
+	SMPP           *smpp.Config           `yaml:"smpp"`
+	Twilio         *twilio.Config         `yaml:"twilio"`
+	Vonage         *vonage.Config         `yaml:"vonage"`
+	AfricasTalking *africastalking.Config `yaml:"africastalking"`
 }
 
 // Load reads, expands and validates a config file.
@@ -287,13 +294,28 @@ func (c *Config) validate() []error {
 			add("%s.name: %q is used by an earlier carrier", p, cr.Name)
 		}
 		carriers[cr.Name] = true
-		if cr.SMPP == nil {
-			add("%s.smpp: required", p)
-			continue
+		sections := 0
+		if cr.SMPP != nil {
+			sections++
+			errs = append(errs, prefixed(p+".smpp.", cr.SMPP.Validate())...)
+			if cr.SMPP.Tenant != "" && !tenantIDs[cr.SMPP.Tenant] {
+				add("%s.smpp.tenant: %q is not a configured tenant", p, cr.SMPP.Tenant)
+			}
 		}
-		errs = append(errs, prefixed(p+".smpp.", cr.SMPP.Validate())...)
-		if cr.SMPP.Tenant != "" && !tenantIDs[cr.SMPP.Tenant] {
-			add("%s.smpp.tenant: %q is not a configured tenant", p, cr.SMPP.Tenant)
+		if cr.Twilio != nil {
+			sections++
+			errs = append(errs, prefixed(p+".twilio.", cr.Twilio.Validate())...)
+		}
+		if cr.Vonage != nil {
+			sections++
+			errs = append(errs, prefixed(p+".vonage.", cr.Vonage.Validate())...)
+		}
+		if cr.AfricasTalking != nil {
+			sections++
+			errs = append(errs, prefixed(p+".africastalking.", cr.AfricasTalking.Validate())...)
+		}
+		if sections != 1 {
+			add("%s: exactly one of smpp, twilio, vonage, africastalking is required, not %d", p, sections)
 		}
 	}
 

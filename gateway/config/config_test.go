@@ -66,7 +66,7 @@ func TestInvalidFiles(t *testing.T) {
 			"tenants[1].sender: required (the default sender id or shortcode)",
 			`carriers[0].smpp.tenant: "nobody" is not a configured tenant`,
 			`carriers[1].name: "a" is used by an earlier carrier`,
-			"carriers[1].smpp: required",
+			"carriers[1]: exactly one of smpp, twilio, vonage, africastalking is required, not 0",
 			`routes[0].carrier: "b" is not a configured carrier`,
 			`routes[1].prefix: "254" must start with +`,
 			"routes[1].cost: must be ≥ 0",
