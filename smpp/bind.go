@@ -2,6 +2,7 @@ package smpp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,27 +17,62 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 )
 
-// initialBackoff is the first pause after a failed initial connection; it
-// doubles up to rebind_interval.
+// initialBackoff is the first pause after a failed connection or a lost
+// link; it doubles (with jitter) up to rebind_interval.
 const initialBackoff = 100 * time.Millisecond
 
-// bind is one transceiver connection of a Pool, with its own window.
+// refusedBackoffFactor caps the backoff after a refused bind at this many
+// rebind_interval: a wrong password is not fixed by retrying fast.
+const refusedBackoffFactor = 12
+
+// bind is one transceiver connection of a Pool (or, in transmitter_receiver
+// mode, one transmitter and one receiver), with its own window.
 //
-// gosmpp's Session owns the socket, the enquire_link timer and rebinding;
-// the bind owns everything gosmpp gets wrong for us (SMPP-NOTES.md): the
-// window (a semaphore), the seq → pending map filled before the write, and
-// acknowledging deliver_sm only after the sink stored it.
+// The bind owns the connection lifecycle: every connection is a fresh
+// gosmpp Session created with rebinding disabled, and run reconnects with
+// exponential backoff and jitter after a failure or a lost link. gosmpp only
+// reads and writes PDUs; the bind owns what gosmpp gets wrong for us
+// (SMPP-NOTES.md): the window (a semaphore), the seq → pending map filled
+// before the write, and acknowledging deliver_sm only after the sink stored
+// it.
 type bind struct {
 	p   *Pool
 	idx int
 	log *slog.Logger
 
-	sem  chan struct{} // one token per in-flight submit_sm
-	up   atomic.Bool
-	sess atomic.Pointer[gosmpp.Session]
+	sem chan struct{} // one token per in-flight submit_sm
+	up  atomic.Bool
+	tx  atomic.Pointer[link] // the link submits go through (transceiver or transmitter)
+	rx  atomic.Pointer[link] // the receiver of a transmitter_receiver pair
 
 	mu      sync.Mutex // guards pending; never held while calling gosmpp
 	pending map[int32]*pending
+}
+
+// link is one bound connection: a gosmpp Session that never rebinds itself.
+type link struct {
+	kind   pdu.BindingType
+	sess   atomic.Pointer[gosmpp.Session] // nil until NewSession returned
+	closed chan struct{}                  // closed when gosmpp reports the session closed
+	once   sync.Once
+}
+
+func (l *link) markClosed() { l.once.Do(func() { close(l.closed) }) }
+
+// close unbinds and closes the connection (idempotent).
+func (l *link) close() {
+	if s := l.sess.Load(); s != nil {
+		_ = s.Close()
+	}
+}
+
+// submit hands a PDU to the link's writer.
+func (l *link) submit(p pdu.PDU) error {
+	s := l.sess.Load()
+	if s == nil {
+		return ErrNotBound
+	}
+	return s.Transceiver().Submit(p)
 }
 
 // pending is one submit_sm waiting for its response.
@@ -62,59 +98,221 @@ func newBind(p *Pool, idx int) *bind {
 	}
 }
 
-// run makes the first connection, retrying with capped exponential backoff
-// until it binds or the pool stops; gosmpp rebinds after that.
+// run holds the bind's cluster slot (Options.BindSlots) for the pool's
+// lifetime and keeps its connection(s) up until the pool stops.
 func (b *bind) run() {
 	defer b.p.wg.Done()
+	if slots := b.p.opts.BindSlots; slots != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-b.p.quit:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		slot, release, err := slots.AcquireBindSlot(ctx, b.p.name, b.p.cfg.Binds)
+		cancel()
+		if err != nil {
+			if !b.p.stopping() {
+				b.log.Warn("smpp: no bind slot", "err", err)
+			}
+			return
+		}
+		defer release()
+		b.log = b.log.With("slot", slot)
+		b.log.Debug("smpp: bind slot acquired")
+	}
+	if b.p.cfg.Bind == BindPair {
+		var wg sync.WaitGroup
+		wg.Go(func() { b.keep(pdu.Receiver) })
+		b.keep(pdu.Transmitter)
+		wg.Wait()
+		return
+	}
+	b.keep(pdu.Transceiver)
+}
+
+// keep connects a link of the given kind and reconnects it whenever it is
+// lost, until the pool stops. Waits grow exponentially with jitter from
+// initialBackoff to rebind_interval; a refused bind (gosmpp.BindError) waits
+// at least rebind_interval and up to refusedBackoffFactor times it. A wait
+// starts over once a link stayed up longer than rebind_interval.
+func (b *bind) keep(kind pdu.BindingType) {
 	cfg := &b.p.cfg
+	log := b.log.With("bind_type", bindTypeName(kind))
 	backoff := min(initialBackoff, cfg.RebindInterval)
 	var lastErr string
 	for attempt := 1; ; attempt++ {
-		conn := gosmpp.TRXConnector(b.dial, gosmpp.Auth{
-			SMSC: cfg.addr(), SystemID: cfg.SystemID, Password: cfg.Password, SystemType: cfg.SystemType,
-		})
-		sess, err := gosmpp.NewSession(conn, b.settings(), cfg.RebindInterval)
-		if err == nil {
-			b.sess.Store(sess)
-			if b.p.stopping() {
-				_ = sess.Close()
+		if b.quitting() {
+			return
+		}
+		l, err := b.connect(kind)
+		if err != nil {
+			var be gosmpp.BindError
+			refused := errors.As(err, &be)
+			b.p.m.countBind(refused, err)
+			limit := cfg.RebindInterval
+			if refused {
+				limit = refusedBackoffFactor * cfg.RebindInterval
+				backoff = max(backoff, cfg.RebindInterval)
+			}
+			if msg := err.Error(); msg != lastErr {
+				// Log a changed reason once, not every attempt.
+				log.Warn("smpp: bind failed, retrying", "err", err, "attempt", attempt, "refused", refused)
+				lastErr = msg
+			} else {
+				log.Debug("smpp: bind failed again", "err", err, "attempt", attempt)
+			}
+			if !b.sleep(jitter(backoff)) {
 				return
 			}
+			backoff = min(backoff*2, limit)
+			continue
+		}
+		b.p.m.countBind(false, nil)
+		lastErr = ""
+		if kind == pdu.Receiver {
+			b.rx.Store(l)
+		} else {
+			b.tx.Store(l)
 			b.setUp(true)
-			b.log.Info("smpp: bound", "attempt", attempt)
-			return
 		}
-		if msg := err.Error(); msg != lastErr {
-			// Log a changed reason once, not every attempt.
-			b.log.Warn("smpp: bind failed, retrying", "err", err, "attempt", attempt)
-			lastErr = msg
-		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		log.Info("smpp: bound", "attempt", attempt)
+		upAt := time.Now()
 		select {
+		case <-l.closed:
 		case <-b.p.quit:
+			l.close()
 			return
-		case <-time.After(wait):
+		}
+		if b.quitting() {
+			return
+		}
+		if time.Since(upAt) > cfg.RebindInterval {
+			backoff = min(initialBackoff, cfg.RebindInterval)
+			attempt = 0
+		}
+		if !b.sleep(jitter(backoff)) {
+			return
 		}
 		backoff = min(backoff*2, cfg.RebindInterval)
 	}
 }
 
-// dial connects with a timeout and bounds the bind exchange: gosmpp reads
-// the bind_resp without a deadline, so a peer that accepts TCP and never
-// answers would hang the bind forever. gosmpp sets its own deadlines for
-// every later read and write.
-func (b *bind) dial(addr string) (net.Conn, error) {
-	d := b.p.opts.Dialer
-	if d == nil {
-		nd := net.Dialer{Timeout: b.p.cfg.ResponseTimeout}
-		d = func(addr string) (net.Conn, error) { return nd.Dial("tcp", addr) }
+func bindTypeName(k pdu.BindingType) string {
+	switch k {
+	case pdu.Transmitter:
+		return bindTransmitter
+	case pdu.Receiver:
+		return bindReceiver
 	}
-	conn, err := d(addr)
+	return BindTransceiver
+}
+
+// jitter spreads a wait over [d/2, d] so binds that dropped together do not
+// reconnect in lockstep.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *bind) quitting() bool {
+	select {
+	case <-b.p.quit:
+		return true
+	default:
+		return false
+	}
+}
+
+// sleep waits d, reporting false when the pool stopped meanwhile.
+func (b *bind) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-b.p.quit:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// connect opens one link: dial, bind, and a gosmpp Session without
+// automatic rebinding.
+func (b *bind) connect(kind pdu.BindingType) (*link, error) {
+	l := &link{kind: kind, closed: make(chan struct{})}
+	addr := b.p.cfg.addr()
+	if kind == pdu.Receiver {
+		addr = b.p.cfg.receiverAddr()
+	}
+	sess, err := gosmpp.NewSession(&connector{b: b, kind: kind, addr: addr}, b.settings(l), 0)
+	if err != nil {
+		return nil, fmt.Errorf("smpp: bind %s to %s: %w", bindTypeName(kind), addr, err)
+	}
+	l.sess.Store(sess)
+	return l, nil
+}
+
+// connector is our gosmpp.Connector: gosmpp's own cannot set an address
+// range on a transmitter, bound the bind exchange, or use TLS.
+type connector struct {
+	b    *bind
+	kind pdu.BindingType
+	addr string
+}
+
+func (c *connector) GetBindType() pdu.BindingType { return c.kind }
+
+// Connect dials and binds (interface_version 0x34). The whole exchange is
+// bounded by response_timeout: gosmpp would read the bind_resp without a
+// deadline, so a peer that accepts TCP and never answers would hang the
+// bind forever. gosmpp sets its own deadlines for every later read and
+// write. A bind_resp with an error status is a gosmpp.BindError.
+func (c *connector) Connect() (*gosmpp.Connection, error) {
+	p := c.b.p
+	raw, err := p.dial(c.addr)
 	if err != nil {
 		return nil, err
 	}
-	_ = conn.SetDeadline(time.Now().Add(b.p.cfg.ResponseTimeout))
-	return newBatchConn(conn), nil
+	_ = raw.SetDeadline(time.Now().Add(p.cfg.ResponseTimeout))
+	conn := gosmpp.NewConnection(newBatchConn(raw))
+	req := pdu.NewBindRequest(c.kind)
+	req.SystemID, req.Password, req.SystemType = p.cfg.SystemID, p.cfg.Password, p.cfg.SystemType
+	req.InterfaceVersion = data.SMPP_V34
+	req.AddressRange = pdu.AddressRange{AddressRange: p.cfg.AddressRange}
+	if _, err := conn.WritePDU(req); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	for {
+		resp, err := pdu.Parse(conn)
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		br, ok := resp.(*pdu.BindResp)
+		if !ok {
+			continue
+		}
+		if br.CommandStatus != data.ESME_ROK {
+			_ = conn.Close()
+			return nil, gosmpp.BindError{CommandStatus: br.CommandStatus}
+		}
+		return conn, nil
+	}
+}
+
+// dial opens the TCP (or TLS) connection of a link.
+func (p *Pool) dial(addr string) (net.Conn, error) {
+	if d := p.opts.Dialer; d != nil {
+		return d(addr)
+	}
+	nd := &net.Dialer{Timeout: p.cfg.ResponseTimeout}
+	if p.tls != nil {
+		td := tls.Dialer{NetDialer: nd, Config: p.tls}
+		return td.Dial("tcp", addr)
+	}
+	return nd.Dial("tcp", addr)
 }
 
 // maxBatched bounds the bytes batchConn holds before a Write waits for the
@@ -209,7 +407,7 @@ func (c *batchConn) Close() error {
 	return c.Conn.Close()
 }
 
-func (b *bind) settings() gosmpp.Settings {
+func (b *bind) settings(l *link) gosmpp.Settings {
 	cfg := &b.p.cfg
 	return gosmpp.Settings{
 		EnquireLink: cfg.EnquireLink,
@@ -217,7 +415,7 @@ func (b *bind) settings() gosmpp.Settings {
 		// for one interval plus the time an answer may take.
 		ReadTimeout:  cfg.EnquireLink + cfg.ResponseTimeout,
 		WriteTimeout: cfg.ResponseTimeout,
-		OnAllPDU:     b.onPDU,
+		OnAllPDU:     func(p pdu.PDU) (pdu.PDU, bool) { return b.onPDU(l, p) },
 		OnSubmitError: func(p pdu.PDU, err error) {
 			if _, ok := p.(*pdu.SubmitSM); ok {
 				b.resolve(p.GetSequenceNumber(), outcome{err: fmt.Errorf("smpp: write submit_sm: %w", err)})
@@ -226,25 +424,23 @@ func (b *bind) settings() gosmpp.Settings {
 		OnReceivingError: func(err error) {
 			b.log.Debug("smpp: read failed", "err", err)
 		},
-		OnRebindingError: func(err error) {
-			b.log.Debug("smpp: rebind failed", "err", err)
-		},
 		OnClosed: func(state gosmpp.State) {
-			b.setUp(false)
-			n := b.failAll(ErrConnectionLost)
-			b.log.Warn("smpp: bind lost", "state", state.String(), "failed_in_flight", n)
-		},
-		OnRebind: func() {
-			if b.p.stopping() {
-				// Stop closed the session while gosmpp was reconnecting: the
-				// new connection is nobody's, close it.
-				if s := b.sess.Load(); s != nil {
-					_ = s.Transceiver().Close()
-				}
+			l.markClosed()
+			if l.kind == pdu.Receiver {
+				b.log.Info("smpp: receiver closed", "state", state.String())
 				return
 			}
-			b.setUp(true)
-			b.log.Info("smpp: rebound")
+			b.setUp(false)
+			err := ErrConnectionLost
+			if b.p.stopping() {
+				err = ErrStopped
+			}
+			n := b.failAll(err)
+			if state == gosmpp.ExplicitClosing {
+				b.log.Info("smpp: unbound", "failed_in_flight", n)
+				return
+			}
+			b.log.Warn("smpp: bind lost", "state", state.String(), "failed_in_flight", n)
 		},
 	}
 }
@@ -262,7 +458,7 @@ func (b *bind) setUp(v bool) {
 
 // onPDU runs on gosmpp's reading goroutine for every PDU the SMSC sends;
 // nothing is acknowledged automatically. It must not block on the sink.
-func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
+func (b *bind) onPDU(l *link, p pdu.PDU) (pdu.PDU, bool) {
 	switch p := p.(type) {
 	case *pdu.SubmitSMResp:
 		b.resolve(p.SequenceNumber, outcome{status: CommandStatus(p.CommandStatus), id: p.MessageID})
@@ -275,17 +471,15 @@ func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 		}
 		b.resolve(p.SequenceNumber, outcome{status: st})
 	case *pdu.DeliverSM:
-		var trx gosmpp.Transceiver
-		if s := b.sess.Load(); s != nil {
-			trx = s.Transceiver()
-		}
-		b.p.enqueue(delivery{b: b, trx: trx, d: p, at: time.Now()})
+		b.p.enqueue(delivery{l: l, d: p, at: time.Now()})
 	case *pdu.EnquireLink:
 		return p.GetResponse(), false
 	case *pdu.Unbind:
-		b.setUp(false)
+		if l.kind != pdu.Receiver {
+			b.setUp(false)
+		}
 		b.log.Warn("smpp: SMSC unbound us")
-		return p.GetResponse(), true // gosmpp closes, OnClosed fails in-flight, then rebinds
+		return p.GetResponse(), true // gosmpp closes, OnClosed fails in-flight, keep rebinds
 	case *pdu.DataSM:
 		resp := p.GetResponse().(*pdu.DataSMResp)
 		resp.CommandStatus = data.ESME_RINVCMDID
@@ -307,8 +501,8 @@ func (b *bind) onPDU(p pdu.PDU) (pdu.PDU, bool) {
 // always matched. Once written, waiting is bounded by response_timeout, not
 // by the caller's ctx: knowing the carrier id is what prevents a duplicate.
 func (b *bind) submit(sm *pdu.SubmitSM) outcome {
-	sess := b.sess.Load()
-	if sess == nil || !b.up.Load() {
+	l := b.tx.Load()
+	if l == nil || !b.up.Load() {
 		return outcome{err: ErrNotBound}
 	}
 	seq := sm.GetSequenceNumber()
@@ -317,7 +511,7 @@ func (b *bind) submit(sm *pdu.SubmitSM) outcome {
 	b.pending[seq] = pe
 	b.mu.Unlock()
 
-	if err := sess.Transceiver().Submit(sm); err != nil {
+	if err := l.submit(sm); err != nil {
 		b.forget(seq)
 		if errors.Is(err, gosmpp.ErrConnectionClosing) {
 			err = ErrConnectionLost
@@ -376,10 +570,14 @@ func (b *bind) failAll(err error) int {
 }
 
 // close unbinds (gosmpp sends unbind and closes the socket) and fails what
-// is still pending.
+// is still pending. The pool's quit channel is closed first, so keep does
+// not reconnect.
 func (b *bind) close() {
-	if s := b.sess.Load(); s != nil {
-		_ = s.Close()
+	if l := b.tx.Load(); l != nil {
+		l.close()
+	}
+	if l := b.rx.Load(); l != nil {
+		l.close()
 	}
 	b.setUp(false)
 	b.failAll(ErrStopped)

@@ -2,16 +2,53 @@ package smpp
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 )
 
-// Bind modes. Only transceiver is supported: one connection carries submits,
-// receipts and MO, which is what nearly every carrier offers and what keeps
-// receipts on the bind that can acknowledge them.
+// Bind modes. A transceiver carries submits, receipts and MO on one
+// connection, which is what nearly every carrier offers. Carriers that only
+// offer separate binds get transmitter + receiver pairs: each of the
+// Binds "binds" is then one transmitter and one receiver (which may live on
+// its own host and port). A lone transmitter or receiver is refused: the
+// gateway needs both directions to match receipts.
 const (
 	BindTransceiver = "transceiver"
+	BindPair        = "transmitter_receiver"
 	bindTransmitter = "transmitter"
 	bindReceiver    = "receiver"
+)
+
+// Concatenation modes: how the parts of a long message are tied together
+// (Config.Concat). Every mode keeps the part count smpp.Count decided at
+// accept time (see Segments).
+const (
+	// ConcatUDH8 puts a 6-octet UDH with an 8-bit reference (IEI 0x00) in
+	// each part: accepted by every carrier.
+	ConcatUDH8 = "udh8"
+	// ConcatUDH16 uses a 7-octet UDH with a 16-bit reference (IEI 0x08),
+	// fewer reference collisions. A part then holds 152 septets / 133
+	// octets / 66 UCS-2 units; a text that would need more parts that way
+	// than Count said is sent with the 8-bit UDH instead.
+	ConcatUDH16 = "udh16"
+	// ConcatSAR sends each part without UDH and with the sar_msg_ref_num,
+	// sar_total_segments and sar_segment_seqnum TLVs; the SMSC builds the
+	// UDH. Parts are cut as for ConcatUDH8.
+	ConcatSAR = "sar"
+	// ConcatPayload sends the whole text in one submit_sm's message_payload
+	// TLV and lets the SMSC segment it; its one carrier id stands for every
+	// part.
+	ConcatPayload = "payload"
+)
+
+// What data_coding 0 means at a carrier (Config.DefaultAlphabet). SMPP 3.4
+// leaves it to the SMSC; most use GSM 03.38, some Latin-1 or ASCII, and
+// Kannel's alt-charset exists for them.
+const (
+	AlphabetGSM7   = "gsm7"
+	AlphabetLatin1 = "latin1"
+	AlphabetASCII  = "ascii"
 )
 
 // Defaults filled in by Config.Validate. They follow Kannel's (window 10,
@@ -22,6 +59,10 @@ const (
 	DefaultEnquireLink     = 30 * time.Second
 	DefaultResponseTimeout = 10 * time.Second
 	DefaultRebindInterval  = 5 * time.Second
+	DefaultThrottlePause   = time.Second // Kannel holds sending 1 s after ESME_RTHROTTLED
+	DefaultMOTimeout       = time.Minute
+	DefaultShortcodeTON    = 3 // network specific
+	DefaultShortcodeNPI    = 0
 	DefaultDestTON         = 1 // international
 	DefaultDestNPI         = 1 // ISDN (E.164)
 
@@ -42,9 +83,26 @@ type Config struct {
 	SystemID   string `yaml:"system_id"`
 	Password   string `yaml:"password"`
 	SystemType string `yaml:"system_type"`
-	// Bind is the bind mode; only "transceiver" (the default) is supported.
+	// Bind is the bind mode: "transceiver" (the default) or
+	// "transmitter_receiver" (each bind is a transmitter and a receiver).
 	Bind string `yaml:"bind"`
-	// Binds is how many parallel binds to open (default 1).
+	// ReceiverHost and ReceiverPort are where the receivers of
+	// transmitter_receiver pairs bind (default Host and Port).
+	ReceiverHost string `yaml:"receiver_host"`
+	ReceiverPort int    `yaml:"receiver_port"`
+	// AddressRange is the bind's address_range, which some carriers use to
+	// route MO for a shortcode to this account (default empty).
+	AddressRange string `yaml:"address_range"`
+	// TLS wraps every bind in TLS (SMPP over TLS, usually port 3550).
+	TLS bool `yaml:"tls"`
+	// CAFile is a PEM bundle the carrier's certificate must chain to
+	// (default: the system roots); only with tls.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name the certificate must carry (default Host);
+	// only with tls.
+	ServerName string `yaml:"server_name"`
+	// Binds is how many parallel binds to open (default 1). With a shared
+	// store it is the total for the cluster (gateway.BindSlots).
 	Binds int `yaml:"binds"`
 	// Window is how many submit_sm may await their response per bind
 	// (default 10, at most 1000).
@@ -57,9 +115,30 @@ type Config struct {
 	// ResponseTimeout is how long a submit_sm may wait for its response, and
 	// bounds binding and writes (default 10s).
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
-	// RebindInterval is the pause between reconnection attempts once a bind
-	// was lost, and the cap of the initial connection backoff (default 5s).
+	// RebindInterval caps the exponential backoff (with jitter) between
+	// connection attempts after a lost link or a failed dial (default 5s).
+	// A refused bind (bad credentials, too many binds) waits at least this
+	// long and up to 12 times it, so a misconfigured account never loops.
 	RebindInterval time.Duration `yaml:"rebind_interval"`
+	// ThrottlePause is how long the whole carrier holds sending after an
+	// ESME_RTHROTTLED or ESME_RMSGQFUL (default 1s, as Kannel does).
+	ThrottlePause time.Duration `yaml:"throttle_pause"`
+	// MOTimeout is how long the parts of a concatenated MO wait for their
+	// siblings; after it the parts received are stored as one message
+	// marked incomplete (default 1m).
+	MOTimeout time.Duration `yaml:"mo_timeout"`
+	// Concat is how long messages are sent: "udh8" (default), "udh16",
+	// "sar" or "payload".
+	Concat string `yaml:"concat"`
+	// DefaultAlphabet is what the carrier means by data_coding 0: "gsm7"
+	// (default), "latin1" or "ascii". GSM texts are then written in that
+	// alphabet, one octet per character, with the same parts; MO with
+	// data_coding 0 is read in it.
+	DefaultAlphabet string `yaml:"default_alphabet"`
+	// Latin1 sends texts that fit ISO-8859-1 but not GSM 03.38 as
+	// data_coding 3 instead of UCS-2, when that gives the same part count
+	// (for carriers whose UCS-2 handling is poor).
+	Latin1 bool `yaml:"latin1"`
 	// SubmitIDFormat and ReceiptIDFormat say how the carrier writes message
 	// ids in submit_sm_resp and in receipts ("string", "hex", "dec"), so
 	// both normalize to the same carrier id.
@@ -68,11 +147,19 @@ type Config struct {
 	// PackGSM7 sends GSM 7-bit text packed (8 septets in 7 octets), for the
 	// few carriers that want it; default unpacked.
 	PackGSM7 bool `yaml:"pack_gsm7"`
-	// SourceTON and SourceNPI apply to numeric senders without '+' (default
-	// 0/0, "unknown"); alphanumeric senders always go as TON 5, NPI 0 and
-	// "+digits" as TON 1, NPI 1.
+	// SourceTON and SourceNPI apply to numeric senders without '+' longer
+	// than a shortcode (default 0/0, "unknown").
 	SourceTON *int `yaml:"source_ton"`
 	SourceNPI *int `yaml:"source_npi"`
+	// AlphaTON/AlphaNPI apply to alphanumeric senders (default 5/0),
+	// ShortcodeTON/ShortcodeNPI to numeric senders of at most 8 digits
+	// (default 3/0), IntlTON/IntlNPI to "+digits" senders (default 1/1).
+	AlphaTON     *int `yaml:"alpha_ton"`
+	AlphaNPI     *int `yaml:"alpha_npi"`
+	ShortcodeTON *int `yaml:"shortcode_ton"`
+	ShortcodeNPI *int `yaml:"shortcode_npi"`
+	IntlTON      *int `yaml:"intl_ton"`
+	IntlNPI      *int `yaml:"intl_npi"`
 	// DestTON and DestNPI apply to destinations, which are E.164 without '+'
 	// (default 1/1).
 	DestTON *int `yaml:"dest_ton"`
@@ -83,8 +170,9 @@ type Config struct {
 
 // Validate checks the section and fills in defaults for fields left zero:
 // bind "transceiver", binds 1, window 10, enquire_link 30s,
-// response_timeout 10s, rebind_interval 5s, source_ton/npi 0, dest_ton/npi
-// 1. It reports every problem, each message starting with its field name
+// response_timeout 10s, rebind_interval 5s, throttle_pause 1s, mo_timeout
+// 1m, concat "udh8", default_alphabet "gsm7", source_ton/npi 0, dest_ton/npi
+// 1, alpha 5/0, shortcode 3/0, intl 1/1. It reports every problem, each message starting with its field name
 // (e.g. "port: must be 1..65535"), so the config loader can prefix the path.
 func (c *Config) Validate() []error {
 	var errs []error
@@ -110,11 +198,37 @@ func (c *Config) Validate() []error {
 	switch c.Bind {
 	case "":
 		c.Bind = BindTransceiver
-	case BindTransceiver:
+	case BindTransceiver, BindPair:
 	case bindTransmitter, bindReceiver:
-		bad("bind", "%q is not supported: transceiver is the supported mode (receipts and MO must arrive on the bind that submits)", c.Bind)
+		bad("bind", "%q alone is not supported: use %q or %q (receipts need a receiving bind)", c.Bind, BindTransceiver, BindPair)
 	default:
-		bad("bind", "must be %q, got %q", BindTransceiver, c.Bind)
+		bad("bind", "must be %q or %q, got %q", BindTransceiver, BindPair, c.Bind)
+	}
+	if c.ReceiverPort < 0 || c.ReceiverPort > 65535 {
+		bad("receiver_port", "must be 1..65535, got %d", c.ReceiverPort)
+	}
+	if (c.ReceiverHost != "" || c.ReceiverPort != 0) && c.Bind != BindPair {
+		bad("receiver_host", "only with bind %q", BindPair)
+	}
+	if len(c.AddressRange) > 40 {
+		bad("address_range", "must be at most 40 characters (SMPP 3.4 §5.2.7), got %d", len(c.AddressRange))
+	}
+	if !c.TLS && (c.CAFile != "" || c.ServerName != "") {
+		bad("tls", "ca_file and server_name need tls: true")
+	}
+	switch c.Concat {
+	case "":
+		c.Concat = ConcatUDH8
+	case ConcatUDH8, ConcatUDH16, ConcatSAR, ConcatPayload:
+	default:
+		bad("concat", "must be %q, %q, %q or %q, got %q", ConcatUDH8, ConcatUDH16, ConcatSAR, ConcatPayload, c.Concat)
+	}
+	switch c.DefaultAlphabet {
+	case "":
+		c.DefaultAlphabet = AlphabetGSM7
+	case AlphabetGSM7, AlphabetLatin1, AlphabetASCII:
+	default:
+		bad("default_alphabet", "must be %q, %q or %q, got %q", AlphabetGSM7, AlphabetLatin1, AlphabetASCII, c.DefaultAlphabet)
 	}
 	switch {
 	case c.Binds == 0:
@@ -139,6 +253,8 @@ func (c *Config) Validate() []error {
 		{"enquire_link", &c.EnquireLink, DefaultEnquireLink},
 		{"response_timeout", &c.ResponseTimeout, DefaultResponseTimeout},
 		{"rebind_interval", &c.RebindInterval, DefaultRebindInterval},
+		{"throttle_pause", &c.ThrottlePause, DefaultThrottlePause},
+		{"mo_timeout", &c.MOTimeout, DefaultMOTimeout},
 	}
 	for _, d := range durations {
 		switch {
@@ -167,6 +283,12 @@ func (c *Config) Validate() []error {
 		{"source_npi", &c.SourceNPI, 0, 18},
 		{"dest_ton", &c.DestTON, DefaultDestTON, 6},
 		{"dest_npi", &c.DestNPI, DefaultDestNPI, 18},
+		{"alpha_ton", &c.AlphaTON, 5, 6},
+		{"alpha_npi", &c.AlphaNPI, 0, 18},
+		{"shortcode_ton", &c.ShortcodeTON, DefaultShortcodeTON, 6},
+		{"shortcode_npi", &c.ShortcodeNPI, DefaultShortcodeNPI, 18},
+		{"intl_ton", &c.IntlTON, 1, 6},
+		{"intl_npi", &c.IntlNPI, 1, 18},
 	}
 	for _, a := range addrs {
 		switch {
@@ -181,7 +303,19 @@ func (c *Config) Validate() []error {
 }
 
 // addr is host:port for dialing.
-func (c *Config) addr() string { return fmt.Sprintf("%s:%d", c.Host, c.Port) }
+func (c *Config) addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// receiverAddr is where the receivers of transmitter_receiver pairs dial.
+func (c *Config) receiverAddr() string {
+	host, port := c.Host, c.Port
+	if c.ReceiverHost != "" {
+		host = c.ReceiverHost
+	}
+	if c.ReceiverPort != 0 {
+		port = c.ReceiverPort
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
 
 func intOr(p *int, def int) byte {
 	if p == nil {

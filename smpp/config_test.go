@@ -19,7 +19,10 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	if c.Bind != "transceiver" || c.Binds != 1 || c.Window != 10 || c.TPS != 0 ||
 		c.EnquireLink != 30*time.Second || c.ResponseTimeout != 10*time.Second || c.RebindInterval != 5*time.Second ||
-		*c.SourceTON != 0 || *c.SourceNPI != 0 || *c.DestTON != 1 || *c.DestNPI != 1 {
+		*c.SourceTON != 0 || *c.SourceNPI != 0 || *c.DestTON != 1 || *c.DestNPI != 1 ||
+		c.ThrottlePause != time.Second || c.MOTimeout != time.Minute || c.Concat != ConcatUDH8 ||
+		c.DefaultAlphabet != AlphabetGSM7 || *c.AlphaTON != 5 || *c.AlphaNPI != 0 ||
+		*c.ShortcodeTON != 3 || *c.ShortcodeNPI != 0 || *c.IntlTON != 1 || *c.IntlNPI != 1 {
 		t.Fatalf("defaults not filled: %+v", c)
 	}
 	// Explicit zeros for TON/NPI are kept, not replaced by the defaults.
@@ -46,9 +49,18 @@ func TestConfigErrors(t *testing.T) {
 		{"system_id", func(c *Config) { c.SystemID = "" }, "system_id: required"},
 		{"system_id long", func(c *Config) { c.SystemID = strings.Repeat("x", 16) }, "system_id: must be at most 15 characters (SMPP 3.4 §5.2.1), got 16"},
 		{"system_type long", func(c *Config) { c.SystemType = strings.Repeat("x", 13) }, "system_type: must be at most 12 characters (SMPP 3.4 §5.2.2), got 13"},
-		{"bind transmitter", func(c *Config) { c.Bind = "transmitter" }, `bind: "transmitter" is not supported: transceiver is the supported mode (receipts and MO must arrive on the bind that submits)`},
-		{"bind receiver", func(c *Config) { c.Bind = "receiver" }, `bind: "receiver" is not supported: transceiver is the supported mode (receipts and MO must arrive on the bind that submits)`},
-		{"bind other", func(c *Config) { c.Bind = "trx" }, `bind: must be "transceiver", got "trx"`},
+		{"bind transmitter", func(c *Config) { c.Bind = "transmitter" }, `bind: "transmitter" alone is not supported: use "transceiver" or "transmitter_receiver" (receipts need a receiving bind)`},
+		{"bind receiver", func(c *Config) { c.Bind = "receiver" }, `bind: "receiver" alone is not supported: use "transceiver" or "transmitter_receiver" (receipts need a receiving bind)`},
+		{"bind other", func(c *Config) { c.Bind = "trx" }, `bind: must be "transceiver" or "transmitter_receiver", got "trx"`},
+		{"receiver_host without pair", func(c *Config) { c.ReceiverHost = "rx.example.net" }, `receiver_host: only with bind "transmitter_receiver"`},
+		{"receiver_port", func(c *Config) { c.Bind, c.ReceiverPort = BindPair, 70000 }, "receiver_port: must be 1..65535, got 70000"},
+		{"address_range", func(c *Config) { c.AddressRange = strings.Repeat("1", 41) }, "address_range: must be at most 40 characters (SMPP 3.4 §5.2.7), got 41"},
+		{"ca_file without tls", func(c *Config) { c.CAFile = "ca.pem" }, "tls: ca_file and server_name need tls: true"},
+		{"concat", func(c *Config) { c.Concat = "udh" }, `concat: must be "udh8", "udh16", "sar" or "payload", got "udh"`},
+		{"default_alphabet", func(c *Config) { c.DefaultAlphabet = "cp1252" }, `default_alphabet: must be "gsm7", "latin1" or "ascii", got "cp1252"`},
+		{"throttle_pause", func(c *Config) { c.ThrottlePause = -time.Second }, "throttle_pause: must be positive, got -1s"},
+		{"mo_timeout", func(c *Config) { c.MOTimeout = -time.Second }, "mo_timeout: must be positive, got -1s"},
+		{"shortcode_ton", func(c *Config) { c.ShortcodeTON = &big }, "shortcode_ton: must be 0..6, got 7"},
 		{"binds", func(c *Config) { c.Binds = -1 }, "binds: must be 1..64, got -1"},
 		{"binds high", func(c *Config) { c.Binds = 65 }, "binds: must be 1..64, got 65"},
 		{"window", func(c *Config) { c.Window = -3 }, "window: must be 1..1000, got -3"},
@@ -94,7 +106,6 @@ port: 2775
 system_id: mfi
 password: secret
 system_type: VMA
-bind: transceiver
 binds: 2
 window: 50
 tps: 120
@@ -109,6 +120,23 @@ source_npi: 0
 dest_ton: 1
 dest_npi: 1
 tenant: mfi-a
+bind: transmitter_receiver
+receiver_host: 10.0.0.6
+receiver_port: 2776
+address_range: "^22345$"
+tls: true
+ca_file: /etc/smsgw/carrier-ca.pem
+server_name: smsc.carrier.example
+throttle_pause: 500ms
+mo_timeout: 30s
+concat: sar
+default_alphabet: latin1
+latin1: true
+alpha_ton: 5
+shortcode_ton: 0
+shortcode_npi: 1
+intl_ton: 1
+intl_npi: 1
 `
 	var c Config
 	dec := yaml.NewDecoder(strings.NewReader(doc))
@@ -122,7 +150,11 @@ tenant: mfi-a
 	if c.Host != "10.0.0.5" || c.Port != 2775 || c.SystemType != "VMA" || c.Binds != 2 || c.Window != 50 ||
 		c.TPS != 120 || c.EnquireLink != 15*time.Second || c.ResponseTimeout != 8*time.Second ||
 		c.RebindInterval != 2*time.Second || c.SubmitIDFormat != IDHex || c.ReceiptIDFormat != IDDec ||
-		!c.PackGSM7 || *c.SourceTON != 5 || *c.DestNPI != 1 || c.Tenant != "mfi-a" {
+		!c.PackGSM7 || *c.SourceTON != 5 || *c.DestNPI != 1 || c.Tenant != "mfi-a" ||
+		c.Bind != BindPair || c.receiverAddr() != "10.0.0.6:2776" || c.AddressRange != "^22345$" || !c.TLS ||
+		c.CAFile == "" || c.ServerName != "smsc.carrier.example" || c.ThrottlePause != 500*time.Millisecond ||
+		c.MOTimeout != 30*time.Second || c.Concat != ConcatSAR || c.DefaultAlphabet != AlphabetLatin1 || !c.Latin1 ||
+		*c.ShortcodeTON != 0 || *c.ShortcodeNPI != 1 {
 		t.Fatalf("decoded %+v", c)
 	}
 }

@@ -5,10 +5,13 @@
 // It has two halves. Text handling (text.go, gsm7.go, segment.go,
 // receipt.go, msgid.go) encodes and segments text, parses receipts and
 // normalizes message ids, with no I/O. The connector (config.go, pool.go,
-// bind.go, errors.go, metrics.go) is Pool, the gateway.Connector of one
-// carrier: N transceiver binds, a window per bind, a TPS limiter per
-// carrier, keep-alive and rebinding, and the command_status → decision
-// table. The SMSC simulator its tests run against lives in smpp/smsc.
+// bind.go, inbound.go, mo.go, ref.go, errors.go, metrics.go) is Pool, the
+// gateway.Connector of one carrier: N binds (transceivers, or transmitter +
+// receiver pairs), optionally over TLS and capped cluster-wide by
+// gateway.BindSlots, a window per bind, a TPS limiter and a throttle pause
+// per carrier, keep-alive and rebinding with backoff, concatenated MO
+// reassembly, and the command_status → decision table. The SMSC simulator
+// its tests run against lives in smpp/smsc.
 //
 // # Invariants
 //
@@ -29,22 +32,51 @@
 //     ESME_RX_T_APPN so the carrier resends, and a deliver_sm that can never
 //     be stored (no receipt id, undecodable text) is answered ESME_RX_P_APPN.
 //     The sink runs on a worker goroutine in batches, never on a read loop.
+//   - The part count is the one Count gave at accept time: Pool.Submit
+//     returns exactly one PartResult per part asked. A carrier mode that
+//     would change it is not used for that text (16-bit UDH falls back to
+//     the 8-bit UDH, Latin-1 to UCS-2); message_payload sends one submit_sm
+//     and gives its carrier id to every part asked.
 //   - Every part of a multi-part message asks for a receipt
-//     (registered_delivery 1) and carries the same concatenation reference,
-//     derived from the message id so a resend reuses it.
+//     (registered_delivery 1) and carries the same concatenation reference.
+//     References are allocated per destination (never one held by another
+//     recent message to that number), start from a hash of the message id
+//     (so a resend after a restart most likely reuses the one the handset
+//     saw) and are remembered per message (so a resend reuses it).
+//   - The parts of a concatenated MO (8-bit or 16-bit UDH, SAR) are held
+//     unanswered until the joined message was stored; the deliver_sm_resp
+//     of every part, carrier resends included, carries the outcome of that
+//     one store. After mo_timeout the parts received are stored as one
+//     message whose text marks each missing part "[part k of n missing]".
+//     A part repeating one of a message stored within mo_timeout is
+//     answered at once and not stored again; the joined message's
+//     CarrierRef (hash of sender, recipient, reference, count and text)
+//     lets the store skip a whole resent message.
+//   - A throttling answer (ESME_RTHROTTLED, ESME_RMSGQFUL) holds every
+//     submit of the carrier for throttle_pause and the part is sent again
+//     (up to throttleRetries times) before a Retry goes back to the engine:
+//     throttling never drops a part.
 //
 // # Concurrency and lock order
 //
 // Pool.mu guards the lifecycle state and the in-flight count; bind.mu
-// guards the pending map. Neither is held while calling gosmpp, the sink or
-// another lock, so there is no lock order to respect. gosmpp runs its
-// callbacks (OnAllPDU, OnClosed, OnRebind, OnSubmitError) on its own
-// goroutines; they only touch the pending map, atomics and the sink queue.
+// guards the pending map; refTable.mu the reference table. None is held
+// while calling gosmpp, the sink or another lock, so there is no lock order
+// to respect. gosmpp runs its callbacks (OnAllPDU, OnClosed, OnSubmitError)
+// on its own goroutines; they only touch the pending map, atomics and the
+// sink queue. The MO assembler belongs to the sink worker goroutine alone.
 //
 // # Lifecycle
 //
-// NewPool validates; Start returns at once and binds in the background
-// (retrying with backoff while the SMSC is down; gosmpp rebinds after a
-// lost link); Stop refuses new submits, waits for in-flight ones within its
-// ctx, unbinds and ends the background work.
+// NewPool validates; Start returns at once and binds in the background.
+// Each bind owns its connection lifecycle: it takes a cluster slot first
+// (Options.BindSlots, held until Stop), then every connection is a fresh
+// gosmpp Session with gosmpp's own rebinding disabled. A failed dial or a
+// lost link (no answer to enquire_link within enquire_link +
+// response_timeout, an unbind from the SMSC) is retried with exponential
+// backoff and jitter from 100ms up to rebind_interval; a refused bind waits
+// at least rebind_interval and up to 12 times it, counted in
+// smsgw_smpp_bind_attempts_total{result="refused"}. Stop refuses new
+// submits, waits for in-flight ones within its ctx, unbinds (those still in
+// flight fail with ErrStopped, a Retry) and ends the background work.
 package smpp

@@ -19,6 +19,9 @@ type metrics struct {
 	receipts *prometheus.CounterVec
 	inbound  *prometheus.CounterVec
 	rejected *prometheus.CounterVec
+	binds    *prometheus.CounterVec
+	throttle *prometheus.CounterVec
+	moParts  *prometheus.CounterVec
 }
 
 // Outcome label values of smsgw_smpp_submits_total: "ok" or the decision.
@@ -50,6 +53,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "smsgw_smpp_deliver_rejected_total",
 			Help: "deliver_sm answered with an error: sink_error (carrier resends), undecodable or no_id (carrier drops).",
 		}, []string{"carrier", "reason"}),
+		binds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_smpp_bind_attempts_total",
+			Help: "Connection attempts by result: ok, refused (bind_resp error: credentials, bind caps) or error (dial, TLS, timeout).",
+		}, []string{"carrier", "result"}),
+		throttle: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_smpp_throttled_total",
+			Help: "submit_sm answered ESME_RTHROTTLED or ESME_RMSGQFUL; each pauses the carrier's sending.",
+		}, []string{"carrier"}),
+		moParts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_smpp_mo_parts_total",
+			Help: "Parts of concatenated MO by fate: joined, duplicate, or incomplete (stored after mo_timeout without their siblings).",
+		}, []string{"carrier", "fate"}),
 	}
 	if reg == nil {
 		return m
@@ -60,6 +75,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.receipts = register(reg, m.receipts)
 	m.inbound = register(reg, m.inbound)
 	m.rejected = register(reg, m.rejected)
+	m.binds = register(reg, m.binds)
+	m.throttle = register(reg, m.throttle)
+	m.moParts = register(reg, m.moParts)
 	return m
 }
 
@@ -85,6 +103,9 @@ type carrierMetrics struct {
 	bindsUp, window                               prometheus.Gauge
 	receipts, inbound                             prometheus.Counter
 	rejSink, rejUndecodable, rejNoID              prometheus.Counter
+	bindOK, bindRefused, bindError                prometheus.Counter
+	throttled                                     prometheus.Counter
+	moJoined, moDuplicate, moIncomplete           prometheus.Counter
 }
 
 func (m *metrics) forCarrier(name string) *carrierMetrics {
@@ -100,6 +121,25 @@ func (m *metrics) forCarrier(name string) *carrierMetrics {
 		rejSink:        m.rejected.WithLabelValues(name, "sink_error"),
 		rejUndecodable: m.rejected.WithLabelValues(name, "undecodable"),
 		rejNoID:        m.rejected.WithLabelValues(name, "no_id"),
+		bindOK:         m.binds.WithLabelValues(name, "ok"),
+		bindRefused:    m.binds.WithLabelValues(name, "refused"),
+		bindError:      m.binds.WithLabelValues(name, "error"),
+		throttled:      m.throttle.WithLabelValues(name),
+		moJoined:       m.moParts.WithLabelValues(name, "joined"),
+		moDuplicate:    m.moParts.WithLabelValues(name, "duplicate"),
+		moIncomplete:   m.moParts.WithLabelValues(name, "incomplete"),
+	}
+}
+
+// countBind records one connection attempt.
+func (cm *carrierMetrics) countBind(refused bool, err error) {
+	switch {
+	case err == nil:
+		cm.bindOK.Inc()
+	case refused:
+		cm.bindRefused.Inc()
+	default:
+		cm.bindError.Inc()
 	}
 }
 

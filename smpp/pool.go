@@ -2,15 +2,19 @@ package smpp
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/linxGnu/gosmpp"
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,9 +32,13 @@ type Options struct {
 	// Tenant owns inbound messages on this carrier; it overrides
 	// Config.Tenant when set.
 	Tenant string
-	// Dialer opens the TCP (or TLS) connection of each bind; nil dials plain
-	// TCP with response_timeout as the connect timeout.
+	// Dialer opens the connection of each bind; nil dials TCP (TLS when
+	// Config.TLS) with response_timeout as the connect timeout.
 	Dialer func(addr string) (net.Conn, error)
+	// BindSlots caps the carrier's binds across the nodes sharing a store:
+	// when set, each bind holds one of Config.Binds slots from before it
+	// first dials until the pool stops. Nil: every bind is local.
+	BindSlots gateway.BindSlots
 }
 
 // Pool is the SMPP connector of one carrier: Config.Binds transceiver binds,
@@ -46,6 +54,12 @@ type Pool struct {
 	m       *carrierMetrics
 	limiter *rate.Limiter // nil when tps is 0
 	binds   []*bind
+	tls     *tls.Config // nil without Config.TLS
+	refs    *refTable
+
+	// pausedUntil (unix nanoseconds) holds every submit of the carrier
+	// after a throttling answer.
+	pausedUntil atomic.Int64
 
 	mu      sync.Mutex // guards the fields below; never held while blocking
 	state   poolState
@@ -55,6 +69,7 @@ type Pool struct {
 
 	sink gateway.Sink
 	work chan delivery
+	mo   *moAssembler  // used by the sink worker only
 	quit chan struct{} // closed by Stop: ends connect loops and the sink worker
 	wg   sync.WaitGroup
 }
@@ -85,16 +100,26 @@ func NewPool(name string, cfg Config, opts Options) (*Pool, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Pool{
-		name:    name,
-		cfg:     cfg,
-		opts:    opts,
-		text:    TextOptions{PackGSM7: cfg.PackGSM7},
+		name: name,
+		cfg:  cfg,
+		opts: opts,
+		text: TextOptions{PackGSM7: cfg.PackGSM7, Latin1: cfg.Latin1, Concat: cfg.Concat,
+			Alphabet: cfg.DefaultAlphabet},
+		refs:    newRefTable(),
+		mo:      newMOAssembler(cfg.MOTimeout),
 		tenant:  cmp(opts.Tenant, cfg.Tenant),
 		log:     log.With("carrier", name, "system_id", cfg.SystemID),
 		m:       newMetrics(opts.Registerer).forCarrier(name),
 		drained: make(chan struct{}),
 		work:    make(chan delivery, 4*sinkBatch),
 		quit:    make(chan struct{}),
+	}
+	if cfg.TLS && opts.Dialer == nil {
+		tc, err := tlsConfig(&cfg)
+		if err != nil {
+			return nil, fmt.Errorf("smpp: carrier %q: %w", name, err)
+		}
+		p.tls = tc
 	}
 	if cfg.TPS > 0 {
 		p.limiter = rate.NewLimiter(rate.Limit(cfg.TPS), max(1, int(cfg.TPS/10)))
@@ -103,6 +128,24 @@ func NewPool(name string, cfg Config, opts Options) (*Pool, error) {
 		p.binds = append(p.binds, newBind(p, i))
 	}
 	return p, nil
+}
+
+// tlsConfig builds the client TLS settings: the CA file's certificates (or
+// the system roots) and the server name (or the host).
+func tlsConfig(cfg *Config) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cmp(cfg.ServerName, cfg.Host)}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file: no PEM certificate in %s", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
 }
 
 func cmp(a, b string) string {
@@ -237,18 +280,41 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 	defer p.exit()
 
 	segs, err := Segment(m.Text, p.text)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrAlphabet):
+		return fail(&gateway.SubmitError{Decision: gateway.NextRoute, Code: "DATA_CODING", Err: err})
+	case err != nil:
 		return fail(permanent("TEXT", err))
 	}
 	if len(m.Parts) > 0 && len(m.Parts) != len(segs.Parts) {
 		return fail(permanent("PART_COUNT", fmt.Errorf("%w: %d now, %d at accept", ErrPartCount, len(segs.Parts), len(m.Parts))))
 	}
-	ref := ConcatRef(m.ID)
-	one := func(i, idx int) {
-		r := gateway.PartResult{Index: idx}
+	for i, idx := range parts {
 		if idx < 0 || idx >= len(segs.Parts) {
-			r.Err = permanent("PART_INDEX", fmt.Errorf("smpp: part %d of a %d-part message", idx, len(segs.Parts)))
-		} else {
+			results[i] = gateway.PartResult{Index: idx,
+				Err: permanent("PART_INDEX", fmt.Errorf("smpp: part %d of a %d-part message", idx, len(segs.Parts)))}
+		}
+	}
+	var ref uint16
+	if len(segs.Parts) > 1 && segs.Concat != ConcatPayload {
+		ref = p.refs.get(m.To, m.ID, segs.Concat != ConcatUDH8)
+	}
+	if segs.Concat == ConcatPayload {
+		// One submit_sm carries the whole text; its id stands for every
+		// part asked (the store applies one receipt to all of them).
+		id, err := p.submitPart(ctx, m, &segs, -1, 0)
+		for i, idx := range parts {
+			if results[i].Err == nil {
+				results[i] = gateway.PartResult{Index: idx, CarrierID: id, Err: err}
+			}
+			p.m.countSubmit(results[i].Err)
+		}
+		return results
+	}
+	one := func(i, idx int) {
+		r := results[i]
+		if r.Err == nil {
+			r = gateway.PartResult{Index: idx}
 			r.CarrierID, r.Err = p.submitPart(ctx, m, &segs, idx, ref)
 		}
 		p.m.countSubmit(r.Err)
@@ -266,32 +332,91 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 	return results
 }
 
-// submitPart sends one part and returns its normalized carrier id.
-func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segments, idx int, ref byte) (string, error) {
-	sm, err := p.buildSubmit(m, segs, idx, ref)
-	if err != nil {
-		return "", err
-	}
+// throttleRetries is how often a part answered ESME_RTHROTTLED or
+// ESME_RMSGQFUL is sent again, after the carrier's pause, before the Retry
+// goes back to the engine.
+const throttleRetries = 3
+
+// submitPart sends one part (idx -1: the whole text as message_payload)
+// and returns its normalized carrier id. A throttling answer pauses the
+// whole carrier (throttle_pause) and the part is sent again, keeping its
+// window slot, up to throttleRetries times.
+func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segments, idx int, ref uint16) (string, error) {
 	b, err := p.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer b.release()
-	if p.limiter != nil {
-		if err := p.limiter.Wait(ctx); err != nil {
-			return "", fmt.Errorf("smpp: waiting for the TPS limit: %w", err)
+	for try := 0; ; try++ {
+		sm, err := p.buildSubmit(m, segs, idx, ref)
+		if err != nil {
+			return "", err
+		}
+		if err := p.pace(ctx); err != nil {
+			return "", err
+		}
+		o := b.submit(sm)
+		switch {
+		case o.err != nil:
+			p.log.Debug("smpp: submit failed", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "err", o.err)
+			return "", o.err
+		case o.status == CommandStatus(data.ESME_RTHROTTLED) || o.status == CommandStatus(data.ESME_RMSGQFUL):
+			p.m.throttled.Inc()
+			p.pause()
+			if try < throttleRetries {
+				// Spread the retries so the parts a pause held do not all
+				// hit the carrier in the same instant.
+				if err := p.wait(ctx, rand.N(p.cfg.ThrottlePause+1)); err != nil {
+					return "", submitError(o.status)
+				}
+				continue
+			}
+			return "", submitError(o.status)
+		case o.status != 0:
+			p.log.Debug("smpp: submit refused", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "status", o.status.Name())
+			return "", submitError(o.status)
+		}
+		return NormalizeID(o.id, p.cfg.SubmitIDFormat), nil
+	}
+}
+
+// pause holds the carrier's sending for throttle_pause from now.
+func (p *Pool) pause() {
+	until := time.Now().Add(p.cfg.ThrottlePause).UnixNano()
+	for {
+		cur := p.pausedUntil.Load()
+		if cur >= until || p.pausedUntil.CompareAndSwap(cur, until) {
+			return
 		}
 	}
-	o := b.submit(sm)
-	switch {
-	case o.err != nil:
-		p.log.Debug("smpp: submit failed", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "err", o.err)
-		return "", o.err
-	case o.status != 0:
-		p.log.Debug("smpp: submit refused", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "status", o.status.Name())
-		return "", submitError(o.status)
+}
+
+// wait sleeps d unless ctx ends first.
+func (p *Pool) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
 	}
-	return NormalizeID(o.id, p.cfg.SubmitIDFormat), nil
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("smpp: waiting out a throttle pause: %w", ctx.Err())
+	}
+}
+
+// pace waits out a throttle pause, then for the TPS limiter.
+func (p *Pool) pace(ctx context.Context) error {
+	if err := p.wait(ctx, time.Until(time.Unix(0, p.pausedUntil.Load()))); err != nil {
+		return err
+	}
+	if p.limiter != nil {
+		if err := p.limiter.Wait(ctx); err != nil {
+			return fmt.Errorf("smpp: waiting for the TPS limit: %w", err)
+		}
+	}
+	return nil
 }
 
 // acquire picks a bound bind round-robin and takes a slot in its window,
@@ -323,9 +448,10 @@ func (p *Pool) acquire(ctx context.Context) (*bind, error) {
 	return first, nil
 }
 
-// buildSubmit encodes part idx as a submit_sm. gosmpp assigns its sequence
-// number here, before anything is written.
-func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref byte) (*pdu.SubmitSM, error) {
+// buildSubmit encodes part idx (-1: the whole text in message_payload) as a
+// submit_sm. gosmpp assigns its sequence number here, before anything is
+// written.
+func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref uint16) (*pdu.SubmitSM, error) {
 	sm := pdu.NewSubmitSM().(*pdu.SubmitSM)
 	src, err := p.source(m.From)
 	if err != nil {
@@ -338,10 +464,27 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref byte
 	}
 	sm.SourceAddr, sm.DestAddr = src, dst
 	sm.RegisteredDelivery = 1 // every part: Jasmin's last-part-only receipts are its worst DLR bug
+	if idx < 0 {
+		sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: segs.Whole})
+		if err := sm.Message.SetMessageDataWithEncoding(nil, rawCoding(segs.DataCoding)); err != nil {
+			return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: message_payload: %w", err))
+		}
+		return sm, nil
+	}
 	payload := segs.Parts[idx]
 	if n := len(segs.Parts); n > 1 {
-		payload = append(ConcatUDH(ref, n, idx+1), payload...)
-		sm.EsmClass |= data.SM_UDH_GSM
+		switch segs.Concat {
+		case ConcatSAR:
+			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarMsgRefNum, Data: []byte{byte(ref >> 8), byte(ref)}})
+			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarTotalSegments, Data: []byte{byte(n)}})
+			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarSegmentSeqnum, Data: []byte{byte(idx + 1)}})
+		case ConcatUDH16:
+			payload = append(ConcatUDH16Bit(ref, n, idx+1), payload...)
+			sm.EsmClass |= data.SM_UDH_GSM
+		default:
+			payload = append(ConcatUDH(byte(ref), n, idx+1), payload...)
+			sm.EsmClass |= data.SM_UDH_GSM
+		}
 	}
 	if err := sm.Message.SetMessageDataWithEncoding(payload, rawCoding(segs.DataCoding)); err != nil {
 		return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: part %d: %w", idx, err))
@@ -349,15 +492,22 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref byte
 	return sm, nil
 }
 
-// source addresses the sender: alphanumeric as TON 5/NPI 0, "+digits" as
-// international, other digits per source_ton/source_npi.
+// maxShortcode is the longest numeric sender treated as a shortcode.
+const maxShortcode = 8
+
+// source addresses the sender by kind: alphanumeric (alpha_ton/npi,
+// default 5/0), "+digits" international (intl_ton/npi, 1/1), up to 8 digits
+// a shortcode (shortcode_ton/npi, 3/0), other digits source_ton/npi (0/0).
 func (p *Pool) source(from string) (pdu.Address, error) {
-	ton, npi := intOr(p.cfg.SourceTON, 0), intOr(p.cfg.SourceNPI, 0)
+	c := &p.cfg
+	ton, npi := intOr(c.SourceTON, 0), intOr(c.SourceNPI, 0)
 	switch {
 	case strings.HasPrefix(from, "+") && isDigits(from[1:]):
-		ton, npi, from = 1, 1, from[1:]
+		ton, npi, from = intOr(c.IntlTON, 1), intOr(c.IntlNPI, 1), from[1:]
 	case from != "" && !isDigits(from):
-		ton, npi = 5, 0
+		ton, npi = intOr(c.AlphaTON, 5), intOr(c.AlphaNPI, 0)
+	case from != "" && len(from) <= maxShortcode:
+		ton, npi = intOr(c.ShortcodeTON, DefaultShortcodeTON), intOr(c.ShortcodeNPI, DefaultShortcodeNPI)
 	}
 	a, err := pdu.NewAddressWithTonNpiAddr(ton, npi, from)
 	if err != nil {
@@ -385,211 +535,6 @@ type rawCoding byte
 func (c rawCoding) Encode(s string) ([]byte, error) { return []byte(s), nil }
 func (c rawCoding) Decode(b []byte) (string, error) { return string(b), nil }
 func (c rawCoding) DataCoding() byte                { return byte(c) }
-
-// delivery is one deliver_sm waiting for the sink, with the transceiver it
-// arrived on (its response must go back there).
-type delivery struct {
-	b   *bind
-	trx gosmpp.Transceiver
-	d   *pdu.DeliverSM
-	at  time.Time
-}
-
-// enqueue hands a deliver_sm from a read loop to the sink worker; it blocks
-// (back-pressure on the carrier) when the worker is behind, but never after
-// Stop, so a closing read loop cannot hang.
-func (p *Pool) enqueue(d delivery) {
-	select {
-	case p.work <- d:
-	case <-p.quit:
-	}
-}
-
-// sinkLoop stores receipts and MO in batches and only then acknowledges
-// them: the read loops never wait for an fsync.
-func (p *Pool) sinkLoop() {
-	defer p.wg.Done()
-	batch := make([]delivery, 0, sinkBatch)
-	for {
-		select {
-		case d := <-p.work:
-			batch = append(batch, d)
-		case <-p.quit:
-			return
-		}
-	fill:
-		for len(batch) < sinkBatch {
-			select {
-			case d := <-p.work:
-				batch = append(batch, d)
-			default:
-				break fill
-			}
-		}
-		p.handle(batch)
-		clear(batch)
-		batch = batch[:0]
-	}
-}
-
-// handle stores one batch and answers every deliver_sm in it: ESME_ROK when
-// stored, ESME_RX_T_APPN when the sink failed (the carrier resends),
-// ESME_RX_P_APPN when it can never be stored (undecodable text, receipt
-// without an id: resending would not help).
-func (p *Pool) handle(batch []delivery) {
-	status := make([]data.CommandStatusType, len(batch))
-	var (
-		rs          []gateway.Receipt
-		rIdx, inIdx []int
-		ins         []*gateway.Inbound
-	)
-	for i, d := range batch {
-		if d.d.EsmClass&0x3C == data.SM_SMSC_DLV_RCPT_TYPE {
-			r, err := p.receiptOf(d.d, d.at)
-			if err != nil {
-				p.log.Warn("smpp: receipt without id, rejected", "err", err)
-				p.m.rejNoID.Inc()
-				status[i] = data.ESME_RX_P_APPN
-				continue
-			}
-			rs, rIdx = append(rs, r), append(rIdx, i)
-			continue
-		}
-		in, err := p.inboundOf(d.d, d.at)
-		if err != nil {
-			p.log.Warn("smpp: MO not decodable, rejected", "err", err, "from", MaskNumber(d.d.SourceAddr.Address()))
-			p.m.rejUndecodable.Inc()
-			status[i] = data.ESME_RX_P_APPN
-			continue
-		}
-		ins, inIdx = append(ins, in), append(inIdx, i)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ResponseTimeout)
-	defer cancel()
-	if len(rs) > 0 {
-		if err := p.sink.HandleReceipts(ctx, rs); err != nil {
-			p.log.Warn("smpp: storing receipts failed, carrier will resend", "err", err, "n", len(rs))
-			for _, i := range rIdx {
-				status[i] = data.ESME_RX_T_APPN
-			}
-			p.m.rejSink.Add(float64(len(rs)))
-		} else {
-			p.m.receipts.Add(float64(len(rs)))
-		}
-	}
-	if len(ins) > 0 {
-		if err := p.sink.HandleInbound(ctx, ins); err != nil {
-			p.log.Warn("smpp: storing inbound failed, carrier will resend", "err", err, "n", len(ins))
-			for _, i := range inIdx {
-				status[i] = data.ESME_RX_T_APPN
-			}
-			p.m.rejSink.Add(float64(len(ins)))
-		} else {
-			p.m.inbound.Add(float64(len(ins)))
-		}
-	}
-	for i, d := range batch {
-		resp := d.d.GetResponse().(*pdu.DeliverSMResp)
-		resp.CommandStatus = status[i]
-		trx := d.trx
-		if trx == nil { // arrived while gosmpp was still publishing the session
-			if s := d.b.sess.Load(); s != nil {
-				trx = s.Transceiver()
-			}
-		}
-		if trx == nil {
-			continue
-		}
-		if err := trx.Submit(resp); err != nil {
-			p.log.Debug("smpp: deliver_sm_resp not sent, carrier will resend", "err", err)
-		}
-	}
-}
-
-// receiptOf reads a delivery receipt: the id from the receipted_message_id
-// TLV when present, else from the text; the status from the message_state
-// TLV when present, else from the text's stat.
-func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error) {
-	raw, _ := d.Message.GetMessageData()
-	f, perr := ParseReceipt(string(raw))
-	id := f.ID
-	if tlv, ok := d.OptionalParameters[pdu.TagReceiptedMessageID]; ok {
-		if s := tlv.String(); strings.Trim(s, " \x00") != "" {
-			id = s
-		}
-	}
-	if strings.Trim(id, " \x00") == "" {
-		if perr == nil {
-			perr = ErrNoReceiptID
-		}
-		return gateway.Receipt{}, fmt.Errorf("smpp: receipt: %w", perr)
-	}
-	r := gateway.Receipt{
-		Carrier:   p.name,
-		CarrierID: NormalizeID(id, p.cfg.ReceiptIDFormat),
-		Status:    StatusOfStat(f.Stat),
-		State:     f.Stat,
-		Error:     f.Err,
-		Time:      f.DoneDate,
-	}
-	if tlv, ok := d.OptionalParameters[pdu.TagMessageStateOption]; ok && len(tlv.Data) == 1 {
-		r.Status = StatusOfState(tlv.Data[0])
-		if r.State == "" {
-			r.State = stateNames[tlv.Data[0]]
-		}
-	}
-	if r.Time.IsZero() {
-		r.Time = at
-	}
-	return r, nil
-}
-
-// stateNames spell message_state values the way receipt texts do, for
-// receipts that carry only the TLV.
-var stateNames = map[byte]string{
-	StateEnroute: "ENROUTE", StateDelivered: "DELIVRD", StateExpired: "EXPIRED", StateDeleted: "DELETED",
-	StateUndeliverable: "UNDELIV", StateAccepted: "ACCEPTD", StateUnknown: "UNKNOWN", StateRejected: "REJECTD",
-}
-
-// inboundOf decodes a mobile-originated deliver_sm. gosmpp v0.3.1 leaves
-// the encoding nil for a data_coding it does not know (e.g. the GSM 03.38
-// message-class groups 0x10–0x13, 0xF0–0xF3), losing the value: such an MO
-// is reported undecodable rather than guessed at.
-func (p *Pool) inboundOf(d *pdu.DeliverSM, at time.Time) (*gateway.Inbound, error) {
-	enc := d.Message.Encoding()
-	if enc == nil {
-		return nil, fmt.Errorf("%w (not known to gosmpp)", ErrDataCoding)
-	}
-	body, _ := d.Message.GetMessageData()
-	var (
-		text string
-		err  error
-	)
-	if udh := d.Message.UDH(); d.EsmClass&data.SM_UDH_GSM != 0 && udh != nil {
-		raw, merr := udh.MarshalBinary()
-		if merr != nil {
-			return nil, fmt.Errorf("smpp: MO UDH: %w", merr)
-		}
-		text, err = DecodeTextUDH(enc.DataCoding(), raw, body, p.text)
-	} else {
-		text, err = DecodeText(enc.DataCoding(), body, p.text)
-	}
-	if err != nil {
-		return nil, err
-	}
-	from := d.SourceAddr.Address()
-	if d.SourceAddr.Ton() == 1 && !strings.HasPrefix(from, "+") && from != "" {
-		from = "+" + from
-	}
-	return &gateway.Inbound{
-		Tenant:     p.tenant,
-		Carrier:    p.name,
-		From:       from,
-		To:         d.DestAddr.Address(),
-		Text:       text,
-		ReceivedAt: at,
-	}, nil
-}
 
 // MaskNumber hides the middle of a phone number for logs, keeping enough to
 // recognise the country, network and line ("+254712345123" →

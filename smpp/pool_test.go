@@ -237,7 +237,7 @@ func TestSubmitMultiPart(t *testing.T) {
 			if len(subs) != n {
 				t.Fatalf("simulator got %d parts, want %d", len(subs), n)
 			}
-			ref := ConcatRef(m.ID)
+			ref := subs[0].ShortMessage[3]
 			bodies := make([][]byte, n)
 			for _, s := range subs {
 				if s.ESMClass != 0x40 || s.RegisteredDelivery != 1 || s.DataCoding != tc.dc {
@@ -622,14 +622,13 @@ func TestMO(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// One part of a concatenated MO: the UDH is split off, the part's text
-	// goes to the sink on its own (reassembly is the engine's).
+	// A lone-part UDH message (1 of 1) is a whole message.
 	part := pdu.NewDeliverSM().(*pdu.DeliverSM)
 	part.SourceAddr = pdu.NewAddressWithTonNpi(1, 1)
 	_ = part.SourceAddr.SetAddress("254712345678")
 	_ = part.DestAddr.SetAddress("22345")
 	part.EsmClass = 0x40
-	if err := part.Message.SetMessageDataWithEncoding(append(ConcatUDH(7, 2, 1), "DUE 42"...), data.GSM7BIT); err != nil {
+	if err := part.Message.SetMessageDataWithEncoding(append(ConcatUDH(7, 1, 1), "DUE 42"...), data.GSM7BIT); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.SendDeliverSM(part); err != nil {
@@ -852,8 +851,8 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 6 {
-		t.Errorf("%d metric families registered, want 6", len(mfs))
+	if len(mfs) != 9 {
+		t.Errorf("%d metric families registered, want 9", len(mfs))
 	}
 	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
 	if err != nil {

@@ -6,8 +6,12 @@ import (
 	"hash/fnv"
 )
 
-// concatUDHLen is the length of the UDH ConcatUDH builds, UDHL included.
-const concatUDHLen = 6
+// concatUDHLen and concatUDH16Len are the lengths of the UDHs ConcatUDH and
+// ConcatUDH16Bit build, UDHL included.
+const (
+	concatUDHLen   = 6
+	concatUDH16Len = 7
+)
 
 // Information element identifiers of TS 23.040 §9.2.3.24 for concatenation.
 const (
@@ -35,6 +39,13 @@ type Concat struct {
 // their low octet, never a panic.
 func ConcatUDH(ref byte, total, seq int) []byte {
 	return []byte{concatUDHLen - 1, ieConcat8, 3, ref, byte(total), byte(seq)}
+}
+
+// ConcatUDH16Bit returns the 7-octet UDH with a 16-bit reference (UDHL 06, IE
+// 08, length 04, ref hi, ref lo, total, seq) for carriers configured with
+// ConcatUDH16; packed GSM7 parts cut for it start without fill bits.
+func ConcatUDH16Bit(ref uint16, total, seq int) []byte {
+	return []byte{concatUDH16Len - 1, ieConcat16, 4, byte(ref >> 8), byte(ref), byte(total), byte(seq)}
 }
 
 // ConcatRef derives the 8-bit concatenation reference from a message id. It

@@ -11,9 +11,9 @@ import (
 )
 
 // EncodingLatin1 names ISO-8859-1 (data_coding 3). It is not a gateway
-// encoding: Count never picks it, so for a carrier with TextOptions.Latin1
-// Segment may return fewer parts than Count said at accept time (never
-// more). PackGSM7, by contrast, never changes the part count.
+// encoding: Count never picks it, and Segment only does (TextOptions.Latin1)
+// when it gives exactly the part count UCS-2 would, so the count a caller
+// was told at accept time holds.
 const EncodingLatin1 = gateway.Encoding("LATIN1")
 
 // The SMPP 3.4 data_coding values this package sends and reads (§5.2.19).
@@ -25,7 +25,8 @@ const (
 )
 
 // Part size limits, in encoded units (septets, octets or UTF-16 code units).
-// A part carrying the 6-octet concatenation UDH loses 6 of its 140 octets.
+// A part carrying the 6-octet concatenation UDH loses 6 of its 140 octets,
+// one with the 7-octet 16-bit-reference UDH 7.
 const (
 	gsmSingle    = 160
 	gsmMulti     = 153
@@ -33,7 +34,18 @@ const (
 	octetMulti   = 134
 	ucs2Single   = 70
 	ucs2Multi    = 67
+	gsmMulti16   = 152
+	octetMulti16 = 133
+	ucs2Multi16  = 66
 	maxConcatLen = 255 // the 8-bit "total" field of the concatenation IE
+)
+
+// limits are the multi-part sizes of one concatenation mode.
+type limits struct{ gsm, octet, ucs2 int }
+
+var (
+	limits8  = limits{gsmMulti, octetMulti, ucs2Multi}
+	limits16 = limits{gsmMulti16, octetMulti16, ucs2Multi16}
 )
 
 // Errors from Segment and Count. They are permanent: resending the same text
@@ -52,13 +64,25 @@ var (
 	ErrDataCoding = errors.New("smpp: unsupported data_coding")
 	// ErrOddUCS2: UCS-2 payloads are whole 16-bit units.
 	ErrOddUCS2 = errors.New("smpp: UCS-2 payload has an odd length")
+	// ErrAlphabet: the text is GSM 03.38 but has a character the carrier's
+	// data_coding 0 alphabet (TextOptions.Alphabet) lacks, and sending it
+	// any other way would change its part count. Another route may take it.
+	ErrAlphabet = errors.New("smpp: text has a character the carrier's default alphabet lacks")
 )
 
 // TextOptions are per-carrier text settings. The zero value is what nearly
 // every carrier wants: unpacked GSM 7-bit, UCS-2 for everything else.
 type TextOptions struct {
 	PackGSM7 bool // pack GSM 7-bit septets (carrier wants packed); default unpacked, one septet per octet
-	Latin1   bool // allow data_coding 3 (Latin-1) when the text fits Latin-1 but not GSM 03.38 (off by default; chosen only when cheaper than UCS-2)
+	Latin1   bool // allow data_coding 3 (Latin-1) when the text fits Latin-1 but not GSM 03.38 (off by default; chosen only when it gives the same part count as UCS-2)
+	// Concat is the concatenation mode (ConcatUDH8 when empty): it decides
+	// the part sizes and the packed-GSM7 fill bits.
+	Concat string
+	// Alphabet is what data_coding 0 means at the carrier (AlphabetGSM7
+	// when empty). With AlphabetLatin1 or AlphabetASCII, GSM texts are
+	// written one octet per character in that alphabet (PackGSM7 is then
+	// ignored) and MO with data_coding 0 is read in it.
+	Alphabet string
 }
 
 // Segments is a text encoded for SMPP and cut into SMS parts, so the bind
@@ -68,10 +92,16 @@ type TextOptions struct {
 //
 //   - n == 1: short_message = Parts[0], sm_length = len(Parts[0]), no UDH,
 //     esm_class without UDHI.
-//   - n > 1: short_message = ConcatUDH(ref, n, i+1) followed by Parts[i]
-//     (6 + len(Parts[i]) octets, never more than 140 when packed or for
-//     UCS-2/Latin-1, 159 for unpacked GSM7), esm_class |= 0x40 (UDHI), the
-//     same ref (ConcatRef of the message id) for every part.
+//   - n > 1 with Concat ConcatUDH8: short_message = ConcatUDH(ref, n, i+1)
+//     followed by Parts[i] (6 + len(Parts[i]) octets, never more than 140
+//     when packed or for UCS-2/Latin-1, 159 for unpacked GSM7), esm_class
+//     |= 0x40 (UDHI), the same ref for every part.
+//   - n > 1 with ConcatUDH16: the same with ConcatUDH16Bit(ref, n, i+1), 7
+//     octets (packed parts then need no fill bit).
+//   - n > 1 with ConcatSAR: short_message = Parts[i] without UDH (packed
+//     parts without fill bit) and the three SAR TLVs.
+//   - ConcatPayload: one submit_sm whose message_payload TLV is Whole and
+//     whose short_message is empty; Parts only tell the count.
 //
 // In every case data_coding = DataCoding. Packed GSM7 parts of a multi-part
 // text already start with the 1 fill bit the 6-octet UDH needs (FillBits(6)),
@@ -87,21 +117,70 @@ type Segments struct {
 	DataCoding byte             // 0x00 GSM7, 0x03 Latin-1, 0x08 UCS-2
 	Parts      [][]byte         // short_message payload per part, without the UDH (see the type's doc)
 	Septets    []int            // GSM7 only: text septets per part (escape pairs count 2, padding CR not counted); nil otherwise
+	// Concat is the mode the parts were cut for: the one asked, except
+	// ConcatUDH8 when ConcatUDH16 would have changed the part count.
+	Concat string
+	// Whole is the entire text encoded without UDH (for message_payload);
+	// set only when Concat is ConcatPayload.
+	Whole []byte
 }
 
 // Segment picks the cheapest encoding that represents text exactly (GSM 03.38
-// default alphabet + extension table, else UCS-2; Latin-1 only when
-// opt.Latin1 and it needs fewer parts than UCS-2) and cuts it into parts: a
-// single part holds 160 septets / 140 octets / 70 UTF-16 units, a part of a
-// concatenated message 153 / 134 / 67. An escape pair or a UTF-16 surrogate
-// pair is never split across parts, so every part decodes on its own.
-// Empty text, invalid UTF-8 and texts needing more than 255 parts are errors.
+// default alphabet + extension table, else UCS-2; Latin-1 instead of UCS-2
+// only when opt.Latin1 and it needs the same number of parts) and cuts it
+// into parts: a single part holds 160 septets / 140 octets / 70 UTF-16
+// units, a part of a concatenated message 153 / 134 / 67 (152 / 133 / 66
+// with the 16-bit-reference UDH). The part count always equals Count's: with
+// ConcatUDH16, a text the larger header would push into one more part is cut
+// for the 8-bit UDH instead (Segments.Concat says which). An escape pair or
+// a UTF-16 surrogate pair is never split across parts, so every part decodes
+// on its own. Empty text, invalid UTF-8 and texts needing more than 255
+// parts are errors, and so is a GSM text with a character opt.Alphabet
+// lacks (ErrAlphabet).
 func Segment(text string, opt TextOptions) (Segments, error) {
 	if err := checkText(text); err != nil {
 		return Segments{}, err
 	}
+	mode := opt.Concat
+	if mode == "" {
+		mode = ConcatUDH8
+	}
+	lim, fill := limits8, FillBits(concatUDHLen)
+	switch mode {
+	case ConcatUDH16:
+		lim, fill = limits16, FillBits(concatUDH16Len)
+	case ConcatSAR, ConcatPayload:
+		fill = 0
+	}
+	s, err := segmentWith(text, opt, lim, fill)
+	if err != nil {
+		return s, err
+	}
+	s.Concat = mode
+	if mode == ConcatUDH16 && len(s.Parts) > 1 {
+		if _, want, _ := Count(text); want != len(s.Parts) {
+			s, err = segmentWith(text, opt, limits8, FillBits(concatUDHLen))
+			s.Concat = ConcatUDH8
+			return s, err
+		}
+	}
+	if mode == ConcatPayload {
+		whole, err := segmentWith(text, opt, limits{1 << 30, 1 << 30, 1 << 30}, 0)
+		if err != nil {
+			return s, err
+		}
+		s.Whole = whole.Parts[0]
+	}
+	return s, nil
+}
+
+func segmentWith(text string, opt TextOptions, lim limits, fill int) (Segments, error) {
 	if septets, ok := EncodeGSM7(text); ok {
-		return segmentGSM7(septets, opt.PackGSM7)
+		switch opt.Alphabet {
+		case AlphabetLatin1, AlphabetASCII:
+			return segmentGSM7As(septets, opt.Alphabet, lim.gsm)
+		}
+		return segmentGSM7(septets, opt.PackGSM7, lim.gsm, fill)
 	}
 	units := make([]uint16, 0, len(text))
 	for _, r := range text {
@@ -111,11 +190,11 @@ func Segment(text string, opt TextOptions) (Segments, error) {
 		// Every Latin-1 character is one UTF-16 unit, so len(units) is also
 		// the Latin-1 octet count.
 		n := len(units)
-		if partsFor(n, octetSingle, octetMulti) < partsFor(n, ucs2Single, ucs2Multi) {
-			return segmentLatin1(text, n)
+		if partsFor(n, octetSingle, lim.octet) == len(cutPoints(n, ucs2Single, lim.ucs2, surrogateJoined(units))) {
+			return segmentLatin1(text, n, lim.octet)
 		}
 	}
-	return segmentUCS2(units)
+	return segmentUCS2(units, lim.ucs2)
 }
 
 // Count is the gateway.Segmenter the engine uses at accept time: the same
@@ -221,8 +300,8 @@ func cutPoints(n, single, multi int, joined func(i int) bool) []int {
 	return ends
 }
 
-func segmentGSM7(septets []byte, packed bool) (Segments, error) {
-	ends := cutPoints(len(septets), gsmSingle, gsmMulti, func(i int) bool {
+func segmentGSM7(septets []byte, packed bool, multi, udhFill int) (Segments, error) {
+	ends := cutPoints(len(septets), gsmSingle, multi, func(i int) bool {
 		// Extension codes are never 0x1B, so a 0x1B before i is an escape
 		// whose code is at i.
 		return septets[i-1] == gsmEscape
@@ -238,7 +317,7 @@ func segmentGSM7(septets []byte, packed bool) (Segments, error) {
 	}
 	fill := 0
 	if len(ends) > 1 {
-		fill = FillBits(concatUDHLen)
+		fill = udhFill
 	}
 	start := 0
 	for i, end := range ends {
@@ -254,10 +333,16 @@ func segmentGSM7(septets []byte, packed bool) (Segments, error) {
 	return s, nil
 }
 
-func segmentUCS2(units []uint16) (Segments, error) {
-	ends := cutPoints(len(units), ucs2Single, ucs2Multi, func(i int) bool {
+// surrogateJoined reports for cutPoints that a high surrogate before i
+// pairs with the unit at i.
+func surrogateJoined(units []uint16) func(i int) bool {
+	return func(i int) bool {
 		return utf16.IsSurrogate(rune(units[i-1])) && units[i-1] < 0xDC00
-	})
+	}
+}
+
+func segmentUCS2(units []uint16, multi int) (Segments, error) {
+	ends := cutPoints(len(units), ucs2Single, multi, surrogateJoined(units))
 	if len(ends) > maxConcatLen {
 		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
 	}
@@ -279,6 +364,36 @@ func segmentUCS2(units []uint16) (Segments, error) {
 	return s, nil
 }
 
+// segmentGSM7As cuts GSM septets exactly as segmentGSM7 does (so the count
+// is Count's) and writes each part one octet per character in the carrier's
+// data_coding 0 alphabet: an escape pair becomes one octet.
+func segmentGSM7As(septets []byte, alphabet string, multi int) (Segments, error) {
+	s, err := segmentGSM7(septets, false, multi, 0)
+	if err != nil {
+		return s, err
+	}
+	top := rune(0xFF)
+	if alphabet == AlphabetASCII {
+		top = 0x7F
+	}
+	for i, p := range s.Parts {
+		out := make([]byte, 0, len(p))
+		for j := 0; j < len(p); j++ {
+			r := gsmDefault[p[j]]
+			if p[j] == gsmEscape && j+1 < len(p) {
+				j++
+				r = gsmExtension[p[j]]
+			}
+			if r == 0 || r > top {
+				return Segments{}, fmt.Errorf("%w (%q in %s)", ErrAlphabet, r, alphabet)
+			}
+			out = append(out, byte(r))
+		}
+		s.Parts[i] = out
+	}
+	return s, nil
+}
+
 func fitsLatin1(text string) bool {
 	for _, r := range text {
 		if r > 0xFF {
@@ -288,12 +403,12 @@ func fitsLatin1(text string) bool {
 	return true
 }
 
-func segmentLatin1(text string, n int) (Segments, error) {
+func segmentLatin1(text string, n, multi int) (Segments, error) {
 	buf := make([]byte, 0, n)
 	for _, r := range text {
 		buf = append(buf, byte(r))
 	}
-	ends := cutPoints(n, octetSingle, octetMulti, func(int) bool { return false })
+	ends := cutPoints(n, octetSingle, multi, func(int) bool { return false })
 	if len(ends) > maxConcatLen {
 		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
 	}
@@ -332,7 +447,16 @@ func DecodeTextUDH(dataCoding byte, udh, body []byte, opt TextOptions) (string, 
 }
 
 func decodeText(dc byte, payload []byte, fill int, opt TextOptions) (string, error) {
-	switch alphabet(dc) {
+	a := alphabet(dc)
+	if a == DataCodingDefault {
+		switch opt.Alphabet {
+		case AlphabetLatin1:
+			a = DataCodingLatin1
+		case AlphabetASCII:
+			a = DataCodingIA5
+		}
+	}
+	switch a {
 	case DataCodingDefault:
 		if !opt.PackGSM7 {
 			return DecodeGSM7(payload)

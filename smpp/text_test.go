@@ -50,9 +50,11 @@ func TestSegmentLimits(t *testing.T) {
 		{name: "emoji at boundary", text: rep("Ж", 66) + emoji + rep("Ж", 3), enc: gateway.EncodingUCS2, sizes: []int{66, 5}},
 		{name: "emoji just fits", text: rep("Ж", 65) + emoji + rep("Ж", 4), enc: gateway.EncodingUCS2, sizes: []int{67, 4}},
 		{name: "latin1 off", text: rep("ã", 100), enc: gateway.EncodingUCS2, sizes: []int{67, 33}},
-		{name: "latin1 cheaper", text: rep("ã", 100), latin1: true, enc: EncodingLatin1, octets: []int{100}},
-		{name: "latin1 not cheaper", text: rep("ã", 10), latin1: true, enc: gateway.EncodingUCS2, sizes: []int{10}},
-		{name: "latin1 multi", text: rep("ã", 141), latin1: true, enc: EncodingLatin1, octets: []int{134, 7}},
+		// Latin-1 only when it keeps the count Count gave (UCS-2's).
+		{name: "latin1 would change the count", text: rep("ã", 100), latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 33}},
+		{name: "latin1 same count", text: rep("ã", 10), latin1: true, enc: EncodingLatin1, octets: []int{10}},
+		{name: "latin1 70 same count", text: rep("ã", 70), latin1: true, enc: EncodingLatin1, octets: []int{70}},
+		{name: "latin1 71 changes count", text: rep("ã", 71), latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 4}},
 		{name: "gsm beats latin1", text: rep("é", 100), latin1: true, enc: gateway.EncodingGSM7, sizes: []int{100}},
 		{name: "beyond latin1", text: rep("ã", 100) + "Ж", latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 34}},
 	}

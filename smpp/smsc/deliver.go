@@ -35,7 +35,8 @@ func FormatReceiptText(id string, submitted, done time.Time, stat, errCode, text
 		id, dlvrd, submitted.Format(receiptDateLayout), done.Format(receiptDateLayout), stat, errCode, text)
 }
 
-func (s *Server) scheduleReceipt(origin *session, sub *Submit, act Action) {
+// receiptFor builds the receipt of an accepted submit.
+func (s *Server) receiptFor(sub *Submit, act Action) receipt {
 	stat, errCode := act.ReceiptStat, act.ReceiptErr
 	if stat == "" {
 		stat = "DELIVRD"
@@ -43,16 +44,20 @@ func (s *Server) scheduleReceipt(origin *session, sub *Submit, act Action) {
 	if errCode == "" {
 		errCode = "000"
 	}
-	d := s.opts.receiptMin
-	if span := s.opts.receiptMax - s.opts.receiptMin; span > 0 {
-		d += rand.N(span)
-	}
-	r := receipt{
+	return receipt{
 		systemID: sub.SystemID, id: sub.ReceiptID, stat: stat, errCode: errCode,
 		from: sub.Dest, fromTON: sub.DestTON, fromNPI: sub.DestNPI,
 		to: sub.Source, toTON: sub.SourceTON, toNPI: sub.SourceNPI,
 		submitted: sub.Time, text: preview(sub),
 	}
+}
+
+func (s *Server) scheduleReceipt(origin *session, sub *Submit, act Action) {
+	d := s.opts.receiptMin
+	if span := s.opts.receiptMax - s.opts.receiptMin; span > 0 {
+		d += rand.N(span)
+	}
+	r := s.receiptFor(sub, act)
 	if d <= 0 {
 		s.sendReceipt(origin, r)
 		return
@@ -263,4 +268,89 @@ func isDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// ConcatMode is how SendConcatMO ties the parts of a long MO together.
+type ConcatMode int
+
+// The concatenation forms handsets and SMSCs use for MO.
+const (
+	ConcatUDH8  ConcatMode = iota // UDH IE 0x00, 8-bit reference
+	ConcatUDH16                   // UDH IE 0x08, 16-bit reference
+	ConcatSAR                     // sar_* TLVs, no UDH
+)
+
+// ConcatMO describes a concatenated mobile-originated message for
+// SendConcatMO.
+type ConcatMO struct {
+	From, To string
+	Text     string
+	Mode     ConcatMode
+	Ref      uint16
+	// PartSize is the octets of text per part (default 153 for GSM 7-bit,
+	// 134 for UCS-2); odd sizes let a test split an escape or a surrogate
+	// pair across parts, as some handsets do.
+	PartSize int
+	// Order lists the parts to send, 1-based, in sending order; repeats
+	// send a part again (a carrier resend) and absent parts are never sent.
+	// Empty sends every part in order.
+	Order []int
+}
+
+// SendConcatMO injects a long MO as several deliver_sm, the text as
+// unpacked GSM 7-bit when it has a GSM 03.38 code for every character, else
+// UCS-2. It returns how many parts the text has.
+func (s *Server) SendConcatMO(m ConcatMO) (int, error) {
+	enc, size := data.GSM7BIT, 153
+	if len(data.ValidateGSM7String(m.Text)) > 0 {
+		enc, size = data.UCS2, 134
+	}
+	if m.PartSize > 0 {
+		size = m.PartSize
+	}
+	payload, err := enc.Encode(m.Text)
+	if err != nil {
+		return 0, fmt.Errorf("smsc: encode MO: %w", err)
+	}
+	var parts [][]byte
+	for len(payload) > 0 {
+		n := min(size, len(payload))
+		parts = append(parts, payload[:n])
+		payload = payload[n:]
+	}
+	total := len(parts)
+	order := m.Order
+	if len(order) == 0 {
+		for i := range total {
+			order = append(order, i+1)
+		}
+	}
+	for _, seq := range order {
+		if seq < 1 || seq > total {
+			return total, fmt.Errorf("smsc: part %d of %d", seq, total)
+		}
+		d := pdu.NewDeliverSM().(*pdu.DeliverSM)
+		d.SourceAddr = addressFor(m.From)
+		d.DestAddr = addressFor(m.To)
+		body := parts[seq-1]
+		switch m.Mode {
+		case ConcatUDH8:
+			body = append([]byte{5, 0, 3, byte(m.Ref), byte(total), byte(seq)}, body...)
+			d.EsmClass = data.SM_UDH_GSM
+		case ConcatUDH16:
+			body = append([]byte{6, 8, 4, byte(m.Ref >> 8), byte(m.Ref), byte(total), byte(seq)}, body...)
+			d.EsmClass = data.SM_UDH_GSM
+		case ConcatSAR:
+			d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarMsgRefNum, Data: []byte{byte(m.Ref >> 8), byte(m.Ref)}})
+			d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarTotalSegments, Data: []byte{byte(total)}})
+			d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarSegmentSeqnum, Data: []byte{byte(seq)}})
+		}
+		if err := d.Message.SetMessageDataWithEncoding(body, enc); err != nil {
+			return total, fmt.Errorf("smsc: MO part %d: %w", seq, err)
+		}
+		if err := s.SendDeliverSM(d); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }

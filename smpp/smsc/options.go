@@ -1,6 +1,7 @@
 package smsc
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 )
@@ -17,6 +18,12 @@ type options struct {
 	handler            Handler
 	record             bool
 	logger             *slog.Logger
+	throttle           float64 // share of submits answered ESME_RTHROTTLED
+	tps                float64 // submits per second per server before ESME_RTHROTTLED; 0 = no cap
+	respMin, respMax   time.Duration
+	linkDrop           float64 // share of accepted submits whose connection dies before the response
+	receiptFirst       float64 // share of receipts sent before the submit_sm_resp
+	tlsConfig          *tls.Config
 }
 
 func defaultOptions() options {
@@ -60,11 +67,60 @@ const (
 	// decimal in receipts (text and receipted_message_id), like carriers that
 	// need Kannel's msg-id-type 0x01.
 	IDHexResp
+	// IDHexReceipt writes the id in decimal in submit_sm_resp and in
+	// uppercase hex in receipts (Kannel's msg-id-type 0x02).
+	IDHexReceipt
+	// IDPaddedReceipt writes the id in decimal in submit_sm_resp and
+	// zero-padded to 20 digits in receipts.
+	IDPaddedReceipt
 )
 
 // WithIDFormat sets how message ids are written (default IDDecimal).
 func WithIDFormat(f IDFormat) Option {
 	return func(o *options) { o.idFormat = f }
+}
+
+// WithThrottle answers a random share (0..1) of submit_sm with
+// ESME_RTHROTTLED, the way an SMSC under load does.
+func WithThrottle(ratio float64) Option {
+	return func(o *options) { o.throttle = ratio }
+}
+
+// WithTPS answers ESME_RTHROTTLED to submit_sm beyond tps per second over
+// the whole server (a token bucket with a burst of a tenth of a second), the
+// way a carrier enforces an account's TPS.
+func WithTPS(tps float64) Option {
+	return func(o *options) { o.tps = tps }
+}
+
+// WithResponseDelay delays every submit_sm_resp by a random duration in
+// [minDelay, maxDelay], which also answers them out of order.
+func WithResponseDelay(minDelay, maxDelay time.Duration) Option {
+	return func(o *options) {
+		if maxDelay < minDelay {
+			maxDelay = minDelay
+		}
+		o.respMin, o.respMax = minDelay, maxDelay
+	}
+}
+
+// WithLinkDrops kills the connection after accepting a random share (0..1)
+// of submit_sm, before their submit_sm_resp goes out: the message was taken
+// (its receipt follows on the next bind) but the client cannot know, so a
+// resend is a duplicate the test can count.
+func WithLinkDrops(ratio float64) Option {
+	return func(o *options) { o.linkDrop = ratio }
+}
+
+// WithReceiptsFirst sends the receipt of a random share (0..1) of accepted
+// submit_sm before their submit_sm_resp, on the same connection.
+func WithReceiptsFirst(ratio float64) Option {
+	return func(o *options) { o.receiptFirst = ratio }
+}
+
+// WithTLS serves SMPP over TLS with the given server configuration.
+func WithTLS(c *tls.Config) Option {
+	return func(o *options) { o.tlsConfig = c }
 }
 
 // WithHandler installs the fault-injection hook called for every submit_sm
@@ -113,4 +169,7 @@ type Action struct {
 	ReceiptErr  string
 	// NoReceipt suppresses the receipt even if one was requested.
 	NoReceipt bool
+	// Nack answers a generic_nack with this command_status instead of a
+	// submit_sm_resp, like an SMSC that could not parse the PDU.
+	Nack uint32
 }

@@ -1,12 +1,15 @@
 package smsc
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // ErrNoReceiver is returned by SendMO and SendDeliverSM when no bound
@@ -34,6 +37,7 @@ type Server struct {
 	sessions  map[*session]struct{}
 	submits   []Submit
 	delivers  []Deliver
+	bindLog   []Bind
 	deliverAt map[uint32]int            // sequence number → index in delivers, until answered
 	unacked   map[uint32]unackedReceipt // receipts sent and not yet answered ESME_ROK
 	queued    []receipt                 // receipts waiting for a receiver of their system_id
@@ -47,7 +51,10 @@ type Server struct {
 		receipts, mos, deliverResps, deliverRespErr, enquires atomic.Int64
 		redelivered                                           atomic.Int64
 		nacks, maxInFlight                                    atomic.Int64
+		throttled, linkDrops, enquireResps, unbindResps       atomic.Int64
 	}
+	stalled atomic.Bool
+	limiter *rate.Limiter // nil without WithTPS
 }
 
 // Submit is one submit_sm as the simulator received it, for tests to assert
@@ -71,6 +78,24 @@ type Submit struct {
 	ReceiptID          string            // the same id as written in receipts
 	Status             uint32            // command_status answered (or to be answered)
 	Time               time.Time
+}
+
+// Bind is one bind request the simulator received, for tests of bind
+// parameters.
+type Bind struct {
+	Type             string // "transceiver", "transmitter" or "receiver"
+	SystemID         string
+	SystemType       string
+	InterfaceVersion byte
+	AddressRange     string
+	Status           uint32 // command_status answered
+}
+
+// Binds returns every bind request received so far, in order.
+func (s *Server) Binds() []Bind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Bind(nil), s.bindLog...)
 }
 
 // Deliver is one deliver_sm the simulator sent, and what the client answered.
@@ -100,6 +125,10 @@ type Stats struct {
 	EnquireLinks        int64 // enquire_link received
 	GenericNacks        int64 // generic_nack sent for unknown or garbled PDUs
 	MaxInFlight         int64 // most submit_sm one session had unanswered at once
+	Throttled           int64 // answered ESME_RTHROTTLED by WithThrottle or WithTPS
+	LinkDrops           int64 // connections killed by WithLinkDrops
+	EnquireLinkResps    int64 // answers to EnquireLinkClients
+	UnbindResps         int64 // answers to UnbindClients
 }
 
 // NewServer starts a simulator on 127.0.0.1 at a free port. It panics if it
@@ -145,6 +174,12 @@ func newServer(ln net.Listener, opts []Option) *Server {
 		unacked:   make(map[uint32]unackedReceipt),
 	}
 	s.nextID.Store(firstID)
+	if o.tps > 0 {
+		s.limiter = rate.NewLimiter(rate.Limit(o.tps), max(1, int(o.tps/10)))
+	}
+	if o.tlsConfig != nil {
+		s.ln = tls.NewListener(ln, o.tlsConfig)
+	}
 	return s
 }
 
@@ -195,6 +230,37 @@ func (s *Server) KillConnections() {
 	}
 }
 
+// Stall makes every connection stop answering (and reading binds) while on,
+// without closing anything: a link that went silent, which the client must
+// detect by its enquire_link going unanswered.
+func (s *Server) Stall(on bool) { s.stalled.Store(on) }
+
+// EnquireLinkClients sends an enquire_link on every bound session and
+// reports how many; answers count in Stats.EnquireLinkResps.
+func (s *Server) EnquireLinkClients() int {
+	return s.toBound(cmdEnquireLink)
+}
+
+// UnbindClients asks every bound session to unbind, as an SMSC going into
+// maintenance does; answers count in Stats.UnbindResps, and the connection
+// closes on the answer.
+func (s *Server) UnbindClients() int {
+	return s.toBound(cmdUnbind)
+}
+
+func (s *Server) toBound(cmd uint32) int {
+	s.mu.Lock()
+	sessions := s.sessionList()
+	s.mu.Unlock()
+	n := 0
+	for _, c := range sessions {
+		if c.isBound() && c.send(headerOnly(cmd, 0, s.seq())) {
+			n++
+		}
+	}
+	return n
+}
+
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
@@ -220,6 +286,10 @@ func (s *Server) Stats() Stats {
 		EnquireLinks:        s.st.enquires.Load(),
 		GenericNacks:        s.st.nacks.Load(),
 		MaxInFlight:         s.st.maxInFlight.Load(),
+		Throttled:           s.st.throttled.Load(),
+		LinkDrops:           s.st.linkDrops.Load(),
+		EnquireLinkResps:    s.st.enquireResps.Load(),
+		UnbindResps:         s.st.unbindResps.Load(),
 	}
 }
 

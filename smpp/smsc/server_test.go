@@ -653,3 +653,85 @@ func BenchmarkServerSubmit(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// TestCarrierFaults covers the fault options of issue 3 item 11 on the
+// wire: throttling, link drops with the receipt on the next bind, receipts
+// before responses, id formats and the SMSC's own enquire_link and unbind.
+func TestCarrierFaults(t *testing.T) {
+	t.Run("throttle", func(t *testing.T) {
+		s := NewServer(WithThrottle(1))
+		defer s.Close()
+		c := dial(t, s)
+		c.bind(pdu.Transceiver, "mfi", "x")
+		c.write(newSubmit(t, "254700000001", "hi", 1))
+		if r := c.read().(*pdu.SubmitSMResp); r.CommandStatus != data.ESME_RTHROTTLED || s.Stats().Throttled != 1 {
+			t.Fatalf("status %v", r.CommandStatus)
+		}
+	})
+	t.Run("link drop", func(t *testing.T) {
+		s := NewServer(WithLinkDrops(1), WithReceiptDelay(0, 0))
+		defer s.Close()
+		c := dial(t, s)
+		c.bind(pdu.Transceiver, "mfi", "x")
+		c.write(newSubmit(t, "254700000001", "hi", 1))
+		if _, err := c.readErr(); err == nil {
+			t.Fatal("the link survived")
+		}
+		c2 := dial(t, s)
+		c2.bind(pdu.Transceiver, "mfi", "x")
+		d, ok := c2.read().(*pdu.DeliverSM)
+		if !ok || s.Stats().LinkDrops != 1 || s.Submits()[0].MessageID == "" {
+			t.Fatalf("no receipt on the next bind: %T", d)
+		}
+	})
+	t.Run("receipt first and hex receipt ids", func(t *testing.T) {
+		s := NewServer(WithReceiptsFirst(1), WithIDFormat(IDHexReceipt))
+		defer s.Close()
+		c := dial(t, s)
+		c.bind(pdu.Transceiver, "mfi", "x")
+		c.write(newSubmit(t, "254700000001", "hi", 1))
+		if _, ok := c.read().(*pdu.DeliverSM); !ok {
+			t.Fatal("the receipt did not come first")
+		}
+		r, ok := c.read().(*pdu.SubmitSMResp)
+		sub := s.Submits()[0]
+		if !ok || r.MessageID != sub.MessageID || sub.ReceiptID != strings.ToUpper(strconv.FormatUint(mustUint(t, sub.MessageID), 16)) {
+			t.Fatalf("resp %v, ids %q %q", r, sub.MessageID, sub.ReceiptID)
+		}
+	})
+	t.Run("enquire_link and unbind from the SMSC", func(t *testing.T) {
+		s := NewServer()
+		defer s.Close()
+		c := dial(t, s)
+		c.bind(pdu.Transceiver, "mfi", "x")
+		if s.EnquireLinkClients() != 1 {
+			t.Fatal("no bound session")
+		}
+		e, ok := c.read().(*pdu.EnquireLink)
+		if !ok {
+			t.Fatal("no enquire_link")
+		}
+		c.write(e.GetResponse())
+		s.UnbindClients()
+		u, ok := c.read().(*pdu.Unbind)
+		if !ok {
+			t.Fatal("no unbind")
+		}
+		c.write(u.GetResponse())
+		testutil.Eventually(t, 5*time.Second, func() error {
+			if st := s.Stats(); st.EnquireLinkResps != 1 || st.UnbindResps != 1 || st.Bound != 0 {
+				return fmt.Errorf("stats %+v", st)
+			}
+			return nil
+		})
+	})
+}
+
+func mustUint(t *testing.T, s string) uint64 {
+	t.Helper()
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -4,9 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +155,7 @@ func (c *session) readLoop() {
 		if _, err := io.ReadFull(r, frame[16:]); err != nil {
 			return
 		}
-		if c.closing.Load() {
+		if c.closing.Load() || c.srv.stalled.Load() {
 			continue
 		}
 		c.handle(cmd, seq, frame)
@@ -178,12 +181,15 @@ func (c *session) handle(cmd, seq uint32, frame []byte) {
 	case cmdEnquireLink:
 		c.srv.st.enquires.Add(1)
 		c.send(headerOnly(cmdEnquireLinkResp, 0, seq))
-	case cmdEnquireLinkResp, cmdGenericNack:
+	case cmdEnquireLinkResp:
+		c.srv.st.enquireResps.Add(1)
+	case cmdGenericNack:
 	case cmdUnbind:
 		c.closing.Store(true)
 		c.send(headerOnly(cmdUnbindResp, 0, seq))
 		c.send(nil) // the reader sees EOF once the writer has flushed and closed
 	case cmdUnbindResp:
+		c.srv.st.unbindResps.Add(1)
 		c.close()
 	case cmdBindTransceiver, cmdBindTransmitter, cmdBindReceiver:
 		c.handleBind(seq, frame)
@@ -216,6 +222,11 @@ func (c *session) handleBind(seq uint32, frame []byte) {
 	}
 	c.mu.Unlock()
 
+	typ := map[pdu.BindingType]string{pdu.Transceiver: "transceiver", pdu.Transmitter: "transmitter", pdu.Receiver: "receiver"}[req.BindingType]
+	c.srv.mu.Lock()
+	c.srv.bindLog = append(c.srv.bindLog, Bind{Type: typ, SystemID: req.SystemID, SystemType: req.SystemType,
+		InterfaceVersion: req.InterfaceVersion, AddressRange: req.AddressRange.AddressRange, Status: status})
+	c.srv.mu.Unlock()
 	resp := pdu.NewBindResp(*req)
 	resp.SystemID = "smsc"
 	resp.CommandStatus = data.CommandStatusType(status)
@@ -270,13 +281,27 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 	if h := srv.opts.handler; h != nil {
 		act = h(&sub)
 	}
+	o := &srv.opts
+	accepted := act.Status == 0 && !act.Drop && !act.Close && act.Nack == 0
+	if accepted && (srv.limiter != nil && !srv.limiter.Allow() || o.throttle > 0 && rand.Float64() < o.throttle) {
+		act.Status, accepted = uint32(data.ESME_RTHROTTLED), false
+		srv.st.throttled.Add(1)
+	}
+	if act.Delay == 0 && o.respMax > 0 {
+		act.Delay = o.respMin + rand.N(o.respMax-o.respMin+1)
+	}
 	sub.Status = act.Status
-	if act.Status == 0 && !act.Drop && !act.Close {
+	if accepted {
 		id := srv.nextID.Add(1)
 		sub.ReceiptID = strconv.FormatUint(id, 10)
 		sub.MessageID = sub.ReceiptID
-		if srv.opts.idFormat == IDHexResp {
+		switch o.idFormat {
+		case IDHexResp:
 			sub.MessageID = strconv.FormatUint(id, 16)
+		case IDHexReceipt:
+			sub.ReceiptID = strings.ToUpper(strconv.FormatUint(id, 16))
+		case IDPaddedReceipt:
+			sub.ReceiptID = fmt.Sprintf("%020d", id)
 		}
 	}
 	srv.recordSubmit(sub)
@@ -289,6 +314,23 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 	case act.Drop:
 		srv.st.dropped.Add(1)
 		return
+	case act.Nack != 0:
+		c.nack(seq, act.Nack)
+		return
+	case accepted && o.linkDrop > 0 && rand.Float64() < o.linkDrop:
+		// Taken, but the answer dies with the link: the receipt follows
+		// on the next bind.
+		srv.st.linkDrops.Add(1)
+		c.close()
+		if wantsReceipt(sub.RegisteredDelivery, act.ReceiptStat) && !act.NoReceipt {
+			srv.scheduleReceipt(nil, &sub, act)
+		}
+		return
+	}
+	wantReceipt := accepted && !act.NoReceipt && wantsReceipt(sub.RegisteredDelivery, act.ReceiptStat)
+	if wantReceipt && o.receiptFirst > 0 && rand.Float64() < o.receiptFirst {
+		srv.sendReceipt(c, srv.receiptFor(&sub, act))
+		wantReceipt = false
 	}
 	if act.Status != 0 {
 		srv.st.submitErrors.Add(1)
@@ -299,7 +341,7 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 		if !c.send(submitResp(act.Status, seq, sub.MessageID)) {
 			return
 		}
-		if act.Status == 0 && !act.NoReceipt && wantsReceipt(sub.RegisteredDelivery, act.ReceiptStat) {
+		if wantReceipt {
 			srv.scheduleReceipt(c, &sub, act)
 		}
 	}
