@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
 
-.PHONY: all build run test lint proto proto-check protoc-installed docs docs-check bench fuzz clean acceptance
+.PHONY: all build run test lint proto proto-check protoc-installed docs docs-check bench fuzz soak clean acceptance
 
 all: build
 
@@ -74,11 +74,16 @@ docs-check: protoc-installed
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./gateway/... ./smpp/...
 
+# Each fuzz target for 60 s; names are anchored (-fuzz takes a regexp).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParseReceipt -fuzztime 60s ./smpp/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeText -fuzztime 60s ./smpp/
-	$(GO) test -run '^$$' -fuzz FuzzSplitUDH -fuzztime 60s ./smpp/
-	$(GO) test -run '^$$' -fuzz FuzzSegment -fuzztime 60s ./smpp/
+	@for f in FuzzParseReceipt FuzzDecodeText FuzzSplitUDH FuzzSegment FuzzReassemble; do \
+	  echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime 60s ./smpp/ || exit 1; \
+	done
+
+# The long soak: 20,000 messages, 2 carriers x 2 binds, throttling, link drops,
+# receipts before responses. Prints the counts.
+soak:
+	$(GO) test -tags soak -run Soak -timeout 30m -v ./bench/
 
 acceptance:
 	bash ../shared/acceptance/skeleton.sh

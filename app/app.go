@@ -82,12 +82,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	slots, _ := st.(gateway.BindSlots) // shared stores cap binds cluster-wide
 	var conns []gateway.Connector
 	byName := map[string]gateway.Connector{}
 	hooks := map[string]http.Handler{}
 	for _, c := range cfg.Carriers {
-		conn, err := newConnector(c, cfg.Tenants[0].ID, log, reg)
+		conn, err := newConnector(c, cfg.Tenants[0].ID, slots, log, reg)
 		if err != nil {
+			st.Close()
 			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
 		}
 		conns = append(conns, conn)
@@ -102,10 +108,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Up:         func(name string) bool { c := byName[name]; return c != nil && c.Up() },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("app: %w", err)
-	}
-	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log})
-	if err != nil {
+		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	eng, err := gateway.New(gateway.Options{
@@ -138,14 +141,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 }
 
 // newConnector builds the connector of the carrier's one config section.
-func newConnector(c config.Carrier, defaultTenant string, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
+func newConnector(c config.Carrier, defaultTenant string, slots gateway.BindSlots, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
 	switch {
 	case c.SMPP != nil:
 		tenant := c.SMPP.Tenant
 		if tenant == "" {
 			tenant = defaultTenant
 		}
-		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant})
+		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant, BindSlots: slots})
 	case c.Twilio != nil:
 		return twilio.New(c.Name, *c.Twilio, twilio.Options{Logger: log, Registerer: reg})
 	case c.Vonage != nil:
@@ -156,7 +159,14 @@ func newConnector(c config.Carrier, defaultTenant string, log *slog.Logger, reg 
 	return nil, errors.New("no connector section")
 }
 
+// ready is what /readyz answers. A node of a cluster (a store shared by
+// several nodes) is ready once its store is open: another node may hold all
+// the carrier's bind slots, and this one still accepts and stores work. A
+// single node is ready when it can also send.
 func (a *App) ready() error {
+	if _, shared := a.store.(gateway.BindSlots); shared {
+		return nil
+	}
 	if !a.engine.Ready() {
 		return errors.New("no carrier is bound")
 	}

@@ -3,7 +3,6 @@ package smpp
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 )
 
 // concatUDHLen and concatUDH16Len are the lengths of the UDHs ConcatUDH and
@@ -46,18 +45,6 @@ func ConcatUDH(ref byte, total, seq int) []byte {
 // ConcatUDH16; packed GSM7 parts cut for it start without fill bits.
 func ConcatUDH16Bit(ref uint16, total, seq int) []byte {
 	return []byte{concatUDH16Len - 1, ieConcat16, 4, byte(ref >> 8), byte(ref), byte(total), byte(seq)}
-}
-
-// ConcatRef derives the 8-bit concatenation reference from a message id. It
-// is a hash rather than a counter so that a resend after a crash, or a retry
-// on another bind, reuses the reference the handset may already have seen
-// parts of; two messages to one handset sharing a reference at the same time
-// is a 1-in-256 risk the 8-bit IE has anyway.
-func ConcatRef(messageID string) byte {
-	h := fnv.New32a()
-	h.Write([]byte(messageID))
-	v := h.Sum32()
-	return byte(v ^ v>>8 ^ v>>16 ^ v>>24)
 }
 
 // SplitUDH separates the user data header of a short_message sent with UDHI

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"testing"
 )
 
@@ -15,26 +14,6 @@ func TestConcatUDH(t *testing.T) {
 	}
 	if len(got) != concatUDHLen || FillBits(len(got)) != 1 {
 		t.Errorf("UDH of %d octets needs %d fill bits, want 6 and 1", len(got), FillBits(len(got)))
-	}
-}
-
-func TestConcatRef(t *testing.T) {
-	id := "01890f3a-7c2e-7b41-9a55-3f2d8c1e0a77"
-	if ConcatRef(id) != ConcatRef(id) {
-		t.Fatal("ConcatRef is not stable")
-	}
-	// Spread: 2560 ids should hit most of the 256 references.
-	seen := map[byte]int{}
-	for i := range 2560 {
-		seen[ConcatRef(fmt.Sprintf("msg-%06d", i))]++
-	}
-	if len(seen) < 240 {
-		t.Errorf("only %d distinct references over 2560 ids", len(seen))
-	}
-	for ref, n := range seen {
-		if n > 30 {
-			t.Errorf("reference %d used %d times of 2560", ref, n)
-		}
 	}
 }
 
