@@ -51,6 +51,7 @@ type Server struct {
 		receipts, mos, deliverResps, deliverRespErr, enquires atomic.Int64
 		redelivered                                           atomic.Int64
 		nacks, maxInFlight                                    atomic.Int64
+		bound, maxBound                                       atomic.Int64
 		throttled, linkDrops, enquireResps, unbindResps       atomic.Int64
 	}
 	stalled atomic.Bool
@@ -114,6 +115,7 @@ type Stats struct {
 	Binds               int64 // successful binds
 	BindFailures        int64 // binds refused (bad credentials, already bound)
 	Bound               int   // sessions bound now
+	MaxBound            int64 // most sessions bound at once, to check bind caps
 	Submits             int64 // submit_sm received on bound sessions
 	SubmitErrors        int64 // answered with a non-zero command_status
 	Dropped             int64 // left unanswered by Action.Drop or Action.Close
@@ -286,6 +288,7 @@ func (s *Server) Stats() Stats {
 		EnquireLinks:        s.st.enquires.Load(),
 		GenericNacks:        s.st.nacks.Load(),
 		MaxInFlight:         s.st.maxInFlight.Load(),
+		MaxBound:            s.st.maxBound.Load(),
 		Throttled:           s.st.throttled.Load(),
 		LinkDrops:           s.st.linkDrops.Load(),
 		EnquireLinkResps:    s.st.enquireResps.Load(),
@@ -345,6 +348,9 @@ func (s *Server) sessionList() []*session {
 }
 
 func (s *Server) removeSession(c *session) {
+	if c.isBound() {
+		s.noteBound(-1)
+	}
 	s.mu.Lock()
 	delete(s.sessions, c)
 	// Receipts the client never answered are kept for its next bind, as a
@@ -419,6 +425,17 @@ func (s *Server) recordDeliverResp(seq, status uint32) {
 		s.delivers[i].Status = status
 	}
 	s.mu.Unlock()
+}
+
+// noteBound counts a session bound (+1) or gone (-1) and keeps the peak.
+func (s *Server) noteBound(delta int64) {
+	n := s.st.bound.Add(delta)
+	for {
+		cur := s.st.maxBound.Load()
+		if n <= cur || s.st.maxBound.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 func (s *Server) noteInFlight(n int64) {

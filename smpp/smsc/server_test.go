@@ -735,3 +735,25 @@ func mustUint(t *testing.T, s string) uint64 {
 	}
 	return v
 }
+
+// MaxBound is the peak of sessions bound at once: what a bind-cap test
+// checks against the carrier's limit.
+func TestMaxBound(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	a, b := dial(t, s), dial(t, s)
+	a.bind(pdu.Transceiver, "mfi", "x")
+	b.bind(pdu.Transceiver, "mfi", "x")
+	a.conn.Close()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if st := s.Stats(); st.Bound != 1 {
+			return fmt.Errorf("%d bound", st.Bound)
+		}
+		return nil
+	})
+	c := dial(t, s)
+	c.bind(pdu.Transceiver, "mfi", "x")
+	if st := s.Stats(); st.MaxBound != 2 || st.Bound != 2 {
+		t.Fatalf("stats %+v: want 2 bound now and at most", st)
+	}
+}

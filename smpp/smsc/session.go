@@ -241,6 +241,7 @@ func (c *session) handleBind(seq uint32, frame []byte) {
 	// itself in Stats.
 	if status == 0 {
 		c.srv.st.binds.Add(1)
+		c.srv.noteBound(1)
 	} else {
 		c.srv.st.bindFailures.Add(1)
 	}
