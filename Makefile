@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
 
-.PHONY: all build run test lint proto proto-check protoc-installed docs docs-check bench fuzz soak clean acceptance
+.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench fuzz soak clean acceptance
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 run: build
 	$(BIN)/smsgw serve --demo
 
-test: lint proto-check docs-check
+test: lint proto-check docs-check postgres-installed
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 lint:
@@ -32,6 +32,10 @@ $(TOOLS)/protoc-gen-go:
 
 $(TOOLS)/protoc-gen-go-grpc:
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# The PostgreSQL store's tests start a real server from Debian's binaries.
+postgres-installed:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
 
 protoc-installed:
 	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }

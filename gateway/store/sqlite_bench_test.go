@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/store/pgtest"
 )
 
 // callers is the concurrency DESIGN.md measures the store at: about 64
@@ -20,9 +21,18 @@ func parallelism() int { return max(1, 64/maxProcs()) }
 // call from ~64 concurrent callers, each call returning after its fsync'd
 // group commit.
 func BenchmarkAccept(b *testing.B) {
-	s := openTest(b, filepath.Join(b.TempDir(), "bench.db"))
+	benchAccept(b, openTest(b, filepath.Join(b.TempDir(), "bench.db")))
+}
+
+// BenchmarkPostgresAccept is BenchmarkAccept on the PostgreSQL store.
+func BenchmarkPostgresAccept(b *testing.B) {
+	benchAccept(b, openPG(b, pgtest.NewDatabase(b), Options{}))
+}
+
+func benchAccept(b *testing.B, s gateway.Store) {
 	b.SetParallelism(parallelism())
 	b.ReportAllocs()
+	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		ctx := context.Background()
@@ -43,7 +53,15 @@ func BenchmarkAccept(b *testing.B) {
 // beforehand, from ~64 concurrent callers: the lookup by (carrier, carrier
 // id), the part and message updates and the DELIVERED event.
 func BenchmarkReceipts(b *testing.B) {
-	s := openTest(b, filepath.Join(b.TempDir(), "bench.db"))
+	benchReceipts(b, openTest(b, filepath.Join(b.TempDir(), "bench.db")))
+}
+
+// BenchmarkPostgresReceipts is BenchmarkReceipts on the PostgreSQL store.
+func BenchmarkPostgresReceipts(b *testing.B) {
+	benchReceipts(b, openPG(b, pgtest.NewDatabase(b), Options{}))
+}
+
+func benchReceipts(b *testing.B, s gateway.Store) {
 	ctx := context.Background()
 	const chunk = 500
 	for done := 0; done < b.N; done += chunk {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/openmf/smsgw/gateway"
 )
 
@@ -26,30 +25,12 @@ func (s *sqliteStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]ga
 	if len(msgs) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(msgs))
-	for i, m := range msgs {
-		if m == nil {
-			return nil, fmt.Errorf("store: accept: message %d is nil", i)
-		}
-		if len(m.Parts) == 0 {
-			return nil, fmt.Errorf("store: accept: message %d has no parts", i)
-		}
-		for j, p := range m.Parts {
-			if p.Index != j {
-				return nil, fmt.Errorf("store: accept: message %d: part %d has index %d, want %d", i, j, p.Index, j)
-			}
-		}
-		ids[i] = m.ID
-		if ids[i] == "" {
-			u, err := uuid.NewV7()
-			if err != nil {
-				return nil, fmt.Errorf("store: accept: %w", err)
-			}
-			ids[i] = u.String()
-		}
+	ids, err := acceptIDs(msgs)
+	if err != nil {
+		return nil, err
 	}
 	a := &acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs))}
-	err := s.submit(&op{ctx: ctx, name: "accept", accept: a, run: func(w *wtx) error {
+	err = s.submit(&op{ctx: ctx, name: "accept", accept: a, run: func(w *wtx) error {
 		a.now = w.now
 		for i, m := range msgs {
 			r, err := w.accept(ids[i], m)
@@ -63,19 +44,7 @@ func (s *sqliteStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]ga
 	if err != nil {
 		return nil, err
 	}
-	for i, m := range msgs {
-		m.ID = a.results[i].ID
-		if a.results[i].Duplicate {
-			continue
-		}
-		m.Status = gateway.StatusAccepted
-		m.Attempts = 0
-		m.CreatedAt, m.UpdatedAt = a.now, a.now
-		for j := range m.Parts {
-			m.Parts[j].Status = gateway.StatusAccepted
-			m.Parts[j].UpdatedAt = a.now
-		}
-	}
+	acceptDone(msgs, a.results, a.now)
 	return a.results, nil
 }
 
@@ -256,10 +225,8 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 	if len(recs) == 0 {
 		return nil
 	}
-	for _, r := range recs {
-		if r.CarrierID == "" {
-			return fmt.Errorf("store: record submit %s part %d: empty carrier id", r.MessageID, r.Index)
-		}
+	if err := checkSubmits(recs); err != nil {
+		return err
 	}
 	return s.do(ctx, "record submits", func(w *wtx) error {
 		type total struct {
@@ -274,10 +241,7 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 			if !r.At.IsZero() {
 				at = r.At.UnixNano()
 			}
-			n, err := w.exec(`UPDATE parts SET carrier = $1, carrier_id = $2,
-					status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
-					submitted_at = $3, updated_at = $3
-				WHERE message_id = $4 AND idx = $5`, r.Carrier, r.CarrierID, at, r.MessageID, r.Index)
+			n, err := w.exec(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index)
 			if err != nil {
 				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
 			}
@@ -299,114 +263,127 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 		}
 		for _, id := range order {
 			t := totals[id]
-			if _, err := w.exec(`UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
-					currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4 WHERE id = $5`,
-				t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
+			if _, err := w.exec(sqlSubmitTotals, t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
 			var (
 				tenant, status string
 				unsent         int
 			)
-			if err := w.queryRow(`SELECT tenant, status,
-					(SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id = '')
-				FROM messages WHERE id = $1`, id).Scan(&tenant, &status, &unsent); err != nil {
+			if err := w.queryRow(sqlSubmitState, id).Scan(&tenant, &status, &unsent); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
 			if gateway.Status(status) != gateway.StatusAccepted || unsent > 0 {
 				continue
 			}
-			if _, err := w.exec(`UPDATE messages SET status = $1, lease_until = 0, updated_at = $2 WHERE id = $3`,
-				string(gateway.StatusSubmitted), w.nowNs, id); err != nil {
+			if _, err := w.exec(sqlSubmitted, w.nowNs, id); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
 			w.event(tenant, id, gateway.StatusSubmitted, "")
 		}
-		for _, r := range recs {
-			if err := w.applyUnmatched(r); err != nil {
-				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
-			}
-		}
-		return nil
+		return w.applyUnmatched(recs)
 	})
 }
 
-// applyUnmatched applies, in arrival order, the stored receipts for the
-// carrier id just recorded, and forgets them.
-func (w *wtx) applyUnmatched(r gateway.SubmitRecord) error {
-	rows, err := w.query(`SELECT id, status, state, error, at FROM unmatched_receipts
-		WHERE carrier = $1 AND carrier_id = $2 ORDER BY id`, r.Carrier, r.CarrierID)
-	if err != nil {
-		return err
-	}
-	type waiting struct {
-		id int64
-		gateway.Receipt
-	}
-	var ws []waiting
-	for rows.Next() {
-		var (
-			x      waiting
-			status string
-			at     int64
-		)
-		if err := rows.Scan(&x.id, &status, &x.State, &x.Error, &at); err != nil {
-			rows.Close()
-			return err
+// applyUnmatched applies, in arrival order, the stored receipts for each
+// (message, carrier, carrier id) just recorded, to every part of the message
+// with that id, and forgets them.
+func (w *wtx) applyUnmatched(recs []gateway.SubmitRecord) error {
+	type key struct{ msgID, carrier, carrierID string }
+	seen := make(map[key]bool, len(recs))
+	for _, r := range recs {
+		k := key{r.MessageID, r.Carrier, r.CarrierID}
+		if seen[k] {
+			continue
 		}
-		x.Carrier, x.CarrierID = r.Carrier, r.CarrierID
-		x.Status = gateway.Status(status)
-		x.Time = fromNanos(at)
-		ws = append(ws, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil || len(ws) == 0 {
-		return err
-	}
-	for _, x := range ws {
-		t, err := w.target(`WHERE p.message_id = $1 AND p.idx = $2`, r.MessageID, r.Index)
-		if err != nil {
-			return err
+		seen[k] = true
+		ws, err := w.unmatched(r.Carrier, r.CarrierID)
+		if err != nil || len(ws) == 0 {
+			if err != nil {
+				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
+			}
+			continue
 		}
-		if err := w.applyReceipt(t, x.Receipt); err != nil {
-			return err
-		}
-		if _, err := w.exec("DELETE FROM unmatched_receipts WHERE id = $1", x.id); err != nil {
-			return err
+		for _, x := range ws {
+			t, err := w.target(submittedPart, r.MessageID, r.Carrier, r.CarrierID)
+			if err == nil {
+				err = applyReceipt(w, t, x.Receipt)
+			}
+			if err == nil {
+				_, err = w.exec("DELETE FROM unmatched_receipts WHERE id = $1", x.id)
+			}
+			if err != nil {
+				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
+			}
 		}
 	}
 	return nil
 }
 
-// receiptTarget is the part a receipt applies to, with what applyReceipt
-// needs of its message.
-type receiptTarget struct {
-	msgID      string
-	idx        int
-	partStatus gateway.Status
-	tenant     string
-	msgStatus  gateway.Status
-	partCount  int
+// waitingReceipt is a stored receipt that matched no part when it arrived.
+type waitingReceipt struct {
+	id int64
+	gateway.Receipt
 }
 
-// target loads the receiptTarget the where clause selects (sql.ErrNoRows if
-// none). The latest submission wins when a carrier has recycled an id.
-func (w *wtx) target(where string, args ...any) (receiptTarget, error) {
-	var (
-		t                 receiptTarget
-		partStatus, state string
-	)
-	err := w.queryRow(`SELECT p.message_id, p.idx, p.status, m.tenant, m.status, m.part_count
-		FROM parts p JOIN messages m ON m.id = p.message_id `+where+
-		` ORDER BY p.submitted_at DESC LIMIT 1`, args...).
-		Scan(&t.msgID, &t.idx, &partStatus, &t.tenant, &state, &t.partCount)
-	t.partStatus, t.msgStatus = gateway.Status(partStatus), gateway.Status(state)
-	return t, err
+// unmatched lists the stored receipts for (carrier, carrierID) in arrival order.
+func (w *wtx) unmatched(carrier, carrierID string) ([]waitingReceipt, error) {
+	rows, err := w.query(sqlUnmatched, carrier, carrierID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ws []waitingReceipt
+	for rows.Next() {
+		var (
+			x      waitingReceipt
+			status string
+			at     int64
+		)
+		if err := rows.Scan(&x.id, &status, &x.State, &x.Error, &at); err != nil {
+			return nil, err
+		}
+		x.Carrier, x.CarrierID = carrier, carrierID
+		x.Status = gateway.Status(status)
+		x.Time = fromNanos(at)
+		ws = append(ws, x)
+	}
+	return ws, rows.Err()
+}
+
+// target loads the receiptTarget the condition on parts p selects
+// (sql.ErrNoRows if none): the parts it names, which all belong to one
+// message, with what applyReceipt needs of that message.
+func (w *wtx) target(cond string, args ...any) (receiptTarget, error) {
+	var t receiptTarget
+	rows, err := w.query(sqlTarget+cond+` ORDER BY p.idx`, args...)
+	if err != nil {
+		return t, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			p                 partState
+			partStatus, state string
+		)
+		if err := rows.Scan(&t.msgID, &p.idx, &partStatus, &p.err, &t.tenant, &state, &t.partCount); err != nil {
+			return t, err
+		}
+		p.status, t.msgStatus = gateway.Status(partStatus), gateway.Status(state)
+		t.parts = append(t.parts, p)
+	}
+	if err := rows.Err(); err != nil {
+		return t, err
+	}
+	if len(t.parts) == 0 {
+		return t, sql.ErrNoRows
+	}
+	return t, nil
 }
 
 // RecordReceipts matches receipts by (carrier, carrier id) and keeps final
 // ones that match nothing yet. Intermediate receipts (and any non-final
-// status) only touch the part's updated time, and are not kept when
+// status) only touch the parts' updated time, and are not kept when
 // unmatched: applied later they would change nothing.
 func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int, error) {
 	if len(rs) == 0 {
@@ -419,15 +396,12 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 			if r.CarrierID == "" {
 				continue
 			}
-			// carrier_id <> '' lets SQLite use the partial index parts_carrier_id.
-			t, err := w.target(`WHERE p.carrier = $1 AND p.carrier_id = $2 AND p.carrier_id <> ''`, r.Carrier, r.CarrierID)
+			t, err := w.target(latestSubmitted, r.Carrier, r.CarrierID)
 			if errors.Is(err, sql.ErrNoRows) {
 				if !r.Status.Final() {
 					continue
 				}
-				if _, err := w.exec(`INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at)
-					VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-					r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs); err != nil {
+				if _, err := w.exec(sqlKeepReceipt, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs); err != nil {
 					return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 				}
 				continue
@@ -436,7 +410,7 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 			}
 			matched++
-			if err := w.applyReceipt(t, r); err != nil {
+			if err := applyReceipt(w, t, r); err != nil {
 				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 			}
 		}
@@ -448,102 +422,42 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 	return matched, nil
 }
 
-// applyReceipt updates the part and, when it was the last part without a
-// final status, finishes the message with one event.
-func (w *wtx) applyReceipt(t receiptTarget, r gateway.Receipt) error {
-	if !r.Status.Final() {
-		_, err := w.exec("UPDATE parts SET updated_at = $1 WHERE message_id = $2 AND idx = $3", w.nowNs, t.msgID, t.idx)
-		return err
-	}
-	if t.partStatus.Final() {
-		return nil // a carrier resending a receipt
-	}
-	detail := receiptDetail(r)
-	partErr := ""
-	if r.Status != gateway.StatusDelivered {
-		partErr = detail
-	}
-	if _, err := w.exec("UPDATE parts SET status = $1, error = $2, updated_at = $3 WHERE message_id = $4 AND idx = $5",
-		string(r.Status), partErr, w.nowNs, t.msgID, t.idx); err != nil {
-		return err
-	}
-	if t.msgStatus.Final() {
-		return nil // finished already (expired, canceled): keep the part's detail only
-	}
-	final, lastErr := r.Status, partErr
-	if t.partCount > 1 {
-		var done bool
-		var err error
-		final, lastErr, done, err = w.combineParts(t.msgID)
-		if err != nil || !done {
-			return err
-		}
-		if final != gateway.StatusDelivered {
-			detail = lastErr
-		}
-	}
-	if _, err := w.exec("UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3 WHERE id = $4",
-		string(final), lastErr, w.nowNs, t.msgID); err != nil {
-		return err
-	}
-	w.event(t.tenant, t.msgID, final, detail)
-	return nil
+// touchPart, setPart, partStates and finishMessage make wtx a receiptWriter.
+
+func (w *wtx) touchPart(msgID string, idx int) error {
+	_, err := w.exec(sqlTouchPart, w.nowNs, msgID, idx)
+	return err
 }
 
-// combineParts decides a multi-part message's status once every part has a
-// final one: DELIVERED if all are, the common status if they agree,
-// UNDELIVERED otherwise, with the first failing part's error.
-func (w *wtx) combineParts(msgID string) (status gateway.Status, lastErr string, done bool, err error) {
-	rows, err := w.query("SELECT idx, status, error FROM parts WHERE message_id = $1 ORDER BY idx", msgID)
+func (w *wtx) setPart(msgID string, idx int, status gateway.Status, partErr string) error {
+	_, err := w.exec(sqlSetPart, string(status), partErr, w.nowNs, msgID, idx)
+	return err
+}
+
+func (w *wtx) partStates(msgID string) ([]partState, error) {
+	rows, err := w.query(sqlParts, msgID)
 	if err != nil {
-		return "", "", false, err
+		return nil, err
 	}
 	defer rows.Close()
-	first := true
-	same := true
+	var ps []partState
 	for rows.Next() {
 		var (
-			idx      int
-			st, perr string
+			p  partState
+			st string
 		)
-		if err := rows.Scan(&idx, &st, &perr); err != nil {
-			return "", "", false, err
+		if err := rows.Scan(&p.idx, &st, &p.err); err != nil {
+			return nil, err
 		}
-		ps := gateway.Status(st)
-		if !ps.Final() {
-			return "", "", false, rows.Err()
-		}
-		if first {
-			status, first = ps, false
-		} else if ps != status {
-			same = false
-		}
-		if ps != gateway.StatusDelivered && lastErr == "" {
-			if perr == "" {
-				perr = st
-			}
-			lastErr = fmt.Sprintf("part %d: %s", idx, perr)
-		}
+		p.status = gateway.Status(st)
+		ps = append(ps, p)
 	}
-	if err := rows.Err(); err != nil {
-		return "", "", false, err
-	}
-	if !same {
-		status = gateway.StatusUndelivered
-	}
-	return status, lastErr, true, nil
+	return ps, rows.Err()
 }
 
-// receiptDetail is the carrier's own account of a receipt: its state word
-// and error code, e.g. "UNDELIV err:034".
-func receiptDetail(r gateway.Receipt) string {
-	switch {
-	case r.Error == "":
-		return r.State
-	case r.State == "":
-		return "err:" + r.Error
-	}
-	return r.State + " err:" + r.Error
+func (w *wtx) finishMessage(msgID string, status gateway.Status, lastErr string) error {
+	_, err := w.exec(sqlFinishMsg, string(status), lastErr, w.nowNs, msgID)
+	return err
 }
 
 // Reschedule releases a claimed message for another attempt. A message that
@@ -555,9 +469,7 @@ func (s *sqliteStore) Reschedule(ctx context.Context, id string, at time.Time, l
 	}
 	return s.do(ctx, "reschedule", func(w *wtx) error {
 		atNs := toNanos(at)
-		n, err := w.exec(`UPDATE messages SET attempts = attempts + $5, next_attempt = $1, due_at = $1,
-				last_error = $2, lease_until = 0, updated_at = $3
-			WHERE id = $4 AND status = 'ACCEPTED'`, atNs, lastErr, w.nowNs, id, inc)
+		n, err := w.exec(sqlReschedule, atNs, lastErr, w.nowNs, id, inc)
 		if err != nil {
 			return fmt.Errorf("store: reschedule %s: %w", id, err)
 		}
@@ -600,12 +512,10 @@ func (s *sqliteStore) Finish(ctx context.Context, id string, status gateway.Stat
 		if gateway.Status(cur).Final() {
 			return nil
 		}
-		if _, err := w.exec(`UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3
-			WHERE id = $4`, string(status), detail, w.nowNs, id); err != nil {
+		if _, err := w.exec(sqlFinishMsg, string(status), detail, w.nowNs, id); err != nil {
 			return fmt.Errorf("store: finish %s: %w", id, err)
 		}
-		if _, err := w.exec(`UPDATE parts SET status = $1, error = $2, updated_at = $3
-			WHERE message_id = $4 AND carrier_id = ''`, string(status), detail, w.nowNs, id); err != nil {
+		if _, err := w.exec(sqlFinishUnsent, string(status), detail, w.nowNs, id); err != nil {
 			return fmt.Errorf("store: finish %s: %w", id, err)
 		}
 		w.event(tenant, id, status, detail)
@@ -621,23 +531,13 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 	if len(in) == 0 {
 		return 0, nil
 	}
-	ids := make([]string, len(in))
-	for i, m := range in {
-		if m == nil {
-			return 0, fmt.Errorf("store: record inbound: message %d is nil", i)
-		}
-		ids[i] = m.ID
-		if ids[i] == "" {
-			u, err := uuid.NewV7()
-			if err != nil {
-				return 0, fmt.Errorf("store: record inbound: %w", err)
-			}
-			ids[i] = u.String()
-		}
+	ids, err := inboundIDs(in)
+	if err != nil {
+		return 0, err
 	}
 	added := make([]bool, len(in))
 	var now time.Time
-	err := s.do(ctx, "record inbound", func(w *wtx) error {
+	err = s.do(ctx, "record inbound", func(w *wtx) error {
 		now = w.now
 		for i, m := range in {
 			added[i] = false
@@ -645,9 +545,7 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 			if received == 0 {
 				received = w.nowNs
 			}
-			n, err := w.exec(`INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
-				ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received)
+			n, err := w.exec(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received)
 			if err != nil {
 				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
 			}
@@ -662,16 +560,5 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 	if err != nil {
 		return 0, err
 	}
-	n := 0
-	for i, m := range in {
-		if !added[i] {
-			continue
-		}
-		n++
-		m.ID = ids[i]
-		if m.ReceivedAt.IsZero() {
-			m.ReceivedAt = now
-		}
-	}
-	return n, nil
+	return inboundDone(in, ids, added, now), nil
 }

@@ -111,13 +111,6 @@ func TestSQLitePragmas(t *testing.T) {
 	}
 }
 
-func TestOpenPostgresNotBuilt(t *testing.T) {
-	_, err := Open(t.Context(), Config{Driver: "postgres", DSN: "postgres://localhost/smsgw"}, Options{})
-	if err == nil || err.Error() != "store: driver postgres is not built yet" {
-		t.Errorf("Open(postgres) error %v", err)
-	}
-}
-
 func TestOpenInvalidConfig(t *testing.T) {
 	_, err := Open(t.Context(), Config{Driver: "mysql"}, Options{})
 	if err == nil || !strings.Contains(err.Error(), `driver: must be "sqlite" or "postgres"`) {

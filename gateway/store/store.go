@@ -23,6 +23,9 @@ const (
 	// DefaultMaxBatch bounds one group commit: large enough to share an fsync
 	// among many callers, small enough to keep a transaction short.
 	DefaultMaxBatch = 512
+	// DefaultBindSlotPoll bounds how long a freed bind slot stays unused
+	// while another node waits for one; each try is one cheap query.
+	DefaultBindSlotPoll = 500 * time.Millisecond
 )
 
 // Options are the process-side settings of a store that do not belong in the
@@ -36,9 +39,13 @@ type Options struct {
 	// LeaseDuration is how long Claim leases a message. Zero means
 	// DefaultLeaseDuration.
 	LeaseDuration time.Duration
-	// MaxBatch is the most write operations committed in one transaction.
-	// Zero means DefaultMaxBatch.
+	// MaxBatch is the most write operations the SQLite store commits in
+	// one transaction. Zero means DefaultMaxBatch.
 	MaxBatch int
+	// BindSlotPoll is how often a PostgreSQL store waiting in
+	// AcquireBindSlot tries the carrier's slots again. Zero means
+	// DefaultBindSlotPoll.
+	BindSlotPoll time.Duration
 }
 
 // withDefaults fills the zero fields of o.
@@ -55,18 +62,23 @@ func (o Options) withDefaults() Options {
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
 	}
+	if o.BindSlotPoll <= 0 {
+		o.BindSlotPoll = DefaultBindSlotPoll
+	}
 	return o
 }
 
-// Open returns the store cfg selects, ready for use: the database exists, its
-// schema is migrated to this build's version, and (single-node SQLite) the
-// leases of the previous process are cleared. ctx bounds the opening only.
+// Open returns the store cfg selects, ready for use: the database exists and
+// its schema is migrated to this build's version. A SQLite store clears the
+// leases of the previous process (it is the only one); a PostgreSQL store
+// clears nothing, since other nodes may be alive, and also implements
+// gateway.BindSlots and gateway.EventNotifier. ctx bounds the opening only.
 func Open(ctx context.Context, cfg Config, opts Options) (gateway.Store, error) {
-	if cfg.driver() == DriverPostgres {
-		return nil, errors.New("store: driver postgres is not built yet")
-	}
 	if errs := cfg.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("store: invalid config: %w", errors.Join(errs...))
+	}
+	if cfg.driver() == DriverPostgres {
+		return openPostgres(ctx, cfg.DSN, opts.withDefaults())
 	}
 	return openSQLite(ctx, cfg.Path, opts.withDefaults())
 }

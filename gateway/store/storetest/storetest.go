@@ -53,6 +53,10 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"EventsOrder", testEventsOrder},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
+		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
+		{"ReceiptBeforeSubmitAllParts", testReceiptBeforeSubmitAllParts},
+		{"RecycledCarrierID", testRecycledCarrierID},
+		{"EventFollowerNeverSkips", testEventFollowerNeverSkips},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -945,5 +949,187 @@ func testConcurrentAccept(t *testing.T, e *env) {
 		if evs[i].Seq <= evs[i-1].Seq {
 			t.Fatalf("seq not increasing at %d", i)
 		}
+	}
+}
+
+// submitOneID records the same carrier id for every part of m, as a carrier
+// that took the whole message in one submit_sm with message_payload answers.
+func submitOneID(e *env, m *gateway.Message, c, id string, at time.Time) {
+	e.t.Helper()
+	var recs []gateway.SubmitRecord
+	for _, p := range m.Parts {
+		recs = append(recs, gateway.SubmitRecord{MessageID: m.ID, Index: p.Index, Carrier: c,
+			CarrierID: id, Cost: 0.5, Currency: "KES", At: at})
+	}
+	e.submit(recs...)
+}
+
+func testReceiptAppliesToAllParts(t *testing.T, e *env) {
+	ok, failed := msg("t1", "", 3), msg("t1", "", 2)
+	e.accept(ok, failed)
+	submitOneID(e, ok, "c1", "P1", time.Now())
+	submitOneID(e, failed, "c1", "P2", time.Now())
+
+	if n := e.receipts(receipt("c1", "P1", "", "ENROUTE", "")); n != 1 {
+		t.Errorf("intermediate receipt matched %d, want 1", n)
+	}
+	if n := e.receipts(receipt("c1", "P1", gateway.StatusDelivered, "DELIVRD", "")); n != 1 {
+		t.Errorf("receipt for a message_payload id matched %d, want 1 (one receipt)", n)
+	}
+	g := e.get("t1", ok.ID)
+	if g.Status != gateway.StatusDelivered || g.LastError != "" {
+		t.Errorf("message %s %q, want DELIVERED", g.Status, g.LastError)
+	}
+	for _, p := range g.Parts {
+		if p.Status != gateway.StatusDelivered {
+			t.Errorf("part %d %s, want DELIVERED: the receipt covers every part", p.Index, p.Status)
+		}
+	}
+
+	e.receipts(receipt("c1", "P2", gateway.StatusUndelivered, "UNDELIV", "034"))
+	g = e.get("t1", failed.ID)
+	if g.Status != gateway.StatusUndelivered || !strings.Contains(g.LastError, "034") {
+		t.Errorf("message %s %q, want UNDELIVERED with the code", g.Status, g.LastError)
+	}
+	for _, p := range g.Parts {
+		if p.Status != gateway.StatusUndelivered || !strings.Contains(p.Error, "034") {
+			t.Errorf("part %d %s %q, want UNDELIVERED with the code", p.Index, p.Status, p.Error)
+		}
+	}
+	evs := e.events("")
+	for _, c := range []struct {
+		id   string
+		last gateway.Status
+	}{{ok.ID, gateway.StatusDelivered}, {failed.ID, gateway.StatusUndelivered}} {
+		want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, c.last}
+		if got := statuses(evs, c.id); !slices.Equal(got, want) {
+			t.Errorf("events %v, want %v (one final event per message)", got, want)
+		}
+	}
+	// A resent receipt changes nothing and adds no event.
+	e.receipts(receipt("c1", "P1", gateway.StatusUndelivered, "UNDELIV", "001"))
+	if g := e.get("t1", ok.ID); g.Status != gateway.StatusDelivered || g.Parts[2].Status != gateway.StatusDelivered {
+		t.Errorf("a second receipt changed the message: %s / %s", g.Status, g.Parts[2].Status)
+	}
+	if n := len(e.events("")); n != len(evs) {
+		t.Errorf("a second receipt added %d events", n-len(evs))
+	}
+}
+
+func testReceiptBeforeSubmitAllParts(t *testing.T, e *env) {
+	m := msg("t1", "", 2)
+	e.accept(m)
+	if n := e.receipts(receipt("c1", "B1", gateway.StatusDelivered, "DELIVRD", "")); n != 0 {
+		t.Errorf("a receipt for an unknown id matched %d", n)
+	}
+	submitOneID(e, m, "c1", "B1", time.Now())
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusDelivered || g.Parts[0].Status != gateway.StatusDelivered || g.Parts[1].Status != gateway.StatusDelivered {
+		t.Errorf("early receipt on a message_payload id: %s, parts %s %s; want all DELIVERED",
+			g.Status, g.Parts[0].Status, g.Parts[1].Status)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+func testRecycledCarrierID(t *testing.T, e *env) {
+	old, recent := msg("t1", "", 2), msg("t1", "", 2)
+	e.accept(old, recent)
+	t0 := time.Now()
+	submitOneID(e, old, "c1", "R", t0.Add(-time.Hour))
+	// The recent message reuses "R" for one part only.
+	e.submit(
+		gateway.SubmitRecord{MessageID: recent.ID, Index: 0, Carrier: "c1", CarrierID: "R-other", At: t0},
+		gateway.SubmitRecord{MessageID: recent.ID, Index: 1, Carrier: "c1", CarrierID: "R", At: t0},
+	)
+	if n := e.receipts(receipt("c1", "R", gateway.StatusDelivered, "DELIVRD", "")); n != 1 {
+		t.Fatalf("matched %d, want 1", n)
+	}
+	g := e.get("t1", recent.ID)
+	if g.Parts[0].Status != gateway.StatusSubmitted || g.Parts[1].Status != gateway.StatusDelivered || g.Status != gateway.StatusSubmitted {
+		t.Errorf("recent message %s, parts %s %s; want only part 1 DELIVERED", g.Status, g.Parts[0].Status, g.Parts[1].Status)
+	}
+	if g := e.get("t1", old.ID); g.Status != gateway.StatusSubmitted || g.Parts[0].Status != gateway.StatusSubmitted {
+		t.Errorf("the recycled id's old message took the receipt: %s / %s", g.Status, g.Parts[0].Status)
+	}
+}
+
+// testEventFollowerNeverSkips follows the log while many writers append to
+// it, resuming each page at the last seq + 1 as a stream consumer does. A
+// store whose sequence numbers can become visible out of order (a later seq
+// committed before an earlier one) makes the follower skip the earlier one.
+func testEventFollowerNeverSkips(t *testing.T, e *env) {
+	const writers, each = 16, 40
+	var (
+		wg   sync.WaitGroup
+		done = make(chan struct{})
+	)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				m := msg(fmt.Sprintf("t%d", w%3), "", 1+i%2)
+				if _, err := e.s.Accept(t.Context(), []*gateway.Message{m}); err != nil {
+					t.Errorf("Accept: %v", err)
+					return
+				}
+				if i%2 == 0 {
+					continue
+				}
+				var recs []gateway.SubmitRecord
+				for _, p := range m.Parts {
+					recs = append(recs, gateway.SubmitRecord{MessageID: m.ID, Index: p.Index, Carrier: "c1",
+						CarrierID: fmt.Sprintf("f%d-%d-%d", w, i, p.Index)})
+				}
+				if err := e.s.RecordSubmits(t.Context(), recs); err != nil {
+					t.Errorf("RecordSubmits: %v", err)
+					return
+				}
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	seen := map[int64]bool{}
+	from := int64(0)
+	follow := func() int {
+		page, err := e.s.Events(t.Context(), "", from, 50)
+		if err != nil {
+			t.Fatalf("Events: %v", err)
+		}
+		for _, ev := range page {
+			if ev.Seq < from || seen[ev.Seq] {
+				t.Fatalf("Events(from %d) returned seq %d again", from, ev.Seq)
+			}
+			seen[ev.Seq] = true
+			from = ev.Seq + 1
+		}
+		return len(page)
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		follow()
+	}
+	for follow() > 0 {
+	}
+	all := e.events("")
+	if want := writers * each * 3 / 2; len(all) != want {
+		t.Errorf("%d events in the log, want %d", len(all), want)
+	}
+	var missed []int64
+	for _, ev := range all {
+		if !seen[ev.Seq] {
+			missed = append(missed, ev.Seq)
+		}
+	}
+	if len(missed) > 0 {
+		t.Errorf("the follower skipped %d of %d events (seqs %v): they became visible after a later seq", len(missed), len(all), missed[:min(10, len(missed))])
 	}
 }

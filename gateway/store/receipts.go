@@ -1,0 +1,144 @@
+package store
+
+import (
+	"fmt"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// The receipt rules both stores share. A receipt names (carrier, carrier
+// id); it applies to every part of the most recently submitted message that
+// has that id: a carrier sending a message with message_payload returns one
+// id for all its parts, and a carrier that recycles ids has only its latest
+// use in flight. The stores find the target and write rows; applyReceipt
+// decides what to write.
+
+// receiptTarget is the message a receipt applies to, with the parts of it
+// that carry the receipt's carrier id.
+type receiptTarget struct {
+	msgID     string
+	tenant    string
+	msgStatus gateway.Status
+	partCount int
+	parts     []partState // the parts with the receipt's id, by index
+}
+
+// partState is what applying and combining receipts need of one part.
+type partState struct {
+	idx    int
+	status gateway.Status
+	err    string
+}
+
+// receiptWriter is the row-level work of applying a receipt, implemented by
+// each store's transaction.
+type receiptWriter interface {
+	// touchPart records that an intermediate receipt arrived for a part.
+	touchPart(msgID string, idx int) error
+	// setPart gives a part its final status and error text.
+	setPart(msgID string, idx int, status gateway.Status, partErr string) error
+	// partStates reads every part of a message, by index.
+	partStates(msgID string) ([]partState, error)
+	// finishMessage gives the message its final status, releasing any lease.
+	finishMessage(msgID string, status gateway.Status, lastErr string) error
+	// event queues a status event for the transaction.
+	event(tenant, msgID string, status gateway.Status, detail string)
+}
+
+// applyReceipt updates the target's parts and, when the message has no part
+// without a final status left, finishes the message with one event. A part
+// that is final already keeps its status (a carrier resending a receipt),
+// and a message that is final already (expired, canceled) keeps its status:
+// only its parts' detail changes.
+func applyReceipt(w receiptWriter, t receiptTarget, r gateway.Receipt) error {
+	if !r.Status.Final() {
+		for _, p := range t.parts {
+			if err := w.touchPart(t.msgID, p.idx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	detail := receiptDetail(r)
+	partErr := ""
+	if r.Status != gateway.StatusDelivered {
+		partErr = detail
+	}
+	changed := false
+	for _, p := range t.parts {
+		if p.status.Final() {
+			continue
+		}
+		if err := w.setPart(t.msgID, p.idx, r.Status, partErr); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if !changed || t.msgStatus.Final() {
+		return nil
+	}
+	final, lastErr := r.Status, partErr
+	if t.partCount > 1 {
+		parts, err := w.partStates(t.msgID)
+		if err != nil {
+			return err
+		}
+		var done bool
+		final, lastErr, done = combineParts(parts)
+		if !done {
+			return nil
+		}
+		if final != gateway.StatusDelivered {
+			detail = lastErr
+		}
+	}
+	if err := w.finishMessage(t.msgID, final, lastErr); err != nil {
+		return err
+	}
+	w.event(t.tenant, t.msgID, final, detail)
+	return nil
+}
+
+// combineParts decides a multi-part message's status once every part has a
+// final one: DELIVERED if all are, the common status if they agree,
+// UNDELIVERED otherwise, with the first failing part's error.
+func combineParts(parts []partState) (status gateway.Status, lastErr string, done bool) {
+	same := true
+	for i, p := range parts {
+		if !p.status.Final() {
+			return "", "", false
+		}
+		if i == 0 {
+			status = p.status
+		} else if p.status != status {
+			same = false
+		}
+		if p.status != gateway.StatusDelivered && lastErr == "" {
+			lastErr = fmt.Sprintf("part %d: %s", p.idx, partErrOr(p.err, p.status))
+		}
+	}
+	if !same {
+		status = gateway.StatusUndelivered
+	}
+	return status, lastErr, len(parts) > 0
+}
+
+// partErrOr is a part's error text, or its status when the carrier gave none.
+func partErrOr(partErr string, status gateway.Status) string {
+	if partErr == "" {
+		return string(status)
+	}
+	return partErr
+}
+
+// receiptDetail is the carrier's own account of a receipt: its state word
+// and error code, e.g. "UNDELIV err:034".
+func receiptDetail(r gateway.Receipt) string {
+	switch {
+	case r.Error == "":
+		return r.State
+	case r.State == "":
+		return "err:" + r.Error
+	}
+	return r.State + " err:" + r.Error
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/openmf/smsgw/gateway"
+)
+
+// What both stores share outside their transactions: input checks, id
+// making and reporting results back to callers, plus SQL that reads the
+// same in both dialects.
+
+// SQL both dialects run as is.
+const (
+	sqlTouchPart = "UPDATE parts SET updated_at = $1 WHERE message_id = $2 AND idx = $3"
+	sqlSetPart   = "UPDATE parts SET status = $1, error = $2, updated_at = $3 WHERE message_id = $4 AND idx = $5"
+	sqlParts     = "SELECT idx, status, error FROM parts WHERE message_id = $1 ORDER BY idx"
+	sqlFinishMsg = "UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3 WHERE id = $4"
+	sqlUnmatched = `SELECT id, status, state, error, at FROM unmatched_receipts
+		WHERE carrier = $1 AND carrier_id = $2 ORDER BY id`
+	sqlKeepReceipt = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	sqlReschedule = `UPDATE messages SET attempts = attempts + $5, next_attempt = $1, due_at = $1,
+		last_error = $2, lease_until = 0, updated_at = $3
+		WHERE id = $4 AND status = 'ACCEPTED'`
+	sqlFinishUnsent = `UPDATE parts SET status = $1, error = $2, updated_at = $3
+		WHERE message_id = $4 AND carrier_id = ''`
+	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+	sqlSubmitPart = `UPDATE parts SET carrier = $1, carrier_id = $2,
+		status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
+		submitted_at = $3, updated_at = $3
+		WHERE message_id = $4 AND idx = $5`
+	sqlSubmitTotals = `UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
+		currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4 WHERE id = $5`
+	sqlSubmitState = `SELECT tenant, status,
+		(SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id = '')
+		FROM messages WHERE id = $1`
+	sqlSubmitted = `UPDATE messages SET status = 'SUBMITTED', lease_until = 0, updated_at = $1 WHERE id = $2`
+	// sqlTarget selects the parts a receipt applies to, with their message;
+	// the caller appends the condition on parts p.
+	sqlTarget = `SELECT p.message_id, p.idx, p.status, p.error, m.tenant, m.status, m.part_count
+		FROM parts p JOIN messages m ON m.id = p.message_id WHERE `
+	// latestSubmitted selects the message a receipt for (carrier $1, carrier
+	// id $2) applies to: the latest to record that id, since carriers
+	// recycle ids.
+	latestSubmitted = `p.carrier = $1 AND p.carrier_id = $2 AND p.message_id = (
+		SELECT message_id FROM parts WHERE carrier = $1 AND carrier_id = $2 AND carrier_id <> ''
+		ORDER BY submitted_at DESC, message_id DESC LIMIT 1)`
+	// submittedPart selects the parts of message $1 that carry (carrier $2,
+	// carrier id $3).
+	submittedPart = `p.message_id = $1 AND p.carrier = $2 AND p.carrier_id = $3`
+)
+
+// acceptIDs checks msgs and returns the id each will be stored under: its
+// own, or a new UUIDv7.
+func acceptIDs(msgs []*gateway.Message) ([]string, error) {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		if m == nil {
+			return nil, fmt.Errorf("store: accept: message %d is nil", i)
+		}
+		if len(m.Parts) == 0 {
+			return nil, fmt.Errorf("store: accept: message %d has no parts", i)
+		}
+		for j, p := range m.Parts {
+			if p.Index != j {
+				return nil, fmt.Errorf("store: accept: message %d: part %d has index %d, want %d", i, j, p.Index, j)
+			}
+		}
+		ids[i] = m.ID
+		if ids[i] == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("store: accept: %w", err)
+			}
+			ids[i] = u.String()
+		}
+	}
+	return ids, nil
+}
+
+// acceptDone reports a committed Accept to its caller: each non-duplicate
+// message gets its ID, Status, CreatedAt and UpdatedAt (and its parts'
+// Status and UpdatedAt) set to what was stored; a duplicate gets the stored
+// message's ID and is otherwise left as given.
+func acceptDone(msgs []*gateway.Message, results []gateway.AcceptResult, now time.Time) {
+	for i, m := range msgs {
+		m.ID = results[i].ID
+		if results[i].Duplicate {
+			continue
+		}
+		m.Status = gateway.StatusAccepted
+		m.Attempts = 0
+		m.CreatedAt, m.UpdatedAt = now, now
+		for j := range m.Parts {
+			m.Parts[j].Status = gateway.StatusAccepted
+			m.Parts[j].UpdatedAt = now
+		}
+	}
+}
+
+// inboundIDs checks in and returns the id each will be stored under.
+func inboundIDs(in []*gateway.Inbound) ([]string, error) {
+	ids := make([]string, len(in))
+	for i, m := range in {
+		if m == nil {
+			return nil, fmt.Errorf("store: record inbound: message %d is nil", i)
+		}
+		ids[i] = m.ID
+		if ids[i] == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("store: record inbound: %w", err)
+			}
+			ids[i] = u.String()
+		}
+	}
+	return ids, nil
+}
+
+// inboundDone reports a committed RecordInbound: a new message gets its ID
+// and ReceivedAt (the store's clock if it had none); a duplicate is left
+// exactly as given. It returns how many were new.
+func inboundDone(in []*gateway.Inbound, ids []string, added []bool, now time.Time) int {
+	n := 0
+	for i, m := range in {
+		if !added[i] {
+			continue
+		}
+		n++
+		m.ID = ids[i]
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = now
+		}
+	}
+	return n
+}
+
+// checkSubmits rejects records without a carrier id: a part with one is
+// submitted, so an empty one would lose track of it.
+func checkSubmits(recs []gateway.SubmitRecord) error {
+	for _, r := range recs {
+		if r.CarrierID == "" {
+			return fmt.Errorf("store: record submit %s part %d: empty carrier id", r.MessageID, r.Index)
+		}
+	}
+	return nil
+}
