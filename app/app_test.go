@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,6 +38,7 @@ import (
 	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/provider/twilio"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
@@ -698,5 +701,101 @@ func TestMutualTLS(t *testing.T) {
 	plain := dial(t, a.GRPCAddr(), apptest.KeyA)
 	if _, err := plain.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "x"}); err == nil {
 		t.Fatal("plain-text client accepted by a TLS listener")
+	}
+}
+
+// A cloud provider is just another route: with the SMPP carrier down, a
+// message leaves through Twilio's API, and Twilio's signed status callback
+// delivers it; a forged callback is refused and changes nothing.
+func TestCloudProviderEndToEnd(t *testing.T) {
+	const (
+		sid       = "AC0123456789abcdef0123456789abcdef"
+		token     = "twilio-auth-token"
+		publicURL = "https://gw.example.org/webhooks/twilio/status"
+	)
+	var sent atomic.Int32
+	var posted sync.Map // Twilio message sid → form posted to the API
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		if r.Method != http.MethodPost || r.URL.Path != "/2010-04-01/Accounts/"+sid+"/Messages.json" || user != sid || pass != token {
+			http.Error(w, `{"code":20003,"message":"Authenticate"}`, http.StatusUnauthorized)
+			return
+		}
+		r.ParseForm()
+		msgSid := fmt.Sprintf("SM%032d", sent.Add(1))
+		posted.Store(msgSid, r.PostForm)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"sid":"%s","status":"queued"}`, msgSid)
+	}))
+	defer fake.Close()
+
+	sim := smsc.NewServer()
+	defer sim.Close()
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "twilio", Twilio: &twilio.Config{
+		BaseURL: fake.URL, AccountSID: sid, AuthToken: token, From: "+15005550006", StatusCallbackURL: publicURL,
+	}})
+	cfg.Routes = []routing.Route{
+		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
+		{Prefix: "+", Carrier: "twilio", Cost: 4.5, Currency: "KES"},
+	}
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.Start(t, cfg)
+	sim.Close() // the direct carrier goes away: traffic must take the cloud route
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := context.Background()
+	r, err := cl.Send(ctx, &pb.SendRequest{To: "0712345678", Text: strings.Repeat("Loan statement. ", 12)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *pb.Message
+	testutil.Eventually(t, 15*time.Second, func() error {
+		m, err = cl.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetId()})
+		if err != nil {
+			return err
+		}
+		if m.GetStatus() != pb.Status_STATUS_SUBMITTED || m.GetCarrier() != "twilio" {
+			return fmt.Errorf("message %v via %q (%s)", m.GetStatus(), m.GetCarrier(), m.GetLastError())
+		}
+		return nil
+	})
+	if sent.Load() != 1 || len(m.GetParts()) != 2 || m.GetParts()[0].GetCarrierId() != m.GetParts()[1].GetCarrierId() {
+		t.Fatalf("%d API calls for a 2-part message; parts %v", sent.Load(), m.GetParts())
+	}
+	msgSid := m.GetParts()[0].GetCarrierId()
+	form, _ := posted.Load(msgSid)
+	if got := form.(url.Values); got.Get("To") != "+254712345678" || got.Get("StatusCallback") != publicURL {
+		t.Fatalf("Twilio got %v", got)
+	}
+
+	callback := func(sig string) int {
+		params := url.Values{"MessageSid": {msgSid}, "MessageStatus": {"delivered"}, "AccountSid": {sid}}
+		req, _ := http.NewRequest(http.MethodPost, "http://"+a.HTTPAddr()+"/webhooks/twilio/status", strings.NewReader(params.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Twilio-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	good := twilio.Signature(token, publicURL, url.Values{"MessageSid": {msgSid}, "MessageStatus": {"delivered"}, "AccountSid": {sid}})
+	forged := twilio.Signature("not-the-token", publicURL, url.Values{"MessageSid": {msgSid}, "MessageStatus": {"delivered"}, "AccountSid": {sid}})
+	if code := callback(forged); code != http.StatusForbidden {
+		t.Fatalf("forged callback answered %d, want 403", code)
+	}
+	if m, _ := cl.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetId()}); m.GetStatus() != pb.Status_STATUS_SUBMITTED {
+		t.Fatalf("a forged callback changed the message to %v", m.GetStatus())
+	}
+	if code := callback(good); code != http.StatusOK && code != http.StatusNoContent {
+		t.Fatalf("signed callback answered %d", code)
+	}
+	m, err = cl.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetId()})
+	if err != nil || m.GetStatus() != pb.Status_STATUS_DELIVERED || m.GetCost() != 9 {
+		t.Fatalf("after Twilio's callback: %v (cost %v), %v", m.GetStatus(), m.GetCost(), err)
 	}
 }
