@@ -82,7 +82,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log})
+	st, err := store.Open(ctx, cfg.Store, store.Options{Logger: log, LeaseDuration: cfg.Store.Lease})
 	if err != nil {
 		return nil, fmt.Errorf("app: %w", err)
 	}

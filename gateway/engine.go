@@ -66,8 +66,8 @@ type Options struct {
 	MaxAttempts int           // submission attempts before FAILED; default 12
 	RetryBase   time.Duration // first retry delay, doubled per attempt; default 2s
 	RetryMax    time.Duration // retry delay cap; default 5m
-	ClaimBatch  int           // messages claimed per store round trip; default 256
-	Workers     int           // messages in flight to connectors; default 1024
+	ClaimBatch  int           // messages claimed per store round trip; default 64
+	Workers     int           // messages claimed and in flight at once; default 256
 	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
 }
 
@@ -91,10 +91,13 @@ func (o *Options) setDefaults() {
 		o.RetryMax = 5 * time.Minute
 	}
 	if o.ClaimBatch <= 0 {
-		o.ClaimBatch = 256
+		o.ClaimBatch = 64
 	}
 	if o.Workers <= 0 {
-		o.Workers = 1024
+		// Claiming far more than the carriers can take lets leases lapse
+		// while messages wait for a window, and another node then sends
+		// them too.
+		o.Workers = 256
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = 500 * time.Millisecond
@@ -382,7 +385,8 @@ func (e *Engine) dispatch(ctx context.Context) {
 				}
 				continue
 			}
-			msgs, err := e.opts.Store.Claim(ctx, e.opts.Now(), min(free, e.opts.ClaimBatch))
+			claimedAt := e.opts.Now()
+			msgs, err := e.opts.Store.Claim(ctx, claimedAt, min(free, e.opts.ClaimBatch))
 			if err != nil {
 				if ctx.Err() == nil {
 					e.log.Error("claim due messages", "err", err)
@@ -390,6 +394,7 @@ func (e *Engine) dispatch(ctx context.Context) {
 				break
 			}
 			for _, m := range msgs {
+				m.claimedAt = claimedAt
 				slots <- struct{}{}
 				e.work.Add(1)
 				go func() {
@@ -460,7 +465,8 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		pending, decision, lastErr, failed = e.submit(ctx, rctx, m, c, conn, pending)
 		// A carrier that refused the message for good still works; a stop
 		// cutting the submission short says nothing about the carrier.
-		done(len(pending) == 0 || decision == Permanent || ctx.Err() != nil)
+		released := errors.Is(lastErr, errLeaseEnding) || ctx.Err() != nil
+		done(len(pending) == 0 || decision == Permanent || released)
 		if failed {
 			return
 		}
@@ -472,8 +478,9 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			e.finish(rctx, m, StatusRejected, lastErr.Error())
 			return
 		case Retry:
-			// A stop cutting a submission short is not the carrier's answer.
-			e.retry(rctx, m, lastErr, ctx.Err() == nil)
+			// A stop cutting a submission short, or a lapsing claim, is not
+			// the carrier's answer.
+			e.retry(rctx, m, lastErr, !released)
 			return
 		}
 	}
@@ -494,6 +501,10 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 		n := min(len(pending), chunk)
 		if err := win.Acquire(ctx, int64(n)); err != nil {
 			return append(left, pending...), Retry, err, false
+		}
+		if !e.leaseAllows(m) {
+			win.Release(int64(n))
+			return append(left, pending...), Retry, errLeaseEnding, false
 		}
 		results := conn.Submit(ctx, m, pending[:n])
 		pending = pending[n:]
@@ -536,6 +547,21 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 		}
 	}
 	return nil, decision, lastErr, false
+}
+
+// errLeaseEnding stops a submission whose claim is about to lapse: another
+// node may claim the message then, and both would send it.
+var errLeaseEnding = errors.New("gateway: claim lease ending before submission; released for another attempt")
+
+// leaseAllows says whether m may still be sent under its claim: only in the
+// first half of the lease, which leaves the other half for the carrier's
+// answer and the store's record.
+func (e *Engine) leaseAllows(m *Message) bool {
+	if m.LeaseUntil.IsZero() {
+		return true
+	}
+	half := m.LeaseUntil.Sub(m.claimedAt) / 2
+	return e.opts.Now().Before(m.claimedAt.Add(half))
 }
 
 // retry reschedules a message with exponential backoff, or fails it once a

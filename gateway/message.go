@@ -62,6 +62,11 @@ type Message struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 
+	// LeaseUntil is set by Store.Claim: after it, another node may claim the
+	// message, so this node must not start sending it.
+	LeaseUntil time.Time
+	claimedAt  time.Time // when this engine claimed it
+
 	Parts []Part
 }
 

@@ -28,6 +28,7 @@ type Store interface {
 	// are due (NotBefore and next attempt ≤ now), highest priority first. A
 	// leased message is not returned again until Reschedule or Finish releases
 	// it, or its lease lapses (a restart of a single-node store clears leases).
+	// Each message's LeaseUntil says when.
 	Claim(ctx context.Context, now time.Time, limit int) ([]*Message, error)
 
 	// RecordSubmits stores the carrier ids of submitted parts. A message whose

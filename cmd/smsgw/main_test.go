@@ -35,17 +35,24 @@ const crashKey = "crash-test-key-01"
 
 func writeConfig(t *testing.T, dir, carrierAddr string, window int) string {
 	t.Helper()
+	return writeConfigWith(t, dir, fmt.Sprintf("{driver: sqlite, path: %s}", filepath.Join(dir, "smsgw.db")), carrierAddr, 1, window)
+}
+
+// writeConfigWith writes a gateway config on ephemeral loopback ports with
+// the given store section and one SMPP carrier, "sim".
+func writeConfigWith(t *testing.T, dir, storeYAML, carrierAddr string, binds, window int) string {
+	t.Helper()
 	i := strings.LastIndexByte(carrierAddr, ':')
 	cfg := fmt.Sprintf(`listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
-store: {driver: sqlite, path: %s}
+store: %s
 tenants:
   - {id: default, api_keys: ["${SMSGW_CRASH_KEY}"], default_region: KE, sender: MFI}
 carriers:
   - name: sim
-    smpp: {host: %s, port: %s, system_id: mfi, password: secret, bind: transceiver, binds: 1, window: %d, enquire_link: 30s}
+    smpp: {host: %s, port: %s, system_id: mfi, password: secret, bind: transceiver, binds: %d, window: %d, enquire_link: 30s, rebind_interval: 1s}
 routes:
   - {prefix: "+", carrier: sim, cost: 1.0, currency: KES}
-`, filepath.Join(dir, "smsgw.db"), carrierAddr[:i], carrierAddr[i+1:], window)
+`, storeYAML, carrierAddr[:i], carrierAddr[i+1:], binds, window)
 	path := filepath.Join(dir, "smsgw.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Drivers Config.Driver accepts.
@@ -25,6 +26,10 @@ type Config struct {
 	// DSN is the PostgreSQL connection string (keep the password in the
 	// SMSGW_ environment override, not in the file).
 	DSN string `yaml:"dsn"`
+	// Lease is how long a node holds a claimed message before another node
+	// may take it over (a node that died mid-send); default 60s. It must
+	// exceed the longest submission: a window wait plus a response timeout.
+	Lease time.Duration `yaml:"lease"`
 }
 
 // driver returns the effective driver, applying the documented default.
@@ -40,6 +45,9 @@ func (c Config) driver() string {
 // "store." prefix), so `smsgw check-config` can point at the line to fix.
 func (c Config) Validate() []error {
 	var errs []error
+	if c.Lease != 0 && c.Lease < 5*time.Second {
+		errs = append(errs, fmt.Errorf("lease: %s is shorter than a submission can take; use at least 5s", c.Lease))
+	}
 	switch c.driver() {
 	case DriverSQLite:
 		switch {

@@ -127,6 +127,7 @@ func (s *pgStore) Claim(ctx context.Context, now time.Time, limit int) ([]*gatew
 				return fmt.Errorf("store: claim: %w", err)
 			}
 			due[m.ID] = d
+			m.LeaseUntil = time.Unix(0, until)
 			out = append(out, m)
 		}
 		rows.Close()

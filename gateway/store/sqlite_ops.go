@@ -200,6 +200,7 @@ func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*g
 			return fmt.Errorf("store: claim: %w", err)
 		}
 		for _, m := range out {
+			m.LeaseUntil = time.Unix(0, until)
 			if _, err := w.exec("UPDATE messages SET lease_until = $1 WHERE id = $2", until, m.ID); err != nil {
 				return fmt.Errorf("store: claim %s: %w", m.ID, err)
 			}
