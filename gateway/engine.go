@@ -444,8 +444,18 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		e.retry(rctx, m, fmt.Errorf("no carrier can take %s now (binds down, breakers open or outside route hours)", MaskNumber(m.To)), false)
 		return
 	}
-	var lastErr error
-	tried := false
+	var (
+		lastErr  error
+		tried    bool
+		failures []AttemptRecord // the history of this try, written once at the end
+	)
+	defer func() {
+		if len(failures) > 0 {
+			if err := e.opts.Store.RecordAttempts(rctx, failures); err != nil {
+				e.log.Error("record attempts", "msg_id", m.ID, "err", err)
+			}
+		}
+	}()
 	for _, c := range cands {
 		conn, ok := e.connectors[c.Carrier]
 		if !ok || !conn.Up() {
@@ -467,6 +477,10 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		// cutting the submission short says nothing about the carrier.
 		released := errors.Is(lastErr, errLeaseEnding) || ctx.Err() != nil
 		done(len(pending) == 0 || decision == Permanent || released)
+		if len(pending) > 0 && !released {
+			failures = append(failures, AttemptRecord{MessageID: m.ID, Attempt: Attempt{
+				Carrier: c.Carrier, Outcome: decision.String(), Detail: lastErr.Error(), At: e.opts.Now()}})
+		}
 		if failed {
 			return
 		}
@@ -567,7 +581,7 @@ func (e *Engine) leaseAllows(m *Message) bool {
 // retry reschedules a message with exponential backoff, or fails it once a
 // counted attempt would exceed MaxAttempts.
 func (e *Engine) retry(ctx context.Context, m *Message, cause error, counted bool) {
-	attempts := m.Attempts
+	attempts := m.Tries
 	if counted {
 		attempts++
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/routing"
 )
 
@@ -195,6 +196,18 @@ func TestNextRouteFailover(t *testing.T) {
 	if m.Carrier != "dear" || m.Cost != 0.9 || cheap.callCount() != 1 {
 		t.Fatalf("message went %s at %v after %d calls to cheap", m.Carrier, m.Cost, cheap.callCount())
 	}
+	// The history shows both tries.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		m, err := h.store.Get(context.Background(), "t", id)
+		if err != nil {
+			return err
+		}
+		if len(m.Attempts) != 2 || m.Attempts[0].Carrier != "cheap" || m.Attempts[0].Outcome != "next_route" ||
+			!strings.Contains(m.Attempts[0].Detail, "ESME_RSUBMITFAIL") || m.Attempts[1].Carrier != "dear" || m.Attempts[1].Outcome != "submitted" {
+			return fmt.Errorf("attempts %+v", m.Attempts)
+		}
+		return nil
+	})
 }
 
 func TestDownCarrierIsSkipped(t *testing.T) {
@@ -220,8 +233,8 @@ func TestDownCarrierDoesNotUseAttempts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Status != gateway.StatusAccepted || m.Attempts != 0 || !strings.HasPrefix(m.LastError, "no carrier can take") {
-		t.Fatalf("while the carrier is down: %s, %d attempts, %q", m.Status, m.Attempts, m.LastError)
+	if m.Status != gateway.StatusAccepted || m.Tries != 0 || !strings.HasPrefix(m.LastError, "no carrier can take") {
+		t.Fatalf("while the carrier is down: %s, %d attempts, %q", m.Status, m.Tries, m.LastError)
 	}
 	a.up.Store(true)
 	h.waitStatus(t, id, gateway.StatusSubmitted)
@@ -242,8 +255,8 @@ func TestRetriesThenFails(t *testing.T) {
 	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
 	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
 	m := h.waitStatus(t, id, gateway.StatusFailed)
-	if a.callCount() != 3 || m.Attempts != 2 {
-		t.Fatalf("calls %d, attempts %d, want 3 calls (MaxAttempts) and 2 reschedules", a.callCount(), m.Attempts)
+	if a.callCount() != 3 || m.Tries != 2 {
+		t.Fatalf("calls %d, attempts %d, want 3 calls (MaxAttempts) and 2 reschedules", a.callCount(), m.Tries)
 	}
 }
 
@@ -257,8 +270,8 @@ func TestRetrySucceedsLater(t *testing.T) {
 	})
 	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
 	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
-	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Attempts != 1 {
-		t.Fatalf("attempts %d, want 1", m.Attempts)
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Tries != 1 {
+		t.Fatalf("attempts %d, want 1", m.Tries)
 	}
 }
 

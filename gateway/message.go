@@ -54,7 +54,7 @@ type Message struct {
 	ExpiresAt time.Time // zero: no validity limit
 
 	Status    Status
-	Attempts  int
+	Tries     int    // counted submission attempts (see Store.Reschedule)
 	Carrier   string // route taken by the last submission
 	Cost      float64
 	Currency  string
@@ -67,7 +67,8 @@ type Message struct {
 	LeaseUntil time.Time
 	claimedAt  time.Time // when this engine claimed it
 
-	Parts []Part
+	Parts    []Part
+	Attempts []Attempt // oldest first; filled by Store.Get
 }
 
 // Part is one SMS segment of a Message. Every part is submitted, tracked and
@@ -78,7 +79,18 @@ type Part struct {
 	CarrierID string // normalized message id from the carrier, empty until submitted
 	Status    Status
 	Error     string
+	Cost      float64 // of the route that took it
 	UpdatedAt time.Time
+}
+
+// Attempt is one try of one carrier for a message: what GetMessage shows as
+// the message's history. Outcome is "submitted" or the Decision taken after
+// a failure (retry, next_route, permanent).
+type Attempt struct {
+	Carrier string
+	Outcome string
+	Detail  string
+	At      time.Time
 }
 
 // EventKind separates the two things adapters follow on one ordered log.

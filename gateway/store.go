@@ -41,6 +41,10 @@ type Store interface {
 	// waiting for a carrier that is down must not use up a message's retries.
 	Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error
 
+	// RecordAttempts appends failed carrier attempts to messages' histories
+	// (RecordSubmits records the successful ones itself).
+	RecordAttempts(ctx context.Context, recs []AttemptRecord) error
+
 	// Finish ends a message that will not be (further) submitted, with a final
 	// status and an event.
 	Finish(ctx context.Context, id string, status Status, detail string) error
@@ -68,6 +72,12 @@ type Store interface {
 type AcceptResult struct {
 	ID        string
 	Duplicate bool // an earlier message had the same (tenant, client_ref)
+}
+
+// AttemptRecord is one failed attempt of one message.
+type AttemptRecord struct {
+	MessageID string
+	Attempt
 }
 
 // SubmitRecord is one part a carrier has taken responsibility for.

@@ -234,13 +234,16 @@ func toMessage(m *gateway.Message) *pb.Message {
 	out := &pb.Message{
 		Id: m.ID, ClientRef: m.ClientRef, From: m.From, To: m.To, Text: m.Text,
 		Encoding: string(m.Encoding), Priority: m.Priority, Status: statuses[m.Status],
-		Attempts: int32(m.Attempts), Carrier: m.Carrier, Cost: m.Cost, Currency: m.Currency,
+		Attempts: int32(m.Tries), Carrier: m.Carrier, Cost: m.Cost, Currency: m.Currency,
 		LastError: m.LastError, CreatedAt: ts(m.CreatedAt), UpdatedAt: ts(m.UpdatedAt),
 		NotBefore: ts(m.NotBefore), ExpiresAt: ts(m.ExpiresAt),
 	}
 	for _, p := range m.Parts {
 		out.Parts = append(out.Parts, &pb.Part{Index: int32(p.Index), Carrier: p.Carrier, CarrierId: p.CarrierID,
-			Status: statuses[p.Status], Error: p.Error, UpdatedAt: ts(p.UpdatedAt)})
+			Status: statuses[p.Status], Error: p.Error, UpdatedAt: ts(p.UpdatedAt), Cost: p.Cost})
+	}
+	for _, a := range m.Attempts {
+		out.History = append(out.History, &pb.Attempt{Carrier: a.Carrier, Outcome: a.Outcome, Detail: a.Detail, At: ts(a.At)})
 	}
 	return out
 }

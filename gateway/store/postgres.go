@@ -554,7 +554,7 @@ func (s *pgStore) Get(ctx context.Context, tenant, id string) (*gateway.Message,
 	var m *gateway.Message
 	err := s.run(func() error {
 		rows, err := s.pool.Query(ctx, `SELECT `+prefixed("m.", messageColumns)+`,
-				p.idx, p.carrier, p.carrier_id, p.status, p.error, p.updated_at
+				p.idx, p.carrier, p.carrier_id, p.status, p.error, p.cost, p.updated_at
 			FROM messages m JOIN parts p ON p.message_id = m.id WHERE m.id = $1 ORDER BY p.idx`, id)
 		if err != nil {
 			return err
@@ -566,7 +566,7 @@ func (s *pgStore) Get(ctx context.Context, tenant, id string) (*gateway.Message,
 				status  string
 				updated int64
 			)
-			cur, err := scanMessage(pgMultiScanner{rows, []any{&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated}})
+			cur, err := scanMessage(pgMultiScanner{rows, []any{&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &p.Cost, &updated}})
 			if err != nil {
 				return err
 			}
@@ -584,7 +584,12 @@ func (s *pgStore) Get(ctx context.Context, tenant, id string) (*gateway.Message,
 			m = nil
 			return gateway.ErrNotFound
 		}
-		return nil
+		arows, err := s.pool.Query(ctx, sqlAttempts, id)
+		if err != nil {
+			return err
+		}
+		m.Attempts, err = scanAttempts(arows)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrClosed) {

@@ -252,6 +252,7 @@ func (s *pgStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord
 		type total struct {
 			carrier, currency string
 			cost              float64
+			at                int64
 		}
 		var order []string
 		totals := make(map[string]*total)
@@ -264,7 +265,7 @@ func (s *pgStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord
 			if !r.At.IsZero() {
 				at = r.At.UnixNano()
 			}
-			b.Queue(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index)
+			b.Queue(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index, r.Cost)
 			t := totals[r.MessageID]
 			if t == nil {
 				t = &total{}
@@ -276,6 +277,7 @@ func (s *pgStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord
 				t.currency = r.Currency
 			}
 			t.cost += r.Cost
+			t.at = max(t.at, at)
 		}
 		br := w.tx.SendBatch(w.ctx, b)
 		for _, r := range recs {
@@ -294,6 +296,9 @@ func (s *pgStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord
 		for _, id := range order {
 			t := totals[id]
 			if _, err := w.exec(sqlSubmitTotals, t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
+				return fmt.Errorf("store: record submits %s: %w", id, err)
+			}
+			if _, err := w.exec(sqlInsertAttempt, id, t.carrier, "submitted", "", t.at); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
 			var (
@@ -464,6 +469,21 @@ func (s *pgStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int
 		return 0, err
 	}
 	return matched, nil
+}
+
+// RecordAttempts appends failed attempts to the messages' histories.
+func (s *pgStore) RecordAttempts(ctx context.Context, recs []gateway.AttemptRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.write(ctx, "record attempts", func(w *ptx) error {
+		for _, r := range recs {
+			if _, err := w.exec(sqlInsertAttempt, r.MessageID, r.Carrier, r.Outcome, r.Detail, attemptTime(r, w.nowNs)); err != nil {
+				return fmt.Errorf("store: record attempt %s: %w", r.MessageID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Reschedule releases a claimed message for another attempt. A message that

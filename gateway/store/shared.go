@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -31,9 +32,11 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
 	sqlSubmitPart = `UPDATE parts SET carrier = $1, carrier_id = $2,
 		status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
-		submitted_at = $3, updated_at = $3
+		submitted_at = $3, updated_at = $3, cost = $6
 		WHERE message_id = $4 AND idx = $5`
-	sqlSubmitTotals = `UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
+	sqlInsertAttempt = `INSERT INTO attempts (message_id, carrier, outcome, detail, at) VALUES ($1, $2, $3, $4, $5)`
+	sqlAttempts      = `SELECT carrier, outcome, detail, at FROM attempts WHERE message_id = $1 ORDER BY at`
+	sqlSubmitTotals  = `UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
 		currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4 WHERE id = $5`
 	sqlSubmitState = `SELECT tenant, status,
 		(SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id = '')
@@ -93,7 +96,7 @@ func acceptDone(msgs []*gateway.Message, results []gateway.AcceptResult, now tim
 			continue
 		}
 		m.Status = gateway.StatusAccepted
-		m.Attempts = 0
+		m.Tries = 0
 		m.CreatedAt, m.UpdatedAt = now, now
 		for j := range m.Parts {
 			m.Parts[j].Status = gateway.StatusAccepted
@@ -148,4 +151,43 @@ func checkSubmits(recs []gateway.SubmitRecord) error {
 		}
 	}
 	return nil
+}
+
+// attemptTime is when an attempt happened: its own time, else the write's.
+func attemptTime(r gateway.AttemptRecord, nowNs int64) int64 {
+	if r.At.IsZero() {
+		return nowNs
+	}
+	return r.At.UnixNano()
+}
+
+// rowScanner is what database/sql and pgx rows have in common.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close()
+}
+
+// sqlRows adapts *sql.Rows, whose Close returns an error, to rowScanner.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// scanAttempts reads sqlAttempts' rows.
+func scanAttempts(rows rowScanner) ([]gateway.Attempt, error) {
+	defer rows.Close()
+	var out []gateway.Attempt
+	for rows.Next() {
+		var (
+			a  gateway.Attempt
+			at int64
+		)
+		if err := rows.Scan(&a.Carrier, &a.Outcome, &a.Detail, &at); err != nil {
+			return nil, err
+		}
+		a.At = fromNanos(at)
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }

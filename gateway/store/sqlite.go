@@ -88,7 +88,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		return st
 	}
 	r.get = prep(`SELECT ` + prefixed("m.", messageColumns) + `,
-			p.idx, p.carrier, p.carrier_id, p.status, p.error, p.updated_at
+			p.idx, p.carrier, p.carrier_id, p.status, p.error, p.cost, p.updated_at
 		FROM messages m JOIN parts p ON p.message_id = m.id WHERE m.id = $1 ORDER BY p.idx`)
 	r.events = prep(eventQuery + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
 	r.tenantEvents = prep(eventQuery + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
@@ -658,7 +658,7 @@ func scanMessage(r scanner) (*gateway.Message, error) {
 		notBefore, expires, created, update int64
 	)
 	err := r.Scan(&m.ID, &m.Tenant, &m.ClientRef, &m.From, &m.To, &m.Text, &encoding, &m.Priority,
-		&notBefore, &expires, &status, &m.Attempts, &m.Carrier, &m.Cost, &m.Currency, &m.LastError,
+		&notBefore, &expires, &status, &m.Tries, &m.Carrier, &m.Cost, &m.Currency, &m.LastError,
 		&created, &update)
 	if err != nil {
 		return nil, err
@@ -711,7 +711,7 @@ func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Mess
 				cur     *gateway.Message
 				scanErr error
 			)
-			cur, scanErr = scanMessage(multiScanner{rows, []any{&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated}})
+			cur, scanErr = scanMessage(multiScanner{rows, []any{&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &p.Cost, &updated}})
 			if scanErr != nil {
 				return scanErr
 			}
@@ -729,7 +729,12 @@ func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Mess
 			m = nil
 			return gateway.ErrNotFound
 		}
-		return nil
+		arows, err := s.rdb.QueryContext(ctx, sqlAttempts, id)
+		if err != nil {
+			return err
+		}
+		m.Attempts, err = scanAttempts(sqlRows{arows})
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrClosed) {

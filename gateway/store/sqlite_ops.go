@@ -242,7 +242,7 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 			if !r.At.IsZero() {
 				at = r.At.UnixNano()
 			}
-			n, err := w.exec(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index)
+			n, err := w.exec(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index, r.Cost)
 			if err != nil {
 				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
 			}
@@ -265,6 +265,9 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 		for _, id := range order {
 			t := totals[id]
 			if _, err := w.exec(sqlSubmitTotals, t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
+				return fmt.Errorf("store: record submits %s: %w", id, err)
+			}
+			if _, err := w.exec(sqlInsertAttempt, id, t.carrier, "submitted", "", t.at); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
 			var (
@@ -459,6 +462,21 @@ func (w *wtx) partStates(msgID string) ([]partState, error) {
 func (w *wtx) finishMessage(msgID string, status gateway.Status, lastErr string) error {
 	_, err := w.exec(sqlFinishMsg, string(status), lastErr, w.nowNs, msgID)
 	return err
+}
+
+// RecordAttempts appends failed attempts to the messages' histories.
+func (s *sqliteStore) RecordAttempts(ctx context.Context, recs []gateway.AttemptRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.do(ctx, "record attempts", func(w *wtx) error {
+		for _, r := range recs {
+			if _, err := w.exec(sqlInsertAttempt, r.MessageID, r.Carrier, r.Outcome, r.Detail, attemptTime(r, w.nowNs)); err != nil {
+				return fmt.Errorf("store: record attempt %s: %w", r.MessageID, err)
+			}
+		}
+		return nil
+	})
 }
 
 // Reschedule releases a claimed message for another attempt. A message that

@@ -15,6 +15,9 @@ import (
 	"github.com/openmf/smsgw/internal/testutil"
 )
 
+// schemaVersion is the newest embedded migration, in both dialects.
+const schemaVersion = 2
+
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {
 		path := filepath.Join(t.TempDir(), "data", "smsgw.db") // "data" does not exist yet
@@ -106,8 +109,8 @@ func TestSQLitePragmas(t *testing.T) {
 		t.Errorf("reader query_only=%d (%v), want 1", query, err)
 	}
 	var version int
-	if err := s.rdb.QueryRowContext(t.Context(), "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != 1 {
-		t.Errorf("schema version %d (%v), want 1", version, err)
+	if err := s.rdb.QueryRowContext(t.Context(), "SELECT MAX(version) FROM schema_migrations").Scan(&version); err != nil || version != schemaVersion {
+		t.Errorf("schema version %d (%v), want %d", version, err, schemaVersion)
 	}
 }
 

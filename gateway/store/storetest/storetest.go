@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"ReceiptBeforeSubmitAllParts", testReceiptBeforeSubmitAllParts},
 		{"RecycledCarrierID", testRecycledCarrierID},
 		{"EventFollowerNeverSkips", testEventFollowerNeverSkips},
+		{"AttemptHistoryAndPartCost", testAttemptHistoryAndPartCost},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,7 +248,7 @@ func testAcceptGetRoundTrip(t *testing.T, e *env) {
 			t.Errorf("Get(%q) times not_before %v expires %v created %v updated %v, want %v %v %v %v", tenant,
 				got.NotBefore, got.ExpiresAt, got.CreatedAt, got.UpdatedAt, m.NotBefore, m.ExpiresAt, m.CreatedAt, m.UpdatedAt)
 		}
-		if got.Status != gateway.StatusAccepted || got.Attempts != 0 || got.Carrier != "" || got.Cost != 0 ||
+		if got.Status != gateway.StatusAccepted || got.Tries != 0 || got.Carrier != "" || got.Cost != 0 ||
 			got.Currency != "" || got.LastError != "" {
 			t.Errorf("Get(%q) state %+v, want a fresh ACCEPTED message", tenant, got)
 		}
@@ -504,19 +505,19 @@ func testReschedule(t *testing.T, e *env) {
 		t.Errorf("claimed before its retry time: %v", ids(got))
 	}
 	got := e.claim(now.Add(2*time.Minute), 10)
-	if len(got) != 1 || got[0].Attempts != 1 || got[0].LastError != "ESME_RTHROTTLED" {
+	if len(got) != 1 || got[0].Tries != 1 || got[0].LastError != "ESME_RTHROTTLED" {
 		t.Fatalf("claim after retry time = %+v, want one message with 1 attempt and the error", got)
 	}
 	e.reschedule(m.ID, now.Add(2*time.Minute), "timeout")
-	if g := e.get("t1", m.ID); g.Attempts != 2 || g.LastError != "timeout" || g.Status != gateway.StatusAccepted {
-		t.Errorf("Get after two reschedules: attempts %d error %q status %s", g.Attempts, g.LastError, g.Status)
+	if g := e.get("t1", m.ID); g.Tries != 2 || g.LastError != "timeout" || g.Status != gateway.StatusAccepted {
+		t.Errorf("Get after two reschedules: attempts %d error %q status %s", g.Tries, g.LastError, g.Status)
 	}
 	// Waiting for a carrier that is down is not an attempt.
 	if err := e.s.Reschedule(t.Context(), m.ID, now.Add(2*time.Minute), "carrier a is down", false); err != nil {
 		t.Fatal(err)
 	}
-	if g := e.get("t1", m.ID); g.Attempts != 2 || g.LastError != "carrier a is down" {
-		t.Errorf("Get after an uncounted reschedule: attempts %d error %q, want 2 and the new error", g.Attempts, g.LastError)
+	if g := e.get("t1", m.ID); g.Tries != 2 || g.LastError != "carrier a is down" {
+		t.Errorf("Get after an uncounted reschedule: attempts %d error %q, want 2 and the new error", g.Tries, g.LastError)
 	}
 	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", now, "", true)
 	if !errors.Is(err, gateway.ErrNotFound) {
@@ -1131,5 +1132,45 @@ func testEventFollowerNeverSkips(t *testing.T, e *env) {
 	}
 	if len(missed) > 0 {
 		t.Errorf("the follower skipped %d of %d events (seqs %v): they became visible after a later seq", len(missed), len(all), missed[:min(10, len(missed))])
+	}
+}
+
+// A message keeps its attempt history: failed attempts as recorded, then the
+// successful submission; each part keeps the cost of the route that took it.
+func testAttemptHistoryAndPartCost(t *testing.T, e *env) {
+	m := msg("t1", "", 2)
+	e.accept(m)
+	now := time.Now().Truncate(time.Millisecond)
+	e.claim(now, 1)
+	if err := e.s.RecordAttempts(t.Context(), []gateway.AttemptRecord{
+		{MessageID: m.ID, Attempt: gateway.Attempt{Carrier: "cheap", Outcome: "next_route", Detail: "ESME_RSUBMITFAIL", At: now}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Second)
+	e.submit(
+		gateway.SubmitRecord{MessageID: m.ID, Index: 0, Carrier: "dear", CarrierID: "D0", Cost: 0.9, Currency: "KES", At: later},
+		gateway.SubmitRecord{MessageID: m.ID, Index: 1, Carrier: "dear", CarrierID: "D1", Cost: 0.9, Currency: "KES", At: later},
+	)
+	g := e.get("t1", m.ID)
+	want := []gateway.Attempt{
+		{Carrier: "cheap", Outcome: "next_route", Detail: "ESME_RSUBMITFAIL", At: now},
+		{Carrier: "dear", Outcome: "submitted", At: later},
+	}
+	if len(g.Attempts) != len(want) {
+		t.Fatalf("attempts %+v, want %+v", g.Attempts, want)
+	}
+	for i, a := range g.Attempts {
+		if a.Carrier != want[i].Carrier || a.Outcome != want[i].Outcome || a.Detail != want[i].Detail || !a.At.Equal(want[i].At) {
+			t.Errorf("attempt %d = %+v, want %+v", i, a, want[i])
+		}
+	}
+	for _, p := range g.Parts {
+		if p.Cost != 0.9 {
+			t.Errorf("part %d cost %v, want 0.9", p.Index, p.Cost)
+		}
+	}
+	if g.Cost < 1.8-1e-9 || g.Cost > 1.8+1e-9 {
+		t.Errorf("message cost %v, want 1.8", g.Cost)
 	}
 }

@@ -546,18 +546,23 @@ type Message struct {
 	Encoding string `protobuf:"bytes,6,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	Priority int32  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
 	Status   Status `protobuf:"varint,8,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
-	Attempts int32  `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Counted submission attempts (waiting for a carrier that is down does
+	// not count).
+	Attempts int32 `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// Carrier of the last submission.
 	Carrier string `protobuf:"bytes,10,opt,name=carrier,proto3" json:"carrier,omitempty"`
 	// Total cost of the parts submitted.
-	Cost          float64                `protobuf:"fixed64,11,opt,name=cost,proto3" json:"cost,omitempty"`
-	Currency      string                 `protobuf:"bytes,12,opt,name=currency,proto3" json:"currency,omitempty"`
-	LastError     string                 `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	NotBefore     *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	Parts         []*Part                `protobuf:"bytes,18,rep,name=parts,proto3" json:"parts,omitempty"`
+	Cost      float64                `protobuf:"fixed64,11,opt,name=cost,proto3" json:"cost,omitempty"`
+	Currency  string                 `protobuf:"bytes,12,opt,name=currency,proto3" json:"currency,omitempty"`
+	LastError string                 `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	NotBefore *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Parts     []*Part                `protobuf:"bytes,18,rep,name=parts,proto3" json:"parts,omitempty"`
+	// Every carrier tried, oldest first: failures with the decision taken,
+	// then the submission that succeeded.
+	History       []*Attempt `protobuf:"bytes,19,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -718,23 +723,103 @@ func (x *Message) GetParts() []*Part {
 	return nil
 }
 
+func (x *Message) GetHistory() []*Attempt {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// Attempt is one try of one carrier.
+type Attempt struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Carrier string                 `protobuf:"bytes,1,opt,name=carrier,proto3" json:"carrier,omitempty"`
+	// submitted, or the decision after a failure: retry, next_route, permanent.
+	Outcome string `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// The carrier's error, for failures.
+	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Attempt) GetCarrier() string {
+	if x != nil {
+		return x.Carrier
+	}
+	return ""
+}
+
+func (x *Attempt) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Attempt) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Attempt) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // Part is one SMS segment; each is submitted and receipted on its own.
 type Part struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Index   int32                  `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
 	Carrier string                 `protobuf:"bytes,2,opt,name=carrier,proto3" json:"carrier,omitempty"`
 	// The carrier's message id, used to match receipts.
-	CarrierId     string                 `protobuf:"bytes,3,opt,name=carrier_id,json=carrierId,proto3" json:"carrier_id,omitempty"`
-	Status        Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
-	Error         string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	CarrierId string                 `protobuf:"bytes,3,opt,name=carrier_id,json=carrierId,proto3" json:"carrier_id,omitempty"`
+	Status    Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
+	Error     string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Cost of the route that took this part.
+	Cost          float64 `protobuf:"fixed64,7,opt,name=cost,proto3" json:"cost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +831,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +844,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Part) GetIndex() int32 {
@@ -804,6 +889,13 @@ func (x *Part) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Part) GetCost() float64 {
+	if x != nil {
+		return x.Cost
+	}
+	return 0
+}
+
 // StreamEventsRequest says where to start and which kinds to stream.
 type StreamEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -817,7 +909,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +921,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +934,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{8}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StreamEventsRequest) GetFromSeq() int64 {
@@ -877,7 +969,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +981,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +994,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{9}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Event) GetSeq() int64 {
@@ -971,7 +1063,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -983,7 +1075,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -996,7 +1088,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -1072,7 +1164,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
 	"\x05field\x18\x04 \x01(\tR\x05field\"#\n" +
 	"\x11GetMessageRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xe9\x04\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x05\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1098,7 +1190,13 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"not_before\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x129\n" +
 	"\n" +
 	"expires_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12$\n" +
-	"\x05parts\x18\x12 \x03(\v2\x0e.smsgw.v1.PartR\x05parts\"\xd0\x01\n" +
+	"\x05parts\x18\x12 \x03(\v2\x0e.smsgw.v1.PartR\x05parts\x12+\n" +
+	"\ahistory\x18\x13 \x03(\v2\x11.smsgw.v1.AttemptR\ahistory\"\x81\x01\n" +
+	"\aAttempt\x12\x18\n" +
+	"\acarrier\x18\x01 \x01(\tR\acarrier\x12\x18\n" +
+	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe4\x01\n" +
 	"\x04Part\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x18\n" +
 	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x1d\n" +
@@ -1107,7 +1205,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"[\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
+	"\x04cost\x18\a \x01(\x01R\x04cost\"[\n" +
 	"\x13StreamEventsRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03R\afromSeq\x12)\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\"\x87\x02\n" +
@@ -1162,7 +1261,7 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(EventKind)(0),                // 1: smsgw.v1.EventKind
@@ -1173,45 +1272,48 @@ var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(*BatchResult)(nil),           // 6: smsgw.v1.BatchResult
 	(*GetMessageRequest)(nil),     // 7: smsgw.v1.GetMessageRequest
 	(*Message)(nil),               // 8: smsgw.v1.Message
-	(*Part)(nil),                  // 9: smsgw.v1.Part
-	(*StreamEventsRequest)(nil),   // 10: smsgw.v1.StreamEventsRequest
-	(*Event)(nil),                 // 11: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 12: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*Attempt)(nil),               // 9: smsgw.v1.Attempt
+	(*Part)(nil),                  // 10: smsgw.v1.Part
+	(*StreamEventsRequest)(nil),   // 11: smsgw.v1.StreamEventsRequest
+	(*Event)(nil),                 // 12: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 13: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	13, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	13, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	14, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 2: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
 	6,  // 3: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
 	3,  // 4: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
 	0,  // 5: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	13, // 6: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	13, // 7: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	13, // 8: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	13, // 9: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
-	9,  // 10: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
-	0,  // 11: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	13, // 12: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 13: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
-	1,  // 14: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	13, // 15: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 16: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	12, // 17: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	13, // 18: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	2,  // 19: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	4,  // 20: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	7,  // 21: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	10, // 22: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	3,  // 23: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	5,  // 24: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	8,  // 25: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	11, // 26: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	23, // [23:27] is the sub-list for method output_type
-	19, // [19:23] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	14, // 6: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	14, // 7: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	14, // 8: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	14, // 9: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 10: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
+	9,  // 11: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
+	14, // 12: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	0,  // 13: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
+	14, // 14: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 15: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
+	1,  // 16: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	14, // 17: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 18: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	13, // 19: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	14, // 20: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	2,  // 21: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	4,  // 22: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	7,  // 23: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	11, // 24: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	3,  // 25: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	5,  // 26: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	8,  // 27: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	12, // 28: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	25, // [25:29] is the sub-list for method output_type
+	21, // [21:25] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -1225,7 +1327,7 @@ func file_smsgw_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
