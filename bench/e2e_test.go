@@ -10,28 +10,56 @@ import (
 
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/gateway/store/pgtest"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // BenchmarkEndToEnd sends b.N single-part messages through gRPC Send from 64
 // concurrent callers and stops the clock when every one is DELIVERED (its
-// receipt matched and its event streamed).
+// receipt matched and its event streamed): one node on SQLite, one node on
+// PostgreSQL, and three nodes sharing one PostgreSQL database.
 //
 //	go test -run '^$' -bench EndToEnd -benchtime 20000x ./bench/
 func BenchmarkEndToEnd(b *testing.B) {
+	b.Run("sqlite-1node", func(b *testing.B) { endToEnd(b, 1, nil) })
+	b.Run("postgres-1node", func(b *testing.B) { endToEnd(b, 1, postgres) })
+	b.Run("postgres-3nodes", func(b *testing.B) { endToEnd(b, 3, postgres) })
+}
+
+func postgres(b *testing.B) store.Config {
+	dsn, _ := pgtest.Start(b)
+	return store.Config{Driver: store.DriverPostgres, DSN: dsn}
+}
+
+func endToEnd(b *testing.B, nodes int, storeFor func(*testing.B) store.Config) {
 	sim := smsc.NewServer(smsc.WithoutRecording(), smsc.WithReceiptDelay(0, time.Millisecond))
 	defer sim.Close()
-	a := apptest.Start(b, apptest.Config(b, sim.Addr(), b.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		b.Fatal(err)
+	var shared *store.Config
+	if storeFor != nil {
+		c := storeFor(b)
+		shared = &c
 	}
-	defer c.Close()
+	var clients []*client.Client
+	for range nodes {
+		cfg := apptest.Config(b, sim.Addr(), b.TempDir())
+		if shared != nil {
+			cfg.Store = *shared
+		}
+		a := apptest.StartShared(b, cfg)
+		c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
+	// Any node streams every node's events (LISTEN/NOTIFY on PostgreSQL).
+	stream, err := clients[0].StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,10 +82,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 64 {
+	for w := range 64 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			c := clients[w%len(clients)]
 			for {
 				i := next.Add(1)
 				if i > int64(b.N) {
@@ -75,8 +104,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 	accepted := time.Since(start)
 	select {
 	case <-done:
-	case <-time.After(5 * time.Minute):
-		b.Fatalf("%d of %d delivered after 5 minutes", delivered.Load(), b.N)
+	case <-time.After(10 * time.Minute):
+		b.Fatalf("%d of %d delivered after 10 minutes", delivered.Load(), b.N)
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()

@@ -65,9 +65,28 @@ func Start(tb testing.TB, cfg *config.Config) *app.App {
 	return StartWith(tb, cfg, app.Options{})
 }
 
+// StartShared starts one node of a cluster: it returns as soon as the
+// node listens, since another node may hold every bind slot.
+func StartShared(tb testing.TB, cfg *config.Config) *app.App {
+	tb.Helper()
+	return start(tb, cfg, app.Options{})
+}
+
 // StartWith is Start with options (a registry to inspect, a config path to
 // reload from).
 func StartWith(tb testing.TB, cfg *config.Config, opts app.Options) *app.App {
+	tb.Helper()
+	a := start(tb, cfg, opts)
+	testutil.Eventually(tb, 10*time.Second, func() error {
+		if !a.Engine().Ready() {
+			return errors.New("no carrier bind is up")
+		}
+		return nil
+	})
+	return a
+}
+
+func start(tb testing.TB, cfg *config.Config, opts app.Options) *app.App {
 	tb.Helper()
 	a, err := app.New(context.Background(), cfg, opts)
 	if err != nil {
@@ -82,12 +101,6 @@ func StartWith(tb testing.TB, cfg *config.Config, opts app.Options) *app.App {
 		if err := a.Stop(ctx); err != nil {
 			tb.Errorf("stop: %v", err)
 		}
-	})
-	testutil.Eventually(tb, 10*time.Second, func() error {
-		if !a.Engine().Ready() {
-			return errors.New("no carrier bind is up")
-		}
-		return nil
 	})
 	return a
 }
