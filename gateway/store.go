@@ -64,8 +64,43 @@ type Store interface {
 	// tenant matches all tenants.
 	Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)
 
+	// List returns a tenant's messages matching f, newest first (ids are
+	// time-ordered), without their parts and attempts, at most f.Limit.
+	List(ctx context.Context, tenant string, f ListFilter) ([]*Message, error)
+
+	// Cancel ends a message no carrier has taken yet: CANCELED, one event.
+	// It returns ErrNotFound for an unknown id or another tenant's, and
+	// ErrNotCancelable when a part was submitted, the message is final, or
+	// a node holds a live claim on it (it may be sending right now).
+	Cancel(ctx context.Context, tenant, id string, now time.Time) error
+
+	// AckEvents moves a tenant's named cursor forward to seq (never back),
+	// so an adapter that lost its own position resumes from the server's.
+	AckEvents(ctx context.Context, tenant, cursor string, seq int64) error
+
+	// Cursor returns a named cursor's seq, 0 when it was never acked.
+	Cursor(ctx context.Context, tenant, cursor string) (int64, error)
+
+	// PruneEvents deletes events appended before the given time (retention)
+	// and returns how many went. Sequence numbers are never reused.
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
+
 	// Close flushes pending writes and releases the store.
 	Close() error
+}
+
+// ErrNotCancelable says a message can no longer be canceled: a carrier has
+// (or may have) part of it, or it already ended.
+var ErrNotCancelable = errors.New("gateway: message is already being sent or has ended")
+
+// ListFilter selects messages for Store.List. Zero fields match everything.
+type ListFilter struct {
+	Status Status    // only this status
+	To     string    // only this destination (E.164)
+	Since  time.Time // created at or after
+	Until  time.Time // created before
+	Before string    // page token: only ids before this one (the last id of the previous page)
+	Limit  int       // at most this many; ≤ 0 means 100
 }
 
 // AcceptResult tells a caller what became of one message given to Accept.
