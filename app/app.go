@@ -50,15 +50,16 @@ type Options struct {
 
 // App is one running gateway.
 type App struct {
-	cfg      *config.Config
-	path     string
-	log      *slog.Logger
-	router   *routing.Router
-	registry *prometheus.Registry
-	store    gateway.Store
-	engine   *gateway.Engine
-	grpc     *grpcapi.Server
-	http     *httpapi.Server
+	cfg        *config.Config
+	path       string
+	log        *slog.Logger
+	router     *routing.Router
+	connectors map[string]gateway.Connector
+	registry   *prometheus.Registry
+	store      gateway.Store
+	engine     *gateway.Engine
+	grpc       *grpcapi.Server
+	http       *httpapi.Server
 
 	grpcLis, httpLis net.Listener
 	serving          sync.WaitGroup
@@ -116,6 +117,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		Logger: log, Registerer: reg,
 		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
+		EventRetention: cfg.Gateway.EventRetention,
 	})
 	if err != nil {
 		st.Close()
@@ -125,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	for _, t := range cfg.Tenants {
 		keys[t.ID] = t.APIKeys
 	}
-	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, registry: reg, store: st, engine: eng}
+	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg, store: st, engine: eng}
 	var grpcOpts []grpc.ServerOption
 	if t := cfg.Listen.GRPCTLS; t != nil {
 		tc, err := t.ServerConfig()
@@ -249,6 +251,25 @@ func (a *App) ReloadRoutes() (int, error) {
 	a.router.Swap(t)
 	a.log.Info("routes reloaded", "path", path, "routes", len(cfg.Routes))
 	return len(cfg.Routes), nil
+}
+
+// Carriers implements grpcapi.Operator.
+func (a *App) Carriers() []grpcapi.CarrierState {
+	var out []grpcapi.CarrierState
+	for _, c := range a.cfg.Carriers {
+		conn := a.connectors[c.Name]
+		kind := "smpp"
+		switch {
+		case c.Twilio != nil:
+			kind = "twilio"
+		case c.Vonage != nil:
+			kind = "vonage"
+		case c.AfricasTalking != nil:
+			kind = "africastalking"
+		}
+		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
+	}
+	return out
 }
 
 // ExplainRoute implements grpcapi.Operator: the live decision, breakers and

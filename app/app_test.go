@@ -31,6 +31,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
@@ -797,5 +798,116 @@ func TestCloudProviderEndToEnd(t *testing.T) {
 	m, err = cl.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetId()})
 	if err != nil || m.GetStatus() != pb.Status_STATUS_DELIVERED || m.GetCost() != 9 {
 		t.Fatalf("after Twilio's callback: %v (cost %v), %v", m.GetStatus(), m.GetCost(), err)
+	}
+}
+
+// ListMessages pages and filters, CancelMessage stops only what no carrier
+// has, and a named cursor lets a restarted adapter resume the event stream.
+func TestListCancelAndCursors(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	other := dial(t, a.GRPCAddr(), apptest.KeyB)
+	ctx := context.Background()
+	later := timestamppb.New(time.Now().Add(time.Hour))
+	var scheduled []string
+	for i := range 3 {
+		r, err := cl.Send(ctx, &pb.SendRequest{To: fmt.Sprintf("+25471234567%d", i), Text: "meeting", NotBefore: later})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheduled = append(scheduled, r.GetId())
+	}
+	now, err := cl.Send(ctx, &pb.SendRequest{To: "+254712345679", Text: "now"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err := cl.GetMessage(ctx, &pb.GetMessageRequest{Id: now.GetId()})
+		if err != nil || m.GetStatus() != pb.Status_STATUS_DELIVERED {
+			return fmt.Errorf("%v %v", m.GetStatus(), err)
+		}
+		return nil
+	})
+
+	page1, err := cl.ListMessages(ctx, &pb.ListMessagesRequest{PageSize: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page2, err := cl.ListMessages(ctx, &pb.ListMessagesRequest{PageSize: 2, PageToken: page1.GetNextPageToken()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range append(page1.GetMessages(), page2.GetMessages()...) {
+		ids = append(ids, m.GetId())
+	}
+	if want := []string{now.GetId(), scheduled[2], scheduled[1], scheduled[0]}; !slices.Equal(ids, want) || page2.GetNextPageToken() != "" {
+		t.Fatalf("pages %v (next %q), want newest first %v", ids, page2.GetNextPageToken(), want)
+	}
+	acc, err := cl.ListMessages(ctx, &pb.ListMessagesRequest{Status: pb.Status_STATUS_ACCEPTED, To: "0712345671"})
+	if err != nil || len(acc.GetMessages()) != 1 || acc.GetMessages()[0].GetId() != scheduled[1] {
+		t.Fatalf("filter by status and national number: %v, %v", acc.GetMessages(), err)
+	}
+	if none, err := other.ListMessages(ctx, &pb.ListMessagesRequest{}); err != nil || len(none.GetMessages()) != 0 {
+		t.Fatalf("tenant B lists %v, %v", none.GetMessages(), err)
+	}
+
+	m, err := cl.CancelMessage(ctx, &pb.CancelMessageRequest{Id: scheduled[0]})
+	if err != nil || m.GetStatus() != pb.Status_STATUS_CANCELED {
+		t.Fatalf("cancel a scheduled message: %v, %v", m.GetStatus(), err)
+	}
+	for _, c := range []struct {
+		cl   *client.Client
+		id   string
+		code codes.Code
+	}{{cl, scheduled[0], codes.FailedPrecondition}, {cl, now.GetId(), codes.FailedPrecondition}, {other, scheduled[1], codes.NotFound}} {
+		if _, err := c.cl.CancelMessage(ctx, &pb.CancelMessageRequest{Id: c.id}); status.Code(err) != c.code {
+			t.Errorf("cancel %s: %v, want %v", c.id, err, c.code)
+		}
+	}
+
+	// An adapter acknowledges what it processed; a new stream on the same
+	// cursor starts right after it.
+	evs := follow(t, cl, 0)
+	var last int64
+	testutil.Eventually(t, 5*time.Second, func() error {
+		evs.mu.Lock()
+		defer evs.mu.Unlock()
+		if len(evs.statuses[scheduled[0]]) < 2 {
+			return fmt.Errorf("events %v", evs.statuses)
+		}
+		last = evs.lastSeq
+		return nil
+	})
+	ack, err := cl.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "mifos-adapter", Seq: last - 1})
+	if err != nil || ack.GetSeq() != last-1 {
+		t.Fatalf("ack: %v, %v", ack, err)
+	}
+	if ack, err := cl.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "mifos-adapter", Seq: 1}); err != nil || ack.GetSeq() != last-1 {
+		t.Fatalf("ack backwards moved the cursor: %v, %v", ack, err)
+	}
+	if _, err := cl.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "mifos-adapter", Seq: last + 1000}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("ack ahead of the log: %v", err)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := cl.StreamEvents(sctx, &pb.StreamEventsRequest{Cursor: "mifos-adapter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.Recv()
+	if err != nil || ev.GetSeq() != last {
+		t.Fatalf("resumed at %v (%v), want seq %d", ev.GetSeq(), err, last)
+	}
+
+	admin := pb.NewAdminClient(dial(t, a.GRPCAddr(), apptest.AdminKey).Conn())
+	cs, err := admin.ListCarriers(ctx, &pb.ListCarriersRequest{})
+	if err != nil || len(cs.GetCarriers()) != 1 {
+		t.Fatalf("carriers %v, %v", cs, err)
+	}
+	if c := cs.GetCarriers()[0]; c.GetName() != "sim" || c.GetKind() != "smpp" || !c.GetUp() || c.GetWindow() != 128 || c.GetBreaker() != "closed" {
+		t.Fatalf("carrier %v", c)
 	}
 }

@@ -69,6 +69,8 @@ type Options struct {
 	ClaimBatch  int           // messages claimed per store round trip; default 64
 	Workers     int           // messages claimed and in flight at once; default 256
 	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
+	// EventRetention drops events older than this, hourly; 0 keeps them all.
+	EventRetention time.Duration
 }
 
 func (o *Options) setDefaults() {
@@ -121,6 +123,7 @@ type Engine struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	work   sync.WaitGroup
+	bg     sync.WaitGroup // housekeeping (event retention)
 
 	stopOnce sync.Once
 	stopErr  error
@@ -179,7 +182,32 @@ func (e *Engine) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go e.dispatch(ctx)
+	if e.opts.EventRetention > 0 {
+		e.bg.Add(1)
+		go e.prune(ctx)
+	}
 	return nil
+}
+
+// prune applies the event retention at start and every hour.
+func (e *Engine) prune(ctx context.Context) {
+	defer e.bg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := e.opts.Store.PruneEvents(ctx, e.opts.Now().Add(-e.opts.EventRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Error("prune events", "err", err)
+		case n > 0:
+			e.log.Info("events pruned", "count", n, "retention", e.opts.EventRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Stop stops dispatching, lets submissions in flight finish within ctx, then
@@ -192,6 +220,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		}
 		e.cancel()
 		<-e.done
+		e.bg.Wait()
 		waited := make(chan struct{})
 		go func() { e.work.Wait(); close(waited) }()
 		select {
@@ -288,6 +317,48 @@ func (e *Engine) admit(tenant string, n int) error {
 // Get returns a tenant's message.
 func (e *Engine) Get(ctx context.Context, tenant, id string) (*Message, error) {
 	return e.opts.Store.Get(ctx, tenant, id)
+}
+
+// List returns a page of a tenant's messages; a destination in the filter
+// may be national, as in Send.
+func (e *Engine) List(ctx context.Context, tenant string, f ListFilter) ([]*Message, error) {
+	t, ok := e.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
+	}
+	if f.To != "" {
+		to, err := NormalizeNumber(f.To, t.DefaultRegion)
+		if err != nil {
+			return nil, &FieldError{"to", err.Error()}
+		}
+		f.To = to
+	}
+	return e.opts.Store.List(ctx, tenant, f)
+}
+
+// Cancel stops a message no carrier has taken yet and returns it.
+func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*Message, error) {
+	if err := e.opts.Store.Cancel(ctx, tenant, id, e.opts.Now()); err != nil {
+		return nil, err
+	}
+	e.events.notify()
+	return e.opts.Store.Get(ctx, tenant, id)
+}
+
+// AckEvents moves a tenant's named cursor and returns where it stands.
+func (e *Engine) AckEvents(ctx context.Context, tenant, cursor string, seq int64) (int64, error) {
+	if cursor == "" {
+		return 0, &FieldError{"cursor", "is empty"}
+	}
+	if err := e.opts.Store.AckEvents(ctx, tenant, cursor, seq); err != nil {
+		return 0, err
+	}
+	return e.opts.Store.Cursor(ctx, tenant, cursor)
+}
+
+// Cursor is where a tenant's named cursor stands (0: never acknowledged).
+func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
+	return e.opts.Store.Cursor(ctx, tenant, cursor)
 }
 
 // Events returns the tenant's events from fromSeq on, waiting up to the

@@ -93,6 +93,10 @@ type Store interface {
 // (or may have) part of it, or it already ended.
 var ErrNotCancelable = errors.New("gateway: message is already being sent or has ended")
 
+// ErrAckAhead refuses a cursor acknowledgment past the last event appended:
+// the cursor would silently skip events not yet written.
+var ErrAckAhead = errors.New("gateway: acknowledged seq is beyond the last event")
+
 // ListFilter selects messages for Store.List. Zero fields match everything.
 type ListFilter struct {
 	Status Status    // only this status

@@ -17,6 +17,16 @@ type Operator interface {
 	ExplainRoute(tenant, to, from string) (*Explanation, error)
 	// ReloadRoutes rereads the config file and swaps in its routes.
 	ReloadRoutes() (routes int, err error)
+	// Carriers reports every carrier's state now.
+	Carriers() []CarrierState
+}
+
+// CarrierState is one carrier as the gateway sees it now.
+type CarrierState struct {
+	Name, Kind string
+	Up         bool
+	Window     int
+	Breaker    string
 }
 
 // Explanation is a routing decision, structured and as text.
@@ -44,6 +54,14 @@ func (a adminServer) ExplainRoute(_ context.Context, r *pb.ExplainRouteRequest) 
 	out := &pb.ExplainRouteResponse{To: ex.To, Explanation: ex.Text}
 	for _, c := range ex.Candidates {
 		out.Candidates = append(out.Candidates, &pb.RouteCandidate{Carrier: c.Carrier, Cost: c.Cost, Currency: c.Currency, Breaker: ex.Breakers[c.Carrier]})
+	}
+	return out, nil
+}
+
+func (a adminServer) ListCarriers(context.Context, *pb.ListCarriersRequest) (*pb.ListCarriersResponse, error) {
+	out := &pb.ListCarriersResponse{}
+	for _, c := range a.op.Carriers() {
+		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker})
 	}
 	return out, nil
 }

@@ -147,6 +147,81 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 	return resp, nil
 }
 
+// ListMessages implements smsgw.v1.Messaging.
+func (s *Server) ListMessages(ctx context.Context, r *pb.ListMessagesRequest) (*pb.ListMessagesResponse, error) {
+	size := int(r.GetPageSize())
+	if size < 0 || size > 500 {
+		return nil, fieldStatus(&gateway.FieldError{Field: "page_size", Reason: "must be 0 (default 100) to 500"}).Err()
+	}
+	if size == 0 {
+		size = 100
+	}
+	// One more than the page tells whether another page follows.
+	f := gateway.ListFilter{To: r.GetTo(), Before: r.GetPageToken(), Limit: size + 1}
+	if r.GetStatus() != pb.Status_STATUS_UNSPECIFIED {
+		for st, v := range statuses {
+			if v == r.GetStatus() {
+				f.Status = st
+			}
+		}
+	}
+	if r.GetSince() != nil {
+		f.Since = r.GetSince().AsTime()
+	}
+	if r.GetUntil() != nil {
+		f.Until = r.GetUntil().AsTime()
+	}
+	msgs, err := s.engine.List(ctx, tenantFrom(ctx), f)
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return nil, fieldStatus(fe).Err()
+	}
+	if err != nil {
+		return nil, internal(err)
+	}
+	out := &pb.ListMessagesResponse{}
+	if len(msgs) > size {
+		msgs = msgs[:size]
+		out.NextPageToken = msgs[size-1].ID
+	}
+	for _, m := range msgs {
+		out.Messages = append(out.Messages, toMessage(m))
+	}
+	return out, nil
+}
+
+// CancelMessage implements smsgw.v1.Messaging.
+func (s *Server) CancelMessage(ctx context.Context, r *pb.CancelMessageRequest) (*pb.Message, error) {
+	if r.GetId() == "" {
+		return nil, fieldStatus(&gateway.FieldError{Field: "id", Reason: "is empty"}).Err()
+	}
+	m, err := s.engine.Cancel(ctx, tenantFrom(ctx), r.GetId())
+	switch {
+	case errors.Is(err, gateway.ErrNotFound):
+		return nil, status.Errorf(codes.NotFound, "no message %q", r.GetId())
+	case errors.Is(err, gateway.ErrNotCancelable):
+		return nil, status.Errorf(codes.FailedPrecondition, "message %q is already being sent or has ended", r.GetId())
+	case err != nil:
+		return nil, internal(err)
+	}
+	return toMessage(m), nil
+}
+
+// AckEvents implements smsgw.v1.Messaging.
+func (s *Server) AckEvents(ctx context.Context, r *pb.AckEventsRequest) (*pb.AckEventsResponse, error) {
+	seq, err := s.engine.AckEvents(ctx, tenantFrom(ctx), r.GetCursor(), r.GetSeq())
+	var fe *gateway.FieldError
+	switch {
+	case errors.As(err, &fe):
+		return nil, fieldStatus(fe).Err()
+	case errors.Is(err, gateway.ErrAckAhead):
+		return nil, fieldStatus(&gateway.FieldError{Field: "seq", Reason: "is beyond the last event"}).Err()
+	case err != nil:
+		return nil, internal(err)
+	}
+	return &pb.AckEventsResponse{Seq: seq}, nil
+}
+
 // GetMessage implements smsgw.v1.Messaging.
 func (s *Server) GetMessage(ctx context.Context, r *pb.GetMessageRequest) (*pb.Message, error) {
 	if r.GetId() == "" {
@@ -187,6 +262,13 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 		}
 	}
 	next := max(r.GetFromSeq(), 0)
+	if next == 0 && r.GetCursor() != "" {
+		seq, err := s.engine.Cursor(ctx, tenant, r.GetCursor())
+		if err != nil {
+			return internal(err)
+		}
+		next = seq + 1
+	}
 	for {
 		evs, err := s.engine.Events(ctx, tenant, next, 500)
 		if err != nil {

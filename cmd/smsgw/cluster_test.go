@@ -80,30 +80,8 @@ func TestClusterLosesNothing(t *testing.T) {
 		t.Fatal("the load finished before a node was killed")
 	}
 
-	deadline := time.Now().Add(3 * time.Minute)
-	for id := range ids {
-		for {
-			m, err := clients[1].GetMessage(context.Background(), &pb.GetMessageRequest{Id: id})
-			if err != nil {
-				t.Fatalf("accepted message %s: %v", id, err)
-			}
-			if m.GetStatus() == pb.Status_STATUS_DELIVERED {
-				break
-			}
-			if m.GetStatus() > pb.Status_STATUS_DELIVERED || time.Now().After(deadline) {
-				t.Fatalf("message %s is %v (%s)", id, m.GetStatus(), m.GetLastError())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	counts := map[string]int{}
-	for _, s := range sim.Submits() {
-		counts[s.Dest+"/"+string(s.ShortMessage)]++
-	}
-	resent := 0
-	for _, n := range counts {
-		resent += n - 1
-	}
+	waitDelivered(t, clients[1], ids, 3*time.Minute)
+	resent := resentParts(sim)
 	st := sim.Stats()
 	t.Logf("3 nodes, one SIGKILLed: %d accepted, all DELIVERED; %d parts resent (bound %d); at most %d binds at once (cap %d)",
 		len(ids), resent, binds*window, st.MaxBound, binds)

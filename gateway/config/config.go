@@ -86,6 +86,9 @@ type Gateway struct {
 	MaxAttempts int           `yaml:"max_attempts"` // submission attempts before FAILED; default 12
 	RetryBase   time.Duration `yaml:"retry_base"`   // first retry delay; default 2s
 	RetryMax    time.Duration `yaml:"retry_max"`    // retry delay cap; default 5m
+	// EventRetention drops events older than this (adapters must have read
+	// them by then); default 720h (30 days); negative keeps them forever.
+	EventRetention time.Duration `yaml:"event_retention"`
 }
 
 // Tenant is one MFI (or one Fineract tenant) using the gateway.
@@ -209,6 +212,9 @@ func (c *Config) setDefaults() {
 	}
 	if g.RetryMax == 0 {
 		g.RetryMax = 5 * time.Minute
+	}
+	if g.EventRetention == 0 {
+		g.EventRetention = 30 * 24 * time.Hour
 	}
 }
 

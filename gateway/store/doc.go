@@ -15,6 +15,36 @@
 // RecordSubmits records the id; the message becomes final (one event) when
 // its last part does.
 //
+// # Listing, canceling, cursors and retention, in both stores
+//
+// List reads one tenant's messages (a tenant is required), newest first by
+// id (UUIDv7, so by creation), through the (tenant, id) index of migration
+// 0003; filters are status, destination and created_at in [Since, Until),
+// and Before pages by id. Limit ≤ 0 means 100 and is capped at 1000. It
+// returns messages without parts or attempts (Get has them) and without
+// LeaseUntil.
+//
+// Cancel decides in one write transaction: a message of another tenant is
+// ErrNotFound (an empty tenant matches any, as in Get); one that left
+// ACCEPTED, has a part with a carrier id, or is leased until after the
+// caller's now (a node may be sending it) is ErrNotCancelable. Otherwise
+// the message and its parts become CANCELED with last_error "canceled by
+// the caller", the lease is cleared and one CANCELED event is appended. A
+// lease that lapsed does not prevent it: its node is gone.
+//
+// Event cursors (table event_cursors, keyed by tenant and name) only move
+// forward: AckEvents stores max(old, new). A seq beyond the last seq ever
+// appended (SQLite's sqlite_sequence, PostgreSQL's event sequence; both
+// count pruned events) is refused with gateway.ErrAckAhead, since such a cursor
+// would skip events appended later. An empty cursor name is an error; an
+// empty tenant is a cursor like any other (for an all-tenant consumer).
+// Cursor is 0 for a cursor never acked.
+//
+// PruneEvents deletes the events whose append time is before the given
+// time. Sequence numbers are never reused (AUTOINCREMENT; a sequence), so
+// a consumer resuming at a pruned seq simply goes on with the next kept
+// one.
+//
 // # Invariants of the SQLite store
 //
 // All methods are safe for concurrent use; none holds a lock while it waits
@@ -26,7 +56,7 @@
 // disk; an event is durable in the same commit as the change it reports.
 //
 // One writer: every change (Accept, Claim, RecordSubmits, Reschedule, Finish,
-// RecordReceipts, RecordInbound) is queued to a single writer goroutine that
+// RecordReceipts, RecordInbound, Cancel, AckEvents, PruneEvents) is queued to a single writer goroutine that
 // owns the only write connection. It drains what is queued (up to
 // Options.MaxBatch operations) into one transaction, commits it once and then
 // answers every caller of the batch: many callers share one fsync (group
@@ -39,7 +69,8 @@
 // acknowledged. Once queued, a call waits for its batch; a context that ends
 // before the writer reaches the operation cancels it without effect.
 //
-// Reads: Get and Events run on a separate read-only connection pool. WAL lets
+// Reads: Get, Events, List and Cursor run on a separate read-only
+// connection pool. WAL lets
 // them run beside the writer, and each sees one committed snapshot.
 //
 // Leases: Claim leases the messages it returns until now+Options.LeaseDuration;
@@ -48,6 +79,9 @@
 // SQLite store serves exactly one process (Open takes an exclusive lock on a
 // sidecar ".lock" file), so opening it clears every lease: the process that
 // held them is gone, and unfinished work resumes at once after a restart.
+// Cancel runs on the writer too, so it and Claim are strictly ordered:
+// either the claim came first (a live lease: ErrNotCancelable) or the
+// message is CANCELED before any claim looks at it.
 //
 // Events: the event sequence number is an AUTOINCREMENT key assigned inside
 // the single writer's transactions, so sequence order is commit order and a
@@ -78,10 +112,12 @@
 // informative and matters only while lease_until is in the future.
 //
 // Rows shared by nodes: a transaction that decides from a message's state
-// (RecordSubmits, RecordReceipts, Finish) locks that message's row first (in
+// (RecordSubmits, RecordReceipts, Finish, Cancel) locks that message's row first (in
 // id order when there are several). So two nodes taking receipts for two
 // parts of one message see each other's part, and exactly one emits the
-// final event. RecordSubmits and RecordReceipts also take a transaction
+// final event. Claim's FOR UPDATE SKIP LOCKED skips a row Cancel holds and
+// then finds it CANCELED; a Cancel that waited for a Claim's lock sees its
+// live lease and refuses. RecordSubmits and RecordReceipts also take a transaction
 // advisory lock per (carrier, carrier id), so a receipt arriving on one node
 // while another node records its id is applied, never kept as unmatched
 // after the id's transaction looked for it.
@@ -96,6 +132,8 @@
 // within a second without this). A rolled-back transaction leaves a gap in
 // the numbers, never a reordering. Lock order: row locks, then the event
 // lock, then COMMIT, so the event lock is never part of a deadlock.
+// PruneEvents draws no seq and takes no event lock: it deletes committed
+// rows only, which a reader passes over like any gap.
 //
 // Notify: after a commit that appended events, the node sends NOTIFY
 // smsgw_events from a notifier goroutine, one for however many commits
@@ -117,6 +155,7 @@
 // slots: at once when the process dies, after TCP keepalive when its host
 // vanishes.
 //
-// Reads: Get is one statement (one snapshot); Events is described above.
+// Reads: Get, List and Cursor are one statement each (one snapshot);
+// Events is described above.
 // Times are UTC unix nanoseconds in BIGINT columns, as in SQLite.
 package store

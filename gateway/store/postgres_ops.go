@@ -584,3 +584,145 @@ func (s *pgStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int
 	}
 	return inboundDone(in, ids, added, now), nil
 }
+
+// List reads a tenant's messages in one statement, newest first, without
+// parts or attempts (see listQuery).
+func (s *pgStore) List(ctx context.Context, tenant string, f gateway.ListFilter) ([]*gateway.Message, error) {
+	query, args, err := listQuery(tenant, f)
+	if err != nil {
+		return nil, err
+	}
+	var out []*gateway.Message
+	err = s.run(func() error {
+		rows, err := s.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		out = out[:0]
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return out, nil
+}
+
+// Cancel ends a message no carrier has taken. It locks the message's row
+// first: a Claim on any node either holds the row (Cancel waits, then sees
+// its live lease) or skips it (SKIP LOCKED) and finds it CANCELED after.
+func (s *pgStore) Cancel(ctx context.Context, tenant, id string, now time.Time) error {
+	nowNs := toNanos(now)
+	return s.write(ctx, "cancel", func(w *ptx) error {
+		var st cancelState
+		err := w.queryRow(sqlCancelState+" FOR UPDATE", id).Scan(&st.tenant, &st.status, &st.leaseUntil)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("store: cancel %s: %w", id, gateway.ErrNotFound)
+		}
+		if err == nil {
+			err = w.queryRow(sqlSubmittedParts, id).Scan(&st.submitted)
+		}
+		if err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		if err := checkCancel(tenant, id, st, nowNs); err != nil {
+			return err
+		}
+		if _, err := w.exec(sqlFinishMsg, string(gateway.StatusCanceled), canceledDetail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		if _, err := w.exec(sqlFinishUnsent, string(gateway.StatusCanceled), canceledDetail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		w.event(st.tenant, id, gateway.StatusCanceled, canceledDetail)
+		return nil
+	})
+}
+
+// AckEvents moves a cursor forward. The log's last seq is the event
+// sequence's last value: it counts pruned events, so a consumer may ack an
+// event that retention deleted meanwhile. (It also counts seqs drawn by
+// transactions still open or rolled back; no consumer can have read those,
+// since Events waits them out, so only a caller inventing seqs could ack
+// one.)
+func (s *pgStore) AckEvents(ctx context.Context, tenant, cursor string, seq int64) error {
+	if err := checkAck(tenant, cursor, seq); err != nil {
+		return err
+	}
+	return s.write(ctx, "ack events", func(w *ptx) error {
+		var (
+			last   int64
+			called bool
+		)
+		if err := w.queryRow("SELECT last_value, is_called FROM events_seq_seq").Scan(&last, &called); err != nil {
+			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
+		}
+		if !called {
+			last = 0
+		}
+		if seq > last {
+			return ackAhead(tenant, cursor, seq, last)
+		}
+		if _, err := w.exec(`INSERT INTO event_cursors (tenant, name, seq, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tenant, name) DO UPDATE
+			SET seq = GREATEST(event_cursors.seq, excluded.seq), updated_at = excluded.updated_at`,
+			tenant, cursor, seq, w.nowNs); err != nil {
+			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
+		}
+		return nil
+	})
+}
+
+// Cursor reads a cursor in one statement.
+func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)
+	}
+	var seq int64
+	err := s.run(func() error {
+		err := s.pool.QueryRow(ctx, sqlCursor, tenant, cursor).Scan(&seq)
+		if errors.Is(err, pgx.ErrNoRows) {
+			seq = 0
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("store: cursor %q/%q: %w", tenant, cursor, err)
+	}
+	return seq, nil
+}
+
+// PruneEvents deletes old events in one transaction. It draws no seq and
+// takes no event lock: Events' wait is for seqs still to commit, and
+// deleting committed rows leaves a gap a reader just passes over. The
+// sequence never goes back, so new events number above every deleted one.
+func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	beforeNs := toNanos(before)
+	var n int64
+	err := s.write(ctx, "prune events", func(w *ptx) error {
+		var err error
+		n, err = w.exec(sqlPruneEvents, beforeNs)
+		if err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

@@ -383,3 +383,73 @@ func TestPostgresRefusesNonDurable(t *testing.T) {
 		t.Fatal("Open with synchronous_commit=off succeeded")
 	}
 }
+
+// Cancel on one node races Claim on another: each message ends up either
+// claimed (and its Cancel refused) or canceled (and never claimed), never
+// both, whatever the interleaving.
+func TestPostgresCancelClaimRace(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := openPG(t, dsn, Options{})
+	b := openPG(t, dsn, Options{})
+	msgs := make([]*gateway.Message, 60)
+	for i := range msgs {
+		msgs[i] = oneMsg("t1")
+	}
+	if _, err := a.Accept(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	var (
+		mu       sync.Mutex
+		claimed  = map[string]bool{}
+		canceled = map[string]bool{}
+		wg       sync.WaitGroup
+	)
+	wg.Go(func() {
+		for range 30 {
+			ms, err := a.Claim(t.Context(), now, 3)
+			if err != nil {
+				t.Errorf("Claim: %v", err)
+				return
+			}
+			mu.Lock()
+			for _, m := range ms {
+				claimed[m.ID] = true
+			}
+			mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		for _, m := range msgs {
+			err := b.Cancel(t.Context(), "t1", m.ID, now)
+			switch {
+			case err == nil:
+				mu.Lock()
+				canceled[m.ID] = true
+				mu.Unlock()
+			case !errors.Is(err, gateway.ErrNotCancelable):
+				t.Errorf("Cancel %s: %v", m.ID, err)
+			}
+		}
+	})
+	wg.Wait()
+	for _, m := range msgs {
+		g, err := a.Get(t.Context(), "t1", m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case claimed[m.ID] && canceled[m.ID]:
+			t.Errorf("%s was both claimed and canceled", m.ID)
+		case !claimed[m.ID] && !canceled[m.ID]:
+			t.Errorf("%s was neither claimed nor canceled", m.ID)
+		case canceled[m.ID] && g.Status != gateway.StatusCanceled:
+			t.Errorf("%s canceled but %s", m.ID, g.Status)
+		case claimed[m.ID] && g.Status != gateway.StatusAccepted:
+			t.Errorf("%s claimed but %s", m.ID, g.Status)
+		}
+	}
+	if len(canceled) == 0 || len(claimed) == 0 {
+		t.Logf("no overlap exercised: %d claimed, %d canceled", len(claimed), len(canceled))
+	}
+}

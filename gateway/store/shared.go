@@ -3,6 +3,8 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -190,4 +192,107 @@ func scanAttempts(rows rowScanner) ([]gateway.Attempt, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// List limits: a ListFilter.Limit ≤ 0 means listDefaultLimit, and no page
+// is longer than listMaxLimit.
+const (
+	listDefaultLimit = 100
+	listMaxLimit     = 1000
+)
+
+// canceledDetail is the last_error, part error and event detail of a
+// message ended by Cancel.
+const canceledDetail = "canceled by the caller"
+
+// SQL of List, Cancel, the cursors and pruning that reads the same in both
+// dialects.
+const (
+	sqlCancelState    = "SELECT tenant, status, lease_until FROM messages WHERE id = $1"
+	sqlSubmittedParts = "SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id <> ''"
+	sqlCursor         = "SELECT seq FROM event_cursors WHERE tenant = $1 AND name = $2"
+	sqlPruneEvents    = "DELETE FROM events WHERE at < $1"
+)
+
+// listQuery builds List's statement: the tenant's messages matching f,
+// newest id first, at most f.Limit (bounded). The (tenant, id) index
+// serves the tenant condition, the Before condition and the order.
+func listQuery(tenant string, f gateway.ListFilter) (string, []any, error) {
+	if tenant == "" {
+		return "", nil, fmt.Errorf("store: list: empty tenant")
+	}
+	var b strings.Builder
+	args := []any{tenant}
+	b.WriteString("SELECT " + messageColumns + " FROM messages WHERE tenant = $1")
+	cond := func(sql string, arg any) {
+		args = append(args, arg)
+		b.WriteString(" AND " + sql + " $" + strconv.Itoa(len(args)))
+	}
+	if f.Status != "" {
+		cond("status =", string(f.Status))
+	}
+	if f.To != "" {
+		cond("recipient =", f.To)
+	}
+	if !f.Since.IsZero() {
+		cond("created_at >=", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		cond("created_at <", f.Until.UnixNano())
+	}
+	if f.Before != "" {
+		cond("id <", f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = listDefaultLimit
+	}
+	limit = min(limit, listMaxLimit)
+	args = append(args, limit)
+	b.WriteString(" ORDER BY id DESC LIMIT $" + strconv.Itoa(len(args)))
+	return b.String(), args, nil
+}
+
+// cancelState is what Cancel decides on, read under the write path (and,
+// in PostgreSQL, the message's row lock).
+type cancelState struct {
+	tenant, status string
+	leaseUntil     int64
+	submitted      int // parts with a carrier id
+}
+
+// checkCancel says whether tenant may cancel the message in st at nowNs:
+// ErrNotFound for another tenant's message (an empty tenant matches any,
+// as in Get), ErrNotCancelable once a carrier has (or may have) part of it,
+// or it has left ACCEPTED.
+func checkCancel(tenant, id string, st cancelState, nowNs int64) error {
+	if tenant != "" && st.tenant != tenant {
+		return fmt.Errorf("store: cancel %s: %w", id, gateway.ErrNotFound)
+	}
+	switch {
+	case gateway.Status(st.status) != gateway.StatusAccepted:
+		return fmt.Errorf("store: cancel %s: status %s: %w", id, st.status, gateway.ErrNotCancelable)
+	case st.submitted > 0:
+		return fmt.Errorf("store: cancel %s: %d parts submitted: %w", id, st.submitted, gateway.ErrNotCancelable)
+	case st.leaseUntil > nowNs:
+		return fmt.Errorf("store: cancel %s: claimed until %s: %w", id,
+			fromNanos(st.leaseUntil).Format(time.RFC3339Nano), gateway.ErrNotCancelable)
+	}
+	return nil
+}
+
+// checkAck rejects an empty cursor name and a negative seq.
+func checkAck(tenant, cursor string, seq int64) error {
+	if cursor == "" {
+		return fmt.Errorf("store: ack events (tenant %q): empty cursor name", tenant)
+	}
+	if seq < 0 {
+		return fmt.Errorf("store: ack events %q/%q: negative seq %d", tenant, cursor, seq)
+	}
+	return nil
+}
+
+// ackAhead is AckEvents' error for a seq beyond the log's last.
+func ackAhead(tenant, cursor string, seq, last int64) error {
+	return fmt.Errorf("store: ack events %q/%q: seq %d, last event %d: %w", tenant, cursor, seq, last, gateway.ErrAckAhead)
 }

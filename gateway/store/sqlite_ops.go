@@ -581,3 +581,133 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 	}
 	return inboundDone(in, ids, added, now), nil
 }
+
+// List reads a tenant's messages on the reader pool, newest first, without
+// parts or attempts (see listQuery).
+func (s *sqliteStore) List(ctx context.Context, tenant string, f gateway.ListFilter) ([]*gateway.Message, error) {
+	query, args, err := listQuery(tenant, f)
+	if err != nil {
+		return nil, err
+	}
+	var out []*gateway.Message
+	err = s.read(func() error {
+		rows, err := s.rdb.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return out, nil
+}
+
+// Cancel ends a message no carrier has taken. The single writer orders it
+// with every Claim: either the claim ran first (a live lease, so
+// ErrNotCancelable) or the message is CANCELED before Claim can see it.
+func (s *sqliteStore) Cancel(ctx context.Context, tenant, id string, now time.Time) error {
+	nowNs := toNanos(now)
+	return s.do(ctx, "cancel", func(w *wtx) error {
+		var st cancelState
+		err := w.queryRow(sqlCancelState, id).Scan(&st.tenant, &st.status, &st.leaseUntil)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: cancel %s: %w", id, gateway.ErrNotFound)
+		}
+		if err == nil {
+			err = w.queryRow(sqlSubmittedParts, id).Scan(&st.submitted)
+		}
+		if err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		if err := checkCancel(tenant, id, st, nowNs); err != nil {
+			return err
+		}
+		if _, err := w.exec(sqlFinishMsg, string(gateway.StatusCanceled), canceledDetail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		if _, err := w.exec(sqlFinishUnsent, string(gateway.StatusCanceled), canceledDetail, w.nowNs, id); err != nil {
+			return fmt.Errorf("store: cancel %s: %w", id, err)
+		}
+		w.event(st.tenant, id, gateway.StatusCanceled, canceledDetail)
+		return nil
+	})
+}
+
+// AckEvents moves a cursor forward. The log's last seq is sqlite_sequence's,
+// which counts pruned events too, so a consumer may ack an event that
+// retention deleted meanwhile.
+func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq int64) error {
+	if err := checkAck(tenant, cursor, seq); err != nil {
+		return err
+	}
+	return s.do(ctx, "ack events", func(w *wtx) error {
+		var last int64
+		if err := w.queryRow(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&last); err != nil {
+			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
+		}
+		if seq > last {
+			return ackAhead(tenant, cursor, seq, last)
+		}
+		if _, err := w.exec(`INSERT INTO event_cursors (tenant, name, seq, updated_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tenant, name) DO UPDATE SET seq = max(seq, excluded.seq), updated_at = excluded.updated_at`,
+			tenant, cursor, seq, w.nowNs); err != nil {
+			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
+		}
+		return nil
+	})
+}
+
+// Cursor reads a cursor on the reader pool.
+func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)
+	}
+	var seq int64
+	err := s.read(func() error {
+		err := s.rdb.QueryRowContext(ctx, sqlCursor, tenant, cursor).Scan(&seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			seq = 0
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("store: cursor %q/%q: %w", tenant, cursor, err)
+	}
+	return seq, nil
+}
+
+// PruneEvents deletes old events in one writer transaction. AUTOINCREMENT
+// keeps the highest seq ever used, so new events still number above every
+// deleted one.
+func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	beforeNs := toNanos(before)
+	var n int64
+	err := s.do(ctx, "prune events", func(w *wtx) error {
+		var err error
+		n, err = w.exec(sqlPruneEvents, beforeNs)
+		if err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}

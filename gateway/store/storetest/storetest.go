@@ -58,6 +58,10 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"RecycledCarrierID", testRecycledCarrierID},
 		{"EventFollowerNeverSkips", testEventFollowerNeverSkips},
 		{"AttemptHistoryAndPartCost", testAttemptHistoryAndPartCost},
+		{"ListFiltersAndPages", testListFiltersAndPages},
+		{"CancelBeforeSubmit", testCancelBeforeSubmit},
+		{"EventCursors", testEventCursors},
+		{"PruneEvents", testPruneEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1172,5 +1176,355 @@ func testAttemptHistoryAndPartCost(t *testing.T, e *env) {
 	}
 	if g.Cost < 1.8-1e-9 || g.Cost > 1.8+1e-9 {
 		t.Errorf("message cost %v, want 1.8", g.Cost)
+	}
+}
+
+func (e *env) list(tenant string, f gateway.ListFilter) []string {
+	e.t.Helper()
+	ms, err := e.s.List(e.t.Context(), tenant, f)
+	if err != nil {
+		e.t.Fatalf("List(%q, %+v): %v", tenant, f, err)
+	}
+	for _, m := range ms {
+		if m.Tenant != tenant {
+			e.t.Errorf("List(%q) returned %s of tenant %q", tenant, m.ID, m.Tenant)
+		}
+		if len(m.Parts) != 0 || len(m.Attempts) != 0 {
+			e.t.Errorf("List returned %s with %d parts, %d attempts; want none", m.ID, len(m.Parts), len(m.Attempts))
+		}
+	}
+	return ids(ms)
+}
+
+// newestFirst returns the ids of ms in reverse: accepted in order, their
+// UUIDv7 ids grow, and List returns the newest first.
+func newestFirst(ms ...*gateway.Message) []string {
+	out := ids(ms)
+	slices.Reverse(out)
+	return out
+}
+
+func testListFiltersAndPages(t *testing.T, e *env) {
+	var early, late []*gateway.Message
+	for i := range 5 {
+		m := msg("t1", "", 1)
+		if i%2 == 0 {
+			m.To = "+254700000009"
+		}
+		early = append(early, m)
+	}
+	e.accept(early...)
+	time.Sleep(5 * time.Millisecond)
+	mid := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	for range 4 {
+		late = append(late, msg("t1", "", 1))
+	}
+	e.accept(late...)
+	other := []*gateway.Message{msg("t2", "", 1), msg("t2", "", 2), msg("t2", "", 1)}
+	e.accept(other...)
+	t3 := msg("t3", "", 1)
+	e.accept(t3)
+	all := append(slices.Clone(early), late...)
+
+	if got, want := e.list("t1", gateway.ListFilter{}), newestFirst(all...); !slices.Equal(got, want) {
+		t.Errorf("List(t1) = %v, want %v", got, want)
+	}
+	if got, want := e.list("t2", gateway.ListFilter{}), newestFirst(other...); !slices.Equal(got, want) {
+		t.Errorf("List(t2) = %v, want %v (only t2's)", got, want)
+	}
+	if got := e.list("t4", gateway.ListFilter{}); len(got) != 0 {
+		t.Errorf("List(t4) = %v, want none", got)
+	}
+	if _, err := e.s.List(t.Context(), "", gateway.ListFilter{}); err == nil {
+		t.Error("List with an empty tenant succeeded, want an error")
+	}
+
+	// Status, after a submit and a finish.
+	submitAll(e, early[1], "c1", "L")
+	if err := e.s.Finish(t.Context(), late[0].ID, gateway.StatusFailed, "no route"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.list("t1", gateway.ListFilter{Status: gateway.StatusSubmitted}); !slices.Equal(got, []string{early[1].ID}) {
+		t.Errorf("List SUBMITTED = %v, want %s", got, early[1].ID)
+	}
+	if got := e.list("t1", gateway.ListFilter{Status: gateway.StatusFailed}); !slices.Equal(got, []string{late[0].ID}) {
+		t.Errorf("List FAILED = %v, want %s", got, late[0].ID)
+	}
+	accepted := slices.DeleteFunc(slices.Clone(all), func(m *gateway.Message) bool {
+		return m == early[1] || m == late[0]
+	})
+	if got, want := e.list("t1", gateway.ListFilter{Status: gateway.StatusAccepted}), newestFirst(accepted...); !slices.Equal(got, want) {
+		t.Errorf("List ACCEPTED = %v, want %v", got, want)
+	}
+	if got := e.list("t2", gateway.ListFilter{Status: gateway.StatusSubmitted}); len(got) != 0 {
+		t.Errorf("List(t2) SUBMITTED = %v, want none", got)
+	}
+
+	// Destination.
+	if got, want := e.list("t1", gateway.ListFilter{To: "+254700000009"}), newestFirst(early[0], early[2], early[4]); !slices.Equal(got, want) {
+		t.Errorf("List To = %v, want %v", got, want)
+	}
+	if got := e.list("t1", gateway.ListFilter{To: "+254700000009", Status: gateway.StatusSubmitted}); len(got) != 0 {
+		t.Errorf("List To+SUBMITTED = %v, want none", got)
+	}
+
+	// Creation time: [Since, Until).
+	if got, want := e.list("t1", gateway.ListFilter{Since: mid}), newestFirst(late...); !slices.Equal(got, want) {
+		t.Errorf("List Since = %v, want %v", got, want)
+	}
+	if got, want := e.list("t1", gateway.ListFilter{Until: mid}), newestFirst(early...); !slices.Equal(got, want) {
+		t.Errorf("List Until = %v, want %v", got, want)
+	}
+	created := e.get("t1", late[0].ID).CreatedAt
+	if got := e.list("t1", gateway.ListFilter{Since: created, Until: created.Add(time.Nanosecond)}); !slices.Contains(got, late[0].ID) || slices.Contains(got, early[4].ID) {
+		t.Errorf("List [created, created+1ns) = %v, want %s in it and no early message", got, late[0].ID)
+	}
+	if got := e.list("t1", gateway.ListFilter{Since: created, Until: created}); len(got) != 0 {
+		t.Errorf("List of an empty range = %v", got)
+	}
+
+	// Paging: pages of 2 until an empty one, together the whole list.
+	var paged []string
+	f := gateway.ListFilter{Limit: 2}
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("paging does not end")
+		}
+		page := e.list("t1", f)
+		if len(page) > 2 {
+			t.Fatalf("page of %d, limit 2", len(page))
+		}
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		f.Before = page[len(page)-1]
+	}
+	if want := newestFirst(all...); !slices.Equal(paged, want) {
+		t.Errorf("paged %v, want %v", paged, want)
+	}
+	if got := e.list("t2", gateway.ListFilter{Before: other[2].ID}); !slices.Equal(got, newestFirst(other[:2]...)) {
+		t.Errorf("List(t2) before its newest = %v, want the two older", got)
+	}
+	if got := e.list("t2", gateway.ListFilter{Before: t3.ID}); !slices.Equal(got, newestFirst(other...)) {
+		t.Errorf("List(t2) before another tenant's newer id = %v, want all of t2's", got)
+	}
+
+	// Limit: 100 by default, never more than 1000.
+	var many []*gateway.Message
+	for range 1005 {
+		many = append(many, msg("t3", "", 1))
+	}
+	e.accept(many...)
+	if got := e.list("t3", gateway.ListFilter{}); len(got) != 100 {
+		t.Errorf("default limit: %d messages, want 100", len(got))
+	}
+	if got := e.list("t3", gateway.ListFilter{Limit: 5000}); len(got) != 1000 {
+		t.Errorf("limit 5000: %d messages, want the cap of 1000", len(got))
+	}
+	if got := e.list("t3", gateway.ListFilter{Limit: 3}); !slices.Equal(got, newestFirst(many[len(many)-3:]...)) {
+		t.Errorf("limit 3: %v, want the 3 newest", got)
+	}
+}
+
+func testCancelBeforeSubmit(t *testing.T, e *env) {
+	m1, m2, m3, m4 := msg("t1", "", 2), msg("t1", "", 1), msg("t1", "", 1), msg("t1", "", 2)
+	e.accept(m1, m2, m3, m4)
+	now := time.Now()
+
+	if err := e.s.Cancel(t.Context(), "t1", m1.ID, now); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	g := e.get("t1", m1.ID)
+	if g.Status != gateway.StatusCanceled || g.LastError == "" {
+		t.Errorf("after Cancel: %s %q, want CANCELED with a reason", g.Status, g.LastError)
+	}
+	for _, p := range g.Parts {
+		if p.Status != gateway.StatusCanceled {
+			t.Errorf("part %d is %s, want CANCELED", p.Index, p.Status)
+		}
+	}
+	if got := statuses(e.events("t1"), m1.ID); !slices.Equal(got, []gateway.Status{gateway.StatusAccepted, gateway.StatusCanceled}) {
+		t.Errorf("events %v, want ACCEPTED CANCELED", got)
+	}
+	if err := e.s.Cancel(t.Context(), "t1", m1.ID, now); !errors.Is(err, gateway.ErrNotCancelable) {
+		t.Errorf("second Cancel: %v, want ErrNotCancelable", err)
+	}
+	if got := statuses(e.events("t1"), m1.ID); len(got) != 2 {
+		t.Errorf("a refused Cancel appended events: %v", got)
+	}
+	if err := e.s.Cancel(t.Context(), "t2", m2.ID, now); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("Cancel by another tenant: %v, want ErrNotFound", err)
+	}
+	if err := e.s.Cancel(t.Context(), "t1", "01900000-0000-7000-8000-00000000dead", now); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("Cancel of an unknown id: %v, want ErrNotFound", err)
+	}
+	if g := e.get("t1", m2.ID); g.Status != gateway.StatusAccepted {
+		t.Errorf("another tenant's Cancel changed the message to %s", g.Status)
+	}
+
+	// A canceled message is never claimed; a claimed one cannot be canceled
+	// while its lease is live, only after it lapsed (its node is gone).
+	claimed := ids(e.claim(now, 10))
+	slices.Sort(claimed)
+	want := ids([]*gateway.Message{m2, m3, m4})
+	slices.Sort(want)
+	if !slices.Equal(claimed, want) {
+		t.Fatalf("claim = %v, want %v (not the canceled one)", claimed, want)
+	}
+	if err := e.s.Cancel(t.Context(), "t1", m2.ID, now); !errors.Is(err, gateway.ErrNotCancelable) {
+		t.Errorf("Cancel of a claimed message: %v, want ErrNotCancelable", err)
+	}
+	if err := e.s.Cancel(t.Context(), "t1", m3.ID, now.Add(24*time.Hour)); err != nil {
+		t.Errorf("Cancel after the lease lapsed: %v", err)
+	}
+
+	// A message with a submitted part cannot be canceled, even released.
+	e.submit(gateway.SubmitRecord{MessageID: m4.ID, Index: 0, Carrier: "c1", CarrierID: "X0", At: now})
+	e.reschedule(m4.ID, now, "window full")
+	if err := e.s.Cancel(t.Context(), "t1", m4.ID, now); !errors.Is(err, gateway.ErrNotCancelable) {
+		t.Errorf("Cancel with a submitted part: %v, want ErrNotCancelable", err)
+	}
+	if g := e.get("t1", m4.ID); g.Status != gateway.StatusAccepted || g.Parts[0].Status != gateway.StatusSubmitted || g.Parts[1].Status != gateway.StatusAccepted {
+		t.Errorf("refused Cancel changed the message: %s %+v", g.Status, g.Parts)
+	}
+
+	later := ids(e.claim(now.Add(48*time.Hour), 10))
+	if slices.Contains(later, m1.ID) || slices.Contains(later, m3.ID) {
+		t.Errorf("claim %v returned a canceled message (%s, %s)", later, m1.ID, m3.ID)
+	}
+	if !slices.Contains(later, m4.ID) || !slices.Contains(later, m2.ID) {
+		t.Errorf("claim %v, want %s and %s (not canceled)", later, m2.ID, m4.ID)
+	}
+}
+
+func testEventCursors(t *testing.T, e *env) {
+	e.accept(msg("t1", "", 1), msg("t1", "", 1), msg("t2", "", 1))
+	evs := e.events("")
+	if len(evs) != 3 {
+		t.Fatalf("%d events, want 3", len(evs))
+	}
+	s1, s2, last := evs[0].Seq, evs[1].Seq, evs[2].Seq
+	cursor := func(tenant, name string) int64 {
+		t.Helper()
+		seq, err := e.s.Cursor(t.Context(), tenant, name)
+		if err != nil {
+			t.Fatalf("Cursor(%q, %q): %v", tenant, name, err)
+		}
+		return seq
+	}
+	ack := func(tenant, name string, seq int64) {
+		t.Helper()
+		if err := e.s.AckEvents(t.Context(), tenant, name, seq); err != nil {
+			t.Fatalf("AckEvents(%q, %q, %d): %v", tenant, name, seq, err)
+		}
+	}
+	if got := cursor("t1", "a"); got != 0 {
+		t.Errorf("new cursor at %d, want 0", got)
+	}
+	ack("t1", "a", s2)
+	if got := cursor("t1", "a"); got != s2 {
+		t.Errorf("cursor at %d after ack %d", got, s2)
+	}
+	ack("t1", "a", s1) // never backwards
+	if got := cursor("t1", "a"); got != s2 {
+		t.Errorf("cursor moved back to %d, want %d", got, s2)
+	}
+	ack("t1", "a", last)
+	ack("t1", "b", s1)
+	ack("t2", "a", s2)
+	if a, b, other := cursor("t1", "a"), cursor("t1", "b"), cursor("t2", "a"); a != last || b != s1 || other != s2 {
+		t.Errorf("cursors t1/a=%d t1/b=%d t2/a=%d, want %d %d %d", a, b, other, last, s1, s2)
+	}
+	if got := cursor("t3", "a"); got != 0 {
+		t.Errorf("another tenant's cursor at %d, want 0", got)
+	}
+
+	err := e.s.AckEvents(t.Context(), "t2", "a", last+1)
+	if !errors.Is(err, gateway.ErrAckAhead) {
+		t.Errorf("ack beyond the log: %v, want ErrAckAhead", err)
+	}
+	if got := cursor("t2", "a"); got != s2 {
+		t.Errorf("a refused ack moved the cursor to %d", got)
+	}
+	if err := e.s.AckEvents(t.Context(), "t1", "", s1); err == nil {
+		t.Error("ack with an empty cursor name succeeded")
+	}
+
+	e.reopen()
+	if a, b, other := cursor("t1", "a"), cursor("t1", "b"), cursor("t2", "a"); a != last || b != s1 || other != s2 {
+		t.Errorf("after reopen t1/a=%d t1/b=%d t2/a=%d, want %d %d %d", a, b, other, last, s1, s2)
+	}
+	e.accept(msg("t2", "", 1))
+	next := e.events("t2")
+	ack("t2", "a", next[len(next)-1].Seq)
+	if got := cursor("t2", "a"); got != next[len(next)-1].Seq {
+		t.Errorf("after a new event the cursor acked to %d, want %d", got, next[len(next)-1].Seq)
+	}
+}
+
+func testPruneEvents(t *testing.T, e *env) {
+	a, b := msg("t1", "", 1), msg("t2", "", 1)
+	e.accept(a, b)
+	time.Sleep(5 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	c, d := msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(c)
+	e.accept(d)
+	before := e.events("")
+	if len(before) != 4 {
+		t.Fatalf("%d events, want 4", len(before))
+	}
+
+	n, err := e.s.PruneEvents(t.Context(), cut)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneEvents = %d, %v; want 2", n, err)
+	}
+	after := e.events("")
+	if len(after) != 2 || after[0].Seq != before[2].Seq || after[1].Seq != before[3].Seq {
+		t.Fatalf("after prune %+v, want the last two of %+v", after, before)
+	}
+	if after[0].MessageID != c.ID || after[1].MessageID != d.ID {
+		t.Errorf("after prune events of %s %s, want %s %s", after[0].MessageID, after[1].MessageID, c.ID, d.ID)
+	}
+	// A consumer resuming at a pruned seq goes on with the next kept one.
+	page, err := e.s.Events(t.Context(), "t1", before[0].Seq, 10)
+	if err != nil || len(page) != 2 || page[0].Seq != before[2].Seq {
+		t.Errorf("Events(t1, %d) after prune = %+v, %v; want from %d", before[0].Seq, page, err, before[2].Seq)
+	}
+	page, err = e.s.Events(t.Context(), "", before[2].Seq+1, 10)
+	if err != nil || len(page) != 1 || page[0].Seq != before[3].Seq {
+		t.Errorf("Events(%d) after prune = %+v, %v", before[2].Seq+1, page, err)
+	}
+	if g := e.get("t1", a.ID); g.Status != gateway.StatusAccepted {
+		t.Errorf("pruning events changed a message: %s", g.Status)
+	}
+	if n, err := e.s.PruneEvents(t.Context(), cut); err != nil || n != 0 {
+		t.Errorf("second PruneEvents = %d, %v; want 0", n, err)
+	}
+
+	// Everything pruned: seqs still grow, across a restart too, and a
+	// consumer may still ack what it read before the prune.
+	if n, err := e.s.PruneEvents(t.Context(), time.Now().Add(time.Hour)); err != nil || n != 2 {
+		t.Fatalf("PruneEvents of all = %d, %v; want 2", n, err)
+	}
+	if evs := e.events(""); len(evs) != 0 {
+		t.Fatalf("after pruning all: %+v", evs)
+	}
+	if err := e.s.AckEvents(t.Context(), "t1", "a", before[3].Seq); err != nil {
+		t.Errorf("ack of a pruned seq: %v", err)
+	}
+	e.accept(msg("t1", "", 1))
+	evs := e.events("")
+	if len(evs) != 1 || evs[0].Seq <= before[3].Seq {
+		t.Fatalf("after pruning all, new events %+v, want seq above %d", evs, before[3].Seq)
+	}
+	e.reopen()
+	e.accept(msg("t1", "", 1))
+	evs2 := e.events("")
+	if len(evs2) != 2 || evs2[1].Seq <= evs[0].Seq {
+		t.Errorf("after reopen events %+v, want a seq above %d", evs2, evs[0].Seq)
 	}
 }

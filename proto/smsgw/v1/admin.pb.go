@@ -23,6 +23,169 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ListCarriersRequest has no fields.
+type ListCarriersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCarriersRequest) Reset() {
+	*x = ListCarriersRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCarriersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCarriersRequest) ProtoMessage() {}
+
+func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCarriersRequest.ProtoReflect.Descriptor instead.
+func (*ListCarriersRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// ListCarriersResponse lists every configured carrier.
+type ListCarriersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Carriers      []*CarrierState        `protobuf:"bytes,1,rep,name=carriers,proto3" json:"carriers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCarriersResponse) Reset() {
+	*x = ListCarriersResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCarriersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCarriersResponse) ProtoMessage() {}
+
+func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCarriersResponse.ProtoReflect.Descriptor instead.
+func (*ListCarriersResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListCarriersResponse) GetCarriers() []*CarrierState {
+	if x != nil {
+		return x.Carriers
+	}
+	return nil
+}
+
+// CarrierState is one carrier as the gateway sees it now.
+type CarrierState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// smpp, twilio, vonage or africastalking.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	// Whether it can take a submission now (for SMPP: a bind is up).
+	Up bool `protobuf:"varint,3,opt,name=up,proto3" json:"up,omitempty"`
+	// Parts that may be in flight at once.
+	Window int32 `protobuf:"varint,4,opt,name=window,proto3" json:"window,omitempty"`
+	// closed, half-open or open.
+	Breaker       string `protobuf:"bytes,5,opt,name=breaker,proto3" json:"breaker,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CarrierState) Reset() {
+	*x = CarrierState{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CarrierState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CarrierState) ProtoMessage() {}
+
+func (x *CarrierState) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CarrierState.ProtoReflect.Descriptor instead.
+func (*CarrierState) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CarrierState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CarrierState) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *CarrierState) GetUp() bool {
+	if x != nil {
+		return x.Up
+	}
+	return false
+}
+
+func (x *CarrierState) GetWindow() int32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *CarrierState) GetBreaker() string {
+	if x != nil {
+		return x.Breaker
+	}
+	return ""
+}
+
 // ExplainRouteRequest describes the message to route.
 type ExplainRouteRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -38,7 +201,7 @@ type ExplainRouteRequest struct {
 
 func (x *ExplainRouteRequest) Reset() {
 	*x = ExplainRouteRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -50,7 +213,7 @@ func (x *ExplainRouteRequest) String() string {
 func (*ExplainRouteRequest) ProtoMessage() {}
 
 func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -63,7 +226,7 @@ func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ExplainRouteRequest) GetTo() string {
@@ -102,7 +265,7 @@ type ExplainRouteResponse struct {
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -114,7 +277,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -127,7 +290,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExplainRouteResponse) GetTo() string {
@@ -168,7 +331,7 @@ type RouteCandidate struct {
 
 func (x *RouteCandidate) Reset() {
 	*x = RouteCandidate{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -180,7 +343,7 @@ func (x *RouteCandidate) String() string {
 func (*RouteCandidate) ProtoMessage() {}
 
 func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -193,7 +356,7 @@ func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
 func (*RouteCandidate) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RouteCandidate) GetCarrier() string {
@@ -233,7 +396,7 @@ type ReloadRoutesRequest struct {
 
 func (x *ReloadRoutesRequest) Reset() {
 	*x = ReloadRoutesRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -245,7 +408,7 @@ func (x *ReloadRoutesRequest) String() string {
 func (*ReloadRoutesRequest) ProtoMessage() {}
 
 func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -258,7 +421,7 @@ func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 // ReloadRoutesResponse reports the routes now in force.
@@ -272,7 +435,7 @@ type ReloadRoutesResponse struct {
 
 func (x *ReloadRoutesResponse) Reset() {
 	*x = ReloadRoutesResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +447,7 @@ func (x *ReloadRoutesResponse) String() string {
 func (*ReloadRoutesResponse) ProtoMessage() {}
 
 func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +460,7 @@ func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReloadRoutesResponse) GetRoutes() int32 {
@@ -311,7 +474,16 @@ var File_smsgw_v1_admin_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"Q\n" +
+	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"\x15\n" +
+	"\x13ListCarriersRequest\"J\n" +
+	"\x14ListCarriersResponse\x122\n" +
+	"\bcarriers\x18\x01 \x03(\v2\x16.smsgw.v1.CarrierStateR\bcarriers\"x\n" +
+	"\fCarrierState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02up\x18\x03 \x01(\bR\x02up\x12\x16\n" +
+	"\x06window\x18\x04 \x01(\x05R\x06window\x12\x18\n" +
+	"\abreaker\x18\x05 \x01(\tR\abreaker\"Q\n" +
 	"\x13ExplainRouteRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
@@ -329,10 +501,11 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\tR\abreaker\"\x15\n" +
 	"\x13ReloadRoutesRequest\".\n" +
 	"\x14ReloadRoutesResponse\x12\x16\n" +
-	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xa5\x01\n" +
+	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xf4\x01\n" +
 	"\x05Admin\x12M\n" +
 	"\fExplainRoute\x12\x1d.smsgw.v1.ExplainRouteRequest\x1a\x1e.smsgw.v1.ExplainRouteResponse\x12M\n" +
-	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
+	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
+	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
 
 var (
 	file_smsgw_v1_admin_proto_rawDescOnce sync.Once
@@ -346,25 +519,31 @@ func file_smsgw_v1_admin_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_admin_proto_rawDescData
 }
 
-var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_smsgw_v1_admin_proto_goTypes = []any{
-	(*ExplainRouteRequest)(nil),  // 0: smsgw.v1.ExplainRouteRequest
-	(*ExplainRouteResponse)(nil), // 1: smsgw.v1.ExplainRouteResponse
-	(*RouteCandidate)(nil),       // 2: smsgw.v1.RouteCandidate
-	(*ReloadRoutesRequest)(nil),  // 3: smsgw.v1.ReloadRoutesRequest
-	(*ReloadRoutesResponse)(nil), // 4: smsgw.v1.ReloadRoutesResponse
+	(*ListCarriersRequest)(nil),  // 0: smsgw.v1.ListCarriersRequest
+	(*ListCarriersResponse)(nil), // 1: smsgw.v1.ListCarriersResponse
+	(*CarrierState)(nil),         // 2: smsgw.v1.CarrierState
+	(*ExplainRouteRequest)(nil),  // 3: smsgw.v1.ExplainRouteRequest
+	(*ExplainRouteResponse)(nil), // 4: smsgw.v1.ExplainRouteResponse
+	(*RouteCandidate)(nil),       // 5: smsgw.v1.RouteCandidate
+	(*ReloadRoutesRequest)(nil),  // 6: smsgw.v1.ReloadRoutesRequest
+	(*ReloadRoutesResponse)(nil), // 7: smsgw.v1.ReloadRoutesResponse
 }
 var file_smsgw_v1_admin_proto_depIdxs = []int32{
-	2, // 0: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
-	0, // 1: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
-	3, // 2: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
-	1, // 3: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
-	4, // 4: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
+	5, // 1: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
+	3, // 2: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
+	6, // 3: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
+	0, // 4: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
+	4, // 5: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
+	7, // 6: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
+	1, // 7: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_admin_proto_init() }
@@ -378,7 +557,7 @@ func file_smsgw_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_admin_proto_rawDesc), len(file_smsgw_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	Admin_ExplainRoute_FullMethodName = "/smsgw.v1.Admin/ExplainRoute"
 	Admin_ReloadRoutes_FullMethodName = "/smsgw.v1.Admin/ReloadRoutes"
+	Admin_ListCarriers_FullMethodName = "/smsgw.v1.Admin/ListCarriers"
 )
 
 // AdminClient is the client API for Admin service.
@@ -38,6 +39,8 @@ type AdminClient interface {
 	// ReloadRoutes reads the config file again and swaps in its routes; a
 	// file with errors is refused whole and the routes in force stay.
 	ReloadRoutes(ctx context.Context, in *ReloadRoutesRequest, opts ...grpc.CallOption) (*ReloadRoutesResponse, error)
+	// ListCarriers shows each carrier's state: up, window, breaker.
+	ListCarriers(ctx context.Context, in *ListCarriersRequest, opts ...grpc.CallOption) (*ListCarriersResponse, error)
 }
 
 type adminClient struct {
@@ -68,6 +71,16 @@ func (c *adminClient) ReloadRoutes(ctx context.Context, in *ReloadRoutesRequest,
 	return out, nil
 }
 
+func (c *adminClient) ListCarriers(ctx context.Context, in *ListCarriersRequest, opts ...grpc.CallOption) (*ListCarriersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCarriersResponse)
+	err := c.cc.Invoke(ctx, Admin_ListCarriers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -81,6 +94,8 @@ type AdminServer interface {
 	// ReloadRoutes reads the config file again and swaps in its routes; a
 	// file with errors is refused whole and the routes in force stay.
 	ReloadRoutes(context.Context, *ReloadRoutesRequest) (*ReloadRoutesResponse, error)
+	// ListCarriers shows each carrier's state: up, window, breaker.
+	ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -96,6 +111,9 @@ func (UnimplementedAdminServer) ExplainRoute(context.Context, *ExplainRouteReque
 }
 func (UnimplementedAdminServer) ReloadRoutes(context.Context, *ReloadRoutesRequest) (*ReloadRoutesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReloadRoutes not implemented")
+}
+func (UnimplementedAdminServer) ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCarriers not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -154,6 +172,24 @@ func _Admin_ReloadRoutes_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListCarriers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCarriersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListCarriers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListCarriers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListCarriers(ctx, req.(*ListCarriersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -168,6 +204,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReloadRoutes",
 			Handler:    _Admin_ReloadRoutes_Handler,
+		},
+		{
+			MethodName: "ListCarriers",
+			Handler:    _Admin_ListCarriers_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

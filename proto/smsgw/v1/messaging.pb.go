@@ -899,10 +899,14 @@ func (x *Part) GetCost() float64 {
 // StreamEventsRequest says where to start and which kinds to stream.
 type StreamEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// First sequence number wanted (inclusive); 0 starts at the oldest kept.
+	// First sequence number wanted (inclusive); 0 starts at the oldest kept,
+	// or after the named cursor's acknowledged position when cursor is set.
 	FromSeq int64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
 	// Kinds wanted; empty means all.
-	Kinds         []EventKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
+	Kinds []EventKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
+	// A durable cursor name (see AckEvents): with from_seq 0 the stream
+	// starts right after the cursor's last acknowledged seq.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -951,6 +955,303 @@ func (x *StreamEventsRequest) GetKinds() []EventKind {
 	return nil
 }
 
+func (x *StreamEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// ListMessagesRequest filters and pages; empty fields match everything.
+type ListMessagesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Status Status                 `protobuf:"varint,1,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
+	// Destination, E.164 or national in the tenant's region.
+	To string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	// Created at or after.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// Created before.
+	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
+	// At most this many (default 100, at most 500).
+	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous answer.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessagesRequest) Reset() {
+	*x = ListMessagesRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessagesRequest) ProtoMessage() {}
+
+func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListMessagesRequest) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *ListMessagesRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *ListMessagesRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListMessagesRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+func (x *ListMessagesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMessagesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListMessagesResponse is one page; messages come without parts (GetMessage
+// has them).
+type ListMessagesResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Messages []*Message             `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMessagesResponse) Reset() {
+	*x = ListMessagesResponse{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMessagesResponse) ProtoMessage() {}
+
+func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
+func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListMessagesResponse) GetMessages() []*Message {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ListMessagesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// CancelMessageRequest names a message of the caller's tenant.
+type CancelMessageRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelMessageRequest) Reset() {
+	*x = CancelMessageRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelMessageRequest) ProtoMessage() {}
+
+func (x *CancelMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelMessageRequest.ProtoReflect.Descriptor instead.
+func (*CancelMessageRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CancelMessageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// AckEventsRequest moves a cursor forward (never back).
+type AckEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The consumer's name, e.g. "mifos-adapter".
+	Cursor string `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The last seq the consumer has processed.
+	Seq           int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckEventsRequest) Reset() {
+	*x = AckEventsRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckEventsRequest) ProtoMessage() {}
+
+func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckEventsRequest.ProtoReflect.Descriptor instead.
+func (*AckEventsRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *AckEventsRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *AckEventsRequest) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// AckEventsResponse tells where the cursor stands now.
+type AckEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           int64                  `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckEventsResponse) Reset() {
+	*x = AckEventsResponse{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckEventsResponse) ProtoMessage() {}
+
+func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckEventsResponse.ProtoReflect.Descriptor instead.
+func (*AckEventsResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AckEventsResponse) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // Event is one entry of the tenant's ordered event log.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -969,7 +1270,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -981,7 +1282,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -994,7 +1295,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Event) GetSeq() int64 {
@@ -1063,7 +1364,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1075,7 +1376,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1088,7 +1389,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -1206,10 +1507,29 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04cost\x18\a \x01(\x01R\x04cost\"[\n" +
+	"\x04cost\x18\a \x01(\x01R\x04cost\"s\n" +
 	"\x13StreamEventsRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03R\afromSeq\x12)\n" +
-	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\"\x87\x02\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\xef\x01\n" +
+	"\x13ListMessagesRequest\x12(\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"m\n" +
+	"\x14ListMessagesResponse\x12-\n" +
+	"\bmessages\x18\x01 \x03(\v2\x11.smsgw.v1.MessageR\bmessages\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n" +
+	"\x14CancelMessageRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
+	"\x10AckEventsRequest\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\"%\n" +
+	"\x11AckEventsResponse\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\"\x87\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.smsgw.v1.EventKindR\x04kind\x12.\n" +
@@ -1240,12 +1560,15 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_STATUS\x10\x01\x12\x16\n" +
-	"\x12EVENT_KIND_INBOUND\x10\x022\x88\x02\n" +
+	"\x12EVENT_KIND_INBOUND\x10\x022\xe1\x03\n" +
 	"\tMessaging\x125\n" +
 	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\x12D\n" +
 	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\x12<\n" +
 	"\n" +
-	"GetMessage\x12\x1b.smsgw.v1.GetMessageRequest\x1a\x11.smsgw.v1.Message\x12@\n" +
+	"GetMessage\x12\x1b.smsgw.v1.GetMessageRequest\x1a\x11.smsgw.v1.Message\x12M\n" +
+	"\fListMessages\x12\x1d.smsgw.v1.ListMessagesRequest\x1a\x1e.smsgw.v1.ListMessagesResponse\x12B\n" +
+	"\rCancelMessage\x12\x1e.smsgw.v1.CancelMessageRequest\x1a\x11.smsgw.v1.Message\x12D\n" +
+	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\x12@\n" +
 	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event0\x01B0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
 
 var (
@@ -1261,7 +1584,7 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(EventKind)(0),                // 1: smsgw.v1.EventKind
@@ -1275,45 +1598,60 @@ var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(*Attempt)(nil),               // 9: smsgw.v1.Attempt
 	(*Part)(nil),                  // 10: smsgw.v1.Part
 	(*StreamEventsRequest)(nil),   // 11: smsgw.v1.StreamEventsRequest
-	(*Event)(nil),                 // 12: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 13: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*ListMessagesRequest)(nil),   // 12: smsgw.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),  // 13: smsgw.v1.ListMessagesResponse
+	(*CancelMessageRequest)(nil),  // 14: smsgw.v1.CancelMessageRequest
+	(*AckEventsRequest)(nil),      // 15: smsgw.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),     // 16: smsgw.v1.AckEventsResponse
+	(*Event)(nil),                 // 17: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 18: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	14, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	14, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	19, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	2,  // 2: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
 	6,  // 3: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
 	3,  // 4: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
 	0,  // 5: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	14, // 6: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	14, // 7: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	14, // 8: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	14, // 9: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 6: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	19, // 7: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 8: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	19, // 9: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
 	10, // 10: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
 	9,  // 11: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
-	14, // 12: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	19, // 12: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
 	0,  // 13: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	14, // 14: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 14: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
 	1,  // 15: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
-	1,  // 16: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	14, // 17: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 18: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	13, // 19: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	14, // 20: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	2,  // 21: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	4,  // 22: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	7,  // 23: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	11, // 24: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	3,  // 25: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	5,  // 26: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	8,  // 27: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	12, // 28: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	25, // [25:29] is the sub-list for method output_type
-	21, // [21:25] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	0,  // 16: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
+	19, // 17: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	19, // 18: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	8,  // 19: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
+	1,  // 20: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	19, // 21: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 22: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	18, // 23: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	19, // 24: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	2,  // 25: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	4,  // 26: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	7,  // 27: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	12, // 28: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	14, // 29: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	15, // 30: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	11, // 31: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	3,  // 32: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	5,  // 33: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	8,  // 34: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	13, // 35: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	8,  // 36: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	16, // 37: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	17, // 38: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -1327,7 +1665,7 @@ func file_smsgw_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,10 +22,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Messaging_Send_FullMethodName         = "/smsgw.v1.Messaging/Send"
-	Messaging_SendBatch_FullMethodName    = "/smsgw.v1.Messaging/SendBatch"
-	Messaging_GetMessage_FullMethodName   = "/smsgw.v1.Messaging/GetMessage"
-	Messaging_StreamEvents_FullMethodName = "/smsgw.v1.Messaging/StreamEvents"
+	Messaging_Send_FullMethodName          = "/smsgw.v1.Messaging/Send"
+	Messaging_SendBatch_FullMethodName     = "/smsgw.v1.Messaging/SendBatch"
+	Messaging_GetMessage_FullMethodName    = "/smsgw.v1.Messaging/GetMessage"
+	Messaging_ListMessages_FullMethodName  = "/smsgw.v1.Messaging/ListMessages"
+	Messaging_CancelMessage_FullMethodName = "/smsgw.v1.Messaging/CancelMessage"
+	Messaging_AckEvents_FullMethodName     = "/smsgw.v1.Messaging/AckEvents"
+	Messaging_StreamEvents_FullMethodName  = "/smsgw.v1.Messaging/StreamEvents"
 )
 
 // MessagingClient is the client API for Messaging service.
@@ -44,6 +47,14 @@ type MessagingClient interface {
 	SendBatch(ctx context.Context, in *SendBatchRequest, opts ...grpc.CallOption) (*SendBatchResponse, error)
 	// GetMessage returns a message with its parts.
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*Message, error)
+	// ListMessages pages through the tenant's messages, newest first.
+	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
+	// CancelMessage stops a message no carrier has taken yet (CANCELED);
+	// FailedPrecondition once it is being sent or has ended.
+	CancelMessage(ctx context.Context, in *CancelMessageRequest, opts ...grpc.CallOption) (*Message, error)
+	// AckEvents records how far a named consumer has processed the event
+	// log; StreamEvents with that cursor resumes after it.
+	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
 	// order, starting at from_seq, and keeps streaming new ones. Resume after a
 	// disconnect with from_seq = last seen seq + 1: nothing is skipped.
@@ -88,6 +99,36 @@ func (c *messagingClient) GetMessage(ctx context.Context, in *GetMessageRequest,
 	return out, nil
 }
 
+func (c *messagingClient) ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMessagesResponse)
+	err := c.cc.Invoke(ctx, Messaging_ListMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *messagingClient) CancelMessage(ctx context.Context, in *CancelMessageRequest, opts ...grpc.CallOption) (*Message, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Message)
+	err := c.cc.Invoke(ctx, Messaging_CancelMessage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *messagingClient) AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckEventsResponse)
+	err := c.cc.Invoke(ctx, Messaging_AckEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *messagingClient) StreamEvents(ctx context.Context, in *StreamEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Messaging_ServiceDesc.Streams[0], Messaging_StreamEvents_FullMethodName, cOpts...)
@@ -123,6 +164,14 @@ type MessagingServer interface {
 	SendBatch(context.Context, *SendBatchRequest) (*SendBatchResponse, error)
 	// GetMessage returns a message with its parts.
 	GetMessage(context.Context, *GetMessageRequest) (*Message, error)
+	// ListMessages pages through the tenant's messages, newest first.
+	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
+	// CancelMessage stops a message no carrier has taken yet (CANCELED);
+	// FailedPrecondition once it is being sent or has ended.
+	CancelMessage(context.Context, *CancelMessageRequest) (*Message, error)
+	// AckEvents records how far a named consumer has processed the event
+	// log; StreamEvents with that cursor resumes after it.
+	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
 	// order, starting at from_seq, and keeps streaming new ones. Resume after a
 	// disconnect with from_seq = last seen seq + 1: nothing is skipped.
@@ -145,6 +194,15 @@ func (UnimplementedMessagingServer) SendBatch(context.Context, *SendBatchRequest
 }
 func (UnimplementedMessagingServer) GetMessage(context.Context, *GetMessageRequest) (*Message, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMessage not implemented")
+}
+func (UnimplementedMessagingServer) ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMessages not implemented")
+}
+func (UnimplementedMessagingServer) CancelMessage(context.Context, *CancelMessageRequest) (*Message, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelMessage not implemented")
+}
+func (UnimplementedMessagingServer) AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AckEvents not implemented")
 }
 func (UnimplementedMessagingServer) StreamEvents(*StreamEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method StreamEvents not implemented")
@@ -224,6 +282,60 @@ func _Messaging_GetMessage_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Messaging_ListMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessagingServer).ListMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Messaging_ListMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessagingServer).ListMessages(ctx, req.(*ListMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Messaging_CancelMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelMessageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessagingServer).CancelMessage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Messaging_CancelMessage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessagingServer).CancelMessage(ctx, req.(*CancelMessageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Messaging_AckEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessagingServer).AckEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Messaging_AckEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessagingServer).AckEvents(ctx, req.(*AckEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Messaging_StreamEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(StreamEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -253,6 +365,18 @@ var Messaging_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMessage",
 			Handler:    _Messaging_GetMessage_Handler,
+		},
+		{
+			MethodName: "ListMessages",
+			Handler:    _Messaging_ListMessages_Handler,
+		},
+		{
+			MethodName: "CancelMessage",
+			Handler:    _Messaging_CancelMessage_Handler,
+		},
+		{
+			MethodName: "AckEvents",
+			Handler:    _Messaging_AckEvents_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
