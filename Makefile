@@ -76,7 +76,9 @@ docs-check: protoc-installed
 	rm -rf $$tmp; echo "docs/api.md matches the .proto comments"
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./gateway/... ./smpp/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./gateway/... ./smpp/... ./routing/
+	$(GO) test -run '^$$' -bench 'Send' -benchmem -benchtime 3s ./bench/
+	$(GO) test -run '^$$' -bench EndToEnd -benchtime 5000x ./bench/
 
 # Each fuzz target for 60 s; names are anchored (-fuzz takes a regexp).
 fuzz:
