@@ -1004,3 +1004,20 @@ func TestStreamResumesAcrossReconnectAndRestart(t *testing.T) {
 		t.Errorf("the adapter saw %d events, want 90", len(seen))
 	}
 }
+
+func TestBatchSizeIsConfigured(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Gateway.MaxBatch = 2
+	a := apptest.Start(t, cfg)
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	three := []*pb.SendRequest{{To: "+254712345678", Text: "a"}, {To: "+254712345678", Text: "b"}, {To: "+254712345678", Text: "c"}}
+	_, err := cl.SendBatch(context.Background(), &pb.SendBatchRequest{Messages: three})
+	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "messages" || !strings.Contains(err.Error(), "send 1 to 2") {
+		t.Fatalf("batch of 3 with max_batch 2: %v", err)
+	}
+	if _, err := cl.SendBatch(context.Background(), &pb.SendBatchRequest{Messages: three[:2]}); err != nil {
+		t.Fatal(err)
+	}
+}

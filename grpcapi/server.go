@@ -22,25 +22,30 @@ import (
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 )
 
-// MaxBatch bounds SendBatch so one call cannot hold the store's writer for
+// DefaultMaxBatch bounds SendBatch so one call cannot hold the store's writer for
 // long; larger batches are refused with InvalidArgument.
-const MaxBatch = 1000
+const DefaultMaxBatch = 1000
 
 // Server is the gRPC listener: the Messaging and Admin services, the
 // standard health service and server reflection.
 type Server struct {
 	pb.UnimplementedMessagingServer
-	engine *gateway.Engine
-	grpc   *grpc.Server
-	health *health.Server
-	done   chan struct{} // closed by Stop: ends event streams
-	once   sync.Once
+	engine   *gateway.Engine
+	grpc     *grpc.Server
+	health   *health.Server
+	done     chan struct{} // closed by Stop: ends event streams
+	maxBatch int
+	once     sync.Once
 }
 
 // New builds a server; Serve starts it.
-func New(engine *gateway.Engine, op Operator, keys *Keys, opts ...grpc.ServerOption) *Server {
+// maxBatch ≤ 0 means DefaultMaxBatch.
+func New(engine *gateway.Engine, op Operator, keys *Keys, maxBatch int, opts ...grpc.ServerOption) *Server {
 	opts = append(opts, grpc.ChainUnaryInterceptor(keys.unary), grpc.ChainStreamInterceptor(keys.stream))
-	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{})}
+	if maxBatch <= 0 {
+		maxBatch = DefaultMaxBatch
+	}
+	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{}), maxBatch: maxBatch}
 	pb.RegisterMessagingServer(s.grpc, s)
 	pb.RegisterAdminServer(s.grpc, adminServer{op: op})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -123,8 +128,8 @@ func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse,
 // SendBatch implements smsgw.v1.Messaging.
 func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.SendBatchResponse, error) {
 	n := len(r.GetMessages())
-	if n == 0 || n > MaxBatch {
-		fe := &gateway.FieldError{Field: "messages", Reason: fmt.Sprintf("has %d items; send 1 to %d", n, MaxBatch)}
+	if n == 0 || n > s.maxBatch {
+		fe := &gateway.FieldError{Field: "messages", Reason: fmt.Sprintf("has %d items; send 1 to %d", n, s.maxBatch)}
 		return nil, fieldStatus(fe).Err()
 	}
 	reqs := make([]gateway.SendRequest, n)

@@ -83,6 +83,7 @@ func (t *TLS) ServerConfig() (*tls.Config, error) {
 // Gateway tunes the engine; every field has a working default.
 type Gateway struct {
 	MaxParts    int           `yaml:"max_parts"`    // longest text accepted, in SMS parts; default 10
+	MaxBatch    int           `yaml:"max_batch"`    // most messages in one SendBatch; default 1000
 	MaxAttempts int           `yaml:"max_attempts"` // submission attempts before FAILED; default 12
 	RetryBase   time.Duration `yaml:"retry_base"`   // first retry delay; default 2s
 	RetryMax    time.Duration `yaml:"retry_max"`    // retry delay cap; default 5m
@@ -240,6 +241,9 @@ func (c *Config) validate() []error {
 	errs = append(errs, prefixed("store.", c.Store.Validate())...)
 	if c.Gateway.MaxParts < 1 || c.Gateway.MaxParts > 255 {
 		add("gateway.max_parts: must be 1..255 (a concatenation reference counts to 255)")
+	}
+	if c.Gateway.MaxBatch < 0 || c.Gateway.MaxBatch > 10000 {
+		add("gateway.max_batch: must be 0 (default 1000) to 10000")
 	}
 	if c.Gateway.MaxAttempts < 1 {
 		add("gateway.max_attempts: must be ≥ 1")
