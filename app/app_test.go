@@ -1021,3 +1021,68 @@ func TestBatchSizeIsConfigured(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A reply to an inbound message leaves from the shortcode the client wrote
+// to, through the carrier the message came in on, even when another carrier
+// is cheaper.
+func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
+	cheap := smsc.NewServer()
+	defer cheap.Close()
+	other := smsc.NewServer()
+	defer other.Close()
+	cfg := apptest.Config(t, cheap.Addr(), t.TempDir())
+	second := *cfg.Carriers[0].SMPP
+	second.Host, second.Port = hostPort(t, other.Addr())
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "other", SMPP: &second})
+	cfg.Routes = []routing.Route{
+		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
+		{Prefix: "+254", Carrier: "other", Cost: 0.9, Currency: "KES"},
+	}
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.Start(t, cfg)
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := cl.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_INBOUND}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error { return other.SendMO("+254712345678", "22555", "BAL") })
+	ev, err := stream.Recv()
+	if err != nil || ev.GetInbound().GetCarrier() != "other" {
+		t.Fatalf("inbound %v, %v", ev, err)
+	}
+
+	r, err := cl.Send(ctx, &pb.SendRequest{ReplyTo: ev.GetInbound().GetId(), Text: "Balance: KES 1,200"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *pb.Message
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err = cl.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetId()})
+		if err != nil || m.GetStatus() != pb.Status_STATUS_DELIVERED {
+			return fmt.Errorf("%v %v", m.GetStatus(), err)
+		}
+		return nil
+	})
+	if m.GetCarrier() != "other" || m.GetPinnedCarrier() != "other" || m.GetFrom() != "22555" || m.GetTo() != "+254712345678" {
+		t.Fatalf("reply went %s from %s to %s", m.GetCarrier(), m.GetFrom(), m.GetTo())
+	}
+	if subs := other.Submits(); len(subs) != 1 || subs[0].Source != "22555" || subs[0].Dest != "254712345678" {
+		t.Fatalf("the inbound carrier got %+v", subs)
+	}
+	if n := cheap.Stats().Submits; n != 0 {
+		t.Fatalf("the cheaper carrier got %d submits", n)
+	}
+
+	_, err = cl.Send(ctx, &pb.SendRequest{ReplyTo: "01900000-0000-7000-8000-00000000dead", Text: "x"})
+	if status.Code(err) != codes.InvalidArgument || fieldOf(err) != "reply_to" {
+		t.Fatalf("reply to an unknown message: %v", err)
+	}
+	b := dial(t, a.GRPCAddr(), apptest.KeyB)
+	if _, err := b.Send(ctx, &pb.SendRequest{ReplyTo: ev.GetInbound().GetId(), Text: "x"}); fieldOf(err) != "reply_to" {
+		t.Fatalf("tenant B replied to tenant A's inbound message: %v", err)
+	}
+}

@@ -23,6 +23,10 @@ type SendRequest struct {
 	Priority  int32
 	NotBefore time.Time
 	ExpiresAt time.Time
+	// ReplyTo names an inbound message this answers: the reply goes from the
+	// number the client wrote to, through the carrier it came in on, and To
+	// defaults to the client's number.
+	ReplyTo string
 }
 
 // QuotaError refuses an accept call that would exceed the tenant's rate;
@@ -260,7 +264,19 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	var msgs []*Message
 	var idx []int
 	for i, r := range reqs {
-		m, err := e.validate(t, r)
+		var reply *Inbound
+		if r.ReplyTo != "" {
+			in, err := e.opts.Store.GetInbound(ctx, tenant, r.ReplyTo)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				out[i].Err = &FieldError{"reply_to", fmt.Sprintf("no inbound message %q", r.ReplyTo)}
+				continue
+			case err != nil:
+				return nil, fmt.Errorf("gateway: accept: %w", err)
+			}
+			reply = in
+		}
+		m, err := e.validate(t, r, reply)
 		if err != nil {
 			out[i].Err = err
 			e.metrics.refused.WithLabelValues(tenant).Inc()
@@ -505,9 +521,12 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		return
 	}
 	cands, err := e.opts.Router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID})
-	if err != nil {
+	if err != nil && (m.PinnedCarrier == "" || e.connectors[m.PinnedCarrier] == nil) {
 		e.finish(rctx, m, StatusFailed, err.Error())
 		return
+	}
+	if m.PinnedCarrier != "" {
+		cands = pinnedCandidates(cands, m.PinnedCarrier, e.connectors[m.PinnedCarrier])
 	}
 	if len(cands) == 0 {
 		// No carrier can take it now (none routed, breakers open, binds
@@ -572,6 +591,21 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 	// Every candidate was down or passed the message on: wait for one to
 	// come back. Only a carrier's answer counts as an attempt.
 	e.retry(rctx, m, lastErr, tried)
+}
+
+// pinnedCandidates keeps only the pinned carrier. A reply must leave
+// through its inbound carrier even where no route prices it for the number
+// (it is then sent at cost 0); a pinned carrier that is down means waiting.
+func pinnedCandidates(cands []Candidate, carrier string, conn Connector) []Candidate {
+	for _, c := range cands {
+		if c.Carrier == carrier {
+			return []Candidate{c}
+		}
+	}
+	if conn != nil && conn.Up() {
+		return []Candidate{{Carrier: carrier}}
+	}
+	return nil
 }
 
 // submit hands the pending parts to one carrier in chunks no larger than its

@@ -50,8 +50,11 @@ type Message struct {
 	Text      string
 	Encoding  Encoding
 	Priority  int32 // higher is sent first
-	NotBefore time.Time
-	ExpiresAt time.Time // zero: no validity limit
+	// PinnedCarrier, when set, is the only carrier the message may take: a
+	// reply leaves through the carrier its inbound message came in on.
+	PinnedCarrier string
+	NotBefore     time.Time
+	ExpiresAt     time.Time // zero: no validity limit
 
 	Status    Status
 	Tries     int    // counted submission attempts (see Store.Reschedule)

@@ -60,6 +60,10 @@ type Store interface {
 	// how many were new.
 	RecordInbound(ctx context.Context, in []*Inbound) (added int, err error)
 
+	// GetInbound returns a tenant's inbound message (for replies); an empty
+	// tenant matches any. ErrNotFound when there is none.
+	GetInbound(ctx context.Context, tenant, id string) (*Inbound, error)
+
 	// Events returns up to limit events with Seq ≥ fromSeq in order; an empty
 	// tenant matches all tenants.
 	Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)

@@ -53,8 +53,16 @@ func NormalizeNumber(number, region string) (string, error) {
 // near it (the part limit bites first), and a huge body is refused cheaply.
 const maxTextBytes = 64 << 10
 
-// validate checks and normalizes one request into a message ready to store.
-func (e *Engine) validate(t *Tenant, r SendRequest) (*Message, error) {
+// validate checks and normalizes one request into a message ready to store;
+// reply is the inbound message it answers, if any.
+func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, error) {
+	if reply != nil {
+		if r.To == "" {
+			r.To = reply.From
+		}
+		// The client wrote to this number: the tenant's by definition.
+		r.From = reply.To
+	}
 	to, err := NormalizeNumber(r.To, t.DefaultRegion)
 	if err != nil {
 		return nil, &FieldError{"to", err.Error()}
@@ -82,23 +90,24 @@ func (e *Engine) validate(t *Tenant, r SendRequest) (*Message, error) {
 	if from == "" {
 		return nil, &FieldError{"from", "is empty and the tenant has no default sender"}
 	}
-	if from != t.Sender && !slices.Contains(t.Senders, from) {
+	if reply == nil && from != t.Sender && !slices.Contains(t.Senders, from) {
 		return nil, &FieldError{"from", fmt.Sprintf("sender %q is not allowed for tenant %s", from, t.ID)}
 	}
 	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
 		return nil, &FieldError{"expires_at", "must be after not_before"}
 	}
 	m := &Message{
-		Tenant:    t.ID,
-		ClientRef: r.ClientRef,
-		From:      from,
-		To:        to,
-		Text:      r.Text,
-		Encoding:  enc,
-		Priority:  r.Priority,
-		NotBefore: r.NotBefore,
-		ExpiresAt: r.ExpiresAt,
-		Parts:     make([]Part, parts),
+		Tenant:        t.ID,
+		PinnedCarrier: pinned(reply),
+		ClientRef:     r.ClientRef,
+		From:          from,
+		To:            to,
+		Text:          r.Text,
+		Encoding:      enc,
+		Priority:      r.Priority,
+		NotBefore:     r.NotBefore,
+		ExpiresAt:     r.ExpiresAt,
+		Parts:         make([]Part, parts),
 	}
 	for i := range m.Parts {
 		m.Parts[i] = Part{Index: i, Status: StatusAccepted}
@@ -112,4 +121,11 @@ func MaskNumber(n string) string {
 		return strings.Repeat("*", len(n))
 	}
 	return n[:5] + strings.Repeat("*", len(n)-8) + n[len(n)-3:]
+}
+
+func pinned(reply *Inbound) string {
+	if reply == nil {
+		return ""
+	}
+	return reply.Carrier
 }

@@ -73,7 +73,7 @@ func (s *Server) Stop(ctx context.Context) {
 }
 
 func toRequest(r *pb.SendRequest) gateway.SendRequest {
-	out := gateway.SendRequest{To: r.GetTo(), Text: r.GetText(), From: r.GetFrom(), ClientRef: r.GetClientRef(), Priority: r.GetPriority()}
+	out := gateway.SendRequest{To: r.GetTo(), Text: r.GetText(), From: r.GetFrom(), ClientRef: r.GetClientRef(), Priority: r.GetPriority(), ReplyTo: r.GetReplyTo()}
 	if r.GetNotBefore() != nil {
 		out.NotBefore = r.GetNotBefore().AsTime()
 	}
@@ -322,7 +322,7 @@ func toMessage(m *gateway.Message) *pb.Message {
 		Id: m.ID, ClientRef: m.ClientRef, From: m.From, To: m.To, Text: m.Text,
 		Encoding: string(m.Encoding), Priority: m.Priority, Status: statuses[m.Status],
 		Attempts: int32(m.Tries), Carrier: m.Carrier, Cost: m.Cost, Currency: m.Currency,
-		LastError: m.LastError, CreatedAt: ts(m.CreatedAt), UpdatedAt: ts(m.UpdatedAt),
+		LastError: m.LastError, CreatedAt: ts(m.CreatedAt), UpdatedAt: ts(m.UpdatedAt), PinnedCarrier: m.PinnedCarrier,
 		NotBefore: ts(m.NotBefore), ExpiresAt: ts(m.ExpiresAt),
 	}
 	for _, p := range m.Parts {

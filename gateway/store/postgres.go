@@ -687,3 +687,14 @@ func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
 	}
 	return e, nil
 }
+
+// GetInbound implements gateway.Store.
+func (s *pgStore) GetInbound(ctx context.Context, tenant, id string) (*gateway.Inbound, error) {
+	var in *gateway.Inbound
+	err := s.run(func() error {
+		var err error
+		in, err = scanInbound(s.pool.QueryRow(ctx, sqlGetInbound, id), tenant, id, pgx.ErrNoRows)
+		return err
+	})
+	return in, err
+}

@@ -23,9 +23,9 @@ import (
 const sqlAcceptPG = `WITH m AS (
 		INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 			not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-			created_at, updated_at, part_count, next_attempt, due_at, lease_until)
+			created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ACCEPTED', 0, '', 0, '', '',
-			$11, $11, $12, 0, $13, 0)
+			$11, $11, $12, 0, $13, 0, $14)
 		ON CONFLICT DO NOTHING RETURNING id),
 	p AS (
 		INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at)
@@ -51,7 +51,7 @@ func (s *pgStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]gatewa
 		for i, m := range msgs {
 			notBefore := toNanos(m.NotBefore)
 			b.Queue(sqlAcceptPG, ids[i], m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-				notBefore, toNanos(m.ExpiresAt), w.nowNs, len(m.Parts), max(notBefore, w.nowNs))
+				notBefore, toNanos(m.ExpiresAt), w.nowNs, len(m.Parts), max(notBefore, w.nowNs), m.PinnedCarrier)
 		}
 		stored := make([]bool, len(msgs))
 		br := w.tx.SendBatch(w.ctx, b)

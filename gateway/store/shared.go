@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,6 +31,7 @@ const (
 		WHERE id = $4 AND status = 'ACCEPTED'`
 	sqlFinishUnsent = `UPDATE parts SET status = $1, error = $2, updated_at = $3
 		WHERE message_id = $4 AND carrier_id = ''`
+	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at FROM inbound WHERE id = $1`
 	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
 	sqlSubmitPart = `UPDATE parts SET carrier = $1, carrier_id = $2,
@@ -295,4 +297,22 @@ func checkAck(tenant, cursor string, seq int64) error {
 // ackAhead is AckEvents' error for a seq beyond the log's last.
 func ackAhead(tenant, cursor string, seq, last int64) error {
 	return fmt.Errorf("store: ack events %q/%q: seq %d, last event %d: %w", tenant, cursor, seq, last, gateway.ErrAckAhead)
+}
+
+// scanInbound reads sqlGetInbound's row; a row of another tenant (when
+// tenant is not empty) reads as gateway.ErrNotFound.
+func scanInbound(row interface{ Scan(...any) error }, tenant, id string, noRows error) (*gateway.Inbound, error) {
+	var (
+		in gateway.Inbound
+		at int64
+	)
+	err := row.Scan(&in.ID, &in.Tenant, &in.Carrier, &in.CarrierRef, &in.From, &in.To, &in.Text, &at)
+	if errors.Is(err, noRows) || (err == nil && tenant != "" && in.Tenant != tenant) {
+		return nil, fmt.Errorf("store: get inbound %s: %w", id, gateway.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get inbound %s: %w", id, err)
+	}
+	in.ReceivedAt = fromNanos(at)
+	return &in, nil
 }

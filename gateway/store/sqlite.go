@@ -645,7 +645,7 @@ func (s *sqliteStore) read(f func() error) error {
 // messageColumns is the column list scanMessage expects, in order.
 const messageColumns = `id, tenant, client_ref, sender, recipient, body, encoding, priority,
 	not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-	created_at, updated_at`
+	created_at, updated_at, pinned_carrier`
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -659,7 +659,7 @@ func scanMessage(r scanner) (*gateway.Message, error) {
 	)
 	err := r.Scan(&m.ID, &m.Tenant, &m.ClientRef, &m.From, &m.To, &m.Text, &encoding, &m.Priority,
 		&notBefore, &expires, &status, &m.Tries, &m.Carrier, &m.Cost, &m.Currency, &m.LastError,
-		&created, &update)
+		&created, &update, &m.PinnedCarrier)
 	if err != nil {
 		return nil, err
 	}
@@ -825,4 +825,15 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
+}
+
+// GetInbound implements gateway.Store.
+func (s *sqliteStore) GetInbound(ctx context.Context, tenant, id string) (*gateway.Inbound, error) {
+	var in *gateway.Inbound
+	err := s.read(func() error {
+		var err error
+		in, err = scanInbound(s.rdb.QueryRowContext(ctx, sqlGetInbound, id), tenant, id, sql.ErrNoRows)
+		return err
+	})
+	return in, err
 }

@@ -61,13 +61,13 @@ type acceptArgs struct {
 const (
 	insertMessagesHead = `INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 		not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-		created_at, updated_at, part_count, next_attempt, due_at, lease_until) VALUES`
+		created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier) VALUES`
 	insertPartsHead = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
 )
 
 var (
 	messageRow = []string{"?", "?", "?", "?", "?", "?", "?", "?", "?", "?",
-		"'ACCEPTED'", "0", "''", "0", "''", "''", "?", "?", "?", "0", "?", "0"}
+		"'ACCEPTED'", "0", "''", "0", "''", "''", "?", "?", "?", "0", "?", "0", "?"}
 	partRow = []string{"?", "?", "''", "''", "'ACCEPTED'", "''", "0", "?"}
 )
 
@@ -75,7 +75,7 @@ var (
 func (w *wtx) messageArgs(args []any, id string, m *gateway.Message) []any {
 	notBefore := toNanos(m.NotBefore)
 	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-		notBefore, toNanos(m.ExpiresAt), w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs))
+		notBefore, toNanos(m.ExpiresAt), w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs), m.PinnedCarrier)
 }
 
 // accept stores one message on its own; acceptGroup is the fast path for

@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"RecycledCarrierID", testRecycledCarrierID},
 		{"EventFollowerNeverSkips", testEventFollowerNeverSkips},
 		{"AttemptHistoryAndPartCost", testAttemptHistoryAndPartCost},
+		{"GetInboundAndPinnedCarrier", testGetInboundAndPinnedCarrier},
 		{"ListFiltersAndPages", testListFiltersAndPages},
 		{"CancelBeforeSubmit", testCancelBeforeSubmit},
 		{"EventCursors", testEventCursors},
@@ -1526,5 +1527,34 @@ func testPruneEvents(t *testing.T, e *env) {
 	evs2 := e.events("")
 	if len(evs2) != 2 || evs2[1].Seq <= evs[0].Seq {
 		t.Errorf("after reopen events %+v, want a seq above %d", evs2, evs[0].Seq)
+	}
+}
+
+// An inbound message can be read back by its tenant (to reply to it), and a
+// reply's pinned carrier is stored with the message.
+func testGetInboundAndPinnedCarrier(t *testing.T, e *env) {
+	in := &gateway.Inbound{Tenant: "t1", Carrier: "safaricom", From: "+254700000002", To: "22333", Text: "BAL",
+		ReceivedAt: time.Now().Truncate(time.Millisecond)}
+	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{in}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.GetInbound(t.Context(), "t1", in.ID)
+	if err != nil || got.Carrier != "safaricom" || got.From != in.From || got.To != "22333" || got.Text != "BAL" || !got.ReceivedAt.Equal(in.ReceivedAt) {
+		t.Fatalf("GetInbound = %+v, %v", got, err)
+	}
+	if _, err := e.s.GetInbound(t.Context(), "t2", in.ID); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("another tenant read the inbound message: %v", err)
+	}
+	if _, err := e.s.GetInbound(t.Context(), "t1", "01900000-0000-7000-8000-00000000dead"); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("unknown inbound id: %v", err)
+	}
+	m := msg("t1", "", 1)
+	m.PinnedCarrier = "safaricom"
+	e.accept(m)
+	if g := e.get("t1", m.ID); g.PinnedCarrier != "safaricom" {
+		t.Errorf("pinned carrier %q after Get", g.PinnedCarrier)
+	}
+	if c := e.claim(time.Now(), 1); len(c) != 1 || c[0].PinnedCarrier != "safaricom" {
+		t.Errorf("claimed %+v, want the pinned carrier", c)
 	}
 }

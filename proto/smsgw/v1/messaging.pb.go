@@ -170,7 +170,11 @@ type SendRequest struct {
 	// Do not send before this time.
 	NotBefore *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
 	// Give up (EXPIRED) if not submitted by this time.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The id of an inbound message this answers: the reply leaves from the
+	// number the client wrote to, through the carrier the message came in
+	// on; `to` may then be empty (the client's number).
+	ReplyTo       string `protobuf:"bytes,8,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +256,13 @@ func (x *SendRequest) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *SendRequest) GetReplyTo() string {
+	if x != nil {
+		return x.ReplyTo
+	}
+	return ""
 }
 
 // SendResponse identifies the accepted message.
@@ -562,7 +573,9 @@ type Message struct {
 	Parts     []*Part                `protobuf:"bytes,18,rep,name=parts,proto3" json:"parts,omitempty"`
 	// Every carrier tried, oldest first: failures with the decision taken,
 	// then the submission that succeeded.
-	History       []*Attempt `protobuf:"bytes,19,rep,name=history,proto3" json:"history,omitempty"`
+	History []*Attempt `protobuf:"bytes,19,rep,name=history,proto3" json:"history,omitempty"`
+	// The only carrier this message may take (a reply's inbound carrier).
+	PinnedCarrier string `protobuf:"bytes,20,opt,name=pinned_carrier,json=pinnedCarrier,proto3" json:"pinned_carrier,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -728,6 +741,13 @@ func (x *Message) GetHistory() []*Attempt {
 		return x.History
 	}
 	return nil
+}
+
+func (x *Message) GetPinnedCarrier() string {
+	if x != nil {
+		return x.PinnedCarrier
+	}
+	return ""
 }
 
 // Attempt is one try of one carrier.
@@ -1438,7 +1458,7 @@ var File_smsgw_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf6\x01\n" +
+	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n" +
@@ -1449,7 +1469,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
 	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x129\n" +
 	"\n" +
-	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"n\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
+	"\breply_to\x18\b \x01(\tR\areplyTo\"n\n" +
 	"\fSendResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x14\n" +
@@ -1465,7 +1486,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
 	"\x05field\x18\x04 \x01(\tR\x05field\"#\n" +
 	"\x11GetMessageRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\x96\x05\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xbd\x05\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1492,7 +1513,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12$\n" +
 	"\x05parts\x18\x12 \x03(\v2\x0e.smsgw.v1.PartR\x05parts\x12+\n" +
-	"\ahistory\x18\x13 \x03(\v2\x11.smsgw.v1.AttemptR\ahistory\"\x81\x01\n" +
+	"\ahistory\x18\x13 \x03(\v2\x11.smsgw.v1.AttemptR\ahistory\x12%\n" +
+	"\x0epinned_carrier\x18\x14 \x01(\tR\rpinnedCarrier\"\x81\x01\n" +
 	"\aAttempt\x12\x18\n" +
 	"\acarrier\x18\x01 \x01(\tR\acarrier\x12\x18\n" +
 	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
