@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -270,6 +271,25 @@ func (a *App) Carriers() []grpcapi.CarrierState {
 		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
 	}
 	return out
+}
+
+// Counters implements grpcapi.Operator from the metrics registry, so the
+// Admin service and /metrics can never disagree.
+func (a *App) Counters() (map[string]float64, error) {
+	mfs, err := a.registry.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "smsgw_") || mf.GetType() != dto.MetricType_COUNTER {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[mf.GetName()] += m.GetCounter().GetValue()
+		}
+	}
+	return out, nil
 }
 
 // ExplainRoute implements grpcapi.Operator: the live decision, breakers and

@@ -910,6 +910,10 @@ func TestListCancelAndCursors(t *testing.T) {
 	if c := cs.GetCarriers()[0]; c.GetName() != "sim" || c.GetKind() != "smpp" || !c.GetUp() || c.GetWindow() != 128 || c.GetBreaker() != "closed" {
 		t.Fatalf("carrier %v", c)
 	}
+	counters, err := admin.GetCounters(ctx, &pb.GetCountersRequest{})
+	if err != nil || counters.GetCounters()["smsgw_gateway_accepted_total"] != 4 || counters.GetCounters()["smsgw_gateway_submitted_parts_total"] < 1 {
+		t.Fatalf("counters %v, %v", counters.GetCounters(), err)
+	}
 }
 
 // An adapter that reconnects, and one that outlives a gateway restart,

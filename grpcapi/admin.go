@@ -19,6 +19,8 @@ type Operator interface {
 	ReloadRoutes() (routes int, err error)
 	// Carriers reports every carrier's state now.
 	Carriers() []CarrierState
+	// Counters sums every smsgw_*_total counter over its labels.
+	Counters() (map[string]float64, error)
 }
 
 // CarrierState is one carrier as the gateway sees it now.
@@ -64,6 +66,14 @@ func (a adminServer) ListCarriers(context.Context, *pb.ListCarriersRequest) (*pb
 		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker})
 	}
 	return out, nil
+}
+
+func (a adminServer) GetCounters(context.Context, *pb.GetCountersRequest) (*pb.GetCountersResponse, error) {
+	c, err := a.op.Counters()
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return &pb.GetCountersResponse{Counters: c}, nil
 }
 
 func (a adminServer) ReloadRoutes(context.Context, *pb.ReloadRoutesRequest) (*pb.ReloadRoutesResponse, error) {

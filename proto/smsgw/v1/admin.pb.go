@@ -23,6 +23,88 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetCountersRequest has no fields.
+type GetCountersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCountersRequest) Reset() {
+	*x = GetCountersRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCountersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCountersRequest) ProtoMessage() {}
+
+func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCountersRequest.ProtoReflect.Descriptor instead.
+func (*GetCountersRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// GetCountersResponse maps counter names to their totals.
+type GetCountersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Counters      map[string]float64     `protobuf:"bytes,1,rep,name=counters,proto3" json:"counters,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCountersResponse) Reset() {
+	*x = GetCountersResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCountersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCountersResponse) ProtoMessage() {}
+
+func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCountersResponse.ProtoReflect.Descriptor instead.
+func (*GetCountersResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetCountersResponse) GetCounters() map[string]float64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
 // ListCarriersRequest has no fields.
 type ListCarriersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -32,7 +114,7 @@ type ListCarriersRequest struct {
 
 func (x *ListCarriersRequest) Reset() {
 	*x = ListCarriersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +126,7 @@ func (x *ListCarriersRequest) String() string {
 func (*ListCarriersRequest) ProtoMessage() {}
 
 func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +139,7 @@ func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersRequest.ProtoReflect.Descriptor instead.
 func (*ListCarriersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 // ListCarriersResponse lists every configured carrier.
@@ -70,7 +152,7 @@ type ListCarriersResponse struct {
 
 func (x *ListCarriersResponse) Reset() {
 	*x = ListCarriersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -82,7 +164,7 @@ func (x *ListCarriersResponse) String() string {
 func (*ListCarriersResponse) ProtoMessage() {}
 
 func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -95,7 +177,7 @@ func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersResponse.ProtoReflect.Descriptor instead.
 func (*ListCarriersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListCarriersResponse) GetCarriers() []*CarrierState {
@@ -123,7 +205,7 @@ type CarrierState struct {
 
 func (x *CarrierState) Reset() {
 	*x = CarrierState{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -135,7 +217,7 @@ func (x *CarrierState) String() string {
 func (*CarrierState) ProtoMessage() {}
 
 func (x *CarrierState) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -148,7 +230,7 @@ func (x *CarrierState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CarrierState.ProtoReflect.Descriptor instead.
 func (*CarrierState) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CarrierState) GetName() string {
@@ -201,7 +283,7 @@ type ExplainRouteRequest struct {
 
 func (x *ExplainRouteRequest) Reset() {
 	*x = ExplainRouteRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -213,7 +295,7 @@ func (x *ExplainRouteRequest) String() string {
 func (*ExplainRouteRequest) ProtoMessage() {}
 
 func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -226,7 +308,7 @@ func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExplainRouteRequest) GetTo() string {
@@ -265,7 +347,7 @@ type ExplainRouteResponse struct {
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +359,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +372,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExplainRouteResponse) GetTo() string {
@@ -331,7 +413,7 @@ type RouteCandidate struct {
 
 func (x *RouteCandidate) Reset() {
 	*x = RouteCandidate{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +425,7 @@ func (x *RouteCandidate) String() string {
 func (*RouteCandidate) ProtoMessage() {}
 
 func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +438,7 @@ func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
 func (*RouteCandidate) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RouteCandidate) GetCarrier() string {
@@ -396,7 +478,7 @@ type ReloadRoutesRequest struct {
 
 func (x *ReloadRoutesRequest) Reset() {
 	*x = ReloadRoutesRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -408,7 +490,7 @@ func (x *ReloadRoutesRequest) String() string {
 func (*ReloadRoutesRequest) ProtoMessage() {}
 
 func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -421,7 +503,7 @@ func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 // ReloadRoutesResponse reports the routes now in force.
@@ -435,7 +517,7 @@ type ReloadRoutesResponse struct {
 
 func (x *ReloadRoutesResponse) Reset() {
 	*x = ReloadRoutesResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +529,7 @@ func (x *ReloadRoutesResponse) String() string {
 func (*ReloadRoutesResponse) ProtoMessage() {}
 
 func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +542,7 @@ func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReloadRoutesResponse) GetRoutes() int32 {
@@ -474,7 +556,13 @@ var File_smsgw_v1_admin_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"\x15\n" +
+	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"\x14\n" +
+	"\x12GetCountersRequest\"\x9b\x01\n" +
+	"\x13GetCountersResponse\x12G\n" +
+	"\bcounters\x18\x01 \x03(\v2+.smsgw.v1.GetCountersResponse.CountersEntryR\bcounters\x1a;\n" +
+	"\rCountersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x15\n" +
 	"\x13ListCarriersRequest\"J\n" +
 	"\x14ListCarriersResponse\x122\n" +
 	"\bcarriers\x18\x01 \x03(\v2\x16.smsgw.v1.CarrierStateR\bcarriers\"x\n" +
@@ -501,11 +589,12 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\tR\abreaker\"\x15\n" +
 	"\x13ReloadRoutesRequest\".\n" +
 	"\x14ReloadRoutesResponse\x12\x16\n" +
-	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xf4\x01\n" +
+	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xc0\x02\n" +
 	"\x05Admin\x12M\n" +
 	"\fExplainRoute\x12\x1d.smsgw.v1.ExplainRouteRequest\x1a\x1e.smsgw.v1.ExplainRouteResponse\x12M\n" +
 	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
-	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
+	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponse\x12J\n" +
+	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
 
 var (
 	file_smsgw_v1_admin_proto_rawDescOnce sync.Once
@@ -519,31 +608,37 @@ func file_smsgw_v1_admin_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_admin_proto_rawDescData
 }
 
-var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_smsgw_v1_admin_proto_goTypes = []any{
-	(*ListCarriersRequest)(nil),  // 0: smsgw.v1.ListCarriersRequest
-	(*ListCarriersResponse)(nil), // 1: smsgw.v1.ListCarriersResponse
-	(*CarrierState)(nil),         // 2: smsgw.v1.CarrierState
-	(*ExplainRouteRequest)(nil),  // 3: smsgw.v1.ExplainRouteRequest
-	(*ExplainRouteResponse)(nil), // 4: smsgw.v1.ExplainRouteResponse
-	(*RouteCandidate)(nil),       // 5: smsgw.v1.RouteCandidate
-	(*ReloadRoutesRequest)(nil),  // 6: smsgw.v1.ReloadRoutesRequest
-	(*ReloadRoutesResponse)(nil), // 7: smsgw.v1.ReloadRoutesResponse
+	(*GetCountersRequest)(nil),   // 0: smsgw.v1.GetCountersRequest
+	(*GetCountersResponse)(nil),  // 1: smsgw.v1.GetCountersResponse
+	(*ListCarriersRequest)(nil),  // 2: smsgw.v1.ListCarriersRequest
+	(*ListCarriersResponse)(nil), // 3: smsgw.v1.ListCarriersResponse
+	(*CarrierState)(nil),         // 4: smsgw.v1.CarrierState
+	(*ExplainRouteRequest)(nil),  // 5: smsgw.v1.ExplainRouteRequest
+	(*ExplainRouteResponse)(nil), // 6: smsgw.v1.ExplainRouteResponse
+	(*RouteCandidate)(nil),       // 7: smsgw.v1.RouteCandidate
+	(*ReloadRoutesRequest)(nil),  // 8: smsgw.v1.ReloadRoutesRequest
+	(*ReloadRoutesResponse)(nil), // 9: smsgw.v1.ReloadRoutesResponse
+	nil,                          // 10: smsgw.v1.GetCountersResponse.CountersEntry
 }
 var file_smsgw_v1_admin_proto_depIdxs = []int32{
-	2, // 0: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
-	5, // 1: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
-	3, // 2: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
-	6, // 3: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
-	0, // 4: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
-	4, // 5: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
-	7, // 6: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
-	1, // 7: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	10, // 0: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
+	4,  // 1: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
+	7,  // 2: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
+	5,  // 3: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
+	8,  // 4: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
+	2,  // 5: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
+	0,  // 6: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
+	6,  // 7: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
+	9,  // 8: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
+	3,  // 9: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
+	1,  // 10: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
+	7,  // [7:11] is the sub-list for method output_type
+	3,  // [3:7] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_admin_proto_init() }
@@ -557,7 +652,7 @@ func file_smsgw_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_admin_proto_rawDesc), len(file_smsgw_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

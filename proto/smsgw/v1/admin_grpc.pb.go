@@ -24,6 +24,7 @@ const (
 	Admin_ExplainRoute_FullMethodName = "/smsgw.v1.Admin/ExplainRoute"
 	Admin_ReloadRoutes_FullMethodName = "/smsgw.v1.Admin/ReloadRoutes"
 	Admin_ListCarriers_FullMethodName = "/smsgw.v1.Admin/ListCarriers"
+	Admin_GetCounters_FullMethodName  = "/smsgw.v1.Admin/GetCounters"
 )
 
 // AdminClient is the client API for Admin service.
@@ -41,6 +42,9 @@ type AdminClient interface {
 	ReloadRoutes(ctx context.Context, in *ReloadRoutesRequest, opts ...grpc.CallOption) (*ReloadRoutesResponse, error)
 	// ListCarriers shows each carrier's state: up, window, breaker.
 	ListCarriers(ctx context.Context, in *ListCarriersRequest, opts ...grpc.CallOption) (*ListCarriersResponse, error)
+	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
+	// over their labels, for a NOC without Prometheus at hand.
+	GetCounters(ctx context.Context, in *GetCountersRequest, opts ...grpc.CallOption) (*GetCountersResponse, error)
 }
 
 type adminClient struct {
@@ -81,6 +85,16 @@ func (c *adminClient) ListCarriers(ctx context.Context, in *ListCarriersRequest,
 	return out, nil
 }
 
+func (c *adminClient) GetCounters(ctx context.Context, in *GetCountersRequest, opts ...grpc.CallOption) (*GetCountersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCountersResponse)
+	err := c.cc.Invoke(ctx, Admin_GetCounters_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -96,6 +110,9 @@ type AdminServer interface {
 	ReloadRoutes(context.Context, *ReloadRoutesRequest) (*ReloadRoutesResponse, error)
 	// ListCarriers shows each carrier's state: up, window, breaker.
 	ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error)
+	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
+	// over their labels, for a NOC without Prometheus at hand.
+	GetCounters(context.Context, *GetCountersRequest) (*GetCountersResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -114,6 +131,9 @@ func (UnimplementedAdminServer) ReloadRoutes(context.Context, *ReloadRoutesReque
 }
 func (UnimplementedAdminServer) ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCarriers not implemented")
+}
+func (UnimplementedAdminServer) GetCounters(context.Context, *GetCountersRequest) (*GetCountersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCounters not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -190,6 +210,24 @@ func _Admin_ListCarriers_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_GetCounters_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCountersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetCounters(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetCounters_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetCounters(ctx, req.(*GetCountersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -208,6 +246,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCarriers",
 			Handler:    _Admin_ListCarriers_Handler,
+		},
+		{
+			MethodName: "GetCounters",
+			Handler:    _Admin_GetCounters_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
