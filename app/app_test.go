@@ -469,14 +469,7 @@ func TestBreakerFailoverAndRecovery(t *testing.T) {
 	defer cheap.Close()
 	dear := smsc.NewServer()
 	defer dear.Close()
-	cfg := apptest.Config(t, cheap.Addr(), t.TempDir())
-	second := *cfg.Carriers[0].SMPP
-	second.Host, second.Port = hostPort(t, dear.Addr())
-	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "dear", SMPP: &second})
-	cfg.Routes = []routing.Route{
-		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
-		{Prefix: "+254", Carrier: "dear", Cost: 0.9, Currency: "KES"},
-	}
+	cfg := twoCarrierConfig(t, cheap.Addr(), "dear", dear.Addr())
 	cfg.Gateway.RetryBase, cfg.Gateway.RetryMax = 20*time.Millisecond, 50*time.Millisecond
 	cfg.Breaker = routing.BreakerConfig{ConsecutiveFailures: 3, OpenFor: 300 * time.Millisecond, Probes: 1}
 	if err := config.Complete(cfg); err != nil {
@@ -1034,14 +1027,7 @@ func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
 	defer cheap.Close()
 	other := smsc.NewServer()
 	defer other.Close()
-	cfg := apptest.Config(t, cheap.Addr(), t.TempDir())
-	second := *cfg.Carriers[0].SMPP
-	second.Host, second.Port = hostPort(t, other.Addr())
-	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "other", SMPP: &second})
-	cfg.Routes = []routing.Route{
-		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
-		{Prefix: "+254", Carrier: "other", Cost: 0.9, Currency: "KES"},
-	}
+	cfg := twoCarrierConfig(t, cheap.Addr(), "other", other.Addr())
 	if err := config.Complete(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -1089,4 +1075,20 @@ func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
 	if _, err := b.Send(ctx, &pb.SendRequest{ReplyTo: ev.GetInbound().GetId(), Text: "x"}); fieldOf(err) != "reply_to" {
 		t.Fatalf("tenant B replied to tenant A's inbound message: %v", err)
 	}
+}
+
+// twoCarrierConfig routes +254 to "sim" at cheapAddr (0.5 KES a part) and,
+// as the dearer candidate, to carrier name at otherAddr (0.9 KES). Callers
+// adjust it and call config.Complete.
+func twoCarrierConfig(t *testing.T, cheapAddr, name, otherAddr string) *config.Config {
+	t.Helper()
+	cfg := apptest.Config(t, cheapAddr, t.TempDir())
+	second := *cfg.Carriers[0].SMPP
+	second.Host, second.Port = hostPort(t, otherAddr)
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: name, SMPP: &second})
+	cfg.Routes = []routing.Route{
+		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
+		{Prefix: "+254", Carrier: name, Cost: 0.9, Currency: "KES"},
+	}
+	return cfg
 }
