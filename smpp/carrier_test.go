@@ -778,3 +778,28 @@ func BenchmarkEncodeSubmit(b *testing.B) {
 		}
 	}
 }
+
+// A joined MO the sink could not store is forgotten: the carrier's resend
+// assembles it again and it is stored then, never answered OK unstored.
+func TestMOResentAfterStoreFailureIsStored(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	sink := &fakeSink{}
+	sink.fail.Store(true)
+	startPool(t, sim, sink, nil)
+	text := strings.Repeat("y", 400) // 3 parts
+	mo := smsc.ConcatMO{From: "+254712345678", To: "22345", Text: text, Ref: 9}
+	if _, err := sim.SendConcatMO(mo); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the three parts refused", func() bool { return sim.Stats().DeliverRespErrors == 3 })
+	sink.fail.Store(false)
+	if _, err := sim.SendConcatMO(mo); err != nil { // the carrier resends
+		t.Fatal(err)
+	}
+	waitFor(t, "the resend stored", func() bool { return len(sink.Inbound()) == 1 })
+	waitFor(t, "the resend answered OK", func() bool { st := sim.Stats(); return st.DeliverResps == 6 && st.DeliverRespErrors == 3 })
+	if got := sink.Inbound()[0].Text; got != text {
+		t.Fatalf("stored %q", got)
+	}
+}

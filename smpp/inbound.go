@@ -90,7 +90,8 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		rs      []gateway.Receipt
 		rDel    []delivery
 		ins     []*gateway.Inbound
-		inDel   [][]delivery
+		inDel   [][]delivery // single-part MO
+		groups  []*moGroup   // joined MO: their held deliveries are read at answer time
 	)
 	for _, d := range batch {
 		if d.d.EsmClass&0x3C == data.SM_SMSC_DLV_RCPT_TYPE {
@@ -127,7 +128,7 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 			text, _ := g.join(p.text)
 			p.m.moJoined.Add(float64(len(g.held)))
 			ins = append(ins, p.inbound(g.first(), text, g.carrierRef(text)))
-			inDel = append(inDel, g.held)
+			groups = append(groups, g)
 		}
 	}
 	for _, g := range expired {
@@ -136,7 +137,7 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		p.log.Warn("smpp: concatenated MO incomplete after mo_timeout, stored as received",
 			"from", MaskNumber(g.key.From), "parts", len(g.parts), "total", g.key.Total)
 		ins = append(ins, p.inbound(g.first(), text, g.carrierRef(text)))
-		inDel = append(inDel, g.held)
+		groups = append(groups, g)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ResponseTimeout)
 	defer cancel()
@@ -162,8 +163,14 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		} else {
 			p.m.inbound.Add(float64(len(ins)))
 		}
+		p.mo.stored(groups, st == data.ESME_ROK)
 		for _, ds := range inDel {
 			for _, d := range ds {
+				answers = append(answers, answer{d, st})
+			}
+		}
+		for _, g := range groups {
+			for _, d := range g.held {
 				answers = append(answers, answer{d, st})
 			}
 		}

@@ -74,6 +74,8 @@ func (g *moGroup) first() moPart {
 type moDone struct {
 	until  time.Time
 	bodies map[int]uint64 // seq → hash of the part's body
+	group  *moGroup       // the completed group, until the sink stored it
+	stored bool           // the sink stored it: resends are answered at once
 }
 
 // moAssembler joins the parts of concatenated MO. It is used by one
@@ -96,8 +98,11 @@ func bodyHash(b []byte) uint64 {
 
 // add files one part with the deliver_sm that brought it. It returns the
 // group when this part completed it (its held deliveries include this
-// one), or dup when the part repeats one of a message completed within the
-// timeout (answer it at once). Otherwise the delivery is held.
+// one), or dup when the part repeats one of a message completed and stored
+// within the timeout (answer it at once). A repeat of a message completed
+// but not yet stored joins that group's held deliveries, so it gets the
+// store's answer. Otherwise the delivery is held. Call stored after the
+// sink answered for a completed group.
 func (a *moAssembler) add(p moPart, d delivery, now time.Time) (complete *moGroup, dup bool) {
 	key := moKey{From: p.From, To: p.To, Kind: p.Kind, Ref: p.Ref, Total: p.Total}
 	g := a.groups[key]
@@ -105,7 +110,11 @@ func (a *moAssembler) add(p moPart, d delivery, now time.Time) (complete *moGrou
 		if dn := a.done[key]; dn != nil {
 			if now.Before(dn.until) {
 				if h, ok := dn.bodies[p.Seq]; ok && h == bodyHash(p.Body) {
-					return nil, true
+					if dn.stored {
+						return nil, true
+					}
+					dn.group.held = append(dn.group.held, d)
+					return nil, false
 				}
 			}
 			delete(a.done, key)
@@ -121,12 +130,29 @@ func (a *moAssembler) add(p moPart, d delivery, now time.Time) (complete *moGrou
 		return nil, false
 	}
 	delete(a.groups, key)
-	dn := &moDone{until: now.Add(a.timeout), bodies: make(map[int]uint64, len(g.parts))}
+	dn := &moDone{until: now.Add(a.timeout), bodies: make(map[int]uint64, len(g.parts)), group: g}
 	for seq, part := range g.parts {
 		dn.bodies[seq] = bodyHash(part.Body)
 	}
 	a.done[key] = dn
 	return g, false
+}
+
+// stored records what the sink answered for completed groups: stored, their
+// resends are answered at once; not stored, they are forgotten, so the
+// carrier's resends assemble the message again and it is stored then.
+func (a *moAssembler) stored(groups []*moGroup, ok bool) {
+	for _, g := range groups {
+		dn := a.done[g.key]
+		if dn == nil || dn.group != g {
+			continue
+		}
+		if ok {
+			dn.stored, dn.group = true, nil
+		} else {
+			delete(a.done, g.key)
+		}
+	}
 }
 
 // expire returns the groups that waited mo_timeout (and the oldest beyond
