@@ -178,8 +178,14 @@ func New(opts Options) (*Engine, error) {
 // Start connects the carriers and starts dispatching due messages, including
 // those a previous run left unfinished.
 func (e *Engine) Start() error {
-	for _, c := range e.opts.Connectors {
+	for i, c := range e.opts.Connectors {
 		if err := c.Start(e); err != nil {
+			// Leave nothing running behind a failed start.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, started := range e.opts.Connectors[:i] {
+				_ = started.Stop(ctx)
+			}
 			return fmt.Errorf("gateway: start carrier %s: %w", c.Name(), err)
 		}
 	}
@@ -390,6 +396,9 @@ func (e *Engine) Events(ctx context.Context, tenant string, fromSeq int64, limit
 		if n, ok := e.opts.Store.(EventNotifier); ok {
 			remote = n.EventsChanged()
 		}
+		if e.events.isClosed() {
+			return nil, ErrStopped
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -400,6 +409,10 @@ func (e *Engine) Events(ctx context.Context, tenant string, fromSeq int64, limit
 		}
 	}
 }
+
+// ErrStopped is returned by Events once the engine stopped and the caller
+// has read everything there was.
+var ErrStopped = errors.New("gateway: stopped")
 
 // HandleReceipts implements Sink: receipts are stored (and matched) before
 // the connector acknowledges them to the carrier.
@@ -625,7 +638,12 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 			win.Release(int64(n))
 			return append(left, pending...), Retry, errLeaseEnding, false
 		}
-		results := conn.Submit(ctx, m, pending[:n])
+		// Nothing may be written after the first half of the lease, however
+		// long the carrier's pacing makes the parts wait.
+		sctx, scancel := context.WithDeadline(ctx, e.sendDeadline(m))
+		results := conn.Submit(sctx, m, pending[:n])
+		lapsed := sctx.Err() != nil && ctx.Err() == nil
+		scancel()
 		pending = pending[n:]
 		var recs []SubmitRecord
 		for _, r := range results {
@@ -637,6 +655,11 @@ func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn
 				continue
 			}
 			left = append(left, r.Index)
+			if lapsed && !errors.Is(r.Err, errLeaseEnding) {
+				// The pool gave up waiting (its errors need not wrap the
+				// deadline): not the carrier's answer.
+				r.Err = fmt.Errorf("%w: %w", errLeaseEnding, r.Err)
+			}
 			lastErr = r.Err
 			d := DecisionOf(r.Err)
 			e.metrics.decisions.WithLabelValues(c.Carrier, d.String()).Inc()
@@ -676,11 +699,16 @@ var errLeaseEnding = errors.New("gateway: claim lease ending before submission; 
 // first half of the lease, which leaves the other half for the carrier's
 // answer and the store's record.
 func (e *Engine) leaseAllows(m *Message) bool {
+	return e.opts.Now().Before(e.sendDeadline(m))
+}
+
+// sendDeadline is the end of the first half of m's lease (far away for a
+// message without one).
+func (e *Engine) sendDeadline(m *Message) time.Time {
 	if m.LeaseUntil.IsZero() {
-		return true
+		return e.opts.Now().Add(24 * time.Hour)
 	}
-	half := m.LeaseUntil.Sub(m.claimedAt) / 2
-	return e.opts.Now().Before(m.claimedAt.Add(half))
+	return m.claimedAt.Add(m.LeaseUntil.Sub(m.claimedAt) / 2)
 }
 
 // retry reschedules a message with exponential backoff, or fails it once a

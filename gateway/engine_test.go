@@ -24,6 +24,8 @@ type fakeConnector struct {
 	up     atomic.Bool
 	window int
 	answer func(m *gateway.Message, idx int) gateway.PartResult
+	// submit, when set, runs first; a nil result falls through to answer.
+	submit func(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult
 
 	mu       sync.Mutex
 	calls    int
@@ -33,6 +35,9 @@ type fakeConnector struct {
 }
 
 func newFake(name string, window int, answer func(*gateway.Message, int) gateway.PartResult) *fakeConnector {
+	if answer == nil {
+		answer = ok
+	}
 	f := &fakeConnector{name: name, window: window, answer: answer}
 	f.up.Store(true)
 	return f
@@ -52,6 +57,11 @@ func (f *fakeConnector) callCount() int {
 }
 
 func (f *fakeConnector) Submit(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
+	if f.submit != nil {
+		if out := f.submit(ctx, m, parts); out != nil {
+			return out
+		}
+	}
 	f.mu.Lock()
 	f.calls++
 	f.inFlight += len(parts)
@@ -92,7 +102,13 @@ type harness struct {
 
 func newHarness(t *testing.T, routes []routing.Route, conns ...gateway.Connector) *harness {
 	t.Helper()
-	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "s.db")}, store.Options{})
+	return newHarnessLease(t, routes, 0, conns...)
+}
+
+// newHarnessLease is newHarness with the store's claim lease (0: default).
+func newHarnessLease(t *testing.T, routes []routing.Route, lease time.Duration, conns ...gateway.Connector) *harness {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "s.db")}, store.Options{LeaseDuration: lease})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,5 +405,45 @@ func TestMaskNumber(t *testing.T) {
 	}
 	if got := gateway.MaskNumber("12345"); got != "*****" {
 		t.Fatalf("MaskNumber(short) = %q", got)
+	}
+}
+
+// A submission that waits in the connector past the first half of its
+// claim's lease is abandoned before anything is written, so another claim
+// can never send the message a second time; the wait costs no attempt.
+func TestSubmitAbandonedWhenLeaseHalfPasses(t *testing.T) {
+	var blocked atomic.Int32
+	a := newFake("a", 10, nil)
+	h := newHarnessLease(t, []routing.Route{route("+", "a", 1)}, 200*time.Millisecond, a)
+	a.submit = func(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
+		if blocked.Add(1) == 1 {
+			<-ctx.Done() // the carrier's pacing holds the first try past the deadline
+			out := make([]gateway.PartResult, len(parts))
+			for i, p := range parts {
+				out[i] = gateway.PartResult{Index: p, Err: errors.New("rate: Wait(n=1) would exceed context deadline")}
+			}
+			return out
+		}
+		return nil
+	}
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	if m.Tries != 0 || blocked.Load() != 2 {
+		t.Fatalf("tries %d after %d submissions; the abandoned one must not count", m.Tries, blocked.Load())
+	}
+}
+
+// After Stop, a reader that has everything gets ErrStopped at once instead
+// of polling a store that is going away.
+func TestEventsEndAfterStop(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
+	if err := h.engine.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := h.engine.Events(ctx, "t", 1, 10); !errors.Is(err, gateway.ErrStopped) {
+		t.Fatalf("Events after Stop: %v, want ErrStopped", err)
 	}
 }

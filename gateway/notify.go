@@ -29,6 +29,12 @@ func (n *notifier) notify() {
 	n.ch = make(chan struct{})
 }
 
+func (n *notifier) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closed
+}
+
 // close wakes everyone for good, so streams end when the engine stops.
 func (n *notifier) close() {
 	n.mu.Lock()

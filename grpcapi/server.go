@@ -282,6 +282,9 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 				return status.Error(codes.Unavailable, "the gateway is shutting down; resume from the next sequence number")
 			default:
 			}
+			if errors.Is(err, gateway.ErrStopped) {
+				return status.Error(codes.Unavailable, "the gateway is shutting down; resume from the next sequence number")
+			}
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}

@@ -425,7 +425,10 @@ func (b *bind) settings(l *link) gosmpp.Settings {
 			b.log.Debug("smpp: read failed", "err", err)
 		},
 		OnClosed: func(state gosmpp.State) {
-			l.markClosed()
+			// markClosed wakes the reconnect loop, so it comes last: a new
+			// link must never be marked down, or its submits failed, by the
+			// old link's late callback.
+			defer l.markClosed()
 			if l.kind == pdu.Receiver {
 				b.log.Info("smpp: receiver closed", "state", state.String())
 				return
