@@ -29,7 +29,7 @@ func TestClusterLosesNothing(t *testing.T) {
 	dsn, _ := pgtest.Start(t)
 	sim := smsc.NewServer(smsc.WithReceiptDelay(0, 2*time.Millisecond))
 	defer sim.Close()
-	storeYAML := fmt.Sprintf("{driver: postgres, dsn: %q, lease: 5s}", dsn)
+	storeYAML := fmt.Sprintf("{driver: postgres, dsn: %q, lease: 15s}", dsn)
 
 	var (
 		nodes   [3]*os.Process
