@@ -18,6 +18,9 @@ const (
 	StatusRejected    Status = "REJECTED"
 	StatusFailed      Status = "FAILED"
 	StatusCanceled    Status = "CANCELED"
+	// StatusOptedOut ends a message to a number that sent STOP to the
+	// tenant: it is stored (so the caller can see why) but never sent.
+	StatusOptedOut Status = "OPTED_OUT"
 )
 
 // Final reports whether no later event can change the status.
@@ -39,6 +42,17 @@ const (
 	EncodingUCS2 Encoding = "UCS2"
 )
 
+// Category says whether a message may go to a number that opted out.
+// Marketing (the default) never does; transactional messages (receipts,
+// payment confirmations) do when the tenant allows it.
+type Category string
+
+// The categories a message can have.
+const (
+	CategoryMarketing     Category = "marketing"
+	CategoryTransactional Category = "transactional"
+)
+
 // Message is one outbound SMS as accepted from a caller. The store owns the
 // durable copy; values handed around the engine are snapshots.
 type Message struct {
@@ -50,6 +64,11 @@ type Message struct {
 	Text      string
 	Encoding  Encoding
 	Priority  int32 // higher is sent first
+	Category  Category
+	// Meta carries what an interface must find again when the message's
+	// status changes (Kannel's dlr-url and dlr-mask, ...); the engine does
+	// not read it.
+	Meta map[string]string
 	// PinnedCarrier, when set, is the only carrier the message may take: a
 	// reply leaves through the carrier its inbound message came in on.
 	PinnedCarrier string
@@ -128,6 +147,32 @@ type Inbound struct {
 	To         string
 	Text       string
 	ReceivedAt time.Time
+	// Keyword is the name of the keyword rule the message matched when it
+	// was received ("" when none did): adapters filter on it.
+	Keyword string
+	// Tasks are the actions the keyword rule asks for. RecordInbound stores
+	// them in the same commit as the message, so a crash between receiving
+	// and handling loses neither; they are not read back.
+	Tasks []Task
+}
+
+// Task is one action the gateway must carry out at least once, even across a
+// crash: a webhook call, a reply, an opt-out. Tasks live in the store's
+// outbox; the engine runs each with the TaskHandler registered for its Kind,
+// retrying with backoff until it succeeds or fails permanently.
+type Task struct {
+	ID     int64  // set by the store
+	Key    string // unique: a task whose Key was enqueued before is skipped
+	Kind   string // picks the TaskHandler
+	Tenant string
+	// Payload is the handler's own encoding of what to do.
+	Payload   []byte
+	Attempts  int       // runs that failed so far
+	NotBefore time.Time // not run before this; zero means now
+	LastError string
+	// LeaseUntil is set by Store.ClaimTasks: until then no other claim
+	// returns the task.
+	LeaseUntil time.Time
 }
 
 // Receipt is a delivery report as a connector understood it, before matching.

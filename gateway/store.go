@@ -18,7 +18,9 @@ var ErrNotFound = errors.New("gateway: message not found")
 type Store interface {
 	// Accept stores each message with its parts and an ACCEPTED event. A
 	// message whose (Tenant, ClientRef) exists already is not stored again:
-	// its result carries the stored message's id and Duplicate.
+	// its result carries the stored message's id and Duplicate. A message
+	// given with Status OPTED_OUT is stored final, with that event instead,
+	// and is never claimed.
 	Accept(ctx context.Context, msgs []*Message) ([]AcceptResult, error)
 
 	// Get returns a message with its parts. An empty tenant matches any.
@@ -56,8 +58,8 @@ type Store interface {
 	RecordReceipts(ctx context.Context, rs []Receipt) (matched int, err error)
 
 	// RecordInbound stores mobile-originated messages with one event each,
-	// skipping any whose (Carrier, CarrierRef) was stored before. It returns
-	// how many were new.
+	// and each new message's Tasks in the same commit, skipping any whose
+	// (Carrier, CarrierRef) was stored before. It returns how many were new.
 	RecordInbound(ctx context.Context, in []*Inbound) (added int, err error)
 
 	// GetInbound returns a tenant's inbound message (for replies); an empty
@@ -88,6 +90,36 @@ type Store interface {
 	// PruneEvents deletes events appended before the given time (retention)
 	// and returns how many went. Sequence numbers are never reused.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
+
+	// GetByClientRef returns a tenant's message by its idempotency key, with
+	// its parts; ErrNotFound when there is none.
+	GetByClientRef(ctx context.Context, tenant, clientRef string) (*Message, error)
+
+	// SetOptOut records that a number opted out of a tenant's messages
+	// (out) or back in (!out). Keyword is the word it used, kept for audit.
+	SetOptOut(ctx context.Context, tenant, number string, out bool, keyword string) error
+
+	// OptedOut returns which of numbers are opted out of the tenant's
+	// messages.
+	OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error)
+
+	// EnqueueTasks adds tasks to the outbox, skipping any whose Key was
+	// enqueued before (done or not). It returns how many were new.
+	EnqueueTasks(ctx context.Context, tasks []Task) (added int, err error)
+
+	// ClaimTasks leases up to limit due tasks (NotBefore ≤ now) until
+	// now+lease, oldest first.
+	ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Task, error)
+
+	// FinishTask ends a claimed task: done (succeeded or given up, with
+	// lastErr saying why), or released to run again at retryAt with
+	// Attempts counted.
+	FinishTask(ctx context.Context, id int64, done bool, retryAt time.Time, lastErr string) error
+
+	// PruneTasks deletes done tasks finished before the given time and
+	// returns how many went. A task key pruned can be enqueued again, so
+	// this runs with event retention, long after a key's last use.
+	PruneTasks(ctx context.Context, before time.Time) (int, error)
 
 	// Close flushes pending writes and releases the store.
 	Close() error

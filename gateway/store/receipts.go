@@ -57,6 +57,12 @@ func applyReceipt(w receiptWriter, t receiptTarget, r gateway.Receipt) error {
 				return err
 			}
 		}
+		// An event with the unchanged status and the carrier's word
+		// ("ENROUTE") tells followers the carrier holds the message
+		// (Kannel's "buffered" report).
+		if !t.msgStatus.Final() {
+			w.event(t.tenant, t.msgID, t.msgStatus, receiptDetail(r))
+		}
 		return nil
 	}
 	detail := receiptDetail(r)

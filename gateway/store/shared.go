@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,9 +32,24 @@ const (
 		WHERE id = $4 AND status = 'ACCEPTED'`
 	sqlFinishUnsent = `UPDATE parts SET status = $1, error = $2, updated_at = $3
 		WHERE message_id = $4 AND carrier_id = ''`
-	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at FROM inbound WHERE id = $1`
-	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`
+	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword FROM inbound WHERE id = $1`
+	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`
+	sqlByClientRef = "SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''"
+	sqlSetOptOut   = `INSERT INTO optouts (tenant, number, keyword, at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (tenant, number) DO UPDATE SET keyword = excluded.keyword, at = excluded.at`
+	sqlSetOptIn     = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
+	sqlInsertTask   = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
+		VALUES ($1, $2, $3, $4, 0, $5, 0, '', $6, 0) ON CONFLICT (key) DO NOTHING`
+	sqlFinishTask = `UPDATE tasks SET done_at = $2, last_error = $3, lease_until = 0 WHERE id = $1 AND done_at = 0`
+	sqlRetryTask  = `UPDATE tasks SET attempts = attempts + 1, not_before = $2, last_error = $3, lease_until = 0
+		WHERE id = $1 AND done_at = 0`
+	sqlPruneTasks = "DELETE FROM tasks WHERE done_at > 0 AND done_at < $1"
+	// sqlClaimTasks leases due tasks: $1 now, $2 lease end, $3 limit.
+	sqlClaimTasks = `UPDATE tasks SET lease_until = $2 WHERE id IN (
+		SELECT id FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
+		ORDER BY not_before, id LIMIT $3)
+		RETURNING id, key, kind, tenant, payload, attempts, not_before, last_error, lease_until`
 	sqlSubmitPart = `UPDATE parts SET carrier = $1, carrier_id = $2,
 		status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
 		submitted_at = $3, updated_at = $3, cost = $6
@@ -60,6 +76,62 @@ const (
 	// carrier id $3).
 	submittedPart = `p.message_id = $1 AND p.carrier = $2 AND p.carrier_id = $3`
 )
+
+// acceptStatus is the status and error a new message is stored with:
+// ACCEPTED, or final when the caller decided so (an opted-out number).
+func acceptStatus(m *gateway.Message) (gateway.Status, string) {
+	if m.Status == gateway.StatusOptedOut {
+		return m.Status, m.LastError
+	}
+	return gateway.StatusAccepted, ""
+}
+
+// encodeMeta stores a message's metadata as a JSON object, '' when empty.
+func encodeMeta(meta map[string]string) string {
+	if len(meta) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(meta)
+	if err != nil { // a map[string]string always marshals
+		panic(err)
+	}
+	return string(b)
+}
+
+// decodeMeta reads what encodeMeta stored.
+func decodeMeta(s string) (map[string]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var meta map[string]string
+	if err := json.Unmarshal([]byte(s), &meta); err != nil {
+		return nil, fmt.Errorf("meta: %w", err)
+	}
+	return meta, nil
+}
+
+// checkTasks refuses tasks the outbox could not run.
+func checkTasks(tasks []gateway.Task) error {
+	for i, t := range tasks {
+		if t.Key == "" || t.Kind == "" {
+			return fmt.Errorf("store: task %d: empty key or kind", i)
+		}
+	}
+	return nil
+}
+
+// scanTask reads one row of sqlClaimTasks.
+func scanTask(r interface{ Scan(...any) error }) (gateway.Task, error) {
+	var (
+		t             gateway.Task
+		notBefore, lu int64
+	)
+	if err := r.Scan(&t.ID, &t.Key, &t.Kind, &t.Tenant, &t.Payload, &t.Attempts, &notBefore, &t.LastError, &lu); err != nil {
+		return t, err
+	}
+	t.NotBefore, t.LeaseUntil = fromNanos(notBefore), fromNanos(lu)
+	return t, nil
+}
 
 // acceptIDs checks msgs and returns the id each will be stored under: its
 // own, or a new UUIDv7.
@@ -99,11 +171,12 @@ func acceptDone(msgs []*gateway.Message, results []gateway.AcceptResult, now tim
 		if results[i].Duplicate {
 			continue
 		}
-		m.Status = gateway.StatusAccepted
+		st, _ := acceptStatus(m)
+		m.Status = st
 		m.Tries = 0
 		m.CreatedAt, m.UpdatedAt = now, now
 		for j := range m.Parts {
-			m.Parts[j].Status = gateway.StatusAccepted
+			m.Parts[j].Status = st
 			m.Parts[j].UpdatedAt = now
 		}
 	}
@@ -306,7 +379,7 @@ func scanInbound(row interface{ Scan(...any) error }, tenant, id string, noRows 
 		in gateway.Inbound
 		at int64
 	)
-	err := row.Scan(&in.ID, &in.Tenant, &in.Carrier, &in.CarrierRef, &in.From, &in.To, &in.Text, &at)
+	err := row.Scan(&in.ID, &in.Tenant, &in.Carrier, &in.CarrierRef, &in.From, &in.To, &in.Text, &at, &in.Keyword)
 	if errors.Is(err, noRows) || (err == nil && tenant != "" && in.Tenant != tenant) {
 		return nil, fmt.Errorf("store: get inbound %s: %w", id, gateway.ErrNotFound)
 	}

@@ -74,7 +74,7 @@ type readStmts struct {
 }
 
 const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
-		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at
+		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword
 	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id `
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -645,7 +645,7 @@ func (s *sqliteStore) read(f func() error) error {
 // messageColumns is the column list scanMessage expects, in order.
 const messageColumns = `id, tenant, client_ref, sender, recipient, body, encoding, priority,
 	not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-	created_at, updated_at, pinned_carrier`
+	created_at, updated_at, pinned_carrier, category, meta`
 
 type scanner interface {
 	Scan(dest ...any) error
@@ -654,14 +654,18 @@ type scanner interface {
 func scanMessage(r scanner) (*gateway.Message, error) {
 	var (
 		m                                   gateway.Message
-		encoding, status                    string
+		encoding, status, category, meta    string
 		notBefore, expires, created, update int64
 	)
 	err := r.Scan(&m.ID, &m.Tenant, &m.ClientRef, &m.From, &m.To, &m.Text, &encoding, &m.Priority,
 		&notBefore, &expires, &status, &m.Tries, &m.Carrier, &m.Cost, &m.Currency, &m.LastError,
-		&created, &update, &m.PinnedCarrier)
+		&created, &update, &m.PinnedCarrier, &category, &meta)
 	if err != nil {
 		return nil, err
+	}
+	m.Category = gateway.Category(category)
+	if m.Meta, err = decodeMeta(meta); err != nil {
+		return nil, fmt.Errorf("message %s: %w", m.ID, err)
 	}
 	m.Encoding = gateway.Encoding(encoding)
 	m.Status = gateway.Status(status)
@@ -782,11 +786,11 @@ func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, 
 				kind, status                             string
 				at                                       int64
 				inID, inTenant, inCarrier, inRef, inFrom sql.NullString
-				inTo, inText                             sql.NullString
+				inTo, inText, inKeyword                  sql.NullString
 				inReceived                               sql.NullInt64
 			)
 			if err := rows.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived); err != nil {
+				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword); err != nil {
 				return err
 			}
 			e.Kind = gateway.EventKind(kind)
@@ -796,7 +800,7 @@ func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, 
 				e.Inbound = &gateway.Inbound{
 					ID: inID.String, Tenant: inTenant.String, Carrier: inCarrier.String,
 					CarrierRef: inRef.String, From: inFrom.String, To: inTo.String,
-					Text: inText.String, ReceivedAt: fromNanos(inReceived.Int64),
+					Text: inText.String, ReceivedAt: fromNanos(inReceived.Int64), Keyword: inKeyword.String,
 				}
 			}
 			evs = append(evs, e)

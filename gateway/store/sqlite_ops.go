@@ -61,21 +61,32 @@ type acceptArgs struct {
 const (
 	insertMessagesHead = `INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 		not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-		created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier) VALUES`
+		created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier, category, meta) VALUES`
 	insertPartsHead = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
 )
 
 var (
 	messageRow = []string{"?", "?", "?", "?", "?", "?", "?", "?", "?", "?",
-		"'ACCEPTED'", "0", "''", "0", "''", "''", "?", "?", "?", "0", "?", "0", "?"}
-	partRow = []string{"?", "?", "''", "''", "'ACCEPTED'", "''", "0", "?"}
+		"?", "0", "''", "0", "''", "?", "?", "?", "?", "0", "?", "0", "?", "?", "?"}
+	partRow = []string{"?", "?", "''", "''", "?", "''", "0", "?"}
 )
 
 // messageArgs appends the messageRow arguments of one new message.
 func (w *wtx) messageArgs(args []any, id string, m *gateway.Message) []any {
 	notBefore := toNanos(m.NotBefore)
+	st, lastErr := acceptStatus(m)
 	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-		notBefore, toNanos(m.ExpiresAt), w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs), m.PinnedCarrier)
+		notBefore, toNanos(m.ExpiresAt), string(st), lastErr, w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs),
+		m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
+}
+
+// partArgs appends the partRow arguments of a new message's parts.
+func (w *wtx) partArgs(args []any, id string, m *gateway.Message) []any {
+	st, _ := acceptStatus(m)
+	for _, p := range m.Parts {
+		args = append(args, id, p.Index, string(st), w.nowNs)
+	}
+	return args
 }
 
 // accept stores one message on its own; acceptGroup is the fast path for
@@ -99,14 +110,11 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 		}
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept: message id %s exists already", id)
 	}
-	args := make([]any, 0, 3*len(m.Parts))
-	for _, p := range m.Parts {
-		args = append(args, id, p.Index, w.nowNs)
-	}
-	if err := w.insertRows(insertPartsHead, partRow, args); err != nil {
+	if err := w.insertRows(insertPartsHead, partRow, w.partArgs(nil, id, m)); err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
-	w.event(m.Tenant, id, gateway.StatusAccepted, "")
+	st, lastErr := acceptStatus(m)
+	w.event(m.Tenant, id, st, lastErr)
 	return gateway.AcceptResult{ID: id}, nil
 }
 
@@ -156,11 +164,10 @@ func (w *wtx) acceptGroup(ops []*op) error {
 			}
 			a.results[i] = gateway.AcceptResult{ID: id}
 			msgArgs = w.messageArgs(msgArgs, id, m)
-			for _, p := range m.Parts {
-				partArgs = append(partArgs, id, p.Index, w.nowNs)
-			}
+			partArgs = w.partArgs(partArgs, id, m)
+			st, lastErr := acceptStatus(m)
 			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-				status: gateway.StatusAccepted})
+				status: st, detail: lastErr})
 		}
 	}
 	if err := w.insertRows(insertMessagesHead, messageRow, msgArgs); err != nil {
@@ -564,12 +571,15 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 			if received == 0 {
 				received = w.nowNs
 			}
-			n, err := w.exec(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received)
+			n, err := w.exec(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received, m.Keyword)
 			if err != nil {
 				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
 			}
 			if n == 0 {
 				continue
+			}
+			if _, err := w.enqueueTasks(m.Tasks); err != nil {
+				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
 			}
 			w.events = append(w.events, eventRow{kind: gateway.EventInbound, tenant: m.Tenant, inboundID: ids[i]})
 			added[i] = true

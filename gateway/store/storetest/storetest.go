@@ -739,8 +739,12 @@ func testIntermediateReceipt(t *testing.T, e *env) {
 	if g.Parts[0].UpdatedAt.Before(before.Parts[0].UpdatedAt) {
 		t.Errorf("part updated time went back: %v < %v", g.Parts[0].UpdatedAt, before.Parts[0].UpdatedAt)
 	}
-	if n := len(e.events("")); n != nEvents {
-		t.Errorf("intermediate receipt added %d events", n-nEvents)
+	evs := e.events("")
+	if n := len(evs); n != nEvents+1 {
+		t.Fatalf("intermediate receipt added %d events, want 1", n-nEvents)
+	}
+	if last := evs[len(evs)-1]; last.Status != gateway.StatusSubmitted || last.Detail != "ENROUTE" || last.MessageID != m.ID {
+		t.Errorf("intermediate receipt event = %s %q for %s, want SUBMITTED \"ENROUTE\" for %s", last.Status, last.Detail, last.MessageID, m.ID)
 	}
 }
 

@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// The SQLite store's inbound services: lookups by client_ref, the opt-out
+// list and the task outbox (see doc.go, "Opt-outs and the task outbox").
+
+// GetByClientRef implements gateway.Store.
+func (s *sqliteStore) GetByClientRef(ctx context.Context, tenant, clientRef string) (*gateway.Message, error) {
+	if tenant == "" || clientRef == "" {
+		return nil, fmt.Errorf("store: get by client_ref: tenant and client_ref are required")
+	}
+	var id string
+	err := s.read(func() error {
+		return s.rdb.QueryRowContext(ctx, sqlByClientRef, tenant, clientRef).Scan(&id)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("store: get by client_ref %q: %w", clientRef, gateway.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: get by client_ref %q: %w", clientRef, err)
+	}
+	return s.Get(ctx, tenant, id)
+}
+
+// SetOptOut implements gateway.Store.
+func (s *sqliteStore) SetOptOut(ctx context.Context, tenant, number string, out bool, keyword string) error {
+	if tenant == "" || number == "" {
+		return fmt.Errorf("store: opt-out: tenant and number are required")
+	}
+	return s.do(ctx, "opt-out", func(w *wtx) error {
+		var err error
+		if out {
+			_, err = w.exec(sqlSetOptOut, tenant, number, keyword, w.nowNs)
+		} else {
+			_, err = w.exec(sqlSetOptIn, tenant, number)
+		}
+		if err != nil {
+			return fmt.Errorf("store: opt-out %s: %w", tenant, err)
+		}
+		return nil
+	})
+}
+
+// OptedOut implements gateway.Store on the reader pool.
+func (s *sqliteStore) OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	err := s.read(func() error {
+		for start := 0; start < len(numbers); start += 500 {
+			chunk := numbers[start:min(start+500, len(numbers))]
+			args := make([]any, 0, len(chunk)+1)
+			args = append(args, tenant)
+			for _, n := range chunk {
+				args = append(args, n)
+			}
+			q := "SELECT number FROM optouts WHERE tenant = ? AND number IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+			rows, err := s.rdb.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					rows.Close()
+					return err
+				}
+				out[n] = true
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: opted out: %w", err)
+	}
+	return out, nil
+}
+
+// EnqueueTasks implements gateway.Store.
+func (s *sqliteStore) EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, error) {
+	if len(tasks) == 0 {
+		return 0, nil
+	}
+	if err := checkTasks(tasks); err != nil {
+		return 0, err
+	}
+	var added int
+	err := s.do(ctx, "enqueue tasks", func(w *wtx) error {
+		var err error
+		added, err = w.enqueueTasks(tasks)
+		return err
+	})
+	return added, err
+}
+
+// enqueueTasks inserts tasks in the writer's transaction, skipping known keys.
+func (w *wtx) enqueueTasks(tasks []gateway.Task) (int, error) {
+	if err := checkTasks(tasks); err != nil {
+		return 0, err
+	}
+	added := 0
+	for _, t := range tasks {
+		payload := t.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		n, err := w.exec(sqlInsertTask, t.Key, t.Kind, t.Tenant, payload, toNanos(t.NotBefore), w.nowNs)
+		if err != nil {
+			return added, fmt.Errorf("store: enqueue task %q: %w", t.Key, err)
+		}
+		added += int(n)
+	}
+	return added, nil
+}
+
+// ClaimTasks implements gateway.Store. It writes (the lease), so it runs on
+// the writer and two claims never overlap.
+func (s *sqliteStore) ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]gateway.Task, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowNs := toNanos(now)
+	var out []gateway.Task
+	err := s.do(ctx, "claim tasks", func(w *wtx) error {
+		out = out[:0]
+		rows, err := w.query(sqlClaimTasks, nowNs, nowNs+int64(lease), limit)
+		if err != nil {
+			return fmt.Errorf("store: claim tasks: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTask(rows)
+			if err != nil {
+				return fmt.Errorf("store: claim tasks: %w", err)
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// FinishTask implements gateway.Store.
+func (s *sqliteStore) FinishTask(ctx context.Context, id int64, done bool, retryAt time.Time, lastErr string) error {
+	return s.do(ctx, "finish task", func(w *wtx) error {
+		var err error
+		if done {
+			_, err = w.exec(sqlFinishTask, id, w.nowNs, lastErr)
+		} else {
+			_, err = w.exec(sqlRetryTask, id, toNanos(retryAt), lastErr)
+		}
+		if err != nil {
+			return fmt.Errorf("store: finish task %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// PruneTasks implements gateway.Store.
+func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.do(ctx, "prune tasks", func(w *wtx) error {
+		var err error
+		n, err = w.exec(sqlPruneTasks, toNanos(before))
+		if err != nil {
+			return fmt.Errorf("store: prune tasks: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
