@@ -7,11 +7,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
+
+	"github.com/openmf/smsgw/gateway/keyword"
 )
 
 // SendRequest is one message as a caller asks for it, before validation.
@@ -27,6 +30,11 @@ type SendRequest struct {
 	// number the client wrote to, through the carrier it came in on, and To
 	// defaults to the client's number.
 	ReplyTo string
+	// Category decides whether the message may reach a number that opted
+	// out; empty means marketing.
+	Category Category
+	// Meta is stored with the message for the interface that accepted it.
+	Meta map[string]string
 }
 
 // QuotaError refuses an accept call that would exceed the tenant's rate;
@@ -49,9 +57,12 @@ func (e *QuotaError) Error() string {
 type AcceptOutcome struct {
 	ID        string
 	Duplicate bool
-	Parts     int
-	Encoding  Encoding
-	Err       error
+	// Status is ACCEPTED, or OPTED_OUT for a message stored but never to be
+	// sent because its number sent STOP.
+	Status   Status
+	Parts    int
+	Encoding Encoding
+	Err      error
 }
 
 // Options wires an Engine. Store, Router and Segment are required.
@@ -73,8 +84,19 @@ type Options struct {
 	ClaimBatch  int           // messages claimed per store round trip; default 64
 	Workers     int           // messages claimed and in flight at once; default 256
 	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
-	// EventRetention drops events older than this, hourly; 0 keeps them all.
+	// EventRetention drops events (and finished tasks) older than this,
+	// hourly; 0 keeps them all.
 	EventRetention time.Duration
+
+	// Keywords routes inbound messages to services; nil: none (STOP, START
+	// and HELP are always handled).
+	Keywords *keyword.Table
+	// TaskHandlers run outbox tasks by kind, besides the engine's own
+	// (replies and opt-outs).
+	TaskHandlers  map[string]TaskHandler
+	TaskAttempts  int           // runs before a failing task is given up; default 20
+	TaskRetryBase time.Duration // first retry delay of a task, doubled per attempt; default 1s
+	TaskRetryMax  time.Duration // task retry delay cap; default 10m
 }
 
 func (o *Options) setDefaults() {
@@ -108,6 +130,15 @@ func (o *Options) setDefaults() {
 	if o.PollEvery <= 0 {
 		o.PollEvery = 500 * time.Millisecond
 	}
+	if o.TaskAttempts <= 0 {
+		o.TaskAttempts = 20
+	}
+	if o.TaskRetryBase <= 0 {
+		o.TaskRetryBase = time.Second
+	}
+	if o.TaskRetryMax <= 0 {
+		o.TaskRetryMax = 10 * time.Minute
+	}
 }
 
 // Engine accepts messages, dispatches them to connectors along the router's
@@ -122,6 +153,11 @@ type Engine struct {
 	windows    map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
 	metrics    *metrics
 	events     *notifier
+
+	keywords     atomic.Pointer[keyword.Table]
+	taskMu       sync.RWMutex
+	taskHandlers map[string]TaskHandler
+	taskWake     chan struct{}
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -149,9 +185,13 @@ func New(opts Options) (*Engine, error) {
 		events:     newNotifier(),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
+		taskWake:   make(chan struct{}, 1),
 	}
+	e.keywords.Store(opts.Keywords)
+	e.taskHandlers = map[string]TaskHandler{TaskReply: e.runReply, TaskOptOut: e.runOptOut}
 	for i := range opts.Tenants {
 		t := opts.Tenants[i]
+		t.OptOut.setDefaults()
 		if _, dup := e.tenants[t.ID]; dup {
 			return nil, fmt.Errorf("gateway: tenant %q configured twice", t.ID)
 		}
@@ -192,6 +232,8 @@ func (e *Engine) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go e.dispatch(ctx)
+	e.bg.Add(1)
+	go e.runTasks(ctx)
 	if e.opts.EventRetention > 0 {
 		e.bg.Add(1)
 		go e.prune(ctx)
@@ -211,6 +253,13 @@ func (e *Engine) prune(ctx context.Context) {
 			e.log.Error("prune events", "err", err)
 		case n > 0:
 			e.log.Info("events pruned", "count", n, "retention", e.opts.EventRetention)
+		}
+		n, err = e.opts.Store.PruneTasks(ctx, e.opts.Now().Add(-e.opts.EventRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Error("prune tasks", "err", err)
+		case n > 0:
+			e.log.Info("finished tasks pruned", "count", n, "retention", e.opts.EventRetention)
 		}
 		select {
 		case <-ctx.Done():
@@ -267,8 +316,11 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
 	}
 	out := make([]AcceptOutcome, len(reqs))
-	var msgs []*Message
-	var idx []int
+	var (
+		msgs    []*Message
+		idx     []int
+		replies []bool
+	)
 	for i, r := range reqs {
 		var reply *Inbound
 		if r.ReplyTo != "" {
@@ -290,6 +342,7 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 		}
 		msgs = append(msgs, m)
 		idx = append(idx, i)
+		replies = append(replies, reply != nil)
 	}
 	if len(msgs) == 0 {
 		return out, nil
@@ -297,6 +350,9 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	if err := e.admit(t.ID, len(msgs)); err != nil {
 		e.metrics.throttled.WithLabelValues(tenant).Add(float64(len(msgs)))
 		return nil, err
+	}
+	if err := e.applyOptOuts(ctx, t, msgs, replies); err != nil {
+		return nil, fmt.Errorf("gateway: accept: opt-out list: %w", err)
 	}
 	start := e.opts.Now()
 	res, err := e.opts.Store.Accept(ctx, msgs)
@@ -306,7 +362,13 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	e.metrics.acceptSeconds.Observe(e.opts.Now().Sub(start).Seconds())
 	for j, r := range res {
 		m := msgs[j]
-		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Parts: len(m.Parts), Encoding: m.Encoding}
+		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
+		if r.Duplicate {
+			out[idx[j]].Status = ""
+		}
+		if !r.Duplicate && m.Status == StatusOptedOut {
+			e.metrics.optedOut.WithLabelValues(tenant).Inc()
+		}
 		if !r.Duplicate {
 			e.metrics.accepted.WithLabelValues(tenant).Inc()
 			e.log.Debug("accepted", "msg_id", r.ID, "to", MaskNumber(m.To), "parts", len(m.Parts))
@@ -334,6 +396,17 @@ func (e *Engine) admit(tenant string, n int) error {
 		return &QuotaError{Tenant: tenant, RetryAfter: d}
 	}
 	return nil
+}
+
+// GetInbound returns a tenant's inbound message.
+func (e *Engine) GetInbound(ctx context.Context, tenant, id string) (*Inbound, error) {
+	return e.opts.Store.GetInbound(ctx, tenant, id)
+}
+
+// GetByClientRef returns a tenant's message by its idempotency key: how an
+// interface that only knows its own ids (Fineract's internalId) finds it.
+func (e *Engine) GetByClientRef(ctx context.Context, tenant, clientRef string) (*Message, error) {
+	return e.opts.Store.GetByClientRef(ctx, tenant, clientRef)
 }
 
 // Get returns a tenant's message.
@@ -429,25 +502,6 @@ func (e *Engine) HandleReceipts(ctx context.Context, rs []Receipt) error {
 		e.metrics.receipts.WithLabelValues(r.Carrier, st).Inc()
 	}
 	e.metrics.receiptsUnmatched.Add(float64(len(rs) - matched))
-	e.events.notify()
-	return nil
-}
-
-// HandleInbound implements Sink for mobile-originated messages.
-func (e *Engine) HandleInbound(ctx context.Context, in []*Inbound) error {
-	for _, m := range in {
-		if m.Tenant == "" && len(e.opts.Tenants) > 0 {
-			m.Tenant = e.opts.Tenants[0].ID
-		}
-		if m.ReceivedAt.IsZero() {
-			m.ReceivedAt = e.opts.Now()
-		}
-	}
-	added, err := e.opts.Store.RecordInbound(ctx, in)
-	if err != nil {
-		return fmt.Errorf("gateway: record inbound: %w", err)
-	}
-	e.metrics.inbound.Add(float64(added))
 	e.events.notify()
 	return nil
 }

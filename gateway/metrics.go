@@ -15,7 +15,10 @@ type metrics struct {
 	decisions         *prometheus.CounterVec
 	receipts          *prometheus.CounterVec
 	receiptsUnmatched prometheus.Counter
-	inbound           prometheus.Counter
+	inbound           *prometheus.CounterVec
+	optOuts           *prometheus.CounterVec
+	optedOut          *prometheus.CounterVec
+	tasks             *prometheus.CounterVec
 	finished          *prometheus.CounterVec
 	retries           prometheus.Counter
 	acceptSeconds     prometheus.Histogram
@@ -47,9 +50,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		receiptsUnmatched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smsgw_gateway_receipts_unmatched_total", Help: "Receipts kept because no submitted part had their id yet.",
 		}),
-		inbound: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "smsgw_gateway_inbound_total", Help: "Mobile-originated messages stored.",
-		}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_inbound_total", Help: "Mobile-originated messages stored, by tenant and the keyword rule they matched.",
+		}, []string{"tenant", "keyword"}),
+		optOuts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_opt_outs_total", Help: "Opt-outs (STOP, direction out) and opt-ins (START, in) recorded.",
+		}, []string{"tenant", "direction"}),
+		optedOut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_opted_out_messages_total", Help: "Messages stored OPTED_OUT, never sent, because their number sent STOP.",
+		}, []string{"tenant"}),
+		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_tasks_total", Help: "Outbox task runs (webhooks, replies, callbacks) by kind and result (ok, retry, failed, gave_up).",
+		}, []string{"kind", "result"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_ended_unsent_total", Help: "Messages ended before submission (FAILED, EXPIRED, REJECTED), by status.",
 		}, []string{"status"}),
@@ -65,7 +77,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.submitted, m.cost, m.decisions, m.receipts,
-		m.receiptsUnmatched, m.inbound, m.finished, m.retries, m.acceptSeconds} {
+		m.receiptsUnmatched, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

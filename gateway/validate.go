@@ -27,6 +27,7 @@ type Tenant struct {
 	Senders       []string // further allowed sender ids
 	Rate          float64  // messages accepted per second; 0: no limit
 	Burst         int      // messages accepted at once above Rate; default max(1, Rate)
+	OptOut        OptOut
 }
 
 // NormalizeNumber turns a number as people and Fineract write it
@@ -93,6 +94,11 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	if reply == nil && from != t.Sender && !slices.Contains(t.Senders, from) {
 		return nil, &FieldError{"from", fmt.Sprintf("sender %q is not allowed for tenant %s", from, t.ID)}
 	}
+	switch r.Category {
+	case "", CategoryMarketing, CategoryTransactional:
+	default:
+		return nil, &FieldError{"category", fmt.Sprintf("%q is not marketing or transactional", r.Category)}
+	}
 	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
 		return nil, &FieldError{"expires_at", "must be after not_before"}
 	}
@@ -105,6 +111,8 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 		Text:          r.Text,
 		Encoding:      enc,
 		Priority:      r.Priority,
+		Category:      category(r.Category),
+		Meta:          r.Meta,
 		NotBefore:     r.NotBefore,
 		ExpiresAt:     r.ExpiresAt,
 		Parts:         make([]Part, parts),
@@ -121,6 +129,13 @@ func MaskNumber(n string) string {
 		return strings.Repeat("*", len(n))
 	}
 	return n[:5] + strings.Repeat("*", len(n)-8) + n[len(n)-3:]
+}
+
+func category(c Category) Category {
+	if c == "" {
+		return CategoryMarketing
+	}
+	return c
 }
 
 func pinned(reply *Inbound) string {

@@ -80,6 +80,12 @@ func toRequest(r *pb.SendRequest) gateway.SendRequest {
 	if r.GetExpiresAt() != nil {
 		out.ExpiresAt = r.GetExpiresAt().AsTime()
 	}
+	switch r.GetCategory() {
+	case pb.Category_CATEGORY_MARKETING:
+		out.Category = gateway.CategoryMarketing
+	case pb.Category_CATEGORY_TRANSACTIONAL:
+		out.Category = gateway.CategoryTransactional
+	}
 	return out
 }
 
@@ -122,7 +128,12 @@ func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse,
 	if errors.As(o.Err, &fe) {
 		return nil, fieldStatus(fe).Err()
 	}
-	return &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding)}, nil
+	return toSendResponse(o), nil
+}
+
+func toSendResponse(o gateway.AcceptOutcome) *pb.SendResponse {
+	return &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding),
+		Status: statuses[o.Status]}
 }
 
 // SendBatch implements smsgw.v1.Messaging.
@@ -147,7 +158,7 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 			resp.Results[i] = &pb.BatchResult{Code: int32(codes.InvalidArgument), Message: fe.Error(), Field: fmt.Sprintf("messages[%d].%s", i, fe.Field)}
 			continue
 		}
-		resp.Results[i] = &pb.BatchResult{Accepted: &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding)}}
+		resp.Results[i] = &pb.BatchResult{Accepted: toSendResponse(o)}
 	}
 	return resp, nil
 }
@@ -318,6 +329,7 @@ var statuses = map[gateway.Status]pb.Status{
 	gateway.StatusRejected:    pb.Status_STATUS_REJECTED,
 	gateway.StatusFailed:      pb.Status_STATUS_FAILED,
 	gateway.StatusCanceled:    pb.Status_STATUS_CANCELED,
+	gateway.StatusOptedOut:    pb.Status_STATUS_OPTED_OUT,
 }
 
 func toMessage(m *gateway.Message) *pb.Message {
@@ -344,7 +356,8 @@ func toEvent(ev gateway.Event) *pb.Event {
 	case gateway.EventInbound:
 		out.Kind = pb.EventKind_EVENT_KIND_INBOUND
 		if in := ev.Inbound; in != nil {
-			out.Inbound = &pb.InboundMessage{Id: in.ID, Carrier: in.Carrier, From: in.From, To: in.To, Text: in.Text, ReceivedAt: ts(in.ReceivedAt)}
+			out.Inbound = &pb.InboundMessage{Id: in.ID, Carrier: in.Carrier, From: in.From, To: in.To, Text: in.Text, ReceivedAt: ts(in.ReceivedAt),
+				Keyword: in.Keyword}
 		}
 	default:
 		out.Kind = pb.EventKind_EVENT_KIND_STATUS

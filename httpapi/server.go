@@ -21,6 +21,10 @@ type Options struct {
 	// Webhooks are cloud providers' callbacks by carrier name, served at
 	// /webhooks/{name}/.
 	Webhooks map[string]http.Handler
+	// Routes are further handlers by ServeMux pattern ("POST /sms"):
+	// interfaces served on this listener, such as Fineract's
+	// message-gateway API.
+	Routes map[string]http.Handler
 }
 
 // Server is the HTTP listener.
@@ -44,6 +48,9 @@ func New(opts Options) *Server {
 	})
 	for name, h := range opts.Webhooks {
 		provider.Mount(mux, name, h)
+	}
+	for pattern, h := range opts.Routes {
+		mux.Handle(pattern, h)
 	}
 	return &Server{http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 }

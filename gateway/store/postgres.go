@@ -669,11 +669,11 @@ func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
 		kind, status                             string
 		at                                       int64
 		inID, inTenant, inCarrier, inRef, inFrom *string
-		inTo, inText                             *string
+		inTo, inText, inKeyword                  *string
 		inReceived                               *int64
 	)
 	if err := r.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived); err != nil {
+		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword); err != nil {
 		return e, err
 	}
 	e.Kind = gateway.EventKind(kind)
@@ -682,7 +682,7 @@ func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
 	if inID != nil {
 		e.Inbound = &gateway.Inbound{
 			ID: *inID, Tenant: *inTenant, Carrier: *inCarrier, CarrierRef: *inRef,
-			From: *inFrom, To: *inTo, Text: *inText, ReceivedAt: fromNanos(*inReceived),
+			From: *inFrom, To: *inTo, Text: *inText, ReceivedAt: fromNanos(*inReceived), Keyword: *inKeyword,
 		}
 	}
 	return e, nil

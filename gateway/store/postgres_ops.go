@@ -19,17 +19,18 @@ import (
 
 // sqlAcceptPG stores one message and its parts in one statement, or nothing
 // when its (tenant, client_ref) or id exists: it returns the id only if the
-// message was stored.
+// message was stored. $15 and $16 are acceptStatus's status and error.
 const sqlAcceptPG = `WITH m AS (
 		INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 			not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-			created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ACCEPTED', 0, '', 0, '', '',
-			$11, $11, $12, 0, $13, 0, $14)
+			created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier,
+			category, meta)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $15, 0, '', 0, '', $16,
+			$11, $11, $12, 0, $13, 0, $14, $17, $18)
 		ON CONFLICT DO NOTHING RETURNING id),
 	p AS (
 		INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at)
-		SELECT m.id, g, '', '', 'ACCEPTED', '', 0, $11 FROM m, generate_series(0, $12::int - 1) g)
+		SELECT m.id, g, '', '', $15, '', 0, $11 FROM m, generate_series(0, $12::int - 1) g)
 	SELECT id FROM m`
 
 // Accept stores msgs, pipelining one statement per message. A concurrent
@@ -50,8 +51,10 @@ func (s *pgStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]gatewa
 		b := &pgx.Batch{}
 		for i, m := range msgs {
 			notBefore := toNanos(m.NotBefore)
+			st, lastErr := acceptStatus(m)
 			b.Queue(sqlAcceptPG, ids[i], m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-				notBefore, toNanos(m.ExpiresAt), w.nowNs, len(m.Parts), max(notBefore, w.nowNs), m.PinnedCarrier)
+				notBefore, toNanos(m.ExpiresAt), w.nowNs, len(m.Parts), max(notBefore, w.nowNs), m.PinnedCarrier,
+				string(st), lastErr, string(m.Category), encodeMeta(m.Meta))
 		}
 		stored := make([]bool, len(msgs))
 		br := w.tx.SendBatch(w.ctx, b)
@@ -70,13 +73,13 @@ func (s *pgStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]gatewa
 		for i, m := range msgs {
 			if stored[i] {
 				results[i] = gateway.AcceptResult{ID: ids[i]}
-				w.event(m.Tenant, ids[i], gateway.StatusAccepted, "")
+				st, lastErr := acceptStatus(m)
+				w.event(m.Tenant, ids[i], st, lastErr)
 				continue
 			}
 			if m.ClientRef != "" {
 				var id string
-				err := w.queryRow("SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''",
-					m.Tenant, m.ClientRef).Scan(&id)
+				err := w.queryRow(sqlByClientRef, m.Tenant, m.ClientRef).Scan(&id)
 				if err == nil {
 					results[i] = gateway.AcceptResult{ID: id, Duplicate: true}
 					continue
@@ -543,8 +546,9 @@ func (s *pgStore) Finish(ctx context.Context, id string, status gateway.Status, 
 	})
 }
 
-// RecordInbound stores new inbound messages with an event each; the unique
-// (carrier, carrier_ref) index deduplicates across nodes.
+// RecordInbound stores new inbound messages with an event each, and the
+// tasks of the new ones, in one transaction; the unique (carrier,
+// carrier_ref) index deduplicates across nodes.
 func (s *pgStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int, error) {
 	if len(in) == 0 {
 		return 0, nil
@@ -563,9 +567,10 @@ func (s *pgStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int
 			if received == 0 {
 				received = w.nowNs
 			}
-			b.Queue(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received)
+			b.Queue(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received, m.Keyword)
 		}
 		br := w.tx.SendBatch(w.ctx, b)
+		var tasks []gateway.Task
 		for i, m := range in {
 			tag, err := br.Exec()
 			if err != nil {
@@ -574,10 +579,17 @@ func (s *pgStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int
 			}
 			added[i] = tag.RowsAffected() > 0
 			if added[i] {
+				tasks = append(tasks, m.Tasks...)
 				w.events = append(w.events, eventRow{kind: gateway.EventInbound, tenant: m.Tenant, inboundID: ids[i]})
 			}
 		}
-		return br.Close()
+		if err := br.Close(); err != nil {
+			return fmt.Errorf("store: record inbound: %w", err)
+		}
+		if _, err := w.enqueueTasks(tasks); err != nil {
+			return fmt.Errorf("store: record inbound: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, err

@@ -453,3 +453,164 @@ func TestPostgresCancelClaimRace(t *testing.T) {
 		t.Logf("no overlap exercised: %d claimed, %d canceled", len(claimed), len(canceled))
 	}
 }
+
+// The task outbox shared by two nodes: keys deduplicate across them (also
+// when both enqueue at once, and when both record the same inbound
+// message), their claims are disjoint, and a task whose node died is taken
+// over once its lease lapses.
+func TestPostgresTasksTwoNodes(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a, b := openPG(t, dsn, Options{}), openPG(t, dsn, Options{})
+	ctx := t.Context()
+	batch := func(from, to int) []gateway.Task {
+		var out []gateway.Task
+		for i := from; i < to; i++ {
+			out = append(out, gateway.Task{Key: fmt.Sprint("k", i), Kind: "webhook", Tenant: "t1"})
+		}
+		return out
+	}
+	var (
+		wg             sync.WaitGroup
+		addedA, addedB int
+	)
+	wg.Go(func() {
+		var err error
+		if addedA, err = a.EnqueueTasks(ctx, batch(0, 60)); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() {
+		var err error
+		if addedB, err = b.EnqueueTasks(ctx, batch(40, 100)); err != nil {
+			t.Error(err)
+		}
+	})
+	in := func() []*gateway.Inbound {
+		return []*gateway.Inbound{{Tenant: "t1", Carrier: "c1", CarrierRef: "mo1", From: "+254700000002", To: "22333",
+			Text: "STOP", Tasks: []gateway.Task{{Key: "mo:c1:mo1", Kind: "optout", Tenant: "t1"}}}}
+	}
+	var inA, inB int
+	wg.Go(func() {
+		var err error
+		if inA, err = a.RecordInbound(ctx, in()); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Go(func() {
+		var err error
+		if inB, err = b.RecordInbound(ctx, in()); err != nil {
+			t.Error(err)
+		}
+	})
+	wg.Wait()
+	if addedA+addedB != 100 || inA+inB != 1 {
+		t.Fatalf("nodes added %d+%d tasks, want 100 in all; recorded the inbound message %d+%d times, want once",
+			addedA, addedB, inA, inB)
+	}
+	var n int
+	if err := a.pool.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&n); err != nil || n != 101 {
+		t.Fatalf("%d tasks stored (%v), want 101", n, err)
+	}
+
+	now := time.Now()
+	var (
+		mu    sync.Mutex
+		owner = map[int64]*pgStore{}
+	)
+	for _, s := range []*pgStore{a, b, a, b} {
+		wg.Go(func() {
+			for {
+				got, err := s.ClaimTasks(ctx, now, 5, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, tk := range got {
+					if owner[tk.ID] != nil {
+						t.Errorf("task %d (%s) claimed twice", tk.ID, tk.Key)
+					}
+					owner[tk.ID] = s
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(owner) != 101 {
+		t.Fatalf("claimed %d tasks, want 101", len(owner))
+	}
+	// a dies with its tasks unfinished; b finishes its own, then takes
+	// a's over when their leases lapse.
+	a.Close()
+	heldByA := 0
+	for id, s := range owner {
+		if s == a {
+			heldByA++
+			continue
+		}
+		if err := b.FinishTask(ctx, id, true, time.Time{}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if early, err := b.ClaimTasks(ctx, now.Add(30*time.Second), 200, time.Minute); err != nil || len(early) != 0 {
+		t.Errorf("claimed %d of a's tasks while its leases held (%v)", len(early), err)
+	}
+	late, err := b.ClaimTasks(ctx, now.Add(time.Minute+time.Second), 200, time.Minute)
+	if err != nil || len(late) != heldByA {
+		t.Fatalf("after a's leases lapsed b claimed %d, %v; want a's %d", len(late), err, heldByA)
+	}
+	for _, tk := range late {
+		if owner[tk.ID] != a {
+			t.Errorf("task %s was not a's", tk.Key)
+		}
+	}
+}
+
+// ClaimTasks passes over a task another transaction holds instead of
+// waiting for it (SKIP LOCKED), and returns what it claims oldest first.
+func TestPostgresClaimTasksSkipsLocked(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	s := openPG(t, dsn, Options{})
+	ctx := t.Context()
+	now := time.Now()
+	tasks := []gateway.Task{
+		{Key: "late", Kind: "k", NotBefore: now.Add(-time.Second)},
+		{Key: "held", Kind: "k", NotBefore: now.Add(-time.Hour)},
+		{Key: "early", Kind: "k", NotBefore: now.Add(-time.Minute)},
+		{Key: "first", Kind: "k"},
+	}
+	if n, err := s.EnqueueTasks(ctx, tasks); err != nil || n != 4 {
+		t.Fatalf("EnqueueTasks = %d, %v", n, err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, "SELECT id FROM tasks WHERE key = 'held' FOR UPDATE"); err != nil {
+		t.Fatal(err)
+	}
+	claimCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	got, err := s.ClaimTasks(claimCtx, now, 10, time.Minute)
+	if err != nil {
+		t.Fatalf("ClaimTasks beside a locked task: %v", err)
+	}
+	var keys []string
+	for _, tk := range got {
+		keys = append(keys, tk.Key)
+	}
+	if want := []string{"first", "early", "late"}; !slices.Equal(keys, want) {
+		t.Errorf("claimed %v, want %v (oldest first, the locked one skipped)", keys, want)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ClaimTasks(ctx, now, 10, time.Minute); err != nil || len(got) != 1 || got[0].Key != "held" {
+		t.Errorf("after the lock went: %+v, %v; want held", got, err)
+	}
+}

@@ -38,8 +38,8 @@ const (
 	sqlByClientRef = "SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''"
 	sqlSetOptOut   = `INSERT INTO optouts (tenant, number, keyword, at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, number) DO UPDATE SET keyword = excluded.keyword, at = excluded.at`
-	sqlSetOptIn     = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
-	sqlInsertTask   = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
+	sqlSetOptIn   = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
+	sqlInsertTask = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
 		VALUES ($1, $2, $3, $4, 0, $5, 0, '', $6, 0) ON CONFLICT (key) DO NOTHING`
 	sqlFinishTask = `UPDATE tasks SET done_at = $2, last_error = $3, lease_until = 0 WHERE id = $1 AND done_at = 0`
 	sqlRetryTask  = `UPDATE tasks SET attempts = attempts + 1, not_before = $2, last_error = $3, lease_until = 0
@@ -86,7 +86,7 @@ func acceptStatus(m *gateway.Message) (gateway.Status, string) {
 	return gateway.StatusAccepted, ""
 }
 
-// encodeMeta stores a message's metadata as a JSON object, '' when empty.
+// encodeMeta stores a message's metadata as a JSON object, ” when empty.
 func encodeMeta(meta map[string]string) string {
 	if len(meta) == 0 {
 		return ""

@@ -63,6 +63,12 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"CancelBeforeSubmit", testCancelBeforeSubmit},
 		{"EventCursors", testEventCursors},
 		{"PruneEvents", testPruneEvents},
+		{"CategoryMetaAndByClientRef", testCategoryMetaAndByClientRef},
+		{"OptedOutStoredFinal", testOptedOutStoredFinal},
+		{"OptOutList", testOptOutList},
+		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
+		{"TaskOutbox", testTaskOutbox},
+		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1560,5 +1566,218 @@ func testGetInboundAndPinnedCarrier(t *testing.T, e *env) {
 	}
 	if c := e.claim(time.Now(), 1); len(c) != 1 || c[0].PinnedCarrier != "safaricom" {
 		t.Errorf("claimed %+v, want the pinned carrier", c)
+	}
+}
+
+func testCategoryMetaAndByClientRef(t *testing.T, e *env) {
+	m := msg("t1", "fineract:42", 2)
+	m.Category = gateway.CategoryTransactional
+	m.Meta = map[string]string{"dlr-url": "http://127.0.0.1/dlr?s=%d", "dlr-mask": "31"}
+	e.accept(m, msg("t1", "", 1))
+	got, err := e.s.GetByClientRef(t.Context(), "t1", "fineract:42")
+	if err != nil {
+		t.Fatalf("GetByClientRef: %v", err)
+	}
+	if got.ID != m.ID || got.Category != gateway.CategoryTransactional || len(got.Parts) != 2 ||
+		got.Meta["dlr-url"] != m.Meta["dlr-url"] || got.Meta["dlr-mask"] != "31" || len(got.Meta) != 2 {
+		t.Errorf("GetByClientRef = %+v, want the stored message with its category and meta", got)
+	}
+	for _, c := range []struct{ tenant, ref string }{{"t2", "fineract:42"}, {"t1", "fineract:43"}} {
+		if _, err := e.s.GetByClientRef(t.Context(), c.tenant, c.ref); !errors.Is(err, gateway.ErrNotFound) {
+			t.Errorf("GetByClientRef(%s, %s) = %v, want ErrNotFound", c.tenant, c.ref, err)
+		}
+	}
+	if plain := e.get("t1", m.ID); plain.Meta["dlr-mask"] != "31" {
+		t.Errorf("Get lost the meta: %+v", plain.Meta)
+	}
+}
+
+func testOptedOutStoredFinal(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	m.Status = gateway.StatusOptedOut
+	m.LastError = "recipient opted out"
+	ok := msg("t1", "", 1)
+	e.accept(m, ok)
+	g := e.get("t1", m.ID)
+	if g.Status != gateway.StatusOptedOut || g.LastError != "recipient opted out" || g.Parts[0].Status != gateway.StatusOptedOut {
+		t.Errorf("opted-out message stored as %s %q (part %s)", g.Status, g.LastError, g.Parts[0].Status)
+	}
+	claimed := e.claim(time.Now().Add(time.Minute), 10)
+	if len(claimed) != 1 || claimed[0].ID != ok.ID {
+		t.Errorf("claimed %v, want only %s", ids(claimed), ok.ID)
+	}
+	if got := statuses(e.events("t1"), m.ID); !slices.Equal(got, []gateway.Status{gateway.StatusOptedOut}) {
+		t.Errorf("events of the opted-out message: %v", got)
+	}
+}
+
+func testOptOutList(t *testing.T, e *env) {
+	ctx := t.Context()
+	a, b := "+254700000001", "+254700000002"
+	for _, n := range []string{a, b} {
+		if err := e.s.SetOptOut(ctx, "t1", n, true, "STOP"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.SetOptOut(ctx, "t1", a, true, "UNSUBSCRIBE"); err != nil {
+		t.Fatalf("opting out twice: %v", err)
+	}
+	if err := e.s.SetOptOut(ctx, "t1", b, false, "START"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SetOptOut(ctx, "t1", "+254700000009", false, "START"); err != nil {
+		t.Fatalf("opting in a number never out: %v", err)
+	}
+	e.reopen()
+	got, err := e.s.OptedOut(ctx, "t1", []string{a, b, "+254700000003"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got[a] || got[b] || len(got) != 1 {
+		t.Errorf("OptedOut = %v, want only %s", got, a)
+	}
+	if other, err := e.s.OptedOut(ctx, "t2", []string{a}); err != nil || len(other) != 0 {
+		t.Errorf("another tenant's list: %v, %v", other, err)
+	}
+	many := make([]string, 1200)
+	for i := range many {
+		many[i] = fmt.Sprintf("+2547%08d", i)
+	}
+	many[1100] = a
+	if got, err := e.s.OptedOut(ctx, "t1", many); err != nil || !got[a] || len(got) != 1 {
+		t.Errorf("OptedOut over 1,200 numbers = %v, %v", got, err)
+	}
+}
+
+func testInboundKeywordAndTasks(t *testing.T, e *env) {
+	mk := func(ref string) *gateway.Inbound {
+		return &gateway.Inbound{Tenant: "t1", Carrier: "c1", CarrierRef: ref, From: "+254700000002", To: "22333",
+			Text: "bal", Keyword: "BAL", Tasks: []gateway.Task{{Key: "mo:c1:" + ref, Kind: "reply", Tenant: "t1", Payload: []byte(ref)}}}
+	}
+	first := mk("r1")
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{first, mk("r2")}); err != nil || n != 2 {
+		t.Fatalf("RecordInbound = %d, %v", n, err)
+	}
+	// The carrier resends r1: neither the message nor its task again.
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{mk("r1")}); err != nil || n != 0 {
+		t.Fatalf("resend: %d, %v", n, err)
+	}
+	in, err := e.s.GetInbound(t.Context(), "t1", first.ID)
+	if err != nil || in.Keyword != "BAL" {
+		t.Fatalf("GetInbound = %+v, %v; want keyword BAL", in, err)
+	}
+	if evs := e.events("t1"); len(evs) != 2 || evs[0].Inbound == nil || evs[0].Inbound.Keyword != "BAL" {
+		t.Errorf("inbound events %+v", evs)
+	}
+	e.reopen()
+	tasks, err := e.s.ClaimTasks(t.Context(), time.Now(), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 2 || tasks[0].Key != "mo:c1:r1" || string(tasks[0].Payload) != "r1" || tasks[0].Kind != "reply" ||
+		tasks[0].Tenant != "t1" || tasks[1].Key != "mo:c1:r2" {
+		t.Errorf("tasks after RecordInbound: %+v", tasks)
+	}
+}
+
+func testTaskOutbox(t *testing.T, e *env) {
+	ctx := t.Context()
+	now := time.Now()
+	tasks := []gateway.Task{
+		{Key: "a", Kind: "webhook", Tenant: "t1", Payload: []byte(`{"n":1}`)},
+		{Key: "b", Kind: "webhook", Tenant: "t1", NotBefore: now.Add(time.Hour)},
+		{Key: "a", Kind: "webhook", Tenant: "t1"},
+	}
+	if n, err := e.s.EnqueueTasks(ctx, tasks); err != nil || n != 2 {
+		t.Fatalf("EnqueueTasks = %d, %v; want 2 (one key twice)", n, err)
+	}
+	if _, err := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "", Kind: "x"}}); err == nil {
+		t.Error("a task without a key was accepted")
+	}
+	got, err := e.s.ClaimTasks(ctx, now, 10, time.Minute)
+	if err != nil || len(got) != 1 || got[0].Key != "a" || string(got[0].Payload) != `{"n":1}` || got[0].Attempts != 0 {
+		t.Fatalf("ClaimTasks = %+v, %v; want a", got, err)
+	}
+	if !got[0].LeaseUntil.After(now) {
+		t.Errorf("lease until %v", got[0].LeaseUntil)
+	}
+	if again, _ := e.s.ClaimTasks(ctx, now.Add(time.Second), 10, time.Minute); len(again) != 0 {
+		t.Errorf("a leased task was claimed again: %+v", again)
+	}
+	if err := e.s.FinishTask(ctx, got[0].ID, false, now.Add(10*time.Second), "HTTP 503"); err != nil {
+		t.Fatal(err)
+	}
+	if early, _ := e.s.ClaimTasks(ctx, now.Add(5*time.Second), 10, time.Minute); len(early) != 0 {
+		t.Errorf("a task retried at +10s was claimed at +5s: %+v", early)
+	}
+	e.reopen()
+	retry, err := e.s.ClaimTasks(ctx, now.Add(11*time.Second), 10, time.Minute)
+	if err != nil || len(retry) != 1 || retry[0].Attempts != 1 || retry[0].LastError != "HTTP 503" {
+		t.Fatalf("retry claim = %+v, %v; want a with 1 attempt and its error", retry, err)
+	}
+	// A lapsed lease makes the task due again (its runner died).
+	lapsed, err := e.s.ClaimTasks(ctx, now.Add(2*time.Minute), 10, time.Minute)
+	if err != nil || len(lapsed) != 1 || lapsed[0].Key != "a" {
+		t.Fatalf("after the lease lapsed: %+v, %v", lapsed, err)
+	}
+	if err := e.s.FinishTask(ctx, lapsed[0].ID, true, time.Time{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 0 {
+		t.Error("a done task's key was enqueued again")
+	}
+	late, _ := e.s.ClaimTasks(ctx, now.Add(2*time.Hour), 10, time.Minute)
+	if len(late) != 1 || late[0].Key != "b" {
+		t.Errorf("claims after done: %+v, want only b", late)
+	}
+	if n, err := e.s.PruneTasks(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("PruneTasks = %d, %v; want the one done task", n, err)
+	}
+	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 1 {
+		t.Error("a pruned task's key was not enqueued again")
+	}
+}
+
+func testTaskClaimsDisjoint(t *testing.T, e *env) {
+	ctx := t.Context()
+	var tasks []gateway.Task
+	for i := range 200 {
+		tasks = append(tasks, gateway.Task{Key: fmt.Sprint("k", i), Kind: "webhook"})
+	}
+	if _, err := e.s.EnqueueTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen = make(map[int64]int)
+		wg   sync.WaitGroup
+	)
+	for range 8 {
+		wg.Go(func() {
+			for {
+				got, err := e.s.ClaimTasks(ctx, time.Now(), 7, time.Minute)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, tk := range got {
+					seen[tk.ID]++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(seen) != 200 {
+		t.Errorf("claimed %d distinct tasks, want 200", len(seen))
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("task %d claimed %d times", id, n)
+		}
 	}
 }

@@ -46,6 +46,9 @@ const (
 	Status_STATUS_FAILED Status = 7
 	// Canceled before submission.
 	Status_STATUS_CANCELED Status = 8
+	// Stored but never sent: the number sent STOP to this tenant (marketing,
+	// or transactional when the tenant does not allow it).
+	Status_STATUS_OPTED_OUT Status = 9
 )
 
 // Enum value maps for Status.
@@ -60,6 +63,7 @@ var (
 		6: "STATUS_REJECTED",
 		7: "STATUS_FAILED",
 		8: "STATUS_CANCELED",
+		9: "STATUS_OPTED_OUT",
 	}
 	Status_value = map[string]int32{
 		"STATUS_UNSPECIFIED": 0,
@@ -71,6 +75,7 @@ var (
 		"STATUS_REJECTED":    6,
 		"STATUS_FAILED":      7,
 		"STATUS_CANCELED":    8,
+		"STATUS_OPTED_OUT":   9,
 	}
 )
 
@@ -99,6 +104,60 @@ func (x Status) Number() protoreflect.EnumNumber {
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{0}
+}
+
+// Category decides what an opt-out (STOP) blocks.
+type Category int32
+
+const (
+	// Treated as marketing.
+	Category_CATEGORY_UNSPECIFIED Category = 0
+	// Never sent to a number that opted out.
+	Category_CATEGORY_MARKETING Category = 1
+	// Receipts and payment confirmations: sent to a number that opted out
+	// when the tenant allows it (opt_out.allow_transactional).
+	Category_CATEGORY_TRANSACTIONAL Category = 2
+)
+
+// Enum value maps for Category.
+var (
+	Category_name = map[int32]string{
+		0: "CATEGORY_UNSPECIFIED",
+		1: "CATEGORY_MARKETING",
+		2: "CATEGORY_TRANSACTIONAL",
+	}
+	Category_value = map[string]int32{
+		"CATEGORY_UNSPECIFIED":   0,
+		"CATEGORY_MARKETING":     1,
+		"CATEGORY_TRANSACTIONAL": 2,
+	}
+)
+
+func (x Category) Enum() *Category {
+	p := new(Category)
+	*p = x
+	return p
+}
+
+func (x Category) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Category) Descriptor() protoreflect.EnumDescriptor {
+	return file_smsgw_v1_messaging_proto_enumTypes[1].Descriptor()
+}
+
+func (Category) Type() protoreflect.EnumType {
+	return &file_smsgw_v1_messaging_proto_enumTypes[1]
+}
+
+func (x Category) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Category.Descriptor instead.
+func (Category) EnumDescriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{1}
 }
 
 // Kinds of events a stream can be limited to.
@@ -135,11 +194,11 @@ func (x EventKind) String() string {
 }
 
 func (EventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_smsgw_v1_messaging_proto_enumTypes[1].Descriptor()
+	return file_smsgw_v1_messaging_proto_enumTypes[2].Descriptor()
 }
 
 func (EventKind) Type() protoreflect.EnumType {
-	return &file_smsgw_v1_messaging_proto_enumTypes[1]
+	return &file_smsgw_v1_messaging_proto_enumTypes[2]
 }
 
 func (x EventKind) Number() protoreflect.EnumNumber {
@@ -148,7 +207,7 @@ func (x EventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventKind.Descriptor instead.
 func (EventKind) EnumDescriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{2}
 }
 
 // SendRequest is one outbound SMS.
@@ -174,7 +233,9 @@ type SendRequest struct {
 	// The id of an inbound message this answers: the reply leaves from the
 	// number the client wrote to, through the carrier the message came in
 	// on; `to` may then be empty (the client's number).
-	ReplyTo       string `protobuf:"bytes,8,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	ReplyTo string `protobuf:"bytes,8,opt,name=reply_to,json=replyTo,proto3" json:"reply_to,omitempty"`
+	// Whether the message may reach a number that sent STOP.
+	Category      Category `protobuf:"varint,9,opt,name=category,proto3,enum=smsgw.v1.Category" json:"category,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -265,6 +326,13 @@ func (x *SendRequest) GetReplyTo() string {
 	return ""
 }
 
+func (x *SendRequest) GetCategory() Category {
+	if x != nil {
+		return x.Category
+	}
+	return Category_CATEGORY_UNSPECIFIED
+}
+
 // SendResponse identifies the accepted message.
 type SendResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -274,7 +342,10 @@ type SendResponse struct {
 	// Number of SMS parts the text takes.
 	Parts int32 `protobuf:"varint,3,opt,name=parts,proto3" json:"parts,omitempty"`
 	// GSM7 or UCS2.
-	Encoding      string `protobuf:"bytes,4,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	Encoding string `protobuf:"bytes,4,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	// ACCEPTED, or OPTED_OUT when the message was stored but will not be sent
+	// because the number sent STOP. Unspecified for a duplicate.
+	Status        Status `protobuf:"varint,5,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -335,6 +406,13 @@ func (x *SendResponse) GetEncoding() string {
 		return x.Encoding
 	}
 	return ""
+}
+
+func (x *SendResponse) GetStatus() Status {
+	if x != nil {
+		return x.Status
+	}
+	return Status_STATUS_UNSPECIFIED
 }
 
 // SendBatchRequest carries several messages accepted in one durable write.
@@ -1375,9 +1453,12 @@ type InboundMessage struct {
 	// E.164 of the sender.
 	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
 	// The shortcode or number it was sent to.
-	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
-	Text          string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
-	ReceivedAt    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	To         string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	Text       string                 `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
+	// The keyword rule the message matched when received (STOP, START and
+	// HELP for the built-in opt-out words); empty when none did.
+	Keyword       string `protobuf:"bytes,7,opt,name=keyword,proto3" json:"keyword,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1454,11 +1535,18 @@ func (x *InboundMessage) GetReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *InboundMessage) GetKeyword() string {
+	if x != nil {
+		return x.Keyword
+	}
+	return ""
+}
+
 var File_smsgw_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x91\x02\n" +
+	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n" +
@@ -1470,12 +1558,14 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"not_before\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tnotBefore\x129\n" +
 	"\n" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
-	"\breply_to\x18\b \x01(\tR\areplyTo\"n\n" +
+	"\breply_to\x18\b \x01(\tR\areplyTo\x12.\n" +
+	"\bcategory\x18\t \x01(\x0e2\x12.smsgw.v1.CategoryR\bcategory\"\x98\x01\n" +
 	"\fSendResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x14\n" +
 	"\x05parts\x18\x03 \x01(\x05R\x05parts\x12\x1a\n" +
-	"\bencoding\x18\x04 \x01(\tR\bencoding\"E\n" +
+	"\bencoding\x18\x04 \x01(\tR\bencoding\x12(\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\"E\n" +
 	"\x10SendBatchRequest\x121\n" +
 	"\bmessages\x18\x01 \x03(\v2\x15.smsgw.v1.SendRequestR\bmessages\"D\n" +
 	"\x11SendBatchResponse\x12/\n" +
@@ -1560,7 +1650,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"message_id\x18\x04 \x01(\tR\tmessageId\x12(\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x122\n" +
-	"\ainbound\x18\a \x01(\v2\x18.smsgw.v1.InboundMessageR\ainbound\"\xaf\x01\n" +
+	"\ainbound\x18\a \x01(\v2\x18.smsgw.v1.InboundMessageR\ainbound\"\xc9\x01\n" +
 	"\x0eInboundMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x12\n" +
@@ -1568,7 +1658,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x02to\x18\x04 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x05 \x01(\tR\x04text\x12;\n" +
 	"\vreceived_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"receivedAt*\xca\x01\n" +
+	"receivedAt\x12\x18\n" +
+	"\akeyword\x18\a \x01(\tR\akeyword*\xe0\x01\n" +
 	"\x06Status\x12\x16\n" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fSTATUS_ACCEPTED\x10\x01\x12\x14\n" +
@@ -1578,7 +1669,12 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x0eSTATUS_EXPIRED\x10\x05\x12\x13\n" +
 	"\x0fSTATUS_REJECTED\x10\x06\x12\x11\n" +
 	"\rSTATUS_FAILED\x10\a\x12\x13\n" +
-	"\x0fSTATUS_CANCELED\x10\b*V\n" +
+	"\x0fSTATUS_CANCELED\x10\b\x12\x14\n" +
+	"\x10STATUS_OPTED_OUT\x10\t*X\n" +
+	"\bCategory\x12\x18\n" +
+	"\x14CATEGORY_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12CATEGORY_MARKETING\x10\x01\x12\x1a\n" +
+	"\x16CATEGORY_TRANSACTIONAL\x10\x02*V\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_STATUS\x10\x01\x12\x16\n" +
@@ -1605,75 +1701,78 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_messaging_proto_rawDescData
 }
 
-var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
-	(EventKind)(0),                // 1: smsgw.v1.EventKind
-	(*SendRequest)(nil),           // 2: smsgw.v1.SendRequest
-	(*SendResponse)(nil),          // 3: smsgw.v1.SendResponse
-	(*SendBatchRequest)(nil),      // 4: smsgw.v1.SendBatchRequest
-	(*SendBatchResponse)(nil),     // 5: smsgw.v1.SendBatchResponse
-	(*BatchResult)(nil),           // 6: smsgw.v1.BatchResult
-	(*GetMessageRequest)(nil),     // 7: smsgw.v1.GetMessageRequest
-	(*Message)(nil),               // 8: smsgw.v1.Message
-	(*Attempt)(nil),               // 9: smsgw.v1.Attempt
-	(*Part)(nil),                  // 10: smsgw.v1.Part
-	(*StreamEventsRequest)(nil),   // 11: smsgw.v1.StreamEventsRequest
-	(*ListMessagesRequest)(nil),   // 12: smsgw.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 13: smsgw.v1.ListMessagesResponse
-	(*CancelMessageRequest)(nil),  // 14: smsgw.v1.CancelMessageRequest
-	(*AckEventsRequest)(nil),      // 15: smsgw.v1.AckEventsRequest
-	(*AckEventsResponse)(nil),     // 16: smsgw.v1.AckEventsResponse
-	(*Event)(nil),                 // 17: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 18: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(Category)(0),                 // 1: smsgw.v1.Category
+	(EventKind)(0),                // 2: smsgw.v1.EventKind
+	(*SendRequest)(nil),           // 3: smsgw.v1.SendRequest
+	(*SendResponse)(nil),          // 4: smsgw.v1.SendResponse
+	(*SendBatchRequest)(nil),      // 5: smsgw.v1.SendBatchRequest
+	(*SendBatchResponse)(nil),     // 6: smsgw.v1.SendBatchResponse
+	(*BatchResult)(nil),           // 7: smsgw.v1.BatchResult
+	(*GetMessageRequest)(nil),     // 8: smsgw.v1.GetMessageRequest
+	(*Message)(nil),               // 9: smsgw.v1.Message
+	(*Attempt)(nil),               // 10: smsgw.v1.Attempt
+	(*Part)(nil),                  // 11: smsgw.v1.Part
+	(*StreamEventsRequest)(nil),   // 12: smsgw.v1.StreamEventsRequest
+	(*ListMessagesRequest)(nil),   // 13: smsgw.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),  // 14: smsgw.v1.ListMessagesResponse
+	(*CancelMessageRequest)(nil),  // 15: smsgw.v1.CancelMessageRequest
+	(*AckEventsRequest)(nil),      // 16: smsgw.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),     // 17: smsgw.v1.AckEventsResponse
+	(*Event)(nil),                 // 18: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 19: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	19, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	19, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
-	2,  // 2: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
-	6,  // 3: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
-	3,  // 4: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
-	0,  // 5: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	19, // 6: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	19, // 7: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 8: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	19, // 9: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
-	10, // 10: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
-	9,  // 11: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
-	19, // 12: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
-	0,  // 13: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	19, // 14: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
-	1,  // 15: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
-	0,  // 16: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	19, // 17: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	19, // 18: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
-	8,  // 19: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
-	1,  // 20: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	19, // 21: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 22: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	18, // 23: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	19, // 24: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	2,  // 25: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	4,  // 26: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	7,  // 27: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	12, // 28: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	14, // 29: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	15, // 30: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	11, // 31: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	3,  // 32: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	5,  // 33: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	8,  // 34: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	13, // 35: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	8,  // 36: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	16, // 37: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	17, // 38: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	20, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	20, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
+	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
+	3,  // 4: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
+	7,  // 5: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
+	4,  // 6: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
+	0,  // 7: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
+	20, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	20, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	20, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 12: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
+	10, // 13: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
+	20, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	0,  // 15: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
+	20, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	2,  // 17: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
+	0,  // 18: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
+	20, // 19: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	20, // 20: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	9,  // 21: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
+	2,  // 22: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	20, // 23: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 24: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	19, // 25: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	20, // 26: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	3,  // 27: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	5,  // 28: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	8,  // 29: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	13, // 30: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	15, // 31: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	16, // 32: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	12, // 33: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	4,  // 34: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	6,  // 35: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	9,  // 36: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	14, // 37: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	9,  // 38: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	17, // 39: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	18, // 40: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	34, // [34:41] is the sub-list for method output_type
+	27, // [27:34] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -1686,7 +1785,7 @@ func file_smsgw_v1_messaging_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,

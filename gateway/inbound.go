@@ -1,0 +1,292 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/openmf/smsgw/gateway/keyword"
+)
+
+// OptOut is a tenant's STOP/START/HELP handling. The words are matched as
+// the first word of an inbound message, case-insensitively, before any
+// keyword rule: a client can always stop messages, whatever services exist.
+type OptOut struct {
+	StopWords  []string // default STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT
+	StartWords []string // default START, UNSTOP, SUBSCRIBE
+	HelpWords  []string // default HELP, INFO
+	StopReply  string   // sent after opting out; "" for none
+	StartReply string
+	HelpReply  string
+	// AllowTransactional lets transactional messages (receipts, payment
+	// confirmations) reach numbers that opted out; marketing never does.
+	AllowTransactional bool
+}
+
+// The built-in keyword names recorded on inbound messages.
+const (
+	KeywordStop  = "STOP"
+	KeywordStart = "START"
+	KeywordHelp  = "HELP"
+)
+
+// Task kinds the engine runs itself.
+const (
+	TaskReply  = "mo.reply"  // send a fixed reply to an inbound message
+	TaskOptOut = "mo.optout" // record STOP/START, then reply
+)
+
+func (o *OptOut) setDefaults() {
+	if len(o.StopWords) == 0 {
+		o.StopWords = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+	}
+	if len(o.StartWords) == 0 {
+		o.StartWords = []string{"START", "UNSTOP", "SUBSCRIBE"}
+	}
+	if len(o.HelpWords) == 0 {
+		o.HelpWords = []string{"HELP", "INFO"}
+	}
+}
+
+// builtin returns the opt-out keyword a first word is, if any.
+func (o *OptOut) builtin(word string) string {
+	is := func(words []string) bool {
+		return slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, word) })
+	}
+	switch {
+	case is(o.StopWords):
+		return KeywordStop
+	case is(o.StartWords):
+		return KeywordStart
+	case is(o.HelpWords):
+		return KeywordHelp
+	}
+	return ""
+}
+
+// SetKeywords swaps in a new keyword table (a config reload). Messages
+// already received keep the rule they matched.
+func (e *Engine) SetKeywords(t *keyword.Table) { e.keywords.Store(t) }
+
+// Keywords returns the keyword table in use.
+func (e *Engine) Keywords() *keyword.Table { return e.keywords.Load() }
+
+// tenantFor picks the tenant an inbound message belongs to: the one that
+// sends from the number the client wrote to, else the first configured.
+func (e *Engine) tenantFor(to string) string {
+	for _, t := range e.opts.Tenants {
+		if sameNumber(t.Sender, to) || slices.ContainsFunc(t.Senders, func(s string) bool { return sameNumber(s, to) }) {
+			return t.ID
+		}
+	}
+	if len(e.opts.Tenants) > 0 {
+		return e.opts.Tenants[0].ID
+	}
+	return ""
+}
+
+func sameNumber(a, b string) bool {
+	return a != "" && strings.TrimPrefix(a, "+") == strings.TrimPrefix(b, "+")
+}
+
+// replyTask is the payload of TaskReply and TaskOptOut.
+type replyTask struct {
+	Inbound string `json:"inbound"`
+	Number  string `json:"number,omitempty"`  // TaskOptOut: whose opt-out changes
+	Keyword string `json:"keyword,omitempty"` // TaskOptOut: STOP or START
+	Text    string `json:"text,omitempty"`    // the reply; "" sends none
+}
+
+// route decides what an inbound message is and what must happen, before it
+// is stored: its tenant, the keyword it matched and the tasks (with keys
+// derived from its id, so the actions run once however often the carrier
+// resends it).
+func (e *Engine) route(m *Inbound) error {
+	if m.Tenant == "" {
+		m.Tenant = e.tenantFor(m.To)
+	}
+	if m.ID == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		m.ID = u.String()
+	}
+	m.Keyword, m.Tasks = "", nil
+	word, _ := keyword.Split(m.Text)
+	task := func(kind, suffix string, payload any) {
+		b, err := json.Marshal(payload)
+		if err != nil { // plain structs always marshal
+			panic(err)
+		}
+		m.Tasks = append(m.Tasks, Task{Key: "mo:" + m.ID + ":" + suffix, Kind: kind, Tenant: m.Tenant, Payload: b})
+	}
+	if t := e.tenants[m.Tenant]; t != nil {
+		switch kw := t.OptOut.builtin(word); kw {
+		case KeywordStop:
+			m.Keyword = kw
+			task(TaskOptOut, "optout", replyTask{Inbound: m.ID, Number: m.From, Keyword: kw, Text: t.OptOut.StopReply})
+			return nil
+		case KeywordStart:
+			m.Keyword = kw
+			task(TaskOptOut, "optout", replyTask{Inbound: m.ID, Number: m.From, Keyword: kw, Text: t.OptOut.StartReply})
+			return nil
+		case KeywordHelp:
+			m.Keyword = kw
+			if t.OptOut.HelpReply != "" {
+				task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: t.OptOut.HelpReply})
+			}
+			return nil
+		}
+	}
+	match, ok := e.keywords.Load().Match(m.Tenant, m.To, m.Text)
+	if !ok {
+		return nil
+	}
+	r := match.Rule
+	m.Keyword = r.Name
+	if r.Reply != "" {
+		task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: r.Reply})
+	}
+	if r.Webhook != nil {
+		task(TaskWebhook, "webhook", ruleTask{Rule: r.Name, Inbound: m.ID})
+	}
+	if r.Service != "" {
+		task(r.Service, "service", ruleTask{Rule: r.Name, Inbound: m.ID})
+	}
+	return nil
+}
+
+// TaskWebhook is the kind of the task that posts an inbound message to its
+// rule's webhook; the application registers its handler.
+const TaskWebhook = "mo.webhook"
+
+// ruleTask is the payload of the tasks a keyword rule's webhook or service
+// runs: the rule (looked up again when the task runs, for its current URL
+// and secret; secrets are not stored) and the message.
+type ruleTask struct {
+	Rule    string `json:"rule"`
+	Inbound string `json:"inbound"`
+}
+
+// RuleTask decodes the payload of a webhook or service task: the rule's
+// name and the inbound message's id.
+func RuleTask(t Task) (rule, inbound string, err error) {
+	var p ruleTask
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return "", "", fmt.Errorf("task %s: payload: %w", t.Key, err)
+	}
+	return p.Rule, p.Inbound, nil
+}
+
+// HandleInbound implements Sink for mobile-originated messages: each is
+// routed (tenant, keyword, tasks) and stored with its tasks in one commit
+// before the carrier gets its acknowledgment.
+func (e *Engine) HandleInbound(ctx context.Context, in []*Inbound) error {
+	for _, m := range in {
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = e.opts.Now()
+		}
+		if err := e.route(m); err != nil {
+			return fmt.Errorf("gateway: route inbound: %w", err)
+		}
+	}
+	added, err := e.opts.Store.RecordInbound(ctx, in)
+	if err != nil {
+		return fmt.Errorf("gateway: record inbound: %w", err)
+	}
+	if added > 0 {
+		for _, m := range in {
+			e.metrics.inbound.WithLabelValues(m.Tenant, keywordLabel(m.Keyword)).Inc()
+		}
+		e.kickTasks()
+	}
+	e.events.notify()
+	return nil
+}
+
+// keywordLabel bounds the metric's label values to configured rule names.
+func keywordLabel(k string) string {
+	if k == "" {
+		return "none"
+	}
+	return k
+}
+
+// runReply sends a reply task's text, with the task's key as client_ref so
+// a task run twice sends once.
+func (e *Engine) runReply(ctx context.Context, t Task) error {
+	var p replyTask
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return GiveUp(fmt.Errorf("payload: %w", err))
+	}
+	return e.sendReply(ctx, t, p)
+}
+
+func (e *Engine) sendReply(ctx context.Context, t Task, p replyTask) error {
+	if p.Text == "" {
+		return nil
+	}
+	out, err := e.Accept(ctx, t.Tenant, []SendRequest{{ReplyTo: p.Inbound, Text: p.Text, ClientRef: t.Key,
+		Category: CategoryTransactional}})
+	if err != nil {
+		return err
+	}
+	if out[0].Err != nil {
+		return GiveUp(out[0].Err)
+	}
+	return nil
+}
+
+// runOptOut records a STOP or START, then confirms it.
+func (e *Engine) runOptOut(ctx context.Context, t Task) error {
+	var p replyTask
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return GiveUp(fmt.Errorf("payload: %w", err))
+	}
+	out := p.Keyword == KeywordStop
+	if err := e.opts.Store.SetOptOut(ctx, t.Tenant, p.Number, out, p.Keyword); err != nil {
+		return err
+	}
+	if out {
+		e.metrics.optOuts.WithLabelValues(t.Tenant, "out").Inc()
+	} else {
+		e.metrics.optOuts.WithLabelValues(t.Tenant, "in").Inc()
+	}
+	e.log.Info("opt-out recorded", "tenant", t.Tenant, "number", MaskNumber(p.Number), "keyword", p.Keyword)
+	return e.sendReply(ctx, t, p)
+}
+
+// optOutDetail is the last_error of a message refused for an opted-out number.
+const optOutDetail = "recipient opted out (sent STOP); not sent"
+
+// applyOptOuts marks the messages to numbers that opted out of the tenant's
+// messages OPTED_OUT, so they are stored but never sent. Replies to a
+// client's own message are exempt (they answer what the client just sent,
+// e.g. HELP), and so are transactional messages when the tenant allows.
+func (e *Engine) applyOptOuts(ctx context.Context, t *Tenant, msgs []*Message, replies []bool) error {
+	var numbers []string
+	for i, m := range msgs {
+		if replies[i] || (m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
+			continue
+		}
+		numbers = append(numbers, m.To)
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	out, err := e.opts.Store.OptedOut(ctx, t.ID, numbers)
+	if err != nil || len(out) == 0 {
+		return err
+	}
+	for i, m := range msgs {
+		if !replies[i] && out[m.To] && !(m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
+			m.Status, m.LastError = StatusOptedOut, optOutDetail
+		}
+	}
+	return nil
+}

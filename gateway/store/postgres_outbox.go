@@ -1,0 +1,220 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/openmf/smsgw/gateway"
+)
+
+// The PostgreSQL store's inbound services: lookups by client_ref, the
+// opt-out list and the task outbox, which the nodes share. The unique key
+// deduplicates tasks across nodes (a second enqueue of a key waits for the
+// first transaction and then skips it), and ClaimTasks takes due tasks with
+// FOR UPDATE SKIP LOCKED, so nodes claim side by side without overlapping;
+// a task whose lease lapsed (its node died or hung) is due again for any.
+
+// sqlEnqueueTasksPG inserts many tasks in one statement, in the given order
+// (so ids, which order claims among tasks due at once, follow it), skipping
+// known keys: $1 keys, $2 kinds, $3 tenants, $4 payloads, $5 not_before,
+// $6 now.
+const sqlEnqueueTasksPG = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until,
+		last_error, created_at, done_at)
+	SELECT k, kd, t, p, 0, nb, 0, '', $6, 0
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[])
+		WITH ORDINALITY AS u(k, kd, t, p, nb, n)
+	ORDER BY n
+	ON CONFLICT (key) DO NOTHING`
+
+// sqlClaimTasksPG is shared.go's sqlClaimTasks with SKIP LOCKED: a row
+// another node is claiming right now is passed over, not waited for, and a
+// row it claimed meanwhile fails the lease check when rechecked. $1 now,
+// $2 lease end, $3 limit.
+const sqlClaimTasksPG = `WITH c AS (
+		SELECT id FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
+		ORDER BY not_before, id LIMIT $3
+		FOR UPDATE SKIP LOCKED)
+	UPDATE tasks t SET lease_until = $2 FROM c WHERE t.id = c.id
+	RETURNING t.id, t.key, t.kind, t.tenant, t.payload, t.attempts, t.not_before, t.last_error, t.lease_until`
+
+// GetByClientRef implements gateway.Store.
+func (s *pgStore) GetByClientRef(ctx context.Context, tenant, clientRef string) (*gateway.Message, error) {
+	if tenant == "" || clientRef == "" {
+		return nil, fmt.Errorf("store: get by client_ref: tenant and client_ref are required")
+	}
+	var id string
+	err := s.run(func() error {
+		return s.pool.QueryRow(ctx, sqlByClientRef, tenant, clientRef).Scan(&id)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, fmt.Errorf("store: get by client_ref %q: %w", clientRef, gateway.ErrNotFound)
+	case errors.Is(err, ErrClosed):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("store: get by client_ref %q: %w", clientRef, err)
+	}
+	return s.Get(ctx, tenant, id)
+}
+
+// SetOptOut implements gateway.Store. The upsert on (tenant, number) is
+// safe against the same number opting out on two nodes at once.
+func (s *pgStore) SetOptOut(ctx context.Context, tenant, number string, out bool, keyword string) error {
+	if tenant == "" || number == "" {
+		return fmt.Errorf("store: opt-out: tenant and number are required")
+	}
+	return s.write(ctx, "opt-out", func(w *ptx) error {
+		var err error
+		if out {
+			_, err = w.exec(sqlSetOptOut, tenant, number, keyword, w.nowNs)
+		} else {
+			_, err = w.exec(sqlSetOptIn, tenant, number)
+		}
+		if err != nil {
+			return fmt.Errorf("store: opt-out %s: %w", tenant, err)
+		}
+		return nil
+	})
+}
+
+// OptedOut implements gateway.Store in one statement.
+func (s *pgStore) OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error) {
+	out := make(map[string]bool)
+	if len(numbers) == 0 {
+		return out, nil
+	}
+	err := s.run(func() error {
+		rows, err := s.pool.Query(ctx, "SELECT number FROM optouts WHERE tenant = $1 AND number = ANY($2)", tenant, numbers)
+		if err != nil {
+			return err
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		for _, n := range found {
+			out[n] = true
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("store: opted out: %w", err)
+	}
+	return out, nil
+}
+
+// EnqueueTasks implements gateway.Store.
+func (s *pgStore) EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, error) {
+	if len(tasks) == 0 {
+		return 0, nil
+	}
+	if err := checkTasks(tasks); err != nil {
+		return 0, err
+	}
+	var added int
+	err := s.write(ctx, "enqueue tasks", func(w *ptx) error {
+		var err error
+		added, err = w.enqueueTasks(tasks)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return added, nil
+}
+
+// enqueueTasks inserts tasks in the transaction, skipping known keys, and
+// returns how many were new.
+func (w *ptx) enqueueTasks(tasks []gateway.Task) (int, error) {
+	if len(tasks) == 0 {
+		return 0, nil
+	}
+	if err := checkTasks(tasks); err != nil {
+		return 0, err
+	}
+	n := len(tasks)
+	keys, kinds, tenants := make([]string, n), make([]string, n), make([]string, n)
+	payloads, notBefore := make([][]byte, n), make([]int64, n)
+	for i, t := range tasks {
+		keys[i], kinds[i], tenants[i], notBefore[i] = t.Key, t.Kind, t.Tenant, toNanos(t.NotBefore)
+		payloads[i] = t.Payload
+		if payloads[i] == nil { // a nil element would be a NULL
+			payloads[i] = []byte{}
+		}
+	}
+	added, err := w.exec(sqlEnqueueTasksPG, keys, kinds, tenants, payloads, notBefore, w.nowNs)
+	if err != nil {
+		return 0, fmt.Errorf("store: enqueue tasks: %w", err)
+	}
+	return int(added), nil
+}
+
+// ClaimTasks implements gateway.Store. Nodes claim side by side (see
+// sqlClaimTasksPG); a task is returned by one claim per lease.
+func (s *pgStore) ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]gateway.Task, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	nowNs := toNanos(now)
+	var out []gateway.Task
+	err := s.write(ctx, "claim tasks", func(w *ptx) error {
+		rows, err := w.query(sqlClaimTasksPG, nowNs, nowNs+int64(lease), limit)
+		if err != nil {
+			return fmt.Errorf("store: claim tasks: %w", err)
+		}
+		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (gateway.Task, error) { return scanTask(r) })
+		if err != nil {
+			return fmt.Errorf("store: claim tasks: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// RETURNING has no order: restore the claim order, oldest first.
+	slices.SortFunc(out, func(a, b gateway.Task) int {
+		if c := a.NotBefore.Compare(b.NotBefore); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// FinishTask implements gateway.Store.
+func (s *pgStore) FinishTask(ctx context.Context, id int64, done bool, retryAt time.Time, lastErr string) error {
+	return s.write(ctx, "finish task", func(w *ptx) error {
+		var err error
+		if done {
+			_, err = w.exec(sqlFinishTask, id, w.nowNs, lastErr)
+		} else {
+			_, err = w.exec(sqlRetryTask, id, toNanos(retryAt), lastErr)
+		}
+		if err != nil {
+			return fmt.Errorf("store: finish task %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// PruneTasks implements gateway.Store.
+func (s *pgStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, "prune tasks", func(w *ptx) error {
+		var err error
+		n, err = w.exec(sqlPruneTasks, toNanos(before))
+		if err != nil {
+			return fmt.Errorf("store: prune tasks: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
