@@ -36,6 +36,7 @@ import (
 	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/webhook"
 )
 
 // Options are the parts of a gateway that do not come from the config file.
@@ -93,7 +94,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	byName := map[string]gateway.Connector{}
 	hooks := map[string]http.Handler{}
 	for _, c := range cfg.Carriers {
-		conn, err := newConnector(c, cfg.Tenants[0].ID, slots, log, reg)
+		conn, err := newConnector(c, slots, log, reg)
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
@@ -113,14 +114,25 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
+	keywords, err := cfg.KeywordTable()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: keywords: %w", err)
+	}
 	eng, err := gateway.New(gateway.Options{
 		Store: st, Router: router, Connectors: conns, Segment: smpp.Count, Tenants: cfg.EngineTenants(),
 		Logger: log, Registerer: reg,
 		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
 		EventRetention: cfg.Gateway.EventRetention,
+		Keywords:       keywords,
 	})
 	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	hooksOut := webhook.New(cfg.Webhooks, nil)
+	if err := eng.HandleTasks(gateway.TaskWebhook, hooksOut.InboundHandler(eng)); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
@@ -144,14 +156,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 }
 
 // newConnector builds the connector of the carrier's one config section.
-func newConnector(c config.Carrier, defaultTenant string, slots gateway.BindSlots, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
+func newConnector(c config.Carrier, slots gateway.BindSlots, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
 	switch {
 	case c.SMPP != nil:
-		tenant := c.SMPP.Tenant
-		if tenant == "" {
-			tenant = defaultTenant
-		}
-		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, Tenant: tenant, BindSlots: slots})
+		// Without a tenant of its own, the engine gives an inbound message
+		// to the tenant that sends from the number it was sent to.
+		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, BindSlots: slots})
 	case c.Twilio != nil:
 		return twilio.New(c.Name, *c.Twilio, twilio.Options{Logger: log, Registerer: reg})
 	case c.Vonage != nil:
@@ -219,7 +229,8 @@ func (a *App) Engine() *gateway.Engine { return a.engine }
 
 var _ grpcapi.Operator = (*App)(nil)
 
-// ReloadRoutes reads the config file again and swaps in its routing table.
+// ReloadRoutes reads the config file again and swaps in its routing table
+// and keyword rules.
 // A file with any error, or whose routes name a carrier this gateway does not
 // run, is refused whole and the table in force stays; messages in flight are
 // untouched. Carriers, tenants and listeners need a restart for now.
@@ -249,8 +260,13 @@ func (a *App) ReloadRoutes() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("app: reload %s: %w", path, err)
 	}
+	kw, err := cfg.KeywordTable()
+	if err != nil {
+		return 0, fmt.Errorf("app: reload %s: keywords: %w", path, err)
+	}
 	a.router.Swap(t)
-	a.log.Info("routes reloaded", "path", path, "routes", len(cfg.Routes))
+	a.engine.SetKeywords(kw)
+	a.log.Info("routes and keywords reloaded", "path", path, "routes", len(cfg.Routes), "keywords", len(cfg.Keywords))
 	return len(cfg.Routes), nil
 }
 

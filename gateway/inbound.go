@@ -40,6 +40,16 @@ const (
 	TaskOptOut = "mo.optout" // record STOP/START, then reply
 )
 
+// DefaultOptOut is the policy of a tenant that configured none: the usual
+// words, short confirmations, and no transactional exception.
+func DefaultOptOut() OptOut {
+	return OptOut{
+		StopReply:  "You will receive no more messages from us. Reply START to subscribe again.",
+		StartReply: "You are subscribed again. Reply STOP to stop messages.",
+		HelpReply:  "Reply STOP to stop messages, START to receive them again.",
+	}
+}
+
 func (o *OptOut) setDefaults() {
 	if len(o.StopWords) == 0 {
 		o.StopWords = []string{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}

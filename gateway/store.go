@@ -111,10 +111,11 @@ type Store interface {
 	// now+lease, oldest first.
 	ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Task, error)
 
-	// FinishTask ends a claimed task: done (succeeded or given up, with
-	// lastErr saying why), or released to run again at retryAt with
-	// Attempts counted.
-	FinishTask(ctx context.Context, id int64, done bool, retryAt time.Time, lastErr string) error
+	// FinishTask ends a task as ClaimTasks returned it: done (succeeded or
+	// given up, with lastErr saying why), or released to run again at
+	// retryAt with Attempts counted. It does nothing when the task's lease
+	// lapsed and another claim took it (that runner finishes it).
+	FinishTask(ctx context.Context, t Task, done bool, retryAt time.Time, lastErr string) error
 
 	// PruneTasks deletes done tasks finished before the given time and
 	// returns how many went. A task key pruned can be enqueued again, so

@@ -148,7 +148,7 @@ func (e *Engine) runTask(ctx context.Context, t Task) {
 		level("task failed", "kind", t.Kind, "key", t.Key, "attempt", t.Attempts+1, "result", result, "err", lastErr)
 	}
 	e.metrics.tasks.WithLabelValues(t.Kind, result).Inc()
-	if ferr := e.opts.Store.FinishTask(ctx, t.ID, done, retryAt, lastErr); ferr != nil && ctx.Err() == nil {
+	if ferr := e.opts.Store.FinishTask(ctx, t, done, retryAt, lastErr); ferr != nil && ctx.Err() == nil {
 		e.log.Error("finish task", "kind", t.Kind, "key", t.Key, "err", ferr)
 	}
 }

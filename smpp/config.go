@@ -164,7 +164,9 @@ type Config struct {
 	// (default 1/1).
 	DestTON *int `yaml:"dest_ton"`
 	DestNPI *int `yaml:"dest_npi"`
-	// Tenant owns the inbound (MO) messages arriving on this carrier.
+	// Tenant owns the inbound (MO) messages arriving on this carrier. Empty:
+	// the tenant whose sender ids include the number the client wrote to,
+	// else the first tenant.
 	Tenant string `yaml:"tenant"`
 }
 

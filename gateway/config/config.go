@@ -17,12 +17,14 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/keyword"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/provider/africastalking"
 	"github.com/openmf/smsgw/provider/twilio"
 	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/webhook"
 )
 
 // Config is the whole file.
@@ -36,6 +38,39 @@ type Config struct {
 	// Breaker says when a carrier counts as failing; see routing.BreakerConfig.
 	Breaker routing.BreakerConfig `yaml:"breaker"`
 	Admin   Admin                 `yaml:"admin"`
+	// Keywords route inbound messages (MO) by their first word.
+	Keywords []Keyword `yaml:"keywords"`
+	// Webhooks says where the gateway may call out to.
+	Webhooks webhook.Config `yaml:"webhooks"`
+}
+
+// Keyword is one keyword rule (see gateway/keyword). Without an action it
+// only marks the message for adapters following the event stream.
+type Keyword struct {
+	Name       string   `yaml:"name"` // default: the keyword
+	Tenants    []string `yaml:"tenants"`
+	Shortcodes []string `yaml:"shortcodes"`
+	Keyword    string   `yaml:"keyword"`
+	Aliases    []string `yaml:"aliases"`
+	Regex      string   `yaml:"regex"`
+	Default    bool     `yaml:"default"`
+	Reply      string   `yaml:"reply"`
+	Webhook    *struct {
+		URL    string `yaml:"url"`
+		Secret string `yaml:"secret"`
+	} `yaml:"webhook"`
+}
+
+// OptOut is a tenant's STOP/START/HELP wording and policy; see
+// gateway.OptOut for the defaults.
+type OptOut struct {
+	StopWords          []string `yaml:"stop_words"`
+	StartWords         []string `yaml:"start_words"`
+	HelpWords          []string `yaml:"help_words"`
+	StopReply          string   `yaml:"stop_reply"`
+	StartReply         string   `yaml:"start_reply"`
+	HelpReply          string   `yaml:"help_reply"`
+	AllowTransactional bool     `yaml:"allow_transactional"`
 }
 
 // Admin holds the operators' access to the Admin gRPC service.
@@ -101,6 +136,7 @@ type Tenant struct {
 	Senders       []string `yaml:"senders"`        // further allowed sender ids
 	Rate          float64  `yaml:"rate"`           // messages accepted per second; 0: no limit
 	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
+	OptOut        *OptOut  `yaml:"opt_out"`        // STOP/START/HELP; defaults when absent
 }
 
 // Carrier is one way out: an SMPP bind pool straight to an operator, or a
@@ -338,6 +374,19 @@ func (c *Config) validate() []error {
 			add("admin.api_keys[%d]: the same key is used by %s", i, keys[k])
 		}
 	}
+	errs = append(errs, prefixed("webhooks.", c.Webhooks.Validate())...)
+	if _, err := c.KeywordTable(); err != nil {
+		for _, e := range strings.Split(err.Error(), "\n") {
+			add("%s", e)
+		}
+	}
+	for i, k := range c.Keywords {
+		for j, t := range k.Tenants {
+			if !tenantIDs[t] {
+				add("keywords[%d].tenants[%d]: %q is not a configured tenant", i, j, t)
+			}
+		}
+	}
 	if len(c.Routes) == 0 {
 		add("routes: at least one route is required")
 	}
@@ -357,8 +406,32 @@ func (c *Config) EngineTenants() []gateway.Tenant {
 	for i, t := range c.Tenants {
 		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: strings.ToUpper(t.DefaultRegion), Sender: t.Sender, Senders: t.Senders,
 			Rate: t.Rate, Burst: t.Burst}
+		if o := t.OptOut; o != nil {
+			out[i].OptOut = gateway.OptOut{StopWords: o.StopWords, StartWords: o.StartWords, HelpWords: o.HelpWords,
+				StopReply: o.StopReply, StartReply: o.StartReply, HelpReply: o.HelpReply, AllowTransactional: o.AllowTransactional}
+		} else {
+			out[i].OptOut = gateway.DefaultOptOut()
+		}
 	}
 	return out
+}
+
+// KeywordTable compiles the keyword rules; its error names each bad rule
+// by its place in the file, one per line.
+func (c *Config) KeywordTable() (*keyword.Table, error) {
+	rules := make([]keyword.Rule, len(c.Keywords))
+	for i, k := range c.Keywords {
+		r := keyword.Rule{Name: k.Name, Tenants: k.Tenants, Shortcodes: k.Shortcodes, Regex: k.Regex,
+			Default: k.Default, Reply: k.Reply}
+		if k.Keyword != "" {
+			r.Keywords = append([]string{k.Keyword}, k.Aliases...)
+		}
+		if k.Webhook != nil {
+			r.Webhook = &keyword.Webhook{URL: k.Webhook.URL, Secret: k.Webhook.Secret}
+		}
+		rules[i] = r
+	}
+	return keyword.New(rules)
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

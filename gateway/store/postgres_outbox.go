@@ -187,16 +187,16 @@ func (s *pgStore) ClaimTasks(ctx context.Context, now time.Time, limit int, leas
 }
 
 // FinishTask implements gateway.Store.
-func (s *pgStore) FinishTask(ctx context.Context, id int64, done bool, retryAt time.Time, lastErr string) error {
+func (s *pgStore) FinishTask(ctx context.Context, t gateway.Task, done bool, retryAt time.Time, lastErr string) error {
 	return s.write(ctx, "finish task", func(w *ptx) error {
 		var err error
 		if done {
-			_, err = w.exec(sqlFinishTask, id, w.nowNs, lastErr)
+			_, err = w.exec(sqlFinishTask, t.ID, w.nowNs, lastErr, toNanos(t.LeaseUntil))
 		} else {
-			_, err = w.exec(sqlRetryTask, id, toNanos(retryAt), lastErr)
+			_, err = w.exec(sqlRetryTask, t.ID, toNanos(retryAt), lastErr, toNanos(t.LeaseUntil))
 		}
 		if err != nil {
-			return fmt.Errorf("store: finish task %d: %w", id, err)
+			return fmt.Errorf("store: finish task %d: %w", t.ID, err)
 		}
 		return nil
 	})

@@ -516,6 +516,7 @@ func TestPostgresTasksTwoNodes(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		owner = map[int64]*pgStore{}
+		held  = map[int64]gateway.Task{}
 	)
 	for _, s := range []*pgStore{a, b, a, b} {
 		wg.Go(func() {
@@ -534,6 +535,7 @@ func TestPostgresTasksTwoNodes(t *testing.T) {
 						t.Errorf("task %d (%s) claimed twice", tk.ID, tk.Key)
 					}
 					owner[tk.ID] = s
+					held[tk.ID] = tk
 				}
 				mu.Unlock()
 			}
@@ -552,7 +554,7 @@ func TestPostgresTasksTwoNodes(t *testing.T) {
 			heldByA++
 			continue
 		}
-		if err := b.FinishTask(ctx, id, true, time.Time{}, ""); err != nil {
+		if err := b.FinishTask(ctx, held[id], true, time.Time{}, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -41,9 +41,13 @@ const (
 	sqlSetOptIn   = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
 	sqlInsertTask = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
 		VALUES ($1, $2, $3, $4, 0, $5, 0, '', $6, 0) ON CONFLICT (key) DO NOTHING`
-	sqlFinishTask = `UPDATE tasks SET done_at = $2, last_error = $3, lease_until = 0 WHERE id = $1 AND done_at = 0`
-	sqlRetryTask  = `UPDATE tasks SET attempts = attempts + 1, not_before = $2, last_error = $3, lease_until = 0
-		WHERE id = $1 AND done_at = 0`
+	// sqlFinishTask and sqlRetryTask only touch a task still leased as the
+	// caller claimed it ($4, its lease end): a runner whose lease lapsed
+	// cannot end or release the claim of the node that took over.
+	sqlFinishTask = `UPDATE tasks SET done_at = $2, last_error = $3, lease_until = 0
+		WHERE id = $1 AND done_at = 0 AND lease_until = $4`
+	sqlRetryTask = `UPDATE tasks SET attempts = attempts + 1, not_before = $2, last_error = $3, lease_until = 0
+		WHERE id = $1 AND done_at = 0 AND lease_until = $4`
 	sqlPruneTasks = "DELETE FROM tasks WHERE done_at > 0 AND done_at < $1"
 	// sqlClaimTasks leases due tasks: $1 now, $2 lease end, $3 limit.
 	sqlClaimTasks = `UPDATE tasks SET lease_until = $2 WHERE id IN (
@@ -86,7 +90,8 @@ func acceptStatus(m *gateway.Message) (gateway.Status, string) {
 	return gateway.StatusAccepted, ""
 }
 
-// encodeMeta stores a message's metadata as a JSON object, ” when empty.
+// encodeMeta stores a message's metadata as a JSON object, or the empty
+// string when there is none.
 func encodeMeta(meta map[string]string) string {
 	if len(meta) == 0 {
 		return ""

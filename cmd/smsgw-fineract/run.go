@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/fineract"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+)
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// list is a comma-separated flag value.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(s string) error {
+	for _, w := range strings.Split(s, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			*l = append(*l, w)
+		}
+	}
+	return nil
+}
+
+func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "config file (YAML); without it, one tenant from the flags below")
+	addr := fs.String("addr", envOr("SMSGW_ADDR", "127.0.0.1:9190"), "the gateway's gRPC address")
+	apiKey := fs.String("api-key", os.Getenv("SMSGW_API_KEY"), "the smsgw tenant's API key")
+	region := fs.String("region", "KE", "region of national numbers stored in Fineract (ISO 3166)")
+	furl := fs.String("fineract-url", envOr("FINERACT_URL", "https://127.0.0.1:8443/fineract-provider/api"), "Fineract's API base URL")
+	ftenant := fs.String("fineract-tenant", "default", "Fineract-Platform-TenantId")
+	fuser := fs.String("fineract-user", envOr("FINERACT_USER", "mifos"), "Fineract API user")
+	fpass := fs.String("fineract-password", envOr("FINERACT_PASSWORD", "password"), "Fineract API password (prefer $FINERACT_PASSWORD)")
+	insecure := fs.Bool("insecure-tls", false, "accept Fineract's self-signed certificate (demo servers only)")
+	timeout := fs.Duration("fineract-timeout", 10*time.Second, "timeout of each Fineract request")
+	cursor := fs.String("cursor", "smsgw-fineract", "the adapter's durable cursor on the gateway")
+	language := fs.String("language", "en", "language of the built-in texts (en, fr)")
+	var balance, due list
+	fs.Var(&balance, "keywords-balance", "more words for BAL, comma-separated (e.g. SALDO)")
+	fs.Var(&due, "keywords-due", "more words for DUE, comma-separated (e.g. DENI)")
+	metricsAddr := fs.String("metrics-listen", "", `address of /metrics (default 127.0.0.1:9192, "off" disables)`)
+	level := fs.String("log-level", "info", "debug, info, warn or error (debug logs message texts)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(stderr, *level)
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw-fineract run:", err)
+		return 2
+	}
+	var cfg *fineract.Config
+	if *path != "" {
+		var clash []string
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name != "config" && f.Name != "metrics-listen" && f.Name != "log-level" {
+				clash = append(clash, "--"+f.Name)
+			}
+		})
+		if len(clash) > 0 {
+			fmt.Fprintf(stderr, "smsgw-fineract run: %s: set these in the config file, not with --config\n", strings.Join(clash, ", "))
+			return 2
+		}
+		if cfg, err = fineract.LoadConfig(*path, nil); err != nil {
+			fmt.Fprintln(stderr, "smsgw-fineract run:", err)
+			return 1
+		}
+	} else {
+		cfg = &fineract.Config{
+			Gateway: fineract.GatewayConfig{Addr: *addr},
+			Tenants: []fineract.TenantConfig{{
+				Name: "default", APIKey: *apiKey, Region: *region, Cursor: *cursor,
+				Keywords: fineract.KeywordConfig{Balance: balance, Due: due},
+				Fineract: fineract.FineractConfig{URL: *furl, Tenant: *ftenant, Username: *fuser, Password: *fpass, InsecureTLS: *insecure, Timeout: *timeout},
+				Texts:    fineract.TextConfig{Language: *language},
+			}},
+		}
+		if err := cfg.Complete(os.Getenv); err != nil {
+			fmt.Fprintf(stderr, "smsgw-fineract run: %v\n(the tenant comes from the flags: --api-key is tenants[0].api_key, and so on)\n", err)
+			return 2
+		}
+	}
+	if *metricsAddr != "" {
+		cfg.Metrics.Listen = *metricsAddr
+	}
+	if err := serveAdapters(ctx, cfg, log, stdout); err != nil {
+		fmt.Fprintln(stderr, "smsgw-fineract run:", err)
+		return 1
+	}
+	return 0
+}
+
+// serveAdapters runs one adapter per tenant and the metrics listener until
+// ctx ends.
+func serveAdapters(ctx context.Context, cfg *fineract.Config, log *slog.Logger, stdout io.Writer) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := fineract.NewMetrics(reg)
+
+	var adapters []*fineract.Adapter
+	for _, t := range cfg.Tenants {
+		c, err := client.Dial(cfg.Gateway.Addr, t.APIKey)
+		if err != nil {
+			return fmt.Errorf("tenant %s: %w", t.Name, err)
+		}
+		defer c.Close()
+		a, err := fineract.NewTenantAdapter(t, pb.NewMessagingClient(c.Conn()), m, log)
+		if err != nil {
+			return err
+		}
+		adapters = append(adapters, a)
+	}
+
+	var srv *http.Server
+	if cfg.Metrics.Listen != "off" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics listener stopped", "err", err)
+			}
+		}()
+		fmt.Fprintf(stdout, "smsgw-fineract: following %d tenant(s) on %s; metrics at http://%s/metrics\n", len(adapters), cfg.Gateway.Addr, ln.Addr())
+	} else {
+		fmt.Fprintf(stdout, "smsgw-fineract: following %d tenant(s) on %s\n", len(adapters), cfg.Gateway.Addr)
+	}
+
+	var wg sync.WaitGroup
+	for _, a := range adapters {
+		wg.Go(func() { _ = a.Run(ctx) })
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	wg.Wait()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	return nil
+}
+
+func checkConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: smsgw-fineract check-config FILE")
+		return 2
+	}
+	if _, err := fineract.LoadConfig(args[0], nil); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}

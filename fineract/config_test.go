@@ -1,0 +1,95 @@
+package fineract_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/fineract"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfig(t *testing.T) {
+	cfg, err := fineract.ParseConfig([]byte(`
+gateway: {addr: "127.0.0.1:9190"}
+metrics: {listen: "127.0.0.1:0"}
+tenants:
+  - name: mfi-ke
+    api_key_env: KE_KEY
+    region: ke
+    keywords: {balance: [SALDO], due: [DENI]}
+    fineract:
+      url: https://fineract.example:8443/fineract-provider/api
+      username: sms
+      password_env: FINERACT_PASSWORD
+      insecure_tls: true
+  - name: mfi-fr
+    api_key: key-2
+    region: SN
+    cursor: other
+    language: fr
+    date_format: "02/01/2006"
+    money: {pattern: "{amount} {code}"}
+    templates:
+      no_loan: "{{.Name}}, aucun prêt en cours."
+    fineract:
+      url: http://127.0.0.1:8080/fineract-provider/api
+      tenant: senegal
+      username: sms
+      password: secret
+      timeout: 3s
+`), env(map[string]string{"KE_KEY": "key-1", "FINERACT_PASSWORD": "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke, fr := cfg.Tenants[0], cfg.Tenants[1]
+	if ke.APIKey != "key-1" || ke.Region != "KE" || ke.Cursor != "smsgw-fineract" || ke.MaxAge != time.Hour || ke.MaxParts != 3 ||
+		ke.Fineract.Password != "pw" || ke.Fineract.Tenant != "default" || ke.Fineract.Timeout != 10*time.Second || !ke.Fineract.InsecureTLS {
+		t.Errorf("tenant 0 = %+v", ke)
+	}
+	if fr.Texts.Language != "fr" || fr.Fineract.Tenant != "senegal" || fr.Fineract.Timeout != 3*time.Second {
+		t.Errorf("tenant 1 = %+v", fr)
+	}
+}
+
+// TestConfigErrors: every problem is reported, with its path.
+func TestConfigErrors(t *testing.T) {
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"unknown key", "tenants: []\nlisten: x\n", "yaml: unmarshal errors:\n  line 2: field listen not found in type fineract.Config"},
+		{"no tenants", "gateway: {addr: x}\n", "tenants: at least one tenant is needed"},
+		{"everything wrong", `
+tenants:
+  - api_key: k
+    api_key_env: K
+    region: XX
+    max_parts: 11
+    keywords: {balance: [BAL, DUE]}
+    language: sw
+    fineract: {url: "fineract:8443", password: p, password_env: P}
+  - api_key_env: MISSING
+    region: KE
+    fineract: {url: "https://h/api", username: u}
+`, `tenants[0].api_key: give api_key or api_key_env, not both
+tenants[0].region: "XX" is not an ISO 3166 region with a calling code (e.g. KE)
+tenants[0].max_parts: must be 1 to 10
+tenants[0].keywords: keyword "DUE" means both due and balance
+tenants[0].fineract.url: want http(s)://host[:port]/fineract-provider/api, got "fineract:8443"
+tenants[0].fineract.username: required
+tenants[0].fineract.password: give password or password_env, not both
+tenants[0]: language "sw" has no built-in texts (have en, fr)
+tenants[1].api_key_env: $MISSING is empty
+tenants[1].fineract.password: required (or password_env)`},
+		{"same cursor twice", `
+tenants:
+  - {api_key: k, region: KE, fineract: {url: "https://h/api", username: u, password: p}}
+  - {api_key: k, region: KE, fineract: {url: "https://h/api", username: u, password: p}}
+`, `tenants[1].cursor: tenants[0] already follows this API key with cursor "smsgw-fineract"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := fineract.ParseConfig([]byte(tt.yaml), env(nil))
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got\n%v\nwant\n%s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,221 @@
+package fineract
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+)
+
+// The types below follow the JSON Fineract's REST API returns (apache/fineract
+// 1.x, default date format), keeping only the fields the adapter reads; the
+// fixtures in testdata/ are complete responses.
+
+// SearchResult is one item of GET /v1/search: an entity whose account
+// number, external id, name or mobile number matched the query.
+type SearchResult struct {
+	EntityID       int64  `json:"entityId"`
+	EntityAccount  string `json:"entityAccountNo"`
+	EntityName     string `json:"entityName"`
+	EntityType     string `json:"entityType"`
+	EntityMobileNo string `json:"entityMobileNo"`
+}
+
+// EnumOption is Fineract's {id, code, value} enumeration.
+type EnumOption struct {
+	ID    int64  `json:"id"`
+	Code  string `json:"code"`
+	Value string `json:"value"`
+}
+
+// ClientData is GET /v1/clients/{id}; mobileNo is free text, as typed.
+type ClientData struct {
+	ID          int64      `json:"id"`
+	AccountNo   string     `json:"accountNo"`
+	Status      EnumOption `json:"status"`
+	Active      bool       `json:"active"`
+	Firstname   string     `json:"firstname"`
+	DisplayName string     `json:"displayName"`
+	MobileNo    string     `json:"mobileNo"`
+}
+
+// AccountStatus is the status object of a loan or savings account; only
+// active accounts are reported to clients.
+type AccountStatus struct {
+	ID     int64  `json:"id"`
+	Code   string `json:"code"`
+	Value  string `json:"value"`
+	Active bool   `json:"active"`
+}
+
+// Currency is Fineract's currency object; decimalPlaces decides how amounts
+// are printed (KES 2, UGX 0).
+type Currency struct {
+	Code          string `json:"code"`
+	Name          string `json:"name"`
+	DecimalPlaces int    `json:"decimalPlaces"`
+	DisplaySymbol string `json:"displaySymbol"`
+}
+
+// AccountSummary is one entry of loanAccounts[] or savingsAccounts[] in GET
+// /v1/clients/{id}/accounts.
+type AccountSummary struct {
+	ID               int64         `json:"id"`
+	AccountNo        string        `json:"accountNo"`
+	ProductName      string        `json:"productName"`
+	ShortProductName string        `json:"shortProductName"`
+	Status           AccountStatus `json:"status"`
+	Currency         Currency      `json:"currency"`
+}
+
+// ClientAccounts is GET /v1/clients/{id}/accounts.
+type ClientAccounts struct {
+	LoanAccounts    []AccountSummary `json:"loanAccounts"`
+	SavingsAccounts []AccountSummary `json:"savingsAccounts"`
+}
+
+// SavingsAccount is GET /v1/savingsaccounts/{id}.
+type SavingsAccount struct {
+	ID                 int64         `json:"id"`
+	AccountNo          string        `json:"accountNo"`
+	ClientID           int64         `json:"clientId"`
+	SavingsProductName string        `json:"savingsProductName"`
+	Status             AccountStatus `json:"status"`
+	Currency           Currency      `json:"currency"`
+	Summary            struct {
+		AccountBalance Amount `json:"accountBalance"`
+	} `json:"summary"`
+}
+
+// Loan is GET /v1/loans/{id}?associations=repaymentSchedule.
+type Loan struct {
+	ID              int64         `json:"id"`
+	AccountNo       string        `json:"accountNo"`
+	ClientID        int64         `json:"clientId"`
+	LoanProductName string        `json:"loanProductName"`
+	Status          AccountStatus `json:"status"`
+	Currency        Currency      `json:"currency"`
+	Summary         struct {
+		TotalOutstanding Amount `json:"totalOutstanding"`
+		TotalOverdue     Amount `json:"totalOverdue"`
+	} `json:"summary"`
+	RepaymentSchedule struct {
+		Periods []Period `json:"periods"`
+	} `json:"repaymentSchedule"`
+}
+
+// Period is one line of a repayment schedule. Period 0 (no "period" field)
+// is the disbursement.
+type Period struct {
+	Period                    int       `json:"period"`
+	DueDate                   LocalDate `json:"dueDate"`
+	Complete                  bool      `json:"complete"`
+	TotalDueForPeriod         Amount    `json:"totalDueForPeriod"`
+	TotalOutstandingForPeriod Amount    `json:"totalOutstandingForPeriod"`
+}
+
+// NextUnpaid is the first installment not fully paid, overdue or not, and
+// false when every installment is paid.
+func (l *Loan) NextUnpaid() (Period, bool) {
+	for _, p := range l.RepaymentSchedule.Periods {
+		if p.Period > 0 && !p.Complete {
+			return p, true
+		}
+	}
+	return Period{}, false
+}
+
+// Amount is a decimal as Fineract writes it (a JSON number), kept exact:
+// balances are money and must not pass through float64.
+type Amount struct {
+	r *big.Rat
+}
+
+// UnmarshalJSON reads a JSON number (or null, which is zero).
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	if s == "null" {
+		a.r = nil
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return fmt.Errorf("fineract: amount %s: %w", s, err)
+	}
+	r, ok := new(big.Rat).SetString(n.String())
+	if !ok {
+		return fmt.Errorf("fineract: amount %s is not a number", s)
+	}
+	a.r = r
+	return nil
+}
+
+// ParseAmount reads a decimal string such as "1234.50", for tests and
+// configuration.
+func ParseAmount(s string) (Amount, error) {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
+		return Amount{}, fmt.Errorf("fineract: %q is not a number", s)
+	}
+	return Amount{r: r}, nil
+}
+
+// Sign is -1, 0 or +1.
+func (a Amount) Sign() int {
+	if a.r == nil {
+		return 0
+	}
+	return a.r.Sign()
+}
+
+// Fixed is the amount rounded to places decimals ("1234.50"), half away
+// from zero as Fineract rounds by default.
+func (a Amount) Fixed(places int) string {
+	if a.r == nil {
+		return new(big.Rat).FloatString(places)
+	}
+	return a.r.FloatString(places)
+}
+
+// LocalDate is a date without time zone. Fineract writes dates as
+// [yyyy, mm, dd] arrays by default and as "yyyy-MM-dd" strings when asked.
+type LocalDate struct {
+	Year  int
+	Month time.Month
+	Day   int
+}
+
+// UnmarshalJSON reads [2025, 3, 10], "2025-03-10" or null.
+func (d *LocalDate) UnmarshalJSON(b []byte) error {
+	s := strings.TrimSpace(string(b))
+	switch {
+	case s == "null":
+		*d = LocalDate{}
+		return nil
+	case strings.HasPrefix(s, "["):
+		var parts []int
+		if err := json.Unmarshal(b, &parts); err != nil || len(parts) != 3 {
+			return fmt.Errorf("fineract: date %s is not [yyyy, mm, dd]", s)
+		}
+		*d = LocalDate{Year: parts[0], Month: time.Month(parts[1]), Day: parts[2]}
+		return nil
+	default:
+		var str string
+		if err := json.Unmarshal(b, &str); err != nil {
+			return fmt.Errorf("fineract: date %s: %w", s, err)
+		}
+		t, err := time.Parse(time.DateOnly, str)
+		if err != nil {
+			return fmt.Errorf("fineract: date %s: %w", s, err)
+		}
+		*d = LocalDate{Year: t.Year(), Month: t.Month(), Day: t.Day()}
+		return nil
+	}
+}
+
+// IsZero reports a missing date.
+func (d LocalDate) IsZero() bool { return d.Year == 0 }
+
+// Time is the date at midnight UTC, for formatting with a Go layout.
+func (d LocalDate) Time() time.Time { return time.Date(d.Year, d.Month, d.Day, 0, 0, 0, 0, time.UTC) }
