@@ -30,6 +30,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/provider/africastalking"
 	"github.com/openmf/smsgw/provider/twilio"
@@ -48,6 +49,9 @@ type Options struct {
 	// ConfigPath is the file routes are reloaded from; empty (the demo,
 	// tests) makes reloads fail with a clear error.
 	ConfigPath string
+	// Routes are extra handlers on the HTTP listener by ServeMux pattern:
+	// the demo's simulator control.
+	Routes map[string]http.Handler
 }
 
 // App is one running gateway.
@@ -151,7 +155,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys), cfg.Gateway.MaxBatch, grpcOpts...)
-	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks})
+	mg, err := messagegateway.New(cfg.FineractTenants(), eng, messagegateway.Options{
+		Prefix: cfg.MessageGateway.EndPoint, Logger: log.With("api", "fineract"), Registerer: reg,
+	})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: message_gateway: %w", err)
+	}
+	routes := mg.Routes()
+	for p, h := range opts.Routes {
+		routes[p] = h
+	}
+	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes})
 	return a, nil
 }
 

@@ -79,6 +79,9 @@ func send(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "send", err)
 	}
 	fmt.Fprintln(stdout, resp.GetId())
+	if resp.GetStatus() == pb.Status_STATUS_OPTED_OUT {
+		fmt.Fprintln(stderr, "stored OPTED_OUT and not sent: the number sent STOP to this tenant")
+	}
 	if !*wait {
 		return 0
 	}

@@ -20,7 +20,9 @@ Usage:
   smsgw check-config FILE          validate a config file, report every error
   smsgw route --config FILE --to NUMBER [--tenant T] [--from S]
                                    explain which carriers a message would take
-  smsgw simulate-smsc [--listen 127.0.0.1:2775]
+  smsgw simulate-smsc [--listen 127.0.0.1:2775] [--control 127.0.0.1:2776]
+  smsgw simulate mo --from NUMBER --text T [--to SHORTCODE] [--http ADDR]
+                                   a client texts the demo's shortcode (BAL, HELP, STOP)
 
 The client commands reach the gateway at --addr or $SMSGW_ADDR (default
 127.0.0.1:9190) with --api-key or $SMSGW_API_KEY.
@@ -41,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"check-config":  checkConfig,
 		"route":         explainRoute,
 		"simulate-smsc": simulateSMSC,
+		"simulate":      simulate,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -26,6 +28,9 @@ import (
 
 // demoKey is the demo tenant's API key. The demo listens on loopback only.
 const demoKey = "demo-api-key"
+
+// demoShortcode is the number the demo's clients text.
+const demoShortcode = "22555"
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
@@ -50,7 +55,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "smsgw serve:", err)
 		return 2
 	}
-	var cfg *config.Config
+	var (
+		cfg    *config.Config
+		routes map[string]http.Handler
+	)
 	switch {
 	case *demo && *path != "":
 		fmt.Fprintln(stderr, "smsgw serve: give --config or --demo, not both")
@@ -64,6 +72,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 		defer sim.Close()
 		cfg = demoConfig(sim.Addr())
+		routes = map[string]http.Handler{"POST /demo/mo": http.StripPrefix("/demo", sim.ControlHandler())}
 	case *path != "":
 		if cfg, err = config.Load(*path); err != nil {
 			fmt.Fprintln(stderr, "smsgw serve:", err)
@@ -76,7 +85,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := app.New(ctx, cfg, app.Options{Logger: log, ConfigPath: *path})
+	a, err := app.New(ctx, cfg, app.Options{Logger: log, ConfigPath: *path, Routes: routes})
 	if err != nil {
 		fmt.Fprintln(stderr, "smsgw serve:", err)
 		return 1
@@ -91,7 +100,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 In another shell:
   export SMSGW_API_KEY=%s SMSGW_ADDR=%s
   ./bin/smsgw send --to +254712345678 --text "Your loan repayment of KES 1,500 is due on Friday" --wait
-`, a.GRPCAddr(), a.HTTPAddr(), demoKey, a.GRPCAddr())
+  ./bin/smsgw simulate mo --from +254712345678 --text HELP     (a client texting the shortcode %s)
+`, a.GRPCAddr(), a.HTTPAddr(), demoKey, a.GRPCAddr(), demoShortcode)
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -127,8 +137,9 @@ func demoConfig(carrierAddr string) *config.Config {
 		Listen: config.Listen{GRPC: "127.0.0.1:9190", HTTP: "127.0.0.1:9191"},
 		Store:  store.Config{Driver: "sqlite", Path: "./data/smsgw.db"},
 		Tenants: []config.Tenant{{
-			ID: "demo", APIKeys: []string{demoKey}, DefaultRegion: "KE", Sender: "MFI",
+			ID: "demo", APIKeys: []string{demoKey}, DefaultRegion: "KE", Sender: "MFI", Senders: []string{demoShortcode},
 		}},
+		Keywords: []config.Keyword{{Keyword: "HELLO", Aliases: []string{"HI"}, Reply: "Hello from the smsgw demo. Text BAL or DUE once smsgw-fineract runs."}},
 		Carriers: []config.Carrier{{Name: "demo-carrier", SMPP: &smpp.Config{
 			Host: host, Port: port, SystemID: "demo", Password: "demo", Bind: "transceiver",
 			Binds: 1, Window: 32, EnquireLink: 30 * time.Second,
@@ -160,6 +171,7 @@ func simulateSMSC(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:2775", "address to accept binds on")
 	minDelay := fs.Duration("receipt-delay", 50*time.Millisecond, "delay before a delivery receipt")
 	hexIDs := fs.Bool("hex-ids", false, "write message ids in hex in submit_sm_resp (decimal in receipts)")
+	control := fs.String("control", "", "serve POST /demo/mo here for `smsgw simulate mo --http ADDR` (e.g. 127.0.0.1:2776)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -179,6 +191,18 @@ func simulateSMSC(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "SMSC simulator listening on %s\n", sim.Addr())
+	if *control != "" {
+		ln, err := net.Listen("tcp", *control)
+		if err != nil {
+			fmt.Fprintln(stderr, "smsgw simulate-smsc: --control:", err)
+			sim.Close()
+			return 1
+		}
+		srv := &http.Server{Handler: http.StripPrefix("/demo", sim.ControlHandler()), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		fmt.Fprintf(stdout, "control on http://%s/demo/mo\n", ln.Addr())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	<-ctx.Done()
@@ -186,6 +210,51 @@ func simulateSMSC(args []string, stdout, stderr io.Writer) int {
 	st := sim.Stats()
 	fmt.Fprintf(stdout, "binds %d, submit_sm %d, receipts %d, deliver_sm_resp %d\n", st.Binds, st.Submits, st.ReceiptsSent, st.DeliverResps)
 	return 0
+}
+
+// simulate drives a simulator from outside: `simulate mo` makes a client
+// text the shortcode, through the demo's (or a standalone simulator's)
+// control endpoint.
+func simulate(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "mo" {
+		fmt.Fprintln(stderr, "usage: smsgw simulate mo --from NUMBER --text T [--to SHORTCODE] [--http ADDR]")
+		return 2
+	}
+	fs := flag.NewFlagSet("simulate mo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.String("from", "", "the client's number (E.164)")
+	to := fs.String("to", demoShortcode, "the shortcode the client texts")
+	text := fs.String("text", "", "what the client texts, e.g. BAL")
+	addr := fs.String("http", envOr("SMSGW_HTTP", "127.0.0.1:9191"), "the demo gateway's HTTP address (or a simulator's --control address)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *from == "" || *text == "" {
+		fmt.Fprintln(stderr, "smsgw simulate mo: --from and --text are required")
+		return 2
+	}
+	form := url.Values{"from": {*from}, "to": {*to}, "text": {*text}}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.PostForm("http://"+*addr+"/demo/mo", form)
+	if err != nil {
+		fmt.Fprintln(stderr, "smsgw simulate mo: is `smsgw serve --demo` running?", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusAccepted {
+		fmt.Fprintf(stderr, "smsgw simulate mo: %s: %s", resp.Status, body)
+		return 1
+	}
+	fmt.Fprintf(stdout, "MO from %s to %s sent to the gateway\n", gateway.MaskNumber(*from), *to)
+	return 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func splitHostPort(addr string) (string, int) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/keyword"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider/africastalking"
 	"github.com/openmf/smsgw/provider/twilio"
 	"github.com/openmf/smsgw/provider/vonage"
@@ -42,6 +44,16 @@ type Config struct {
 	Keywords []Keyword `yaml:"keywords"`
 	// Webhooks says where the gateway may call out to.
 	Webhooks webhook.Config `yaml:"webhooks"`
+	// MessageGateway holds what the Fineract message-gateway API shares by
+	// all tenants.
+	MessageGateway MessageGateway `yaml:"message_gateway"`
+}
+
+// MessageGateway is the `message_gateway` section.
+type MessageGateway struct {
+	// EndPoint is Fineract's end_point setting: the API is served under
+	// /{end_point} as well as at the root.
+	EndPoint string `yaml:"end_point"`
 }
 
 // Keyword is one keyword rule (see gateway/keyword). Without an action it
@@ -137,6 +149,9 @@ type Tenant struct {
 	Rate          float64  `yaml:"rate"`           // messages accepted per second; 0: no limit
 	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
 	OptOut        *OptOut  `yaml:"opt_out"`        // STOP/START/HELP; defaults when absent
+	// Fineract lets Apache Fineract send through this tenant with its
+	// message-gateway API (on the HTTP listener).
+	Fineract *messagegateway.TenantConfig `yaml:"fineract"`
 }
 
 // Carrier is one way out: an SMPP bind pool straight to an operator, or a
@@ -325,6 +340,17 @@ func (c *Config) validate() []error {
 		if t.Rate < 0 || t.Burst < 0 {
 			add("%s.rate, burst: must be ≥ 0", p)
 		}
+		if f := t.Fineract; f != nil {
+			errs = append(errs, prefixed(p+".fineract.", f.Validate())...)
+			for j, b := range f.Bridges {
+				if b.PhoneNo != t.Sender && !slices.Contains(t.Senders, b.PhoneNo) {
+					add("%s.fineract.bridges[%d].phone_no: %q is not the tenant's sender or one of its senders", p, j, b.PhoneNo)
+				}
+			}
+			if t.Rate > 0 && max(t.Burst, int(t.Rate)) < 200 {
+				add("%s.burst: Fineract posts pages of 200 messages; a burst below 200 refuses every full page", p)
+			}
+		}
 	}
 
 	if len(c.Carriers) == 0 {
@@ -411,6 +437,18 @@ func (c *Config) EngineTenants() []gateway.Tenant {
 				StopReply: o.StopReply, StartReply: o.StartReply, HelpReply: o.HelpReply, AllowTransactional: o.AllowTransactional}
 		} else {
 			out[i].OptOut = gateway.DefaultOptOut()
+		}
+	}
+	return out
+}
+
+// FineractTenants is the message-gateway API's view of the tenants: those
+// with a fineract section, by tenant id.
+func (c *Config) FineractTenants() map[string]messagegateway.TenantConfig {
+	out := map[string]messagegateway.TenantConfig{}
+	for _, t := range c.Tenants {
+		if t.Fineract != nil {
+			out[t.ID] = *t.Fineract
 		}
 	}
 	return out

@@ -57,7 +57,7 @@ type Options struct {
 	// Logger receives one line per call at info level (masked numbers, no
 	// bodies) and refusal details at debug level; default discards.
 	Logger *slog.Logger
-	// Registerer takes the smsgw_fineract_* metrics; nil registers none.
+	// Registerer takes the smsgw_message_gateway_* metrics; nil registers none.
 	Registerer prometheus.Registerer
 	// MaxBodyBytes caps a request body; default 16 MiB (Fineract's
 	// triggered campaigns post all their messages in one call).

@@ -221,9 +221,9 @@ func TestMetricsLint(t *testing.T) {
 		}
 	}
 	for k, v := range map[string]float64{
-		"smsgw_fineract_requests_total,code=202,route=sms":            1,
-		"smsgw_fineract_messages_total,outcome=accepted,tenant=mfi-a": 1,
-		"smsgw_fineract_messages_total,outcome=refused,tenant=mfi-a":  1,
+		"smsgw_message_gateway_requests_total,code=202,route=sms":            1,
+		"smsgw_message_gateway_messages_total,outcome=accepted,tenant=mfi-a": 1,
+		"smsgw_message_gateway_messages_total,outcome=refused,tenant=mfi-a":  1,
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)

@@ -6,13 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the smsgw_fineract_* collectors.
+// metrics are the smsgw_message_gateway_* collectors.
 type metrics struct {
 	requests *prometheus.CounterVec
 	items    *prometheus.CounterVec
 }
 
-// Outcome label values of smsgw_fineract_messages_total.
+// Outcome label values of smsgw_message_gateway_messages_total.
 const (
 	itemAccepted  = "accepted"
 	itemDuplicate = "duplicate"
@@ -23,11 +23,11 @@ const (
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smsgw_fineract_requests_total",
+			Name: "smsgw_message_gateway_requests_total",
 			Help: "Calls of the Fineract message-gateway API by route (sms, report, bridges) and HTTP status code.",
 		}, []string{"route", "code"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smsgw_fineract_messages_total",
+			Name: "smsgw_message_gateway_messages_total",
 			Help: "Messages posted by Fineract by smsgw tenant and outcome: accepted, duplicate, opted_out or refused.",
 		}, []string{"tenant", "outcome"}),
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
@@ -755,5 +757,24 @@ func TestMaxBound(t *testing.T) {
 	c.bind(pdu.Transceiver, "mfi", "x")
 	if st := s.Stats(); st.MaxBound != 2 || st.Bound != 2 {
 		t.Fatalf("stats %+v: want 2 bound now and at most", st)
+	}
+}
+
+func TestControlHandlerSendsMO(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	h := s.ControlHandler()
+	post := func(form string) int {
+		req := httptest.NewRequest("POST", "/mo", strings.NewReader(form))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if code := post("from=%2B254712345678&to=22555&text=BAL"); code != http.StatusServiceUnavailable {
+		t.Errorf("with nobody bound: %d, want 503", code)
+	}
+	if code := post("from=%2B254712345678&to=22555"); code != http.StatusBadRequest {
+		t.Errorf("without text: %d, want 400", code)
 	}
 }
