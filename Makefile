@@ -7,12 +7,14 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
 
-.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench fuzz soak clean acceptance
+.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench bench-go fuzz soak clean acceptance
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/smsgw ./cmd/smsgw
+	$(GO) build -o $(BIN)/smsbench ./cmd/smsbench
+	$(GO) build -o $(BIN)/smsgw-fineract ./cmd/smsgw-fineract
 
 # The demo: embedded store under ./data, a built-in simulated carrier, a demo
 # tenant whose API key is printed at start.
@@ -75,7 +77,14 @@ docs-check: protoc-installed
 	{ cmp -s $$tmp/api.md docs/api.md || { echo "docs/api.md is stale: run make docs"; rm -rf $$tmp; exit 1; }; }; \
 	rm -rf $$tmp; echo "docs/api.md matches the .proto comments"
 
-bench:
+# The steady scenario through an in-process gateway (about a minute on 2 cores):
+# prints the summary, writes bin/bench/steady.{json,html}.
+bench: build
+	@mkdir -p $(BIN)/bench
+	$(BIN)/smsbench run bench/scenarios/steady.yaml --json $(BIN)/bench/steady.json --html $(BIN)/bench/steady.html
+
+# The Go benchmarks: store, SMPP, routing, gRPC accept, end to end.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./gateway/... ./smpp/... ./routing/
 	$(GO) test -run '^$$' -bench 'Send' -benchmem -benchtime 3s ./bench/
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 5000x ./bench/

@@ -108,6 +108,12 @@ func newHarness(t *testing.T, routes []routing.Route, conns ...gateway.Connector
 // newHarnessLease is newHarness with the store's claim lease (0: default).
 func newHarnessLease(t *testing.T, routes []routing.Route, lease time.Duration, conns ...gateway.Connector) *harness {
 	t.Helper()
+	return newHarnessWith(t, routes, lease, nil, conns...)
+}
+
+// newHarnessWith is newHarnessLease with a last say on the engine's options.
+func newHarnessWith(t *testing.T, routes []routing.Route, lease time.Duration, tune func(*gateway.Options), conns ...gateway.Connector) *harness {
+	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "s.db")}, store.Options{LeaseDuration: lease})
 	if err != nil {
 		t.Fatal(err)
@@ -127,12 +133,16 @@ func newHarnessLease(t *testing.T, routes []routing.Route, lease time.Duration, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := gateway.New(gateway.Options{
+	opts := gateway.Options{
 		Store: st, Router: router, Connectors: conns, Segment: segmentByLength,
 		Tenants:   []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}},
 		RetryBase: 20 * time.Millisecond, RetryMax: 50 * time.Millisecond, MaxAttempts: 3,
 		PollEvery: 10 * time.Millisecond, MaxParts: 5,
-	})
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	e, err := gateway.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

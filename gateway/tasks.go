@@ -200,7 +200,12 @@ func (e *Engine) Follow(ctx context.Context, cursor string, kind EventKind, fn f
 			}
 		}
 		last := evs[len(evs)-1].Seq
-		if err := e.opts.Store.AckEvents(ctx, "", cursor, last); err != nil {
+		// fn took the batch: record that even when ctx ended meanwhile, so
+		// a stop does not hand the batch to the next run again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = e.opts.Store.AckEvents(actx, "", cursor, last)
+		cancel()
+		if err != nil {
 			return err
 		}
 		seq = last

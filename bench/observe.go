@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/openmf/smsgw/client"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+)
+
+// followEvents streams the tenant's status events into on until ctx ends,
+// resuming after the last sequence number when the stream breaks (a
+// gateway restart mid-run loses no event). It starts at the oldest event
+// kept: ids the run did not send are ignored by the recorder.
+func followEvents(ctx context.Context, c *client.Client, on func(id string, st pb.Status, at time.Time)) error {
+	var next int64
+	for ctx.Err() == nil {
+		stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{FromSeq: next, Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
+		if err == nil {
+			for {
+				ev, rerr := stream.Recv()
+				if rerr != nil {
+					err = rerr
+					break
+				}
+				next = ev.GetSeq() + 1
+				on(ev.GetMessageId(), ev.GetStatus(), time.Now())
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// procSample is the gateway process's CPU time and resident memory, as its
+// own /metrics exposes them (the Prometheus process collector), so the
+// same code measures an in-process and an external gateway.
+type procSample struct {
+	cpuSeconds float64
+	rssBytes   float64
+}
+
+// scrapeProcess reads process_cpu_seconds_total and
+// process_resident_memory_bytes from a Prometheus text exposition.
+func scrapeProcess(ctx context.Context, hc *http.Client, url string) (procSample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return procSample{}, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return procSample{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return procSample{}, errors.New("bench: metrics: " + resp.Status)
+	}
+	return parseProcess(resp.Body)
+}
+
+func parseProcess(r io.Reader) (procSample, error) {
+	var s procSample
+	found := 0
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var dst *float64
+		switch name {
+		case "process_cpu_seconds_total":
+			dst = &s.cpuSeconds
+		case "process_resident_memory_bytes":
+			dst = &s.rssBytes
+		default:
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(val)[0], 64)
+		if err != nil {
+			continue
+		}
+		*dst = v
+		found++
+	}
+	if err := sc.Err(); err != nil {
+		return s, err
+	}
+	if found < 2 {
+		return s, errors.New("bench: metrics: no process_cpu_seconds_total or process_resident_memory_bytes (process collector not registered?)")
+	}
+	return s, nil
+}
