@@ -78,6 +78,10 @@ type SubmitError struct {
 	Decision Decision
 	Code     string // carrier-level code, e.g. "ESME_RINVDSTADR" or an HTTP status
 	Err      error
+	// Throttled says the carrier asked to slow down (ESME_RTHROTTLED, HTTP
+	// 429): it is working, so its circuit breaker does not count a failure
+	// (a throttling storm must not open the breaker of the only route).
+	Throttled bool
 }
 
 func (e *SubmitError) Error() string {
@@ -88,6 +92,12 @@ func (e *SubmitError) Error() string {
 }
 
 func (e *SubmitError) Unwrap() error { return e.Err }
+
+// IsThrottled reports whether err is a carrier asking to slow down.
+func IsThrottled(err error) bool {
+	var se *SubmitError
+	return errors.As(err, &se) && se.Throttled
+}
 
 // DecisionOf classifies any error returned for a part.
 func DecisionOf(err error) Decision {

@@ -630,10 +630,11 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			failed   bool
 		)
 		pending, decision, lastErr, failed = e.submit(ctx, rctx, m, c, conn, pending)
-		// A carrier that refused the message for good still works; a stop
-		// cutting the submission short says nothing about the carrier.
+		// A carrier that refused the message for good, or asked to slow
+		// down, still works; a stop cutting the submission short says
+		// nothing about the carrier.
 		released := errors.Is(lastErr, errLeaseEnding) || ctx.Err() != nil
-		done(len(pending) == 0 || decision == Permanent || released)
+		done(len(pending) == 0 || decision == Permanent || released || IsThrottled(lastErr))
 		if len(pending) > 0 && !released {
 			failures = append(failures, AttemptRecord{MessageID: m.ID, Attempt: Attempt{
 				Carrier: c.Carrier, Outcome: decision.String(), Detail: lastErr.Error(), At: e.opts.Now()}})

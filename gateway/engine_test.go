@@ -457,3 +457,26 @@ func TestEventsEndAfterStop(t *testing.T) {
 		t.Fatalf("Events after Stop: %v, want ErrStopped", err)
 	}
 }
+
+func TestThrottlingDoesNotOpenTheBreaker(t *testing.T) {
+	var throttle atomic.Bool
+	throttle.Store(true)
+	a := newFake("a", 10, func(m *gateway.Message, idx int) gateway.PartResult {
+		if throttle.Load() {
+			return gateway.PartResult{Err: &gateway.SubmitError{Decision: gateway.Retry, Code: "ESME_RTHROTTLED", Throttled: true}}
+		}
+		return ok(m, idx)
+	})
+	// The harness's breaker opens after 100 consecutive failures; 150
+	// throttled attempts must not open it.
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, 0, func(o *gateway.Options) { o.MaxAttempts = 1000 }, a)
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Text: "hi"})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := a.callCount(); n < 150 {
+			return fmt.Errorf("%d throttled attempts so far", n)
+		}
+		return nil
+	})
+	throttle.Store(false)
+	h.waitStatus(t, id, gateway.StatusSubmitted)
+}

@@ -43,9 +43,10 @@ func HTTPDecision(status int) gateway.Decision {
 // request) goes into the error text.
 func HTTPError(status int, detail string) *gateway.SubmitError {
 	return &gateway.SubmitError{
-		Decision: HTTPDecision(status),
-		Code:     fmt.Sprintf("http:%d", status),
-		Err:      fmt.Errorf("provider: HTTP %d: %s", status, detail),
+		Decision:  HTTPDecision(status),
+		Code:      fmt.Sprintf("http:%d", status),
+		Err:       fmt.Errorf("provider: HTTP %d: %s", status, detail),
+		Throttled: status == http.StatusTooManyRequests,
 	}
 }
 

@@ -96,7 +96,8 @@ func (c CommandStatus) Error() string {
 
 // submitError wraps a refusal from the carrier for the engine.
 func submitError(c CommandStatus) *gateway.SubmitError {
-	return &gateway.SubmitError{Decision: c.Decision(), Code: c.Name(), Err: c}
+	throttled := c == CommandStatus(data.ESME_RTHROTTLED) || c == CommandStatus(data.ESME_RMSGQFUL)
+	return &gateway.SubmitError{Decision: c.Decision(), Code: c.Name(), Err: c, Throttled: throttled}
 }
 
 // Errors a part can fail with besides a CommandStatus. All but the text
