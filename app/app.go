@@ -66,6 +66,7 @@ type App struct {
 	engine     *gateway.Engine
 	grpc       *grpcapi.Server
 	http       *httpapi.Server
+	kannel     *kannelPart
 
 	grpcLis, httpLis net.Listener
 	serving          sync.WaitGroup
@@ -145,6 +146,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		keys[t.ID] = t.APIKeys
 	}
 	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg, store: st, engine: eng}
+	if err := a.newKannel(cfg, hooksOut); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: kannel: %w", err)
+	}
 	var grpcOpts []grpc.ServerOption
 	if t := cfg.Listen.GRPCTLS; t != nil {
 		tc, err := t.ServerConfig()
@@ -211,11 +216,20 @@ func (a *App) Start() error {
 		a.grpcLis.Close()
 		return fmt.Errorf("app: listen.http: %w", err)
 	}
-	if err := a.engine.Start(); err != nil {
+	if err := a.kannel.listen(); err != nil {
 		a.grpcLis.Close()
 		a.httpLis.Close()
 		return err
 	}
+	if err := a.engine.Start(); err != nil {
+		a.grpcLis.Close()
+		a.httpLis.Close()
+		if a.kannel != nil && a.kannel.lis != nil {
+			a.kannel.lis.Close()
+		}
+		return err
+	}
+	a.kannel.start(a)
 	a.serving.Add(2)
 	go func() {
 		defer a.serving.Done()
@@ -360,7 +374,7 @@ func (a *App) Router() *routing.Router { return a.router }
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.grpc.Stop(ctx)
-		errs := []error{a.engine.Stop(ctx), a.http.Stop(ctx)}
+		errs := []error{a.kannel.stop(ctx), a.engine.Stop(ctx), a.http.Stop(ctx)}
 		a.serving.Wait()
 		errs = append(errs, a.store.Close())
 		a.stopErr = errors.Join(errs...)

@@ -367,7 +367,8 @@ func TestHealthServiceAndInbound(t *testing.T) {
 		t.Fatalf("health = %v, %v", hr, err)
 	}
 
-	cl := dial(t, a.GRPCAddr(), apptest.KeyA)
+	// 22555 is tenant B's shortcode: its clients' messages are B's.
+	cl := dial(t, a.GRPCAddr(), apptest.KeyB)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stream, err := cl.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_INBOUND}})
@@ -1039,7 +1040,8 @@ func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, func() error { return other.SendMO("+254712345678", "22555", "BAL") })
+	// 22333 is no tenant's sender: the message goes to the first tenant.
+	testutil.Eventually(t, 10*time.Second, func() error { return other.SendMO("+254712345678", "22333", "BAL") })
 	ev, err := stream.Recv()
 	if err != nil || ev.GetInbound().GetCarrier() != "other" {
 		t.Fatalf("inbound %v, %v", ev, err)
@@ -1057,10 +1059,10 @@ func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
 		}
 		return nil
 	})
-	if m.GetCarrier() != "other" || m.GetPinnedCarrier() != "other" || m.GetFrom() != "22555" || m.GetTo() != "+254712345678" {
+	if m.GetCarrier() != "other" || m.GetPinnedCarrier() != "other" || m.GetFrom() != "22333" || m.GetTo() != "+254712345678" {
 		t.Fatalf("reply went %s from %s to %s", m.GetCarrier(), m.GetFrom(), m.GetTo())
 	}
-	if subs := other.Submits(); len(subs) != 1 || subs[0].Source != "22555" || subs[0].Dest != "254712345678" {
+	if subs := other.Submits(); len(subs) != 1 || subs[0].Source != "22333" || subs[0].Dest != "254712345678" {
 		t.Fatalf("the inbound carrier got %+v", subs)
 	}
 	if n := cheap.Stats().Submits; n != 0 {

@@ -232,13 +232,33 @@ func (e *Engine) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go e.dispatch(ctx)
-	e.bg.Add(1)
+	e.bg.Add(2)
 	go e.runTasks(ctx)
+	go e.sampleBacklog(ctx)
 	if e.opts.EventRetention > 0 {
 		e.bg.Add(1)
 		go e.prune(ctx)
 	}
 	return nil
+}
+
+// sampleBacklog keeps the queue-depth gauge current.
+func (e *Engine) sampleBacklog(ctx context.Context) {
+	defer e.bg.Done()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := e.opts.Store.Backlog(ctx); err == nil {
+			e.metrics.backlog.Set(float64(n))
+		} else if ctx.Err() == nil {
+			e.log.Warn("queue depth", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // prune applies the event retention at start and every hour.
@@ -643,6 +663,9 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			return
 		}
 		if len(pending) == 0 {
+			if !m.CreatedAt.IsZero() {
+				e.metrics.submitLatency.Observe(e.opts.Now().Sub(m.CreatedAt).Seconds())
+			}
 			return
 		}
 		switch decision {

@@ -22,6 +22,8 @@ type metrics struct {
 	finished          *prometheus.CounterVec
 	retries           prometheus.Counter
 	acceptSeconds     prometheus.Histogram
+	submitLatency     prometheus.Histogram
+	backlog           prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -72,12 +74,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "smsgw_gateway_accept_duration_seconds", Help: "Time to make an accept call durable.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		submitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "smsgw_gateway_submit_latency_seconds",
+			Help:    "Time from accept until a carrier took every part of a message (queueing, retries and scheduling included).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 18),
+		}),
+		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "smsgw_gateway_queue_depth", Help: "Messages accepted and not yet taken by a carrier (scheduled ones included), sampled every 5 s.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.submitted, m.cost, m.decisions, m.receipts,
-		m.receiptsUnmatched, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds} {
+		m.receiptsUnmatched, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -122,6 +122,10 @@ type Store interface {
 	// this runs with event retention, long after a key's last use.
 	PruneTasks(ctx context.Context, before time.Time) (int, error)
 
+	// Backlog counts the messages accepted and not yet taken by a carrier
+	// (scheduled ones included): the queue depth operators watch.
+	Backlog(ctx context.Context) (int64, error)
+
 	// Close flushes pending writes and releases the store.
 	Close() error
 }

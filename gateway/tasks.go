@@ -91,7 +91,10 @@ func (e *Engine) runTasks(ctx context.Context) {
 		for _, t := range tasks {
 			sem <- struct{}{}
 			running.Go(func() {
-				defer func() { <-sem }()
+				defer func() {
+					<-sem
+					e.kickTasks() // a free slot: claim the next due task now
+				}()
 				e.runTask(ctx, t)
 			})
 		}

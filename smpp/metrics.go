@@ -22,6 +22,7 @@ type metrics struct {
 	binds    *prometheus.CounterVec
 	throttle *prometheus.CounterVec
 	moParts  *prometheus.CounterVec
+	respTime *prometheus.HistogramVec
 }
 
 // Outcome label values of smsgw_smpp_submits_total: "ok" or the decision.
@@ -65,6 +66,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "smsgw_smpp_mo_parts_total",
 			Help: "Parts of concatenated MO by fate: joined, duplicate, or incomplete (stored after mo_timeout without their siblings).",
 		}, []string{"carrier", "fate"}),
+		respTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "smsgw_smpp_submit_response_seconds",
+			Help:    "Time from writing a submit_sm to reading its submit_sm_resp (any status).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"carrier"}),
 	}
 	if reg == nil {
 		return m
@@ -78,6 +84,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.binds = register(reg, m.binds)
 	m.throttle = register(reg, m.throttle)
 	m.moParts = register(reg, m.moParts)
+	m.respTime = register(reg, m.respTime)
 	return m
 }
 
@@ -106,6 +113,7 @@ type carrierMetrics struct {
 	bindOK, bindRefused, bindError                prometheus.Counter
 	throttled                                     prometheus.Counter
 	moJoined, moDuplicate, moIncomplete           prometheus.Counter
+	respTime                                      prometheus.Observer
 }
 
 func (m *metrics) forCarrier(name string) *carrierMetrics {
@@ -128,6 +136,7 @@ func (m *metrics) forCarrier(name string) *carrierMetrics {
 		moJoined:       m.moParts.WithLabelValues(name, "joined"),
 		moDuplicate:    m.moParts.WithLabelValues(name, "duplicate"),
 		moIncomplete:   m.moParts.WithLabelValues(name, "incomplete"),
+		respTime:       m.respTime.WithLabelValues(name),
 	}
 }
 

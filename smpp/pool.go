@@ -355,7 +355,11 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segment
 		if err := p.pace(ctx); err != nil {
 			return "", err
 		}
+		sent := time.Now()
 		o := b.submit(sm)
+		if o.err == nil {
+			p.m.respTime.Observe(time.Since(sent).Seconds())
+		}
 		switch {
 		case o.err != nil:
 			p.log.Debug("smpp: submit failed", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "err", o.err)

@@ -849,8 +849,8 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 9 {
-		t.Errorf("%d metric families registered, want 9", len(mfs))
+	if len(mfs) != 10 {
+		t.Errorf("%d metric families registered, want 10", len(mfs))
 	}
 	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
 	if err != nil {

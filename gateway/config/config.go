@@ -20,6 +20,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/keyword"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider/africastalking"
 	"github.com/openmf/smsgw/provider/twilio"
@@ -47,6 +48,9 @@ type Config struct {
 	// MessageGateway holds what the Fineract message-gateway API shares by
 	// all tenants.
 	MessageGateway MessageGateway `yaml:"message_gateway"`
+	// Kannel, when set, serves Kannel's sendsms and status on its own
+	// listener (apps written for Kannel switch unchanged).
+	Kannel *kannel.Config `yaml:"kannel"`
 }
 
 // MessageGateway is the `message_gateway` section.
@@ -71,6 +75,10 @@ type Keyword struct {
 		URL    string `yaml:"url"`
 		Secret string `yaml:"secret"`
 	} `yaml:"webhook"`
+	// Kannel is an sms-service: its get-url or post-url answer is the reply.
+	Kannel *kannel.Service `yaml:"kannel"`
+	// Frontline forwards the message to a FrontlineSMS cloud webhook.
+	Frontline *kannel.Frontline `yaml:"frontline"`
 }
 
 // OptOut is a tenant's STOP/START/HELP wording and policy; see
@@ -412,6 +420,33 @@ func (c *Config) validate() []error {
 				add("keywords[%d].tenants[%d]: %q is not a configured tenant", i, j, t)
 			}
 		}
+		p := fmt.Sprintf("keywords[%d].", i)
+		if k.Kannel != nil {
+			errs = append(errs, prefixed(p+"kannel.", k.Kannel.Validate())...)
+		}
+		if k.Frontline != nil {
+			errs = append(errs, prefixed(p+"frontline.", k.Frontline.Validate())...)
+		}
+		actions := 0
+		for _, set := range []bool{k.Webhook != nil, k.Kannel != nil, k.Frontline != nil} {
+			if set {
+				actions++
+			}
+		}
+		if actions > 1 {
+			add("%swebhook, kannel, frontline: choose one (reply may go with any)", p)
+		}
+	}
+	if kc := c.Kannel; kc != nil {
+		errs = append(errs, prefixed("kannel.", kc.Validate())...)
+		for i, u := range kc.Users {
+			if u.Tenant != "" && !tenantIDs[u.Tenant] {
+				add("kannel.users[%d].tenant: %q is not a configured tenant", i, u.Tenant)
+			}
+		}
+		if kc.Listen != "" && (kc.Listen == c.Listen.GRPC || kc.Listen == c.Listen.HTTP) && !strings.HasSuffix(kc.Listen, ":0") {
+			add("kannel.listen: %s is also another listener", kc.Listen)
+		}
 	}
 	if len(c.Routes) == 0 {
 		add("routes: at least one route is required")
@@ -466,6 +501,12 @@ func (c *Config) KeywordTable() (*keyword.Table, error) {
 		}
 		if k.Webhook != nil {
 			r.Webhook = &keyword.Webhook{URL: k.Webhook.URL, Secret: k.Webhook.Secret}
+		}
+		switch {
+		case k.Kannel != nil:
+			r.Service, r.Params = kannel.ServiceKind, k.Kannel
+		case k.Frontline != nil:
+			r.Service, r.Params = kannel.FrontlineKind, k.Frontline
 		}
 		rules[i] = r
 	}

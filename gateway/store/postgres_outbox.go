@@ -218,3 +218,13 @@ func (s *pgStore) PruneTasks(ctx context.Context, before time.Time) (int, error)
 	}
 	return int(n), nil
 }
+
+// Backlog implements gateway.Store.
+func (s *pgStore) Backlog(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.run(func() error { return s.pool.QueryRow(ctx, sqlBacklog).Scan(&n) })
+	if err != nil {
+		return 0, fmt.Errorf("store: backlog: %w", err)
+	}
+	return n, nil
+}

@@ -35,6 +35,7 @@ const (
 	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword FROM inbound WHERE id = $1`
 	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`
+	sqlBacklog     = "SELECT count(*) FROM messages WHERE status = 'ACCEPTED'"
 	sqlByClientRef = "SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''"
 	sqlSetOptOut   = `INSERT INTO optouts (tenant, number, keyword, at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, number) DO UPDATE SET keyword = excluded.keyword, at = excluded.at`

@@ -183,3 +183,14 @@ func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, er
 	})
 	return int(n), err
 }
+
+// Backlog implements gateway.Store on the reader pool; the partial index
+// messages_due holds exactly the rows it counts.
+func (s *sqliteStore) Backlog(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.read(func() error { return s.rdb.QueryRowContext(ctx, sqlBacklog).Scan(&n) })
+	if err != nil {
+		return 0, fmt.Errorf("store: backlog: %w", err)
+	}
+	return n, nil
+}

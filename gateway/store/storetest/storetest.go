@@ -1612,6 +1612,13 @@ func testOptedOutStoredFinal(t *testing.T, e *env) {
 	if got := statuses(e.events("t1"), m.ID); !slices.Equal(got, []gateway.Status{gateway.StatusOptedOut}) {
 		t.Errorf("events of the opted-out message: %v", got)
 	}
+	if n, err := e.s.Backlog(t.Context()); err != nil || n != 1 {
+		t.Errorf("Backlog = %d, %v; want 1 (the opted-out message is not queued)", n, err)
+	}
+	submitAll(e, ok, "c1", "B")
+	if n, err := e.s.Backlog(t.Context()); err != nil || n != 0 {
+		t.Errorf("Backlog after submitting = %d, %v; want 0", n, err)
+	}
 }
 
 func testOptOutList(t *testing.T, e *env) {

@@ -1,0 +1,231 @@
+package kannel
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/webhook"
+)
+
+// The dlr-mask bits and DLR types (gw/dlr.h).
+const (
+	dlrSuccess     = 0x01 // DLR_SUCCESS: delivered to the phone
+	dlrFail        = 0x02 // DLR_FAIL: not delivered to the phone
+	dlrBuffered    = 0x04 // DLR_BUFFERED: queued at the SMSC
+	dlrSMSCSuccess = 0x08 // DLR_SMSC_SUCCESS: accepted by the SMSC
+	dlrSMSCFail    = 0x10 // DLR_SMSC_FAIL: refused by, or never reached, the SMSC
+	// dlrAll are the bits that ask for reports (DLR_IS_ENABLED); 0x20
+	// (intermediate) only qualifies them.
+	dlrAll = dlrSuccess | dlrFail | dlrBuffered | dlrSMSCSuccess | dlrSMSCFail
+)
+
+// dlrType maps a status event to the Kannel DLR type it is and the text
+// Kannel would carry as the report's message (%A, %a, %b, %k): 0 when the
+// event is none (the initial ACCEPTED).
+//
+//   - SUBMITTED with no detail: the carrier took the message (8, "ACK/",
+//     gw/bb_smscconn.c bb_smscconn_sent).
+//   - SUBMITTED or ACCEPTED with a detail: an intermediate receipt, ENROUTE
+//     and the like (4, the carrier's word).
+//   - DELIVERED: 1; UNDELIVERED: 2 (the carrier's word and error).
+//   - EXPIRED and REJECTED: 2 when a carrier had the message (a receipt
+//     said so), else 16 (it never reached one).
+//   - FAILED, CANCELED, OPTED_OUT: 16 with "NACK/" and the reason
+//     (bb_smscconn_send_failed): the message will never reach a carrier,
+//     and an application waiting for a final report gets one.
+func dlrType(ev gateway.Event, m *gateway.Message) (typ int, reply string) {
+	switch ev.Status {
+	case gateway.StatusAccepted, gateway.StatusSubmitted:
+		switch {
+		case ev.Detail != "":
+			return dlrBuffered, ev.Detail
+		case ev.Status == gateway.StatusSubmitted:
+			return dlrSMSCSuccess, "ACK/"
+		}
+		return 0, ""
+	case gateway.StatusDelivered:
+		return dlrSuccess, ev.Detail
+	case gateway.StatusUndelivered:
+		return dlrFail, ev.Detail
+	case gateway.StatusExpired, gateway.StatusRejected:
+		if reachedCarrier(m) {
+			return dlrFail, ev.Detail
+		}
+	}
+	return dlrSMSCFail, "NACK/" + ev.Detail
+}
+
+// reachedCarrier says whether any part of the message got a carrier id.
+func reachedCarrier(m *gateway.Message) bool {
+	for _, p := range m.Parts {
+		if p.CarrierID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// wanted says whether a mask asks for a DLR type. A 16 is also sent to a
+// mask with 2 only, as bb_smscconn_send_failed does (DLR_IS_SMSC_FAIL ||
+// DLR_IS_FAIL).
+func wanted(mask, typ int) bool {
+	if typ == dlrSMSCFail {
+		return mask&(dlrSMSCFail|dlrFail) != 0
+	}
+	return mask&typ != 0
+}
+
+// dlrTask is the payload of a TaskDLR task: the URL, expanded when the
+// event was seen, so a retry calls the same URL.
+type dlrTask struct {
+	URL  string `json:"url"`
+	Msg  string `json:"msg"`
+	Type int    `json:"type"`
+}
+
+// dlrKey makes every (message, type) one task: the outbox skips a key it
+// has seen, so a batch handed again after a crash, or a second intermediate
+// receipt, calls nobody twice.
+func dlrKey(msgID string, typ int) string {
+	return "kannel-dlr:" + msgID + ":" + strconv.Itoa(typ)
+}
+
+// FollowDLR turns status events into dlr-url calls until ctx ends. It
+// follows the events from the DLRCursor and, for each message sent with a
+// dlr-url and a dlr-mask asking for the event's type, enqueues one
+// TaskDLR task keyed by message and type. The cursor moves only after the
+// tasks are durable, so nothing is lost across a restart.
+func (s *Server) FollowDLR(ctx context.Context) error {
+	err := s.eng.Follow(ctx, DLRCursor, gateway.EventStatus, s.onEvents)
+	if errors.Is(err, context.Canceled) || errors.Is(err, gateway.ErrStopped) {
+		return nil
+	}
+	return err
+}
+
+// getConcurrency bounds the store reads one batch of events makes.
+const getConcurrency = 16
+
+func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
+	type key struct{ tenant, id string }
+	msgs := map[key]*gateway.Message{}
+	var keys []key
+	for _, ev := range evs {
+		k := key{ev.Tenant, ev.MessageID}
+		if _, seen := msgs[k]; !seen {
+			msgs[k] = nil
+			keys = append(keys, k)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(getConcurrency)
+	for _, k := range keys {
+		g.Go(func() error {
+			m, err := s.eng.Get(gctx, k.tenant, k.id)
+			switch {
+			case errors.Is(err, gateway.ErrNotFound):
+				return nil // pruned since
+			case err != nil:
+				return fmt.Errorf("kannel: dlr: get %s: %w", k.id, err)
+			}
+			mu.Lock()
+			msgs[k] = m
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var tasks []gateway.Task
+	for _, ev := range evs {
+		m := msgs[key{ev.Tenant, ev.MessageID}]
+		if m == nil || m.Meta[metaDLRURL] == "" {
+			continue
+		}
+		mask, _ := strconv.Atoi(m.Meta[metaDLRMask])
+		typ, reply := dlrType(ev, m)
+		if typ == 0 || !wanted(mask, typ) {
+			continue
+		}
+		b, err := json.Marshal(dlrTask{URL: expand(m.Meta[metaDLRURL], dlrEscapes(m, ev, typ, reply)), Msg: m.ID, Type: typ})
+		if err != nil {
+			return err
+		}
+		tasks = append(tasks, gateway.Task{Key: dlrKey(m.ID, typ), Kind: TaskDLR, Tenant: m.Tenant, Payload: b})
+	}
+	if len(tasks) == 0 {
+		return nil
+	}
+	_, err := s.eng.EnqueueTasks(ctx, tasks)
+	return err
+}
+
+// dlrEscapes is the report as Kannel's escape expansion sees it (gw/dlr.c
+// dlr_find, create_dlr_from_msg): the original from and to, the carrier
+// as smsc-id, its message id as foreign id, the event's time.
+func dlrEscapes(m *gateway.Message, ev gateway.Event, typ int, reply string) escapeMsg {
+	e := escapeMsg{
+		Text: reply, Sender: m.From, Receiver: m.Meta[metaTo], Time: ev.Time,
+		SMSCID: m.Carrier, ID: m.ID, Service: m.Meta[metaUser], DLRMask: typ,
+		MClass: undefined, MWI: undefined, MetaData: m.Meta[metaMetaData],
+		DLRURL: m.Meta[metaDLRURL], Account: m.Meta[metaAccount], BInfo: m.Meta[metaBInfo],
+		Validity: undefined, Deferred: undefined,
+	}
+	if e.Receiver == "" {
+		e.Receiver = m.To
+	}
+	for _, p := range m.Parts {
+		if e.ForeignID == "" && p.CarrierID != "" {
+			e.ForeignID = p.CarrierID
+		}
+		if e.SMSCID == "" && p.Carrier != "" {
+			e.SMSCID = p.Carrier
+		}
+	}
+	if m.Encoding == gateway.EncodingUCS2 {
+		e.Coding = codingUCS2
+	}
+	if v, err := strconv.Atoi(m.Meta[metaMClass]); err == nil {
+		e.MClass = v
+	}
+	return e
+}
+
+// runDLR makes one dlr-url call. A host outside webhooks.allow_hosts is
+// refused: the task fails at once and the refusal is logged with the host.
+func (s *Server) runDLR(ctx context.Context, t gateway.Task) error {
+	var p dlrTask
+	if err := json.Unmarshal(t.Payload, &p); err != nil {
+		return gateway.GiveUp(fmt.Errorf("kannel: dlr task %s: %w", t.Key, err))
+	}
+	_, err := s.wh.Do(ctx, webhook.Request{Method: "GET", URL: p.URL, ID: t.Key})
+	if err != nil {
+		if errors.Is(err, webhook.ErrNotAllowed) {
+			s.log.Warn("dlr-url refused: host not in webhooks.allow_hosts", "host", hostOf(p.URL),
+				"msg_id", p.Msg, "dlr_type", p.Type)
+		}
+		return err
+	}
+	s.dlrSent.Add(1)
+	return nil
+}
+
+// hostOf is the host of an URL, for logs that must not show its query
+// (numbers, texts).
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return u.Host
+}

@@ -1,0 +1,103 @@
+package kannel
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/keyword"
+)
+
+// fakeEngine accepts everything but numbers containing "999" (refused as
+// a bad "to"); tenant "busy" is over its quota. It records what it stored
+// and the tasks enqueued.
+type fakeEngine struct {
+	mu       sync.Mutex
+	ready    bool
+	accepted []gateway.SendRequest
+	msgs     map[string]*gateway.Message
+	tasks    []gateway.Task
+	keys     map[string]bool
+	inbound  map[string]*gateway.Inbound
+	keywords *keyword.Table
+}
+
+func newFakeEngine() *fakeEngine {
+	return &fakeEngine{ready: true, msgs: map[string]*gateway.Message{}, keys: map[string]bool{},
+		inbound: map[string]*gateway.Inbound{}}
+}
+
+func (f *fakeEngine) Accept(_ context.Context, tenant string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error) {
+	if tenant == "busy" {
+		return nil, &gateway.QuotaError{Tenant: tenant, RetryAfter: time.Second}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]gateway.AcceptOutcome, len(reqs))
+	for i, r := range reqs {
+		switch {
+		case strings.Contains(r.To, "999"):
+			out[i].Err = &gateway.FieldError{Field: "to", Reason: "not a phone number"}
+			continue
+		case r.Text == "":
+			out[i].Err = &gateway.FieldError{Field: "text", Reason: "is empty"}
+			continue
+		}
+		id := fmt.Sprintf("msg-%d", len(f.accepted))
+		f.accepted = append(f.accepted, r)
+		f.msgs[id] = &gateway.Message{ID: id, Tenant: tenant, From: r.From, To: r.To, Text: r.Text, Meta: r.Meta}
+		out[i] = gateway.AcceptOutcome{ID: id, Status: gateway.StatusAccepted, Parts: 1}
+	}
+	return out, nil
+}
+
+func (f *fakeEngine) Get(_ context.Context, _, id string) (*gateway.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.msgs[id]
+	if !ok {
+		return nil, gateway.ErrNotFound
+	}
+	return m, nil
+}
+
+func (f *fakeEngine) GetInbound(_ context.Context, _, id string) (*gateway.Inbound, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	in, ok := f.inbound[id]
+	if !ok {
+		return nil, gateway.ErrNotFound
+	}
+	return in, nil
+}
+
+func (f *fakeEngine) Keywords() *keyword.Table { return f.keywords }
+
+func (f *fakeEngine) EnqueueTasks(_ context.Context, tasks []gateway.Task) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, t := range tasks {
+		if f.keys[t.Key] {
+			continue
+		}
+		f.keys[t.Key] = true
+		f.tasks = append(f.tasks, t)
+		n++
+	}
+	return n, nil
+}
+
+func (f *fakeEngine) Follow(ctx context.Context, _ string, _ gateway.EventKind, _ func(context.Context, []gateway.Event) error) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *fakeEngine) Ready() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready
+}

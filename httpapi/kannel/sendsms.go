@@ -1,0 +1,431 @@
+package kannel
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// Meta keys stored with every message sendsms accepts: what the dlr-url
+// escapes need when the message's status changes.
+const (
+	metaUser     = "kannel.user"     // %n
+	metaTo       = "kannel.to"       // %p as the caller wrote it
+	metaDLRURL   = "kannel.dlr_url"  // the pattern
+	metaDLRMask  = "kannel.dlr_mask" // decimal
+	metaMetaData = "kannel.meta_data"
+	metaMClass   = "kannel.mclass"
+	metaSMSC     = "kannel.smsc"
+	metaAccount  = "kannel.account"
+	metaBInfo    = "kannel.binfo"
+	metaCharset  = "kannel.charset"
+)
+
+// undefined is Kannel's SMS_PARAM_UNDEFINED: a parameter not given.
+const undefined = -1
+
+// maxBody bounds a POSTed message; no SMS text comes near it.
+const maxBody = 64 << 10
+
+// sendRequest is one sendsms call's parameters after parsing, before the
+// checks of gw/smsbox.c smsbox_req_handle.
+type sendRequest struct {
+	user, pass         string
+	from, to           *string // nil: not given
+	text               string
+	charset            string
+	udh                string
+	smsc               string
+	dlrURL             string
+	account, binfo     string
+	metaData           string
+	dlrMask, mclass    int
+	mwi, coding        int
+	compress, validity int
+	deferred, pid      int
+	altDCS, rpi        int
+	priority           int
+}
+
+func newSendRequest() sendRequest {
+	return sendRequest{dlrMask: undefined, mclass: undefined, mwi: undefined, coding: undefined,
+		compress: undefined, validity: undefined, deferred: undefined, pid: undefined,
+		altDCS: undefined, rpi: undefined, priority: undefined}
+}
+
+// scanInt is sscanf("%d"): leading blanks, a sign and digits; anything
+// else leaves the value undefined, as Kannel does.
+func scanInt(s string, into *int) {
+	s = strings.TrimLeft(s, " \t\n\r")
+	end := 0
+	if end < len(s) && (s[end] == '-' || s[end] == '+') {
+		end++
+	}
+	digits := end
+	for end < len(s) && s[end] >= '0' && s[end] <= '9' {
+		end++
+	}
+	if end == digits {
+		return
+	}
+	if n, err := strconv.Atoi(s[:end]); err == nil {
+		*into = n
+	}
+}
+
+// sendsms serves /cgi-bin/sendsms the way gw/smsbox.c sendsms_thread does:
+// a request without a body (GET, or a url-encoded form) carries CGI
+// variables; a POST with a body carries the text and X-Kannel-* headers.
+func (s *Server) sendsms(w http.ResponseWriter, r *http.Request) {
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		writeAnswer(w, http.StatusBadRequest, answerCharset)
+		return
+	}
+	if r.Method != http.MethodPost || len(body) == 0 || ct == "application/x-www-form-urlencoded" {
+		args := r.URL.Query()
+		if ct == "application/x-www-form-urlencoded" {
+			form, _ := url.ParseQuery(string(body))
+			for k, v := range form {
+				args[k] = append(args[k], v...)
+			}
+		}
+		status, answer := s.sendGET(r, args)
+		writeAnswer(w, status, answer)
+		return
+	}
+	status, answer := s.sendPOST(r, ct, params["charset"], body)
+	writeAnswer(w, status, answer)
+}
+
+// first is http_cgi_variable: the first value of the first name given.
+func first(args url.Values, names ...string) *string {
+	for _, n := range names {
+		if v, ok := args[n]; ok && len(v) > 0 {
+			return &v[0]
+		}
+	}
+	return nil
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// sendGET is smsbox_req_sendsms: authorise, read the CGI variables, check
+// the receiver, then handle.
+func (s *Server) sendGET(r *http.Request, args url.Values) (int, string) {
+	req := newSendRequest()
+	req.user = str(first(args, "username", "user"))
+	req.pass = str(first(args, "password", "pass"))
+	u := s.authorise(req.user, req.pass, r.RemoteAddr)
+	if u == nil {
+		return http.StatusForbidden, answerAuthFailed
+	}
+	req.udh = str(first(args, "udh"))
+	req.text = str(first(args, "text"))
+	req.charset = str(first(args, "charset"))
+	req.smsc = str(first(args, "smsc"))
+	req.from = first(args, "from")
+	req.to = first(args, "to")
+	req.account = str(first(args, "account"))
+	req.binfo = str(first(args, "binfo"))
+	req.dlrURL = str(first(args, "dlr-url", "dlrurl"))
+	req.metaData = str(first(args, "meta-data"))
+	for name, into := range map[string]*int{
+		"mclass": &req.mclass, "pid": &req.pid, "rpi": &req.rpi, "alt-dcs": &req.altDCS,
+		"mwi": &req.mwi, "coding": &req.coding, "compress": &req.compress,
+		"validity": &req.validity, "deferred": &req.deferred, "priority": &req.priority,
+	} {
+		if v := first(args, name); v != nil {
+			scanInt(*v, into)
+		}
+	}
+	if v := first(args, "dlr-mask", "dlrmask"); v != nil {
+		scanInt(*v, &req.dlrMask)
+	}
+	switch {
+	case req.to == nil:
+		return http.StatusBadRequest, answerMissingTo
+	case *req.to == "":
+		return http.StatusBadRequest, answerEmptyTo
+	}
+	return s.handle(r, u, req)
+}
+
+// sendPOST is smsbox_sendsms_post: the content type first, then the
+// X-Kannel-* headers, the credentials among them.
+func (s *Server) sendPOST(r *http.Request, ct, charset string, body []byte) (int, string) {
+	req := newSendRequest()
+	switch ct {
+	case "text/html", "text/vnd.wap.wml":
+		body = []byte(htmlToSMS(string(body)))
+	case "text/plain", "application/octet-stream":
+	default:
+		// text/xml (Kannel's XML POST) is not implemented; see docs/kannel.md.
+		return http.StatusBadRequest, answerInvalidType
+	}
+	h := r.Header
+	get := func(name string) *string {
+		if v, ok := h[http.CanonicalHeaderKey(name)]; ok && len(v) > 0 {
+			t := strings.TrimSpace(v[0])
+			return &t
+		}
+		return nil
+	}
+	req.user, req.pass = str(get("X-Kannel-Username")), str(get("X-Kannel-Password"))
+	req.from, req.to = get("X-Kannel-From"), get("X-Kannel-To")
+	req.udh, req.smsc = str(get("X-Kannel-UDH")), str(get("X-Kannel-SMSC"))
+	req.dlrURL, req.account = str(get("X-Kannel-DLR-URL")), str(get("X-Kannel-Account"))
+	req.binfo, req.metaData = str(get("X-Kannel-BInfo")), str(get("X-Kannel-Meta-Data"))
+	for name, into := range map[string]*int{
+		"X-Kannel-Coding": &req.coding, "X-Kannel-PID": &req.pid, "X-Kannel-MWI": &req.mwi,
+		"X-Kannel-MClass": &req.mclass, "X-Kannel-Alt-DCS": &req.altDCS, "X-Kannel-Compress": &req.compress,
+		"X-Kannel-Validity": &req.validity, "X-Kannel-Deferred": &req.deferred, "X-Kannel-DLR-Mask": &req.dlrMask,
+		"X-Kannel-RPI": &req.rpi, "X-Kannel-Priority": &req.priority,
+	} {
+		if v := get(name); v != nil {
+			scanInt(*v, into)
+		}
+	}
+	if req.udh != "" {
+		// Hex, else URL-encoded (get_x_kannel_from_headers).
+		if b, ok := unhex(req.udh); ok {
+			req.udh = string(b)
+		} else if d, err := url.QueryUnescape(req.udh); err == nil {
+			req.udh = d
+		}
+	}
+	u := s.authorise(req.user, req.pass, r.RemoteAddr)
+	switch {
+	case u == nil:
+		return http.StatusForbidden, answerAuthFailed
+	case req.to == nil:
+		return http.StatusBadRequest, answerMissingToPOST
+	case *req.to == "":
+		return http.StatusBadRequest, answerEmptyTo
+	}
+	switch ct {
+	case "application/octet-stream":
+		if req.coding == undefined {
+			req.coding = codingBinary
+		}
+	case "text/plain":
+		if req.coding == undefined {
+			req.coding = coding7Bit
+		}
+	default:
+		return http.StatusUnsupportedMediaType, answerUnsupported
+	}
+	req.text, req.charset = string(body), charset
+	return s.handle(r, u, req)
+}
+
+// unhex decodes an even-length hex string.
+func unhex(s string) ([]byte, bool) {
+	if len(s)%2 != 0 {
+		return nil, false
+	}
+	out := make([]byte, len(s)/2)
+	for i := range out {
+		n, err := strconv.ParseUint(s[2*i:2*i+2], 16, 8)
+		if err != nil {
+			return nil, false
+		}
+		out[i] = byte(n)
+	}
+	return out, true
+}
+
+// numberChars are smsbox's default sendsms-chars: a receiver with any
+// other character is denied.
+const numberChars = "0123456789 +-"
+
+// handle is smsbox_req_handle: the same checks in the same order, so a
+// request with several faults gets the answer Kannel gives; then the
+// messages are stored and the answer is the bearerbox acknowledgement's.
+func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string) {
+	bad := func(answer string) (int, string) { return http.StatusBadRequest, answer }
+	if req.udh != "" && len(req.udh) != int(req.udh[0])+1 {
+		return bad(answerUDH)
+	}
+	var allowed []string
+	denied := false
+	for _, rcv := range words(*req.to) {
+		if strings.Trim(rcv, numberChars) != "" {
+			denied = true
+			continue
+		}
+		if !slices.Contains(allowed, rcv) {
+			allowed = append(allowed, rcv)
+		}
+	}
+	if len(allowed) == 0 {
+		return bad(answerDenied)
+	}
+	from := ""
+	switch {
+	case u.ForcedSender != "":
+		from = u.ForcedSender
+	case str(req.from) != "":
+		from = *req.from
+	default:
+		from = u.DefaultSender // "" lets the tenant's sender apply
+	}
+	if len(req.account) > 64 || strings.ContainsAny(req.account, "[]\n\r") {
+		return bad(answerAccount)
+	}
+	if req.dlrURL != "" {
+		l := strings.ToLower(req.dlrURL)
+		if len(l) < 8 || !(strings.HasPrefix(l, "http://") || strings.HasPrefix(l, "https://")) {
+			return bad(answerDLRURL)
+		}
+	}
+	switch {
+	case req.dlrMask < -1 || req.dlrMask > 63:
+		return bad(answerDLRMask)
+	case req.mclass < -1 || req.mclass > 3:
+		return bad(answerMClass)
+	case req.pid < -1 || req.pid > 255:
+		return bad(answerPID)
+	case req.rpi < -1 || req.rpi > 2:
+		return bad(answerRPI)
+	case req.altDCS < -1 || req.altDCS > 1:
+		return bad(answerAltDCS)
+	case req.mwi < -1 || req.mwi > 7:
+		return bad(answerMWI)
+	case req.coding < -1 || req.coding > 2:
+		return bad(answerCoding)
+	case req.compress < -1 || req.compress > 1:
+		return bad(answerCompress)
+	}
+	if req.coding == undefined {
+		req.coding = coding7Bit
+		if req.udh != "" {
+			req.coding = codingBinary
+		}
+	}
+	switch {
+	case req.validity < -1:
+		return bad(answerValidity)
+	case req.deferred < -1:
+		return bad(answerDeferred)
+	case req.priority != undefined && (req.priority < 0 || req.priority > 3):
+		return bad(answerPriority)
+	}
+	text, err := decodeText(req.text, req.charset, req.coding)
+	if err != nil {
+		return bad(answerCharset)
+	}
+	if req.coding == codingBinary || req.udh != "" {
+		return bad(answerBinary)
+	}
+	if req.smsc != "" && !s.smscAllowed(u, req.smsc) {
+		return http.StatusForbidden, answerNotRoutable
+	}
+
+	now := s.opts.Now()
+	meta := map[string]string{metaUser: u.Username}
+	if req.dlrURL != "" && req.dlrMask > 0 && req.dlrMask&(dlrAll) != 0 {
+		meta[metaDLRURL] = req.dlrURL
+		meta[metaDLRMask] = strconv.Itoa(req.dlrMask)
+	}
+	for k, v := range map[string]string{metaMetaData: req.metaData, metaSMSC: req.smsc,
+		metaAccount: req.account, metaBInfo: req.binfo, metaCharset: req.charset} {
+		if v != "" {
+			meta[k] = v
+		}
+	}
+	if req.mclass != undefined {
+		meta[metaMClass] = strconv.Itoa(req.mclass)
+	}
+	reqs := make([]gateway.SendRequest, len(allowed))
+	for i, rcv := range allowed {
+		m := make(map[string]string, len(meta)+1)
+		for k, v := range meta {
+			m[k] = v
+		}
+		m[metaTo] = rcv
+		reqs[i] = gateway.SendRequest{To: rcv, Text: text, From: from, Meta: m}
+		if req.priority != undefined {
+			reqs[i].Priority = int32(req.priority)
+		}
+		if req.validity != undefined {
+			reqs[i].ExpiresAt = now.Add(time.Duration(req.validity) * time.Minute)
+		}
+		if req.deferred != undefined {
+			reqs[i].NotBefore = now.Add(time.Duration(req.deferred) * time.Minute)
+		}
+	}
+	out, err := s.eng.Accept(r.Context(), u.Tenant, reqs)
+	if err != nil {
+		var q *gateway.QuotaError
+		if errors.As(err, &q) {
+			s.log.Warn("sendsms refused: tenant over its rate", "user", u.Username, "tenant", u.Tenant)
+		} else {
+			s.log.Error("sendsms: accept", "user", u.Username, "err", err)
+		}
+		return http.StatusServiceUnavailable, answerTemporal
+	}
+	var firstErr *gateway.FieldError
+	stored, refusedTo := 0, 0
+	for _, o := range out {
+		if o.Err == nil {
+			stored++
+			continue
+		}
+		var fe *gateway.FieldError
+		if errors.As(o.Err, &fe) {
+			if fe.Field == "to" {
+				refusedTo++
+			}
+			if firstErr == nil {
+				firstErr = fe
+			}
+		}
+	}
+	if stored == 0 {
+		switch {
+		case refusedTo == len(out) || firstErr == nil:
+			return bad(answerDenied)
+		case firstErr.Field == "text":
+			return bad(answerCharset)
+		case firstErr.Field == "from" && from == "":
+			return bad(answerNoSender)
+		case firstErr.Field == "expires_at":
+			return bad(answerValidity)
+		}
+		return http.StatusForbidden, answerNotRoutable
+	}
+	s.log.Debug("sendsms accepted", "user", u.Username, "tenant", u.Tenant, "messages", stored,
+		"denied", denied || stored < len(out))
+	if !s.eng.Ready() {
+		return http.StatusAccepted, answerQueued
+	}
+	return http.StatusAccepted, answerAccepted
+}
+
+// smscAllowed says whether a user may name a carrier: it must run here
+// (when the carriers are known) and be on the user's list (when it has
+// one). Otherwise bearerbox would find no SMSC for the message.
+func (s *Server) smscAllowed(u *user, smsc string) bool {
+	if len(u.AllowedSMSC) > 0 && !slices.Contains(u.AllowedSMSC, smsc) {
+		return false
+	}
+	if s.opts.Carriers == nil {
+		return true
+	}
+	return slices.ContainsFunc(s.opts.Carriers(), func(c Carrier) bool { return c.ID == smsc })
+}

@@ -1,0 +1,185 @@
+package kannel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/keyword"
+	"github.com/openmf/smsgw/webhook"
+)
+
+// Task kinds this package runs. Register them with the engine
+// (Server.TaskHandlers); keyword rules name ServiceKind or FrontlineKind as
+// their Service.
+const (
+	// TaskDLR calls one dlr-url for one delivery-report type.
+	TaskDLR = "kannel.dlr"
+	// ServiceKind is a keyword rule's Kannel sms-service (Params *Service).
+	ServiceKind = "kannel"
+	// FrontlineKind forwards a keyword rule's messages to FrontlineSMS
+	// (Params *Frontline).
+	FrontlineKind = "frontline"
+)
+
+// DLRCursor is the event cursor FollowDLR keeps in the store, so a
+// restarted gateway goes on where the last acknowledged batch ended.
+const DLRCursor = "kannel-dlr"
+
+// Engine is what the interface needs of the gateway; *gateway.Engine
+// implements it. It is an interface so the answer texts can be tested
+// against a fake without a carrier.
+type Engine interface {
+	Accept(ctx context.Context, tenant string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error)
+	Get(ctx context.Context, tenant, id string) (*gateway.Message, error)
+	GetInbound(ctx context.Context, tenant, id string) (*gateway.Inbound, error)
+	Keywords() *keyword.Table
+	EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, error)
+	Follow(ctx context.Context, cursor string, kind gateway.EventKind, fn func(context.Context, []gateway.Event) error) error
+	Ready() bool
+}
+
+var _ Engine = (*gateway.Engine)(nil)
+
+// Options wires what does not come from the config.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Now    func() time.Time // nil: time.Now
+	// Version is shown on /status.
+	Version string
+	// Counters feeds /status from the metrics registry (the App's
+	// Counters); nil shows zeros.
+	Counters func() (map[string]float64, error)
+	// Carriers lists the carriers for /status and checks smsc=; nil shows
+	// none and lets any smsc through to the users' allowed_smsc lists.
+	Carriers func() []Carrier
+}
+
+// Carrier is one carrier as /status shows it (Kannel's SMSC connection).
+type Carrier struct {
+	ID   string // the carrier's name in the config (Kannel's smsc-id)
+	Kind string // smpp, twilio, ...
+	Up   bool
+	// Online is how long the carrier has been up, when known.
+	Online                         time.Duration
+	Received, Sent, Failed, Queued int64
+}
+
+// Server is the Kannel-compatible interface: sendsms, status, dlr-url
+// callbacks, sms-service URLs and the Frontline integration.
+type Server struct {
+	cfg     Config
+	eng     Engine
+	wh      *webhook.Client
+	opts    Options
+	log     *slog.Logger
+	users   map[string]*user
+	started time.Time
+	mux     *http.ServeMux
+	dlrSent atomic.Int64
+}
+
+// user is a configured User with its parsed IP allow-list.
+type user struct {
+	User
+	nets []*net.IPNet
+}
+
+// New checks the config and builds the server; wh makes every outgoing
+// call (dlr-url, get-url, Frontline), so its allow-list applies to all.
+func New(cfg Config, eng Engine, wh *webhook.Client, opts Options) (*Server, error) {
+	cfg.setDefaults()
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("kannel: %w", errors.Join(errs...))
+	}
+	if eng == nil || wh == nil {
+		return nil, errors.New("kannel: an engine and a webhook client are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Version == "" {
+		opts.Version = "smsgw"
+	}
+	s := &Server{cfg: cfg, eng: eng, wh: wh, opts: opts, log: opts.Logger.With("interface", "kannel"),
+		users: map[string]*user{}, started: opts.Now()}
+	for _, u := range cfg.Users {
+		pu := &user{User: u}
+		for _, a := range u.AllowIP {
+			if _, n, err := net.ParseCIDR(a); err == nil {
+				pu.nets = append(pu.nets, n)
+				continue
+			}
+			ip := net.ParseIP(a)
+			bits := 8 * len(ip.To16())
+			if ip.To4() != nil {
+				ip, bits = ip.To4(), 32
+			}
+			pu.nets = append(pu.nets, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+		}
+		s.users[u.Username] = pu
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/cgi-bin/sendsms", s.sendsms)
+	for _, p := range []string{"/status", "/status.txt", "/status.xml", "/status.html"} {
+		mux.HandleFunc(p, s.status)
+	}
+	mux.HandleFunc("/frontline/send", s.frontlineSend)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeAnswer(w, http.StatusNotFound, answerUnknown)
+	})
+	s.mux = mux
+	return s, nil
+}
+
+// Listen is the address the config asks the interface to listen on.
+func (s *Server) Listen() string { return s.cfg.Listen }
+
+// Handler is the listener's handler tree: /cgi-bin/sendsms, /status,
+// /status.txt, /status.xml, /status.html and /frontline/send; anything else
+// is answered as smsbox answers an unknown path.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// TaskHandlers are the task kinds to register with Engine.HandleTasks:
+// dlr-url calls, sms-service calls and Frontline forwards.
+func (s *Server) TaskHandlers() map[string]gateway.TaskHandler {
+	return map[string]gateway.TaskHandler{
+		TaskDLR:       s.runDLR,
+		ServiceKind:   s.runService,
+		FrontlineKind: s.runFrontline,
+	}
+}
+
+// authorise finds the user for credentials and a client address, as
+// gw/smsbox.c authorise_username does: unknown user, wrong password and a
+// client outside the user's allow_ip all fail alike.
+func (s *Server) authorise(username, password, remoteAddr string) *user {
+	u := s.users[username]
+	if u == nil || username == "" || password != u.Password {
+		return nil
+	}
+	if len(u.nets) == 0 {
+		return u
+	}
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		host = remoteAddr
+	}
+	ip := net.ParseIP(host)
+	for _, n := range u.nets {
+		if ip != nil && n.Contains(ip) {
+			return u
+		}
+	}
+	s.log.Warn("sendsms user called from a non-allowed address", "user", username, "ip", host)
+	return nil
+}
