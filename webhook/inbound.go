@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -44,6 +45,9 @@ func (c *Client) InboundHandler(src Inbounds) gateway.TaskHandler {
 			return gateway.GiveUp(fmt.Errorf("keyword rule %q has no webhook any more", ruleName))
 		}
 		in, err := src.GetInbound(ctx, t.Tenant, id)
+		if errors.Is(err, gateway.ErrNotFound) {
+			return gateway.GiveUp(err) // pruned or never stored: no retry brings it back
+		}
 		if err != nil {
 			return err
 		}

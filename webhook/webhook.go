@@ -59,7 +59,9 @@ type Client struct {
 	allow []string
 }
 
-// New makes a client; hc nil uses a client with the config's timeout.
+// New makes a client; hc nil uses a client with the config's timeout. The
+// client uses a copy of hc whose redirects are held to the allow-list too:
+// an allowed host answering 302 must not lead the gateway anywhere else.
 func New(c Config, hc *http.Client) *Client {
 	if hc == nil {
 		timeout := c.Timeout
@@ -72,7 +74,23 @@ func New(c Config, hc *http.Client) *Client {
 	for i, h := range c.AllowHosts {
 		allow[i] = strings.ToLower(h)
 	}
-	return &Client{http: hc, allow: allow}
+	cl := &Client{allow: allow}
+	own := *hc
+	next := hc.CheckRedirect
+	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if err := cl.Check(req.URL.String()); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	cl.http = &own
+	return cl
 }
 
 // ErrNotAllowed refuses a URL whose host is not on the allow-list.
@@ -94,7 +112,8 @@ func (c *Client) Check(raw string) error {
 		case a == host || a == hostPort:
 			return true
 		case strings.HasPrefix(a, "*."):
-			return strings.HasSuffix(host, a[1:])
+			// "*.example.org:8443" admits subdomains on that port only.
+			return strings.HasSuffix(host, a[1:]) || strings.HasSuffix(hostPort, a[1:])
 		}
 		return false
 	})
@@ -168,6 +187,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if errors.Is(err, ErrNotAllowed) { // redirected off the allow-list
+			return nil, gateway.GiveUp(fmt.Errorf("webhook: %w", err))
+		}
 		return nil, fmt.Errorf("webhook: %w", err) // unreachable, refused, timed out: retry
 	}
 	defer resp.Body.Close()

@@ -71,6 +71,16 @@ func TestInvalidFiles(t *testing.T) {
 			`routes[1].prefix: "254" must start with +`,
 			"routes[1].cost: must be ≥ 0",
 		},
+		"bad_inbound.yaml": {
+			`keywords[3]: name "BAL" is used twice`,
+			"keywords[1] (nothing): needs keywords, a regex or default: true",
+			`keywords[2] (loan): regex: error parsing regexp: missing closing ): ` + "`(`",
+			`keywords[3].tenants[0]: "nobody" is not a configured tenant`,
+			"keywords[3].webhook, kannel, frontline: choose one (reply may go with any)",
+			`webhooks.allow_hosts[0]: "http://example.org/" is not a host name`,
+			`kannel.users[0].tenant: "nobody" is not a configured tenant`,
+			`tenants[0].fineract.bridges[0].phone_no: "OTHER" is not the tenant's sender or one of its senders`,
+		},
 		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
 		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below
 	}
@@ -130,12 +140,46 @@ func sorted(s []string) []string {
 func TestDeployExampleIsValid(t *testing.T) {
 	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
 	t.Setenv("SMSGW_CARRIER_A_PASSWORD", "secret")
+	t.Setenv("SMSGW_FINERACT_APP_KEY", "fineract-key")
+	t.Setenv("SMSGW_JOIN_WEBHOOK_SECRET", "join-secret")
+	t.Setenv("SMSGW_KANNEL_APP_PASSWORD", "kannel-pass")
 	c, err := Load("../../deploy/smsgw.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Carriers[0].SMPP.Password != "secret" || c.Tenants[0].Senders[0] != "22555" {
 		t.Errorf("example parsed as %+v", c)
+	}
+	kw, err := c.KeywordTable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := kw.Match("default", "22555", "saldo"); !ok || m.Rule.Name != "BAL" {
+		t.Errorf("SALDO matched %+v, %v; want BAL", m.Rule, ok)
+	}
+	if r := kw.Rule("JOIN"); r == nil || r.Webhook == nil || r.Webhook.Secret != "join-secret" {
+		t.Errorf("JOIN rule %+v: webhook secret not expanded", r)
+	}
+	tenants := c.EngineTenants()
+	if o := tenants[0].OptOut; !o.AllowTransactional || o.HelpReply == "" {
+		t.Errorf("opt_out parsed as %+v", o)
+	}
+	if f := c.FineractTenants()["default"]; len(f.Bridges) != 2 || f.AppKeys[0] != "fineract-key" {
+		t.Errorf("fineract section parsed as %+v", f)
+	}
+	if c.Kannel == nil || c.Kannel.Users[0].Password != "kannel-pass" {
+		t.Errorf("kannel section parsed as %+v", c.Kannel)
+	}
+}
+
+func TestDefaultOptOutWhenAbsent(t *testing.T) {
+	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
+	c, err := Load(filepath.Join("testdata", "valid.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.EngineTenants()[0].OptOut; o.StopReply == "" || o.AllowTransactional {
+		t.Errorf("a tenant without opt_out got %+v, want the default wording and no transactional exception", o)
 	}
 }
 

@@ -105,11 +105,11 @@ func New(rules []Rule) (*Table, error) {
 			}
 		}
 		if r.Regex != "" {
-			re, err := regexp.Compile("(?i)^(?:" + r.Regex + ")$")
-			if err != nil {
+			if _, err := regexp.Compile(r.Regex); err != nil {
 				errs = append(errs, fmt.Errorf("%s (%s): regex: %v", where, r.Name, err))
+			} else {
+				r.re = regexp.MustCompile("(?i)^(?:" + r.Regex + ")$")
 			}
-			r.re = re
 		}
 		if r.Webhook != nil && r.Webhook.URL == "" {
 			errs = append(errs, fmt.Errorf("%s (%s): webhook needs a url", where, r.Name))

@@ -158,4 +158,29 @@
 // Reads: Get, List and Cursor are one statement each (one snapshot);
 // Events is described above.
 // Times are UTC unix nanoseconds in BIGINT columns, as in SQLite.
+//
+// # Opt-outs and the task outbox, in both stores
+//
+// Migration 0005 adds what inbound services need. Messages carry a category
+// and a JSON metadata object (an interface's own fields, such as Kannel's
+// dlr-url), returned by Get, GetByClientRef and List. A message handed to
+// Accept with Status OPTED_OUT is stored final (message and parts), with an
+// OPTED_OUT event instead of ACCEPTED, outside the messages_due index, so no
+// claim ever returns it. Inbound rows carry the keyword rule they matched.
+//
+// The optouts table holds one row per (tenant, number) that sent STOP;
+// START deletes it. OptedOut reads it in chunks of numbers.
+//
+// The tasks table is the outbox: one row per action to run at least once,
+// its key unique. EnqueueTasks skips a key seen before, done or not (a
+// done task stays, with done_at, until PruneTasks removes it with the
+// event retention), and RecordInbound inserts each new inbound message's
+// tasks in the same transaction as the message, so a crash after the
+// carrier got its deliver_sm_resp cannot lose the action. ClaimTasks leases
+// due tasks (not_before ≤ now, no live lease) oldest first — with FOR
+// UPDATE SKIP LOCKED in PostgreSQL, so nodes claim side by side.
+// FinishTask and its retry only change a task whose lease_until is still
+// the one its claim set: a runner whose lease lapsed cannot end or release
+// the claim of the runner that took over. Opening a SQLite store clears
+// task leases as it clears message leases.
 package store
