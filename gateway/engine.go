@@ -35,6 +35,9 @@ type SendRequest struct {
 	Category Category
 	// Meta is stored with the message for the interface that accepted it.
 	Meta map[string]string
+	// Carrier, when set, is the only carrier the message may leave through
+	// (Kannel's smsc=); routes still price it where they cover the number.
+	Carrier string
 }
 
 // QuotaError refuses an accept call that would exceed the tenant's rate;
@@ -81,8 +84,8 @@ type Options struct {
 	MaxAttempts int           // submission attempts before FAILED; default 12
 	RetryBase   time.Duration // first retry delay, doubled per attempt; default 2s
 	RetryMax    time.Duration // retry delay cap; default 5m
-	ClaimBatch  int           // messages claimed per store round trip; default 64
-	Workers     int           // messages claimed and in flight at once; default 256
+	ClaimBatch  int           // messages claimed per store round trip; default 256
+	Workers     int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
 	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
 	// EventRetention drops events (and finished tasks) older than this,
 	// hourly; 0 keeps them all.
@@ -119,13 +122,20 @@ func (o *Options) setDefaults() {
 		o.RetryMax = 5 * time.Minute
 	}
 	if o.ClaimBatch <= 0 {
-		o.ClaimBatch = 64
+		// One claim is one group commit away: at 64 a claim per commit
+		// capped dispatch at a few thousand messages/s.
+		o.ClaimBatch = 256
 	}
 	if o.Workers <= 0 {
 		// Claiming far more than the carriers can take lets leases lapse
 		// while messages wait for a window, and another node then sends
-		// them too.
-		o.Workers = 256
+		// them too; claiming less leaves windows idle while a worker waits
+		// for its submit record's commit.
+		windows := 0
+		for _, c := range o.Connectors {
+			windows += max(c.Window(), 1)
+		}
+		o.Workers = max(256, windows+o.ClaimBatch)
 	}
 	if o.PollEvery <= 0 {
 		o.PollEvery = 500 * time.Millisecond

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -183,14 +184,29 @@ type ruleTask struct {
 	Inbound string `json:"inbound"`
 }
 
-// RuleTask decodes the payload of a webhook or service task: the rule's
-// name and the inbound message's id.
-func RuleTask(t Task) (rule, inbound string, err error) {
+// ResolveRuleTask finds what a task a keyword rule enqueued (TaskWebhook or
+// a service's kind) works on: the rule as configured now (a reload's new URL
+// or secret applies to retries) and the inbound message, through the given
+// lookups (the engine's Keywords and GetInbound). A rule removed since, a
+// message gone (pruned) or a malformed payload gives the task up.
+func ResolveRuleTask(ctx context.Context, t Task, rules *keyword.Table,
+	inbound func(ctx context.Context, tenant, id string) (*Inbound, error)) (*keyword.Rule, *Inbound, error) {
 	var p ruleTask
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
-		return "", "", fmt.Errorf("task %s: payload: %w", t.Key, err)
+		return nil, nil, GiveUp(fmt.Errorf("task %s: payload: %w", t.Key, err))
 	}
-	return p.Rule, p.Inbound, nil
+	rule := rules.Rule(p.Rule)
+	if rule == nil {
+		return nil, nil, GiveUp(fmt.Errorf("keyword rule %q is gone", p.Rule))
+	}
+	in, err := inbound(ctx, t.Tenant, p.Inbound)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, GiveUp(err) // pruned or another tenant's: no retry brings it back
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return rule, in, nil
 }
 
 // HandleInbound implements Sink for mobile-originated messages: each is

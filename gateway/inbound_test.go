@@ -287,3 +287,17 @@ func TestFollowResumesFromItsCursor(t *testing.T) {
 		}
 	}
 }
+
+func TestCarrierPinnedByTheCaller(t *testing.T) {
+	a, b := newFake("a", 10, ok), newFake("b", 10, ok)
+	h := newHarness(t, []routing.Route{route("+", "a", 0.1), route("+", "b", 0.9)}, a, b)
+	id := h.send(t, gateway.SendRequest{To: client, Text: "pinned", Carrier: "b"})
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "b" || m.PinnedCarrier != "b" {
+		t.Errorf("sent through %q (pinned %q), want the dearer b the caller named", m.Carrier, m.PinnedCarrier)
+	}
+	out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: client, Text: "x", Carrier: "nope"}})
+	var fe *gateway.FieldError
+	if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != "carrier" {
+		t.Errorf("an unknown carrier: %+v, %v; want a carrier field error", out, err)
+	}
+}

@@ -102,9 +102,16 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
 		return nil, &FieldError{"expires_at", "must be after not_before"}
 	}
+	pin := pinned(reply)
+	if r.Carrier != "" && reply == nil {
+		if _, ok := e.connectors[r.Carrier]; !ok {
+			return nil, &FieldError{"carrier", fmt.Sprintf("no carrier %q runs here", r.Carrier)}
+		}
+		pin = r.Carrier
+	}
 	m := &Message{
 		Tenant:        t.ID,
-		PinnedCarrier: pinned(reply),
+		PinnedCarrier: pin,
 		ClientRef:     r.ClientRef,
 		From:          from,
 		To:            to,

@@ -3,7 +3,6 @@ package webhook
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -36,20 +35,12 @@ type Inbounds interface {
 // retries; a rule removed since gives the task up.
 func (c *Client) InboundHandler(src Inbounds) gateway.TaskHandler {
 	return func(ctx context.Context, t gateway.Task) error {
-		ruleName, id, err := gateway.RuleTask(t)
-		if err != nil {
-			return gateway.GiveUp(err)
-		}
-		rule := src.Keywords().Rule(ruleName)
-		if rule == nil || rule.Webhook == nil {
-			return gateway.GiveUp(fmt.Errorf("keyword rule %q has no webhook any more", ruleName))
-		}
-		in, err := src.GetInbound(ctx, t.Tenant, id)
-		if errors.Is(err, gateway.ErrNotFound) {
-			return gateway.GiveUp(err) // pruned or never stored: no retry brings it back
-		}
+		rule, in, err := gateway.ResolveRuleTask(ctx, t, src.Keywords(), src.GetInbound)
 		if err != nil {
 			return err
+		}
+		if rule.Webhook == nil {
+			return gateway.GiveUp(fmt.Errorf("keyword rule %q has no webhook any more", rule.Name))
 		}
 		_, args := keyword.Split(in.Text)
 		body, err := json.Marshal(InboundPayload{ID: in.ID, Tenant: in.Tenant, Carrier: in.Carrier, From: in.From,

@@ -61,8 +61,10 @@
 // Options.MaxBatch operations) into one transaction, commits it once and then
 // answers every caller of the batch: many callers share one fsync (group
 // commit). Within a batch the Accepts run first, together, as multi-row
-// INSERTs, and the events of the whole batch are appended just before the
-// COMMIT; the batch's callers are concurrent, so this is a valid order. An
+// INSERTs, RecordReceipts run last (so a receipt racing its submit record
+// in the same batch finds the carrier id instead of being kept unmatched),
+// and the events of the whole batch are appended just before the COMMIT;
+// the batch's callers are concurrent, so this is a valid order. An
 // operation that fails on its own (an unknown id, a constraint) fails only
 // its caller; the others in the batch commit. An I/O failure or a
 // failed commit fails every caller of that batch, and nothing of it is

@@ -70,7 +70,7 @@ var _ gateway.Store = (*sqliteStore)(nil)
 // readStmts are the reader pool's statements, prepared once: database/sql
 // then keeps them prepared per connection, so reads skip SQL parsing.
 type readStmts struct {
-	get, events, tenantEvents *sql.Stmt
+	get, events, tenantEvents, optedOut, optedOutOne *sql.Stmt
 }
 
 const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
@@ -92,12 +92,14 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		FROM messages m JOIN parts p ON p.message_id = m.id WHERE m.id = $1 ORDER BY p.idx`)
 	r.events = prep(eventQuery + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
 	r.tenantEvents = prep(eventQuery + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
+	r.optedOutOne = prep("SELECT 1 FROM optouts WHERE tenant = $1 AND number = $2")
+	r.optedOut = prep("SELECT number FROM optouts WHERE tenant = $1 AND number IN (SELECT value FROM json_each($2))")
 	return err
 }
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.get, r.events, r.tenantEvents} {
+	for _, st := range []*sql.Stmt{r.get, r.events, r.tenantEvents, r.optedOut, r.optedOutOne} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -122,8 +124,11 @@ type op struct {
 	name   string
 	run    func(w *wtx) error
 	accept *acceptArgs // set for Accept, which batches may run as a group
-	err    error
-	done   chan error
+	// late operations run after the others of their batch (RecordReceipts,
+	// so that a receipt finds the carrier id recorded in the same batch).
+	late bool
+	err  error
+	done chan error
 
 	grouped bool // done by acceptGroup in the current attempt
 }
@@ -180,6 +185,11 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 		return nil, fmt.Errorf("store: clear leases: %w", err)
 	}
 	cleared, _ := res.RowsAffected()
+	// The same holds for outbox tasks: a webhook call cut off by a crash
+	// runs again at once, not after its lease.
+	if _, err := s.conn.ExecContext(ctx, "UPDATE tasks SET lease_until = 0 WHERE done_at = 0 AND lease_until <> 0"); err != nil {
+		return nil, fmt.Errorf("store: clear task leases: %w", err)
+	}
 
 	s.rdb, err = sql.Open("sqlite", path+"?"+sqliteReaderParams)
 	if err != nil {
@@ -384,6 +394,7 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			return fmt.Errorf("store: begin: %w", err)
 		}
 		w.events = w.events[:0]
+		w.unmatchedKnown = false
 		var accepts []*op
 		for _, o := range batch {
 			o.grouped = false
@@ -413,7 +424,8 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			}
 		}
 		replay := false
-		for _, o := range batch {
+	ops:
+		for _, o := range lateLast(batch) {
 			if o.err != nil || o.grouped {
 				continue
 			}
@@ -435,7 +447,7 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			o.err = err
 			if w.dirty {
 				replay = true
-				break
+				break ops
 			}
 		}
 		if replay {
@@ -453,6 +465,34 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 		}
 		return nil
 	}
+}
+
+// lateLast returns batch with its late operations moved to the end, each
+// part in queue order. It reorders batch in place (a stable partition): the
+// callers of one batch are concurrent, so any order is a valid one.
+func lateLast(batch []*op) []*op {
+	late := 0
+	for _, o := range batch {
+		if o.late {
+			late++
+		}
+	}
+	if late == 0 || late == len(batch) {
+		return batch
+	}
+	out := make([]*op, 0, len(batch))
+	for _, o := range batch {
+		if !o.late {
+			out = append(out, o)
+		}
+	}
+	for _, o := range batch {
+		if o.late {
+			out = append(out, o)
+		}
+	}
+	copy(batch, out)
+	return batch
 }
 
 func (s *sqliteStore) rollback() {
@@ -492,6 +532,10 @@ type wtx struct {
 	dirty  bool       // the running operation changed at least one row
 	events []eventRow // appended to the log just before COMMIT
 	args   []any      // scratch for multi-row statements
+
+	// unmatchedKnown says unmatchedAny was read in this transaction;
+	// unmatchedAny is then whether unmatched_receipts may hold a row.
+	unmatchedKnown, unmatchedAny bool
 }
 
 // eventRow is one event waiting for flushEvents.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -206,18 +207,48 @@ func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*g
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("store: claim: %w", err)
 		}
-		for _, m := range out {
+		if len(out) == 0 {
+			return nil
+		}
+		// Two statements for the whole claim, whatever its size: the lease
+		// and the parts, each over the claimed ids as one JSON array.
+		byID := make(map[string]*gateway.Message, len(out))
+		ids := make([]string, len(out))
+		for i, m := range out {
 			m.LeaseUntil = time.Unix(0, until)
-			if _, err := w.exec("UPDATE messages SET lease_until = $1 WHERE id = $2", until, m.ID); err != nil {
-				return fmt.Errorf("store: claim %s: %w", m.ID, err)
+			byID[m.ID] = m
+			ids[i] = m.ID
+		}
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		if _, err := w.exec(sqlLeaseIDs, until, string(list)); err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		prows, err := w.query(sqlClaimParts, string(list))
+		if err != nil {
+			return fmt.Errorf("store: claim: %w", err)
+		}
+		defer prows.Close()
+		for prows.Next() {
+			var (
+				id      string
+				p       gateway.Part
+				status  string
+				updated int64
+			)
+			if err := prows.Scan(&id, &p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated); err != nil {
+				return fmt.Errorf("store: claim: %w", err)
 			}
-			rows, err := w.query("SELECT "+partColumns+" FROM parts WHERE message_id = $1 ORDER BY idx", m.ID)
-			if err != nil {
-				return fmt.Errorf("store: claim %s: %w", m.ID, err)
+			p.Status = gateway.Status(status)
+			p.UpdatedAt = fromNanos(updated)
+			if m := byID[id]; m != nil {
+				m.Parts = append(m.Parts, p)
 			}
-			if m.Parts, err = scanParts(rows); err != nil {
-				return fmt.Errorf("store: claim %s: %w", m.ID, err)
-			}
+		}
+		if err := prows.Err(); err != nil {
+			return fmt.Errorf("store: claim: %w", err)
 		}
 		return nil
 	})
@@ -226,6 +257,13 @@ func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*g
 	}
 	return out, nil
 }
+
+// The claim's writes over a JSON array of message ids ($2, $1): json_each
+// keeps them one prepared statement for any number of ids.
+const (
+	sqlLeaseIDs   = "UPDATE messages SET lease_until = $1 WHERE id IN (SELECT value FROM json_each($2))"
+	sqlClaimParts = "SELECT message_id, " + partColumns + " FROM parts WHERE message_id IN (SELECT value FROM json_each($1)) ORDER BY message_id, idx"
+)
 
 // RecordSubmits stores carrier ids, completes fully submitted messages and
 // applies receipts that were waiting for these ids.
@@ -269,14 +307,12 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 			t.cost += r.Cost
 			t.at = max(t.at, at)
 		}
+		// Per message: one read of its state and one update of its totals
+		// (and, once no part is left unsent, its SUBMITTED status); the
+		// attempts of the whole call go in multi-row INSERTs.
+		attempts := make([]any, 0, 5*len(order))
 		for _, id := range order {
 			t := totals[id]
-			if _, err := w.exec(sqlSubmitTotals, t.carrier, t.cost, t.currency, w.nowNs, id); err != nil {
-				return fmt.Errorf("store: record submits %s: %w", id, err)
-			}
-			if _, err := w.exec(sqlInsertAttempt, id, t.carrier, "submitted", "", t.at); err != nil {
-				return fmt.Errorf("store: record submits %s: %w", id, err)
-			}
 			var (
 				tenant, status string
 				unsent         int
@@ -284,22 +320,42 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 			if err := w.queryRow(sqlSubmitState, id).Scan(&tenant, &status, &unsent); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
-			if gateway.Status(status) != gateway.StatusAccepted || unsent > 0 {
-				continue
-			}
-			if _, err := w.exec(sqlSubmitted, w.nowNs, id); err != nil {
+			done := gateway.Status(status) == gateway.StatusAccepted && unsent == 0
+			if _, err := w.exec(sqlSubmitTotalsState, t.carrier, t.cost, t.currency, w.nowNs, id, done); err != nil {
 				return fmt.Errorf("store: record submits %s: %w", id, err)
 			}
-			w.event(tenant, id, gateway.StatusSubmitted, "")
+			attempts = append(attempts, id, t.carrier, "submitted", "", t.at)
+			if done {
+				w.event(tenant, id, gateway.StatusSubmitted, "")
+			}
+		}
+		if err := w.insertRows(insertAttemptsHead, attemptRow, attempts); err != nil {
+			return fmt.Errorf("store: record submits: %w", err)
 		}
 		return w.applyUnmatched(recs)
 	})
 }
 
+// SQL of the SQLite RecordSubmits: the totals update also makes the message
+// SUBMITTED, releasing its lease, when $6 says no part is left unsent.
+const (
+	sqlSubmitTotalsState = `UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
+		currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4,
+		status = CASE WHEN $6 THEN 'SUBMITTED' ELSE status END,
+		lease_until = CASE WHEN $6 THEN 0 ELSE lease_until END
+		WHERE id = $5`
+	insertAttemptsHead = `INSERT INTO attempts (message_id, carrier, outcome, detail, at) VALUES`
+)
+
+var attemptRow = []string{"?", "?", "?", "?", "?"}
+
 // applyUnmatched applies, in arrival order, the stored receipts for each
 // (message, carrier, carrier id) just recorded, to every part of the message
 // with that id, and forgets them.
 func (w *wtx) applyUnmatched(recs []gateway.SubmitRecord) error {
+	if has, err := w.anyUnmatched(); err != nil || !has {
+		return err
+	}
 	type key struct{ msgID, carrier, carrierID string }
 	seen := make(map[key]bool, len(recs))
 	for _, r := range recs {
@@ -329,6 +385,21 @@ func (w *wtx) applyUnmatched(recs []gateway.SubmitRecord) error {
 		}
 	}
 	return nil
+}
+
+// anyUnmatched says whether unmatched_receipts may hold a row, asking the
+// database once per transaction: usually it is empty, and then recorded ids
+// need no lookup each. Keeping a receipt sets it again (keepReceipt).
+func (w *wtx) anyUnmatched() (bool, error) {
+	if !w.unmatchedKnown {
+		var one int
+		err := w.queryRow("SELECT 1 FROM unmatched_receipts LIMIT 1").Scan(&one)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, err
+		}
+		w.unmatchedKnown, w.unmatchedAny = true, err == nil
+	}
+	return w.unmatchedAny, nil
 }
 
 // waitingReceipt is a stored receipt that matched no part when it arrived.
@@ -401,7 +472,9 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 		return 0, nil
 	}
 	var matched int
-	err := s.do(ctx, "record receipts", func(w *wtx) error {
+	// late: a receipt racing its own submit record in one batch finds it
+	// recorded, instead of being kept as unmatched and applied again.
+	err := s.submit(&op{ctx: ctx, name: "record receipts", late: true, run: func(w *wtx) error {
 		matched = 0
 		for _, r := range rs {
 			if r.CarrierID == "" {
@@ -412,6 +485,7 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 				if !r.Status.Final() {
 					continue
 				}
+				w.unmatchedAny = true
 				if _, err := w.exec(sqlKeepReceipt, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs); err != nil {
 					return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 				}
@@ -426,7 +500,7 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 			}
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return 0, err
 	}

@@ -3,9 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
@@ -51,6 +51,9 @@ func (s *sqliteStore) SetOptOut(ctx context.Context, tenant, number string, out 
 	})
 }
 
+// optOutLookups is the most numbers OptedOut looks up one by one.
+const optOutLookups = 4
+
 // OptedOut implements gateway.Store on the reader pool.
 func (s *sqliteStore) OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error) {
 	out := make(map[string]bool)
@@ -58,29 +61,40 @@ func (s *sqliteStore) OptedOut(ctx context.Context, tenant string, numbers []str
 		return out, nil
 	}
 	err := s.read(func() error {
-		for start := 0; start < len(numbers); start += 500 {
-			chunk := numbers[start:min(start+500, len(numbers))]
-			args := make([]any, 0, len(chunk)+1)
-			args = append(args, tenant)
-			for _, n := range chunk {
-				args = append(args, n)
-			}
-			q := "SELECT number FROM optouts WHERE tenant = ? AND number IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")"
-			rows, err := s.rdb.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var n string
-				if err := rows.Scan(&n); err != nil {
-					rows.Close()
+		if len(numbers) <= optOutLookups {
+			// A few primary-key lookups cost less than reading a list.
+			for _, n := range numbers {
+				var one int
+				err := s.reads.optedOutOne.QueryRowContext(ctx, tenant, n).Scan(&one)
+				switch {
+				case err == nil:
+					out[n] = true
+				case !errors.Is(err, sql.ErrNoRows):
 					return err
 				}
-				out[n] = true
 			}
-			if err := rows.Close(); err != nil {
+			return nil
+		}
+		// One prepared statement for any number of numbers (a JSON array):
+		// preparing an IN list per call cost more than the lookup.
+		list, err := json.Marshal(numbers)
+		if err != nil {
+			return err
+		}
+		rows, err := s.reads.optedOut.QueryContext(ctx, tenant, string(list))
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
 				return err
 			}
+			out[n] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
 		}
 		return nil
 	})

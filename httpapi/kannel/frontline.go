@@ -41,21 +41,14 @@ type frontlineBody struct {
 // by the outbox like any webhook; Frontline sees the task key as
 // X-Smsgw-Delivery and can drop a repeat.
 func (s *Server) runFrontline(ctx context.Context, t gateway.Task) error {
-	ruleName, inboundID, err := gateway.RuleTask(t)
+	rule, in, err := gateway.ResolveRuleTask(ctx, t, s.eng.Keywords(), s.eng.GetInbound)
 	if err != nil {
-		return gateway.GiveUp(err)
+		return err
 	}
-	rule := s.eng.Keywords().Rule(ruleName)
-	if rule == nil {
-		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q is gone", ruleName))
-	}
+	ruleName := rule.Name
 	fl, ok := rule.Params.(*Frontline)
 	if !ok || fl == nil {
 		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q has no Frontline forward", ruleName))
-	}
-	in, err := s.eng.GetInbound(ctx, t.Tenant, inboundID)
-	if err != nil {
-		return err
 	}
 	msg := FrontlineMessage{ID: in.ID, From: in.From, To: in.To, Text: in.Text, Keyword: in.Keyword,
 		Carrier: in.Carrier, ReceivedAt: in.ReceivedAt.UTC()}

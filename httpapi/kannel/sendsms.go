@@ -358,7 +358,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 			m[k] = v
 		}
 		m[metaTo] = rcv
-		reqs[i] = gateway.SendRequest{To: rcv, Text: text, From: from, Meta: m}
+		reqs[i] = gateway.SendRequest{To: rcv, Text: text, From: from, Meta: m, Carrier: req.smsc}
 		if req.priority != undefined {
 			reqs[i].Priority = int32(req.priority)
 		}

@@ -23,21 +23,14 @@ import (
 // Replies carry the task's key and the part number as client_ref, so a
 // task run again after a crash sends nothing twice.
 func (s *Server) runService(ctx context.Context, t gateway.Task) error {
-	ruleName, inboundID, err := gateway.RuleTask(t)
+	rule, in, err := gateway.ResolveRuleTask(ctx, t, s.eng.Keywords(), s.eng.GetInbound)
 	if err != nil {
-		return gateway.GiveUp(err)
+		return err
 	}
-	rule := s.eng.Keywords().Rule(ruleName)
-	if rule == nil {
-		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q is gone", ruleName))
-	}
+	ruleName := rule.Name
 	svc, ok := rule.Params.(*Service)
 	if !ok || svc == nil {
 		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q has no Kannel service", ruleName))
-	}
-	in, err := s.eng.GetInbound(ctx, t.Tenant, inboundID)
-	if err != nil {
-		return err
 	}
 	esc := moEscapes(in, ruleName)
 	req := webhook.Request{ID: t.Key, Header: http.Header{}}
