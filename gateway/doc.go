@@ -13,6 +13,16 @@
 //     number of such parts is bounded by the connectors' windows.
 //   - A receipt or inbound message is acknowledged to the carrier only after
 //     the engine's Sink methods returned, which is after the Store committed it.
+//   - An inbound message is routed (tenant, keyword rule, opt-out word) before
+//     it is stored, and the actions it calls for (a reply, an opt-out, a
+//     webhook, a service's URL) are stored as outbox tasks in the same
+//     commit. Tasks run at least once, so every handler is idempotent: a
+//     reply uses its task's key as client_ref, a callback carries the key as
+//     its delivery id. A task key is never enqueued twice, which is what
+//     makes an event follower (Follow) re-reading a batch after a crash
+//     harmless.
+//   - A message to a number that opted out is stored OPTED_OUT (final, never
+//     claimed) rather than refused, so the caller can see why it was not sent.
 //   - The engine imports no implementation: connectors, the store and the
 //     router are interfaces defined here and wired by cmd/smsgw.
 package gateway
