@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
@@ -192,6 +193,11 @@ func GatewayConfig(sc *Scenario, farm *Farm, dir string) (*config.Config, error)
 		Tenants: []config.Tenant{{ID: benchTenant, APIKeys: []string{benchKey}, DefaultRegion: "KE", Sender: benchSender}},
 		Breaker: g.Breaker,
 	}
+	if sc.Load.Driver == DriverKannel {
+		// sendsms on its own ephemeral listener, the bench tenant as its user.
+		cfg.Kannel = &kannel.Config{Listen: "127.0.0.1:0",
+			Users: []kannel.User{{Username: benchTenant, Password: benchKey, Tenant: benchTenant}}}
+	}
 	if cfg.Store.Driver == "" {
 		cfg.Store.Driver = store.DriverSQLite
 	}
@@ -293,7 +299,7 @@ func Run(ctx context.Context, sc *Scenario, opts RunOptions) (*Report, error) {
 		env.MetricsURL = "http://" + a.HTTPAddr() + "/metrics"
 		switch spec.Driver {
 		case DriverKannel:
-			spec.Target = "http://" + a.HTTPAddr()
+			spec.Target = "http://" + a.KannelAddr()
 			spec.Username, spec.Password = cmpOr(spec.Username, benchTenant), cmpOr(spec.Password, benchKey)
 		default:
 			spec.Target, spec.APIKey = a.GRPCAddr(), benchKey

@@ -56,6 +56,29 @@ func TestSmokeScenario(t *testing.T) {
 	}
 }
 
+// TestKannelScenario drives the gateway through Kannel's sendsms: every
+// message accepted over HTTP is delivered once. (The Kannel answer names no
+// message id, so per-message latencies are not measured.)
+func TestKannelScenario(t *testing.T) {
+	sc, err := LoadScenario("scenarios/kannel.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, sc, RunOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sc.Load.Count
+	if r.Sent != want || r.Accepted != want || r.Refused != 0 {
+		t.Errorf("sent %d, accepted %d, refused %d; want %d, %d, 0 (errors %v)", r.Sent, r.Accepted, r.Refused, want, want, r.Errors)
+	}
+	if !r.Ledger || r.Lost != 0 || r.Duplicated != 0 {
+		t.Errorf("ledger %v: lost %d, duplicated %d; want 0, 0", r.Ledger, r.Lost, r.Duplicated)
+	}
+}
+
 // TestScenarioFaults runs a scenario with a throttling carrier (switched on
 // by the timeline), a share of undeliverable receipts and MO traffic: the
 // account must still balance.
