@@ -552,6 +552,33 @@ func TestConcatRefPerDestination(t *testing.T) {
 	}
 }
 
+func TestConcatRefsForgetIdleDestinations(t *testing.T) {
+	refs := newRefTable()
+	now := time.Unix(1_800_000_000, 0)
+	refs.now = func() time.Time { return now }
+	for i := range sweepEvery {
+		refs.get(fmt.Sprintf("+2547%08d", i), "m", false)
+	}
+	kept := refs.get("+254799999999", "kept", false)
+	if len(refs.dests) != sweepEvery+1 {
+		t.Fatalf("%d destinations, want %d", len(refs.dests), sweepEvery+1)
+	}
+	now = now.Add(refTTL + time.Minute)
+	if refs.get("+254799999999", "kept", false) != kept {
+		t.Fatal("a destination in use lost its reference")
+	}
+	// The next new destinations trigger a sweep of the idle ones.
+	for i := range sweepEvery {
+		refs.get(fmt.Sprintf("+2557%08d", i), "m", false)
+	}
+	if n := len(refs.dests); n > sweepEvery+1 {
+		t.Errorf("%d destinations after a sweep, want the idle ones gone (≤ %d)", n, sweepEvery+1)
+	}
+	if _, ok := refs.dests["+254799999999"]; !ok {
+		t.Error("the destination used within the TTL was dropped")
+	}
+}
+
 // Item 8: receipts.
 
 func TestReceiptIntermediateAndNetworkError(t *testing.T) {
