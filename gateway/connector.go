@@ -122,6 +122,11 @@ type Router interface {
 	// must be called with whether the carrier handled it (a permanent
 	// refusal of the message is still a working carrier).
 	Admit(carrier string) (done func(success bool), ok bool)
+	// Closed reports whether the carrier's breaker is closed. A message
+	// whose submission should be retried stays on its carrier only while
+	// it is; a breaker that tripped, or that was only letting a probe
+	// through, sends the message to the next route at once.
+	Closed(carrier string) bool
 }
 
 // ErrNoRoute says that no configured route can carry a message, so waiting

@@ -683,6 +683,12 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 			e.finish(rctx, m, StatusRejected, lastErr.Error())
 			return
 		case Retry:
+			if !released && !e.opts.Router.Closed(c.Carrier) {
+				// The carrier's breaker tripped on this failure, or it was
+				// half-open and this was its probe: waiting for it would
+				// spend the message's attempts on probes.
+				continue
+			}
 			// A stop cutting a submission short, or a lapsing claim, is not
 			// the carrier's answer.
 			e.retry(rctx, m, lastErr, !released)

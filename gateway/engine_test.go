@@ -480,3 +480,57 @@ func TestThrottlingDoesNotOpenTheBreaker(t *testing.T) {
 	throttle.Store(false)
 	h.waitStatus(t, id, gateway.StatusSubmitted)
 }
+
+// A Retry answer keeps a message on its carrier only while the carrier's
+// breaker is closed: the failure that trips it (or a failed half-open
+// probe) sends the message on to the next route at once, so a message does
+// not spend its attempts as the breaker's probe.
+func TestRetryMovesOnWhenTheBreakerTrips(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(t.TempDir(), "s.db")}, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	a := newFake("a", 10, failWith(gateway.Retry, "ESME_RSYSERR"))
+	b := newFake("b", 10, ok)
+	table, err := routing.NewTable([]routing.Route{route("+", "a", 0.1), route("+", "b", 0.9)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, err := routing.NewRouter(table, routing.Options{
+		Breaker: routing.BreakerConfig{ConsecutiveFailures: 1, OpenFor: time.Hour, Probes: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := gateway.New(gateway.Options{
+		Store: st, Router: router, Connectors: []gateway.Connector{a, b}, Segment: segmentByLength,
+		Tenants:   []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}},
+		RetryBase: time.Hour, RetryMax: time.Hour, PollEvery: 10 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	h := &harness{e, st}
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Text: "hi"})
+	// With an hour's retry delay, only moving on at once can submit it.
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	if m.Carrier != "b" || a.callCount() != 1 {
+		t.Errorf("submitted through %q after %d tries of a; want b after a's one failure", m.Carrier, a.callCount())
+	}
+	// The failed try is written to the history once the message's turn ends.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err := st.Get(context.Background(), "t", id)
+		if err != nil {
+			return err
+		}
+		if len(m.Attempts) != 2 || m.Attempts[0].Carrier != "a" || m.Attempts[0].Outcome != "retry" || m.Attempts[1].Carrier != "b" {
+			return fmt.Errorf("history %+v, want a's retry then b", m.Attempts)
+		}
+		return nil
+	})
+}

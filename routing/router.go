@@ -157,6 +157,11 @@ func (r *Router) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
 	return candidates(r.Table().decide(r.query(q), r.carrierState))
 }
 
+// Closed implements gateway.Router.
+func (r *Router) Closed(carrier string) bool {
+	return r.breaker(carrier).State() == gobreaker.StateClosed
+}
+
 // Admit implements gateway.Router.
 func (r *Router) Admit(carrier string) (func(success bool), bool) {
 	done, err := r.breaker(carrier).Allow()
