@@ -93,10 +93,7 @@ type Options struct {
 
 	// Keywords routes inbound messages to services; nil: none (STOP, START
 	// and HELP are always handled).
-	Keywords *keyword.Table
-	// TaskHandlers run outbox tasks by kind, besides the engine's own
-	// (replies and opt-outs).
-	TaskHandlers  map[string]TaskHandler
+	Keywords      *keyword.Table
 	TaskAttempts  int           // runs before a failing task is given up; default 20
 	TaskRetryBase time.Duration // first retry delay of a task, doubled per attempt; default 1s
 	TaskRetryMax  time.Duration // task retry delay cap; default 10m

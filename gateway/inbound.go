@@ -90,7 +90,7 @@ func (e *Engine) Keywords() *keyword.Table { return e.keywords.Load() }
 // sends from the number the client wrote to, else the first configured.
 func (e *Engine) tenantFor(to string) string {
 	for _, t := range e.opts.Tenants {
-		if sameNumber(t.Sender, to) || slices.ContainsFunc(t.Senders, func(s string) bool { return sameNumber(s, to) }) {
+		if keyword.SameNumber(t.Sender, to) || slices.ContainsFunc(t.Senders, func(s string) bool { return keyword.SameNumber(s, to) }) {
 			return t.ID
 		}
 	}
@@ -98,10 +98,6 @@ func (e *Engine) tenantFor(to string) string {
 		return e.opts.Tenants[0].ID
 	}
 	return ""
-}
-
-func sameNumber(a, b string) bool {
-	return a != "" && strings.TrimPrefix(a, "+") == strings.TrimPrefix(b, "+")
 }
 
 // replyTask is the payload of TaskReply and TaskOptOut.

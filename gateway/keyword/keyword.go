@@ -190,7 +190,7 @@ func (r *Rule) admits(tenant, to string) (score int, ok bool) {
 		score++
 	}
 	if len(r.Shortcodes) > 0 {
-		if !slices.ContainsFunc(r.Shortcodes, func(s string) bool { return sameNumber(s, to) }) {
+		if !slices.ContainsFunc(r.Shortcodes, func(s string) bool { return SameNumber(s, to) }) {
 			return 0, false
 		}
 		score += 2
@@ -198,7 +198,8 @@ func (r *Rule) admits(tenant, to string) (score int, ok bool) {
 	return score, true
 }
 
-// sameNumber compares shortcodes and numbers ignoring a leading "+".
-func sameNumber(a, b string) bool {
-	return strings.TrimPrefix(a, "+") == strings.TrimPrefix(b, "+")
+// SameNumber compares shortcodes and numbers ignoring a leading "+", as
+// carriers write them either way; an empty one matches nothing.
+func SameNumber(a, b string) bool {
+	return a != "" && strings.TrimPrefix(a, "+") == strings.TrimPrefix(b, "+")
 }

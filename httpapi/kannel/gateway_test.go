@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -147,19 +146,6 @@ func TestKannelOverRealGateway(t *testing.T) {
 			return fmt.Errorf("no reply submitted to the client yet")
 		})
 	})
-}
-
-// TestKannelSoak is the 10,000-request version of the load test; run it
-// with SMSGW_SOAK=1 (see docs/kannel.md).
-func TestKannelSoak(t *testing.T) {
-	if os.Getenv("SMSGW_SOAK") == "" {
-		t.Skip("set SMSGW_SOAK=1 to send 10,000 sendsms requests over 64 connections")
-	}
-	n := 10000
-	if v, err := strconv.Atoi(os.Getenv("SMSGW_SOAK_N")); err == nil && v > 0 {
-		n = v
-	}
-	loadTest(t, startRig(t), n, 64)
 }
 
 // loadTest sends n sendsms requests over conns connections, each asking
