@@ -122,6 +122,19 @@ type Store interface {
 	// this runs with event retention, long after a key's last use.
 	PruneTasks(ctx context.Context, before time.Time) (int, error)
 
+	// MissingSince records now as the first time each of the tenant's
+	// client refs was looked for and not found, unless a time is recorded
+	// already, and returns the recorded time of every ref given. The
+	// Fineract report uses it to give up on an id whose POST never reached
+	// smsgw only after a horizon, counted from the first poll that asked
+	// for it, across restarts and nodes. A tenant and non-empty refs are
+	// required; no refs is an empty map and no write.
+	MissingSince(ctx context.Context, tenant string, clientRefs []string, now time.Time) (map[string]time.Time, error)
+
+	// PruneMissing deletes the records MissingSince made before the given
+	// time and returns how many went (run with event retention).
+	PruneMissing(ctx context.Context, before time.Time) (int, error)
+
 	// Backlog counts the messages accepted and not yet taken by a carrier
 	// (scheduled ones included): the queue depth operators watch.
 	Backlog(ctx context.Context) (int64, error)

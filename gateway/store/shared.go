@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/openmf/smsgw/gateway"
@@ -122,6 +124,40 @@ func checkTasks(tasks []gateway.Task) error {
 		if t.Key == "" || t.Kind == "" {
 			return fmt.Errorf("store: task %d: empty key or kind", i)
 		}
+	}
+	return nil
+}
+
+// sqlPruneMissing deletes the missing-ref records first seen before $1.
+const sqlPruneMissing = "DELETE FROM missing_refs WHERE first_seen < $1"
+
+// missingRefs checks MissingSince's input and returns its refs sorted and
+// each once: sorted so that PostgreSQL transactions recording overlapping
+// sets take their key locks in one order and do not deadlock.
+func missingRefs(tenant string, refs []string, now time.Time) ([]string, error) {
+	if tenant == "" {
+		return nil, fmt.Errorf("store: missing since: empty tenant")
+	}
+	if now.IsZero() {
+		return nil, fmt.Errorf("store: missing since: zero time")
+	}
+	for i, r := range refs {
+		// Both stores key rows by the text as given; PostgreSQL refuses
+		// NUL and invalid UTF-8, and JSON (SQLite's list) would alter them.
+		if r == "" || !utf8.ValidString(r) || strings.IndexByte(r, 0) >= 0 {
+			return nil, fmt.Errorf("store: missing since: client ref %d: empty, NUL or invalid UTF-8", i)
+		}
+	}
+	refs = slices.Clone(refs)
+	slices.Sort(refs)
+	return slices.Compact(refs), nil
+}
+
+// missingDone checks that MissingSince read back a time for every ref it
+// recorded (refs as missingRefs returned them).
+func missingDone(refs []string, out map[string]time.Time) error {
+	if len(out) != len(refs) {
+		return fmt.Errorf("store: missing since: %d times read back for %d refs", len(out), len(refs))
 	}
 	return nil
 }

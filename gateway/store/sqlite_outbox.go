@@ -198,6 +198,78 @@ func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, er
 	return int(n), err
 }
 
+// MissingSince's statements: the refs are one JSON array ($2), so any
+// number of them binds three variables, far below SQLite's limit. "WHERE
+// true" lets SQLite parse ON CONFLICT after INSERT ... SELECT.
+const (
+	sqlInsertMissingSQLite = `INSERT INTO missing_refs (tenant, client_ref, first_seen)
+		SELECT $1, value, $3 FROM json_each($2) WHERE true
+		ON CONFLICT (tenant, client_ref) DO NOTHING`
+	sqlMissingSQLite = `SELECT client_ref, first_seen FROM missing_refs
+		WHERE tenant = $1 AND client_ref IN (SELECT value FROM json_each($2))`
+)
+
+// MissingSince implements gateway.Store: one writer operation inserts the
+// refs not recorded yet and reads every ref's time back in the same
+// transaction.
+func (s *sqliteStore) MissingSince(ctx context.Context, tenant string, clientRefs []string, now time.Time) (map[string]time.Time, error) {
+	refs, err := missingRefs(tenant, clientRefs, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(refs) == 0 {
+		return map[string]time.Time{}, nil
+	}
+	list, err := json.Marshal(refs)
+	if err != nil {
+		return nil, fmt.Errorf("store: missing since: %w", err)
+	}
+	var out map[string]time.Time
+	err = s.do(ctx, "missing since", func(w *wtx) error {
+		out = make(map[string]time.Time, len(refs)) // a replay starts over
+		if _, err := w.exec(sqlInsertMissingSQLite, tenant, string(list), now.UnixNano()); err != nil {
+			return fmt.Errorf("store: missing since: %w", err)
+		}
+		rows, err := w.query(sqlMissingSQLite, tenant, string(list))
+		if err != nil {
+			return fmt.Errorf("store: missing since: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				ref string
+				at  int64
+			)
+			if err := rows.Scan(&ref, &at); err != nil {
+				return fmt.Errorf("store: missing since: %w", err)
+			}
+			out[ref] = fromNanos(at)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: missing since: %w", err)
+		}
+		return missingDone(refs, out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PruneMissing implements gateway.Store.
+func (s *sqliteStore) PruneMissing(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.do(ctx, "prune missing", func(w *wtx) error {
+		var err error
+		n, err = w.exec(sqlPruneMissing, toNanos(before))
+		if err != nil {
+			return fmt.Errorf("store: prune missing: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
 // Backlog implements gateway.Store on the reader pool; the partial index
 // messages_due holds exactly the rows it counts.
 func (s *sqliteStore) Backlog(ctx context.Context) (int64, error) {

@@ -69,6 +69,9 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
+		{"MissingSince", testMissingSince},
+		{"MissingSinceManyRefs", testMissingSinceManyRefs},
+		{"MissingSinceConcurrent", testMissingSinceConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1796,5 +1799,155 @@ func testTaskClaimsDisjoint(t *testing.T, e *env) {
 		if n != 1 {
 			t.Errorf("task %d claimed %d times", id, n)
 		}
+	}
+}
+
+// missing calls MissingSince and fails the test on an error.
+func (e *env) missing(tenant string, refs []string, now time.Time) map[string]time.Time {
+	e.t.Helper()
+	got, err := e.s.MissingSince(e.t.Context(), tenant, refs, now)
+	if err != nil {
+		e.t.Fatalf("MissingSince(%s, %d refs): %v", tenant, len(refs), err)
+	}
+	return got
+}
+
+// sameTimes reports whether got holds exactly want's refs, each with the
+// same instant. Both stores keep these times as UTC unix nanoseconds, like
+// every other time column, so they come back exactly: compared with Equal
+// at nanosecond precision, not merely near.
+func sameTimes(got, want map[string]time.Time) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for ref, w := range want {
+		if g, ok := got[ref]; !ok || !g.Equal(w) {
+			return false
+		}
+	}
+	return true
+}
+
+// MissingSince keeps the first time each (tenant, client ref) was looked
+// for, across calls and restarts, until PruneMissing removes it.
+func testMissingSince(t *testing.T, e *env) {
+	ctx := t.Context()
+	// Sub-millisecond parts on purpose: see sameTimes.
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 123456789, time.UTC)
+	t1 := t0.Add(time.Minute + 7)
+	t2 := t0.Add(time.Hour)
+
+	if got := e.missing("t1", []string{"a", "b", "a"}, t0); !sameTimes(got, map[string]time.Time{"a": t0, "b": t0}) {
+		t.Fatalf("first call = %v, want a and b at %v", got, t0)
+	}
+	if got := e.missing("t1", []string{"b", "c"}, t1); !sameTimes(got, map[string]time.Time{"b": t0, "c": t1}) {
+		t.Fatalf("second call = %v, want b at %v (unchanged), c at %v", got, t0, t1)
+	}
+	// Tenants are separate: t2's "a" is its own record.
+	if got := e.missing("t2", []string{"a"}, t1); !sameTimes(got, map[string]time.Time{"a": t1}) {
+		t.Fatalf("t2 = %v, want a at %v", got, t1)
+	}
+	if got, err := e.s.MissingSince(ctx, "t1", nil, t2); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("no refs = %v, %v; want an empty map", got, err)
+	}
+	if _, err := e.s.MissingSince(ctx, "", []string{"a"}, t2); err == nil {
+		t.Error("an empty tenant was accepted")
+	}
+	if _, err := e.s.MissingSince(ctx, "t1", []string{"d", ""}, t2); err == nil {
+		t.Error("an empty client ref was accepted")
+	}
+
+	e.reopen()
+	if got := e.missing("t1", []string{"c", "b", "a"}, t2); !sameTimes(got, map[string]time.Time{"a": t0, "b": t0, "c": t1}) {
+		t.Fatalf("after reopen t1 = %v, want a, b at %v and c at %v", got, t0, t1)
+	}
+	if got := e.missing("t2", []string{"a"}, t2); !sameTimes(got, map[string]time.Time{"a": t1}) {
+		t.Fatalf("after reopen t2 = %v, want a at %v", got, t1)
+	}
+
+	// Exactly the records first seen before t1 go: t1/a and t1/b (t1/c and
+	// t2/a were first seen at t1, and the refused calls recorded nothing).
+	if n, err := e.s.PruneMissing(ctx, t1); err != nil || n != 2 {
+		t.Fatalf("PruneMissing(t1) = %d, %v; want 2", n, err)
+	}
+	if n, err := e.s.PruneMissing(ctx, t1); err != nil || n != 0 {
+		t.Errorf("second PruneMissing(t1) = %d, %v; want 0", n, err)
+	}
+	// A pruned ref asked again is missing from the new now on.
+	if got := e.missing("t1", []string{"a", "c"}, t2); !sameTimes(got, map[string]time.Time{"a": t2, "c": t1}) {
+		t.Fatalf("after prune = %v, want a at %v (new), c at %v", got, t2, t1)
+	}
+	if got := e.missing("t2", []string{"a"}, t2); !sameTimes(got, map[string]time.Time{"a": t1}) {
+		t.Errorf("pruning changed t2's record: %v", got)
+	}
+	if n, err := e.s.PruneMissing(ctx, t2.Add(1)); err != nil || n != 3 {
+		t.Errorf("PruneMissing of all = %d, %v; want 3 (t1/a, t1/c, t2/a)", n, err)
+	}
+}
+
+// A poll may ask about a few thousand ids in one call.
+func testMissingSinceManyRefs(t *testing.T, e *env) {
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	refs := make([]string, 5000)
+	for i := range refs {
+		refs[i] = fmt.Sprintf("fineract:%d", i)
+	}
+	e.missing("t1", refs[:2000], t0)
+	got := e.missing("t1", refs, t1)
+	if len(got) != len(refs) {
+		t.Fatalf("%d times for %d refs", len(got), len(refs))
+	}
+	for i, ref := range refs {
+		want := t1
+		if i < 2000 {
+			want = t0
+		}
+		if !got[ref].Equal(want) {
+			t.Fatalf("%s at %v, want %v", ref, got[ref], want)
+		}
+	}
+	if n, err := e.s.PruneMissing(t.Context(), t1); err != nil || n != 2000 {
+		t.Errorf("PruneMissing = %d, %v; want 2000", n, err)
+	}
+}
+
+// Callers asking about the same refs at once (nodes sharing a store) all
+// read back one first time per ref.
+func testMissingSinceConcurrent(t *testing.T, e *env) {
+	base := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	refs := make([]string, 300)
+	for i := range refs {
+		refs[i] = fmt.Sprint("r", i)
+	}
+	const callers = 8
+	results := make([]map[string]time.Time, callers)
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			mine := slices.Clone(refs)
+			if c%2 == 1 {
+				slices.Reverse(mine) // overlapping sets in other orders
+			}
+			got, err := e.s.MissingSince(t.Context(), "t1", mine, base.Add(time.Duration(c)*time.Second))
+			if err != nil {
+				t.Errorf("caller %d: %v", c, err)
+				return
+			}
+			results[c] = got
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for c, got := range results {
+		if !sameTimes(got, results[0]) {
+			t.Fatalf("caller %d read %d times unlike caller 0's %d (or other instants)", c, len(got), len(results[0]))
+		}
+	}
+	again := e.missing("t1", refs, base.Add(time.Hour))
+	if !sameTimes(again, results[0]) {
+		t.Error("a later call read other times than the concurrent callers")
 	}
 }
