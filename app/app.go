@@ -161,7 +161,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys), cfg.Gateway.MaxBatch, grpcOpts...)
 	mg, err := messagegateway.New(cfg.FineractTenants(), eng, messagegateway.Options{
-		Prefix: cfg.MessageGateway.EndPoint, Logger: log.With("api", "fineract"), Registerer: reg,
+		Prefix: cfg.MessageGateway.EndPoint, ReportHorizon: cfg.MessageGateway.ReportHorizon,
+		Logger: log.With("api", "fineract"), Registerer: reg,
 	})
 	if err != nil {
 		st.Close()

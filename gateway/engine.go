@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -273,20 +274,23 @@ func (e *Engine) prune(ctx context.Context) {
 	defer e.bg.Done()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	prunes := []struct {
+		what string
+		fn   func(context.Context, time.Time) (int, error)
+	}{
+		{"events", e.opts.Store.PruneEvents},
+		{"finished tasks", e.opts.Store.PruneTasks},
+		{"missing-id records", e.opts.Store.PruneMissing},
+	}
 	for {
-		n, err := e.opts.Store.PruneEvents(ctx, e.opts.Now().Add(-e.opts.EventRetention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.log.Error("prune events", "err", err)
-		case n > 0:
-			e.log.Info("events pruned", "count", n, "retention", e.opts.EventRetention)
-		}
-		n, err = e.opts.Store.PruneTasks(ctx, e.opts.Now().Add(-e.opts.EventRetention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			e.log.Error("prune tasks", "err", err)
-		case n > 0:
-			e.log.Info("finished tasks pruned", "count", n, "retention", e.opts.EventRetention)
+		for _, p := range prunes {
+			n, err := p.fn(ctx, e.opts.Now().Add(-e.opts.EventRetention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				e.log.Error("prune "+p.what, "err", err)
+			case n > 0:
+				e.log.Info(p.what+" pruned", "count", n, "retention", e.opts.EventRetention)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -336,8 +340,23 @@ func (e *Engine) Ready() bool {
 
 // Accept validates, normalizes and durably stores messages for a tenant,
 // answering each request in order. Refused items carry a *FieldError and do
-// not prevent the others; err is set only when nothing could be stored.
+// not prevent the others; err is set only when nothing could be stored. A
+// call over the tenant's rate is refused whole with a *QuotaError.
 func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error) {
+	return e.accept(ctx, tenant, reqs, false)
+}
+
+// AcceptPaced stores like Accept but is never refused for the tenant's
+// rate: the messages over it are scheduled (NotBefore) at the rate instead,
+// so they leave no faster than the tenant may send. It is for callers that
+// cannot retry a refusal: Fineract logs a refused page and never posts it
+// again. The rate is the tenant's one budget: a paced call that queues
+// messages for later makes the tenant's next Accept calls wait as well.
+func (e *Engine) AcceptPaced(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error) {
+	return e.accept(ctx, tenant, reqs, true)
+}
+
+func (e *Engine) accept(ctx context.Context, tenant string, reqs []SendRequest, paced bool) ([]AcceptOutcome, error) {
 	t, ok := e.tenants[tenant]
 	if !ok {
 		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
@@ -374,19 +393,27 @@ func (e *Engine) Accept(ctx context.Context, tenant string, reqs []SendRequest) 
 	if len(msgs) == 0 {
 		return out, nil
 	}
-	if err := e.admit(t.ID, len(msgs)); err != nil {
+	release, held := func() {}, 0
+	if paced {
+		release, held = e.pace(t.ID, msgs)
+	} else if err := e.admit(t.ID, len(msgs)); err != nil {
 		e.metrics.throttled.WithLabelValues(tenant).Add(float64(len(msgs)))
 		return nil, err
 	}
 	if err := e.applyOptOuts(ctx, t, msgs, replies); err != nil {
+		release()
 		return nil, fmt.Errorf("gateway: accept: opt-out list: %w", err)
 	}
 	start := e.opts.Now()
 	res, err := e.opts.Store.Accept(ctx, msgs)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("gateway: accept: %w", err)
 	}
 	e.metrics.acceptSeconds.Observe(e.opts.Now().Sub(start).Seconds())
+	if held > 0 {
+		e.metrics.paced.WithLabelValues(tenant).Add(float64(held))
+	}
 	for j, r := range res {
 		m := msgs[j]
 		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
@@ -425,6 +452,41 @@ func (e *Engine) admit(tenant string, n int) error {
 	return nil
 }
 
+// pace takes msgs from the tenant's rate whatever it costs, burst by burst,
+// and holds each burst that would exceed the rate until the time the rate
+// allows it (its NotBefore, when that is later than the message's own). The
+// returned func gives the reservations back, for a call that stored
+// nothing; held counts the messages held for later.
+func (e *Engine) pace(tenant string, msgs []*Message) (release func(), held int) {
+	lim := e.limits[tenant]
+	if lim == nil {
+		return func() {}, 0
+	}
+	now := time.Now()
+	var rs []*rate.Reservation
+	for i := 0; i < len(msgs); i += lim.Burst() {
+		chunk := msgs[i:min(i+lim.Burst(), len(msgs))]
+		r := lim.ReserveN(now, len(chunk))
+		rs = append(rs, r)
+		d := r.DelayFrom(now)
+		if d <= 0 {
+			continue
+		}
+		at := e.opts.Now().Add(d)
+		for _, m := range chunk {
+			if m.NotBefore.Before(at) {
+				m.NotBefore = at
+			}
+		}
+		held += len(chunk)
+	}
+	return func() {
+		for _, r := range slices.Backward(rs) {
+			r.CancelAt(now)
+		}
+	}, held
+}
+
 // GetInbound returns a tenant's inbound message.
 func (e *Engine) GetInbound(ctx context.Context, tenant, id string) (*Inbound, error) {
 	return e.opts.Store.GetInbound(ctx, tenant, id)
@@ -434,6 +496,16 @@ func (e *Engine) GetInbound(ctx context.Context, tenant, id string) (*Inbound, e
 // interface that only knows its own ids (Fineract's internalId) finds it.
 func (e *Engine) GetByClientRef(ctx context.Context, tenant, clientRef string) (*Message, error) {
 	return e.opts.Store.GetByClientRef(ctx, tenant, clientRef)
+}
+
+// NoteMissing records client refs a caller looked for in vain (reason
+// "") or that the tenant's interface refused when they were posted (the
+// reason), and returns what is recorded of each: an interface whose caller
+// cannot be told "never received" at once (Fineract, whose POST may still be
+// on its way) gives up on a ref only after a horizon counted from the first
+// time it was noted. The record is durable and shared by nodes.
+func (e *Engine) NoteMissing(ctx context.Context, tenant string, notes map[string]string) (map[string]Missing, error) {
+	return e.opts.Store.NoteMissing(ctx, tenant, notes, e.opts.Now())
 }
 
 // Get returns a tenant's message.

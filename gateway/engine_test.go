@@ -534,3 +534,51 @@ func TestRetryMovesOnWhenTheBreakerTrips(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAcceptPacedHoldsWhatIsOverTheRate: a caller that cannot retry
+// (Fineract) is never refused for the tenant's rate; the messages over it
+// are stored at once and held, burst by burst, until the rate allows them,
+// and the tenant's other callers then wait for the budget the page used.
+func TestAcceptPacedHoldsWhatIsOverTheRate(t *testing.T) {
+	a := newFake("a", 10, ok)
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 0.5)}, 0, func(o *gateway.Options) {
+		o.Tenants[0].Rate, o.Tenants[0].Burst = 10, 10
+	}, a)
+	reqs := make([]gateway.SendRequest, 35)
+	for i := range reqs {
+		reqs[i] = gateway.SendRequest{To: "+254712345678", Text: fmt.Sprintf("page item %d", i)}
+	}
+	t0 := time.Now()
+	out, err := h.engine.AcceptPaced(context.Background(), "t", reqs)
+	t1 := time.Now()
+	if err != nil {
+		t.Fatalf("AcceptPaced over the rate: %v, want the page stored", err)
+	}
+	for i, o := range out {
+		if o.Err != nil || o.ID == "" {
+			t.Fatalf("item %d: %+v", i, o)
+		}
+		m, err := h.store.Get(context.Background(), "t", o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Burst 10 at 10/s: items 0-9 now, 10-19 after 1 s, 20-29 after
+		// 2 s, and the last 5 need 5 more tokens: 2.5 s.
+		wait := []time.Duration{0, time.Second, 2 * time.Second, 2500 * time.Millisecond}[i/10]
+		if wait == 0 {
+			if !m.NotBefore.IsZero() && m.NotBefore.After(t1) {
+				t.Errorf("item %d held until %v, want sent at once", i, m.NotBefore)
+			}
+			continue
+		}
+		lo, hi := t0.Add(wait-time.Millisecond), t1.Add(wait+time.Millisecond)
+		if m.NotBefore.Before(lo) || m.NotBefore.After(hi) {
+			t.Errorf("item %d not before %v, want %v after the call (between %v and %v)", i, m.NotBefore, wait, lo, hi)
+		}
+	}
+	_, err = h.engine.Accept(context.Background(), "t", reqs[:1])
+	var qe *gateway.QuotaError
+	if !errors.As(err, &qe) || qe.RetryAfter < 2*time.Second {
+		t.Fatalf("Accept after the paced page: %v, want a QuotaError asking to wait ≥ 2 s", err)
+	}
+}

@@ -10,6 +10,7 @@ type metrics struct {
 	accepted          *prometheus.CounterVec
 	refused           *prometheus.CounterVec
 	throttled         *prometheus.CounterVec
+	paced             *prometheus.CounterVec
 	submitted         *prometheus.CounterVec
 	cost              *prometheus.CounterVec
 	decisions         *prometheus.CounterVec
@@ -36,6 +37,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"tenant"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_throttled_total", Help: "Messages refused because the tenant was over its rate, by tenant.",
+		}, []string{"tenant"}),
+		paced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_paced_total", Help: "Messages accepted over the tenant's rate from callers that cannot retry (Fineract), held until the rate allows them, by tenant.",
 		}, []string{"tenant"}),
 		submitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_submitted_parts_total", Help: "Message parts taken by a carrier.",
@@ -86,7 +90,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.submitted, m.cost, m.decisions, m.receipts,
+	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.paced, m.submitted, m.cost, m.decisions, m.receipts,
 		m.receiptsUnmatched, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError

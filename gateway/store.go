@@ -122,16 +122,18 @@ type Store interface {
 	// this runs with event retention, long after a key's last use.
 	PruneTasks(ctx context.Context, before time.Time) (int, error)
 
-	// MissingSince records now as the first time each of the tenant's
-	// client refs was looked for and not found, unless a time is recorded
-	// already, and returns the recorded time of every ref given. The
-	// Fineract report uses it to give up on an id whose POST never reached
-	// smsgw only after a horizon, counted from the first poll that asked
-	// for it, across restarts and nodes. A tenant and non-empty refs are
-	// required; no refs is an empty map and no write.
-	MissingSince(ctx context.Context, tenant string, clientRefs []string, now time.Time) (map[string]time.Time, error)
+	// NoteMissing records the tenant's client refs that matched no message:
+	// each ref maps to "" when it was looked for in vain, or to the reason
+	// an interface refused it when it was posted. A ref is recorded once,
+	// at now; a later note keeps its time and only fills a reason it
+	// lacked. It returns the record of every ref given. The Fineract report
+	// uses it to answer a refused id with its reason, and to give up on an
+	// id whose POST never reached smsgw only a horizon after the first poll
+	// that asked for it, across restarts and nodes. A tenant and non-empty
+	// refs are required; no refs is an empty map and no write.
+	NoteMissing(ctx context.Context, tenant string, notes map[string]string, now time.Time) (map[string]Missing, error)
 
-	// PruneMissing deletes the records MissingSince made before the given
+	// PruneMissing deletes the records NoteMissing made before the given
 	// time and returns how many went (run with event retention).
 	PruneMissing(ctx context.Context, before time.Time) (int, error)
 
@@ -141,6 +143,13 @@ type Store interface {
 
 	// Close flushes pending writes and releases the store.
 	Close() error
+}
+
+// Missing is what the store keeps of a client ref that matched no message
+// (Store.NoteMissing).
+type Missing struct {
+	Since  time.Time // when it was first noted
+	Reason string    // why it was refused when posted; "" when it never arrived
 }
 
 // ErrNotCancelable says a message can no longer be canceled: a carrier has

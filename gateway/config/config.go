@@ -58,6 +58,13 @@ type MessageGateway struct {
 	// EndPoint is Fineract's end_point setting: the API is served under
 	// /{end_point} as well as at the root.
 	EndPoint string `yaml:"end_point"`
+	// ReportHorizon is how long POST /sms/report keeps a message waiting
+	// (150) for a fact that may still come: the POST of an id smsgw never
+	// received, or the receipt of a message a carrier took. Past it the
+	// answer is final (400 never received; 200 sent). Default 72h; it
+	// must be shorter than gateway.event_retention, which prunes the
+	// record of when an id was first asked for.
+	ReportHorizon time.Duration `yaml:"report_horizon"`
 }
 
 // Keyword is one keyword rule (see gateway/keyword). Without an action it
@@ -276,6 +283,9 @@ func (c *Config) setDefaults() {
 	if g.EventRetention == 0 {
 		g.EventRetention = 30 * 24 * time.Hour
 	}
+	if c.MessageGateway.ReportHorizon == 0 {
+		c.MessageGateway.ReportHorizon = 72 * time.Hour
+	}
 }
 
 func prefixed(prefix string, errs []error) []error {
@@ -309,6 +319,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Gateway.RetryBase < 0 || c.Gateway.RetryMax < c.Gateway.RetryBase {
 		add("gateway.retry_max: must be ≥ retry_base ≥ 0")
+	}
+	if h := c.MessageGateway.ReportHorizon; h < 0 || h >= c.Gateway.EventRetention {
+		add("message_gateway.report_horizon: must be > 0 and shorter than gateway.event_retention (%s), which prunes the record of when an id was first asked for", c.Gateway.EventRetention)
 	}
 
 	if len(c.Tenants) == 0 {
@@ -354,9 +367,6 @@ func (c *Config) validate() []error {
 				if b.PhoneNo != t.Sender && !slices.Contains(t.Senders, b.PhoneNo) {
 					add("%s.fineract.bridges[%d].phone_no: %q is not the tenant's sender or one of its senders", p, j, b.PhoneNo)
 				}
-			}
-			if t.Rate > 0 && max(t.Burst, int(t.Rate)) < 200 {
-				add("%s.burst: Fineract posts pages of 200 messages; a burst below 200 refuses every full page", p)
 			}
 		}
 	}

@@ -80,6 +80,7 @@ func TestInvalidFiles(t *testing.T) {
 			`webhooks.allow_hosts[0]: "http://example.org/" is not a host name`,
 			`kannel.users[0].tenant: "nobody" is not a configured tenant`,
 			`tenants[0].fineract.bridges[0].phone_no: "OTHER" is not the tenant's sender or one of its senders`,
+			"message_gateway.report_horizon: must be > 0 and shorter than gateway.event_retention (720h0m0s), which prunes the record of when an id was first asked for",
 		},
 		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
 		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below

@@ -188,18 +188,21 @@
 //
 // # Missing client refs, in both stores
 //
-// Migration 0006 adds missing_refs: per (tenant, client ref), the first
-// time a caller (Fineract's delivery-report poll) looked for a ref that
-// matched no message, so an id whose POST never reached smsgw is given up
-// on only a horizon after that first poll, across restarts and nodes. Rows
-// are only added by MissingSince and only removed by PruneMissing (with the
-// event retention, by first_seen, which is indexed). MissingSince inserts
-// the refs not recorded yet at the caller's now and reads every ref's time
-// back in the same write transaction: one operation on the SQLite writer
-// (the refs as one JSON array, so a few thousand bind three variables), or
-// an INSERT ... ON CONFLICT DO NOTHING then a SELECT in PostgreSQL, the
-// refs sorted so that nodes recording overlapping sets lock them in one
-// order, the SELECT a statement of its own so that it sees a row another
-// node committed while the INSERT waited for it. A ref recorded already
-// keeps its time; no refs is no write; an empty tenant or ref is an error.
+// Migration 0006 adds missing_refs: per (tenant, client ref) that matched
+// no message, the first time it was noted and, for a ref an interface
+// refused when it was posted, the reason. Fineract's delivery-report poll
+// uses it to answer a refused id with its reason at once, and to give up
+// on an id whose POST never reached smsgw only a horizon after the first
+// poll that asked for it, across restarts and nodes. Rows are only added by
+// NoteMissing and only removed by PruneMissing (with the event retention,
+// by first_seen, which is indexed). NoteMissing inserts the refs not
+// recorded yet at the caller's now, fills the reason of a ref recorded
+// without one (its time stays), and reads every ref's record back in the
+// same write transaction: one operation on the SQLite writer (the notes as
+// one JSON array, so a few thousand bind three variables), or an INSERT
+// ... ON CONFLICT then a SELECT in PostgreSQL, the refs sorted so that
+// nodes noting overlapping sets lock them in one order, the SELECT a
+// statement of its own so that it sees a row another node committed while
+// the INSERT waited for it. No refs is no write; an empty tenant or ref is
+// an error.
 package store

@@ -42,12 +42,12 @@ const sqlClaimTasksPG = `WITH c AS (
 	UPDATE tasks t SET lease_until = $2 FROM c WHERE t.id = c.id
 	RETURNING t.id, t.key, t.kind, t.tenant, t.payload, t.attempts, t.not_before, t.last_error, t.lease_until`
 
-// sqlInsertMissingPG records the refs ($2, sorted) not recorded yet for
-// tenant $1 at $3, in the given order.
-const sqlInsertMissingPG = `INSERT INTO missing_refs (tenant, client_ref, first_seen)
-	SELECT $1, r, $3 FROM unnest($2::text[]) WITH ORDINALITY AS u(r, n)
+// sqlNoteMissingPG notes the refs ($2, sorted) with their reasons ($4)
+// for tenant $1 at $3, in the given order.
+const sqlNoteMissingPG = `INSERT INTO missing_refs (tenant, client_ref, first_seen, reason)
+	SELECT $1, r, $3, why FROM unnest($2::text[], $4::text[]) WITH ORDINALITY AS u(r, why, n)
 	ORDER BY n
-	ON CONFLICT (tenant, client_ref) DO NOTHING`
+	` + sqlNoteMissingConflict
 
 // GetByClientRef implements gateway.Store.
 func (s *pgStore) GetByClientRef(ctx context.Context, tenant, clientRef string) (*gateway.Message, error) {
@@ -226,40 +226,40 @@ func (s *pgStore) PruneTasks(ctx context.Context, before time.Time) (int, error)
 	return int(n), nil
 }
 
-// MissingSince implements gateway.Store in one transaction of two
+// NoteMissing implements gateway.Store in one transaction of two
 // statements. The SELECT is a statement of its own so that, under READ
 // COMMITTED, it sees a row another node committed while this INSERT waited
-// for it (and then skipped it); one statement with a CTE would read from
-// a snapshot taken before and miss that row. The refs are sorted, so two
-// nodes recording overlapping sets lock the keys in the same order.
-func (s *pgStore) MissingSince(ctx context.Context, tenant string, clientRefs []string, now time.Time) (map[string]time.Time, error) {
-	refs, err := missingRefs(tenant, clientRefs, now)
+// for it; one statement with a CTE would read from a snapshot taken before
+// and miss that row. The refs are sorted, so two nodes noting overlapping
+// sets lock the keys in the same order.
+func (s *pgStore) NoteMissing(ctx context.Context, tenant string, notes map[string]string, now time.Time) (map[string]gateway.Missing, error) {
+	refs, reasons, err := missingNotes(tenant, notes, now)
 	if err != nil {
 		return nil, err
 	}
 	if len(refs) == 0 {
-		return map[string]time.Time{}, nil
+		return map[string]gateway.Missing{}, nil
 	}
-	var out map[string]time.Time
-	err = s.write(ctx, "missing since", func(w *ptx) error {
-		out = make(map[string]time.Time, len(refs)) // a retry starts over
-		if _, err := w.exec(sqlInsertMissingPG, tenant, refs, now.UnixNano()); err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+	var out map[string]gateway.Missing
+	err = s.write(ctx, "note missing", func(w *ptx) error {
+		out = make(map[string]gateway.Missing, len(refs)) // a retry starts over
+		if _, err := w.exec(sqlNoteMissingPG, tenant, refs, now.UnixNano(), reasons); err != nil {
+			return fmt.Errorf("store: note missing: %w", err)
 		}
-		rows, err := w.query("SELECT client_ref, first_seen FROM missing_refs WHERE tenant = $1 AND client_ref = ANY($2)", tenant, refs)
+		rows, err := w.query("SELECT client_ref, first_seen, reason FROM missing_refs WHERE tenant = $1 AND client_ref = ANY($2)", tenant, refs)
 		if err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+			return fmt.Errorf("store: note missing: %w", err)
 		}
 		var (
-			ref string
-			at  int64
+			ref, why string
+			at       int64
 		)
-		_, err = pgx.ForEachRow(rows, []any{&ref, &at}, func() error {
-			out[ref] = fromNanos(at)
+		_, err = pgx.ForEachRow(rows, []any{&ref, &at, &why}, func() error {
+			out[ref] = gateway.Missing{Since: fromNanos(at), Reason: why}
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+			return fmt.Errorf("store: note missing: %w", err)
 		}
 		return missingDone(refs, out)
 	})

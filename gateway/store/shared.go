@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,33 +132,44 @@ func checkTasks(tasks []gateway.Task) error {
 // sqlPruneMissing deletes the missing-ref records first seen before $1.
 const sqlPruneMissing = "DELETE FROM missing_refs WHERE first_seen < $1"
 
-// missingRefs checks MissingSince's input and returns its refs sorted and
-// each once: sorted so that PostgreSQL transactions recording overlapping
-// sets take their key locks in one order and do not deadlock.
-func missingRefs(tenant string, refs []string, now time.Time) ([]string, error) {
+// missingNotes checks NoteMissing's input and returns its refs sorted,
+// with their reasons in the same order: sorted so that PostgreSQL
+// transactions recording overlapping sets take their key locks in one
+// order and do not deadlock.
+func missingNotes(tenant string, notes map[string]string, now time.Time) (refs, reasons []string, err error) {
 	if tenant == "" {
-		return nil, fmt.Errorf("store: missing since: empty tenant")
+		return nil, nil, fmt.Errorf("store: note missing: empty tenant")
 	}
 	if now.IsZero() {
-		return nil, fmt.Errorf("store: missing since: zero time")
+		return nil, nil, fmt.Errorf("store: note missing: zero time")
 	}
+	refs = slices.Sorted(maps.Keys(notes))
+	reasons = make([]string, len(refs))
 	for i, r := range refs {
 		// Both stores key rows by the text as given; PostgreSQL refuses
 		// NUL and invalid UTF-8, and JSON (SQLite's list) would alter them.
-		if r == "" || !utf8.ValidString(r) || strings.IndexByte(r, 0) >= 0 {
-			return nil, fmt.Errorf("store: missing since: client ref %d: empty, NUL or invalid UTF-8", i)
+		if !validText(r) || r == "" {
+			return nil, nil, fmt.Errorf("store: note missing: client ref %q: empty, NUL or invalid UTF-8", r)
+		}
+		if reasons[i] = notes[r]; !validText(reasons[i]) {
+			return nil, nil, fmt.Errorf("store: note missing: reason of %q: NUL or invalid UTF-8", r)
 		}
 	}
-	refs = slices.Clone(refs)
-	slices.Sort(refs)
-	return slices.Compact(refs), nil
+	return refs, reasons, nil
 }
 
-// missingDone checks that MissingSince read back a time for every ref it
-// recorded (refs as missingRefs returned them).
-func missingDone(refs []string, out map[string]time.Time) error {
+func validText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
+// sqlNoteMissingConflict keeps a ref's first time and fills a reason it
+// lacked.
+const sqlNoteMissingConflict = `ON CONFLICT (tenant, client_ref) DO UPDATE SET reason = excluded.reason
+	WHERE missing_refs.reason = '' AND excluded.reason <> ''`
+
+// missingDone checks that NoteMissing read back a record for every ref it
+// noted.
+func missingDone(refs []string, out map[string]gateway.Missing) error {
 	if len(out) != len(refs) {
-		return fmt.Errorf("store: missing since: %d times read back for %d refs", len(out), len(refs))
+		return fmt.Errorf("store: note missing: %d records read back for %d refs", len(out), len(refs))
 	}
 	return nil
 }

@@ -198,55 +198,59 @@ func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, er
 	return int(n), err
 }
 
-// MissingSince's statements: the refs are one JSON array ($2), so any
-// number of them binds three variables, far below SQLite's limit. "WHERE
-// true" lets SQLite parse ON CONFLICT after INSERT ... SELECT.
+// NoteMissing's statements: the notes are one JSON array of [ref, reason]
+// pairs ($2), so any number of them binds three variables, far below
+// SQLite's limit. "WHERE true" lets SQLite parse ON CONFLICT after INSERT
+// ... SELECT.
 const (
-	sqlInsertMissingSQLite = `INSERT INTO missing_refs (tenant, client_ref, first_seen)
-		SELECT $1, value, $3 FROM json_each($2) WHERE true
-		ON CONFLICT (tenant, client_ref) DO NOTHING`
-	sqlMissingSQLite = `SELECT client_ref, first_seen FROM missing_refs
-		WHERE tenant = $1 AND client_ref IN (SELECT value FROM json_each($2))`
+	sqlNoteMissingSQLite = `INSERT INTO missing_refs (tenant, client_ref, first_seen, reason)
+		SELECT $1, value->>0, $3, value->>1 FROM json_each($2) WHERE true
+		` + sqlNoteMissingConflict
+	sqlMissingSQLite = `SELECT client_ref, first_seen, reason FROM missing_refs
+		WHERE tenant = $1 AND client_ref IN (SELECT value->>0 FROM json_each($2))`
 )
 
-// MissingSince implements gateway.Store: one writer operation inserts the
-// refs not recorded yet and reads every ref's time back in the same
-// transaction.
-func (s *sqliteStore) MissingSince(ctx context.Context, tenant string, clientRefs []string, now time.Time) (map[string]time.Time, error) {
-	refs, err := missingRefs(tenant, clientRefs, now)
+// NoteMissing implements gateway.Store: one writer operation notes the
+// refs and reads every ref's record back in the same transaction.
+func (s *sqliteStore) NoteMissing(ctx context.Context, tenant string, notes map[string]string, now time.Time) (map[string]gateway.Missing, error) {
+	refs, reasons, err := missingNotes(tenant, notes, now)
 	if err != nil {
 		return nil, err
 	}
 	if len(refs) == 0 {
-		return map[string]time.Time{}, nil
+		return map[string]gateway.Missing{}, nil
 	}
-	list, err := json.Marshal(refs)
+	pairs := make([][2]string, len(refs))
+	for i := range refs {
+		pairs[i] = [2]string{refs[i], reasons[i]}
+	}
+	list, err := json.Marshal(pairs)
 	if err != nil {
-		return nil, fmt.Errorf("store: missing since: %w", err)
+		return nil, fmt.Errorf("store: note missing: %w", err)
 	}
-	var out map[string]time.Time
-	err = s.do(ctx, "missing since", func(w *wtx) error {
-		out = make(map[string]time.Time, len(refs)) // a replay starts over
-		if _, err := w.exec(sqlInsertMissingSQLite, tenant, string(list), now.UnixNano()); err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+	var out map[string]gateway.Missing
+	err = s.do(ctx, "note missing", func(w *wtx) error {
+		out = make(map[string]gateway.Missing, len(refs)) // a replay starts over
+		if _, err := w.exec(sqlNoteMissingSQLite, tenant, string(list), now.UnixNano()); err != nil {
+			return fmt.Errorf("store: note missing: %w", err)
 		}
 		rows, err := w.query(sqlMissingSQLite, tenant, string(list))
 		if err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+			return fmt.Errorf("store: note missing: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
 			var (
-				ref string
-				at  int64
+				ref, why string
+				at       int64
 			)
-			if err := rows.Scan(&ref, &at); err != nil {
-				return fmt.Errorf("store: missing since: %w", err)
+			if err := rows.Scan(&ref, &at, &why); err != nil {
+				return fmt.Errorf("store: note missing: %w", err)
 			}
-			out[ref] = fromNanos(at)
+			out[ref] = gateway.Missing{Since: fromNanos(at), Reason: why}
 		}
 		if err := rows.Err(); err != nil {
-			return fmt.Errorf("store: missing since: %w", err)
+			return fmt.Errorf("store: note missing: %w", err)
 		}
 		return missingDone(refs, out)
 	})

@@ -6,8 +6,18 @@
 //	POST /sms/report   a list of Fineract message ids → their delivery states
 //	GET  /smsbridges   the senders a tenant may pick for its SMS campaigns
 //
-// The same routes are served under Options.Prefix (Fineract's end_point
-// setting), and nothing but the two Fineract headers is required: in
+// # The URLs Fineract really calls
+//
+// Fineract builds each URL with Jersey's UriBuilder from the template
+// "{apiEndPoint}" (or "{endPoint}/{apiEndPoint}" when its end_point is not
+// "/"), and build() percent-encodes a '/' inside a value. The report's value
+// is "sms/report", so the request line is POST /sms%2Freport, and an
+// end_point of "/fineract" turns into the single segment /%2Ffineract/.
+// Routes therefore serves every route at the root and under Options.Prefix
+// (Fineract's end_point), the report both as /sms%2Freport and /sms/report
+// (a proxy may decode it), and the prefix both as path segments and in each
+// encoded form ("fineract", "/fineract", "fineract/", "/fineract/" as one
+// segment). Nothing but the two Fineract headers is required: in
 // particular not the x-orchestrator header the original gateway demands on
 // /sms/report, which Fineract never sends.
 //
@@ -30,54 +40,72 @@
 // API. Two Fineract tenants mapped to one smsgw tenant share that key space:
 // give each Fineract tenant its own smsgw tenant.
 //
-// # What POST /sms answers, and why refused items still answer 202
+// # What POST /sms answers, and why it never refuses a page Fineract sent
 //
 // Fineract marks a page "waiting for delivery report" (150) before it posts
-// it, treats anything but 202 as a connection failure it only logs, and never
-// posts the page again. The one way a verdict reaches Fineract's screens is
-// therefore the report poll. So:
+// it, treats anything but 202 as a connection failure it only logs (it
+// ignores Retry-After), and never posts the page again; a triggered
+// campaign posts all its messages in one call. The one way a verdict
+// reaches Fineract's screens is therefore the report poll. So:
 //
 //   - A well-formed, authenticated page answers 202 even when some or all of
 //     its items were refused (invalid or empty mobileNumber, empty message,
 //     unknown providerId, a bridge whose phone_no the tenant may not send
-//     from). The 202 body lists the refusals for people reading logs;
-//     Fineract ignores it. Refused items are not stored.
-//   - A body that is not a JSON array of message objects, or an item without
-//     an integer internalId, answers 400 and stores nothing; a body over
-//     Options.MaxBodyBytes answers 413.
-//   - Over the tenant's rate: 429 with Retry-After; nothing stored. A page
-//     larger than the tenant's burst can never pass: 413 (set the smsgw
-//     tenant's burst to at least 200, Fineract's page size).
-//   - The store failed: 503; nothing of the page was stored.
+//     from). The 202 body counts what became of the items and lists the
+//     first 100 refusals for people reading logs (moreRefused counts the
+//     rest); Fineract ignores it. Refused items are not stored as messages,
+//     but their reasons are (Engine.NoteMissing), so the report answers them
+//     400 at once.
+//   - The tenant's rate never refuses a page: the engine stores it at once
+//     and holds what is over the rate until the rate allows it
+//     (gateway.Engine.AcceptPaced), so the carrier still sees the tenant's
+//     pace and nothing Fineract posted is lost.
+//   - The body is read and stored as it streams in, pageChunk (1,000) items
+//     at a time, so memory stays flat however large the page; a page up to
+//     1,000 items is stored all or nothing. A body that is not a JSON array
+//     of message objects, or an item without an integer internalId,
+//     answers 400 naming the item; items of earlier chunks stay stored and
+//     the answer says how many (posting the corrected page again stores
+//     none of them twice). Over Options.MaxBodyBytes (256 MiB by default,
+//     over a million messages) the answer is 413, likewise.
+//   - The store failed: 503; the answer says from which item on nothing was
+//     stored.
 //
 // # What POST /sms/report answers
 //
-// One entry per id asked, in order: id (the internalId), externalId (the
-// smsgw message id), addedOnDate (when smsgw stored it), deliveredOnDate
-// (when it was delivered, else null), deliveryStatus, hasError and
-// errorMessage. Fineract updates a message only when hasError is false and
-// deliveryStatus is not 100, and copies externalId. The mapping:
+// At most one entry per id asked (an id asked twice is answered once;
+// more than Options.MaxReportIDs ids, 10,000 by default, is 413), in the
+// order asked: id (the internalId), externalId (the smsgw message id),
+// addedOnDate (when smsgw stored it), deliveredOnDate (when it was
+// delivered, else null), deliveryStatus, hasError and errorMessage.
+// Fineract's report job asks only for its messages in status 150 and takes
+// the first answer other than 100 and 150 as final, so 150 is the answer
+// until smsgw knows the end:
 //
-//	ACCEPTED                                  150 waiting for delivery report
-//	SUBMITTED                                 200 sent
+//	ACCEPTED, SUBMITTED                       150 waiting for delivery report
+//	SUBMITTED for longer than the horizon     200 sent (no receipt came)
 //	DELIVERED                                 300 delivered
 //	UNDELIVERED, EXPIRED, REJECTED, FAILED,
 //	CANCELED, OPTED_OUT                       400 failed, errorMessage = the last error
-//	no message for the id                     400 failed, hasError false
+//	refused when posted                       400 failed, errorMessage = the reason
+//	never received, asked for < horizon       left out of the answer
+//	never received, asked for ≥ horizon       400 failed, "smsgw never received ..."
 //	the lookup failed                         100 pending, hasError true
 //
 // A failed message is hasError false with 400, because that is the only
-// combination that makes Fineract record the failure. An id smsgw has no
-// message for is reported failed too ("smsgw has no message for this id:
-// refused when posted, or never received"): it was refused (see above) or
-// its POST never arrived, and Fineract, which does not re-post, would
-// otherwise poll it forever — and since it asks for the same first page of
-// waiting ids every run, enough such ids would stop it from ever learning
-// about newer messages. The price is a narrow window: an id polled between
-// Fineract marking its page and that page's POST reaching smsgw is reported
-// failed although it is then sent. Only a lookup that failed (the store is
-// unreachable) answers hasError true, which Fineract skips and asks again;
-// when every lookup fails the whole answer is 503.
+// combination that makes Fineract record the failure. An id smsgw never
+// received is left out at first, since its POST may still be on its way
+// (Fineract marks a page 150 before it posts it, and both jobs fire at the
+// same moment by default); the first poll that asks for it is recorded
+// durably (Engine.NoteMissing), and once Options.ReportHorizon (72 h by
+// default) has passed since then it is reported failed: Fineract never
+// re-posts, and since its report job asks for the same first 200 waiting
+// ids on every round, ids that stayed waiting for ever would stop it from
+// learning about newer messages. The same holds for a message a carrier
+// took but never sent a receipt for. Only a lookup that failed (the store
+// is unreachable) answers hasError true, which Fineract skips and asks
+// again; when every lookup fails the whole answer is 503. A caller that
+// hangs up stops the lookups.
 //
 // Dates are RFC 3339 in UTC with milliseconds ("2024-03-01T09:30:00.000Z").
 // Fineract declares both fields as strings and does not parse them; the

@@ -46,17 +46,23 @@ func fineractTenants() map[string]messagegateway.TenantConfig {
 // fixture is a real gateway bound to a simulator, with the API served over
 // its engine on a loopback httptest server.
 type fixture struct {
-	sim *smsc.Server
-	gw  *app.App
-	url string
+	sim  *smsc.Server
+	gw   *app.App
+	addr string // host:port of the API
 }
 
 func start(t *testing.T, opts ...smsc.Option) *fixture {
 	t.Helper()
+	return startWith(t, messagegateway.Options{Prefix: "fineract"}, opts...)
+}
+
+// startWith is start with the API's options.
+func startWith(t *testing.T, mg messagegateway.Options, opts ...smsc.Option) *fixture {
+	t.Helper()
 	sim := smsc.NewServer(opts...)
 	t.Cleanup(sim.Close) // runs after the gateway's Stop, registered later
 	gw := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	h, err := messagegateway.New(fineractTenants(), gw.Engine(), messagegateway.Options{Prefix: "fineract"})
+	h, err := messagegateway.New(fineractTenants(), gw.Engine(), mg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,28 +72,23 @@ func start(t *testing.T, opts ...smsc.Option) *fixture {
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &fixture{sim: sim, gw: gw, url: srv.URL}
+	return &fixture{sim: sim, gw: gw, addr: srv.Listener.Addr().String()}
 }
 
-// call sends what Fineract's RestTemplate sends.
+// call sends what Fineract's RestTemplate sends, byte for byte: the
+// request line as Jersey's UriBuilder writes it (the report is
+// /sms%2Freport), its headers in its order, and the body.
 func (f *fixture) call(t *testing.T, method, path, tenant, key, body string) (int, string) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
+	var req strings.Builder
+	fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nAccept: application/json, application/*+json\r\nContent-Type: application/json\r\n", method, path)
+	fmt.Fprintf(&req, "%s: %s\r\n%s: %s\r\n", messagegateway.HeaderTenantID, tenant, messagegateway.HeaderAppKey, key)
+	fmt.Fprintf(&req, "User-Agent: Java/17.0.10\r\nHost: %s\r\nConnection: keep-alive\r\n", f.addr)
+	if method != http.MethodGet {
+		fmt.Fprintf(&req, "Content-Length: %d\r\n", len(body))
 	}
-	req, err := http.NewRequest(method, f.url+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, application/*+json")
-	req.Header.Set(messagegateway.HeaderTenantID, tenant)
-	req.Header.Set(messagegateway.HeaderAppKey, key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req.WriteString("\r\n" + body)
+	resp := messagegateway.SendRaw(t, f.addr, []byte(req.String()))
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
@@ -125,10 +126,12 @@ type entry struct {
 	ErrorMessage    *string `json:"errorMessage"`
 }
 
+// report polls as Fineract's report job does; ids smsgw left out of the
+// answer are missing from the map.
 func (f *fixture) report(t *testing.T, tenant, key string, ids ...int64) map[int64]entry {
 	t.Helper()
 	b, _ := json.Marshal(ids)
-	code, body := f.call(t, http.MethodPost, "/fineract/sms/report", tenant, key, string(b))
+	code, body := f.call(t, http.MethodPost, "/fineract/sms%2Freport", tenant, key, string(b))
 	if code != http.StatusOK {
 		t.Fatalf("POST /sms/report = %d %s", code, body)
 	}
@@ -136,7 +139,7 @@ func (f *fixture) report(t *testing.T, tenant, key string, ids ...int64) map[int
 	if err := json.Unmarshal([]byte(body), &es); err != nil {
 		t.Fatalf("report %q: %v", body, err)
 	}
-	if len(es) != len(ids) {
+	if len(es) > len(ids) {
 		t.Fatalf("report answered %d entries for %d ids: %s", len(es), len(ids), body)
 	}
 	out := map[int64]entry{}
@@ -160,9 +163,12 @@ func (f *fixture) statusIs(t *testing.T, tenant, key string, id int64, want int)
 	return e
 }
 
-// TestReportWalksThroughStatuses holds the simulator's answer and receipt
-// so the report shows each stage in turn: 150 while the message waits for
-// the carrier, 200 once the carrier took it, 300 once its receipt came.
+// TestReportWalksThroughStatuses replays Fineract's send and report jobs
+// (POST /sms, then POST /fineract/sms%2Freport as Jersey writes it) while
+// the simulator holds its answer and receipt: the report says 150 while
+// the message waits for the carrier and still 150 once the carrier took it
+// (Fineract polls only status 150 and takes any other answer as final),
+// then 300 once the receipt came.
 func TestReportWalksThroughStatuses(t *testing.T) {
 	gate := make(chan struct{})
 	var once sync.Once
@@ -187,25 +193,17 @@ func TestReportWalksThroughStatuses(t *testing.T) {
 	externalID := *e.ExternalID
 
 	release()
-	e = f.statusIs(t, "default", keyA, 101, messagegateway.StatusSent)
-	if *e.ExternalID != externalID || e.DeliveredOnDate != nil {
-		t.Fatalf("after submit_sm_resp: %+v", e)
+	f.hasStatus(t, 101, gateway.StatusSubmitted)
+	e = f.report(t, "default", keyA, 101)[101]
+	if e.DeliveryStatus != messagegateway.StatusWaitingForReport || *e.ExternalID != externalID || e.DeliveredOnDate != nil {
+		t.Fatalf("carrier took it, no receipt yet: %+v, want still 150", e)
 	}
 
 	subs := f.sim.Submits()
 	if len(subs) != 1 || subs[0].Dest != "254712345678" || subs[0].Source != "MFI-A" {
 		t.Fatalf("simulator got %+v, want one submit from MFI-A to 254712345678 (national number normalized for KE)", subs)
 	}
-	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
-	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
-	text := smsc.FormatReceiptText(subs[0].ReceiptID, subs[0].Time, time.Now(), "DELIVRD", "000", "Your loan")
-	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
-		t.Fatal(err)
-	}
-	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(subs[0].ReceiptID), 0)})
-	if err := f.sim.SendDeliverSM(d); err != nil {
-		t.Fatal(err)
-	}
+	f.receipt(t, subs[0], "DELIVRD", "000")
 	e = f.statusIs(t, "default", keyA, 101, messagegateway.StatusDelivered)
 	if *e.ExternalID != externalID || e.DeliveredOnDate == nil || e.ErrorMessage != nil {
 		t.Fatalf("after the receipt: %+v", e)
@@ -213,6 +211,80 @@ func TestReportWalksThroughStatuses(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339Nano, *e.DeliveredOnDate); err != nil {
 		t.Errorf("deliveredOnDate %q: %v", *e.DeliveredOnDate, err)
 	}
+}
+
+// TestCarrierFailureAfterFirstPoll: a message the carrier took is 150 at
+// Fineract's first poll, and 400 with the carrier's reason once an
+// UNDELIV receipt came; both answers go to the same Fineract request form.
+func TestCarrierFailureAfterFirstPoll(t *testing.T) {
+	f := start(t, smsc.WithHandler(func(*smsc.Submit) smsc.Action { return smsc.Action{NoReceipt: true} }))
+	f.send(t, "default", keyA, `[{"internalId":111,"tenantId":"default","mobileNumber":"0712345678","message":"Group meeting moved to Tuesday.","providerId":1}]`)
+	f.hasStatus(t, 111, gateway.StatusSubmitted)
+	if e := f.report(t, "default", keyA, 111)[111]; e.DeliveryStatus != messagegateway.StatusWaitingForReport || e.HasError {
+		t.Fatalf("first poll: %+v, want 150", e)
+	}
+	f.receipt(t, f.sim.Submits()[0], "UNDELIV", "001")
+	e := f.statusIs(t, "default", keyA, 111, messagegateway.StatusFailed)
+	if e.ErrorMessage == nil || !strings.Contains(*e.ErrorMessage, "UNDELIV") || e.DeliveredOnDate != nil {
+		t.Fatalf("after the UNDELIV receipt: %+v, want 400 naming UNDELIV", e)
+	}
+}
+
+// hasStatus waits until Fineract's message id has the smsgw status.
+func (f *fixture) hasStatus(t *testing.T, id int64, want gateway.Status) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err := f.gw.Engine().GetByClientRef(t.Context(), "mfi-a", fmt.Sprintf("%s%d", messagegateway.ClientRefPrefix, id))
+		if err != nil || m.Status != want {
+			return fmt.Errorf("message %d: %v %v, want %s", id, m, err, want)
+		}
+		return nil
+	})
+}
+
+// receipt sends the carrier's delivery receipt for a submit.
+func (f *fixture) receipt(t *testing.T, s smsc.Submit, stat, errCode string) {
+	t.Helper()
+	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
+	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
+	text := smsc.FormatReceiptText(s.ReceiptID, s.Time, time.Now(), stat, errCode, "")
+	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
+		t.Fatal(err)
+	}
+	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(s.ReceiptID), 0)})
+	if err := f.sim.SendDeliverSM(d); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNeverReceivedLeftOutUntilTheHorizon: an id whose POST never reached
+// smsgw is left out of the answer (Fineract keeps it waiting and asks
+// again; its POST may be on its way), until the horizon has passed since
+// the first poll that asked for it; then it is 400 "never received". A
+// POST that arrives in between is reported as any other message.
+func TestNeverReceivedLeftOutUntilTheHorizon(t *testing.T) {
+	f := startWith(t, messagegateway.Options{Prefix: "fineract", ReportHorizon: 300 * time.Millisecond})
+	first := time.Now()
+	if rep := f.report(t, "default", keyA, 777, 778); len(rep) != 0 {
+		t.Fatalf("first poll of unknown ids answered %+v, want them left out", rep)
+	}
+	f.send(t, "default", keyA, `[{"internalId":778,"tenantId":"default","mobileNumber":"0712345678","message":"late page","providerId":1}]`)
+	var e entry
+	testutil.Eventually(t, 10*time.Second, func() error {
+		rep := f.report(t, "default", keyA, 777)
+		var ok bool
+		if e, ok = rep[777]; !ok {
+			return errors.New("777 still left out")
+		}
+		return nil
+	})
+	if time.Since(first) < 300*time.Millisecond {
+		t.Fatalf("777 answered before the horizon: %+v", e)
+	}
+	if e.DeliveryStatus != messagegateway.StatusFailed || e.HasError || e.ErrorMessage == nil || !strings.Contains(*e.ErrorMessage, "never received") {
+		t.Fatalf("777 after the horizon: %+v, want 400 never received", e)
+	}
+	f.statusIs(t, "default", keyA, 778, messagegateway.StatusDelivered)
 }
 
 // TestResendStoresOnce: Fineract posting the same page again (a retry, an
@@ -265,7 +337,8 @@ func TestResendStoresOnce(t *testing.T) {
 }
 
 // TestRefusedItems: items the gateway refuses do not spoil the page, are
-// not stored, and the report says they failed so Fineract stops waiting.
+// not stored as messages, and the report says at once that they failed,
+// with the reason, so Fineract stops waiting.
 func TestRefusedItems(t *testing.T) {
 	f := start(t)
 	a := f.send(t, "default", keyA, `[{"internalId":301,"tenantId":"default","mobileNumber":"0712345678","message":"ok","providerId":1},`+
@@ -287,8 +360,8 @@ func TestRefusedItems(t *testing.T) {
 	rep := f.report(t, "default", keyA, 302, 303, 304)
 	for _, id := range []int64{302, 303, 304} {
 		e := rep[id]
-		if e.DeliveryStatus != messagegateway.StatusFailed || e.HasError || e.ExternalID != nil || e.ErrorMessage == nil {
-			t.Errorf("refused %d reported %+v, want 400 failed without error flag", id, e)
+		if e.DeliveryStatus != messagegateway.StatusFailed || e.HasError || e.ExternalID != nil || e.ErrorMessage == nil || !strings.HasPrefix(*e.ErrorMessage, "refused when posted: ") {
+			t.Errorf("refused %d reported %+v, want 400 failed without error flag, with the reason", id, e)
 		}
 		if _, err := f.gw.Engine().GetByClientRef(t.Context(), "mfi-a", fmt.Sprintf("fineract:%d", id)); !errors.Is(err, gateway.ErrNotFound) {
 			t.Errorf("refused %d: stored (%v)", id, err)

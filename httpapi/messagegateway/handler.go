@@ -8,23 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/gateway"
 )
 
-// Engine is what the API needs of the gateway: store a page of messages,
-// and find one again by its idempotency key. *gateway.Engine satisfies it;
-// tests may fake it.
+// Engine is what the API needs of the gateway: store pages of messages
+// without refusing them for the tenant's rate, find a message again by its
+// idempotency key, and remember since when an id has been asked for in
+// vain. *gateway.Engine satisfies it; tests may fake it.
 type Engine interface {
-	Accept(ctx context.Context, tenant string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error)
+	AcceptPaced(ctx context.Context, tenant string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error)
 	GetByClientRef(ctx context.Context, tenant, clientRef string) (*gateway.Message, error)
+	NoteMissing(ctx context.Context, tenant string, notes map[string]string) (map[string]gateway.Missing, error)
 }
 
 var _ Engine = (*gateway.Engine)(nil)
@@ -52,17 +54,42 @@ const (
 // Options tune the API; the zero value serves the routes at the root.
 type Options struct {
 	// Prefix is Fineract's end_point setting, e.g. "fineract": the routes
-	// are then served both at /sms and at /fineract/sms.
+	// are then served under it too, in every form Fineract's URL builder
+	// writes it (see Routes).
 	Prefix string
 	// Logger receives one line per call at info level (masked numbers, no
 	// bodies) and refusal details at debug level; default discards.
 	Logger *slog.Logger
 	// Registerer takes the smsgw_message_gateway_* metrics; nil registers none.
 	Registerer prometheus.Registerer
-	// MaxBodyBytes caps a request body; default 16 MiB (Fineract's
-	// triggered campaigns post all their messages in one call).
+	// MaxBodyBytes is the hard cap of a POST /sms body; default
+	// DefaultMaxBodyBytes. A page is read and stored as it streams in, so
+	// memory does not grow with it: the cap bounds how long one call may
+	// run, not what it costs.
 	MaxBodyBytes int64
+	// MaxReportIDs caps the ids of one POST /sms/report; default
+	// DefaultMaxReportIDs. Fineract asks for 200 at a time.
+	MaxReportIDs int
+	// ReportHorizon is how long the report waits for a fact that may still
+	// come before it answers without it; default DefaultReportHorizon.
+	// See doc.go, "What POST /sms/report answers".
+	ReportHorizon time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
+
+// Defaults of Options.
+const (
+	// DefaultMaxBodyBytes is far above any page Fineract posts: a triggered
+	// campaign posts all its messages in one call, about 200 bytes each,
+	// so this is over a million messages.
+	DefaultMaxBodyBytes = 256 << 20
+	// DefaultMaxReportIDs is fifty of Fineract's report pages.
+	DefaultMaxReportIDs = 10_000
+	// DefaultReportHorizon is three days: Fineract's jobs run daily, so a
+	// message gets at least two more polls after its first.
+	DefaultReportHorizon = 72 * time.Hour
+)
 
 // Handler serves the message-gateway API for a set of smsgw tenants.
 type Handler struct {
@@ -95,7 +122,16 @@ func New(tenants map[string]TenantConfig, eng Engine, opts Options) (*Handler, e
 	}
 	opts.Prefix = prefix
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 16 << 20
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxReportIDs <= 0 {
+		opts.MaxReportIDs = DefaultMaxReportIDs
+	}
+	if opts.ReportHorizon <= 0 {
+		opts.ReportHorizon = DefaultReportHorizon
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -149,16 +185,42 @@ func cleanPrefix(p string) (string, error) {
 	return "/" + p, nil
 }
 
-// Routes returns the API's handlers by Go 1.22 ServeMux pattern, at the
-// root and, with a Prefix, under it as well.
+// Routes returns the API's handlers by Go 1.22 ServeMux pattern, in every
+// form Fineract may call them. Fineract builds its URLs with Jersey's
+// UriBuilder, whose build() percent-encodes a '/' inside a template value:
+// the report is "sms/report" in one value, so it calls POST /sms%2Freport,
+// and an end_point "/fineract" becomes the single segment /%2Ffineract/.
+// So the routes are served at the root and under the prefix, each with the
+// report both encoded and plain (a proxy may decode it), and under every
+// single-segment encoding of the prefix Fineract's end_point may be written
+// as ("fineract", "/fineract", "fineract/", "/fineract/"). ServeMux matches
+// each segment unescaped, so %2f matches too.
 func (h *Handler) Routes() map[string]http.Handler {
 	routes := map[string]http.Handler{}
-	for _, base := range []string{"", h.opts.Prefix} {
+	for _, base := range bases(h.opts.Prefix) {
 		routes["POST "+base+"/sms"] = http.HandlerFunc(h.serveSend)
 		routes["POST "+base+"/sms/report"] = http.HandlerFunc(h.serveReport)
+		routes["POST "+base+"/sms%2Freport"] = http.HandlerFunc(h.serveReport)
 		routes["GET "+base+"/smsbridges"] = http.HandlerFunc(h.serveBridges)
 	}
 	return routes
+}
+
+// bases are the path prefixes the routes are served under: the root, the
+// prefix as path segments, and each way Fineract may send the end_point as
+// one encoded segment.
+func bases(prefix string) []string {
+	if prefix == "" {
+		return []string{""}
+	}
+	p := strings.TrimPrefix(prefix, "/")
+	out := []string{"", prefix}
+	for _, v := range []string{p, "/" + p, p + "/", "/" + p + "/"} {
+		if b := "/" + strings.ReplaceAll(v, "/", "%2F"); !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // authenticate returns the tenant the headers name when the app key is one
@@ -194,34 +256,80 @@ func (h *Handler) call(w http.ResponseWriter, r *http.Request, route string) (*t
 	return t, fid, rec, true
 }
 
+// pageChunk is how many items of a POST /sms page go to the engine in one
+// call: a page up to this size is stored all or nothing, and a larger one
+// chunk by chunk as it streams in.
+const pageChunk = 1000
+
 func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 	t, fid, rec, ok := h.call(w, r, "sms")
 	if !ok {
 		return
 	}
-	items, err := decodeSMS(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	page, err := newArrayReader(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
 	if err != nil {
-		h.badBody(rec, err, t, "sms")
+		h.badBody(rec, err, t, "sms", 0)
 		return
 	}
+	ans := sendAnswer{Refused: []refusal{}}
+	items := make([]smsItem, 0, pageChunk)
+	stored := 0 // items of earlier chunks, handed to the engine
+	for {
+		b, done, err := page.next()
+		var it smsItem
+		if err == nil && !done {
+			it, err = parseItem(page.n-1, b)
+		}
+		if err != nil {
+			h.badBody(rec, err, t, "sms", stored)
+			return
+		}
+		if !done {
+			items = append(items, it)
+		}
+		if len(items) == pageChunk || done && len(items) > 0 {
+			if err := h.sendChunk(r.Context(), t, fid, stored, items, &ans); err != nil {
+				h.log.Error("fineract: page not stored", "tenant", t.id, "items", len(items), "stored_before", stored, "err", err)
+				msg := "the gateway could not store the page; nothing was stored, try again later"
+				if stored > 0 {
+					msg = fmt.Sprintf("the gateway could not store the page from item %d on; the items before it were stored, and posting the page again stores none of them twice", stored)
+				}
+				writeError(rec, http.StatusServiceUnavailable, msg)
+				return
+			}
+			stored += len(items)
+			items = items[:0]
+		}
+		if done {
+			break
+		}
+	}
+	h.log.Info("fineract: page accepted", "tenant", t.id, "items", stored, "accepted", ans.Accepted,
+		"duplicates", ans.Duplicates, "opted_out", ans.OptedOut, "refused", len(ans.Refused)+ans.MoreRefused)
+	writeJSON(rec, http.StatusAccepted, ans)
+}
 
+// sendChunk hands items (the page's from item first on) to the engine and
+// counts what became of each in ans. It fails only when nothing of the
+// chunk was stored.
+func (h *Handler) sendChunk(ctx context.Context, t *tenant, fid string, first int, items []smsItem, ans *sendAnswer) error {
 	// Items refused before the engine (unknown providerId) keep their
 	// place: reqs holds only the others, at[j] maps them back.
-	ans := sendAnswer{Refused: []refusal{}}
+	var refused []refusal
 	reqs := make([]gateway.SendRequest, 0, len(items))
 	at := make([]int, 0, len(items))
 	for i, it := range items {
 		req := gateway.SendRequest{
 			To:        deref(it.MobileNumber),
 			Text:      deref(it.Message),
-			ClientRef: ClientRefPrefix + strconv.FormatInt(int64(*it.InternalID), 10),
+			ClientRef: clientRef(int64(*it.InternalID)),
 			Meta:      map[string]string{"fineract_tenant": fid},
 		}
 		if it.ProviderID != nil {
 			b, found := t.cfg.bridge(int64(*it.ProviderID))
 			if !found {
-				h.refuse(&ans, t, i, int64(*it.InternalID), "providerId",
-					fmt.Sprintf("no bridge %d for this tenant (GET /smsbridges lists them)", *it.ProviderID), deref(it.MobileNumber))
+				refused = append(refused, h.refuse(t, first+i, int64(*it.InternalID), "providerId",
+					fmt.Sprintf("no bridge %d for this tenant (GET /smsbridges lists them)", *it.ProviderID), deref(it.MobileNumber)))
 				continue
 			}
 			req.From, req.Category = b.PhoneNo, b.Category
@@ -232,10 +340,9 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 	}
 	var outs []gateway.AcceptOutcome
 	if len(reqs) > 0 {
-		outs, err = h.eng.Accept(r.Context(), t.id, reqs)
-		if err != nil {
-			h.acceptFailed(rec, t, len(reqs), err)
-			return
+		var err error
+		if outs, err = h.eng.AcceptPaced(ctx, t.id, reqs); err != nil {
+			return err
 		}
 	}
 	for j, o := range outs {
@@ -247,7 +354,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 			if errors.As(o.Err, &fe) {
 				field, reason = fineractField(fe.Field), fe.Reason
 			}
-			h.refuse(&ans, t, at[j], int64(*it.InternalID), field, reason, deref(it.MobileNumber))
+			refused = append(refused, h.refuse(t, first+at[j], int64(*it.InternalID), field, reason, deref(it.MobileNumber)))
 		case o.Duplicate:
 			ans.Duplicates++
 			h.metrics.items.WithLabelValues(t.id, itemDuplicate).Inc()
@@ -260,19 +367,35 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	// Back into the page's order: unknown bridges were refused first.
-	slices.SortStableFunc(ans.Refused, func(a, b refusal) int { return a.item - b.item })
-	h.log.Info("fineract: page accepted", "tenant", t.id, "items", len(items), "accepted", ans.Accepted,
-		"duplicates", ans.Duplicates, "opted_out", ans.OptedOut, "refused", len(ans.Refused))
-	writeJSON(rec, http.StatusAccepted, ans)
+	slices.SortStableFunc(refused, func(a, b refusal) int { return a.item - b.item })
+	if len(refused) > 0 {
+		// So the report can answer 400 with the reason at once.
+		reasons := make(map[string]string, len(refused))
+		for _, rf := range refused {
+			reasons[clientRef(rf.InternalID)] = strings.TrimPrefix(rf.Field+": ", ": ") + rf.Error
+		}
+		if _, err := h.eng.NoteMissing(ctx, t.id, reasons); err != nil {
+			h.log.Warn("fineract: could not record refused items; the report will call them never received after the horizon", "tenant", t.id, "items", len(refused), "err", err)
+		}
+	}
+	for _, rf := range refused {
+		if len(ans.Refused) < maxListedRefusals {
+			ans.Refused = append(ans.Refused, rf)
+		} else {
+			ans.MoreRefused++
+		}
+	}
+	return nil
 }
 
-// refuse records an item that is not stored; the report will say 400.
-func (h *Handler) refuse(ans *sendAnswer, t *tenant, item int, id int64, field, reason, number string) {
-	ans.Refused = append(ans.Refused, refusal{item: item, InternalID: id, Field: field, Error: reason})
+// refuse counts and logs an item that is not stored (the report will say
+// 400 once the horizon has passed) and returns it for the answer.
+func (h *Handler) refuse(t *tenant, item int, id int64, field, reason, number string) refusal {
 	h.metrics.items.WithLabelValues(t.id, itemRefused).Inc()
 	// The reason may quote the number: only at debug level.
 	h.log.Info("fineract: item refused", "tenant", t.id, "internal_id", id, "field", field, "to", gateway.MaskNumber(number))
 	h.log.Debug("fineract: item refused", "tenant", t.id, "internal_id", id, "field", field, "reason", reason)
+	return refusal{item: item, InternalID: id, Field: field, Error: reason}
 }
 
 // fineractField names an engine field the way Fineract's JSON does.
@@ -288,48 +411,36 @@ func fineractField(f string) string {
 	return f
 }
 
-// acceptFailed answers a page the engine stored nothing of.
-func (h *Handler) acceptFailed(w http.ResponseWriter, t *tenant, n int, err error) {
-	var qe *gateway.QuotaError
-	switch {
-	case errors.As(err, &qe) && qe.TooLarge:
-		h.log.Warn("fineract: page larger than the tenant's burst", "tenant", t.id, "items", n)
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
-			"the page holds %d messages, more than tenant %s may send at once: raise the tenant's burst to at least 200 (Fineract's page size)", n, t.id))
-	case errors.As(err, &qe):
-		secs := max(1, int(math.Ceil(qe.RetryAfter.Seconds())))
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		h.log.Info("fineract: page over the tenant's rate", "tenant", t.id, "items", n, "retry_after_s", secs)
-		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("tenant %s is over its sending rate; nothing was stored, retry in %d s", t.id, secs))
-	default:
-		h.log.Error("fineract: page not stored", "tenant", t.id, "items", n, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "the gateway could not store the page; nothing was stored, try again later")
-	}
-}
-
 func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 	t, _, rec, ok := h.call(w, r, "report")
 	if !ok {
 		return
 	}
-	ids, err := decodeIDs(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes))
+	ids, err := decodeIDs(http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes), h.opts.MaxReportIDs)
 	if err != nil {
-		h.badBody(rec, err, t, "report")
+		h.badBody(rec, err, t, "report", 0)
 		return
 	}
-	out := make([]reportEntry, len(ids))
+	ctx, now := r.Context(), h.opts.Now()
+	entries := make([]*reportEntry, len(ids)) // nil: left out of the answer
+	missing := map[string]string{}            // client refs not found → "" (no reason known)
 	failed := 0
 	var lastErr error
 	for i, id := range ids {
-		m, err := h.eng.GetByClientRef(r.Context(), t.id, ClientRefPrefix+strconv.FormatInt(id, 10))
+		if ctx.Err() != nil {
+			h.log.Info("fineract: report abandoned: the caller hung up", "tenant", t.id, "ids", len(ids), "looked_up", i)
+			return
+		}
+		m, err := h.eng.GetByClientRef(ctx, t.id, clientRef(id))
 		switch {
 		case errors.Is(err, gateway.ErrNotFound):
-			out[i] = reportEntry{ID: id, DeliveryStatus: StatusFailed, ErrorMessage: ptr(unknownID)}
+			missing[clientRef(id)] = ""
 		case err != nil:
 			failed, lastErr = failed+1, err
-			out[i] = reportEntry{ID: id, DeliveryStatus: StatusPending, HasError: true, ErrorMessage: ptr("smsgw could not look this message up now; ask again")}
+			entries[i] = &reportEntry{ID: id, DeliveryStatus: StatusPending, HasError: true, ErrorMessage: ptr("smsgw could not look this message up now; ask again")}
 		default:
-			out[i] = report(id, m)
+			e := h.report(id, m, now)
+			entries[i] = &e
 		}
 	}
 	if failed > 0 && failed == len(ids) {
@@ -340,21 +451,62 @@ func (h *Handler) serveReport(w http.ResponseWriter, r *http.Request) {
 	if failed > 0 {
 		h.log.Warn("fineract: some report lookups failed", "tenant", t.id, "ids", len(ids), "failed", failed, "err", lastErr)
 	}
-	h.log.Info("fineract: report", "tenant", t.id, "ids", len(ids))
+	if len(missing) > 0 {
+		h.reportMissing(ctx, t, ids, missing, entries, now)
+	}
+	out := make([]reportEntry, 0, len(ids))
+	for _, e := range entries {
+		if e != nil {
+			out = append(out, *e)
+		}
+	}
+	h.log.Info("fineract: report", "tenant", t.id, "ids", len(ids), "answered", len(out))
 	writeJSON(rec, http.StatusOK, out)
 }
 
-// unknownID is the errorMessage of an id smsgw has no message for.
-const unknownID = "smsgw has no message for this id: refused when posted, or never received"
+// reportMissing fills the entries of the ids smsgw has no message for: 400
+// with the reason when the id was refused when posted, 400 "never
+// received" once it has been asked for longer than the horizon, and left
+// out (Fineract keeps it waiting and asks again) until then. When the
+// store cannot say, they are left out too.
+func (h *Handler) reportMissing(ctx context.Context, t *tenant, ids []int64, missing map[string]string, entries []*reportEntry, now time.Time) {
+	notes, err := h.eng.NoteMissing(ctx, t.id, missing)
+	if err != nil {
+		h.log.Warn("fineract: report: could not record unknown ids; leaving them out", "tenant", t.id, "ids", len(missing), "err", err)
+		return
+	}
+	for i, id := range ids {
+		n, ok := notes[clientRef(id)]
+		switch {
+		case !ok:
+		case n.Reason != "":
+			entries[i] = &reportEntry{ID: id, DeliveryStatus: StatusFailed, ErrorMessage: ptr("refused when posted: " + n.Reason)}
+		case now.Sub(n.Since) >= h.opts.ReportHorizon:
+			entries[i] = &reportEntry{ID: id, DeliveryStatus: StatusFailed, ErrorMessage: ptr(neverReceived)}
+		}
+	}
+}
 
-// report maps a stored message to Fineract's view of it (see doc.go).
-func report(id int64, m *gateway.Message) reportEntry {
+// neverReceived is the errorMessage of an id asked for longer than the
+// horizon that smsgw never received.
+const neverReceived = "smsgw never received this message: its POST /sms did not reach the gateway"
+
+// clientRef is the idempotency key of Fineract's message id.
+func clientRef(id int64) string { return ClientRefPrefix + strconv.FormatInt(id, 10) }
+
+// report maps a stored message to Fineract's view of it (see doc.go): 150
+// until it is final, except that a message sent longer than the horizon
+// ago without a receipt is reported sent (200), final for Fineract.
+func (h *Handler) report(id int64, m *gateway.Message, now time.Time) reportEntry {
 	e := reportEntry{ID: id, ExternalID: ptr(m.ID), AddedOnDate: formatDate(m.CreatedAt)}
 	switch m.Status {
 	case gateway.StatusAccepted:
 		e.DeliveryStatus = StatusWaitingForReport
 	case gateway.StatusSubmitted:
-		e.DeliveryStatus = StatusSent
+		e.DeliveryStatus = StatusWaitingForReport
+		if now.Sub(m.UpdatedAt) >= h.opts.ReportHorizon {
+			e.DeliveryStatus = StatusSent
+		}
 	case gateway.StatusDelivered:
 		e.DeliveryStatus = StatusDelivered
 		e.DeliveredOnDate = formatDate(m.UpdatedAt)
@@ -384,16 +536,32 @@ func (h *Handler) serveBridges(w http.ResponseWriter, r *http.Request) {
 	writeJSON(rec, http.StatusOK, out)
 }
 
-// badBody answers a body Fineract could not have sent; a body over the
-// size limit is 413.
-func (h *Handler) badBody(w http.ResponseWriter, err error, t *tenant, route string) {
+// badBody answers a body Fineract could not have sent: 413 over a size
+// limit, else 400. stored counts the items of the page stored before the
+// fault, which the answer mentions.
+func (h *Handler) badBody(w http.ResponseWriter, err error, t *tenant, route string, stored int) {
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit))
+	var tooMany errTooManyIDs
+	switch {
+	case errors.As(err, &tooBig):
+		h.log.Warn("fineract: body over the size limit", "tenant", t.id, "route", route, "limit_bytes", tooBig.Limit, "stored", stored)
+		msg := fmt.Sprintf("the body is larger than %d bytes", tooBig.Limit)
+		if stored > 0 {
+			msg += fmt.Sprintf("; its first %d items were stored", stored)
+		}
+		writeError(w, http.StatusRequestEntityTooLarge, msg)
+		return
+	case errors.As(err, &tooMany):
+		h.log.Warn("fineract: report over the id limit", "tenant", t.id, "limit", tooMany.max)
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 		return
 	}
-	h.log.Info("fineract: malformed body", "tenant", t.id, "route", route, "err", err)
-	writeError(w, http.StatusBadRequest, "malformed request: "+err.Error())
+	h.log.Info("fineract: malformed body", "tenant", t.id, "route", route, "err", err, "stored", stored)
+	msg := "malformed request: " + err.Error()
+	if stored > 0 {
+		msg += fmt.Sprintf(" (the first %d items were stored; post the corrected page again: stored items are not stored twice)", stored)
+	}
+	writeError(w, http.StatusBadRequest, msg)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -1,14 +1,18 @@
 package messagegateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,9 +91,14 @@ func TestNewErrors(t *testing.T) {
 	for p := range h.Routes() {
 		patterns = append(patterns, p)
 	}
-	if len(patterns) != 6 || h.Routes()["POST /api/v1/sms/report"] == nil || h.Routes()["GET /smsbridges"] == nil {
+	// 4 routes at the root, under /api/v1, and under each single-segment
+	// form Fineract may write the end_point in: api%2Fv1, %2Fapi%2Fv1,
+	// api%2Fv1%2F and %2Fapi%2Fv1%2F.
+	if len(patterns) != 24 || h.Routes()["POST /api/v1/sms/report"] == nil || h.Routes()["GET /smsbridges"] == nil ||
+		h.Routes()["POST /%2Fapi%2Fv1%2F/sms%2Freport"] == nil || h.Routes()["POST /sms%2Freport"] == nil {
 		t.Errorf("routes %v", patterns)
 	}
+	mux(h) // registers without a conflict
 	for _, tn := range h.byHeader {
 		if tn.cfg.AppKeys != nil {
 			t.Error("the handler keeps plain app keys")
@@ -97,13 +106,8 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-// flakyEngine fails some lookups, and answers every Accept with a quota
-// error that says the call can never pass.
+// flakyEngine fails some lookups.
 type flakyEngine struct{ *fakeEngine }
-
-func (f flakyEngine) Accept(context.Context, string, []gateway.SendRequest) ([]gateway.AcceptOutcome, error) {
-	return nil, &gateway.QuotaError{Tenant: "mfi-a", TooLarge: true}
-}
 
 func (f flakyEngine) GetByClientRef(ctx context.Context, tenant, ref string) (*gateway.Message, error) {
 	if ref == "fineract:2" {
@@ -123,9 +127,8 @@ func post(t *testing.T, h *Handler, path, body string) *httptest.ResponseRecorde
 }
 
 // TestPartialLookupFailure: an id whose lookup failed is reported
-// hasError true (Fineract asks again), the others normally; a page larger
-// than the tenant's burst is 413, not a retryable 429.
-func TestPartialLookupFailureAndTooLarge(t *testing.T) {
+// hasError true (Fineract asks again), the others normally.
+func TestPartialLookupFailure(t *testing.T) {
 	eng := newFakeEngine()
 	eng.seed("mfi-a", 1, gateway.StatusDelivered, "", fakeTime)
 	h, err := New(goldenTenants(), flakyEngine{eng}, Options{})
@@ -138,10 +141,126 @@ func TestPartialLookupFailureAndTooLarge(t *testing.T) {
 	if w.Code != http.StatusOK || w.Body.String() != want {
 		t.Errorf("report = %d %s\nwant %s", w.Code, w.Body, want)
 	}
-	w = post(t, h, "/sms", `[{"internalId":1,"mobileNumber":"0712345678","message":"hi"}]`)
-	if w.Code != http.StatusRequestEntityTooLarge || w.Header().Get("Retry-After") != "" || !strings.Contains(w.Body.String(), "burst") {
-		t.Errorf("too large page = %d %s", w.Code, w.Body)
+}
+
+// TestReportLimits: more ids than MaxReportIDs is 413 and looks nothing
+// up; an id asked twice counts once and is answered once; a caller that
+// hung up stops the lookups.
+func TestReportLimits(t *testing.T) {
+	eng := &countingLookups{fakeEngine: newFakeEngine()}
+	eng.seed("mfi-a", 1, gateway.StatusDelivered, "", fakeTime)
+	h, err := New(goldenTenants(), eng, Options{MaxReportIDs: 3})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if w := post(t, h, "/sms/report", "[1,2,3,4]"); w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "more than 3 ids") {
+		t.Errorf("4 ids over a cap of 3 = %d %s, want 413", w.Code, w.Body)
+	}
+	if eng.lookups.Load() != 0 {
+		t.Errorf("%d lookups for a refused report", eng.lookups.Load())
+	}
+	w := post(t, h, "/sms/report", "[1,1,1,1,1,1]")
+	if w.Code != http.StatusOK || strings.Count(w.Body.String(), `"id":1,`) != 1 || eng.lookups.Load() != 1 {
+		t.Errorf("one id asked 6 times = %d %s after %d lookups, want one entry and one lookup", w.Code, w.Body, eng.lookups.Load())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	eng.lookups.Store(0)
+	eng.onLookup = cancel // the caller hangs up during the first lookup
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/sms/report", strings.NewReader("[1,2,3]"))
+	req.Header.Set(HeaderTenantID, "default")
+	req.Header.Set(HeaderAppKey, "c2VjcmV0LWZpbmVyYWN0LWtleQ")
+	mux(h).ServeHTTP(httptest.NewRecorder(), req)
+	if n := eng.lookups.Load(); n != 1 {
+		t.Errorf("%d lookups after the caller hung up during the first, want 1", n)
+	}
+}
+
+// countingLookups counts GetByClientRef calls and runs onLookup in each.
+type countingLookups struct {
+	*fakeEngine
+	lookups  atomic.Int64
+	onLookup func()
+}
+
+func (c *countingLookups) GetByClientRef(ctx context.Context, tenant, ref string) (*gateway.Message, error) {
+	c.lookups.Add(1)
+	if c.onLookup != nil {
+		c.onLookup()
+	}
+	return c.fakeEngine.GetByClientRef(ctx, tenant, ref)
+}
+
+// TestHugePageStreams posts a 100,000-item page, generated as it is sent,
+// to an engine that keeps nothing: the handler must read and hand it on in
+// chunks, so the live heap stays small (the whole page decoded at once
+// took over 600 MB). The heap is read at every chunk the engine receives.
+func TestHugePageStreams(t *testing.T) {
+	const items = 100_000
+	eng := &discardEngine{}
+	h, err := New(goldenTenants(), eng, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+
+	body, pw := io.Pipe()
+	go func() {
+		w := bufio.NewWriter(pw)
+		w.WriteString("[")
+		for i := range items {
+			if i > 0 {
+				w.WriteString(",")
+			}
+			fmt.Fprintf(w, `{"internalId":%d,"tenantId":"default","mobileNumber":"07%08d","message":"Dear client, your loan repayment of KES 1,500 is due on Friday 05 March. Thank you.","providerId":1}`, i+1, i)
+		}
+		w.WriteString("]")
+		pw.CloseWithError(w.Flush())
+	}()
+	req := httptest.NewRequest(http.MethodPost, "/sms", body)
+	req.Header.Set(HeaderTenantID, "default")
+	req.Header.Set(HeaderAppKey, "c2VjcmV0LWZpbmVyYWN0LWtleQ")
+	w := httptest.NewRecorder()
+	mux(h).ServeHTTP(w, req)
+	if w.Code != http.StatusAccepted || !strings.Contains(w.Body.String(), fmt.Sprintf(`"accepted":%d`, items)) {
+		t.Fatalf("= %d %s", w.Code, w.Body)
+	}
+	if eng.items != items || eng.calls != items/pageChunk {
+		t.Errorf("engine got %d items in %d calls, want %d in %d", eng.items, eng.calls, items, items/pageChunk)
+	}
+	// Bound: 32 MiB over the heap before the call, for a page whose body
+	// alone is about 19 MB and whose decoded items were ~600 MB at once.
+	grown := int64(eng.peakHeap) - int64(base.HeapAlloc)
+	t.Logf("heap before %d KiB, at most %d KiB while %d items streamed", base.HeapAlloc>>10, eng.peakHeap>>10, items)
+	if grown > 32<<20 {
+		t.Errorf("the heap grew by %d MiB while the page streamed, want ≤ 32 MiB", grown>>20)
+	}
+}
+
+// discardEngine accepts everything and keeps nothing but counts and the
+// largest heap seen at a call.
+type discardEngine struct {
+	items, calls int
+	peakHeap     uint64
+}
+
+func (d *discardEngine) AcceptPaced(_ context.Context, _ string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error) {
+	d.calls++
+	d.items += len(reqs)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	d.peakHeap = max(d.peakHeap, ms.HeapAlloc)
+	return make([]gateway.AcceptOutcome, len(reqs)), nil
+}
+
+func (d *discardEngine) GetByClientRef(context.Context, string, string) (*gateway.Message, error) {
+	return nil, gateway.ErrNotFound
+}
+
+func (d *discardEngine) NoteMissing(context.Context, string, map[string]string) (map[string]gateway.Missing, error) {
+	return nil, nil
 }
 
 // TestBodyLimit: a body over MaxBodyBytes is 413 and never reaches the

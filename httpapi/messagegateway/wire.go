@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -45,72 +46,135 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// decodeArray reads a JSON array and nothing after it, returning its
-// elements undecoded so an error can name the item at fault.
-func decodeArray(r io.Reader) ([]json.RawMessage, error) {
+// arrayReader reads a JSON array one element at a time, so a page of any
+// size costs the memory of one element; errors name the element at fault.
+type arrayReader struct {
+	dec *json.Decoder
+	n   int // elements read
+}
+
+// newArrayReader reads the opening bracket.
+func newArrayReader(r io.Reader) (*arrayReader, error) {
 	dec := json.NewDecoder(r)
-	var items []json.RawMessage
-	if err := dec.Decode(&items); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.Is(err, io.EOF):
-			return nil, errors.New("the body is empty; want a JSON array")
-		case errors.As(err, &typeErr):
-			return nil, fmt.Errorf("want a JSON array, got a JSON %s", typeErr.Value)
-		}
-		return nil, fmt.Errorf("not JSON: %w", err)
-	}
-	if items == nil {
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, errors.New("the body is empty; want a JSON array")
+	case err != nil:
+		return nil, jsonError(err)
+	case tok == nil:
 		return nil, errors.New("want a JSON array, got null")
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, errors.New("unexpected data after the JSON array")
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("want a JSON array, got a JSON %s", tokenKind(tok))
 	}
-	return items, nil
+	return &arrayReader{dec: dec}, nil
 }
 
-// decodeSMS parses a POST /sms body. Any item Fineract could not have sent
-// (not an object, no integer internalId, a non-string number or text) makes
-// the whole body malformed.
-func decodeSMS(r io.Reader) ([]smsItem, error) {
-	raw, err := decodeArray(r)
+// next returns the next element undecoded, or done after the closing
+// bracket when nothing but white space follows it.
+func (a *arrayReader) next() (elem json.RawMessage, done bool, err error) {
+	if !a.dec.More() {
+		if _, err := a.dec.Token(); err != nil { // the closing bracket
+			return nil, false, jsonError(err)
+		}
+		if _, err := a.dec.Token(); !errors.Is(err, io.EOF) {
+			return nil, false, errors.New("unexpected data after the JSON array")
+		}
+		return nil, true, nil
+	}
+	if err := a.dec.Decode(&elem); err != nil {
+		return nil, false, fmt.Errorf("item %d: %w", a.n, jsonError(err))
+	}
+	a.n++
+	return elem, false, nil
+}
+
+// jsonError words a decoding failure, keeping a body-size error
+// recognizable for the 413 answer.
+func jsonError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return err
+	}
+	return fmt.Errorf("not JSON: %w", err)
+}
+
+// tokenKind names the JSON type of a decoder token.
+func tokenKind(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '{' {
+			return "object"
+		}
+		return "array"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	}
+	return "number"
+}
+
+// parseItem decodes element i of a POST /sms body. Anything Fineract could
+// not have sent (not an object, no integer internalId, a non-string number
+// or text) makes the body malformed.
+func parseItem(i int, b json.RawMessage) (smsItem, error) {
+	var it smsItem
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return it, fmt.Errorf("item %d: want a JSON object, got a JSON %s", i, kind(b))
+	}
+	if err := json.Unmarshal(b, &it); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return it, fmt.Errorf("item %d: %s: want a %s, got a JSON %s", i, typeErr.Field, typeErr.Type, typeErr.Value)
+		}
+		return it, fmt.Errorf("item %d: %v", i, unwrapJSON(err))
+	}
+	if it.InternalID == nil {
+		return it, fmt.Errorf("item %d: internalId is required (Fineract's SMS message id)", i)
+	}
+	return it, nil
+}
+
+// errTooManyIDs refuses a report that asks for more ids than
+// Options.MaxReportIDs.
+type errTooManyIDs struct{ max int }
+
+func (e errTooManyIDs) Error() string {
+	return fmt.Sprintf("more than %d ids in one report request; Fineract asks for 200 at a time", e.max)
+}
+
+// decodeIDs parses a POST /sms/report body, Fineract's ids as a JSON
+// array, reading at most max of them. An id asked twice is answered once.
+func decodeIDs(r io.Reader, max int) ([]int64, error) {
+	a, err := newArrayReader(r)
 	if err != nil {
 		return nil, err
 	}
-	items := make([]smsItem, len(raw))
-	for i, b := range raw {
-		if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
-			return nil, fmt.Errorf("item %d: want a JSON object, got a JSON %s", i, kind(b))
+	var ids []int64
+	seen := map[int64]bool{}
+	for {
+		b, done, err := a.next()
+		if err != nil {
+			return nil, err
 		}
-		if err := json.Unmarshal(b, &items[i]); err != nil {
-			var typeErr *json.UnmarshalTypeError
-			if errors.As(err, &typeErr) && typeErr.Field != "" {
-				return nil, fmt.Errorf("item %d: %s: want a %s, got a JSON %s", i, typeErr.Field, typeErr.Type, typeErr.Value)
-			}
-			return nil, fmt.Errorf("item %d: %v", i, unwrapJSON(err))
+		if done {
+			return ids, nil
 		}
-		if items[i].InternalID == nil {
-			return nil, fmt.Errorf("item %d: internalId is required (Fineract's SMS message id)", i)
-		}
-	}
-	return items, nil
-}
-
-// decodeIDs parses a POST /sms/report body: Fineract's ids as a JSON array.
-func decodeIDs(r io.Reader) ([]int64, error) {
-	raw, err := decodeArray(r)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, len(raw))
-	for i, b := range raw {
 		var f flexInt
 		if err := json.Unmarshal(b, &f); err != nil {
-			return nil, fmt.Errorf("item %d: %v", i, unwrapJSON(err))
+			return nil, fmt.Errorf("item %d: %v", a.n-1, unwrapJSON(err))
 		}
-		ids[i] = int64(f)
+		if seen[int64(f)] {
+			continue
+		}
+		if len(ids) == max {
+			return nil, errTooManyIDs{max}
+		}
+		seen[int64(f)] = true
+		ids = append(ids, int64(f))
 	}
-	return ids, nil
 }
 
 // unwrapJSON drops encoding/json's "json: cannot unmarshal ..." wrapping of
@@ -148,8 +212,14 @@ type sendAnswer struct {
 	Accepted   int       `json:"accepted"`
 	Duplicates int       `json:"duplicates"`
 	OptedOut   int       `json:"optedOut"`
-	Refused    []refusal `json:"refused"`
+	Refused    []refusal `json:"refused"` // the first maxListedRefusals
+	// MoreRefused counts the refusals not listed, so the answer stays
+	// small however large the page.
+	MoreRefused int `json:"moreRefused,omitempty"`
 }
+
+// maxListedRefusals bounds the refusals a 202 answer lists.
+const maxListedRefusals = 100
 
 // refusal names one item not stored, by Fineract's field names.
 type refusal struct {

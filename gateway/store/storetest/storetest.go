@@ -69,9 +69,10 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
-		{"MissingSince", testMissingSince},
-		{"MissingSinceManyRefs", testMissingSinceManyRefs},
-		{"MissingSinceConcurrent", testMissingSinceConcurrent},
+		{"NoteMissing", testNoteMissing},
+		{"NoteMissingReasons", testNoteMissingReasons},
+		{"NoteMissingManyRefs", testNoteMissingManyRefs},
+		{"NoteMissingConcurrent", testNoteMissingConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1802,14 +1803,32 @@ func testTaskClaimsDisjoint(t *testing.T, e *env) {
 	}
 }
 
-// missing calls MissingSince and fails the test on an error.
+// missing notes refs as looked for in vain and returns since when each is
+// missing; it fails the test on an error.
 func (e *env) missing(tenant string, refs []string, now time.Time) map[string]time.Time {
 	e.t.Helper()
-	got, err := e.s.MissingSince(e.t.Context(), tenant, refs, now)
+	got, err := e.s.NoteMissing(e.t.Context(), tenant, notes(refs), now)
 	if err != nil {
-		e.t.Fatalf("MissingSince(%s, %d refs): %v", tenant, len(refs), err)
+		e.t.Fatalf("NoteMissing(%s, %d refs): %v", tenant, len(refs), err)
 	}
-	return got
+	return since(got)
+}
+
+// notes are refs looked for in vain (no reason).
+func notes(refs []string) map[string]string {
+	n := make(map[string]string, len(refs))
+	for _, r := range refs {
+		n[r] = ""
+	}
+	return n
+}
+
+func since(m map[string]gateway.Missing) map[string]time.Time {
+	out := make(map[string]time.Time, len(m))
+	for ref, x := range m {
+		out[ref] = x.Since
+	}
+	return out
 }
 
 // sameTimes reports whether got holds exactly want's refs, each with the
@@ -1828,9 +1847,9 @@ func sameTimes(got, want map[string]time.Time) bool {
 	return true
 }
 
-// MissingSince keeps the first time each (tenant, client ref) was looked
+// NoteMissing keeps the first time each (tenant, client ref) was looked
 // for, across calls and restarts, until PruneMissing removes it.
-func testMissingSince(t *testing.T, e *env) {
+func testNoteMissing(t *testing.T, e *env) {
 	ctx := t.Context()
 	// Sub-millisecond parts on purpose: see sameTimes.
 	t0 := time.Date(2025, 5, 1, 8, 0, 0, 123456789, time.UTC)
@@ -1847,14 +1866,17 @@ func testMissingSince(t *testing.T, e *env) {
 	if got := e.missing("t2", []string{"a"}, t1); !sameTimes(got, map[string]time.Time{"a": t1}) {
 		t.Fatalf("t2 = %v, want a at %v", got, t1)
 	}
-	if got, err := e.s.MissingSince(ctx, "t1", nil, t2); err != nil || got == nil || len(got) != 0 {
+	if got, err := e.s.NoteMissing(ctx, "t1", nil, t2); err != nil || got == nil || len(got) != 0 {
 		t.Errorf("no refs = %v, %v; want an empty map", got, err)
 	}
-	if _, err := e.s.MissingSince(ctx, "", []string{"a"}, t2); err == nil {
+	if _, err := e.s.NoteMissing(ctx, "", notes([]string{"a"}), t2); err == nil {
 		t.Error("an empty tenant was accepted")
 	}
-	if _, err := e.s.MissingSince(ctx, "t1", []string{"d", ""}, t2); err == nil {
+	if _, err := e.s.NoteMissing(ctx, "t1", notes([]string{"d", ""}), t2); err == nil {
 		t.Error("an empty client ref was accepted")
+	}
+	if _, err := e.s.NoteMissing(ctx, "t1", map[string]string{"d": "bad\x00reason"}, t2); err == nil {
+		t.Error("a reason with NUL was accepted")
 	}
 
 	e.reopen()
@@ -1885,8 +1907,47 @@ func testMissingSince(t *testing.T, e *env) {
 	}
 }
 
+// A refused ref keeps its reason and its first time: a later poll (no
+// reason) does not erase it, a later reason does not replace it, and a ref
+// first polled then refused (its POST arrived after the poll) gains the
+// reason and keeps the poll's time.
+func testNoteMissingReasons(t *testing.T, e *env) {
+	ctx := t.Context()
+	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
+	t1 := t0.Add(time.Minute)
+	note := func(n map[string]string, now time.Time) map[string]gateway.Missing {
+		t.Helper()
+		got, err := e.s.NoteMissing(ctx, "t1", n, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := note(map[string]string{"refused": "mobileNumber: \"12345\" is not a valid phone number", "polled": ""}, t0)
+	if got["refused"].Reason == "" || got["polled"].Reason != "" {
+		t.Fatalf("first notes = %+v", got)
+	}
+	got = note(map[string]string{"refused": "", "polled": "message: is empty"}, t1)
+	want := map[string]gateway.Missing{
+		"refused": {Since: t0, Reason: "mobileNumber: \"12345\" is not a valid phone number"},
+		"polled":  {Since: t0, Reason: "message: is empty"},
+	}
+	for ref, w := range want {
+		if g := got[ref]; !g.Since.Equal(w.Since) || g.Reason != w.Reason {
+			t.Errorf("%s = %+v, want %+v", ref, g, w)
+		}
+	}
+	e.reopen()
+	got = note(map[string]string{"refused": "another reason", "polled": ""}, t1)
+	for ref, w := range want {
+		if g := got[ref]; !g.Since.Equal(w.Since) || g.Reason != w.Reason {
+			t.Errorf("after reopen %s = %+v, want %+v", ref, g, w)
+		}
+	}
+}
+
 // A poll may ask about a few thousand ids in one call.
-func testMissingSinceManyRefs(t *testing.T, e *env) {
+func testNoteMissingManyRefs(t *testing.T, e *env) {
 	t0 := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
 	t1 := t0.Add(time.Minute)
 	refs := make([]string, 5000)
@@ -1914,7 +1975,7 @@ func testMissingSinceManyRefs(t *testing.T, e *env) {
 
 // Callers asking about the same refs at once (nodes sharing a store) all
 // read back one first time per ref.
-func testMissingSinceConcurrent(t *testing.T, e *env) {
+func testNoteMissingConcurrent(t *testing.T, e *env) {
 	base := time.Date(2025, 5, 1, 8, 0, 0, 0, time.UTC)
 	refs := make([]string, 300)
 	for i := range refs {
@@ -1925,16 +1986,12 @@ func testMissingSinceConcurrent(t *testing.T, e *env) {
 	var wg sync.WaitGroup
 	for c := range callers {
 		wg.Go(func() {
-			mine := slices.Clone(refs)
-			if c%2 == 1 {
-				slices.Reverse(mine) // overlapping sets in other orders
-			}
-			got, err := e.s.MissingSince(t.Context(), "t1", mine, base.Add(time.Duration(c)*time.Second))
+			got, err := e.s.NoteMissing(t.Context(), "t1", notes(refs), base.Add(time.Duration(c)*time.Second))
 			if err != nil {
 				t.Errorf("caller %d: %v", c, err)
 				return
 			}
-			results[c] = got
+			results[c] = since(got)
 		})
 	}
 	wg.Wait()

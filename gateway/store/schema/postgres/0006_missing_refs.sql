@@ -1,12 +1,15 @@
--- Client refs a tenant asked about (Fineract's delivery-report poll) that
--- matched no message: when each was first looked for, so a POST that never
--- reached smsgw is given up on a horizon after the first poll, across
--- restarts and nodes. Rows come only from MissingSince and go only through
+-- Client refs that matched no message: those a tenant asked about
+-- (Fineract's delivery-report poll) with an empty reason, and those an
+-- interface refused when they were posted, with the reason. first_seen is
+-- when each was first noted, so a POST that never reached smsgw is given
+-- up on a horizon after the first poll, across
+-- restarts and nodes. Rows come only from NoteMissing and go only through
 -- PruneMissing (with the event retention).
 CREATE TABLE missing_refs (
     tenant     TEXT    NOT NULL,
     client_ref TEXT    NOT NULL,
     first_seen BIGINT  NOT NULL,               -- UTC unix nanoseconds
+    reason     TEXT    NOT NULL DEFAULT '',    -- why it was refused; '' when never received
     PRIMARY KEY (tenant, client_ref)
 );
 
