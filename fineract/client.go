@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // ErrUnavailable marks every failure after which the right answer to the
@@ -50,6 +53,38 @@ func (e *APIError) Unwrap() error {
 	return nil
 }
 
+// TokenError is the OAuth2 token endpoint refusing to issue a token: a
+// wrong client id or secret, a wrong user, a grant the client may not use,
+// or the identity provider failing. It wraps ErrUnavailable only for 5xx:
+// a 4xx means the tenant's oauth2 settings are wrong, and waiting will not
+// mend them, so the log must say so rather than "Fineract is down".
+type TokenError struct {
+	Endpoint    string // the Fineract request that needed the token, e.g. "search"
+	TokenURL    string
+	StatusCode  int
+	Code        string // RFC 6749's error, e.g. "invalid_client"
+	Description string // RFC 6749's error_description, or the start of the body
+}
+
+// Error names the token endpoint, the status and the identity provider's
+// reason, for logs; decide with errors.Is.
+func (e *TokenError) Error() string {
+	msg := e.Description
+	if e.Code != "" {
+		msg = strings.TrimSuffix(e.Code+": "+e.Description, ": ")
+	}
+	return fmt.Sprintf("fineract: %s: oauth2 token from %s: HTTP %d: %s", e.Endpoint, e.TokenURL, e.StatusCode, msg)
+}
+
+// Unwrap lets errors.Is see ErrUnavailable when the identity provider
+// answered 5xx.
+func (e *TokenError) Unwrap() error {
+	if e.StatusCode >= 500 {
+		return ErrUnavailable
+	}
+	return nil
+}
+
 // ClientConfig says how to reach one Fineract tenant.
 type ClientConfig struct {
 	// BaseURL ends before the API version, e.g.
@@ -57,12 +92,19 @@ type ClientConfig struct {
 	BaseURL string
 	// Tenant is sent as Fineract-Platform-TenantId ("default" on a stock
 	// install).
-	Tenant             string
+	Tenant string
+	// Username and Password are sent with HTTP Basic, Fineract's default
+	// authentication; leave them empty with OAuth2.
 	Username, Password string
-	// Timeout bounds each request, connection included; 0 means 10 s.
+	// OAuth2, when set, authenticates with bearer tokens from its token
+	// endpoint instead, for a Fineract run as an OAuth2 resource server.
+	// Its *_env fields are ignored here (Config.Complete reads them).
+	OAuth2 *OAuth2Config
+	// Timeout bounds each request, connection included, and each token
+	// request; 0 means 10 s.
 	Timeout time.Duration
-	// InsecureTLS skips certificate checks, for self-signed demo servers
-	// only.
+	// InsecureTLS skips certificate checks, of Fineract and of the token
+	// endpoint, for self-signed demo servers only.
 	InsecureTLS bool
 	// Transport replaces the HTTP transport (tests); InsecureTLS is then
 	// ignored.
@@ -79,6 +121,8 @@ type Client struct {
 }
 
 // NewClient checks cfg and builds a client; m may be nil (no metrics).
+// With OAuth2, tokens are fetched when first needed, cached, and fetched
+// again shortly before they expire.
 func NewClient(cfg ClientConfig, m *Metrics) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -98,14 +142,57 @@ func NewClient(cfg ClientConfig, m *Metrics) (*Client, error) {
 		}
 		rt = t
 	}
+	if o := cfg.OAuth2; o != nil {
+		if cfg.Username != "" || cfg.Password != "" {
+			return nil, errors.New("fineract: give Basic credentials or OAuth2, not both")
+		}
+		if t, err := url.Parse(o.TokenURL); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" {
+			return nil, fmt.Errorf("fineract: oauth2 token URL %q: want http(s)://host/…/token", o.TokenURL)
+		}
+		if o.ClientID == "" {
+			return nil, errors.New("fineract: oauth2 needs a client id")
+		}
+		rt = &oauth2.Transport{Source: tokenSource(o, &http.Client{Transport: rt, Timeout: cfg.Timeout}), Base: rt}
+	}
 	return &Client{base: u, cfg: cfg, http: &http.Client{Transport: rt, Timeout: cfg.Timeout}, metrics: m}, nil
 }
 
-// Search is GET /v1/search?query=Q&resource=clients&exactMatch=true: the
-// clients whose mobile number, account number, external id or name equals
-// q exactly, within the API user's office.
-func (c *Client) Search(ctx context.Context, q string) ([]SearchResult, error) {
-	v := url.Values{"query": {q}, "resource": {"clients"}, "exactMatch": {"true"}}
+// tokenSource caches tokens from o's token endpoint, fetched through hc:
+// the client credentials grant, or the resource-owner password grant when
+// o has a username.
+func tokenSource(o *OAuth2Config, hc *http.Client) oauth2.TokenSource {
+	// The context only carries the HTTP client: token requests outlive
+	// the Fineract request that triggers them, and hc's timeout bounds
+	// them.
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
+	if o.Username == "" {
+		cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
+		return cc.TokenSource(ctx)
+	}
+	conf := &oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL}, Scopes: o.Scopes}
+	return oauth2.ReuseTokenSource(nil, passwordGrant{ctx: ctx, conf: conf, username: o.Username, password: o.Password})
+}
+
+// passwordGrant gets a token with the user's password each time the cached
+// one expires. Refresh tokens are not used: Keycloak's end with the SSO
+// session anyway, and a new grant costs the same one request.
+type passwordGrant struct {
+	ctx                context.Context
+	conf               *oauth2.Config
+	username, password string
+}
+
+func (p passwordGrant) Token() (*oauth2.Token, error) {
+	return p.conf.PasswordCredentialsToken(p.ctx, p.username, p.password)
+}
+
+// Search is GET /v1/search?query=Q&resource=clients&exactMatch=E: the
+// clients, within the API user's office, whose mobile number, account
+// number, external id or display name equals query (exact) or matches the
+// SQL LIKE pattern '%query%' (not exact; Fineract does not escape the
+// query, so '%' and '_' in it are wildcards). Fineract returns at most 50.
+func (c *Client) Search(ctx context.Context, query string, exact bool) ([]SearchResult, error) {
+	v := url.Values{"query": {query}, "resource": {"clients"}, "exactMatch": {strconv.FormatBool(exact)}}
 	var out []SearchResult
 	err := c.get(ctx, "search", "/v1/search", v, &out)
 	return out, err
@@ -162,7 +249,9 @@ func (c *Client) get(ctx context.Context, endpoint, path string, q url.Values, o
 	if err != nil {
 		return fmt.Errorf("fineract: %s: %w", endpoint, err)
 	}
-	req.SetBasicAuth(c.cfg.Username, c.cfg.Password)
+	if c.cfg.OAuth2 == nil {
+		req.SetBasicAuth(c.cfg.Username, c.cfg.Password) // else the transport adds the bearer token
+	}
 	req.Header.Set("Fineract-Platform-TenantId", c.cfg.Tenant)
 	req.Header.Set("Accept", "application/json")
 	start := time.Now()
@@ -178,6 +267,10 @@ func (c *Client) do(req *http.Request, endpoint string, out any) error {
 			// The caller gave up (shutdown): not Fineract's fault.
 			return fmt.Errorf("fineract: %s: %w", endpoint, context.Canceled)
 		}
+		var refused *oauth2.RetrieveError
+		if errors.As(err, &refused) {
+			return c.tokenError(endpoint, refused)
+		}
 		return fmt.Errorf("fineract: %s: %w: %w", endpoint, ErrUnavailable, err)
 	}
 	defer resp.Body.Close()
@@ -186,12 +279,30 @@ func (c *Client) do(req *http.Request, endpoint string, out any) error {
 		return fmt.Errorf("fineract: %s: reading the answer: %w: %w", endpoint, ErrUnavailable, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return &APIError{Endpoint: endpoint, StatusCode: resp.StatusCode, Message: developerMessage(body)}
+		msg := developerMessage(body)
+		if h := resp.Header.Get("WWW-Authenticate"); msg == "" && h != "" {
+			// Fineract as an OAuth2 resource server refuses a token with
+			// an empty body and the reason in this header.
+			msg = "WWW-Authenticate: " + h
+		}
+		return &APIError{Endpoint: endpoint, StatusCode: resp.StatusCode, Message: msg}
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("fineract: %s: decoding the answer: %w", endpoint, err)
 	}
 	return nil
+}
+
+// tokenError reads the token endpoint's refusal.
+func (c *Client) tokenError(endpoint string, re *oauth2.RetrieveError) *TokenError {
+	e := &TokenError{Endpoint: endpoint, TokenURL: c.cfg.OAuth2.TokenURL, Code: re.ErrorCode, Description: re.ErrorDescription}
+	if re.Response != nil {
+		e.StatusCode = re.Response.StatusCode
+	}
+	if e.Code == "" {
+		e.Description = developerMessage(re.Body)
+	}
+	return e
 }
 
 // developerMessage is the useful part of Fineract's error JSON
@@ -217,16 +328,19 @@ func developerMessage(body []byte) string {
 	return s
 }
 
-// resultOf is the result label of one request.
+// resultOf is the result label of one request; a token endpoint's refusal
+// counts as Fineract's would (a wrong secret is a client_error, like a
+// wrong Basic password).
 func resultOf(err error) string {
 	var apiErr *APIError
+	var tokenErr *TokenError
 	var netErr net.Error
 	switch {
 	case err == nil:
 		return "ok"
-	case errors.As(err, &apiErr) && apiErr.StatusCode >= 500:
+	case errors.As(err, &apiErr) && apiErr.StatusCode >= 500, errors.As(err, &tokenErr) && tokenErr.StatusCode >= 500:
 		return "server_error"
-	case errors.As(err, &apiErr):
+	case errors.As(err, &apiErr), errors.As(err, &tokenErr):
 		return "client_error"
 	case errors.Is(err, context.Canceled):
 		return "canceled"

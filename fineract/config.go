@@ -58,15 +58,39 @@ type KeywordConfig struct {
 	Due     []string `yaml:"due"`
 }
 
-// FineractConfig reaches one Fineract tenant.
+// FineractConfig reaches one Fineract tenant. It authenticates with HTTP
+// Basic (username and password or password_env, Fineract's default) or,
+// for a Fineract run as an OAuth2 resource server, with bearer tokens
+// (oauth2); exactly one of the two.
 type FineractConfig struct {
 	URL         string        `yaml:"url"`    // https://host:8443/fineract-provider/api
 	Tenant      string        `yaml:"tenant"` // Fineract-Platform-TenantId; default "default"
 	Username    string        `yaml:"username"`
 	Password    string        `yaml:"password"`
 	PasswordEnv string        `yaml:"password_env"`
-	InsecureTLS bool          `yaml:"insecure_tls"`
-	Timeout     time.Duration `yaml:"timeout"` // per request; default 10s
+	OAuth2      *OAuth2Config `yaml:"oauth2"`
+	InsecureTLS bool          `yaml:"insecure_tls"` // also for the token endpoint
+	Timeout     time.Duration `yaml:"timeout"`      // per request, token requests too; default 10s
+}
+
+// OAuth2Config gets bearer tokens for Fineract from an identity provider
+// such as Keycloak. Without a username it uses the client credentials
+// grant (a confidential client: client_secret is required); with one, the
+// resource-owner password grant, which Keycloak's "community-app" client
+// for Fineract often uses (client_secret optional for a public client).
+// Tokens are cached and fetched again before they expire.
+type OAuth2Config struct {
+	// TokenURL is the token endpoint, e.g.
+	// https://keycloak:8443/realms/fineract/protocol/openid-connect/token.
+	TokenURL        string   `yaml:"token_url"`
+	ClientID        string   `yaml:"client_id"`
+	ClientSecret    string   `yaml:"client_secret"`
+	ClientSecretEnv string   `yaml:"client_secret_env"` // read the secret from this variable
+	Scopes          []string `yaml:"scopes"`
+	// Username and Password (or PasswordEnv) select the password grant.
+	Username    string `yaml:"username"`
+	Password    string `yaml:"password"`
+	PasswordEnv string `yaml:"password_env"`
 }
 
 // LoadConfig reads and checks a config file; environment variables named
@@ -123,16 +147,7 @@ func (c *Config) Complete(getenv func(string) string) error {
 		if t.Name == "" {
 			t.Name = fmt.Sprintf("tenant-%d", i)
 		}
-		switch {
-		case t.APIKey != "" && t.APIKeyEnv != "":
-			bad(p+".api_key", "give api_key or api_key_env, not both")
-		case t.APIKeyEnv != "":
-			if t.APIKey = getenv(t.APIKeyEnv); t.APIKey == "" {
-				bad(p+".api_key_env", "$%s is empty", t.APIKeyEnv)
-			}
-		case t.APIKey == "":
-			bad(p+".api_key", "required (or api_key_env)")
-		}
+		secret(&t.APIKey, t.APIKeyEnv, p+".api_key", getenv, bad)
 		if t.Region = strings.ToUpper(t.Region); phonenumbers.GetCountryCodeForRegion(t.Region) == 0 {
 			bad(p+".region", "%q is not an ISO 3166 region with a calling code (e.g. KE)", t.Region)
 		}
@@ -164,18 +179,16 @@ func (c *Config) Complete(getenv func(string) string) error {
 		if f.Tenant == "" {
 			f.Tenant = "default"
 		}
-		if f.Username == "" {
-			bad(fp+".username", "required")
-		}
-		switch {
-		case f.Password != "" && f.PasswordEnv != "":
-			bad(fp+".password", "give password or password_env, not both")
-		case f.PasswordEnv != "":
-			if f.Password = getenv(f.PasswordEnv); f.Password == "" {
-				bad(fp+".password_env", "$%s is empty", f.PasswordEnv)
+		if f.OAuth2 != nil {
+			if f.Username != "" || f.Password != "" || f.PasswordEnv != "" {
+				bad(fp, "give username and password (HTTP Basic) or oauth2, not both")
 			}
-		case f.Password == "":
-			bad(fp+".password", "required (or password_env)")
+			f.OAuth2.complete(fp+".oauth2", getenv, bad)
+		} else {
+			if f.Username == "" {
+				bad(fp+".username", "required (or an oauth2 section)")
+			}
+			secret(&f.Password, f.PasswordEnv, fp+".password", getenv, bad)
 		}
 		if f.Timeout == 0 {
 			f.Timeout = 10 * time.Second
@@ -193,6 +206,51 @@ func (c *Config) Complete(getenv func(string) string) error {
 	return nil
 }
 
+// secret resolves a secret given as key or as key_env: not both, the
+// variable set, and required.
+func secret(value *string, env, path string, getenv func(string) string, bad func(path, format string, args ...any)) {
+	switch {
+	case *value != "" && env != "":
+		bad(path, "give %s or %s_env, not both", lastKey(path), lastKey(path))
+	case env != "":
+		if *value = getenv(env); *value == "" {
+			bad(path+"_env", "$%s is empty", env)
+		}
+	case *value == "":
+		bad(path, "required (or %s_env)", lastKey(path))
+	}
+}
+
+func lastKey(path string) string { return path[strings.LastIndex(path, ".")+1:] }
+
+// complete checks an oauth2 section and resolves its secrets; path is
+// where it sits in the file.
+func (o *OAuth2Config) complete(path string, getenv func(string) string, bad func(path, format string, args ...any)) {
+	if u, err := url.Parse(o.TokenURL); o.TokenURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad(path+".token_url", "want http(s)://host/…/token, got %q", o.TokenURL)
+	}
+	if o.ClientID == "" {
+		bad(path+".client_id", "required")
+	}
+	switch {
+	case o.Username != "":
+		// The password grant; a public client has no secret.
+		if o.ClientSecret != "" || o.ClientSecretEnv != "" {
+			secret(&o.ClientSecret, o.ClientSecretEnv, path+".client_secret", getenv, bad)
+		}
+		secret(&o.Password, o.PasswordEnv, path+".password", getenv, bad)
+	case o.Password != "" || o.PasswordEnv != "":
+		bad(path+".username", "required with a password (the password grant)")
+	default:
+		secret(&o.ClientSecret, o.ClientSecretEnv, path+".client_secret", getenv, bad)
+	}
+	for i, s := range o.Scopes {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t") {
+			bad(fmt.Sprintf("%s.scopes[%d]", path, i), "%q is not one scope", s)
+		}
+	}
+}
+
 // NewTenantAdapter builds the whole chain for one tenant: Fineract client,
 // texts, responder and adapter, reading and answering through gw.
 func NewTenantAdapter(t TenantConfig, gw Gateway, m *Metrics, log *slog.Logger) (*Adapter, error) {
@@ -202,7 +260,7 @@ func NewTenantAdapter(t TenantConfig, gw Gateway, m *Metrics, log *slog.Logger) 
 	log = log.With("tenant", t.Name)
 	fc, err := NewClient(ClientConfig{
 		BaseURL: t.Fineract.URL, Tenant: t.Fineract.Tenant,
-		Username: t.Fineract.Username, Password: t.Fineract.Password,
+		Username: t.Fineract.Username, Password: t.Fineract.Password, OAuth2: t.Fineract.OAuth2,
 		Timeout: t.Fineract.Timeout, InsecureTLS: t.Fineract.InsecureTLS,
 	}, m)
 	if err != nil {

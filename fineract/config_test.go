@@ -52,6 +52,42 @@ tenants:
 	}
 }
 
+// TestConfigOAuth2: an oauth2 section replaces username and password;
+// secrets come from the environment; the password grant may have no
+// client secret.
+func TestConfigOAuth2(t *testing.T) {
+	cfg, err := fineract.ParseConfig([]byte(`
+tenants:
+  - api_key: k1
+    region: KE
+    fineract:
+      url: https://fineract:8443/fineract-provider/api
+      oauth2:
+        token_url: https://keycloak:8443/realms/fineract/protocol/openid-connect/token
+        client_id: smsgw
+        client_secret_env: OAUTH_SECRET
+        scopes: [fineract]
+  - api_key: k2
+    region: KE
+    fineract:
+      url: https://fineract:8443/fineract-provider/api
+      oauth2:
+        token_url: https://keycloak:8443/realms/fineract/protocol/openid-connect/token
+        client_id: community-app
+        username: sms
+        password_env: OAUTH_PASSWORD
+`), env(map[string]string{"OAUTH_SECRET": "s3cret", "OAUTH_PASSWORD": "pw"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Tenants[0].Fineract.OAuth2; o.ClientSecret != "s3cret" || o.Username != "" || len(o.Scopes) != 1 {
+		t.Errorf("client credentials: %+v", o)
+	}
+	if o := cfg.Tenants[1].Fineract.OAuth2; o.ClientSecret != "" || o.Username != "sms" || o.Password != "pw" {
+		t.Errorf("password grant: %+v", o)
+	}
+}
+
 // TestConfigErrors: every problem is reported, with its path.
 func TestConfigErrors(t *testing.T) {
 	for _, tt := range []struct{ name, yaml, want string }{
@@ -74,11 +110,50 @@ tenants[0].region: "XX" is not an ISO 3166 region with a calling code (e.g. KE)
 tenants[0].max_parts: must be 1 to 10
 tenants[0].keywords: keyword "DUE" means both due and balance
 tenants[0].fineract.url: want http(s)://host[:port]/fineract-provider/api, got "fineract:8443"
-tenants[0].fineract.username: required
+tenants[0].fineract.username: required (or an oauth2 section)
 tenants[0].fineract.password: give password or password_env, not both
 tenants[0]: language "sw" has no built-in texts (have en, fr)
 tenants[1].api_key_env: $MISSING is empty
 tenants[1].fineract.password: required (or password_env)`},
+		{"basic and oauth2", `
+tenants:
+  - api_key: k
+    region: KE
+    fineract:
+      url: https://h/api
+      username: u
+      password: p
+      oauth2: {token_url: "https://idp/token", client_id: c, client_secret: s}
+`, `tenants[0].fineract: give username and password (HTTP Basic) or oauth2, not both`},
+		{"oauth2 incomplete", `
+tenants:
+  - api_key: k
+    region: KE
+    fineract:
+      url: https://h/api
+      oauth2: {client_id: c, client_secret: s, scopes: [read, "a b"]}
+  - api_key: k2
+    region: KE
+    fineract:
+      url: https://h/api
+      oauth2: {token_url: "idp:8080/token"}
+  - api_key: k3
+    region: KE
+    fineract:
+      url: https://h/api
+      oauth2: {token_url: "https://idp/token", client_id: c, client_secret: s, client_secret_env: S, password: p}
+  - api_key: k4
+    region: KE
+    fineract:
+      url: https://h/api
+      oauth2: {token_url: "https://idp/token", client_id: community-app, username: u, password_env: NOPE}
+`, `tenants[0].fineract.oauth2.token_url: want http(s)://host/…/token, got ""
+tenants[0].fineract.oauth2.scopes[1]: "a b" is not one scope
+tenants[1].fineract.oauth2.token_url: want http(s)://host/…/token, got "idp:8080/token"
+tenants[1].fineract.oauth2.client_id: required
+tenants[1].fineract.oauth2.client_secret: required (or client_secret_env)
+tenants[2].fineract.oauth2.username: required with a password (the password grant)
+tenants[3].fineract.oauth2.password_env: $NOPE is empty`},
 		{"same cursor twice", `
 tenants:
   - {api_key: k, region: KE, fineract: {url: "https://h/api", username: u, password: p}}

@@ -10,13 +10,26 @@
 //     the event. Delivery is at least once: an event may be handled again
 //     after a crash or a broken stream, so every reply carries the client_ref
 //     "fineract-reply:<inbound id>" and the gateway sends it only once.
-//   - Responder matches the keyword, finds the client by mobile number
-//     (Fineract stores numbers as typed, so both the international and the
-//     national form are searched and only an exact normalized match counts),
-//     reads the accounts and renders the tenant's templates.
-//   - Client is a small Fineract REST client: Basic auth, the tenant header,
-//     a timeout per request, and ErrUnavailable for every failure that means
-//     "Fineract is down, try later" (5xx, timeouts, refused connections).
+//   - Responder matches the keyword, finds the client by mobile number,
+//     reads the accounts and renders the tenant's templates. Fineract keeps
+//     numbers as typed ("0712 345 678", "+254-712-345-678", "00254…"), so
+//     FindClient makes one search with exactMatch=false, which Fineract
+//     runs as SQL LIKE '%query%', for the national significant number with
+//     '%' between the digits ("7%1%2%3%4%5%6%7%8"); a hit counts only when
+//     its stored number normalizes to the sender's E.164 number, and more
+//     than one matching client is refused like none. If the search returns
+//     Fineract's maximum of 50 results, the exact forms (+254712345678,
+//     0712345678, 254712345678) are searched too. BAL lists savings
+//     accounts only, not the fixed and recurring deposits Fineract lists
+//     with them (depositType).
+//   - Client is a small Fineract REST client: HTTP Basic or OAuth2 bearer
+//     tokens (client credentials or password grant, cached by
+//     golang.org/x/oauth2), the tenant header, a timeout per request, and
+//     ErrUnavailable for every failure that means "Fineract is down, try
+//     later" (5xx, timeouts, refused connections, an identity provider
+//     answering 5xx). Refused credentials are APIError (401 from Fineract)
+//     or TokenError (the token endpoint): configuration errors, answered
+//     "try again later" too but logged as what they are.
 //
 // Invariants: the Responder never reveals whether a number is known (the
 // refusal is the same for unknown and ambiguous numbers); logs carry masked

@@ -15,7 +15,7 @@ import (
 // Fineract is what the Responder needs from Fineract; *Client is the real
 // one, tests may put a fake in front.
 type Fineract interface {
-	Search(ctx context.Context, q string) ([]SearchResult, error)
+	Search(ctx context.Context, query string, exact bool) ([]SearchResult, error)
 	Client(ctx context.Context, id int64) (*ClientData, error)
 	Accounts(ctx context.Context, clientID int64) (*ClientAccounts, error)
 	Savings(ctx context.Context, id int64) (*SavingsAccount, error)
@@ -135,8 +135,20 @@ func active(in []AccountSummary) []AccountSummary {
 	return out
 }
 
+// savingsDeposits drops the fixed and recurring deposits that Fineract
+// lists among a client's savingsAccounts[].
+func savingsDeposits(in []AccountSummary) []AccountSummary {
+	var out []AccountSummary
+	for _, a := range in {
+		if a.isSavingsDeposit() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (r *Responder) balance(ctx context.Context, info ClientInfo, savings []AccountSummary) (string, string, error) {
-	savings = active(savings)
+	savings = active(savingsDeposits(savings))
 	if len(savings) == 0 {
 		t, err := r.texts.Render(TmplNoSavings, info)
 		return t, OutcomeNoAccount, err
@@ -223,42 +235,81 @@ func last4(accountNo string) string {
 // get the same answer, so nothing tells a stranger which it was.
 var errNoMatch = errors.New("fineract: no single client has this number")
 
+// searchLimit is the most results Fineract's search returns (its SQL
+// ends in "limit 50"): a search that returns this many may have left out
+// the client sought.
+const searchLimit = 50
+
 // FindClient finds the one active client whose stored mobile number is the
-// E.164 number from, written any way Fineract may hold it. Fineract stores
-// numbers as typed, so the search runs for the international form, the
-// national form and the international digits without '+', and a hit counts
-// only when the client's mobileNo normalizes to the same number (the search
-// also matches account numbers, external ids and names).
+// E.164 number from, however Fineract holds it.
+//
+// Fineract never normalizes mobileNo: it is free text, as typed ("0712 345
+// 678", "+254-712-345-678", "(0712) 345-678", "00254712345678"). Its search
+// compares a query with the mobile number, account number, display name
+// and external id, either for equality (exactMatch=true) or as SQL LIKE
+// '%query%' (exactMatch=false), with '%' and '_' in the query acting as
+// wildcards because Fineract does not escape them. So FindClient searches
+// once with exactMatch=false for the national significant number with '%'
+// between every two digits ("7%1%2%3%4%5%6%7%8" for +254712345678), which
+// every formatting of the number matches.
+//
+// That search also finds longer numbers holding those digits, other
+// countries' numbers and account numbers, so a result counts only when its
+// stored number (entityMobileNo, or when the result has none the client's
+// mobileNo) normalizes to the same E.164 number; the client, read with GET
+// /v1/clients/{id}, must then be active and still have that number.
+//
+// Fineract returns at most 50 results. When the LIKE search returns 50 the
+// client may have been cut off, so the exact forms (E.164, national, and
+// the international digits without '+') are searched too and the results
+// merged; a client stored formatted and cut off is still missed, and a
+// warning says the limit was reached.
+//
+// More than one matching client is refused like none (errNoMatch): the
+// answer must go to the one person the number belongs to.
 func (r *Responder) FindClient(ctx context.Context, from string) (*ClientData, error) {
-	e164, forms, err := r.numberForms(from)
-	if err != nil {
+	num, err := phonenumbers.Parse(from, r.region)
+	if err != nil || !phonenumbers.IsValidNumber(num) {
 		return nil, errNoMatch
 	}
-	seen := map[int64]bool{}
-	var match []*ClientData
-	for _, q := range forms {
-		hits, err := r.fineract.Search(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		for _, h := range hits {
-			if seen[h.EntityID] || (h.EntityType != "" && !strings.EqualFold(h.EntityType, "client")) {
-				continue
-			}
-			seen[h.EntityID] = true
-			c, err := r.fineract.Client(ctx, h.EntityID)
-			if errors.Is(err, ErrNotFound) {
-				continue
-			}
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	hits, err := r.fineract.Search(ctx, likeDigits(phonenumbers.GetNationalSignificantNumber(num)), false)
+	if err != nil {
+		return nil, err
+	}
+	if len(hits) >= searchLimit {
+		r.log.Warn("Fineract's search returned its maximum of results for a mobile number; searching the exact forms too (a client stored formatted may be missed)",
+			"from", MaskNumber(e164), "results", len(hits))
+		for _, q := range exactForms(num) {
+			more, err := r.fineract.Search(ctx, q, true)
 			if err != nil {
 				return nil, err
 			}
-			if !c.Active {
-				continue // a closed client's number may now be someone else's
-			}
-			if n, err := r.normalize(c.MobileNo); err == nil && n == e164 {
-				match = append(match, c)
-			}
+			hits = append(hits, more...)
+		}
+	}
+	seen := map[int64]bool{}
+	var match []*ClientData
+	for _, h := range hits {
+		if seen[h.EntityID] || (h.EntityType != "" && !strings.EqualFold(h.EntityType, "client")) {
+			continue
+		}
+		seen[h.EntityID] = true
+		if h.EntityMobileNo != "" && !r.sameNumber(h.EntityMobileNo, e164) {
+			continue // a longer number, another country's, or the digits matched another field
+		}
+		c, err := r.fineract.Client(ctx, h.EntityID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !c.Active {
+			continue // a closed client's number may now be someone else's
+		}
+		if r.sameNumber(c.MobileNo, e164) {
+			match = append(match, c)
 		}
 	}
 	if len(match) != 1 {
@@ -270,29 +321,37 @@ func (r *Responder) FindClient(ctx context.Context, from string) (*ClientData, e
 	return match[0], nil
 }
 
-// numberForms are the ways Fineract may hold a number: "+254712345678",
-// "0712345678", "254712345678".
-func (r *Responder) numberForms(from string) (string, []string, error) {
-	num, err := phonenumbers.Parse(from, r.region)
-	if err != nil || !phonenumbers.IsValidNumber(num) {
-		return "", nil, fmt.Errorf("fineract: %s is not a valid number", MaskNumber(from))
-	}
-	e164 := phonenumbers.Format(num, phonenumbers.E164)
-	forms := []string{e164}
-	national := digits(phonenumbers.Format(num, phonenumbers.NATIONAL))
-	if national != "" && national != e164[1:] {
-		forms = append(forms, national)
-	}
-	forms = append(forms, e164[1:])
-	return e164, forms, nil
+// likeDigits is a LIKE pattern matching digits with anything between them:
+// "712" → "7%1%2". Fineract adds the '%' at both ends.
+func likeDigits(digits string) string {
+	return strings.Join(strings.Split(digits, ""), "%")
 }
 
-// normalize reads a stored mobile number ("0712 345 678", "+254-712…",
-// "00254…") as E.164.
+// exactForms are the ways Fineract most often holds a number unformatted:
+// "+254712345678", "0712345678", "254712345678".
+func exactForms(num *phonenumbers.PhoneNumber) []string {
+	e164 := phonenumbers.Format(num, phonenumbers.E164)
+	forms := []string{e164}
+	if national := digits(phonenumbers.Format(num, phonenumbers.NATIONAL)); national != "" && national != e164[1:] {
+		forms = append(forms, national)
+	}
+	return append(forms, e164[1:])
+}
+
+// sameNumber reports whether a stored mobile number is the E.164 number
+// e164.
+func (r *Responder) sameNumber(stored, e164 string) bool {
+	n, err := r.normalize(stored)
+	return err == nil && n == e164
+}
+
+// normalize reads a stored mobile number as E.164: international with '+'
+// or "00", national ("0712…"), or the international digits alone
+// ("254712…"), with any spaces, dashes, parentheses or dots.
 func (r *Responder) normalize(stored string) (string, error) {
 	s := strings.TrimSpace(stored)
-	if strings.HasPrefix(s, "00") {
-		s = "+" + s[2:]
+	if d := digits(s); !strings.HasPrefix(s, "+") && strings.HasPrefix(d, "00") {
+		s = "+" + d[2:]
 	}
 	num, err := phonenumbers.Parse(s, r.region)
 	if err != nil {

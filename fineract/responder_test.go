@@ -24,10 +24,16 @@ func fakeFineract(t *testing.T) (*fakefineract.Server, *httptest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return fake, newServer(t, fake)
+}
+
+// newServer serves fake on 127.0.0.1 until the test ends.
+func newServer(t *testing.T, fake *fakefineract.Server) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
 	t.Cleanup(fake.Close) // runs first: releases hanging requests
-	return fake, srv
+	return srv
 }
 
 func newClient(t *testing.T, srv *httptest.Server, timeout time.Duration, m *fineract.Metrics) *fineract.Client {
@@ -68,7 +74,7 @@ func TestAnswers(t *testing.T) {
 		want    string
 		outcome string
 	}{
-		{"BAL", fineract.KeywordBalance, "+254712345678",
+		{"BAL, stored as 0712 345 678", fineract.KeywordBalance, "+254712345678",
 			"Dear Jane, savings balance: Passbook Savings *0001: KES 1,234.50.", fineract.OutcomeAnswered},
 		{"DUE", fineract.KeywordDue, "+254712345678",
 			"Dear Jane, Biashara Loan *0011: KES 2,750.00 due 10 Apr 2025.", fineract.OutcomeAnswered},
@@ -85,6 +91,11 @@ func TestAnswers(t *testing.T) {
 		{"two clients share the number", fineract.KeywordBalance, "+254755000444", refusal, fineract.OutcomeRefused},
 		{"the number is another client's external id", fineract.KeywordDue, "+254766000555", refusal, fineract.OutcomeRefused},
 		{"not a phone number", fineract.KeywordBalance, "22555", refusal, fineract.OutcomeRefused},
+		{"BAL leaves the fixed deposit out", fineract.KeywordBalance, "+254734000888",
+			"Dear Daniel, savings balance: Passbook Savings *0010: KES 800.00.", fineract.OutcomeAnswered},
+		{"two clients, each number formatted its own way", fineract.KeywordBalance, "+254778000333", refusal, fineract.OutcomeRefused},
+		{"the digits also in a longer number and an account number", fineract.KeywordBalance, "+254790000444",
+			"Dear Esther, you have no active savings account.", fineract.OutcomeNoAccount},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, outcome, err := r.Answer(context.Background(), tt.kw, tt.from)
@@ -95,8 +106,9 @@ func TestAnswers(t *testing.T) {
 	}
 }
 
-// TestLookupRequests: the adapter searches every form Fineract may hold a
-// number in, with the tenant header and Basic auth on every request.
+// TestLookupRequests: one LIKE search on the number's digits finds the
+// client however the number is formatted; every request carries the
+// tenant header and Basic auth.
 func TestLookupRequests(t *testing.T) {
 	fake, srv := fakeFineract(t)
 	r := newResponder(t, newClient(t, srv, 5*time.Second, nil), nil)
@@ -105,7 +117,7 @@ func TestLookupRequests(t *testing.T) {
 	}
 	var searches, paths []string
 	for _, q := range fake.Requests() {
-		if q.Tenant != "default" || q.User != "mifos" || q.Status != 200 || q.Method != "GET" {
+		if q.Tenant != "default" || q.User != "mifos" || q.Auth != "basic" || q.Status != 200 || q.Method != "GET" {
 			t.Errorf("request %+v", q)
 		}
 		if q.Path == "/v1/search" {
@@ -114,11 +126,7 @@ func TestLookupRequests(t *testing.T) {
 			paths = append(paths, q.Path)
 		}
 	}
-	want := []string{
-		"exactMatch=true&query=%2B254722000111&resource=clients",
-		"exactMatch=true&query=0722000111&resource=clients",
-		"exactMatch=true&query=254722000111&resource=clients",
-	}
+	want := []string{"exactMatch=false&query=7%252%252%250%250%250%251%251%251&resource=clients"} // 7%2%2%0%0%0%1%1%1
 	if !slices.Equal(searches, want) {
 		t.Errorf("searches\n  %q\nwant\n  %q", searches, want)
 	}
@@ -175,7 +183,7 @@ func TestFineractDown(t *testing.T) {
 		if err != nil || got != later || outcome != fineract.OutcomeUnavailable {
 			t.Fatalf("Answer = %q, %s, %v", got, outcome, err)
 		}
-		if _, err := c.Search(context.Background(), "x"); !errors.Is(err, fineract.ErrUnavailable) {
+		if _, err := c.Search(context.Background(), "x", true); !errors.Is(err, fineract.ErrUnavailable) {
 			t.Fatalf("Search on a closed server: %v, want ErrUnavailable", err)
 		}
 	})
@@ -213,7 +221,7 @@ func TestAuthErrors(t *testing.T) {
 	fake, srv := fakeFineract(t)
 	fake.Password = "other"
 	c := newClient(t, srv, 5*time.Second, nil)
-	_, err := c.Search(context.Background(), "+254712345678")
+	_, err := c.Search(context.Background(), "+254712345678", true)
 	var apiErr *fineract.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 401 || errors.Is(err, fineract.ErrUnavailable) ||
 		!strings.Contains(err.Error(), "Invalid authentication details") {

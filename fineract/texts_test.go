@@ -109,7 +109,7 @@ func TestTexts(t *testing.T) {
 // with long product names.
 type manyAccounts struct{ n int }
 
-func (f manyAccounts) Search(context.Context, string) ([]fineract.SearchResult, error) {
+func (f manyAccounts) Search(context.Context, string, bool) ([]fineract.SearchResult, error) {
 	return []fineract.SearchResult{{EntityID: 1, EntityType: "CLIENT"}}, nil
 }
 

@@ -67,6 +67,23 @@ type AccountSummary struct {
 	ShortProductName string        `json:"shortProductName"`
 	Status           AccountStatus `json:"status"`
 	Currency         Currency      `json:"currency"`
+	// DepositType tells savings from fixed and recurring deposits, which
+	// savingsAccounts[] lists too; nil on loans and from Fineract versions
+	// that do not send it.
+	DepositType *EnumOption `json:"depositType"`
+}
+
+// depositTypeSavings is depositType.id of a plain savings account
+// (depositAccountType.savingsDeposit); 200 is a fixed deposit, 300 a
+// recurring deposit.
+const depositTypeSavings = 100
+
+// isSavingsDeposit reports a plain savings account, the only kind BAL
+// reports: a fixed or recurring deposit's balance is locked until
+// maturity, and GET /v1/savingsaccounts/{id} does not read it. An entry
+// without depositType (older Fineract) counts as savings.
+func (a AccountSummary) isSavingsDeposit() bool {
+	return a.DepositType == nil || a.DepositType.ID == depositTypeSavings
 }
 
 // ClientAccounts is GET /v1/clients/{id}/accounts.

@@ -56,7 +56,7 @@ func fakeFineract(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(stdout, "fake Fineract at %s://%s%s (tenant %q, user %s)\n", scheme, ln.Addr(), fakefineract.BasePath, *tenant, *user)
 	if *data == "" {
-		fmt.Fprintln(stdout, "demo clients: Jane Wanjiru +254712345678 (savings, a loan); Peter Otieno stored as 0722000111 (two savings, an overdue loan)")
+		fmt.Fprintln(stdout, `demo clients: Jane Wanjiru +254712345678, stored as "0712 345 678" (savings, a loan); Peter Otieno +254722000111, stored as 0722000111 (two savings, a fixed deposit, an overdue loan)`)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

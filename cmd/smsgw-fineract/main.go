@@ -21,7 +21,8 @@ Usage:
                      [--fineract-tenant T] [--fineract-user U] [--fineract-password P]
                      [--insecure-tls] [--keywords-balance SALDO] [--keywords-due DENI]
                                    one tenant from flags ($SMSGW_ADDR, $SMSGW_API_KEY,
-                                   $FINERACT_URL, $FINERACT_USER, $FINERACT_PASSWORD)
+                                   $FINERACT_URL, $FINERACT_USER, $FINERACT_PASSWORD);
+                                   OAuth2 bearer tokens need --config (run --help)
   smsgw-fineract check-config FILE  validate a config file, report every error
   smsgw-fineract fake-fineract [--listen 127.0.0.1:8443] [--plain] [--data DIR]
                                    a fake Fineract with demo clients, for the demo

@@ -51,9 +51,53 @@ func (l *list) Set(s string) error {
 	return nil
 }
 
+// configHelp is the config file's reference, printed by run --help; the
+// keys are fineract.Config's.
+const configHelp = `
+Config file (--config FILE; "smsgw-fineract check-config FILE" validates it):
+
+  gateway: {addr: 127.0.0.1:9190}          # smsgw's gRPC API
+  metrics: {listen: 127.0.0.1:9192}        # the adapter's /metrics; "off" disables
+  tenants:                                 # one entry per smsgw tenant
+    - name: mfi-ke                         # for logs
+      api_key_env: SMSGW_API_KEY           # or api_key
+      region: KE                           # reads national numbers stored in Fineract
+      cursor: smsgw-fineract               # durable position on the gateway
+      max_age: 1h                          # older messages get no answer
+      max_parts: 3                         # SMS parts an answer may take
+      keywords: {balance: [SALDO], due: [DENI]}
+      language: en                         # built-in texts: en, fr
+      date_format: "2 Jan 2006"            # Go layout
+      money: {pattern: "{code} {amount}", decimal: ".", group: ","}
+      templates: {balance: "...", due: "..."}   # override the language's texts
+      fineract:
+        url: https://fineract:8443/fineract-provider/api
+        tenant: default                    # Fineract-Platform-TenantId
+        # HTTP Basic (Fineract's default):
+        username: sms
+        password_env: FINERACT_PASSWORD    # or password
+        # or, for a Fineract run as an OAuth2 resource server, bearer
+        # tokens instead (not both):
+        # oauth2:
+        #   token_url: https://keycloak:8443/realms/fineract/protocol/openid-connect/token
+        #   client_id: smsgw
+        #   client_secret_env: FINERACT_CLIENT_SECRET   # or client_secret
+        #   scopes: [fineract]
+        #   # username: sms                # the password grant instead of
+        #   # password_env: SMS_PASSWORD   # client credentials; the secret
+        #                                  # is then optional (public client)
+        insecure_tls: false                # self-signed demo servers only
+        timeout: 10s                       # per request, token requests too
+`
+
 func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: smsgw-fineract run --config FILE\n       smsgw-fineract run [flags]   (one tenant, HTTP Basic)\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(fs.Output(), configHelp)
+	}
 	path := fs.String("config", "", "config file (YAML); without it, one tenant from the flags below")
 	addr := fs.String("addr", envOr("SMSGW_ADDR", "127.0.0.1:9190"), "the gateway's gRPC address")
 	apiKey := fs.String("api-key", os.Getenv("SMSGW_API_KEY"), "the smsgw tenant's API key")
@@ -72,6 +116,9 @@ func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	metricsAddr := fs.String("metrics-listen", "", `address of /metrics (default 127.0.0.1:9192, "off" disables)`)
 	level := fs.String("log-level", "info", "debug, info, warn or error (debug logs message texts)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	log, err := newLogger(stderr, *level)

@@ -1,13 +1,20 @@
 // Package fakefineract is an in-process Apache Fineract for tests and
 // demos: the few REST endpoints smsgw's adapter reads, answering with
 // Fineract's JSON shapes, seeded from JSON documents as Fineract returns
-// them (clients/{id}.json, savingsaccounts/{id}.json, loans/{id}.json).
-// Search results and a client's account list are derived from those
-// documents the way Fineract derives them, so a data set stays consistent.
+// them (clients/{id}.json, savingsaccounts/{id}.json,
+// fixeddepositaccounts/{id}.json, loans/{id}.json). Search results and a
+// client's account list are derived from those documents the way Fineract
+// derives them, so a data set stays consistent.
+//
+// Search behaves like Fineract's SQL: exactMatch=true compares for
+// equality, otherwise the query is a LIKE pattern ('%' and '_' are
+// wildcards, unescaped, as Fineract passes them), case-insensitively, and
+// at most 50 results come back.
 //
 // It starts like net/http/httptest: httptest.NewServer(fake) for tests,
 // or `smsgw-fineract fake-fineract` for the README demo. Faults (5xx, a
-// hanging server) are switched on with SetFault.
+// hanging server) are switched on with SetFault; SetOAuth2 switches from
+// HTTP Basic to bearer tokens with a token endpoint of its own.
 package fakefineract
 
 import (
@@ -19,6 +26,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strconv"
@@ -29,6 +37,22 @@ import (
 // BasePath is where Fineract serves its API; clients use
 // https://host:8443/fineract-provider/api as their base URL.
 const BasePath = "/fineract-provider/api"
+
+// TokenPath is where the fake serves an OAuth2 token endpoint in bearer
+// mode (SetOAuth2): where Keycloak serves it for a realm named fineract,
+// so a config written against the fake reads like a real one.
+const TokenPath = "/realms/fineract/protocol/openid-connect/token"
+
+// searchLimit is the most results Fineract's search returns (its SQL ends
+// in "limit 50").
+const searchLimit = 50
+
+// Fineract's depositType ids (DepositAccountType): savingsAccounts[] in a
+// client's account list holds all of them.
+const (
+	depositSavings = 100
+	depositFixed   = 200
+)
 
 // The credentials of a stock Fineract install, which the fake expects
 // unless told otherwise.
@@ -49,11 +73,14 @@ type Server struct {
 	Tenant, Username, Password string
 
 	clients map[int64]document
+	// savings holds savings and fixed deposit accounts: Fineract keeps
+	// both in one table, so their ids never collide.
 	savings map[int64]document
 	loans   map[int64]document
 
 	mu       sync.Mutex
 	fault    Fault
+	oauth    *OAuth2
 	requests []Request
 	closed   chan struct{}
 	once     sync.Once
@@ -74,8 +101,31 @@ type Fault struct {
 	// answers.
 	Hang bool
 	// Path limits the fault to requests whose path (after BasePath)
-	// starts with it, e.g. "/v1/loans"; empty means every request.
+	// starts with it, e.g. "/v1/loans", or TokenPath; empty means every
+	// request.
 	Path string
+}
+
+// OAuth2 is the fake's bearer-token mode: a Fineract run as an OAuth2
+// resource server behind an identity provider such as Keycloak. The API
+// then takes only "Authorization: Bearer <AccessToken>" (HTTP Basic is
+// refused, as on such a Fineract), and TokenPath answers token requests
+// as the identity provider would.
+type OAuth2 struct {
+	// AccessToken is what the token endpoint issues and the API accepts;
+	// changing it (SetOAuth2 again) makes tokens issued before invalid.
+	AccessToken string
+	// ExpiresIn is the lifetime, in seconds, the token endpoint announces
+	// (default 300). The fake itself never expires a token.
+	ExpiresIn int
+	// ClientID and ClientSecret authenticate the client at the token
+	// endpoint, in an HTTP Basic header or in the form. An empty
+	// ClientSecret is a public client, which may use only the password
+	// grant.
+	ClientID, ClientSecret string
+	// Username and Password are the user of the password grant; empty
+	// refuses that grant.
+	Username, Password string
 }
 
 // Request is one request the fake received, for tests to check the
@@ -84,13 +134,16 @@ type Request struct {
 	Method, Path string
 	Query        string
 	Tenant       string // Fineract-Platform-TenantId
-	User         string // Basic auth user name
+	User         string // Basic auth user name; the client id at TokenPath
+	Auth         string // "basic", "bearer" or "" for none
+	Grant, Scope string // at TokenPath: grant_type and scope
 	Status       int    // answered
 }
 
-// Demo is the fake with the built-in demo data set: Jane Wanjiru on
-// +254712345678 (savings and a loan) and Peter Otieno stored as 0722000111
-// (two savings accounts, an overdue loan).
+// Demo is the fake with the built-in demo data set: Jane Wanjiru stored as
+// "0712 345 678" (savings and a loan) and Peter Otieno stored as
+// 0722000111 (two savings accounts, a fixed deposit, an overdue loan);
+// both answer from their E.164 numbers.
 func Demo() *Server {
 	sub, err := fs.Sub(demoData, "demodata")
 	if err != nil {
@@ -103,16 +156,28 @@ func Demo() *Server {
 	return s
 }
 
-// New loads a data set from fsys: clients/*.json, savingsaccounts/*.json
-// and loans/*.json, each the answer Fineract gives for that resource
-// (loans with associations=repaymentSchedule). Files are named by id.
+// New loads a data set from fsys: clients/*.json, savingsaccounts/*.json,
+// fixeddepositaccounts/*.json and loans/*.json, each the answer Fineract
+// gives for that resource (loans with associations=repaymentSchedule).
+// Files are named by id; savings and fixed deposit accounts share one
+// sequence of ids, as in Fineract.
 func New(fsys fs.FS) (*Server, error) {
 	s := &Server{
 		Tenant: DefaultTenant, Username: DefaultUsername, Password: DefaultPassword,
 		clients: map[int64]document{}, savings: map[int64]document{}, loans: map[int64]document{},
 		closed: make(chan struct{}),
 	}
-	for dir, into := range map[string]map[int64]document{"clients": s.clients, "savingsaccounts": s.savings, "loans": s.loans} {
+	for _, set := range []struct {
+		dir     string
+		into    map[int64]document
+		deposit int64 // the depositType the documents must have; 0 for none
+	}{
+		{"clients", s.clients, 0},
+		{"savingsaccounts", s.savings, depositSavings},
+		{"fixeddepositaccounts", s.savings, depositFixed},
+		{"loans", s.loans, 0},
+	} {
+		dir, into := set.dir, set.into
 		files, err := fs.Glob(fsys, dir+"/*.json")
 		if err != nil {
 			return nil, err
@@ -132,6 +197,12 @@ func New(fsys fs.FS) (*Server, error) {
 			if err != nil || d.int("id") != id {
 				return nil, fmt.Errorf("fakefineract: %s: the file name must be the document's id", f)
 			}
+			if _, dup := into[id]; dup {
+				return nil, fmt.Errorf("fakefineract: %s: id %d is taken (savings and fixed deposit accounts share ids)", f, id)
+			}
+			if set.deposit != 0 && d.depositType() != set.deposit {
+				return nil, fmt.Errorf("fakefineract: %s: depositType.id is %d, want %d in %s/", f, d.depositType(), set.deposit, dir)
+			}
 			into[id] = d
 		}
 	}
@@ -142,7 +213,8 @@ func New(fsys fs.FS) (*Server, error) {
 	s.mux.HandleFunc("GET "+BasePath+"/v1/search", s.search)
 	s.mux.HandleFunc("GET "+BasePath+"/v1/clients/{id}", s.client)
 	s.mux.HandleFunc("GET "+BasePath+"/v1/clients/{id}/accounts", s.accounts)
-	s.mux.HandleFunc("GET "+BasePath+"/v1/savingsaccounts/{id}", s.savingsAccount)
+	s.mux.HandleFunc("GET "+BasePath+"/v1/savingsaccounts/{id}", s.deposit(depositSavings, "Savings account"))
+	s.mux.HandleFunc("GET "+BasePath+"/v1/fixeddepositaccounts/{id}", s.deposit(depositFixed, "Fixed deposit account"))
 	s.mux.HandleFunc("GET "+BasePath+"/v1/loans/{id}", s.loan)
 	return s, nil
 }
@@ -152,6 +224,22 @@ func (s *Server) SetFault(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fault = f
+}
+
+// SetOAuth2 switches bearer-token mode on with o (see OAuth2), or back to
+// HTTP Basic with nil. It may be called while serving.
+func (s *Server) SetOAuth2(o *OAuth2) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o == nil {
+		s.oauth = nil
+		return
+	}
+	c := *o
+	if c.ExpiresIn <= 0 {
+		c.ExpiresIn = 300
+	}
+	s.oauth = &c
 }
 
 // Requests are the requests received so far, oldest first.
@@ -176,21 +264,31 @@ func (w *statusRecorder) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// ServeHTTP checks the tenant header and Basic auth as Fineract does, then
-// applies the fault, then answers.
+// ServeHTTP applies the fault, answers the token endpoint in bearer mode,
+// then checks the tenant header and the credentials as Fineract does, then
+// answers.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	user, pass, ok := r.BasicAuth()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	seen := Request{
+		Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, BasePath), Query: r.URL.RawQuery,
+		Tenant: r.Header.Get("Fineract-Platform-TenantId"),
+	}
+	user, pass, basic := r.BasicAuth()
+	bearer, isBearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	switch {
+	case basic:
+		seen.User, seen.Auth = user, "basic"
+	case isBearer:
+		seen.Auth = "bearer"
+	}
 	defer func() {
+		seen.Status = rec.status
 		s.mu.Lock()
-		s.requests = append(s.requests, Request{
-			Method: r.Method, Path: strings.TrimPrefix(r.URL.Path, BasePath), Query: r.URL.RawQuery,
-			Tenant: r.Header.Get("Fineract-Platform-TenantId"), User: user, Status: rec.status,
-		})
+		s.requests = append(s.requests, seen)
 		s.mu.Unlock()
 	}()
 	s.mu.Lock()
-	fault := s.fault
+	fault, oauth := s.fault, s.oauth
 	s.mu.Unlock()
 	if strings.HasPrefix(strings.TrimPrefix(r.URL.Path, BasePath), fault.Path) {
 		if fault.Hang {
@@ -205,6 +303,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if oauth != nil && r.URL.Path == TokenPath {
+		s.token(rec, r, oauth, &seen)
+		return
+	}
 	switch tenant := r.Header.Get("Fineract-Platform-TenantId"); {
 	case tenant == "":
 		writeError(rec, http.StatusBadRequest, "error.msg.invalid.tenant.identifier",
@@ -214,16 +316,83 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, http.StatusUnauthorized, "error.msg.invalid.tenant.identifier", "The tenant identifier "+tenant+" is not valid.", "")
 		return
 	}
-	if !ok || user != s.Username || pass != s.Password {
+	switch {
+	case oauth != nil && !isBearer:
+		// Spring Security's resource server: a bare challenge, no body.
+		rec.Header().Set("WWW-Authenticate", "Bearer")
+		rec.WriteHeader(http.StatusUnauthorized)
+		return
+	case oauth != nil && bearer != oauth.AccessToken:
+		rec.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="An error occurred while attempting to decode the Jwt: Signed JWT rejected: Invalid signature", error_uri="https://tools.ietf.org/html/rfc6750#section-3.1"`)
+		rec.WriteHeader(http.StatusUnauthorized)
+		return
+	case oauth == nil && (!basic || user != s.Username || pass != s.Password):
 		writeError(rec, http.StatusUnauthorized, "error.msg.not.authenticated", "Invalid authentication details were passed in api request.", "")
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
 }
 
-// search answers GET /v1/search for resource=clients: Fineract compares
-// the query with the account number, external id, display name and mobile
-// number, exactly when exactMatch=true and as a substring otherwise.
+// token is the identity provider's token endpoint (RFC 6749 sections 4.3,
+// 4.4 and 5): client credentials and password grants, the client
+// authenticated in a Basic header or in the form, errors as RFC 6749 JSON.
+func (s *Server) token(w http.ResponseWriter, r *http.Request, o *OAuth2, seen *Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "HTTP method not allowed")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", err.Error())
+		return
+	}
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		// RFC 6749 2.3.1: form-encoded before Basic encoding.
+		id, _ = url.QueryUnescape(id)
+		secret, _ = url.QueryUnescape(secret)
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	grant := r.PostForm.Get("grant_type")
+	seen.User, seen.Grant, seen.Scope = id, grant, r.PostForm.Get("scope")
+	if id != o.ClientID || secret != o.ClientSecret {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Invalid client or Invalid client credentials")
+		return
+	}
+	switch grant {
+	case "client_credentials":
+		if o.ClientSecret == "" {
+			oauthError(w, http.StatusBadRequest, "unauthorized_client", "Public client not allowed to retrieve service account")
+			return
+		}
+	case "password":
+		if o.Username == "" || r.PostForm.Get("username") != o.Username || r.PostForm.Get("password") != o.Password {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid user credentials")
+			return
+		}
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "Unsupported grant_type")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, document{"access_token": o.AccessToken, "token_type": "Bearer", "expires_in": o.ExpiresIn, "scope": seen.Scope})
+}
+
+// oauthError is RFC 6749's error answer.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(document{"error": code, "error_description": description})
+}
+
+// search answers GET /v1/search for resource=clients as Fineract's SQL
+// does: the query is compared with the account number, external id,
+// display name and mobile number, for equality when exactMatch=true and
+// otherwise as LIKE '%query%' with the query unescaped (Fineract's
+// default), ignoring case as MySQL's default collation does; at most 50
+// results.
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	query := q.Get("query")
@@ -236,7 +405,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, out)
 		return
 	}
-	exact := q.Get("exactMatch") == "true"
+	exact := strings.EqualFold(q.Get("exactMatch"), "true")
 	match := func(field string) bool {
 		if field == "" {
 			return false
@@ -244,9 +413,12 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		if exact {
 			return strings.EqualFold(field, query)
 		}
-		return strings.Contains(strings.ToLower(field), strings.ToLower(query))
+		return like(field, "%"+query+"%")
 	}
 	for _, id := range sortedIDs(s.clients) {
+		if len(out) == searchLimit {
+			break
+		}
 		c := s.clients[id]
 		if !match(c.str("accountNo")) && !match(c.str("externalId")) && !match(c.str("displayName")) && !match(c.str("mobileNo")) {
 			continue
@@ -254,10 +426,14 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		hit := document{
 			"entityId": c["id"], "entityAccountNo": c["accountNo"], "entityName": c["displayName"],
 			"entityType": "CLIENT", "parentId": c["officeId"], "parentName": c["officeName"],
-			"entityMobileNo": c["mobileNo"], "entityStatus": c["status"],
+			"entityStatus": c["status"],
 		}
+		// Fineract's JSON leaves null fields out.
 		if ext, ok := c["externalId"]; ok {
 			hit["entityExternalId"] = ext
+		}
+		if mobile, ok := c["mobileNo"]; ok {
+			hit["entityMobileNo"] = mobile
 		}
 		out = append(out, hit)
 	}
@@ -303,8 +479,12 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		sum, _ := sv["summary"].(map[string]any)
+		product, productName := sv["savingsProductId"], sv["savingsProductName"]
+		if sv.depositType() != depositSavings {
+			product, productName = sv["depositProductId"], sv["depositProductName"]
+		}
 		a := document{
-			"id": sv["id"], "accountNo": sv["accountNo"], "productId": sv["savingsProductId"], "productName": sv["savingsProductName"],
+			"id": sv["id"], "accountNo": sv["accountNo"], "productId": product, "productName": productName,
 			"status": sv["status"], "currency": sv["currency"], "timeline": sv["timeline"], "depositType": sv["depositType"],
 			"accountType": map[string]any{"id": 1, "code": "accountType.individual", "value": "Individual"},
 		}
@@ -324,10 +504,21 @@ func (s *Server) accounts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-func (s *Server) savingsAccount(w http.ResponseWriter, r *http.Request) {
-	sv, ok := s.lookup(w, r, s.savings, "Savings account")
-	if ok {
-		writeJSON(w, sv)
+// deposit answers GET /v1/savingsaccounts/{id} or
+// /v1/fixeddepositaccounts/{id}: like Fineract, each reads only accounts
+// of its own depositType, so a fixed deposit's id is 404 as a savings
+// account.
+func (s *Server) deposit(kind int64, name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+		if sv, ok := s.savings[id]; ok && sv.depositType() != kind {
+			writeError(w, http.StatusNotFound, "error.msg.resource.not.found", "The requested resource is not available.",
+				fmt.Sprintf("%s with identifier %d does not exist", name, id))
+			return
+		}
+		if sv, ok := s.lookup(w, r, s.savings, name); ok {
+			writeJSON(w, sv)
+		}
 	}
 }
 
@@ -400,6 +591,16 @@ func sortedIDs(m map[int64]document) []int64 {
 func (d document) str(k string) string {
 	s, _ := d[k].(string)
 	return s
+}
+
+// depositType is the document's depositType id, savings when it has none
+// (as in Fineract versions before deposit accounts).
+func (d document) depositType() int64 {
+	t, _ := d["depositType"].(map[string]any)
+	if t == nil {
+		return depositSavings
+	}
+	return document(t).int("id")
 }
 
 func (d document) int(k string) int64 {
