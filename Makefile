@@ -98,7 +98,7 @@ fuzz:
 # The long soak: 20,000 messages, 2 carriers x 2 binds, throttling, link drops,
 # receipts before responses. Prints the counts.
 soak:
-	$(GO) test -tags soak -run Soak -timeout 30m -v ./bench/ ./httpapi/kannel/
+	$(GO) test -tags soak -run 'Soak|HugePageRSS' -timeout 30m -v ./bench/ ./httpapi/kannel/ ./httpapi/messagegateway/
 
 acceptance:
 	bash ../shared/acceptance/skeleton.sh
