@@ -61,9 +61,10 @@ type MessageGateway struct {
 	// ReportHorizon is how long POST /sms/report keeps a message waiting
 	// (150) for a fact that may still come: the POST of an id smsgw never
 	// received, or the receipt of a message a carrier took. Past it the
-	// answer is final (400 never received; 200 sent). Default 72h; it
-	// must be shorter than gateway.event_retention, which prunes the
-	// record of when an id was first asked for.
+	// answer is final (400 never received; 200 sent). Default 72h, or half
+	// of gateway.event_retention when that is shorter: it must be shorter
+	// than the retention, which prunes the record of when an id was first
+	// asked for.
 	ReportHorizon time.Duration `yaml:"report_horizon"`
 }
 
@@ -284,7 +285,11 @@ func (c *Config) setDefaults() {
 		g.EventRetention = 30 * 24 * time.Hour
 	}
 	if c.MessageGateway.ReportHorizon == 0 {
+		// Shorter than the retention, which prunes what the horizon counts from.
 		c.MessageGateway.ReportHorizon = 72 * time.Hour
+		if g.EventRetention > 0 {
+			c.MessageGateway.ReportHorizon = min(c.MessageGateway.ReportHorizon, g.EventRetention/2)
+		}
 	}
 }
 
@@ -320,7 +325,7 @@ func (c *Config) validate() []error {
 	if c.Gateway.RetryBase < 0 || c.Gateway.RetryMax < c.Gateway.RetryBase {
 		add("gateway.retry_max: must be ≥ retry_base ≥ 0")
 	}
-	if h := c.MessageGateway.ReportHorizon; h < 0 || h >= c.Gateway.EventRetention {
+	if h := c.MessageGateway.ReportHorizon; h < 0 || c.Gateway.EventRetention > 0 && h >= c.Gateway.EventRetention {
 		add("message_gateway.report_horizon: must be > 0 and shorter than gateway.event_retention (%s), which prunes the record of when an id was first asked for", c.Gateway.EventRetention)
 	}
 
