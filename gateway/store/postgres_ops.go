@@ -723,13 +723,17 @@ func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, err
 // deleting committed rows leaves a gap a reader just passes over. The
 // sequence never goes back, so new events number above every deleted one.
 func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	beforeNs := toNanos(before)
+	return s.prune(ctx, "events", sqlPruneEvents, before)
+}
+
+// prune runs one of the retention DELETEs (sqlPrune*, before as $1) and
+// returns how many rows went.
+func (s *pgStore) prune(ctx context.Context, what, sql string, before time.Time) (int, error) {
 	var n int64
-	err := s.write(ctx, "prune events", func(w *ptx) error {
+	err := s.write(ctx, "prune "+what, func(w *ptx) error {
 		var err error
-		n, err = w.exec(sqlPruneEvents, beforeNs)
-		if err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
+		if n, err = w.exec(sql, toNanos(before)); err != nil {
+			return fmt.Errorf("store: prune %s: %w", what, err)
 		}
 		return nil
 	})

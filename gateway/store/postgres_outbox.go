@@ -211,19 +211,7 @@ func (s *pgStore) FinishTask(ctx context.Context, t gateway.Task, done bool, ret
 
 // PruneTasks implements gateway.Store.
 func (s *pgStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.write(ctx, "prune tasks", func(w *ptx) error {
-		var err error
-		n, err = w.exec(sqlPruneTasks, toNanos(before))
-		if err != nil {
-			return fmt.Errorf("store: prune tasks: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return int(n), nil
+	return s.prune(ctx, "tasks", sqlPruneTasks, before)
 }
 
 // NoteMissing implements gateway.Store in one transaction of two
@@ -271,19 +259,7 @@ func (s *pgStore) NoteMissing(ctx context.Context, tenant string, notes map[stri
 
 // PruneMissing implements gateway.Store.
 func (s *pgStore) PruneMissing(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.write(ctx, "prune missing", func(w *ptx) error {
-		var err error
-		n, err = w.exec(sqlPruneMissing, toNanos(before))
-		if err != nil {
-			return fmt.Errorf("store: prune missing: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	return int(n), nil
+	return s.prune(ctx, "missing", sqlPruneMissing, before)
 }
 
 // Backlog implements gateway.Store.

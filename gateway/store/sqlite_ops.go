@@ -780,13 +780,17 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 // keeps the highest seq ever used, so new events still number above every
 // deleted one.
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	beforeNs := toNanos(before)
+	return s.prune(ctx, "events", sqlPruneEvents, before)
+}
+
+// prune runs one of the retention DELETEs (sqlPrune*, before as $1) and
+// returns how many rows went.
+func (s *sqliteStore) prune(ctx context.Context, what, sql string, before time.Time) (int, error) {
 	var n int64
-	err := s.do(ctx, "prune events", func(w *wtx) error {
+	err := s.do(ctx, "prune "+what, func(w *wtx) error {
 		var err error
-		n, err = w.exec(sqlPruneEvents, beforeNs)
-		if err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
+		if n, err = w.exec(sql, toNanos(before)); err != nil {
+			return fmt.Errorf("store: prune %s: %w", what, err)
 		}
 		return nil
 	})

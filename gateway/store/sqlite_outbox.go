@@ -186,16 +186,7 @@ func (s *sqliteStore) FinishTask(ctx context.Context, t gateway.Task, done bool,
 
 // PruneTasks implements gateway.Store.
 func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.do(ctx, "prune tasks", func(w *wtx) error {
-		var err error
-		n, err = w.exec(sqlPruneTasks, toNanos(before))
-		if err != nil {
-			return fmt.Errorf("store: prune tasks: %w", err)
-		}
-		return nil
-	})
-	return int(n), err
+	return s.prune(ctx, "tasks", sqlPruneTasks, before)
 }
 
 // NoteMissing's statements: the notes are one JSON array of [ref, reason]
@@ -262,16 +253,7 @@ func (s *sqliteStore) NoteMissing(ctx context.Context, tenant string, notes map[
 
 // PruneMissing implements gateway.Store.
 func (s *sqliteStore) PruneMissing(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.do(ctx, "prune missing", func(w *wtx) error {
-		var err error
-		n, err = w.exec(sqlPruneMissing, toNanos(before))
-		if err != nil {
-			return fmt.Errorf("store: prune missing: %w", err)
-		}
-		return nil
-	})
-	return int(n), err
+	return s.prune(ctx, "missing", sqlPruneMissing, before)
 }
 
 // Backlog implements gateway.Store on the reader pool; the partial index
