@@ -25,8 +25,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
-	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/internal/testutil"

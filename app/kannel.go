@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/webhook"
 )

@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/openmf/smsgw/app"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/routing"

@@ -15,7 +15,7 @@ import (
 
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/client"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )

@@ -21,7 +21,7 @@ import (
 
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/fineract"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp/smsc"
 )

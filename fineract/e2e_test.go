@@ -12,7 +12,7 @@ import (
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
 	"github.com/openmf/smsgw/fineract"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/app"
-	"github.com/openmf/smsgw/gateway/config"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/routing"

@@ -17,9 +17,9 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/fineract/fakefineract"
-	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
-	"github.com/openmf/smsgw/gateway/config"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"

@@ -144,7 +144,7 @@ func TestDeployExampleIsValid(t *testing.T) {
 	t.Setenv("SMSGW_FINERACT_APP_KEY", "fineract-key")
 	t.Setenv("SMSGW_JOIN_WEBHOOK_SECRET", "join-secret")
 	t.Setenv("SMSGW_KANNEL_APP_PASSWORD", "kannel-pass")
-	c, err := Load("../../deploy/smsgw.example.yaml")
+	c, err := Load("../deploy/smsgw.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
