@@ -32,9 +32,6 @@ import (
 	"github.com/openmf/smsgw/httpapi"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider"
-	"github.com/openmf/smsgw/provider/africastalking"
-	"github.com/openmf/smsgw/provider/twilio"
-	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/webhook"
@@ -52,11 +49,15 @@ type Options struct {
 	// Routes are extra handlers on the HTTP listener by ServeMux pattern:
 	// the demo's simulator control.
 	Routes map[string]http.Handler
+	// ConnectorKinds replaces the registration list ConnectorKinds (a
+	// test's fake kind); reloads read the file with it too.
+	ConnectorKinds []ConnectorKind
 }
 
 // App is one running gateway.
 type App struct {
 	cfg        *config.Config
+	kinds      []ConnectorKind
 	path       string
 	log        *slog.Logger
 	router     *routing.Router
@@ -98,8 +99,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	var conns []gateway.Connector
 	byName := map[string]gateway.Connector{}
 	hooks := map[string]http.Handler{}
+	kinds := opts.ConnectorKinds
+	if kinds == nil {
+		kinds = ConnectorKinds
+	}
 	for _, c := range cfg.Carriers {
-		conn, err := newConnector(c, slots, log, reg)
+		conn, err := newConnector(kinds, c, ConnectorEnv{Logger: log, Registerer: reg, BindSlots: slots})
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("app: carrier %s: %w", c.Name, err)
@@ -145,7 +150,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	for _, t := range cfg.Tenants {
 		keys[t.ID] = t.APIKeys
 	}
-	a := &App{cfg: cfg, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg, store: st, engine: eng}
+	a := &App{cfg: cfg, kinds: kinds, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg, store: st, engine: eng}
 	if err := a.newKannel(cfg, hooksOut); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: kannel: %w", err)
@@ -174,23 +179,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes})
 	return a, nil
-}
-
-// newConnector builds the connector of the carrier's one config section.
-func newConnector(c config.Carrier, slots gateway.BindSlots, log *slog.Logger, reg prometheus.Registerer) (gateway.Connector, error) {
-	switch {
-	case c.SMPP != nil:
-		// Without a tenant of its own, the engine gives an inbound message
-		// to the tenant that sends from the number it was sent to.
-		return smpp.NewPool(c.Name, *c.SMPP, smpp.Options{Logger: log, Registerer: reg, BindSlots: slots})
-	case c.Twilio != nil:
-		return twilio.New(c.Name, *c.Twilio, twilio.Options{Logger: log, Registerer: reg})
-	case c.Vonage != nil:
-		return vonage.New(c.Name, *c.Vonage, vonage.Options{Logger: log, Registerer: reg})
-	case c.AfricasTalking != nil:
-		return africastalking.New(c.Name, *c.AfricasTalking, africastalking.Options{Logger: log, Registerer: reg})
-	}
-	return nil, errors.New("no connector section")
 }
 
 // ready is what /readyz answers. A node of a cluster (a store shared by
@@ -269,7 +257,7 @@ func (a *App) ReloadRoutes() (int, error) {
 		return 0, errors.New("app: reload: this gateway was not started from a config file")
 	}
 	path := a.path
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, Kinds(a.kinds))
 	if err != nil {
 		return 0, err
 	}
@@ -305,16 +293,7 @@ func (a *App) Carriers() []grpcapi.CarrierState {
 	var out []grpcapi.CarrierState
 	for _, c := range a.cfg.Carriers {
 		conn := a.connectors[c.Name]
-		kind := "smpp"
-		switch {
-		case c.Twilio != nil:
-			kind = "twilio"
-		case c.Vonage != nil:
-			kind = "vonage"
-		case c.AfricasTalking != nil:
-			kind = "africastalking"
-		}
-		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
+		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: c.Kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
 	}
 	return out
 }

@@ -41,6 +41,7 @@ import (
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/provider/twilio"
 	"github.com/openmf/smsgw/routing"
+	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -728,7 +729,7 @@ func TestCloudProviderEndToEnd(t *testing.T) {
 	sim := smsc.NewServer()
 	defer sim.Close()
 	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
-	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "twilio", Twilio: &twilio.Config{
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "twilio", Kind: "twilio", Section: &twilio.Config{
 		BaseURL: fake.URL, AccountSID: sid, AuthToken: token, From: "+15005550006", StatusCallbackURL: publicURL,
 	}})
 	cfg.Routes = []routing.Route{
@@ -1085,9 +1086,9 @@ func TestReplyLeavesThroughInboundCarrier(t *testing.T) {
 func twoCarrierConfig(t *testing.T, cheapAddr, name, otherAddr string) *config.Config {
 	t.Helper()
 	cfg := apptest.Config(t, cheapAddr, t.TempDir())
-	second := *cfg.Carriers[0].SMPP
+	second := *cfg.Carriers[0].Section.(*smpp.Config)
 	second.Host, second.Port = hostPort(t, otherAddr)
-	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: name, SMPP: &second})
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: name, Kind: "smpp", Section: &second})
 	cfg.Routes = []routing.Route{
 		{Prefix: "+254", Carrier: "sim", Cost: 0.5, Currency: "KES"},
 		{Prefix: "+254", Carrier: name, Cost: 0.9, Currency: "KES"},

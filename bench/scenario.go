@@ -222,7 +222,7 @@ func GatewayConfig(sc *Scenario, farm *Farm, dir string) (*config.Config, error)
 		if sys == "" {
 			sys, pw = "smsbench", "smsbench"
 		}
-		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name(), SMPP: &smpp.Config{
+		cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: c.Name(), Kind: "smpp", Section: &smpp.Config{
 			Host: host, Port: port, SystemID: sys, Password: pw, Bind: smpp.BindTransceiver,
 			Binds: binds, Window: window, TPS: g.TPS, EnquireLink: 30 * time.Second,
 			ResponseTimeout: g.ResponseTimeout, RebindInterval: g.RebindInterval, ThrottlePause: g.ThrottlePause,

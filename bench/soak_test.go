@@ -59,12 +59,12 @@ func TestSoak(t *testing.T) {
 		c.RebindInterval = 500 * time.Millisecond
 		c.ResponseTimeout = 5 * time.Second
 	}
-	tune(cfg.Carriers[0].SMPP)
+	tune(cfg.Carriers[0].Section.(*smpp.Config))
 	host, p, _ := net.SplitHostPort(simB.Addr())
 	port, _ := strconv.Atoi(p)
-	b := *cfg.Carriers[0].SMPP
+	b := *cfg.Carriers[0].Section.(*smpp.Config)
 	b.Host, b.Port = host, port
-	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "sim2", SMPP: &b})
+	cfg.Carriers = append(cfg.Carriers, config.Carrier{Name: "sim2", Kind: "smpp", Section: &b})
 	cfg.Routes = append(cfg.Routes, routing.Route{Prefix: "+255", Carrier: "sim2", Cost: 0.7, Currency: "KES"})
 	if err := config.Complete(cfg); err != nil {
 		t.Fatal(err)

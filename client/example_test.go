@@ -86,7 +86,7 @@ carriers:
     smpp: {host: %s, port: %s, system_id: mfi, password: secret, window: 32}
 routes:
   - {prefix: "+", carrier: carrier-a, cost: 0.8, currency: KES}
-`, filepath.Join(dir, "smsgw.db"), host, port)))
+`, filepath.Join(dir, "smsgw.db"), host, port)), app.Kinds(app.ConnectorKinds))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -22,11 +22,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
-	"github.com/openmf/smsgw/provider/africastalking"
-	"github.com/openmf/smsgw/provider/twilio"
-	"github.com/openmf/smsgw/provider/vonage"
 	"github.com/openmf/smsgw/routing"
-	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -171,23 +167,164 @@ type Tenant struct {
 }
 
 // Carrier is one way out: an SMPP bind pool straight to an operator, or a
-// cloud provider's HTTP API. Exactly one of the sections is set.
+// cloud provider's HTTP API. In the file it is its name and exactly one
+// section, whose key is the connector's kind:
+//
+//   - name: carrier-a
+//     smpp: {host: …}
+//
+// The section is decoded into the kind's own config type (Kinds says which),
+// which validates itself.
 type Carrier struct {
-	Name           string                 `yaml:"name"`
-	SMPP           *smpp.Config           `yaml:"smpp"`
-	Twilio         *twilio.Config         `yaml:"twilio"`
-	Vonage         *vonage.Config         `yaml:"vonage"`
-	AfricasTalking *africastalking.Config `yaml:"africastalking"`
+	Name    string
+	Kind    string  // the key of its section: smpp, twilio, …
+	Section Section // *smpp.Config for smpp, and so on
+
+	node     *yaml.Node // the section as read, until Parse decodes it
+	keys     []string   // every key besides name, to refuse two sections
+	fromFile bool       // Parse reports a file's missing section itself
 }
 
-// Load reads, expands and validates a config file.
-func Load(path string) (*Config, error) {
+// Section is one carrier kind's part of the file, decoded into the type its
+// connector package owns.
+type Section interface {
+	// Validate reports every problem, each naming its key
+	// ("binds: must be ≥ 1"); the loader prefixes the carrier's path.
+	Validate() []error
+}
+
+// Kind is one carrier kind as the loader sees it: the key of its section
+// and how to make the empty section it decodes into.
+type Kind struct {
+	Name    string
+	Section func() Section
+}
+
+// Kinds are the carrier kinds a loader knows, in the order errors list
+// them. The composition root (app) holds the one registration list and
+// derives this from it.
+type Kinds []Kind
+
+func (ks Kinds) find(name string) (Kind, bool) {
+	i := slices.IndexFunc(ks, func(k Kind) bool { return k.Name == name })
+	if i < 0 {
+		return Kind{}, false
+	}
+	return ks[i], true
+}
+
+func (ks Kinds) String() string {
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// UnmarshalYAML keeps the section undecoded: only Parse, which knows the
+// kinds, can tell what type it is.
+func (c *Carrier) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a carrier is a mapping of name and one section", n.Line)
+	}
+	c.fromFile = true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i].Value, n.Content[i+1]
+		if k == "name" {
+			if err := v.Decode(&c.Name); err != nil {
+				return err
+			}
+			continue
+		}
+		c.keys = append(c.keys, k)
+		c.Kind, c.node = k, v
+	}
+	return nil
+}
+
+// decodeSections turns each carrier's section into its kind's type. It
+// returns the file's shape problems (no section, two, an unknown kind),
+// which are reported with the validation errors, apart from the decoding
+// errors, which stop the load as the file's own decoding errors do.
+func (c *Config) decodeSections(kinds Kinds) (shape, decoding []error) {
+	for i := range c.Carriers {
+		cr := &c.Carriers[i]
+		p := fmt.Sprintf("carriers[%d]", i)
+		k, known := kinds.find(cr.Kind)
+		switch {
+		case len(cr.keys) != 1:
+			shape = append(shape, fmt.Errorf("%s: exactly one of %s is required, not %d", p, kinds, len(cr.keys)))
+			continue
+		case !known:
+			shape = append(shape, fmt.Errorf("%s.%s: unknown carrier kind (known: %s)", p, cr.Kind, kinds))
+			continue
+		}
+		cr.Section = k.Section()
+		decoding = append(decoding, decodeStrict(cr.node, cr.Section)...)
+		cr.node, cr.keys = nil, nil
+	}
+	return shape, decoding
+}
+
+// decodeStrict decodes a node refusing unknown keys, as the file's decoder
+// does (yaml.Node.Decode alone would accept them), with the errors' line
+// numbers those of the file.
+func decodeStrict(n *yaml.Node, v any) []error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return []error{err}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		errs := yamlErrors(err)
+		for i, e := range errs {
+			errs[i] = atFileLine(e, n)
+		}
+		return errs
+	}
+	return nil
+}
+
+// unknownField reads the key out of yaml's "line N: field K not found in
+// type T" (as yamlErrors words it).
+var unknownField = regexp.MustCompile(`^line \d+: field (\S+) is not a known key in (.*)$`)
+
+// atFileLine puts the file's line on an error about a re-encoded section.
+func atFileLine(err error, n *yaml.Node) error {
+	m := unknownField.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("line %d: %s", n.Line, strings.TrimSpace(lineNo.ReplaceAllString(err.Error(), "")))
+	}
+	line := n.Line
+	var find func(*yaml.Node) bool
+	find = func(x *yaml.Node) bool {
+		for i, c := range x.Content {
+			if x.Kind == yaml.MappingNode && i%2 == 0 && c.Value == m[1] {
+				line = c.Line
+				return true
+			}
+			if find(c) {
+				return true
+			}
+		}
+		return false
+	}
+	find(n)
+	return fmt.Errorf("line %d: field %s is not a known key in %s", line, m[1], m[2])
+}
+
+var lineNo = regexp.MustCompile(`^line \d+:`)
+
+// Load reads, expands and validates a config file whose carriers are of
+// the given kinds.
+func Load(path string, kinds Kinds) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
-	c, err := Parse(f)
+	c, err := Parse(f, kinds)
 	if err != nil {
 		return nil, fmt.Errorf("config: %s: %w", path, err)
 	}
@@ -196,7 +333,7 @@ func Load(path string) (*Config, error) {
 
 // Parse reads a config from r; see Load. The error, when not nil, is an
 // *Errors listing every problem.
-func Parse(r io.Reader) (*Config, error) {
+func Parse(r io.Reader, kinds Kinds) (*Config, error) {
 	src, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -204,11 +341,24 @@ func Parse(r io.Reader) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Errors{List: yamlErrors(err)}
-	}
 	var errs []error
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		// A type error leaves the rest decoded: go on to find the
+		// sections' own decoding errors too.
+		if te := (*yaml.TypeError)(nil); !errors.As(err, &te) {
+			return nil, &Errors{List: yamlErrors(err)}
+		}
+		errs = yamlErrors(err)
+	}
+	shape, decoding := c.decodeSections(kinds)
+	if errs = append(errs, decoding...); len(errs) > 0 {
+		return nil, &Errors{List: errs}
+	}
+	errs = shape
 	expandEnv(reflect.ValueOf(&c).Elem(), "", &errs)
+	for i, cr := range c.Carriers {
+		expandEnv(reflect.ValueOf(cr.Section), fmt.Sprintf("carriers[%d].%s", i, cr.Kind), &errs)
+	}
 	if err := Complete(&c); err != nil {
 		errs = append(errs, err.(*Errors).List...)
 	}
@@ -389,28 +539,15 @@ func (c *Config) validate() []error {
 			add("%s.name: %q is used by an earlier carrier", p, cr.Name)
 		}
 		carriers[cr.Name] = true
-		sections := 0
-		if cr.SMPP != nil {
-			sections++
-			errs = append(errs, prefixed(p+".smpp.", cr.SMPP.Validate())...)
-			if cr.SMPP.Tenant != "" && !tenantIDs[cr.SMPP.Tenant] {
-				add("%s.smpp.tenant: %q is not a configured tenant", p, cr.SMPP.Tenant)
+		if cr.Section == nil {
+			if !cr.fromFile {
+				add("%s: a carrier needs a section (smpp, twilio, …)", p)
 			}
+			continue
 		}
-		if cr.Twilio != nil {
-			sections++
-			errs = append(errs, prefixed(p+".twilio.", cr.Twilio.Validate())...)
-		}
-		if cr.Vonage != nil {
-			sections++
-			errs = append(errs, prefixed(p+".vonage.", cr.Vonage.Validate())...)
-		}
-		if cr.AfricasTalking != nil {
-			sections++
-			errs = append(errs, prefixed(p+".africastalking.", cr.AfricasTalking.Validate())...)
-		}
-		if sections != 1 {
-			add("%s: exactly one of smpp, twilio, vonage, africastalking is required, not %d", p, sections)
+		errs = append(errs, prefixed(p+"."+cr.Kind+".", cr.Section.Validate())...)
+		if t, ok := cr.Section.(interface{ InboundTenant() string }); ok && t.InboundTenant() != "" && !tenantIDs[t.InboundTenant()] {
+			add("%s.%s.tenant: %q is not a configured tenant", p, cr.Kind, t.InboundTenant())
 		}
 	}
 

@@ -1,4 +1,4 @@
-package config
+package config_test
 
 import (
 	"errors"
@@ -8,18 +8,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/smpp"
 )
 
 func TestValidFileFromTheIssue(t *testing.T) {
 	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
-	c, err := Load("testdata/valid.yaml")
+	c, err := app.LoadConfig("testdata/valid.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := c.Tenants[0].APIKeys[0]; got != "k-0123456789" {
 		t.Errorf("api key = %q, want the environment's value", got)
 	}
-	s := c.Carriers[0].SMPP
+	s := c.Carriers[0].Section.(*smpp.Config)
 	if s.Host != "127.0.0.1" || s.Port != 2775 || s.Window != 32 || s.TPS != 200 || s.EnquireLink != 30*time.Second {
 		t.Errorf("smpp section parsed as %+v", s)
 	}
@@ -88,7 +92,7 @@ func TestInvalidFiles(t *testing.T) {
 	prefixes := map[string]string{"bad_smpp.yaml": "carriers[0].smpp.", "store_driver.yaml": "store.driver: "}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
-			_, err := Load(filepath.Join("testdata", file))
+			_, err := app.LoadConfig(filepath.Join("testdata", file))
 			if err == nil {
 				t.Fatal("invalid file accepted")
 			}
@@ -113,7 +117,7 @@ func TestInvalidFiles(t *testing.T) {
 }
 
 func TestBadSMPPReportsEachField(t *testing.T) {
-	_, err := Load("testdata/bad_smpp.yaml")
+	_, err := app.LoadConfig("testdata/bad_smpp.yaml")
 	if err == nil {
 		t.Fatal("accepted")
 	}
@@ -125,7 +129,7 @@ func TestBadSMPPReportsEachField(t *testing.T) {
 }
 
 func TestMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	_, err := app.LoadConfig(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want a not-exist error", err)
 	}
@@ -144,11 +148,11 @@ func TestDeployExampleIsValid(t *testing.T) {
 	t.Setenv("SMSGW_FINERACT_APP_KEY", "fineract-key")
 	t.Setenv("SMSGW_JOIN_WEBHOOK_SECRET", "join-secret")
 	t.Setenv("SMSGW_KANNEL_APP_PASSWORD", "kannel-pass")
-	c, err := Load("../deploy/smsgw.example.yaml")
+	c, err := app.LoadConfig("../deploy/smsgw.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Carriers[0].SMPP.Password != "secret" || c.Tenants[0].Senders[0] != "22555" {
+	if c.Carriers[0].Section.(*smpp.Config).Password != "secret" || c.Tenants[0].Senders[0] != "22555" {
 		t.Errorf("example parsed as %+v", c)
 	}
 	kw, err := c.KeywordTable()
@@ -175,7 +179,7 @@ func TestDeployExampleIsValid(t *testing.T) {
 
 func TestDefaultOptOutWhenAbsent(t *testing.T) {
 	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
-	c, err := Load(filepath.Join("testdata", "valid.yaml"))
+	c, err := app.LoadConfig(filepath.Join("testdata", "valid.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +189,12 @@ func TestDefaultOptOutWhenAbsent(t *testing.T) {
 }
 
 func TestGRPCTLSFilesAreChecked(t *testing.T) {
-	_, err := Parse(strings.NewReader(`
+	_, err := config.Parse(strings.NewReader(`
 listen: {grpc_tls: {cert_file: /nonexistent/server.crt, key_file: /nonexistent/server.key}}
 tenants: [{id: t, api_keys: ["0123456789"], default_region: KE, sender: MFI}]
 carriers: [{name: a, smpp: {host: 127.0.0.1, port: 2775, system_id: x, password: y}}]
 routes: [{prefix: "+", carrier: a, cost: 1}]
-`))
+`), app.Kinds(app.ConnectorKinds))
 	if err == nil || !strings.Contains(err.Error(), "listen.grpc_tls.cert_file, key_file: open /nonexistent/server.crt") {
 		t.Fatalf("err = %v", err)
 	}

@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -76,7 +78,7 @@ func TestFineractGuide(t *testing.T) {
 		t.Setenv(k, v)
 		env[k] = v
 	}
-	cfg, err := config.Parse(strings.NewReader(doc["smsgw.yaml"]))
+	cfg, err := config.Parse(strings.NewReader(doc["smsgw.yaml"]), app.Kinds(app.ConnectorKinds))
 	if err != nil {
 		t.Fatalf("the guide's gateway config: %v", err)
 	}
@@ -125,8 +127,9 @@ func TestFineractGuide(t *testing.T) {
 	host, port, _ := net.SplitHostPort(sim.Addr())
 	cfg.Listen.GRPC, cfg.Listen.HTTP = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Store.Path = filepath.Join(t.TempDir(), "smsgw.db")
-	cfg.Carriers[0].SMPP.Host = host
-	fmt.Sscan(port, &cfg.Carriers[0].SMPP.Port)
+	carrier := cfg.Carriers[0].Section.(*smpp.Config)
+	carrier.Host = host
+	fmt.Sscan(port, &carrier.Port)
 	gw := apptest.Start(t, cfg)
 
 	code, body := replay(t, gw.HTTPAddr(), doc["send.http"])

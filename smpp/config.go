@@ -170,6 +170,10 @@ type Config struct {
 	Tenant string `yaml:"tenant"`
 }
 
+// InboundTenant names the tenant that owns this carrier's MO messages, so
+// the config loader can check that it exists.
+func (c *Config) InboundTenant() string { return c.Tenant }
+
 // Validate checks the section and fills in defaults for fields left zero:
 // bind "transceiver", binds 1, window 10, enquire_link 30s,
 // response_timeout 10s, rebind_interval 5s, throttle_pause 1s, mo_timeout

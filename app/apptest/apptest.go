@@ -45,7 +45,7 @@ func Config(tb testing.TB, simAddr, dir string) *config.Config {
 			{ID: "mfi-a", APIKeys: []string{KeyA}, DefaultRegion: "KE", Sender: "MFI-A"},
 			{ID: "mfi-b", APIKeys: []string{KeyB}, DefaultRegion: "TZ", Sender: "MFI-B", Senders: []string{"22555"}},
 		},
-		Carriers: []config.Carrier{{Name: "sim", SMPP: &smpp.Config{
+		Carriers: []config.Carrier{{Name: "sim", Kind: "smpp", Section: &smpp.Config{
 			Host: host, Port: port, SystemID: "mfi", Password: "secret", Bind: "transceiver",
 			Binds: 2, Window: 64, EnquireLink: 30 * time.Second,
 		}}},

@@ -74,7 +74,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		cfg = demoConfig(sim.Addr())
 		routes = map[string]http.Handler{"POST /demo/mo": http.StripPrefix("/demo", sim.ControlHandler())}
 	case *path != "":
-		if cfg, err = config.Load(*path); err != nil {
+		if cfg, err = app.LoadConfig(*path); err != nil {
 			fmt.Fprintln(stderr, "smsgw serve:", err)
 			return 1
 		}
@@ -140,7 +140,7 @@ func demoConfig(carrierAddr string) *config.Config {
 			ID: "demo", APIKeys: []string{demoKey}, DefaultRegion: "KE", Sender: "MFI", Senders: []string{demoShortcode},
 		}},
 		Keywords: []config.Keyword{{Keyword: "HELLO", Aliases: []string{"HI"}, Reply: "Hello from the smsgw demo. Text BAL or DUE once smsgw-fineract runs."}},
-		Carriers: []config.Carrier{{Name: "demo-carrier", SMPP: &smpp.Config{
+		Carriers: []config.Carrier{{Name: "demo-carrier", Kind: "smpp", Section: &smpp.Config{
 			Host: host, Port: port, SystemID: "demo", Password: "demo", Bind: "transceiver",
 			Binds: 1, Window: 32, EnquireLink: 30 * time.Second,
 		}}},
@@ -157,7 +157,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: smsgw check-config FILE")
 		return 2
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	if _, err := app.LoadConfig(args[0]); err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
@@ -285,7 +285,7 @@ func explainRoute(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: smsgw route --config FILE --to NUMBER [--tenant T] [--from S]")
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := app.LoadConfig(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
