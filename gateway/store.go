@@ -10,12 +10,33 @@ import (
 // tenant asking; callers map it to NotFound without revealing other tenants.
 var ErrNotFound = errors.New("gateway: message not found")
 
-// Store is the durable state the engine needs. Implementations live in
-// gateway/store and all pass its contract suite (gateway/store/storetest).
+// Store is the durable state the engine needs: the union of the role
+// interfaces below, so one implementation serves every part of the engine
+// while each part depends only on the roles it uses (doc.go lists who uses
+// which). Implementations
+// live in gateway/store and all pass its contract suite
+// (gateway/store/storetest).
 //
 // Every method that changes state returns only after the change is durable
 // (fsync'd or replicated); events it appends are durable in the same commit.
 type Store interface {
+	MessageStore
+	Inbox
+	EventLog
+	Outbox
+	OptOuts
+	MissingRefs
+
+	// Close flushes pending writes and releases the store.
+	Close() error
+}
+
+// MessageStore is the role of the store that keeps outbound messages, their
+// parts, attempts and receipts: what the acceptor writes, the dispatcher
+// claims and records, and the facade reads. Each change appends its status
+// event in the same commit, so this role writes to the event log too, but
+// no part needs more than this interface to move a message.
+type MessageStore interface {
 	// Accept stores each message with its parts and an ACCEPTED event. A
 	// message whose (Tenant, ClientRef) exists already is not stored again:
 	// its result carries the stored message's id and Duplicate. A message
@@ -25,6 +46,20 @@ type Store interface {
 
 	// Get returns a message with its parts. An empty tenant matches any.
 	Get(ctx context.Context, tenant, id string) (*Message, error)
+
+	// GetByClientRef returns a tenant's message by its idempotency key, with
+	// its parts; ErrNotFound when there is none.
+	GetByClientRef(ctx context.Context, tenant, clientRef string) (*Message, error)
+
+	// List returns a tenant's messages matching f, newest first (ids are
+	// time-ordered), without their parts and attempts, at most f.Limit.
+	List(ctx context.Context, tenant string, f ListFilter) ([]*Message, error)
+
+	// Cancel ends a message no carrier has taken yet: CANCELED, one event.
+	// It returns ErrNotFound for an unknown id or another tenant's, and
+	// ErrNotCancelable when a part was submitted, the message is final, or
+	// a node holds a live claim on it (it may be sending right now).
+	Cancel(ctx context.Context, tenant, id string, now time.Time) error
 
 	// Claim leases up to limit messages that still have unsubmitted parts and
 	// are due (NotBefore and next attempt ≤ now), highest priority first. A
@@ -57,6 +92,15 @@ type Store interface {
 	// many matched at once.
 	RecordReceipts(ctx context.Context, rs []Receipt) (matched int, err error)
 
+	// Backlog counts the messages accepted and not yet taken by a carrier
+	// (scheduled ones included): the queue depth operators watch.
+	Backlog(ctx context.Context) (int64, error)
+}
+
+// Inbox is the role of the store that keeps mobile-originated messages:
+// the inbound router stores them (with their outbox tasks, one commit) and
+// the acceptor reads the one a reply answers.
+type Inbox interface {
 	// RecordInbound stores mobile-originated messages with one event each,
 	// and each new message's Tasks in the same commit, skipping any whose
 	// (Carrier, CarrierRef) was stored before. It returns how many were new.
@@ -65,20 +109,16 @@ type Store interface {
 	// GetInbound returns a tenant's inbound message (for replies); an empty
 	// tenant matches any. ErrNotFound when there is none.
 	GetInbound(ctx context.Context, tenant, id string) (*Inbound, error)
+}
 
+// EventLog is the role of the store that serves the ordered event log:
+// reads, named cursors and retention. Events are appended by the other
+// roles' writes, never through this interface, so a reader depends on it
+// alone.
+type EventLog interface {
 	// Events returns up to limit events with Seq ≥ fromSeq in order; an empty
 	// tenant matches all tenants.
 	Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)
-
-	// List returns a tenant's messages matching f, newest first (ids are
-	// time-ordered), without their parts and attempts, at most f.Limit.
-	List(ctx context.Context, tenant string, f ListFilter) ([]*Message, error)
-
-	// Cancel ends a message no carrier has taken yet: CANCELED, one event.
-	// It returns ErrNotFound for an unknown id or another tenant's, and
-	// ErrNotCancelable when a part was submitted, the message is final, or
-	// a node holds a live claim on it (it may be sending right now).
-	Cancel(ctx context.Context, tenant, id string, now time.Time) error
 
 	// AckEvents moves a tenant's named cursor forward to seq (never back),
 	// so an adapter that lost its own position resumes from the server's.
@@ -90,19 +130,12 @@ type Store interface {
 	// PruneEvents deletes events appended before the given time (retention)
 	// and returns how many went. Sequence numbers are never reused.
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
+}
 
-	// GetByClientRef returns a tenant's message by its idempotency key, with
-	// its parts; ErrNotFound when there is none.
-	GetByClientRef(ctx context.Context, tenant, clientRef string) (*Message, error)
-
-	// SetOptOut records that a number opted out of a tenant's messages
-	// (out) or back in (!out). Keyword is the word it used, kept for audit.
-	SetOptOut(ctx context.Context, tenant, number string, out bool, keyword string) error
-
-	// OptedOut returns which of numbers are opted out of the tenant's
-	// messages.
-	OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error)
-
+// Outbox is the role of the store that keeps tasks to run at least once:
+// the outbox part claims and finishes them, and the engine enqueues the
+// ones callers hand it (RecordInbound enqueues an inbound message's own).
+type Outbox interface {
 	// EnqueueTasks adds tasks to the outbox, skipping any whose Key was
 	// enqueued before (done or not). It returns how many were new.
 	EnqueueTasks(ctx context.Context, tasks []Task) (added int, err error)
@@ -121,7 +154,25 @@ type Store interface {
 	// returns how many went. A task key pruned can be enqueued again, so
 	// this runs with event retention, long after a key's last use.
 	PruneTasks(ctx context.Context, before time.Time) (int, error)
+}
 
+// OptOuts is the role of the store that keeps each tenant's opt-out list:
+// the inbound router changes it (STOP, START) and the acceptor consults it,
+// so a message to a number that opted out is stored OPTED_OUT.
+type OptOuts interface {
+	// SetOptOut records that a number opted out of a tenant's messages
+	// (out) or back in (!out). Keyword is the word it used, kept for audit.
+	SetOptOut(ctx context.Context, tenant, number string, out bool, keyword string) error
+
+	// OptedOut returns which of numbers are opted out of the tenant's
+	// messages.
+	OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error)
+}
+
+// MissingRefs is the role of the store that remembers client refs an
+// interface looked for in vain or refused (the Fineract report), kept
+// across restarts and nodes until retention prunes them.
+type MissingRefs interface {
 	// NoteMissing records the tenant's client refs that matched no message:
 	// each ref maps to "" when it was looked for in vain, or to the reason
 	// an interface refused it when it was posted. A ref is recorded once,
@@ -136,13 +187,6 @@ type Store interface {
 	// PruneMissing deletes the records NoteMissing made before the given
 	// time and returns how many went (run with event retention).
 	PruneMissing(ctx context.Context, before time.Time) (int, error)
-
-	// Backlog counts the messages accepted and not yet taken by a carrier
-	// (scheduled ones included): the queue depth operators watch.
-	Backlog(ctx context.Context) (int64, error)
-
-	// Close flushes pending writes and releases the store.
-	Close() error
 }
 
 // Missing is what the store keeps of a client ref that matched no message
