@@ -117,6 +117,14 @@ type Router interface {
 	// are left out. It returns ErrNoRoute when no route could ever take the
 	// message (no prefix matches, or tenant or sender filters exclude all);
 	// an empty list without error means "none now, wait".
+	//
+	// A query with Pinned plans that carrier alone: at its route's price
+	// where a route lists it now, else at cost 0 as long as it is up (a
+	// reply leaves through its inbound carrier even where no route prices
+	// it for the number; Admit still asks its breaker). A pinned carrier
+	// that is down means waiting; ErrNoRoute stands only when it does not
+	// run here either. The dispatcher walks whatever Plan returns and
+	// decides nothing about pinning itself.
 	Plan(q RouteQuery) ([]Candidate, error)
 	// Admit asks the carrier's breaker for one submission. When ok, done
 	// must be called with whether the carrier handled it (a permanent
@@ -140,6 +148,9 @@ type RouteQuery struct {
 	To     string    // E.164
 	At     time.Time // for routes limited to hours of the day
 	Key    string    // spreads equal-cost traffic by weight, stably per message
+	// Pinned, when set, is the only carrier the message may take (a reply's
+	// inbound carrier, a caller's Carrier): see Router.Plan.
+	Pinned string
 }
 
 // Candidate is one carrier a message may leave through, with its price.

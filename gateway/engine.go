@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/semaphore"
 	"golang.org/x/time/rate"
 
 	"github.com/openmf/smsgw/gateway/keyword"
@@ -153,14 +152,13 @@ func (o *Options) setDefaults() {
 // plan, and turns receipts into statuses and events. It is safe for
 // concurrent use; New → Start → Stop.
 type Engine struct {
-	opts       Options
-	log        *slog.Logger
-	tenants    map[string]*Tenant
-	limits     map[string]*rate.Limiter // per tenant with a Rate
-	connectors map[string]Connector
-	windows    map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
-	metrics    *metrics
-	events     *notifier
+	opts     Options
+	log      *slog.Logger
+	tenants  map[string]*Tenant
+	limits   map[string]*rate.Limiter // per tenant with a Rate
+	carriers *carriers
+	metrics  *metrics
+	events   *notifier
 
 	keywords     atomic.Pointer[keyword.Table]
 	taskMu       sync.RWMutex
@@ -184,16 +182,14 @@ func New(opts Options) (*Engine, error) {
 	}
 	opts.setDefaults()
 	e := &Engine{
-		opts:       opts,
-		log:        opts.Logger,
-		tenants:    make(map[string]*Tenant),
-		limits:     make(map[string]*rate.Limiter),
-		connectors: make(map[string]Connector),
-		windows:    make(map[string]*semaphore.Weighted),
-		events:     newNotifier(),
-		wake:       make(chan struct{}, 1),
-		done:       make(chan struct{}),
-		taskWake:   make(chan struct{}, 1),
+		opts:     opts,
+		log:      opts.Logger,
+		tenants:  make(map[string]*Tenant),
+		limits:   make(map[string]*rate.Limiter),
+		events:   newNotifier(),
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
+		taskWake: make(chan struct{}, 1),
 	}
 	e.keywords.Store(opts.Keywords)
 	e.taskHandlers = map[string]TaskHandler{TaskReply: e.runReply, TaskOptOut: e.runOptOut}
@@ -208,12 +204,13 @@ func New(opts Options) (*Engine, error) {
 			e.limits[t.ID] = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, int(t.Rate), 1))
 		}
 	}
-	for _, c := range opts.Connectors {
-		if _, dup := e.connectors[c.Name()]; dup {
-			return nil, fmt.Errorf("gateway: carrier %q configured twice", c.Name())
-		}
-		e.connectors[c.Name()] = c
-		e.windows[c.Name()] = semaphore.NewWeighted(int64(max(c.Window(), 1)))
+	cs, err := newCarriers(opts.Connectors)
+	if err != nil {
+		return nil, err
+	}
+	e.carriers = cs
+	if ca, ok := opts.Router.(CarrierAware); ok {
+		ca.UseCarrierStates(cs)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -226,16 +223,8 @@ func New(opts Options) (*Engine, error) {
 // Start connects the carriers and starts dispatching due messages, including
 // those a previous run left unfinished.
 func (e *Engine) Start() error {
-	for i, c := range e.opts.Connectors {
-		if err := c.Start(e); err != nil {
-			// Leave nothing running behind a failed start.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			for _, started := range e.opts.Connectors[:i] {
-				_ = started.Stop(ctx)
-			}
-			return fmt.Errorf("gateway: start carrier %s: %w", c.Name(), err)
-		}
+	if err := e.carriers.start(e); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -318,10 +307,8 @@ func (e *Engine) Stop(ctx context.Context) error {
 		case <-ctx.Done():
 			e.stopErr = fmt.Errorf("gateway: stop: in-flight submissions still running: %w", ctx.Err())
 		}
-		for _, c := range e.opts.Connectors {
-			if err := c.Stop(ctx); err != nil && e.stopErr == nil {
-				e.stopErr = fmt.Errorf("gateway: stop carrier %s: %w", c.Name(), err)
-			}
+		if err := e.carriers.stop(ctx); err != nil && e.stopErr == nil {
+			e.stopErr = err
 		}
 		e.events.close()
 	})
@@ -329,14 +316,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 }
 
 // Ready reports whether the engine can send now: at least one carrier is up.
-func (e *Engine) Ready() bool {
-	for _, c := range e.opts.Connectors {
-		if c.Up() {
-			return true
-		}
-	}
-	return false
-}
+func (e *Engine) Ready() bool { return e.carriers.anyUp() }
 
 // Accept validates, normalizes and durably stores messages for a tenant,
 // answering each request in order. Refused items carry a *FieldError and do
@@ -686,13 +666,10 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		// Every part was recorded before a restart; nothing to send.
 		return
 	}
-	cands, err := e.opts.Router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID})
-	if err != nil && (m.PinnedCarrier == "" || e.connectors[m.PinnedCarrier] == nil) {
+	cands, err := e.opts.Router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID, Pinned: m.PinnedCarrier})
+	if err != nil {
 		e.finish(rctx, m, StatusFailed, err.Error())
 		return
-	}
-	if m.PinnedCarrier != "" {
-		cands = pinnedCandidates(cands, m.PinnedCarrier, e.connectors[m.PinnedCarrier])
 	}
 	if len(cands) == 0 {
 		// No carrier can take it now (none routed, breakers open, binds
@@ -713,8 +690,8 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 		}
 	}()
 	for _, c := range cands {
-		conn, ok := e.connectors[c.Carrier]
-		if !ok || !conn.Up() {
+		conn, _ := e.carriers.get(c.Carrier)
+		if !e.carriers.Up(c.Carrier) {
 			lastErr = fmt.Errorf("carrier %s is down", c.Carrier)
 			continue
 		}
@@ -769,27 +746,12 @@ func (e *Engine) process(ctx context.Context, m *Message) {
 	e.retry(rctx, m, lastErr, tried)
 }
 
-// pinnedCandidates keeps only the pinned carrier. A reply must leave
-// through its inbound carrier even where no route prices it for the number
-// (it is then sent at cost 0); a pinned carrier that is down means waiting.
-func pinnedCandidates(cands []Candidate, carrier string, conn Connector) []Candidate {
-	for _, c := range cands {
-		if c.Carrier == carrier {
-			return []Candidate{c}
-		}
-	}
-	if conn != nil && conn.Up() {
-		return []Candidate{{Carrier: carrier}}
-	}
-	return nil
-}
-
 // submit hands the pending parts to one carrier in chunks no larger than its
 // window, storing each chunk's carrier ids before its window slots are
 // released. It returns the parts still unsent, the decision their errors call
 // for, and failed when the outcome could not be stored.
 func (e *Engine) submit(ctx, rctx context.Context, m *Message, c Candidate, conn Connector, pending []int) (left []int, decision Decision, lastErr error, failed bool) {
-	win := e.windows[c.Carrier]
+	_, win := e.carriers.get(c.Carrier)
 	chunk := max(conn.Window(), 1)
 	decision = NextRoute
 	for len(pending) > 0 {

@@ -104,7 +104,7 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	}
 	pin := pinned(reply)
 	if r.Carrier != "" && reply == nil {
-		if _, ok := e.connectors[r.Carrier]; !ok {
+		if !e.carriers.Runs(r.Carrier) {
 			return nil, &FieldError{"carrier", fmt.Sprintf("no carrier %q runs here", r.Carrier)}
 		}
 		pin = r.Carrier

@@ -13,4 +13,15 @@
 // matching prefixes follow as fallbacks. A carrier appears once, at its best
 // position. Routes whose filters (tenant, sender, hours) do not match, open
 // breakers and carriers with no bind up are left out, and Explain says why.
+//
+// Pinned carriers: a query with Pinned (a reply's inbound carrier, a
+// caller's smsc=) is planned through that carrier alone, at the price of
+// the route that lists it, or at cost 0 while it is up where no usable
+// route does; the other carriers' routes show as "pinned to ..." in
+// Explain. The engine's dispatcher asks for candidates and decides nothing
+// about pinning.
+//
+// Whether a carrier runs here and is up is the engine's to say: it owns the
+// connectors and hands the Router its answer (UseCarrierStates, called by
+// gateway.New). Options.Up serves a Router used before or without an engine.
 package routing

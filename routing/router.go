@@ -60,7 +60,10 @@ func (c BreakerConfig) Validate() []error {
 type Options struct {
 	Breaker    BreakerConfig
 	Registerer prometheus.Registerer // nil: metrics are not registered
-	// Up reports whether a carrier has a bind (or client) ready; nil: always.
+	// Up reports whether a carrier has a bind (or client) ready; nil:
+	// always. It serves only until an engine hands the router its own
+	// carrier states (UseCarrierStates; gateway.New does): the engine owns
+	// its connectors, so from then on its answer is the only one.
 	Up func(carrier string) bool
 	// Now is the clock for hours-of-day filters; nil: time.Now.
 	Now func() time.Time
@@ -74,9 +77,13 @@ type Router struct {
 	mu       sync.Mutex
 	breakers map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
 	state    *prometheus.GaugeVec
+	carriers atomic.Pointer[gateway.CarrierStates] // the engine's, once it handed them over
 }
 
-var _ gateway.Router = (*Router)(nil)
+var (
+	_ gateway.Router       = (*Router)(nil)
+	_ gateway.CarrierAware = (*Router)(nil)
+)
 
 // NewRouter starts routing with t.
 func NewRouter(t *Table, opts Options) (*Router, error) {
@@ -135,14 +142,37 @@ func (r *Router) BreakerState(carrier string) string {
 	return r.breaker(carrier).State().String()
 }
 
-func (r *Router) carrierState(carrier string) string {
-	if r.breaker(carrier).State() == gobreaker.StateOpen {
-		return "breaker open"
+// UseCarrierStates implements gateway.CarrierAware: from now on the
+// engine decides which carriers run here and which are up (Options.Up is
+// no longer asked), so a plan never lists a carrier the engine considers
+// down, and a pinned carrier that does not run here is known as such.
+func (r *Router) UseCarrierStates(s gateway.CarrierStates) {
+	if s == nil {
+		r.carriers.Store(nil)
+		return
 	}
-	if r.opts.Up != nil && !r.opts.Up(carrier) {
-		return "no bind up"
+	r.carriers.Store(&s)
+}
+
+// view is what this router knows of carriers now, read once per decision.
+func (r *Router) view() carrierView {
+	up, runs := r.opts.Up, func(string) bool { return true }
+	if s := r.carriers.Load(); s != nil {
+		up, runs = (*s).Up, (*s).Runs
 	}
-	return ""
+	return carrierView{
+		state: func(carrier string) string {
+			if r.breaker(carrier).State() == gobreaker.StateOpen {
+				return "breaker open"
+			}
+			if up != nil && !up(carrier) {
+				return "no bind up"
+			}
+			return ""
+		},
+		runs: runs,
+		up:   up,
+	}
 }
 
 func (r *Router) query(q gateway.RouteQuery) gateway.RouteQuery {
@@ -152,9 +182,10 @@ func (r *Router) query(q gateway.RouteQuery) gateway.RouteQuery {
 	return q
 }
 
-// Plan implements gateway.Router.
+// Plan implements gateway.Router, pinned carriers included.
 func (r *Router) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
-	return candidates(r.Table().decide(r.query(q), r.carrierState))
+	p := r.Table().plan(r.query(q), r.view())
+	return p.cands, p.err
 }
 
 // Closed implements gateway.Router.
@@ -179,8 +210,9 @@ func (r *Router) Admit(carrier string) (func(success bool), bool) {
 
 var errFailed = errors.New("routing: submission failed")
 
-// Explain says what Plan decides for q now and why, breakers included.
+// Explain says what Plan decides for q now and why, breakers and a pinned
+// carrier included.
 func (r *Router) Explain(q gateway.RouteQuery) string {
 	q = r.query(q)
-	return explain(q, r.Table().decide(q, r.carrierState), r.BreakerState)
+	return explain(q, r.Table().plan(q, r.view()), r.BreakerState)
 }

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 )
 
@@ -132,4 +134,83 @@ func mustGather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	return mfs
+}
+
+// fakeStates stands in for the engine's connector set (gateway.CarrierStates).
+type fakeStates struct{ runs, up map[string]bool }
+
+func (f fakeStates) Runs(c string) bool { return f.runs[c] }
+func (f fakeStates) Up(c string) bool   { return f.up[c] }
+
+func pinned(to, carrier string) gateway.RouteQuery {
+	qq := q(to)
+	qq.Pinned = carrier
+	return qq
+}
+
+// A pinned message is planned through its carrier alone: at the price of
+// the route that lists it, at cost 0 where no usable route does (a reply
+// leaves through its inbound carrier whatever the routes say), not at all
+// while it is down (wait), and it fails only when no route could take it
+// and the carrier does not run here. Explain shows each case.
+func TestPinnedCarrierIsTheOnlyCandidate(t *testing.T) {
+	r, _ := newRouter(t, `
+- {prefix: "+254", carrier: cheap, cost: 0.5, currency: KES}
+- {prefix: "+254", carrier: dear, cost: 0.9, currency: KES}
+`, nil)
+	r.UseCarrierStates(fakeStates{
+		runs: map[string]bool{"cheap": true, "dear": true, "inbound": true, "asleep": true},
+		up:   map[string]bool{"cheap": true, "dear": true, "inbound": true},
+	})
+	cases := []struct {
+		q    gateway.RouteQuery
+		want []gateway.Candidate
+		err  error
+	}{
+		{pinned("+254712345678", "dear"), []gateway.Candidate{{Carrier: "dear", Cost: 0.9, Currency: "KES"}}, nil},
+		{pinned("+254712345678", "inbound"), []gateway.Candidate{{Carrier: "inbound"}}, nil},
+		{pinned("+15551234567", "inbound"), []gateway.Candidate{{Carrier: "inbound"}}, nil},
+		{pinned("+254712345678", "asleep"), nil, nil},
+		{pinned("+15551234567", "asleep"), nil, nil},
+		{pinned("+254712345678", "gone"), nil, nil},
+		{pinned("+15551234567", "gone"), nil, gateway.ErrNoRoute},
+	}
+	var ex strings.Builder
+	for _, c := range cases {
+		cs, err := r.Plan(c.q)
+		if !errors.Is(err, c.err) || !slices.Equal(cs, c.want) {
+			t.Errorf("Plan(%s pinned to %s) = %v, %v; want %v, %v", c.q.To, c.q.Pinned, cs, err, c.want, c.err)
+		}
+		ex.WriteString(r.Explain(c.q))
+	}
+	// An open breaker leaves the pinned carrier's route out, not the
+	// carrier: it goes at cost 0 and Admit asks the breaker again.
+	fail(t, r, "dear", 3)
+	if cs, err := r.Plan(pinned("+254712345678", "dear")); err != nil || !slices.Equal(cs, []gateway.Candidate{{Carrier: "dear"}}) {
+		t.Errorf("pinned to dear with its breaker open: %v, %v", cs, err)
+	}
+	ex.WriteString(r.Explain(pinned("+254712345678", "dear")))
+	golden(t, "explain_pinned", ex.String())
+	// Offline, every carrier runs and is up.
+	tab := tableFromYAML(t, `[{prefix: "+254", carrier: cheap, cost: 0.5}, {prefix: "+254", carrier: dear, cost: 0.9}]`)
+	if cs, err := tab.Plan(pinned("+254712345678", "dear")); err != nil || len(cs) != 1 || cs[0].Carrier != "dear" || cs[0].Cost != 0.9 {
+		t.Errorf("offline plan pinned to dear: %v, %v", cs, err)
+	}
+}
+
+// Once the engine hands its carrier states over, they alone say whether a
+// carrier is up: Options.Up is no longer asked.
+func TestEngineCarrierStatesReplaceOptionsUp(t *testing.T) {
+	r, _ := newRouter(t, `
+- {prefix: "+254", carrier: cheap, cost: 0.5}
+- {prefix: "+254", carrier: dear, cost: 0.9}
+`, func(string) bool { return true })
+	r.UseCarrierStates(fakeStates{up: map[string]bool{"dear": true}})
+	cs, err := r.Plan(q("+254712345678"))
+	if got := carriers(t, cs, err); got != "dear" {
+		t.Fatalf("with the engine saying cheap is down: %s", got)
+	}
+	if ex := r.Explain(q("+254712345678")); !strings.Contains(ex, "cheap via +254 at 0.5/part, priority 0, weight 1, breaker closed: skipped, no bind up") {
+		t.Errorf("explain does not show the engine's view:\n%s", ex)
+	}
 }

@@ -143,9 +143,78 @@ func (t *Table) decide(q gateway.RouteQuery, state carrierState) []verdict {
 	return out
 }
 
-// Plan returns the candidates for q from the table alone (no breakers).
+// carrierView is what a plan knows of carriers beyond the table. Zero
+// fields know nothing: every carrier runs, is up and may be used (offline).
+type carrierView struct {
+	state carrierState              // why a carrier cannot be used now (breaker, bind), or ""
+	runs  func(carrier string) bool // whether a connector of that name runs here
+	up    func(carrier string) bool // whether it can take a submission now
+}
+
+// plan is one routing decision with its reasons: Plan returns its
+// candidates and Explain prints it, so the two cannot disagree.
+type plan struct {
+	verdicts []verdict
+	cands    []gateway.Candidate
+	err      error
+	// For a pinned query whose carrier no usable route lists: unrouted
+	// when it is a candidate at cost 0 all the same, else pinNote says why
+	// it is not.
+	unrouted bool
+	pinNote  string
+}
+
+// plan decides q: the routes' verdicts, their candidates, then q.Pinned.
+func (t *Table) plan(q gateway.RouteQuery, cv carrierView) plan {
+	vs := t.decide(q, cv.state)
+	cands, err := candidates(vs)
+	p := plan{verdicts: vs, cands: cands, err: err}
+	if q.Pinned != "" {
+		p.pin(q.Pinned, cv)
+	}
+	return p
+}
+
+// pin narrows p to the one carrier a message may take. Where a route lists
+// it now, it keeps that route's price. Where none does (no route covers
+// the number, filters or hours exclude it, its breaker is open) it is a
+// candidate at cost 0 as long as it is up, since a reply must leave through
+// its inbound carrier; its breaker is asked again at Admit. A pinned
+// carrier that is down means waiting; the plan fails (ErrNoRoute) only
+// when no route could take the message and the carrier does not run here.
+func (p *plan) pin(carrier string, cv carrierView) {
+	for i := range p.verdicts {
+		if v := &p.verdicts[i]; v.reason == "" && v.Carrier != carrier {
+			v.reason = "pinned to " + carrier
+		}
+	}
+	runs := cv.runs == nil || cv.runs(carrier)
+	if p.err != nil && !runs {
+		p.pinNote = "does not run here"
+		return
+	}
+	p.err = nil
+	if i := slices.IndexFunc(p.cands, func(c gateway.Candidate) bool { return c.Carrier == carrier }); i >= 0 {
+		p.cands = []gateway.Candidate{p.cands[i]}
+		return
+	}
+	p.cands = nil
+	switch {
+	case !runs:
+		p.pinNote = "does not run here"
+	case cv.up != nil && !cv.up(carrier):
+		p.pinNote = "no bind up"
+	default:
+		p.unrouted = true
+		p.cands = []gateway.Candidate{{Carrier: carrier}}
+	}
+}
+
+// Plan returns the candidates for q from the table alone (no breakers;
+// every carrier counts as running and up).
 func (t *Table) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
-	return candidates(t.decide(q, nil))
+	p := t.plan(q, carrierView{})
+	return p.cands, p.err
 }
 
 // candidates lists the usable routes, or says that none ever will be.
@@ -167,10 +236,16 @@ func candidates(vs []verdict) ([]gateway.Candidate, error) {
 }
 
 // explain prints decisions one a line: candidates numbered, the others with
-// the reason they were left out.
-func explain(q gateway.RouteQuery, vs []verdict, breaker func(carrier string) string) string {
+// the reason they were left out; a pinned carrier that no usable route
+// lists gets a line of its own after the routes.
+func explain(q gateway.RouteQuery, p plan, breaker func(carrier string) string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "route for %s (tenant %q, sender %q, at %s):\n", q.To, q.Tenant, q.From, q.At.UTC().Format("2006-01-02 15:04 MST"))
+	pinned := ""
+	if q.Pinned != "" {
+		pinned = ", pinned to " + q.Pinned
+	}
+	fmt.Fprintf(&b, "route for %s (tenant %q, sender %q, at %s%s):\n", q.To, q.Tenant, q.From, q.At.UTC().Format("2006-01-02 15:04 MST"), pinned)
+	vs := p.verdicts
 	n := 0
 	for _, v := range vs {
 		cost := strings.TrimSpace(fmt.Sprintf("%g %s", v.Cost, v.Currency))
@@ -182,6 +257,13 @@ func explain(q gateway.RouteQuery, vs []verdict, breaker func(carrier string) st
 			fmt.Fprintf(&b, "  -  %s: skipped, %s\n", desc, v.reason)
 		}
 	}
+	switch {
+	case p.unrouted:
+		n++
+		fmt.Fprintf(&b, "  %d. %s (pinned), listed by no usable route: sent at cost 0, breaker %s\n", n, q.Pinned, breaker(q.Pinned))
+	case p.pinNote != "":
+		fmt.Fprintf(&b, "  -  %s (pinned), listed by no usable route: skipped, %s\n", q.Pinned, p.pinNote)
+	}
 	if len(vs) == 0 {
 		b.WriteString("  no route matches this number\n")
 	} else if n == 0 {
@@ -192,5 +274,5 @@ func explain(q gateway.RouteQuery, vs []verdict, breaker func(carrier string) st
 
 // Explain says what Plan decides for q and why, without breakers.
 func (t *Table) Explain(q gateway.RouteQuery) string {
-	return explain(q, t.decide(q, nil), func(string) string { return "n/a (offline)" })
+	return explain(q, t.plan(q, carrierView{}), func(string) string { return "n/a (offline)" })
 }

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// CarrierStates answers the two questions about a carrier that only the
+// engine can, because it owns the connectors: does the carrier run here,
+// and can it take a submission now. The engine's connector set is the one
+// owner of those answers (doc.go, "Who decides a carrier is up"); routing
+// asks it instead of keeping a view of its own that could disagree.
+type CarrierStates interface {
+	// Runs reports whether a connector of that name was configured, so a
+	// message pinned to it may wait for it rather than fail.
+	Runs(carrier string) bool
+	// Up reports whether the carrier can take a submission now: it runs
+	// and its connector says it is up (a bind or client is ready).
+	Up(carrier string) bool
+}
+
+// CarrierAware is a Router that takes carrier states from the engine. New
+// hands such a router the engine's CarrierStates, so Plan and Explain leave
+// out exactly the carriers the dispatcher and Ready consider down. A Router
+// that is not CarrierAware still works: the dispatcher asks the engine
+// again before every submission, so nothing is sent to a carrier that is
+// down, but the router's plans may then list carriers that are.
+type CarrierAware interface {
+	UseCarrierStates(CarrierStates)
+}
+
+// carriers is the engine's connector set and the one owner of whether a
+// carrier is up: Engine.Ready, the dispatcher's gate before claiming, its
+// check before each submission and (through CarrierAware) the router's
+// plans all ask it. It also holds each carrier's window, which bounds the
+// parts sent and not yet recorded.
+type carriers struct {
+	list    []Connector // in configured order: started and stopped in it
+	byName  map[string]Connector
+	windows map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
+}
+
+var _ CarrierStates = (*carriers)(nil)
+
+func newCarriers(conns []Connector) (*carriers, error) {
+	c := &carriers{list: conns, byName: make(map[string]Connector), windows: make(map[string]*semaphore.Weighted)}
+	for _, conn := range conns {
+		if _, dup := c.byName[conn.Name()]; dup {
+			return nil, fmt.Errorf("gateway: carrier %q configured twice", conn.Name())
+		}
+		c.byName[conn.Name()] = conn
+		c.windows[conn.Name()] = semaphore.NewWeighted(int64(max(conn.Window(), 1)))
+	}
+	return c, nil
+}
+
+// Runs implements CarrierStates.
+func (c *carriers) Runs(carrier string) bool { return c.byName[carrier] != nil }
+
+// Up implements CarrierStates.
+func (c *carriers) Up(carrier string) bool {
+	conn := c.byName[carrier]
+	return conn != nil && conn.Up()
+}
+
+// anyUp says whether any carrier can take a submission now.
+func (c *carriers) anyUp() bool {
+	for _, conn := range c.list {
+		if conn.Up() {
+			return true
+		}
+	}
+	return false
+}
+
+// get returns the carrier's connector and window; nil when it does not run.
+func (c *carriers) get(carrier string) (Connector, *semaphore.Weighted) {
+	return c.byName[carrier], c.windows[carrier]
+}
+
+// start starts every connector with sink, or none: a failed start stops
+// those already started.
+func (c *carriers) start(sink Sink) error {
+	for i, conn := range c.list {
+		if err := conn.Start(sink); err != nil {
+			// Leave nothing running behind a failed start.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for _, started := range c.list[:i] {
+				_ = started.Stop(ctx)
+			}
+			return fmt.Errorf("gateway: start carrier %s: %w", conn.Name(), err)
+		}
+	}
+	return nil
+}
+
+// stop stops every connector within ctx and returns the first error.
+func (c *carriers) stop(ctx context.Context) error {
+	var first error
+	for _, conn := range c.list {
+		if err := conn.Stop(ctx); err != nil && first == nil {
+			first = fmt.Errorf("gateway: stop carrier %s: %w", conn.Name(), err)
+		}
+	}
+	return first
+}
