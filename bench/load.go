@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,8 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/internal/mask"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp"
 )
 
 // Drivers: how the load reaches the gateway.
@@ -276,9 +275,6 @@ func (d *grpcDriver) send(ctx context.Context, run string, msgs []outMsg) []resu
 
 func (d *grpcDriver) close() { d.c.Close() }
 
-// digitRun finds what may be a phone number in an error message.
-var digitRun = regexp.MustCompile(`\+?\d{7,}`)
-
 // errorKey is an error as the report lists it: the gRPC code and message,
 // with anything like a phone number masked.
 func errorKey(err error) string {
@@ -289,7 +285,7 @@ func errorKey(err error) string {
 	if len(msg) > 160 {
 		msg = msg[:160]
 	}
-	return digitRun.ReplaceAllStringFunc(msg, smpp.MaskNumber)
+	return mask.Text(msg)
 }
 
 // loadOptions connect a load run to what surrounds it.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/openmf/smsgw/internal/mask"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 )
 
@@ -121,7 +122,7 @@ func (a *Adapter) Run(ctx context.Context) error {
 		}
 		a.opts.Metrics.reconnect()
 		wait := backoff/2 + rand.N(backoff/2+1)
-		a.log.Warn("event stream interrupted; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
+		a.log.Warn("event stream interrupted; reconnecting", "err", errText(err), "in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -168,7 +169,7 @@ func (a *Adapter) Handle(ctx context.Context, ev *pb.Event) error {
 	if ev.GetKind() != pb.EventKind_EVENT_KIND_INBOUND || in == nil {
 		return nil
 	}
-	log := a.log.With("seq", ev.GetSeq(), "inbound_id", in.GetId(), "from", MaskNumber(in.GetFrom()))
+	log := a.log.With("seq", ev.GetSeq(), "inbound_id", in.GetId(), "from", mask.Number(in.GetFrom()))
 	kw, ok := a.opts.Keywords.Match(in.GetText())
 	if !ok {
 		a.opts.Metrics.event("ignored")
@@ -203,7 +204,7 @@ func (a *Adapter) Handle(ctx context.Context, ev *pb.Event) error {
 		// The gateway will never take this reply (the inbound message is
 		// gone, the text is refused): retrying would wedge the stream.
 		a.opts.Metrics.event("send_refused")
-		log.Error("the gateway refused the reply; skipped", "keyword", kw, "err", err)
+		log.Error("the gateway refused the reply; skipped", "keyword", kw, "err", errText(err))
 		return nil
 	default:
 		return fmt.Errorf("send reply to %s: %w", in.GetId(), err)
@@ -213,4 +214,13 @@ func (a *Adapter) Handle(ctx context.Context, ev *pb.Event) error {
 		"parts", resp.GetParts(), "status", resp.GetStatus())
 	log.Debug("answer text", "text", text)
 	return nil
+}
+
+// errText is err for a log line with any phone number in it masked: the
+// gateway's refusals may quote the number they refuse.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return mask.Text(err.Error())
 }

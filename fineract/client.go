@@ -263,6 +263,12 @@ func (c *Client) get(ctx context.Context, endpoint, path string, q url.Values, o
 func (c *Client) do(req *http.Request, endpoint string, out any) error {
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// The error is logged, and the URL it quotes holds the query: the
+		// number a Search looks for. Keep the path only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			ue.URL, _, _ = strings.Cut(ue.URL, "?")
+		}
 		if errors.Is(req.Context().Err(), context.Canceled) {
 			// The caller gave up (shutdown): not Fineract's fault.
 			return fmt.Errorf("fineract: %s: %w", endpoint, context.Canceled)

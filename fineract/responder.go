@@ -9,6 +9,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/openmf/smsgw/internal/mask"
 	"github.com/openmf/smsgw/smpp"
 )
 
@@ -88,7 +89,7 @@ func (r *Responder) Answer(ctx context.Context, kw Keyword, from string) (text, 
 		if errors.Is(err, context.Canceled) {
 			return "", "", err
 		}
-		r.log.Error("fineract lookup failed; answering try-again-later", "keyword", kw, "from", MaskNumber(from), "err", err)
+		r.log.Error("fineract lookup failed; answering try-again-later", "keyword", kw, "from", mask.Number(from), "err", err)
 		text, err = r.texts.Render(TmplUnavailable, nil)
 		if err != nil {
 			return "", "", err
@@ -279,7 +280,7 @@ func (r *Responder) FindClient(ctx context.Context, from string) (*ClientData, e
 	}
 	if len(hits) >= searchLimit {
 		r.log.Warn("Fineract's search returned its maximum of results for a mobile number; searching the exact forms too (a client stored formatted may be missed)",
-			"from", MaskNumber(e164), "results", len(hits))
+			"from", mask.Number(e164), "results", len(hits))
 		for _, q := range exactForms(num) {
 			more, err := r.fineract.Search(ctx, q, true)
 			if err != nil {
@@ -314,7 +315,7 @@ func (r *Responder) FindClient(ctx context.Context, from string) (*ClientData, e
 	}
 	if len(match) != 1 {
 		if len(match) > 1 {
-			r.log.Warn("several Fineract clients have the same mobile number; refusing", "from", MaskNumber(e164), "clients", len(match))
+			r.log.Warn("several Fineract clients have the same mobile number; refusing", "from", mask.Number(e164), "clients", len(match))
 		}
 		return nil, errNoMatch
 	}
@@ -370,17 +371,4 @@ func digits(s string) string {
 		}
 		return -1
 	}, s)
-}
-
-// MaskNumber hides a phone number for logs, keeping the country and network
-// and the last 3 digits: "+254712345678" → "+2547*****678".
-func MaskNumber(n string) string {
-	switch l := len(n); {
-	case l <= 4:
-		return strings.Repeat("*", l)
-	case l < 9:
-		return strings.Repeat("*", l-3) + n[l-3:]
-	default:
-		return n[:5] + strings.Repeat("*", l-8) + n[l-3:]
-	}
 }

@@ -186,6 +186,12 @@ func TestFineractDown(t *testing.T) {
 		if _, err := c.Search(context.Background(), "x", true); !errors.Is(err, fineract.ErrUnavailable) {
 			t.Fatalf("Search on a closed server: %v, want ErrUnavailable", err)
 		}
+		// The error is logged: the number searched (in the URL's query)
+		// must not be in it.
+		_, err = c.Search(context.Background(), "+254712345678", true)
+		if !errors.Is(err, fineract.ErrUnavailable) || strings.Contains(err.Error(), "254712345678") || strings.Contains(err.Error(), "query") {
+			t.Fatalf("Search on a closed server: %v, want ErrUnavailable without the query", err)
+		}
 	})
 }
 

@@ -7,6 +7,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/openmf/smsgw/internal/mask"
 )
 
 // FieldError is a request the engine refuses, naming the field at fault so
@@ -130,12 +132,10 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	return m, nil
 }
 
-// MaskNumber hides the middle of a phone number for logs: +2547*****678.
+// MaskNumber is the gateway's name for smsgw's one number-masking policy,
+// mask.Number: a phone number for logs, "+254712345678" → "+2547*****678".
 func MaskNumber(n string) string {
-	if len(n) <= 7 {
-		return strings.Repeat("*", len(n))
-	}
-	return n[:5] + strings.Repeat("*", len(n)-8) + n[len(n)-3:]
+	return mask.Number(n)
 }
 
 func category(c Category) Category {

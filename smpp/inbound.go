@@ -11,6 +11,7 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/mask"
 )
 
 // delivery is one deliver_sm waiting for the sink, with the link it arrived
@@ -107,7 +108,7 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		}
 		part, err := p.moPartOf(d.d, d.at)
 		if err != nil {
-			p.log.Warn("smpp: MO not decodable, rejected", "err", err, "from", MaskNumber(d.d.SourceAddr.Address()))
+			p.log.Warn("smpp: MO not decodable, rejected", "err", err, "from", mask.Number(d.d.SourceAddr.Address()))
 			p.m.rejUndecodable.Inc()
 			answers = append(answers, answer{d, data.ESME_RX_P_APPN})
 			continue
@@ -135,7 +136,7 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		text, _ := g.join(p.text)
 		p.m.moIncomplete.Add(float64(len(g.held)))
 		p.log.Warn("smpp: concatenated MO incomplete after mo_timeout, stored as received",
-			"from", MaskNumber(g.key.From), "parts", len(g.parts), "total", g.key.Total)
+			"from", mask.Number(g.key.From), "parts", len(g.parts), "total", g.key.Total)
 		ins = append(ins, p.inbound(g.first(), text, g.carrierRef(text)))
 		groups = append(groups, g)
 	}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/mask"
 )
 
 // Options are a Pool's dependencies, injected by the gateway's wiring.
@@ -362,7 +363,7 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segment
 		}
 		switch {
 		case o.err != nil:
-			p.log.Debug("smpp: submit failed", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "err", o.err)
+			p.log.Debug("smpp: submit failed", "msg_id", m.ID, "part", idx, "to", mask.Number(m.To), "err", o.err)
 			return "", o.err
 		case o.status == CommandStatus(data.ESME_RTHROTTLED) || o.status == CommandStatus(data.ESME_RMSGQFUL):
 			p.m.throttled.Inc()
@@ -377,7 +378,7 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segment
 			}
 			return "", submitError(o.status)
 		case o.status != 0:
-			p.log.Debug("smpp: submit refused", "msg_id", m.ID, "part", idx, "to", MaskNumber(m.To), "status", o.status.Name())
+			p.log.Debug("smpp: submit refused", "msg_id", m.ID, "part", idx, "to", mask.Number(m.To), "status", o.status.Name())
 			return "", submitError(o.status)
 		}
 		return NormalizeID(o.id, p.cfg.SubmitIDFormat), nil
@@ -539,18 +540,3 @@ type rawCoding byte
 func (c rawCoding) Encode(s string) ([]byte, error) { return []byte(s), nil }
 func (c rawCoding) Decode(b []byte) (string, error) { return string(b), nil }
 func (c rawCoding) DataCoding() byte                { return byte(c) }
-
-// MaskNumber hides the middle of a phone number for logs, keeping enough to
-// recognise the country, network and line ("+254712345123" →
-// "+2547*****123"); short codes and sender names are not personal and stay
-// readable. DESIGN.md forbids full numbers in logs above debug.
-func MaskNumber(n string) string {
-	switch l := len(n); {
-	case l <= 6:
-		return n
-	case l < 10:
-		return n[:2] + strings.Repeat("*", l-4) + n[l-2:]
-	default:
-		return n[:5] + strings.Repeat("*", l-8) + n[l-3:]
-	}
-}

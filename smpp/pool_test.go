@@ -874,22 +874,6 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	return d.Gauge.GetValue()
 }
 
-func TestMaskNumber(t *testing.T) {
-	tests := map[string]string{
-		"+254712345123": "+2547*****123",
-		"254712345123":  "25471****123",
-		"22345":         "22345",
-		"MFI-A":         "MFI-A",
-		"0712345":       "07***45",
-		"":              "",
-	}
-	for in, want := range tests {
-		if got := MaskNumber(in); got != want {
-			t.Errorf("MaskNumber(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 // BenchmarkSubmit drives a pool (2 binds, window 100 each) against the
 // simulator on loopback with many concurrent callers and reports parts/s.
 func BenchmarkSubmit(b *testing.B) {
