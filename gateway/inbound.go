@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -79,23 +82,46 @@ func (o *OptOut) builtin(word string) string {
 	return ""
 }
 
-// SetKeywords swaps in a new keyword table (a config reload). Messages
-// already received keep the rule they matched.
-func (e *Engine) SetKeywords(t *keyword.Table) { e.keywords.Store(t) }
+// inboundRouter handles mobile-originated messages: it resolves each one's
+// tenant (by the number the client wrote to), matches the tenant's opt-out
+// words (STOP, START, HELP) and then the keyword rules, and stores the
+// message with the tasks that follow from it (a reply, an opt-out, a
+// webhook, a service's URL) in one commit, before the carrier's
+// acknowledgment. It also carries out its own task kinds: TaskReply sends a
+// reply through the acceptor, TaskOptOut records the change on the opt-out
+// list first. It uses the Inbox role of the store to record messages and
+// the OptOuts role to change the list; it has no goroutine (connectors call
+// it, the outbox runs its tasks).
+type inboundRouter struct {
+	inbox    Inbox
+	optOuts  OptOuts
+	tenants  map[string]*Tenant
+	order    []Tenant // as configured: the first is the fallback tenant
+	keywords atomic.Pointer[keyword.Table]
+	// accept stores a reply (the acceptor's Accept).
+	accept    func(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error)
+	wakeTasks func() // the outbox: tasks were stored
+	feed      *eventFeed
+	metrics   *metrics
+	log       *slog.Logger
+	now       func() time.Time
+}
 
-// Keywords returns the keyword table in use.
-func (e *Engine) Keywords() *keyword.Table { return e.keywords.Load() }
+// taskHandlers are the task kinds the inbound router carries out itself.
+func (r *inboundRouter) taskHandlers() map[string]TaskHandler {
+	return map[string]TaskHandler{TaskReply: r.runReply, TaskOptOut: r.runOptOut}
+}
 
 // tenantFor picks the tenant an inbound message belongs to: the one that
 // sends from the number the client wrote to, else the first configured.
-func (e *Engine) tenantFor(to string) string {
-	for _, t := range e.opts.Tenants {
+func (r *inboundRouter) tenantFor(to string) string {
+	for _, t := range r.order {
 		if keyword.SameNumber(t.Sender, to) || slices.ContainsFunc(t.Senders, func(s string) bool { return keyword.SameNumber(s, to) }) {
 			return t.ID
 		}
 	}
-	if len(e.opts.Tenants) > 0 {
-		return e.opts.Tenants[0].ID
+	if len(r.order) > 0 {
+		return r.order[0].ID
 	}
 	return ""
 }
@@ -112,9 +138,9 @@ type replyTask struct {
 // is stored: its tenant, the keyword it matched and the tasks (with keys
 // derived from its id, so the actions run once however often the carrier
 // resends it).
-func (e *Engine) route(m *Inbound) error {
+func (r *inboundRouter) route(m *Inbound) error {
 	if m.Tenant == "" {
-		m.Tenant = e.tenantFor(m.To)
+		m.Tenant = r.tenantFor(m.To)
 	}
 	if m.ID == "" {
 		u, err := uuid.NewV7()
@@ -132,7 +158,7 @@ func (e *Engine) route(m *Inbound) error {
 		}
 		m.Tasks = append(m.Tasks, Task{Key: "mo:" + m.ID + ":" + suffix, Kind: kind, Tenant: m.Tenant, Payload: b})
 	}
-	if t := e.tenants[m.Tenant]; t != nil {
+	if t := r.tenants[m.Tenant]; t != nil {
 		switch kw := t.OptOut.builtin(word); kw {
 		case KeywordStop:
 			m.Keyword = kw
@@ -150,20 +176,20 @@ func (e *Engine) route(m *Inbound) error {
 			return nil
 		}
 	}
-	match, ok := e.keywords.Load().Match(m.Tenant, m.To, m.Text)
+	match, ok := r.keywords.Load().Match(m.Tenant, m.To, m.Text)
 	if !ok {
 		return nil
 	}
-	r := match.Rule
-	m.Keyword = r.Name
-	if r.Reply != "" {
-		task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: r.Reply})
+	rule := match.Rule
+	m.Keyword = rule.Name
+	if rule.Reply != "" {
+		task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: rule.Reply})
 	}
-	if r.Webhook != nil {
-		task(TaskWebhook, "webhook", ruleTask{Rule: r.Name, Inbound: m.ID})
+	if rule.Webhook != nil {
+		task(TaskWebhook, "webhook", ruleTask{Rule: rule.Name, Inbound: m.ID})
 	}
-	if r.Service != "" {
-		task(r.Service, "service", ruleTask{Rule: r.Name, Inbound: m.ID})
+	if rule.Service != "" {
+		task(rule.Service, "service", ruleTask{Rule: rule.Name, Inbound: m.ID})
 	}
 	return nil
 }
@@ -205,29 +231,29 @@ func ResolveRuleTask(ctx context.Context, t Task, rules *keyword.Table,
 	return rule, in, nil
 }
 
-// HandleInbound implements Sink for mobile-originated messages: each is
-// routed (tenant, keyword, tasks) and stored with its tasks in one commit
-// before the carrier gets its acknowledgment.
-func (e *Engine) HandleInbound(ctx context.Context, in []*Inbound) error {
+// handle is Engine.HandleInbound: each message is routed (tenant, keyword,
+// tasks) and stored with its tasks in one commit before the carrier gets
+// its acknowledgment.
+func (r *inboundRouter) handle(ctx context.Context, in []*Inbound) error {
 	for _, m := range in {
 		if m.ReceivedAt.IsZero() {
-			m.ReceivedAt = e.opts.Now()
+			m.ReceivedAt = r.now()
 		}
-		if err := e.route(m); err != nil {
+		if err := r.route(m); err != nil {
 			return fmt.Errorf("gateway: route inbound: %w", err)
 		}
 	}
-	added, err := e.opts.Store.RecordInbound(ctx, in)
+	added, err := r.inbox.RecordInbound(ctx, in)
 	if err != nil {
 		return fmt.Errorf("gateway: record inbound: %w", err)
 	}
 	if added > 0 {
 		for _, m := range in {
-			e.metrics.inbound.WithLabelValues(m.Tenant, keywordLabel(m.Keyword)).Inc()
+			r.metrics.inbound.WithLabelValues(m.Tenant, keywordLabel(m.Keyword)).Inc()
 		}
-		e.kickTasks()
+		r.wakeTasks()
 	}
-	e.events.notify()
+	r.feed.notify()
 	return nil
 }
 
@@ -241,19 +267,19 @@ func keywordLabel(k string) string {
 
 // runReply sends a reply task's text, with the task's key as client_ref so
 // a task run twice sends once.
-func (e *Engine) runReply(ctx context.Context, t Task) error {
+func (r *inboundRouter) runReply(ctx context.Context, t Task) error {
 	var p replyTask
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
 		return GiveUp(fmt.Errorf("payload: %w", err))
 	}
-	return e.sendReply(ctx, t, p)
+	return r.sendReply(ctx, t, p)
 }
 
-func (e *Engine) sendReply(ctx context.Context, t Task, p replyTask) error {
+func (r *inboundRouter) sendReply(ctx context.Context, t Task, p replyTask) error {
 	if p.Text == "" {
 		return nil
 	}
-	out, err := e.Accept(ctx, t.Tenant, []SendRequest{{ReplyTo: p.Inbound, Text: p.Text, ClientRef: t.Key,
+	out, err := r.accept(ctx, t.Tenant, []SendRequest{{ReplyTo: p.Inbound, Text: p.Text, ClientRef: t.Key,
 		Category: CategoryTransactional}})
 	if err != nil {
 		return err
@@ -265,50 +291,20 @@ func (e *Engine) sendReply(ctx context.Context, t Task, p replyTask) error {
 }
 
 // runOptOut records a STOP or START, then confirms it.
-func (e *Engine) runOptOut(ctx context.Context, t Task) error {
+func (r *inboundRouter) runOptOut(ctx context.Context, t Task) error {
 	var p replyTask
 	if err := json.Unmarshal(t.Payload, &p); err != nil {
 		return GiveUp(fmt.Errorf("payload: %w", err))
 	}
 	out := p.Keyword == KeywordStop
-	if err := e.opts.Store.SetOptOut(ctx, t.Tenant, p.Number, out, p.Keyword); err != nil {
+	if err := r.optOuts.SetOptOut(ctx, t.Tenant, p.Number, out, p.Keyword); err != nil {
 		return err
 	}
 	if out {
-		e.metrics.optOuts.WithLabelValues(t.Tenant, "out").Inc()
+		r.metrics.optOuts.WithLabelValues(t.Tenant, "out").Inc()
 	} else {
-		e.metrics.optOuts.WithLabelValues(t.Tenant, "in").Inc()
+		r.metrics.optOuts.WithLabelValues(t.Tenant, "in").Inc()
 	}
-	e.log.Info("opt-out recorded", "tenant", t.Tenant, "number", MaskNumber(p.Number), "keyword", p.Keyword)
-	return e.sendReply(ctx, t, p)
-}
-
-// optOutDetail is the last_error of a message refused for an opted-out number.
-const optOutDetail = "recipient opted out (sent STOP); not sent"
-
-// applyOptOuts marks the messages to numbers that opted out of the tenant's
-// messages OPTED_OUT, so they are stored but never sent. Replies to a
-// client's own message are exempt (they answer what the client just sent,
-// e.g. HELP), and so are transactional messages when the tenant allows.
-func (e *Engine) applyOptOuts(ctx context.Context, t *Tenant, msgs []*Message, replies []bool) error {
-	var numbers []string
-	for i, m := range msgs {
-		if replies[i] || (m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
-			continue
-		}
-		numbers = append(numbers, m.To)
-	}
-	if len(numbers) == 0 {
-		return nil
-	}
-	out, err := e.opts.Store.OptedOut(ctx, t.ID, numbers)
-	if err != nil || len(out) == 0 {
-		return err
-	}
-	for i, m := range msgs {
-		if !replies[i] && out[m.To] && !(m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
-			m.Status, m.LastError = StatusOptedOut, optOutDetail
-		}
-	}
-	return nil
+	r.log.Info("opt-out recorded", "tenant", t.Tenant, "number", MaskNumber(p.Number), "keyword", p.Keyword)
+	return r.sendReply(ctx, t, p)
 }

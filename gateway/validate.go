@@ -58,7 +58,7 @@ const maxTextBytes = 64 << 10
 
 // validate checks and normalizes one request into a message ready to store;
 // reply is the inbound message it answers, if any.
-func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, error) {
+func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, error) {
 	if reply != nil {
 		if r.To == "" {
 			r.To = reply.From
@@ -79,12 +79,12 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	if !utf8.ValidString(r.Text) {
 		return nil, &FieldError{"text", "is not valid UTF-8"}
 	}
-	enc, parts, err := e.opts.Segment(r.Text)
+	enc, parts, err := a.segment(r.Text)
 	if err != nil {
 		return nil, &FieldError{"text", err.Error()}
 	}
-	if parts > e.opts.MaxParts {
-		return nil, &FieldError{"text", fmt.Sprintf("needs %d SMS parts (%s); the limit is %d", parts, enc, e.opts.MaxParts)}
+	if parts > a.maxParts {
+		return nil, &FieldError{"text", fmt.Sprintf("needs %d SMS parts (%s); the limit is %d", parts, enc, a.maxParts)}
 	}
 	from := r.From
 	if from == "" {
@@ -106,7 +106,7 @@ func (e *Engine) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, e
 	}
 	pin := pinned(reply)
 	if r.Carrier != "" && reply == nil {
-		if !e.carriers.Runs(r.Carrier) {
+		if !a.carriers.Runs(r.Carrier) {
 			return nil, &FieldError{"carrier", fmt.Sprintf("no carrier %q runs here", r.Carrier)}
 		}
 		pin = r.Carrier

@@ -1,0 +1,258 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// SendRequest is one message as a caller asks for it, before validation.
+type SendRequest struct {
+	To        string
+	Text      string
+	From      string
+	ClientRef string
+	Priority  int32
+	NotBefore time.Time
+	ExpiresAt time.Time
+	// ReplyTo names an inbound message this answers: the reply goes from the
+	// number the client wrote to, through the carrier it came in on, and To
+	// defaults to the client's number.
+	ReplyTo string
+	// Category decides whether the message may reach a number that opted
+	// out; empty means marketing.
+	Category Category
+	// Meta is stored with the message for the interface that accepted it.
+	Meta map[string]string
+	// Carrier, when set, is the only carrier the message may leave through
+	// (Kannel's smsc=); routes still price it where they cover the number.
+	Carrier string
+}
+
+// QuotaError refuses an accept call that would exceed the tenant's rate;
+// nothing of the call was stored. Callers retry after RetryAfter.
+type QuotaError struct {
+	Tenant     string
+	RetryAfter time.Duration
+	TooLarge   bool // the call alone exceeds the burst: split it
+}
+
+func (e *QuotaError) Error() string {
+	if e.TooLarge {
+		return fmt.Sprintf("gateway: tenant %s: the request holds more messages than the tenant's burst", e.Tenant)
+	}
+	return fmt.Sprintf("gateway: tenant %s is over its rate; retry in %s", e.Tenant, e.RetryAfter.Round(time.Millisecond))
+}
+
+// AcceptOutcome answers one SendRequest: either the stored message or the
+// reason it was refused (a *FieldError).
+type AcceptOutcome struct {
+	ID        string
+	Duplicate bool
+	// Status is ACCEPTED, or OPTED_OUT for a message stored but never to be
+	// sent because its number sent STOP.
+	Status   Status
+	Parts    int
+	Encoding Encoding
+	Err      error
+}
+
+// acceptor turns send requests into durable messages: validation and
+// normalization, the tenant's rate (refused, or paced with NotBefore), the
+// opt-out list, then one Store.Accept. It uses the MessageStore role to
+// store, the Inbox role to find the message a reply answers, and the
+// OptOuts role to mark messages to numbers that opted out; then it wakes
+// the dispatcher and the event feed. It has no goroutine: it runs on its
+// caller's (an interface, or the outbox running a reply task).
+type acceptor struct {
+	store    MessageStore
+	inbox    Inbox
+	optOuts  OptOuts
+	carriers *carriers // a caller's Carrier must run here
+	tenants  map[string]*Tenant
+	limits   map[string]*rate.Limiter // per tenant with a Rate
+	segment  Segmenter
+	maxParts int
+	now      func() time.Time
+	metrics  *metrics
+	log      *slog.Logger
+	feed     *eventFeed
+	kick     func() // wakes the dispatcher: due work was stored
+}
+
+// newLimits gives every tenant with a Rate its limiter.
+func newLimits(tenants map[string]*Tenant) map[string]*rate.Limiter {
+	limits := make(map[string]*rate.Limiter)
+	for id, t := range tenants {
+		if t.Rate > 0 {
+			limits[id] = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, int(t.Rate), 1))
+		}
+	}
+	return limits
+}
+
+func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest, paced bool) ([]AcceptOutcome, error) {
+	t, ok := a.tenants[tenant]
+	if !ok {
+		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
+	}
+	out := make([]AcceptOutcome, len(reqs))
+	var (
+		msgs    []*Message
+		idx     []int
+		replies []bool
+	)
+	for i, r := range reqs {
+		var reply *Inbound
+		if r.ReplyTo != "" {
+			in, err := a.inbox.GetInbound(ctx, tenant, r.ReplyTo)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				out[i].Err = &FieldError{"reply_to", fmt.Sprintf("no inbound message %q", r.ReplyTo)}
+				continue
+			case err != nil:
+				return nil, fmt.Errorf("gateway: accept: %w", err)
+			}
+			reply = in
+		}
+		m, err := a.validate(t, r, reply)
+		if err != nil {
+			out[i].Err = err
+			a.metrics.refused.WithLabelValues(tenant).Inc()
+			continue
+		}
+		msgs = append(msgs, m)
+		idx = append(idx, i)
+		replies = append(replies, reply != nil)
+	}
+	if len(msgs) == 0 {
+		return out, nil
+	}
+	release, held := func() {}, 0
+	if paced {
+		release, held = a.pace(t.ID, msgs)
+	} else if err := a.admit(t.ID, len(msgs)); err != nil {
+		a.metrics.throttled.WithLabelValues(tenant).Add(float64(len(msgs)))
+		return nil, err
+	}
+	if err := a.applyOptOuts(ctx, t, msgs, replies); err != nil {
+		release()
+		return nil, fmt.Errorf("gateway: accept: opt-out list: %w", err)
+	}
+	start := a.now()
+	res, err := a.store.Accept(ctx, msgs)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("gateway: accept: %w", err)
+	}
+	a.metrics.acceptSeconds.Observe(a.now().Sub(start).Seconds())
+	if held > 0 {
+		a.metrics.paced.WithLabelValues(tenant).Add(float64(held))
+	}
+	for j, r := range res {
+		m := msgs[j]
+		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
+		if r.Duplicate {
+			out[idx[j]].Status = ""
+		}
+		if !r.Duplicate && m.Status == StatusOptedOut {
+			a.metrics.optedOut.WithLabelValues(tenant).Inc()
+		}
+		if !r.Duplicate {
+			a.metrics.accepted.WithLabelValues(tenant).Inc()
+			a.log.Debug("accepted", "msg_id", r.ID, "to", MaskNumber(m.To), "parts", len(m.Parts))
+		}
+	}
+	a.feed.notify()
+	a.kick()
+	return out, nil
+}
+
+// admit takes n messages from the tenant's rate, all or nothing: a refused
+// call consumes nothing.
+func (a *acceptor) admit(tenant string, n int) error {
+	lim := a.limits[tenant]
+	if lim == nil {
+		return nil
+	}
+	now := time.Now()
+	r := lim.ReserveN(now, n)
+	if !r.OK() {
+		return &QuotaError{Tenant: tenant, TooLarge: true}
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return &QuotaError{Tenant: tenant, RetryAfter: d}
+	}
+	return nil
+}
+
+// pace takes msgs from the tenant's rate whatever it costs, burst by burst,
+// and holds each burst that would exceed the rate until the time the rate
+// allows it (its NotBefore, when that is later than the message's own). The
+// returned func gives the reservations back, for a call that stored
+// nothing; held counts the messages held for later.
+func (a *acceptor) pace(tenant string, msgs []*Message) (release func(), held int) {
+	lim := a.limits[tenant]
+	if lim == nil {
+		return func() {}, 0
+	}
+	now := time.Now()
+	var rs []*rate.Reservation
+	for i := 0; i < len(msgs); i += lim.Burst() {
+		chunk := msgs[i:min(i+lim.Burst(), len(msgs))]
+		r := lim.ReserveN(now, len(chunk))
+		rs = append(rs, r)
+		d := r.DelayFrom(now)
+		if d <= 0 {
+			continue
+		}
+		at := a.now().Add(d)
+		for _, m := range chunk {
+			if m.NotBefore.Before(at) {
+				m.NotBefore = at
+			}
+		}
+		held += len(chunk)
+	}
+	return func() {
+		for _, r := range slices.Backward(rs) {
+			r.CancelAt(now)
+		}
+	}, held
+}
+
+// optOutDetail is the last_error of a message refused for an opted-out number.
+const optOutDetail = "recipient opted out (sent STOP); not sent"
+
+// applyOptOuts marks the messages to numbers that opted out of the tenant's
+// messages OPTED_OUT, so they are stored but never sent. Replies to a
+// client's own message are exempt (they answer what the client just sent,
+// e.g. HELP), and so are transactional messages when the tenant allows.
+func (a *acceptor) applyOptOuts(ctx context.Context, t *Tenant, msgs []*Message, replies []bool) error {
+	var numbers []string
+	for i, m := range msgs {
+		if replies[i] || (m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
+			continue
+		}
+		numbers = append(numbers, m.To)
+	}
+	if len(numbers) == 0 {
+		return nil
+	}
+	out, err := a.optOuts.OptedOut(ctx, t.ID, numbers)
+	if err != nil || len(out) == 0 {
+		return err
+	}
+	for i, m := range msgs {
+		if !replies[i] && out[m.To] && !(m.Category == CategoryTransactional && t.OptOut.AllowTransactional) {
+			m.Status, m.LastError = StatusOptedOut, optOutDetail
+		}
+	}
+	return nil
+}

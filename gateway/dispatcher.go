@@ -1,0 +1,500 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// dispatcher moves accepted messages to carriers and records what became
+// of them: it claims due messages, asks the router for their candidates,
+// submits the parts through the carriers' windows, and records submits,
+// failed attempts, reschedules and final statuses; it also records the
+// receipts carriers send back. It uses the MessageStore role of the store
+// only. The router decides which carriers may take a message (pinned ones
+// included) and guards each with a breaker; the carrier set decides whether
+// a carrier is up. After each commit it wakes the event feed.
+//
+// Goroutines: one claim loop, one worker per message in flight (at most
+// Workers), and the queue-depth sampler.
+type dispatcher struct {
+	store    MessageStore
+	router   Router
+	carriers *carriers
+	feed     *eventFeed
+	metrics  *metrics
+	log      *slog.Logger
+	now      func() time.Time
+
+	maxAttempts int           // submission attempts before FAILED
+	retryBase   time.Duration // first retry delay, doubled per attempt
+	retryMax    time.Duration // retry delay cap
+	claimBatch  int           // messages claimed per store round trip
+	workers     int           // messages claimed and in flight at once
+	pollEvery   time.Duration // how often due work is looked for without a wake-up
+
+	wake   chan struct{}
+	cancel context.CancelFunc
+	loops  sync.WaitGroup // the claim loop and the sampler
+	work   sync.WaitGroup // one per message in flight
+}
+
+// start begins dispatching due messages, including those a previous run
+// left unfinished, and sampling the queue depth.
+func (d *dispatcher) start(ctx context.Context) {
+	ctx, d.cancel = context.WithCancel(ctx)
+	d.loops.Go(func() { d.claimLoop(ctx) })
+	d.loops.Go(func() { d.sampleBacklog(ctx) })
+}
+
+// halt stops claiming. Submissions in flight see their context end; their
+// outcomes are still recorded (on a context of their own).
+func (d *dispatcher) halt() { d.cancel() }
+
+// waitLoops returns once the claim loop and the sampler have ended; no
+// message is claimed after it.
+func (d *dispatcher) waitLoops() { d.loops.Wait() }
+
+// drain waits, within ctx, for the messages in flight to finish their
+// turn. Call it after waitLoops, when no worker can start any more.
+func (d *dispatcher) drain(ctx context.Context) error {
+	waited := make(chan struct{})
+	go func() { d.work.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: stop: in-flight submissions still running: %w", ctx.Err())
+	}
+}
+
+// kick wakes the claim loop: due work was stored.
+func (d *dispatcher) kick() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sampleBacklog keeps the queue-depth gauge current.
+func (d *dispatcher) sampleBacklog(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := d.store.Backlog(ctx); err == nil {
+			d.metrics.backlog.Set(float64(n))
+		} else if ctx.Err() == nil {
+			d.log.Warn("queue depth", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// recordReceipts is Engine.HandleReceipts: receipts are stored (and
+// matched) before the connector acknowledges them to the carrier.
+func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
+	matched, err := d.store.RecordReceipts(ctx, rs)
+	if err != nil {
+		return fmt.Errorf("gateway: record receipts: %w", err)
+	}
+	for _, r := range rs {
+		st := string(r.Status)
+		if st == "" {
+			st = "intermediate"
+		}
+		d.metrics.receipts.WithLabelValues(r.Carrier, st).Inc()
+	}
+	d.metrics.receiptsUnmatched.Add(float64(len(rs) - matched))
+	d.feed.notify()
+	return nil
+}
+
+// claimLoop claims due messages and hands each to a worker goroutine, with
+// at most workers in flight, while some carrier is up.
+func (d *dispatcher) claimLoop(ctx context.Context) {
+	slots := make(chan struct{}, d.workers)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil && d.carriers.anyUp() {
+			free := cap(slots) - len(slots)
+			if free == 0 {
+				// Wait for a worker to finish before claiming more.
+				select {
+				case slots <- struct{}{}:
+					<-slots
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
+			claimedAt := d.now()
+			msgs, err := d.store.Claim(ctx, claimedAt, min(free, d.claimBatch))
+			if err != nil {
+				if ctx.Err() == nil {
+					d.log.Error("claim due messages", "err", err)
+				}
+				break
+			}
+			for _, m := range msgs {
+				m.claimedAt = claimedAt
+				slots <- struct{}{}
+				d.work.Add(1)
+				go func() {
+					defer func() { <-slots; d.work.Done() }()
+					d.process(ctx, m)
+				}()
+			}
+			if len(msgs) < min(free, d.claimBatch) {
+				break
+			}
+		}
+		timer.Reset(d.pollEvery)
+	}
+}
+
+// turn is one claimed message on its way through its candidates.
+type turn struct {
+	m        *Message
+	pending  []int       // parts no carrier has taken yet
+	cands    []Candidate // the router's plan, best first
+	lastErr  error       // why the last candidate did not take every part
+	tried    bool        // a carrier answered: a retry counts an attempt
+	failures []AttemptRecord
+}
+
+// ending is how a turn ends, which is what the dispatcher records.
+type ending struct {
+	kind    endKind
+	status  Status // endFinal
+	detail  string // endFinal
+	cause   error  // endRetry
+	counted bool   // endRetry: a carrier answered, so it uses an attempt
+}
+
+type endKind int
+
+const (
+	endQuiet endKind = iota // nothing to record: no part was left, or recording failed
+	endSent                 // every part was taken this turn
+	endFinal                // the message ends unsent: EXPIRED, FAILED or REJECTED
+	endRetry                // the message is rescheduled
+)
+
+func finalEnd(st Status, detail string) ending {
+	return ending{kind: endFinal, status: st, detail: detail}
+}
+
+func retryEnd(cause error, counted bool) ending {
+	return ending{kind: endRetry, cause: cause, counted: counted}
+}
+
+// process takes one claimed message through its turn: prepare it (validity,
+// parts left, the router's plan), walk the candidates, then record how the
+// turn ended and, last, the attempts that failed on the way.
+func (d *dispatcher) process(ctx context.Context, m *Message) {
+	// The store may be closing after ctx ends; record outcomes on a context
+	// that survives the dispatcher's cancellation but not forever.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	t := &turn{m: m}
+	end, walk := d.prepare(t)
+	if walk {
+		end = d.walk(ctx, rctx, t)
+	}
+	d.conclude(rctx, m, end)
+	d.recordAttempts(rctx, m, t.failures)
+}
+
+// prepare finds what is left to send and plans it. It returns walk when
+// there are candidates to try, else how the turn ends without trying one.
+func (d *dispatcher) prepare(t *turn) (end ending, walk bool) {
+	now := d.now()
+	m := t.m
+	if !m.ExpiresAt.IsZero() && now.After(m.ExpiresAt) {
+		return finalEnd(StatusExpired, "validity period ended before submission"), false
+	}
+	for _, p := range m.Parts {
+		if p.CarrierID == "" {
+			t.pending = append(t.pending, p.Index)
+		}
+	}
+	if len(t.pending) == 0 {
+		// Every part was recorded before a restart; nothing to send.
+		return ending{kind: endQuiet}, false
+	}
+	cands, err := d.router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID, Pinned: m.PinnedCarrier})
+	if err != nil {
+		return finalEnd(StatusFailed, err.Error()), false
+	}
+	if len(cands) == 0 {
+		// No carrier can take it now (none routed, breakers open, binds
+		// down): wait without using an attempt; validity still applies.
+		return retryEnd(fmt.Errorf("no carrier can take %s now (binds down, breakers open or outside route hours)", MaskNumber(m.To)), false), false
+	}
+	t.cands = cands
+	return ending{}, true
+}
+
+// walk offers the pending parts to each candidate in turn until an answer
+// ends the turn. When every candidate was down or passed the message on,
+// it waits for one to come back; only a carrier's answer counts as an
+// attempt.
+func (d *dispatcher) walk(ctx, rctx context.Context, t *turn) ending {
+	for _, c := range t.cands {
+		if end, over := d.offer(ctx, rctx, t, c); over {
+			return end
+		}
+	}
+	return retryEnd(t.lastErr, t.tried)
+}
+
+// offer hands the pending parts to one candidate, tells its breaker how
+// the carrier did, keeps a failed attempt for the history, and says
+// whether the turn is over.
+func (d *dispatcher) offer(ctx, rctx context.Context, t *turn, c Candidate) (end ending, over bool) {
+	conn, done, err := d.take(c.Carrier)
+	if err != nil {
+		t.lastErr = err
+		return ending{}, false
+	}
+	t.tried = true
+	res := d.submit(ctx, rctx, t.m, c, conn, t.pending)
+	cut := res.cutShort(ctx)
+	done(res.carrierWorked(cut))
+	t.pending, t.lastErr = res.left, res.err
+	if len(res.left) > 0 && !cut {
+		t.failures = append(t.failures, AttemptRecord{MessageID: t.m.ID, Attempt: Attempt{
+			Carrier: c.Carrier, Outcome: res.decision.String(), Detail: res.err.Error(), At: d.now()}})
+	}
+	return d.after(res, c, cut)
+}
+
+// take gets one carrier for one submission: the carrier set must say it is
+// up (it may have gone down since the plan) and its breaker must admit it.
+func (d *dispatcher) take(carrier string) (Connector, func(success bool), error) {
+	if !d.carriers.Up(carrier) {
+		return nil, nil, fmt.Errorf("carrier %s is down", carrier)
+	}
+	done, ok := d.router.Admit(carrier)
+	if !ok {
+		return nil, nil, fmt.Errorf("carrier %s: circuit breaker open", carrier)
+	}
+	conn, _ := d.carriers.get(carrier)
+	return conn, done, nil
+}
+
+// after says what one submission's result means for the turn: over (and
+// how it ends), or on to the next candidate.
+func (d *dispatcher) after(res submitResult, c Candidate, cut bool) (end ending, over bool) {
+	switch {
+	case res.unrecorded:
+		// Logged by submit; the message's claim lapses and it is sent again
+		// (at least once).
+		return ending{kind: endQuiet}, true
+	case len(res.left) == 0:
+		return ending{kind: endSent}, true
+	case res.decision == Permanent:
+		return finalEnd(StatusRejected, res.err.Error()), true
+	case res.decision == Retry:
+		if !cut && !d.router.Closed(c.Carrier) {
+			// The carrier's breaker tripped on this failure, or it was
+			// half-open and this was its probe: waiting for it would
+			// spend the message's attempts on probes.
+			return ending{}, false
+		}
+		// A stop cutting a submission short, or a lapsing claim, is not
+		// the carrier's answer.
+		return retryEnd(res.err, !cut), true
+	}
+	return ending{}, false // NextRoute
+}
+
+// conclude records how a turn ended.
+func (d *dispatcher) conclude(ctx context.Context, m *Message, end ending) {
+	switch end.kind {
+	case endSent:
+		if !m.CreatedAt.IsZero() {
+			d.metrics.submitLatency.Observe(d.now().Sub(m.CreatedAt).Seconds())
+		}
+	case endFinal:
+		d.finish(ctx, m, end.status, end.detail)
+	case endRetry:
+		d.retry(ctx, m, end.cause, end.counted)
+	}
+}
+
+// recordAttempts writes a turn's failed attempts to the message's history,
+// once, at the end of the turn.
+func (d *dispatcher) recordAttempts(ctx context.Context, m *Message, failures []AttemptRecord) {
+	if len(failures) == 0 {
+		return
+	}
+	if err := d.store.RecordAttempts(ctx, failures); err != nil {
+		d.log.Error("record attempts", "msg_id", m.ID, "err", err)
+	}
+}
+
+// submitResult is what one carrier made of a message's pending parts.
+type submitResult struct {
+	left     []int    // parts still unsent, to go where decision says
+	decision Decision // the strongest among the failed parts'; NextRoute when none failed
+	err      error    // the last failed part's error, or why the submission stopped
+	// unrecorded: the carrier took parts whose ids could not be stored,
+	// so nothing more is written this turn.
+	unrecorded bool
+}
+
+// cutShort says this node stopped the submission (a stop, a claim about
+// to lapse): not the carrier's answer.
+func (r submitResult) cutShort(ctx context.Context) bool {
+	return errors.Is(r.err, errLeaseEnding) || ctx.Err() != nil
+}
+
+// carrierWorked is what the carrier's breaker is told. A carrier that took
+// every part, refused the message for good, or asked to slow down still
+// works; a submission cut short says nothing about the carrier.
+func (r submitResult) carrierWorked(cut bool) bool {
+	return len(r.left) == 0 || r.decision == Permanent || cut || IsThrottled(r.err)
+}
+
+// submit hands the pending parts to one carrier in chunks no larger than its
+// window, storing each chunk's carrier ids before its window slots are
+// released. A chunk with a failed part ends the submission: the rest go
+// where the decision says.
+func (d *dispatcher) submit(ctx, rctx context.Context, m *Message, c Candidate, conn Connector, pending []int) submitResult {
+	_, win := d.carriers.get(c.Carrier)
+	chunk := max(conn.Window(), 1)
+	res := submitResult{decision: NextRoute}
+	for len(pending) > 0 {
+		n := min(len(pending), chunk)
+		if err := win.Acquire(ctx, int64(n)); err != nil {
+			return submitResult{left: append(res.left, pending...), decision: Retry, err: err}
+		}
+		if !d.leaseAllows(m) {
+			win.Release(int64(n))
+			return submitResult{left: append(res.left, pending...), decision: Retry, err: errLeaseEnding}
+		}
+		// Nothing may be written after the first half of the lease, however
+		// long the carrier's pacing makes the parts wait.
+		sctx, scancel := context.WithDeadline(ctx, d.sendDeadline(m))
+		results := conn.Submit(sctx, m, pending[:n])
+		lapsed := sctx.Err() != nil && ctx.Err() == nil
+		scancel()
+		pending = pending[n:]
+		var recs []SubmitRecord
+		for _, r := range results {
+			if r.Err == nil {
+				recs = append(recs, SubmitRecord{MessageID: m.ID, Index: r.Index, Carrier: c.Carrier,
+					CarrierID: r.CarrierID, Cost: c.Cost, Currency: c.Currency, At: d.now()})
+				d.metrics.submitted.WithLabelValues(c.Carrier).Inc()
+				d.metrics.cost.WithLabelValues(m.Tenant, c.Carrier, c.Currency).Add(c.Cost)
+				continue
+			}
+			res.left = append(res.left, r.Index)
+			if lapsed && !errors.Is(r.Err, errLeaseEnding) {
+				// The pool gave up waiting (its errors need not wrap the
+				// deadline): not the carrier's answer.
+				r.Err = fmt.Errorf("%w: %w", errLeaseEnding, r.Err)
+			}
+			res.err = r.Err
+			dec := DecisionOf(r.Err)
+			d.metrics.decisions.WithLabelValues(c.Carrier, dec.String()).Inc()
+			// The strongest decision among the parts wins: permanent beats
+			// retry beats next route.
+			if dec == Permanent || (dec == Retry && res.decision == NextRoute) {
+				res.decision = dec
+			}
+		}
+		var err error
+		if len(recs) > 0 {
+			err = d.store.RecordSubmits(rctx, recs)
+		}
+		win.Release(int64(n))
+		if err != nil {
+			// The carrier has the parts; after a restart they are resent
+			// (at-least-once), which is the documented window.
+			d.log.Error("record submits", "msg_id", m.ID, "err", err)
+			return submitResult{decision: res.decision, err: err, unrecorded: true}
+		}
+		if len(recs) > 0 {
+			d.feed.notify()
+		}
+		if len(res.left) > 0 {
+			// This carrier failed a part: the rest go where the decision says.
+			res.left = append(res.left, pending...)
+			return res
+		}
+	}
+	return res
+}
+
+// errLeaseEnding stops a submission whose claim is about to lapse: another
+// node may claim the message then, and both would send it.
+var errLeaseEnding = errors.New("gateway: claim lease ending before submission; released for another attempt")
+
+// leaseAllows says whether m may still be sent under its claim: only in the
+// first half of the lease, which leaves the other half for the carrier's
+// answer and the store's record.
+func (d *dispatcher) leaseAllows(m *Message) bool {
+	return d.now().Before(d.sendDeadline(m))
+}
+
+// sendDeadline is the end of the first half of m's lease (far away for a
+// message without one).
+func (d *dispatcher) sendDeadline(m *Message) time.Time {
+	if m.LeaseUntil.IsZero() {
+		return d.now().Add(24 * time.Hour)
+	}
+	return m.claimedAt.Add(m.LeaseUntil.Sub(m.claimedAt) / 2)
+}
+
+// retry reschedules a message with exponential backoff, or fails it once a
+// counted attempt would exceed the attempts allowed.
+func (d *dispatcher) retry(ctx context.Context, m *Message, cause error, counted bool) {
+	attempts := m.Tries
+	if counted {
+		attempts++
+	}
+	if attempts >= d.maxAttempts {
+		d.finish(ctx, m, StatusFailed, fmt.Sprintf("gave up after %d attempts: %v", attempts, cause))
+		return
+	}
+	delay := d.retryBase << min(max(attempts-1, 0), 20)
+	if delay > d.retryMax || delay <= 0 {
+		delay = d.retryMax
+	}
+	// Jitter spreads a burst of retries after an outage.
+	delay = delay/2 + rand.N(delay/2+1)
+	at := d.now().Add(delay)
+	if err := d.store.Reschedule(ctx, m.ID, at, cause.Error(), counted); err != nil {
+		d.log.Error("reschedule", "msg_id", m.ID, "err", err)
+		return
+	}
+	d.metrics.retries.Inc()
+}
+
+// finish ends a message that will not be (further) submitted.
+func (d *dispatcher) finish(ctx context.Context, m *Message, st Status, detail string) {
+	if err := d.store.Finish(ctx, m.ID, st, detail); err != nil {
+		d.log.Error("finish", "msg_id", m.ID, "status", st, "err", err)
+		return
+	}
+	d.metrics.finished.WithLabelValues(string(st)).Inc()
+	d.log.Info("message ended before delivery", "msg_id", m.ID, "status", st, "detail", detail)
+	d.feed.notify()
+}

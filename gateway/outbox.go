@@ -1,0 +1,253 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// TaskHandler carries out one task. It returns nil when done, an error to be
+// retried later with backoff, or a GiveUp error to stop at once. A
+// task runs at least once: a crash after the handler succeeded and before
+// the outbox recorded it runs it again, so handlers are idempotent (a reply
+// uses the task's Key as client_ref; a webhook receiver dedupes on its
+// delivery id).
+type TaskHandler func(ctx context.Context, t Task) error
+
+// giveUpError marks a task failure that retrying cannot fix.
+type giveUpError struct{ err error }
+
+func (g giveUpError) Error() string { return g.err.Error() }
+func (g giveUpError) Unwrap() error { return g.err }
+
+// GiveUp wraps a task handler's error so the task ends at once: a malformed
+// payload, a callback host that is not allowed, a 4xx answer.
+func GiveUp(err error) error { return giveUpError{err} }
+
+// IsGiveUp reports whether err was wrapped by GiveUp.
+func IsGiveUp(err error) bool {
+	var g giveUpError
+	return errors.As(err, &g)
+}
+
+// Task runner defaults; Options override the attempts and backoff.
+const (
+	taskLease       = time.Minute
+	taskBatch       = 64
+	taskConcurrency = 32
+)
+
+// outbox runs the tasks the gateway must carry out at least once (replies,
+// opt-outs, webhooks, callbacks) and follows the event log for adapters
+// that turn events into tasks (Follow). It uses the Outbox role of the
+// store to enqueue, claim and finish tasks, and reads the event log only
+// through the event feed (EventLog: events, cursors, acknowledgments).
+// Handlers are registered by kind: the inbound router's (TaskReply,
+// TaskOptOut) at New, interfaces' (webhooks, Kannel callbacks) by
+// HandleTasks.
+//
+// Goroutines: one runner claiming due tasks, and one per task running (at
+// most taskConcurrency). Follow runs on its caller's goroutine.
+type outbox struct {
+	store     Outbox
+	feed      *eventFeed
+	now       func() time.Time
+	pollEvery time.Duration
+	attempts  int           // runs before a failing task is given up
+	retryBase time.Duration // first retry delay, doubled per attempt
+	retryMax  time.Duration // retry delay cap
+	metrics   *metrics
+	log       *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]TaskHandler
+	wake     chan struct{}
+
+	cancel context.CancelFunc
+	loop   sync.WaitGroup // the runner, which waits for the tasks it started
+}
+
+// handle registers the handler of a task kind; one per kind.
+func (o *outbox) handle(kind string, h TaskHandler) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, dup := o.handlers[kind]; dup {
+		return fmt.Errorf("gateway: task kind %q has a handler already", kind)
+	}
+	o.handlers[kind] = h
+	return nil
+}
+
+// enqueue adds tasks (skipping keys seen before) and wakes the runner.
+func (o *outbox) enqueue(ctx context.Context, tasks []Task) (int, error) {
+	n, err := o.store.EnqueueTasks(ctx, tasks)
+	if n > 0 {
+		o.kick()
+	}
+	return n, err
+}
+
+// kick wakes the runner: a task was enqueued or a slot freed.
+func (o *outbox) kick() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// start begins running due tasks, including those a previous run left.
+func (o *outbox) start(ctx context.Context) {
+	ctx, o.cancel = context.WithCancel(ctx)
+	o.loop.Go(func() { o.run(ctx) })
+}
+
+// halt stops claiming tasks; running handlers see their context end, and a
+// task cut short runs again once its lease lapses.
+func (o *outbox) halt() { o.cancel() }
+
+// wait returns once the runner and every task it started have ended.
+func (o *outbox) wait() { o.loop.Wait() }
+
+// run claims due tasks and runs each with its kind's handler, at most
+// taskConcurrency at once, until ctx ends.
+func (o *outbox) run(ctx context.Context) {
+	sem := make(chan struct{}, taskConcurrency)
+	var running sync.WaitGroup
+	defer running.Wait()
+	for {
+		free := taskConcurrency - len(sem)
+		var tasks []Task
+		if free > 0 {
+			var err error
+			tasks, err = o.store.ClaimTasks(ctx, o.now(), min(free, taskBatch), taskLease)
+			if err != nil && ctx.Err() == nil {
+				o.log.Error("claim tasks", "err", err)
+			}
+		}
+		for _, t := range tasks {
+			sem <- struct{}{}
+			running.Go(func() {
+				defer func() {
+					<-sem
+					o.kick() // a free slot: claim the next due task now
+				}()
+				o.runTask(ctx, t)
+			})
+		}
+		if len(tasks) == free && free > 0 {
+			continue // there may be more due right now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-time.After(o.pollEvery):
+		}
+	}
+}
+
+// runTask runs one task and records the outcome; the store keeps a failed
+// task for its next attempt.
+func (o *outbox) runTask(ctx context.Context, t Task) {
+	o.mu.RLock()
+	h := o.handlers[t.Kind]
+	o.mu.RUnlock()
+	var err error
+	if h == nil {
+		err = GiveUp(fmt.Errorf("no handler for task kind %q", t.Kind))
+	} else {
+		hctx, cancel := context.WithDeadline(ctx, t.LeaseUntil)
+		err = h(hctx, t)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return // stopping: the lease lapses and the task runs again
+	}
+	var (
+		done    = err == nil
+		retryAt time.Time
+		lastErr string
+		result  = "ok"
+	)
+	if err != nil {
+		lastErr = err.Error()
+		switch {
+		case IsGiveUp(err):
+			done, result = true, "failed"
+		case t.Attempts+1 >= o.attempts:
+			done, result = true, "gave_up"
+		default:
+			result = "retry"
+			retryAt = o.now().Add(o.backoff(t.Attempts))
+		}
+		level := o.log.Warn
+		if done {
+			level = o.log.Error
+		}
+		level("task failed", "kind", t.Kind, "key", t.Key, "attempt", t.Attempts+1, "result", result, "err", lastErr)
+	}
+	o.metrics.tasks.WithLabelValues(t.Kind, result).Inc()
+	if ferr := o.store.FinishTask(ctx, t, done, retryAt, lastErr); ferr != nil && ctx.Err() == nil {
+		o.log.Error("finish task", "kind", t.Kind, "key", t.Key, "err", ferr)
+	}
+}
+
+// backoff doubles from the retry base up to the cap, with jitter so many
+// callbacks to one recovering host do not come back together.
+func (o *outbox) backoff(attempts int) time.Duration {
+	d := o.retryBase << min(attempts, 20)
+	if d <= 0 || d > o.retryMax {
+		d = o.retryMax
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// follow is Engine.Follow: it hands every event of kind after the named
+// all-tenant cursor to fn, batch by batch, and acknowledges each batch fn
+// took, until ctx ends.
+func (o *outbox) follow(ctx context.Context, cursor string, kind EventKind, fn func(context.Context, []Event) error) error {
+	seq, err := o.feed.log.Cursor(ctx, "", cursor)
+	if err != nil {
+		return err
+	}
+	for {
+		evs, err := o.feed.read(ctx, "", seq+1, 256)
+		if err != nil {
+			return err
+		}
+		var mine []Event
+		for _, ev := range evs {
+			if ev.Kind == kind {
+				mine = append(mine, ev)
+			}
+		}
+		if len(mine) > 0 {
+			if err := fn(ctx, mine); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				o.log.Error("event follower", "cursor", cursor, "err", err)
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+		}
+		last := evs[len(evs)-1].Seq
+		// fn took the batch: record that even when ctx ended meanwhile, so
+		// a stop does not hand the batch to the next run again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		err = o.feed.log.AckEvents(actx, "", cursor, last)
+		cancel()
+		if err != nil {
+			return err
+		}
+		seq = last
+	}
+}
