@@ -42,6 +42,8 @@ type QuotaError struct {
 	TooLarge   bool // the call alone exceeds the burst: split it
 }
 
+// Error says which tenant is over its rate and when to retry, or that the
+// call must be split: what an API answers with its 429 or RESOURCE_EXHAUSTED.
 func (e *QuotaError) Error() string {
 	if e.TooLarge {
 		return fmt.Sprintf("gateway: tenant %s: the request holds more messages than the tenant's burst", e.Tenant)

@@ -60,6 +60,8 @@ const (
 	Permanent
 )
 
+// String is the decision as metrics (the decision label) and a message's
+// history (Attempt.Outcome) spell it, so both read the same.
 func (d Decision) String() string {
 	switch d {
 	case Retry:
@@ -84,6 +86,8 @@ type SubmitError struct {
 	Throttled bool
 }
 
+// Error puts the carrier's code and the decision first, so a log line or a
+// message's last error says what the carrier said and what happens next.
 func (e *SubmitError) Error() string {
 	if e.Err != nil {
 		return fmt.Sprintf("%s (%s): %v", e.Code, e.Decision, e.Err)
@@ -91,6 +95,8 @@ func (e *SubmitError) Error() string {
 	return fmt.Sprintf("%s (%s)", e.Code, e.Decision)
 }
 
+// Unwrap exposes the connector's cause under the classification, so
+// errors.Is still finds a deadline or a closed link.
 func (e *SubmitError) Unwrap() error { return e.Err }
 
 // IsThrottled reports whether err is a carrier asking to slow down.

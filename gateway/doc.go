@@ -2,6 +2,91 @@
 // events, and the Engine that moves a message from accept to its final
 // status.
 //
+// # Parts
+//
+// Engine is a facade. The interfaces (grpcapi, httpapi/kannel,
+// httpapi/messagegateway) and the app call its methods, and each method
+// delegates to one part. Every part is a type of its own, in its own file,
+// and depends only on the roles of the Store it uses (store.go). Store is
+// the union of those roles, which is what the implementations in
+// gateway/store provide.
+//
+//   - acceptor (accept.go): Accept and AcceptPaced. It validates, applies
+//     the tenant's rate (refusing, or pacing with NotBefore), marks
+//     messages to opted-out numbers OPTED_OUT and stores them. Roles:
+//     MessageStore (Accept), Inbox (the message a reply answers), OptOuts
+//     (OptedOut).
+//   - dispatcher (dispatcher.go): claim → plan → submit → record. It
+//     claims due messages, asks the Router for candidates, submits through
+//     the connectors' windows, and records submits, failed attempts,
+//     reschedules and final statuses; it also records receipts
+//     (HandleReceipts) and samples the queue depth. Role: MessageStore.
+//   - inboundRouter (inbound.go): HandleInbound. It resolves an inbound
+//     message's tenant, matches STOP/START/HELP and then the keyword rules,
+//     and stores the message with its tasks in one commit. It carries out
+//     its own task kinds: TaskReply (through the acceptor) and TaskOptOut
+//     (SetOptOut, then the reply). Roles: Inbox, OptOuts.
+//   - outbox (outbox.go): it runs tasks with the handler registered for
+//     their kind (the inbound router's at New, the interfaces' through
+//     HandleTasks), takes EnqueueTasks, and serves Follow. Roles: Outbox,
+//     and EventLog through the event feed.
+//   - eventFeed (events.go): Events and AckEvents. Readers wait on it and
+//     every part that commits events wakes them. Role: EventLog.
+//   - retention (retention.go): prunes events, finished tasks and
+//     missing-ref records hourly. Its dependencies are just the prune
+//     methods of EventLog, Outbox and MissingRefs.
+//   - carriers (carriers.go): the connectors, their windows, and whether
+//     each carrier runs and is up.
+//
+// The facade reads directly through MessageStore (Get, List, Cancel,
+// GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and
+// EventLog (Cursor).
+//
+// Who calls whom: connectors call the Engine as their Sink, which hands
+// receipts to the dispatcher and inbound messages to the inbound router.
+// The inbound router stores tasks and wakes the outbox. The outbox runs
+// them, and a reply task calls the acceptor. The acceptor wakes the
+// dispatcher. The dispatcher asks the Router (Plan, Admit, Closed) and the
+// carrier set, and calls Connector.Submit. Every part that commits events
+// wakes the event feed.
+//
+// # Who decides a carrier is up
+//
+// Only the carrier set decides, from Connector.Up. Ready, the dispatcher's
+// gate before claiming and its check before each submission all ask it.
+// New also hands it to a CarrierAware router (routing.Router is one), so
+// plans and explanations leave out exactly the carriers the dispatcher
+// considers down. The router decides everything else: which routes apply,
+// whether a breaker admits a submission, and how a message pinned to a
+// carrier is planned (RouteQuery.Pinned). The dispatcher walks the plan.
+//
+// # Goroutines and stopping
+//
+// Start starts the connectors (their sink is the Engine) and then the
+// parts. The dispatcher runs a claim loop, one worker per message in
+// flight (at most Options.Workers) and a queue-depth sampler. The outbox
+// runs a task runner and one goroutine per running task (at most 32).
+// Retention runs one goroutine, and only when EventRetention > 0. The
+// acceptor, the inbound router and the event feed run on their callers'
+// goroutines, and so does Follow.
+//
+// Stop runs in this order:
+//  1. It halts every part at once, so no message or task is claimed after
+//     this.
+//  2. It waits for the claim loop and the sampler, for the task runner and
+//     the tasks it started (their context ended), and for retention.
+//  3. It waits for the messages in flight, within Stop's context. Their
+//     outcomes are recorded on a context that outlives the stop by up to
+//     30 s.
+//  4. It stops the connectors. Their last receipts and inbound messages
+//     still reach the store through the Sink.
+//  5. It closes the event feed, so readers that have read everything get
+//     ErrStopped.
+//
+// The Store stays open; its owner closes it after Stop.
+//
+// # Invariants
+//
 // Invariants a reader must keep in mind:
 //
 //   - Accept returns an id only after the Store made the message durable.
@@ -23,6 +108,9 @@
 //     harmless.
 //   - A message to a number that opted out is stored OPTED_OUT (final, never
 //     claimed) rather than refused, so the caller can see why it was not sent.
+//   - A part depends on the store roles it uses, never on Store as a whole:
+//     a new Store method goes into the role of the part that needs it.
 //   - The engine imports no implementation: connectors, the store and the
-//     router are interfaces defined here and wired by cmd/smsgw.
+//     router are interfaces defined here, wired by the composition root
+//     (app, for cmd/smsgw).
 package gateway

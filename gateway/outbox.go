@@ -21,7 +21,10 @@ type TaskHandler func(ctx context.Context, t Task) error
 // giveUpError marks a task failure that retrying cannot fix.
 type giveUpError struct{ err error }
 
+// Error is the handler's own message, which becomes the task's last error.
 func (g giveUpError) Error() string { return g.err.Error() }
+
+// Unwrap keeps the handler's cause visible to errors.Is and errors.As.
 func (g giveUpError) Unwrap() error { return g.err }
 
 // GiveUp wraps a task handler's error so the task ends at once: a malformed

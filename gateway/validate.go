@@ -18,6 +18,7 @@ type FieldError struct {
 	Reason string
 }
 
+// Error names the field first, as the APIs' field violations do.
 func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
 
 // Tenant is what the engine needs to know of a tenant to validate its
