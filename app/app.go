@@ -15,9 +15,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,7 +33,7 @@ import (
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/routing"
-	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/smstext"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -66,8 +66,15 @@ type App struct {
 	store      gateway.Store
 	engine     *gateway.Engine
 	grpc       *grpcapi.Server
+	keys       *grpcapi.Keys
 	http       *httpapi.Server
 	kannel     *kannelPart
+	webhooks   *webhook.Client
+	// fineract holds the message-gateway API's routes by pattern; a reload
+	// swaps in routes built for the new tenants.
+	fineract  atomic.Pointer[map[string]http.Handler]
+	taskKinds map[string]bool // kinds of the task handlers registered
+	reloadMu  sync.Mutex      // one reload at a time; guards cfg after Start
 
 	grpcLis, httpLis net.Listener
 	serving          sync.WaitGroup
@@ -130,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("app: keywords: %w", err)
 	}
 	eng, err := gateway.New(gateway.Options{
-		Store: st, Router: router, Connectors: conns, Segment: smpp.Count, Tenants: cfg.EngineTenants(),
+		Store: st, Router: router, Connectors: conns, Segment: smstext.Count[gateway.Encoding], Tenants: cfg.EngineTenants(),
 		Logger: log, Registerer: reg,
 		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
@@ -142,15 +149,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	hooksOut := webhook.New(cfg.Webhooks, nil)
-	if err := eng.HandleTasks(gateway.TaskWebhook, hooksOut.InboundHandler(eng)); err != nil {
+	a := &App{cfg: cfg, kinds: kinds, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg,
+		store: st, engine: eng, webhooks: hooksOut, taskKinds: map[string]bool{}}
+	if err := a.handleTasks(gateway.TaskWebhook, hooksOut.InboundHandler(eng)); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	keys := map[string][]string{}
-	for _, t := range cfg.Tenants {
-		keys[t.ID] = t.APIKeys
-	}
-	a := &App{cfg: cfg, kinds: kinds, path: opts.ConfigPath, log: log, router: router, connectors: byName, registry: reg, store: st, engine: eng}
 	if err := a.newKannel(cfg, hooksOut); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: kannel: %w", err)
@@ -164,21 +168,62 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		}
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
-	a.grpc = grpcapi.New(eng, a, grpcapi.NewKeys(keys, cfg.Admin.APIKeys), cfg.Gateway.MaxBatch, grpcOpts...)
-	mg, err := messagegateway.New(cfg.FineractTenants(), eng, messagegateway.Options{
-		Prefix: cfg.MessageGateway.EndPoint, ReportHorizon: cfg.MessageGateway.ReportHorizon,
-		Logger: log.With("api", "fineract"), Registerer: reg,
-	})
+	a.keys = grpcapi.NewKeys(apiKeys(cfg))
+	a.grpc = grpcapi.New(eng, a, a.keys, cfg.Gateway.MaxBatch, grpcOpts...)
+	mg, err := a.newFineract(cfg)
 	if err != nil {
 		st.Close()
 		return nil, fmt.Errorf("app: message_gateway: %w", err)
 	}
-	routes := mg.Routes()
+	a.fineract.Store(&mg)
+	routes := map[string]http.Handler{}
+	for p := range mg {
+		routes[p] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.fineract.Load())[p].ServeHTTP(w, r) })
+	}
 	for p, h := range opts.Routes {
 		routes[p] = h
 	}
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes})
 	return a, nil
+}
+
+// config is the config in force (a reload replaces it).
+func (a *App) config() *config.Config {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	return a.cfg
+}
+
+// apiKeys are the gRPC API's keys by tenant, and the admin keys.
+func apiKeys(cfg *config.Config) (map[string][]string, []string) {
+	keys := map[string][]string{}
+	for _, t := range cfg.Tenants {
+		keys[t.ID] = t.APIKeys
+	}
+	return keys, cfg.Admin.APIKeys
+}
+
+// newFineract builds the message-gateway API's routes for the config's
+// tenants; a reload builds them again and swaps them in.
+func (a *App) newFineract(cfg *config.Config) (map[string]http.Handler, error) {
+	mg, err := messagegateway.New(cfg.FineractTenants(), a.engine, messagegateway.Options{
+		Prefix: cfg.MessageGateway.EndPoint, ReportHorizon: cfg.MessageGateway.ReportHorizon,
+		Logger: a.log.With("api", "fineract"), Registerer: a.registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return mg.Routes(), nil
+}
+
+// handleTasks registers a task handler with the engine and remembers its
+// kind, so a reload can refuse keyword actions nothing here would run.
+func (a *App) handleTasks(kind string, h gateway.TaskHandler) error {
+	if err := a.engine.HandleTasks(kind, h); err != nil {
+		return err
+	}
+	a.taskKinds[kind] = true
+	return nil
 }
 
 // ready is what /readyz answers. A node of a cluster (a store shared by
@@ -247,51 +292,19 @@ func (a *App) Engine() *gateway.Engine { return a.engine }
 
 var _ grpcapi.Operator = (*App)(nil)
 
-// ReloadRoutes reads the config file again and swaps in its routing table
-// and keyword rules.
-// A file with any error, or whose routes name a carrier this gateway does not
-// run, is refused whole and the table in force stays; messages in flight are
-// untouched. Carriers, tenants and listeners need a restart for now.
+// ReloadRoutes implements grpcapi.Operator with Reload, answering the
+// number of routes now in force.
 func (a *App) ReloadRoutes() (int, error) {
-	if a.path == "" {
-		return 0, errors.New("app: reload: this gateway was not started from a config file")
-	}
-	path := a.path
-	cfg, err := config.Load(path, Kinds(a.kinds))
-	if err != nil {
+	if _, err := a.Reload(); err != nil {
 		return 0, err
 	}
-	known := map[string]bool{}
-	for _, c := range a.cfg.Carriers {
-		known[c.Name] = true
-	}
-	var errs []error
-	for i, r := range cfg.Routes {
-		if !known[r.Carrier] {
-			errs = append(errs, fmt.Errorf("routes[%d].carrier: %q is not running here (adding a carrier needs a restart)", i, r.Carrier))
-		}
-	}
-	if len(errs) > 0 {
-		return 0, fmt.Errorf("app: reload %s: %w", path, errors.Join(errs...))
-	}
-	t, err := routing.NewTable(cfg.Routes)
-	if err != nil {
-		return 0, fmt.Errorf("app: reload %s: %w", path, err)
-	}
-	kw, err := cfg.KeywordTable()
-	if err != nil {
-		return 0, fmt.Errorf("app: reload %s: keywords: %w", path, err)
-	}
-	a.router.Swap(t)
-	a.engine.SetKeywords(kw)
-	a.log.Info("routes and keywords reloaded", "path", path, "routes", len(cfg.Routes), "keywords", len(cfg.Keywords))
-	return len(cfg.Routes), nil
+	return len(a.config().Routes), nil
 }
 
 // Carriers implements grpcapi.Operator.
 func (a *App) Carriers() []grpcapi.CarrierState {
 	var out []grpcapi.CarrierState
-	for _, c := range a.cfg.Carriers {
+	for _, c := range a.config().Carriers {
 		conn := a.connectors[c.Name]
 		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: c.Kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
 	}
@@ -320,27 +333,15 @@ func (a *App) Counters() (map[string]float64, error) {
 // ExplainRoute implements grpcapi.Operator: the live decision, breakers and
 // bind states included.
 func (a *App) ExplainRoute(tenant, to, from string) (*grpcapi.Explanation, error) {
-	t := a.cfg.Tenants[0]
-	if tenant != "" {
-		i := slices.IndexFunc(a.cfg.Tenants, func(t config.Tenant) bool { return t.ID == tenant })
-		if i < 0 {
-			return nil, &gateway.FieldError{Field: "tenant", Reason: fmt.Sprintf("no tenant %q", tenant)}
-		}
-		t = a.cfg.Tenants[i]
-	}
-	e164, err := gateway.NormalizeNumber(to, strings.ToUpper(t.DefaultRegion))
+	q, err := a.config().RouteQuery(tenant, to, from)
 	if err != nil {
-		return nil, &gateway.FieldError{Field: "to", Reason: err.Error()}
+		return nil, err
 	}
-	if from == "" {
-		from = t.Sender
-	}
-	q := gateway.RouteQuery{Tenant: t.ID, From: from, To: e164, Key: e164}
 	cands, err := a.router.Plan(q)
 	if err != nil && !errors.Is(err, gateway.ErrNoRoute) {
 		return nil, err
 	}
-	ex := &grpcapi.Explanation{To: e164, Candidates: cands, Breakers: map[string]string{}, Text: a.router.Explain(q)}
+	ex := &grpcapi.Explanation{To: q.To, Candidates: cands, Breakers: map[string]string{}, Text: a.router.Explain(q)}
 	for _, c := range cands {
 		ex.Breakers[c.Carrier] = a.router.BreakerState(c.Carrier)
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -534,25 +533,9 @@ func TestBreakerFailoverAndRecovery(t *testing.T) {
 
 // A reload swaps the routes; a bad file is refused and the old routes stay.
 func TestReloadRoutes(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "smsgw.yaml")
-	a := apptest.StartWith(t, apptest.Config(t, sim.Addr(), dir), app.Options{ConfigPath: path})
+	r := startReloadRig(t)
+	a := r.a
 	admin := dial(t, a.GRPCAddr(), apptest.AdminKey)
-	write := func(routes string) {
-		src := fmt.Sprintf(`store: {driver: sqlite, path: %s}
-tenants:
-  - {id: mfi-a, api_keys: ["%s"], default_region: KE, sender: MFI-A}
-carriers:
-  - name: sim
-    smpp: {host: 127.0.0.1, port: 1, system_id: x, password: y}
-routes:
-%s`, filepath.Join(dir, "other.db"), apptest.KeyA, routes)
-		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
 	adminClient := pb.NewAdminClient(admin.Conn())
 	explain := func() *pb.ExplainRouteResponse {
 		t.Helper()
@@ -564,7 +547,8 @@ routes:
 	}
 	ctx := context.Background()
 
-	write(`  - {prefix: "+254", carrier: sim, cost: 0.25, currency: KES}` + "\n")
+	r.vars["cost"] = "0.25"
+	r.write(t)
 	if r, err := adminClient.ReloadRoutes(ctx, &pb.ReloadRoutesRequest{}); err != nil || r.GetRoutes() != 1 {
 		t.Fatalf("reload: %v, %v", r, err)
 	}
@@ -573,7 +557,8 @@ routes:
 		len(ex.GetCandidates()) != 1 || ex.GetCandidates()[0].GetBreaker() != "closed" || ex.GetCandidates()[0].GetCost() != 0.25 {
 		t.Fatalf("new routes not in force: %v", ex)
 	}
-	write(`  - {prefix: "+254", carrier: nowhere, cost: 0.1}` + "\n")
+	r.vars["route_carrier"], r.vars["cost"] = "nowhere", "0.1"
+	r.write(t)
 	_, err := adminClient.ReloadRoutes(ctx, &pb.ReloadRoutesRequest{})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), `routes[0].carrier: "nowhere" is not a configured carrier`) {
 		t.Fatalf("bad reload: %v", err)

@@ -43,7 +43,7 @@ func (a *App) newKannel(cfg *config.Config, wh *webhook.Client) error {
 		return err
 	}
 	for kind, h := range srv.TaskHandlers() {
-		if err := a.engine.HandleTasks(kind, h); err != nil {
+		if err := a.handleTasks(kind, h); err != nil {
 			return err
 		}
 	}

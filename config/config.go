@@ -85,6 +85,21 @@ type Keyword struct {
 	Frontline *kannel.Frontline `yaml:"frontline"`
 }
 
+// TaskKinds are the outbox task kinds the rule's action needs a handler
+// for, besides the engine's own replies: a reload refuses a rule whose
+// handler the running gateway does not have.
+func (k *Keyword) TaskKinds() []string {
+	switch {
+	case k.Webhook != nil:
+		return []string{gateway.TaskWebhook}
+	case k.Kannel != nil:
+		return []string{kannel.ServiceKind}
+	case k.Frontline != nil:
+		return []string{kannel.FrontlineKind}
+	}
+	return nil
+}
+
 // OptOut is a tenant's STOP/START/HELP wording and policy; see
 // gateway.OptOut for the defaults.
 type OptOut struct {
@@ -415,6 +430,9 @@ func (c *Config) setDefaults() {
 	if c.Store.Driver == "" {
 		c.Store.Driver = "sqlite"
 	}
+	for i := range c.Tenants { // regions are ISO codes: "ke" is KE, once, here
+		c.Tenants[i].DefaultRegion = strings.ToUpper(strings.TrimSpace(c.Tenants[i].DefaultRegion))
+	}
 	if c.Store.Driver == "sqlite" && c.Store.Path == "" {
 		c.Store.Path = "./data/smsgw.db"
 	}
@@ -507,7 +525,7 @@ func (c *Config) validate() []error {
 		}
 		if t.DefaultRegion == "" {
 			add("%s.default_region: required (ISO 3166 code, e.g. KE)", p)
-		} else if phonenumbers.GetCountryCodeForRegion(strings.ToUpper(t.DefaultRegion)) == 0 {
+		} else if phonenumbers.GetCountryCodeForRegion(t.DefaultRegion) == 0 {
 			add("%s.default_region: %q is not a region phone numbers know", p, t.DefaultRegion)
 		}
 		if t.Sender == "" {
@@ -617,7 +635,7 @@ func (c *Config) validate() []error {
 func (c *Config) EngineTenants() []gateway.Tenant {
 	out := make([]gateway.Tenant, len(c.Tenants))
 	for i, t := range c.Tenants {
-		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: strings.ToUpper(t.DefaultRegion), Sender: t.Sender, Senders: t.Senders,
+		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: t.DefaultRegion, Sender: t.Sender, Senders: t.Senders,
 			Rate: t.Rate, Burst: t.Burst}
 		if o := t.OptOut; o != nil {
 			out[i].OptOut = gateway.OptOut{StopWords: o.StopWords, StartWords: o.StartWords, HelpWords: o.HelpWords,
@@ -627,6 +645,30 @@ func (c *Config) EngineTenants() []gateway.Tenant {
 		}
 	}
 	return out
+}
+
+// RouteQuery is the routing question for a number as a tenant would send
+// it: the tenant (default the first), the number normalized by its region,
+// the sender (default the tenant's). The CLI's route command and the Admin
+// service's ExplainRoute both ask it this way. Bad input is a
+// *gateway.FieldError.
+func (c *Config) RouteQuery(tenant, to, from string) (gateway.RouteQuery, error) {
+	t := c.Tenants[0]
+	if tenant != "" {
+		i := slices.IndexFunc(c.Tenants, func(t Tenant) bool { return t.ID == tenant })
+		if i < 0 {
+			return gateway.RouteQuery{}, &gateway.FieldError{Field: "tenant", Reason: fmt.Sprintf("no tenant %q", tenant)}
+		}
+		t = c.Tenants[i]
+	}
+	e164, err := gateway.NormalizeNumber(to, t.DefaultRegion)
+	if err != nil {
+		return gateway.RouteQuery{}, &gateway.FieldError{Field: "to", Reason: err.Error()}
+	}
+	if from == "" {
+		from = t.Sender
+	}
+	return gateway.RouteQuery{Tenant: t.ID, From: from, To: e164, Key: e164}, nil
 }
 
 // FineractTenants is the message-gateway API's view of the tenants: those

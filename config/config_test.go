@@ -199,3 +199,34 @@ routes: [{prefix: "+", carrier: a, cost: 1}]
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestDiff names what changed the way the file spells it, leaves and whole
+// lists, inside a carrier's section too, and never a value.
+func TestDiff(t *testing.T) {
+	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
+	load := func() *config.Config {
+		c, err := app.LoadConfig("testdata/valid.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := load(), load()
+	if d := config.Diff(a, b); len(d) != 0 {
+		t.Fatalf("the same file differs: %v", d)
+	}
+	b.Carriers[0].Section.(*smpp.Config).Host = "10.0.0.9"
+	b.Tenants[0].APIKeys = append(b.Tenants[0].APIKeys, "k-another-key-01")
+	b.Tenants[0].Sender = "OTHER"
+	b.Routes[0].Cost = 2
+	b.Gateway.MaxParts = 3
+	want := []string{"gateway.max_parts", "tenants[0].api_keys", "tenants[0].sender", "carriers[0].smpp.host", "routes[0].cost"}
+	if d := config.Diff(a, b); strings.Join(d, " ") != strings.Join(want, " ") {
+		t.Errorf("Diff = %q, want %q", d, want)
+	}
+	b = load()
+	b.Carriers[0].Kind, b.Carriers[0].Section = "twilio", nil
+	if d := config.Diff(a, b); strings.Join(d, " ") != "carriers[0].twilio" {
+		t.Errorf("another kind: Diff = %q", d)
+	}
+}

@@ -76,8 +76,7 @@ type acceptor struct {
 	inbox    Inbox
 	optOuts  OptOuts
 	carriers *carriers // a caller's Carrier must run here
-	tenants  map[string]*Tenant
-	limits   map[string]*rate.Limiter // per tenant with a Rate
+	tenants  *tenants
 	segment  Segmenter
 	maxParts int
 	now      func() time.Time
@@ -87,19 +86,8 @@ type acceptor struct {
 	kick     func() // wakes the dispatcher: due work was stored
 }
 
-// newLimits gives every tenant with a Rate its limiter.
-func newLimits(tenants map[string]*Tenant) map[string]*rate.Limiter {
-	limits := make(map[string]*rate.Limiter)
-	for id, t := range tenants {
-		if t.Rate > 0 {
-			limits[id] = rate.NewLimiter(rate.Limit(t.Rate), max(t.Burst, int(t.Rate), 1))
-		}
-	}
-	return limits
-}
-
 func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest, paced bool) ([]AcceptOutcome, error) {
-	t, ok := a.tenants[tenant]
+	t, ok := a.tenants.load().byID[tenant]
 	if !ok {
 		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
 	}
@@ -178,7 +166,7 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 // admit takes n messages from the tenant's rate, all or nothing: a refused
 // call consumes nothing.
 func (a *acceptor) admit(tenant string, n int) error {
-	lim := a.limits[tenant]
+	lim := a.tenants.load().limiter(tenant)
 	if lim == nil {
 		return nil
 	}
@@ -200,7 +188,7 @@ func (a *acceptor) admit(tenant string, n int) error {
 // returned func gives the reservations back, for a call that stored
 // nothing; held counts the messages held for later.
 func (a *acceptor) pace(tenant string, msgs []*Message) (release func(), held int) {
-	lim := a.limits[tenant]
+	lim := a.tenants.load().limiter(tenant)
 	if lim == nil {
 		return func() {}, 0
 	}

@@ -103,7 +103,7 @@ func (o *Options) setDefaults() {
 // the store role it needs; doc.go says who calls whom.
 type Engine struct {
 	opts    Options
-	tenants map[string]*Tenant
+	tenants tenants // SetTenants swaps them while the engine runs
 
 	carriers   *carriers
 	feed       *eventFeed
@@ -125,14 +125,9 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("gateway: Store, Router and Segment are required")
 	}
 	opts.setDefaults()
-	tenants := make(map[string]*Tenant)
-	for i := range opts.Tenants {
-		t := opts.Tenants[i]
-		t.OptOut.setDefaults()
-		if _, dup := tenants[t.ID]; dup {
-			return nil, fmt.Errorf("gateway: tenant %q configured twice", t.ID)
-		}
-		tenants[t.ID] = &t
+	set, err := newTenantSet(opts.Tenants, nil)
+	if err != nil {
+		return nil, err
 	}
 	cs, err := newCarriers(opts.Connectors)
 	if err != nil {
@@ -144,7 +139,8 @@ func New(opts Options) (*Engine, error) {
 	}
 	st, log := opts.Store, opts.Logger
 	feed := newEventFeed(st, opts.PollEvery)
-	e := &Engine{opts: opts, tenants: tenants, carriers: cs, feed: feed}
+	e := &Engine{opts: opts, carriers: cs, feed: feed}
+	e.tenants.set.Store(set)
 	e.dispatcher = &dispatcher{
 		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now,
 		maxAttempts: opts.MaxAttempts, retryBase: opts.RetryBase, retryMax: opts.RetryMax,
@@ -152,7 +148,7 @@ func New(opts Options) (*Engine, error) {
 		wake: make(chan struct{}, 1),
 	}
 	e.acceptor = &acceptor{
-		store: st, inbox: st, optOuts: st, carriers: cs, tenants: tenants, limits: newLimits(tenants),
+		store: st, inbox: st, optOuts: st, carriers: cs, tenants: &e.tenants,
 		segment: opts.Segment, maxParts: opts.MaxParts, now: opts.Now, metrics: m, log: log, feed: feed,
 		kick: e.dispatcher.kick,
 	}
@@ -162,7 +158,7 @@ func New(opts Options) (*Engine, error) {
 		metrics: m, log: log, handlers: map[string]TaskHandler{}, wake: make(chan struct{}, 1),
 	}
 	e.inbound = &inboundRouter{
-		inbox: st, optOuts: st, tenants: tenants, order: opts.Tenants,
+		inbox: st, optOuts: st, tenants: &e.tenants,
 		accept:    e.Accept,
 		wakeTasks: e.outbox.kick,
 		feed:      feed, metrics: m, log: log, now: opts.Now,
@@ -277,7 +273,7 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Message, error) {
 // List returns a page of a tenant's messages; a destination in the filter
 // may be national, as in Send.
 func (e *Engine) List(ctx context.Context, tenant string, f ListFilter) ([]*Message, error) {
-	t, ok := e.tenants[tenant]
+	t, ok := e.tenants.load().byID[tenant]
 	if !ok {
 		return nil, fmt.Errorf("gateway: unknown tenant %q", tenant)
 	}

@@ -95,8 +95,7 @@ func (o *OptOut) builtin(word string) string {
 type inboundRouter struct {
 	inbox    Inbox
 	optOuts  OptOuts
-	tenants  map[string]*Tenant
-	order    []Tenant // as configured: the first is the fallback tenant
+	tenants  *tenants
 	keywords atomic.Pointer[keyword.Table]
 	// accept stores a reply (the acceptor's Accept).
 	accept    func(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error)
@@ -115,13 +114,14 @@ func (r *inboundRouter) taskHandlers() map[string]TaskHandler {
 // tenantFor picks the tenant an inbound message belongs to: the one that
 // sends from the number the client wrote to, else the first configured.
 func (r *inboundRouter) tenantFor(to string) string {
-	for _, t := range r.order {
+	order := r.tenants.load().order // as configured: the first is the fallback
+	for _, t := range order {
 		if keyword.SameNumber(t.Sender, to) || slices.ContainsFunc(t.Senders, func(s string) bool { return keyword.SameNumber(s, to) }) {
 			return t.ID
 		}
 	}
-	if len(r.order) > 0 {
-		return r.order[0].ID
+	if len(order) > 0 {
+		return order[0].ID
 	}
 	return ""
 }
@@ -158,7 +158,7 @@ func (r *inboundRouter) route(m *Inbound) error {
 		}
 		m.Tasks = append(m.Tasks, Task{Key: "mo:" + m.ID + ":" + suffix, Kind: kind, Tenant: m.Tenant, Payload: b})
 	}
-	if t := r.tenants[m.Tenant]; t != nil {
+	if t := r.tenants.load().byID[m.Tenant]; t != nil {
 		switch kw := t.OptOut.builtin(word); kw {
 		case KeywordStop:
 			m.Keyword = kw

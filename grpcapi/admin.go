@@ -15,7 +15,8 @@ import (
 type Operator interface {
 	// ExplainRoute routes a message for tenant (empty: the first) now.
 	ExplainRoute(tenant, to, from string) (*Explanation, error)
-	// ReloadRoutes rereads the config file and swaps in its routes.
+	// ReloadRoutes rereads the config file and applies what may change
+	// live, or refuses it whole.
 	ReloadRoutes() (routes int, err error)
 	// Carriers reports every carrier's state now.
 	Carriers() []CarrierState

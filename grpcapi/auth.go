@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"strings"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -13,9 +14,10 @@ import (
 )
 
 // Keys maps API keys to tenants. Only digests are kept, so a heap dump or a
-// debug print never shows a key.
+// debug print never shows a key. Set replaces them all at once while
+// requests are served (a config reload adds or revokes keys).
 type Keys struct {
-	digests []keyDigest
+	digests atomic.Pointer[[]keyDigest]
 }
 
 type keyDigest struct {
@@ -27,22 +29,30 @@ type keyDigest struct {
 // admin keys, which open the Admin service and nothing else.
 func NewKeys(byTenant map[string][]string, admin []string) *Keys {
 	k := &Keys{}
+	k.Set(byTenant, admin)
+	return k
+}
+
+// Set replaces every key: a request authenticates against the old set or
+// the new one, never a mix.
+func (k *Keys) Set(byTenant map[string][]string, admin []string) {
+	var ds []keyDigest
 	for tenant, keys := range byTenant {
 		for _, key := range keys {
-			k.digests = append(k.digests, keyDigest{sha256.Sum256([]byte(key)), tenant})
+			ds = append(ds, keyDigest{sha256.Sum256([]byte(key)), tenant})
 		}
 	}
 	for _, key := range admin {
-		k.digests = append(k.digests, keyDigest{sum: sha256.Sum256([]byte(key))})
+		ds = append(ds, keyDigest{sum: sha256.Sum256([]byte(key))})
 	}
-	return k
+	k.digests.Store(&ds)
 }
 
 // lookup returns whose key it is. Every digest is compared, so the time
 // taken does not tell which key nearly matched.
 func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
 	sum := sha256.Sum256([]byte(key))
-	for _, d := range k.digests {
+	for _, d := range *k.digests.Load() {
 		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
 			tenant, admin, ok = d.tenant, d.tenant == "", true
 		}

@@ -25,6 +25,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
@@ -56,7 +57,7 @@ func (c *Config) Validate() []error {
 // Client makes the calls.
 type Client struct {
 	http  *http.Client
-	allow []string
+	allow atomic.Pointer[[]string]
 }
 
 // New makes a client; hc nil uses a client with the config's timeout. The
@@ -70,11 +71,8 @@ func New(c Config, hc *http.Client) *Client {
 		}
 		hc = &http.Client{Timeout: timeout}
 	}
-	allow := make([]string, len(c.AllowHosts))
-	for i, h := range c.AllowHosts {
-		allow[i] = strings.ToLower(h)
-	}
-	cl := &Client{allow: allow}
+	cl := &Client{}
+	cl.SetAllowHosts(c.AllowHosts)
 	own := *hc
 	next := hc.CheckRedirect
 	own.CheckRedirect = func(req *http.Request, via []*http.Request) error {
@@ -93,6 +91,16 @@ func New(c Config, hc *http.Client) *Client {
 	return cl
 }
 
+// SetAllowHosts replaces the allow-list (webhooks.allow_hosts) while calls
+// are made: a config reload adds or removes hosts.
+func (c *Client) SetAllowHosts(hosts []string) {
+	allow := make([]string, len(hosts))
+	for i, h := range hosts {
+		allow[i] = strings.ToLower(h)
+	}
+	c.allow.Store(&allow)
+}
+
 // ErrNotAllowed refuses a URL whose host is not on the allow-list.
 var ErrNotAllowed = errors.New("webhook: host is not in webhooks.allow_hosts")
 
@@ -107,7 +115,7 @@ func (c *Client) Check(raw string) error {
 	}
 	host := strings.ToLower(u.Hostname())
 	hostPort := strings.ToLower(u.Host)
-	ok := slices.ContainsFunc(c.allow, func(a string) bool {
+	ok := slices.ContainsFunc(*c.allow.Load(), func(a string) bool {
 		switch {
 		case a == host || a == hostPort:
 			return true

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -114,8 +113,8 @@ In another shell:
 				log.Warn("SIGHUP ignored: the demo has no config file")
 				continue
 			}
-			if _, err := a.ReloadRoutes(); err != nil {
-				log.Error("reload refused; the routes in force stay", "err", err)
+			if _, err := a.Reload(); err != nil {
+				log.Error("reload refused; the config in force stays", "err", err)
 			}
 		}
 	}
@@ -290,29 +289,17 @@ func explainRoute(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	t := cfg.Tenants[0]
-	if *tenant != "" {
-		i := slices.IndexFunc(cfg.Tenants, func(t config.Tenant) bool { return t.ID == *tenant })
-		if i < 0 {
-			fmt.Fprintf(stderr, "smsgw route: no tenant %q in %s\n", *tenant, *path)
-			return 1
-		}
-		t = cfg.Tenants[i]
-	}
-	e164, err := gateway.NormalizeNumber(*to, t.DefaultRegion)
-	if err != nil {
-		fmt.Fprintf(stderr, "smsgw route: --to: %v\n", err)
+	q, err := cfg.RouteQuery(*tenant, *to, *from)
+	if fe := (*gateway.FieldError)(nil); errors.As(err, &fe) {
+		fmt.Fprintf(stderr, "smsgw route: --%s: %s\n", fe.Field, fe.Reason)
 		return 1
-	}
-	sender := *from
-	if sender == "" {
-		sender = t.Sender
 	}
 	table, err := routing.NewTable(cfg.Routes)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprint(stdout, table.Explain(gateway.RouteQuery{Tenant: t.ID, From: sender, To: e164, At: time.Now(), Key: e164}))
+	q.At = time.Now()
+	fmt.Fprint(stdout, table.Explain(q))
 	return 0
 }

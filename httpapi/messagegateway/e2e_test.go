@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/linxGnu/gosmpp/data"
-	"github.com/linxGnu/gosmpp/pdu"
-
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/gateway"
@@ -245,14 +242,7 @@ func (f *fixture) hasStatus(t *testing.T, id int64, want gateway.Status) {
 // receipt sends the carrier's delivery receipt for a submit.
 func (f *fixture) receipt(t *testing.T, s smsc.Submit, stat, errCode string) {
 	t.Helper()
-	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
-	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
-	text := smsc.FormatReceiptText(s.ReceiptID, s.Time, time.Now(), stat, errCode, "")
-	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
-		t.Fatal(err)
-	}
-	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(s.ReceiptID), 0)})
-	if err := f.sim.SendDeliverSM(d); err != nil {
+	if err := f.sim.SendReceipt(s, stat, errCode); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -37,8 +37,12 @@ type AdminClient interface {
 	// ExplainRoute says which carriers a message would take now, in order,
 	// with cost and breaker state, and why any were left out.
 	ExplainRoute(ctx context.Context, in *ExplainRouteRequest, opts ...grpc.CallOption) (*ExplainRouteResponse, error)
-	// ReloadRoutes reads the config file again and swaps in its routes; a
-	// file with errors is refused whole and the routes in force stay.
+	// ReloadRoutes reads the config file again and applies what may change
+	// live (routes, keywords, API keys, tenants' senders, rates and opt-out
+	// words, Fineract keys and bridges, the webhook allow-list) without
+	// dropping a bind; a file with errors, or changing anything that needs a
+	// restart, is refused whole (FAILED_PRECONDITION naming each field) and
+	// the config in force stays.
 	ReloadRoutes(ctx context.Context, in *ReloadRoutesRequest, opts ...grpc.CallOption) (*ReloadRoutesResponse, error)
 	// ListCarriers shows each carrier's state: up, window, breaker.
 	ListCarriers(ctx context.Context, in *ListCarriersRequest, opts ...grpc.CallOption) (*ListCarriersResponse, error)
@@ -105,8 +109,12 @@ type AdminServer interface {
 	// ExplainRoute says which carriers a message would take now, in order,
 	// with cost and breaker state, and why any were left out.
 	ExplainRoute(context.Context, *ExplainRouteRequest) (*ExplainRouteResponse, error)
-	// ReloadRoutes reads the config file again and swaps in its routes; a
-	// file with errors is refused whole and the routes in force stay.
+	// ReloadRoutes reads the config file again and applies what may change
+	// live (routes, keywords, API keys, tenants' senders, rates and opt-out
+	// words, Fineract keys and bridges, the webhook allow-list) without
+	// dropping a bind; a file with errors, or changing anything that needs a
+	// restart, is refused whole (FAILED_PRECONDITION naming each field) and
+	// the config in force stays.
 	ReloadRoutes(context.Context, *ReloadRoutesRequest) (*ReloadRoutesResponse, error)
 	// ListCarriers shows each carrier's state: up, window, breaker.
 	ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error)
