@@ -89,10 +89,13 @@ bench-go:
 	$(GO) test -run '^$$' -bench 'Send' -benchmem -benchtime 3s ./bench/
 	$(GO) test -run '^$$' -bench EndToEnd -benchtime 5000x ./bench/
 
-# Each fuzz target for 60 s; names are anchored (-fuzz takes a regexp).
+# Each fuzz target (package:name) for 60 s; names are anchored (-fuzz takes
+# a regexp).
 fuzz:
-	@for f in FuzzParseReceipt FuzzDecodeText FuzzSplitUDH FuzzSegment FuzzReassemble; do \
-	  echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime 60s ./smpp/ || exit 1; \
+	@for t in smstext:FuzzParseReceipt smstext:FuzzDecodeText smstext:FuzzSplitUDH smstext:FuzzSegment \
+	  smpp:FuzzReassemble internal/mask:FuzzText; do \
+	  p=$${t%%:*}; f=$${t#*:}; \
+	  echo "== $$f ($$p)"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime 60s ./$$p/ || exit 1; \
 	done
 
 # The long soak: 20,000 messages, 2 carriers x 2 binds, throttling, link drops,

@@ -11,12 +11,12 @@ import (
 
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
-	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // TestEndToEnd: a real gateway bound to the SMSC simulator, the adapter
@@ -82,7 +82,7 @@ tenants:
 		sub = subs[0]
 		return nil
 	})
-	text, err := smpp.DecodeGSM7(sub.ShortMessage)
+	text, err := smstext.DecodeGSM7(sub.ShortMessage)
 	if err != nil || sub.DataCoding != 0 || text != want {
 		t.Fatalf("submitted %q (data_coding %d, %v), want %q", sub.ShortMessage, sub.DataCoding, err, want)
 	}

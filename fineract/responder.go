@@ -10,7 +10,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 
 	"github.com/openmf/smsgw/internal/mask"
-	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // Fineract is what the Responder needs from Fineract; *Client is the real
@@ -219,7 +219,7 @@ func (r *Responder) fit(n int, render func(n int) (string, error)) (string, erro
 		if k == 1 {
 			return t, nil
 		}
-		if _, parts, err := smpp.Count(t); err == nil && parts <= r.maxParts {
+		if _, parts, err := smstext.Count[smstext.Encoding](t); err == nil && parts <= r.maxParts {
 			return t, nil
 		}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/openmf/smsgw/fineract"
-	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/smstext"
 )
 
 func TestMoneyFormat(t *testing.T) {
@@ -143,7 +143,7 @@ func TestLongAnswersFit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, parts, err := smpp.Count(got)
+	_, parts, err := smstext.Count[smstext.Encoding](got)
 	if err != nil || parts > 3 {
 		t.Fatalf("answer takes %d parts (%v): %q", parts, err, got)
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // newPool builds and starts a pool without waiting for it to bind.
@@ -398,7 +399,7 @@ func TestDefaultAlphabetOverride(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithReceiptDelay(time.Hour, time.Hour))
 	defer sim.Close()
 	sink := &fakeSink{}
-	p := startPool(t, sim, sink, func(c *Config) { c.DefaultAlphabet = AlphabetLatin1 })
+	p := startPool(t, sim, sink, func(c *Config) { c.DefaultAlphabet = smstext.AlphabetLatin1 })
 	if r := submitOne(t, p, message("@ {é}")); r.Err != nil {
 		t.Fatal(r.Err)
 	}
@@ -407,7 +408,7 @@ func TestDefaultAlphabetOverride(t *testing.T) {
 	}
 	// Δ has no Latin-1 form: another route may take it.
 	r := submitOne(t, p, message("Δ"))
-	if gateway.DecisionOf(r.Err) != gateway.NextRoute || !errors.Is(r.Err, ErrAlphabet) {
+	if gateway.DecisionOf(r.Err) != gateway.NextRoute || !errors.Is(r.Err, smstext.ErrAlphabet) {
 		t.Fatalf("err %v", r.Err)
 	}
 	// MO with data_coding 0 is read as Latin-1 too.
@@ -431,7 +432,7 @@ func TestLatin1SameCountOnly(t *testing.T) {
 	p := startPool(t, sim, nil, func(c *Config) { c.Latin1 = true })
 	for _, text := range []string{"ação", strings.Repeat("ã", 71)} {
 		m := message(text)
-		_, n, _ := Count(text)
+		_, n, _ := smstext.Count[gateway.Encoding](text)
 		m.Parts = make([]gateway.Part, n)
 		idx := make([]int, n)
 		for i := range idx {
@@ -444,7 +445,7 @@ func TestLatin1SameCountOnly(t *testing.T) {
 		}
 	}
 	subs := sim.Submits()
-	if subs[0].DataCoding != DataCodingLatin1 || len(subs) != 3 || subs[1].DataCoding != DataCodingUCS2 {
+	if subs[0].DataCoding != smstext.DataCodingLatin1 || len(subs) != 3 || subs[1].DataCoding != smstext.DataCodingUCS2 {
 		t.Fatalf("%d submits, data_coding %d then %d", len(subs), subs[0].DataCoding, subs[1].DataCoding)
 	}
 }
@@ -453,7 +454,7 @@ func TestLatin1SameCountOnly(t *testing.T) {
 
 func submitAll(t *testing.T, p *Pool, m *gateway.Message) []gateway.PartResult {
 	t.Helper()
-	_, n, err := Count(m.Text)
+	_, n, err := smstext.Count[gateway.Encoding](m.Text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,19 +482,19 @@ func TestConcatModes(t *testing.T) {
 		mode, text string
 		check      func(t *testing.T, subs []smsc.Submit, rs []gateway.PartResult)
 	}{
-		{ConcatUDH16, long, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
+		{smstext.ConcatUDH16, long, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
 			for _, s := range subs {
 				if s.ESMClass != 0x40 || s.ShortMessage[0] != 6 || s.ShortMessage[1] != 8 || s.ShortMessage[5] != 2 {
 					t.Fatalf("16-bit UDH % x", s.ShortMessage[:7])
 				}
 			}
 		}},
-		{ConcatUDH16, edge, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
+		{smstext.ConcatUDH16, edge, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
 			if len(subs) != 2 || subs[0].ShortMessage[0] != 5 || subs[0].ShortMessage[1] != 0 {
 				t.Fatalf("%d parts, UDH % x: want the 8-bit fallback", len(subs), subs[0].ShortMessage[:6])
 			}
 		}},
-		{ConcatSAR, long, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
+		{smstext.ConcatSAR, long, func(t *testing.T, subs []smsc.Submit, _ []gateway.PartResult) {
 			for _, s := range subs {
 				if s.ESMClass != 0 || len(s.TLVs[uint16(pdu.TagSarMsgRefNum)]) != 2 ||
 					s.TLVs[uint16(pdu.TagSarTotalSegments)][0] != 2 || len(s.ShortMessage) > 153 {
@@ -505,7 +506,7 @@ func TestConcatModes(t *testing.T) {
 				t.Fatal("parts with different SAR references")
 			}
 		}},
-		{ConcatPayload, long, func(t *testing.T, subs []smsc.Submit, rs []gateway.PartResult) {
+		{smstext.ConcatPayload, long, func(t *testing.T, subs []smsc.Submit, rs []gateway.PartResult) {
 			if len(subs) != 1 || len(subs[0].ShortMessage) != 0 || string(subs[0].TLVs[uint16(pdu.TagMessagePayload)]) != long {
 				t.Fatalf("%d submits", len(subs))
 			}
@@ -627,12 +628,12 @@ func TestReceiptIDFormats(t *testing.T) {
 	for _, tc := range []struct {
 		name          string
 		sim           smsc.IDFormat
-		submit, rcpt  IDFormat
+		submit, rcpt  smstext.IDFormat
 		sameOnTheWire bool
 	}{
-		{"hex response, decimal receipt", smsc.IDHexResp, IDHex, IDDec, false},
-		{"decimal response, upper hex receipt", smsc.IDHexReceipt, IDDec, IDHex, false},
-		{"decimal response, zero-padded receipt", smsc.IDPaddedReceipt, IDDec, IDDec, false},
+		{"hex response, decimal receipt", smsc.IDHexResp, smstext.IDHex, smstext.IDDec, false},
+		{"decimal response, upper hex receipt", smsc.IDHexReceipt, smstext.IDDec, smstext.IDHex, false},
+		{"decimal response, zero-padded receipt", smsc.IDPaddedReceipt, smstext.IDDec, smstext.IDDec, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim := smsc.NewServer(smsc.WithIDFormat(tc.sim), smsc.WithReceiptDelay(0, 0))
@@ -793,7 +794,7 @@ func BenchmarkEncodeSubmit(b *testing.B) {
 	m := message(strings.Repeat("Your loan repayment of KES 1,500 is due on 5 May. ", 4))
 	b.ReportAllocs()
 	for b.Loop() {
-		segs, err := Segment(m.Text, p.text)
+		segs, err := smstext.Segment(m.Text, p.text)
 		if err != nil {
 			b.Fatal(err)
 		}

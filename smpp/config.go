@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/openmf/smsgw/smstext"
 )
 
 // Bind modes. A transceiver carries submits, receipts and MO on one
@@ -18,37 +20,6 @@ const (
 	BindPair        = "transmitter_receiver"
 	bindTransmitter = "transmitter"
 	bindReceiver    = "receiver"
-)
-
-// Concatenation modes: how the parts of a long message are tied together
-// (Config.Concat). Every mode keeps the part count smpp.Count decided at
-// accept time (see Segments).
-const (
-	// ConcatUDH8 puts a 6-octet UDH with an 8-bit reference (IEI 0x00) in
-	// each part: accepted by every carrier.
-	ConcatUDH8 = "udh8"
-	// ConcatUDH16 uses a 7-octet UDH with a 16-bit reference (IEI 0x08),
-	// fewer reference collisions. A part then holds 152 septets / 133
-	// octets / 66 UCS-2 units; a text that would need more parts that way
-	// than Count said is sent with the 8-bit UDH instead.
-	ConcatUDH16 = "udh16"
-	// ConcatSAR sends each part without UDH and with the sar_msg_ref_num,
-	// sar_total_segments and sar_segment_seqnum TLVs; the SMSC builds the
-	// UDH. Parts are cut as for ConcatUDH8.
-	ConcatSAR = "sar"
-	// ConcatPayload sends the whole text in one submit_sm's message_payload
-	// TLV and lets the SMSC segment it; its one carrier id stands for every
-	// part.
-	ConcatPayload = "payload"
-)
-
-// What data_coding 0 means at a carrier (Config.DefaultAlphabet). SMPP 3.4
-// leaves it to the SMSC; most use GSM 03.38, some Latin-1 or ASCII, and
-// Kannel's alt-charset exists for them.
-const (
-	AlphabetGSM7   = "gsm7"
-	AlphabetLatin1 = "latin1"
-	AlphabetASCII  = "ascii"
 )
 
 // Defaults filled in by Config.Validate. They follow Kannel's (window 10,
@@ -128,10 +99,13 @@ type Config struct {
 	// marked incomplete (default 1m).
 	MOTimeout time.Duration `yaml:"mo_timeout"`
 	// Concat is how long messages are sent: "udh8" (default), "udh16",
-	// "sar" or "payload".
+	// "sar" or "payload" (the smstext.Concat* modes: 8- or 16-bit
+	// reference UDH, SAR TLVs, one message_payload). Every mode keeps the
+	// part count smstext.Count gave at accept time.
 	Concat string `yaml:"concat"`
 	// DefaultAlphabet is what the carrier means by data_coding 0: "gsm7"
-	// (default), "latin1" or "ascii". GSM texts are then written in that
+	// (default), "latin1" or "ascii" (smstext.Alphabet*); SMPP 3.4 leaves
+	// it to the SMSC. GSM texts are then written in that
 	// alphabet, one octet per character, with the same parts; MO with
 	// data_coding 0 is read in it.
 	DefaultAlphabet string `yaml:"default_alphabet"`
@@ -142,8 +116,8 @@ type Config struct {
 	// SubmitIDFormat and ReceiptIDFormat say how the carrier writes message
 	// ids in submit_sm_resp and in receipts ("string", "hex", "dec"), so
 	// both normalize to the same carrier id.
-	SubmitIDFormat  IDFormat `yaml:"submit_id_format"`
-	ReceiptIDFormat IDFormat `yaml:"receipt_id_format"`
+	SubmitIDFormat  smstext.IDFormat `yaml:"submit_id_format"`
+	ReceiptIDFormat smstext.IDFormat `yaml:"receipt_id_format"`
 	// PackGSM7 sends GSM 7-bit text packed (8 septets in 7 octets), for the
 	// few carriers that want it; default unpacked.
 	PackGSM7 bool `yaml:"pack_gsm7"`
@@ -224,17 +198,17 @@ func (c *Config) Validate() []error {
 	}
 	switch c.Concat {
 	case "":
-		c.Concat = ConcatUDH8
-	case ConcatUDH8, ConcatUDH16, ConcatSAR, ConcatPayload:
+		c.Concat = smstext.ConcatUDH8
+	case smstext.ConcatUDH8, smstext.ConcatUDH16, smstext.ConcatSAR, smstext.ConcatPayload:
 	default:
-		bad("concat", "must be %q, %q, %q or %q, got %q", ConcatUDH8, ConcatUDH16, ConcatSAR, ConcatPayload, c.Concat)
+		bad("concat", "must be %q, %q, %q or %q, got %q", smstext.ConcatUDH8, smstext.ConcatUDH16, smstext.ConcatSAR, smstext.ConcatPayload, c.Concat)
 	}
 	switch c.DefaultAlphabet {
 	case "":
-		c.DefaultAlphabet = AlphabetGSM7
-	case AlphabetGSM7, AlphabetLatin1, AlphabetASCII:
+		c.DefaultAlphabet = smstext.AlphabetGSM7
+	case smstext.AlphabetGSM7, smstext.AlphabetLatin1, smstext.AlphabetASCII:
 	default:
-		bad("default_alphabet", "must be %q, %q or %q, got %q", AlphabetGSM7, AlphabetLatin1, AlphabetASCII, c.DefaultAlphabet)
+		bad("default_alphabet", "must be %q, %q or %q, got %q", smstext.AlphabetGSM7, smstext.AlphabetLatin1, smstext.AlphabetASCII, c.DefaultAlphabet)
 	}
 	switch {
 	case c.Binds == 0:
@@ -272,12 +246,12 @@ func (c *Config) Validate() []error {
 	}
 	for _, f := range []struct {
 		field string
-		v     IDFormat
+		v     smstext.IDFormat
 	}{{"submit_id_format", c.SubmitIDFormat}, {"receipt_id_format", c.ReceiptIDFormat}} {
 		switch f.v {
-		case "", IDString, IDHex, IDDec:
+		case "", smstext.IDString, smstext.IDHex, smstext.IDDec:
 		default:
-			bad(f.field, "must be %q, %q or %q, got %q", IDString, IDHex, IDDec, f.v)
+			bad(f.field, "must be %q, %q or %q, got %q", smstext.IDString, smstext.IDHex, smstext.IDDec, f.v)
 		}
 	}
 	addrs := []struct {

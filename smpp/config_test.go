@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/openmf/smsgw/smstext"
 )
 
 func validConfig() Config {
@@ -20,8 +22,8 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Bind != "transceiver" || c.Binds != 1 || c.Window != 10 || c.TPS != 0 ||
 		c.EnquireLink != 30*time.Second || c.ResponseTimeout != 10*time.Second || c.RebindInterval != 5*time.Second ||
 		*c.SourceTON != 0 || *c.SourceNPI != 0 || *c.DestTON != 1 || *c.DestNPI != 1 ||
-		c.ThrottlePause != time.Second || c.MOTimeout != time.Minute || c.Concat != ConcatUDH8 ||
-		c.DefaultAlphabet != AlphabetGSM7 || *c.AlphaTON != 5 || *c.AlphaNPI != 0 ||
+		c.ThrottlePause != time.Second || c.MOTimeout != time.Minute || c.Concat != smstext.ConcatUDH8 ||
+		c.DefaultAlphabet != smstext.AlphabetGSM7 || *c.AlphaTON != 5 || *c.AlphaNPI != 0 ||
 		*c.ShortcodeTON != 3 || *c.ShortcodeNPI != 0 || *c.IntlTON != 1 || *c.IntlNPI != 1 {
 		t.Fatalf("defaults not filled: %+v", c)
 	}
@@ -149,11 +151,11 @@ intl_npi: 1
 	}
 	if c.Host != "10.0.0.5" || c.Port != 2775 || c.SystemType != "VMA" || c.Binds != 2 || c.Window != 50 ||
 		c.TPS != 120 || c.EnquireLink != 15*time.Second || c.ResponseTimeout != 8*time.Second ||
-		c.RebindInterval != 2*time.Second || c.SubmitIDFormat != IDHex || c.ReceiptIDFormat != IDDec ||
+		c.RebindInterval != 2*time.Second || c.SubmitIDFormat != smstext.IDHex || c.ReceiptIDFormat != smstext.IDDec ||
 		!c.PackGSM7 || *c.SourceTON != 5 || *c.DestNPI != 1 || c.Tenant != "mfi-a" ||
 		c.Bind != BindPair || c.receiverAddr() != "10.0.0.6:2776" || c.AddressRange != "^22345$" || !c.TLS ||
 		c.CAFile == "" || c.ServerName != "smsc.carrier.example" || c.ThrottlePause != 500*time.Millisecond ||
-		c.MOTimeout != 30*time.Second || c.Concat != ConcatSAR || c.DefaultAlphabet != AlphabetLatin1 || !c.Latin1 ||
+		c.MOTimeout != 30*time.Second || c.Concat != smstext.ConcatSAR || c.DefaultAlphabet != smstext.AlphabetLatin1 || !c.Latin1 ||
 		*c.ShortcodeTON != 0 || *c.ShortcodeNPI != 1 {
 		t.Fatalf("decoded %+v", c)
 	}

@@ -1,17 +1,27 @@
 // Package smpp connects smsgw to carriers over SMPP 3.4, on top of
-// github.com/linxGnu/gosmpp v0.3.1 (pinned: see /work/shared/SMPP-NOTES.md
-// for the library's pitfalls this package works around).
+// github.com/linxGnu/gosmpp v0.3.1. The version is pinned because this
+// package works around what that version gets wrong for a gateway: its
+// request window stores a request only after writing it, so a fast
+// submit_sm_resp can be lost (we keep our own window and pending map,
+// filled before the write); by default it answers every deliver_sm itself
+// before handing it over (we run it in OnAllPDU mode and answer once the
+// sink stored it); its own rebinding is disabled (each bind reconnects
+// itself, with backoff, and waits longer after a refused bind); its bind
+// exchange has no deadline and its connector neither TLS nor a transmitter
+// address range (we bring our own connector); and it leaves the encoding of
+// a deliver_sm nil for a data_coding it does not know (such an MO is
+// reported undecodable).
 //
-// It has two halves. Text handling (text.go, gsm7.go, segment.go,
-// receipt.go, msgid.go) encodes and segments text, parses receipts and
-// normalizes message ids, with no I/O. The connector (config.go, pool.go,
-// bind.go, inbound.go, mo.go, ref.go, errors.go, metrics.go) is Pool, the
-// gateway.Connector of one carrier: N binds (transceivers, or transmitter +
-// receiver pairs), optionally over TLS and capped cluster-wide by
-// gateway.BindSlots, a window per bind, a TPS limiter and a throttle pause
-// per carrier, keep-alive and rebinding with backoff, concatenated MO
-// reassembly, and the command_status → decision table. The SMSC simulator
-// its tests run against lives in smpp/smsc.
+// Pool is the gateway.Connector of one carrier: N binds (transceivers, or
+// transmitter + receiver pairs), optionally over TLS and capped
+// cluster-wide by gateway.BindSlots, a window per bind, a TPS limiter and a
+// throttle pause per carrier, keep-alive and rebinding with backoff,
+// concatenated MO reassembly, and the command_status → decision table. The
+// text itself (encoding, segmentation, UDH, receipt text, message id
+// formats) is package smstext, which has no I/O and no SMPP session; this
+// package maps receipt stat words and message_state values to gateway
+// statuses (StatusOfStat, StatusOfState). The SMSC simulator its tests run
+// against lives in smpp/smsc.
 //
 // # Invariants
 //
@@ -32,11 +42,12 @@
 //     ESME_RX_T_APPN so the carrier resends, and a deliver_sm that can never
 //     be stored (no receipt id, undecodable text) is answered ESME_RX_P_APPN.
 //     The sink runs on a worker goroutine in batches, never on a read loop.
-//   - The part count is the one Count gave at accept time: Pool.Submit
-//     returns exactly one PartResult per part asked. A carrier mode that
-//     would change it is not used for that text (16-bit UDH falls back to
-//     the 8-bit UDH, Latin-1 to UCS-2); message_payload sends one submit_sm
-//     and gives its carrier id to every part asked.
+//   - The part count is the one smstext.Count gave at accept time:
+//     Pool.Submit cuts the text with smstext.Segment and returns exactly one
+//     PartResult per part asked. A carrier mode that would change the count
+//     is not used for that text (16-bit UDH falls back to the 8-bit UDH,
+//     Latin-1 to UCS-2); message_payload sends one submit_sm and gives its
+//     carrier id to every part asked.
 //   - Every part of a multi-part message asks for a receipt
 //     (registered_delivery 1) and carries the same concatenation reference.
 //     References are allocated per destination (never one held by another

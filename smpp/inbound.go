@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/mask"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // delivery is one deliver_sm waiting for the sink, with the link it arrived
@@ -192,7 +193,7 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 // GSM error 17).
 func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error) {
 	raw, _ := d.Message.GetMessageData()
-	f, perr := ParseReceipt(string(raw))
+	f, perr := smstext.ParseReceipt(string(raw))
 	id := f.ID
 	if tlv, ok := d.OptionalParameters[pdu.TagReceiptedMessageID]; ok {
 		if s := tlv.String(); strings.Trim(s, " \x00") != "" {
@@ -201,13 +202,13 @@ func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error
 	}
 	if strings.Trim(id, " \x00") == "" {
 		if perr == nil {
-			perr = ErrNoReceiptID
+			perr = smstext.ErrNoReceiptID
 		}
 		return gateway.Receipt{}, fmt.Errorf("smpp: receipt: %w", perr)
 	}
 	r := gateway.Receipt{
 		Carrier:   p.name,
-		CarrierID: NormalizeID(id, p.cfg.ReceiptIDFormat),
+		CarrierID: smstext.NormalizeID(id, p.cfg.ReceiptIDFormat),
 		Status:    StatusOfStat(f.Stat),
 		State:     f.Stat,
 		Error:     f.Err,
@@ -246,7 +247,7 @@ var stateNames = map[byte]string{
 func (p *Pool) moPartOf(d *pdu.DeliverSM, at time.Time) (moPart, error) {
 	enc := d.Message.Encoding()
 	if enc == nil {
-		return moPart{}, fmt.Errorf("%w (not known to gosmpp)", ErrDataCoding)
+		return moPart{}, fmt.Errorf("%w (not known to gosmpp)", smstext.ErrDataCoding)
 	}
 	body, _ := d.Message.GetMessageData()
 	from := d.SourceAddr.Address()
@@ -262,15 +263,15 @@ func (p *Pool) moPartOf(d *pdu.DeliverSM, at time.Time) (moPart, error) {
 		if err != nil {
 			return moPart{}, fmt.Errorf("smpp: MO UDH: %w", err)
 		}
-		_, _, c, err := SplitUDH(append(raw, body...))
+		_, _, c, err := smstext.SplitUDH(append(raw, body...))
 		if err != nil {
 			return moPart{}, fmt.Errorf("smpp: MO: %w", err)
 		}
-		part.UDHLen = len(raw)
+		part.UDH = raw
 		if c != nil {
 			part.Ref, part.Total, part.Seq = c.Ref, c.Total, c.Seq
 			part.Kind = moKindUDH8
-			if len(raw) > 0 && hasIE(raw, ieConcat16) {
+			if c.Wide {
 				part.Kind = moKindUDH16
 			}
 		}
@@ -281,16 +282,6 @@ func (p *Pool) moPartOf(d *pdu.DeliverSM, at time.Time) (moPart, error) {
 		return moPart{}, err
 	}
 	return part, nil
-}
-
-// hasIE reports whether a UDH (length octet first) holds the IE id.
-func hasIE(udh []byte, id byte) bool {
-	for i := 1; i+1 < len(udh); i += 2 + int(udh[i+1]) {
-		if udh[i] == id {
-			return true
-		}
-	}
-	return false
 }
 
 // sarOf reads the three SAR TLVs; a set that is incomplete or out of range

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/openmf/smsgw/smstext"
 )
 
 // How a concatenated MO part names its message.
@@ -23,7 +25,7 @@ const maxMOGroups = 10_000
 type moPart struct {
 	From, To   string
 	DataCoding byte
-	UDHLen     int    // octets of UDH before Body (its length octet included), 0 without UDH
+	UDH        []byte // the UDH before Body, its length octet included; nil without UDH
 	Body       []byte // short_message after the UDH
 	MsgID      string // the carrier's message id TLV, if any
 	Kind       byte   // moKind*, 0 for a single-part MO
@@ -33,11 +35,8 @@ type moPart struct {
 }
 
 // decode reads the part on its own.
-func (m *moPart) decode(opt TextOptions) (string, error) {
-	if m.UDHLen > 0 {
-		return decodeText(m.DataCoding, m.Body, FillBits(m.UDHLen), opt)
-	}
-	return DecodeText(m.DataCoding, m.Body, opt)
+func (m *moPart) decode(opt smstext.TextOptions) (string, error) {
+	return smstext.DecodeTextUDH(m.DataCoding, m.UDH, m.Body, opt)
 }
 
 // moKey is what ties the parts of one concatenated MO together.
@@ -189,7 +188,7 @@ func (a *moAssembler) expire(now time.Time) []*moGroup {
 // across parts still reads right. A missing part shows as "[part k of n
 // missing]" where its text belongs, which also marks the message
 // incomplete (the second result).
-func (g *moGroup) join(opt TextOptions) (string, bool) {
+func (g *moGroup) join(opt smstext.TextOptions) (string, bool) {
 	var b strings.Builder
 	var run []moPart
 	incomplete := false
@@ -217,26 +216,27 @@ func (g *moGroup) join(opt TextOptions) (string, bool) {
 }
 
 // decodeRun decodes parts sharing one data_coding.
-func decodeRun(run []moPart, opt TextOptions) string {
+func decodeRun(run []moPart, opt smstext.TextOptions) string {
 	if len(run) > 1 {
 		var joined []byte
-		switch a := alphabet(run[0].DataCoding); {
-		case a == DataCodingUCS2:
+		switch a, ok := smstext.TextCoding(run[0].DataCoding); {
+		case !ok:
+		case a == smstext.DataCodingUCS2:
 			for _, p := range run {
 				joined = append(joined, p.Body...)
 			}
-			if s, err := DecodeText(DataCodingUCS2, joined, opt); err == nil {
+			if s, err := smstext.DecodeText(smstext.DataCodingUCS2, joined, opt); err == nil {
 				return s
 			}
-		case a == DataCodingDefault && (opt.Alphabet == "" || opt.Alphabet == AlphabetGSM7):
+		case a == smstext.DataCodingDefault && (opt.Alphabet == "" || opt.Alphabet == smstext.AlphabetGSM7):
 			for _, p := range run {
 				if opt.PackGSM7 {
-					joined = append(joined, UnpackGSM7(p.Body, FillBits(p.UDHLen))...)
+					joined = append(joined, smstext.UnpackGSM7(p.Body, smstext.FillBits(len(p.UDH)))...)
 				} else {
 					joined = append(joined, p.Body...)
 				}
 			}
-			if s, err := DecodeGSM7(joined); err == nil {
+			if s, err := smstext.DecodeGSM7(joined); err == nil {
 				return s
 			}
 		}

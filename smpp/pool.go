@@ -22,6 +22,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/mask"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // Options are a Pool's dependencies, injected by the gateway's wiring.
@@ -49,7 +50,7 @@ type Pool struct {
 	name    string
 	cfg     Config
 	opts    Options
-	text    TextOptions
+	text    smstext.TextOptions
 	tenant  string
 	log     *slog.Logger
 	m       *carrierMetrics
@@ -104,7 +105,7 @@ func NewPool(name string, cfg Config, opts Options) (*Pool, error) {
 		name: name,
 		cfg:  cfg,
 		opts: opts,
-		text: TextOptions{PackGSM7: cfg.PackGSM7, Latin1: cfg.Latin1, Concat: cfg.Concat,
+		text: smstext.TextOptions{PackGSM7: cfg.PackGSM7, Latin1: cfg.Latin1, Concat: cfg.Concat,
 			Alphabet: cfg.DefaultAlphabet},
 		refs:    newRefTable(),
 		mo:      newMOAssembler(cfg.MOTimeout),
@@ -280,9 +281,9 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 	}
 	defer p.exit()
 
-	segs, err := Segment(m.Text, p.text)
+	segs, err := smstext.Segment(m.Text, p.text)
 	switch {
-	case errors.Is(err, ErrAlphabet):
+	case errors.Is(err, smstext.ErrAlphabet):
 		return fail(&gateway.SubmitError{Decision: gateway.NextRoute, Code: "DATA_CODING", Err: err})
 	case err != nil:
 		return fail(permanent("TEXT", err))
@@ -297,10 +298,10 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 		}
 	}
 	var ref uint16
-	if len(segs.Parts) > 1 && segs.Concat != ConcatPayload {
-		ref = p.refs.get(m.To, m.ID, segs.Concat != ConcatUDH8)
+	if len(segs.Parts) > 1 && segs.Concat != smstext.ConcatPayload {
+		ref = p.refs.get(m.To, m.ID, segs.Concat != smstext.ConcatUDH8)
 	}
-	if segs.Concat == ConcatPayload {
+	if segs.Concat == smstext.ConcatPayload {
 		// One submit_sm carries the whole text; its id stands for every
 		// part asked (the store applies one receipt to all of them).
 		id, err := p.submitPart(ctx, m, &segs, -1, 0)
@@ -342,7 +343,7 @@ const throttleRetries = 3
 // and returns its normalized carrier id. A throttling answer pauses the
 // whole carrier (throttle_pause) and the part is sent again, keeping its
 // window slot, up to throttleRetries times.
-func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segments, idx int, ref uint16) (string, error) {
+func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *smstext.Segments, idx int, ref uint16) (string, error) {
 	b, err := p.acquire(ctx)
 	if err != nil {
 		return "", err
@@ -381,7 +382,7 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *Segment
 			p.log.Debug("smpp: submit refused", "msg_id", m.ID, "part", idx, "to", mask.Number(m.To), "status", o.status.Name())
 			return "", submitError(o.status)
 		}
-		return NormalizeID(o.id, p.cfg.SubmitIDFormat), nil
+		return smstext.NormalizeID(o.id, p.cfg.SubmitIDFormat), nil
 	}
 }
 
@@ -456,7 +457,7 @@ func (p *Pool) acquire(ctx context.Context) (*bind, error) {
 // buildSubmit encodes part idx (-1: the whole text in message_payload) as a
 // submit_sm. gosmpp assigns its sequence number here, before anything is
 // written.
-func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref uint16) (*pdu.SubmitSM, error) {
+func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, ref uint16) (*pdu.SubmitSM, error) {
 	sm := pdu.NewSubmitSM().(*pdu.SubmitSM)
 	src, err := p.source(m.From)
 	if err != nil {
@@ -479,15 +480,15 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *Segments, idx int, ref uint
 	payload := segs.Parts[idx]
 	if n := len(segs.Parts); n > 1 {
 		switch segs.Concat {
-		case ConcatSAR:
+		case smstext.ConcatSAR:
 			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarMsgRefNum, Data: []byte{byte(ref >> 8), byte(ref)}})
 			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarTotalSegments, Data: []byte{byte(n)}})
 			sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagSarSegmentSeqnum, Data: []byte{byte(idx + 1)}})
-		case ConcatUDH16:
-			payload = append(ConcatUDH16Bit(ref, n, idx+1), payload...)
+		case smstext.ConcatUDH16:
+			payload = append(smstext.ConcatUDH16Bit(ref, n, idx+1), payload...)
 			sm.EsmClass |= data.SM_UDH_GSM
 		default:
-			payload = append(ConcatUDH(byte(ref), n, idx+1), payload...)
+			payload = append(smstext.ConcatUDH(byte(ref), n, idx+1), payload...)
 			sm.EsmClass |= data.SM_UDH_GSM
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // fakeSink stores what the pool hands it. With gate set, each call blocks
@@ -213,7 +214,7 @@ func TestSubmitMultiPart(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			segs, err := Segment(tc.text, TextOptions{})
+			segs, err := smstext.Segment(tc.text, smstext.TextOptions{})
 			if err != nil || len(segs.Parts) < 2 {
 				t.Fatalf("segments %d, %v", len(segs.Parts), err)
 			}
@@ -294,7 +295,7 @@ func TestSubmitRejectsPartMismatch(t *testing.T) {
 		t.Fatalf("index out of range: %+v", r)
 	}
 	m = message("")
-	if r := submitOne(t, p, m); !errors.Is(r.Err, ErrEmptyText) || gateway.DecisionOf(r.Err) != gateway.Permanent {
+	if r := submitOne(t, p, m); !errors.Is(r.Err, smstext.ErrEmptyText) || gateway.DecisionOf(r.Err) != gateway.Permanent {
 		t.Fatalf("empty text: %+v", r)
 	}
 	if n := len(sim.Submits()); n != 0 {
@@ -370,7 +371,7 @@ func TestReceiptVariants(t *testing.T) {
 	sim := smsc.NewServer()
 	defer sim.Close()
 	sink := &fakeSink{}
-	startPool(t, sim, sink, func(c *Config) { c.ReceiptIDFormat = IDDec })
+	startPool(t, sim, sink, func(c *Config) { c.ReceiptIDFormat = smstext.IDDec })
 
 	send := func(text string, tlvs ...pdu.Field) {
 		t.Helper()
@@ -626,7 +627,7 @@ func TestMO(t *testing.T) {
 	_ = part.SourceAddr.SetAddress("254712345678")
 	_ = part.DestAddr.SetAddress("22345")
 	part.EsmClass = 0x40
-	if err := part.Message.SetMessageDataWithEncoding(append(ConcatUDH(7, 1, 1), "DUE 42"...), data.GSM7BIT); err != nil {
+	if err := part.Message.SetMessageDataWithEncoding(append(smstext.ConcatUDH(7, 1, 1), "DUE 42"...), data.GSM7BIT); err != nil {
 		t.Fatal(err)
 	}
 	if err := sim.SendDeliverSM(part); err != nil {
@@ -675,7 +676,7 @@ func TestHexSubmitIDsMatchDecimalReceipts(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithIDFormat(smsc.IDHexResp), smsc.WithReceiptDelay(0, 0))
 	defer sim.Close()
 	sink := &fakeSink{}
-	p := startPool(t, sim, sink, func(c *Config) { c.SubmitIDFormat, c.ReceiptIDFormat = IDHex, IDDec })
+	p := startPool(t, sim, sink, func(c *Config) { c.SubmitIDFormat, c.ReceiptIDFormat = smstext.IDHex, smstext.IDDec })
 
 	r := submitOne(t, p, message("hi"))
 	if r.Err != nil {

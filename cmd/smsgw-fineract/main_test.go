@@ -21,8 +21,8 @@ import (
 	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/fineract/fakefineract"
 	"github.com/openmf/smsgw/internal/testutil"
-	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // syncBuffer is written by a running command and read by the test.
@@ -175,7 +175,7 @@ func TestRun(t *testing.T) {
 		if len(subs) != 1 {
 			return fmt.Errorf("%d submits", len(subs))
 		}
-		if text, _ := smpp.DecodeGSM7(subs[0].ShortMessage); text != want || subs[0].Dest != "254712345678" {
+		if text, _ := smstext.DecodeGSM7(subs[0].ShortMessage); text != want || subs[0].Dest != "254712345678" {
 			return fmt.Errorf("submit to %s: %q, want %q", subs[0].Dest, text, want)
 		}
 		return nil

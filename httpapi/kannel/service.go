@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/openmf/smsgw/gateway"
-	"github.com/openmf/smsgw/smpp"
+	"github.com/openmf/smsgw/smstext"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -160,7 +160,7 @@ func moEscapes(in *gateway.Inbound, service string) escapeMsg {
 	e := escapeMsg{Text: in.Text, Sender: in.To, Receiver: in.From, Time: in.ReceivedAt, SMSCID: in.Carrier,
 		ID: in.ID, Service: service, DLRMask: undefined, MClass: undefined, MWI: undefined,
 		Validity: undefined, Deferred: undefined}
-	if _, ok := smpp.EncodeGSM7(in.Text); !ok {
+	if _, ok := smstext.EncodeGSM7(in.Text); !ok {
 		e.Coding = codingUCS2
 	}
 	return e
@@ -198,13 +198,13 @@ func htmlToSMS(s string) string {
 func smsSplit(text, header, footer, suffix, splitChars string, catenate bool, maxMsgs int) []string {
 	ucs2 := false
 	for _, s := range []string{text, header, footer, suffix} {
-		if _, ok := smpp.EncodeGSM7(s); !ok {
+		if _, ok := smstext.EncodeGSM7(s); !ok {
 			ucs2 = true
 		}
 	}
 	units := func(s string) int {
 		if !ucs2 {
-			b, _ := smpp.EncodeGSM7(s)
+			b, _ := smstext.EncodeGSM7(s)
 			return len(b)
 		}
 		n := 0

@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import (
 	"errors"
@@ -132,7 +132,7 @@ func EncodeGSM7(text string) ([]byte, bool) {
 
 // ErrNotSeptet is returned when unpacked GSM 7-bit data holds an octet above
 // 0x7F: the sender used another coding than it declared.
-var ErrNotSeptet = errors.New("smpp: octet is not a GSM 7-bit septet")
+var ErrNotSeptet = errors.New("smstext: octet is not a GSM 7-bit septet")
 
 // DecodeGSM7 turns unpacked GSM 03.38 septets into text. An escape followed
 // by a code outside the extension table reads as the default-alphabet

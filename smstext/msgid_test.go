@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import "testing"
 

@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import (
 	"encoding/hex"
@@ -12,8 +12,6 @@ import (
 	"testing"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/openmf/smsgw/gateway"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -24,39 +22,39 @@ func TestSegmentLimits(t *testing.T) {
 	tests := []struct {
 		name    string
 		text    string
-		enc     gateway.Encoding
+		enc     Encoding
 		sizes   []int // septets (GSM7) or UTF-16 units (UCS-2) per part
 		latin1  bool
 		octets  []int // when set: len(Parts[i])
 		comment string
 	}{
-		{name: "1 char", text: "a", enc: gateway.EncodingGSM7, sizes: []int{1}},
-		{name: "160 GSM", text: rep("a", 160), enc: gateway.EncodingGSM7, sizes: []int{160}},
-		{name: "161 GSM", text: rep("a", 161), enc: gateway.EncodingGSM7, sizes: []int{153, 8}},
-		{name: "306 GSM", text: rep("a", 306), enc: gateway.EncodingGSM7, sizes: []int{153, 153}},
-		{name: "307 GSM", text: rep("a", 307), enc: gateway.EncodingGSM7, sizes: []int{153, 153, 1}},
-		{name: "euro is 2 septets", text: rep("€", 80), enc: gateway.EncodingGSM7, sizes: []int{160}},
-		{name: "euro pushes over", text: rep("€", 80) + "a", enc: gateway.EncodingGSM7, sizes: []int{152, 9}},
-		{name: "159 + euro", text: rep("a", 159) + "€", enc: gateway.EncodingGSM7, sizes: []int{153, 8}},
+		{name: "1 char", text: "a", enc: EncodingGSM7, sizes: []int{1}},
+		{name: "160 GSM", text: rep("a", 160), enc: EncodingGSM7, sizes: []int{160}},
+		{name: "161 GSM", text: rep("a", 161), enc: EncodingGSM7, sizes: []int{153, 8}},
+		{name: "306 GSM", text: rep("a", 306), enc: EncodingGSM7, sizes: []int{153, 153}},
+		{name: "307 GSM", text: rep("a", 307), enc: EncodingGSM7, sizes: []int{153, 153, 1}},
+		{name: "euro is 2 septets", text: rep("€", 80), enc: EncodingGSM7, sizes: []int{160}},
+		{name: "euro pushes over", text: rep("€", 80) + "a", enc: EncodingGSM7, sizes: []int{152, 9}},
+		{name: "159 + euro", text: rep("a", 159) + "€", enc: EncodingGSM7, sizes: []int{153, 8}},
 		// The escape lands on septet 153 (index 152): the pair moves whole to part 2.
-		{name: "escape at boundary", text: rep("a", 152) + "€" + rep("b", 10), enc: gateway.EncodingGSM7, sizes: []int{152, 12}},
-		{name: "escape just fits", text: rep("a", 151) + "€" + rep("b", 10), enc: gateway.EncodingGSM7, sizes: []int{153, 10}},
-		{name: "gsm specials", text: "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ ¤¡¿§äöñüà^{}\\[~]|\f", enc: gateway.EncodingGSM7},
-		{name: "70 UCS-2", text: rep("Ж", 70), enc: gateway.EncodingUCS2, sizes: []int{70}},
-		{name: "71 UCS-2", text: rep("Ж", 71), enc: gateway.EncodingUCS2, sizes: []int{67, 4}},
-		{name: "one non-GSM char", text: rep("a", 69) + "ç", enc: gateway.EncodingUCS2, sizes: []int{70}},
-		{name: "35 emoji", text: rep(emoji, 35), enc: gateway.EncodingUCS2, sizes: []int{70}},
-		{name: "36 emoji", text: rep(emoji, 36), enc: gateway.EncodingUCS2, sizes: []int{66, 6}},
-		{name: "emoji at boundary", text: rep("Ж", 66) + emoji + rep("Ж", 3), enc: gateway.EncodingUCS2, sizes: []int{66, 5}},
-		{name: "emoji just fits", text: rep("Ж", 65) + emoji + rep("Ж", 4), enc: gateway.EncodingUCS2, sizes: []int{67, 4}},
-		{name: "latin1 off", text: rep("ã", 100), enc: gateway.EncodingUCS2, sizes: []int{67, 33}},
+		{name: "escape at boundary", text: rep("a", 152) + "€" + rep("b", 10), enc: EncodingGSM7, sizes: []int{152, 12}},
+		{name: "escape just fits", text: rep("a", 151) + "€" + rep("b", 10), enc: EncodingGSM7, sizes: []int{153, 10}},
+		{name: "gsm specials", text: "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ ¤¡¿§äöñüà^{}\\[~]|\f", enc: EncodingGSM7},
+		{name: "70 UCS-2", text: rep("Ж", 70), enc: EncodingUCS2, sizes: []int{70}},
+		{name: "71 UCS-2", text: rep("Ж", 71), enc: EncodingUCS2, sizes: []int{67, 4}},
+		{name: "one non-GSM char", text: rep("a", 69) + "ç", enc: EncodingUCS2, sizes: []int{70}},
+		{name: "35 emoji", text: rep(emoji, 35), enc: EncodingUCS2, sizes: []int{70}},
+		{name: "36 emoji", text: rep(emoji, 36), enc: EncodingUCS2, sizes: []int{66, 6}},
+		{name: "emoji at boundary", text: rep("Ж", 66) + emoji + rep("Ж", 3), enc: EncodingUCS2, sizes: []int{66, 5}},
+		{name: "emoji just fits", text: rep("Ж", 65) + emoji + rep("Ж", 4), enc: EncodingUCS2, sizes: []int{67, 4}},
+		{name: "latin1 off", text: rep("ã", 100), enc: EncodingUCS2, sizes: []int{67, 33}},
 		// Latin-1 only when it keeps the count Count gave (UCS-2's).
-		{name: "latin1 would change the count", text: rep("ã", 100), latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 33}},
+		{name: "latin1 would change the count", text: rep("ã", 100), latin1: true, enc: EncodingUCS2, sizes: []int{67, 33}},
 		{name: "latin1 same count", text: rep("ã", 10), latin1: true, enc: EncodingLatin1, octets: []int{10}},
 		{name: "latin1 70 same count", text: rep("ã", 70), latin1: true, enc: EncodingLatin1, octets: []int{70}},
-		{name: "latin1 71 changes count", text: rep("ã", 71), latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 4}},
-		{name: "gsm beats latin1", text: rep("é", 100), latin1: true, enc: gateway.EncodingGSM7, sizes: []int{100}},
-		{name: "beyond latin1", text: rep("ã", 100) + "Ж", latin1: true, enc: gateway.EncodingUCS2, sizes: []int{67, 34}},
+		{name: "latin1 71 changes count", text: rep("ã", 71), latin1: true, enc: EncodingUCS2, sizes: []int{67, 4}},
+		{name: "gsm beats latin1", text: rep("é", 100), latin1: true, enc: EncodingGSM7, sizes: []int{100}},
+		{name: "beyond latin1", text: rep("ã", 100) + "Ж", latin1: true, enc: EncodingUCS2, sizes: []int{67, 34}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,19 +68,19 @@ func TestSegmentLimits(t *testing.T) {
 			var sizes []int
 			for _, p := range s.Parts {
 				switch s.Encoding {
-				case gateway.EncodingGSM7:
+				case EncodingGSM7:
 					sizes = append(sizes, len(p))
-				case gateway.EncodingUCS2:
+				case EncodingUCS2:
 					sizes = append(sizes, len(p)/2)
 				}
 			}
 			if tt.sizes != nil && !equalInts(sizes, tt.sizes) {
 				t.Errorf("part sizes %v, want %v", sizes, tt.sizes)
 			}
-			if s.Encoding == gateway.EncodingGSM7 && !equalInts(s.Septets, sizes) {
+			if s.Encoding == EncodingGSM7 && !equalInts(s.Septets, sizes) {
 				t.Errorf("Septets %v, want %v", s.Septets, sizes)
 			}
-			if s.Encoding != gateway.EncodingGSM7 && s.Septets != nil {
+			if s.Encoding != EncodingGSM7 && s.Septets != nil {
 				t.Errorf("Septets = %v for %s, want nil", s.Septets, s.Encoding)
 			}
 			if tt.octets != nil {
@@ -94,7 +92,7 @@ func TestSegmentLimits(t *testing.T) {
 					t.Errorf("part octets %v, want %v", got, tt.octets)
 				}
 			}
-			wantDC := map[gateway.Encoding]byte{gateway.EncodingGSM7: 0, gateway.EncodingUCS2: 8, EncodingLatin1: 3}[s.Encoding]
+			wantDC := map[Encoding]byte{EncodingGSM7: 0, EncodingUCS2: 8, EncodingLatin1: 3}[s.Encoding]
 			if s.DataCoding != wantDC {
 				t.Errorf("data_coding %d, want %d", s.DataCoding, wantDC)
 			}
@@ -102,7 +100,7 @@ func TestSegmentLimits(t *testing.T) {
 				t.Errorf("round trip %q, want %q", got, tt.text)
 			}
 			if !tt.latin1 {
-				enc, n, err := Count(tt.text)
+				enc, n, err := Count[Encoding](tt.text)
 				if err != nil || enc != s.Encoding || n != len(s.Parts) {
 					t.Errorf("Count = %s, %d, %v; Segment gave %s, %d", enc, n, err, s.Encoding, len(s.Parts))
 				}
@@ -127,7 +125,7 @@ func TestSegmentErrors(t *testing.T) {
 			if _, err := Segment(tt.text, TextOptions{}); !errors.Is(err, tt.want) {
 				t.Errorf("Segment err = %v, want %v", err, tt.want)
 			}
-			if _, _, err := Count(tt.text); !errors.Is(err, tt.want) {
+			if _, _, err := Count[Encoding](tt.text); !errors.Is(err, tt.want) {
 				t.Errorf("Count err = %v, want %v", err, tt.want)
 			}
 		})
@@ -176,7 +174,7 @@ func decodeParts(t *testing.T, s Segments, opt TextOptions) string {
 // 160 septets for unpacked GSM7, minus the UDH).
 func checkPartSize(t *testing.T, s Segments, p []byte, udh int) {
 	t.Helper()
-	if s.Encoding == gateway.EncodingGSM7 && !isPacked(s) {
+	if s.Encoding == EncodingGSM7 && !isPacked(s) {
 		limit := 160
 		if udh > 0 {
 			limit = 153
@@ -189,7 +187,7 @@ func checkPartSize(t *testing.T, s Segments, p []byte, udh int) {
 	if len(p)+udh > 140 {
 		t.Fatalf("part of %d octets + UDH %d > 140", len(p), udh)
 	}
-	if s.Encoding == gateway.EncodingUCS2 && len(p)%2 != 0 {
+	if s.Encoding == EncodingUCS2 && len(p)%2 != 0 {
 		t.Fatalf("odd UCS-2 part")
 	}
 }
@@ -260,7 +258,7 @@ func TestSegmentRoundTripGSM(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Encoding != gateway.EncodingGSM7 {
+			if s.Encoding != EncodingGSM7 {
 				t.Fatalf("encoding %s for GSM text", s.Encoding)
 			}
 			got := decodeParts(t, s, opt)
@@ -272,7 +270,7 @@ func TestSegmentRoundTripGSM(t *testing.T) {
 					t.Fatalf("part %d ends with a lone escape", i)
 				}
 			}
-			enc, parts, err := Count(text)
+			enc, parts, err := Count[Encoding](text)
 			if err != nil || enc != s.Encoding || parts != len(s.Parts) {
 				t.Fatalf("Count = %s %d %v, Segment %s %d", enc, parts, err, s.Encoding, len(s.Parts))
 			}
@@ -315,7 +313,7 @@ func TestSegmentRoundTripUnicode(t *testing.T) {
 			if got := decodeParts(t, s, opt); got != text {
 				t.Fatalf("round trip of %q gave %q", text, got)
 			}
-			if s.Encoding == gateway.EncodingUCS2 {
+			if s.Encoding == EncodingUCS2 {
 				for i, p := range s.Parts {
 					last := uint16(p[len(p)-2])<<8 | uint16(p[len(p)-1])
 					if utf16.IsSurrogate(rune(last)) && last < 0xDC00 {
@@ -324,7 +322,7 @@ func TestSegmentRoundTripUnicode(t *testing.T) {
 				}
 			}
 			if !latin1 {
-				enc, parts, err := Count(text)
+				enc, parts, err := Count[Encoding](text)
 				if err != nil || enc != s.Encoding || parts != len(s.Parts) {
 					t.Fatalf("Count = %s %d %v, Segment %s %d", enc, parts, err, s.Encoding, len(s.Parts))
 				}
@@ -500,7 +498,7 @@ func FuzzSegment(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string, packed bool) {
 		opt := TextOptions{PackGSM7: packed}
 		s, err := Segment(text, opt)
-		enc, n, cerr := Count(text)
+		enc, n, cerr := Count[Encoding](text)
 		if (err == nil) != (cerr == nil) {
 			t.Fatalf("Segment err %v, Count err %v", err, cerr)
 		}
@@ -549,7 +547,7 @@ func BenchmarkCount(b *testing.B) {
 	text := strings.Repeat("Your loan repayment of KES 1,250 is due on 2025-07-01. Thank you! ", 3)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Count(text); err != nil {
+		if _, _, err := Count[Encoding](text); err != nil {
 			b.Fatal(err)
 		}
 	}

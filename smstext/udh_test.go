@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import (
 	"bytes"
@@ -29,7 +29,7 @@ func TestSplitUDH(t *testing.T) {
 		{name: "8-bit concat", hex: "050003cc0201" + "4869", udh: "050003cc0201", body: "4869",
 			concat: &Concat{Ref: 0xCC, Total: 2, Seq: 1}},
 		{name: "16-bit concat", hex: "0608041234030348", udh: "060804123403 03", body: "48",
-			concat: &Concat{Ref: 0x1234, Total: 3, Seq: 3}},
+			concat: &Concat{Ref: 0x1234, Wide: true, Total: 3, Seq: 3}},
 		{name: "concat after port IE", hex: "0b0504158200000003aa0202" + "41", udh: "0b0504158200000003aa0202", body: "41",
 			concat: &Concat{Ref: 0xAA, Total: 2, Seq: 2}},
 		{name: "no concat IE", hex: "0605040b840000" + "ff", udh: "0605040b840000", body: "ff"},
@@ -41,6 +41,8 @@ func TestSplitUDH(t *testing.T) {
 		{name: "total 0 ignored", hex: "050003010000" + "41", udh: "050003010000", body: "41"},
 		{name: "repeated concat: last wins", hex: "0a000301020100030903024142", udh: "0a00030102010003090302", body: "4142",
 			concat: &Concat{Ref: 9, Total: 3, Seq: 2}},
+		{name: "8-bit then 16-bit: last wins", hex: "0b000301020108041234030241", udh: "0b0003010201080412340302", body: "41",
+			concat: &Concat{Ref: 0x1234, Wide: true, Total: 3, Seq: 2}},
 		{name: "empty payload", hex: "", wantErr: "empty payload"},
 		{name: "UDHL past end", hex: "0500030102", wantErr: "UDHL 5 exceeds payload of 5 octets"},
 		{name: "IE past UDH", hex: "0300050102" + "41", wantErr: "IE 0x00 length 5 exceeds header"},

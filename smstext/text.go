@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import (
 	"errors"
@@ -6,15 +6,23 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/openmf/smsgw/gateway"
 )
 
-// EncodingLatin1 names ISO-8859-1 (data_coding 3). It is not a gateway
-// encoding: Count never picks it, and Segment only does (TextOptions.Latin1)
-// when it gives exactly the part count UCS-2 would, so the count a caller
-// was told at accept time holds.
-const EncodingLatin1 = gateway.Encoding("LATIN1")
+// Encoding names the alphabet a text is sent in. EncodingGSM7 and
+// EncodingUCS2 are the names gateway.Encoding uses; the gateway keeps its
+// own type and this package does not import it (Count is generic for that).
+type Encoding string
+
+// The encodings Segment picks.
+const (
+	EncodingGSM7 Encoding = "GSM7" // GSM 03.38 default alphabet and extension table
+	EncodingUCS2 Encoding = "UCS2" // UTF-16BE, surrogate pairs included
+	// EncodingLatin1 names ISO-8859-1 (data_coding 3). It is not a gateway
+	// encoding: Count never picks it, and Segment only does
+	// (TextOptions.Latin1) when it gives exactly the part count UCS-2
+	// would, so the count a caller was told at accept time holds.
+	EncodingLatin1 Encoding = "LATIN1"
+)
 
 // The SMPP 3.4 data_coding values this package sends and reads (§5.2.19).
 const (
@@ -22,6 +30,39 @@ const (
 	DataCodingIA5     byte = 0x01 // IA5 (CCITT T.50) / ASCII
 	DataCodingLatin1  byte = 0x03 // ISO-8859-1
 	DataCodingUCS2    byte = 0x08 // UCS-2, sent as UTF-16BE so surrogate pairs pass
+)
+
+// Concatenation modes: how the parts of a long message are tied together
+// (TextOptions.Concat). They decide the part sizes and the fill bits of
+// packed GSM 7-bit parts; every mode keeps the part count Count gives (see
+// Segments).
+const (
+	// ConcatUDH8 puts the 6-octet UDH with an 8-bit reference (IEI 0x00,
+	// ConcatUDH) before each part: accepted by every carrier.
+	ConcatUDH8 = "udh8"
+	// ConcatUDH16 uses the 7-octet UDH with a 16-bit reference (IEI 0x08,
+	// ConcatUDH16Bit), fewer reference collisions. A part then holds 152
+	// septets / 133 octets / 66 UCS-2 units; a text that would need more
+	// parts that way than Count said is cut for the 8-bit UDH instead.
+	ConcatUDH16 = "udh16"
+	// ConcatSAR sends each part without UDH, tied by SMPP's
+	// sar_msg_ref_num, sar_total_segments and sar_segment_seqnum TLVs (the
+	// SMSC builds the UDH). Parts are cut as for ConcatUDH8, packed ones
+	// without fill bit.
+	ConcatSAR = "sar"
+	// ConcatPayload sends the whole text in one submit_sm's message_payload
+	// TLV and lets the SMSC segment it (Segments.Whole); Parts then only
+	// tell the count.
+	ConcatPayload = "payload"
+)
+
+// What data_coding 0 means at a carrier (TextOptions.Alphabet). SMPP 3.4
+// leaves it to the SMSC; most use GSM 03.38, some Latin-1 or ASCII, and
+// Kannel's alt-charset exists for them.
+const (
+	AlphabetGSM7   = "gsm7"
+	AlphabetLatin1 = "latin1"
+	AlphabetASCII  = "ascii"
 )
 
 // Part size limits, in encoded units (septets, octets or UTF-16 code units).
@@ -52,22 +93,22 @@ var (
 // cannot succeed.
 var (
 	// ErrEmptyText: an SMS with no text is a caller mistake, not a message.
-	ErrEmptyText = errors.New("smpp: empty text")
+	ErrEmptyText = errors.New("smstext: empty text")
 	// ErrInvalidUTF8: text must be valid UTF-8, or its encoding would not be
 	// exact (invalid bytes would silently become U+FFFD).
-	ErrInvalidUTF8 = errors.New("smpp: text is not valid UTF-8")
+	ErrInvalidUTF8 = errors.New("smstext: text is not valid UTF-8")
 	// ErrTextTooLong: the concatenation IE counts parts in one octet, so a
 	// text needing more than 255 parts cannot be sent as one message.
-	ErrTextTooLong = errors.New("smpp: text needs more than 255 parts")
+	ErrTextTooLong = errors.New("smstext: text needs more than 255 parts")
 	// ErrDataCoding: DecodeText does not know the data_coding, or it is
 	// binary data rather than text.
-	ErrDataCoding = errors.New("smpp: unsupported data_coding")
+	ErrDataCoding = errors.New("smstext: unsupported data_coding")
 	// ErrOddUCS2: UCS-2 payloads are whole 16-bit units.
-	ErrOddUCS2 = errors.New("smpp: UCS-2 payload has an odd length")
+	ErrOddUCS2 = errors.New("smstext: UCS-2 payload has an odd length")
 	// ErrAlphabet: the text is GSM 03.38 but has a character the carrier's
 	// data_coding 0 alphabet (TextOptions.Alphabet) lacks, and sending it
 	// any other way would change its part count. Another route may take it.
-	ErrAlphabet = errors.New("smpp: text has a character the carrier's default alphabet lacks")
+	ErrAlphabet = errors.New("smstext: text has a character the carrier's default alphabet lacks")
 )
 
 // TextOptions are per-carrier text settings. The zero value is what nearly
@@ -113,10 +154,10 @@ type TextOptions struct {
 // reads like a padded one, and DecodeText drops that CR (handsets show an
 // extra CR at worst; the part count never changes for it).
 type Segments struct {
-	Encoding   gateway.Encoding // EncodingGSM7, EncodingUCS2 or EncodingLatin1
-	DataCoding byte             // 0x00 GSM7, 0x03 Latin-1, 0x08 UCS-2
-	Parts      [][]byte         // short_message payload per part, without the UDH (see the type's doc)
-	Septets    []int            // GSM7 only: text septets per part (escape pairs count 2, padding CR not counted); nil otherwise
+	Encoding   Encoding // EncodingGSM7, EncodingUCS2 or EncodingLatin1
+	DataCoding byte     // 0x00 GSM7, 0x03 Latin-1, 0x08 UCS-2
+	Parts      [][]byte // short_message payload per part, without the UDH (see the type's doc)
+	Septets    []int    // GSM7 only: text septets per part (escape pairs count 2, padding CR not counted); nil otherwise
 	// Concat is the mode the parts were cut for: the one asked, except
 	// ConcatUDH8 when ConcatUDH16 would have changed the part count.
 	Concat string
@@ -158,7 +199,7 @@ func Segment(text string, opt TextOptions) (Segments, error) {
 	}
 	s.Concat = mode
 	if mode == ConcatUDH16 && len(s.Parts) > 1 {
-		if _, want, _ := Count(text); want != len(s.Parts) {
+		if _, want, _ := count(text); want != len(s.Parts) {
 			s, err = segmentWith(text, opt, limits8, FillBits(concatUDHLen))
 			s.Concat = ConcatUDH8
 			return s, err
@@ -197,10 +238,17 @@ func segmentWith(text string, opt TextOptions, lim limits, fill int) (Segments, 
 	return segmentUCS2(units, lim.ucs2)
 }
 
-// Count is the gateway.Segmenter the engine uses at accept time: the same
-// encoding and part count as Segment with default options, without building
-// the parts, so a caller is told a price before anything is encoded.
-func Count(text string) (gateway.Encoding, int, error) {
+// Count gives the encoding and part count of Segment with default options,
+// without building the parts, so a caller is told a price before anything
+// is encoded. E is the caller's string type for the encoding name:
+// Count[gateway.Encoding] is the gateway.Segmenter the engine uses at
+// accept time, Count[Encoding] anyone else's.
+func Count[E ~string](text string) (E, int, error) {
+	enc, parts, err := count(text)
+	return E(enc), parts, err
+}
+
+func count(text string) (Encoding, int, error) {
 	if err := checkText(text); err != nil {
 		return "", 0, err
 	}
@@ -246,12 +294,12 @@ func Count(text string) (gateway.Encoding, int, error) {
 		}
 		ucsCur += w
 	}
-	enc, parts := gateway.EncodingUCS2, ucsParts
+	enc, parts := EncodingUCS2, ucsParts
 	if units <= ucs2Single {
 		parts = 1
 	}
 	if gsm {
-		enc, parts = gateway.EncodingGSM7, gsmParts
+		enc, parts = EncodingGSM7, gsmParts
 		if septets <= gsmSingle {
 			parts = 1
 		}
@@ -261,8 +309,6 @@ func Count(text string) (gateway.Encoding, int, error) {
 	}
 	return enc, parts, nil
 }
-
-var _ gateway.Segmenter = Count
 
 func checkText(text string) error {
 	if text == "" {
@@ -310,7 +356,7 @@ func segmentGSM7(septets []byte, packed bool, multi, udhFill int) (Segments, err
 		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
 	}
 	s := Segments{
-		Encoding:   gateway.EncodingGSM7,
+		Encoding:   EncodingGSM7,
 		DataCoding: DataCodingDefault,
 		Parts:      make([][]byte, len(ends)),
 		Septets:    make([]int, len(ends)),
@@ -347,7 +393,7 @@ func segmentUCS2(units []uint16, multi int) (Segments, error) {
 		return Segments{}, fmt.Errorf("%w (%d)", ErrTextTooLong, len(ends))
 	}
 	s := Segments{
-		Encoding:   gateway.EncodingUCS2,
+		Encoding:   EncodingUCS2,
 		DataCoding: DataCodingUCS2,
 		Parts:      make([][]byte, len(ends)),
 	}
@@ -447,7 +493,10 @@ func DecodeTextUDH(dataCoding byte, udh, body []byte, opt TextOptions) (string, 
 }
 
 func decodeText(dc byte, payload []byte, fill int, opt TextOptions) (string, error) {
-	a := alphabet(dc)
+	a, ok := TextCoding(dc)
+	if !ok {
+		return "", fmt.Errorf("%w 0x%02x (%s)", ErrDataCoding, dc, codingName(dc))
+	}
 	if a == DataCodingDefault {
 		switch opt.Alphabet {
 		case AlphabetLatin1:
@@ -493,18 +542,20 @@ func decodeText(dc byte, payload []byte, fill int, opt TextOptions) (string, err
 	return "", fmt.Errorf("%w 0x%02x (%s)", ErrDataCoding, dc, codingName(dc))
 }
 
-// alphabet maps a data_coding to the one of the four text codings it means,
-// or 0xFF when it is not text we read.
-func alphabet(dc byte) byte {
+// TextCoding maps a data_coding to the one of the four text codings it
+// means (DataCodingDefault, DataCodingIA5, DataCodingLatin1 or
+// DataCodingUCS2), the GSM 03.38 message class and waiting indication
+// groups included; false when dc is not text DecodeText reads.
+func TextCoding(dc byte) (byte, bool) {
 	switch {
 	case dc == DataCodingDefault, dc == DataCodingIA5, dc == DataCodingLatin1, dc == DataCodingUCS2:
-		return dc
+		return dc, true
 	case dc >= 0x10 && dc <= 0x13, dc >= 0xC0 && dc <= 0xDF, dc >= 0xF0 && dc <= 0xF3:
-		return DataCodingDefault
+		return DataCodingDefault, true
 	case dc >= 0x18 && dc <= 0x1B, dc >= 0xE0 && dc <= 0xEF:
-		return DataCodingUCS2
+		return DataCodingUCS2, true
 	}
-	return 0xFF
+	return 0, false
 }
 
 // codingName names a data_coding for error messages (SMPP 3.4 §5.2.19).

@@ -1,4 +1,4 @@
-package smpp
+package smstext
 
 import (
 	"errors"
@@ -20,13 +20,15 @@ const (
 
 // ErrMalformedUDH is returned by SplitUDH when the header's lengths do not
 // add up, so neither the header nor the text after it can be trusted.
-var ErrMalformedUDH = errors.New("smpp: malformed UDH")
+var ErrMalformedUDH = errors.New("smstext: malformed UDH")
 
 // Concat is what a concatenation IE says about one part: which message
-// (Ref, 8 or 16 bits wide on the wire), how many parts it has and which one
-// this is (1-based). MO reassembly keys on (sender, Ref, Total).
+// (Ref, 8 or 16 bits wide on the wire: Wide for the 16-bit IE 0x08), how
+// many parts it has and which one this is (1-based). MO reassembly keys on
+// (sender, Ref, Wide, Total).
 type Concat struct {
 	Ref        uint16
+	Wide       bool
 	Total, Seq int
 }
 
@@ -97,7 +99,7 @@ func parseIEs(ies []byte) (*Concat, error) {
 			if l != 4 {
 				return nil, fmt.Errorf("%w: 16-bit concatenation IE of length %d, want 4", ErrMalformedUDH, l)
 			}
-			c = Concat{Ref: uint16(data[0])<<8 | uint16(data[1]), Total: int(data[2]), Seq: int(data[3])}
+			c = Concat{Ref: uint16(data[0])<<8 | uint16(data[1]), Wide: true, Total: int(data[2]), Seq: int(data[3])}
 		}
 		if (id == ieConcat8 || id == ieConcat16) && c.Total > 0 && c.Seq > 0 && c.Seq <= c.Total {
 			concat = &c
