@@ -31,8 +31,8 @@ const refusedBackoffFactor = 12
 // The bind owns the connection lifecycle: every connection is a fresh
 // gosmpp Session created with rebinding disabled, and run reconnects with
 // exponential backoff and jitter after a failure or a lost link. gosmpp only
-// reads and writes PDUs; the bind owns what gosmpp gets wrong for us
-// (SMPP-NOTES.md): the window (a semaphore), the seq → pending map filled
+// reads and writes PDUs; the bind owns what gosmpp gets wrong for us (see
+// the package doc): the window (a semaphore), the seq → pending map filled
 // before the write, and acknowledging deliver_sm only after the sink stored
 // it.
 type bind struct {

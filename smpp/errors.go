@@ -20,10 +20,11 @@ type CommandStatus uint32
 const esmeRINVDCS CommandStatus = 0x104
 
 // decisions is the one table mapping a submit_sm_resp command_status to what
-// the engine does next (DESIGN.md "Errors and retries"). Temporary statuses
-// are Kannel's four; route-level refusals (the account or bind is refused,
-// not the message) try the next carrier; everything about the message itself
-// is permanent. Statuses not listed are permanent too, as in Kannel.
+// the engine does next (gateway.Retry, NextRoute or Permanent). Temporary
+// statuses are Kannel's four; route-level refusals (the account or bind is
+// refused, not the message) try the next carrier; everything about the
+// message itself is permanent. Statuses not listed are permanent too, as in
+// Kannel.
 var decisions = map[CommandStatus]gateway.Decision{
 	// Temporary: the same route will take it later.
 	CommandStatus(data.ESME_RMSGQFUL):   gateway.Retry,
