@@ -42,6 +42,7 @@ func (a *App) newKannel(cfg *config.Config, wh *webhook.Client) error {
 	if err != nil {
 		return err
 	}
+	srv.SetServices(cfg.KannelServices())
 	for kind, h := range srv.TaskHandlers() {
 		if err := a.handleTasks(kind, h); err != nil {
 			return err

@@ -75,11 +75,8 @@ func (a *App) Reload() ([]string, error) {
 		errs = append(errs, err)
 	}
 	for i, k := range cfg.Keywords {
-		name := cmp.Or(k.Name, k.Keyword)
-		for _, kind := range k.TaskKinds() {
-			if !a.taskKinds[kind] {
-				errs = append(errs, fmt.Errorf("keywords[%d] (%s): its %s action needs a restart: this gateway was started without it", i, name, kind))
-			}
+		if kind := k.TaskKind(); kind != "" && !a.taskKinds[kind] {
+			errs = append(errs, fmt.Errorf("keywords[%d] (%s): its %s action needs a restart: this gateway was started without it", i, cmp.Or(k.Name, k.Keyword), kind))
 		}
 	}
 	fineract, err := a.newFineract(cfg)
@@ -96,6 +93,9 @@ func (a *App) Reload() ([]string, error) {
 		return nil, fmt.Errorf("app: reload %s refused, nothing changed: %w", a.path, err)
 	}
 	a.router.Swap(table)
+	if a.kannel != nil {
+		a.kannel.srv.SetServices(cfg.KannelServices())
+	}
 	a.engine.SetKeywords(kw)
 	a.keys.Set(apiKeys(cfg))
 	a.fineract.Store(&fineract)

@@ -85,19 +85,25 @@ type Keyword struct {
 	Frontline *kannel.Frontline `yaml:"frontline"`
 }
 
-// TaskKinds are the outbox task kinds the rule's action needs a handler
-// for, besides the engine's own replies: a reload refuses a rule whose
-// handler the running gateway does not have.
-func (k *Keyword) TaskKinds() []string {
-	switch {
-	case k.Webhook != nil:
-		return []string{gateway.TaskWebhook}
-	case k.Kannel != nil:
-		return []string{kannel.ServiceKind}
-	case k.Frontline != nil:
-		return []string{kannel.FrontlineKind}
+// TaskKind is the outbox task kind the rule's action needs a handler for,
+// besides the engine's own replies ("" for none): a reload refuses a rule
+// whose handler the running gateway does not have.
+func (k *Keyword) TaskKind() string {
+	if k.Webhook != nil {
+		return gateway.TaskWebhook
 	}
-	return nil
+	return k.serviceKind()
+}
+
+// serviceKind is the interface service the rule hands its messages to.
+func (k *Keyword) serviceKind() string {
+	switch {
+	case k.Kannel != nil:
+		return kannel.ServiceKind
+	case k.Frontline != nil:
+		return kannel.FrontlineKind
+	}
+	return ""
 }
 
 // OptOut is a tenant's STOP/START/HELP wording and policy; see
@@ -686,6 +692,10 @@ func (c *Config) FineractTenants() map[string]messagegateway.TenantConfig {
 // KeywordTable compiles the keyword rules; its error names each bad rule
 // by its place in the file, one per line.
 func (c *Config) KeywordTable() (*keyword.Table, error) {
+	return keyword.New(c.keywordRules())
+}
+
+func (c *Config) keywordRules() []keyword.Rule {
 	rules := make([]keyword.Rule, len(c.Keywords))
 	for i, k := range c.Keywords {
 		r := keyword.Rule{Name: k.Name, Tenants: k.Tenants, Shortcodes: k.Shortcodes, Regex: k.Regex,
@@ -696,15 +706,28 @@ func (c *Config) KeywordTable() (*keyword.Table, error) {
 		if k.Webhook != nil {
 			r.Webhook = &keyword.Webhook{URL: k.Webhook.URL, Secret: k.Webhook.Secret}
 		}
-		switch {
-		case k.Kannel != nil:
-			r.Service, r.Params = kannel.ServiceKind, k.Kannel
-		case k.Frontline != nil:
-			r.Service, r.Params = kannel.FrontlineKind, k.Frontline
-		}
+		r.Service = k.serviceKind()
 		rules[i] = r
 	}
-	return keyword.New(rules)
+	return rules
+}
+
+// KannelServices are the Kannel sms-services and Frontline forwards of the
+// keyword rules, by the rules' names: what the Kannel interface runs when a
+// rule's task comes due.
+func (c *Config) KannelServices() kannel.Services {
+	out := kannel.Services{SMS: map[string]*kannel.Service{}, Frontline: map[string]*kannel.Frontline{}}
+	rules := c.keywordRules()
+	for i, k := range c.Keywords {
+		name := rules[i].TableName()
+		if k.Kannel != nil {
+			out.SMS[name] = k.Kannel
+		}
+		if k.Frontline != nil {
+			out.Frontline[name] = k.Frontline
+		}
+	}
+	return out
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)

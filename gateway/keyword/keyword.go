@@ -45,10 +45,10 @@ type Rule struct {
 	Reply string
 	// Webhook is called with the message, signed (see package webhook).
 	Webhook *Webhook
-	// Service names an interface's handler for the message (for instance
-	// "kannel", whose get-url answer becomes the reply); Params are its own.
+	// Service names an interface's task handler for the message (for
+	// instance "kannel", whose get-url answer becomes the reply). The
+	// interface keeps its own settings for the rule, by the rule's name.
 	Service string
-	Params  any
 
 	re *regexp.Regexp
 }
@@ -81,13 +81,7 @@ func New(rules []Rule) (*Table, error) {
 	for i := range rules {
 		r := rules[i]
 		where := fmt.Sprintf("keywords[%d]", i)
-		if r.Name == "" {
-			if len(r.Keywords) > 0 {
-				r.Name = strings.ToUpper(r.Keywords[0])
-			} else if r.Default {
-				r.Name = "default"
-			}
-		}
+		r.Name = r.TableName()
 		if r.Name == "" {
 			errs = append(errs, fmt.Errorf("%s: needs a name, a keyword or default", where))
 			continue
@@ -120,6 +114,21 @@ func New(rules []Rule) (*Table, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// TableName is the name the rule goes by in a table (and in the tasks it
+// makes): its Name, else its first keyword in capitals, else "default" for
+// a default rule; "" when it has none of them.
+func (r *Rule) TableName() string {
+	switch {
+	case r.Name != "":
+		return r.Name
+	case len(r.Keywords) > 0:
+		return strings.ToUpper(r.Keywords[0])
+	case r.Default:
+		return "default"
+	}
+	return ""
 }
 
 // Rule returns the rule with the given name, nil if the table has none.

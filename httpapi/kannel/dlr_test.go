@@ -183,14 +183,18 @@ func TestFrontlineForward(t *testing.T) {
 	eng.inbound["in1"] = &gateway.Inbound{ID: "in1", Tenant: "mfi-b", From: "+254712000001", To: "22555", Text: "JOIN group",
 		Keyword: "JOIN", ReceivedAt: at}
 	table, err := keyword.New([]keyword.Rule{
-		{Name: "JOIN", Keywords: []string{"JOIN"}, Service: FrontlineKind, Params: &Frontline{URL: fl.URL + "/api/1/webhook", APIKey: "k-1"}},
-		{Name: "FORM", Keywords: []string{"FORM"}, Service: FrontlineKind, Params: &Frontline{URL: fl.URL + "/receive", Format: "form"}},
+		{Name: "JOIN", Keywords: []string{"JOIN"}, Service: FrontlineKind},
+		{Name: "FORM", Keywords: []string{"FORM"}, Service: FrontlineKind},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eng.keywords = table
 	s := newTestServer(t, eng)
+	s.SetServices(Services{Frontline: map[string]*Frontline{
+		"JOIN": {URL: fl.URL + "/api/1/webhook", APIKey: "k-1"},
+		"FORM": {URL: fl.URL + "/receive", Format: "form"},
+	}})
 	for _, rule := range []string{"JOIN", "FORM"} {
 		payload, _ := json.Marshal(map[string]string{"rule": rule, "inbound": "in1"})
 		if err := s.runFrontline(context.Background(), gateway.Task{Key: "mo:in1:service", Tenant: "mfi-b", Payload: payload}); err != nil {

@@ -46,8 +46,8 @@ func (s *Server) runFrontline(ctx context.Context, t gateway.Task) error {
 		return err
 	}
 	ruleName := rule.Name
-	fl, ok := rule.Params.(*Frontline)
-	if !ok || fl == nil {
+	fl := s.services.Load().Frontline[ruleName]
+	if fl == nil {
 		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q has no Frontline forward", ruleName))
 	}
 	msg := FrontlineMessage{ID: in.ID, From: in.From, To: in.To, Text: in.Text, Keyword: in.Keyword,

@@ -78,12 +78,12 @@ func startRig(t *testing.T) *rig {
 		_, _ = io.WriteString(w, "Your balance is 100")
 	}))
 	t.Cleanup(r.service.Close)
-	table, err := keyword.New([]keyword.Rule{{Name: "BAL", Keywords: []string{"BAL"}, Service: kannel.ServiceKind,
-		Params: &kannel.Service{GetURL: r.service.URL + "/bal?from=%p&to=%P&acct=%s&kw=%k"}}})
+	table, err := keyword.New([]keyword.Rule{{Name: "BAL", Keywords: []string{"BAL"}, Service: kannel.ServiceKind}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eng.SetKeywords(table)
+	srv.SetServices(kannel.Services{SMS: map[string]*kannel.Service{"BAL": {GetURL: r.service.URL + "/bal?from=%p&to=%P&acct=%s&kw=%k"}}})
 	return r
 }
 

@@ -21,10 +21,11 @@ import (
 const (
 	// TaskDLR calls one dlr-url for one delivery-report type.
 	TaskDLR = "kannel.dlr"
-	// ServiceKind is a keyword rule's Kannel sms-service (Params *Service).
+	// ServiceKind is a keyword rule's Kannel sms-service (its Service in
+	// Services.SMS).
 	ServiceKind = "kannel"
 	// FrontlineKind forwards a keyword rule's messages to FrontlineSMS
-	// (Params *Frontline).
+	// (its Frontline in Services.Frontline).
 	FrontlineKind = "frontline"
 )
 
@@ -83,7 +84,22 @@ type Server struct {
 	started time.Time
 	mux     *http.ServeMux
 	dlrSent atomic.Int64
+	// services are the keyword rules' sms-services and Frontline
+	// forwards; SetServices swaps them (a config reload).
+	services atomic.Pointer[Services]
 }
+
+// Services are what the Kannel interface does for keyword rules, by rule
+// name: the rule (gateway/keyword) only says ServiceKind or FrontlineKind,
+// the settings live here, typed.
+type Services struct {
+	SMS       map[string]*Service
+	Frontline map[string]*Frontline
+}
+
+// SetServices replaces the keyword rules' services; a task already due runs
+// with the services in force when it runs.
+func (s *Server) SetServices(svc Services) { s.services.Store(&svc) }
 
 // user is a configured User with its parsed IP allow-list.
 type user struct {
@@ -112,6 +128,7 @@ func New(cfg Config, eng Engine, wh *webhook.Client, opts Options) (*Server, err
 	}
 	s := &Server{cfg: cfg, eng: eng, wh: wh, opts: opts, log: opts.Logger.With("interface", "kannel"),
 		users: map[string]*user{}, started: opts.Now()}
+	s.SetServices(Services{})
 	for _, u := range cfg.Users {
 		pu := &user{User: u}
 		for _, a := range u.AllowIP {

@@ -28,8 +28,8 @@ func (s *Server) runService(ctx context.Context, t gateway.Task) error {
 		return err
 	}
 	ruleName := rule.Name
-	svc, ok := rule.Params.(*Service)
-	if !ok || svc == nil {
+	svc := s.services.Load().SMS[ruleName]
+	if svc == nil {
 		return gateway.GiveUp(fmt.Errorf("kannel: keyword rule %q has no Kannel service", ruleName))
 	}
 	esc := moEscapes(in, ruleName)
