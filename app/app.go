@@ -17,7 +17,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -30,7 +30,6 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
-	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smstext"
@@ -68,13 +67,10 @@ type App struct {
 	grpc       *grpcapi.Server
 	keys       *grpcapi.Keys
 	http       *httpapi.Server
-	kannel     *kannelPart
+	interfaces []Interface // Fineract's, Kannel's, … (InterfaceKinds)
 	webhooks   *webhook.Client
-	// fineract holds the message-gateway API's routes by pattern; a reload
-	// swaps in routes built for the new tenants.
-	fineract  atomic.Pointer[map[string]http.Handler]
-	taskKinds map[string]bool // kinds of the task handlers registered
-	reloadMu  sync.Mutex      // one reload at a time; guards cfg after Start
+	taskKinds  map[string]bool // kinds of the task handlers registered
+	reloadMu   sync.Mutex      // one reload at a time; guards cfg after Start
 
 	grpcLis, httpLis net.Listener
 	serving          sync.WaitGroup
@@ -125,7 +121,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	router, err := routing.NewRouter(table, routing.Options{
 		Breaker:    cfg.Breaker,
 		Registerer: reg,
-		Up:         func(name string) bool { c := byName[name]; return c != nil && c.Up() },
 	})
 	if err != nil {
 		st.Close()
@@ -155,10 +150,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	if err := a.newKannel(cfg, hooksOut); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("app: kannel: %w", err)
-	}
 	var grpcOpts []grpc.ServerOption
 	if t := cfg.Listen.GRPCTLS; t != nil {
 		tc, err := t.ServerConfig()
@@ -170,15 +161,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.keys = grpcapi.NewKeys(apiKeys(cfg))
 	a.grpc = grpcapi.New(eng, a, a.keys, cfg.Gateway.MaxBatch, grpcOpts...)
-	mg, err := a.newFineract(cfg)
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("app: message_gateway: %w", err)
-	}
-	a.fineract.Store(&mg)
 	routes := map[string]http.Handler{}
-	for p := range mg {
-		routes[p] = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*a.fineract.Load())[p].ServeHTTP(w, r) })
+	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Counters: a.Counters, Carriers: a.Carriers}
+	for _, k := range InterfaceKinds {
+		if !k.Uses(cfg) {
+			continue
+		}
+		i, err := k.New(cfg, env)
+		if err == nil {
+			err = a.addInterface(i, routes)
+		}
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("app: %s: %w", k.Name, err)
+		}
 	}
 	for p, h := range opts.Routes {
 		routes[p] = h
@@ -203,17 +199,18 @@ func apiKeys(cfg *config.Config) (map[string][]string, []string) {
 	return keys, cfg.Admin.APIKeys
 }
 
-// newFineract builds the message-gateway API's routes for the config's
-// tenants; a reload builds them again and swaps them in.
-func (a *App) newFineract(cfg *config.Config) (map[string]http.Handler, error) {
-	mg, err := messagegateway.New(cfg.FineractTenants(), a.engine, messagegateway.Options{
-		Prefix: cfg.MessageGateway.EndPoint, ReportHorizon: cfg.MessageGateway.ReportHorizon,
-		Logger: a.log.With("api", "fineract"), Registerer: a.registry,
-	})
-	if err != nil {
-		return nil, err
+// addInterface registers an interface's task handlers and routes.
+func (a *App) addInterface(i Interface, routes map[string]http.Handler) error {
+	for kind, h := range i.TaskHandlers() {
+		if err := a.handleTasks(kind, h); err != nil {
+			return err
+		}
 	}
-	return mg.Routes(), nil
+	for p, h := range i.Routes() {
+		routes[p] = h
+	}
+	a.interfaces = append(a.interfaces, i)
+	return nil
 }
 
 // handleTasks registers a task handler with the engine and remembers its
@@ -250,20 +247,27 @@ func (a *App) Start() error {
 		a.grpcLis.Close()
 		return fmt.Errorf("app: listen.http: %w", err)
 	}
-	if err := a.kannel.listen(); err != nil {
+	started := 0
+	undo := func() {
 		a.grpcLis.Close()
 		a.httpLis.Close()
-		return err
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, i := range a.interfaces[:started] {
+			_ = i.Stop(ctx)
+		}
+	}
+	for _, i := range a.interfaces {
+		if err := i.Start(); err != nil {
+			undo()
+			return err
+		}
+		started++
 	}
 	if err := a.engine.Start(); err != nil {
-		a.grpcLis.Close()
-		a.httpLis.Close()
-		if a.kannel != nil && a.kannel.lis != nil {
-			a.kannel.lis.Close()
-		}
+		undo()
 		return err
 	}
-	a.kannel.start(a)
 	a.serving.Add(2)
 	go func() {
 		defer a.serving.Done()
@@ -355,7 +359,11 @@ func (a *App) Router() *routing.Router { return a.router }
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.grpc.Stop(ctx)
-		errs := []error{a.kannel.stop(ctx), a.engine.Stop(ctx), a.http.Stop(ctx)}
+		var errs []error
+		for _, i := range a.interfaces {
+			errs = append(errs, i.Stop(ctx))
+		}
+		errs = append(errs, a.engine.Stop(ctx), a.http.Stop(ctx))
 		a.serving.Wait()
 		errs = append(errs, a.store.Close())
 		a.stopErr = errors.Join(errs...)

@@ -3,71 +3,81 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/httpapi/kannel"
-	"github.com/openmf/smsgw/webhook"
 )
 
-// kannelPart is the Kannel-compatible interface of a gateway: its own
+// kannelInterface is the Kannel-compatible interface of a gateway: its own
 // listener (sendsms, status, Frontline) when the config has a kannel
-// section, and the task handlers of Kannel and Frontline keyword services.
-type kannelPart struct {
+// section, the dlr-url follower, and the task handlers of Kannel and
+// Frontline keyword services.
+type kannelInterface struct {
 	srv    *kannel.Server
-	http   *http.Server
+	log    *slog.Logger
+	http   *http.Server // nil without a kannel section: keyword services only
 	lis    net.Listener
 	follow context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // the follower and the listener ended
 }
 
-// newKannel builds the part when the config asks for any of it.
-func (a *App) newKannel(cfg *config.Config, wh *webhook.Client) error {
+// usesKannel says whether the config asks for any of the interface.
+func usesKannel(cfg *config.Config) bool {
 	uses := cfg.Kannel != nil
 	for _, k := range cfg.Keywords {
 		uses = uses || k.Kannel != nil || k.Frontline != nil
 	}
-	if !uses {
-		return nil
-	}
+	return uses
+}
+
+func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 	kc := kannel.Config{}
 	if cfg.Kannel != nil {
 		kc = *cfg.Kannel
 	}
-	srv, err := kannel.New(kc, a.engine, wh, kannel.Options{
-		Logger: a.log.With("api", "kannel"), Counters: a.Counters, Carriers: a.kannelCarriers,
+	carriers := func() []kannel.Carrier {
+		var out []kannel.Carrier
+		for _, c := range env.Carriers() {
+			out = append(out, kannel.Carrier{ID: c.Name, Kind: c.Kind, Up: c.Up})
+		}
+		return out
+	}
+	srv, err := kannel.New(kc, env.Engine, env.Webhooks, kannel.Options{
+		Logger: env.Logger.With("api", "kannel"), Counters: env.Counters, Carriers: carriers,
 	})
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("kannel: %w", err)
 	}
 	srv.SetServices(cfg.KannelServices())
-	for kind, h := range srv.TaskHandlers() {
-		if err := a.handleTasks(kind, h); err != nil {
-			return err
-		}
-	}
-	a.kannel = &kannelPart{srv: srv}
+	k := &kannelInterface{srv: srv, log: env.Logger}
 	if cfg.Kannel != nil {
-		a.kannel.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		k.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	}
-	return nil
+	return k, nil
 }
 
-// kannelCarriers shows the carriers on Kannel's /status.
-func (a *App) kannelCarriers() []kannel.Carrier {
-	var out []kannel.Carrier
-	for _, c := range a.Carriers() {
-		out = append(out, kannel.Carrier{ID: c.Name, Kind: c.Kind, Up: c.Up})
-	}
-	return out
+// Routes: sendsms and status have a listener of their own.
+func (k *kannelInterface) Routes() map[string]http.Handler { return nil }
+
+// TaskHandlers are the dlr-url calls and the keyword services.
+func (k *kannelInterface) TaskHandlers() map[string]gateway.TaskHandler { return k.srv.TaskHandlers() }
+
+// Reload swaps in the keyword rules' services; users and the listener
+// need a restart.
+func (k *kannelInterface) Reload(cfg *config.Config) (func(), error) {
+	svc := cfg.KannelServices()
+	return func() { k.srv.SetServices(svc) }, nil
 }
 
-// listen opens the Kannel listener (before the engine starts, so a taken
-// port fails the start cleanly).
-func (k *kannelPart) listen() error {
-	if k == nil || k.http == nil {
+// Start opens the listener, serves sendsms and follows the event log for
+// dlr-url callbacks.
+func (k *kannelInterface) Start() error {
+	if k.http == nil {
 		return nil
 	}
 	lis, err := net.Listen("tcp", k.srv.Listen())
@@ -75,48 +85,42 @@ func (k *kannelPart) listen() error {
 		return fmt.Errorf("app: kannel.listen: %w", err)
 	}
 	k.lis = lis
+	ctx, cancel := context.WithCancel(context.Background())
+	k.follow, k.done = cancel, make(chan struct{})
+	followed, served := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(followed)
+		if err := k.srv.FollowDLR(ctx); err != nil {
+			k.log.Error("kannel dlr follower stopped", "err", err)
+		}
+	}()
+	go func() {
+		defer close(served)
+		if err := k.http.Serve(lis); err != nil && err != http.ErrServerClosed {
+			k.log.Error("kannel listener", "err", err)
+		}
+	}()
+	go func() { <-followed; <-served; close(k.done) }()
 	return nil
 }
 
-// start serves sendsms and follows the event log for dlr-url callbacks.
-func (k *kannelPart) start(a *App) {
-	if k == nil || k.http == nil {
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	k.follow, k.done = cancel, make(chan struct{})
-	go func() {
-		defer close(k.done)
-		if err := k.srv.FollowDLR(ctx); err != nil {
-			a.log.Error("kannel dlr follower stopped", "err", err)
-		}
-	}()
-	a.serving.Add(1)
-	go func() {
-		defer a.serving.Done()
-		if err := k.http.Serve(k.lis); err != nil && err != http.ErrServerClosed {
-			a.log.Error("kannel listener", "err", err)
-		}
-	}()
-}
-
-// stop ends taking sendsms requests; the follower ends with the engine.
-func (k *kannelPart) stop(ctx context.Context) error {
-	if k == nil || k.http == nil || k.lis == nil {
+// Stop ends taking sendsms requests and the follower.
+func (k *kannelInterface) Stop(ctx context.Context) error {
+	if k.lis == nil {
 		return nil
 	}
 	err := k.http.Shutdown(ctx)
-	if k.follow != nil {
-		k.follow()
-		<-k.done
-	}
+	k.follow()
+	<-k.done
 	return err
 }
 
 // KannelAddr is the Kannel listener's address, "" when there is none.
 func (a *App) KannelAddr() string {
-	if a.kannel == nil || a.kannel.lis == nil {
-		return ""
+	for _, i := range a.interfaces {
+		if k, ok := i.(*kannelInterface); ok && k.lis != nil {
+			return k.lis.Addr().String()
+		}
 	}
-	return a.kannel.lis.Addr().String()
+	return ""
 }

@@ -79,9 +79,13 @@ func (a *App) Reload() ([]string, error) {
 			errs = append(errs, fmt.Errorf("keywords[%d] (%s): its %s action needs a restart: this gateway was started without it", i, cmp.Or(k.Name, k.Keyword), kind))
 		}
 	}
-	fineract, err := a.newFineract(cfg)
-	if err != nil {
-		errs = append(errs, err)
+	var applies []func()
+	for _, i := range a.interfaces {
+		apply, err := i.Reload(cfg)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		applies = append(applies, apply)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("app: reload %s refused, nothing changed: %w", a.path, errors.Join(errs...))
@@ -92,13 +96,12 @@ func (a *App) Reload() ([]string, error) {
 	if err := a.engine.SetTenants(cfg.EngineTenants()); err != nil {
 		return nil, fmt.Errorf("app: reload %s refused, nothing changed: %w", a.path, err)
 	}
-	a.router.Swap(table)
-	if a.kannel != nil {
-		a.kannel.srv.SetServices(cfg.KannelServices())
+	for _, apply := range applies {
+		apply()
 	}
+	a.router.Swap(table)
 	a.engine.SetKeywords(kw)
 	a.keys.Set(apiKeys(cfg))
-	a.fineract.Store(&fineract)
 	a.webhooks.SetAllowHosts(cfg.Webhooks.AllowHosts)
 	a.cfg = cfg
 	a.log.Info("config reloaded", "path", a.path, "changed", changed)
