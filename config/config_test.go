@@ -11,6 +11,7 @@ import (
 
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/smpp"
 )
 
@@ -228,5 +229,30 @@ func TestDiff(t *testing.T) {
 	b.Carriers[0].Kind, b.Carriers[0].Section = "twilio", nil
 	if d := config.Diff(a, b); strings.Join(d, " ") != "carriers[0].twilio" {
 		t.Errorf("another kind: Diff = %q", d)
+	}
+}
+
+// TestRegionUpperCasedOnce: "ke" is read as KE when the file is loaded, so
+// every user of the tenant (the engine, the route explanation of the CLI
+// and of the Admin service) reads national numbers the same way.
+func TestRegionUpperCasedOnce(t *testing.T) {
+	c, err := config.Parse(strings.NewReader(`
+tenants: [{id: t, api_keys: ["0123456789"], default_region: ke, sender: MFI}]
+carriers: [{name: a, smpp: {host: 127.0.0.1, port: 2775, system_id: x, password: y}}]
+routes: [{prefix: "+254", carrier: a, cost: 1}]
+`), app.Kinds(app.ConnectorKinds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Tenants[0].DefaultRegion; r != "KE" {
+		t.Errorf("default_region read as %q, want KE", r)
+	}
+	q, err := c.RouteQuery("", "0712345678", "")
+	if err != nil || q.To != "+254712345678" || q.Tenant != "t" || q.From != "MFI" {
+		t.Errorf("RouteQuery = %+v, %v", q, err)
+	}
+	var fe *gateway.FieldError
+	if _, err := c.RouteQuery("nobody", "0712345678", ""); !errors.As(err, &fe) || fe.Field != "tenant" {
+		t.Errorf("unknown tenant: %v, want a tenant field error", err)
 	}
 }
