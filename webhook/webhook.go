@@ -69,7 +69,7 @@ func New(c Config, hc *http.Client) *Client {
 		if timeout == 0 {
 			timeout = 10 * time.Second
 		}
-		hc = &http.Client{Timeout: timeout}
+		hc = &http.Client{Timeout: timeout, Transport: newTransport()}
 	}
 	cl := &Client{}
 	cl.SetAllowHosts(c.AllowHosts)
@@ -89,6 +89,20 @@ func New(c Config, hc *http.Client) *Client {
 	}
 	cl.http = &own
 	return cl
+}
+
+// IdleConnsPerHost is how many idle connections the client keeps to one
+// host: above the number of callbacks the outbox runs at once, so a busy
+// dlr-url or webhook receiver is called over kept-alive connections
+// instead of a new TCP (and TLS) handshake per call, as Go's default of 2
+// would make it.
+const IdleConnsPerHost = 64
+
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = IdleConnsPerHost
+	t.MaxIdleConns = 4 * IdleConnsPerHost
+	return t
 }
 
 // SetAllowHosts replaces the allow-list (webhooks.allow_hosts) while calls
