@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -175,6 +176,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			st.Close()
 			return nil, fmt.Errorf("app: %s: %w", k.Name, err)
 		}
+	}
+	if cfg.Admin.PProf {
+		maps.Copy(routes, a.pprofRoutes())
 	}
 	for p, h := range opts.Routes {
 		routes[p] = h

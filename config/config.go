@@ -121,6 +121,10 @@ type OptOut struct {
 // Admin holds the operators' access to the Admin gRPC service.
 type Admin struct {
 	APIKeys []string `yaml:"api_keys"` // admin keys open the Admin service only
+	// PProf serves Go's profiler under /debug/pprof/ on the HTTP listener,
+	// to requests carrying an admin key ("Authorization: Bearer KEY"), so
+	// an operator can profile a live node. Off by default.
+	PProf bool `yaml:"pprof"`
 }
 
 // Listen holds the addresses smsgw serves on. 9191 is the port Fineract

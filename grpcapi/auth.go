@@ -60,6 +60,13 @@ func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
 	return tenant, admin, ok
 }
 
+// Admin says whether key is an admin key, for the HTTP endpoints only
+// operators may use (the profiler).
+func (k *Keys) Admin(key string) bool {
+	_, admin, ok := k.lookup(key)
+	return ok && admin
+}
+
 type tenantKey struct{}
 
 func tenantFrom(ctx context.Context) string {
