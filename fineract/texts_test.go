@@ -2,6 +2,7 @@ package fineract_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,16 @@ import (
 	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/smstext"
 )
+
+// amount reads s as Fineract sends an amount: a JSON number.
+func amount(tb testing.TB, s string) fineract.Amount {
+	tb.Helper()
+	var a fineract.Amount
+	if err := json.Unmarshal([]byte(s), &a); err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
 
 func TestMoneyFormat(t *testing.T) {
 	kes := fineract.Currency{Code: "KES", DecimalPlaces: 2, DisplaySymbol: "KSh"}
@@ -32,10 +43,7 @@ func TestMoneyFormat(t *testing.T) {
 		{en, "150000.4", ugx, "UGX 150,000"},
 		{fineract.MoneyFormat{Decimal: ".", Group: ",", Pattern: "{symbol} {amount}", Symbols: map[string]string{"KES": "Ksh"}}, "12", kes, "Ksh 12.00"},
 	} {
-		a, err := fineract.ParseAmount(tt.amt)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := amount(t, tt.amt)
 		if got := tt.f.Format(a, tt.c); got != tt.want {
 			t.Errorf("Format(%s %s) = %q, want %q", tt.amt, tt.c.Code, got, tt.want)
 		}
@@ -70,7 +78,7 @@ func TestTexts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := fineract.ParseAmount("1234.5")
+	a := amount(t, "1234.5")
 	got, err := fr.Render(fineract.TmplDue, fineract.DueData{
 		ClientInfo: fineract.ClientInfo{Name: "Awa"},
 		Loans:      []fineract.LoanLine{{Product: "Crédit AGR", Number: "0042", Amount: fr.Money(a, fineract.Currency{Code: "XOF"}), DueDate: fr.Date(fineract.LocalDate{Year: 2025, Month: 3, Day: 10})}},
@@ -127,7 +135,9 @@ func (f manyAccounts) Accounts(context.Context, int64) (*fineract.ClientAccounts
 
 func (f manyAccounts) Savings(_ context.Context, id int64) (*fineract.SavingsAccount, error) {
 	s := &fineract.SavingsAccount{ID: id, AccountNo: fmt.Sprintf("%09d", id), SavingsProductName: "Women's Group Emergency and School Fees Savings Plan", Currency: fineract.Currency{Code: "KES", DecimalPlaces: 2}}
-	s.Summary.AccountBalance, _ = fineract.ParseAmount("123456.78")
+	if err := json.Unmarshal([]byte("123456.78"), &s.Summary.AccountBalance); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

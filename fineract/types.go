@@ -168,16 +168,6 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// ParseAmount reads a decimal string such as "1234.50", for tests and
-// configuration.
-func ParseAmount(s string) (Amount, error) {
-	r, ok := new(big.Rat).SetString(s)
-	if !ok {
-		return Amount{}, fmt.Errorf("fineract: %q is not a number", s)
-	}
-	return Amount{r: r}, nil
-}
-
 // Sign is -1, 0 or +1.
 func (a Amount) Sign() int {
 	if a.r == nil {
