@@ -55,8 +55,7 @@
 //     message.
 //   - Receipts. ParseReceipt reads carriers' variations (case, order,
 //     spaces, missing fields, dates with or without seconds, read as UTC)
-//     and fails only without an id (ErrNoReceiptID); FormatReceipt writes
-//     what ParseReceipt reads back (dates in UTC at whole seconds).
+//     and fails only without an id (ErrNoReceiptID).
 //   - Message ids. NormalizeID never fails: the id a carrier gives in
 //     submit_sm_resp and the one in its receipt, written in the declared
 //     IDFormat, normalize to the same string; an id that does not parse is

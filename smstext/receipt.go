@@ -22,7 +22,7 @@ type ReceiptFields struct {
 	SubmitDate, DoneDate            time.Time // zero when absent/unparseable; YYMMDDhhmm or YYMMDDhhmmss, read as UTC
 }
 
-// Receipt field indexes, in the order FormatReceipt writes them.
+// Receipt field indexes, in Appendix B's order.
 const (
 	rfID = iota
 	rfSub
@@ -167,42 +167,4 @@ func parseReceiptDate(v string) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// FormatReceipt builds the text form of a receipt, as the SMSC simulator
-// sends it; ParseReceipt(FormatReceipt(f)) returns f for fields without
-// surrounding spaces and dates in UTC at whole seconds. Dates are written as
-// YYMMDDhhmm, with seconds only when they are not zero; a zero date is left
-// empty. Text is written as given: Appendix B's 20-character limit is the
-// caller's choice.
-func FormatReceipt(f ReceiptFields) string {
-	var b strings.Builder
-	b.Grow(100 + len(f.ID) + len(f.Text))
-	b.WriteString("id:")
-	b.WriteString(f.ID)
-	b.WriteString(" sub:")
-	b.WriteString(f.Sub)
-	b.WriteString(" dlvrd:")
-	b.WriteString(f.Dlvrd)
-	b.WriteString(" submit date:")
-	writeReceiptDate(&b, f.SubmitDate)
-	b.WriteString(" done date:")
-	writeReceiptDate(&b, f.DoneDate)
-	b.WriteString(" stat:")
-	b.WriteString(f.Stat)
-	b.WriteString(" err:")
-	b.WriteString(f.Err)
-	b.WriteString(" text:")
-	b.WriteString(f.Text)
-	return b.String()
-}
-
-func writeReceiptDate(b *strings.Builder, t time.Time) {
-	switch {
-	case t.IsZero():
-	case t.Second() != 0:
-		b.WriteString(t.Format(receiptDateSS))
-	default:
-		b.WriteString(t.Format(receiptDate))
-	}
 }

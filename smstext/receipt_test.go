@@ -2,6 +2,7 @@ package smstext
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -86,16 +87,16 @@ func TestParseReceiptNoID(t *testing.T) {
 	}
 }
 
-func TestFormatReceipt(t *testing.T) {
+func TestReceiptRoundTrip(t *testing.T) {
 	f := ReceiptFields{ID: "0123456789", Sub: "001", Dlvrd: "001", Stat: "DELIVRD", Err: "000", Text: "Your loan",
 		SubmitDate: date(2025, 7, 1, 12, 30, 0), DoneDate: date(2025, 7, 1, 12, 31, 9)}
-	got := FormatReceipt(f)
+	got := formatReceipt(f)
 	want := "id:0123456789 sub:001 dlvrd:001 submit date:2507011230 done date:250701123109 stat:DELIVRD err:000 text:Your loan"
 	if got != want {
-		t.Errorf("FormatReceipt =\n%s\nwant\n%s", got, want)
+		t.Errorf("formatReceipt =\n%s\nwant\n%s", got, want)
 	}
 	for _, f := range []ReceiptFields{f, {ID: "x"}, {ID: "a b", Text: "id:zz"}, {ID: "1", Stat: "REJECTD", Err: "0x0b"}} {
-		back, err := ParseReceipt(FormatReceipt(f))
+		back, err := ParseReceipt(formatReceipt(f))
 		if err != nil || back != f {
 			t.Errorf("round trip %+v -> %+v, %v", f, back, err)
 		}
@@ -116,7 +117,7 @@ func FuzzParseReceipt(f *testing.F) {
 			t.Fatal("no error but empty id")
 		}
 		// What we parsed, formatted and parsed again, is stable.
-		r2, err := ParseReceipt(FormatReceipt(r))
+		r2, err := ParseReceipt(formatReceipt(r))
 		if err != nil {
 			t.Fatalf("reparse: %v", err)
 		}
@@ -133,5 +134,43 @@ func BenchmarkParseReceipt(b *testing.B) {
 		if _, err := ParseReceipt(in); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// formatReceipt builds the text form of a receipt, for round trips through
+// ParseReceipt: ParseReceipt(formatReceipt(f)) returns f for fields without
+// surrounding spaces and dates in UTC at whole seconds. Dates are written as
+// YYMMDDhhmm, with seconds only when they are not zero; a zero date is left
+// empty. Text is written as given: Appendix B's 20-character limit is the
+// caller's choice.
+func formatReceipt(f ReceiptFields) string {
+	var b strings.Builder
+	b.Grow(100 + len(f.ID) + len(f.Text))
+	b.WriteString("id:")
+	b.WriteString(f.ID)
+	b.WriteString(" sub:")
+	b.WriteString(f.Sub)
+	b.WriteString(" dlvrd:")
+	b.WriteString(f.Dlvrd)
+	b.WriteString(" submit date:")
+	writeReceiptDate(&b, f.SubmitDate)
+	b.WriteString(" done date:")
+	writeReceiptDate(&b, f.DoneDate)
+	b.WriteString(" stat:")
+	b.WriteString(f.Stat)
+	b.WriteString(" err:")
+	b.WriteString(f.Err)
+	b.WriteString(" text:")
+	b.WriteString(f.Text)
+	return b.String()
+}
+
+func writeReceiptDate(b *strings.Builder, t time.Time) {
+	switch {
+	case t.IsZero():
+	case t.Second() != 0:
+		b.WriteString(t.Format(receiptDateSS))
+	default:
+		b.WriteString(t.Format(receiptDate))
 	}
 }
