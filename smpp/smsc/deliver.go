@@ -20,10 +20,9 @@ var messageStates = map[string]byte{
 	"UNDELIV": 5, "ACCEPTD": 6, "UNKNOWN": 7, "REJECTD": 8,
 }
 
-// FormatReceiptText writes a delivery receipt's short_message in the SMPP 3.4
-// Appendix B form carriers use. It is exported so tests can build receipts
-// the simulator would send; text is cut to its first 20 characters.
-func FormatReceiptText(id string, submitted, done time.Time, stat, errCode, text string) string {
+// formatReceiptText writes a delivery receipt's short_message in the SMPP 3.4
+// Appendix B form carriers use; text is cut to its first 20 characters.
+func formatReceiptText(id string, submitted, done time.Time, stat, errCode, text string) string {
 	dlvrd := "000"
 	if stat == "DELIVRD" {
 		dlvrd = "001"
@@ -107,7 +106,7 @@ func (s *Server) sendReceipt(origin *session, r receipt) {
 	d.DestAddr = pdu.NewAddressWithTonNpi(r.toTON, r.toNPI)
 	_ = d.DestAddr.SetAddress(r.to)
 	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
-	text := FormatReceiptText(r.id, r.submitted, time.Now(), r.stat, r.errCode, r.text)
+	text := formatReceiptText(r.id, r.submitted, time.Now(), r.stat, r.errCode, r.text)
 	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
 		return
 	}

@@ -14,7 +14,7 @@ import (
 func (s *Server) SendReceipt(sub Submit, stat, errCode string) error {
 	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
 	d.EsmClass = data.SM_SMSC_DLV_RCPT_TYPE
-	text := FormatReceiptText(sub.ReceiptID, sub.Time, time.Now(), stat, errCode, "")
+	text := formatReceiptText(sub.ReceiptID, sub.Time, time.Now(), stat, errCode, "")
 	if err := d.Message.SetMessageDataWithEncoding([]byte(text), data.GSM7BIT); err != nil {
 		return err
 	}
