@@ -33,10 +33,14 @@
 //   - eventFeed (events.go): Events and AckEvents. Readers wait on it and
 //     every part that commits events wakes them. Role: EventLog.
 //   - retention (retention.go): prunes events, finished tasks and
-//     missing-ref records hourly. Its dependencies are just the prune
+//     missing-ref records at start and then hourly. Its dependencies are just the prune
 //     methods of EventLog, Outbox and MissingRefs.
 //   - carriers (carriers.go): the connectors, their windows, and whether
 //     each carrier runs and is up.
+//   - tenants (tenants.go): the configured tenants by id and in order,
+//     with each rated tenant's limiter. The acceptor and the inbound router
+//     read them; SetTenants swaps the whole set while the engine runs,
+//     keeping each tenant's limiter.
 //
 // The facade reads directly through MessageStore (Get, List, Cancel,
 // GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and

@@ -32,8 +32,8 @@ type Options struct {
 	ClaimBatch  int           // messages claimed per store round trip; default 256
 	Workers     int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
 	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
-	// EventRetention drops events (and finished tasks) older than this,
-	// hourly; 0 keeps them all.
+	// EventRetention drops events, finished tasks and missing-ref records
+	// older than this, at start and hourly; 0 keeps them all.
 	EventRetention time.Duration
 
 	// Keywords routes inbound messages to services; nil: none (STOP, START
