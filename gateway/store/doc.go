@@ -55,9 +55,11 @@
 // is, after the write-ahead log was fsync'd. An id returned by Accept is on
 // disk; an event is durable in the same commit as the change it reports.
 //
-// One writer: every change (Accept, Claim, RecordSubmits, Reschedule, Finish,
-// RecordReceipts, RecordInbound, Cancel, AckEvents, PruneEvents) is queued to a single writer goroutine that
-// owns the only write connection. It drains what is queued (up to
+// One writer: every change (Accept, Claim, RecordSubmits, RecordAttempts,
+// Reschedule, Finish, RecordReceipts, RecordInbound, Cancel, AckEvents,
+// SetOptOut, EnqueueTasks, ClaimTasks, FinishTask, NoteMissing and the
+// prunes) is queued to a single writer goroutine that owns the only write
+// connection. It drains what is queued (up to
 // Options.MaxBatch operations) into one transaction, commits it once and then
 // answers every caller of the batch: many callers share one fsync (group
 // commit). Within a batch the Accepts run first, together, as multi-row
@@ -71,9 +73,10 @@
 // acknowledged. Once queued, a call waits for its batch; a context that ends
 // before the writer reaches the operation cancels it without effect.
 //
-// Reads: Get, Events, List and Cursor run on a separate read-only
-// connection pool. WAL lets
-// them run beside the writer, and each sees one committed snapshot.
+// Reads: Get, GetByClientRef, GetInbound, Events, List, Cursor, OptedOut
+// and Backlog run on a separate read-only connection pool. WAL lets them
+// run beside the writer, and each statement sees one committed snapshot
+// (Get reads a message with its parts in one, its attempts in another).
 //
 // Leases: Claim leases the messages it returns until now+Options.LeaseDuration;
 // a leased message is not claimed again until Reschedule, Finish or
@@ -91,6 +94,7 @@
 //
 // Times are stored as UTC unix nanoseconds (0 for the zero time), so they
 // round-trip exactly.
+//
 // # Invariants of the PostgreSQL store
 //
 // Durability: every write is one transaction that returns after COMMIT, that
@@ -99,7 +103,8 @@
 // too). Writes run concurrently on a connection pool (pool_max_conns in the
 // DSN, else 24): PostgreSQL shares one WAL flush among the commits waiting
 // for it, which is this store's group commit. A transaction that loses a
-// deadlock or serialization check is retried from its start, up to 5 times.
+// deadlock or serialization check is run again from its start, up to 5 runs
+// in all.
 //
 // Migrations: the embedded schema/postgres/NNNN_*.sql files newer than the
 // schema_migrations table's version are applied at Open, each in its own
@@ -157,8 +162,10 @@
 // slots: at once when the process dies, after TCP keepalive when its host
 // vanishes.
 //
-// Reads: Get, List and Cursor are one statement each (one snapshot);
-// Events is described above.
+// Reads: List, Cursor and the other lookups are one statement each (one
+// snapshot); Get reads a message with its parts in one statement and its
+// attempts in another; Events is described above.
+//
 // Times are UTC unix nanoseconds in BIGINT columns, as in SQLite.
 //
 // # Opt-outs and the task outbox, in both stores

@@ -549,7 +549,8 @@ func (w *ptx) finishMessage(msgID string, status gateway.Status, lastErr string)
 	return err
 }
 
-// Get reads a message and its parts in one statement, hence one snapshot.
+// Get reads a message and its parts in one statement, hence one snapshot,
+// then the message's attempts in a second.
 func (s *pgStore) Get(ctx context.Context, tenant, id string) (*gateway.Message, error) {
 	var m *gateway.Message
 	err := s.run(func() error {

@@ -741,7 +741,8 @@ func scanParts(rows *sql.Rows) ([]gateway.Part, error) {
 	return parts, rows.Err()
 }
 
-// Get reads a message and its parts in one statement, hence one snapshot.
+// Get reads a message and its parts in one statement, hence one snapshot,
+// then the message's attempts in a second.
 // Accept guarantees every message has a part, so the inner join is safe.
 func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Message, error) {
 	var m *gateway.Message

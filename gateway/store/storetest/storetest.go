@@ -1,7 +1,7 @@
 // Package storetest is the contract every gateway.Store implementation
-// passes unchanged: the embedded SQLite store today, the PostgreSQL store
-// later. An implementation's test calls Run with a function that makes a
-// fresh, empty database.
+// passes unchanged: the embedded SQLite store and the PostgreSQL store.
+// An implementation's test calls Run with a function that makes a fresh,
+// empty database.
 //
 // The suite checks behaviour through the gateway.Store interface only. What
 // an implementation adds on top (SQLite clearing leases when it opens, errors
