@@ -49,8 +49,7 @@ type Sink interface {
 // Decision is what the engine does after a failed submission.
 type Decision int
 
-// The three outcomes every connector error maps to (DESIGN.md, "Errors and
-// retries").
+// The three outcomes every connector error maps to.
 const (
 	// Retry the same route later, with backoff.
 	Retry Decision = iota

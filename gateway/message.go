@@ -2,9 +2,8 @@ package gateway
 
 import "time"
 
-// Status is where a message or one of its parts stands. Terminal statuses are
-// spelled in capitals in DESIGN.md; every status here is, so that logs, events
-// and the gRPC enum read the same.
+// Status is where a message or one of its parts stands. Every status is
+// spelled in capitals, so that logs, events and the gRPC enum read the same.
 type Status string
 
 // The statuses a message moves through. ACCEPTED and SUBMITTED are the only

@@ -1,7 +1,8 @@
 package smpp
 
-// Tests of the carrier-grade behaviour of issue 3, one group per numbered
-// item, each against the simulator over loopback.
+// Tests of the carrier-grade behaviour, one group per area (bind pool, flow
+// control, link health, text, long messages, receipts, MO reassembly,
+// addresses), each against the simulator over loopback.
 
 import (
 	"context"
@@ -65,7 +66,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	})
 }
 
-// Item 1: bind pool.
+// Bind pool.
 
 func TestBindParameters(t *testing.T) {
 	sim := smsc.NewServer()
@@ -244,7 +245,7 @@ func TestBindSlotsCapBindsAcrossPools(t *testing.T) {
 	}
 }
 
-// Item 2: flow control.
+// Flow control.
 
 func TestThrottlePausesCarrierAndRetries(t *testing.T) {
 	var n atomic.Int64
@@ -330,7 +331,7 @@ func TestOutOfOrderResponses(t *testing.T) {
 	}
 }
 
-// Item 3: link health.
+// Link health.
 
 func TestSilentLinkDeclaredDeadAndRebound(t *testing.T) {
 	sim := smsc.NewServer()
@@ -393,7 +394,7 @@ func TestAnswersCarrierPDUs(t *testing.T) {
 	}
 }
 
-// Item 6: text.
+// Text.
 
 func TestDefaultAlphabetOverride(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithReceiptDelay(time.Hour, time.Hour))
@@ -450,7 +451,7 @@ func TestLatin1SameCountOnly(t *testing.T) {
 	}
 }
 
-// Item 7: long messages.
+// Long messages.
 
 func submitAll(t *testing.T, p *Pool, m *gateway.Message) []gateway.PartResult {
 	t.Helper()
@@ -583,7 +584,7 @@ func TestConcatRefsForgetIdleDestinations(t *testing.T) {
 	}
 }
 
-// Item 8: receipts.
+// Receipts.
 
 func TestReceiptIntermediateAndNetworkError(t *testing.T) {
 	sim := smsc.NewServer()
@@ -675,7 +676,7 @@ func TestReceiptBeforeResponse(t *testing.T) {
 	}
 }
 
-// Item 9: MO reassembly.
+// MO reassembly.
 
 func TestMOReassembly(t *testing.T) {
 	long := strings.Repeat("Balance please ", 20) // 300 septets: 2 parts
@@ -755,7 +756,7 @@ func TestMOReassemblyTimeoutAndResend(t *testing.T) {
 	}
 }
 
-// Item 10: addresses.
+// Addresses.
 
 func TestAddressKindsOverridable(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithReceiptDelay(time.Hour, time.Hour))

@@ -13,7 +13,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store/pgtest"
 )
 
-// callers is the concurrency DESIGN.md measures the store at: about 64
+// parallelism is the concurrency the store is measured at: about 64
 // goroutines calling at once (SetParallelism multiplies GOMAXPROCS).
 func parallelism() int { return max(1, 64/maxProcs()) }
 

@@ -656,8 +656,7 @@ func BenchmarkServerSubmit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
 
-// TestCarrierFaults covers the fault options of issue 3 item 11 on the
-// wire: throttling, link drops with the receipt on the next bind, receipts
+// TestCarrierFaults covers the simulator's fault options on the wire: throttling, link drops with the receipt on the next bind, receipts
 // before responses, id formats and the SMSC's own enquire_link and unbind.
 func TestCarrierFaults(t *testing.T) {
 	t.Run("throttle", func(t *testing.T) {
