@@ -8,7 +8,9 @@
 // the one-request-per-message Submit skeleton and the webhook-to-Sink
 // skeleton), the HTTP status → gateway.Decision table (HTTPDecision), the
 // settings every provider config has (ValidateHTTP), the smsgw_provider_*
-// metrics, and Mount for the HTTP listener.
+// metrics, and Mount for the HTTP listener. Each connector is one carrier
+// kind of the composition root (app.ConnectorKinds), which decodes its
+// config section and builds it.
 //
 // # Invariants
 //

@@ -97,9 +97,10 @@ func (c *Config) Validate() []error {
 }
 
 // Service is a keyword rule's Kannel sms-service (keyword.Rule.Service =
-// ServiceKind, Params = *Service): the inbound message is turned into a
-// get-url or post-url call with Kannel's escapes, and the answer's body
-// becomes the reply SMS. Field names follow the sms-service group.
+// ServiceKind, this in Services.SMS under the rule's name): the inbound
+// message is turned into a get-url or post-url call with Kannel's escapes,
+// and the answer's body becomes the reply SMS. Field names follow the
+// sms-service group.
 type Service struct {
 	// GetURL is called with GET after escape expansion (get-url).
 	GetURL string `yaml:"get_url"`
@@ -154,7 +155,8 @@ func (s *Service) Validate() []error {
 }
 
 // Frontline forwards a keyword rule's inbound messages to FrontlineSMS
-// (keyword.Rule.Service = FrontlineKind, Params = *Frontline).
+// (keyword.Rule.Service = FrontlineKind, this in Services.Frontline under
+// the rule's name).
 type Frontline struct {
 	// URL receives the messages; default FrontlineCloudURL, the Frontline
 	// API webhook endpoint, or a custom connection's receive URL.
