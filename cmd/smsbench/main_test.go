@@ -19,24 +19,6 @@ import (
 	"github.com/openmf/smsgw/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer a command may write while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestUsage(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -72,7 +54,7 @@ load: {clients: 4, count: 1000, mix: {gsm: 1, ucs2: 1, multipart: 1}}
 		t.Fatal(err)
 	}
 	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
-	var out, errb syncBuffer
+	var out, errb testutil.Buffer
 	code := run(context.Background(), []string{"run", scenario, "--count", "60", "--json", jsonPath, "--html", htmlPath, "--dir", dir}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
@@ -108,7 +90,7 @@ load: {clients: 4, count: 1000, mix: {gsm: 1, ucs2: 1, multipart: 1}}
 func TestSMSC(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb syncBuffer
+	var out, errb testutil.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"smsc", "--carrier", "name=a,tps=100", "--carrier", "name=b,latency=1ms..2ms,mo_rate=1",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/keyword"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -108,9 +109,9 @@ func TestOnEventsOnePerType(t *testing.T) {
 // TestRunDLRRefusesHostsOutsideAllowList: the call is not made, the task
 // fails for good, and the refusal is logged with the host.
 func TestRunDLRRefusesHostsOutsideAllowList(t *testing.T) {
-	logs := &capture{}
+	logs := &testutil.Logs{}
 	s, err := New(testConfig(), newFakeEngine(), webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil),
-		Options{Logger: logs.logger()})
+		Options{Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func TestRunDLRRefusesHostsOutsideAllowList(t *testing.T) {
 	if !gateway.IsGiveUp(err) {
 		t.Fatalf("runDLR = %v, want a give-up", err)
 	}
-	rec, ok := logs.find("dlr-url refused")
+	rec, ok := logs.Find("dlr-url refused")
 	if !ok || rec["host"] != "169.254.169.254" || rec["level"] != "WARN" {
 		t.Fatalf("log record %v", rec)
 	}

@@ -1,12 +1,9 @@
 package kannel_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,7 +27,7 @@ import (
 type rig struct {
 	sim     *smsc.Server
 	url     string // the Kannel listener
-	logs    *logBuffer
+	logs    *testutil.Logs
 	dlr     *dlrCounter
 	dlrURL  string
 	service *httptest.Server
@@ -42,10 +39,10 @@ func startRig(t *testing.T) *rig {
 	t.Cleanup(sim.Close)
 	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
 	eng := a.Engine()
-	logs := &logBuffer{}
+	logs := &testutil.Logs{}
 	srv, err := kannel.New(kannel.Config{Users: []kannel.User{
 		{Username: "app", Password: "secret", Tenant: "mfi-a"},
-	}}, eng, webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), kannel.Options{Logger: logs.logger()})
+	}}, eng, webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), kannel.Options{Logger: logs.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +114,7 @@ func TestKannelOverRealGateway(t *testing.T) {
 			t.Fatalf("sendsms: %d %q", status, body)
 		}
 		testutil.Eventually(t, 30*time.Second, func() error {
-			rec, ok := r.logs.find("dlr-url refused")
+			rec, ok := r.logs.Find("dlr-url refused")
 			if !ok {
 				return fmt.Errorf("no refusal logged yet")
 			}
@@ -204,42 +201,6 @@ func loadTest(t *testing.T, r *rig, n, conns int) {
 	}
 	t.Logf("%d sendsms over %d connections: accepted in %v (%.0f requests/s); all %d dlr-url calls done after %v (%.0f messages/s end to end)",
 		n, conns, accepted.Round(time.Millisecond), float64(n)/accepted.Seconds(), 2*n, all.Round(time.Millisecond), float64(n)/all.Seconds())
-}
-
-// logBuffer collects the server's JSON log records.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// find returns the first record whose message contains msg.
-func (l *logBuffer) find(msg string) (map[string]any, bool) {
-	for _, line := range strings.Split(l.String(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) != nil {
-			continue
-		}
-		if m, _ := rec["msg"].(string); strings.Contains(m, msg) {
-			return rec, true
-		}
-	}
-	return nil, false
 }
 
 func get(t *testing.T, u string) (int, string) {
