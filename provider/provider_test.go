@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/internal/testutil/sinktest"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/provider/africastalking"
 	"github.com/openmf/smsgw/provider/twilio"
@@ -70,11 +71,6 @@ func (e *echo) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 	})
 }
 
-type nopSink struct{ err error }
-
-func (s nopSink) HandleReceipts(context.Context, []gateway.Receipt) error { return s.err }
-func (s nopSink) HandleInbound(context.Context, []*gateway.Inbound) error { return nil }
-
 func TestConcurrencyCapsRequestsInFlight(t *testing.T) {
 	var inflight, peak atomic.Int32
 	release := make(chan struct{})
@@ -91,7 +87,7 @@ func TestConcurrencyCapsRequestsInFlight(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEcho(t, srv.URL, 2, nil)
-	if err := e.Start(nopSink{}); err != nil {
+	if err := e.Start(&sinktest.Sink{}); err != nil {
 		t.Fatal(err)
 	}
 	if e.Window() != 2*provider.MaxPartsPerRequest {
@@ -129,7 +125,7 @@ func TestStopDrainsThenRefuses(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEcho(t, srv.URL, 4, nil)
-	if err := e.Start(nopSink{}); err != nil {
+	if err := e.Start(&sinktest.Sink{}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan []gateway.PartResult)
@@ -173,7 +169,7 @@ func TestStopDeadlineCancelsInFlight(t *testing.T) {
 	}))
 	defer srv.Close()
 	e := newEcho(t, srv.URL, 1, nil)
-	e.Start(nopSink{})
+	e.Start(&sinktest.Sink{})
 	done := make(chan []gateway.PartResult)
 	go func() { done <- e.Submit(context.Background(), &gateway.Message{ID: "m"}, []int{0}) }()
 	<-arrived
@@ -196,7 +192,7 @@ func TestSegmentsFanOut(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	e := newEcho(t, srv.URL, 1, nil)
-	e.Start(nopSink{})
+	e.Start(&sinktest.Sink{})
 	defer e.Stop(context.Background())
 	refused := provider.Errorf(gateway.Permanent, "x:1", "refused")
 	m := &gateway.Message{ID: "m", Parts: make([]gateway.Part, 2)}
@@ -232,7 +228,7 @@ func TestWebhookNotStartedOrStoppedIs503(t *testing.T) {
 	if code := serve(); code != http.StatusServiceUnavailable {
 		t.Errorf("before Start: %d, want 503", code)
 	}
-	e.Start(nopSink{})
+	e.Start(&sinktest.Sink{})
 	if code := serve(); code != http.StatusOK {
 		t.Errorf("started: %d, want 200", code)
 	}
@@ -244,7 +240,7 @@ func TestWebhookNotStartedOrStoppedIs503(t *testing.T) {
 
 func TestMount(t *testing.T) {
 	e := newEcho(t, "http://x.invalid", 1, nil)
-	e.Start(nopSink{})
+	e.Start(&sinktest.Sink{})
 	defer e.Stop(context.Background())
 	var got gateway.Receipt
 	sub := http.NewServeMux()
@@ -299,20 +295,6 @@ func TestMetricsLint(t *testing.T) {
 	}
 }
 
-type recordSink struct {
-	mu sync.Mutex
-	rs []gateway.Receipt
-}
-
-func (s *recordSink) HandleReceipts(_ context.Context, rs []gateway.Receipt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rs = append(s.rs, rs...)
-	return nil
-}
-
-func (s *recordSink) HandleInbound(context.Context, []*gateway.Inbound) error { return nil }
-
 // The wiring the gateway uses: each connector's webhook mounted on one mux
 // under /webhooks/{name}/; the id a Submit returned comes back in the
 // receipt its provider posts there.
@@ -348,7 +330,7 @@ func TestRoundTripThroughMountedWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &recordSink{}
+	sink := &sinktest.Sink{}
 	for _, c := range []interface {
 		gateway.Connector
 		provider.Webhooks
@@ -390,12 +372,11 @@ func TestRoundTripThroughMountedWebhooks(t *testing.T) {
 			t.Errorf("%s %s: %d", req.Method, req.URL.Path, resp.StatusCode)
 		}
 	}
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	if len(sink.rs) != 3 {
-		t.Fatalf("receipts %+v, want 3", sink.rs)
+	rs := sink.Receipts()
+	if len(rs) != 3 {
+		t.Fatalf("receipts %+v, want 3", rs)
 	}
-	for _, r := range sink.rs {
+	for _, r := range rs {
 		if r.CarrierID != ids[r.Carrier] || r.Status != gateway.StatusDelivered {
 			t.Errorf("receipt %+v does not match the submitted id %q", r, ids[r.Carrier])
 		}

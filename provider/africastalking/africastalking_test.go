@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
 const testToken = "0123456789abcdef-token"
@@ -68,41 +69,17 @@ func (f *fakeAT) requests() []url.Values {
 	return append([]url.Values(nil), f.forms...)
 }
 
-type sink struct {
-	mu  sync.Mutex
-	rs  []gateway.Receipt
-	err error
-}
-
-func (s *sink) HandleReceipts(_ context.Context, rs []gateway.Receipt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.rs = append(s.rs, rs...)
-	return nil
-}
-
-func (s *sink) HandleInbound(context.Context, []*gateway.Inbound) error { return nil }
-
-func (s *sink) receipts() []gateway.Receipt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]gateway.Receipt(nil), s.rs...)
-}
-
 func testConfig(base string) Config {
 	return Config{BaseURL: base, Username: "mfi", APIKey: "atkey", From: "MFI-BANK", CallbackToken: testToken}
 }
 
-func start(t *testing.T, cfg Config) (*Connector, *sink) {
+func start(t *testing.T, cfg Config) (*Connector, *sinktest.Sink) {
 	t.Helper()
 	c, err := New("at", cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{}
+	s := &sinktest.Sink{}
 	if err := c.Start(s); err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +229,7 @@ func TestWebhookMapsEachStatus(t *testing.T) {
 			if code := report(t, c.WebhookHandler(), testToken, form); code != http.StatusOK {
 				t.Fatalf("answer %d, want 200", code)
 			}
-			rs := s.receipts()
+			rs := s.Receipts()
 			if len(rs) != 1 {
 				t.Fatalf("sink got %d receipts", len(rs))
 			}
@@ -274,13 +251,13 @@ func TestWebhookToken(t *testing.T) {
 			t.Errorf("token %q: answer %d, want 403", tok, code)
 		}
 	}
-	if len(s.receipts()) != 0 {
+	if len(s.Receipts()) != 0 {
 		t.Fatal("a report without the token reached the sink")
 	}
 	// Without a configured token, reports are taken as they come.
 	open, s2 := start(t, Config{BaseURL: "http://unused.invalid", Username: "u", APIKey: "k"})
-	if code := report(t, open.WebhookHandler(), "", dlr("Success")); code != http.StatusOK || len(s2.receipts()) != 1 {
-		t.Errorf("untokened config: answer %d, %d receipts", code, len(s2.receipts()))
+	if code := report(t, open.WebhookHandler(), "", dlr("Success")); code != http.StatusOK || len(s2.Receipts()) != 1 {
+		t.Errorf("untokened config: answer %d, %d receipts", code, len(s2.Receipts()))
 	}
 }
 
@@ -289,14 +266,14 @@ func TestWebhookMissingFieldsIs400(t *testing.T) {
 	if code := report(t, c.WebhookHandler(), testToken, url.Values{"status": {"Success"}}); code != http.StatusBadRequest {
 		t.Errorf("answer %d, want 400", code)
 	}
-	if len(s.receipts()) != 0 {
+	if len(s.Receipts()) != 0 {
 		t.Fatal("a report without an id reached the sink")
 	}
 }
 
 func TestWebhookSinkErrorIs503(t *testing.T) {
 	c, s := start(t, testConfig("http://unused.invalid"))
-	s.err = errors.New("store closed")
+	s.Fail(errors.New("store closed"))
 	if code := report(t, c.WebhookHandler(), testToken, dlr("Success")); code != http.StatusServiceUnavailable {
 		t.Fatalf("answer %d, want 503", code)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
 const (
@@ -76,42 +77,17 @@ func (f *fakeTwilio) requests() []url.Values {
 	return append([]url.Values(nil), f.forms...)
 }
 
-// sink records receipts and fails with err when set.
-type sink struct {
-	mu  sync.Mutex
-	rs  []gateway.Receipt
-	err error
-}
-
-func (s *sink) HandleReceipts(_ context.Context, rs []gateway.Receipt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.rs = append(s.rs, rs...)
-	return nil
-}
-
-func (s *sink) HandleInbound(context.Context, []*gateway.Inbound) error { return nil }
-
-func (s *sink) receipts() []gateway.Receipt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]gateway.Receipt(nil), s.rs...)
-}
-
 func testConfig(base string) Config {
 	return Config{BaseURL: base, AccountSID: testSID, AuthToken: testToken, From: "+15005550006", StatusCallbackURL: testHook}
 }
 
-func start(t *testing.T, cfg Config, reg prometheus.Registerer) (*Connector, *sink) {
+func start(t *testing.T, cfg Config, reg prometheus.Registerer) (*Connector, *sinktest.Sink) {
 	t.Helper()
 	c, err := New("twilio", cfg, Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{}
+	s := &sinktest.Sink{}
 	if err := c.Start(s); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +273,7 @@ func TestWebhookMapsEachStatus(t *testing.T) {
 			if w := post(t, c.WebhookHandler(), form, nil); w.Code != http.StatusOK {
 				t.Fatalf("answer %d %s, want 200", w.Code, w.Body)
 			}
-			rs := s.receipts()
+			rs := s.Receipts()
 			if len(rs) != 1 {
 				t.Fatalf("sink got %d receipts, want 1", len(rs))
 			}
@@ -329,7 +305,7 @@ func TestWebhookRefusesMissingOrForgedSignature(t *testing.T) {
 	if w := post(t, c.WebhookHandler(), form, &good); w.Code != http.StatusForbidden {
 		t.Errorf("tampered body: answer %d, want 403", w.Code)
 	}
-	if rs := s.receipts(); len(rs) != 0 {
+	if rs := s.Receipts(); len(rs) != 0 {
 		t.Fatalf("sink got %+v from unsigned callbacks", rs)
 	}
 	if n := webhooks(t, reg, "forbidden"); n != 4 {
@@ -362,7 +338,7 @@ func webhooks(t *testing.T, reg *prometheus.Registry, result string) float64 {
 
 func TestWebhookSinkErrorIs503(t *testing.T) {
 	c, s := start(t, testConfig("http://unused.invalid"), nil)
-	s.err = errors.New("disk full")
+	s.Fail(errors.New("disk full"))
 	if w := post(t, c.WebhookHandler(), callback("delivered"), nil); w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("answer %d, want 503 so Twilio retries", w.Code)
 	}
@@ -374,7 +350,7 @@ func TestWebhookMissingFieldsIs400(t *testing.T) {
 	if w := post(t, c.WebhookHandler(), form, nil); w.Code != http.StatusBadRequest {
 		t.Fatalf("answer %d, want 400", w.Code)
 	}
-	if len(s.receipts()) != 0 {
+	if len(s.Receipts()) != 0 {
 		t.Fatal("a receipt without a sid reached the sink")
 	}
 }

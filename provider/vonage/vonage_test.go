@@ -17,6 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
 const testHook = "https://sms.example.org/webhooks/vonage/status"
@@ -67,41 +68,17 @@ func (f *fakeVonage) requests() []url.Values {
 	return append([]url.Values(nil), f.forms...)
 }
 
-type sink struct {
-	mu  sync.Mutex
-	rs  []gateway.Receipt
-	err error
-}
-
-func (s *sink) HandleReceipts(_ context.Context, rs []gateway.Receipt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return s.err
-	}
-	s.rs = append(s.rs, rs...)
-	return nil
-}
-
-func (s *sink) HandleInbound(context.Context, []*gateway.Inbound) error { return nil }
-
-func (s *sink) receipts() []gateway.Receipt {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]gateway.Receipt(nil), s.rs...)
-}
-
 func testConfig(base string) Config {
 	return Config{BaseURL: base, APIKey: "key", APISecret: "secret", From: "MyMFI", StatusCallbackURL: testHook}
 }
 
-func start(t *testing.T, cfg Config, reg prometheus.Registerer) (*Connector, *sink) {
+func start(t *testing.T, cfg Config, reg prometheus.Registerer) (*Connector, *sinktest.Sink) {
 	t.Helper()
 	c, err := New("vonage", cfg, Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{}
+	s := &sinktest.Sink{}
 	if err := c.Start(s); err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +259,7 @@ func TestWebhookMapsEachStatus(t *testing.T) {
 			if w.Code != http.StatusOK {
 				t.Fatalf("answer %d, want 200", w.Code)
 			}
-			rs := s.receipts()
+			rs := s.Receipts()
 			if len(rs) != 1 {
 				t.Fatalf("sink got %d receipts", len(rs))
 			}
@@ -309,7 +286,7 @@ func TestWebhookGETAndJSON(t *testing.T) {
 			t.Errorf("%s: answer %d", r.Method, w.Code)
 		}
 	}
-	if rs := s.receipts(); len(rs) != 2 || rs[0].Status != gateway.StatusDelivered || rs[1].Status != gateway.StatusExpired {
+	if rs := s.Receipts(); len(rs) != 2 || rs[0].Status != gateway.StatusDelivered || rs[1].Status != gateway.StatusExpired {
 		t.Errorf("receipts %+v", rs)
 	}
 }
@@ -319,8 +296,8 @@ func TestWebhookMissingFieldsIs400(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/status?status=delivered", nil)
 	w := httptest.NewRecorder()
 	c.WebhookHandler().ServeHTTP(w, r)
-	if w.Code != http.StatusBadRequest || len(s.receipts()) != 0 {
-		t.Fatalf("answer %d with %d receipts stored, want 400 and none", w.Code, len(s.receipts()))
+	if w.Code != http.StatusBadRequest || len(s.Receipts()) != 0 {
+		t.Fatalf("answer %d with %d receipts stored, want 400 and none", w.Code, len(s.Receipts()))
 	}
 }
 
@@ -349,14 +326,14 @@ func TestWebhookSignedReceipts(t *testing.T) {
 			if code := serve(form); code != http.StatusForbidden {
 				t.Errorf("tampered: answer %d, want 403", code)
 			}
-			if len(s.receipts()) != 0 {
+			if len(s.Receipts()) != 0 {
 				t.Fatal("an unverified receipt reached the sink")
 			}
 			form.Set("status", "delivered")
 			if code := serve(form); code != http.StatusOK {
 				t.Errorf("signed: answer %d, want 200", code)
 			}
-			if len(s.receipts()) != 1 {
+			if len(s.Receipts()) != 1 {
 				t.Errorf("signed receipt not stored")
 			}
 		})
@@ -365,7 +342,7 @@ func TestWebhookSignedReceipts(t *testing.T) {
 
 func TestWebhookSinkErrorIs503(t *testing.T) {
 	c, s := start(t, testConfig("http://unused.invalid"), nil)
-	s.err = errors.New("store closed")
+	s.Fail(errors.New("store closed"))
 	w := httptest.NewRecorder()
 	c.WebhookHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/status?"+receipt("delivered").Encode(), nil))
 	if w.Code != http.StatusServiceUnavailable {
