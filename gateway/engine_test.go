@@ -175,20 +175,21 @@ func (h *harness) send(t *testing.T, r gateway.SendRequest) string {
 // waitStatus polls the store until the message reaches want.
 func (h *harness) waitStatus(t *testing.T, id string, want gateway.Status) *gateway.Message {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := h.store.Get(context.Background(), "t", id)
-		if err != nil {
+	var m *gateway.Message
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var err error
+		if m, err = h.store.Get(context.Background(), "t", id); err != nil {
 			t.Fatal(err)
 		}
 		if m.Status == want {
-			return m
+			return nil
 		}
-		if m.Status.Final() || time.Now().After(deadline) {
+		if m.Status.Final() {
 			t.Fatalf("message is %s (%s), want %s", m.Status, m.LastError, want)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return fmt.Errorf("message is %s (%s), want %s", m.Status, m.LastError, want)
+	})
+	return m
 }
 
 func route(prefix, carrier string, cost float64) routing.Route {
