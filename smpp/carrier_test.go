@@ -36,7 +36,7 @@ import (
 )
 
 // newPool builds and starts a pool without waiting for it to bind.
-func newPool(t *testing.T, name string, cfg Config, opts Options, sink gateway.Sink) *Pool {
+func newPool(t testing.TB, name string, cfg Config, opts Options, sink gateway.Sink) *Pool {
 	t.Helper()
 	if sink == nil {
 		sink = &fakeSink{}

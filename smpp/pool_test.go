@@ -106,21 +106,7 @@ func startPool(t testing.TB, sim *smsc.Server, sink gateway.Sink, edit func(*Con
 	if edit != nil {
 		edit(&cfg)
 	}
-	if sink == nil {
-		sink = &fakeSink{}
-	}
-	p, err := NewPool("sim", cfg, Options{Tenant: "mfi-a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(sink); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Stop(ctx)
-	})
+	p := newPool(t, "sim", cfg, Options{Tenant: "mfi-a"}, sink)
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("pool not up")
