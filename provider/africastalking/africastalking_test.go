@@ -9,64 +9,35 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
 const testToken = "0123456789abcdef-token"
 
-// fakeAT is an httptest server that checks each request against the
-// documented /version1/messaging shape and answers with answer (one
-// recipient sent when nil).
-type fakeAT struct {
-	*httptest.Server
-	t      *testing.T
-	mu     sync.Mutex
-	forms  []url.Values
-	answer func(w http.ResponseWriter, r *http.Request)
-}
-
-func newFake(t *testing.T) *fakeAT {
-	f := &fakeAT{t: t}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeAT) serve(w http.ResponseWriter, r *http.Request) {
-	t := f.t
-	if r.Method != http.MethodPost || r.URL.Path != "/version1/messaging" {
-		t.Errorf("%s %s, want POST /version1/messaging", r.Method, r.URL.Path)
-	}
-	if r.Header.Get("apiKey") != "atkey" || r.Header.Get("Accept") != "application/json" {
-		t.Errorf("headers apiKey=%q Accept=%q", r.Header.Get("apiKey"), r.Header.Get("Accept"))
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
-		t.Errorf("content type %q", ct)
-	}
-	if err := r.ParseForm(); err != nil {
-		t.Errorf("form: %v", err)
-	}
-	f.mu.Lock()
-	f.forms = append(f.forms, r.PostForm)
-	f.mu.Unlock()
-	if f.answer != nil {
-		f.answer(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	io.WriteString(w, `{"SMSMessageData":{"Message":"Sent to 1/1 Total Cost: KES 0.8000","Recipients":[{"statusCode":101,"number":"+254712345678","status":"Success","cost":"KES 0.8000","messageId":"ATXid_0123456789"}]}}`)
-}
-
-func (f *fakeAT) requests() []url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.forms...)
+// newFake is a fake of the API that checks each request against the
+// documented /version1/messaging shape and answers one recipient sent
+// unless told otherwise (Answer).
+func newFake(t *testing.T) *testutil.FormServer {
+	return testutil.NewFormServer(t, func(r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/version1/messaging" {
+			t.Errorf("%s %s, want POST /version1/messaging", r.Method, r.URL.Path)
+		}
+		if r.Header.Get("apiKey") != "atkey" || r.Header.Get("Accept") != "application/json" {
+			t.Errorf("headers apiKey=%q Accept=%q", r.Header.Get("apiKey"), r.Header.Get("Accept"))
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+			t.Errorf("content type %q", ct)
+		}
+	}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"SMSMessageData":{"Message":"Sent to 1/1 Total Cost: KES 0.8000","Recipients":[{"statusCode":101,"number":"+254712345678","status":"Success","cost":"KES 0.8000","messageId":"ATXid_0123456789"}]}}`)
+	})
 }
 
 func testConfig(base string) Config {
@@ -96,7 +67,7 @@ func TestSubmitSendsDocumentedRequest(t *testing.T) {
 	c, _ := start(t, testConfig(f.URL))
 	m := message(2)
 	res := c.Submit(context.Background(), m, []int{0, 1})
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
@@ -117,7 +88,7 @@ func TestSubmitWithoutFromUsesAccountDefault(t *testing.T) {
 	cfg.From = ""
 	c, _ := start(t, cfg)
 	c.Submit(context.Background(), message(1), []int{0})
-	if r := f.requests()[0]; r.Has("from") {
+	if r := f.Requests()[0]; r.Has("from") {
 		t.Errorf("from sent as %q, want it left out", r.Get("from"))
 	}
 }
@@ -130,7 +101,7 @@ func TestSubmitStatusCodeDecisions(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(code), func(t *testing.T) {
 			f := newFake(t)
-			f.answer = func(w http.ResponseWriter, _ *http.Request) {
+			f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(http.StatusCreated)
 				fmt.Fprintf(w, `{"SMSMessageData":{"Message":"Sent to 0/1","Recipients":[{"statusCode":%d,"number":"+254712345678","status":"X","cost":"0","messageId":"None"}]}}`, code)
 			}
@@ -144,7 +115,7 @@ func TestSubmitStatusCodeDecisions(t *testing.T) {
 	}
 	for _, code := range []int{100, 101, 102} {
 		f := newFake(t)
-		f.answer = func(w http.ResponseWriter, _ *http.Request) {
+		f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, `{"SMSMessageData":{"Recipients":[{"statusCode":%d,"messageId":"ATXid_1"}]}}`, code)
 		}
 		c, _ := start(t, testConfig(f.URL))
@@ -169,7 +140,7 @@ func TestSubmitHTTPErrors(t *testing.T) {
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			f := newFake(t)
-			f.answer = func(w http.ResponseWriter, _ *http.Request) {
+			f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(tc.status)
 				io.WriteString(w, tc.body)
 			}
@@ -185,7 +156,7 @@ func TestSubmitHTTPErrors(t *testing.T) {
 
 func TestSubmitTimeoutIsRetry(t *testing.T) {
 	f := newFake(t)
-	f.answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	f.Answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	cfg := testConfig(f.URL)
 	cfg.Timeout = 50 * time.Millisecond
 	c, _ := start(t, cfg)

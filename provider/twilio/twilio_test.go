@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
@@ -24,57 +24,28 @@ const (
 	testHook  = "https://sms.example.org/webhooks/twilio/status"
 )
 
-// fakeTwilio is an httptest server that checks each request against the
-// documented Messages API shape and answers with answer (201 + sid when
-// nil).
-type fakeTwilio struct {
-	*httptest.Server
-	t      *testing.T
-	mu     sync.Mutex
-	forms  []url.Values
-	answer func(w http.ResponseWriter, r *http.Request)
-}
-
-func newFake(t *testing.T) *fakeTwilio {
-	f := &fakeTwilio{t: t}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeTwilio) serve(w http.ResponseWriter, r *http.Request) {
-	t := f.t
-	if r.Method != http.MethodPost {
-		t.Errorf("method %s, want POST", r.Method)
-	}
-	if want := "/2010-04-01/Accounts/" + testSID + "/Messages.json"; r.URL.Path != want {
-		t.Errorf("path %s, want %s", r.URL.Path, want)
-	}
-	if u, p, ok := r.BasicAuth(); !ok || u != testSID || p != testToken {
-		t.Errorf("basic auth %q:%q, want the account sid and token", u, p)
-	}
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
-		t.Errorf("content type %q", ct)
-	}
-	if err := r.ParseForm(); err != nil {
-		t.Errorf("form: %v", err)
-	}
-	f.mu.Lock()
-	f.forms = append(f.forms, r.PostForm)
-	f.mu.Unlock()
-	if f.answer != nil {
-		f.answer(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	io.WriteString(w, `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","error_code":null}`)
-}
-
-func (f *fakeTwilio) requests() []url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.forms...)
+// newFake is a fake of the API that checks each request against the
+// documented Messages API shape and answers 201 with a sid unless told
+// otherwise (Answer).
+func newFake(t *testing.T) *testutil.FormServer {
+	return testutil.NewFormServer(t, func(r *http.Request) {
+		if r.Method != http.MethodPost {
+			t.Errorf("method %s, want POST", r.Method)
+		}
+		if want := "/2010-04-01/Accounts/" + testSID + "/Messages.json"; r.URL.Path != want {
+			t.Errorf("path %s, want %s", r.URL.Path, want)
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != testSID || p != testToken {
+			t.Errorf("basic auth %q:%q, want the account sid and token", u, p)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+			t.Errorf("content type %q", ct)
+		}
+	}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued","error_code":null}`)
+	})
 }
 
 func testConfig(base string) Config {
@@ -106,7 +77,7 @@ func TestSubmitSendsOneDocumentedRequestPerMessage(t *testing.T) {
 	c, _ := start(t, cfg, nil)
 	m := message(3)
 	res := c.Submit(context.Background(), m, []int{0, 1, 2})
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests for one message, want 1", len(reqs))
 	}
@@ -134,7 +105,7 @@ func TestSubmitSubsetSendsWholeTextOnce(t *testing.T) {
 	c, _ := start(t, testConfig(f.URL), nil)
 	m := message(3)
 	res := c.Submit(context.Background(), m, []int{2, 1})
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 1 || reqs[0].Get("Body") != m.Text {
 		t.Fatalf("requests %v, want one with the whole text", reqs)
 	}
@@ -166,7 +137,7 @@ func TestSubmitErrorDecisions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
-			f.answer = func(w http.ResponseWriter, _ *http.Request) {
+			f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(tc.status)
 				io.WriteString(w, tc.body)
 			}
@@ -187,7 +158,7 @@ func TestSubmitErrorDecisions(t *testing.T) {
 
 func TestSubmitTimeoutIsRetry(t *testing.T) {
 	f := newFake(t)
-	f.answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	f.Answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	cfg := testConfig(f.URL)
 	cfg.Timeout = 50 * time.Millisecond
 	c, _ := start(t, cfg, nil)

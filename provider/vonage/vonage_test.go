@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,55 +16,27 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/internal/testutil/sinktest"
 )
 
 const testHook = "https://sms.example.org/webhooks/vonage/status"
 
-// fakeVonage is an httptest server that checks each request against the
-// documented /sms/json shape and answers with answer (one accepted message
-// when nil).
-type fakeVonage struct {
-	*httptest.Server
-	t      *testing.T
-	mu     sync.Mutex
-	forms  []url.Values
-	answer func(w http.ResponseWriter, r *http.Request)
-}
-
-func newFake(t *testing.T) *fakeVonage {
-	f := &fakeVonage{t: t}
-	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.Close)
-	return f
-}
-
-func (f *fakeVonage) serve(w http.ResponseWriter, r *http.Request) {
-	t := f.t
-	if r.Method != http.MethodPost || r.URL.Path != "/sms/json" {
-		t.Errorf("%s %s, want POST /sms/json", r.Method, r.URL.Path)
-	}
-	if err := r.ParseForm(); err != nil {
-		t.Errorf("form: %v", err)
-	}
-	if r.PostForm.Get("api_key") != "key" || r.PostForm.Get("api_secret") != "secret" {
-		t.Errorf("credentials %q/%q", r.PostForm.Get("api_key"), r.PostForm.Get("api_secret"))
-	}
-	f.mu.Lock()
-	f.forms = append(f.forms, r.PostForm)
-	f.mu.Unlock()
-	if f.answer != nil {
-		f.answer(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, `{"message-count":"1","messages":[{"to":"254712345678","message-id":"0c000000217b7f02","status":"0","remaining-balance":"15.53590000","message-price":"0.03330000","network":"63902"}]}`)
-}
-
-func (f *fakeVonage) requests() []url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.forms...)
+// newFake is a fake of the API that checks each request against the
+// documented /sms/json shape and answers one accepted message unless told
+// otherwise (Answer).
+func newFake(t *testing.T) *testutil.FormServer {
+	return testutil.NewFormServer(t, func(r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/sms/json" {
+			t.Errorf("%s %s, want POST /sms/json", r.Method, r.URL.Path)
+		}
+		if r.PostForm.Get("api_key") != "key" || r.PostForm.Get("api_secret") != "secret" {
+			t.Errorf("credentials %q/%q", r.PostForm.Get("api_key"), r.PostForm.Get("api_secret"))
+		}
+	}, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"message-count":"1","messages":[{"to":"254712345678","message-id":"0c000000217b7f02","status":"0","remaining-balance":"15.53590000","message-price":"0.03330000","network":"63902"}]}`)
+	})
 }
 
 func testConfig(base string) Config {
@@ -92,7 +63,7 @@ func TestSubmitSendsDocumentedRequest(t *testing.T) {
 	c, _ := start(t, testConfig(f.URL), reg)
 	m := &gateway.Message{ID: "019a-msg", To: "+254712345678", From: "ignored", Text: "Loan due Friday", Encoding: gateway.EncodingGSM7, Parts: make([]gateway.Part, 1)}
 	res := c.Submit(context.Background(), m, []int{0})
-	reqs := f.requests()
+	reqs := f.Requests()
 	if len(reqs) != 1 {
 		t.Fatalf("%d requests, want 1", len(reqs))
 	}
@@ -121,7 +92,7 @@ func TestSubmitUnicodeType(t *testing.T) {
 	} {
 		c.Submit(context.Background(), m, []int{0})
 	}
-	for i, r := range f.requests() {
+	for i, r := range f.Requests() {
 		if r.Get("type") != "unicode" {
 			t.Errorf("request %d: type %q, want unicode", i, r.Get("type"))
 		}
@@ -130,7 +101,7 @@ func TestSubmitUnicodeType(t *testing.T) {
 
 func TestSubmitMultipartIDs(t *testing.T) {
 	f := newFake(t)
-	f.answer = func(w http.ResponseWriter, _ *http.Request) {
+	f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, `{"message-count":"2","messages":[{"message-id":"AAA1","status":"0"},{"message-id":"AAA2","status":"0"}]}`)
 	}
 	c, _ := start(t, testConfig(f.URL), nil)
@@ -140,8 +111,8 @@ func TestSubmitMultipartIDs(t *testing.T) {
 		t.Errorf("results %+v, want one id per part", res)
 	}
 	res = c.Submit(context.Background(), m, []int{1})
-	if len(f.requests()) != 2 || res[0].Index != 1 || res[0].CarrierID != "AAA2" {
-		t.Errorf("retry of part 1: %+v after %d requests", res, len(f.requests()))
+	if len(f.Requests()) != 2 || res[0].Index != 1 || res[0].CarrierID != "AAA2" {
+		t.Errorf("retry of part 1: %+v after %d requests", res, len(f.Requests()))
 	}
 	// Vonage split into a different count than we did: first id for all.
 	m3 := &gateway.Message{ID: "m3", To: "+254712345678", Text: "x", Parts: make([]gateway.Part, 3)}
@@ -161,7 +132,7 @@ func TestSubmitStatusDecisions(t *testing.T) {
 	} {
 		t.Run("status "+code, func(t *testing.T) {
 			f := newFake(t)
-			f.answer = func(w http.ResponseWriter, _ *http.Request) {
+			f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 				fmt.Fprintf(w, `{"message-count":"1","messages":[{"status":%q,"error-text":"refused"}]}`, code)
 			}
 			c, _ := start(t, testConfig(f.URL), nil)
@@ -189,7 +160,7 @@ func TestSubmitHTTPErrors(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			f := newFake(t)
-			f.answer = func(w http.ResponseWriter, _ *http.Request) {
+			f.Answer = func(w http.ResponseWriter, _ *http.Request) {
 				w.WriteHeader(tc.status)
 				io.WriteString(w, tc.body)
 			}
@@ -205,7 +176,7 @@ func TestSubmitHTTPErrors(t *testing.T) {
 
 func TestSubmitTimeoutIsRetry(t *testing.T) {
 	f := newFake(t)
-	f.answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	f.Answer = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 	cfg := testConfig(f.URL)
 	cfg.Timeout = 50 * time.Millisecond
 	c, _ := start(t, cfg, nil)
