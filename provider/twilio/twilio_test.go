@@ -58,12 +58,7 @@ func start(t *testing.T, cfg Config, reg prometheus.Registerer) (*Connector, *si
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sinktest.Sink{}
-	if err := c.Start(s); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop(context.Background()) })
-	return c, s
+	return c, sinktest.Start(t, c)
 }
 
 func message(parts int) *gateway.Message {

@@ -6,6 +6,7 @@ package sinktest
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/openmf/smsgw/gateway"
 )
@@ -63,4 +64,15 @@ func (s *Sink) Inbound() []*gateway.Inbound {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*gateway.Inbound(nil), s.inbound...)
+}
+
+// Start starts c with a new Sink and stops c when the test ends.
+func Start(tb testing.TB, c gateway.Connector) *Sink {
+	tb.Helper()
+	s := &Sink{}
+	if err := c.Start(s); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Stop(context.Background()) })
+	return s
 }
