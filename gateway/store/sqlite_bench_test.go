@@ -102,4 +102,44 @@ func benchReceipts(b *testing.B, s gateway.Store) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "receipts/s")
 }
 
+// BenchmarkSubmits records one submitted part per call, from ~64
+// concurrent callers, for messages accepted beforehand: the part update, the
+// message's totals and SUBMITTED status, the attempt row and the event.
+func BenchmarkSubmits(b *testing.B) {
+	s := openTest(b, filepath.Join(b.TempDir(), "bench.db"))
+	ctx := context.Background()
+	ids := make([]string, 0, b.N)
+	const chunk = 500
+	for done := 0; done < b.N; done += chunk {
+		msgs := make([]*gateway.Message, min(chunk, b.N-done))
+		for i := range msgs {
+			msgs[i] = &gateway.Message{Tenant: "t1", From: "MFI", To: "+254700000001", Text: "hi",
+				Encoding: gateway.EncodingGSM7, Parts: []gateway.Part{{Index: 0}}}
+		}
+		if _, err := s.Accept(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		for _, m := range msgs {
+			ids = append(ids, m.ID)
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(parallelism())
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: ids[i], Carrier: "c1",
+				CarrierID: fmt.Sprintf("id-%d", i), Cost: 0.8, Currency: "KES"}})
+			if err != nil {
+				b.Errorf("RecordSubmits(%s): %v", ids[i], err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "submits/s")
+}
+
 func maxProcs() int { return runtime.GOMAXPROCS(0) }
