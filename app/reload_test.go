@@ -32,7 +32,8 @@ type reloadRig struct {
 }
 
 // reloadTemplate is the whole file; {{name}} parts come from reloadRig.vars.
-const reloadTemplate = `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+const reloadTemplate = `listen: {grpc: "{{grpc}}", http: "127.0.0.1:0"}
+breaker: {consecutive_failures: {{trip}}}
 store: {driver: sqlite, path: {{db}}}
 gateway: {max_parts: {{max_parts}}}
 admin: {api_keys: [{{admin_keys}}]}
@@ -48,7 +49,7 @@ tenants:
       tenant_ids: [default]
       app_keys: [{{app_keys}}]
       bridges: [{{bridges}}]
-carriers:
+{{more_tenants}}carriers:
   - name: sim
     smpp: {host: {{host}}, port: {{port}}, system_id: mfi, password: secret, window: 8}
 routes:
@@ -69,7 +70,7 @@ func startReloadRig(t *testing.T, opts ...smsc.Option) *reloadRig {
 		"api_keys": `"` + apptest.KeyA + `"`, "region": "KE", "sender": "MFI-A", "senders": "", "rate": "0",
 		"stop_words": "STOP", "app_keys": "fineract-key-1", "bridges": "{id: 1, phone_no: MFI-A, provider_name: smsgw}",
 		"host": host, "port": fmt.Sprint(port), "cost": "0.8", "keywords": "", "allow_hosts": "example.org",
-		"end_point": "/", "route_carrier": "sim",
+		"end_point": "/", "route_carrier": "sim", "grpc": "127.0.0.1:0", "trip": "5", "more_tenants": "",
 	}}
 	r.write(t)
 	cfg, err := app.LoadConfig(r.path)
@@ -263,6 +264,10 @@ func TestReloadRefusesFixedFields(t *testing.T) {
 		{"engine", map[string]string{"max_parts": "3"}, "gateway.max_parts cannot change without a restart"},
 		{"region", map[string]string{"region": "TZ"}, "tenants[0].default_region cannot change without a restart"},
 		{"end point", map[string]string{"end_point": "fineract"}, "message_gateway.end_point cannot change without a restart"},
+		{"listener", map[string]string{"grpc": "127.0.0.2:0"}, "listen.grpc cannot change without a restart"},
+		{"breaker", map[string]string{"trip": "9"}, "breaker.consecutive_failures cannot change without a restart"},
+		{"a new tenant", map[string]string{"more_tenants": "  - {id: mfi-new, api_keys: [\"tenant-new-key-0003\"], default_region: KE, sender: NEW}\n"},
+			"tenants cannot change without a restart"},
 		{"kannel keyword without kannel", map[string]string{"keywords": `{keyword: BAL, kannel: {get_url: "http://example.org/bal?from=%p"}}`},
 			"keywords[0] (BAL): its kannel action needs a restart: this gateway was started without it"},
 	} {
@@ -293,7 +298,8 @@ func mergeMaps(a, b map[string]string) map[string]string {
 
 // startVars puts back the values a case changed.
 func startVars(r *reloadRig, changed map[string]string) {
-	start := map[string]string{"host": "127.0.0.1", "max_parts": "10", "region": "KE", "end_point": "/", "keywords": "", "cost": "0.8"}
+	start := map[string]string{"host": "127.0.0.1", "max_parts": "10", "region": "KE", "end_point": "/", "keywords": "", "cost": "0.8",
+		"grpc": "127.0.0.1:0", "trip": "5", "more_tenants": ""}
 	for k := range changed {
 		if v, ok := start[k]; ok {
 			r.vars[k] = v
