@@ -253,12 +253,28 @@ func TestDownCarrierDoesNotUseAttempts(t *testing.T) {
 	a := newFake("a", 10, ok)
 	a.up.Store(false)
 	other := newFake("other", 10, ok) // up, so the engine keeps claiming
-	h := newHarness(t, []routing.Route{route("+254", "a", 1), route("+1", "other", 1)}, a, other)
+	clock := testutil.NewClock(time.Now())
+	h := newHarnessWith(t, []routing.Route{route("+254", "a", 1), route("+1", "other", 1)}, 0,
+		func(o *gateway.Options) { o.Now = clock.Now }, a, other)
 	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
-	time.Sleep(300 * time.Millisecond) // many RetryBase periods; MaxAttempts is 3
-	m, err := h.store.Get(context.Background(), "t", id)
-	if err != nil {
-		t.Fatal(err)
+	// Twice MaxAttempts turns, each ending in a reschedule (the store
+	// stamps UpdatedAt); after each, the clock moves by RetryMax, which
+	// makes the message due again.
+	var m *gateway.Message
+	var last time.Time
+	for turn := range 6 {
+		testutil.Eventually(t, 10*time.Second, func() error {
+			var err error
+			if m, err = h.store.Get(context.Background(), "t", id); err != nil {
+				t.Fatal(err)
+			}
+			if m.LastError == "" || !m.UpdatedAt.After(last) {
+				return fmt.Errorf("turn %d not taken: %s, %d attempts, %q", turn+1, m.Status, m.Tries, m.LastError)
+			}
+			return nil
+		})
+		last = m.UpdatedAt
+		clock.Advance(50 * time.Millisecond)
 	}
 	if m.Status != gateway.StatusAccepted || m.Tries != 0 || !strings.HasPrefix(m.LastError, "no carrier can take") {
 		t.Fatalf("while the carrier is down: %s, %d attempts, %q", m.Status, m.Tries, m.LastError)
@@ -312,9 +328,10 @@ func TestNoRouteFails(t *testing.T) {
 func TestExpiredBeforeSubmission(t *testing.T) {
 	a := newFake("a", 10, ok)
 	a.up.Store(false)
-	h := newHarness(t, []routing.Route{route("+", "a", 1)}, a)
-	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello", ExpiresAt: time.Now().Add(30 * time.Millisecond)})
-	time.Sleep(40 * time.Millisecond)
+	clock := testutil.NewClock(time.Now())
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, 0, func(o *gateway.Options) { o.Now = clock.Now }, a)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello", ExpiresAt: clock.Now().Add(30 * time.Millisecond)})
+	clock.Advance(40 * time.Millisecond)
 	a.up.Store(true)
 	h.waitStatus(t, id, gateway.StatusExpired)
 	if a.callCount() != 0 {
