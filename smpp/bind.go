@@ -179,7 +179,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 			b.setUp(true)
 		}
 		log.Info("smpp: bound", "attempt", attempt)
-		upAt := time.Now()
+		upAt := b.p.clock.now()
 		select {
 		case <-l.closed:
 		case <-b.p.quit:
@@ -189,7 +189,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 		if b.quitting() {
 			return
 		}
-		if time.Since(upAt) > cfg.RebindInterval {
+		if b.p.clock.now().Sub(upAt) > cfg.RebindInterval {
 			backoff = min(initialBackoff, cfg.RebindInterval)
 			attempt = 0
 		}
@@ -225,17 +225,9 @@ func (b *bind) quitting() bool {
 	}
 }
 
-// sleep waits d, reporting false when the pool stopped meanwhile.
-func (b *bind) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-b.p.quit:
-		return false
-	case <-t.C:
-		return true
-	}
-}
+// sleep waits d on the pool's clock, reporting false when the pool
+// stopped meanwhile.
+func (b *bind) sleep(d time.Duration) bool { return b.p.clock.sleep(b.p.quit, d) }
 
 // connect opens one link: dial, bind, and a gosmpp Session without
 // automatic rebinding.

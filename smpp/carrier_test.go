@@ -159,9 +159,12 @@ func TestTLS(t *testing.T) {
 	// A certificate for another name never binds.
 	cfg := simConfig(t, sim.Addr())
 	cfg.TLS, cfg.CAFile, cfg.ServerName = true, caFile, "other.test"
-	bad := newPool(t, "bad-tls", cfg, Options{}, nil)
 	before := sim.Stats().Binds
-	time.Sleep(200 * time.Millisecond) // a negative: nothing to poll for
+	// The bind tries for one second of its clock, then waits at the horizon.
+	clock := newFakeClock()
+	clock.stopAt(time.Second)
+	bad := newPool(t, "bad-tls", cfg, Options{clock: clock}, nil)
+	waitFor(t, "the bad bind waiting past 1s", func() bool { return clock.sleepers() == 1 })
 	if bad.Up() || sim.Stats().Binds != before {
 		t.Fatal("bound with a certificate for another name")
 	}
@@ -256,13 +259,14 @@ func TestThrottlePausesCarrierAndRetries(t *testing.T) {
 		return smsc.Action{}
 	}))
 	defer sim.Close()
-	p := startPool(t, sim, nil, func(c *Config) { c.ThrottlePause = 100 * time.Millisecond })
-	start := time.Now()
+	clock := newFakeClock()
+	p := startPoolWith(t, sim, nil, Options{clock: clock}, func(c *Config) { c.ThrottlePause = 100 * time.Millisecond })
+	start := clock.now()
 	r := submitOne(t, p, message("slow down"))
 	if r.Err != nil {
 		t.Fatalf("throttled part not retried: %v", r.Err)
 	}
-	if el := time.Since(start); el < 200*time.Millisecond {
+	if el := clock.since(start); el < 200*time.Millisecond {
 		t.Fatalf("two throttles paused only %v", el)
 	}
 	if got := value(t, p.m.throttled); got != 2 {
@@ -350,8 +354,12 @@ func TestBindRefusalBacksOff(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithCredentials("mfi", "right"))
 	defer sim.Close()
 	cfg := simConfig(t, sim.Addr()) // password "secret": refused
-	p := newPool(t, "sim", cfg, Options{}, nil)
-	time.Sleep(time.Second) // counting attempts over a fixed span
+	// Count the attempts over one second of the pool's clock: the bind
+	// waits at the horizon once its next attempt would come after it.
+	clock := newFakeClock()
+	clock.stopAt(time.Second)
+	p := newPool(t, "sim", cfg, Options{clock: clock}, nil)
+	waitFor(t, "the bind waiting past 1s", func() bool { return clock.sleepers() == 1 })
 	n := sim.Stats().BindFailures
 	// rebind_interval 50ms: waits of ≥25, 50, 100, 200, 300 ms… at most
 	// about 6 attempts in a second, where a tight loop makes hundreds.

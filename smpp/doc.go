@@ -71,9 +71,10 @@
 // # Concurrency and lock order
 //
 // Pool.mu guards the lifecycle state and the in-flight count; bind.mu
-// guards the pending map; refTable.mu the reference table. None is held
-// while calling gosmpp, the sink or another lock, so there is no lock order
-// to respect. gosmpp runs its callbacks (OnAllPDU, OnClosed, OnSubmitError)
+// guards the pending map; refTable.mu the reference table; Pool.tpsMu
+// holds reading the clock and reserving a TPS token together. None is held
+// while calling gosmpp, the sink or another of these locks, so there is no
+// lock order to respect. gosmpp runs its callbacks (OnAllPDU, OnClosed, OnSubmitError)
 // on its own goroutines; they only touch the pending map, atomics and the
 // sink queue. The MO assembler belongs to the sink worker goroutine alone.
 //

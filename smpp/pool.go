@@ -41,6 +41,8 @@ type Options struct {
 	// when set, each bind holds one of Config.Binds slots from before it
 	// first dials until the pool stops. Nil: every bind is local.
 	BindSlots gateway.BindSlots
+
+	clock clock // nil: real time; tests set a fake
 }
 
 // Pool is the SMPP connector of one carrier: Config.Binds transceiver binds,
@@ -55,9 +57,11 @@ type Pool struct {
 	log     *slog.Logger
 	m       *carrierMetrics
 	limiter *rate.Limiter // nil when tps is 0
+	tpsMu   sync.Mutex    // orders reservations on limiter by clock time
 	binds   []*bind
 	tls     *tls.Config // nil without Config.TLS
 	refs    *refTable
+	clock   clock
 
 	// pausedUntil (unix nanoseconds) holds every submit of the carrier
 	// after a throttling answer.
@@ -108,6 +112,7 @@ func NewPool(name string, cfg Config, opts Options) (*Pool, error) {
 		text: smstext.TextOptions{PackGSM7: cfg.PackGSM7, Latin1: cfg.Latin1, Concat: cfg.Concat,
 			Alphabet: cfg.DefaultAlphabet},
 		refs:    newRefTable(),
+		clock:   opts.clock,
 		mo:      newMOAssembler(cfg.MOTimeout),
 		tenant:  cmp(opts.Tenant, cfg.Tenant),
 		log:     log.With("carrier", name, "system_id", cfg.SystemID),
@@ -115,6 +120,9 @@ func NewPool(name string, cfg Config, opts Options) (*Pool, error) {
 		drained: make(chan struct{}),
 		work:    make(chan delivery, 4*sinkBatch),
 		quit:    make(chan struct{}),
+	}
+	if p.clock == nil {
+		p.clock = realClock{}
 	}
 	if cfg.TLS && opts.Dialer == nil {
 		tc, err := tlsConfig(&cfg)
@@ -388,7 +396,7 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *smstext
 
 // pause holds the carrier's sending for throttle_pause from now.
 func (p *Pool) pause() {
-	until := time.Now().Add(p.cfg.ThrottlePause).UnixNano()
+	until := p.clock.now().Add(p.cfg.ThrottlePause).UnixNano()
 	for {
 		cur := p.pausedUntil.Load()
 		if cur >= until || p.pausedUntil.CompareAndSwap(cur, until) {
@@ -402,25 +410,42 @@ func (p *Pool) wait(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
+	if !p.clock.sleep(ctx.Done(), d) {
 		return fmt.Errorf("smpp: waiting out a throttle pause: %w", ctx.Err())
 	}
+	return nil
 }
 
 // pace waits out a throttle pause, then for the TPS limiter.
 func (p *Pool) pace(ctx context.Context) error {
-	if err := p.wait(ctx, time.Until(time.Unix(0, p.pausedUntil.Load()))); err != nil {
+	if err := p.wait(ctx, time.Unix(0, p.pausedUntil.Load()).Sub(p.clock.now())); err != nil {
 		return err
 	}
-	if p.limiter != nil {
-		if err := p.limiter.Wait(ctx); err != nil {
-			return fmt.Errorf("smpp: waiting for the TPS limit: %w", err)
-		}
+	if p.limiter == nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("smpp: waiting for the TPS limit: %w", err)
+	}
+	// The limiter's Wait on the pool's clock: reserve a token now, wait
+	// for its time, and give it back when the wait is cut short. Reading
+	// the clock and reserving go together, so the limiter never sees time
+	// go back.
+	p.tpsMu.Lock()
+	now := p.clock.now()
+	r := p.limiter.ReserveN(now, 1)
+	p.tpsMu.Unlock()
+	d := r.DelayFrom(now)
+	if d <= 0 {
+		return nil
+	}
+	if deadline, ok := ctx.Deadline(); ok && now.Add(d).After(deadline) {
+		r.CancelAt(now)
+		return fmt.Errorf("smpp: waiting for the TPS limit: %w", context.DeadlineExceeded)
+	}
+	if !p.clock.sleep(ctx.Done(), d) {
+		r.CancelAt(p.clock.now())
+		return fmt.Errorf("smpp: waiting for the TPS limit: %w", ctx.Err())
 	}
 	return nil
 }

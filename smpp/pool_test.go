@@ -102,11 +102,18 @@ func simConfig(t testing.TB, addr string) Config {
 // when the test ends.
 func startPool(t testing.TB, sim *smsc.Server, sink gateway.Sink, edit func(*Config)) *Pool {
 	t.Helper()
+	return startPoolWith(t, sim, sink, Options{}, edit)
+}
+
+// startPoolWith is startPool with the pool's options; its tenant is mfi-a.
+func startPoolWith(t testing.TB, sim *smsc.Server, sink gateway.Sink, opts Options, edit func(*Config)) *Pool {
+	t.Helper()
 	cfg := simConfig(t, sim.Addr())
 	if edit != nil {
 		edit(&cfg)
 	}
-	p := newPool(t, "sim", cfg, Options{Tenant: "mfi-a"}, sink)
+	opts.Tenant = "mfi-a"
+	p := newPool(t, "sim", cfg, opts, sink)
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if !p.Up() {
 			return errors.New("pool not up")
@@ -750,7 +757,8 @@ func TestStopBoundedByContext(t *testing.T) {
 func TestSeveralBindsAndTPS(t *testing.T) {
 	sim := smsc.NewServer(smsc.WithReceiptDelay(time.Hour, time.Hour))
 	defer sim.Close()
-	p := startPool(t, sim, nil, func(c *Config) { c.Binds = 3; c.TPS = 100 })
+	clock := newFakeClock()
+	p := startPoolWith(t, sim, nil, Options{clock: clock}, func(c *Config) { c.Binds = 3; c.TPS = 100 })
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := sim.Stats().Bound; n != 3 {
 			return fmt.Errorf("%d binds", n)
@@ -760,7 +768,7 @@ func TestSeveralBindsAndTPS(t *testing.T) {
 	if p.Window() != 3*DefaultWindow {
 		t.Fatalf("window %d", p.Window())
 	}
-	start := time.Now()
+	start := clock.now()
 	var wg sync.WaitGroup
 	for range 40 {
 		wg.Go(func() {
@@ -770,8 +778,9 @@ func TestSeveralBindsAndTPS(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// 40 submits at 100/s with a burst of 10 need at least 0.3 s.
-	if el := time.Since(start); el < 250*time.Millisecond {
+	// 40 submits at 100/s with a burst of 10 need at least 0.3 s of the
+	// pool's clock.
+	if el := clock.since(start); el < 250*time.Millisecond {
 		t.Fatalf("40 submits at tps 100 took only %v", el)
 	}
 }
