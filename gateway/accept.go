@@ -170,7 +170,7 @@ func (a *acceptor) admit(tenant string, n int) error {
 	if lim == nil {
 		return nil
 	}
-	now := time.Now()
+	now := a.now()
 	r := lim.ReserveN(now, n)
 	if !r.OK() {
 		return &QuotaError{Tenant: tenant, TooLarge: true}
@@ -192,7 +192,7 @@ func (a *acceptor) pace(tenant string, msgs []*Message) (release func(), held in
 	if lim == nil {
 		return func() {}, 0
 	}
-	now := time.Now()
+	now := a.now()
 	var rs []*rate.Reservation
 	for i := 0; i < len(msgs); i += lim.Burst() {
 		chunk := msgs[i:min(i+lim.Burst(), len(msgs))]
@@ -202,7 +202,7 @@ func (a *acceptor) pace(tenant string, msgs []*Message) (release func(), held in
 		if d <= 0 {
 			continue
 		}
-		at := a.now().Add(d)
+		at := now.Add(d)
 		for _, m := range chunk {
 			if m.NotBefore.Before(at) {
 				m.NotBefore = at

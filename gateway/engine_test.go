@@ -559,16 +559,17 @@ func TestRetryMovesOnWhenTheBreakerTrips(t *testing.T) {
 // and the tenant's other callers then wait for the budget the page used.
 func TestAcceptPacedHoldsWhatIsOverTheRate(t *testing.T) {
 	a := newFake("a", 10, ok)
+	clock := testutil.NewClock(time.Now())
 	h := newHarnessWith(t, []routing.Route{route("+", "a", 0.5)}, 0, func(o *gateway.Options) {
 		o.Tenants[0].Rate, o.Tenants[0].Burst = 10, 10
+		o.Now = clock.Now
 	}, a)
 	reqs := make([]gateway.SendRequest, 35)
 	for i := range reqs {
 		reqs[i] = gateway.SendRequest{To: "+254712345678", Text: fmt.Sprintf("page item %d", i)}
 	}
-	t0 := time.Now()
+	t0 := clock.Now()
 	out, err := h.engine.AcceptPaced(context.Background(), "t", reqs)
-	t1 := time.Now()
 	if err != nil {
 		t.Fatalf("AcceptPaced over the rate: %v, want the page stored", err)
 	}
@@ -584,12 +585,12 @@ func TestAcceptPacedHoldsWhatIsOverTheRate(t *testing.T) {
 		// 2 s, and the last 5 need 5 more tokens: 2.5 s.
 		wait := []time.Duration{0, time.Second, 2 * time.Second, 2500 * time.Millisecond}[i/10]
 		if wait == 0 {
-			if !m.NotBefore.IsZero() && m.NotBefore.After(t1) {
+			if !m.NotBefore.IsZero() && m.NotBefore.After(t0) {
 				t.Errorf("item %d held until %v, want sent at once", i, m.NotBefore)
 			}
 			continue
 		}
-		lo, hi := t0.Add(wait-time.Millisecond), t1.Add(wait+time.Millisecond)
+		lo, hi := t0.Add(wait-time.Millisecond), t0.Add(wait+time.Millisecond)
 		if m.NotBefore.Before(lo) || m.NotBefore.After(hi) {
 			t.Errorf("item %d not before %v, want %v after the call (between %v and %v)", i, m.NotBefore, wait, lo, hi)
 		}
