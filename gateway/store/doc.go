@@ -63,12 +63,26 @@
 // Options.MaxBatch operations) into one transaction, commits it once and then
 // answers every caller of the batch: many callers share one fsync (group
 // commit). Within a batch the Accepts run first, together, as multi-row
-// INSERTs, RecordReceipts run last (so a receipt racing its submit record
-// in the same batch finds the carrier id instead of being kept unmatched),
-// and the events of the whole batch are appended just before the COMMIT;
-// the batch's callers are concurrent, so this is a valid order. An
-// operation that fails on its own (an unknown id, a constraint) fails only
-// its caller; the others in the batch commit. An I/O failure or a
+// INSERTs; then the other operations one by one; then the RecordSubmits,
+// together; and the RecordReceipts last, together (so a receipt racing its
+// submit record in the same batch finds the carrier id instead of being
+// kept unmatched); the events of the whole batch are appended just before
+// the COMMIT, in multi-row INSERTs. The batch's callers are concurrent, so
+// this is a valid order. The RecordSubmits and RecordReceipts of a batch
+// take a constant number of set-based statements whatever their number of
+// records (UPDATE ... FROM a VALUES list of the group's rows, one query
+// for the state they decide on), and leave exactly what the same calls
+// would leave one after the other in batch order: a RecordSubmits naming a
+// message that an earlier one of the batch names runs on its own, before
+// the group, and receipts are applied in memory, one after the other, to
+// the parts and messages the group read, which are then written back.
+// Receipts kept as unmatched wait for their id in unmatched_receipts; the
+// RecordSubmits group looks them up in one statement (none while the table
+// is empty) and applies any it finds one by one. An operation that fails
+// on its own (an unknown id, a constraint) fails only its caller; the
+// others in the batch commit: a group that hits a constraint is replayed
+// one operation at a time, and a RecordSubmits naming an unknown part
+// replays its batch without it. An I/O failure or a
 // failed commit fails every caller of that batch, and nothing of it is
 // acknowledged. Once queued, a call waits for its batch; a context that ends
 // before the writer reaches the operation cancels it without effect.

@@ -119,18 +119,23 @@ func prefixed(prefix, columns string) string {
 // op is one queued write operation. run executes it inside the batch
 // transaction; it may run more than once when another operation's failure
 // forces a replay, so it must rebuild its results from scratch each time.
+// An operation that a batch may run together with others of its kind
+// (Accept, RecordSubmits, RecordReceipts) also carries its arguments; run
+// then does the same for it alone.
 type op struct {
-	ctx    context.Context
-	name   string
-	run    func(w *wtx) error
-	accept *acceptArgs // set for Accept, which batches may run as a group
+	ctx      context.Context
+	name     string
+	run      func(w *wtx) error
+	accept   *acceptArgs  // set for Accept
+	submits  *submitCall  // set for RecordSubmits
+	receipts *receiptCall // set for RecordReceipts
 	// late operations run after the others of their batch (RecordReceipts,
 	// so that a receipt finds the carrier id recorded in the same batch).
 	late bool
 	err  error
 	done chan error
 
-	grouped bool // done by acceptGroup in the current attempt
+	grouped bool // run by its kind's group in the current attempt
 }
 
 func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore, err error) {
@@ -380,91 +385,204 @@ func (s *sqliteStore) commit(batch []*op) {
 	}
 }
 
-// runBatch executes batch up to its commit. The Accepts of a batch run
-// first, as one group of multi-row INSERTs (statements, not rows, are what
-// SQLite spends its time on); any constraint failure in the group replays
-// the batch with every operation on its own, so that only the culprit fails.
-// Running the Accepts first is a valid order: the batch's callers are
-// concurrent, and all of it commits at once.
+// runBatch executes batch up to its commit. Operations of the kinds that
+// batches group run together, with a constant number of statements per
+// group whatever its size (statements, not rows, are what SQLite spends
+// its time on): the Accepts first, as multi-row INSERTs; then every other
+// operation one by one; then the RecordSubmits; then the RecordReceipts,
+// last. This is a valid order: the batch's callers are concurrent, and all
+// of it commits at once. A group that fails with a constraint replays the
+// batch with every operation on its own, so that only the culprit fails;
+// a grouped operation that fails on its own (RecordSubmits of an unknown
+// part) replays the batch without it.
 func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
-	ctx := context.Background()
 	group := true
 	for {
-		if _, err := s.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		if err := s.execConn("BEGIN IMMEDIATE"); err != nil {
 			return fmt.Errorf("store: begin: %w", err)
 		}
 		w.events = w.events[:0]
 		w.unmatchedKnown = false
-		var accepts []*op
-		for _, o := range batch {
-			o.grouped = false
-			if o.err != nil {
-				continue
-			}
-			if err := o.ctx.Err(); err != nil {
-				o.err = fmt.Errorf("store: %s: %w", o.name, err)
-				continue
-			}
-			if group && o.accept != nil {
-				accepts = append(accepts, o)
-			}
+		again, err := s.attempt(w, batch, group)
+		if err != nil {
+			s.rollback()
+			return err
 		}
-		if len(accepts) > 0 {
-			if err := w.acceptGroup(accepts); err != nil {
-				s.rollback()
-				if !isOpError(err) {
-					return fmt.Errorf("store: accept: %w", err)
-				}
-				s.opts.Logger.Debug("store: replaying batch one operation at a time", "ops", len(batch), "err", err)
-				group = false
-				continue
-			}
-			for _, o := range accepts {
-				o.grouped = true
-			}
-		}
-		replay := false
-	ops:
-		for _, o := range lateLast(batch) {
-			if o.err != nil || o.grouped {
-				continue
-			}
-			if err := o.ctx.Err(); err != nil {
-				o.err = fmt.Errorf("store: %s: %w", o.name, err)
-				continue
-			}
-			w.dirty = false
-			events := len(w.events)
-			err := o.run(w)
-			if err == nil {
-				continue
-			}
-			w.events = w.events[:events]
-			if !isOpError(err) {
-				s.rollback()
-				return fmt.Errorf("store: %s: %w", o.name, err)
-			}
-			o.err = err
-			if w.dirty {
-				replay = true
-				break ops
-			}
-		}
-		if replay {
+		switch again {
+		case replayAlone:
+			s.rollback()
+			s.opts.Logger.Debug("store: replaying batch one operation at a time", "ops", len(batch))
+			group = false
+			continue
+		case replayWithout:
 			s.rollback()
 			s.opts.Logger.Debug("store: replaying batch without a failed operation", "ops", len(batch))
 			continue
 		}
-		if err := w.flushEvents(); err != nil {
-			s.rollback()
-			return fmt.Errorf("store: events: %w", err)
-		}
-		if _, err := s.conn.ExecContext(ctx, "COMMIT"); err != nil {
+		if err := s.execConn("COMMIT"); err != nil {
 			s.rollback()
 			return fmt.Errorf("store: commit: %w", err)
 		}
 		return nil
 	}
+}
+
+// replay says whether and how an attempt at a batch must start over.
+type replay int
+
+const (
+	replayNone    replay = iota // the attempt may commit
+	replayWithout               // again, without the operations that failed
+	replayAlone                 // again, every operation on its own
+)
+
+// batchGroups are the operations of one attempt that run by kind.
+type batchGroups struct {
+	accepts, submits, receipts []*op
+}
+
+// partition skips the operations already failed or canceled and, when
+// group is set, sorts out those that run by kind. A RecordSubmits that
+// names a message another grouped one names too runs on its own, so that
+// each message's submit records in a group come from one call.
+func partition(batch []*op, group bool) batchGroups {
+	var (
+		g     batchGroups
+		owner map[string]*op // message id → its grouped RecordSubmits
+	)
+	for _, o := range batch {
+		o.grouped = false
+		if o.err != nil {
+			continue
+		}
+		if err := o.ctx.Err(); err != nil {
+			o.err = fmt.Errorf("store: %s: %w", o.name, err)
+			continue
+		}
+		if !group {
+			continue
+		}
+		switch {
+		case o.accept != nil:
+			g.accepts = append(g.accepts, o)
+		case o.receipts != nil:
+			g.receipts = append(g.receipts, o)
+		case o.submits != nil:
+			if owner == nil {
+				owner = make(map[string]*op)
+			}
+			if !claimMessages(owner, o) {
+				continue
+			}
+			g.submits = append(g.submits, o)
+		default:
+			continue
+		}
+		o.grouped = true
+	}
+	return g
+}
+
+// claimMessages records o as the owner of the messages it submits parts
+// of, unless another operation owns one of them already.
+func claimMessages(owner map[string]*op, o *op) bool {
+	for _, r := range o.submits.recs {
+		if other, ok := owner[r.MessageID]; ok && other != o {
+			return false
+		}
+	}
+	for _, r := range o.submits.recs {
+		owner[r.MessageID] = o
+	}
+	return true
+}
+
+// attempt runs batch once up to its commit (see runBatch). A non-nil error
+// fails the whole batch.
+func (s *sqliteStore) attempt(w *wtx, batch []*op, group bool) (replay, error) {
+	g := partition(batch, group)
+	if len(g.accepts) > 0 {
+		if err := w.acceptGroup(g.accepts); err != nil {
+			if !isOpError(err) {
+				return replayNone, fmt.Errorf("store: accept: %w", err)
+			}
+			s.opts.Logger.Debug("store: accept group failed", "err", err)
+			return replayAlone, nil
+		}
+	}
+	for _, o := range lateLast(batch) {
+		if o.err != nil || o.grouped {
+			continue
+		}
+		if err := o.ctx.Err(); err != nil {
+			o.err = fmt.Errorf("store: %s: %w", o.name, err)
+			continue
+		}
+		w.dirty = false
+		events := len(w.events)
+		err := o.run(w)
+		if err == nil {
+			continue
+		}
+		w.events = w.events[:events]
+		if !isOpError(err) {
+			return replayNone, fmt.Errorf("store: %s: %w", o.name, err)
+		}
+		o.err = err
+		if w.dirty {
+			return replayWithout, nil
+		}
+	}
+	if len(g.submits) > 0 {
+		calls := make([]*submitCall, len(g.submits))
+		for i, o := range g.submits {
+			calls[i] = o.submits
+		}
+		if err := w.recordSubmits(calls); err != nil {
+			if !isOpError(err) {
+				return replayNone, fmt.Errorf("store: record submits: %w", err)
+			}
+			s.opts.Logger.Debug("store: submit group failed", "err", err)
+			return replayAlone, nil
+		}
+		failed := false
+		for _, o := range g.submits {
+			if o.submits.err != nil {
+				o.err, failed = o.submits.err, true
+			}
+		}
+		if failed {
+			return replayWithout, nil
+		}
+	}
+	if len(g.receipts) > 0 {
+		calls := make([]*receiptCall, len(g.receipts))
+		for i, o := range g.receipts {
+			calls[i] = o.receipts
+		}
+		if err := w.recordReceipts(calls); err != nil {
+			if !isOpError(err) {
+				return replayNone, fmt.Errorf("store: record receipts: %w", err)
+			}
+			s.opts.Logger.Debug("store: receipt group failed", "err", err)
+			return replayAlone, nil
+		}
+	}
+	if err := w.flushEvents(); err != nil {
+		return replayNone, fmt.Errorf("store: events: %w", err)
+	}
+	return replayNone, nil
+}
+
+// execConn runs one of the writer's transaction statements (BEGIN,
+// COMMIT), prepared once like the others.
+func (s *sqliteStore) execConn(query string) error {
+	st, err := s.stmt(query)
+	if err != nil {
+		return err
+	}
+	_, err = st.Exec()
+	return err
 }
 
 // lateLast returns batch with its late operations moved to the end, each
@@ -552,24 +670,88 @@ type eventRow struct {
 // stay far below SQLite's 32766 parameters.
 const multiRowMax = 64
 
+// setRowsMax bounds the rows of one set-based statement (an UPDATE ... FROM
+// or a query over a VALUES list, see execRows): its rows are narrow, and
+// fewer, larger statements cost less per row.
+const setRowsMax = 256
+
+// rowsQuery is a statement over a list of rows: head, then the rows as a
+// VALUES list (each row's value list in row, in which each "?" takes the
+// next argument), then tail. Placeholders in head come before the rows'
+// and are bound from the statement's fixed arguments; tail has none.
+type rowsQuery struct {
+	head string
+	row  []string
+	tail string
+}
+
+// width is the number of arguments one row takes.
+func (q *rowsQuery) width() int {
+	n := 0
+	for _, v := range q.row {
+		if v == "?" {
+			n++
+		}
+	}
+	return n
+}
+
 // insertRows inserts rows with as few statements as it can. head is
 // "INSERT INTO t (cols) VALUES"; row is one row's value list in which each
 // "?" takes the next argument, and args holds the rows' arguments end to end.
 // Statements come in power-of-two sizes so that only a handful are ever
 // prepared per table.
 func (w *wtx) insertRows(head string, row []string, args []any) error {
-	width := 0
-	for _, v := range row {
-		if v == "?" {
-			width++
+	_, err := w.execRows(rowsQuery{head: head, row: row}, multiRowMax, nil, args)
+	return err
+}
+
+// execRows runs q over rows with as few statements as it can, at most
+// maxRows rows each, in power-of-two sizes, and returns the rows affected
+// in all. fixed are the arguments of q.head's own placeholders; args holds
+// the rows' arguments end to end.
+func (w *wtx) execRows(q rowsQuery, maxRows int, fixed, args []any) (int64, error) {
+	var total int64
+	err := w.chunkRows(q, maxRows, fixed, args, func(query string, args []any) error {
+		n, err := w.exec(query, args...)
+		total += n
+		return err
+	})
+	return total, err
+}
+
+// queryRows runs the query q over rows (up to setRowsMax a statement) and
+// calls scan for every row of every result.
+func (w *wtx) queryRows(q rowsQuery, fixed, args []any, scan func(*sql.Rows) error) error {
+	return w.chunkRows(q, setRowsMax, fixed, args, func(query string, args []any) error {
+		rows, err := w.query(query, args...)
+		if err != nil {
+			return err
 		}
-	}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// chunkRows cuts args into statements of q of power-of-two row counts, at
+// most maxRows rows each, and calls run on each with its arguments.
+func (w *wtx) chunkRows(q rowsQuery, maxRows int, fixed, args []any, run func(query string, args []any) error) error {
+	width := q.width()
 	for len(args) > 0 {
 		n := 1
-		for n*2 <= min(multiRowMax, len(args)/width) {
+		for n*2 <= min(maxRows, len(args)/width) {
 			n *= 2
 		}
-		if _, err := w.exec(w.s.rowsSQL(head, row, n), args[:n*width]...); err != nil {
+		chunk := args[:n*width]
+		if len(fixed) > 0 {
+			chunk = append(append(make([]any, 0, len(fixed)+len(chunk)), fixed...), chunk...)
+		}
+		if err := run(w.s.rowsSQL(q, n), chunk); err != nil {
 			return err
 		}
 		args = args[n*width:]
@@ -577,22 +759,22 @@ func (w *wtx) insertRows(head string, row []string, args []any) error {
 	return nil
 }
 
-// rowsSQL builds (once) the INSERT of n rows. Its placeholders are anonymous
-// "?": SQLite resolves each numbered or named one by a linear search, which
-// made binding a 64-row statement quadratic.
-func (s *sqliteStore) rowsSQL(head string, row []string, n int) string {
-	key := sqlKey{head, n}
-	if q, ok := s.sqls[key]; ok {
-		return q
+// rowsSQL builds (once) q for n rows. Its placeholders are anonymous "?":
+// SQLite resolves each numbered or named one by a linear search, which made
+// binding a 64-row statement quadratic.
+func (s *sqliteStore) rowsSQL(q rowsQuery, n int) string {
+	key := sqlKey{q.head, q.tail, n}
+	if sql, ok := s.sqls[key]; ok {
+		return sql
 	}
 	var b strings.Builder
-	b.WriteString(head)
+	b.WriteString(q.head)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString(" (")
-		for j, v := range row {
+		for j, v := range q.row {
 			if j > 0 {
 				b.WriteString(", ")
 			}
@@ -600,14 +782,15 @@ func (s *sqliteStore) rowsSQL(head string, row []string, n int) string {
 		}
 		b.WriteByte(')')
 	}
-	q := b.String()
-	s.sqls[key] = q
-	return q
+	b.WriteString(q.tail)
+	sql := b.String()
+	s.sqls[key] = sql
+	return sql
 }
 
 type sqlKey struct {
-	head string
-	n    int
+	head, tail string
+	n          int
 }
 
 func (w *wtx) exec(query string, args ...any) (int64, error) {

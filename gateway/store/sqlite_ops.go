@@ -94,7 +94,7 @@ func (w *wtx) partArgs(args []any, id string, m *gateway.Message) []any {
 // several. ON CONFLICT DO NOTHING turns an existing (tenant, client_ref)
 // into a lookup instead of an error.
 func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error) {
-	n, err := w.exec(w.s.rowsSQL(insertMessagesHead, messageRow, 1)+" ON CONFLICT DO NOTHING",
+	n, err := w.exec(w.s.rowsSQL(rowsQuery{head: insertMessagesHead, row: messageRow, tail: " ON CONFLICT DO NOTHING"}, 1),
 		w.messageArgs(nil, id, m)...)
 	if err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s: %w", id, err)
@@ -266,7 +266,8 @@ const (
 )
 
 // RecordSubmits stores carrier ids, completes fully submitted messages and
-// applies receipts that were waiting for these ids.
+// applies receipts that were waiting for these ids. The writer runs the
+// RecordSubmits of a batch together (wtx.recordSubmits).
 func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRecord) error {
 	if len(recs) == 0 {
 		return nil
@@ -274,117 +275,13 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 	if err := checkSubmits(recs); err != nil {
 		return err
 	}
-	return s.do(ctx, "record submits", func(w *wtx) error {
-		type total struct {
-			carrier, currency string
-			cost              float64
-			at                int64
+	c := &submitCall{recs: recs}
+	return s.submit(&op{ctx: ctx, name: "record submits", submits: c, run: func(w *wtx) error {
+		if err := w.recordSubmits([]*submitCall{c}); err != nil {
+			return err
 		}
-		var order []string
-		totals := make(map[string]*total)
-		for _, r := range recs {
-			at := w.nowNs
-			if !r.At.IsZero() {
-				at = r.At.UnixNano()
-			}
-			n, err := w.exec(sqlSubmitPart, r.Carrier, r.CarrierID, at, r.MessageID, r.Index, r.Cost)
-			if err != nil {
-				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
-			}
-			if n == 0 {
-				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, gateway.ErrNotFound)
-			}
-			t := totals[r.MessageID]
-			if t == nil {
-				t = &total{}
-				totals[r.MessageID] = t
-				order = append(order, r.MessageID)
-			}
-			t.carrier = r.Carrier
-			if r.Currency != "" {
-				t.currency = r.Currency
-			}
-			t.cost += r.Cost
-			t.at = max(t.at, at)
-		}
-		// Per message: one read of its state and one update of its totals
-		// (and, once no part is left unsent, its SUBMITTED status); the
-		// attempts of the whole call go in multi-row INSERTs.
-		attempts := make([]any, 0, 5*len(order))
-		for _, id := range order {
-			t := totals[id]
-			var (
-				tenant, status string
-				unsent         int
-			)
-			if err := w.queryRow(sqlSubmitState, id).Scan(&tenant, &status, &unsent); err != nil {
-				return fmt.Errorf("store: record submits %s: %w", id, err)
-			}
-			done := gateway.Status(status) == gateway.StatusAccepted && unsent == 0
-			if _, err := w.exec(sqlSubmitTotalsState, t.carrier, t.cost, t.currency, w.nowNs, id, done); err != nil {
-				return fmt.Errorf("store: record submits %s: %w", id, err)
-			}
-			attempts = append(attempts, id, t.carrier, "submitted", "", t.at)
-			if done {
-				w.event(tenant, id, gateway.StatusSubmitted, "")
-			}
-		}
-		if err := w.insertRows(insertAttemptsHead, attemptRow, attempts); err != nil {
-			return fmt.Errorf("store: record submits: %w", err)
-		}
-		return w.applyUnmatched(recs)
-	})
-}
-
-// SQL of the SQLite RecordSubmits: the totals update also makes the message
-// SUBMITTED, releasing its lease, when $6 says no part is left unsent.
-const (
-	sqlSubmitTotalsState = `UPDATE messages SET carrier = COALESCE(NULLIF($1, ''), carrier), cost = cost + $2,
-		currency = COALESCE(NULLIF($3, ''), currency), updated_at = $4,
-		status = CASE WHEN $6 THEN 'SUBMITTED' ELSE status END,
-		lease_until = CASE WHEN $6 THEN 0 ELSE lease_until END
-		WHERE id = $5`
-	insertAttemptsHead = `INSERT INTO attempts (message_id, carrier, outcome, detail, at) VALUES`
-)
-
-var attemptRow = []string{"?", "?", "?", "?", "?"}
-
-// applyUnmatched applies, in arrival order, the stored receipts for each
-// (message, carrier, carrier id) just recorded, to every part of the message
-// with that id, and forgets them.
-func (w *wtx) applyUnmatched(recs []gateway.SubmitRecord) error {
-	if has, err := w.anyUnmatched(); err != nil || !has {
-		return err
-	}
-	type key struct{ msgID, carrier, carrierID string }
-	seen := make(map[key]bool, len(recs))
-	for _, r := range recs {
-		k := key{r.MessageID, r.Carrier, r.CarrierID}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		ws, err := w.unmatched(r.Carrier, r.CarrierID)
-		if err != nil || len(ws) == 0 {
-			if err != nil {
-				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
-			}
-			continue
-		}
-		for _, x := range ws {
-			t, err := w.target(submittedPart, r.MessageID, r.Carrier, r.CarrierID)
-			if err == nil {
-				err = applyReceipt(w, t, x.Receipt)
-			}
-			if err == nil {
-				_, err = w.exec("DELETE FROM unmatched_receipts WHERE id = $1", x.id)
-			}
-			if err != nil {
-				return fmt.Errorf("store: record submit %s part %d: %w", r.MessageID, r.Index, err)
-			}
-		}
-	}
-	return nil
+		return c.err
+	}})
 }
 
 // anyUnmatched says whether unmatched_receipts may hold a row, asking the
@@ -406,31 +303,6 @@ func (w *wtx) anyUnmatched() (bool, error) {
 type waitingReceipt struct {
 	id int64
 	gateway.Receipt
-}
-
-// unmatched lists the stored receipts for (carrier, carrierID) in arrival order.
-func (w *wtx) unmatched(carrier, carrierID string) ([]waitingReceipt, error) {
-	rows, err := w.query(sqlUnmatched, carrier, carrierID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ws []waitingReceipt
-	for rows.Next() {
-		var (
-			x      waitingReceipt
-			status string
-			at     int64
-		)
-		if err := rows.Scan(&x.id, &status, &x.State, &x.Error, &at); err != nil {
-			return nil, err
-		}
-		x.Carrier, x.CarrierID = carrier, carrierID
-		x.Status = gateway.Status(status)
-		x.Time = fromNanos(at)
-		ws = append(ws, x)
-	}
-	return ws, rows.Err()
 }
 
 // target loads the receiptTarget the condition on parts p selects
@@ -466,45 +338,22 @@ func (w *wtx) target(cond string, args ...any) (receiptTarget, error) {
 // RecordReceipts matches receipts by (carrier, carrier id) and keeps final
 // ones that match nothing yet. Intermediate receipts (and any non-final
 // status) only touch the parts' updated time, and are not kept when
-// unmatched: applied later they would change nothing.
+// unmatched: applied later they would change nothing. The writer runs the
+// RecordReceipts of a batch together, last (wtx.recordReceipts).
 func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int, error) {
 	if len(rs) == 0 {
 		return 0, nil
 	}
-	var matched int
+	c := &receiptCall{rs: rs}
 	// late: a receipt racing its own submit record in one batch finds it
 	// recorded, instead of being kept as unmatched and applied again.
-	err := s.submit(&op{ctx: ctx, name: "record receipts", late: true, run: func(w *wtx) error {
-		matched = 0
-		for _, r := range rs {
-			if r.CarrierID == "" {
-				continue
-			}
-			t, err := w.target(latestSubmitted, r.Carrier, r.CarrierID)
-			if errors.Is(err, sql.ErrNoRows) {
-				if !r.Status.Final() {
-					continue
-				}
-				w.unmatchedAny = true
-				if _, err := w.exec(sqlKeepReceipt, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs); err != nil {
-					return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
-				}
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
-			}
-			matched++
-			if err := applyReceipt(w, t, r); err != nil {
-				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
-			}
-		}
-		return nil
+	err := s.submit(&op{ctx: ctx, name: "record receipts", late: true, receipts: c, run: func(w *wtx) error {
+		return w.recordReceipts([]*receiptCall{c})
 	}})
 	if err != nil {
 		return 0, err
 	}
-	return matched, nil
+	return c.matched, nil
 }
 
 // touchPart, setPart, partStates and finishMessage make wtx a receiptWriter.

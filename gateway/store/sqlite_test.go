@@ -383,3 +383,192 @@ func TestAcceptLargeCall(t *testing.T) {
 		t.Errorf("%d events, want 140", len(evs))
 	}
 }
+
+// The RecordSubmits and RecordReceipts of one batch run as groups; what
+// they leave must be what the same calls leave one batch each, in the
+// order the batch runs them (a RecordSubmits whose message another one of
+// the batch names runs before the group, on its own).
+func TestGroupedSubmitsAndReceiptsMatchOneByOne(t *testing.T) {
+	const c = "c1"
+	id := func(n int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", n) }
+	sub := func(msg, part int, carrierID string, cost float64) gateway.SubmitRecord {
+		return gateway.SubmitRecord{MessageID: id(msg), Index: part, Carrier: c, CarrierID: carrierID, Cost: cost, Currency: "KES"}
+	}
+	rec := func(carrierID string, st gateway.Status, state, code string) gateway.Receipt {
+		return gateway.Receipt{Carrier: c, CarrierID: carrierID, Status: st, State: state, Error: code}
+	}
+	type call struct {
+		name string
+		subs []gateway.SubmitRecord
+		rs   []gateway.Receipt
+	}
+	calls := []call{
+		{name: "S1", subs: []gateway.SubmitRecord{sub(1, 0, "a1", 0.5)}},
+		{name: "S2", subs: []gateway.SubmitRecord{sub(3, 0, "a3-0", 0.25), sub(3, 1, "a3-1", 0.25)}},
+		{name: "S3", subs: []gateway.SubmitRecord{sub(3, 2, "a3-2", 0.25)}}, // m3 again: on its own
+		{name: "S4", subs: []gateway.SubmitRecord{sub(2, 0, "early", 0.1)}}, // a receipt waits for it
+		{name: "S5", subs: []gateway.SubmitRecord{sub(99, 0, "ghost", 1)}},  // unknown: fails alone
+		{name: "S6", subs: []gateway.SubmitRecord{sub(4, 0, "zz", 1), sub(4, 1, "a4", 1), sub(4, 0, "a4", 1)}},
+		{name: "R1", rs: []gateway.Receipt{rec("a1", gateway.StatusSubmitted, "ENROUTE", ""),
+			rec("a1", gateway.StatusDelivered, "DELIVRD", ""), rec("a1", gateway.StatusDelivered, "DELIVRD", "")}},
+		{name: "R2", rs: []gateway.Receipt{rec("a3-0", gateway.StatusDelivered, "DELIVRD", ""),
+			rec("nope", gateway.StatusUndelivered, "UNDELIV", "001"), rec("nope2", gateway.StatusSubmitted, "ENROUTE", ""),
+			rec("", gateway.StatusDelivered, "DELIVRD", "")}},
+		{name: "R3", rs: []gateway.Receipt{rec("a3-1", gateway.StatusUndelivered, "UNDELIV", "034"),
+			rec("a4", gateway.StatusDelivered, "DELIVRD", "")}},
+		{name: "R4", rs: []gateway.Receipt{rec("a3-2", gateway.StatusDelivered, "DELIVRD", ""),
+			rec("x5", gateway.StatusSubmitted, "ACCEPTD", ""), rec("x5", gateway.StatusExpired, "EXPIRED", "")}},
+	}
+	setup := func(s *sqliteStore) {
+		parts := map[int]int{1: 1, 2: 1, 3: 3, 4: 2, 5: 1}
+		var msgs []*gateway.Message
+		for n := 1; n <= 5; n++ {
+			m := oneMsg("t1")
+			m.ID = id(n)
+			m.Parts = nil
+			for i := range parts[n] {
+				m.Parts = append(m.Parts, gateway.Part{Index: i})
+			}
+			msgs = append(msgs, m)
+		}
+		if _, err := s.Accept(t.Context(), msgs); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RecordReceipts(t.Context(), []gateway.Receipt{rec("early", gateway.StatusDelivered, "DELIVRD", "")}); err != nil || n != 0 {
+			t.Fatalf("early receipt: %d, %v", n, err)
+		}
+		if err := s.RecordSubmits(t.Context(), []gateway.SubmitRecord{sub(5, 0, "x5", 0.3)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type outcome struct {
+		err     bool
+		matched int
+	}
+	run := func(s *sqliteStore, cl call) outcome {
+		if cl.subs != nil {
+			return outcome{err: s.RecordSubmits(t.Context(), cl.subs) != nil}
+		}
+		n, err := s.RecordReceipts(t.Context(), cl.rs)
+		return outcome{err: err != nil, matched: n}
+	}
+
+	// One by one, in the order the batch below runs them.
+	one := openTest(t, filepath.Join(t.TempDir(), "one.db"))
+	setup(one)
+	want := map[string]outcome{}
+	for _, i := range []int{2, 0, 1, 3, 4, 5, 6, 7, 8, 9} {
+		want[calls[i].name] = run(one, calls[i])
+	}
+
+	// All in one batch, queued in the order of calls.
+	batch := openTest(t, filepath.Join(t.TempDir(), "batch.db"))
+	setup(batch)
+	release := blockWriter(t, batch)
+	got := map[string]outcome{}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for i, cl := range calls {
+		wg.Go(func() {
+			o := run(batch, cl)
+			mu.Lock()
+			got[cl.name] = o
+			mu.Unlock()
+		})
+		waitQueued(t, batch, i+1)
+	}
+	release()
+	wg.Wait()
+
+	for _, cl := range calls {
+		if got[cl.name] != want[cl.name] {
+			t.Errorf("%s: batched %+v, one by one %+v", cl.name, got[cl.name], want[cl.name])
+		}
+	}
+	if !want["S5"].err || want["R1"].matched != 3 || want["R2"].matched != 1 {
+		t.Errorf("reference outcomes %+v", want)
+	}
+	a, b := dumpState(t, one), dumpState(t, batch)
+	if a != b {
+		t.Errorf("state one by one:\n%s\nstate batched:\n%s", a, b)
+	}
+	for _, line := range []string{
+		"msg " + id(1) + " DELIVERED c1 0.5 KES  leased=false",
+		"msg " + id(2) + " DELIVERED c1 0.1 KES  leased=false",
+		"msg " + id(3) + " UNDELIVERED c1 0.75 KES part 1: UNDELIV err:034 leased=false",
+		"msg " + id(4) + " DELIVERED c1 3.0 KES  leased=false", // the repeated record counts too,
+		"msg " + id(5) + " EXPIRED c1 0.3 KES EXPIRED leased=false",
+		"part " + id(4) + "/0 c1 a4 DELIVERED  1.0",
+		"unmatched c1 nope UNDELIVERED UNDELIV 001",
+	} {
+		if !strings.Contains(b, line+"\n") {
+			t.Errorf("batched state lacks %q:\n%s", line, b)
+		}
+	}
+}
+
+// dumpState prints what RecordSubmits and RecordReceipts write, without
+// the times, in a stable order.
+func dumpState(t *testing.T, s *sqliteStore) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT 'msg ' || id || ' ' || status || ' ' || carrier || ' ' || cost || ' ' || currency || ' ' || last_error ||
+			' leased=' || CASE WHEN lease_until <> 0 THEN 'true' ELSE 'false' END FROM messages ORDER BY id`,
+		`SELECT 'part ' || message_id || '/' || idx || ' ' || carrier || ' ' || carrier_id || ' ' || status || ' ' || error || ' ' || cost
+			FROM parts ORDER BY message_id, idx`,
+		`SELECT 'event ' || kind || ' ' || message_id || ' ' || status || ' ' || detail FROM events ORDER BY seq`,
+		`SELECT 'attempt ' || message_id || ' ' || carrier || ' ' || outcome || ' ' || detail FROM attempts ORDER BY rowid`,
+		`SELECT 'unmatched ' || carrier || ' ' || carrier_id || ' ' || status || ' ' || state || ' ' || error FROM unmatched_receipts ORDER BY id`,
+	} {
+		rows, err := s.rdb.QueryContext(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			b.WriteString(line + "\n")
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// Calls larger than one set-based statement are cut into several.
+func TestLargeSubmitsAndReceipts(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "large.db"))
+	const n = 700
+	msgs := make([]*gateway.Message, n)
+	for i := range msgs {
+		msgs[i] = oneMsg("t1")
+	}
+	if _, err := s.Accept(t.Context(), msgs); err != nil {
+		t.Fatal(err)
+	}
+	recs := make([]gateway.SubmitRecord, n)
+	rs := make([]gateway.Receipt, n)
+	for i, m := range msgs {
+		recs[i] = gateway.SubmitRecord{MessageID: m.ID, Carrier: "c1", CarrierID: fmt.Sprintf("id-%d", i), Cost: 0.5}
+		rs[i] = gateway.Receipt{Carrier: "c1", CarrierID: fmt.Sprintf("id-%d", i), Status: gateway.StatusDelivered, State: "DELIVRD"}
+	}
+	if err := s.RecordSubmits(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if matched, err := s.RecordReceipts(t.Context(), rs); err != nil || matched != n {
+		t.Fatalf("RecordReceipts: %d, %v; want %d", matched, err, n)
+	}
+	for _, m := range []*gateway.Message{msgs[0], msgs[255], msgs[256], msgs[n-1]} {
+		got, err := s.Get(t.Context(), "t1", m.ID)
+		if err != nil || got.Status != gateway.StatusDelivered || got.Cost != 0.5 || len(got.Attempts) != 1 {
+			t.Errorf("Get: %+v, %v", got, err)
+		}
+	}
+	if evs, _ := s.Events(t.Context(), "", 0, 10*n); len(evs) != 3*n {
+		t.Errorf("%d events, want %d (accepted, submitted, delivered each)", len(evs), 3*n)
+	}
+}
