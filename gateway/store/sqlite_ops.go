@@ -60,10 +60,17 @@ type acceptArgs struct {
 
 // The multi-row forms of the Accept inserts (see wtx.insertRows).
 const (
-	insertMessagesHead = `INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
+	intoMessages = ` INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 		not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
 		created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier, category, meta) VALUES`
-	insertPartsHead = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
+	insertMessagesHead = `INSERT` + intoMessages
+	// The Accept group's form: a conflict rolls the whole transaction back,
+	// which the group's failure does anyway (the batch is replayed one
+	// operation at a time), so SQLite keeps no statement journal for it:
+	// with random client refs, most rows dirty an index page of their own,
+	// and journaling each cost a page copy.
+	insertMessagesGroupHead = `INSERT OR ROLLBACK` + intoMessages
+	insertPartsHead         = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
 )
 
 var (
@@ -129,13 +136,17 @@ func (w *wtx) clientRef(tenant, ref string) (string, error) {
 }
 
 // acceptGroup runs several Accept calls with one multi-row INSERT per table
-// (per 64 rows). Duplicates are resolved first, against the database and
-// within the group, so the INSERTs only fail on a real conflict (a preset
-// id that exists); the caller then replays the batch call by call.
+// (per 64 rows). Duplicates are resolved first, against the database (one
+// query for every client ref of the group) and within the group, so the
+// INSERTs only fail on a real conflict (a preset id that exists); the
+// caller then replays the batch call by call.
 func (w *wtx) acceptGroup(ops []*op) error {
-	type key struct{ tenant, ref string }
+	stored, err := w.clientRefs(ops)
+	if err != nil {
+		return err
+	}
 	var (
-		inGroup  map[key]string
+		inGroup  map[refKey]string
 		msgArgs  []any
 		partArgs []any
 	)
@@ -145,21 +156,17 @@ func (w *wtx) acceptGroup(ops []*op) error {
 		for i, m := range a.msgs {
 			id := a.ids[i]
 			if m.ClientRef != "" {
-				k := key{m.Tenant, m.ClientRef}
+				k := refKey{m.Tenant, m.ClientRef}
 				if prev, ok := inGroup[k]; ok {
 					a.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
 					continue
 				}
-				stored, err := w.clientRef(m.Tenant, m.ClientRef)
-				if err == nil {
-					a.results[i] = gateway.AcceptResult{ID: stored, Duplicate: true}
+				if prev, ok := stored[k]; ok {
+					a.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
 					continue
 				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return err
-				}
 				if inGroup == nil {
-					inGroup = make(map[key]string)
+					inGroup = make(map[refKey]string)
 				}
 				inGroup[k] = id
 			}
@@ -171,10 +178,66 @@ func (w *wtx) acceptGroup(ops []*op) error {
 				status: st, detail: lastErr})
 		}
 	}
-	if err := w.insertRows(insertMessagesHead, messageRow, msgArgs); err != nil {
+	if err := w.insertRows(insertMessagesGroupHead, messageRow, msgArgs); err != nil {
 		return err
 	}
 	return w.insertRows(insertPartsHead, partRow, partArgs)
+}
+
+// refKey is an idempotency key: (tenant, client ref).
+type refKey struct{ tenant, ref string }
+
+// clientRefsQuery finds the messages stored under any of the (tenant,
+// client ref) pairs. Its condition that client_ref is not empty lets SQLite
+// use the partial index messages_client_ref.
+var clientRefsQuery = rowsQuery{
+	head: `SELECT j.column1, j.column2, m.id FROM (VALUES`,
+	row:  []string{"?", "?"},
+	tail: `) AS j JOIN messages m ON m.tenant = j.column1 AND m.client_ref = j.column2 AND m.client_ref <> ''`,
+}
+
+// clientRefs returns the ids stored under the client refs of ops'
+// messages, by (tenant, ref): one query for the group.
+func (w *wtx) clientRefs(ops []*op) (map[refKey]string, error) {
+	var (
+		keys []any
+		seen map[refKey]bool
+	)
+	for _, o := range ops {
+		for _, m := range o.accept.msgs {
+			if m.ClientRef == "" {
+				continue
+			}
+			k := refKey{m.Tenant, m.ClientRef}
+			if seen[k] {
+				continue
+			}
+			if seen == nil {
+				seen = make(map[refKey]bool)
+			}
+			seen[k] = true
+			keys = append(keys, m.Tenant, m.ClientRef)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var stored map[refKey]string
+	err := w.queryRows(clientRefsQuery, nil, keys, func(rows *sql.Rows) error {
+		var (
+			k  refKey
+			id string
+		)
+		if err := rows.Scan(&k.tenant, &k.ref, &id); err != nil {
+			return err
+		}
+		if stored == nil {
+			stored = make(map[refKey]string)
+		}
+		stored[k] = id
+		return nil
+	})
+	return stored, err
 }
 
 // Claim leases due messages in priority order. It is a write (the lease), so

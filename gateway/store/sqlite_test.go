@@ -48,7 +48,7 @@ func oneMsg(tenant string) *gateway.Message {
 }
 
 // waitQueued waits until n operations wait for the writer.
-func waitQueued(t *testing.T, s *sqliteStore, n int) {
+func waitQueued(t testing.TB, s *sqliteStore, n int) {
 	t.Helper()
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if got := len(s.ops); got != n {
@@ -60,7 +60,7 @@ func waitQueued(t *testing.T, s *sqliteStore, n int) {
 
 // blockWriter parks the writer goroutine inside an operation until the
 // returned release is called, so a test can queue a batch deterministically.
-func blockWriter(t *testing.T, s *sqliteStore) (release func()) {
+func blockWriter(t testing.TB, s *sqliteStore) (release func()) {
 	t.Helper()
 	started, unblock := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)

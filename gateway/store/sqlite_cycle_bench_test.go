@@ -1,0 +1,82 @@
+//go:build unix
+
+package store
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/openmf/smsgw/gateway"
+)
+
+// BenchmarkWriterCycle pushes messages through their whole life on the
+// SQLite writer in fixed batches, 64 single-part messages per iteration:
+// one Accept of 64, one Claim, 64 RecordSubmits of one part each queued
+// into one batch (as the dispatcher's workers record them), and one
+// RecordReceipts of 64 (as a carrier connection hands them over); client
+// refs are random, as the Go client makes them. Its
+// cpu-µs/msg is the process's CPU time (user and system, getrusage) per
+// message: the writer's work, nearly all of it, without the fsync waits,
+// and far less sensitive than throughput to whatever else runs on the box.
+func BenchmarkWriterCycle(b *testing.B) {
+	s := openTest(b, filepath.Join(b.TempDir(), "bench.db"))
+	ctx := context.Background()
+	const n = 64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU(b)
+	for i := range b.N {
+		msgs := make([]*gateway.Message, n)
+		for j := range msgs {
+			msgs[j] = &gateway.Message{Tenant: "t1", ClientRef: uuid.NewString(), From: "MFI",
+				To: "+254700000001", Text: "Your loan repayment of KES 1,200 is due on 5 May.",
+				Encoding: gateway.EncodingGSM7, Parts: []gateway.Part{{Index: 0}}}
+		}
+		if _, err := s.Accept(ctx, msgs); err != nil {
+			b.Fatal(err)
+		}
+		claimed, err := s.Claim(ctx, time.Now(), n)
+		if err != nil || len(claimed) != n {
+			b.Fatalf("Claim: %d, %v", len(claimed), err)
+		}
+		release := blockWriter(b, s)
+		var wg sync.WaitGroup
+		for j, m := range claimed {
+			wg.Go(func() {
+				err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: m.ID, Carrier: "c1",
+					CarrierID: fmt.Sprintf("id-%d-%d", i, j), Cost: 0.8, Currency: "KES"}})
+				if err != nil {
+					b.Error(err)
+				}
+			})
+		}
+		waitQueued(b, s, n)
+		release()
+		wg.Wait()
+		rs := make([]gateway.Receipt, n)
+		for j := range rs {
+			rs[j] = gateway.Receipt{Carrier: "c1", CarrierID: fmt.Sprintf("id-%d-%d", i, j),
+				Status: gateway.StatusDelivered, State: "DELIVRD"}
+		}
+		if matched, err := s.RecordReceipts(ctx, rs); err != nil || matched != n {
+			b.Fatalf("RecordReceipts: %d, %v", matched, err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N*n), "cpu-µs/msg")
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
