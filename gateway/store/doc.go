@@ -69,16 +69,18 @@
 // kept unmatched); the events of the whole batch are appended just before
 // the COMMIT, in multi-row INSERTs. The batch's callers are concurrent, so
 // this is a valid order. The RecordSubmits and RecordReceipts of a batch
-// take a constant number of set-based statements whatever their number of
-// records (UPDATE ... FROM a VALUES list of the group's rows, one query
-// for the state they decide on), and leave exactly what the same calls
+// take a few set-based statements whatever their number of records (an
+// UPDATE ... FROM a VALUES list of the group's rows per table, one query
+// for the state they decide on; each statement is cut in power-of-two
+// pieces of at most 256 rows), and leave exactly what the same calls
 // would leave one after the other in batch order: a RecordSubmits naming a
 // message that an earlier one of the batch names runs on its own, before
 // the group, and receipts are applied in memory, one after the other, to
 // the parts and messages the group read, which are then written back.
 // Receipts kept as unmatched wait for their id in unmatched_receipts; the
 // RecordSubmits group looks them up in one statement (none while the table
-// is empty) and applies any it finds one by one. An operation that fails
+// is empty) and applies any it finds one by one. The Accept group looks
+// its client refs up in one statement too. An operation that fails
 // on its own (an unknown id, a constraint) fails only its caller; the
 // others in the batch commit: a group that hits a constraint is replayed
 // one operation at a time, and a RecordSubmits naming an unknown part

@@ -386,9 +386,9 @@ func (s *sqliteStore) commit(batch []*op) {
 }
 
 // runBatch executes batch up to its commit. Operations of the kinds that
-// batches group run together, with a constant number of statements per
-// group whatever its size (statements, not rows, are what SQLite spends
-// its time on): the Accepts first, as multi-row INSERTs; then every other
+// batches group run together, with a few statements per group whatever
+// its size (each statement costs far more than a row it carries): the
+// Accepts first, as multi-row INSERTs; then every other
 // operation one by one; then the RecordSubmits; then the RecordReceipts,
 // last. This is a valid order: the batch's callers are concurrent, and all
 // of it commits at once. A group that fails with a constraint replays the

@@ -10,10 +10,10 @@ import (
 )
 
 // The set-based forms of RecordSubmits and RecordReceipts: the writer runs
-// every such call of a batch together, with a constant number of
-// statements for the whole group (each an UPDATE ... FROM or a query over
-// a VALUES list of the group's rows, see wtx.execRows), where running them
-// one by one took several statements per record. A call alone is a group
+// every such call of a batch together, with a few statements for the whole
+// group (each an UPDATE ... FROM or a query over a VALUES list of the
+// group's rows, cut in power-of-two pieces, see wtx.execRows), where
+// running them one by one took several statements per record. A call alone is a group
 // of one. The results are those of running the calls one after the other
 // in batch order.
 
