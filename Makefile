@@ -7,7 +7,7 @@ PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
 
-.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench bench-go fuzz soak clean acceptance
+.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -102,9 +102,6 @@ fuzz:
 # receipts before responses. Prints the counts.
 soak:
 	$(GO) test -tags soak -run 'Soak|HugePageRSS' -timeout 30m -v ./bench/ ./httpapi/kannel/ ./httpapi/messagegateway/
-
-acceptance:
-	bash ../shared/acceptance/skeleton.sh
 
 clean:
 	rm -rf $(BIN) $(TOOLS)
