@@ -113,14 +113,43 @@
 //
 // # Invariants of the PostgreSQL store
 //
-// Durability: every write is one transaction that returns after COMMIT, that
-// is after PostgreSQL flushed its WAL (Open refuses fsync=off and
-// synchronous_commit=off; a synchronous standby makes the commit wait for it
-// too). Writes run concurrently on a connection pool (pool_max_conns in the
-// DSN, else 24): PostgreSQL shares one WAL flush among the commits waiting
-// for it, which is this store's group commit. A transaction that loses a
-// deadlock or serialization check is run again from its start, up to 5 runs
-// in all.
+// Durability: a write returns only after the transaction holding it
+// committed, that is after PostgreSQL flushed its WAL (Open refuses
+// fsync=off and synchronous_commit=off; a synchronous standby makes the
+// commit wait for it too).
+//
+// Group commit per node: every write except NoteMissing and the prunes is
+// queued to the node's writers, two goroutines with a connection each that
+// take turns. The one whose turn it is drains what is queued (up to
+// Options.MaxBatch operations) into one transaction and answers every
+// caller of the batch once it committed; it passes the turn just before its
+// COMMIT, so the next batch runs while this one waits for the WAL flush.
+// A batch takes its locks in one order on every node: the (carrier, carrier
+// id) advisory locks of its RecordSubmits and RecordReceipts, sorted; the
+// rows of the messages its operations decide on (RecordSubmits, Finish,
+// Cancel, Reschedule, RecordAttempts, and the messages its receipts name),
+// in id order; then what its operations write; the event lock last. Then
+// the operations: RecordInbound, EnqueueTasks and the other kinds one by
+// one, in queue order; then the Accepts, Claims, RecordSubmits and
+// RecordReceipts of the batch, each kind as a few multi-row statements
+// (unnest over arrays), which go with BEGIN and the locks as one pipeline,
+// one round trip; receipts (and the stored receipts a RecordSubmits finds
+// waiting) are applied in memory, in call order, to the state of their
+// messages read in that pipeline, and written with the events and the
+// COMMIT in a second round trip. The batch's callers are concurrent, so
+// this is a valid order, and it leaves what the same calls one after the
+// other would. An operation that fails on its own (an unknown id or part,
+// a constraint, text PostgreSQL refuses) fails only its caller: the batch
+// is rolled back and run again without it, or one operation at a time
+// when a statement several calls share failed, to find which. A lost
+// connection or a failed commit fails every caller of the batch, and
+// nothing of it is acknowledged; a batch that loses a deadlock or
+// serialization check is run again from its start, up to 5 runs in all.
+// Once queued, a call waits for its batch; a context that ends before its
+// batch starts cancels it without effect. A batch that waits for a lock
+// another node's transaction holds holds up the node's writes until then.
+// NoteMissing and the prunes run in transactions of their own on the
+// connection pool (pool_max_conns in the DSN, else 24), beside the writers.
 //
 // Migrations: the embedded schema/postgres/NNNN_*.sql files newer than the
 // schema_migrations table's version are applied at Open, each in its own
@@ -134,19 +163,20 @@
 // hung) makes the message claimable by any node; lease_owner is only
 // informative and matters only while lease_until is in the future.
 //
-// Rows shared by nodes: a transaction that decides from a message's state
-// (RecordSubmits, RecordReceipts, Finish, Cancel) locks that message's row first (in
-// id order when there are several). So two nodes taking receipts for two
-// parts of one message see each other's part, and exactly one emits the
-// final event. Claim's FOR UPDATE SKIP LOCKED skips a row Cancel holds and
-// then finds it CANCELED; a Cancel that waited for a Claim's lock sees its
-// live lease and refuses. RecordSubmits and RecordReceipts also take a transaction
-// advisory lock per (carrier, carrier id), so a receipt arriving on one node
-// while another node records its id is applied, never kept as unmatched
-// after the id's transaction looked for it.
+// Rows shared by nodes: a batch locks the row of every message its
+// operations decide from (above) before any of them reads that state. So
+// two nodes taking receipts for two parts of one message see each other's
+// part, and exactly one emits the final event. Claim's FOR UPDATE SKIP
+// LOCKED skips a row Cancel holds and then finds it CANCELED; a Cancel that
+// waited for a Claim's lock sees its live lease and refuses. The
+// (carrier, carrier id) advisory locks make a receipt arriving on one node
+// while another node records its id applied, never kept as unmatched after
+// the id's transaction looked for it; and since they are held before the
+// messages a batch's receipts name are looked up, those cannot change
+// before they are locked.
 //
 // Event order: seq is a bigserial, and sequence values can commit out of
-// order. A writer draws its seqs last in its transaction, holding the event
+// order. A batch draws its seqs last in its transaction, holding the event
 // advisory lock in shared mode until it commits; writers never wait for each
 // other. Events notes the last seq drawn, then takes the same lock
 // exclusively, which waits out every transaction that drew a seq up to that

@@ -38,23 +38,27 @@ const (
 const notifyChannel = "smsgw_events"
 
 // defaultPoolConns is the pool size when the DSN sets no pool_max_conns:
-// each write is one transaction on its own connection, and commits waiting
-// for the WAL flush together share it, so concurrency is throughput.
+// the writers' connections (pgWriters), the reads, which run concurrently,
+// and the writes that run on their own (pruning, NoteMissing).
 const defaultPoolConns = 24
 
-// pgStore is the gateway.Store several nodes share. Each write is one
-// transaction on a pooled connection; see the package doc for the
-// invariants that make it safe with other nodes.
+// pgStore is the gateway.Store several nodes share. Writes are queued to
+// the node's writers, which group-commit them (postgres_writer.go); see the
+// package doc for the invariants that make it safe with other nodes.
 type pgStore struct {
 	opts    Options
 	node    string // lease_owner of this Open's claims
 	pool    *pgxpool.Pool
 	connCfg *pgx.ConnConfig // for dedicated connections: the listener, bind slots
 
-	// mu guards closed: operations hold it shared while they run, Close
-	// exclusively, so Close waits for writes in flight.
-	mu     sync.RWMutex
-	closed bool
+	// mu guards closed and the send side of ops: senders hold it shared
+	// while they enqueue, reads and writeAlone while they run; Close holds
+	// it exclusively to close ops, then waits for the writers to drain it.
+	mu      sync.RWMutex
+	closed  bool
+	ops     chan *pgOp
+	writers sync.WaitGroup
+	turn    chan struct{} // held by the writer collecting and running a batch
 
 	bg       context.Context // ends at Close: the listener, slot waits
 	stopBg   context.CancelFunc
@@ -93,6 +97,8 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (_ *pgStore, er
 		connCfg: cfg.ConnConfig.Copy(),
 		changed: make(chan struct{}),
 		notify:  make(chan struct{}, 1),
+		ops:     make(chan *pgOp, 4*opts.MaxBatch),
+		turn:    make(chan struct{}, 1),
 		slots:   make(map[*pgx.Conn]struct{}),
 	}
 	s.bg, s.stopBg = context.WithCancel(context.Background())
@@ -123,6 +129,10 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (_ *pgStore, er
 	go s.listenLoop(listener)
 	s.notified = make(chan struct{})
 	go s.notifyLoop()
+	for range pgWriters {
+		s.writers.Add(1)
+		go s.writerLoop()
+	}
 	opts.Logger.Info("store opened", "driver", DriverPostgres, "host", cfg.ConnConfig.Host,
 		"database", cfg.ConnConfig.Database, "schema_version", version, "node", s.node)
 	return s, nil
@@ -297,14 +307,17 @@ func (s *pgStore) EventsChanged() <-chan struct{} {
 	return s.changed
 }
 
-// Close waits for the operations in flight, releases the bind slots this
-// store holds and closes every connection. Later calls return the first
-// call's result.
+// Close stops taking operations, lets the writers commit everything already
+// queued, waits for the reads in flight, releases the bind slots this store
+// holds and closes every connection. Later calls return the first call's
+// result.
 func (s *pgStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		close(s.ops)
 		s.mu.Unlock()
+		s.writers.Wait()
 		s.stopBg()
 		<-s.listened
 		<-s.notified
@@ -411,19 +424,57 @@ func (s *pgStore) run(f func() error) error {
 	return f()
 }
 
-// ptx is one write transaction.
+// ptx is one write transaction: a writer's batch, or one of writeAlone.
 type ptx struct {
 	ctx    context.Context
-	tx     pgx.Tx
+	tx     pgQuerier // the pgx.Tx of writeAlone, the connection of a batch
+	conn   *pgx.Conn
 	now    time.Time
 	nowNs  int64
 	events []eventRow // appended just before COMMIT
+
+	// begin says the batch's BEGIN is still to be sent: it goes with the
+	// transaction's first statements (sendBatch), saving a round trip.
+	begin  bool
+	dirty  bool                // the running operation changed at least one row
+	locked map[string]pgLocked // the message rows the batch locked (phase 2)
+	// deferred holds writes whose only answer is an error, sent with the
+	// COMMIT; only while the batch runs as groups, since an error there
+	// cannot name its operation.
+	deferred *pgx.Batch
+	// rstate is the state of the messages receipts apply to in this batch
+	// (waiting receipts of RecordSubmits, then RecordReceipts), changed in
+	// memory and written with the COMMIT; only while the batch runs as
+	// groups.
+	rstate *pgReceiptState
+	// receiptsStale says the batch changed messages after the pipeline
+	// read the receipts' state (operation by operation only).
+	receiptsStale bool
 }
 
-// write runs f in a transaction and commits it, appending f's events last.
-// A transaction that lost a deadlock or a serialization check is retried
-// from the start: f must rebuild its results each time it runs.
-func (s *pgStore) write(ctx context.Context, name string, f func(w *ptx) error) error {
+// receiptState returns the batch's shared receipt state, made on first use.
+func (w *ptx) receiptState() *pgReceiptState {
+	if w.rstate == nil {
+		w.rstate = &pgReceiptState{w: w}
+		w.rstate.reset()
+	}
+	return w.rstate
+}
+
+// pgQuerier is what pgx.Tx and *pgx.Conn have in common that ptx uses.
+type pgQuerier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// writeAlone runs f in a transaction of its own on the pool, beside the
+// writers, and commits it, appending f's events last: for the writes that
+// may touch many rows (pruning) or that should not wait for or hold up a
+// batch. A transaction that lost a deadlock or a serialization check is
+// retried from the start: f must rebuild its results each time it runs.
+func (s *pgStore) writeAlone(ctx context.Context, name string, f func(w *ptx) error) error {
 	return s.run(func() error {
 		for attempt := 1; ; attempt++ {
 			if err := ctx.Err(); err != nil {
@@ -451,7 +502,7 @@ func (s *pgStore) writeOnce(ctx context.Context, name string, f func(w *ptx) err
 		}
 	}()
 	now := s.opts.Now().UTC()
-	w := &ptx{ctx: ctx, tx: tx, now: now, nowNs: now.UnixNano()}
+	w := &ptx{ctx: ctx, tx: tx, conn: tx.Conn(), now: now, nowNs: now.UnixNano()}
 	if err := f(w); err != nil {
 		return err
 	}
@@ -474,8 +525,18 @@ func (s *pgStore) writeOnce(ctx context.Context, name string, f func(w *ptx) err
 // event lock (see Events). The other nodes hear of them after the commit,
 // from notifyLoop.
 func (w *ptx) flushEvents() error {
-	if len(w.events) == 0 {
+	b := &pgx.Batch{}
+	w.queueEvents(b)
+	if b.Len() == 0 {
 		return nil
+	}
+	return w.sendBatch(b).Close()
+}
+
+// queueEvents queues the statements of flushEvents to b.
+func (w *ptx) queueEvents(b *pgx.Batch) {
+	if len(w.events) == 0 {
+		return
 	}
 	n := len(w.events)
 	kinds, tenants, msgs, statuses, details, inbound := make([]string, n), make([]string, n),
@@ -484,29 +545,83 @@ func (w *ptx) flushEvents() error {
 		kinds[i], tenants[i], msgs[i], statuses[i], details[i], inbound[i] =
 			string(e.kind), e.tenant, e.msgID, string(e.status), e.detail, e.inboundID
 	}
-	b := &pgx.Batch{}
 	b.Queue("SELECT pg_advisory_xact_lock_shared($1, $2)", lockNS, lockEvents)
 	b.Queue(`INSERT INTO events (kind, tenant, message_id, status, detail, at, inbound_id)
 		SELECT k, t, m, s, d, $7, NULLIF(i, '')
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
 			WITH ORDINALITY AS u(k, t, m, s, d, i, n)
 		ORDER BY n`, kinds, tenants, msgs, statuses, details, inbound, w.nowNs)
-	return w.tx.SendBatch(w.ctx, b).Close()
 }
 
+// sendBegin sends the batch's BEGIN on its own if no statement took it
+// along yet.
+func (w *ptx) sendBegin() error {
+	if !w.begin {
+		return nil
+	}
+	w.begin = false
+	_, err := w.tx.Exec(w.ctx, "BEGIN")
+	return err
+}
+
+// sendBatch sends b as one pipeline, led by the batch's BEGIN if it is
+// still to be sent.
+func (w *ptx) sendBatch(b *pgx.Batch) pgx.BatchResults {
+	if !w.begin {
+		return w.tx.SendBatch(w.ctx, b)
+	}
+	w.begin = false
+	lead := &pgx.Batch{}
+	lead.Queue("BEGIN")
+	lead.QueuedQueries = append(lead.QueuedQueries, b.QueuedQueries...)
+	br := w.tx.SendBatch(w.ctx, lead)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return failedBatch{br, err}
+	}
+	return br
+}
+
+// failedBatch is the BatchResults of a pipeline whose BEGIN failed.
+type failedBatch struct {
+	pgx.BatchResults
+	err error
+}
+
+func (f failedBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, f.err }
+func (f failedBatch) Query() (pgx.Rows, error)         { return nil, f.err }
+func (f failedBatch) QueryRow() pgx.Row                { return failedRow{f.err} }
+func (f failedBatch) Close() error                     { return f.err }
+
+type failedRow struct{ err error }
+
+func (f failedRow) Scan(...any) error { return f.err }
+
 func (w *ptx) exec(query string, args ...any) (int64, error) {
+	if err := w.sendBegin(); err != nil {
+		return 0, err
+	}
 	tag, err := w.tx.Exec(w.ctx, query, args...)
 	if err != nil {
 		return 0, err
+	}
+	if tag.RowsAffected() > 0 {
+		w.dirty = true
 	}
 	return tag.RowsAffected(), nil
 }
 
 func (w *ptx) query(query string, args ...any) (pgx.Rows, error) {
+	if err := w.sendBegin(); err != nil {
+		return nil, err
+	}
 	return w.tx.Query(w.ctx, query, args...)
 }
 
 func (w *ptx) queryRow(query string, args ...any) pgx.Row {
+	if err := w.sendBegin(); err != nil {
+		return failedRow{err}
+	}
 	return w.tx.QueryRow(w.ctx, query, args...)
 }
 
@@ -516,6 +631,7 @@ func (w *ptx) queryRow(query string, args ...any) pgx.Row {
 func (w *ptx) event(tenant, msgID string, status gateway.Status, detail string) {
 	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: tenant, msgID: msgID,
 		status: status, detail: detail})
+	w.dirty = true
 }
 
 func (w *ptx) touchPart(msgID string, idx int) error {

@@ -124,11 +124,11 @@ func (s *pgStore) EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, 
 		return 0, err
 	}
 	var added int
-	err := s.write(ctx, "enqueue tasks", func(w *ptx) error {
+	err := s.submit(&pgOp{ctx: ctx, name: "enqueue tasks", rank: pgRankTasks, run: func(w *ptx) error {
 		var err error
 		added, err = w.enqueueTasks(tasks)
 		return err
-	})
+	}})
 	if err != nil {
 		return 0, err
 	}
@@ -170,6 +170,7 @@ func (s *pgStore) ClaimTasks(ctx context.Context, now time.Time, limit int, leas
 	nowNs := toNanos(now)
 	var out []gateway.Task
 	err := s.write(ctx, "claim tasks", func(w *ptx) error {
+		w.dirty = true // the leases, whatever fails after
 		rows, err := w.query(sqlClaimTasksPG, nowNs, nowNs+int64(lease), limit)
 		if err != nil {
 			return fmt.Errorf("store: claim tasks: %w", err)
@@ -229,7 +230,7 @@ func (s *pgStore) NoteMissing(ctx context.Context, tenant string, notes map[stri
 		return map[string]gateway.Missing{}, nil
 	}
 	var out map[string]gateway.Missing
-	err = s.write(ctx, "note missing", func(w *ptx) error {
+	err = s.writeAlone(ctx, "note missing", func(w *ptx) error {
 		out = make(map[string]gateway.Missing, len(refs)) // a retry starts over
 		if _, err := w.exec(sqlNoteMissingPG, tenant, refs, now.UnixNano(), reasons); err != nil {
 			return fmt.Errorf("store: note missing: %w", err)

@@ -307,7 +307,9 @@ func TestPostgresEventsWaitForEarlierSeq(t *testing.T) {
 	t.Cleanup(func() { release.Do(func() { close(commit) }) })
 	done := make(chan error, 1)
 	go func() {
-		done <- s.write(context.Background(), "slow", func(w *ptx) error {
+		// A transaction of its own, as another node's (or another writer's)
+		// would be: the store's own batches go on meanwhile.
+		done <- s.writeAlone(context.Background(), "slow", func(w *ptx) error {
 			w.event("t1", "slow", gateway.StatusFailed, "")
 			if err := w.flushEvents(); err != nil {
 				return err
