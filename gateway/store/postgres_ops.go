@@ -375,10 +375,12 @@ const (
 	// sqlSubmitTotalsPG adds each message's totals ($1 ids, $2 carriers,
 	// $3 costs, $4 currencies; $5 now) and makes an ACCEPTED message with
 	// no part left unsent SUBMITTED, releasing its lease; it returns which
-	// it made SUBMITTED.
-	sqlSubmitTotalsPG = `WITH u AS (
+	// it made SUBMITTED. The unsent parts are counted per message through
+	// the parts key: a NOT EXISTS there may be planned as one hashed scan
+	// of every unsent part in the table. MATERIALIZED counts them once.
+	sqlSubmitTotalsPG = `WITH u AS MATERIALIZED (
 			SELECT u.id, u.c, u.cost, u.cur, m.status = 'ACCEPTED'
-				AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = u.id AND p.carrier_id = '') AS done
+				AND (SELECT count(*) FROM parts p WHERE p.message_id = u.id AND p.carrier_id = '') = 0 AS done
 			FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[]) AS u(id, c, cost, cur)
 			JOIN messages m ON m.id = u.id)
 		UPDATE messages m SET carrier = COALESCE(NULLIF(u.c, ''), m.carrier), cost = m.cost + u.cost,
