@@ -134,6 +134,25 @@ type Event struct {
 	Detail    string // error text or receipt state, may be empty
 	Time      time.Time
 	Inbound   *Inbound // for EventInbound
+	// Message is what a status event's followers need of its message, read
+	// with the event so that following costs no read per event: nil for
+	// inbound events and for a message pruned since.
+	Message *EventMessage
+}
+
+// EventMessage is the part of a message that followers of status events
+// use (Kannel's dlr-url escapes need the numbers, the coding, the carrier,
+// its id and the interface metadata). It is read with the event, so it
+// shows the message as it stands then, not as it stood when the event was
+// appended. It leaves out the text: followers never need it.
+type EventMessage struct {
+	From, To string
+	Encoding Encoding
+	// Carrier is the carrier that took the message, else the one its first
+	// part was last given to; CarrierID is that carrier's id for the first
+	// part ("" until submitted).
+	Carrier, CarrierID string
+	Meta               map[string]string
 }
 
 // Inbound is a mobile-originated message received from a carrier.

@@ -788,10 +788,16 @@ func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
 		inID, inTenant, inCarrier, inRef, inFrom *string
 		inTo, inText, inKeyword                  *string
 		inReceived                               *int64
+		em                                       eventMessageCols
 	)
 	if err := r.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword); err != nil {
+		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword,
+		&em.id, &em.from, &em.to, &em.encoding, &em.carrier, &em.meta, &em.partCarrier, &em.carrierID); err != nil {
 		return e, err
+	}
+	var err error
+	if e.Message, err = em.message(); err != nil {
+		return e, fmt.Errorf("event %d: %w", e.Seq, err)
 	}
 	e.Kind = gateway.EventKind(kind)
 	e.Status = gateway.Status(status)

@@ -443,3 +443,28 @@ func scanInbound(row interface{ Scan(...any) error }, tenant, id string, noRows 
 	in.ReceivedAt = fromNanos(at)
 	return &in, nil
 }
+
+// eventMessageCols are the message columns eventQuery joins to a status
+// event; all NULL when there is no message (an inbound event, or one
+// pruned since).
+type eventMessageCols struct {
+	id, from, to, encoding, carrier, meta, partCarrier, carrierID sql.NullString
+}
+
+func (c eventMessageCols) message() (*gateway.EventMessage, error) {
+	if !c.id.Valid {
+		return nil, nil
+	}
+	meta, err := decodeMeta(c.meta.String)
+	if err != nil {
+		return nil, err
+	}
+	m := &gateway.EventMessage{
+		From: c.from.String, To: c.to.String, Encoding: gateway.Encoding(c.encoding.String),
+		Carrier: c.carrier.String, CarrierID: c.carrierID.String, Meta: meta,
+	}
+	if m.Carrier == "" {
+		m.Carrier = c.partCarrier.String
+	}
+	return m, nil
+}

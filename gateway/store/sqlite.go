@@ -73,9 +73,16 @@ type readStmts struct {
 	get, events, tenantEvents, optedOut, optedOutOne *sql.Stmt
 }
 
+// eventQuery reads events with what their followers need: an inbound
+// event's message, and a status event's message without its text (part 0
+// gives the carrier id), so a follower reads nothing per event. Both stores
+// run it.
 const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
-		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword
-	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id `
+		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword,
+		m.id, m.sender, m.recipient, m.encoding, m.carrier, m.meta, p.carrier, p.carrier_id
+	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id
+		LEFT JOIN messages m ON e.message_id <> '' AND m.id = e.message_id
+		LEFT JOIN parts p ON e.message_id <> '' AND p.message_id = e.message_id AND p.idx = 0 `
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	var err error
@@ -1016,10 +1023,15 @@ func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, 
 				inID, inTenant, inCarrier, inRef, inFrom sql.NullString
 				inTo, inText, inKeyword                  sql.NullString
 				inReceived                               sql.NullInt64
+				em                                       eventMessageCols
 			)
 			if err := rows.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword); err != nil {
+				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword,
+				&em.id, &em.from, &em.to, &em.encoding, &em.carrier, &em.meta, &em.partCarrier, &em.carrierID); err != nil {
 				return err
+			}
+			if e.Message, err = em.message(); err != nil {
+				return fmt.Errorf("event %d: %w", e.Seq, err)
 			}
 			e.Kind = gateway.EventKind(kind)
 			e.Status = gateway.Status(status)

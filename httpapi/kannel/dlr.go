@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/webhook"
@@ -111,47 +108,13 @@ func (s *Server) FollowDLR(ctx context.Context) error {
 	return err
 }
 
-// getConcurrency bounds the store reads one batch of events makes.
-const getConcurrency = 16
-
 func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
-	type key struct{ tenant, id string }
-	msgs := map[key]*gateway.Message{}
-	var keys []key
-	for _, ev := range evs {
-		k := key{ev.Tenant, ev.MessageID}
-		if _, seen := msgs[k]; !seen {
-			msgs[k] = nil
-			keys = append(keys, k)
-		}
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(getConcurrency)
-	for _, k := range keys {
-		g.Go(func() error {
-			m, err := s.eng.Get(gctx, k.tenant, k.id)
-			switch {
-			case errors.Is(err, gateway.ErrNotFound):
-				return nil // pruned since
-			case err != nil:
-				return fmt.Errorf("kannel: dlr: get %s: %w", k.id, err)
-			}
-			mu.Lock()
-			msgs[k] = m
-			mu.Unlock()
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
 	var tasks []gateway.Task
 	for _, ev := range evs {
-		m := msgs[key{ev.Tenant, ev.MessageID}]
-		if m == nil || m.Meta[metaDLRURL] == "" {
-			continue
+		if ev.Message == nil || ev.Message.Meta[metaDLRURL] == "" {
+			continue // pruned since, or sent without a dlr-url
 		}
+		m := eventMessage(ev)
 		mask, _ := strconv.Atoi(m.Meta[metaDLRMask])
 		typ, reply := dlrType(ev, m)
 		if typ == 0 || !wanted(mask, typ) {
@@ -168,6 +131,20 @@ func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
 	}
 	_, err := s.eng.EnqueueTasks(ctx, tasks)
 	return err
+}
+
+// eventMessage is the message as the event carries it, in the shape the
+// escapes read: no text, and only the first part's carrier id.
+func eventMessage(ev gateway.Event) *gateway.Message {
+	em := ev.Message
+	m := &gateway.Message{
+		ID: ev.MessageID, Tenant: ev.Tenant, From: em.From, To: em.To,
+		Encoding: em.Encoding, Carrier: em.Carrier, Meta: em.Meta,
+	}
+	if em.CarrierID != "" {
+		m.Parts = []gateway.Part{{Carrier: em.Carrier, CarrierID: em.CarrierID}}
+	}
+	return m
 }
 
 // dlrEscapes is the report as Kannel's escape expansion sees it (gw/dlr.c

@@ -69,19 +69,19 @@ func TestOnEventsOnePerType(t *testing.T) {
 	eng := newFakeEngine()
 	s := newTestServer(t, eng)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	eng.msgs["m1"] = &gateway.Message{ID: "m1", Tenant: "mfi-a", From: "MFI-A", To: "+254712000001", Carrier: "sim",
-		Parts: []gateway.Part{{CarrierID: "4242"}},
+	// The message as the store joins it to each event, without a read.
+	m1 := &gateway.EventMessage{From: "MFI-A", To: "+254712000001", Carrier: "sim", CarrierID: "4242",
 		Meta: map[string]string{metaDLRURL: "http://127.0.0.1/dlr?id=%I&type=%d&to=%p&from=%P&fid=%F&smsc=%i&text=%A&user=%n&t=%T",
 			metaDLRMask: "13", metaTo: "0712000001", metaUser: "tester"}}
-	eng.msgs["m2"] = &gateway.Message{ID: "m2", Tenant: "mfi-a", Meta: map[string]string{}} // sent without dlr-url
+	m2 := &gateway.EventMessage{Meta: map[string]string{}} // sent without dlr-url
 	evs := []gateway.Event{
-		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusAccepted, Time: at},
-		{Tenant: "mfi-a", MessageID: "m2", Status: gateway.StatusSubmitted, Time: at},
-		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Time: at},
-		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Detail: "ENROUTE", Time: at},
-		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Detail: "ENROUTE", Time: at},
-		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusDelivered, Detail: "DELIVRD", Time: at},
-		{Tenant: "mfi-a", MessageID: "gone", Status: gateway.StatusDelivered, Time: at},
+		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusAccepted, Time: at, Message: m1},
+		{Tenant: "mfi-a", MessageID: "m2", Status: gateway.StatusSubmitted, Time: at, Message: m2},
+		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Time: at, Message: m1},
+		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Detail: "ENROUTE", Time: at, Message: m1},
+		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusSubmitted, Detail: "ENROUTE", Time: at, Message: m1},
+		{Tenant: "mfi-a", MessageID: "m1", Status: gateway.StatusDelivered, Detail: "DELIVRD", Time: at, Message: m1},
+		{Tenant: "mfi-a", MessageID: "gone", Status: gateway.StatusDelivered, Time: at}, // pruned since
 	}
 	for range 2 {
 		if err := s.onEvents(context.Background(), evs); err != nil {

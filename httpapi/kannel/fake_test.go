@@ -18,7 +18,6 @@ type fakeEngine struct {
 	mu       sync.Mutex
 	ready    bool
 	accepted []gateway.SendRequest
-	msgs     map[string]*gateway.Message
 	tasks    []gateway.Task
 	keys     map[string]bool
 	inbound  map[string]*gateway.Inbound
@@ -26,7 +25,7 @@ type fakeEngine struct {
 }
 
 func newFakeEngine() *fakeEngine {
-	return &fakeEngine{ready: true, msgs: map[string]*gateway.Message{}, keys: map[string]bool{},
+	return &fakeEngine{ready: true, keys: map[string]bool{},
 		inbound: map[string]*gateway.Inbound{}}
 }
 
@@ -48,20 +47,9 @@ func (f *fakeEngine) Accept(_ context.Context, tenant string, reqs []gateway.Sen
 		}
 		id := fmt.Sprintf("msg-%d", len(f.accepted))
 		f.accepted = append(f.accepted, r)
-		f.msgs[id] = &gateway.Message{ID: id, Tenant: tenant, From: r.From, To: r.To, Text: r.Text, Meta: r.Meta}
 		out[i] = gateway.AcceptOutcome{ID: id, Status: gateway.StatusAccepted, Parts: 1}
 	}
 	return out, nil
-}
-
-func (f *fakeEngine) Get(_ context.Context, _, id string) (*gateway.Message, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	m, ok := f.msgs[id]
-	if !ok {
-		return nil, gateway.ErrNotFound
-	}
-	return m, nil
 }
 
 func (f *fakeEngine) GetInbound(_ context.Context, _, id string) (*gateway.Inbound, error) {

@@ -38,7 +38,6 @@ const DLRCursor = "kannel-dlr"
 // against a fake without a carrier.
 type Engine interface {
 	Accept(ctx context.Context, tenant string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error)
-	Get(ctx context.Context, tenant, id string) (*gateway.Message, error)
 	GetInbound(ctx context.Context, tenant, id string) (*gateway.Inbound, error)
 	Keywords() *keyword.Table
 	EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, error)

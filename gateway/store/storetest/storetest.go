@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"Finish", testFinish},
 		{"InboundDedupe", testInboundDedupe},
 		{"EventsOrder", testEventsOrder},
+		{"EventsCarryTheirMessage", testEventsCarryTheirMessage},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -879,6 +880,37 @@ func testEventsOrder(t *testing.T, e *env) {
 	page, err = e.s.Events(t.Context(), "", all[len(all)-1].Seq+1, 10)
 	if err != nil || len(page) != 0 {
 		t.Errorf("Events past the end = %d events, %v", len(page), err)
+	}
+}
+
+// testEventsCarryTheirMessage: a status event comes with what followers
+// need of its message (numbers, coding, carrier, the first part's carrier
+// id, metadata) as it stands when read, so following reads nothing per
+// event; an inbound event has none.
+func testEventsCarryTheirMessage(t *testing.T, e *env) {
+	m := msg("t1", "", 2)
+	m.From, m.To, m.Encoding = "SACCO", "+255712345678", gateway.EncodingUCS2
+	m.Meta = map[string]string{"dlr-url": "http://127.0.0.1/dlr?s=%d", "dlr-mask": "31"}
+	e.accept(m)
+	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{{Tenant: "t1", Carrier: "c1", From: "+254700000002", To: "22333", Text: "BAL"}}); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.events("t1")
+	if len(evs) != 2 || evs[0].Message == nil || evs[1].Message != nil {
+		t.Fatalf("events %+v: want the ACCEPTED one with its message, the inbound one without", evs)
+	}
+	if got := evs[0].Message; got.From != "SACCO" || got.To != m.To || got.Encoding != gateway.EncodingUCS2 ||
+		got.CarrierID != "" || got.Meta["dlr-url"] != m.Meta["dlr-url"] || got.Meta["dlr-mask"] != "31" {
+		t.Errorf("unsent message on its event: %+v", got)
+	}
+	submitAll(e, m, "c1", "X")
+	evs = e.events("t1")
+	last := evs[len(evs)-1]
+	if last.Status != gateway.StatusSubmitted || last.Message == nil {
+		t.Fatalf("last event %+v, want SUBMITTED with its message", last)
+	}
+	if got := last.Message; got.Carrier != "c1" || got.CarrierID != "X-0" || got.Meta["dlr-mask"] != "31" {
+		t.Errorf("submitted message on its event: %+v, want carrier c1, id X-0", got)
 	}
 }
 
