@@ -35,7 +35,14 @@ type Tenant struct {
 
 // NormalizeNumber turns a number as people and Fineract write it
 // ("0712 345 678", "+254712345678") into E.164, or says why it cannot.
+// Answers are remembered (see numberCache): the same clients are texted
+// again and again.
 func NormalizeNumber(number, region string) (string, error) {
+	return numbers.normalize(number, region)
+}
+
+// parseNumber is NormalizeNumber without the cache.
+func parseNumber(number, region string) (string, error) {
 	n := strings.TrimSpace(number)
 	if n == "" {
 		return "", fmt.Errorf("is empty")
