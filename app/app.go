@@ -161,7 +161,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	a.keys = grpcapi.NewKeys(apiKeys(cfg))
-	a.grpc = grpcapi.New(eng, a, a.keys, cfg.Gateway.MaxBatch, grpcOpts...)
+	a.grpc = grpcapi.New(eng, a, a.keys, log, cfg.Gateway.MaxBatch, grpcOpts...)
 	routes := map[string]http.Handler{}
 	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Counters: a.Counters, Carriers: a.Carriers}
 	for _, k := range InterfaceKinds {

@@ -303,6 +303,9 @@ func (e *Engine) AckEvents(ctx context.Context, tenant, cursor string, seq int64
 
 // Cursor is where a tenant's named cursor stands (0: never acknowledged).
 func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
+	if cursor == "" {
+		return 0, &FieldError{"cursor", "is empty"}
+	}
 	return e.opts.Store.Cursor(ctx, tenant, cursor)
 }
 

@@ -420,7 +420,8 @@ func TestNormalizeNumber(t *testing.T) {
 			t.Errorf("NormalizeNumber(%q, %s) = %q, %v; want %q", c.in, c.region, got, err, c.want)
 		}
 	}
-	for _, bad := range []string{"12", "+2547", "hello", "+999123456789"} {
+	// Letters are keypad digits to libphonenumber: 0712abc678 would be +254712222678.
+	for _, bad := range []string{"12", "+2547", "hello", "+999123456789", "0712abc678", "+254 712 ABC 678", "0712345678 ext. 9"} {
 		if _, err := gateway.NormalizeNumber(bad, "KE"); err == nil {
 			t.Errorf("NormalizeNumber(%q) accepted", bad)
 		}

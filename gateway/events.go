@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -63,6 +64,9 @@ func (f *eventFeed) read(ctx context.Context, tenant string, fromSeq int64, limi
 func (f *eventFeed) ack(ctx context.Context, tenant, cursor string, seq int64) (int64, error) {
 	if cursor == "" {
 		return 0, &FieldError{"cursor", "is empty"}
+	}
+	if seq < 0 {
+		return 0, &FieldError{"seq", fmt.Sprintf("is %d; sequence numbers start at 1 (0 acknowledges nothing)", seq)}
 	}
 	if err := f.log.AckEvents(ctx, tenant, cursor, seq); err != nil {
 		return 0, err

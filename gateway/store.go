@@ -200,6 +200,14 @@ type Missing struct {
 // (or may have) part of it, or it already ended.
 var ErrNotCancelable = errors.New("gateway: message is already being sent or has ended")
 
+// ErrUnavailable marks a failure of the store itself, not of the request: a
+// commit that failed (disk full, I/O error, a lost database connection) or a
+// store that is closing. The same request may succeed later, so APIs answer
+// it as retryable (gRPC UNAVAILABLE, HTTP 503) and never with its text.
+// Stores wrap such errors with it; every other error is the request's or a
+// bug, and is not worth retrying.
+var ErrUnavailable = errors.New("gateway: the store cannot take writes now")
+
 // ErrAckAhead refuses a cursor acknowledgment past the last event appended:
 // the cursor would silently skip events not yet written.
 var ErrAckAhead = errors.New("gateway: acknowledged seq is beyond the last event")

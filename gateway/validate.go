@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/nyaruka/phonenumbers"
@@ -46,6 +47,12 @@ func parseNumber(number, region string) (string, error) {
 	n := strings.TrimSpace(number)
 	if n == "" {
 		return "", fmt.Errorf("is empty")
+	}
+	// libphonenumber reads letters as keypad digits ("0712abc678" becomes
+	// +254712222678): a typo would reach a stranger. Nobody writes an SMS
+	// number in letters, so a letter anywhere refuses it.
+	if i := strings.IndexFunc(n, unicode.IsLetter); i >= 0 {
+		return "", fmt.Errorf("%q contains the letter %q; write the number in digits", number, []rune(n[i:])[0])
 	}
 	if strings.HasPrefix(n, "00") {
 		n = "+" + n[2:]

@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/gateway"
@@ -35,17 +34,25 @@ type Server struct {
 	health   *health.Server
 	done     chan struct{} // closed by Stop: ends event streams
 	maxBatch int
+	log      *slog.Logger
 	once     sync.Once
 }
 
-// New builds a server; Serve starts it.
-// maxBatch ≤ 0 means DefaultMaxBatch.
-func New(engine *gateway.Engine, op Operator, keys *Keys, maxBatch int, opts ...grpc.ServerOption) *Server {
-	opts = append(opts, grpc.ChainUnaryInterceptor(keys.unary), grpc.ChainStreamInterceptor(keys.stream))
+// New builds a server; Serve starts it. Internal errors are logged to log
+// (nil discards); maxBatch ≤ 0 means DefaultMaxBatch.
+func New(engine *gateway.Engine, op Operator, keys *Keys, log *slog.Logger, maxBatch int, opts ...grpc.ServerOption) *Server {
+	codec := newUTF8Codec()
+	// The codec's check runs first: it must see every request it decoded,
+	// even one authentication then refuses.
+	opts = append(opts, grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(codec.unary, keys.unary), grpc.ChainStreamInterceptor(codec.stream, keys.stream))
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{}), maxBatch: maxBatch}
+	if log == nil {
+		log = discard
+	}
+	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{}), maxBatch: maxBatch, log: log}
 	pb.RegisterMessagingServer(s.grpc, s)
 	pb.RegisterAdminServer(s.grpc, adminServer{op: op})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
@@ -89,39 +96,11 @@ func toRequest(r *pb.SendRequest) gateway.SendRequest {
 	return out
 }
 
-func fieldStatus(fe *gateway.FieldError) *status.Status {
-	st := status.New(codes.InvalidArgument, fe.Error())
-	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{
-		{Field: fe.Field, Description: fe.Reason},
-	}}); err == nil {
-		return d
-	}
-	return st
-}
-
-func internal(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
-	}
-	var qe *gateway.QuotaError
-	if errors.As(err, &qe) {
-		if qe.TooLarge {
-			return fieldStatus(&gateway.FieldError{Field: "messages", Reason: "more messages than the tenant's burst allows at once: split the batch"}).Err()
-		}
-		st := status.New(codes.ResourceExhausted, qe.Error())
-		if d, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(qe.RetryAfter)}); derr == nil {
-			st = d
-		}
-		return st.Err()
-	}
-	return status.Error(codes.Unavailable, fmt.Sprintf("the gateway could not store the request, try again: %v", err))
-}
-
 // Send implements smsgw.v1.Messaging.
 func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse, error) {
 	out, err := s.engine.Accept(ctx, tenantFrom(ctx), []gateway.SendRequest{toRequest(r)})
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.toStatus(ctx, "Send", err)
 	}
 	o := out[0]
 	var fe *gateway.FieldError
@@ -149,7 +128,7 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 	}
 	out, err := s.engine.Accept(ctx, tenantFrom(ctx), reqs)
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.toStatus(ctx, "SendBatch", err)
 	}
 	resp := &pb.SendBatchResponse{Results: make([]*pb.BatchResult, n)}
 	for i, o := range out {
@@ -188,12 +167,8 @@ func (s *Server) ListMessages(ctx context.Context, r *pb.ListMessagesRequest) (*
 		f.Until = r.GetUntil().AsTime()
 	}
 	msgs, err := s.engine.List(ctx, tenantFrom(ctx), f)
-	var fe *gateway.FieldError
-	if errors.As(err, &fe) {
-		return nil, fieldStatus(fe).Err()
-	}
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.toStatus(ctx, "ListMessages", err)
 	}
 	out := &pb.ListMessagesResponse{}
 	if len(msgs) > size {
@@ -218,7 +193,7 @@ func (s *Server) CancelMessage(ctx context.Context, r *pb.CancelMessageRequest) 
 	case errors.Is(err, gateway.ErrNotCancelable):
 		return nil, status.Errorf(codes.FailedPrecondition, "message %q is already being sent or has ended", r.GetId())
 	case err != nil:
-		return nil, internal(err)
+		return nil, s.toStatus(ctx, "CancelMessage", err)
 	}
 	return toMessage(m), nil
 }
@@ -226,14 +201,8 @@ func (s *Server) CancelMessage(ctx context.Context, r *pb.CancelMessageRequest) 
 // AckEvents implements smsgw.v1.Messaging.
 func (s *Server) AckEvents(ctx context.Context, r *pb.AckEventsRequest) (*pb.AckEventsResponse, error) {
 	seq, err := s.engine.AckEvents(ctx, tenantFrom(ctx), r.GetCursor(), r.GetSeq())
-	var fe *gateway.FieldError
-	switch {
-	case errors.As(err, &fe):
-		return nil, fieldStatus(fe).Err()
-	case errors.Is(err, gateway.ErrAckAhead):
-		return nil, fieldStatus(&gateway.FieldError{Field: "seq", Reason: "is beyond the last event"}).Err()
-	case err != nil:
-		return nil, internal(err)
+	if err != nil {
+		return nil, s.toStatus(ctx, "AckEvents", err)
 	}
 	return &pb.AckEventsResponse{Seq: seq}, nil
 }
@@ -248,7 +217,7 @@ func (s *Server) GetMessage(ctx context.Context, r *pb.GetMessageRequest) (*pb.M
 		return nil, status.Errorf(codes.NotFound, "no message %q", r.GetId())
 	}
 	if err != nil {
-		return nil, internal(err)
+		return nil, s.toStatus(ctx, "GetMessage", err)
 	}
 	return toMessage(m), nil
 }
@@ -281,7 +250,7 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 	if next == 0 && r.GetCursor() != "" {
 		seq, err := s.engine.Cursor(ctx, tenant, r.GetCursor())
 		if err != nil {
-			return internal(err)
+			return s.toStatus(ctx, "StreamEvents", err)
 		}
 		next = seq + 1
 	}
@@ -299,7 +268,7 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			return internal(err)
+			return s.toStatus(ctx, "StreamEvents", err)
 		}
 		for _, ev := range evs {
 			next = ev.Seq + 1

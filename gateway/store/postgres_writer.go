@@ -199,6 +199,9 @@ func (s *pgStore) commitBatch(batch []*pgOp, pass func()) {
 	// The callers of a batch are concurrent: any order is a valid one.
 	slices.SortStableFunc(batch, func(a, b *pgOp) int { return a.rank - b.rank })
 	fatal := s.runBatch(batch, pass)
+	if fatal != nil {
+		fatal = unavailable(fatal)
+	}
 	for _, o := range batch {
 		if fatal != nil && o.err == nil {
 			o.err = fatal

@@ -410,6 +410,16 @@ func checkCancel(tenant, id string, st cancelState, nowNs int64) error {
 	return nil
 }
 
+// unavailable marks an error that failed a whole batch (the database's, not
+// an operation's) as gateway.ErrUnavailable, so callers answer it as
+// retryable without showing its text.
+func unavailable(err error) error {
+	if errors.Is(err, gateway.ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w (%w)", err, gateway.ErrUnavailable)
+}
+
 // checkAck rejects an empty cursor name and a negative seq.
 func checkAck(tenant, cursor string, seq int64) error {
 	if cursor == "" {

@@ -384,6 +384,9 @@ func (s *sqliteStore) commit(batch []*op) {
 	w := &wtx{s: s, now: s.opts.Now().UTC()}
 	w.nowNs = w.now.UnixNano()
 	fatal := s.runBatch(w, batch)
+	if fatal != nil {
+		fatal = unavailable(fatal)
+	}
 	for _, o := range batch {
 		if fatal != nil && o.err == nil {
 			o.err = fatal

@@ -12,8 +12,17 @@ import (
 )
 
 // ErrClosed is returned by every method of a store after Close, so a caller
-// racing shutdown gets a clear answer instead of a database error.
-var ErrClosed = errors.New("store: closed")
+// racing shutdown gets a clear answer instead of a database error. It is a
+// gateway.ErrUnavailable: the request may succeed on another node or after
+// a restart.
+var ErrClosed error = closedError{}
+
+type closedError struct{}
+
+func (closedError) Error() string { return "store: closed" }
+
+// Is makes ErrClosed a gateway.ErrUnavailable without changing its text.
+func (closedError) Is(target error) bool { return target == gateway.ErrUnavailable }
 
 // Defaults applied by Open to zero Options fields.
 const (
