@@ -25,12 +25,14 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smstext"
@@ -70,8 +72,9 @@ type App struct {
 	http       *httpapi.Server
 	interfaces []Interface // Fineract's, Kannel's, … (InterfaceKinds)
 	webhooks   *webhook.Client
-	taskKinds  map[string]bool // kinds of the task handlers registered
-	reloadMu   sync.Mutex      // one reload at a time; guards cfg after Start
+	listeners  *guard.Listeners // connection caps of every listener
+	taskKinds  map[string]bool  // kinds of the task handlers registered
+	reloadMu   sync.Mutex       // one reload at a time; guards cfg after Start
 
 	grpcLis, httpLis net.Listener
 	serving          sync.WaitGroup
@@ -151,7 +154,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	var grpcOpts []grpc.ServerOption
+	backoff, err := guard.NewBackoff(cfg.Limits.Auth, reg, nil)
+	if err == nil {
+		a.listeners, err = guard.NewListeners(reg)
+	}
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	gl := cfg.Limits.GRPC
+	grpcOpts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(int(gl.MaxBodyBytes)),
+		grpc.ConnectionTimeout(gl.ReadHeaderTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: gl.IdleTimeout}),
+	}
 	if t := cfg.Listen.GRPCTLS; t != nil {
 		tc, err := t.ServerConfig()
 		if err != nil {
@@ -161,9 +177,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tc)))
 	}
 	a.keys = grpcapi.NewKeys(apiKeys(cfg))
+	a.keys.BackOff(backoff)
 	a.grpc = grpcapi.New(eng, a, a.keys, log, cfg.Gateway.MaxBatch, grpcOpts...)
 	routes := map[string]http.Handler{}
-	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Counters: a.Counters, Carriers: a.Carriers}
+	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Counters: a.Counters, Carriers: a.Carriers,
+		Auth: backoff, Listeners: a.listeners}
 	for _, k := range InterfaceKinds {
 		if !k.Uses(cfg) {
 			continue
@@ -183,7 +201,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	for p, h := range opts.Routes {
 		routes[p] = h
 	}
-	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes})
+	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes,
+		Limits: cfg.Limits.HTTP, CORSOrigins: cfg.Limits.CORSOrigins})
 	return a, nil
 }
 
@@ -247,10 +266,12 @@ func (a *App) Start() error {
 	if a.grpcLis, err = net.Listen("tcp", a.cfg.Listen.GRPC); err != nil {
 		return fmt.Errorf("app: listen.grpc: %w", err)
 	}
+	a.grpcLis = a.listeners.Limit("grpc", a.grpcLis, a.cfg.Limits.GRPC.MaxConnections)
 	if a.httpLis, err = net.Listen("tcp", a.cfg.Listen.HTTP); err != nil {
 		a.grpcLis.Close()
 		return fmt.Errorf("app: listen.http: %w", err)
 	}
+	a.httpLis = a.listeners.Limit("http", a.httpLis, a.cfg.Limits.HTTP.MaxConnections)
 	started := 0
 	undo := func() {
 		a.grpcLis.Close()

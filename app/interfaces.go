@@ -12,6 +12,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -57,6 +58,10 @@ type InterfaceEnv struct {
 	// Counters and Carriers are the gateway's, for status pages.
 	Counters func() (map[string]float64, error)
 	Carriers func() []grpcapi.CarrierState
+	// Auth backs off failed logins on every interface; Listeners caps the
+	// connections of an interface's own listener.
+	Auth      *guard.Backoff
+	Listeners *guard.Listeners
 }
 
 // InterfaceKinds is the registration list of interfaces.
@@ -89,6 +94,7 @@ func (f *fineract) Reload(cfg *config.Config) (func(), error) {
 	mg, err := messagegateway.New(cfg.FineractTenants(), f.env.Engine, messagegateway.Options{
 		Prefix: cfg.MessageGateway.EndPoint, ReportHorizon: cfg.MessageGateway.ReportHorizon,
 		Logger: f.env.Logger.With("api", "fineract"), Registerer: f.env.Registerer,
+		Auth: f.env.Auth, MaxBodyBytes: cfg.Limits.HTTP.MaxBodyBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -6,11 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/httpapi/kannel"
+	"github.com/openmf/smsgw/internal/guard"
 )
 
 // kannelInterface is the Kannel-compatible interface of a gateway: its own
@@ -22,6 +22,7 @@ type kannelInterface struct {
 	log    *slog.Logger
 	http   *http.Server // nil without a kannel section: keyword services only
 	lis    net.Listener
+	limit  func(net.Listener) net.Listener // caps its connections
 	follow context.CancelFunc
 	done   chan struct{} // the follower and the listener ended
 }
@@ -49,14 +50,18 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 	}
 	srv, err := kannel.New(kc, env.Engine, env.Webhooks, kannel.Options{
 		Logger: env.Logger.With("api", "kannel"), Counters: env.Counters, Carriers: carriers,
+		Auth: env.Auth, MaxBodyBytes: cfg.Limits.Kannel.MaxBodyBytes,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kannel: %w", err)
 	}
 	srv.SetServices(cfg.KannelServices())
-	k := &kannelInterface{srv: srv, log: env.Logger}
+	lim := cfg.Limits.Kannel.WithDefaults(guard.DefaultKannel)
+	k := &kannelInterface{srv: srv, log: env.Logger, limit: func(l net.Listener) net.Listener {
+		return env.Listeners.Limit("kannel", l, lim.MaxConnections)
+	}}
 	if cfg.Kannel != nil {
-		k.http = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		k.http = lim.HTTPServer(guard.CORS(cfg.Limits.CORSOrigins, srv.Handler()))
 	}
 	return k, nil
 }
@@ -84,7 +89,8 @@ func (k *kannelInterface) Start() error {
 	if err != nil {
 		return fmt.Errorf("app: kannel.listen: %w", err)
 	}
-	k.lis = lis
+	k.lis = k.limit(lis)
+	lis = k.lis
 	ctx, cancel := context.WithCancel(context.Background())
 	k.follow, k.done = cancel, make(chan struct{})
 	followed, served := make(chan struct{}), make(chan struct{})

@@ -22,6 +22,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/webhook"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	// Kannel, when set, serves Kannel's sendsms and status on its own
 	// listener (apps written for Kannel switch unchanged).
 	Kannel *kannel.Config `yaml:"kannel"`
+	// Limits bound every listener and slow down credential guessing; see
+	// docs/security.md.
+	Limits guard.Config `yaml:"limits"`
 }
 
 // MessageGateway is the `message_gateway` section.
@@ -446,6 +450,7 @@ func (c *Config) setDefaults() {
 	if c.Store.Driver == "sqlite" && c.Store.Path == "" {
 		c.Store.Path = "./data/smsgw.db"
 	}
+	c.Limits.SetDefaults()
 	g := &c.Gateway
 	if g.MaxParts == 0 {
 		g.MaxParts = 10
@@ -491,6 +496,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, prefixed("store.", c.Store.Validate())...)
+	errs = append(errs, prefixed("limits.", c.Limits.Validate())...)
 	if c.Gateway.MaxParts < 1 || c.Gateway.MaxParts > 255 {
 		add("gateway.max_parts: must be 1..255 (a concatenation reference counts to 255)")
 	}

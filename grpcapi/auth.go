@@ -10,7 +10,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/openmf/smsgw/internal/guard"
 )
 
 // Keys maps API keys to tenants. Only digests are kept, so a heap dump or a
@@ -18,6 +21,7 @@ import (
 // requests are served (a config reload adds or revokes keys).
 type Keys struct {
 	digests atomic.Pointer[[]keyDigest]
+	backoff *guard.Backoff
 }
 
 type keyDigest struct {
@@ -29,9 +33,14 @@ type keyDigest struct {
 // admin keys, which open the Admin service and nothing else.
 func NewKeys(byTenant map[string][]string, admin []string) *Keys {
 	k := &Keys{}
+	k.backoff, _ = guard.NewBackoff(guard.AuthConfig{}, nil, nil) // the defaults are valid
 	k.Set(byTenant, admin)
 	return k
 }
+
+// BackOff makes failed logins back off with b (shared with the other
+// interfaces) instead of the keys' own table; call it before serving.
+func (k *Keys) BackOff(b *guard.Backoff) { k.backoff = b }
 
 // Set replaces every key: a request authenticates against the old set or
 // the new one, never a mix.
@@ -80,7 +89,25 @@ func exempt(method string) bool {
 	return strings.HasPrefix(method, "/grpc.health.v1.") || strings.HasPrefix(method, "/grpc.reflection.")
 }
 
+// authenticate finds the tenant of the call's key. A peer backing off
+// after failed logins is refused unchecked (ResourceExhausted with the
+// wait); a missing or unknown key counts as a failure.
 func (k *Keys) authenticate(ctx context.Context, method string) (context.Context, error) {
+	src := ""
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		src = guard.Source(p.Addr.String())
+	}
+	if err := k.backoff.Check("grpc", src, ""); err != nil {
+		return nil, status.Error(codes.ResourceExhausted, err.Error())
+	}
+	ctx, err := k.check(ctx, method)
+	if status.Code(err) == codes.Unauthenticated {
+		k.backoff.Fail("grpc", src, "")
+	}
+	return ctx, err
+}
+
+func (k *Keys) check(ctx context.Context, method string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/provider"
 )
 
@@ -25,6 +25,13 @@ type Options struct {
 	// interfaces served on this listener, such as Fineract's
 	// message-gateway API.
 	Routes map[string]http.Handler
+	// Limits bound the listener (timeouts, body size); zero fields take
+	// guard.DefaultHTTP. The connection cap is the listener's own (see
+	// guard.Listeners.Limit).
+	Limits guard.ListenerConfig
+	// CORSOrigins are the browser origins allowed to call; none by default
+	// (guard.CORS).
+	CORSOrigins []string
 }
 
 // Server is the HTTP listener.
@@ -52,7 +59,8 @@ func New(opts Options) *Server {
 	for pattern, h := range opts.Routes {
 		mux.Handle(pattern, h)
 	}
-	return &Server{http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
+	lim := opts.Limits.WithDefaults(guard.DefaultHTTP)
+	return &Server{http: lim.HTTPServer(guard.CORS(opts.CORSOrigins, http.MaxBytesHandler(mux, lim.MaxBodyBytes)))}
 }
 
 // Handler exposes the handler tree for tests and for embedding.

@@ -39,6 +39,12 @@ const (
 	answerMWI           = "MWI field misformed, rejected"                                // 400
 	answerCompress      = "Compress field misformed, rejected"                           // 400
 
+	// Bounds smsgw adds (Kannel cut bodies short silently); the %d are
+	// the size or count sent and the limit.
+	answerTooLarge         = "Request body larger than %d bytes, rejected"
+	answerTooManyReceivers = "Too many receivers (%d; at most %d per request), rejected"
+	answerMethod           = "Only GET and POST may send, rejected"
+
 	// answerBinary is smsgw's own: the engine segments and encodes texts
 	// itself, so caller-built UDHs and 8-bit payloads cannot be honoured,
 	// and refusing beats sending them mangled. It keeps Kannel's

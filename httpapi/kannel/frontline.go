@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -103,8 +102,12 @@ func (s *Server) frontlineSend(w http.ResponseWriter, r *http.Request) {
 		fields[k] = v[0]
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	body, err := s.readBody(w, r)
 	if err != nil {
+		if code, msg := bodyAnswer(err); code == http.StatusRequestEntityTooLarge {
+			answer(code, frontlineAnswer{Error: msg})
+			return
+		}
 		answer(http.StatusBadRequest, frontlineAnswer{Error: "unreadable body"})
 		return
 	}
@@ -152,14 +155,23 @@ func (s *Server) frontlineSend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		user, pass = pick("username", "user"), pick("password", "pass")
 	}
-	u := s.authorise(user, pass, r.RemoteAddr)
-	if u == nil {
-		answer(http.StatusForbidden, frontlineAnswer{Error: "authorization failed"})
+	u, err := s.authorise(user, pass, r.RemoteAddr)
+	if err != nil {
+		code, _ := authAnswer(err)
+		msg := "authorization failed"
+		if code == http.StatusTooManyRequests {
+			msg = err.Error()
+		}
+		answer(code, frontlineAnswer{Error: msg})
 		return
 	}
 	to := strings.FieldsFunc(pick("to", "destination", "recipient"), func(r rune) bool {
 		return r == ',' || r == ';' || r == ' ' || r == '\t' || r == '\n'
 	})
+	if len(to) > s.opts.MaxReceivers {
+		answer(http.StatusRequestEntityTooLarge, frontlineAnswer{Error: fmt.Sprintf("too many destinations (%d; at most %d per request)", len(to), s.opts.MaxReceivers)})
+		return
+	}
 	text := pick("text", "message", "body")
 	if len(to) == 0 || text == "" {
 		answer(http.StatusBadRequest, frontlineAnswer{Error: "to (or destination) and text (or message) are required"})

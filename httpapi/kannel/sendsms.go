@@ -2,6 +2,7 @@ package kannel
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -31,9 +32,6 @@ const (
 
 // undefined is Kannel's SMS_PARAM_UNDEFINED: a parameter not given.
 const undefined = -1
-
-// maxBody bounds a POSTed message; no SMS text comes near it.
-const maxBody = 64 << 10
 
 // sendRequest is one sendsms call's parameters after parsing, before the
 // checks of gw/smsbox.c smsbox_req_handle.
@@ -84,11 +82,20 @@ func scanInt(s string, into *int) {
 // sendsms serves /cgi-bin/sendsms the way gw/smsbox.c sendsms_thread does:
 // a request without a body (GET, or a url-encoded form) carries CGI
 // variables; a POST with a body carries the text and X-Kannel-* headers.
+//
+// Only GET and POST act: any other method (a HEAD, a CORS preflight's
+// OPTIONS carrying sendsms parameters) is answered 405 and sends nothing.
 func (s *Server) sendsms(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeAnswer(w, http.StatusMethodNotAllowed, answerMethod)
+		return
+	}
 	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		writeAnswer(w, http.StatusBadRequest, answerCharset)
+		status, answer := bodyAnswer(err)
+		writeAnswer(w, status, answer)
 		return
 	}
 	if r.Method != http.MethodPost || len(body) == 0 || ct == "application/x-www-form-urlencoded" {
@@ -130,9 +137,9 @@ func (s *Server) sendGET(r *http.Request, args url.Values) (int, string) {
 	req := newSendRequest()
 	req.user = str(first(args, "username", "user"))
 	req.pass = str(first(args, "password", "pass"))
-	u := s.authorise(req.user, req.pass, r.RemoteAddr)
-	if u == nil {
-		return http.StatusForbidden, answerAuthFailed
+	u, err := s.authorise(req.user, req.pass, r.RemoteAddr)
+	if err != nil {
+		return authAnswer(err)
 	}
 	req.udh = str(first(args, "udh"))
 	req.text = str(first(args, "text"))
@@ -208,10 +215,10 @@ func (s *Server) sendPOST(r *http.Request, ct, charset string, body []byte) (int
 			req.udh = d
 		}
 	}
-	u := s.authorise(req.user, req.pass, r.RemoteAddr)
+	u, err := s.authorise(req.user, req.pass, r.RemoteAddr)
 	switch {
-	case u == nil:
-		return http.StatusForbidden, answerAuthFailed
+	case err != nil:
+		return authAnswer(err)
 	case req.to == nil:
 		return http.StatusBadRequest, answerMissingToPOST
 	case *req.to == "":
@@ -263,7 +270,11 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	}
 	var allowed []string
 	denied := false
-	for _, rcv := range words(*req.to) {
+	rcvs := words(*req.to)
+	if len(rcvs) > s.opts.MaxReceivers {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf(answerTooManyReceivers, len(rcvs), s.opts.MaxReceivers)
+	}
+	for _, rcv := range rcvs {
 		if strings.Trim(rcv, numberChars) != "" {
 			denied = true
 			continue
@@ -428,4 +439,20 @@ func (s *Server) smscAllowed(u *user, smsc string) bool {
 		return true
 	}
 	return slices.ContainsFunc(s.opts.Carriers(), func(c Carrier) bool { return c.ID == smsc })
+}
+
+// readBody reads a request body up to the listener's cap; a larger body is
+// an *http.MaxBytesError, never a silently shortened body.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+}
+
+// bodyAnswer answers a body that could not be read: 413 with the limit
+// when it is too large, else Kannel's answer to a misformed body.
+func bodyAnswer(err error) (int, string) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf(answerTooLarge, tooBig.Limit)
+	}
+	return http.StatusBadRequest, answerCharset
 }

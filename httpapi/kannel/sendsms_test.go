@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -32,9 +33,16 @@ func testConfig() Config {
 
 func newTestServer(t *testing.T, eng Engine) *Server {
 	t.Helper()
+	// The golden cases fail logins on purpose, from one address: they
+	// test answers, not the back-off (limits_test.go does).
+	auth, err := guard.NewBackoff(guard.AuthConfig{Free: 1000}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := New(testConfig(), eng, webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), Options{
 		Now:     func() time.Time { return time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC) },
 		Version: "test",
+		Auth:    auth,
 		Carriers: func() []Carrier {
 			return []Carrier{{ID: "sim", Kind: "smpp", Up: true, Online: 42 * time.Second, Sent: 3}}
 		},

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/keyword"
+	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -59,7 +61,20 @@ type Options struct {
 	// Carriers lists the carriers for /status and checks smsc=; nil shows
 	// none and lets any smsc through to the users' allowed_smsc lists.
 	Carriers func() []Carrier
+	// Auth backs off failed logins (shared with the other interfaces);
+	// nil makes one of its own with the defaults.
+	Auth *guard.Backoff
+	// MaxBodyBytes caps a request body (413 above it); default
+	// guard.DefaultKannel.MaxBodyBytes.
+	MaxBodyBytes int64
+	// MaxReceivers caps the receivers of one sendsms or Frontline call
+	// (413 above it, nothing stored); default DefaultMaxReceivers.
+	MaxReceivers int
 }
+
+// DefaultMaxReceivers is far more receivers than one Kannel call carries in
+// practice, and few enough to store as one commit.
+const DefaultMaxReceivers = 1000
 
 // Carrier is one carrier as /status shows it (Kannel's SMSC connection).
 type Carrier struct {
@@ -125,6 +140,15 @@ func New(cfg Config, eng Engine, wh *webhook.Client, opts Options) (*Server, err
 	if opts.Version == "" {
 		opts.Version = "smsgw"
 	}
+	if opts.Auth == nil {
+		opts.Auth, _ = guard.NewBackoff(guard.AuthConfig{}, nil, opts.Now) // the defaults are valid
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = guard.DefaultKannel.MaxBodyBytes
+	}
+	if opts.MaxReceivers <= 0 {
+		opts.MaxReceivers = DefaultMaxReceivers
+	}
 	s := &Server{cfg: cfg, eng: eng, wh: wh, opts: opts, log: opts.Logger.With("interface", "kannel"),
 		users: map[string]*user{}, started: opts.Now()}
 	s.SetServices(Services{})
@@ -175,27 +199,53 @@ func (s *Server) TaskHandlers() map[string]gateway.TaskHandler {
 	}
 }
 
+// errAuthFailed refuses wrong credentials or a client outside the
+// user's allow_ip.
+var errAuthFailed = errors.New("kannel: authorization failed")
+
 // authorise finds the user for credentials and a client address, as
 // gw/smsbox.c authorise_username does: unknown user, wrong password and a
-// client outside the user's allow_ip all fail alike.
-func (s *Server) authorise(username, password, remoteAddr string) *user {
+// client outside the user's allow_ip all fail alike (errAuthFailed). The
+// password is compared in constant time, an unknown user costs the same
+// comparison, and a source or user backing off after failed logins is
+// refused unchecked with a *guard.BackoffError.
+func (s *Server) authorise(username, password, remoteAddr string) (*user, error) {
+	host := guard.Source(remoteAddr)
+	if err := s.opts.Auth.Check("kannel", host, username); err != nil {
+		s.log.Warn("sendsms refused: failed logins back off", "user", username, "ip", host)
+		return nil, err
+	}
 	u := s.users[username]
-	if u == nil || username == "" || password != u.Password {
-		return nil
+	want := ""
+	if u != nil {
+		want = u.Password
+	}
+	if match := guard.Equal(password, want); u == nil || username == "" || !match {
+		s.opts.Auth.Fail("kannel", host, username)
+		return nil, errAuthFailed
 	}
 	if len(u.nets) == 0 {
-		return u
-	}
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
+		s.opts.Auth.Pass(username)
+		return u, nil
 	}
 	ip := net.ParseIP(host)
 	for _, n := range u.nets {
 		if ip != nil && n.Contains(ip) {
-			return u
+			s.opts.Auth.Pass(username)
+			return u, nil
 		}
 	}
 	s.log.Warn("sendsms user called from a non-allowed address", "user", username, "ip", host)
-	return nil
+	s.opts.Auth.Fail("kannel", host, "")
+	return nil, errAuthFailed
+}
+
+// authAnswer is the answer to a refused authorisation: 429 with the wait
+// while backing off, else Kannel's 403.
+func authAnswer(err error) (int, string) {
+	var b *guard.BackoffError
+	if errors.As(err, &b) {
+		return http.StatusTooManyRequests, "Too many failed logins, retry in " + strconv.Itoa(int(b.RetryAfter.Seconds()+0.999)) + " seconds"
+	}
+	return http.StatusForbidden, answerAuthFailed
 }

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/openmf/smsgw/internal/guard"
 )
 
 // Status formats (gw/bb_http.c httpd_serve): chosen by the path's
@@ -40,7 +42,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		format = statusXML
 	}
 	var body string
-	if pw := r.URL.Query().Get("password"); s.cfg.StatusPassword != "" && pw != s.cfg.StatusPassword && pw != s.cfg.AdminPassword {
+	if pw := r.URL.Query().Get("password"); s.cfg.StatusPassword != "" && !guard.Equal(pw, s.cfg.StatusPassword) && !guard.Equal(pw, s.cfg.AdminPassword) {
 		body = "Denied"
 	} else {
 		body = s.printStatus(format)

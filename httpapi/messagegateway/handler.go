@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/guard"
 )
 
 // Engine is what the API needs of the gateway: store pages of messages
@@ -76,6 +77,10 @@ type Options struct {
 	ReportHorizon time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Auth backs off failed logins per source address and Fineract
+	// tenant id (shared with the other interfaces); nil makes one of its
+	// own with the defaults.
+	Auth *guard.Backoff
 }
 
 // Defaults of Options.
@@ -135,6 +140,9 @@ func New(tenants map[string]TenantConfig, eng Engine, opts Options) (*Handler, e
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Auth == nil {
+		opts.Auth, _ = guard.NewBackoff(guard.AuthConfig{}, nil, opts.Now) // the defaults are valid
 	}
 	h := &Handler{eng: eng, opts: opts, log: opts.Logger, byHeader: map[string]*tenant{}}
 	var errs []error
@@ -247,12 +255,23 @@ func (h *Handler) authenticate(r *http.Request) (*tenant, string, bool) {
 // call is the common start of every route: authenticate and count.
 func (h *Handler) call(w http.ResponseWriter, r *http.Request, route string) (*tenant, string, *recorder, bool) {
 	rec := &recorder{ResponseWriter: w, route: route, m: h.metrics}
+	src, fid := guard.Source(r.RemoteAddr), strings.TrimSpace(r.Header.Get(HeaderTenantID))
+	if err := h.opts.Auth.Check("fineract", src, fid); err != nil {
+		var b *guard.BackoffError
+		errors.As(err, &b)
+		h.log.Warn("fineract: refused call: failed logins back off", "route", route, "fineract_tenant", clipHeader(fid), "remote", src)
+		rec.Header().Set("Retry-After", strconv.Itoa(int(b.RetryAfter.Seconds()+0.999)))
+		writeError(rec, http.StatusTooManyRequests, err.Error())
+		return nil, "", nil, false
+	}
 	t, fid, ok := h.authenticate(r)
 	if !ok {
+		h.opts.Auth.Fail("fineract", src, fid)
 		h.log.Info("fineract: refused call: unknown tenant or app key", "route", route, "fineract_tenant", clipHeader(fid), "remote", r.RemoteAddr)
 		writeError(rec, http.StatusUnauthorized, "unknown tenant or app key: check the Fineract-Platform-TenantId header and the tenant_app_key of Fineract's MESSAGE_GATEWAY settings")
 		return nil, "", nil, false
 	}
+	h.opts.Auth.Pass(fid)
 	return t, fid, rec, true
 }
 
