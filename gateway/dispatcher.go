@@ -19,8 +19,9 @@ import (
 // included) and guards each with a breaker; the carrier set decides whether
 // a carrier is up. After each commit it wakes the event feed.
 //
-// Goroutines: one claim loop, one worker per message in flight (at most
-// Workers), and the queue-depth sampler.
+// Goroutines: one claim loop, a pool of Workers workers that each carry
+// one message at a time (a goroutine per message cost a spawn and a stack
+// growth per message), and the queue-depth sampler.
 type dispatcher struct {
 	store    MessageStore
 	router   Router
@@ -40,14 +41,27 @@ type dispatcher struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // the claim loop and the sampler
-	work   sync.WaitGroup // one per message in flight
+	work   sync.WaitGroup // the workers, which end once the claim loop has
 }
 
 // start begins dispatching due messages, including those a previous run
 // left unfinished, and sampling the queue depth.
 func (d *dispatcher) start(ctx context.Context) {
 	ctx, d.cancel = context.WithCancel(ctx)
-	d.loops.Go(func() { d.claimLoop(ctx) })
+	jobs := make(chan *Message)
+	slots := make(chan struct{}, d.workers) // one per message claimed and not yet done
+	for range d.workers {
+		d.work.Go(func() {
+			for m := range jobs {
+				d.process(ctx, m)
+				<-slots
+			}
+		})
+	}
+	d.loops.Go(func() {
+		defer close(jobs)
+		d.claimLoop(ctx, jobs, slots)
+	})
 	d.loops.Go(func() { d.sampleBacklog(ctx) })
 }
 
@@ -117,10 +131,10 @@ func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
 	return nil
 }
 
-// claimLoop claims due messages and hands each to a worker goroutine, with
-// at most workers in flight, while some carrier is up.
-func (d *dispatcher) claimLoop(ctx context.Context) {
-	slots := make(chan struct{}, d.workers)
+// claimLoop claims due messages and hands each to a worker, with at most
+// cap(slots) claimed and not done, while some carrier is up. A slot is
+// taken before a message is handed on and given back by the worker.
+func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots chan struct{}) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -153,11 +167,7 @@ func (d *dispatcher) claimLoop(ctx context.Context) {
 			for _, m := range msgs {
 				m.claimedAt = claimedAt
 				slots <- struct{}{}
-				d.work.Add(1)
-				go func() {
-					defer func() { <-slots; d.work.Done() }()
-					d.process(ctx, m)
-				}()
+				jobs <- m // a free slot means an idle worker
 			}
 			if len(msgs) < min(free, d.claimBatch) {
 				break
