@@ -138,7 +138,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	eng, err := gateway.New(gateway.Options{
 		Store: st, Router: router, Connectors: conns, Segment: smstext.Count[gateway.Encoding], Tenants: cfg.EngineTenants(),
 		Logger: log, Registerer: reg,
-		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts,
+		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts, ScheduleHorizon: cfg.Gateway.ScheduleHorizon,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
 		EventRetention: cfg.Gateway.EventRetention,
 		Keywords:       keywords,

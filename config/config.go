@@ -170,11 +170,15 @@ func (t *TLS) ServerConfig() (*tls.Config, error) {
 
 // Gateway tunes the engine; every field has a working default.
 type Gateway struct {
-	MaxParts    int           `yaml:"max_parts"`    // longest text accepted, in SMS parts; default 10
-	MaxBatch    int           `yaml:"max_batch"`    // most messages in one SendBatch; default 1000
-	MaxAttempts int           `yaml:"max_attempts"` // submission attempts before FAILED; default 12
-	RetryBase   time.Duration `yaml:"retry_base"`   // first retry delay; default 2s
-	RetryMax    time.Duration `yaml:"retry_max"`    // retry delay cap; default 5m
+	MaxParts int `yaml:"max_parts"` // longest text accepted, in SMS parts; default 10
+	// ScheduleHorizon is how far from now a message's not_before and
+	// expires_at may lie, either way; default 8760h (a year), at most 100
+	// years.
+	ScheduleHorizon time.Duration `yaml:"schedule_horizon"`
+	MaxBatch        int           `yaml:"max_batch"`    // most messages in one SendBatch; default 1000
+	MaxAttempts     int           `yaml:"max_attempts"` // submission attempts before FAILED; default 12
+	RetryBase       time.Duration `yaml:"retry_base"`   // first retry delay; default 2s
+	RetryMax        time.Duration `yaml:"retry_max"`    // retry delay cap; default 5m
 	// EventRetention drops events older than this (adapters must have read
 	// them by then); default 720h (30 days); negative keeps them forever.
 	EventRetention time.Duration `yaml:"event_retention"`
@@ -458,6 +462,9 @@ func (c *Config) setDefaults() {
 	if g.MaxAttempts == 0 {
 		g.MaxAttempts = 12
 	}
+	if g.ScheduleHorizon == 0 {
+		g.ScheduleHorizon = gateway.DefaultScheduleHorizon
+	}
 	if g.RetryBase == 0 {
 		g.RetryBase = 2 * time.Second
 	}
@@ -475,6 +482,10 @@ func (c *Config) setDefaults() {
 		}
 	}
 }
+
+// maxScheduleHorizon keeps every schedule the store can hold (nanoseconds
+// since 1970 end in 2262) far from that limit.
+const maxScheduleHorizon = 100 * 365 * 24 * time.Hour
 
 func prefixed(prefix string, errs []error) []error {
 	out := make([]error, len(errs))
@@ -502,6 +513,9 @@ func (c *Config) validate() []error {
 	}
 	if c.Gateway.MaxBatch < 0 || c.Gateway.MaxBatch > 10000 {
 		add("gateway.max_batch: must be 0 (default 1000) to 10000")
+	}
+	if h := c.Gateway.ScheduleHorizon; h < time.Minute || h > maxScheduleHorizon {
+		add("gateway.schedule_horizon: must be 1m to %s (100 years)", maxScheduleHorizon)
 	}
 	if c.Gateway.MaxAttempts < 1 {
 		add("gateway.max_attempts: must be ≥ 1")

@@ -79,6 +79,7 @@ type acceptor struct {
 	tenants  *tenants
 	segment  Segmenter
 	maxParts int
+	horizon  time.Duration // NotBefore and ExpiresAt at most this far from now
 	now      func() time.Time
 	metrics  *metrics
 	log      *slog.Logger

@@ -25,13 +25,17 @@ type Options struct {
 	Registerer prometheus.Registerer // nil: metrics are not registered
 	Now        func() time.Time      // nil: time.Now
 
-	MaxParts    int           // refuse longer texts; default 10
-	MaxAttempts int           // submission attempts before FAILED; default 12
-	RetryBase   time.Duration // first retry delay, doubled per attempt; default 2s
-	RetryMax    time.Duration // retry delay cap; default 5m
-	ClaimBatch  int           // messages claimed per store round trip; default 256
-	Workers     int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
-	PollEvery   time.Duration // how often due work is looked for without a wake-up; default 500ms
+	MaxParts int // refuse longer texts; default 10
+	// ScheduleHorizon bounds NotBefore and ExpiresAt to this far from now,
+	// either way; default DefaultScheduleHorizon. A date decades away is a
+	// client's bug (and past 2262 it cannot be stored as nanoseconds).
+	ScheduleHorizon time.Duration
+	MaxAttempts     int           // submission attempts before FAILED; default 12
+	RetryBase       time.Duration // first retry delay, doubled per attempt; default 2s
+	RetryMax        time.Duration // retry delay cap; default 5m
+	ClaimBatch      int           // messages claimed per store round trip; default 256
+	Workers         int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
+	PollEvery       time.Duration // how often due work is looked for without a wake-up; default 500ms
 	// EventRetention drops events, finished tasks and missing-ref records
 	// older than this, at start and hourly; 0 keeps them all.
 	EventRetention time.Duration
@@ -53,6 +57,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxParts <= 0 {
 		o.MaxParts = 10
+	}
+	if o.ScheduleHorizon <= 0 {
+		o.ScheduleHorizon = DefaultScheduleHorizon
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 12
@@ -149,7 +156,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.acceptor = &acceptor{
 		store: st, inbox: st, optOuts: st, carriers: cs, tenants: &e.tenants,
-		segment: opts.Segment, maxParts: opts.MaxParts, now: opts.Now, metrics: m, log: log, feed: feed,
+		segment: opts.Segment, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
 		kick: e.dispatcher.kick,
 	}
 	e.outbox = &outbox{

@@ -386,6 +386,12 @@ func TestValidation(t *testing.T) {
 		{gateway.SendRequest{To: "+254712345678", Text: fmt.Sprintf("%051d", 0)}, "text"},
 		{gateway.SendRequest{To: "+254712345678", Text: "x", From: "OTHER"}, "from"},
 		{gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: time.Now(), ExpiresAt: time.Now().Add(-time.Hour)}, "expires_at"},
+		// Past 2262 nanoseconds overflow: 2300 was stored as 1715 (sent at
+		// once) or 1677 (expired unsent). Beyond the horizon is refused.
+		{gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, "not_before"},
+		{gateway.SendRequest{To: "+254712345678", Text: "x", ExpiresAt: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}, "expires_at"},
+		{gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)}, "not_before"},
+		{gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: time.Now().Add(gateway.DefaultScheduleHorizon + time.Hour)}, "not_before"},
 	}
 	for _, c := range cases {
 		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{c.r})
@@ -600,5 +606,27 @@ func TestAcceptPacedHoldsWhatIsOverTheRate(t *testing.T) {
 	var qe *gateway.QuotaError
 	if !errors.As(err, &qe) || qe.RetryAfter < 2*time.Second {
 		t.Fatalf("Accept after the paced page: %v, want a QuotaError asking to wait ≥ 2 s", err)
+	}
+}
+
+// TestScheduleHorizon: a date within the configured horizon is kept as
+// given (a year ahead by default; here a day), one beyond it refused.
+func TestScheduleHorizon(t *testing.T) {
+	a := newFake("a", 10, ok)
+	now := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, 0, func(o *gateway.Options) {
+		o.ScheduleHorizon = 24 * time.Hour
+		o.Now = func() time.Time { return now }
+	}, a)
+	later := now.Add(23 * time.Hour)
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "x", NotBefore: later, ExpiresAt: later.Add(time.Hour)})
+	m, err := h.store.Get(context.Background(), "t", id)
+	if err != nil || !m.NotBefore.Equal(later) || !m.ExpiresAt.Equal(later.Add(time.Hour)) {
+		t.Fatalf("stored %v / %v (%v), want %v / %v", m.NotBefore, m.ExpiresAt, err, later, later.Add(time.Hour))
+	}
+	out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "+254712345678", Text: "x", ExpiresAt: now.Add(25 * time.Hour)}})
+	var fe *gateway.FieldError
+	if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != "expires_at" || !strings.Contains(fe.Reason, "24h0m0s") {
+		t.Fatalf("expires_at beyond the horizon: %v %v, want a FieldError naming it and the horizon", out, err)
 	}
 }

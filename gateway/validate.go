@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -67,6 +68,10 @@ func parseNumber(number, region string) (string, error) {
 	return phonenumbers.Format(num, phonenumbers.E164), nil
 }
 
+// DefaultScheduleHorizon is how far from now a message may be scheduled or
+// set to expire when the config does not say: a year covers any loan cycle.
+const DefaultScheduleHorizon = 365 * 24 * time.Hour
+
 // maxTextBytes guards memory before segmentation: no allowed message comes
 // near it (the part limit bites first), and a huge body is refused cheaply.
 const maxTextBytes = 64 << 10
@@ -115,6 +120,16 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 	case "", CategoryMarketing, CategoryTransactional:
 	default:
 		return nil, &FieldError{"category", fmt.Sprintf("%q is not marketing or transactional", r.Category)}
+	}
+	now := a.now()
+	for _, f := range []struct {
+		name string
+		at   time.Time
+	}{{"not_before", r.NotBefore}, {"expires_at", r.ExpiresAt}} {
+		if !f.at.IsZero() && (f.at.After(now.Add(a.horizon)) || f.at.Before(now.Add(-a.horizon))) {
+			return nil, &FieldError{f.name, fmt.Sprintf("is %s, more than %s from now (the gateway's schedule_horizon)",
+				f.at.UTC().Format(time.RFC3339), a.horizon)}
+		}
 	}
 	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
 		return nil, &FieldError{"expires_at", "must be after not_before"}

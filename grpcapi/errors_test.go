@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store"
@@ -153,6 +154,19 @@ func TestErrorModel(t *testing.T) {
 	_, err = cl.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "c", Seq: 1 << 40})
 	if status.Code(err) != codes.InvalidArgument || fmt.Sprint(violations(err)) != "[seq]" {
 		t.Errorf("AckEvents ahead of the log: %v, want INVALID_ARGUMENT on seq", err)
+	}
+
+	// A date past 2262 once overflowed the store's nanoseconds: beyond the
+	// schedule horizon (a year by default) it is refused by field.
+	far := timestamppb.New(time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC))
+	for field, req := range map[string]*pb.SendRequest{
+		"not_before": {To: "+254712345678", Text: "hello", NotBefore: far},
+		"expires_at": {To: "+254712345678", Text: "hello", ExpiresAt: far},
+	} {
+		_, err = cl.Send(ctx, req)
+		if status.Code(err) != codes.InvalidArgument || fmt.Sprint(violations(err)) != "["+field+"]" {
+			t.Errorf("%s in 2300: %v, want INVALID_ARGUMENT on %s", field, err, field)
+		}
 	}
 
 	// Invalid UTF-8 is the request's fault, named by field, in a batch too.

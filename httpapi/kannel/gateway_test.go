@@ -107,6 +107,26 @@ func (d *dlrCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func TestKannelOverRealGateway(t *testing.T) {
 	r := startRig(t)
 	t.Run("load", func(t *testing.T) { loadTest(t, r, 1000, 64) })
+	t.Run("far validity and deferred refused", func(t *testing.T) {
+		// Minutes past a year are beyond the gateway's schedule horizon;
+		// 307445735 minutes overflowed a time.Duration to 26 s from now:
+		// the message left at once (deferred) or expired at once.
+		for _, c := range []struct{ field, minutes, answer string }{
+			{"deferred", "600000", "Deferred field misformed, rejected"},
+			{"validity", "600000", "Validity field misformed, rejected"},
+			{"deferred", "307445735", "Deferred field misformed, rejected"},
+			{"validity", "307445735", "Validity field misformed, rejected"},
+		} {
+			q := url.Values{"username": {"app"}, "password": {"secret"}, "to": {"+254733000002"}, "text": {"later"}, c.field: {c.minutes}}
+			if status, body := get(t, r.url+"/cgi-bin/sendsms?"+q.Encode()); status != 400 || body != c.answer {
+				t.Errorf("%s=%s: %d %q, want 400 %q", c.field, c.minutes, status, body, c.answer)
+			}
+		}
+		q := url.Values{"username": {"app"}, "password": {"secret"}, "to": {"+254733000002"}, "text": {"later"}, "deferred": {"1440"}}
+		if status, body := get(t, r.url+"/cgi-bin/sendsms?"+q.Encode()); status != 202 {
+			t.Errorf("deferred a day: %d %q, want 202", status, body)
+		}
+	})
 	t.Run("dlr-url outside the allow-list", func(t *testing.T) {
 		q := url.Values{"username": {"app"}, "password": {"secret"}, "to": {"+254733000001"}, "text": {"hi"},
 			"dlr-mask": {"1"}, "dlr-url": {"http://192.0.2.10/dlr?to=%p&type=%d"}}

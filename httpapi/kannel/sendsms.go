@@ -374,10 +374,10 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 			reqs[i].Priority = int32(req.priority)
 		}
 		if req.validity != undefined {
-			reqs[i].ExpiresAt = now.Add(time.Duration(req.validity) * time.Minute)
+			reqs[i].ExpiresAt = minutesFrom(now, req.validity)
 		}
 		if req.deferred != undefined {
-			reqs[i].NotBefore = now.Add(time.Duration(req.deferred) * time.Minute)
+			reqs[i].NotBefore = minutesFrom(now, req.deferred)
 		}
 	}
 	out, err := s.eng.Accept(r.Context(), u.Tenant, reqs)
@@ -417,6 +417,8 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 			return bad(answerNoSender)
 		case firstErr.Field == "expires_at":
 			return bad(answerValidity)
+		case firstErr.Field == "not_before":
+			return bad(answerDeferred)
 		}
 		return http.StatusForbidden, answerNotRoutable
 	}
@@ -426,6 +428,14 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		return http.StatusAccepted, answerQueued
 	}
 	return http.StatusAccepted, answerAccepted
+}
+
+// minutesFrom is now plus n minutes (validity, deferred). A count too large
+// for a time.Duration (which would wrap to the past) becomes a century: the
+// engine refuses it as beyond its schedule horizon, as it does any far date.
+func minutesFrom(now time.Time, n int) time.Time {
+	const century = 100 * 366 * 24 * 60
+	return now.Add(time.Duration(min(n, century)) * time.Minute)
 }
 
 // smscAllowed says whether a user may name a carrier: it must run here
