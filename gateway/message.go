@@ -200,5 +200,10 @@ type Receipt struct {
 	Status    Status // DELIVERED, UNDELIVERED, EXPIRED, REJECTED; "" for intermediate states
 	State     string // the carrier's own word (DELIVRD, UNDELIV, ...)
 	Error     string // carrier error code, if any
-	Time      time.Time
+	// Text is the receipt as the carrier wrote it ("id:… sub:001 dlvrd:001
+	// submit date:… done date:… stat:DELIVRD err:000 text:…"), empty when
+	// it sent only TLVs: the status event carries it, so interfaces can
+	// hand it on as Kannel does (%A of a dlr-url).
+	Text string
+	Time time.Time
 }

@@ -212,6 +212,7 @@ func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error
 		Status:    StatusOfStat(f.Stat),
 		State:     f.Stat,
 		Error:     f.Err,
+		Text:      strings.TrimRight(string(raw), "\x00"),
 		Time:      f.DoneDate,
 	}
 	if tlv, ok := d.OptionalParameters[pdu.TagMessageStateOption]; ok && len(tlv.Data) == 1 {

@@ -402,9 +402,10 @@ func TestReceiptVariants(t *testing.T) {
 	}
 	want := []gateway.Receipt{
 		{Carrier: "sim", CarrierID: "123", Status: gateway.StatusUndelivered, State: "UNDELIV", Error: "034",
+			Text: "id:0000123 sub:001 dlvrd:000 submit date:2401021504 done date:2401021505 stat:UNDELIV err:034 text:x",
 			Time: time.Date(2024, 1, 2, 15, 5, 0, 0, time.UTC)},
 		{Carrier: "sim", CarrierID: "456", Status: gateway.StatusExpired, State: "EXPIRED"},
-		{Carrier: "sim", CarrierID: "789", Status: "", State: "DELIVRD", Error: "000"},
+		{Carrier: "sim", CarrierID: "789", Status: "", State: "DELIVRD", Error: "000", Text: "id:789 stat:DELIVRD err:000"},
 	}
 	for i, w := range want {
 		g := rs[i]

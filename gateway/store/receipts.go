@@ -61,14 +61,14 @@ func applyReceipt(w receiptWriter, t receiptTarget, r gateway.Receipt) error {
 		// ("ENROUTE") tells followers the carrier holds the message
 		// (Kannel's "buffered" report).
 		if !t.msgStatus.Final() {
-			w.event(t.tenant, t.msgID, t.msgStatus, receiptDetail(r))
+			w.event(t.tenant, t.msgID, t.msgStatus, eventDetail(r))
 		}
 		return nil
 	}
-	detail := receiptDetail(r)
+	detail := eventDetail(r)
 	partErr := ""
 	if r.Status != gateway.StatusDelivered {
-		partErr = detail
+		partErr = receiptDetail(r)
 	}
 	changed := false
 	for _, p := range t.parts {
@@ -147,4 +147,14 @@ func receiptDetail(r gateway.Receipt) string {
 		return "err:" + r.Error
 	}
 	return r.State + " err:" + r.Error
+}
+
+// eventDetail is what a receipt's status event carries: the receipt as the
+// carrier wrote it when it sent a text (Kannel hands that on as %A), else
+// receiptDetail.
+func eventDetail(r gateway.Receipt) string {
+	if r.Text != "" {
+		return r.Text
+	}
+	return receiptDetail(r)
 }

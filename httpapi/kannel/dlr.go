@@ -25,19 +25,25 @@ const (
 )
 
 // dlrType maps a status event to the Kannel DLR type it is and the text
-// Kannel would carry as the report's message (%A, %a, %b, %k): 0 when the
-// event is none (the initial ACCEPTED).
+// Kannel carries as the report's message (%A, and %a %b %k %s %S %r made
+// of its words): 0 when the event is none (the initial ACCEPTED).
 //
 //   - SUBMITTED with no detail: the carrier took the message (8, "ACK/",
 //     gw/bb_smscconn.c bb_smscconn_sent).
 //   - SUBMITTED or ACCEPTED with a detail: an intermediate receipt, ENROUTE
-//     and the like (4, the carrier's word).
-//   - DELIVERED: 1; UNDELIVERED: 2 (the carrier's word and error).
+//     and the like (4).
+//   - DELIVERED: 1; UNDELIVERED: 2.
 //   - EXPIRED and REJECTED: 2 when a carrier had the message (a receipt
 //     said so), else 16 (it never reached one).
-//   - FAILED, CANCELED, OPTED_OUT: 16 with "NACK/" and the reason
-//     (bb_smscconn_send_failed): the message will never reach a carrier,
-//     and an application waiting for a final report gets one.
+//   - FAILED, CANCELED, OPTED_OUT: 16 (bb_smscconn_send_failed): the
+//     message will never reach a carrier, and an application waiting for
+//     a final report gets one.
+//
+// For 1, 2 and 4 the text is the receipt as the carrier sent it ("id:…
+// sub:001 dlvrd:001 submit date:… done date:… stat:DELIVRD err:000
+// text:…"), which gw/smsc/smsc_smpp.c handle_dlr puts in the report; the
+// event carries it (Receipt.Text), or the state word and error when the
+// carrier sent only TLVs. For 16 it is nackReply's.
 func dlrType(ev gateway.Event, m *gateway.Message) (typ int, reply string) {
 	switch ev.Status {
 	case gateway.StatusAccepted, gateway.StatusSubmitted:
@@ -57,7 +63,7 @@ func dlrType(ev gateway.Event, m *gateway.Message) (typ int, reply string) {
 			return dlrFail, ev.Detail
 		}
 	}
-	return dlrSMSCFail, "NACK/" + ev.Detail
+	return dlrSMSCFail, nackReply(ev.Detail)
 }
 
 // reachedCarrier says whether any part of the message got a carrier id.
@@ -120,7 +126,8 @@ func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
 		if typ == 0 || !wanted(mask, typ) {
 			continue
 		}
-		b, err := json.Marshal(dlrTask{URL: expand(m.Meta[metaDLRURL], dlrEscapes(m, ev, typ, reply)), Msg: m.ID, Type: typ})
+		e := dlrEscapes(m, ev, typ, reply, s.systemID(carrierOf(m)))
+		b, err := json.Marshal(dlrTask{URL: expand(m.Meta[metaDLRURL], e), Msg: m.ID, Type: typ})
 		if err != nil {
 			return err
 		}
@@ -147,35 +154,70 @@ func eventMessage(ev gateway.Event) *gateway.Message {
 	return m
 }
 
-// dlrEscapes is the report as Kannel's escape expansion sees it (gw/dlr.c
-// dlr_find, create_dlr_from_msg): the original from and to, the carrier
-// as smsc-id, its message id as foreign id, the event's time.
-func dlrEscapes(m *gateway.Message, ev gateway.Event, typ int, reply string) escapeMsg {
+// dlrEscapes is the report as Kannel's escape expansion sees it. It is a
+// pure function of the message, the event and the carrier's bind user, so
+// it works the same whether the message comes from the store or with the
+// event.
+//
+// Types 1, 2 and 4 are gw/dlr.c dlr_find's message, completed by
+// gw/smsc/smsc_smpp.c handle_dlr: the original from and to, the sendsms
+// user as service, the carrier as smsc-id, its message id as foreign id,
+// the receipt text as message, the carrier's bind user (systemID) as
+// account; coding, mclass, mwi, validity and deferred undefined (-1, so %c
+// and %m read -1 and %C UTF-8), no UDH, no billing info. Kannel's meta-data
+// there holds the receipt's TLVs, which smsgw does not keep: %D is empty.
+//
+// Types 8 and 16 are gw/dlr.c create_dlr_from_msg's: the same addresses,
+// service and dlr-url, the carrier that took or refused the message as
+// smsc-id (else the smsc= the request named), the "ACK/" or "NACK/…"
+// reply, the request's meta-data; no foreign id (Kannel's message has none
+// before the carrier's receipt), no account, no billing info.
+func dlrEscapes(m *gateway.Message, ev gateway.Event, typ int, reply, systemID string) escapeMsg {
 	e := escapeMsg{
 		Text: reply, Sender: m.From, Receiver: m.Meta[metaTo], Time: ev.Time,
-		SMSCID: m.Carrier, ID: m.ID, Service: m.Meta[metaUser], DLRMask: typ,
-		MClass: undefined, MWI: undefined, MetaData: m.Meta[metaMetaData],
-		DLRURL: m.Meta[metaDLRURL], Account: m.Meta[metaAccount], BInfo: m.Meta[metaBInfo],
-		Validity: undefined, Deferred: undefined,
+		SMSCID: carrierOf(m), ID: m.ID, Service: m.Meta[metaUser], DLRMask: typ,
+		Coding: undefined, MClass: undefined, MWI: undefined,
+		DLRURL: m.Meta[metaDLRURL], Validity: undefined, Deferred: undefined,
 	}
 	if e.Receiver == "" {
 		e.Receiver = m.To
 	}
-	for _, p := range m.Parts {
-		if e.ForeignID == "" && p.CarrierID != "" {
-			e.ForeignID = p.CarrierID
+	switch typ {
+	case dlrSMSCSuccess, dlrSMSCFail:
+		e.MetaData = m.Meta[metaMetaData]
+	default:
+		e.Account = systemID
+		for _, p := range m.Parts {
+			if p.CarrierID != "" {
+				e.ForeignID = p.CarrierID
+				break
+			}
 		}
-		if e.SMSCID == "" && p.Carrier != "" {
-			e.SMSCID = p.Carrier
-		}
-	}
-	if m.Encoding == gateway.EncodingUCS2 {
-		e.Coding = codingUCS2
-	}
-	if v, err := strconv.Atoi(m.Meta[metaMClass]); err == nil {
-		e.MClass = v
 	}
 	return e
+}
+
+// carrierOf is the carrier a report names (%i): the route the message
+// took, else the carrier of its last attempt or of a part, else the
+// carrier the request pinned with smsc= (Kannel's msg->sms.smsc_id).
+func carrierOf(m *gateway.Message) string {
+	if m.Carrier != "" {
+		return m.Carrier
+	}
+	for i := len(m.Attempts) - 1; i >= 0; i-- {
+		if m.Attempts[i].Carrier != "" {
+			return m.Attempts[i].Carrier
+		}
+	}
+	for _, p := range m.Parts {
+		if p.Carrier != "" {
+			return p.Carrier
+		}
+	}
+	if m.PinnedCarrier != "" {
+		return m.PinnedCarrier
+	}
+	return m.Meta[metaSMSC]
 }
 
 // runDLR makes one dlr-url call. A host outside webhooks.allow_hosts is
@@ -205,4 +247,17 @@ func hostOf(raw string) string {
 		return "(unparsable url)"
 	}
 	return u.Host
+}
+
+// systemID is the bind user of a carrier, for %o of types 1, 2 and 4.
+func (s *Server) systemID(carrier string) string {
+	if s.opts.Carriers == nil || carrier == "" {
+		return ""
+	}
+	for _, c := range s.opts.Carriers() {
+		if c.ID == carrier {
+			return c.SystemID
+		}
+	}
+	return ""
 }

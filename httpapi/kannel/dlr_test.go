@@ -39,7 +39,10 @@ func TestDLRTypes(t *testing.T) {
 		{gateway.Event{Status: gateway.StatusExpired, Detail: "EXPIRED"}, submitted, 2, "EXPIRED", []int{2}, []int{16}},
 		{gateway.Event{Status: gateway.StatusExpired, Detail: "validity passed"}, unsent, 16, "NACK/validity passed", []int{16, 2}, []int{1, 8}},
 		{gateway.Event{Status: gateway.StatusRejected, Detail: "REJECTD"}, submitted, 2, "REJECTD", []int{2}, nil},
-		{gateway.Event{Status: gateway.StatusRejected, Detail: "0x0000000b"}, unsent, 16, "NACK/0x0000000b", []int{16, 2, 18}, []int{1, 8}},
+		{gateway.Event{Status: gateway.StatusRejected, Detail: "ESME_RINVDSTADR (permanent): smpp: ESME_RINVDSTADR (0x0000000B): Invalid destination address"},
+			unsent, 16, "NACK/0x0000000b/Invalid Destination Address", []int{16, 2, 18}, []int{1, 8}},
+		{gateway.Event{Status: gateway.StatusRejected, Detail: "0x00000401 (permanent): smpp: 0x00000401"}, unsent, 16,
+			"NACK/0x00000401/Vendor-specific error, please refer to your SMPP provider", []int{16}, nil},
 		{gateway.Event{Status: gateway.StatusFailed, Detail: "no route"}, unsent, 16, "NACK/no route", []int{16}, []int{1, 4}},
 		{gateway.Event{Status: gateway.StatusCanceled}, unsent, 16, "NACK/", []int{16}, nil},
 		{gateway.Event{Status: gateway.StatusOptedOut}, unsent, 16, "NACK/", []int{16}, nil},
@@ -97,7 +100,7 @@ func TestOnEventsOnePerType(t *testing.T) {
 		got = append(got, task.Key+" "+p.URL)
 	}
 	want := []string{
-		"kannel-dlr:m1:8 http://127.0.0.1/dlr?id=m1&type=8&to=0712000001&from=MFI-A&fid=4242&smsc=sim&text=ACK%2F&user=tester&t=1772600767",
+		"kannel-dlr:m1:8 http://127.0.0.1/dlr?id=m1&type=8&to=0712000001&from=MFI-A&fid=&smsc=sim&text=ACK%2F&user=tester&t=1772600767",
 		"kannel-dlr:m1:4 http://127.0.0.1/dlr?id=m1&type=4&to=0712000001&from=MFI-A&fid=4242&smsc=sim&text=ENROUTE&user=tester&t=1772600767",
 		"kannel-dlr:m1:1 http://127.0.0.1/dlr?id=m1&type=1&to=0712000001&from=MFI-A&fid=4242&smsc=sim&text=DELIVRD&user=tester&t=1772600767",
 	}

@@ -1,6 +1,8 @@
 package kannel
 
 import (
+	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -66,8 +68,10 @@ func words(s string) []string { return strings.Fields(s) }
 // values, escape by escape as gw/urltrans.c does: values are URL-encoded
 // except %S (which maps '*' to '~' instead), %t and %T; "%%" is a percent
 // sign; an unknown escape and a '%' ending the pattern are copied as they
-// are. %U is the UDH length in octets, its meaning in Kannel's access-log
-// format (gw/bb_alog.c), which urltrans.c does not define.
+// are, as %U is (urltrans.c has no %U). %O is the data coding scheme
+// sms.c fields_to_dcs computes, which also settles an undefined coding for
+// the escapes after it, as in Kannel. %#group#key# is one value of the
+// meta-data (gw/meta_data.c).
 func expand(pattern string, m escapeMsg) string {
 	var b strings.Builder
 	ws := words(m.Text)
@@ -154,8 +158,31 @@ func expand(pattern string, m escapeMsg) string {
 			}
 		case 'u':
 			b.WriteString(urlEncode(string(m.UDH)))
-		case 'U':
-			b.WriteString(strconv.Itoa(len(m.UDH)))
+		case 'O':
+			if m.Coding == undefined {
+				m.Coding = coding7Bit
+				if len(m.UDH) > 0 {
+					m.Coding = codingBinary
+				}
+			}
+			fmt.Fprintf(&b, "%02d", dcsOf(m.Coding, m.MClass, m.MWI, undefined, len(m.Text) > 0))
+		case '#':
+			// %#group#key#: without both closing '#' the pattern is
+			// copied from the '#' on, as urltrans.c leaves it.
+			rest := pattern[i+1:]
+			g := strings.IndexByte(rest, '#')
+			if g < 0 {
+				i-- // re-read '#' as text
+				b.WriteByte('%')
+				continue
+			}
+			k := strings.IndexByte(rest[g+1:], '#')
+			if k < 0 {
+				i += g + 1
+				continue
+			}
+			b.WriteString(urlEncode(metaValue(m.MetaData, rest[:g], rest[g+1:g+1+k])))
+			i += g + 1 + k + 1
 		case 'v':
 			if m.Validity >= 0 {
 				b.WriteString(strconv.Itoa(m.Validity))
@@ -202,3 +229,62 @@ const (
 	codingBinary = 1
 	codingUCS2   = 2
 )
+
+// metaValue is one value of Kannel's meta-data ("?group?key=value&..."
+// with URL-encoded parts, gw/meta_data.c): the value of key in group
+// (group compared without case), "" when absent.
+func metaValue(meta, group, key string) string {
+	parts := strings.Split(meta, "?")
+	for i := 1; i+1 < len(parts); i += 2 {
+		name, _ := url.QueryUnescape(parts[i])
+		if !strings.EqualFold(name, group) {
+			continue
+		}
+		for _, kv := range strings.Split(parts[i+1], "&") {
+			k, v, _ := strings.Cut(kv, "=")
+			if dk, _ := url.QueryUnescape(k); dk == key {
+				dv, _ := url.QueryUnescape(v)
+				return dv
+			}
+		}
+	}
+	return ""
+}
+
+// dcsOf is gw/sms.c fields_to_dcs: the data_coding an SMPP submit_sm
+// carries for a coding, message class, MWI and alt-dcs (mode; undefined
+// is 0). A message class needs the 0xF0 group unless the coding is UCS-2,
+// as smsc_smpp.c forces alt-dcs whenever mclass is set without MWI.
+func dcsOf(coding, mclass, mwi, altDCS int, hasText bool) int {
+	if coding == undefined {
+		coding = coding7Bit
+	}
+	if mwi != undefined {
+		dcs := mwi
+		if dcs&0x04 != 0 {
+			return dcs&0x03 | 0xC0 // inactive
+		}
+		dcs = dcs&0x03 | 0x08 // active
+		switch {
+		case !hasText:
+			dcs |= 0xC0 // discard
+		case coding == coding7Bit:
+			dcs |= 0xD0
+		default:
+			dcs |= 0xE0
+		}
+		return dcs
+	}
+	if altDCS == 0 || altDCS == undefined || coding == codingUCS2 {
+		dcs := 0
+		if mclass != undefined {
+			dcs |= 0x10 | mclass
+		}
+		return dcs | coding<<2
+	}
+	dcs := 0xF0 | coding<<2
+	if mclass == undefined {
+		return dcs | 1 // ME specific
+	}
+	return dcs | mclass
+}

@@ -43,7 +43,9 @@ func TestExpandEscapes(t *testing.T) {
 		{"%m", "1"},
 		{"%M", "-1"},
 		{"%u", "%05%00%03*%02%01"},
-		{"%U", "6"},
+		{"%U", "%U"}, // not an urltrans.c escape
+		{"%O", "25"}, // UCS-2 with class 1: 0x19
+		{"%#smpp#c#/%#SMPP#a#/%#x#a#", "d/b/"},
 		{"%D", "%3Fsmpp%3Fa%3Db%26c%3Dd"},
 		{"%R", "http%3A%2F%2Fh%2Fd%3Fx%3D%25d"},
 		{"%o", "acc+1"},

@@ -80,6 +80,9 @@ const DefaultMaxReceivers = 1000
 type Carrier struct {
 	ID   string // the carrier's name in the config (Kannel's smsc-id)
 	Kind string // smpp, twilio, ...
+	// SystemID is the SMPP bind user (%o of a receipt's report, and the
+	// status line's user).
+	SystemID string
 	Up   bool
 	// Online is how long the carrier has been up, when known.
 	Online                         time.Duration
