@@ -6,11 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/internal/guard"
+	"github.com/openmf/smsgw/smpp"
 )
 
 // kannelInterface is the Kannel-compatible interface of a gateway: its own
@@ -41,10 +43,13 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 	if cfg.Kannel != nil {
 		kc = *cfg.Kannel
 	}
+	static := kannelCarriers(cfg)
 	carriers := func() []kannel.Carrier {
 		var out []kannel.Carrier
 		for _, c := range env.Carriers() {
-			out = append(out, kannel.Carrier{ID: c.Name, Kind: c.Kind, Up: c.Up})
+			kc := static[c.Name]
+			kc.ID, kc.Kind, kc.Up = c.Name, c.Kind, c.Up
+			out = append(out, kc)
 		}
 		return out
 	}
@@ -64,6 +69,27 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 		k.http = lim.HTTPServer(guard.CORS(cfg.Limits.CORSOrigins, srv.Handler()))
 	}
 	return k, nil
+}
+
+// kannelCarriers is what the config says of each carrier in Kannel's
+// terms: its SMPP bind user and its connection name as bearerbox prints it
+// (gw/smsc/smsc_smpp.c smpp_create: "SMPP:host:port/receive-port:user:
+// system-type", the receive port being the port for a transceiver).
+func kannelCarriers(cfg *config.Config) map[string]kannel.Carrier {
+	out := map[string]kannel.Carrier{}
+	for _, c := range cfg.Carriers {
+		kc := kannel.Carrier{Name: strings.ToUpper(c.Kind)}
+		if sc, ok := c.Section.(*smpp.Config); ok {
+			recv := sc.Port
+			if sc.Bind == smpp.BindPair && sc.ReceiverPort != 0 {
+				recv = sc.ReceiverPort
+			}
+			kc.SystemID = sc.SystemID
+			kc.Name = fmt.Sprintf("SMPP:%s:%d/%d:%s:%s", sc.Host, sc.Port, recv, sc.SystemID, sc.SystemType)
+		}
+		out[c.Name] = kc
+	}
+	return out
 }
 
 // Routes: sendsms and status have a listener of their own.

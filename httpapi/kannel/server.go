@@ -80,6 +80,9 @@ const DefaultMaxReceivers = 1000
 type Carrier struct {
 	ID   string // the carrier's name in the config (Kannel's smsc-id)
 	Kind string // smpp, twilio, ...
+	// Name is the connection as bearerbox names it on /status
+	// ("SMPP:host:port/port:user:system-type"); empty shows the kind.
+	Name string
 	// SystemID is the SMPP bind user (%o of a receipt's report, and the
 	// status line's user).
 	SystemID string
