@@ -142,6 +142,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,
 		EventRetention: cfg.Gateway.EventRetention,
 		Keywords:       keywords,
+		AutoReply:      cfg.Limits.AutoReply,
 	})
 	if err != nil {
 		st.Close()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/keyword"
+	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
@@ -50,7 +51,15 @@ type Config struct {
 	Kannel *kannel.Config `yaml:"kannel"`
 	// Limits bound every listener and slow down credential guessing; see
 	// docs/security.md.
-	Limits guard.Config `yaml:"limits"`
+	Limits Limits `yaml:"limits"`
+}
+
+// Limits is the `limits` section: the interfaces' bounds (listeners,
+// failed-login back-off, CORS) and the engine's auto-reply limit.
+type Limits struct {
+	guard.Config `yaml:",inline"`
+	// AutoReply limits automatic replies per number and per tenant.
+	AutoReply limits.AutoReplyConfig `yaml:"auto_reply"`
 }
 
 // MessageGateway is the `message_gateway` section.
@@ -454,7 +463,8 @@ func (c *Config) setDefaults() {
 	if c.Store.Driver == "sqlite" && c.Store.Path == "" {
 		c.Store.Path = "./data/smsgw.db"
 	}
-	c.Limits.SetDefaults()
+	c.Limits.Config.SetDefaults()
+	c.Limits.AutoReply.SetDefaults()
 	g := &c.Gateway
 	if g.MaxParts == 0 {
 		g.MaxParts = 10
@@ -507,7 +517,8 @@ func (c *Config) validate() []error {
 		}
 	}
 	errs = append(errs, prefixed("store.", c.Store.Validate())...)
-	errs = append(errs, prefixed("limits.", c.Limits.Validate())...)
+	errs = append(errs, prefixed("limits.", c.Limits.Config.Validate())...)
+	errs = append(errs, prefixed("limits.auto_reply.", c.Limits.AutoReply.Validate())...)
 	if c.Gateway.MaxParts < 1 || c.Gateway.MaxParts > 255 {
 		add("gateway.max_parts: must be 1..255 (a concatenation reference counts to 255)")
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/gateway/keyword"
+	"github.com/openmf/smsgw/gateway/limits"
 )
 
 // Options wires an Engine. Store, Router and Segment are required.
@@ -46,6 +47,10 @@ type Options struct {
 	TaskAttempts  int           // runs before a failing task is given up; default 20
 	TaskRetryBase time.Duration // first retry delay of a task, doubled per attempt; default 1s
 	TaskRetryMax  time.Duration // task retry delay cap; default 10m
+
+	// AutoReply limits automatic replies per number and per tenant; the
+	// zero value takes limits' defaults (a few per number per hour).
+	AutoReply limits.AutoReplyConfig
 }
 
 func (o *Options) setDefaults() {
@@ -119,6 +124,7 @@ type Engine struct {
 	inbound    *inboundRouter
 	outbox     *outbox
 	retention  *retention
+	replies    *limits.Replies // the auto-reply budget
 
 	started  bool
 	stopOnce sync.Once
@@ -144,9 +150,13 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	replies, err := limits.NewReplies(opts.AutoReply, opts.Registerer, opts.Now)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	st, log := opts.Store, opts.Logger
 	feed := newEventFeed(st, opts.PollEvery)
-	e := &Engine{opts: opts, carriers: cs, feed: feed}
+	e := &Engine{opts: opts, carriers: cs, feed: feed, replies: replies}
 	e.tenants.set.Store(set)
 	e.dispatcher = &dispatcher{
 		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now,
@@ -166,8 +176,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.inbound = &inboundRouter{
 		inbox: st, optOuts: st, tenants: &e.tenants,
-		accept:    e.Accept,
-		wakeTasks: e.outbox.kick,
+		accept:     e.Accept,
+		allowReply: e.AllowAutoReply,
+		wakeTasks:  e.outbox.kick,
 		feed:      feed, metrics: m, log: log, now: opts.Now,
 	}
 	e.inbound.keywords.Store(opts.Keywords)
@@ -227,6 +238,20 @@ func (e *Engine) Stop(ctx context.Context) error {
 		e.feed.close()
 	})
 	return e.stopErr
+}
+
+// AllowAutoReply takes one automatic reply to number from the tenant's
+// auto-reply budget (per number and per tenant). Every automatic reply,
+// the engine's own (HELP, STOP/START confirmations, keyword replies) and
+// an interface's (Kannel sms-service answers), asks before it is sent;
+// false means skip the reply (it is counted), and the inbound message it
+// answers stays stored and published.
+func (e *Engine) AllowAutoReply(tenant, number string) bool {
+	ok, limit := e.replies.Allow(tenant, number)
+	if !ok {
+		e.opts.Logger.Info("auto-reply skipped: over limits.auto_reply", "tenant", tenant, "number", MaskNumber(number), "limit", limit)
+	}
+	return ok
 }
 
 // Ready reports whether the engine can send now: at least one carrier is up

@@ -98,8 +98,10 @@ type inboundRouter struct {
 	tenants  *tenants
 	keywords atomic.Pointer[keyword.Table]
 	// accept stores a reply (the acceptor's Accept).
-	accept    func(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error)
-	wakeTasks func() // the outbox: tasks were stored
+	accept func(ctx context.Context, tenant string, reqs []SendRequest) ([]AcceptOutcome, error)
+	// allowReply takes an automatic reply from the auto-reply budget.
+	allowReply func(tenant, number string) bool
+	wakeTasks  func() // the outbox: tasks were stored
 	feed      *eventFeed
 	metrics   *metrics
 	log       *slog.Logger
@@ -129,7 +131,7 @@ func (r *inboundRouter) tenantFor(to string) string {
 // replyTask is the payload of TaskReply and TaskOptOut.
 type replyTask struct {
 	Inbound string `json:"inbound"`
-	Number  string `json:"number,omitempty"`  // TaskOptOut: whose opt-out changes
+	Number  string `json:"number,omitempty"`  // who sent the inbound message (TaskOptOut: whose opt-out changes)
 	Keyword string `json:"keyword,omitempty"` // TaskOptOut: STOP or START
 	Text    string `json:"text,omitempty"`    // the reply; "" sends none
 }
@@ -171,7 +173,7 @@ func (r *inboundRouter) route(m *Inbound) error {
 		case KeywordHelp:
 			m.Keyword = kw
 			if t.OptOut.HelpReply != "" {
-				task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: t.OptOut.HelpReply})
+				task(TaskReply, "reply", replyTask{Inbound: m.ID, Number: m.From, Text: t.OptOut.HelpReply})
 			}
 			return nil
 		}
@@ -183,7 +185,7 @@ func (r *inboundRouter) route(m *Inbound) error {
 	rule := match.Rule
 	m.Keyword = rule.Name
 	if rule.Reply != "" {
-		task(TaskReply, "reply", replyTask{Inbound: m.ID, Text: rule.Reply})
+		task(TaskReply, "reply", replyTask{Inbound: m.ID, Number: m.From, Text: rule.Reply})
 	}
 	if rule.Webhook != nil {
 		task(TaskWebhook, "webhook", ruleTask{Rule: rule.Name, Inbound: m.ID})
@@ -275,8 +277,23 @@ func (r *inboundRouter) runReply(ctx context.Context, t Task) error {
 	return r.sendReply(ctx, t, p)
 }
 
+// sendReply sends a reply task's text within the auto-reply budget of the
+// number it answers: over it, the reply is skipped (the task is done).
 func (r *inboundRouter) sendReply(ctx context.Context, t Task, p replyTask) error {
 	if p.Text == "" {
+		return nil
+	}
+	if p.Number == "" { // a task stored before replies carried the number
+		in, err := r.inbox.GetInbound(ctx, t.Tenant, p.Inbound)
+		if errors.Is(err, ErrNotFound) {
+			return GiveUp(err)
+		}
+		if err != nil {
+			return err
+		}
+		p.Number = in.From
+	}
+	if !r.allowReply(t.Tenant, p.Number) {
 		return nil
 	}
 	out, err := r.accept(ctx, t.Tenant, []SendRequest{{ReplyTo: p.Inbound, Text: p.Text, ClientRef: t.Key,

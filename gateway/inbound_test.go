@@ -28,6 +28,17 @@ type inboundHarness struct {
 
 func newInboundHarness(t *testing.T, allowTransactional bool, rules ...keyword.Rule) *inboundHarness {
 	t.Helper()
+	return newInboundHarnessWith(t, allowTransactional, nil, rules...)
+}
+
+// newInboundHarnessTuned is newInboundHarness with further options.
+func newInboundHarnessTuned(t *testing.T, tune func(*gateway.Options), rules ...keyword.Rule) *inboundHarness {
+	t.Helper()
+	return newInboundHarnessWith(t, false, tune, rules...)
+}
+
+func newInboundHarnessWith(t *testing.T, allowTransactional bool, tune func(*gateway.Options), rules ...keyword.Rule) *inboundHarness {
+	t.Helper()
 	ih := &inboundHarness{}
 	ih.carrier = newFake("c", 10, func(m *gateway.Message, idx int) gateway.PartResult {
 		ih.mu.Lock()
@@ -51,6 +62,9 @@ func newInboundHarness(t *testing.T, allowTransactional bool, rules ...keyword.R
 		o.TaskRetryBase = 5 * time.Millisecond
 		o.TaskRetryMax = 20 * time.Millisecond
 		o.TaskAttempts = 4
+		if tune != nil {
+			tune(o)
+		}
 	}, ih.carrier)
 	return ih
 }

@@ -22,6 +22,8 @@ type fakeEngine struct {
 	keys     map[string]bool
 	inbound  map[string]*gateway.Inbound
 	keywords *keyword.Table
+	// noReplies are numbers over the auto-reply limit.
+	noReplies map[string]bool
 }
 
 func newFakeEngine() *fakeEngine {
@@ -82,6 +84,13 @@ func (f *fakeEngine) EnqueueTasks(_ context.Context, tasks []gateway.Task) (int,
 func (f *fakeEngine) Follow(ctx context.Context, _ string, _ gateway.EventKind, _ func(context.Context, []gateway.Event) error) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// AllowAutoReply allows a number noReplies does not hold.
+func (f *fakeEngine) AllowAutoReply(_, number string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.noReplies[number]
 }
 
 func (f *fakeEngine) Ready() bool {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/keyword"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/webhook"
 )
@@ -139,5 +141,43 @@ func TestSendsmsPasswordGuessesBackOff(t *testing.T) {
 	}
 	if len(eng.accepted) != 1 || eng.accepted[0].To != "+254712000001" {
 		t.Fatalf("accepted %d messages, want the first one untouched", len(eng.accepted))
+	}
+}
+
+// TestServiceAnswerWithinAutoReplyLimit: an sms-service is still called
+// for every inbound message (the application sees them all), but its
+// answer is sent only while the number is within limits.auto_reply.
+func TestServiceAnswerWithinAutoReplyLimit(t *testing.T) {
+	eng := newFakeEngine()
+	calls := 0
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("Your balance is 100"))
+	}))
+	defer svc.Close()
+	table, err := keyword.New([]keyword.Rule{{Name: "BAL", Keywords: []string{"BAL"}, Service: ServiceKind}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.keywords = table
+	eng.inbound["in-1"] = &gateway.Inbound{ID: "in-1", Tenant: "mfi-a", From: "+254712000001", To: "22555", Text: "BAL", Keyword: "BAL"}
+	eng.noReplies = map[string]bool{"+254712000001": true}
+	s := newTestServer(t, eng)
+	s.SetServices(Services{SMS: map[string]*Service{"BAL": {GetURL: svc.URL + "/bal"}}})
+	task := gateway.Task{Key: "mo:in-1:service", Kind: ServiceKind, Tenant: "mfi-a", Payload: []byte(`{"rule":"BAL","inbound":"in-1"}`)}
+	run := s.TaskHandlers()[ServiceKind]
+	if err := run(t.Context(), task); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || len(eng.accepted) != 0 {
+		t.Fatalf("over the limit: service called %d times, %d replies stored; want 1 and none", calls, len(eng.accepted))
+	}
+	eng.noReplies = nil
+	if err := run(t.Context(), task); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 2 || len(eng.accepted) != 1 || eng.accepted[0].Text != "Your balance is 100" {
+		t.Fatalf("within the limit: service called %d times, replies %+v", calls, eng.accepted)
 	}
 }

@@ -45,6 +45,9 @@ type Engine interface {
 	EnqueueTasks(ctx context.Context, tasks []gateway.Task) (int, error)
 	Follow(ctx context.Context, cursor string, kind gateway.EventKind, fn func(context.Context, []gateway.Event) error) error
 	Ready() bool
+	// AllowAutoReply takes one sms-service answer from the auto-reply
+	// budget; false skips it.
+	AllowAutoReply(tenant, number string) bool
 }
 
 var _ Engine = (*gateway.Engine)(nil)

@@ -111,9 +111,9 @@ func replyText(resp *webhook.Response) string {
 	return out
 }
 
-// sendReply is send_message: max-messages, omit-empty, header, footer,
-// split-chars, split-suffix and concatenation, then the engine stores the
-// replies.
+// sendReply is send_message: max-messages, omit-empty, the auto-reply
+// limit (per number and tenant), header, footer, split-chars, split-suffix
+// and concatenation, then the engine stores the replies.
 func (s *Server) sendReply(ctx context.Context, t gateway.Task, svc *Service, in *gateway.Inbound, text string, o sendOpts) error {
 	maxMsgs := 1
 	if svc.MaxMessages != nil {
@@ -127,6 +127,13 @@ func (s *Server) sendReply(ctx context.Context, t gateway.Task, svc *Service, in
 			return nil
 		}
 		text = replyEmpty
+	}
+	to := o.to
+	if to == "" {
+		to = in.From
+	}
+	if !s.eng.AllowAutoReply(t.Tenant, to) {
+		return nil // over limits.auto_reply: the engine counted it
 	}
 	parts := smsSplit(text, svc.Header, svc.Footer, svc.SplitSuffix, svc.SplitChars, svc.Concatenation, maxMsgs)
 	if svc.Concatenation {
