@@ -179,7 +179,7 @@ func New(opts Options) (*Engine, error) {
 		accept:     e.Accept,
 		allowReply: e.AllowAutoReply,
 		wakeTasks:  e.outbox.kick,
-		feed:      feed, metrics: m, log: log, now: opts.Now,
+		feed:       feed, metrics: m, log: log, now: opts.Now,
 	}
 	e.inbound.keywords.Store(opts.Keywords)
 	for kind, h := range e.inbound.taskHandlers() {

@@ -102,10 +102,10 @@ type inboundRouter struct {
 	// allowReply takes an automatic reply from the auto-reply budget.
 	allowReply func(tenant, number string) bool
 	wakeTasks  func() // the outbox: tasks were stored
-	feed      *eventFeed
-	metrics   *metrics
-	log       *slog.Logger
-	now       func() time.Time
+	feed       *eventFeed
+	metrics    *metrics
+	log        *slog.Logger
+	now        func() time.Time
 }
 
 // taskHandlers are the task kinds the inbound router carries out itself.
