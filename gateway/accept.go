@@ -76,6 +76,7 @@ type acceptor struct {
 	inbox    Inbox
 	optOuts  OptOuts
 	carriers *carriers // a caller's Carrier must run here
+	router   Router    // a message no route can take fails at once
 	tenants  *tenants
 	segment  Segmenter
 	maxParts int
@@ -135,6 +136,7 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		release()
 		return nil, fmt.Errorf("gateway: accept: opt-out list: %w", err)
 	}
+	a.failUnroutable(msgs)
 	start := a.now()
 	res, err := a.store.Accept(ctx, msgs)
 	if err != nil {
@@ -153,6 +155,9 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		}
 		if !r.Duplicate && m.Status == StatusOptedOut {
 			a.metrics.optedOut.WithLabelValues(tenant).Inc()
+		}
+		if !r.Duplicate && m.Status == StatusFailed {
+			a.metrics.finished.WithLabelValues(string(StatusFailed)).Inc()
 		}
 		if !r.Duplicate {
 			a.metrics.accepted.WithLabelValues(tenant).Inc()
@@ -216,6 +221,21 @@ func (a *acceptor) pace(tenant string, msgs []*Message) (release func(), held in
 			r.CancelAt(now)
 		}
 	}, held
+}
+
+// failUnroutable marks the messages no configured route could ever take
+// FAILED, with a last_error naming the number, so they are stored final at
+// once instead of waiting ACCEPTED for a route that will not come.
+func (a *acceptor) failUnroutable(msgs []*Message) {
+	now := a.now()
+	for _, m := range msgs {
+		if m.Status != "" {
+			continue // opted out
+		}
+		if _, err := plan(a.router, m, now); errors.Is(err, ErrNoRoute) {
+			m.Status, m.LastError = StatusFailed, noRouteDetail(m, err)
+		}
+	}
 }
 
 // optOutDetail is the last_error of a message refused for an opted-out number.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -41,12 +42,16 @@ type carriers struct {
 	list    []Connector // in configured order: started and stopped in it
 	byName  map[string]Connector
 	windows map[string]*semaphore.Weighted // per carrier: parts sent, carrier id not yet stored
+
+	mu        sync.Mutex
+	downSince map[string]time.Time // carriers seen down by observe, since when
 }
 
 var _ CarrierStates = (*carriers)(nil)
 
 func newCarriers(conns []Connector) (*carriers, error) {
-	c := &carriers{list: conns, byName: make(map[string]Connector), windows: make(map[string]*semaphore.Weighted)}
+	c := &carriers{list: conns, byName: make(map[string]Connector), windows: make(map[string]*semaphore.Weighted),
+		downSince: make(map[string]time.Time)}
 	for _, conn := range conns {
 		if _, dup := c.byName[conn.Name()]; dup {
 			return nil, fmt.Errorf("gateway: carrier %q configured twice", conn.Name())
@@ -74,6 +79,41 @@ func (c *carriers) anyUp() bool {
 		}
 	}
 	return false
+}
+
+// observe notes which carriers are down at now, keeping the time each was
+// first seen down, so a message waiting for one can say since when. The
+// claim loop calls it on every round (at most pollEvery apart).
+func (c *carriers) observe(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.list {
+		if conn.Up() {
+			delete(c.downSince, conn.Name())
+		} else if _, seen := c.downSince[conn.Name()]; !seen {
+			c.downSince[conn.Name()] = now
+		}
+	}
+}
+
+// down lists the carriers that are down now, in configured order, with the
+// time each was first seen down (zero when observe has not seen it yet).
+func (c *carriers) down() []downCarrier {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []downCarrier
+	for _, conn := range c.list {
+		if !conn.Up() {
+			out = append(out, downCarrier{conn.Name(), c.downSince[conn.Name()]})
+		}
+	}
+	return out
+}
+
+// downCarrier is a carrier with no bound link, and since when.
+type downCarrier struct {
+	name  string
+	since time.Time
 }
 
 // get returns the carrier's connector and window; nil when it does not run.

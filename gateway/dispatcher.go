@@ -144,6 +144,7 @@ func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots 
 		case <-d.wake:
 		case <-timer.C:
 		}
+		d.carriers.observe(d.now())
 		for ctx.Err() == nil && d.carriers.anyUp() {
 			free := cap(slots) - len(slots)
 			if free == 0 {
@@ -247,9 +248,9 @@ func (d *dispatcher) prepare(t *turn) (end ending, walk bool) {
 		// Every part was recorded before a restart; nothing to send.
 		return ending{kind: endQuiet}, false
 	}
-	cands, err := d.router.Plan(RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Key: m.ID, Pinned: m.PinnedCarrier})
+	cands, err := plan(d.router, m, now)
 	if err != nil {
-		return finalEnd(StatusFailed, err.Error()), false
+		return finalEnd(StatusFailed, noRouteDetail(m, err)), false
 	}
 	if len(cands) == 0 {
 		// No carrier can take it now (none routed, breakers open, binds

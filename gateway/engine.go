@@ -165,7 +165,7 @@ func New(opts Options) (*Engine, error) {
 		wake: make(chan struct{}, 1),
 	}
 	e.acceptor = &acceptor{
-		store: st, inbox: st, optOuts: st, carriers: cs, tenants: &e.tenants,
+		store: st, inbox: st, optOuts: st, carriers: cs, router: opts.Router, tenants: &e.tenants,
 		segment: opts.Segment, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
 		kick: e.dispatcher.kick,
 	}
@@ -297,9 +297,16 @@ func (e *Engine) NoteMissing(ctx context.Context, tenant string, notes map[strin
 	return e.opts.Store.NoteMissing(ctx, tenant, notes, e.opts.Now())
 }
 
-// Get returns a tenant's message.
+// Get returns a tenant's message. One that no carrier can take now says
+// why in its LastError ("waiting: carrier X has no bound link since …").
 func (e *Engine) Get(ctx context.Context, tenant, id string) (*Message, error) {
-	return e.opts.Store.Get(ctx, tenant, id)
+	m, err := e.opts.Store.Get(ctx, tenant, id)
+	if err == nil && m.Status == StatusAccepted {
+		if why := e.waitReason(m); why != "" {
+			m.LastError = why
+		}
+	}
+	return m, err
 }
 
 // List returns a page of a tenant's messages; a destination in the filter

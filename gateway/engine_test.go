@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,11 +319,40 @@ func TestRetrySucceedsLater(t *testing.T) {
 	}
 }
 
+// A message no route covers ends FAILED when it is accepted, saying so,
+// even while every carrier is down (nothing is claimed then: it once sat
+// ACCEPTED with no reason).
 func TestNoRouteFails(t *testing.T) {
 	a := newFake("a", 10, ok)
+	a.up.Store(false)
 	h := newHarness(t, []routing.Route{route("+255", "a", 1)}, a)
-	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
-	h.waitStatus(t, id, gateway.StatusFailed)
+	out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "+254712345678", Text: "hello"}})
+	if err != nil || out[0].Err != nil || out[0].Status != gateway.StatusFailed {
+		t.Fatalf("accept: %+v, %v; want stored FAILED", out, err)
+	}
+	m, err := h.engine.Get(context.Background(), "t", out[0].ID)
+	if err != nil || m.Status != gateway.StatusFailed || !strings.HasPrefix(m.LastError, "no route for +254712345678") ||
+		m.Parts[0].Status != gateway.StatusFailed {
+		t.Fatalf("stored %+v (%v), want FAILED with \"no route for +254712345678 …\"", m, err)
+	}
+	evs, err := h.store.Events(context.Background(), "t", 0, 10)
+	if err != nil || len(evs) != 1 || evs[0].Status != gateway.StatusFailed || evs[0].Detail != m.LastError {
+		t.Fatalf("events %+v (%v), want one FAILED event with the reason", evs, err)
+	}
+	// A routable message beside it waits for the carrier and says why.
+	id := h.send(t, gateway.SendRequest{To: "+255754123456", Text: "hello"})
+	testutil.Eventually(t, 5*time.Second, func() error {
+		m, err := h.engine.Get(context.Background(), "t", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != gateway.StatusAccepted || !regexp.MustCompile(`^waiting: carrier a has no bound link since 20\d\d-`).MatchString(m.LastError) {
+			return fmt.Errorf("waiting message: %s %q", m.Status, m.LastError)
+		}
+		return nil
+	})
+	a.up.Store(true)
+	h.waitStatus(t, id, gateway.StatusSubmitted)
 }
 
 func TestExpiredBeforeSubmission(t *testing.T) {

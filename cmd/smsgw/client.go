@@ -82,6 +82,9 @@ func send(args []string, stdout, stderr io.Writer) int {
 	if resp.GetStatus() == pb.Status_STATUS_OPTED_OUT {
 		fmt.Fprintln(stderr, "stored OPTED_OUT and not sent: the number sent STOP to this tenant")
 	}
+	if resp.GetStatus() == pb.Status_STATUS_FAILED {
+		fmt.Fprintln(stderr, "stored FAILED and not sent: no configured route covers the number (smsgw get shows the reason)")
+	}
 	if !*wait {
 		return 0
 	}
@@ -104,6 +107,9 @@ func send(args []string, stdout, stderr io.Writer) int {
 		}
 		if time.Now().After(deadline) {
 			fmt.Fprintf(stderr, "smsgw send: still %s after %s\n", statusName(st), *timeout)
+			if m.GetLastError() != "" {
+				fmt.Fprintln(stderr, "last error:", m.GetLastError())
+			}
 			return 1
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,5 +251,48 @@ func TestRouteCommand(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"route", "--config", path, "--to", "12"}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--to:") {
 		t.Errorf("invalid number: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestSendWaitSaysWhy: `send --wait` to a number no route covers prints
+// FAILED and the reason at once; to a carrier that is down it says, when it
+// gives up, what the message waits for; `get` shows the same last_error.
+func TestSendWaitSaysWhy(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carrier := dead.Addr().String()
+	dead.Close() // nothing listens: the carrier never binds
+	dir := t.TempDir()
+	path := writeConfig(t, dir, carrier, 10)
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = bytes.Replace(cfg, []byte(`prefix: "+"`), []byte(`prefix: "+254"`), 1)
+	if err := os.WriteFile(path, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startGateway(t, path)
+	t.Setenv("SMSGW_ADDR", addr)
+	t.Setenv("SMSGW_API_KEY", crashKey)
+
+	var out, errb bytes.Buffer
+	if code := run([]string{"send", "--to", "+255754123456", "--text", "hi", "--wait", "--timeout", "5s"}, &out, &errb); code != 1 ||
+		!strings.HasSuffix(out.String(), "FAILED\n") || !strings.Contains(errb.String(), "last error: no route for +255754123456") {
+		t.Fatalf("unroutable: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	code := run([]string{"send", "--to", "0712345678", "--text", "hi", "--wait", "--timeout", "1s"}, &out, &errb)
+	if code != 1 || !strings.Contains(errb.String(), "still ACCEPTED after 1s") ||
+		!strings.Contains(errb.String(), "last error: waiting: carrier sim has no bound link since ") {
+		t.Fatalf("carrier down: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
+	}
+	id := strings.TrimSpace(out.String())
+	out.Reset()
+	if code := run([]string{"get", id}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"last_error": "waiting: carrier sim has no bound link since `) {
+		t.Fatalf("get: exit %d\n%s", code, out.String())
 	}
 }

@@ -86,9 +86,10 @@ const (
 )
 
 // acceptStatus is the status and error a new message is stored with:
-// ACCEPTED, or final when the caller decided so (an opted-out number).
+// ACCEPTED, or final when the caller decided so (an opted-out number, a
+// number no route covers).
 func acceptStatus(m *gateway.Message) (gateway.Status, string) {
-	if m.Status == gateway.StatusOptedOut {
+	if m.Status.Final() {
 		return m.Status, m.LastError
 	}
 	return gateway.StatusAccepted, ""

@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"PruneEvents", testPruneEvents},
 		{"CategoryMetaAndByClientRef", testCategoryMetaAndByClientRef},
 		{"OptedOutStoredFinal", testOptedOutStoredFinal},
+		{"UnroutableStoredFailed", testUnroutableStoredFailed},
 		{"OptOutList", testOptOutList},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
@@ -1632,24 +1633,37 @@ func testCategoryMetaAndByClientRef(t *testing.T, e *env) {
 }
 
 func testOptedOutStoredFinal(t *testing.T, e *env) {
+	storedFinal(t, e, gateway.StatusOptedOut, "recipient opted out")
+}
+
+// testUnroutableStoredFailed: a message no route covers is accepted FAILED
+// (the engine decides), final like an opted-out one.
+func testUnroutableStoredFailed(t *testing.T, e *env) {
+	storedFinal(t, e, gateway.StatusFailed, "no route for +254700000001")
+}
+
+// storedFinal accepts a message given a final status beside an ordinary
+// one: it is stored with that status, its reason and one event, and is
+// never claimed nor counted in the backlog.
+func storedFinal(t *testing.T, e *env, st gateway.Status, reason string) {
 	m := msg("t1", "", 1)
-	m.Status = gateway.StatusOptedOut
-	m.LastError = "recipient opted out"
+	m.Status = st
+	m.LastError = reason
 	ok := msg("t1", "", 1)
 	e.accept(m, ok)
 	g := e.get("t1", m.ID)
-	if g.Status != gateway.StatusOptedOut || g.LastError != "recipient opted out" || g.Parts[0].Status != gateway.StatusOptedOut {
-		t.Errorf("opted-out message stored as %s %q (part %s)", g.Status, g.LastError, g.Parts[0].Status)
+	if g.Status != st || g.LastError != reason || g.Parts[0].Status != st {
+		t.Errorf("%s message stored as %s %q (part %s)", st, g.Status, g.LastError, g.Parts[0].Status)
 	}
 	claimed := e.claim(time.Now().Add(time.Minute), 10)
 	if len(claimed) != 1 || claimed[0].ID != ok.ID {
 		t.Errorf("claimed %v, want only %s", ids(claimed), ok.ID)
 	}
-	if got := statuses(e.events("t1"), m.ID); !slices.Equal(got, []gateway.Status{gateway.StatusOptedOut}) {
-		t.Errorf("events of the opted-out message: %v", got)
+	if got := statuses(e.events("t1"), m.ID); !slices.Equal(got, []gateway.Status{st}) {
+		t.Errorf("events of the %s message: %v", st, got)
 	}
 	if n, err := e.s.Backlog(t.Context()); err != nil || n != 1 {
-		t.Errorf("Backlog = %d, %v; want 1 (the opted-out message is not queued)", n, err)
+		t.Errorf("Backlog = %d, %v; want 1 (the final message is not queued)", n, err)
 	}
 	submitAll(e, ok, "c1", "B")
 	if n, err := e.s.Backlog(t.Context()); err != nil || n != 0 {
