@@ -393,7 +393,8 @@ func (e *Engine) EnqueueTasks(ctx context.Context, tasks []Task) (int, error) {
 // The cursor is the all-tenant cursor of that name, so a restarted (or
 // another) node goes on where the last acknowledgment left off; fn sees a
 // batch again if the process stopped before its acknowledgment, so it must
-// be idempotent (enqueue tasks with keys derived from the events).
+// be idempotent (enqueue tasks with keys derived from the events). Status
+// events come with their Message, so fn need not read messages back.
 func (e *Engine) Follow(ctx context.Context, cursor string, kind EventKind, fn func(context.Context, []Event) error) error {
 	return e.outbox.follow(ctx, cursor, kind, fn)
 }

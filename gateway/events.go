@@ -36,9 +36,20 @@ func (f *eventFeed) close() { f.n.close() }
 // read returns the tenant's events from fromSeq on, waiting up to the
 // context's end for at least one when none is there yet.
 func (f *eventFeed) read(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error) {
+	return f.wait(ctx, func() ([]Event, error) { return f.log.Events(ctx, tenant, fromSeq, limit) })
+}
+
+// readWithMessages is read with each status event's Message.
+func (f *eventFeed) readWithMessages(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error) {
+	return f.wait(ctx, func() ([]Event, error) { return f.log.EventsWithMessages(ctx, tenant, fromSeq, limit) })
+}
+
+// wait calls fetch until it returns events or fails, waiting for a commit
+// (or the poll interval) between calls.
+func (f *eventFeed) wait(ctx context.Context, fetch func() ([]Event, error)) ([]Event, error) {
 	for {
 		changed := f.n.wait()
-		evs, err := f.log.Events(ctx, tenant, fromSeq, limit)
+		evs, err := fetch()
 		if err != nil || len(evs) > 0 {
 			return evs, err
 		}

@@ -218,7 +218,7 @@ func (o *outbox) follow(ctx context.Context, cursor string, kind EventKind, fn f
 		return err
 	}
 	for {
-		evs, err := o.feed.read(ctx, "", seq+1, 256)
+		evs, err := o.feed.readWithMessages(ctx, "", seq+1, 256)
 		if err != nil {
 			return err
 		}

@@ -120,6 +120,12 @@ type EventLog interface {
 	// tenant matches all tenants.
 	Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)
 
+	// EventsWithMessages is Events with each status event's Message filled
+	// in the same read, for followers that would otherwise read every
+	// message back; readers that need only the status use Events, which
+	// costs less.
+	EventsWithMessages(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error)
+
 	// AckEvents moves a tenant's named cursor forward to seq (never back),
 	// so an adapter that lost its own position resumes from the server's.
 	AckEvents(ctx context.Context, tenant, cursor string, seq int64) error

@@ -34,6 +34,7 @@ func checkCloseIdempotentAndErrClosed(t *testing.T, s gateway.Store) {
 	_, calls["RecordReceipts"] = s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c", CarrierID: "x"}})
 	_, calls["RecordInbound"] = s.RecordInbound(ctx, []*gateway.Inbound{{Carrier: "c"}})
 	_, calls["Events"] = s.Events(ctx, "", 0, 10)
+	_, calls["EventsWithMessages"] = s.EventsWithMessages(ctx, "", 0, 10)
 	for name, err := range calls {
 		if !errors.Is(err, ErrClosed) || err.Error() != "store: closed" {
 			t.Errorf("%s after Close: %v, want store: closed", name, err)

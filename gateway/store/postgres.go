@@ -734,6 +734,20 @@ func (ms pgMultiScanner) Scan(dest ...any) error {
 // transaction that drew a number up to it. Reading only up to that number,
 // it never returns a seq while a smaller one may still commit.
 func (s *pgStore) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	return s.events(ctx, tenant, fromSeq, limit, false)
+}
+
+// EventsWithMessages implements gateway.EventLog.
+func (s *pgStore) EventsWithMessages(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	return s.events(ctx, tenant, fromSeq, limit, true)
+}
+
+// events reads events, with their messages when withMessages.
+func (s *pgStore) events(ctx context.Context, tenant string, fromSeq int64, limit int, withMessages bool) ([]gateway.Event, error) {
+	query, scan := eventQuery, scanPgEvent
+	if withMessages {
+		query, scan = eventMessageQuery, scanPgEventMessage
+	}
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -759,15 +773,15 @@ func (s *pgStore) Events(ctx context.Context, tenant string, fromSeq int64, limi
 				err  error
 			)
 			if tenant == "" {
-				rows, err = tx.Query(ctx, eventQuery+"WHERE e.seq >= $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3", fromSeq, last, limit)
+				rows, err = tx.Query(ctx, query+"WHERE e.seq >= $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3", fromSeq, last, limit)
 			} else {
-				rows, err = tx.Query(ctx, eventQuery+"WHERE e.tenant = $1 AND e.seq >= $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4",
+				rows, err = tx.Query(ctx, query+"WHERE e.tenant = $1 AND e.seq >= $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4",
 					tenant, fromSeq, last, limit)
 			}
 			if err != nil {
 				return err
 			}
-			evs, err = pgx.CollectRows(rows, scanPgEvent)
+			evs, err = pgx.CollectRows(rows, scan)
 			return err
 		})
 	})
@@ -780,7 +794,14 @@ func (s *pgStore) Events(ctx context.Context, tenant string, fromSeq int64, limi
 	return evs, nil
 }
 
-func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
+func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) { return scanPgEventCols(r, nil) }
+
+func scanPgEventMessage(r pgx.CollectableRow) (gateway.Event, error) {
+	return scanPgEventCols(r, &eventMessageCols{})
+}
+
+// scanPgEventCols scans an event, and its message into em when not nil.
+func scanPgEventCols(r pgx.CollectableRow, em *eventMessageCols) (gateway.Event, error) {
 	var (
 		e                                        gateway.Event
 		kind, status                             string
@@ -788,16 +809,20 @@ func scanPgEvent(r pgx.CollectableRow) (gateway.Event, error) {
 		inID, inTenant, inCarrier, inRef, inFrom *string
 		inTo, inText, inKeyword                  *string
 		inReceived                               *int64
-		em                                       eventMessageCols
 	)
-	if err := r.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword,
-		&em.id, &em.from, &em.to, &em.encoding, &em.carrier, &em.meta, &em.partCarrier, &em.carrierID); err != nil {
+	dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
+		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword}
+	if em != nil {
+		dest = append(dest, em.dest()...)
+	}
+	if err := r.Scan(dest...); err != nil {
 		return e, err
 	}
-	var err error
-	if e.Message, err = em.message(); err != nil {
-		return e, fmt.Errorf("event %d: %w", e.Seq, err)
+	if em != nil {
+		var err error
+		if e.Message, err = em.message(); err != nil {
+			return e, fmt.Errorf("event %d: %w", e.Seq, err)
+		}
 	}
 	e.Kind = gateway.EventKind(kind)
 	e.Status = gateway.Status(status)

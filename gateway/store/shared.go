@@ -455,11 +455,16 @@ func scanInbound(row interface{ Scan(...any) error }, tenant, id string, noRows 
 	return &in, nil
 }
 
-// eventMessageCols are the message columns eventQuery joins to a status
-// event; all NULL when there is no message (an inbound event, or one
-// pruned since).
+// eventMessageCols are the message columns eventMessageQuery joins to a
+// status event; all NULL when there is no message (an inbound event, one
+// pruned since) or when they were not read (Events).
 type eventMessageCols struct {
 	id, from, to, encoding, carrier, meta, partCarrier, carrierID sql.NullString
+}
+
+// dest are the scan destinations, in eventMessageQuery's order.
+func (c *eventMessageCols) dest() []any {
+	return []any{&c.id, &c.from, &c.to, &c.encoding, &c.carrier, &c.meta, &c.partCarrier, &c.carrierID}
 }
 
 func (c eventMessageCols) message() (*gateway.EventMessage, error) {

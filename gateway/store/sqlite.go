@@ -70,14 +70,21 @@ var _ gateway.Store = (*sqliteStore)(nil)
 // readStmts are the reader pool's statements, prepared once: database/sql
 // then keeps them prepared per connection, so reads skip SQL parsing.
 type readStmts struct {
-	get, events, tenantEvents, optedOut, optedOutOne *sql.Stmt
+	get, optedOut, optedOutOne *sql.Stmt
+	// events and tenantEvents: [0] without messages, [1] with them.
+	events, tenantEvents [2]*sql.Stmt
 }
 
-// eventQuery reads events with what their followers need: an inbound
-// event's message, and a status event's message without its text (part 0
-// gives the carrier id), so a follower reads nothing per event. Both stores
-// run it.
+// eventQuery reads events with an inbound event's message. Both stores run
+// it.
 const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
+		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword
+	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id `
+
+// eventMessageQuery is eventQuery with what followers need of a status
+// event's message (no text; part 0 gives the carrier id), so a follower
+// reads nothing per event (EventsWithMessages).
+const eventMessageQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
 		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword,
 		m.id, m.sender, m.recipient, m.encoding, m.carrier, m.meta, p.carrier, p.carrier_id
 	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id
@@ -97,8 +104,10 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	r.get = prep(`SELECT ` + prefixed("m.", messageColumns) + `,
 			p.idx, p.carrier, p.carrier_id, p.status, p.error, p.cost, p.updated_at
 		FROM messages m JOIN parts p ON p.message_id = m.id WHERE m.id = $1 ORDER BY p.idx`)
-	r.events = prep(eventQuery + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
-	r.tenantEvents = prep(eventQuery + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
+	for i, q := range []string{eventQuery, eventMessageQuery} {
+		r.events[i] = prep(q + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
+		r.tenantEvents[i] = prep(q + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
+	}
 	r.optedOutOne = prep("SELECT 1 FROM optouts WHERE tenant = $1 AND number = $2")
 	r.optedOut = prep("SELECT number FROM optouts WHERE tenant = $1 AND number IN (SELECT value FROM json_each($2))")
 	return err
@@ -106,7 +115,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.get, r.events, r.tenantEvents, r.optedOut, r.optedOutOne} {
+	for _, st := range []*sql.Stmt{r.get, r.events[0], r.events[1], r.tenantEvents[0], r.tenantEvents[1], r.optedOut, r.optedOutOne} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -1000,6 +1009,16 @@ func (ms multiScanner) Scan(dest ...any) error {
 
 // Events reads the log from fromSeq on, joining inbound payloads.
 func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	return s.events(ctx, tenant, fromSeq, limit, 0)
+}
+
+// EventsWithMessages implements gateway.EventLog.
+func (s *sqliteStore) EventsWithMessages(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	return s.events(ctx, tenant, fromSeq, limit, 1)
+}
+
+// events runs the events statements of variant v (1: with messages).
+func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, limit, v int) ([]gateway.Event, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -1010,9 +1029,9 @@ func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, 
 			err  error
 		)
 		if tenant == "" {
-			rows, err = s.reads.events.QueryContext(ctx, fromSeq, limit)
+			rows, err = s.reads.events[v].QueryContext(ctx, fromSeq, limit)
 		} else {
-			rows, err = s.reads.tenantEvents.QueryContext(ctx, tenant, fromSeq, limit)
+			rows, err = s.reads.tenantEvents[v].QueryContext(ctx, tenant, fromSeq, limit)
 		}
 		if err != nil {
 			return err
@@ -1028,9 +1047,12 @@ func (s *sqliteStore) Events(ctx context.Context, tenant string, fromSeq int64, 
 				inReceived                               sql.NullInt64
 				em                                       eventMessageCols
 			)
-			if err := rows.Scan(&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword,
-				&em.id, &em.from, &em.to, &em.encoding, &em.carrier, &em.meta, &em.partCarrier, &em.carrierID); err != nil {
+			dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
+				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword}
+			if v == 1 {
+				dest = append(dest, em.dest()...)
+			}
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
 			if e.Message, err = em.message(); err != nil {

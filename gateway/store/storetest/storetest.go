@@ -884,10 +884,10 @@ func testEventsOrder(t *testing.T, e *env) {
 	}
 }
 
-// testEventsCarryTheirMessage: a status event comes with what followers
-// need of its message (numbers, coding, carrier, the first part's carrier
-// id, metadata) as it stands when read, so following reads nothing per
-// event; an inbound event has none.
+// testEventsCarryTheirMessage: EventsWithMessages gives a status event
+// with what followers need of its message (numbers, coding, carrier, the
+// first part's carrier id, metadata) as it stands when read, so following
+// reads nothing per event; an inbound event has none, and Events reads none.
 func testEventsCarryTheirMessage(t *testing.T, e *env) {
 	m := msg("t1", "", 2)
 	m.From, m.To, m.Encoding = "SACCO", "+255712345678", gateway.EncodingUCS2
@@ -896,16 +896,21 @@ func testEventsCarryTheirMessage(t *testing.T, e *env) {
 	if _, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{{Tenant: "t1", Carrier: "c1", From: "+254700000002", To: "22333", Text: "BAL"}}); err != nil {
 		t.Fatal(err)
 	}
-	evs := e.events("t1")
-	if len(evs) != 2 || evs[0].Message == nil || evs[1].Message != nil {
-		t.Fatalf("events %+v: want the ACCEPTED one with its message, the inbound one without", evs)
+	evs, err := e.s.EventsWithMessages(t.Context(), "t1", 0, 100)
+	if err != nil || len(evs) != 2 || evs[0].Message == nil || evs[1].Message != nil {
+		t.Fatalf("events %+v, %v: want the ACCEPTED one with its message, the inbound one without", evs, err)
+	}
+	if plain := e.events("t1"); len(plain) != 2 || plain[0].Message != nil {
+		t.Errorf("Events %+v: want no message (only EventsWithMessages reads them)", plain)
 	}
 	if got := evs[0].Message; got.From != "SACCO" || got.To != m.To || got.Encoding != gateway.EncodingUCS2 ||
 		got.CarrierID != "" || got.Meta["dlr-url"] != m.Meta["dlr-url"] || got.Meta["dlr-mask"] != "31" {
 		t.Errorf("unsent message on its event: %+v", got)
 	}
 	submitAll(e, m, "c1", "X")
-	evs = e.events("t1")
+	if evs, err = e.s.EventsWithMessages(t.Context(), "", evs[0].Seq, 100); err != nil {
+		t.Fatal(err)
+	}
 	last := evs[len(evs)-1]
 	if last.Status != gateway.StatusSubmitted || last.Message == nil {
 		t.Fatalf("last event %+v, want SUBMITTED with its message", last)
