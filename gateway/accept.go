@@ -32,6 +32,9 @@ type SendRequest struct {
 	// Carrier, when set, is the only carrier the message may leave through
 	// (Kannel's smsc=); routes still price it where they cover the number.
 	Carrier string
+	// Submit are carrier-level settings (receipts asked for, message
+	// class, protocol id); the zero value keeps smsgw's defaults.
+	Submit SubmitOptions
 }
 
 // QuotaError refuses an accept call that would exceed the tenant's rate;

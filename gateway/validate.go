@@ -134,6 +134,9 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 	if !r.ExpiresAt.IsZero() && !r.NotBefore.IsZero() && !r.ExpiresAt.After(r.NotBefore) {
 		return nil, &FieldError{"expires_at", "must be after not_before"}
 	}
+	if err := r.Submit.check(); err != nil {
+		return nil, err
+	}
 	pin := pinned(reply)
 	if r.Carrier != "" && reply == nil {
 		if !a.carriers.Runs(r.Carrier) {
@@ -151,7 +154,7 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 		Encoding:      enc,
 		Priority:      r.Priority,
 		Category:      category(r.Category),
-		Meta:          r.Meta,
+		Meta:          r.Submit.store(r.Meta),
 		NotBefore:     r.NotBefore,
 		ExpiresAt:     r.ExpiresAt,
 		Parts:         make([]Part, parts),

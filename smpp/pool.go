@@ -494,10 +494,21 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 		return nil, permanent("ESME_RINVDSTADR", fmt.Errorf("smpp: destination: %w", err))
 	}
 	sm.SourceAddr, sm.DestAddr = src, dst
+	opts := m.SubmitOptions()
 	sm.RegisteredDelivery = 1 // every part: Jasmin's last-part-only receipts are its worst DLR bug
+	if opts.RegisteredDelivery != nil {
+		sm.RegisteredDelivery = byte(*opts.RegisteredDelivery)
+	}
+	if opts.ProtocolID != nil {
+		sm.ProtocolID = byte(*opts.ProtocolID)
+	}
+	if !m.ExpiresAt.IsZero() {
+		sm.ValidityPeriod = validityPeriod(m.ExpiresAt)
+	}
+	dc := dataCoding(segs.DataCoding, opts)
 	if idx < 0 {
 		sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: segs.Whole})
-		if err := sm.Message.SetMessageDataWithEncoding(nil, rawCoding(segs.DataCoding)); err != nil {
+		if err := sm.Message.SetMessageDataWithEncoding(nil, rawCoding(dc)); err != nil {
 			return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: message_payload: %w", err))
 		}
 		return sm, nil
@@ -517,10 +528,36 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 			sm.EsmClass |= data.SM_UDH_GSM
 		}
 	}
-	if err := sm.Message.SetMessageDataWithEncoding(payload, rawCoding(segs.DataCoding)); err != nil {
+	if err := sm.Message.SetMessageDataWithEncoding(payload, rawCoding(dc)); err != nil {
 		return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: part %d: %w", idx, err))
 	}
 	return sm, nil
+}
+
+// validityPeriod is an absolute SMPP time in UTC, "YYMMDDhhmmss000+", the
+// form Kannel sends (gw/smsc/smsc_smpp.c msg_to_pdu): the carrier drops the
+// message when smsgw would consider it expired.
+func validityPeriod(t time.Time) string {
+	return t.UTC().Format("060102150405") + "000+"
+}
+
+// dataCoding adds a message class to the data_coding the text was encoded
+// for, as Kannel's gw/sms.c fields_to_dcs does: GSM 7-bit goes to the 0xF0
+// group (0xF0|class; smsc_smpp.c forces that group whenever a class is
+// set), UCS-2 to the general group (0x18|class). Other alphabets (Latin-1,
+// IA5) have no class form and stay as they are.
+func dataCoding(dc byte, o gateway.SubmitOptions) byte {
+	if o.MessageClass == nil {
+		return dc
+	}
+	class := byte(*o.MessageClass) & 0x03
+	switch dc {
+	case smstext.DataCodingDefault:
+		return 0xF0 | class
+	case smstext.DataCodingUCS2:
+		return 0x18 | class
+	}
+	return dc
 }
 
 // maxShortcode is the longest numeric sender treated as a shortcode.

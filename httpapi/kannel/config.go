@@ -50,6 +50,14 @@ type User struct {
 	// AllowIP limits the addresses (IPs or CIDRs) the user may call from
 	// (Kannel's user-allow-ip); empty allows any.
 	AllowIP []string `yaml:"allow_ip"`
+	// Concatenation false sends a long text as separate SMS, each without
+	// a concatenation header, as Kannel's sendsms-user does with
+	// concatenation = false; unset or true sends one concatenated message.
+	Concatenation *bool `yaml:"concatenation"`
+	// MaxMessages caps the SMS a text becomes (max-messages): the rest of
+	// the text is dropped. Unset: no cap when concatenating, 1 (Kannel's
+	// default) when not.
+	MaxMessages *int `yaml:"max_messages"`
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +94,9 @@ func (c *Config) Validate() []error {
 		}
 		if u.Tenant == "" {
 			add("%s.tenant: must name a tenant", at)
+		}
+		if u.MaxMessages != nil && *u.MaxMessages < 1 {
+			add("%s.max_messages: must be ≥ 1, got %d", at, *u.MaxMessages)
 		}
 		for j, ip := range u.AllowIP {
 			if _, _, err := net.ParseCIDR(ip); err != nil && net.ParseIP(ip) == nil {

@@ -19,6 +19,9 @@ const (
 	dlrBuffered    = 0x04 // DLR_BUFFERED: queued at the SMSC
 	dlrSMSCSuccess = 0x08 // DLR_SMSC_SUCCESS: accepted by the SMSC
 	dlrSMSCFail    = 0x10 // DLR_SMSC_FAIL: refused by, or never reached, the SMSC
+	// dlrIntermediate (DLR_INTERMEDIATE) asks the SMSC for intermediate
+	// notifications (registered_delivery 0x10); their reports are type 4.
+	dlrIntermediate = 0x20
 	// dlrAll are the bits that ask for reports (DLR_IS_ENABLED); 0x20
 	// (intermediate) only qualifies them.
 	dlrAll = dlrSuccess | dlrFail | dlrBuffered | dlrSMSCSuccess | dlrSMSCFail

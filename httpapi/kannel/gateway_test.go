@@ -33,9 +33,9 @@ type rig struct {
 	service *httptest.Server
 }
 
-func startRig(t *testing.T) *rig {
+func startRig(t *testing.T, simOpts ...smsc.Option) *rig {
 	t.Helper()
-	sim := smsc.NewServer(smsc.WithReceiptDelay(0, 5*time.Millisecond))
+	sim := smsc.NewServer(append([]smsc.Option{smsc.WithReceiptDelay(0, 5*time.Millisecond)}, simOpts...)...)
 	t.Cleanup(sim.Close)
 	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
 	eng := a.Engine()
@@ -88,14 +88,20 @@ func startRig(t *testing.T) *rig {
 // and DLR type.
 type dlrCounter struct {
 	mu    sync.Mutex
-	calls map[string]int // "id/type" → calls
+	calls map[string]int    // "id/type" → calls
+	lastA map[string]string // "id/type" → the A parameter of the last call
 	total atomic.Int64
 }
 
 func (d *dlrCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d.mu.Lock()
-	d.calls[q.Get("id")+"/"+q.Get("type")]++
+	id, typ := q.Get("id"), q.Get("type")
+	d.calls[id+"/"+typ]++
+	if d.lastA == nil {
+		d.lastA = map[string]string{}
+	}
+	d.lastA[id+"/"+typ] = q.Get("A")
 	d.mu.Unlock()
 	d.total.Add(1)
 }

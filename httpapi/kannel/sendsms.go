@@ -362,22 +362,27 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	if req.mclass != undefined {
 		meta[metaMClass] = strconv.Itoa(req.mclass)
 	}
-	reqs := make([]gateway.SendRequest, len(allowed))
-	for i, rcv := range allowed {
-		m := make(map[string]string, len(meta)+1)
-		for k, v := range meta {
-			m[k] = v
-		}
-		m[metaTo] = rcv
-		reqs[i] = gateway.SendRequest{To: rcv, Text: text, From: from, Meta: m, Carrier: req.smsc}
-		if req.priority != undefined {
-			reqs[i].Priority = int32(req.priority)
-		}
-		if req.validity != undefined {
-			reqs[i].ExpiresAt = minutesFrom(now, req.validity)
-		}
-		if req.deferred != undefined {
-			reqs[i].NotBefore = minutesFrom(now, req.deferred)
+	submit := submitOptions(req)
+	texts := u.split(text)
+	reqs := make([]gateway.SendRequest, 0, len(allowed)*len(texts))
+	for _, rcv := range allowed {
+		for _, part := range texts {
+			m := make(map[string]string, len(meta)+1)
+			for k, v := range meta {
+				m[k] = v
+			}
+			m[metaTo] = rcv
+			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: req.smsc, Submit: submit}
+			if req.priority != undefined {
+				sr.Priority = int32(req.priority)
+			}
+			if req.validity != undefined {
+				sr.ExpiresAt = minutesFrom(now, req.validity)
+			}
+			if req.deferred != undefined {
+				sr.NotBefore = minutesFrom(now, req.deferred)
+			}
+			reqs = append(reqs, sr)
 		}
 	}
 	out, err := s.eng.Accept(r.Context(), u.Tenant, reqs)
@@ -465,4 +470,61 @@ func bodyAnswer(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf(answerTooLarge, tooBig.Limit)
 	}
 	return http.StatusBadRequest, answerCharset
+}
+
+// submitOptions maps a request onto the submit_sm fields Kannel sets from
+// it (gw/smsc/smsc_smpp.c msg_to_pdu): registered_delivery from the
+// dlr-mask — 2 (failures only) for a mask with 2 and not 1, 1 for a mask
+// with 1 or 2, else 0, plus 0x10 (intermediate notification) for a mask
+// with 32 (DLR_INTERMEDIATE, gw/dlr.h); the message class (mclass, carried
+// in the data coding) and the protocol id (pid). A request without
+// dlr-mask asks for no receipt, as in Kannel.
+func submitOptions(req sendRequest) gateway.SubmitOptions {
+	var o gateway.SubmitOptions
+	rd := 0
+	mask := req.dlrMask
+	switch {
+	case mask == undefined:
+	case mask&dlrFail != 0 && mask&dlrSuccess == 0:
+		rd = 2
+	case mask&(dlrSuccess|dlrFail) != 0:
+		rd = 1
+	}
+	if mask != undefined && mask&dlrIntermediate != 0 {
+		rd += 0x10
+	}
+	o.RegisteredDelivery = &rd
+	if req.mclass != undefined {
+		c := req.mclass
+		o.MessageClass = &c
+	}
+	if req.pid != undefined {
+		p := req.pid
+		o.ProtocolID = &p
+	}
+	return o
+}
+
+// split is what smsbox's send_message does with a sendsms text for the
+// user (gw/sms.c sms_split with the sendsms-user's concatenation and
+// max-messages): with concatenation off, separate SMS of at most one
+// part's length each, max_messages of them (Kannel's default 1), the rest
+// dropped; with it on, one concatenated message, cut to max_messages parts
+// when that is set. smsgw's default, concatenation on and no cap, sends
+// the whole text as one concatenated message (docs/kannel.md).
+func (u *user) split(text string) []string {
+	maxMsgs := 0
+	if u.MaxMessages != nil {
+		maxMsgs = *u.MaxMessages
+	}
+	if u.Concatenation == nil || *u.Concatenation {
+		if maxMsgs == 0 {
+			return []string{text}
+		}
+		return []string{strings.Join(smsSplit(text, "", "", "", "", true, maxMsgs), "")}
+	}
+	if maxMsgs == 0 {
+		maxMsgs = 1
+	}
+	return smsSplit(text, "", "", "", "", false, maxMsgs)
 }

@@ -218,3 +218,46 @@ func TestDecodeText(t *testing.T) {
 		}
 	}
 }
+
+// TestUserConcatenation: a sendsms-user's concatenation and max-messages
+// split a long text as gw/smsbox.c send_message and gw/sms.c sms_split do:
+// separate SMS of one part each (max-messages of them, Kannel's default 1)
+// with concatenation off; one concatenated message, cut to max-messages
+// parts, with it on; the whole text by smsgw's default.
+func TestUserConcatenation(t *testing.T) {
+	text := strings.Repeat("abcdefghij", 40) // 400 GSM characters
+	off, on, two, three := false, true, 2, 3
+	for _, c := range []struct {
+		name   string
+		concat *bool
+		max    *int
+		want   []int // lengths of the texts stored, per receiver
+	}{
+		{"default", nil, nil, []int{400}},
+		{"concatenation on, max 2", &on, &two, []int{306}},
+		{"concatenation off, max 3", &off, &three, []int{160, 160, 80}},
+		{"concatenation off, Kannel's max 1", &off, nil, []int{160}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Users[0].Concatenation, cfg.Users[0].MaxMessages = c.concat, c.max
+			eng := newFakeEngine()
+			s, err := New(cfg, eng, webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := cfg.Users[0]
+			got := replay(t, s.Handler(), "GET /cgi-bin/sendsms?user="+u.Username+"&pass="+u.Password+"&to=0712000001&text="+text+"\n")
+			if !strings.Contains(got, "0: Accepted for delivery") {
+				t.Fatalf("answer: %s", got)
+			}
+			var lens []int
+			for _, r := range eng.accepted {
+				lens = append(lens, len(r.Text))
+			}
+			if fmt.Sprint(lens) != fmt.Sprint(c.want) {
+				t.Errorf("stored texts of %v characters, want %v", lens, c.want)
+			}
+		})
+	}
+}

@@ -89,7 +89,7 @@ type Carrier struct {
 	// SystemID is the SMPP bind user (%o of a receipt's report, and the
 	// status line's user).
 	SystemID string
-	Up   bool
+	Up       bool
 	// Online is how long the carrier has been up, when known.
 	Online                         time.Duration
 	Received, Sent, Failed, Queued int64

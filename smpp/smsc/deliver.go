@@ -64,6 +64,24 @@ func (s *Server) scheduleReceipt(origin *session, sub *Submit, act Action) {
 	time.AfterFunc(d, func() { s.sendReceipt(origin, r) })
 }
 
+// scheduleIntermediate sends an intermediate notification after a receipt
+// delay, then schedules the final receipt (when one is wanted) after
+// another: the notification always comes first.
+func (s *Server) scheduleIntermediate(origin *session, sub *Submit, act Action, final bool) {
+	d := s.opts.receiptMin
+	if span := s.opts.receiptMax - s.opts.receiptMin; span > 0 {
+		d += rand.N(span)
+	}
+	r := s.receiptFor(sub, act)
+	r.stat, r.errCode = act.Intermediate, "000"
+	time.AfterFunc(d, func() {
+		s.sendReceipt(origin, r)
+		if final {
+			s.scheduleReceipt(origin, sub, act)
+		}
+	})
+}
+
 type receipt struct {
 	systemID, id, stat, errCode string
 	from, to                    string

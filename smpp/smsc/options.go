@@ -169,6 +169,12 @@ type Action struct {
 	ReceiptErr  string
 	// NoReceipt suppresses the receipt even if one was requested.
 	NoReceipt bool
+	// Intermediate, when set, is the stat word (ENROUTE, ACCEPTD) of an
+	// intermediate notification sent after the submit_sm_resp and before
+	// the final receipt, when registered_delivery asks for one (0x10), or
+	// always with IntermediateUnasked, like carriers that send them anyway.
+	Intermediate        string
+	IntermediateUnasked bool
 	// Nack answers a generic_nack with this command_status instead of a
 	// submit_sm_resp, like an SMSC that could not parse the PDU.
 	Nack uint32

@@ -71,6 +71,8 @@ type Submit struct {
 	DestTON            byte
 	DestNPI            byte
 	ESMClass           byte
+	ProtocolID         byte
+	ValidityPeriod     string // as sent, "" when none
 	RegisteredDelivery byte
 	DataCoding         byte
 	ShortMessage       []byte            // raw, including the UDH when esm_class has 0x40

@@ -342,6 +342,10 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 		if !c.send(submitResp(act.Status, seq, sub.MessageID)) {
 			return
 		}
+		if accepted && act.Intermediate != "" && (sub.RegisteredDelivery&0x10 != 0 || act.IntermediateUnasked) {
+			srv.scheduleIntermediate(c, &sub, act, wantReceipt)
+			return
+		}
 		if wantReceipt {
 			srv.scheduleReceipt(c, &sub, act)
 		}

@@ -123,10 +123,10 @@ func parseSubmit(body []byte) (Submit, error) {
 	s.SourceTON, s.SourceNPI, s.Source = r.byte(), r.byte(), r.cstring()
 	s.DestTON, s.DestNPI, s.Dest = r.byte(), r.byte(), r.cstring()
 	s.ESMClass = r.byte()
-	_ = r.byte() // protocol_id
-	_ = r.byte() // priority_flag
-	_ = r.cstring()
-	_ = r.cstring() // schedule_delivery_time, validity_period
+	s.ProtocolID = r.byte()
+	_ = r.byte()    // priority_flag
+	_ = r.cstring() // schedule_delivery_time
+	s.ValidityPeriod = r.cstring()
 	s.RegisteredDelivery = r.byte()
 	_ = r.byte() // replace_if_present_flag
 	s.DataCoding = r.byte()

@@ -1,0 +1,48 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/routing"
+)
+
+// TestSubmitOptionsReachTheConnector: the options a caller gives are
+// stored with the message and read back by the connector from the
+// claimed message; out-of-range values are refused naming the field.
+func TestSubmitOptionsReachTheConnector(t *testing.T) {
+	seen := make(chan gateway.SubmitOptions, 1)
+	a := newFake("a", 10, func(m *gateway.Message, idx int) gateway.PartResult {
+		select {
+		case seen <- m.SubmitOptions():
+		default:
+		}
+		return ok(m, idx)
+	})
+	h := newHarness(t, []routing.Route{route("+", "a", 0.5)}, a)
+	rd, class, pid := 0x12, 0, 65
+	h.send(t, gateway.SendRequest{To: "0712345678", Text: "hello", Meta: map[string]string{"k": "v"},
+		Submit: gateway.SubmitOptions{RegisteredDelivery: &rd, MessageClass: &class, ProtocolID: &pid}})
+	got := <-seen
+	if got.RegisteredDelivery == nil || *got.RegisteredDelivery != 0x12 || got.MessageClass == nil || *got.MessageClass != 0 ||
+		got.ProtocolID == nil || *got.ProtocolID != 65 {
+		t.Errorf("connector saw %+v", got)
+	}
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Text: "plain"})
+	m, err := h.store.Get(context.Background(), "t", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := m.SubmitOptions(); o != (gateway.SubmitOptions{}) {
+		t.Errorf("a request without options reads back %+v", o)
+	}
+	bad := 4
+	out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "0712345678", Text: "x",
+		Submit: gateway.SubmitOptions{MessageClass: &bad}}})
+	var fe *gateway.FieldError
+	if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != "submit.message_class" {
+		t.Errorf("class 4: %v %v, want a field error on submit.message_class", err, out[0].Err)
+	}
+}

@@ -1,0 +1,144 @@
+package kannel_test
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+// TestWhatGoesOnTheWire sends sendsms requests through a real gateway to
+// the SMPP simulator and checks the submit_sm fields Kannel would set
+// (gw/smsc/smsc_smpp.c msg_to_pdu): registered_delivery from the
+// dlr-mask (gw/dlr.h DLR_IS_* macros: 2 for failures only, 1 for 1 or 2,
+// +0x10 for DLR_INTERMEDIATE 32), the message class in the data coding
+// (gw/sms.c fields_to_dcs, forced to the 0xF0 group for 7-bit), the
+// protocol id and the validity period ("YYMMDDhhmmss000+" in UTC); then
+// the callbacks of an intermediate receipt.
+func TestWhatGoesOnTheWire(t *testing.T) {
+	// Numbers ending 1 get an intermediate notification when they ask for
+	// one (0x10), as SMPP says; numbers ending 2 get one anyway, as some
+	// carriers do.
+	r := startRig(t, smsc.WithHandler(func(s *smsc.Submit) smsc.Action {
+		switch {
+		case strings.HasSuffix(s.Dest, "1"):
+			return smsc.Action{Intermediate: "ENROUTE"}
+		case strings.HasSuffix(s.Dest, "2"):
+			return smsc.Action{Intermediate: "ENROUTE", IntermediateUnasked: true}
+		}
+		return smsc.Action{}
+	}), smsc.WithReceiptDelay(30*time.Millisecond, 40*time.Millisecond))
+	send := func(t *testing.T, to string, extra url.Values) {
+		t.Helper()
+		q := url.Values{"username": {"app"}, "password": {"secret"}, "to": {to}, "text": {"Loan due Friday"}}
+		for k, v := range extra {
+			q[k] = v
+		}
+		if status, body := get(t, r.url+"/cgi-bin/sendsms?"+q.Encode()); status != 202 || body != "0: Accepted for delivery" {
+			t.Fatalf("sendsms %v: %d %q", extra, status, body)
+		}
+	}
+	submitTo := func(t *testing.T, to string) smsc.Submit {
+		t.Helper()
+		var got smsc.Submit
+		testutil.Eventually(t, 30*time.Second, func() error {
+			for _, s := range r.sim.Submits() {
+				if "+"+s.Dest == to {
+					got = s
+					return nil
+				}
+			}
+			return fmt.Errorf("nothing submitted to %s yet", to)
+		})
+		return got
+	}
+
+	t.Run("registered_delivery per dlr-mask", func(t *testing.T) {
+		for i, c := range []struct {
+			mask string // "" leaves dlr-mask out
+			rd   byte
+		}{
+			{"", 0}, {"0", 0}, {"1", 1}, {"2", 2}, {"3", 1}, {"4", 0}, {"8", 0}, {"16", 0},
+			{"18", 2}, {"31", 1}, {"32", 0x10}, {"34", 0x12}, {"63", 0x11},
+		} {
+			to := fmt.Sprintf("+25473300%02d00", i)
+			extra := url.Values{}
+			if c.mask != "" {
+				extra = url.Values{"dlr-mask": {c.mask}, "dlr-url": {r.dlrURL + "/dlr?id=rd" + strconv.Itoa(i) + "&type=%d"}}
+			}
+			send(t, to, extra)
+			if got := submitTo(t, to).RegisteredDelivery; got != c.rd {
+				t.Errorf("dlr-mask %q: registered_delivery %#x, want %#x", c.mask, got, c.rd)
+			}
+		}
+	})
+
+	t.Run("mclass, pid and validity", func(t *testing.T) {
+		before := time.Now().UTC()
+		send(t, "+254734001100", url.Values{"mclass": {"0"}, "pid": {"65"}, "validity": {"90"}})
+		s := submitTo(t, "+254734001100")
+		if s.DataCoding != 0xF0 || s.ProtocolID != 65 {
+			t.Errorf("data_coding %#x protocol_id %d, want 0xf0 (class 0 in the 0xF0 group) and 65", s.DataCoding, s.ProtocolID)
+		}
+		vp, err := time.Parse("060102150405", strings.TrimSuffix(s.ValidityPeriod, "000+"))
+		if !strings.HasSuffix(s.ValidityPeriod, "000+") || err != nil ||
+			vp.Before(before.Add(89*time.Minute)) || vp.After(time.Now().UTC().Add(91*time.Minute)) {
+			t.Errorf("validity_period %q, want 90 minutes from now as YYMMDDhhmmss000+", s.ValidityPeriod)
+		}
+		send(t, "+254734001200", url.Values{"mclass": {"1"}, "text": {"Salamu ☺"}})
+		if s := submitTo(t, "+254734001200"); s.DataCoding != 0x19 {
+			t.Errorf("UCS-2 with class 1: data_coding %#x, want 0x19", s.DataCoding)
+		}
+		send(t, "+254734001300", nil)
+		if s := submitTo(t, "+254734001300"); s.DataCoding != 0 || s.ValidityPeriod != "" || s.ProtocolID != 0 {
+			t.Errorf("plain request: data_coding %#x validity_period %q protocol_id %d", s.DataCoding, s.ValidityPeriod, s.ProtocolID)
+		}
+	})
+
+	t.Run("intermediate receipts", func(t *testing.T) {
+		for _, c := range []struct {
+			name, to, mask string
+			rd             byte
+			types          []string // callbacks, each once
+			notType        string
+		}{
+			// Mask 31 asks for every report type but not for intermediate
+			// notifications (that is 32): Kannel leaves 0x10 clear. A
+			// carrier that sends one anyway still gets type 4 reported.
+			{"mask 31, carrier sends one unasked", "+254733002002", "31", 0x01, []string{"8", "4", "1"}, ""},
+			{"mask 31, carrier follows SMPP", "+254733002001", "31", 0x01, []string{"8", "1"}, "4"},
+			{"mask 63 asks for them", "+254733002011", "63", 0x11, []string{"8", "4", "1"}, ""},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				id := "im" + c.to[len(c.to)-3:]
+				send(t, c.to, url.Values{"dlr-mask": {c.mask}, "dlr-url": {r.dlrURL + "/dlr?id=" + id + "&type=%d&A=%A"}})
+				if got := submitTo(t, c.to).RegisteredDelivery; got != c.rd {
+					t.Errorf("registered_delivery %#x, want %#x", got, c.rd)
+				}
+				testutil.Eventually(t, 30*time.Second, func() error {
+					r.dlr.mu.Lock()
+					defer r.dlr.mu.Unlock()
+					for _, typ := range c.types {
+						if r.dlr.calls[id+"/"+typ] != 1 {
+							return fmt.Errorf("type %s called %d times", typ, r.dlr.calls[id+"/"+typ])
+						}
+					}
+					return nil
+				})
+				r.dlr.mu.Lock()
+				defer r.dlr.mu.Unlock()
+				if c.notType != "" && r.dlr.calls[id+"/"+c.notType] != 0 {
+					t.Errorf("type %s reported though the carrier sent no intermediate receipt", c.notType)
+				}
+				if a := r.dlr.lastA[id+"/4"]; len(c.types) == 3 && !strings.Contains(a, "stat:ENROUTE") {
+					t.Errorf("type 4 %%A = %q, want the intermediate receipt's text", a)
+				}
+			})
+		}
+	})
+}
