@@ -143,6 +143,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		EventRetention: cfg.Gateway.EventRetention,
 		Keywords:       keywords,
 		AutoReply:      cfg.Limits.AutoReply,
+		Price:          price(router),
 	})
 	if err != nil {
 		st.Close()
@@ -205,6 +206,20 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes,
 		Limits: cfg.Limits.HTTP, CORSOrigins: cfg.Limits.CORSOrigins})
 	return a, nil
+}
+
+// price is what a tenant's spend caps count a part to a number at: the
+// most expensive route the table offers for it, whatever state its
+// carriers are in now (a message may fall back to any of them).
+func price(r *routing.Router) func(gateway.RouteQuery) float64 {
+	return func(q gateway.RouteQuery) float64 {
+		cands, _ := r.Table().Plan(q)
+		p := 0.0
+		for _, c := range cands {
+			p = max(p, c.Cost)
+		}
+		return p
+	}
 }
 
 // config is the config in force (a reload replaces it).

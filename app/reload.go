@@ -25,6 +25,7 @@ var liveFields = []string{
 	"tenants[].rate",
 	"tenants[].burst",
 	"tenants[].opt_out",
+	"tenants[].fraud",
 	"tenants[].fineract",
 	"admin.api_keys",
 	"webhooks.allow_hosts",

@@ -203,6 +203,10 @@ type Tenant struct {
 	Rate          float64  `yaml:"rate"`           // messages accepted per second; 0: no limit
 	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
 	OptOut        *OptOut  `yaml:"opt_out"`        // STOP/START/HELP; defaults when absent
+	// Fraud limits where the tenant's messages may go and how much and how
+	// fast it may spend (see limits.FraudConfig); absent, only the
+	// high-risk ranges are denied.
+	Fraud *limits.FraudConfig `yaml:"fraud"`
 	// Fineract lets Apache Fineract send through this tenant with its
 	// message-gateway API (on the HTTP listener).
 	Fineract *messagegateway.TenantConfig `yaml:"fineract"`
@@ -459,6 +463,9 @@ func (c *Config) setDefaults() {
 	}
 	for i := range c.Tenants { // regions are ISO codes: "ke" is KE, once, here
 		c.Tenants[i].DefaultRegion = strings.ToUpper(strings.TrimSpace(c.Tenants[i].DefaultRegion))
+		if f := c.Tenants[i].Fraud; f != nil {
+			f.SetDefaults()
+		}
 	}
 	if c.Store.Driver == "sqlite" && c.Store.Path == "" {
 		c.Store.Path = "./data/smsgw.db"
@@ -552,6 +559,9 @@ func (c *Config) validate() []error {
 			add("%s.id: %q is used by an earlier tenant", p, t.ID)
 		}
 		tenantIDs[t.ID] = true
+		if t.Fraud != nil {
+			errs = append(errs, prefixed(p+".fraud.", t.Fraud.Validate())...)
+		}
 		if len(t.APIKeys) == 0 {
 			add("%s.api_keys: at least one key is required", p)
 		}
@@ -678,6 +688,9 @@ func (c *Config) EngineTenants() []gateway.Tenant {
 	for i, t := range c.Tenants {
 		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: t.DefaultRegion, Sender: t.Sender, Senders: t.Senders,
 			Rate: t.Rate, Burst: t.Burst}
+		if t.Fraud != nil {
+			out[i].Fraud = *t.Fraud
+		}
 		if o := t.OptOut; o != nil {
 			out[i].OptOut = gateway.OptOut{StopWords: o.StopWords, StartWords: o.StartWords, HelpWords: o.HelpWords,
 				StopReply: o.StopReply, StartReply: o.StartReply, HelpReply: o.HelpReply, AllowTransactional: o.AllowTransactional}

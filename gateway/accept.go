@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/openmf/smsgw/gateway/limits"
 )
 
 // SendRequest is one message as a caller asks for it, before validation.
@@ -89,6 +91,8 @@ type acceptor struct {
 	log      *slog.Logger
 	feed     *eventFeed
 	kick     func() // wakes the dispatcher: due work was stored
+	fraud    *limits.Fraud
+	price    func(RouteQuery) float64 // a part's cost on the route, for spend caps; nil prices nothing
 }
 
 func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest, paced bool) ([]AcceptOutcome, error) {
@@ -140,8 +144,10 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		return nil, fmt.Errorf("gateway: accept: opt-out list: %w", err)
 	}
 	a.failUnroutable(msgs)
+	screened := a.screen(t, msgs)
 	start := a.now()
 	res, err := a.store.Accept(ctx, msgs)
+	screened(res)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("gateway: accept: %w", err)

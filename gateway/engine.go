@@ -51,6 +51,10 @@ type Options struct {
 	// AutoReply limits automatic replies per number and per tenant; the
 	// zero value takes limits' defaults (a few per number per hour).
 	AutoReply limits.AutoReplyConfig
+	// Price is a part's cost to a number on the route that would carry it
+	// (the most expensive candidate, whatever the carriers' state now),
+	// for tenants' spend caps; nil prices every message at 0.
+	Price func(RouteQuery) float64
 }
 
 func (o *Options) setDefaults() {
@@ -125,6 +129,7 @@ type Engine struct {
 	outbox     *outbox
 	retention  *retention
 	replies    *limits.Replies // the auto-reply budget
+	fraud      *limits.Fraud   // tenants' spend and velocity counts
 
 	started  bool
 	stopOnce sync.Once
@@ -154,9 +159,13 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	fraud, err := limits.NewFraud(opts.Registerer, opts.Now)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	st, log := opts.Store, opts.Logger
 	feed := newEventFeed(st, opts.PollEvery)
-	e := &Engine{opts: opts, carriers: cs, feed: feed, replies: replies}
+	e := &Engine{opts: opts, carriers: cs, feed: feed, replies: replies, fraud: fraud}
 	e.tenants.set.Store(set)
 	e.dispatcher = &dispatcher{
 		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now,
@@ -167,7 +176,7 @@ func New(opts Options) (*Engine, error) {
 	e.acceptor = &acceptor{
 		store: st, inbox: st, optOuts: st, carriers: cs, router: opts.Router, tenants: &e.tenants,
 		segment: opts.Segment, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
-		kick: e.dispatcher.kick,
+		kick: e.dispatcher.kick, fraud: fraud, price: opts.Price,
 	}
 	e.outbox = &outbox{
 		store: st, feed: feed, now: opts.Now, pollEvery: opts.PollEvery,
@@ -253,6 +262,10 @@ func (e *Engine) AllowAutoReply(tenant, number string) bool {
 	}
 	return ok
 }
+
+// Spend is a tenant's spend in the current UTC day and month, as its
+// spend caps count it (this node, since it started).
+func (e *Engine) Spend(tenant string) (day, month float64) { return e.fraud.Spend(tenant) }
 
 // Ready reports whether the engine can send now: at least one carrier is up
 // (the carrier set decides, as it does for the dispatcher and the router).

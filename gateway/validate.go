@@ -10,6 +10,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/internal/mask"
 )
 
@@ -33,6 +34,9 @@ type Tenant struct {
 	Rate          float64  // messages accepted per second; 0: no limit
 	Burst         int      // messages accepted at once above Rate; default max(1, Rate)
 	OptOut        OptOut
+	// Fraud is the tenant's destination, spend and velocity controls; the
+	// zero value denies the high-risk ranges only.
+	Fraud limits.FraudConfig
 }
 
 // NormalizeNumber turns a number as people and Fineract write it

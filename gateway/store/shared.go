@@ -87,7 +87,8 @@ const (
 
 // acceptStatus is the status and error a new message is stored with:
 // ACCEPTED, or final when the caller decided so (an opted-out number, a
-// number no route covers).
+// number no route covers, a destination or spend the tenant's fraud
+// controls refused).
 func acceptStatus(m *gateway.Message) (gateway.Status, string) {
 	if m.Status.Final() {
 		return m.Status, m.LastError
