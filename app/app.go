@@ -182,7 +182,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.keys.BackOff(backoff)
 	a.grpc = grpcapi.New(eng, a, a.keys, log, cfg.Gateway.MaxBatch, grpcOpts...)
 	routes := map[string]http.Handler{}
-	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Counters: a.Counters, Carriers: a.Carriers,
+	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Gatherer: reg, Counters: a.Counters, Carriers: a.Carriers,
 		Auth: backoff, Listeners: a.listeners}
 	for _, k := range InterfaceKinds {
 		if !k.Uses(cfg) {

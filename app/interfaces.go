@@ -55,6 +55,9 @@ type InterfaceEnv struct {
 	Webhooks   *webhook.Client // every outgoing call, under the allow-list
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Gatherer reads the same registry, for status pages that show a
+	// metric per label (a carrier's counters).
+	Gatherer prometheus.Gatherer
 	// Counters and Carriers are the gateway's, for status pages.
 	Counters func() (map[string]float64, error)
 	Carriers func() []grpcapi.CarrierState

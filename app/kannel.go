@@ -7,6 +7,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
@@ -44,17 +48,33 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 		kc = *cfg.Kannel
 	}
 	static := kannelCarriers(cfg)
+	log := env.Logger.With("api", "kannel")
 	carriers := func() []kannel.Carrier {
+		byCarrier := map[string]kannel.Carrier{}
+		if env.Gatherer != nil {
+			var err error
+			if _, byCarrier, err = kannelMetrics(env.Gatherer); err != nil {
+				log.Warn("status: metrics", "err", err)
+			}
+		}
 		var out []kannel.Carrier
 		for _, c := range env.Carriers() {
-			kc := static[c.Name]
-			kc.ID, kc.Kind, kc.Up = c.Name, c.Kind, c.Up
+			kc := byCarrier[c.Name]
+			st := static[c.Name]
+			kc.ID, kc.Kind, kc.Up, kc.Name, kc.SystemID = c.Name, c.Kind, c.Up, st.Name, st.SystemID
 			out = append(out, kc)
 		}
 		return out
 	}
+	counters := env.Counters
+	if env.Gatherer != nil {
+		counters = func() (map[string]float64, error) {
+			totals, _, err := kannelMetrics(env.Gatherer)
+			return totals, err
+		}
+	}
 	srv, err := kannel.New(kc, env.Engine, env.Webhooks, kannel.Options{
-		Logger: env.Logger.With("api", "kannel"), Counters: env.Counters, Carriers: carriers,
+		Logger: log, Counters: counters, Carriers: carriers,
 		Auth: env.Auth, MaxBodyBytes: cfg.Limits.Kannel.MaxBodyBytes,
 	})
 	if err != nil {
@@ -69,6 +89,57 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 		k.http = lim.HTTPServer(guard.CORS(cfg.Limits.CORSOrigins, srv.Handler()))
 	}
 	return k, nil
+}
+
+// kannelMetrics reads the registry for the Kannel status page: every
+// smsgw counter and gauge summed over its labels, and per carrier the
+// counters of bearerbox's SMSC line (gw/bb_smscconn.c smsc2_status):
+// messages received (MO), receipts received, parts sent, parts refused for
+// good (a submit failure that is not retried on the same carrier), parts
+// in the carrier's window.
+func kannelMetrics(g prometheus.Gatherer) (map[string]float64, map[string]kannel.Carrier, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return nil, nil, err
+	}
+	totals := map[string]float64{}
+	by := map[string]kannel.Carrier{}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		if !strings.HasPrefix(name, "smsgw_") {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			totals[name] += v
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			carrier, ok := labels["carrier"]
+			if !ok {
+				continue
+			}
+			c := by[carrier]
+			n := int64(v)
+			switch name {
+			case "smsgw_smpp_inbound_received_total":
+				c.Received += n
+			case "smsgw_gateway_receipts_total":
+				c.ReceivedDLR += n
+			case "smsgw_gateway_submitted_parts_total":
+				c.Sent += n
+			case "smsgw_gateway_submit_failures_total":
+				if labels["decision"] != gateway.Retry.String() {
+					c.Failed += n
+				}
+			case "smsgw_smpp_window_in_use":
+				c.Queued += n
+			}
+			by[carrier] = c
+		}
+	}
+	return totals, by, nil
 }
 
 // kannelCarriers is what the config says of each carrier in Kannel's
@@ -122,9 +193,12 @@ func (k *kannelInterface) Start() error {
 	followed, served := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(followed)
+		var loads sync.WaitGroup
+		loads.Go(func() { k.srv.TrackLoads(ctx, loadSampling) })
 		if err := k.srv.FollowDLR(ctx); err != nil {
 			k.log.Error("kannel dlr follower stopped", "err", err)
 		}
+		loads.Wait()
 	}()
 	go func() {
 		defer close(served)
@@ -135,6 +209,9 @@ func (k *kannelInterface) Start() error {
 	go func() { <-followed; <-served; close(k.done) }()
 	return nil
 }
+
+// loadSampling is how often /status's loads and online times are sampled.
+const loadSampling = 2 * time.Second
 
 // Stop ends taking sendsms requests and the follower.
 func (k *kannelInterface) Stop(ctx context.Context) error {

@@ -139,7 +139,8 @@ func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
 	if len(tasks) == 0 {
 		return nil
 	}
-	_, err := s.eng.EnqueueTasks(ctx, tasks)
+	n, err := s.eng.EnqueueTasks(ctx, tasks)
+	s.boxQueued.Add(int64(n))
 	return err
 }
 
@@ -231,6 +232,9 @@ func (s *Server) runDLR(ctx context.Context, t gateway.Task) error {
 		return gateway.GiveUp(fmt.Errorf("kannel: dlr task %s: %w", t.Key, err))
 	}
 	_, err := s.wh.Do(ctx, webhook.Request{Method: "GET", URL: p.URL, ID: t.Key})
+	if err == nil || gateway.IsGiveUp(err) {
+		s.boxQueued.Add(-1)
+	}
 	if err != nil {
 		if errors.Is(err, webhook.ErrNotAllowed) {
 			s.log.Warn("dlr-url refused: host not in webhooks.allow_hosts", "host", hostOf(p.URL),

@@ -33,8 +33,12 @@
 //     split-chars, split-suffix, concatenation, omit-empty), the
 //     reply-emptymessage and reply-couldnotfetch defaults.
 //   - /status (status.go): gw/bb_http.c httpd_serve, gw/bearerbox.c
-//     bb_print_status, gw/bb_boxc.c boxc_status, gw/bb_smscconn.c
-//     smsc2_status.
+//     bb_print_status, gwlib/utils.c version_report_string, gw/bb_boxc.c
+//     boxc_status, gw/bb_smscconn.c smsc2_status, gw/load.c (the loads).
+//   - type-16 texts (nack.go): gw/smsc/smsc_smpp.c submit_sm_resp,
+//     gw/smsc/smpp_pdu.c smpp_error_to_string.
+//   - submit_sm fields (sendsms.go submitOptions): gw/smsc/smsc_smpp.c
+//     msg_to_pdu, gw/sms.c fields_to_dcs.
 //
 // # Invariants
 //

@@ -44,16 +44,29 @@ func newTestServer(t *testing.T, eng Engine) *Server {
 		Version: "test",
 		Auth:    auth,
 		Carriers: func() []Carrier {
-			return []Carrier{{ID: "sim", Kind: "smpp", Up: true, Online: 42 * time.Second, Sent: 3}}
+			return []Carrier{
+				{ID: "sim", Kind: "smpp", Name: "SMPP:127.0.0.1:2775/2775:smsgw:", SystemID: "smsgw", Up: true,
+					Received: 2, ReceivedDLR: 4, Sent: 125, Failed: 1, Queued: 3},
+				{ID: "twilio", Kind: "twilio"},
+			}
 		},
 		Counters: func() (map[string]float64, error) {
-			return map[string]float64{"smsgw_gateway_inbound_total": 2, "smsgw_gateway_submitted_parts_total": 5,
-				"smsgw_gateway_receipts_total": 4}, nil
+			return map[string]float64{"smsgw_gateway_inbound_total": 2, "smsgw_gateway_submitted_parts_total": 125,
+				"smsgw_gateway_receipts_total": 4, "smsgw_gateway_queue_depth": 7}, nil
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A gateway up for 1h 2m 3s whose carrier "sim" came up 42 s ago and
+	// sent 60 parts in the last minute (1.00/s) and 125 over the uptime;
+	// the machine as the version lines show it.
+	now := s.opts.Now()
+	s.started = now.Add(-(time.Hour + 2*time.Minute + 3*time.Second))
+	s.sys = sysInfo{host: "gw1", ip: "10.0.0.5", compiler: "go1.24.4", system: "linux", machine: "amd64"}
+	s.up["sim"] = now.Add(-42 * time.Second)
+	s.loads.add(now.Add(-60*time.Second), "sim", [loadKinds]int64{0, 65, 0, 0})
+	s.loads.add(now.Add(-60*time.Second), "", [loadKinds]int64{2, 65, 4, 0})
 	return s
 }
 

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,9 +92,11 @@ type Carrier struct {
 	// status line's user).
 	SystemID string
 	Up       bool
-	// Online is how long the carrier has been up, when known.
-	Online                         time.Duration
-	Received, Sent, Failed, Queued int64
+	// The counters of smsc2_status: messages and receipts received from
+	// the carrier, parts sent to it, parts it refused for good, parts
+	// handed to it and not answered yet. (Kannel's "sent dlr" counts
+	// receipts a bearerbox sends to an SMSC, which smsgw never does.)
+	Received, ReceivedDLR, Sent, Failed, Queued int64
 }
 
 // Server is the Kannel-compatible interface: sendsms, status, dlr-url
@@ -107,6 +111,13 @@ type Server struct {
 	started time.Time
 	mux     *http.ServeMux
 	dlrSent atomic.Int64
+	// boxQueued counts the dlr-url calls enqueued by this process and not
+	// yet made (or given up): the smsbox queue of /status.
+	boxQueued atomic.Int64
+	loads     loads
+	upMu      sync.Mutex
+	up        map[string]time.Time // carrier → first seen up since it was down
+	sys       sysInfo
 	// services are the keyword rules' sms-services and Frontline
 	// forwards; SetServices swaps them (a config reload).
 	services atomic.Pointer[Services]
@@ -147,7 +158,10 @@ func New(cfg Config, eng Engine, wh *webhook.Client, opts Options) (*Server, err
 		opts.Now = time.Now
 	}
 	if opts.Version == "" {
-		opts.Version = "smsgw"
+		opts.Version = "(devel)"
+		if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+			opts.Version = bi.Main.Version
+		}
 	}
 	if opts.Auth == nil {
 		opts.Auth, _ = guard.NewBackoff(guard.AuthConfig{}, nil, opts.Now) // the defaults are valid
@@ -159,7 +173,8 @@ func New(cfg Config, eng Engine, wh *webhook.Client, opts Options) (*Server, err
 		opts.MaxReceivers = DefaultMaxReceivers
 	}
 	s := &Server{cfg: cfg, eng: eng, wh: wh, opts: opts, log: opts.Logger.With("interface", "kannel"),
-		users: map[string]*user{}, started: opts.Now()}
+		users: map[string]*user{}, started: opts.Now(), up: map[string]time.Time{},
+		sys: readSysInfo()}
 	s.SetServices(Services{})
 	for _, u := range cfg.Users {
 		pu := &user{User: u}

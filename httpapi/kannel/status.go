@@ -1,8 +1,12 @@
 package kannel
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -17,21 +21,27 @@ const (
 	statusXML
 )
 
+// KannelVersion is the bearerbox version /status names on its first line,
+// the Kannel release whose HTTP interface smsgw speaks: monitoring tools
+// (kannel_exporter and the like) read the version from that line and
+// refuse a page without it. The Build line names smsgw and its version.
+const KannelVersion = "1.4.5"
+
 // status serves /status like Kannel's bearerbox admin interface (gw/bb_http.c
-// httpd_status and gw/bearerbox.c bb_print_status): the same lines, so
-// monitoring scripts that grep them keep working. With a status password
+// httpd_serve and httpd_status, gw/bearerbox.c bb_print_status), so
+// monitoring scripts that parse it keep working. With a status password
 // configured, ?password= must be it or the admin password, else the
-// answer is "Denied" (still 200, as in Kannel). smsgw has no WDP and no
-// separate store, so those counters are 0; the per-second loads are not
-// computed and show 0.00.
+// answer is "Denied" (still 200, as in Kannel). The Content-Type follows
+// the Accept header, as httpd_serve sets it: /status.xml asked without
+// "Accept: text/xml" is served as text/plain, as Kannel does.
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	format := statusText
+	format, ct := statusText, "text/plain"
 	accept := strings.Join(r.Header.Values("Accept"), ",")
 	switch {
 	case strings.Contains(accept, "text/html"):
-		format = statusHTML
+		format, ct = statusHTML, "text/html"
 	case strings.Contains(accept, "text/xml"):
-		format = statusXML
+		format, ct = statusXML, "text/xml"
 	}
 	switch {
 	case strings.HasSuffix(r.URL.Path, ".txt"):
@@ -42,18 +52,18 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 		format = statusXML
 	}
 	var body string
-	if pw := r.URL.Query().Get("password"); s.cfg.StatusPassword != "" && !guard.Equal(pw, s.cfg.StatusPassword) && !guard.Equal(pw, s.cfg.AdminPassword) {
+	if !s.statusAllowed(r) {
 		body = "Denied"
 	} else {
 		body = s.printStatus(format)
 	}
-	var header, footer, ct string
+	var header, footer string
 	switch format {
 	case statusHTML:
 		header = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2//EN\">\n<html>\n<title>Kannel</title>\n<body>\n<p>"
 		footer, ct = "</p>\n</body></html>\n", "text/html"
 	case statusXML:
-		header, footer, ct = "<?xml version=\"1.0\"?>\n<gateway>\n", "</gateway>\n", "text/xml"
+		header, footer = "<?xml version=\"1.0\"?>\n<gateway>\n", "</gateway>\n"
 	default:
 		ct = "text/plain"
 	}
@@ -62,25 +72,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte(header + body + footer))
 }
 
-// counts are the numbers bb_print_status shows.
-type counts struct {
-	smsReceived, smsSent, dlrReceived, dlrSent int64
-}
-
-func (s *Server) counts() counts {
-	c := counts{dlrSent: s.dlrSent.Load()}
-	if s.opts.Counters == nil {
-		return c
-	}
-	m, err := s.opts.Counters()
-	if err != nil {
-		s.log.Warn("status: counters", "err", err)
-		return c
-	}
-	c.smsReceived = int64(m["smsgw_gateway_inbound_total"])
-	c.smsSent = int64(m["smsgw_gateway_submitted_parts_total"])
-	c.dlrReceived = int64(m["smsgw_gateway_receipts_total"])
-	return c
+// statusAllowed is gw/bb_http.c httpd_check_authorization for /status:
+// open without a status password, else ?password= must be it or the admin
+// password (compared in constant time).
+func (s *Server) statusAllowed(r *http.Request) bool {
+	pw := r.URL.Query().Get("password")
+	return s.cfg.StatusPassword == "" || guard.Equal(pw, s.cfg.StatusPassword) || guard.Equal(pw, s.cfg.AdminPassword)
 }
 
 // dhms splits a duration as Kannel's uptime: days, hours, minutes, seconds.
@@ -89,99 +86,236 @@ func dhms(d time.Duration) (int64, int64, int64, int64) {
 	return t / 3600 / 24, t / 3600 % 24, t / 60 % 60, t % 60
 }
 
+// sysInfo is what gwlib/utils.c version_report_string reports of the
+// machine, read once when the server is built.
+type sysInfo struct {
+	host, ip, compiler, system, machine string
+}
+
+func readSysInfo() sysInfo {
+	host, _ := os.Hostname()
+	ip := "127.0.0.1"
+	if addrs, err := net.LookupHost(host); err == nil && len(addrs) > 0 {
+		ip = addrs[0]
+	}
+	return sysInfo{host: host, ip: ip, compiler: runtime.Version(), system: runtime.GOOS, machine: runtime.GOARCH}
+}
+
+// versionReport is version_report_string for smsgw: the bearerbox line,
+// then the build, system and host lines (Kannel's libxml, SSL and database
+// lines have no smsgw counterpart).
+func (s *Server) versionReport() string {
+	i := s.sys
+	return fmt.Sprintf("Kannel bearerbox version `%s'.\nBuild `smsgw %s', compiler `%s'.\n"+
+		"System %s, release -, version -, machine %s.\nHostname %s, IP %s.\nUsing native malloc.\n",
+		KannelVersion, s.opts.Version, i.compiler, i.system, i.machine, i.host, i.ip)
+}
+
+// Counters read for the bearerbox lines (the App's Counters: counters and
+// gauges of the metrics registry, summed over their labels).
+const (
+	counterInbound   = "smsgw_gateway_inbound_total"
+	counterSubmitted = "smsgw_gateway_submitted_parts_total"
+	counterReceipts  = "smsgw_gateway_receipts_total"
+	gaugeQueue       = "smsgw_gateway_queue_depth"
+)
+
 func (s *Server) printStatus(format int) string {
-	version := fmt.Sprintf("smsgw bearerbox version `%s'.", s.opts.Version)
-	up := s.opts.Now().Sub(s.started)
-	d, h, m, sec := dhms(up)
-	c := s.counts()
+	now := s.opts.Now()
+	s.sample(now)
+	m := map[string]float64{}
+	if s.opts.Counters != nil {
+		var err error
+		if m, err = s.opts.Counters(); err != nil {
+			s.log.Warn("status: counters", "err", err)
+		}
+	}
+	smsIn, smsOut := int64(m[counterInbound]), int64(m[counterSubmitted])
+	dlrIn, dlrOut := int64(m[counterReceipts]), s.dlrSent.Load()
+	queued := int64(m[gaugeQueue])
+	up := now.Sub(s.started)
+	d, h, mi, sec := dhms(up)
+	g := s.loads.rates(now, "", up)
+	args := []any{s.versionReport(), "running", d, h, mi, sec,
+		0, 0, 0, 0, // WDP
+		smsIn, 0, smsOut, queued, queued,
+		g[loadSMSIn][0], g[loadSMSIn][1], g[loadSMSIn][2], g[loadSMSOut][0], g[loadSMSOut][1], g[loadSMSOut][2],
+		dlrIn, dlrOut,
+		g[loadDLRIn][0], g[loadDLRIn][1], g[loadDLRIn][2], g[loadDLROut][0], g[loadDLROut][1], g[loadDLROut][2],
+		0, "smsgw"}
 	var b strings.Builder
 	switch format {
 	case statusXML:
-		fmt.Fprintf(&b, "<version>%s</version>\n<status>running, uptime %dd %dh %dm %ds</status>\n"+
-			"\t<wdp>\n\t\t<received><total>0</total><queued>0</queued></received>\n\t\t<sent><total>0</total><queued>0</queued></sent>\n\t</wdp>\n"+
-			"\t<sms>\n\t\t<received><total>%d</total><queued>0</queued></received>\n\t\t<sent><total>%d</total><queued>0</queued></sent>\n\t\t<storesize>0</storesize>\n\t\t"+
-			"<inbound>0.00,0.00,0.00</inbound>\n\t\t<outbound>0.00,0.00,0.00</outbound>\n\t\t</sms>\n"+
+		fmt.Fprintf(&b, "<version>%s</version>\n"+
+			"<status>%s, uptime %dd %dh %dm %ds</status>\n"+
+			"\t<wdp>\n\t\t<received><total>%d</total><queued>%d</queued></received>\n\t\t<sent><total>%d</total><queued>%d</queued></sent>\n\t</wdp>\n"+
+			"\t<sms>\n\t\t<received><total>%d</total><queued>%d</queued></received>\n\t\t<sent><total>%d</total><queued>%d</queued></sent>\n\t\t<storesize>%d</storesize>\n\t\t"+
+			"<inbound>%.2f,%.2f,%.2f</inbound>\n\t\t<outbound>%.2f,%.2f,%.2f</outbound>\n\t\t</sms>\n"+
 			"\t<dlr>\n\t\t<received><total>%d</total></received>\n\t\t<sent><total>%d</total></sent>\n\t\t"+
-			"<inbound>0.00,0.00,0.00</inbound>\n\t\t<outbound>0.00,0.00,0.00</outbound>\n\t\t<queued>0</queued>\n\t\t<storage>smsgw</storage>\n\t</dlr>\n",
-			version, d, h, m, sec, c.smsReceived, c.smsSent, c.dlrReceived, c.dlrSent)
+			"<inbound>%.2f,%.2f,%.2f</inbound>\n\t\t<outbound>%.2f,%.2f,%.2f</outbound>\n\t\t<queued>%d</queued>\n\t\t<storage>%s</storage>\n\t</dlr>\n",
+			args...)
 	case statusHTML:
-		fmt.Fprintf(&b, "%s</p>\n\n <p>Status: running, uptime %dd %dh %dm %ds</p>\n\n"+
-			" <p>WDP: received 0 (0 queued), sent 0 (0 queued)</p>\n\n"+
-			" <p>SMS: received %d (0 queued), sent %d (0 queued), store size 0<br>\n"+
-			" SMS: inbound (0.00,0.00,0.00) msg/sec, outbound (0.00,0.00,0.00) msg/sec</p>\n\n"+
+		fmt.Fprintf(&b, "%s</p>\n\n"+
+			" <p>Status: %s, uptime %dd %dh %dm %ds</p>\n\n"+
+			" <p>WDP: received %d (%d queued), sent %d (%d queued)</p>\n\n"+
+			" <p>SMS: received %d (%d queued), sent %d (%d queued), store size %d<br>\n"+
+			" SMS: inbound (%.2f,%.2f,%.2f) msg/sec, outbound (%.2f,%.2f,%.2f) msg/sec</p>\n\n"+
 			" <p>DLR: received %d, sent %d<br>\n"+
-			" DLR: inbound (0.00,0.00,0.00) msg/sec, outbound (0.00,0.00,0.00) msg/sec<br>\n"+
-			" DLR: 0 queued, using smsgw storage</p>\n\n",
-			version, d, h, m, sec, c.smsReceived, c.smsSent, c.dlrReceived, c.dlrSent)
+			" DLR: inbound (%.2f,%.2f,%.2f) msg/sec, outbound (%.2f,%.2f,%.2f) msg/sec<br>\n"+
+			" DLR: %d queued, using %s storage</p>\n\n",
+			args...)
 	default:
-		fmt.Fprintf(&b, "%s\n\nStatus: running, uptime %dd %dh %dm %ds\n\n"+
-			"WDP: received 0 (0 queued), sent 0 (0 queued)\n\n"+
-			"SMS: received %d (0 queued), sent %d (0 queued), store size 0\n"+
-			"SMS: inbound (0.00,0.00,0.00) msg/sec, outbound (0.00,0.00,0.00) msg/sec\n\n"+
+		fmt.Fprintf(&b, "%s\n\nStatus: %s, uptime %dd %dh %dm %ds\n\n"+
+			"WDP: received %d (%d queued), sent %d (%d queued)\n\n"+
+			"SMS: received %d (%d queued), sent %d (%d queued), store size %d\n"+
+			"SMS: inbound (%.2f,%.2f,%.2f) msg/sec, outbound (%.2f,%.2f,%.2f) msg/sec\n\n"+
 			"DLR: received %d, sent %d\n"+
-			"DLR: inbound (0.00,0.00,0.00) msg/sec, outbound (0.00,0.00,0.00) msg/sec\n"+
-			"DLR: 0 queued, using smsgw storage\n\n",
-			version, d, h, m, sec, c.smsReceived, c.smsSent, c.dlrReceived, c.dlrSent)
+			"DLR: inbound (%.2f,%.2f,%.2f) msg/sec, outbound (%.2f,%.2f,%.2f) msg/sec\n"+
+			"DLR: %d queued, using %s storage\n\n",
+			args...)
 	}
 	s.boxStatus(&b, format, up)
-	s.smscStatus(&b, format)
+	s.smscStatus(&b, format, now)
+	if format == statusHTML {
+		b.WriteString("<p>") // bb_print_status's HTML footer
+	}
 	return b.String()
 }
 
 // boxStatus is gw/bb_boxc.c boxc_status with this interface as the one
-// smsbox: scripts that alarm on "No boxes connected" stay quiet.
+// smsbox, queueing the dlr-url and sms-service calls not made yet: scripts
+// that alarm on "No boxes connected" stay quiet, and the queue shows
+// callbacks piling up.
 func (s *Server) boxStatus(b *strings.Builder, format int, up time.Duration) {
 	d, h, m, sec := dhms(up)
+	q := max(s.boxQueued.Load(), 0)
 	switch format {
 	case statusXML:
 		fmt.Fprintf(b, "<boxes>\n\t<box>\n\t\t<type>smsbox</type>\n\t\t<id></id>\n\t\t<IP>127.0.0.1</IP>\n"+
-			"\t\t<status>on-line %dd %dh %dm %ds</status>\n\t\t<ssl>no</ssl>\n\t</box></boxes>\n", d, h, m, sec)
+			"\t\t<queue>%d</queue>\n\t\t<status>on-line %dd %dh %dm %ds</status>\n\t\t<ssl>no</ssl>\n\t</box></boxes>\n", q, d, h, m, sec)
 	case statusHTML:
-		fmt.Fprintf(b, "<p>Box connections:<br>\n&nbsp;&nbsp;&nbsp;&nbsp;smsbox:(none), IP 127.0.0.1 (on-line %dd %dh %dm %ds)  <br>\n</p>\n\n", d, h, m, sec)
+		fmt.Fprintf(b, "<p>Box connections:<br>\n&nbsp;&nbsp;&nbsp;&nbsp;smsbox:(none), IP 127.0.0.1 (%d queued), "+
+			"(on-line %dd %dh %dm %ds)  <br>\n</p>\n\n", q, d, h, m, sec)
 	default:
-		fmt.Fprintf(b, "Box connections:\n    smsbox:(none), IP 127.0.0.1 (on-line %dd %dh %dm %ds)  \n\n\n", d, h, m, sec)
+		fmt.Fprintf(b, "Box connections:\n    smsbox:(none), IP 127.0.0.1 (%d queued), (on-line %dd %dh %dm %ds)  \n\n\n",
+			q, d, h, m, sec)
 	}
 }
 
-// smscStatus is gw/bb_smscconn.c smsc2_status over the carriers.
-func (s *Server) smscStatus(b *strings.Builder, format int) {
+// smscStatus is gw/bb_smscconn.c smsc2_status over the carriers: the
+// carrier's name as smsc-id and admin-id, its connection name, how long it
+// has been up, its counters and their loads (0.00 while it is not online,
+// as in Kannel).
+func (s *Server) smscStatus(b *strings.Builder, format int, now time.Time) {
 	var cs []Carrier
 	if s.opts.Carriers != nil {
 		cs = s.opts.Carriers()
 	}
-	state := func(c Carrier) string {
-		if c.Up {
-			return fmt.Sprintf("online %ds", int64(c.Online/time.Second))
-		}
-		return "re-connecting"
+	type line struct {
+		c     Carrier
+		state string
+		r     [loadKinds][3]float64
 	}
-	switch format {
-	case statusXML:
+	lines := make([]line, len(cs))
+	for i, c := range cs {
+		lines[i].c = c
+		lines[i].state = "re-connecting"
+		if since, ok := s.upSince(c.ID); ok && c.Up {
+			lines[i].state = fmt.Sprintf("online %ds", int64(now.Sub(since)/time.Second))
+			lines[i].r = s.loads.rates(now, c.ID, now.Sub(s.started))
+		}
+		if lines[i].c.Name == "" {
+			lines[i].c.Name = strings.ToUpper(c.Kind)
+		}
+	}
+	if format == statusXML {
 		fmt.Fprintf(b, "<smscs><count>%d</count>\n\t", len(cs))
-		for _, c := range cs {
-			fmt.Fprintf(b, "<smsc>\n\t\t<name>%s</name>\n\t\t<id>%s</id>\n\t\t<status>%s</status>\n\t\t<received>%d</received>"+
-				"\n\t\t<sent>%d</sent>\n\t\t<failed>%d</failed>\n\t\t<queued>%d</queued>\n\t</smsc>\n",
-				xmlEscape(strings.ToUpper(c.Kind)), xmlEscape(c.ID), state(c), c.Received, c.Sent, c.Failed, c.Queued)
+		for _, l := range lines {
+			c, r := l.c, l.r
+			fmt.Fprintf(b, "<smsc>\n\t\t<name>%s</name>\n\t\t<admin-id>%s</admin-id>\n\t\t<id>%s</id>\n\t\t<status>%s</status>\n"+
+				"\t\t<failed>%d</failed>\n\t\t<queued>%d</queued>\n"+
+				"\t\t<sms>\n\t\t\t<received>%d</received>\n\t\t\t<sent>%d</sent>\n"+
+				"\t\t\t<inbound>%.2f,%.2f,%.2f</inbound>\n\t\t\t<outbound>%.2f,%.2f,%.2f</outbound>\n\t\t</sms>\n"+
+				"\t\t<dlr>\n\t\t\t<received>%d</received>\n\t\t\t<sent>%d</sent>\n"+
+				"\t\t\t<inbound>%.2f,%.2f,%.2f</inbound>\n\t\t\t<outbound>%.2f,%.2f,%.2f</outbound>\n\t\t</dlr>\n\t</smsc>\n",
+				xmlEscape(c.Name), xmlEscape(c.ID), xmlEscape(c.ID), l.state, c.Failed, c.Queued,
+				c.Received, c.Sent, r[loadSMSIn][0], r[loadSMSIn][1], r[loadSMSIn][2], r[loadSMSOut][0], r[loadSMSOut][1], r[loadSMSOut][2],
+				c.ReceivedDLR, 0, r[loadDLRIn][0], r[loadDLRIn][1], r[loadDLRIn][2], r[loadDLROut][0], r[loadDLROut][1], r[loadDLROut][2])
 		}
 		b.WriteString("</smscs>\n")
-	default:
-		lb, ws, bo, bc, para := "\n", "    ", "", "", ""
-		if format == statusHTML {
-			lb, ws, bo, bc, para = "<br>\n", "&nbsp;&nbsp;&nbsp;&nbsp;", "<b>", "</b>", "<p>"
-		}
-		fmt.Fprintf(b, "%sSMSC connections:%s", para, lb)
-		for _, c := range cs {
-			fmt.Fprintf(b, "%s%s%s%s%s%s (%s, rcvd %d, sent %d, failed %d, queued %d msgs)%s",
-				ws, bo, c.ID, bc, ws, strings.ToUpper(c.Kind), state(c), c.Received, c.Sent, c.Failed, c.Queued, lb)
-		}
-		if para != "" {
-			b.WriteString("</p>")
-		}
-		b.WriteString("\n\n")
-		if format == statusHTML {
-			b.WriteString("<p>") // bb_print_status's HTML footer
+		return
+	}
+	lb, ws, bo, bc, para := "\n", "    ", "", "", ""
+	if format == statusHTML {
+		lb, ws, bo, bc, para = "<br>\n", "&nbsp;&nbsp;&nbsp;&nbsp;", "<b>", "</b>", "<p>"
+	}
+	fmt.Fprintf(b, "%sSMSC connections:%s", para, lb)
+	for _, l := range lines {
+		c, r := l.c, l.r
+		fmt.Fprintf(b, "%s%s%s%s[%s]%s%s (%s, rcvd: sms %d (%.2f,%.2f,%.2f) / dlr %d (%.2f,%.2f,%.2f), "+
+			"sent: sms %d (%.2f,%.2f,%.2f) / dlr %d (%.2f,%.2f,%.2f), failed %d, queued %d msgs)%s",
+			ws, bo, c.ID, bc, c.ID, ws, c.Name, l.state,
+			c.Received, r[loadSMSIn][0], r[loadSMSIn][1], r[loadSMSIn][2],
+			c.ReceivedDLR, r[loadDLRIn][0], r[loadDLRIn][1], r[loadDLRIn][2],
+			c.Sent, r[loadSMSOut][0], r[loadSMSOut][1], r[loadSMSOut][2],
+			0, r[loadDLROut][0], r[loadDLROut][1], r[loadDLROut][2],
+			c.Failed, c.Queued, lb)
+	}
+	if para != "" {
+		b.WriteString("</p>")
+	}
+	b.WriteString("\n\n")
+}
+
+// TrackLoads samples the counters every interval until ctx ends, so that
+// /status can show Kannel's loads (messages per second over the last
+// minute, the last five minutes and the whole uptime, as gw/load.c's
+// intervals 60, 300 and -1) and how long each carrier has been online.
+func (s *Server) TrackLoads(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	s.sample(s.opts.Now())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.sample(s.opts.Now())
 		}
 	}
+}
+
+// sample records the counters the loads are computed from and notes when
+// each carrier came up.
+func (s *Server) sample(now time.Time) {
+	m := map[string]float64{}
+	if s.opts.Counters != nil {
+		m, _ = s.opts.Counters()
+	}
+	s.loads.add(now, "", [loadKinds]int64{int64(m[counterInbound]), int64(m[counterSubmitted]),
+		int64(m[counterReceipts]), s.dlrSent.Load()})
+	if s.opts.Carriers == nil {
+		return
+	}
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	for _, c := range s.opts.Carriers() {
+		s.loads.add(now, c.ID, [loadKinds]int64{c.Received, c.Sent, c.ReceivedDLR, 0})
+		switch _, ok := s.up[c.ID]; {
+		case c.Up && !ok:
+			s.up[c.ID] = now
+		case !c.Up && ok:
+			delete(s.up, c.ID)
+		}
+	}
+}
+
+// upSince is when the carrier was first seen up since it last was down.
+func (s *Server) upSince(carrier string) (time.Time, bool) {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	t, ok := s.up[carrier]
+	return t, ok
 }
 
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;")
