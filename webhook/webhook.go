@@ -83,7 +83,7 @@ func New(c Config, hc *http.Client) *Client {
 			return next(req, via)
 		}
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return ErrRedirectLoop
 		}
 		return nil
 	}
@@ -118,6 +118,13 @@ func (c *Client) SetAllowHosts(hosts []string) {
 // ErrNotAllowed refuses a URL whose host is not on the allow-list.
 var ErrNotAllowed = errors.New("webhook: host is not in webhooks.allow_hosts")
 
+// ErrScheme refuses a URL, or a redirect, to anything but http or https
+// (file:, gopher:, …): no retry makes it callable.
+var ErrScheme = errors.New("webhook: scheme must be http or https")
+
+// ErrRedirectLoop ends a call redirected more than 10 times.
+var ErrRedirectLoop = errors.New("webhook: stopped after 10 redirects")
+
 // Check says whether a URL may be called: http or https, host allowed.
 func (c *Client) Check(raw string) error {
 	u, err := url.Parse(raw)
@@ -125,7 +132,7 @@ func (c *Client) Check(raw string) error {
 		return fmt.Errorf("webhook: url %q: %w", raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("webhook: url %q: scheme must be http or https", raw)
+		return fmt.Errorf("%w: url %q", ErrScheme, raw)
 	}
 	host := strings.ToLower(u.Hostname())
 	hostPort := strings.ToLower(u.Host)
@@ -173,7 +180,8 @@ type Response struct {
 const maxBody = 64 << 10
 
 // Do makes the call. Its error is wrapped with gateway.GiveUp when retrying
-// cannot help (a host not allowed, a 4xx answer).
+// cannot help (a host not allowed, a redirect to another host or scheme or
+// in a loop, a 4xx answer).
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	if err := c.Check(r.URL); err != nil {
 		return nil, gateway.GiveUp(err)
@@ -209,7 +217,9 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if errors.Is(err, ErrNotAllowed) { // redirected off the allow-list
+		// Redirected off the allow-list, to another scheme, or in a loop:
+		// the receiver's answer is wrong, and will be on every retry.
+		if errors.Is(err, ErrNotAllowed) || errors.Is(err, ErrScheme) || errors.Is(err, ErrRedirectLoop) {
 			return nil, gateway.GiveUp(fmt.Errorf("webhook: %w", err))
 		}
 		return nil, fmt.Errorf("webhook: %w", err) // unreachable, refused, timed out: retry

@@ -548,3 +548,32 @@ func TestInboundHandlerRetriesStoreErrors(t *testing.T) {
 		t.Fatalf("handler with a failing store = %v, want a retryable error", err)
 	}
 }
+
+// TestRedirectToOtherSchemeIsPermanent: a 302 to file:// was retried 20
+// times. A redirect to another scheme, or a redirect loop, now gives the
+// task up at once.
+func TestRedirectToOtherSchemeIsPermanent(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if r.URL.Path == "/loop" {
+			http.Redirect(w, r, "/loop", http.StatusFound)
+			return
+		}
+		w.Header().Set("Location", "file:///etc/passwd")
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	c := webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil)
+	_, err := c.Do(context.Background(), webhook.Request{URL: srv.URL + "/hook"})
+	if !errors.Is(err, webhook.ErrScheme) || !gateway.IsGiveUp(err) {
+		t.Fatalf("302 to file:// = %v, want a give-up ErrScheme", err)
+	}
+	if calls != 1 {
+		t.Fatalf("receiver called %d times, want 1", calls)
+	}
+	_, err = c.Do(context.Background(), webhook.Request{URL: srv.URL + "/loop"})
+	if !errors.Is(err, webhook.ErrRedirectLoop) || !gateway.IsGiveUp(err) {
+		t.Fatalf("redirect loop = %v, want a give-up ErrRedirectLoop", err)
+	}
+}

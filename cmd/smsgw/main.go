@@ -17,7 +17,9 @@ Usage:
   smsgw send --to NUMBER --text T [--from S] [--client-ref R] [--wait]
   smsgw get ID                     print a message as JSON
   smsgw events [--from-seq N]      print events as JSON lines
-  smsgw check-config FILE          validate a config file, report every error
+  smsgw check-config [--strict] FILE
+                                   validate a config file, report every error and warn
+                                   of plain-text secrets, short keys, open listeners
   smsgw route --config FILE --to NUMBER [--tenant T] [--from S]
                                    explain which carriers a message would take
   smsgw simulate-smsc [--listen 127.0.0.1:2775] [--control 127.0.0.1:2776]

@@ -215,6 +215,15 @@ func TestCheckConfig(t *testing.T) {
 	if code := run([]string{"check-config", good}, &out, &errb); code != 0 {
 		t.Fatalf("valid config: exit %d: %s", code, errb.String())
 	}
+	// The test config writes the carrier's password in the file: a
+	// warning, which only --strict refuses.
+	if !strings.Contains(errb.String(), "warning: carriers[0].smpp.password: line") || !strings.Contains(out.String(), "ok, ") {
+		t.Errorf("warnings: stdout %q, stderr %q", out.String(), errb.String())
+	}
+	errb.Reset()
+	if code := run([]string{"check-config", "--strict", good}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--strict refuses them") {
+		t.Errorf("--strict with warnings: exit %d: %s", code, errb.String())
+	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("bogus_key: 1\nstore: {driver: sqlite, path: x, colour: red}\n"), 0o600)
 	errb.Reset()

@@ -151,16 +151,41 @@ func demoConfig(carrierAddr string) *config.Config {
 	return cfg
 }
 
+// checkConfig validates a file and prints every error; then it prints
+// the warnings (plain-text secrets, short keys, listeners open off the
+// host), which fail the check only with --strict.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: smsgw check-config FILE")
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	strict := fs.Bool("strict", false, "exit 1 when there are warnings too")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: smsgw check-config [--strict] FILE")
 		return 2
 	}
-	if _, err := app.LoadConfig(args[0]); err != nil {
+	path := fs.Arg(0)
+	cfg, err := app.LoadConfig(path)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	warnings := config.Warnings(cfg, raw)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
+	}
+	switch {
+	case len(warnings) > 0 && *strict:
+		fmt.Fprintf(stderr, "%s: %d warnings; --strict refuses them\n", path, len(warnings))
+		return 1
+	case len(warnings) > 0:
+		fmt.Fprintf(stdout, "%s: ok, %d warnings\n", path, len(warnings))
+	default:
+		fmt.Fprintf(stdout, "%s: ok\n", path)
+	}
 	return 0
 }
 
