@@ -45,8 +45,12 @@ type User struct {
 	// ForcedSender replaces any from (Kannel's faked-sender).
 	ForcedSender string `yaml:"forced_sender"`
 	// AllowedSMSC lists the carriers the user may name with smsc=; empty
-	// allows any configured carrier.
+	// allows any. (smsgw's own: Kannel's sendsms-user has no such list.)
 	AllowedSMSC []string `yaml:"allowed_smsc"`
+	// ForcedSMSC replaces any smsc= (Kannel's forced-smsc); DefaultSMSC is
+	// used when a request names none (default-smsc).
+	ForcedSMSC  string `yaml:"forced_smsc"`
+	DefaultSMSC string `yaml:"default_smsc"`
 	// AllowIP limits the addresses (IPs or CIDRs) the user may call from
 	// (Kannel's user-allow-ip); empty allows any.
 	AllowIP []string `yaml:"allow_ip"`

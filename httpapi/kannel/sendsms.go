@@ -343,8 +343,13 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	if req.coding == codingBinary || req.udh != "" {
 		return bad(answerBinary)
 	}
-	if req.smsc != "" && !s.smscAllowed(u, req.smsc) {
+	smsc := u.smscFor(req.smsc)
+	if smsc != "" && len(u.AllowedSMSC) > 0 && !slices.Contains(u.AllowedSMSC, smsc) {
 		return http.StatusForbidden, answerNotRoutable
+	}
+	pin := ""
+	if smsc != "" && s.carrierRuns(smsc) {
+		pin = smsc
 	}
 
 	now := s.opts.Now()
@@ -353,7 +358,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		meta[metaDLRURL] = req.dlrURL
 		meta[metaDLRMask] = strconv.Itoa(req.dlrMask)
 	}
-	for k, v := range map[string]string{metaMetaData: req.metaData, metaSMSC: req.smsc,
+	for k, v := range map[string]string{metaMetaData: req.metaData, metaSMSC: smsc,
 		metaAccount: req.account, metaBInfo: req.binfo, metaCharset: req.charset} {
 		if v != "" {
 			meta[k] = v
@@ -372,7 +377,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 				m[k] = v
 			}
 			m[metaTo] = rcv
-			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: req.smsc, Submit: submit}
+			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit}
 			if req.priority != undefined {
 				sr.Priority = int32(req.priority)
 			}
@@ -443,15 +448,27 @@ func minutesFrom(now time.Time, n int) time.Time {
 	return now.Add(time.Duration(min(n, century)) * time.Minute)
 }
 
-// smscAllowed says whether a user may name a carrier: it must run here
-// (when the carriers are known) and be on the user's list (when it has
-// one). Otherwise bearerbox would find no SMSC for the message.
-func (s *Server) smscAllowed(u *user, smsc string) bool {
-	if len(u.AllowedSMSC) > 0 && !slices.Contains(u.AllowedSMSC, smsc) {
-		return false
+// smscFor is the smsc-id a user's message carries (gw/smsbox.c
+// smsbox_req_handle): the user's forced_smsc, else the request's smsc,
+// else the user's default_smsc.
+func (u *user) smscFor(asked string) string {
+	switch {
+	case u.ForcedSMSC != "":
+		return u.ForcedSMSC
+	case asked != "":
+		return asked
 	}
+	return u.DefaultSMSC
+}
+
+// carrierRuns says whether a carrier of that name runs here. A message's
+// smsc-id pins it to that carrier, as an SMSC whose allowed-smsc-id lists
+// it takes it alone in Kannel; an smsc-id no carrier has is routed as if
+// none were given, as bearerbox does (gw/smscconn.c smscconn_usable: an
+// SMSC without allowed-smsc-id takes any message).
+func (s *Server) carrierRuns(smsc string) bool {
 	if s.opts.Carriers == nil {
-		return true
+		return false
 	}
 	return slices.ContainsFunc(s.opts.Carriers(), func(c Carrier) bool { return c.ID == smsc })
 }

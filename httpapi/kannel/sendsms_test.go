@@ -274,3 +274,39 @@ func TestUserConcatenation(t *testing.T) {
 		})
 	}
 }
+
+// TestSMSCPinsOnlyCarriersThatRun: smsc= naming a carrier pins the message
+// to it; naming none that runs here leaves it to routing with the smsc-id
+// kept for %i (gw/smscconn.c smscconn_usable); a user's forced_smsc and
+// default_smsc apply as in gw/smsbox.c smsbox_req_handle.
+func TestSMSCPinsOnlyCarriersThatRun(t *testing.T) {
+	cfg := testConfig()
+	cfg.Users = append(cfg.Users, User{Username: "forced", Password: "x", Tenant: "mfi-a", ForcedSMSC: "sim"},
+		User{Username: "default", Password: "x", Tenant: "mfi-a", DefaultSMSC: "sim"})
+	eng := newFakeEngine()
+	s, err := New(cfg, eng, webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), Options{
+		Carriers: func() []Carrier { return []Carrier{{ID: "sim", Kind: "smpp", Up: true}} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ user, smsc, pin, kept string }{
+		{"tester", "sim", "sim", "sim"},
+		{"tester", "nosuch", "", "nosuch"},
+		{"forced", "nosuch", "sim", "sim"},
+		{"default", "", "sim", "sim"},
+		{"default", "nosuch", "", "nosuch"},
+	} {
+		pw := "x"
+		if c.user == "tester" {
+			pw = "foobar"
+		}
+		n := len(eng.accepted)
+		got := replay(t, s.Handler(), "GET /cgi-bin/sendsms?user="+c.user+"&pass="+pw+"&to=0712000001&text=Hi&smsc="+c.smsc+"\n")
+		if !strings.Contains(got, "0: Accepted for delivery") || len(eng.accepted) != n+1 {
+			t.Fatalf("%s smsc=%s: %s", c.user, c.smsc, got)
+		}
+		if r := eng.accepted[n]; r.Carrier != c.pin || r.Meta[metaSMSC] != c.kept {
+			t.Errorf("%s smsc=%q: pinned to %q with smsc-id %q, want %q and %q", c.user, c.smsc, r.Carrier, r.Meta[metaSMSC], c.pin, c.kept)
+		}
+	}
+}
