@@ -29,6 +29,7 @@ import (
 
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
@@ -391,6 +392,27 @@ func (a *App) ExplainRoute(tenant, to, from string) (*grpcapi.Explanation, error
 		ex.Breakers[c.Carrier] = a.router.BreakerState(c.Carrier)
 	}
 	return ex, nil
+}
+
+// TenantLimits implements grpcapi.Operator: the fraud controls of the
+// config in force and the engine's spend counts.
+func (a *App) TenantLimits(tenant string) ([]grpcapi.TenantLimits, error) {
+	var out []grpcapi.TenantLimits
+	for _, t := range a.config().EngineTenants() {
+		if tenant != "" && t.ID != tenant {
+			continue
+		}
+		day, month := a.engine.Spend(t.ID)
+		fraud := t.Fraud
+		if fraud.PrefixDigits == 0 {
+			fraud.PrefixDigits = limits.DefaultPrefixDigits
+		}
+		out = append(out, grpcapi.TenantLimits{Tenant: t.ID, SpendToday: day, SpendMonth: month, Fraud: fraud})
+	}
+	if len(out) == 0 {
+		return nil, &gateway.FieldError{Field: "tenant", Reason: fmt.Sprintf("no tenant %q", tenant)}
+	}
+	return out, nil
 }
 
 // Router is the live routing layer, for explanations.

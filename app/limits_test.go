@@ -3,10 +3,12 @@ package app_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
@@ -156,4 +159,59 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, listener string) float6
 		}
 	}
 	return -1
+}
+
+// TestFraudControlsOverGRPC: a stolen tenant key could send to
+// +881612345678 and without limit. Now the satellite number and a message
+// over the tenant's daily spend cap are answered REJECTED, stored with the
+// reason and never reach the carrier, and the Admin service shows the
+// controls and the spend.
+func TestFraudControlsOverGRPC(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Tenants[0].Fraud = &limits.FraudConfig{DailySpendCap: 2} // the route costs 0.8 a part
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.Start(t, cfg)
+	ctx := context.Background()
+	cl := dial(t, a.GRPCAddr(), apptest.KeyA, grpc.WithDisableRetry())
+	var statuses []pb.Status
+	var ids []string
+	for _, to := range []string{"+254712345678", "+881612345678", "+254712345679", "+254712345670"} {
+		r, err := cl.Send(ctx, &pb.SendRequest{To: to, Text: "Reminder"})
+		if err != nil {
+			t.Fatalf("send to %s: %v", to, err)
+		}
+		statuses, ids = append(statuses, r.GetStatus()), append(ids, r.GetId())
+	}
+	want := []pb.Status{pb.Status_STATUS_ACCEPTED, pb.Status_STATUS_REJECTED, pb.Status_STATUS_ACCEPTED, pb.Status_STATUS_REJECTED}
+	if !slices.Equal(statuses, want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
+	}
+	for i, reason := range map[int]string{1: "high-risk range", 3: "daily spend cap"} {
+		m, err := cl.GetMessage(ctx, &pb.GetMessageRequest{Id: ids[i]})
+		if err != nil || m.GetStatus() != pb.Status_STATUS_REJECTED || !strings.Contains(m.GetLastError(), reason) {
+			t.Errorf("message %d: %v %v, want REJECTED for %q", i, m, err, reason)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := sim.Stats().Submits; n != 2 {
+			return fmt.Errorf("%d submits, want the 2 allowed", n)
+		}
+		return nil
+	})
+	admin := pb.NewAdminClient(dial(t, a.GRPCAddr(), apptest.AdminKey).Conn())
+	lim, err := admin.GetTenantLimits(ctx, &pb.GetTenantLimitsRequest{Tenant: "mfi-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := lim.GetTenants()[0]
+	if tl.GetSpendToday() < 1.59 || tl.GetSpendToday() > 1.61 || tl.GetDailySpendCap() != 2 || !slices.Contains(tl.GetHighRiskDenied(), "+881") {
+		t.Fatalf("tenant limits %v", tl)
+	}
+	if _, err := admin.GetTenantLimits(ctx, &pb.GetTenantLimitsRequest{Tenant: "nobody"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("unknown tenant: %v", err)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/limits"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 )
 
@@ -22,6 +23,17 @@ type Operator interface {
 	Carriers() []CarrierState
 	// Counters sums every smsgw_*_total counter over its labels.
 	Counters() (map[string]float64, error)
+	// TenantLimits reports the fraud and spend controls of tenant (empty:
+	// every tenant) and its spend; an unknown tenant is a *FieldError.
+	TenantLimits(tenant string) ([]TenantLimits, error)
+}
+
+// TenantLimits is one tenant's fraud and spend controls in force and its
+// spend today and this month.
+type TenantLimits struct {
+	Tenant                 string
+	SpendToday, SpendMonth float64
+	Fraud                  limits.FraudConfig
 }
 
 // CarrierState is one carrier as the gateway sees it now.
@@ -65,6 +77,32 @@ func (a adminServer) ListCarriers(context.Context, *pb.ListCarriersRequest) (*pb
 	out := &pb.ListCarriersResponse{}
 	for _, c := range a.op.Carriers() {
 		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker})
+	}
+	return out, nil
+}
+
+func (a adminServer) GetTenantLimits(_ context.Context, r *pb.GetTenantLimitsRequest) (*pb.GetTenantLimitsResponse, error) {
+	ts, err := a.op.TenantLimits(r.GetTenant())
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return nil, fieldStatus(fe).Err()
+	}
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	out := &pb.GetTenantLimitsResponse{}
+	for _, t := range ts {
+		f := t.Fraud
+		tl := &pb.TenantLimits{Tenant: t.Tenant, SpendToday: t.SpendToday, SpendThisMonth: t.SpendMonth,
+			DailySpendCap: f.DailySpendCap, MonthlySpendCap: f.MonthlySpendCap,
+			AllowCountries: f.AllowCountries, DenyCountries: f.DenyCountries, AllowPrefixes: f.AllowPrefixes, DenyPrefixes: f.DenyPrefixes,
+			PerRecipientPerHour: int32(f.PerRecipientPerHour), PerPrefixPerHour: int32(f.PerPrefixPerHour), PrefixDigits: int32(f.PrefixDigits)}
+		if !f.AllowHighRisk {
+			for _, hr := range limits.HighRiskPrefixes {
+				tl.HighRiskDenied = append(tl.HighRiskDenied, hr.Prefix)
+			}
+		}
+		out.Tenants = append(out.Tenants, tl)
 	}
 	return out, nil
 }

@@ -23,6 +23,246 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetTenantLimitsRequest names the tenant; empty asks for every tenant.
+type GetTenantLimitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTenantLimitsRequest) Reset() {
+	*x = GetTenantLimitsRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTenantLimitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTenantLimitsRequest) ProtoMessage() {}
+
+func (x *GetTenantLimitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTenantLimitsRequest.ProtoReflect.Descriptor instead.
+func (*GetTenantLimitsRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetTenantLimitsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// GetTenantLimitsResponse lists the tenants asked for, in config order.
+type GetTenantLimitsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*TenantLimits        `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTenantLimitsResponse) Reset() {
+	*x = GetTenantLimitsResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTenantLimitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTenantLimitsResponse) ProtoMessage() {}
+
+func (x *GetTenantLimitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTenantLimitsResponse.ProtoReflect.Descriptor instead.
+func (*GetTenantLimitsResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetTenantLimitsResponse) GetTenants() []*TenantLimits {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+// TenantLimits is one tenant's fraud and spend controls and its spend.
+type TenantLimits struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tenant string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// Spend in the current UTC day and month, priced at accept from route
+	// costs (the most expensive route for each number).
+	SpendToday     float64 `protobuf:"fixed64,2,opt,name=spend_today,json=spendToday,proto3" json:"spend_today,omitempty"`
+	SpendThisMonth float64 `protobuf:"fixed64,3,opt,name=spend_this_month,json=spendThisMonth,proto3" json:"spend_this_month,omitempty"`
+	// 0: no cap.
+	DailySpendCap   float64 `protobuf:"fixed64,4,opt,name=daily_spend_cap,json=dailySpendCap,proto3" json:"daily_spend_cap,omitempty"`
+	MonthlySpendCap float64 `protobuf:"fixed64,5,opt,name=monthly_spend_cap,json=monthlySpendCap,proto3" json:"monthly_spend_cap,omitempty"`
+	// ISO 3166 regions; an empty allow list allows every country.
+	AllowCountries []string `protobuf:"bytes,6,rep,name=allow_countries,json=allowCountries,proto3" json:"allow_countries,omitempty"`
+	DenyCountries  []string `protobuf:"bytes,7,rep,name=deny_countries,json=denyCountries,proto3" json:"deny_countries,omitempty"`
+	// E.164 prefixes; an allowed prefix wins over every deny rule.
+	AllowPrefixes []string `protobuf:"bytes,8,rep,name=allow_prefixes,json=allowPrefixes,proto3" json:"allow_prefixes,omitempty"`
+	DenyPrefixes  []string `protobuf:"bytes,9,rep,name=deny_prefixes,json=denyPrefixes,proto3" json:"deny_prefixes,omitempty"`
+	// The high-risk ranges (satellite, international networks, premium
+	// rate) denied to this tenant now; empty when allow_high_risk is set.
+	HighRiskDenied []string `protobuf:"bytes,10,rep,name=high_risk_denied,json=highRiskDenied,proto3" json:"high_risk_denied,omitempty"`
+	// 0: no limit.
+	PerRecipientPerHour int32 `protobuf:"varint,11,opt,name=per_recipient_per_hour,json=perRecipientPerHour,proto3" json:"per_recipient_per_hour,omitempty"`
+	PerPrefixPerHour    int32 `protobuf:"varint,12,opt,name=per_prefix_per_hour,json=perPrefixPerHour,proto3" json:"per_prefix_per_hour,omitempty"`
+	// Digits after "+" that make a range for per_prefix_per_hour.
+	PrefixDigits  int32 `protobuf:"varint,13,opt,name=prefix_digits,json=prefixDigits,proto3" json:"prefix_digits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TenantLimits) Reset() {
+	*x = TenantLimits{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TenantLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TenantLimits) ProtoMessage() {}
+
+func (x *TenantLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TenantLimits.ProtoReflect.Descriptor instead.
+func (*TenantLimits) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *TenantLimits) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *TenantLimits) GetSpendToday() float64 {
+	if x != nil {
+		return x.SpendToday
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetSpendThisMonth() float64 {
+	if x != nil {
+		return x.SpendThisMonth
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetDailySpendCap() float64 {
+	if x != nil {
+		return x.DailySpendCap
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetMonthlySpendCap() float64 {
+	if x != nil {
+		return x.MonthlySpendCap
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetAllowCountries() []string {
+	if x != nil {
+		return x.AllowCountries
+	}
+	return nil
+}
+
+func (x *TenantLimits) GetDenyCountries() []string {
+	if x != nil {
+		return x.DenyCountries
+	}
+	return nil
+}
+
+func (x *TenantLimits) GetAllowPrefixes() []string {
+	if x != nil {
+		return x.AllowPrefixes
+	}
+	return nil
+}
+
+func (x *TenantLimits) GetDenyPrefixes() []string {
+	if x != nil {
+		return x.DenyPrefixes
+	}
+	return nil
+}
+
+func (x *TenantLimits) GetHighRiskDenied() []string {
+	if x != nil {
+		return x.HighRiskDenied
+	}
+	return nil
+}
+
+func (x *TenantLimits) GetPerRecipientPerHour() int32 {
+	if x != nil {
+		return x.PerRecipientPerHour
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetPerPrefixPerHour() int32 {
+	if x != nil {
+		return x.PerPrefixPerHour
+	}
+	return 0
+}
+
+func (x *TenantLimits) GetPrefixDigits() int32 {
+	if x != nil {
+		return x.PrefixDigits
+	}
+	return 0
+}
+
 // GetCountersRequest has no fields.
 type GetCountersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -32,7 +272,7 @@ type GetCountersRequest struct {
 
 func (x *GetCountersRequest) Reset() {
 	*x = GetCountersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +284,7 @@ func (x *GetCountersRequest) String() string {
 func (*GetCountersRequest) ProtoMessage() {}
 
 func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +297,7 @@ func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersRequest.ProtoReflect.Descriptor instead.
 func (*GetCountersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 // GetCountersResponse maps counter names to their totals.
@@ -70,7 +310,7 @@ type GetCountersResponse struct {
 
 func (x *GetCountersResponse) Reset() {
 	*x = GetCountersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -82,7 +322,7 @@ func (x *GetCountersResponse) String() string {
 func (*GetCountersResponse) ProtoMessage() {}
 
 func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -95,7 +335,7 @@ func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersResponse.ProtoReflect.Descriptor instead.
 func (*GetCountersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetCountersResponse) GetCounters() map[string]float64 {
@@ -114,7 +354,7 @@ type ListCarriersRequest struct {
 
 func (x *ListCarriersRequest) Reset() {
 	*x = ListCarriersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +366,7 @@ func (x *ListCarriersRequest) String() string {
 func (*ListCarriersRequest) ProtoMessage() {}
 
 func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +379,7 @@ func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersRequest.ProtoReflect.Descriptor instead.
 func (*ListCarriersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 // ListCarriersResponse lists every configured carrier.
@@ -152,7 +392,7 @@ type ListCarriersResponse struct {
 
 func (x *ListCarriersResponse) Reset() {
 	*x = ListCarriersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -164,7 +404,7 @@ func (x *ListCarriersResponse) String() string {
 func (*ListCarriersResponse) ProtoMessage() {}
 
 func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -177,7 +417,7 @@ func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersResponse.ProtoReflect.Descriptor instead.
 func (*ListCarriersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListCarriersResponse) GetCarriers() []*CarrierState {
@@ -205,7 +445,7 @@ type CarrierState struct {
 
 func (x *CarrierState) Reset() {
 	*x = CarrierState{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +457,7 @@ func (x *CarrierState) String() string {
 func (*CarrierState) ProtoMessage() {}
 
 func (x *CarrierState) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +470,7 @@ func (x *CarrierState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CarrierState.ProtoReflect.Descriptor instead.
 func (*CarrierState) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CarrierState) GetName() string {
@@ -283,7 +523,7 @@ type ExplainRouteRequest struct {
 
 func (x *ExplainRouteRequest) Reset() {
 	*x = ExplainRouteRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +535,7 @@ func (x *ExplainRouteRequest) String() string {
 func (*ExplainRouteRequest) ProtoMessage() {}
 
 func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +548,7 @@ func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExplainRouteRequest) GetTo() string {
@@ -347,7 +587,7 @@ type ExplainRouteResponse struct {
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +599,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +612,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExplainRouteResponse) GetTo() string {
@@ -413,7 +653,7 @@ type RouteCandidate struct {
 
 func (x *RouteCandidate) Reset() {
 	*x = RouteCandidate{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +665,7 @@ func (x *RouteCandidate) String() string {
 func (*RouteCandidate) ProtoMessage() {}
 
 func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +678,7 @@ func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
 func (*RouteCandidate) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RouteCandidate) GetCarrier() string {
@@ -478,7 +718,7 @@ type ReloadRoutesRequest struct {
 
 func (x *ReloadRoutesRequest) Reset() {
 	*x = ReloadRoutesRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +730,7 @@ func (x *ReloadRoutesRequest) String() string {
 func (*ReloadRoutesRequest) ProtoMessage() {}
 
 func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +743,7 @@ func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 // ReloadRoutesResponse reports the routes now in force.
@@ -517,7 +757,7 @@ type ReloadRoutesResponse struct {
 
 func (x *ReloadRoutesResponse) Reset() {
 	*x = ReloadRoutesResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -529,7 +769,7 @@ func (x *ReloadRoutesResponse) String() string {
 func (*ReloadRoutesResponse) ProtoMessage() {}
 
 func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -542,7 +782,7 @@ func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReloadRoutesResponse) GetRoutes() int32 {
@@ -556,7 +796,27 @@ var File_smsgw_v1_admin_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"\x14\n" +
+	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"0\n" +
+	"\x16GetTenantLimitsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"K\n" +
+	"\x17GetTenantLimitsResponse\x120\n" +
+	"\atenants\x18\x01 \x03(\v2\x16.smsgw.v1.TenantLimitsR\atenants\"\x94\x04\n" +
+	"\fTenantLimits\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x1f\n" +
+	"\vspend_today\x18\x02 \x01(\x01R\n" +
+	"spendToday\x12(\n" +
+	"\x10spend_this_month\x18\x03 \x01(\x01R\x0espendThisMonth\x12&\n" +
+	"\x0fdaily_spend_cap\x18\x04 \x01(\x01R\rdailySpendCap\x12*\n" +
+	"\x11monthly_spend_cap\x18\x05 \x01(\x01R\x0fmonthlySpendCap\x12'\n" +
+	"\x0fallow_countries\x18\x06 \x03(\tR\x0eallowCountries\x12%\n" +
+	"\x0edeny_countries\x18\a \x03(\tR\rdenyCountries\x12%\n" +
+	"\x0eallow_prefixes\x18\b \x03(\tR\rallowPrefixes\x12#\n" +
+	"\rdeny_prefixes\x18\t \x03(\tR\fdenyPrefixes\x12(\n" +
+	"\x10high_risk_denied\x18\n" +
+	" \x03(\tR\x0ehighRiskDenied\x123\n" +
+	"\x16per_recipient_per_hour\x18\v \x01(\x05R\x13perRecipientPerHour\x12-\n" +
+	"\x13per_prefix_per_hour\x18\f \x01(\x05R\x10perPrefixPerHour\x12#\n" +
+	"\rprefix_digits\x18\r \x01(\x05R\fprefixDigits\"\x14\n" +
 	"\x12GetCountersRequest\"\x9b\x01\n" +
 	"\x13GetCountersResponse\x12G\n" +
 	"\bcounters\x18\x01 \x03(\v2+.smsgw.v1.GetCountersResponse.CountersEntryR\bcounters\x1a;\n" +
@@ -589,12 +849,13 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\tR\abreaker\"\x15\n" +
 	"\x13ReloadRoutesRequest\".\n" +
 	"\x14ReloadRoutesResponse\x12\x16\n" +
-	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xc0\x02\n" +
+	"\x06routes\x18\x01 \x01(\x05R\x06routes2\x98\x03\n" +
 	"\x05Admin\x12M\n" +
 	"\fExplainRoute\x12\x1d.smsgw.v1.ExplainRouteRequest\x1a\x1e.smsgw.v1.ExplainRouteResponse\x12M\n" +
 	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
 	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponse\x12J\n" +
-	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
+	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponse\x12V\n" +
+	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
 
 var (
 	file_smsgw_v1_admin_proto_rawDescOnce sync.Once
@@ -608,37 +869,43 @@ func file_smsgw_v1_admin_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_admin_proto_rawDescData
 }
 
-var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_smsgw_v1_admin_proto_goTypes = []any{
-	(*GetCountersRequest)(nil),   // 0: smsgw.v1.GetCountersRequest
-	(*GetCountersResponse)(nil),  // 1: smsgw.v1.GetCountersResponse
-	(*ListCarriersRequest)(nil),  // 2: smsgw.v1.ListCarriersRequest
-	(*ListCarriersResponse)(nil), // 3: smsgw.v1.ListCarriersResponse
-	(*CarrierState)(nil),         // 4: smsgw.v1.CarrierState
-	(*ExplainRouteRequest)(nil),  // 5: smsgw.v1.ExplainRouteRequest
-	(*ExplainRouteResponse)(nil), // 6: smsgw.v1.ExplainRouteResponse
-	(*RouteCandidate)(nil),       // 7: smsgw.v1.RouteCandidate
-	(*ReloadRoutesRequest)(nil),  // 8: smsgw.v1.ReloadRoutesRequest
-	(*ReloadRoutesResponse)(nil), // 9: smsgw.v1.ReloadRoutesResponse
-	nil,                          // 10: smsgw.v1.GetCountersResponse.CountersEntry
+	(*GetTenantLimitsRequest)(nil),  // 0: smsgw.v1.GetTenantLimitsRequest
+	(*GetTenantLimitsResponse)(nil), // 1: smsgw.v1.GetTenantLimitsResponse
+	(*TenantLimits)(nil),            // 2: smsgw.v1.TenantLimits
+	(*GetCountersRequest)(nil),      // 3: smsgw.v1.GetCountersRequest
+	(*GetCountersResponse)(nil),     // 4: smsgw.v1.GetCountersResponse
+	(*ListCarriersRequest)(nil),     // 5: smsgw.v1.ListCarriersRequest
+	(*ListCarriersResponse)(nil),    // 6: smsgw.v1.ListCarriersResponse
+	(*CarrierState)(nil),            // 7: smsgw.v1.CarrierState
+	(*ExplainRouteRequest)(nil),     // 8: smsgw.v1.ExplainRouteRequest
+	(*ExplainRouteResponse)(nil),    // 9: smsgw.v1.ExplainRouteResponse
+	(*RouteCandidate)(nil),          // 10: smsgw.v1.RouteCandidate
+	(*ReloadRoutesRequest)(nil),     // 11: smsgw.v1.ReloadRoutesRequest
+	(*ReloadRoutesResponse)(nil),    // 12: smsgw.v1.ReloadRoutesResponse
+	nil,                             // 13: smsgw.v1.GetCountersResponse.CountersEntry
 }
 var file_smsgw_v1_admin_proto_depIdxs = []int32{
-	10, // 0: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
-	4,  // 1: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
-	7,  // 2: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
-	5,  // 3: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
-	8,  // 4: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
-	2,  // 5: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
-	0,  // 6: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
-	6,  // 7: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
-	9,  // 8: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
-	3,  // 9: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
-	1,  // 10: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
-	7,  // [7:11] is the sub-list for method output_type
-	3,  // [3:7] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	2,  // 0: smsgw.v1.GetTenantLimitsResponse.tenants:type_name -> smsgw.v1.TenantLimits
+	13, // 1: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
+	7,  // 2: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
+	10, // 3: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
+	8,  // 4: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
+	11, // 5: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
+	5,  // 6: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
+	3,  // 7: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
+	0,  // 8: smsgw.v1.Admin.GetTenantLimits:input_type -> smsgw.v1.GetTenantLimitsRequest
+	9,  // 9: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
+	12, // 10: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
+	6,  // 11: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
+	4,  // 12: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
+	1,  // 13: smsgw.v1.Admin.GetTenantLimits:output_type -> smsgw.v1.GetTenantLimitsResponse
+	9,  // [9:14] is the sub-list for method output_type
+	4,  // [4:9] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_admin_proto_init() }
@@ -652,7 +919,7 @@ func file_smsgw_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_admin_proto_rawDesc), len(file_smsgw_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

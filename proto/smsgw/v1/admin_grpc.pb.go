@@ -21,10 +21,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_ExplainRoute_FullMethodName = "/smsgw.v1.Admin/ExplainRoute"
-	Admin_ReloadRoutes_FullMethodName = "/smsgw.v1.Admin/ReloadRoutes"
-	Admin_ListCarriers_FullMethodName = "/smsgw.v1.Admin/ListCarriers"
-	Admin_GetCounters_FullMethodName  = "/smsgw.v1.Admin/GetCounters"
+	Admin_ExplainRoute_FullMethodName    = "/smsgw.v1.Admin/ExplainRoute"
+	Admin_ReloadRoutes_FullMethodName    = "/smsgw.v1.Admin/ReloadRoutes"
+	Admin_ListCarriers_FullMethodName    = "/smsgw.v1.Admin/ListCarriers"
+	Admin_GetCounters_FullMethodName     = "/smsgw.v1.Admin/GetCounters"
+	Admin_GetTenantLimits_FullMethodName = "/smsgw.v1.Admin/GetTenantLimits"
 )
 
 // AdminClient is the client API for Admin service.
@@ -49,6 +50,11 @@ type AdminClient interface {
 	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
 	// over their labels, for a NOC without Prometheus at hand.
 	GetCounters(ctx context.Context, in *GetCountersRequest, opts ...grpc.CallOption) (*GetCountersResponse, error)
+	// GetTenantLimits shows each tenant's fraud and spend controls in force
+	// and its spend so far today and this month (UTC, this node, since it
+	// started). Change them in the file's tenants[].fraud and call
+	// ReloadRoutes: they apply live.
+	GetTenantLimits(ctx context.Context, in *GetTenantLimitsRequest, opts ...grpc.CallOption) (*GetTenantLimitsResponse, error)
 }
 
 type adminClient struct {
@@ -99,6 +105,16 @@ func (c *adminClient) GetCounters(ctx context.Context, in *GetCountersRequest, o
 	return out, nil
 }
 
+func (c *adminClient) GetTenantLimits(ctx context.Context, in *GetTenantLimitsRequest, opts ...grpc.CallOption) (*GetTenantLimitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTenantLimitsResponse)
+	err := c.cc.Invoke(ctx, Admin_GetTenantLimits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -121,6 +137,11 @@ type AdminServer interface {
 	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
 	// over their labels, for a NOC without Prometheus at hand.
 	GetCounters(context.Context, *GetCountersRequest) (*GetCountersResponse, error)
+	// GetTenantLimits shows each tenant's fraud and spend controls in force
+	// and its spend so far today and this month (UTC, this node, since it
+	// started). Change them in the file's tenants[].fraud and call
+	// ReloadRoutes: they apply live.
+	GetTenantLimits(context.Context, *GetTenantLimitsRequest) (*GetTenantLimitsResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -142,6 +163,9 @@ func (UnimplementedAdminServer) ListCarriers(context.Context, *ListCarriersReque
 }
 func (UnimplementedAdminServer) GetCounters(context.Context, *GetCountersRequest) (*GetCountersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCounters not implemented")
+}
+func (UnimplementedAdminServer) GetTenantLimits(context.Context, *GetTenantLimitsRequest) (*GetTenantLimitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTenantLimits not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -236,6 +260,24 @@ func _Admin_GetCounters_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_GetTenantLimits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTenantLimitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetTenantLimits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetTenantLimits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetTenantLimits(ctx, req.(*GetTenantLimitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -258,6 +300,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCounters",
 			Handler:    _Admin_GetCounters_Handler,
+		},
+		{
+			MethodName: "GetTenantLimits",
+			Handler:    _Admin_GetTenantLimits_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
