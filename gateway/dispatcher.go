@@ -37,6 +37,12 @@ type dispatcher struct {
 	claimBatch  int           // messages claimed per store round trip
 	workers     int           // messages claimed and in flight at once
 	pollEvery   time.Duration // how often due work is looked for without a wake-up
+	// receiptKeep and receiptKeepMax bound the receipts kept unmatched.
+	receiptKeep    time.Duration
+	receiptKeepMax int
+
+	staleMu     sync.Mutex
+	staleLogged map[string]time.Time // carrier → when its stale receipts were last logged
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -63,6 +69,30 @@ func (d *dispatcher) start(ctx context.Context) {
 		d.claimLoop(ctx, jobs, slots)
 	})
 	d.loops.Go(func() { d.sampleBacklog(ctx) })
+	d.loops.Go(func() { d.pruneReceipts(ctx) })
+}
+
+// pruneReceipts drops, every minute, the kept receipts that waited longer
+// than receiptKeep or beyond the newest receiptKeepMax: a flood of
+// receipts for unknown ids cannot fill the store.
+func (d *dispatcher) pruneReceipts(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := d.store.PruneReceipts(ctx, d.now().Add(-d.receiptKeep), d.receiptKeepMax)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.log.Error("prune kept receipts", "err", err)
+		case n > 0:
+			d.metrics.receiptsDropped.Add(float64(n))
+			d.log.Warn("receipts dropped: they matched no submitted part", "count", n, "kept_for", d.receiptKeep, "most_kept", d.receiptKeepMax)
+		}
+	}
 }
 
 // halt stops claiming. Submissions in flight see their context end; their
@@ -115,9 +145,13 @@ func (d *dispatcher) sampleBacklog(ctx context.Context) {
 // recordReceipts is Engine.HandleReceipts: receipts are stored (and
 // matched) before the connector acknowledges them to the carrier.
 func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
-	matched, err := d.store.RecordReceipts(ctx, rs)
+	tally, err := d.store.RecordReceipts(ctx, rs)
 	if err != nil {
 		return fmt.Errorf("gateway: record receipts: %w", err)
+	}
+	matched := tally.Matched + tally.Stale
+	if tally.Stale > 0 {
+		d.noteStale(rs, tally)
 	}
 	for _, r := range rs {
 		st := string(r.Status)
@@ -129,6 +163,29 @@ func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
 	d.metrics.receiptsUnmatched.Add(float64(len(rs) - matched))
 	d.feed.notify()
 	return nil
+}
+
+// noteStale counts stale receipts and says, at most once a minute per
+// carrier, what usually causes them.
+func (d *dispatcher) noteStale(rs []Receipt, tally ReceiptTally) {
+	carrier := rs[0].Carrier
+	d.metrics.receiptsStale.WithLabelValues(carrier).Add(float64(tally.Stale))
+	d.staleMu.Lock()
+	now := d.now()
+	quiet := now.Sub(d.staleLogged[carrier]) < time.Minute
+	if !quiet {
+		if d.staleLogged == nil {
+			d.staleLogged = make(map[string]time.Time)
+		}
+		d.staleLogged[carrier] = now
+	}
+	d.staleMu.Unlock()
+	if !quiet {
+		d.log.Warn("receipts name only parts already final or submitted before the receipt window: counted stale, not applied",
+			"carrier", carrier, "stale", tally.Stale, "ids", tally.StaleIDs,
+			"hint", "the carrier reuses ids (its counter restarted or wrapped) or writes receipt ids in another base than submit ids: "+
+				"check submit_id_format and receipt_id_format (leave both unset for auto, which matches decimal and hex) and receipt_window")
+	}
 }
 
 // claimLoop claims due messages and hands each to a worker, with at most

@@ -31,12 +31,17 @@ type Options struct {
 	// either way; default DefaultScheduleHorizon. A date decades away is a
 	// client's bug (and past 2262 it cannot be stored as nanoseconds).
 	ScheduleHorizon time.Duration
-	MaxAttempts     int           // submission attempts before FAILED; default 12
-	RetryBase       time.Duration // first retry delay, doubled per attempt; default 2s
-	RetryMax        time.Duration // retry delay cap; default 5m
-	ClaimBatch      int           // messages claimed per store round trip; default 256
-	Workers         int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
-	PollEvery       time.Duration // how often due work is looked for without a wake-up; default 500ms
+	// ReceiptKeep and ReceiptKeepMax bound the receipts kept because they
+	// matched nothing (yet): older ones, and the oldest beyond the count,
+	// are dropped every minute and counted; defaults 1h and 10,000.
+	ReceiptKeep    time.Duration
+	ReceiptKeepMax int
+	MaxAttempts    int           // submission attempts before FAILED; default 12
+	RetryBase      time.Duration // first retry delay, doubled per attempt; default 2s
+	RetryMax       time.Duration // retry delay cap; default 5m
+	ClaimBatch     int           // messages claimed per store round trip; default 256
+	Workers        int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
+	PollEvery      time.Duration // how often due work is looked for without a wake-up; default 500ms
 	// EventRetention drops events, finished tasks and missing-ref records
 	// older than this, at start and hourly; 0 keeps them all.
 	EventRetention time.Duration
@@ -66,6 +71,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxParts <= 0 {
 		o.MaxParts = 10
+	}
+	if o.ReceiptKeep <= 0 {
+		o.ReceiptKeep = time.Hour
+	}
+	if o.ReceiptKeepMax <= 0 {
+		o.ReceiptKeepMax = 10000
 	}
 	if o.ScheduleHorizon <= 0 {
 		o.ScheduleHorizon = DefaultScheduleHorizon
@@ -171,6 +182,7 @@ func New(opts Options) (*Engine, error) {
 		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now,
 		maxAttempts: opts.MaxAttempts, retryBase: opts.RetryBase, retryMax: opts.RetryMax,
 		claimBatch: opts.ClaimBatch, workers: opts.Workers, pollEvery: opts.PollEvery,
+		receiptKeep: opts.ReceiptKeep, receiptKeepMax: opts.ReceiptKeepMax,
 		wake: make(chan struct{}, 1),
 	}
 	e.acceptor = &acceptor{

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/internal/testutil"
@@ -658,5 +660,53 @@ func TestScheduleHorizon(t *testing.T) {
 	var fe *gateway.FieldError
 	if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != "expires_at" || !strings.Contains(fe.Reason, "24h0m0s") {
 		t.Fatalf("expires_at beyond the horizon: %v %v, want a FieldError naming it and the horizon", out, err)
+	}
+}
+
+// TestStaleReceiptsCountedAndExplained: a receipt for a part already final
+// is never applied; it is counted stale and, once a minute per carrier,
+// logged with a hint at the usual causes (a reused id, an id base).
+func TestStaleReceiptsCountedAndExplained(t *testing.T) {
+	a := newFake("a", 10, ok)
+	logs := &testutil.Logs{}
+	reg := prometheus.NewRegistry()
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 0.5)}, 0, func(o *gateway.Options) {
+		o.Logger, o.Registerer = logs.Logger(), reg
+	}, a)
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Text: "hi"})
+	m := h.waitStatus(t, id, gateway.StatusSubmitted)
+	r := gateway.Receipt{Carrier: "a", CarrierID: m.Parts[0].CarrierID, Status: gateway.StatusDelivered, State: "DELIVRD"}
+	for range 3 {
+		if err := a.sink.HandleReceipts(context.Background(), []gateway.Receipt{r}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := r
+	late.Status, late.State = gateway.StatusUndelivered, "UNDELIV"
+	if err := a.sink.HandleReceipts(context.Background(), []gateway.Receipt{late}); err != nil {
+		t.Fatal(err)
+	}
+	if g := h.waitStatus(t, id, gateway.StatusDelivered); g.Parts[0].Status != gateway.StatusDelivered {
+		t.Fatalf("a stale receipt changed the part: %s", g.Parts[0].Status)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := -1.0
+	for _, mf := range mfs {
+		if mf.GetName() == "smsgw_gateway_receipts_stale_total" {
+			stale = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if stale != 3 {
+		t.Errorf("smsgw_gateway_receipts_stale_total = %v, want 3", stale)
+	}
+	rec, found := logs.Find("counted stale")
+	if !found || rec["carrier"] != "a" || !strings.Contains(fmt.Sprint(rec["hint"]), "receipt_id_format") {
+		t.Errorf("stale log %v, want one naming the carrier with a hint about the id format", rec)
+	}
+	if n := strings.Count(logs.String(), "counted stale"); n != 1 {
+		t.Errorf("stale receipts logged %d times within a minute, want once", n)
 	}
 }

@@ -206,4 +206,31 @@ type Receipt struct {
 	// hand it on as Kannel does (%A of a dlr-url).
 	Text string
 	Time time.Time
+	// AltIDs are other readings of the id, tried in order when CarrierID
+	// finds no part to apply to: a carrier whose id base is not configured
+	// ("auto", as Kannel's unset msg-id-type) may write the receipt's id in
+	// decimal for a hexadecimal submit id, or the reverse.
+	AltIDs []string
+	// Window is how long after a part's submission a receipt may still
+	// apply to it (the longest validity the carrier gives a message, plus a
+	// margin); zero means DefaultReceiptWindow. A part submitted earlier
+	// than that with the receipt's id is an older use of a recycled id.
+	Window time.Duration
+}
+
+// DefaultReceiptWindow is the receipt window of a carrier that sets none:
+// SMSCs keep a message at most a few days (often 48 h to 7 days).
+const DefaultReceiptWindow = 7 * 24 * time.Hour
+
+// ReceiptTally is what became of the receipts given to RecordReceipts.
+type ReceiptTally struct {
+	// Matched receipts applied to a part.
+	Matched int
+	// Stale receipts named only parts that are final already (or
+	// submitted before the receipt's window): never applied. A stream of
+	// them means the carrier reuses ids (a counter reset) or writes them in
+	// another base than the config says.
+	Stale int
+	// StaleIDs is a few of the stale receipts' ids, for the log.
+	StaleIDs []string
 }

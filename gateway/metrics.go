@@ -16,6 +16,8 @@ type metrics struct {
 	decisions         *prometheus.CounterVec
 	receipts          *prometheus.CounterVec
 	receiptsUnmatched prometheus.Counter
+	receiptsStale     *prometheus.CounterVec
+	receiptsDropped   prometheus.Counter
 	inbound           *prometheus.CounterVec
 	optOuts           *prometheus.CounterVec
 	optedOut          *prometheus.CounterVec
@@ -56,6 +58,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		receiptsUnmatched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smsgw_gateway_receipts_unmatched_total", Help: "Receipts kept because no submitted part had their id yet.",
 		}),
+		receiptsStale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_receipts_stale_total", Help: "Receipts that named only parts already final or submitted before the carrier's receipt window (a reused id, or an id base the config does not match), by carrier; never applied.",
+		}, []string{"carrier"}),
+		receiptsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "smsgw_gateway_receipts_dropped_total", Help: "Kept receipts dropped unmatched: older than the keep time, or beyond the most kept.",
+		}),
 		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_inbound_total", Help: "Mobile-originated messages stored, by tenant and the keyword rule they matched.",
 		}, []string{"tenant", "keyword"}),
@@ -91,7 +99,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.paced, m.submitted, m.cost, m.decisions, m.receipts,
-		m.receiptsUnmatched, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog} {
+		m.receiptsUnmatched, m.receiptsStale, m.receiptsDropped, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -86,11 +86,22 @@ type MessageStore interface {
 	// status and an event.
 	Finish(ctx context.Context, id string, status Status, detail string) error
 
-	// RecordReceipts matches receipts to parts by (Carrier, CarrierID) and
-	// updates parts, messages and events. Receipts that match no part yet are
-	// kept and applied when RecordSubmits records their id. It returns how
-	// many matched at once.
-	RecordReceipts(ctx context.Context, rs []Receipt) (matched int, err error)
+	// RecordReceipts matches receipts to parts and updates parts, messages
+	// and events. A receipt applies only to parts that are not final, were
+	// submitted to its carrier with its id (CarrierID, else each of AltIDs
+	// in turn) and within its Window: of those, to the parts of the most
+	// recent submission. A final receipt that names only final parts (or
+	// parts outside the window) is stale: counted, never applied. A final
+	// receipt that applies to nothing is kept (stale ones too, since a part
+	// taking that id may not be recorded yet) and applied when RecordSubmits
+	// records its id, until PruneReceipts drops it.
+	RecordReceipts(ctx context.Context, rs []Receipt) (ReceiptTally, error)
+
+	// PruneReceipts drops the kept receipts that arrived before the given
+	// time, and the oldest beyond the newest keep, and returns how many
+	// went: receipts for ids never recorded (junk, another gateway's) must
+	// not pile up.
+	PruneReceipts(ctx context.Context, before time.Time, keep int) (dropped int, err error)
 
 	// Backlog counts the messages accepted and not yet taken by a carrier
 	// (scheduled ones included): the queue depth operators watch.

@@ -115,9 +115,16 @@ type Config struct {
 	Latin1 bool `yaml:"latin1"`
 	// SubmitIDFormat and ReceiptIDFormat say how the carrier writes message
 	// ids in submit_sm_resp and in receipts ("string", "hex", "dec"), so
-	// both normalize to the same carrier id.
+	// both normalize to the same carrier id. Unset (or "auto") on both
+	// sides, a receipt's id is tried as written, then read as the other
+	// base (smstext.AltIDs), as Kannel does when msg-id-type is unset.
 	SubmitIDFormat  smstext.IDFormat `yaml:"submit_id_format"`
 	ReceiptIDFormat smstext.IDFormat `yaml:"receipt_id_format"`
+	// ReceiptWindow is how long after a submission a receipt may still
+	// apply to it: the longest validity the carrier gives a message, plus a
+	// margin (default gateway.DefaultReceiptWindow, 7 days). A receipt for
+	// an id submitted earlier than that is an older use of a recycled id.
+	ReceiptWindow time.Duration `yaml:"receipt_window"`
 	// PackGSM7 sends GSM 7-bit text packed (8 septets in 7 octets), for the
 	// few carriers that want it; default unpacked.
 	PackGSM7 bool `yaml:"pack_gsm7"`
@@ -249,10 +256,13 @@ func (c *Config) Validate() []error {
 		v     smstext.IDFormat
 	}{{"submit_id_format", c.SubmitIDFormat}, {"receipt_id_format", c.ReceiptIDFormat}} {
 		switch f.v {
-		case "", smstext.IDString, smstext.IDHex, smstext.IDDec:
+		case "", smstext.IDString, smstext.IDHex, smstext.IDDec, smstext.IDAuto:
 		default:
-			bad(f.field, "must be %q, %q or %q, got %q", smstext.IDString, smstext.IDHex, smstext.IDDec, f.v)
+			bad(f.field, "must be %q, %q, %q or %q, got %q", smstext.IDAuto, smstext.IDString, smstext.IDHex, smstext.IDDec, f.v)
 		}
+	}
+	if c.ReceiptWindow < 0 {
+		bad("receipt_window", "must be positive, got %v", c.ReceiptWindow)
 	}
 	addrs := []struct {
 		field    string

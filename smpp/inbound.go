@@ -191,6 +191,17 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 // TLV when present, else from the text's stat; the error from the text's
 // err, else from the network_error_code TLV ("type:code", e.g. "3:17" for
 // GSM error 17).
+// altIDs are the other readings of a receipt id when the carrier's id
+// bases are not configured (auto), none otherwise.
+func (p *Pool) altIDs(id string) []string {
+	if !auto(p.cfg.SubmitIDFormat) || !auto(p.cfg.ReceiptIDFormat) {
+		return nil
+	}
+	return smstext.AltIDs(id, smstext.IDAuto)
+}
+
+func auto(f smstext.IDFormat) bool { return f == "" || f == smstext.IDAuto }
+
 func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error) {
 	raw, _ := d.Message.GetMessageData()
 	f, perr := smstext.ParseReceipt(string(raw))
@@ -209,6 +220,8 @@ func (p *Pool) receiptOf(d *pdu.DeliverSM, at time.Time) (gateway.Receipt, error
 	r := gateway.Receipt{
 		Carrier:   p.name,
 		CarrierID: smstext.NormalizeID(id, p.cfg.ReceiptIDFormat),
+		AltIDs:    p.altIDs(id),
+		Window:    p.cfg.ReceiptWindow,
 		Status:    StatusOfStat(f.Stat),
 		State:     f.Stat,
 		Error:     f.Err,

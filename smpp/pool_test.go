@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -416,7 +417,7 @@ func TestReceiptVariants(t *testing.T) {
 			t.Errorf("receipt %d time %v, want %v", i, g.Time, w.Time)
 		}
 		g.Time, w.Time = time.Time{}, time.Time{}
-		if g != w {
+		if !reflect.DeepEqual(g, w) {
 			t.Errorf("receipt %d: %+v, want %+v", i, g, w)
 		}
 	}

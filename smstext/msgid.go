@@ -2,6 +2,7 @@ package smstext
 
 import (
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,7 +17,44 @@ const (
 	IDString IDFormat = "string" // opaque; "" means the same
 	IDHex    IDFormat = "hex"    // hexadecimal digits, any case, optional 0x
 	IDDec    IDFormat = "dec"    // decimal digits, possibly zero-padded
+	// IDAuto is for a carrier whose bases are not known: ids normalize as
+	// IDString, and a receipt's id also offers its other readings
+	// (AltIDs), as Kannel does when msg-id-type is unset. "" on both sides
+	// (submit and receipt) means auto.
+	IDAuto IDFormat = "auto"
 )
+
+// AltIDs returns the other readings of a receipt id under IDAuto (nil for
+// any other format), in the order to try them after the id itself: an
+// all-decimal id read as decimal and written in hexadecimal (the carrier
+// answers submits in hex and writes receipts in decimal) and without its
+// leading zeros; an all-hexadecimal id read as hexadecimal and written in
+// decimal (the reverse). Each is normalized as IDString, like the submit
+// ids they must meet.
+func AltIDs(id string, f IDFormat) []string {
+	if f != "" && f != IDAuto {
+		return nil
+	}
+	n := NormalizeID(id, IDString)
+	var out []string
+	add := func(s string) {
+		if s != n && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if allDigits(n, false) {
+		if v, err := strconv.ParseUint(n, 10, 64); err == nil {
+			add(strconv.FormatUint(v, 16))
+			add(strconv.FormatUint(v, 10))
+		}
+	}
+	if allDigits(n, true) {
+		if v, err := strconv.ParseUint(n, 16, 64); err == nil {
+			add(strconv.FormatUint(v, 10))
+		}
+	}
+	return out
+}
 
 // NormalizeID puts a carrier message id into the one form used to match
 // receipts to submits (gateway.Part.CarrierID). Spaces and NULs around it are

@@ -1,6 +1,9 @@
 package smstext
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestNormalizeID(t *testing.T) {
 	tests := []struct {
@@ -37,5 +40,29 @@ func TestNormalizeID(t *testing.T) {
 	// The point of it all: a hex submit_sm_resp id meets its decimal receipt id.
 	if NormalizeID("0A1F", IDHex) != NormalizeID("0002591", IDDec) {
 		t.Error("hex response id and decimal receipt id do not meet")
+	}
+}
+
+// TestAltIDs: under auto a receipt id also offers its other base, so a
+// decimal receipt finds a hex submit id and the reverse (Kannel's unset
+// msg-id-type); any declared format offers nothing.
+func TestAltIDs(t *testing.T) {
+	cases := []struct {
+		id   string
+		f    IDFormat
+		want []string
+	}{
+		{"1001", IDAuto, []string{"3e9", "4097"}},        // dec → hex; as hex → dec
+		{"0001001", "", []string{"3e9", "1001", "4097"}}, // zero-padded decimal
+		{"3E9", IDAuto, []string{"1001"}},                // hex → dec
+		{"msg-17", IDAuto, nil},                          // opaque
+		{"1001", IDDec, nil},
+		{"3e9", IDHex, nil},
+		{"99999999999999999999999", IDAuto, nil}, // too long for either reading
+	}
+	for _, c := range cases {
+		if got := AltIDs(c.id, c.f); !slices.Equal(got, c.want) {
+			t.Errorf("AltIDs(%q, %q) = %q, want %q", c.id, c.f, got, c.want)
+		}
 	}
 }

@@ -176,8 +176,8 @@ func TestPostgresBatchReceipts(t *testing.T) {
 	// applied by the records in the batch, beside a receipt that repeats
 	// one of them and the receipt of its other part.
 	if n, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "early-0",
-		Status: gateway.StatusDelivered, State: "DELIVRD"}}); err != nil || n != 0 {
-		t.Fatalf("early receipt: %d, %v", n, err)
+		Status: gateway.StatusDelivered, State: "DELIVRD"}}); err != nil || n.Matched != 0 {
+		t.Fatalf("early receipt: %+v, %v", n, err)
 	}
 	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{
 		{MessageID: two.ID, Index: 0, Carrier: "c1", CarrierID: "two-0"},
@@ -344,8 +344,8 @@ func TestPostgresTwoNodesPartReceipts(t *testing.T) {
 		for p, s := range []*pgStore{a, b} {
 			wg.Go(func() {
 				r := gateway.Receipt{Carrier: "c1", CarrierID: fmt.Sprintf("m%d-%d", i, p), Status: gateway.StatusDelivered}
-				if n, err := s.RecordReceipts(context.Background(), []gateway.Receipt{r}); err != nil || n != 1 {
-					t.Errorf("receipt %s: %d, %v", r.CarrierID, n, err)
+				if n, err := s.RecordReceipts(context.Background(), []gateway.Receipt{r}); err != nil || n.Matched != 1 {
+					t.Errorf("receipt %s: %+v, %v", r.CarrierID, n, err)
 				}
 			})
 		}

@@ -729,8 +729,8 @@ func (w *ptx) target(cond string, args ...any) (receiptTarget, error) {
 
 // pgReceiptArgs is a RecordReceipts call as the writer sees it.
 type pgReceiptArgs struct {
-	rs      []gateway.Receipt
-	matched int
+	rs    []gateway.Receipt
+	tally gateway.ReceiptTally
 }
 
 // RecordReceipts matches receipts by (carrier, carrier id), through the
@@ -739,21 +739,41 @@ type pgReceiptArgs struct {
 // the messages they name, before it reads their parts: two nodes receiving
 // receipts for two parts of one message see each other's part, and exactly
 // one of them finishes the message.
-func (s *pgStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int, error) {
+func (s *pgStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (gateway.ReceiptTally, error) {
 	if len(rs) == 0 {
-		return 0, nil
+		return gateway.ReceiptTally{}, nil
 	}
-	pairs := make([][2]string, len(rs))
-	for i, r := range rs {
-		pairs[i] = [2]string{r.Carrier, r.CarrierID}
+	pairs := make([][2]string, 0, len(rs))
+	for _, r := range rs {
+		for _, id := range receiptIDs(r) {
+			pairs = append(pairs, [2]string{r.Carrier, id})
+		}
 	}
 	a := &pgReceiptArgs{rs: rs}
 	err := s.submit(&pgOp{ctx: ctx, name: "record receipts", rank: pgRankReceipts, keys: pairs,
 		receipts: a, stage: receiptsStagePG})
 	if err != nil {
-		return 0, err
+		return gateway.ReceiptTally{}, err
 	}
-	return a.matched, nil
+	return a.tally, nil
+}
+
+// PruneReceipts implements gateway.Store.
+func (s *pgStore) PruneReceipts(ctx context.Context, before time.Time, keep int) (int, error) {
+	var n int64
+	err := s.write(ctx, "prune receipts", func(w *ptx) error {
+		old, err := w.exec(sqlPruneReceiptsOld, toNanos(before))
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		over, err := w.exec(sqlPruneReceiptsOver, keep)
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		n = old + over
+		return nil
+	})
+	return int(n), err
 }
 
 // The multi-row statements of RecordReceipts.
@@ -764,7 +784,7 @@ const (
 			SELECT DISTINCT x.message_id FROM unnest($1::text[], $2::text[]) AS u(c, cid)
 			CROSS JOIN LATERAL (SELECT message_id FROM parts
 				WHERE carrier = u.c AND carrier_id = u.cid AND carrier_id <> ''
-				ORDER BY submitted_at DESC, message_id DESC LIMIT 1) x)
+				ORDER BY status <> 'SUBMITTED', submitted_at DESC, message_id DESC LIMIT 1) x)
 		SELECT m.id, m.tenant, m.status, m.part_count,
 			p.idx, p.carrier, p.carrier_id, p.submitted_at, p.status, p.error
 		FROM t JOIN messages m ON m.id = t.message_id JOIN parts p ON p.message_id = m.id
@@ -842,12 +862,16 @@ func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 	var keepAt []int64
 	for _, o := range ops {
 		a := o.receipts
-		a.matched = 0
+		a.tally = gateway.ReceiptTally{}
 		for _, r := range a.rs {
 			if r.CarrierID == "" {
 				continue
 			}
-			t, ok := st.target(r.Carrier, r.CarrierID)
+			t, ok, named := pick(r, w.nowNs, func(id string) (receiptTarget, bool) { return st.target(r.Carrier, id) })
+			if named && !ok {
+				tallyStale(&a.tally, r)
+				continue
+			}
 			if !ok {
 				if r.Status.Final() {
 					keepC, keepCID, keepSt = append(keepC, r.Carrier), append(keepCID, r.CarrierID), append(keepSt, string(r.Status))
@@ -855,7 +879,7 @@ func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 				}
 				continue
 			}
-			a.matched++
+			a.tally.Matched++
 			if err := applyReceipt(st, t, r); err != nil {
 				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 			}

@@ -46,10 +46,12 @@ func receiptPairs(ops []*pgOp) (cs, cids []string, want map[[2]string]bool) {
 	want = make(map[[2]string]bool)
 	for _, o := range ops {
 		for _, r := range o.receipts.rs {
-			p := [2]string{r.Carrier, r.CarrierID}
-			if r.CarrierID != "" && !want[p] {
-				want[p] = true
-				cs, cids = append(cs, r.Carrier), append(cids, r.CarrierID)
+			for _, id := range receiptIDs(r) {
+				p := [2]string{r.Carrier, id}
+				if id != "" && !want[p] {
+					want[p] = true
+					cs, cids = append(cs, r.Carrier), append(cids, id)
+				}
 			}
 		}
 	}
@@ -133,12 +135,14 @@ func (st *pgReceiptState) unlocked() []string {
 }
 
 // findTargets sets the message each pair of want applies to: its latest
-// submission. The loaded messages include it, so the latest among them is
-// the latest.
+// submission with a part not final yet, else its latest at all, as
+// sqlReceiptMessagesPG chose. The loaded messages include it, so the
+// latest among them is the latest.
 func (st *pgReceiptState) findTargets(want map[[2]string]bool) {
 	type best struct {
-		at int64
-		id string
+		open bool // the part is not final
+		at   int64
+		id   string
 	}
 	latest := make(map[[2]string]best)
 	for _, id := range st.ids {
@@ -147,9 +151,10 @@ func (st *pgReceiptState) findTargets(want map[[2]string]bool) {
 			if p.carrierID == "" || !want[k] {
 				continue
 			}
+			c := best{!p.status.Final(), p.submittedAt, id}
 			b, ok := latest[k]
-			if !ok || p.submittedAt > b.at || (p.submittedAt == b.at && id > b.id) {
-				latest[k] = best{p.submittedAt, id}
+			if !ok || (c.open && !b.open) || (c.open == b.open && (c.at > b.at || (c.at == b.at && id > b.id))) {
+				latest[k] = c
 			}
 		}
 	}
@@ -179,6 +184,7 @@ func (st *pgReceiptState) targetIn(id, carrier, carrierID string) (receiptTarget
 	for _, p := range m.parts {
 		if p.carrier == carrier && p.carrierID == carrierID {
 			t.parts = append(t.parts, partState{idx: p.idx, status: p.status, err: p.err})
+			t.submittedAt = max(t.submittedAt, p.submittedAt)
 		}
 	}
 	return t, len(t.parts) > 0

@@ -514,8 +514,10 @@ func (w *ptx) lockStage(ops []*pgOp) *pgStage {
 		}
 		if o.receipts != nil {
 			for _, r := range o.receipts.rs {
-				if r.CarrierID != "" && validText(r.Carrier) && validText(r.CarrierID) {
-					rc, rcid = append(rc, r.Carrier), append(rcid, r.CarrierID)
+				for _, id := range receiptIDs(r) {
+					if id != "" && validText(r.Carrier) && validText(id) {
+						rc, rcid = append(rc, r.Carrier), append(rcid, id)
+					}
 				}
 			}
 		}
@@ -543,7 +545,7 @@ func (w *ptx) lockStage(ops []*pgOp) *pgStage {
 						UNION ALL
 						SELECT (SELECT message_id FROM parts
 							WHERE carrier = u.c AND carrier_id = u.cid AND carrier_id <> ''
-							ORDER BY submitted_at DESC, message_id DESC LIMIT 1)
+							ORDER BY status <> 'SUBMITTED', submitted_at DESC, message_id DESC LIMIT 1)
 						FROM unnest($2::text[], $3::text[]) AS u(c, cid))
 					ORDER BY id FOR UPDATE`, ids, rc, rcid)
 			}

@@ -8,19 +8,83 @@ import (
 
 // The receipt rules both stores share. A receipt names (carrier, carrier
 // id); it applies to every part of the most recently submitted message that
-// has that id: a carrier sending a message with message_payload returns one
-// id for all its parts, and a carrier that recycles ids has only its latest
-// use in flight. The stores find the target and write rows; applyReceipt
+// has that id and may still take a receipt: a carrier sending a message
+// with message_payload returns one id for all its parts, and a carrier that
+// recycles ids (a counter that wrapped or restarted) has only its latest
+// use in flight. A part may take a receipt while it is not final and was
+// submitted within the receipt's window (Receipt.Window). The stores load,
+// for each id, the most recent submission with a part that is not final
+// (else the most recent at all); pick decides whether and where the
+// receipt applies, trying its alternative ids in turn; applyReceipt
 // decides what to write.
 
 // receiptTarget is the message a receipt applies to, with the parts of it
 // that carry the receipt's carrier id.
 type receiptTarget struct {
-	msgID     string
-	tenant    string
-	msgStatus gateway.Status
-	partCount int
-	parts     []partState // the parts with the receipt's id, by index
+	msgID       string
+	tenant      string
+	msgStatus   gateway.Status
+	partCount   int
+	parts       []partState // the parts with the receipt's id, by index
+	submittedAt int64       // the latest submission of those parts, ns
+}
+
+// takes says whether a receipt at now (ns) may apply to t: a part with its
+// id is not final, and was submitted within the receipt's window.
+func (t receiptTarget) takes(r gateway.Receipt, now int64) bool {
+	w := r.Window
+	if w <= 0 {
+		w = gateway.DefaultReceiptWindow
+	}
+	if t.submittedAt < now-int64(w) {
+		return false
+	}
+	for _, p := range t.parts {
+		if !p.status.Final() {
+			return true
+		}
+	}
+	return false
+}
+
+// receiptIDs is r's carrier id, then its alternative readings.
+func receiptIDs(r gateway.Receipt) []string {
+	if len(r.AltIDs) == 0 {
+		return []string{r.CarrierID}
+	}
+	return append([]string{r.CarrierID}, r.AltIDs...)
+}
+
+// pick finds where r applies: the target of the first of its ids whose
+// parts may take it (target loads an id's). named says whether any of its
+// ids named a part at all: a receipt that names parts none of which may
+// take it is stale.
+func pick(r gateway.Receipt, now int64, target func(carrierID string) (receiptTarget, bool)) (t receiptTarget, ok, named bool) {
+	for _, id := range receiptIDs(r) {
+		if id == "" {
+			continue
+		}
+		t, found := target(id)
+		if !found {
+			continue
+		}
+		named = true
+		if t.takes(r, now) {
+			return t, true, true
+		}
+	}
+	return receiptTarget{}, false, named
+}
+
+// staleIDsMax bounds the ids a ReceiptTally lists.
+const staleIDsMax = 5
+
+// tallyStale counts r stale in t.
+func tallyStale(t *gateway.ReceiptTally, r gateway.Receipt) {
+	t.Stale++
+	if len(t.StaleIDs) < staleIDsMax {
+		t.StaleIDs = append(t.StaleIDs, r.CarrierID)
+	}
 }
 
 // partState is what applying and combining receipts need of one part.

@@ -93,8 +93,8 @@ func benchReceipts(b *testing.B, s gateway.Store) {
 			id := fmt.Sprintf("id-%d", next.Add(1)-1)
 			n, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: id,
 				Status: gateway.StatusDelivered, State: "DELIVRD"}})
-			if err != nil || n != 1 {
-				b.Errorf("RecordReceipts(%s) = %d, %v", id, n, err)
+			if err != nil || n.Matched != 1 {
+				b.Errorf("RecordReceipts(%s) = %+v, %v", id, n, err)
 				return
 			}
 		}

@@ -64,8 +64,8 @@ func BenchmarkWriterCycle(b *testing.B) {
 			rs[j] = gateway.Receipt{Carrier: "c1", CarrierID: fmt.Sprintf("id-%d-%d", i, j),
 				Status: gateway.StatusDelivered, State: "DELIVRD"}
 		}
-		if matched, err := s.RecordReceipts(ctx, rs); err != nil || matched != n {
-			b.Fatalf("RecordReceipts: %d, %v", matched, err)
+		if matched, err := s.RecordReceipts(ctx, rs); err != nil || matched.Matched != n {
+			b.Fatalf("RecordReceipts: %+v, %v", matched, err)
 		}
 	}
 	b.StopTimer()

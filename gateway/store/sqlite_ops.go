@@ -403,9 +403,9 @@ func (w *wtx) target(cond string, args ...any) (receiptTarget, error) {
 // status) only touch the parts' updated time, and are not kept when
 // unmatched: applied later they would change nothing. The writer runs the
 // RecordReceipts of a batch together, last (wtx.recordReceipts).
-func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (int, error) {
+func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (gateway.ReceiptTally, error) {
 	if len(rs) == 0 {
-		return 0, nil
+		return gateway.ReceiptTally{}, nil
 	}
 	c := &receiptCall{rs: rs}
 	// late: a receipt racing its own submit record in one batch finds it
@@ -414,9 +414,27 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 		return w.recordReceipts([]*receiptCall{c})
 	}})
 	if err != nil {
-		return 0, err
+		return gateway.ReceiptTally{}, err
 	}
-	return c.matched, nil
+	return c.tally, nil
+}
+
+// PruneReceipts implements gateway.Store on the writer.
+func (s *sqliteStore) PruneReceipts(ctx context.Context, before time.Time, keep int) (int, error) {
+	var n int64
+	err := s.do(ctx, "prune receipts", func(w *wtx) error {
+		old, err := w.exec(sqlPruneReceiptsOld, toNanos(before))
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		over, err := w.exec(sqlPruneReceiptsOver, keep)
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		n = old + over
+		return nil
+	})
+	return int(n), err
 }
 
 // touchPart, setPart, partStates and finishMessage make wtx a receiptWriter.

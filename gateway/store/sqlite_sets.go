@@ -25,8 +25,8 @@ type submitCall struct {
 
 // receiptCall is a RecordReceipts call as the writer sees it.
 type receiptCall struct {
-	rs      []gateway.Receipt
-	matched int
+	rs    []gateway.Receipt
+	tally gateway.ReceiptTally
 }
 
 // SQL of the set-based RecordSubmits.
@@ -301,17 +301,18 @@ func (w *wtx) applyWaiting(c *submitCall, waiting map[idKey][]waitingReceipt) er
 // SQL of the set-based RecordReceipts.
 var (
 	// targetsQuery finds, for each (carrier, carrier id), the message a
-	// receipt for it applies to (the latest to record that id, since
-	// carriers recycle ids) with every part of that message.
+	// receipt for it may apply to (the latest to record that id with a part
+	// not final yet, else the latest at all, since carriers recycle ids)
+	// with every part of that message.
 	targetsQuery = rowsQuery{
 		head: `WITH k(carrier, carrier_id) AS (VALUES`,
 		row:  []string{"?", "?"},
 		tail: `)
 		SELECT k.carrier, k.carrier_id, m.id, m.tenant, m.status, m.part_count,
-			p.idx, p.carrier, p.carrier_id, p.status, p.error
+			p.idx, p.carrier, p.carrier_id, p.status, p.error, p.submitted_at
 		FROM k JOIN messages m ON m.id = (
 			SELECT message_id FROM parts WHERE carrier = k.carrier AND carrier_id = k.carrier_id AND carrier_id <> ''
-			ORDER BY submitted_at DESC, message_id DESC LIMIT 1)
+			ORDER BY status <> 'SUBMITTED', submitted_at DESC, message_id DESC LIMIT 1)
 		JOIN parts p ON p.message_id = m.id`,
 	}
 	// receiptPartsQuery writes the parts receipts changed; the fixed
@@ -345,14 +346,16 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 	var keys []any
 	seen := make(map[idKey]bool)
 	for _, c := range calls {
-		c.matched = 0
+		c.tally = gateway.ReceiptTally{}
 		for _, r := range c.rs {
-			k := idKey{r.Carrier, r.CarrierID}
-			if r.CarrierID == "" || seen[k] {
-				continue
+			for _, id := range receiptIDs(r) {
+				k := idKey{r.Carrier, id}
+				if id == "" || seen[k] {
+					continue
+				}
+				seen[k] = true
+				keys = append(keys, r.Carrier, id)
 			}
-			seen[k] = true
-			keys = append(keys, r.Carrier, r.CarrierID)
 		}
 	}
 	if len(keys) == 0 {
@@ -373,8 +376,12 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 			if r.CarrierID == "" {
 				continue
 			}
-			t, ok := rs.target(idKey{r.Carrier, r.CarrierID})
-			if !ok {
+			t, ok, named := pick(r, w.nowNs, func(id string) (receiptTarget, bool) { return rs.target(idKey{r.Carrier, id}) })
+			switch {
+			case named && !ok:
+				tallyStale(&c.tally, r)
+				continue
+			case !ok:
 				if !r.Status.Final() {
 					continue
 				}
@@ -382,7 +389,7 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 				kept = append(kept, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs)
 				continue
 			}
-			c.matched++
+			c.tally.Matched++
 			if err := applyReceipt(&rs, t, r); err != nil {
 				return fmt.Errorf("store: record receipt %s/%s: %w", r.Carrier, r.CarrierID, err)
 			}
@@ -399,6 +406,7 @@ type idKey struct{ carrier, carrierID string }
 type receiptTgt struct {
 	msgID string
 	idxs  []int
+	at    int64 // the latest submission of those parts, ns
 }
 
 // receiptMsg is a target message as the receipts of a group leave it.
@@ -436,9 +444,10 @@ func (rs *receiptSet) scan(rows *sql.Rows) error {
 		partCount                    int
 		p                            partState
 		pCarrier, pCarrierID, status string
+		submittedAt                  int64
 	)
 	if err := rows.Scan(&k.carrier, &k.carrierID, &msgID, &tenant, &msgStatus, &partCount,
-		&p.idx, &pCarrier, &pCarrierID, &status, &p.err); err != nil {
+		&p.idx, &pCarrier, &pCarrierID, &status, &p.err, &submittedAt); err != nil {
 		return err
 	}
 	p.status = gateway.Status(status)
@@ -457,6 +466,7 @@ func (rs *receiptSet) scan(rows *sql.Rows) error {
 	}
 	if pCarrier == k.carrier && pCarrierID == k.carrierID {
 		t.idxs = append(t.idxs, p.idx)
+		t.at = max(t.at, submittedAt)
 	}
 	return nil
 }
@@ -469,7 +479,7 @@ func (rs *receiptSet) target(k idKey) (receiptTarget, bool) {
 	}
 	m := rs.msgs[t.msgID]
 	rt := receiptTarget{msgID: t.msgID, tenant: m.tenant, msgStatus: m.status, partCount: m.partCount,
-		parts: make([]partState, 0, len(t.idxs))}
+		parts: make([]partState, 0, len(t.idxs)), submittedAt: t.at}
 	for _, idx := range t.idxs {
 		if p := m.part(idx); p != nil {
 			rt.parts = append(rt.parts, *p)

@@ -67,6 +67,8 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"CategoryMetaAndByClientRef", testCategoryMetaAndByClientRef},
 		{"OptedOutStoredFinal", testOptedOutStoredFinal},
 		{"UnroutableStoredFailed", testUnroutableStoredFailed},
+		{"ReceiptIDReuse", testReceiptIDReuse},
+		{"ReceiptsPruned", testReceiptsPruned},
 		{"OptOutList", testOptOutList},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
@@ -156,7 +158,13 @@ func (e *env) submit(recs ...gateway.SubmitRecord) {
 	}
 }
 
+// receipts records rs and returns how many matched.
 func (e *env) receipts(rs ...gateway.Receipt) int {
+	e.t.Helper()
+	return e.tally(rs...).Matched
+}
+
+func (e *env) tally(rs ...gateway.Receipt) gateway.ReceiptTally {
 	e.t.Helper()
 	n, err := e.s.RecordReceipts(e.t.Context(), rs)
 	if err != nil {
@@ -646,11 +654,13 @@ func testDuplicateReceipts(t *testing.T, e *env) {
 	e.accept(m)
 	submitAll(e, m, "c1", "D")
 	r := receipt("c1", "D-0", gateway.StatusDelivered, "DELIVRD", "000")
-	if n := e.receipts(r, r); n != 2 {
-		t.Errorf("matched %d, want 2", n)
+	// The carrier resending a receipt names a part final by then: stale,
+	// never applied again.
+	if n := e.tally(r, r); n.Matched != 1 || n.Stale != 1 {
+		t.Errorf("tally %+v, want 1 matched and 1 stale", n)
 	}
-	if n := e.receipts(r); n != 1 {
-		t.Errorf("matched %d, want 1", n)
+	if n := e.tally(r); n.Matched != 0 || n.Stale != 1 || len(n.StaleIDs) != 1 || n.StaleIDs[0] != "D-0" {
+		t.Errorf("tally %+v, want 1 stale (D-0)", n)
 	}
 	e.receipts(receipt("c1", "D-0", gateway.StatusUndelivered, "UNDELIV", "001"))
 	g := e.get("t1", m.ID)
@@ -2057,5 +2067,99 @@ func testNoteMissingConcurrent(t *testing.T, e *env) {
 	again := e.missing("t1", refs, base.Add(time.Hour))
 	if !sameTimes(again, results[0]) {
 		t.Error("a later call read other times than the concurrent callers")
+	}
+}
+
+// testReceiptIDReuse: a carrier that restarts its id counter reuses ids
+// delivered before. A receipt applies only to a part that is not final and
+// was submitted within its window, the most recent first; a receipt naming
+// only final parts is stale, never applied; an alternative reading of the
+// id (decimal for a hex submit id) finds the part the id itself does not.
+func testReceiptIDReuse(t *testing.T, e *env) {
+	now := time.Now()
+	delivered, waiting, fresh := msg("t1", "", 1), msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(delivered, waiting, fresh)
+	// Before the restart: "1001" delivered.
+	submitOneID(e, delivered, "c1", "1001", now.Add(-2*time.Hour))
+	if n := e.receipts(receipt("c1", "1001", gateway.StatusDelivered, "DELIVRD", "")); n != 1 {
+		t.Fatalf("first use: matched %d", n)
+	}
+	// After it: the carrier answers in hex ("3e9" is 1001) and writes
+	// receipts in decimal. The receipt's own id names only the delivered
+	// part; its alternative reading names the waiting one.
+	submitOneID(e, waiting, "c1", "3e9", now.Add(-time.Minute))
+	r := receipt("c1", "1001", gateway.StatusUndelivered, "UNDELIV", "034")
+	r.AltIDs = []string{"3e9"}
+	if n := e.tally(r); n.Matched != 1 || n.Stale != 0 {
+		t.Fatalf("receipt after the restart: %+v, want it matched through its alternative id", n)
+	}
+	if g := e.get("t1", delivered.ID); g.Status != gateway.StatusDelivered {
+		t.Errorf("the delivered message became %s: a reused id mis-matched", g.Status)
+	}
+	if g := e.get("t1", waiting.ID); g.Status != gateway.StatusUndelivered {
+		t.Errorf("the waiting message is %s, want UNDELIVERED", g.Status)
+	}
+	// The same receipt again names only final parts: stale, not kept.
+	if n := e.tally(r); n.Matched != 0 || n.Stale != 1 {
+		t.Errorf("receipt for final parts: %+v, want stale", n)
+	}
+	if g := e.get("t1", waiting.ID); g.Status != gateway.StatusUndelivered || g.Parts[0].Error != "UNDELIV err:034" {
+		t.Errorf("a stale receipt changed the message: %s %q", g.Status, g.Parts[0].Error)
+	}
+
+	// An older part still waiting wins over a newer final one with the id.
+	older, newer := msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(older, newer)
+	submitOneID(e, older, "c1", "Q", now.Add(-time.Hour))
+	submitOneID(e, newer, "c1", "Q", now.Add(-time.Minute))
+	e.receipts(receipt("c1", "Q", gateway.StatusDelivered, "DELIVRD", ""))
+	if g := e.get("t1", newer.ID); g.Status != gateway.StatusDelivered {
+		t.Fatalf("newer: %s, want the most recent submission to take the first receipt", g.Status)
+	}
+	e.receipts(receipt("c1", "Q", gateway.StatusExpired, "EXPIRED", ""))
+	if g := e.get("t1", older.ID); g.Status != gateway.StatusExpired {
+		t.Errorf("older: %s, want the receipt for the part still waiting", g.Status)
+	}
+
+	// A part submitted before the receipt's window is an older use of the
+	// id: stale. A wider window (a carrier keeping messages longer) takes it.
+	_ = fresh
+	submitOneID(e, fresh, "c1", "W", now.Add(-8*24*time.Hour))
+	late := receipt("c1", "W", gateway.StatusDelivered, "DELIVRD", "")
+	if n := e.tally(late); n.Matched != 0 || n.Stale != 1 {
+		t.Errorf("receipt 8 days after its submission with the default window: %+v, want stale", n)
+	}
+	late.Window = 10 * 24 * time.Hour
+	if n := e.tally(late); n.Matched != 1 {
+		t.Errorf("receipt within a 10-day window: %+v, want matched", n)
+	}
+}
+
+// testReceiptsPruned: receipts that match nothing are kept for a time and
+// up to a count, then dropped: a later submission with a dropped id finds
+// nothing to apply.
+func testReceiptsPruned(t *testing.T, e *env) {
+	for i := range 5 {
+		if n := e.tally(receipt("c1", fmt.Sprintf("junk-%d", i), gateway.StatusDelivered, "DELIVRD", "")); n.Matched != 0 || n.Stale != 0 {
+			t.Fatalf("junk receipt: %+v", n)
+		}
+	}
+	n, err := e.s.PruneReceipts(t.Context(), time.Now().Add(-time.Hour), 3)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneReceipts keeping 3 of 5: %d, %v; want 2 dropped", n, err)
+	}
+	// junk-0 was dropped (the oldest), junk-4 is kept.
+	dropped, kept := msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(dropped, kept)
+	submitOneID(e, dropped, "c1", "junk-0", time.Now())
+	submitOneID(e, kept, "c1", "junk-4", time.Now())
+	if g := e.get("t1", dropped.ID); g.Status != gateway.StatusSubmitted {
+		t.Errorf("a dropped receipt was applied: %s", g.Status)
+	}
+	if g := e.get("t1", kept.ID); g.Status != gateway.StatusDelivered {
+		t.Errorf("a kept receipt was not applied: %s", g.Status)
+	}
+	if n, err := e.s.PruneReceipts(t.Context(), time.Now().Add(time.Second), 100); err != nil || n != 2 {
+		t.Errorf("PruneReceipts of the rest by age: %d, %v; want 2 (junk-2, junk-3)", n, err)
 	}
 }
