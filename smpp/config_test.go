@@ -71,7 +71,7 @@ func TestConfigErrors(t *testing.T) {
 		{"enquire_link", func(c *Config) { c.EnquireLink = -time.Second }, "enquire_link: must be positive, got -1s"},
 		{"response_timeout", func(c *Config) { c.ResponseTimeout = -time.Second }, "response_timeout: must be positive, got -1s"},
 		{"rebind_interval", func(c *Config) { c.RebindInterval = -time.Second }, "rebind_interval: must be positive, got -1s"},
-		{"submit_id_format", func(c *Config) { c.SubmitIDFormat = "base36" }, `submit_id_format: must be "string", "hex" or "dec", got "base36"`},
+		{"submit_id_format", func(c *Config) { c.SubmitIDFormat = "base36" }, `submit_id_format: must be "auto", "string", "hex" or "dec", got "base36"`},
 		{"receipt_id_format", func(c *Config) { c.ReceiptIDFormat = "HEX" }, `receipt_id_format: must be "auto", "string", "hex" or "dec", got "HEX"`},
 		{"source_ton", func(c *Config) { c.SourceTON = &big }, "source_ton: must be 0..6, got 7"},
 		{"dest_npi", func(c *Config) { c.DestNPI = &neg }, "dest_npi: must be 0..18, got -1"},
