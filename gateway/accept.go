@@ -160,7 +160,7 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		m := msgs[j]
 		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
 		if r.Duplicate {
-			out[idx[j]].Status = ""
+			out[idx[j]] = a.duplicate(ctx, m, r.ID)
 		}
 		if !r.Duplicate && m.Status == StatusOptedOut {
 			a.metrics.optedOut.WithLabelValues(tenant).Inc()
@@ -176,6 +176,34 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	a.feed.notify()
 	a.kick()
 	return out, nil
+}
+
+// duplicate answers a request whose client_ref names a stored message:
+// that message, as it stands now, when the request asks for the same
+// number and text (a retry), else a RefConflictError (the ref was reused
+// for another message, which would otherwise never be sent). Retries are
+// rare, so the stored message is read only then.
+func (a *acceptor) duplicate(ctx context.Context, m *Message, id string) AcceptOutcome {
+	stored, err := a.store.Get(ctx, m.Tenant, id)
+	if err != nil {
+		return AcceptOutcome{ID: id, Duplicate: true, Err: fmt.Errorf("gateway: accept: read the message client_ref %q names: %w", m.ClientRef, err)}
+	}
+	if stored.To != m.To || stored.Text != m.Text {
+		return AcceptOutcome{ID: id, Err: &RefConflictError{ClientRef: m.ClientRef, ID: id}}
+	}
+	return AcceptOutcome{ID: id, Duplicate: true, Status: stored.Status, Parts: len(stored.Parts), Encoding: stored.Encoding}
+}
+
+// RefConflictError refuses a request whose client_ref is already the key
+// of a message with another number or text: answering it as a retry would
+// tell the caller a message was accepted that will never be sent.
+type RefConflictError struct {
+	ClientRef string
+	ID        string // the stored message's
+}
+
+func (e *RefConflictError) Error() string {
+	return fmt.Sprintf("client_ref %q is already used by message %s, with another number or text", e.ClientRef, e.ID)
 }
 
 // admit takes n messages from the tenant's rate, all or nothing: a refused

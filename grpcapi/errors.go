@@ -20,6 +20,8 @@ import (
 // code alone whether to fix the request, look elsewhere or retry:
 //
 //	INVALID_ARGUMENT     the request is wrong; BadRequest names each field
+//	ALREADY_EXISTS       the client_ref is the key of a message with another
+//	                     number or text (a true retry answers the stored one)
 //	NOT_FOUND            no such message (another tenant's reads the same)
 //	FAILED_PRECONDITION  the request is right but the state forbids it now
 //	                     (canceling a message a carrier has taken)
@@ -57,6 +59,7 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 	var (
 		fe *gateway.FieldError
 		qe *gateway.QuotaError
+		rc *gateway.RefConflictError
 	)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -72,6 +75,8 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 			st = d
 		}
 		return st.Err()
+	case errors.As(err, &rc):
+		return status.Error(codes.AlreadyExists, rc.Error())
 	case errors.Is(err, gateway.ErrNotFound):
 		return status.Error(codes.NotFound, "no such message")
 	case errors.Is(err, gateway.ErrNotCancelable):

@@ -103,9 +103,8 @@ func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse,
 		return nil, s.toStatus(ctx, "Send", err)
 	}
 	o := out[0]
-	var fe *gateway.FieldError
-	if errors.As(o.Err, &fe) {
-		return nil, fieldStatus(fe).Err()
+	if o.Err != nil {
+		return nil, s.toStatus(ctx, "Send", o.Err)
 	}
 	return toSendResponse(o), nil
 }
@@ -133,11 +132,15 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 	resp := &pb.SendBatchResponse{Results: make([]*pb.BatchResult, n)}
 	for i, o := range out {
 		var fe *gateway.FieldError
-		if errors.As(o.Err, &fe) {
+		switch {
+		case errors.As(o.Err, &fe):
 			resp.Results[i] = &pb.BatchResult{Code: int32(codes.InvalidArgument), Message: fe.Error(), Field: fmt.Sprintf("messages[%d].%s", i, fe.Field)}
-			continue
+		case o.Err != nil:
+			st := status.Convert(s.toStatus(ctx, "SendBatch", o.Err))
+			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: st.Message()}
+		default:
+			resp.Results[i] = &pb.BatchResult{Accepted: toSendResponse(o)}
 		}
-		resp.Results[i] = &pb.BatchResult{Accepted: toSendResponse(o)}
 	}
 	return resp, nil
 }

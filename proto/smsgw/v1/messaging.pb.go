@@ -221,8 +221,10 @@ type SendRequest struct {
 	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
 	// Sender id or shortcode; empty means the tenant's default.
 	From string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
-	// Idempotency key, unique per tenant: a retry with the same key returns the
-	// first message's id instead of sending twice.
+	// Idempotency key, unique per tenant: a retry with the same key, number
+	// and text returns the first message (its id and current status) instead
+	// of sending twice; the same key with another number or text is refused
+	// with ALREADY_EXISTS naming the stored message.
 	ClientRef string `protobuf:"bytes,4,opt,name=client_ref,json=clientRef,proto3" json:"client_ref,omitempty"`
 	// Higher goes first (receipts and reminders before campaigns).
 	Priority int32 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
@@ -344,7 +346,8 @@ type SendResponse struct {
 	// GSM7 or UCS2.
 	Encoding string `protobuf:"bytes,4,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	// ACCEPTED, or OPTED_OUT when the message was stored but will not be sent
-	// because the number sent STOP. Unspecified for a duplicate.
+	// because the number sent STOP; for a duplicate, the stored message's
+	// status now.
 	Status        Status `protobuf:"varint,5,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -40,7 +40,8 @@ const (
 // decides the tenant, and no call sees another tenant's messages.
 type MessagingClient interface {
 	// Send accepts one message. The returned id means the message is durably
-	// stored; sending the same client_ref again returns the same id.
+	// stored; sending the same client_ref again returns the same id, or
+	// ALREADY_EXISTS when the number or text differ from the stored message's.
 	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
 	// SendBatch accepts several messages in one durable write and answers per
 	// item: one bad item does not fail the others.
@@ -157,7 +158,8 @@ type Messaging_StreamEventsClient = grpc.ServerStreamingClient[Event]
 // decides the tenant, and no call sees another tenant's messages.
 type MessagingServer interface {
 	// Send accepts one message. The returned id means the message is durably
-	// stored; sending the same client_ref again returns the same id.
+	// stored; sending the same client_ref again returns the same id, or
+	// ALREADY_EXISTS when the number or text differ from the stored message's.
 	Send(context.Context, *SendRequest) (*SendResponse, error)
 	// SendBatch accepts several messages in one durable write and answers per
 	// item: one bad item does not fail the others.
