@@ -37,6 +37,10 @@ type SendRequest struct {
 	// Submit are carrier-level settings (receipts asked for, message
 	// class, protocol id); the zero value keeps smsgw's defaults.
 	Submit SubmitOptions
+	// Binary, when set, is the short_message itself (UDH, octets,
+	// data_coding), sent as one SMS through an SMPP carrier; Text is then
+	// ignored.
+	Binary *Binary
 }
 
 // QuotaError refuses an accept call that would exceed the tenant's rate;

@@ -46,3 +46,49 @@ func TestSubmitOptionsReachTheConnector(t *testing.T) {
 		t.Errorf("class 4: %v %v, want a field error on submit.message_class", err, out[0].Err)
 	}
 }
+
+// TestBinaryMessages: a caller-built short_message is stored as one part,
+// its octets in hex as the text, and reaches the connector as given; a UDH
+// whose length octet lies and more than one SMS of octets are refused.
+func TestBinaryMessages(t *testing.T) {
+	seen := make(chan *gateway.Binary, 1)
+	a := newFake("a", 10, func(m *gateway.Message, idx int) gateway.PartResult {
+		b, err := m.Binary()
+		if err != nil {
+			t.Error(err)
+		}
+		select {
+		case seen <- b:
+		default:
+		}
+		return ok(m, idx)
+	})
+	h := newHarness(t, []routing.Route{route("+", "a", 0.5)}, a)
+	bin := &gateway.Binary{UDH: []byte{6, 5, 4, 0x0b, 0x84, 0x23, 0xf0}, Data: []byte{0, 1, 0xff}, DataCoding: 0xf5}
+	id := h.send(t, gateway.SendRequest{To: "0712345678", Binary: bin})
+	got := <-seen
+	if got == nil || string(got.UDH) != string(bin.UDH) || string(got.Data) != string(bin.Data) || got.DataCoding != 0xf5 {
+		t.Errorf("connector saw %+v", got)
+	}
+	m, err := h.store.Get(context.Background(), "t", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Encoding != gateway.EncodingBinary || m.Text != "0001ff" || len(m.Parts) != 1 {
+		t.Errorf("stored %s %q in %d parts", m.Encoding, m.Text, len(m.Parts))
+	}
+	for _, c := range []struct {
+		b     gateway.Binary
+		field string
+	}{
+		{gateway.Binary{UDH: []byte{5, 0, 3}, Data: []byte{1}}, "binary.udh"},
+		{gateway.Binary{Data: make([]byte, 141)}, "binary"},
+		{gateway.Binary{}, "binary"},
+	} {
+		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "0712345678", Binary: &c.b}})
+		var fe *gateway.FieldError
+		if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != c.field {
+			t.Errorf("%+v: %v %v, want a field error on %s", c.b, err, out[0].Err, c.field)
+		}
+	}
+}

@@ -94,21 +94,33 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 	if err != nil {
 		return nil, &FieldError{"to", err.Error()}
 	}
-	if r.Text == "" {
-		return nil, &FieldError{"text", "is empty"}
-	}
-	if len(r.Text) > maxTextBytes {
-		return nil, &FieldError{"text", fmt.Sprintf("is %d bytes; the limit is %d", len(r.Text), maxTextBytes)}
-	}
-	if !utf8.ValidString(r.Text) {
-		return nil, &FieldError{"text", "is not valid UTF-8"}
-	}
-	enc, parts, err := a.segment(r.Text)
-	if err != nil {
-		return nil, &FieldError{"text", err.Error()}
-	}
-	if parts > a.maxParts {
-		return nil, &FieldError{"text", fmt.Sprintf("needs %d SMS parts (%s); the limit is %d", parts, enc, a.maxParts)}
+	var (
+		enc   Encoding
+		parts int
+	)
+	if r.Binary != nil {
+		if err := r.Binary.check(); err != nil {
+			return nil, err
+		}
+		r.Text, r.Meta = binaryMessage(r.Binary, r.Meta)
+		enc, parts = EncodingBinary, 1
+	} else {
+		if r.Text == "" {
+			return nil, &FieldError{"text", "is empty"}
+		}
+		if len(r.Text) > maxTextBytes {
+			return nil, &FieldError{"text", fmt.Sprintf("is %d bytes; the limit is %d", len(r.Text), maxTextBytes)}
+		}
+		if !utf8.ValidString(r.Text) {
+			return nil, &FieldError{"text", "is not valid UTF-8"}
+		}
+		enc, parts, err = a.segment(r.Text)
+		if err != nil {
+			return nil, &FieldError{"text", err.Error()}
+		}
+		if parts > a.maxParts {
+			return nil, &FieldError{"text", fmt.Sprintf("needs %d SMS parts (%s); the limit is %d", parts, enc, a.maxParts)}
+		}
 	}
 	from := r.From
 	if from == "" {

@@ -216,7 +216,17 @@ type Segment struct {
 // text once.
 func (c *Core) SubmitOnce(ctx context.Context, m *gateway.Message, parts []int,
 	send func(ctx context.Context) ([]Segment, error)) []gateway.PartResult {
-	segs, err := c.gated(ctx, send)
+	var (
+		segs []Segment
+		err  error
+	)
+	if m.Encoding == gateway.EncodingBinary {
+		// HTTP providers take text only: a caller-built short_message
+		// needs an SMPP route.
+		err = Errorf(gateway.NextRoute, "binary", "provider: %s cannot send a binary message (UDH or 8-bit data)", c.name)
+	} else {
+		segs, err = c.gated(ctx, send)
+	}
 	if err == nil && len(segs) == 0 {
 		err = Errorf(gateway.Retry, "no_id", "provider: the answer named no message id")
 	}

@@ -382,3 +382,22 @@ func TestRoundTripThroughMountedWebhooks(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryGoesToTheNextRoute: an HTTP provider never sends a
+// caller-built short_message (it would send the hex as text); the message
+// goes to the next route, and the provider is not called.
+func TestBinaryGoesToTheNextRoute(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls.Add(1) }))
+	defer srv.Close()
+	e := newEcho(t, srv.URL, 1, nil)
+	if err := e.Start(&sinktest.Sink{}); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop(context.Background())
+	m := &gateway.Message{ID: "b1", To: "+254712345678", Text: "0102ff", Encoding: gateway.EncodingBinary, Parts: []gateway.Part{{}}}
+	res := e.Submit(context.Background(), m, []int{0})
+	if len(res) != 1 || gateway.DecisionOf(res[0].Err) != gateway.NextRoute || calls.Load() != 0 {
+		t.Errorf("binary message: %+v after %d calls, want next_route and no call", res, calls.Load())
+	}
+}

@@ -289,7 +289,7 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 	}
 	defer p.exit()
 
-	segs, err := smstext.Segment(m.Text, p.text)
+	segs, err := p.segment(m)
 	switch {
 	case errors.Is(err, smstext.ErrAlphabet):
 		return fail(&gateway.SubmitError{Decision: gateway.NextRoute, Code: "DATA_CODING", Err: err})
@@ -506,6 +506,14 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 		sm.ValidityPeriod = validityPeriod(m.ExpiresAt)
 	}
 	dc := dataCoding(segs.DataCoding, opts)
+	if m.Encoding == gateway.EncodingBinary {
+		// The caller's data_coding, class included; its UDH is the
+		// start of the one part.
+		dc = segs.DataCoding
+		if b, _ := m.Binary(); b != nil && len(b.UDH) > 0 {
+			sm.EsmClass |= data.SM_UDH_GSM
+		}
+	}
 	if idx < 0 {
 		sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: segs.Whole})
 		if err := sm.Message.SetMessageDataWithEncoding(nil, rawCoding(dc)); err != nil {
@@ -532,6 +540,21 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 		return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: part %d: %w", idx, err))
 	}
 	return sm, nil
+}
+
+// segment is the message's parts as the carrier gets them: the text cut
+// and encoded for the carrier's alphabet, or a binary message's one
+// short_message (UDH and octets) as the caller built it.
+func (p *Pool) segment(m *gateway.Message) (smstext.Segments, error) {
+	b, err := m.Binary()
+	switch {
+	case err != nil:
+		return smstext.Segments{}, err
+	case b == nil:
+		return smstext.Segment(m.Text, p.text)
+	}
+	return smstext.Segments{DataCoding: b.DataCoding, Parts: [][]byte{append(append([]byte(nil), b.UDH...), b.Data...)},
+		Concat: smstext.ConcatUDH8}, nil
 }
 
 // validityPeriod is an absolute SMPP time in UTC, "YYMMDDhhmmss000+", the

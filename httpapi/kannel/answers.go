@@ -45,11 +45,10 @@ const (
 	answerTooManyReceivers = "Too many receivers (%d; at most %d per request), rejected"
 	answerMethod           = "Only GET and POST may send, rejected"
 
-	// answerBinary is smsgw's own: the engine segments and encodes texts
-	// itself, so caller-built UDHs and 8-bit payloads cannot be honoured,
-	// and refusing beats sending them mangled. It keeps Kannel's
+	// answerBinaryLong is smsgw's own: a binary message (coding=1 or a
+	// UDH) goes as one SMS, and Kannel would split it. It keeps Kannel's
 	// "<field> ..., rejected" shape.
-	answerBinary = "Binary messages (coding=1, udh) are not supported, rejected"
+	answerBinaryLong = "Binary message longer than one SMS (140 octets with its UDH), rejected"
 
 	// replyEmpty is smsbox's reply-emptymessage default (gw/smsbox.c
 	// init_smsbox), sent when a service answers nothing and omit-empty is

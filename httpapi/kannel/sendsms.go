@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // Meta keys stored with every message sendsms accepts: what the dlr-url
@@ -336,12 +338,22 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	case req.priority != undefined && (req.priority < 0 || req.priority > 3):
 		return bad(answerPriority)
 	}
-	text, err := decodeText(req.text, req.charset, req.coding)
-	if err != nil {
-		return bad(answerCharset)
+	text := req.text // 8-bit data is taken as it came (charset_processing leaves it)
+	if req.coding != codingBinary {
+		var err error
+		if text, err = decodeText(req.text, req.charset, req.coding); err != nil {
+			return bad(answerCharset)
+		}
 	}
+	var bin *gateway.Binary
 	if req.coding == codingBinary || req.udh != "" {
-		return bad(answerBinary)
+		var ok bool
+		if bin, ok = binaryOf(req, text); !ok {
+			return bad(answerCharset)
+		}
+		if len(bin.UDH)+len(bin.Data) > gateway.MaxBinaryOctets {
+			return bad(answerBinaryLong)
+		}
 	}
 	smsc := u.smscFor(req.smsc)
 	if smsc != "" && len(u.AllowedSMSC) > 0 && !slices.Contains(u.AllowedSMSC, smsc) {
@@ -368,7 +380,10 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		meta[metaMClass] = strconv.Itoa(req.mclass)
 	}
 	submit := submitOptions(req)
-	texts := u.split(text)
+	texts := []string{text}
+	if bin == nil {
+		texts = u.split(text)
+	}
 	reqs := make([]gateway.SendRequest, 0, len(allowed)*len(texts))
 	for _, rcv := range allowed {
 		for _, part := range texts {
@@ -377,7 +392,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 				m[k] = v
 			}
 			m[metaTo] = rcv
-			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit}
+			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit, Binary: bin}
 			if req.priority != undefined {
 				sr.Priority = int32(req.priority)
 			}
@@ -544,4 +559,34 @@ func (u *user) split(text string) []string {
 		maxMsgs = 1
 	}
 	return smsSplit(text, "", "", "", "", false, maxMsgs)
+}
+
+// binaryOf is the short_message Kannel sends for a request with coding=1
+// or a UDH (gw/smsc/smsc_smpp.c msg_to_pdu): the UDH, then the data as
+// given for 8-bit, the text in GSM 03.38 (one septet per octet) for 7-bit,
+// in UTF-16BE for UCS-2; the data_coding from gw/sms.c fields_to_dcs, in
+// the 0xF0 group when a message class is set without MWI, as msg_to_pdu
+// forces it. ok is false for a 7-bit text GSM 03.38 cannot write.
+func binaryOf(req sendRequest, text string) (*gateway.Binary, bool) {
+	b := &gateway.Binary{UDH: []byte(req.udh)}
+	switch req.coding {
+	case codingBinary:
+		b.Data = []byte(text)
+	case codingUCS2:
+		for _, u := range utf16.Encode([]rune(text)) {
+			b.Data = append(b.Data, byte(u>>8), byte(u))
+		}
+	default:
+		septets, ok := smstext.EncodeGSM7(text)
+		if !ok {
+			return nil, false
+		}
+		b.Data = septets
+	}
+	mode := req.altDCS
+	if req.mwi == undefined && req.mclass != undefined {
+		mode = 1
+	}
+	b.DataCoding = byte(dcsOf(req.coding, req.mclass, req.mwi, mode, len(b.Data) > 0))
+	return b, true
 }

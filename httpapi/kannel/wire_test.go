@@ -100,6 +100,38 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		}
 	})
 
+	t.Run("binary messages and UDH", func(t *testing.T) {
+		udh := "\x06\x05\x04\x0b\x84\x23\xf0" // 16-bit port addressing, 2948 → 9200
+		for _, c := range []struct {
+			to    string
+			extra url.Values
+			dc    byte
+			sm    string
+		}{
+			// 8-bit data: data_coding 0x04, the octets as given after the UDH.
+			{"+254735000100", url.Values{"coding": {"1"}, "udh": {udh}, "text": {"\x01\x02\xff"}}, 0x04, udh + "\x01\x02\xff"},
+			// A UDH alone makes the message 8-bit, as in Kannel.
+			{"+254735000200", url.Values{"udh": {udh}, "text": {"\x00\x10"}}, 0x04, udh + "\x00\x10"},
+			// 8-bit with class 1: the 0xF0 group (0xF5).
+			{"+254735000300", url.Values{"coding": {"1"}, "mclass": {"1"}, "text": {"\xca\xfe"}}, 0xF5, "\xca\xfe"},
+			// 7-bit text with a UDH: GSM 03.38, one septet per octet.
+			{"+254735000400", url.Values{"coding": {"0"}, "udh": {udh}, "text": {"Hi @"}}, 0x00, udh + "Hi\x20\x00"},
+			// UCS-2 text with a UDH: UTF-16BE.
+			{"+254735000500", url.Values{"coding": {"2"}, "charset": {"UTF-8"}, "udh": {udh}, "text": {"☺"}}, 0x08, udh + "\x26\x3a"},
+		} {
+			send(t, c.to, c.extra)
+			s := submitTo(t, c.to)
+			wantESM := byte(0)
+			if strings.HasPrefix(c.sm, udh) {
+				wantESM = 0x40
+			}
+			if s.DataCoding != c.dc || string(s.ShortMessage) != c.sm || s.ESMClass&0x40 != wantESM {
+				t.Errorf("%v: data_coding %#x esm_class %#x short_message % x, want %#x, UDHI %v, % x",
+					c.extra, s.DataCoding, s.ESMClass, s.ShortMessage, c.dc, wantESM != 0, []byte(c.sm))
+			}
+		}
+	})
+
 	t.Run("intermediate receipts", func(t *testing.T) {
 		for _, c := range []struct {
 			name, to, mask string
