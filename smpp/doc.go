@@ -48,8 +48,11 @@
 //     is not used for that text (16-bit UDH falls back to the 8-bit UDH,
 //     Latin-1 to UCS-2); message_payload sends one submit_sm and gives its
 //     carrier id to every part asked.
-//   - Every part of a multi-part message asks for a receipt
-//     (registered_delivery 1) and carries the same concatenation reference.
+//   - Every part of a multi-part message asks for the same receipts
+//     (registered_delivery 1 unless the message's SubmitOptions say
+//     otherwise, as a Kannel dlr-mask does) and carries the same
+//     concatenation reference. A binary message (gateway.EncodingBinary)
+//     is one submit_sm carrying the caller's UDH and octets as given.
 //     References are allocated per destination (never one held by another
 //     recent message to that number), start from a hash of the message id
 //     (so a resend after a restart most likely reuses the one the handset

@@ -272,7 +272,8 @@ func (p *Pool) exit() {
 
 // Submit sends the asked parts of m (indexes into its segmentation),
 // concurrently within the windows, and returns one result per part in the
-// order asked. Every part requests a receipt. It blocks while all windows
+// order asked. Every part requests the same receipts (registered_delivery
+// 1, or the message's SubmitOptions). It blocks while all windows
 // are full or the TPS limit holds, until ctx ends; a part already written
 // waits for its response up to response_timeout regardless of ctx.
 func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
@@ -495,7 +496,8 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 	}
 	sm.SourceAddr, sm.DestAddr = src, dst
 	opts := m.SubmitOptions()
-	sm.RegisteredDelivery = 1 // every part: Jasmin's last-part-only receipts are its worst DLR bug
+	// Every part asks: Jasmin's last-part-only receipts are its worst DLR bug.
+	sm.RegisteredDelivery = 1
 	if opts.RegisteredDelivery != nil {
 		sm.RegisteredDelivery = byte(*opts.RegisteredDelivery)
 	}
