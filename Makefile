@@ -6,22 +6,28 @@ TOOLS     := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 PKGS      := ./...
+# What `smsgw version`, the start-up log and smsgw_build_info report.
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
 .PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN)/smsgw ./cmd/smsgw
-	$(GO) build -o $(BIN)/smsbench ./cmd/smsbench
-	$(GO) build -o $(BIN)/smsgw-fineract ./cmd/smsgw-fineract
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/smsgw ./cmd/smsgw
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/smsbench ./cmd/smsbench
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/smsgw-fineract ./cmd/smsgw-fineract
 
 # The demo: embedded store under ./data, a built-in simulated carrier, a demo
-# tenant whose API key is printed at start.
+# tenant whose API key is printed at start. SMSGW_GRPC_LISTEN and
+# SMSGW_HTTP_LISTEN move it off 127.0.0.1:9190 and :9191 (port 0: any free).
 run: build
 	$(BIN)/smsgw serve --demo
 
 test: lint proto-check docs-check postgres-installed
+	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
 	$(GO) test -race -count=1 -timeout 9m $(PKGS)
 
 lint:
@@ -30,17 +36,23 @@ lint:
 	$(GO) vet $(PKGS)
 
 $(TOOLS)/protoc-gen-go:
-	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@echo "== building protoc-gen-go $(PROTOC_GEN_GO_VERSION) into .tools"
+	@GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
 $(TOOLS)/protoc-gen-go-grpc:
-	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@echo "== building protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION) into .tools"
+	@GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # The PostgreSQL store's tests start a real server from Debian's binaries.
 postgres-installed:
-	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq postgresql; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "== installing postgresql (Debian) for the store tests"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 protoc-installed:
-	@command -v protoc >/dev/null || { apt-get update -qq && apt-get install -y -qq protobuf-compiler; }
+	@command -v protoc >/dev/null || { echo "== installing protoc (Debian's protobuf-compiler)"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 PROTO_FILES := $(wildcard proto/smsgw/v1/*.proto)
 

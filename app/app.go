@@ -33,6 +33,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/internal/buildinfo"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/routing"
@@ -94,6 +95,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	if err := buildinfo.Register(reg); err != nil {
+		return nil, fmt.Errorf("smsgw_build_info: %w", err)
 	}
 	table, err := routing.NewTable(cfg.Routes)
 	if err != nil {
@@ -323,7 +327,7 @@ func (a *App) Start() error {
 			a.log.Error("http listener", "err", err)
 		}
 	}()
-	a.log.Info("smsgw started", "grpc", a.GRPCAddr(), "http", a.HTTPAddr(), "store", a.cfg.Store.Driver)
+	a.log.Info("smsgw started", "grpc", a.GRPCAddr(), "http", a.HTTPAddr(), "store", a.cfg.Store.Driver, "version", buildinfo.Get().String())
 	return nil
 }
 

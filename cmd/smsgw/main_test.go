@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/internal/cli"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
@@ -27,7 +28,7 @@ import (
 // process, so a crash test can SIGKILL a real gateway.
 func TestMain(m *testing.M) {
 	if os.Getenv("SMSGW_TEST_RUN_MAIN") == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(cli.Run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -212,7 +213,7 @@ func TestCheckConfig(t *testing.T) {
 	good := writeConfig(t, dir, "127.0.0.1:2775", 10)
 	t.Setenv("SMSGW_CRASH_KEY", crashKey)
 	var out, errb bytes.Buffer
-	if code := run([]string{"check-config", good}, &out, &errb); code != 0 {
+	if code := cli.Run([]string{"check-config", good}, &out, &errb); code != 0 {
 		t.Fatalf("valid config: exit %d: %s", code, errb.String())
 	}
 	// The test config writes the carrier's password in the file: a
@@ -221,13 +222,13 @@ func TestCheckConfig(t *testing.T) {
 		t.Errorf("warnings: stdout %q, stderr %q", out.String(), errb.String())
 	}
 	errb.Reset()
-	if code := run([]string{"check-config", "--strict", good}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--strict refuses them") {
+	if code := cli.Run([]string{"check-config", "--strict", good}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--strict refuses them") {
 		t.Errorf("--strict with warnings: exit %d: %s", code, errb.String())
 	}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("bogus_key: 1\nstore: {driver: sqlite, path: x, colour: red}\n"), 0o600)
 	errb.Reset()
-	if code := run([]string{"check-config", bad}, io.Discard, &errb); code != 1 {
+	if code := cli.Run([]string{"check-config", bad}, io.Discard, &errb); code != 1 {
 		t.Fatalf("bad config: exit %d", code)
 	}
 	for _, want := range []string{"line 1: field bogus_key is not a known key", "line 2: field colour is not a known key"} {
@@ -239,7 +240,7 @@ func TestCheckConfig(t *testing.T) {
 
 func TestUnknownCommand(t *testing.T) {
 	var errb bytes.Buffer
-	if code := run([]string{"frobnicate"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+	if code := cli.Run([]string{"frobnicate"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }
@@ -249,7 +250,7 @@ func TestRouteCommand(t *testing.T) {
 	path := writeConfig(t, dir, "127.0.0.1:2775", 10)
 	t.Setenv("SMSGW_CRASH_KEY", crashKey)
 	var out, errb bytes.Buffer
-	if code := run([]string{"route", "--config", path, "--to", "0712345678"}, &out, &errb); code != 0 {
+	if code := cli.Run([]string{"route", "--config", path, "--to", "0712345678"}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	for _, want := range []string{"route for +254712345678 (tenant \"default\", sender \"MFI\"", "1. sim via + at 1 KES/part"} {
@@ -258,7 +259,7 @@ func TestRouteCommand(t *testing.T) {
 		}
 	}
 	errb.Reset()
-	if code := run([]string{"route", "--config", path, "--to", "12"}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--to:") {
+	if code := cli.Run([]string{"route", "--config", path, "--to", "12"}, io.Discard, &errb); code != 1 || !strings.Contains(errb.String(), "--to:") {
 		t.Errorf("invalid number: exit %d: %s", code, errb.String())
 	}
 }
@@ -288,20 +289,20 @@ func TestSendWaitSaysWhy(t *testing.T) {
 	t.Setenv("SMSGW_API_KEY", crashKey)
 
 	var out, errb bytes.Buffer
-	if code := run([]string{"send", "--to", "+255754123456", "--text", "hi", "--wait", "--timeout", "5s"}, &out, &errb); code != 1 ||
+	if code := cli.Run([]string{"send", "--to", "+255754123456", "--text", "hi", "--wait", "--timeout", "5s"}, &out, &errb); code != 1 ||
 		!strings.HasSuffix(out.String(), "FAILED\n") || !strings.Contains(errb.String(), "last error: no route for +255754123456") {
 		t.Fatalf("unroutable: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
 	out.Reset()
 	errb.Reset()
-	code := run([]string{"send", "--to", "0712345678", "--text", "hi", "--wait", "--timeout", "1s"}, &out, &errb)
+	code := cli.Run([]string{"send", "--to", "0712345678", "--text", "hi", "--wait", "--timeout", "1s"}, &out, &errb)
 	if code != 1 || !strings.Contains(errb.String(), "still ACCEPTED after 1s") ||
 		!strings.Contains(errb.String(), "last error: waiting: carrier sim has no bound link since ") {
 		t.Fatalf("carrier down: exit %d\nstdout: %s\nstderr: %s", code, out.String(), errb.String())
 	}
 	id := strings.TrimSpace(out.String())
 	out.Reset()
-	if code := run([]string{"get", id}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"last_error": "waiting: carrier sim has no bound link since `) {
+	if code := cli.Run([]string{"get", id}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"last_error": "waiting: carrier sim has no bound link since `) {
 		t.Fatalf("get: exit %d\n%s", code, out.String())
 	}
 }
