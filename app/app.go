@@ -141,7 +141,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		return nil, fmt.Errorf("app: keywords: %w", err)
 	}
 	eng, err := gateway.New(gateway.Options{
-		Store: st, Router: router, Connectors: conns, Segment: smstext.Count[gateway.Encoding], Tenants: cfg.EngineTenants(),
+		Store: st, Router: router, Connectors: conns, Segment: smstext.Count[gateway.Encoding],
+		SegmentUCS2: smstext.CountUCS2[gateway.Encoding], Tenants: cfg.EngineTenants(),
 		Logger: log, Registerer: reg,
 		MaxParts: cfg.Gateway.MaxParts, MaxAttempts: cfg.Gateway.MaxAttempts, ScheduleHorizon: cfg.Gateway.ScheduleHorizon,
 		RetryBase: cfg.Gateway.RetryBase, RetryMax: cfg.Gateway.RetryMax,

@@ -88,15 +88,17 @@ type acceptor struct {
 	router   Router    // a message no route can take fails at once
 	tenants  *tenants
 	segment  Segmenter
-	maxParts int
-	horizon  time.Duration // NotBefore and ExpiresAt at most this far from now
-	now      func() time.Time
-	metrics  *metrics
-	log      *slog.Logger
-	feed     *eventFeed
-	kick     func() // wakes the dispatcher: due work was stored
-	fraud    *limits.Fraud
-	price    func(RouteQuery) float64 // a part's cost on the route, for spend caps; nil prices nothing
+	// segmentUCS2 counts texts sent in UCS-2 on request; nil: segment.
+	segmentUCS2 Segmenter
+	maxParts    int
+	horizon     time.Duration // NotBefore and ExpiresAt at most this far from now
+	now         func() time.Time
+	metrics     *metrics
+	log         *slog.Logger
+	feed        *eventFeed
+	kick        func() // wakes the dispatcher: due work was stored
+	fraud       *limits.Fraud
+	price       func(RouteQuery) float64 // a part's cost on the route, for spend caps; nil prices nothing
 }
 
 func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest, paced bool) ([]AcceptOutcome, error) {

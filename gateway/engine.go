@@ -20,7 +20,10 @@ type Options struct {
 	Router     Router
 	Connectors []Connector
 	Segment    Segmenter
-	Tenants    []Tenant
+	// SegmentUCS2 counts a text a caller asked to be sent in UCS-2
+	// (SubmitOptions.UCS2); nil counts it with Segment.
+	SegmentUCS2 Segmenter
+	Tenants     []Tenant
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics are not registered
@@ -187,7 +190,7 @@ func New(opts Options) (*Engine, error) {
 	}
 	e.acceptor = &acceptor{
 		store: st, inbox: st, optOuts: st, carriers: cs, router: opts.Router, tenants: &e.tenants,
-		segment: opts.Segment, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
+		segment: opts.Segment, segmentUCS2: opts.SegmentUCS2, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
 		kick: e.dispatcher.kick, fraud: fraud, price: opts.Price,
 	}
 	e.outbox = &outbox{

@@ -20,6 +20,9 @@ type SubmitOptions struct {
 	MessageClass *int
 	// ProtocolID, when set, is the SMPP protocol_id (0–255).
 	ProtocolID *int
+	// UCS2 sends the text in UCS-2 even when GSM 03.38 could carry it
+	// (Kannel's coding=2): the part count is UCS-2's.
+	UCS2 bool
 }
 
 // Meta keys under which a message stores its SubmitOptions: the message's
@@ -29,6 +32,7 @@ const (
 	metaRegisteredDelivery = "submit.registered_delivery"
 	metaMessageClass       = "submit.message_class"
 	metaProtocolID         = "submit.protocol_id"
+	metaUCS2               = "submit.ucs2"
 )
 
 // check refuses values SMPP cannot carry, naming the field.
@@ -66,6 +70,9 @@ func (o SubmitOptions) store(meta map[string]string) map[string]string {
 	set(metaRegisteredDelivery, o.RegisteredDelivery)
 	set(metaMessageClass, o.MessageClass)
 	set(metaProtocolID, o.ProtocolID)
+	if o.UCS2 {
+		out[metaUCS2] = "1"
+	}
 	return out
 }
 
@@ -83,5 +90,6 @@ func (m *Message) SubmitOptions() SubmitOptions {
 	o.RegisteredDelivery = get(metaRegisteredDelivery)
 	o.MessageClass = get(metaMessageClass)
 	o.ProtocolID = get(metaProtocolID)
+	o.UCS2 = m.Meta[metaUCS2] == "1"
 	return o
 }

@@ -114,7 +114,11 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 		if !utf8.ValidString(r.Text) {
 			return nil, &FieldError{"text", "is not valid UTF-8"}
 		}
-		enc, parts, err = a.segment(r.Text)
+		segment := a.segment
+		if r.Submit.UCS2 && a.segmentUCS2 != nil {
+			segment = a.segmentUCS2
+		}
+		enc, parts, err = segment(r.Text)
 		if err != nil {
 			return nil, &FieldError{"text", err.Error()}
 		}

@@ -553,7 +553,9 @@ func (p *Pool) segment(m *gateway.Message) (smstext.Segments, error) {
 	case err != nil:
 		return smstext.Segments{}, err
 	case b == nil:
-		return smstext.Segment(m.Text, p.text)
+		opt := p.text
+		opt.UCS2 = m.SubmitOptions().UCS2
+		return smstext.Segment(m.Text, opt)
 	}
 	return smstext.Segments{DataCoding: b.DataCoding, Parts: [][]byte{append(append([]byte(nil), b.UDH...), b.Data...)},
 		Concat: smstext.ConcatUDH8}, nil

@@ -124,6 +124,9 @@ type TextOptions struct {
 	// written one octet per character in that alphabet (PackGSM7 is then
 	// ignored) and MO with data_coding 0 is read in it.
 	Alphabet string
+	// UCS2 writes the text in UCS-2 even where GSM 03.38 or Latin-1 could
+	// (a caller asking for it, as Kannel's coding=2 does).
+	UCS2 bool
 }
 
 // Segments is a text encoded for SMPP and cut into SMS parts, so the bind
@@ -199,7 +202,7 @@ func Segment(text string, opt TextOptions) (Segments, error) {
 	}
 	s.Concat = mode
 	if mode == ConcatUDH16 && len(s.Parts) > 1 {
-		if _, want, _ := count(text); want != len(s.Parts) {
+		if _, want, _ := count(text, opt.UCS2); want != len(s.Parts) {
 			s, err = segmentWith(text, opt, limits8, FillBits(concatUDHLen))
 			s.Concat = ConcatUDH8
 			return s, err
@@ -216,7 +219,7 @@ func Segment(text string, opt TextOptions) (Segments, error) {
 }
 
 func segmentWith(text string, opt TextOptions, lim limits, fill int) (Segments, error) {
-	if septets, ok := EncodeGSM7(text); ok {
+	if septets, ok := EncodeGSM7(text); ok && !opt.UCS2 {
 		switch opt.Alphabet {
 		case AlphabetLatin1, AlphabetASCII:
 			return segmentGSM7As(septets, opt.Alphabet, lim.gsm)
@@ -227,7 +230,7 @@ func segmentWith(text string, opt TextOptions, lim limits, fill int) (Segments, 
 	for _, r := range text {
 		units = utf16.AppendRune(units, r)
 	}
-	if opt.Latin1 && fitsLatin1(text) {
+	if opt.Latin1 && !opt.UCS2 && fitsLatin1(text) {
 		// Every Latin-1 character is one UTF-16 unit, so len(units) is also
 		// the Latin-1 octet count.
 		n := len(units)
@@ -244,11 +247,18 @@ func segmentWith(text string, opt TextOptions, lim limits, fill int) (Segments, 
 // Count[gateway.Encoding] is the gateway.Segmenter the engine uses at
 // accept time, Count[Encoding] anyone else's.
 func Count[E ~string](text string) (E, int, error) {
-	enc, parts, err := count(text)
+	enc, parts, err := count(text, false)
 	return E(enc), parts, err
 }
 
-func count(text string) (Encoding, int, error) {
+// CountUCS2 is Count for a text written in UCS-2 whatever its characters
+// (TextOptions.UCS2).
+func CountUCS2[E ~string](text string) (E, int, error) {
+	enc, parts, err := count(text, true)
+	return E(enc), parts, err
+}
+
+func count(text string, ucs2 bool) (Encoding, int, error) {
 	if err := checkText(text); err != nil {
 		return "", 0, err
 	}
@@ -298,7 +308,7 @@ func count(text string) (Encoding, int, error) {
 	if units <= ucs2Single {
 		parts = 1
 	}
-	if gsm {
+	if gsm && !ucs2 {
 		enc, parts = EncodingGSM7, gsmParts
 		if septets <= gsmSingle {
 			parts = 1

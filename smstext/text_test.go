@@ -552,3 +552,24 @@ func BenchmarkCount(b *testing.B) {
 		}
 	}
 }
+
+// TestUCS2OnRequest: a GSM-writable text asked for in UCS-2 is counted and
+// cut at UCS-2's sizes (70 units alone, 67 per concatenated part).
+func TestUCS2OnRequest(t *testing.T) {
+	for _, c := range []struct {
+		text  string
+		parts int
+	}{{"Hello", 1}, {strings.Repeat("a", 70), 1}, {strings.Repeat("a", 71), 2}, {strings.Repeat("a", 135), 3}} {
+		enc, n, err := CountUCS2[Encoding](c.text)
+		if err != nil || enc != EncodingUCS2 || n != c.parts {
+			t.Errorf("CountUCS2(%d chars) = %s %d %v, want UCS2 %d", len(c.text), enc, n, err, c.parts)
+		}
+		segs, err := Segment(c.text, TextOptions{UCS2: true, Latin1: true})
+		if err != nil || segs.DataCoding != DataCodingUCS2 || len(segs.Parts) != c.parts {
+			t.Errorf("Segment(%d chars, UCS2) = data_coding %#x, %d parts, %v", len(c.text), segs.DataCoding, len(segs.Parts), err)
+		}
+	}
+	if enc, n, _ := Count[Encoding]("Hello"); enc != EncodingGSM7 || n != 1 {
+		t.Errorf("Count without the request: %s %d", enc, n)
+	}
+}

@@ -382,7 +382,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	submit := submitOptions(req)
 	texts := []string{text}
 	if bin == nil {
-		texts = u.split(text)
+		texts = u.split(text, req.coding == codingUCS2)
 	}
 	reqs := make([]gateway.SendRequest, 0, len(allowed)*len(texts))
 	for _, rcv := range allowed {
@@ -509,7 +509,8 @@ func bodyAnswer(err error) (int, string) {
 // dlr-mask — 2 (failures only) for a mask with 2 and not 1, 1 for a mask
 // with 1 or 2, else 0, plus 0x10 (intermediate notification) for a mask
 // with 32 (DLR_INTERMEDIATE, gw/dlr.h); the message class (mclass, carried
-// in the data coding) and the protocol id (pid). A request without
+// in the data coding), the protocol id (pid), and UCS-2 for coding=2
+// whatever the characters. A request without
 // dlr-mask asks for no receipt, as in Kannel.
 func submitOptions(req sendRequest) gateway.SubmitOptions {
 	var o gateway.SubmitOptions
@@ -534,6 +535,7 @@ func submitOptions(req sendRequest) gateway.SubmitOptions {
 		p := req.pid
 		o.ProtocolID = &p
 	}
+	o.UCS2 = req.coding == codingUCS2
 	return o
 }
 
@@ -543,8 +545,9 @@ func submitOptions(req sendRequest) gateway.SubmitOptions {
 // part's length each, max_messages of them (Kannel's default 1), the rest
 // dropped; with it on, one concatenated message, cut to max_messages parts
 // when that is set. smsgw's default, concatenation on and no cap, sends
-// the whole text as one concatenated message (docs/kannel.md).
-func (u *user) split(text string) []string {
+// the whole text as one concatenated message (docs/kannel.md). ucs2 cuts
+// at UCS-2's sizes (coding=2).
+func (u *user) split(text string, ucs2 bool) []string {
 	maxMsgs := 0
 	if u.MaxMessages != nil {
 		maxMsgs = *u.MaxMessages
@@ -553,12 +556,12 @@ func (u *user) split(text string) []string {
 		if maxMsgs == 0 {
 			return []string{text}
 		}
-		return []string{strings.Join(smsSplit(text, "", "", "", "", true, maxMsgs), "")}
+		return []string{strings.Join(smsSplitAs(text, "", "", "", "", true, maxMsgs, ucs2), "")}
 	}
 	if maxMsgs == 0 {
 		maxMsgs = 1
 	}
-	return smsSplit(text, "", "", "", "", false, maxMsgs)
+	return smsSplitAs(text, "", "", "", "", false, maxMsgs, ucs2)
 }
 
 // binaryOf is the short_message Kannel sends for a request with coding=1

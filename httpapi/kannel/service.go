@@ -203,7 +203,12 @@ func htmlToSMS(s string) string {
 // is given, and at most maxMsgs parts: the last takes what fits and the
 // rest is dropped.
 func smsSplit(text, header, footer, suffix, splitChars string, catenate bool, maxMsgs int) []string {
-	ucs2 := false
+	return smsSplitAs(text, header, footer, suffix, splitChars, catenate, maxMsgs, false)
+}
+
+// smsSplitAs is smsSplit with UCS-2 part sizes whatever the characters
+// when ucs2 is set (a coding=2 request).
+func smsSplitAs(text, header, footer, suffix, splitChars string, catenate bool, maxMsgs int, ucs2 bool) []string {
 	for _, s := range []string{text, header, footer, suffix} {
 		if _, ok := smstext.EncodeGSM7(s); !ok {
 			ucs2 = true

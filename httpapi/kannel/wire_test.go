@@ -94,6 +94,10 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		if s := submitTo(t, "+254734001200"); s.DataCoding != 0x19 {
 			t.Errorf("UCS-2 with class 1: data_coding %#x, want 0x19", s.DataCoding)
 		}
+		send(t, "+254734001250", url.Values{"coding": {"2"}, "charset": {"UTF-8"}, "text": {"Hi"}})
+		if s := submitTo(t, "+254734001250"); s.DataCoding != 0x08 || string(s.ShortMessage) != "\x00H\x00i" {
+			t.Errorf("coding=2 with GSM characters: data_coding %#x short_message % x, want UCS-2 as Kannel sends it", s.DataCoding, s.ShortMessage)
+		}
 		send(t, "+254734001300", nil)
 		if s := submitTo(t, "+254734001300"); s.DataCoding != 0 || s.ValidityPeriod != "" || s.ProtocolID != 0 {
 			t.Errorf("plain request: data_coding %#x validity_period %q protocol_id %d", s.DataCoding, s.ValidityPeriod, s.ProtocolID)
