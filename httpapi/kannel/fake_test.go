@@ -43,6 +43,11 @@ func (f *fakeEngine) Accept(_ context.Context, tenant string, reqs []gateway.Sen
 		case strings.Contains(r.To, "999"):
 			out[i].Err = &gateway.FieldError{Field: "to", Reason: "not a phone number"}
 			continue
+		case strings.HasPrefix(r.To, "+881"): // the fraud controls' high-risk range
+			id := fmt.Sprintf("msg-%d", len(f.accepted))
+			f.accepted = append(f.accepted, r)
+			out[i] = gateway.AcceptOutcome{ID: id, Status: gateway.StatusRejected, Parts: 1}
+			continue
 		case r.Text == "":
 			out[i].Err = &gateway.FieldError{Field: "text", Reason: "is empty"}
 			continue

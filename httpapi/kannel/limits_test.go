@@ -181,3 +181,20 @@ func TestServiceAnswerWithinAutoReplyLimit(t *testing.T) {
 		t.Fatalf("within the limit: service called %d times, replies %+v", calls, eng.accepted)
 	}
 }
+
+// TestSendsmsRefusedByFraudControls: a call whose every receiver the
+// tenant's fraud controls refused (stored REJECTED, never sent) is
+// answered as unroutable, not "Accepted"; with one allowed receiver it is
+// accepted.
+func TestSendsmsRefusedByFraudControls(t *testing.T) {
+	eng := newFakeEngine()
+	h := newTestServer(t, eng).Handler()
+	code, body := call(h, http.MethodGet, "/cgi-bin/sendsms?user=tester&pass=foobar&to=%2B881612345678&text=Hi", "", "", "127.0.0.1:1")
+	if code != http.StatusForbidden || body != answerNotRoutable {
+		t.Fatalf("satellite number: %d %q", code, body)
+	}
+	code, body = call(h, http.MethodGet, "/cgi-bin/sendsms?user=tester&pass=foobar&to=%2B881612345678+%2B254712000001&text=Hi", "", "", "127.0.0.1:1")
+	if code != http.StatusAccepted || body != answerAccepted {
+		t.Fatalf("one allowed receiver: %d %q", code, body)
+	}
+}

@@ -416,10 +416,13 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		return http.StatusServiceUnavailable, answerTemporal
 	}
 	var firstErr *gateway.FieldError
-	stored, refusedTo := 0, 0
+	stored, refusedTo, rejected := 0, 0, 0
 	for _, o := range out {
 		if o.Err == nil {
 			stored++
+			if o.Status == gateway.StatusRejected {
+				rejected++ // stored, final: the tenant's fraud controls refused it
+			}
 			continue
 		}
 		var fe *gateway.FieldError
@@ -445,6 +448,12 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		case firstErr.Field == "not_before":
 			return bad(answerDeferred)
 		}
+		return http.StatusForbidden, answerNotRoutable
+	}
+	if rejected == stored {
+		// Every message was refused by the tenant's fraud or spend
+		// controls (stored REJECTED with the reason): not routable.
+		s.log.Info("sendsms refused by the tenant's fraud controls", "user", u.Username, "tenant", u.Tenant, "messages", rejected)
 		return http.StatusForbidden, answerNotRoutable
 	}
 	s.log.Debug("sendsms accepted", "user", u.Username, "tenant", u.Tenant, "messages", stored,
