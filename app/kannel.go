@@ -50,31 +50,30 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 	static := kannelCarriers(cfg)
 	log := env.Logger.With("api", "kannel")
 	carriers := func() []kannel.Carrier {
-		byCarrier := map[string]kannel.Carrier{}
-		if env.Gatherer != nil {
-			var err error
-			if _, byCarrier, err = kannelMetrics(env.Gatherer); err != nil {
-				log.Warn("status: metrics", "err", err)
-			}
-		}
 		var out []kannel.Carrier
 		for _, c := range env.Carriers() {
-			kc := byCarrier[c.Name]
 			st := static[c.Name]
-			kc.ID, kc.Kind, kc.Up, kc.Name, kc.SystemID = c.Name, c.Kind, c.Up, st.Name, st.SystemID
-			out = append(out, kc)
+			out = append(out, kannel.Carrier{ID: c.Name, Kind: c.Kind, Up: c.Up, Name: st.Name, SystemID: st.SystemID})
 		}
 		return out
 	}
+	var carrierCounters func() map[string]kannel.CarrierCounters
 	counters := env.Counters
 	if env.Gatherer != nil {
+		carrierCounters = func() map[string]kannel.CarrierCounters {
+			_, by, err := kannelMetrics(env.Gatherer)
+			if err != nil {
+				log.Warn("status: metrics", "err", err)
+			}
+			return by
+		}
 		counters = func() (map[string]float64, error) {
 			totals, _, err := kannelMetrics(env.Gatherer)
 			return totals, err
 		}
 	}
 	srv, err := kannel.New(kc, env.Engine, env.Webhooks, kannel.Options{
-		Logger: log, Counters: counters, Carriers: carriers,
+		Logger: log, Counters: counters, Carriers: carriers, CarrierCounters: carrierCounters,
 		Auth: env.Auth, MaxBodyBytes: cfg.Limits.Kannel.MaxBodyBytes,
 	})
 	if err != nil {
@@ -97,13 +96,13 @@ func newKannel(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 // messages received (MO), receipts received, parts sent, parts refused for
 // good (a submit failure that is not retried on the same carrier), parts
 // in the carrier's window.
-func kannelMetrics(g prometheus.Gatherer) (map[string]float64, map[string]kannel.Carrier, error) {
+func kannelMetrics(g prometheus.Gatherer) (map[string]float64, map[string]kannel.CarrierCounters, error) {
 	mfs, err := g.Gather()
 	if err != nil {
 		return nil, nil, err
 	}
 	totals := map[string]float64{}
-	by := map[string]kannel.Carrier{}
+	by := map[string]kannel.CarrierCounters{}
 	for _, mf := range mfs {
 		name := mf.GetName()
 		if !strings.HasPrefix(name, "smsgw_") {

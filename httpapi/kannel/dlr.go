@@ -118,7 +118,10 @@ func (s *Server) FollowDLR(ctx context.Context) error {
 }
 
 func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
-	var tasks []gateway.Task
+	var (
+		tasks     []gateway.Task
+		systemIDs map[string]string // read once per batch, when a report needs one
+	)
 	for _, ev := range evs {
 		if ev.Message == nil || ev.Message.Meta[metaDLRURL] == "" {
 			continue // pruned since, or sent without a dlr-url
@@ -129,7 +132,10 @@ func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
 		if typ == 0 || !wanted(mask, typ) {
 			continue
 		}
-		e := dlrEscapes(m, ev, typ, reply, s.systemID(carrierOf(m)))
+		if systemIDs == nil {
+			systemIDs = s.systemIDs()
+		}
+		e := dlrEscapes(m, ev, typ, reply, systemIDs[carrierOf(m)])
 		b, err := json.Marshal(dlrTask{URL: expand(m.Meta[metaDLRURL], e), Msg: m.ID, Type: typ})
 		if err != nil {
 			return err
@@ -256,15 +262,13 @@ func hostOf(raw string) string {
 	return u.Host
 }
 
-// systemID is the bind user of a carrier, for %o of types 1, 2 and 4.
-func (s *Server) systemID(carrier string) string {
-	if s.opts.Carriers == nil || carrier == "" {
-		return ""
-	}
-	for _, c := range s.opts.Carriers() {
-		if c.ID == carrier {
-			return c.SystemID
+// systemIDs are the carriers' bind users, for %o of types 1, 2 and 4.
+func (s *Server) systemIDs() map[string]string {
+	out := map[string]string{}
+	if s.opts.Carriers != nil {
+		for _, c := range s.opts.Carriers() {
+			out[c.ID] = c.SystemID
 		}
 	}
-	return ""
+	return out
 }

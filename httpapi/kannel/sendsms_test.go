@@ -45,10 +45,12 @@ func newTestServer(t *testing.T, eng Engine) *Server {
 		Auth:    auth,
 		Carriers: func() []Carrier {
 			return []Carrier{
-				{ID: "sim", Kind: "smpp", Name: "SMPP:127.0.0.1:2775/2775:smsgw:", SystemID: "smsgw", Up: true,
-					Received: 2, ReceivedDLR: 4, Sent: 125, Failed: 1, Queued: 3},
+				{ID: "sim", Kind: "smpp", Name: "SMPP:127.0.0.1:2775/2775:smsgw:", SystemID: "smsgw", Up: true},
 				{ID: "twilio", Kind: "twilio"},
 			}
+		},
+		CarrierCounters: func() map[string]CarrierCounters {
+			return map[string]CarrierCounters{"sim": {Received: 2, ReceivedDLR: 4, Sent: 125, Failed: 1, Queued: 3}}
 		},
 		Counters: func() (map[string]float64, error) {
 			return map[string]float64{"smsgw_gateway_inbound_total": 2, "smsgw_gateway_submitted_parts_total": 125,

@@ -63,9 +63,14 @@ type Options struct {
 	// Counters feeds /status from the metrics registry (the App's
 	// Counters); nil shows zeros.
 	Counters func() (map[string]float64, error)
-	// Carriers lists the carriers for /status and checks smsc=; nil shows
-	// none and lets any smsc through to the users' allowed_smsc lists.
+	// Carriers lists the carriers (name, kind, bind user, up) for
+	// /status, smsc= and %o; nil knows none. It is called per request and
+	// per batch of events, so it must be cheap.
 	Carriers func() []Carrier
+	// CarrierCounters reads the carriers' counters for /status, by
+	// carrier name; nil shows zeros. It may be slow (a metrics registry
+	// read): only /status and the load sampler call it.
+	CarrierCounters func() map[string]CarrierCounters
 	// Auth backs off failed logins (shared with the other interfaces);
 	// nil makes one of its own with the defaults.
 	Auth *guard.Backoff
@@ -92,10 +97,15 @@ type Carrier struct {
 	// status line's user).
 	SystemID string
 	Up       bool
-	// The counters of smsc2_status: messages and receipts received from
-	// the carrier, parts sent to it, parts it refused for good, parts
-	// handed to it and not answered yet. (Kannel's "sent dlr" counts
-	// receipts a bearerbox sends to an SMSC, which smsgw never does.)
+	CarrierCounters
+}
+
+// CarrierCounters are the counters of bearerbox's SMSC line
+// (smsc2_status): messages and receipts received from the carrier, parts
+// sent to it, parts it refused for good, parts handed to it and not
+// answered yet. (Kannel's "sent dlr" counts receipts a bearerbox sends to
+// an SMSC, which smsgw never does.)
+type CarrierCounters struct {
 	Received, ReceivedDLR, Sent, Failed, Queued int64
 }
 

@@ -207,10 +207,7 @@ func (s *Server) boxStatus(b *strings.Builder, format int, up time.Duration) {
 // has been up, its counters and their loads (0.00 while it is not online,
 // as in Kannel).
 func (s *Server) smscStatus(b *strings.Builder, format int, now time.Time) {
-	var cs []Carrier
-	if s.opts.Carriers != nil {
-		cs = s.opts.Carriers()
-	}
+	cs := s.carriersCounted()
 	type line struct {
 		c     Carrier
 		state string
@@ -294,12 +291,9 @@ func (s *Server) sample(now time.Time) {
 	}
 	s.loads.add(now, "", [loadKinds]int64{int64(m[counterInbound]), int64(m[counterSubmitted]),
 		int64(m[counterReceipts]), s.dlrSent.Load()})
-	if s.opts.Carriers == nil {
-		return
-	}
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
-	for _, c := range s.opts.Carriers() {
+	for _, c := range s.carriersCounted() {
 		s.loads.add(now, c.ID, [loadKinds]int64{c.Received, c.Sent, c.ReceivedDLR, 0})
 		switch _, ok := s.up[c.ID]; {
 		case c.Up && !ok:
@@ -308,6 +302,22 @@ func (s *Server) sample(now time.Time) {
 			delete(s.up, c.ID)
 		}
 	}
+}
+
+// carriersCounted is the carriers with their counters.
+func (s *Server) carriersCounted() []Carrier {
+	if s.opts.Carriers == nil {
+		return nil
+	}
+	cs := s.opts.Carriers()
+	if s.opts.CarrierCounters == nil {
+		return cs
+	}
+	counted := s.opts.CarrierCounters()
+	for i := range cs {
+		cs[i].CarrierCounters = counted[cs[i].ID]
+	}
+	return cs
 }
 
 // upSince is when the carrier was first seen up since it last was down.
