@@ -5,11 +5,13 @@ package client
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
@@ -46,6 +48,12 @@ const retryPolicy = `{"methodConfig": [{
   }
 }]}`
 
+// Keepalive pings the gateway every 20 s, even with no call open, and
+// gives a silent connection 10 s: an event stream that waits for hours
+// notices a dead link or a NAT that forgot it, instead of waiting forever.
+// The gateway accepts pings down to every 5 s (grpcapi.KeepaliveEnforcement).
+var Keepalive = keepalive.ClientParameters{Time: 20 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}
+
 // Dial connects lazily (the first call dials). Without opts the transport is
 // plain text; pass grpc.WithTransportCredentials for TLS. Calls are retried
 // on Unavailable and ResourceExhausted (see retryPolicy); opts may override.
@@ -56,6 +64,7 @@ func Dial(addr, apiKey string, opts ...grpc.DialOption) (*Client, error) {
 	all := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(retryPolicy),
+		grpc.WithKeepaliveParams(Keepalive),
 	}, opts...)
 	all = append(all, grpc.WithPerRPCCredentials(Bearer(apiKey)))
 	conn, err := grpc.NewClient(addr, all...)

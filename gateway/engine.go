@@ -368,6 +368,12 @@ func (e *Engine) AckEvents(ctx context.Context, tenant, cursor string, seq int64
 	return e.feed.ack(ctx, tenant, cursor, seq)
 }
 
+// LastSeq is the newest sequence number drawn: a reader that starts after
+// it sees only what is appended from now on.
+func (e *Engine) LastSeq(ctx context.Context) (int64, error) {
+	return e.opts.Store.LastSeq(ctx)
+}
+
 // Cursor is where a tenant's named cursor stands (0: never acknowledged).
 func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {

@@ -141,6 +141,11 @@ type EventLog interface {
 	// so an adapter that lost its own position resumes from the server's.
 	AckEvents(ctx context.Context, tenant, cursor string, seq int64) error
 
+	// LastSeq returns the highest sequence number drawn so far (0 before the
+	// first event), pruned or not: a stream that starts after it sees only
+	// events appended later.
+	LastSeq(ctx context.Context) (int64, error)
+
 	// Cursor returns a named cursor's seq, 0 when it was never acked.
 	Cursor(ctx context.Context, tenant, cursor string) (int64, error)
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -38,13 +39,19 @@ type Server struct {
 	once     sync.Once
 }
 
+// KeepaliveEnforcement lets clients ping as often as every 5 s, with or
+// without a call open. gRPC's default (one ping per 5 minutes) answers a
+// client that keeps an idle StreamEvents alive through NATs and proxies
+// with GOAWAY too_many_pings; client.Keepalive pings every 20 s.
+var KeepaliveEnforcement = keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}
+
 // New builds a server; Serve starts it. Internal errors are logged to log
 // (nil discards); maxBatch ≤ 0 means DefaultMaxBatch.
 func New(engine *gateway.Engine, op Operator, keys *Keys, log *slog.Logger, maxBatch int, opts ...grpc.ServerOption) *Server {
 	codec := newUTF8Codec()
 	// The codec's check runs first: it must see every request it decoded,
 	// even one authentication then refuses.
-	opts = append(opts, grpc.ForceServerCodecV2(codec),
+	opts = append(opts, grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement), grpc.ForceServerCodecV2(codec),
 		grpc.ChainUnaryInterceptor(codec.unary, keys.unary), grpc.ChainStreamInterceptor(codec.stream, keys.stream))
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
@@ -245,20 +252,35 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 			want[gateway.EventStatus] = true
 		case pb.EventKind_EVENT_KIND_INBOUND:
 			want[gateway.EventInbound] = true
+		case pb.EventKind_EVENT_KIND_HEARTBEAT:
+			return fieldStatus(&gateway.FieldError{Field: "kinds", Reason: "heartbeats are asked for with heartbeat_interval, not in kinds"}).Err()
 		default:
 			return fieldStatus(&gateway.FieldError{Field: "kinds", Reason: fmt.Sprintf("unknown kind %v", k)}).Err()
 		}
 	}
-	next := max(r.GetFromSeq(), 0)
-	if next == 0 && r.GetCursor() != "" {
-		seq, err := s.engine.Cursor(ctx, tenant, r.GetCursor())
-		if err != nil {
-			return s.toStatus(ctx, "StreamEvents", err)
-		}
-		next = seq + 1
+	next, err := s.streamStart(ctx, tenant, r)
+	if err != nil {
+		return err
 	}
+	var beat time.Duration
+	if hb := r.GetHeartbeatInterval(); hb != nil {
+		if beat = hb.AsDuration(); beat < time.Second {
+			return fieldStatus(&gateway.FieldError{Field: "heartbeat_interval", Reason: "must be at least 1s"}).Err()
+		}
+	}
+	lastSent := time.Now()
 	for {
-		evs, err := s.engine.Events(ctx, tenant, next, 500)
+		rctx, rcancel := ctx, context.CancelFunc(func() {})
+		if beat > 0 {
+			rctx, rcancel = context.WithDeadline(ctx, lastSent.Add(beat))
+		}
+		evs, err := s.engine.Events(rctx, tenant, next, 500)
+		if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+			// The interval ended the wait (or a read it interrupted): a
+			// heartbeat below, and the read again.
+			evs, err = nil, nil
+		}
+		rcancel()
 		if err != nil {
 			select {
 			case <-s.done:
@@ -281,8 +303,50 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 			if err := stream.Send(toEvent(ev)); err != nil {
 				return err
 			}
+			lastSent = time.Now()
+		}
+		if beat > 0 && time.Since(lastSent) >= beat {
+			hb := &pb.Event{Seq: max(next-1, 0), Kind: pb.EventKind_EVENT_KIND_HEARTBEAT, Time: timestamppb.Now()}
+			if err := stream.Send(hb); err != nil {
+				return err
+			}
+			lastSent = time.Now()
 		}
 	}
+}
+
+// streamStart is the first seq a stream asks for: from_seq, else by the
+// start position, else after the cursor, else the oldest kept.
+func (s *Server) streamStart(ctx context.Context, tenant string, r *pb.StreamEventsRequest) (int64, error) {
+	if r.GetFromSeq() < 0 {
+		return 0, fieldStatus(&gateway.FieldError{Field: "from_seq", Reason: "must not be negative"}).Err()
+	}
+	if r.GetFromSeq() > 0 {
+		if r.GetStart() != pb.StartPosition_START_POSITION_UNSPECIFIED {
+			return 0, fieldStatus(&gateway.FieldError{Field: "start", Reason: "must be unspecified when from_seq is set"}).Err()
+		}
+		return r.GetFromSeq(), nil
+	}
+	switch r.GetStart() {
+	case pb.StartPosition_START_POSITION_EARLIEST:
+		return 0, nil
+	case pb.StartPosition_START_POSITION_LATEST:
+		seq, err := s.engine.LastSeq(ctx)
+		if err != nil {
+			return 0, s.toStatus(ctx, "StreamEvents", err)
+		}
+		return seq + 1, nil
+	case pb.StartPosition_START_POSITION_UNSPECIFIED:
+		if r.GetCursor() == "" {
+			return 0, nil
+		}
+		seq, err := s.engine.Cursor(ctx, tenant, r.GetCursor())
+		if err != nil {
+			return 0, s.toStatus(ctx, "StreamEvents", err)
+		}
+		return seq + 1, nil
+	}
+	return 0, fieldStatus(&gateway.FieldError{Field: "start", Reason: fmt.Sprintf("unknown start position %v", r.GetStart())}).Err()
 }
 
 func ts(t time.Time) *timestamppb.Timestamp {

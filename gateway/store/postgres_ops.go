@@ -1138,6 +1138,29 @@ func (s *pgStore) AckEvents(ctx context.Context, tenant, cursor string, seq int6
 }
 
 // Cursor reads a cursor in one statement.
+// LastSeq implements gateway.EventLog from the sequence: a number drawn
+// by a transaction still open counts as passed, so a stream started after
+// it may miss that one event (it was appended concurrently with the call).
+func (s *pgStore) LastSeq(ctx context.Context) (int64, error) {
+	var (
+		seq    int64
+		called bool
+	)
+	err := s.run(func() error {
+		return s.pool.QueryRow(ctx, "SELECT last_value, is_called FROM events_seq_seq").Scan(&seq, &called)
+	})
+	if err != nil {
+		if !errors.Is(err, ErrClosed) {
+			err = fmt.Errorf("store: last seq: %w", err)
+		}
+		return 0, err
+	}
+	if !called {
+		return 0, nil
+	}
+	return seq, nil
+}
+
 func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {
 		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)

@@ -684,6 +684,19 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 }
 
 // Cursor reads a cursor on the reader pool.
+// LastSeq implements gateway.EventLog from AUTOINCREMENT's own record,
+// which outlives pruned rows.
+func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.read(func() error {
+		return s.rdb.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").Scan(&seq)
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: last seq: %w", err)
+	}
+	return seq, err
+}
+
 func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {
 		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)

@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"InboundDedupe", testInboundDedupe},
 		{"EventsOrder", testEventsOrder},
 		{"EventsCarryTheirMessage", testEventsCarryTheirMessage},
+		{"LastSeq", testLastSeq},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -927,6 +928,26 @@ func testEventsCarryTheirMessage(t *testing.T, e *env) {
 	}
 	if got := last.Message; got.Carrier != "c1" || got.CarrierID != "X-0" || got.Meta["dlr-mask"] != "31" {
 		t.Errorf("submitted message on its event: %+v, want carrier c1, id X-0", got)
+	}
+}
+
+// testLastSeq: 0 before any event, then the newest seq, which pruning
+// every event leaves where it was (sequence numbers are never reused).
+func testLastSeq(t *testing.T, e *env) {
+	if seq, err := e.s.LastSeq(t.Context()); err != nil || seq != 0 {
+		t.Fatalf("LastSeq of an empty log = %d, %v; want 0", seq, err)
+	}
+	e.accept(msg("t1", "", 1), msg("t2", "", 1))
+	evs := e.events("")
+	last := evs[len(evs)-1].Seq
+	if seq, err := e.s.LastSeq(t.Context()); err != nil || seq != last {
+		t.Fatalf("LastSeq = %d, %v; want %d", seq, err, last)
+	}
+	if _, err := e.s.PruneEvents(t.Context(), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := e.s.LastSeq(t.Context()); err != nil || seq != last {
+		t.Errorf("LastSeq after pruning everything = %d, %v; want %d", seq, err, last)
 	}
 }
 

@@ -12,6 +12,7 @@ package smsgwv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -167,6 +168,12 @@ const (
 	EventKind_EVENT_KIND_UNSPECIFIED EventKind = 0
 	EventKind_EVENT_KIND_STATUS      EventKind = 1
 	EventKind_EVENT_KIND_INBOUND     EventKind = 2
+	// Sent only on a stream that asked for heartbeats (heartbeat_interval)
+	// when nothing else was sent for that long. Its seq is the last sequence
+	// number the stream has passed, so acknowledging it is safe and a consumer
+	// that started at the latest event learns where it stands; nothing else is
+	// set. It cannot be asked for in kinds.
+	EventKind_EVENT_KIND_HEARTBEAT EventKind = 3
 )
 
 // Enum value maps for EventKind.
@@ -175,11 +182,13 @@ var (
 		0: "EVENT_KIND_UNSPECIFIED",
 		1: "EVENT_KIND_STATUS",
 		2: "EVENT_KIND_INBOUND",
+		3: "EVENT_KIND_HEARTBEAT",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED": 0,
 		"EVENT_KIND_STATUS":      1,
 		"EVENT_KIND_INBOUND":     2,
+		"EVENT_KIND_HEARTBEAT":   3,
 	}
 )
 
@@ -208,6 +217,61 @@ func (x EventKind) Number() protoreflect.EnumNumber {
 // Deprecated: Use EventKind.Descriptor instead.
 func (EventKind) EnumDescriptor() ([]byte, []int) {
 	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{2}
+}
+
+// Where a stream starts when from_seq is 0.
+type StartPosition int32
+
+const (
+	// After the named cursor's acknowledged position, or at the oldest event
+	// kept when no cursor is given.
+	StartPosition_START_POSITION_UNSPECIFIED StartPosition = 0
+	// At the oldest event kept, whatever the cursor says.
+	StartPosition_START_POSITION_EARLIEST StartPosition = 1
+	// Only events appended after the call: a new consumer that has no use for
+	// history. Its first heartbeat tells the position to acknowledge.
+	StartPosition_START_POSITION_LATEST StartPosition = 2
+)
+
+// Enum value maps for StartPosition.
+var (
+	StartPosition_name = map[int32]string{
+		0: "START_POSITION_UNSPECIFIED",
+		1: "START_POSITION_EARLIEST",
+		2: "START_POSITION_LATEST",
+	}
+	StartPosition_value = map[string]int32{
+		"START_POSITION_UNSPECIFIED": 0,
+		"START_POSITION_EARLIEST":    1,
+		"START_POSITION_LATEST":      2,
+	}
+)
+
+func (x StartPosition) Enum() *StartPosition {
+	p := new(StartPosition)
+	*p = x
+	return p
+}
+
+func (x StartPosition) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StartPosition) Descriptor() protoreflect.EnumDescriptor {
+	return file_smsgw_v1_messaging_proto_enumTypes[3].Descriptor()
+}
+
+func (StartPosition) Type() protoreflect.EnumType {
+	return &file_smsgw_v1_messaging_proto_enumTypes[3]
+}
+
+func (x StartPosition) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StartPosition.Descriptor instead.
+func (StartPosition) EnumDescriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{3}
 }
 
 // SendRequest is one outbound SMS.
@@ -1007,9 +1071,16 @@ type StreamEventsRequest struct {
 	Kinds []EventKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
 	// A durable cursor name (see AckEvents): with from_seq 0 the stream
 	// starts right after the cursor's last acknowledged seq.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// Where to start when from_seq is 0; with from_seq set it must be
+	// unspecified.
+	Start StartPosition `protobuf:"varint,4,opt,name=start,proto3,enum=smsgw.v1.StartPosition" json:"start,omitempty"`
+	// When set (at least 1 s), a HEARTBEAT event is sent after this long
+	// without any other, so proxies that end idle streams keep this one and
+	// the consumer knows the stream is alive. Unset: no heartbeats.
+	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,5,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *StreamEventsRequest) Reset() {
@@ -1061,6 +1132,20 @@ func (x *StreamEventsRequest) GetCursor() string {
 		return x.Cursor
 	}
 	return ""
+}
+
+func (x *StreamEventsRequest) GetStart() StartPosition {
+	if x != nil {
+		return x.Start
+	}
+	return StartPosition_START_POSITION_UNSPECIFIED
+}
+
+func (x *StreamEventsRequest) GetHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatInterval
+	}
+	return nil
 }
 
 // ListMessagesRequest filters and pages; empty fields match everything.
@@ -1549,7 +1634,7 @@ var File_smsgw_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
+	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n" +
@@ -1622,11 +1707,13 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x129\n" +
 	"\n" +
 	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04cost\x18\a \x01(\x01R\x04cost\"s\n" +
+	"\x04cost\x18\a \x01(\x01R\x04cost\"\xec\x01\n" +
 	"\x13StreamEventsRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03R\afromSeq\x12)\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\x12\x16\n" +
-	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\xef\x01\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12-\n" +
+	"\x05start\x18\x04 \x01(\x0e2\x17.smsgw.v1.StartPositionR\x05start\x12H\n" +
+	"\x12heartbeat_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"\xef\x01\n" +
 	"\x13ListMessagesRequest\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x120\n" +
@@ -1677,11 +1764,16 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\bCategory\x12\x18\n" +
 	"\x14CATEGORY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CATEGORY_MARKETING\x10\x01\x12\x1a\n" +
-	"\x16CATEGORY_TRANSACTIONAL\x10\x02*V\n" +
+	"\x16CATEGORY_TRANSACTIONAL\x10\x02*p\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_STATUS\x10\x01\x12\x16\n" +
-	"\x12EVENT_KIND_INBOUND\x10\x022\xe1\x03\n" +
+	"\x12EVENT_KIND_INBOUND\x10\x02\x12\x18\n" +
+	"\x14EVENT_KIND_HEARTBEAT\x10\x03*g\n" +
+	"\rStartPosition\x12\x1e\n" +
+	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17START_POSITION_EARLIEST\x10\x01\x12\x19\n" +
+	"\x15START_POSITION_LATEST\x10\x022\xe1\x03\n" +
 	"\tMessaging\x125\n" +
 	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\x12D\n" +
 	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\x12<\n" +
@@ -1704,78 +1796,82 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_messaging_proto_rawDescData
 }
 
-var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(Category)(0),                 // 1: smsgw.v1.Category
 	(EventKind)(0),                // 2: smsgw.v1.EventKind
-	(*SendRequest)(nil),           // 3: smsgw.v1.SendRequest
-	(*SendResponse)(nil),          // 4: smsgw.v1.SendResponse
-	(*SendBatchRequest)(nil),      // 5: smsgw.v1.SendBatchRequest
-	(*SendBatchResponse)(nil),     // 6: smsgw.v1.SendBatchResponse
-	(*BatchResult)(nil),           // 7: smsgw.v1.BatchResult
-	(*GetMessageRequest)(nil),     // 8: smsgw.v1.GetMessageRequest
-	(*Message)(nil),               // 9: smsgw.v1.Message
-	(*Attempt)(nil),               // 10: smsgw.v1.Attempt
-	(*Part)(nil),                  // 11: smsgw.v1.Part
-	(*StreamEventsRequest)(nil),   // 12: smsgw.v1.StreamEventsRequest
-	(*ListMessagesRequest)(nil),   // 13: smsgw.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 14: smsgw.v1.ListMessagesResponse
-	(*CancelMessageRequest)(nil),  // 15: smsgw.v1.CancelMessageRequest
-	(*AckEventsRequest)(nil),      // 16: smsgw.v1.AckEventsRequest
-	(*AckEventsResponse)(nil),     // 17: smsgw.v1.AckEventsResponse
-	(*Event)(nil),                 // 18: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 19: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(StartPosition)(0),            // 3: smsgw.v1.StartPosition
+	(*SendRequest)(nil),           // 4: smsgw.v1.SendRequest
+	(*SendResponse)(nil),          // 5: smsgw.v1.SendResponse
+	(*SendBatchRequest)(nil),      // 6: smsgw.v1.SendBatchRequest
+	(*SendBatchResponse)(nil),     // 7: smsgw.v1.SendBatchResponse
+	(*BatchResult)(nil),           // 8: smsgw.v1.BatchResult
+	(*GetMessageRequest)(nil),     // 9: smsgw.v1.GetMessageRequest
+	(*Message)(nil),               // 10: smsgw.v1.Message
+	(*Attempt)(nil),               // 11: smsgw.v1.Attempt
+	(*Part)(nil),                  // 12: smsgw.v1.Part
+	(*StreamEventsRequest)(nil),   // 13: smsgw.v1.StreamEventsRequest
+	(*ListMessagesRequest)(nil),   // 14: smsgw.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),  // 15: smsgw.v1.ListMessagesResponse
+	(*CancelMessageRequest)(nil),  // 16: smsgw.v1.CancelMessageRequest
+	(*AckEventsRequest)(nil),      // 17: smsgw.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),     // 18: smsgw.v1.AckEventsResponse
+	(*Event)(nil),                 // 19: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 20: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	20, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	20, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	21, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
 	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
-	3,  // 4: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
-	7,  // 5: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
-	4,  // 6: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
+	4,  // 4: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
+	8,  // 5: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
+	5,  // 6: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
 	0,  // 7: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	20, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	20, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	20, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 12: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
-	10, // 13: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
-	20, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	21, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	21, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	21, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 12: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
+	11, // 13: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
+	21, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
 	0,  // 15: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	20, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 17: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
-	0,  // 18: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	20, // 19: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	20, // 20: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
-	9,  // 21: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
-	2,  // 22: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	20, // 23: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 24: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	19, // 25: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	20, // 26: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 27: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	5,  // 28: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	8,  // 29: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	13, // 30: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	15, // 31: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	16, // 32: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	12, // 33: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	4,  // 34: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	6,  // 35: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	9,  // 36: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	14, // 37: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	9,  // 38: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	17, // 39: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	18, // 40: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	34, // [34:41] is the sub-list for method output_type
-	27, // [27:34] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	3,  // 18: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
+	22, // 19: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	0,  // 20: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
+	21, // 21: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 22: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	10, // 23: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
+	2,  // 24: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	21, // 25: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 26: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	20, // 27: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	21, // 28: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 29: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	6,  // 30: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	9,  // 31: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	14, // 32: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	16, // 33: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	17, // 34: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	13, // 35: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	5,  // 36: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	7,  // 37: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	10, // 38: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	15, // 39: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	10, // 40: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	18, // 41: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	19, // 42: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	36, // [36:43] is the sub-list for method output_type
+	29, // [29:36] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -1788,7 +1884,7 @@ func file_smsgw_v1_messaging_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -57,8 +57,12 @@ type MessagingClient interface {
 	// log; StreamEvents with that cursor resumes after it.
 	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
-	// order, starting at from_seq, and keeps streaming new ones. Resume after a
-	// disconnect with from_seq = last seen seq + 1: nothing is skipped.
+	// order, starting at from_seq (or a cursor, or the latest event), and
+	// keeps streaming new ones. Resume after a disconnect with from_seq = last
+	// seen seq + 1: nothing is skipped. A stream may stay idle for hours:
+	// clients may send keepalive pings as often as every 5 s (the Go client
+	// pings every 20 s), and heartbeat_interval asks for heartbeat events
+	// for proxies that end streams with no data.
 	StreamEvents(ctx context.Context, in *StreamEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 }
 
@@ -175,8 +179,12 @@ type MessagingServer interface {
 	// log; StreamEvents with that cursor resumes after it.
 	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
-	// order, starting at from_seq, and keeps streaming new ones. Resume after a
-	// disconnect with from_seq = last seen seq + 1: nothing is skipped.
+	// order, starting at from_seq (or a cursor, or the latest event), and
+	// keeps streaming new ones. Resume after a disconnect with from_seq = last
+	// seen seq + 1: nothing is skipped. A stream may stay idle for hours:
+	// clients may send keepalive pings as often as every 5 s (the Go client
+	// pings every 20 s), and heartbeat_interval asks for heartbeat events
+	// for proxies that end streams with no data.
 	StreamEvents(*StreamEventsRequest, grpc.ServerStreamingServer[Event]) error
 	mustEmbedUnimplementedMessagingServer()
 }

@@ -1,0 +1,68 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/client"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+// TestIdleStreamSurvivesClientPings: a consumer that pings every 10 s (the
+// least gRPC clients allow) keeps an idle StreamEvents for two minutes and
+// then gets the next event on it. With gRPC's default enforcement the
+// server would answer the third ping with GOAWAY too_many_pings (~40 s).
+func TestIdleStreamSurvivesClientPings(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA,
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A first message's events commit the stream: from then on the
+	// client's retry policy cannot quietly replace a stream that died.
+	first, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "before the idle minutes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetMessageId() == first.GetId() && ev.GetStatus() == pb.Status_STATUS_DELIVERED {
+			break
+		}
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv()
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("the idle stream ended: %v", err)
+	case <-time.After(2 * time.Minute):
+	}
+	if _, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "after two idle minutes"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("the stream after two idle minutes: %v", err)
+	}
+}

@@ -1,0 +1,92 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/client"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+// TestStreamStartsAtLatestWithHeartbeats: a consumer with no use for
+// history starts at the latest event, learns its position from the first
+// heartbeat (and may acknowledge it), then sees only what comes after;
+// heartbeats stop nothing.
+func TestStreamStartsAtLatestWithHeartbeats(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "history"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m, err := c.GetMessage(ctx, &pb.GetMessageRequest{Id: old.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.GetStatus() == pb.Status_STATUS_DELIVERED {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{Start: pb.StartPosition_START_POSITION_LATEST,
+		HeartbeatInterval: durationpb.New(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := stream.Recv()
+	if err != nil || hb.GetKind() != pb.EventKind_EVENT_KIND_HEARTBEAT || hb.GetSeq() < 3 || hb.GetMessageId() != "" {
+		t.Fatalf("first on a quiet stream: %v, %v; want a heartbeat at the history's last seq (≥ 3)", hb, err)
+	}
+	if ack, err := c.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "late-joiner", Seq: hb.GetSeq()}); err != nil || ack.GetSeq() != hb.GetSeq() {
+		t.Fatalf("acknowledging the heartbeat's seq: %v, %v", ack, err)
+	}
+	next, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "news"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetKind() == pb.EventKind_EVENT_KIND_HEARTBEAT {
+			continue
+		}
+		if ev.GetMessageId() != next.GetId() || ev.GetSeq() <= hb.GetSeq() {
+			t.Fatalf("event %v after starting at the latest; want only the new message's, after seq %d", ev, hb.GetSeq())
+		}
+		if ev.GetStatus() == pb.Status_STATUS_DELIVERED {
+			break
+		}
+	}
+	for _, bad := range []*pb.StreamEventsRequest{
+		{FromSeq: 5, Start: pb.StartPosition_START_POSITION_LATEST},
+		{FromSeq: -1},
+		{HeartbeatInterval: durationpb.New(100 * time.Millisecond)},
+		{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_HEARTBEAT}},
+	} {
+		s, err := c.StreamEvents(ctx, bad)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		if status.Code(err) != codes.InvalidArgument {
+			t.Errorf("StreamEvents(%v) = %v, want INVALID_ARGUMENT", bad, err)
+		}
+	}
+}
