@@ -1,12 +1,14 @@
 package messagegateway
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/guard"
 )
 
@@ -45,5 +47,33 @@ func TestWrongAppKeysBackOff(t *testing.T) {
 	now = now.Add(time.Second)
 	if w := call("c2VjcmV0LWZpbmVyYWN0LWtleQ"); w.Code != http.StatusOK {
 		t.Fatalf("right key after the back-off: %d %s", w.Code, w.Body)
+	}
+}
+
+// rejectingEngine stores every item, REJECTED for the high-risk +881
+// range as the fraud controls do.
+type rejectingEngine struct{ discardEngine }
+
+func (r *rejectingEngine) AcceptPaced(_ context.Context, _ string, reqs []gateway.SendRequest) ([]gateway.AcceptOutcome, error) {
+	out := make([]gateway.AcceptOutcome, len(reqs))
+	for i, q := range reqs {
+		out[i] = gateway.AcceptOutcome{ID: q.ClientRef, Status: gateway.StatusAccepted}
+		if strings.HasPrefix(q.To, "+881") {
+			out[i].Status = gateway.StatusRejected
+		}
+	}
+	return out, nil
+}
+
+// TestPageCountsRejected: an item the fraud controls stored REJECTED is
+// counted as rejected in the answer, not as accepted.
+func TestPageCountsRejected(t *testing.T) {
+	h, err := New(goldenTenants(), &rejectingEngine{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := post(t, h, "/sms", `[{"internalId":1,"mobileNumber":"+881612345678","message":"x"},{"internalId":2,"mobileNumber":"+254712345678","message":"x"}]`)
+	if w.Code != http.StatusAccepted || !strings.Contains(w.Body.String(), `"accepted":1,`) || !strings.Contains(w.Body.String(), `"rejected":1`) {
+		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }

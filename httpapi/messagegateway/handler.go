@@ -324,7 +324,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.log.Info("fineract: page accepted", "tenant", t.id, "items", stored, "accepted", ans.Accepted,
-		"duplicates", ans.Duplicates, "opted_out", ans.OptedOut, "refused", len(ans.Refused)+ans.MoreRefused)
+		"duplicates", ans.Duplicates, "opted_out", ans.OptedOut, "rejected", ans.Rejected, "refused", len(ans.Refused)+ans.MoreRefused)
 	writeJSON(rec, http.StatusAccepted, ans)
 }
 
@@ -380,6 +380,9 @@ func (h *Handler) sendChunk(ctx context.Context, t *tenant, fid string, first in
 		case o.Status == gateway.StatusOptedOut:
 			ans.OptedOut++
 			h.metrics.items.WithLabelValues(t.id, itemOptedOut).Inc()
+		case o.Status == gateway.StatusRejected:
+			ans.Rejected++
+			h.metrics.items.WithLabelValues(t.id, itemRejected).Inc()
 		default:
 			ans.Accepted++
 			h.metrics.items.WithLabelValues(t.id, itemAccepted).Inc()

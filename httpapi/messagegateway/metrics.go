@@ -17,6 +17,7 @@ const (
 	itemAccepted  = "accepted"
 	itemDuplicate = "duplicate"
 	itemOptedOut  = "opted_out"
+	itemRejected  = "rejected"
 	itemRefused   = "refused"
 )
 
@@ -28,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"route", "code"}),
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_message_gateway_messages_total",
-			Help: "Messages posted by Fineract by smsgw tenant and outcome: accepted, duplicate, opted_out or refused.",
+			Help: "Messages posted by Fineract by smsgw tenant and outcome: accepted, duplicate, opted_out, rejected (by the fraud controls) or refused.",
 		}, []string{"tenant", "outcome"}),
 	}
 	if reg == nil {

@@ -209,10 +209,13 @@ func kind(b []byte) string {
 // sendAnswer is the 202 body of POST /sms. Fineract reads it as a string
 // and ignores it; it is there for people reading logs and for curl.
 type sendAnswer struct {
-	Accepted   int       `json:"accepted"`
-	Duplicates int       `json:"duplicates"`
-	OptedOut   int       `json:"optedOut"`
-	Refused    []refusal `json:"refused"` // the first maxListedRefusals
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+	OptedOut   int `json:"optedOut"`
+	// Rejected counts items stored REJECTED by the tenant's fraud and
+	// spend controls (the report gives each one's reason).
+	Rejected int       `json:"rejected,omitempty"`
+	Refused  []refusal `json:"refused"` // the first maxListedRefusals
 	// MoreRefused counts the refusals not listed, so the answer stays
 	// small however large the page.
 	MoreRefused int `json:"moreRefused,omitempty"`
