@@ -82,7 +82,7 @@ routes: [{prefix: "+", carrier: lo, cost: 0.1, currency: KES}]
 	if _, err := config.Load(file("loop: {window: 0}"), app.Kinds(kinds)); err == nil || !strings.Contains(err.Error(), "carriers[0].loop.window: must be ≥ 1") {
 		t.Errorf("invalid loop section: %v", err)
 	}
-	if _, err := config.Load(file("loop: {window: 4, colour: red}"), app.Kinds(kinds)); err == nil || !strings.Contains(err.Error(), "field colour is not a known key") {
+	if _, err := config.Load(file("loop: {window: 4, colour: red}"), app.Kinds(kinds)); err == nil || !strings.Contains(err.Error(), ".loop.colour: not a known key") {
 		t.Errorf("unknown key in the loop section: %v", err)
 	}
 	if _, err := app.LoadConfig(file("loop: {window: 4}")); err == nil ||

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -323,44 +324,42 @@ func decodeStrict(n *yaml.Node, v any) []error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
+		var again yaml.Node
+		_ = yaml.Unmarshal(b, &again)
+		lines := map[int]int{}
+		if len(again.Content) == 1 {
+			sameLines(again.Content[0], n, lines)
+		}
 		errs := yamlErrors(err)
 		for i, e := range errs {
-			errs[i] = atFileLine(e, n)
+			msg := e.Error()
+			if m := lineNo.FindStringSubmatch(msg); m != nil {
+				l, _ := strconv.Atoi(m[1])
+				if fileLine, ok := lines[l]; ok {
+					msg = fmt.Sprintf("line %d:%s", fileLine, msg[len(m[0]):])
+				} else {
+					msg = fmt.Sprintf("line %d:%s", n.Line, msg[len(m[0]):])
+				}
+			}
+			errs[i] = errors.New(msg)
 		}
 		return errs
 	}
 	return nil
 }
 
-// unknownField reads the key out of yaml's "line N: field K not found in
-// type T" (as yamlErrors words it).
-var unknownField = regexp.MustCompile(`^line \d+: field (\S+) is not a known key in (.*)$`)
-
-// atFileLine puts the file's line on an error about a re-encoded section.
-func atFileLine(err error, n *yaml.Node) error {
-	m := unknownField.FindStringSubmatch(err.Error())
-	if m == nil {
-		return fmt.Errorf("line %d: %s", n.Line, strings.TrimSpace(lineNo.ReplaceAllString(err.Error(), "")))
+// sameLines maps the lines of a re-encoded tree to the file's, walking
+// both trees, which have the same shape, together.
+func sameLines(again, orig *yaml.Node, lines map[int]int) {
+	if _, seen := lines[again.Line]; !seen {
+		lines[again.Line] = orig.Line
 	}
-	line := n.Line
-	var find func(*yaml.Node) bool
-	find = func(x *yaml.Node) bool {
-		for i, c := range x.Content {
-			if x.Kind == yaml.MappingNode && i%2 == 0 && c.Value == m[1] {
-				line = c.Line
-				return true
-			}
-			if find(c) {
-				return true
-			}
-		}
-		return false
+	for i := range min(len(again.Content), len(orig.Content)) {
+		sameLines(again.Content[i], orig.Content[i], lines)
 	}
-	find(n)
-	return fmt.Errorf("line %d: field %s is not a known key in %s", line, m[1], m[2])
 }
 
-var lineNo = regexp.MustCompile(`^line \d+:`)
+var lineNo = regexp.MustCompile(`^line (\d+):`)
 
 // Load reads, expands and validates a config file whose carriers are of
 // the given kinds.
@@ -384,32 +383,37 @@ func Parse(r io.Reader, kinds Kinds) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(src, &root); err != nil {
+		return nil, &Errors{List: yamlErrors(err)} // not YAML at all
+	}
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
 	var errs []error
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		// A type error leaves the rest decoded: go on to find the
-		// sections' own decoding errors too.
+		// sections' own decoding errors and the validation errors too,
+		// so one run reports every problem.
 		if te := (*yaml.TypeError)(nil); !errors.As(err, &te) {
 			return nil, &Errors{List: yamlErrors(err)}
 		}
 		errs = yamlErrors(err)
 	}
 	shape, decoding := c.decodeSections(kinds)
-	if errs = append(errs, decoding...); len(errs) > 0 {
-		return nil, &Errors{List: errs}
-	}
-	errs = shape
-	expandEnv(reflect.ValueOf(&c).Elem(), "", &errs)
+	errs = append(errs, decoding...)
+	invalid := shape
+	expandEnv(reflect.ValueOf(&c).Elem(), "", &invalid)
 	for i, cr := range c.Carriers {
-		expandEnv(reflect.ValueOf(cr.Section), fmt.Sprintf("carriers[%d].%s", i, cr.Kind), &errs)
+		if cr.Section != nil {
+			expandEnv(reflect.ValueOf(cr.Section), fmt.Sprintf("carriers[%d].%s", i, cr.Kind), &invalid)
+		}
 	}
 	if err := Complete(&c); err != nil {
-		errs = append(errs, err.(*Errors).List...)
+		invalid = append(invalid, err.(*Errors).List...)
 	}
-	if len(errs) > 0 {
-		return nil, &Errors{List: errs}
+	if all := diagnose(&root, kinds, errs, invalid); len(all) > 0 {
+		return nil, &Errors{List: all}
 	}
 	return &c, nil
 }

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -44,18 +45,24 @@ func TestValidFileFromTheIssue(t *testing.T) {
 func TestInvalidFiles(t *testing.T) {
 	cases := map[string][]string{
 		"unknown_key.yaml": {
-			"line 1: field bogus_key is not a known key in config.Config",
+			"bogus_key: not a known key (known here: listen, store, gateway, tenants, carriers, routes, breaker, admin, keywords, webhooks, message_gateway, kannel, limits) (line 1)",
+			"tenants: at least one tenant is required",
+			"carriers: at least one carrier is required",
+			"routes: at least one route is required",
 		},
 		"unknown_nested_key.yaml": {
-			"line 6: field colour is not a known key in config.Tenant",
-			"line 9: field windw is not a known key in smpp.Config",
+			"tenants[0].colour: not a known key (known here: id, api_keys, default_region, sender, senders, rate, burst, opt_out, fraud, fineract) (line 6)",
+			"carriers[0].smpp.windw: not a known key; did you mean window? (line 9)",
 		},
 		"bad_types.yaml": {
-			"line 1: cannot unmarshal !!str `many` into int",
+			"gateway.max_parts: `many` is not a whole number (line 1)",
+			"tenants: at least one tenant is required",
+			"carriers: at least one carrier is required",
+			"routes: at least one route is required",
 		},
 		"unset_env.yaml": {
-			"tenants[0].api_keys[0]: environment variable SMSGW_TEST_UNSET_VARIABLE is not set",
-			"tenants[0].api_keys[0]: must be at least 8 characters",
+			"tenants[0].api_keys[0]: environment variable SMSGW_TEST_UNSET_VARIABLE is not set (line 3)",
+			"tenants[0].api_keys[0]: must be at least 8 characters (line 3)",
 		},
 		"empty.yaml": {
 			"tenants: at least one tenant is required",
@@ -63,29 +70,38 @@ func TestInvalidFiles(t *testing.T) {
 			"routes: at least one route is required",
 		},
 		"references.yaml": {
-			`tenants[0].default_region: "XX" is not a region phone numbers know`,
-			`tenants[1].id: "default" is used by an earlier tenant`,
-			"tenants[1].api_keys[0]: the same key is used by tenants[0]",
-			"tenants[1].api_keys[1]: must be at least 8 characters",
-			"tenants[1].default_region: required (ISO 3166 code, e.g. KE)",
-			"tenants[1].sender: required (the default sender id or shortcode)",
-			`carriers[0].smpp.tenant: "nobody" is not a configured tenant`,
-			`carriers[1].name: "a" is used by an earlier carrier`,
-			"carriers[1]: exactly one of smpp, twilio, vonage, africastalking is required, not 0",
-			`routes[0].carrier: "b" is not a configured carrier`,
-			`routes[1].prefix: "254" must start with +`,
-			"routes[1].cost: must be ≥ 0",
+			"carriers[1]: exactly one of smpp, twilio, vonage, africastalking is required, not 0 (line 11)",
+			`tenants[0].default_region: "XX" is not a region phone numbers know (line 4)`,
+			`tenants[1].id: "default" is used by an earlier tenant (line 6)`,
+			"tenants[1].api_keys[0]: the same key is used by tenants[0] (line 7)",
+			"tenants[1].api_keys[1]: must be at least 8 characters (line 7)",
+			"tenants[1].default_region: required (ISO 3166 code, e.g. KE) (line 6)",
+			"tenants[1].sender: required (the default sender id or shortcode) (line 6)",
+			`carriers[0].smpp.tenant: "nobody" is not a configured tenant (line 10)`,
+			`carriers[1].name: "a" is used by an earlier carrier (line 11)`,
+			`routes[0].carrier: "b" is not a configured carrier (line 13)`,
+			`routes[1].prefix: "254" must start with + (line 14)`,
+			"routes[1].cost: must be ≥ 0 (line 14)",
 		},
 		"bad_inbound.yaml": {
-			`keywords[3]: name "BAL" is used twice`,
-			"keywords[1] (nothing): needs keywords, a regex or default: true",
-			`keywords[2] (loan): regex: error parsing regexp: missing closing ): ` + "`(`",
-			`keywords[3].tenants[0]: "nobody" is not a configured tenant`,
-			"keywords[3].webhook, kannel, frontline: choose one (reply may go with any)",
-			`webhooks.allow_hosts[0]: "http://example.org/" is not a host name`,
-			`kannel.users[0].tenant: "nobody" is not a configured tenant`,
-			`tenants[0].fineract.bridges[0].phone_no: "OTHER" is not the tenant's sender or one of its senders`,
-			"message_gateway.report_horizon: must be > 0 and shorter than gateway.event_retention (720h0m0s), which prunes the record of when an id was first asked for",
+			"message_gateway.report_horizon: must be > 0 and shorter than gateway.event_retention (720h0m0s), which prunes the record of when an id was first asked for (line 31)",
+			`tenants[0].fineract.bridges[0].phone_no: "OTHER" is not the tenant's sender or one of its senders (line 10)`,
+			`webhooks.allow_hosts[0]: "http://example.org/" is not a host name (line 26)`,
+			"keywords[1] (nothing): needs keywords, a regex or default: true (line 18)",
+			"keywords[2] (loan): regex: error parsing regexp: missing closing ): `(` (line 19)",
+			`keywords[3]: name "BAL" is used twice (line 20)`,
+			`keywords[3].tenants[0]: "nobody" is not a configured tenant (line 22)`,
+			"keywords[3].webhook, kannel, frontline: choose one (reply may go with any) (line 23)",
+			`kannel.users[0].tenant: "nobody" is not a configured tenant (line 29)`,
+		},
+		"typos.yaml": {
+			"gateway.max_attemps: not a known key; did you mean max_attempts? (line 1)",
+			"gateway.retry_base: `soon` is not a duration (30s, 5m, 2h) (line 1)",
+			"tenants[0].rate: `fast` is not a number (line 7)",
+			"tenants[0].opt_out.stop_words: `STOP` is not a list (line 8)",
+			"routes[0].currancy: not a known key; did you mean currency? (line 13)",
+			"carriers[0].smpp.tsp: not a known key; did you mean tps? (line 11)",
+			"carriers[0].smpp.binds: `many` is not a whole number (line 11)",
 		},
 		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
 		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below
@@ -142,18 +158,23 @@ func sorted(s []string) []string {
 	return out
 }
 
-// The example shipped in deploy/ must stay valid as the config grows.
+// The example shipped in deploy/ must stay valid as the config grows, with
+// the example env file beside it setting every variable it names.
 func TestDeployExampleIsValid(t *testing.T) {
-	t.Setenv("SMSGW_DEFAULT_KEY", "k-0123456789")
-	t.Setenv("SMSGW_CARRIER_A_PASSWORD", "secret")
-	t.Setenv("SMSGW_FINERACT_APP_KEY", "fineract-key")
-	t.Setenv("SMSGW_JOIN_WEBHOOK_SECRET", "join-secret")
-	t.Setenv("SMSGW_KANNEL_APP_PASSWORD", "kannel-pass")
+	env, err := os.ReadFile("../deploy/smsgw.example.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(env), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			t.Setenv(k, v)
+		}
+	}
 	c, err := app.LoadConfig("../deploy/smsgw.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Carriers[0].Section.(*smpp.Config).Password != "secret" || c.Tenants[0].Senders[0] != "22555" {
+	if c.Carriers[0].Section.(*smpp.Config).Password != "changeme" || c.Tenants[0].Senders[0] != "22555" {
 		t.Errorf("example parsed as %+v", c)
 	}
 	kw, err := c.KeywordTable()
@@ -163,17 +184,17 @@ func TestDeployExampleIsValid(t *testing.T) {
 	if m, ok := kw.Match("default", "22555", "saldo"); !ok || m.Rule.Name != "BAL" {
 		t.Errorf("SALDO matched %+v, %v; want BAL", m.Rule, ok)
 	}
-	if r := kw.Rule("JOIN"); r == nil || r.Webhook == nil || r.Webhook.Secret != "join-secret" {
+	if r := kw.Rule("JOIN"); r == nil || r.Webhook == nil || r.Webhook.Secret != os.Getenv("SMSGW_JOIN_WEBHOOK_SECRET") {
 		t.Errorf("JOIN rule %+v: webhook secret not expanded", r)
 	}
 	tenants := c.EngineTenants()
 	if o := tenants[0].OptOut; !o.AllowTransactional || o.HelpReply == "" {
 		t.Errorf("opt_out parsed as %+v", o)
 	}
-	if f := c.FineractTenants()["default"]; len(f.Bridges) != 2 || f.AppKeys[0] != "fineract-key" {
+	if f := c.FineractTenants()["default"]; len(f.Bridges) != 2 || f.AppKeys[0] != os.Getenv("SMSGW_FINERACT_APP_KEY") {
 		t.Errorf("fineract section parsed as %+v", f)
 	}
-	if c.Kannel == nil || c.Kannel.Users[0].Password != "kannel-pass" {
+	if c.Kannel == nil || c.Kannel.Users[0].Password != os.Getenv("SMSGW_KANNEL_APP_PASSWORD") {
 		t.Errorf("kannel section parsed as %+v", c.Kannel)
 	}
 }

@@ -231,7 +231,7 @@ func TestCheckConfig(t *testing.T) {
 	if code := cli.Run([]string{"check-config", bad}, io.Discard, &errb); code != 1 {
 		t.Fatalf("bad config: exit %d", code)
 	}
-	for _, want := range []string{"line 1: field bogus_key is not a known key", "line 2: field colour is not a known key"} {
+	for _, want := range []string{"bogus_key: not a known key", "(line 1)", "store.colour: not a known key", "(line 2)"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("check-config output lacks %q:\n%s", want, errb.String())
 		}
