@@ -243,7 +243,7 @@ func TestFrontlineSend(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	c := Config{Listen: "nohost", StatusPassword: "x", Users: []User{
 		{Username: "a", Password: "p", Tenant: "t"},
-		{Username: "a", Tenant: "", AllowIP: []string{"10.0.0.0/33"}},
+		{Username: "a", Tenant: "", AllowIP: []string{"10.0.0.0/33"}, MaxMessages: new(int)},
 	}}
 	var got []string
 	for _, e := range c.Validate() {
@@ -255,6 +255,7 @@ func TestConfigValidate(t *testing.T) {
 		`users[1].username: "a" is used twice`,
 		"users[1].password: must not be empty",
 		"users[1].tenant: must name a tenant",
+		"users[1].max_messages: must be ≥ 1, got 0",
 		`users[1].allow_ip[0]: "10.0.0.0/33" is neither an IP nor a CIDR`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
