@@ -161,8 +161,12 @@ func (s *Server) ListMessages(ctx context.Context, r *pb.ListMessagesRequest) (*
 	if size == 0 {
 		size = 100
 	}
+	before, err := decodePageToken(r)
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListMessages", err)
+	}
 	// One more than the page tells whether another page follows.
-	f := gateway.ListFilter{To: r.GetTo(), Before: r.GetPageToken(), Limit: size + 1}
+	f := gateway.ListFilter{To: r.GetTo(), Before: before, Limit: size + 1}
 	if r.GetStatus() != pb.Status_STATUS_UNSPECIFIED {
 		for st, v := range statuses {
 			if v == r.GetStatus() {
@@ -183,7 +187,7 @@ func (s *Server) ListMessages(ctx context.Context, r *pb.ListMessagesRequest) (*
 	out := &pb.ListMessagesResponse{}
 	if len(msgs) > size {
 		msgs = msgs[:size]
-		out.NextPageToken = msgs[size-1].ID
+		out.NextPageToken = encodePageToken(r, msgs[size-1].ID)
 	}
 	for _, m := range msgs {
 		out.Messages = append(out.Messages, toMessage(m))

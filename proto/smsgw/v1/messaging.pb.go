@@ -1160,7 +1160,9 @@ type ListMessagesRequest struct {
 	Until *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=until,proto3" json:"until,omitempty"`
 	// At most this many (default 100, at most 500).
 	PageSize int32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	// next_page_token of the previous answer.
+	// next_page_token of the previous answer, sent with the same filters: it
+	// is opaque, and with other filters (or anything else) the call fails
+	// with INVALID_ARGUMENT on page_token.
 	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
