@@ -198,3 +198,26 @@ func TestSendsmsRefusedByFraudControls(t *testing.T) {
 		t.Fatalf("one allowed receiver: %d %q", code, body)
 	}
 }
+
+// TestStatusPasswordsBackOff: wrong /status passwords count towards the
+// failed-login back-off, and a source backing off is denied even the right
+// password.
+func TestStatusPasswordsBackOff(t *testing.T) {
+	s, err := New(Config{StatusPassword: "look", AdminPassword: "admin-secret"}, newFakeEngine(), webhook.New(webhook.Config{}, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	if _, body := call(h, http.MethodGet, "/status.txt", "", "", "192.0.2.3:1"); !strings.Contains(body, "Denied") {
+		t.Fatalf("no password: %q", body)
+	}
+	if _, body := call(h, http.MethodGet, "/status.txt?password=look", "", "", "192.0.2.3:1"); strings.Contains(body, "Denied") {
+		t.Fatalf("the status password: %q", body)
+	}
+	for range 5 {
+		call(h, http.MethodGet, "/status.txt?password=guess", "", "", "192.0.2.4:1")
+	}
+	if _, body := call(h, http.MethodGet, "/status.txt?password=look", "", "", "192.0.2.4:1"); !strings.Contains(body, "Denied") {
+		t.Fatalf("right password while backing off: %q", body)
+	}
+}

@@ -74,10 +74,26 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 // statusAllowed is gw/bb_http.c httpd_check_authorization for /status:
 // open without a status password, else ?password= must be it or the admin
-// password (compared in constant time).
+// password when one is set (compared in constant time; an empty admin
+// password opens nothing). Wrong passwords count towards the failed-login
+// back-off, and a source backing off is denied unchecked.
 func (s *Server) statusAllowed(r *http.Request) bool {
+	if s.cfg.StatusPassword == "" {
+		return true
+	}
+	src := guard.Source(r.RemoteAddr)
+	if s.opts.Auth.Check("kannel", src, "") != nil {
+		return false
+	}
 	pw := r.URL.Query().Get("password")
-	return s.cfg.StatusPassword == "" || guard.Equal(pw, s.cfg.StatusPassword) || guard.Equal(pw, s.cfg.AdminPassword)
+	ok := guard.Equal(pw, s.cfg.StatusPassword)
+	if s.cfg.AdminPassword != "" && guard.Equal(pw, s.cfg.AdminPassword) {
+		ok = true
+	}
+	if !ok {
+		s.opts.Auth.Fail("kannel", src, "")
+	}
+	return ok
 }
 
 // dhms splits a duration as Kannel's uptime: days, hours, minutes, seconds.
