@@ -273,6 +273,9 @@ func (a *App) handleTasks(kind string, h gateway.TaskHandler) error {
 // the carrier's bind slots, and this one still accepts and stores work. A
 // single node is ready when it can also send.
 func (a *App) ready() error {
+	if err := a.engine.StoreWritable(); err != nil {
+		return err
+	}
 	if _, shared := a.store.(gateway.BindSlots); shared {
 		return nil
 	}

@@ -30,6 +30,8 @@ type dispatcher struct {
 	metrics  *metrics
 	log      *slog.Logger
 	now      func() time.Time
+	// storeWatch logs the store's write failures; the claim loop drives it.
+	storeWatch *storeWatch
 
 	maxAttempts int           // submission attempts before FAILED
 	retryBase   time.Duration // first retry delay, doubled per attempt
@@ -202,6 +204,7 @@ func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots 
 		case <-timer.C:
 		}
 		d.carriers.observe(d.now())
+		d.storeWatch.check()
 		for ctx.Err() == nil && d.carriers.anyUp() {
 			free := cap(slots) - len(slots)
 			if free == 0 {

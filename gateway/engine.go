@@ -178,11 +178,15 @@ func New(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	st, log := opts.Store, opts.Logger
+	watch, err := newStoreWatch(st, opts.Now, log, opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	feed := newEventFeed(st, opts.PollEvery)
 	e := &Engine{opts: opts, carriers: cs, feed: feed, replies: replies, fraud: fraud}
 	e.tenants.set.Store(set)
 	e.dispatcher = &dispatcher{
-		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now,
+		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now, storeWatch: watch,
 		maxAttempts: opts.MaxAttempts, retryBase: opts.RetryBase, retryMax: opts.RetryMax,
 		claimBatch: opts.ClaimBatch, workers: opts.Workers, pollEvery: opts.PollEvery,
 		receiptKeep: opts.ReceiptKeep, receiptKeepMax: opts.ReceiptKeepMax,
@@ -281,6 +285,10 @@ func (e *Engine) AllowAutoReply(tenant, number string) bool {
 // Spend is a tenant's spend in the current UTC day and month, as its
 // spend caps count it (this node, since it started).
 func (e *Engine) Spend(tenant string) (day, month float64) { return e.fraud.Spend(tenant) }
+
+// StoreWritable says why the store refuses writes now (a full disk, a lost
+// database), or nil: a node whose store cannot write is not ready.
+func (e *Engine) StoreWritable() error { return e.dispatcher.storeWatch.writable() }
 
 // Ready reports whether the engine can send now: at least one carrier is up
 // (the carrier set decides, as it does for the dispatcher and the router).

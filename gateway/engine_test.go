@@ -712,3 +712,119 @@ func TestStaleReceiptsCountedAndExplained(t *testing.T) {
 		t.Errorf("stale receipts logged %d times within a minute, want once", n)
 	}
 }
+
+// failingWrites is a real store whose writes the test can make fail the
+// way a full disk does, reporting them as the stores do (WriteHealth).
+type failingWrites struct {
+	gateway.Store
+	now           func() time.Time
+	mu            sync.Mutex
+	full          bool
+	total         uint64
+	since, lastAt time.Time
+	last          error
+}
+
+func (f *failingWrites) Accept(ctx context.Context, msgs []*gateway.Message) ([]gateway.AcceptResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.full {
+		f.total++
+		if f.since.IsZero() {
+			f.since = f.now()
+		}
+		f.lastAt, f.last = f.now(), fmt.Errorf("store: commit: database or disk is full (%w)", gateway.ErrUnavailable)
+		return nil, f.last
+	}
+	res, err := f.Store.Accept(ctx, msgs)
+	if err == nil {
+		f.since = time.Time{}
+	}
+	return res, err
+}
+
+func (f *failingWrites) WriteFailures() (uint64, time.Time, time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.total, f.since, f.lastAt, f.last
+}
+
+// TestStoreWriteFailuresReported: while the store's writes fail, the engine
+// logs one ERROR a minute (not one per refused call), counts them, and
+// StoreWritable (what /readyz answers) says why; once a write succeeds it
+// says so once and is writable again.
+func TestStoreWriteFailuresReported(t *testing.T) {
+	a := newFake("a", 10, ok)
+	clock := testutil.NewClock(time.Now())
+	logs := &testutil.Logs{}
+	reg := prometheus.NewRegistry()
+	var fw *failingWrites
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, 0, func(o *gateway.Options) {
+		fw = &failingWrites{Store: o.Store, now: clock.Now}
+		o.Store, o.Now, o.Logger, o.Registerer = fw, clock.Now, logs.Logger(), reg
+	}, a)
+	ctx := context.Background()
+	fw.mu.Lock()
+	fw.full = true
+	fw.mu.Unlock()
+	for range 20 {
+		if _, err := h.engine.Accept(ctx, "t", []gateway.SendRequest{{To: "+254712345678", Text: "x"}}); !errors.Is(err, gateway.ErrUnavailable) {
+			t.Fatalf("accept on a full disk: %v", err)
+		}
+	}
+	if err := h.engine.StoreWritable(); err == nil || !strings.Contains(err.Error(), "disk is full") {
+		t.Fatalf("StoreWritable while full: %v", err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := strings.Count(logs.String(), "store: writes failing"); n != 1 {
+			return fmt.Errorf("%d ERROR lines", n)
+		}
+		return nil
+	})
+	gauge := func(name string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				if c := mf.GetMetric()[0].GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return -1
+	}
+	if n, g := gauge("smsgw_store_write_failures_total"), gauge("smsgw_store_write_failing"); n != 20 || g != 1 {
+		t.Errorf("failures %v, failing %v; want 20 and 1", n, g)
+	}
+	// Still failing a minute later: one more line, not twenty.
+	clock.Advance(61 * time.Second)
+	if _, err := h.engine.Accept(ctx, "t", []gateway.SendRequest{{To: "+254712345678", Text: "x"}}); err == nil {
+		t.Fatal("accepted on a full disk")
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := strings.Count(logs.String(), "store: writes failing"); n != 2 {
+			return fmt.Errorf("%d ERROR lines after a minute, want 2", n)
+		}
+		return nil
+	})
+	rec, _ := logs.Find("store: writes failing")
+	if rec["level"] != "ERROR" {
+		t.Errorf("logged at %v", rec["level"])
+	}
+	fw.mu.Lock()
+	fw.full = false
+	fw.mu.Unlock()
+	h.send(t, gateway.SendRequest{To: "+254712345678", Text: "space again"})
+	if err := h.engine.StoreWritable(); err != nil {
+		t.Errorf("StoreWritable after a write succeeded: %v", err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, ok := logs.Find("store: writes succeed again"); !ok {
+			return errors.New("no recovery line")
+		}
+		return nil
+	})
+}

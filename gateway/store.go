@@ -279,6 +279,18 @@ type BindSlots interface {
 	AcquireBindSlot(ctx context.Context, carrier string, slots int) (slot int, release func(), err error)
 }
 
+// WriteHealth is implemented by stores that know when their writes fail for
+// reasons of their own (a full disk, an I/O error, a lost database
+// connection: gateway.ErrUnavailable), so the engine can tell operators
+// (an ERROR line a minute, a metric) and stop calling the node ready while
+// they last.
+type WriteHealth interface {
+	// WriteFailures returns how many commits failed that way so far; while
+	// they keep failing (no commit succeeded since), since is when the run
+	// began, else zero; lastAt and last are the latest failure.
+	WriteFailures() (total uint64, since, lastAt time.Time, last error)
+}
+
 // EventNotifier is implemented by stores shared by several nodes, so an
 // event stream on one node wakes when another node appends events.
 type EventNotifier interface {

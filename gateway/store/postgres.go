@@ -46,10 +46,11 @@ const defaultPoolConns = 24
 // the node's writers, which group-commit them (postgres_writer.go); see the
 // package doc for the invariants that make it safe with other nodes.
 type pgStore struct {
-	opts    Options
-	node    string // lease_owner of this Open's claims
-	pool    *pgxpool.Pool
-	connCfg *pgx.ConnConfig // for dedicated connections: the listener, bind slots
+	opts        Options
+	writeHealth        // the writers record every commit's outcome
+	node        string // lease_owner of this Open's claims
+	pool        *pgxpool.Pool
+	connCfg     *pgx.ConnConfig // for dedicated connections: the listener, bind slots
 
 	// mu guards closed and the send side of ops: senders hold it shared
 	// while they enqueue, reads and writeAlone while they run; Close holds
@@ -81,6 +82,7 @@ var (
 	_ gateway.Store         = (*pgStore)(nil)
 	_ gateway.BindSlots     = (*pgStore)(nil)
 	_ gateway.EventNotifier = (*pgStore)(nil)
+	_ gateway.WriteHealth   = (*pgStore)(nil)
 )
 
 func openPostgres(ctx context.Context, dsn string, opts Options) (_ *pgStore, err error) {

@@ -199,6 +199,7 @@ func (s *pgStore) commitBatch(batch []*pgOp, pass func()) {
 	// The callers of a batch are concurrent: any order is a valid one.
 	slices.SortStableFunc(batch, func(a, b *pgOp) int { return a.rank - b.rank })
 	fatal := s.runBatch(batch, pass)
+	s.writeHealth.record(fatal, s.opts.Now())
 	if fatal != nil {
 		fatal = unavailable(fatal)
 	}

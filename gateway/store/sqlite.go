@@ -43,8 +43,9 @@ const (
 // sqliteStore is the embedded gateway.Store. All writes go through one
 // goroutine (loop) and one connection (conn); reads use the rdb pool.
 type sqliteStore struct {
-	opts Options
-	lock *os.File // held for the store's life: one process per database
+	opts        Options
+	writeHealth          // the writer records every commit's outcome
+	lock        *os.File // held for the store's life: one process per database
 
 	wdb   *sql.DB
 	conn  *sql.Conn            // the writer's connection, used only by loop
@@ -65,7 +66,10 @@ type sqliteStore struct {
 	closeErr  error
 }
 
-var _ gateway.Store = (*sqliteStore)(nil)
+var (
+	_ gateway.Store       = (*sqliteStore)(nil)
+	_ gateway.WriteHealth = (*sqliteStore)(nil)
+)
 
 // readStmts are the reader pool's statements, prepared once: database/sql
 // then keeps them prepared per connection, so reads skip SQL parsing.
@@ -393,6 +397,7 @@ func (s *sqliteStore) commit(batch []*op) {
 	w := &wtx{s: s, now: s.opts.Now().UTC()}
 	w.nowNs = w.now.UnixNano()
 	fatal := s.runBatch(w, batch)
+	s.writeHealth.record(fatal, w.now)
 	if fatal != nil {
 		fatal = unavailable(fatal)
 	}
