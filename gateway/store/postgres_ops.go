@@ -398,9 +398,10 @@ const (
 		WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.m)
 		ORDER BY n`
 	// sqlUnmatchedManyPG lists the stored receipts for the (carrier,
-	// carrier id) pairs $1, $2, in arrival order.
+	// carrier id) pairs $1, $2 that arrived at or after $3 (receiptRace
+	// ago), in arrival order.
 	sqlUnmatchedManyPG = `SELECT id, carrier, carrier_id, status, state, error, at FROM unmatched_receipts
-		WHERE (carrier, carrier_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) ORDER BY id`
+		WHERE (carrier, carrier_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND received_at >= $3 ORDER BY id`
 	// sqlWaitingStatePG reads, as sqlReceiptMessagesPG does, the messages
 	// $3 that just recorded a (carrier $1, carrier id $2) some stored
 	// receipt waits for, with all their parts.
@@ -517,7 +518,7 @@ func submitsStagePG(w *ptx, ops []*pgOp) *pgStage {
 			}
 			b.Queue(sqlSubmitTotalsPG, order, totCarriers, totCosts, totCurrencies, w.nowNs)
 			b.Queue(sqlSubmitAttemptsPG, attIDs, attCarriers, attAts)
-			b.Queue(sqlUnmatchedManyPG, pairCarriers, pairCarrierID)
+			b.Queue(sqlUnmatchedManyPG, pairCarriers, pairCarrierID, w.nowNs-int64(receiptRace))
 			if grouped {
 				b.Queue(sqlWaitingStatePG, pairCarriers, pairCarrierID, pairMsgs)
 			}
@@ -869,8 +870,7 @@ func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 			}
 			t, ok, named := pick(r, w.nowNs, func(id string) (receiptTarget, bool) { return st.target(r.Carrier, id) })
 			if named && !ok {
-				tallyStale(&a.tally, r)
-				continue
+				tallyStale(&a.tally, r) // and kept: its part may not be recorded yet
 			}
 			if !ok {
 				if r.Status.Final() {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/openmf/smsgw/gateway"
 )
@@ -75,6 +76,12 @@ func pick(r gateway.Receipt, now int64, target func(carrierID string) (receiptTa
 	}
 	return receiptTarget{}, false, named
 }
+
+// receiptRace is how long a kept receipt may wait for RecordSubmits to
+// record its id: a receipt can overtake its own submit_sm_resp, but only
+// by the submission's round trip. A kept receipt older than that is never
+// applied to an id recorded later (a reused one); pruning drops it.
+const receiptRace = 30 * time.Second
 
 // staleIDsMax bounds the ids a ReceiptTally lists.
 const staleIDsMax = 5

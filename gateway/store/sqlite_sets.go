@@ -61,11 +61,14 @@ var (
 		tail: `) AS j WHERE messages.id = j.column1`,
 	}
 	// The stored receipts waiting for any of the (carrier, carrier id)
-	// pairs, in arrival order.
+	// pairs that arrived at or after the fixed argument (receiptRace ago),
+	// in arrival order.
 	unmatchedQuery = rowsQuery{
-		head: `SELECT u.id, u.carrier, u.carrier_id, u.status, u.state, u.error, u.at FROM (VALUES`,
-		row:  []string{"?", "?"},
-		tail: `) AS k JOIN unmatched_receipts u ON u.carrier = k.column1 AND u.carrier_id = k.column2 ORDER BY u.id`,
+		head: `WITH lim(since) AS (SELECT ?)
+		SELECT u.id, u.carrier, u.carrier_id, u.status, u.state, u.error, u.at FROM (VALUES`,
+		row: []string{"?", "?"},
+		tail: `) AS k JOIN unmatched_receipts u ON u.carrier = k.column1 AND u.carrier_id = k.column2
+		AND u.received_at >= (SELECT since FROM lim) ORDER BY u.id`,
 	}
 )
 
@@ -243,7 +246,7 @@ func (w *wtx) waitingFor(calls []*submitCall) (map[idKey][]waitingReceipt, error
 		}
 	}
 	waiting := make(map[idKey][]waitingReceipt)
-	err := w.queryRows(unmatchedQuery, nil, keys, func(rows *sql.Rows) error {
+	err := w.queryRows(unmatchedQuery, []any{w.nowNs - int64(receiptRace)}, keys, func(rows *sql.Rows) error {
 		var (
 			x      waitingReceipt
 			status string
@@ -380,7 +383,7 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 			switch {
 			case named && !ok:
 				tallyStale(&c.tally, r)
-				continue
+				fallthrough // kept: its part may not be recorded yet
 			case !ok:
 				if !r.Status.Final() {
 					continue

@@ -2120,7 +2120,7 @@ func testReceiptIDReuse(t *testing.T, e *env) {
 	if g := e.get("t1", waiting.ID); g.Status != gateway.StatusUndelivered {
 		t.Errorf("the waiting message is %s, want UNDELIVERED", g.Status)
 	}
-	// The same receipt again names only final parts: stale, not kept.
+	// The same receipt again names only final parts: stale.
 	if n := e.tally(r); n.Matched != 0 || n.Stale != 1 {
 		t.Errorf("receipt for final parts: %+v, want stale", n)
 	}
@@ -2153,6 +2153,23 @@ func testReceiptIDReuse(t *testing.T, e *env) {
 	late.Window = 10 * 24 * time.Hour
 	if n := e.tally(late); n.Matched != 1 {
 		t.Errorf("receipt within a 10-day window: %+v, want matched", n)
+	}
+
+	// A receipt for a reused id can overtake the submit_sm_resp of the new
+	// part: stale when it arrives (the old part is final), it is kept and
+	// applied when the new part's id is recorded moments later.
+	first, raced := msg("t1", "", 1), msg("t1", "", 1)
+	e.accept(first, raced)
+	submitOneID(e, first, "c1", "2002", now.Add(-time.Hour))
+	if n := e.receipts(receipt("c1", "2002", gateway.StatusUndelivered, "UNDELIV", "001")); n != 1 {
+		t.Fatalf("first use of 2002: matched %d", n)
+	}
+	if n := e.tally(receipt("c1", "2002", gateway.StatusDelivered, "DELIVRD", "")); n.Stale != 1 {
+		t.Fatalf("receipt ahead of its reused id: %+v, want stale", n)
+	}
+	submitOneID(e, raced, "c1", "2002", time.Now())
+	if g := e.get("t1", raced.ID); g.Status != gateway.StatusDelivered {
+		t.Errorf("the part recorded just after its receipt: %s, want DELIVERED", g.Status)
 	}
 }
 
