@@ -48,6 +48,9 @@ func (f *fakeEngine) Accept(_ context.Context, tenant string, reqs []gateway.Sen
 			f.accepted = append(f.accepted, r)
 			out[i] = gateway.AcceptOutcome{ID: id, Status: gateway.StatusRejected, Parts: 1}
 			continue
+		case r.Binary != nil && len(r.Binary.UDH)+len(r.Binary.Data) == 0:
+			out[i].Err = &gateway.FieldError{Field: "binary", Reason: "is empty"}
+			continue
 		case r.Text == "":
 			out[i].Err = &gateway.FieldError{Field: "text", Reason: "is empty"}
 			continue

@@ -439,7 +439,7 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		switch {
 		case refusedTo == len(out) || firstErr == nil:
 			return bad(answerDenied)
-		case firstErr.Field == "text":
+		case firstErr.Field == "text" || strings.HasPrefix(firstErr.Field, "binary"):
 			return bad(answerCharset)
 		case firstErr.Field == "from" && from == "":
 			return bad(answerNoSender)
