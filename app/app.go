@@ -210,7 +210,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		routes[p] = h
 	}
 	a.http = httpapi.New(httpapi.Options{Gatherer: reg, Ready: a.ready, Webhooks: hooks, Routes: routes,
-		Limits: cfg.Limits.HTTP, CORSOrigins: cfg.Limits.CORSOrigins})
+		Limits: cfg.Limits.HTTP, CORSOrigins: cfg.Limits.CORSOrigins, Auth: backoff})
 	return a, nil
 }
 

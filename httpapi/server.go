@@ -32,6 +32,9 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call; none by default
 	// (guard.CORS).
 	CORSOrigins []string
+	// Auth, when set, puts the provider webhooks under the failed-login
+	// back-off: their wrong signatures and tokens (401, 403) count.
+	Auth *guard.Backoff
 }
 
 // Server is the HTTP listener.
@@ -54,6 +57,9 @@ func New(opts Options) *Server {
 		_, _ = w.Write([]byte("ready\n"))
 	})
 	for name, h := range opts.Webhooks {
+		if opts.Auth != nil {
+			h = opts.Auth.Guard("webhook", h)
+		}
 		provider.Mount(mux, name, h)
 	}
 	for pattern, h := range opts.Routes {

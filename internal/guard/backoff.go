@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -224,4 +226,37 @@ func keys(source, user string) []string {
 		out = append(out, "user:"+user)
 	}
 	return out
+}
+
+// Guard puts a handler that checks credentials itself (a provider's signed
+// webhook) under the back-off: a source backing off is answered 429 with
+// Retry-After before h runs, and every 401 or 403 h answers counts as a
+// failure of that source.
+func (b *Backoff) Guard(iface string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		src := Source(r.RemoteAddr)
+		if err := b.Check(iface, src, ""); err != nil {
+			var be *BackoffError
+			errors.As(err, &be)
+			w.Header().Set("Retry-After", strconv.Itoa(int(be.RetryAfter.Seconds()+0.999)))
+			http.Error(w, err.Error(), http.StatusTooManyRequests)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if sw.code == http.StatusUnauthorized || sw.code == http.StatusForbidden {
+			b.Fail(iface, src, "")
+		}
+	})
+}
+
+// statusWriter remembers the status code a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }

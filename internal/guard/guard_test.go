@@ -176,3 +176,37 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// TestGuard: a provider webhook answering 403 to forged signatures puts
+// the forger's address under the back-off; the handler no longer runs for
+// it, and other addresses are served.
+func TestGuard(t *testing.T) {
+	b, err := NewBackoff(AuthConfig{}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	h := b.Guard("webhook", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		runs++
+		if r.Header.Get("X-Signature") != "good" {
+			http.Error(w, "bad signature", http.StatusForbidden)
+		}
+	}))
+	do := func(addr, sig string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/twilio/status", nil)
+		w := httptest.NewRecorder()
+		r.RemoteAddr = addr
+		r.Header.Set("X-Signature", sig)
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for range 5 {
+		do("198.51.100.1:1", "forged")
+	}
+	if w := do("198.51.100.1:1", "good"); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || runs != 5 {
+		t.Fatalf("after 5 forgeries: %d %v, handler ran %d times", w.Code, w.Header(), runs)
+	}
+	if w := do("198.51.100.2:1", "good"); w.Code != http.StatusOK {
+		t.Fatalf("another address: %d", w.Code)
+	}
+}
