@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -30,7 +31,7 @@ func plot(title, unit string, series []Sample, marks []Mark, lines []line) templ
 		left, right, top, bott = 64, 16, 28, 34
 	)
 	pw, ph := float64(W-left-right), float64(H-top-bott)
-	tmax, ymax := 1.0, 0.0
+	tmax, ymax := 0.0, 0.0
 	for _, s := range series {
 		tmax = math.Max(tmax, s.T)
 		for _, l := range lines {
@@ -38,6 +39,9 @@ func plot(title, unit string, series []Sample, marks []Mark, lines []line) templ
 		}
 	}
 	ymax = niceCeil(ymax)
+	if tmax <= 0 {
+		tmax = 1
+	}
 	x := func(t float64) float64 { return float64(left) + t/tmax*pw }
 	y := func(v float64) float64 { return float64(top) + ph - v/ymax*ph }
 	var b strings.Builder
@@ -49,8 +53,9 @@ func plot(title, unit string, series []Sample, marks []Mark, lines []line) templ
 			left, W-right, y(v), y(v), left-6, y(v)+4, html.EscapeString(axisLabel(v, unit)))
 	}
 	step := niceCeil(tmax / 8)
-	for t := 0.0; t <= tmax+1e-9; t += step {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xl">%gs</text>`, x(t), H-bott+16, t)
+	for i := 0; float64(i)*step <= tmax+1e-9; i++ {
+		t := float64(i) * step
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="xl">%ss</text>`, x(t), H-bott+16, tickLabel(t, step))
 	}
 	for _, m := range marks {
 		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%d" y2="%d" class="m"/><text x="%.1f" y="%d" class="ml">%s</text>`,
@@ -68,6 +73,16 @@ func plot(title, unit string, series []Sample, marks []Mark, lines []line) templ
 	}
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) // every text in it is escaped above
+}
+
+// tickLabel prints an axis value with as many decimals as the step has,
+// so 3 × 0.2 reads 0.6, not 0.6000000000000001.
+func tickLabel(v, step float64) string {
+	decimals := 0
+	if step < 1 {
+		decimals = int(math.Ceil(-math.Log10(step) - 1e-9))
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64)
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends.
@@ -90,8 +105,8 @@ func axisLabel(v float64, unit string) string {
 		return fmt.Sprintf("%.0fk%s", v/1000, unit)
 	case v == math.Trunc(v):
 		return fmt.Sprintf("%.0f%s", v, unit)
-	default:
-		return fmt.Sprintf("%.2g%s", v, unit)
+	default: // rounded off the float noise of ymax × i/4
+		return strconv.FormatFloat(math.Round(v*1e6)/1e6, 'f', -1, 64) + unit
 	}
 }
 
@@ -136,7 +151,7 @@ svg{display:block;margin:10px 0 22px;font-size:11px}
 </style></head><body>
 <h1>smsbench: {{.Name}}</h1>
 {{with .Description}}<p>{{.}}</p>{{end}}
-<p>{{.LoadSummary}}<br>
+<p>Load as run: {{.LoadSummary}}<br>
 Run <code>{{.Run}}</code> started {{.Started.Format "2006-01-02 15:04:05 UTC"}} on {{.Machine.GoVersion}} {{.Machine.OS}}/{{.Machine.Arch}}, {{.Machine.CPUs}} CPUs{{with .Machine.CPUModel}} ({{.}}){{end}}.</p>
 <h2>Summary</h2>
 <table>
@@ -161,10 +176,11 @@ Run <code>{{.Run}}</code> started {{.Started.Format "2006-01-02 15:04:05 UTC"}} 
 {{with .Gateway}}{{if .Measured}}<p>Gateway{{if .InProcess}} process (shared with the simulated carriers and the load generator){{end}}:
 CPU {{printf "%.1f" .CPUSeconds}} s ({{printf "%.0f" .CPUPercent}}% of one core on average), resident memory max {{printf "%.0f" .RSSMaxMiB}} MiB, at the end {{printf "%.0f" .RSSEndMiB}} MiB.</p>{{end}}{{end}}
 <h2>Over time</h2>
-{{throughput .}}
+{{if lt (len .Series) 2}}<p>The run was too short to chart ({{len .Series}} sample{{if ne (len .Series) 1}}s{{end}}); the tables above have its figures.</p>
+{{else}}{{throughput .}}
 {{acceptLatency .}}
 {{e2eLatency .}}
-{{if .Gateway.Measured}}{{process .}}{{end}}
+{{if .Gateway.Measured}}{{process .}}{{end}}{{end}}
 {{with .Carriers}}<h2>Carriers</h2>
 <table><tr><th>carrier</th><th>submits</th><th>accepted parts</th><th>throttled</th><th>rejected</th><th>receipts sent</th><th>redelivered</th><th>MO sent</th><th>link drops</th><th>max in flight</th><th>binds</th></tr>
 {{range .}}<tr><td>{{.Name}} <small>{{.Addr}}</small></td><td>{{.Submits}}</td><td>{{.Accepted}}</td><td>{{.Throttled}}</td><td>{{.Rejected}}</td><td>{{.ReceiptsSent}}</td><td>{{.Redelivered}}</td><td>{{.MOSent}}</td><td>{{.LinkDrops}}</td><td>{{.MaxInFlight}}</td><td>{{.BindsAccepted}}</td></tr>

@@ -98,7 +98,7 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 		r.SubmitSource = ""
 	}
 
-	samp := &sampler{rec: rec, env: env, events: *spec.Events, hc: &http.Client{Timeout: 900 * time.Millisecond}}
+	samp := &sampler{every: sampleEvery(spec.Duration), rec: rec, env: env, events: *spec.Events, hc: &http.Client{Timeout: 900 * time.Millisecond}}
 	start := time.Now()
 	samp.start = start
 	samp.first(bg)
@@ -227,6 +227,7 @@ func loadSummary(s LoadSpec) string {
 
 // sampler makes the per-second series and the progress line.
 type sampler struct {
+	every  time.Duration // sampleEvery
 	rec    *recorder
 	env    runEnv
 	events bool
@@ -277,9 +278,18 @@ func (s *sampler) first(ctx context.Context) {
 	}
 }
 
+// sampleEvery is the series' step: a second, or a tenth of a run shorter
+// than ten seconds (at least 50 ms), so a short run still draws a line.
+func sampleEvery(d time.Duration) time.Duration {
+	if d <= 0 || d >= 10*time.Second {
+		return time.Second
+	}
+	return max(d/10, 50*time.Millisecond)
+}
+
 func (s *sampler) loop(ctx context.Context) {
 	defer close(s.stopped)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(s.every)
 	defer t.Stop()
 	purge := 0
 	for {
@@ -291,7 +301,7 @@ func (s *sampler) loop(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.sample(ctx, now)
-			if purge++; purge%10 == 0 {
+			if purge++; purge%int(10*time.Second/s.every) == 0 {
 				s.rec.purgeEarly(now)
 			}
 		}

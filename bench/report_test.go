@@ -115,3 +115,64 @@ func TestScenarioFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestShortRunReport: a sub-second run is sampled finer, its axis labels
+// are rounded, and a run too short for two samples says so instead of
+// drawing empty charts.
+func TestShortRunReport(t *testing.T) {
+	if got := sampleEvery(600 * time.Millisecond); got != 60*time.Millisecond {
+		t.Errorf("sampleEvery(600ms) = %s, want 60ms", got)
+	}
+	if got := sampleEvery(100 * time.Millisecond); got != 50*time.Millisecond {
+		t.Errorf("sampleEvery(100ms) = %s, want the 50ms floor", got)
+	}
+	if got := sampleEvery(time.Minute); got != time.Second {
+		t.Errorf("sampleEvery(1m) = %s, want 1s", got)
+	}
+	r := sampleReport()
+	r.Series = nil
+	for i := range 10 {
+		r.Series = append(r.Series, Sample{T: 0.06 * float64(i+1), Accepted: 100})
+	}
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{">0.1s<", ">0.6s<", "Load as run: grpc at 10 msg/s"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "00000") {
+		t.Error("an axis label carries float noise")
+	}
+	r.Series = r.Series[:1]
+	b.Reset()
+	if err := r.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if page := b.String(); strings.Contains(page, "<svg") || !strings.Contains(page, "too short to chart (1 sample)") {
+		t.Errorf("a one-sample run: %d plots", strings.Count(page, "<svg"))
+	}
+}
+
+// TestOverrideInHeader: a run's --rate and --duration replace the
+// scenario's, and the description no longer passes the scenario's figures
+// off as the run's.
+func TestOverrideInHeader(t *testing.T) {
+	sc := &Scenario{Description: "gRPC Send at 1,000 msg/s for 40 s.", Load: LoadSpec{Rate: 1000, Duration: 40 * time.Second}}
+	sc.Apply(Override{Duration: 500 * time.Millisecond, Rate: 200})
+	if sc.Load.Rate != 200 || sc.Load.Duration != 500*time.Millisecond {
+		t.Errorf("load %+v", sc.Load)
+	}
+	want := "Scenario as written: gRPC Send at 1,000 msg/s for 40 s. This run overrode its duration 500ms, rate 200 msg/s."
+	if sc.Description != want {
+		t.Errorf("description %q, want %q", sc.Description, want)
+	}
+	same := &Scenario{Description: "d", Load: LoadSpec{Rate: 5}}
+	same.Apply(Override{Rate: -1})
+	if same.Description != "d" || same.Load.Rate != 5 {
+		t.Errorf("no override changed %+v", same)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,6 +100,41 @@ const (
 	benchKey    = "smsbench-api-key-0001"
 	benchSender = "BENCH"
 )
+
+// Override is what a run changes of its scenario's load (smsbench run
+// --duration, --count, --rate); zero Duration and Count and a negative
+// Rate change nothing.
+type Override struct {
+	Duration time.Duration
+	Count    int64
+	Rate     float64
+}
+
+// Apply sets the overridden load settings and says so in the description,
+// whose own figures are the scenario's: a report's header must not show a
+// rate or duration the run did not use.
+func (sc *Scenario) Apply(o Override) {
+	var changed []string
+	if o.Duration > 0 && o.Duration != sc.Load.Duration {
+		sc.Load.Duration = o.Duration
+		changed = append(changed, "duration "+o.Duration.String())
+	}
+	if o.Count > 0 && o.Count != sc.Load.Count {
+		sc.Load.Count = o.Count
+		changed = append(changed, fmt.Sprintf("count %d", o.Count))
+	}
+	if o.Rate >= 0 && o.Rate != sc.Load.Rate {
+		sc.Load.Rate = o.Rate
+		if o.Rate == 0 {
+			changed = append(changed, "rate flat out")
+		} else {
+			changed = append(changed, fmt.Sprintf("rate %g msg/s", o.Rate))
+		}
+	}
+	if len(changed) > 0 && sc.Description != "" {
+		sc.Description = fmt.Sprintf("Scenario as written: %s This run overrode its %s.", strings.TrimSpace(sc.Description), strings.Join(changed, ", "))
+	}
+}
 
 // LoadScenario reads and checks a scenario file.
 func LoadScenario(path string) (*Scenario, error) {

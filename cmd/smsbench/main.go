@@ -273,15 +273,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "smsbench run:", err)
 		return 1
 	}
-	if *duration > 0 {
-		sc.Load.Duration = *duration
-	}
-	if *count > 0 {
-		sc.Load.Count = *count
-	}
-	if *rate >= 0 {
-		sc.Load.Rate = *rate
-	}
+	sc.Apply(bench.Override{Duration: *duration, Count: *count, Rate: *rate})
 	rep, err := bench.Run(ctx, sc, bench.RunOptions{Progress: rf.progress(stderr), Dir: *dir})
 	if err != nil {
 		fmt.Fprintln(stderr, "smsbench run:", err)
