@@ -359,3 +359,23 @@ func TestHelp(t *testing.T) {
 		t.Errorf("unknown flag: exit %d: %s", code, errb)
 	}
 }
+
+// TestCheckConfigEveryProblem: one run lists every problem of a file, one
+// a line with the file, path and line, then the count.
+func TestCheckConfigEveryProblem(t *testing.T) {
+	const file = "../../config/testdata/typos.yaml"
+	code, out, errb := cli(t, "check-config", file)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	for _, want := range []string{
+		file + ": gateway.max_attemps: not a known key; did you mean max_attempts? (line 1)\n",
+		file + ": tenants[0].rate: `fast` is not a number (line 7)\n",
+		file + ": carriers[0].smpp.tsp: not a known key; did you mean tps? (line 11)\n",
+		file + ": 7 problems\n",
+	} {
+		if !strings.Contains(errb, want) {
+			t.Errorf("check-config lacks %q:\n%s", want, errb)
+		}
+	}
+}

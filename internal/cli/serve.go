@@ -212,6 +212,14 @@ does: load the env file first (set -a; . /etc/smsgw/smsgw.env; set +a).`,
 			path := args[0]
 			stdout, stderr := c.OutOrStdout(), c.ErrOrStderr()
 			cfg, err := app.LoadConfig(path)
+			if ce := (*config.Errors)(nil); errors.As(err, &ce) {
+				// One problem a line, each with its path and line.
+				for _, e := range ce.List {
+					fmt.Fprintf(stderr, "%s: %v\n", path, e)
+				}
+				fmt.Fprintf(stderr, "%s: %d problems\n", path, len(ce.List))
+				return &exitError{code: 1}
+			}
 			if err != nil {
 				fmt.Fprintln(stderr, err)
 				return &exitError{code: 1}
