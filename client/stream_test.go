@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
@@ -89,4 +91,73 @@ func TestStreamStartsAtLatestWithHeartbeats(t *testing.T) {
 			t.Errorf("StreamEvents(%v) = %v, want INVALID_ARGUMENT", bad, err)
 		}
 	}
+}
+
+// TestResumingIntoPrunedHistoryIsOutOfRange: a consumer whose cursor is
+// older than what retention kept gets OUT_OF_RANGE instead of silently
+// resuming after the gap; it can start at the latest event, and a new
+// cursor starts at the oldest event kept.
+func TestResumingIntoPrunedHistoryIsOutOfRange(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	first := apptest.Start(t, apptest.Config(t, sim.Addr(), dir))
+	c, err := client.Dial(first.GRPCAddr(), apptest.KeyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "soon pruned"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.Recv()
+	if err != nil || ev.GetMessageId() != sent.GetId() {
+		t.Fatalf("first event %v, %v", ev, err)
+	}
+	if _, err := c.AckEvents(ctx, &pb.AckEventsRequest{Cursor: "adapter", Seq: ev.GetSeq()}); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if err := first.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1200 * time.Millisecond)
+	cfg := apptest.Config(t, sim.Addr(), dir)
+	cfg.Gateway.EventRetention = time.Second // prunes every event at start
+	cfg.MessageGateway.ReportHorizon = 0
+	second := apptest.Start(t, cfg)
+	c, err = client.Dial(second.GRPCAddr(), apptest.KeyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	check := func(req *pb.StreamEventsRequest, want codes.Code) {
+		t.Helper()
+		var err error
+		testutil.Eventually(t, 10*time.Second, func() error { // the prune runs as the node starts
+			sctx, scancel := context.WithTimeout(ctx, time.Second)
+			defer scancel()
+			var s pb.Messaging_StreamEventsClient
+			if s, err = c.StreamEvents(sctx, req); err == nil {
+				_, err = s.Recv()
+			}
+			if status.Code(err) == codes.DeadlineExceeded {
+				err = nil // nothing to send yet: the stream was accepted
+			}
+			if got := status.Code(err); got != want {
+				return fmt.Errorf("StreamEvents(%v) = %v, want %v", req, err, want)
+			}
+			return nil
+		})
+	}
+	check(&pb.StreamEventsRequest{Cursor: "adapter"}, codes.OutOfRange)
+	check(&pb.StreamEventsRequest{FromSeq: ev.GetSeq() + 1}, codes.OutOfRange)
+	check(&pb.StreamEventsRequest{Cursor: "adapter", Start: pb.StartPosition_START_POSITION_LATEST}, codes.OK)
+	check(&pb.StreamEventsRequest{Cursor: "new-consumer"}, codes.OK)
 }

@@ -382,6 +382,12 @@ func (e *Engine) LastSeq(ctx context.Context) (int64, error) {
 	return e.opts.Store.LastSeq(ctx)
 }
 
+// PrunedThrough is the highest seq retention has deleted: a reader that
+// resumes at or below it has missed events.
+func (e *Engine) PrunedThrough(ctx context.Context) (int64, error) {
+	return e.opts.Store.PrunedThrough(ctx)
+}
+
 // Cursor is where a tenant's named cursor stands (0: never acknowledged).
 func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {

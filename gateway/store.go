@@ -146,6 +146,10 @@ type EventLog interface {
 	// events appended later.
 	LastSeq(ctx context.Context) (int64, error)
 
+	// PrunedThrough returns the highest seq retention has deleted (0: none):
+	// a reader resuming at or below it has missed events.
+	PrunedThrough(ctx context.Context) (int64, error)
+
 	// Cursor returns a named cursor's seq, 0 when it was never acked.
 	Cursor(ctx context.Context, tenant, cursor string) (int64, error)
 

@@ -319,6 +319,22 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 	}
 }
 
+// resumeAt checks that a stream resuming at seq has missed nothing:
+// OUT_OF_RANGE when retention deleted events from seq on, so a consumer
+// learns it must reconcile (ListMessages) instead of going on silently
+// after a gap.
+func (s *Server) resumeAt(ctx context.Context, seq int64) (int64, error) {
+	pruned, err := s.engine.PrunedThrough(ctx)
+	if err != nil {
+		return 0, s.toStatus(ctx, "StreamEvents", err)
+	}
+	if seq <= pruned {
+		return 0, status.Errorf(codes.OutOfRange, "events up to seq %d were deleted by retention, so resuming at %d would skip some; "+
+			"reconcile with ListMessages, then start at the latest event (start = START_POSITION_LATEST) or at %d", pruned, seq, pruned+1)
+	}
+	return seq, nil
+}
+
 // streamStart is the first seq a stream asks for: from_seq, else by the
 // start position, else after the cursor, else the oldest kept.
 func (s *Server) streamStart(ctx context.Context, tenant string, r *pb.StreamEventsRequest) (int64, error) {
@@ -329,7 +345,7 @@ func (s *Server) streamStart(ctx context.Context, tenant string, r *pb.StreamEve
 		if r.GetStart() != pb.StartPosition_START_POSITION_UNSPECIFIED {
 			return 0, fieldStatus(&gateway.FieldError{Field: "start", Reason: "must be unspecified when from_seq is set"}).Err()
 		}
-		return r.GetFromSeq(), nil
+		return s.resumeAt(ctx, r.GetFromSeq())
 	}
 	switch r.GetStart() {
 	case pb.StartPosition_START_POSITION_EARLIEST:
@@ -348,7 +364,10 @@ func (s *Server) streamStart(ctx context.Context, tenant string, r *pb.StreamEve
 		if err != nil {
 			return 0, s.toStatus(ctx, "StreamEvents", err)
 		}
-		return seq + 1, nil
+		if seq == 0 {
+			return 0, nil // a new cursor starts at the oldest kept
+		}
+		return s.resumeAt(ctx, seq+1)
 	}
 	return 0, fieldStatus(&gateway.FieldError{Field: "start", Reason: fmt.Sprintf("unknown start position %v", r.GetStart())}).Err()
 }

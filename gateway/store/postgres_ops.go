@@ -1188,7 +1188,31 @@ func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, err
 // deleting committed rows leaves a gap a reader just passes over. The
 // sequence never goes back, so new events number above every deleted one.
 func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "events", sqlPruneEvents, before)
+	var n int64
+	err := s.writeAlone(ctx, "prune events", func(w *ptx) error {
+		_, err := w.exec(`UPDATE event_watermark SET pruned_through =
+			GREATEST(pruned_through, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE at < $1))`, toNanos(before))
+		if err == nil {
+			n, err = w.exec(sqlPruneEvents, toNanos(before))
+		}
+		if err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
+// PrunedThrough implements gateway.EventLog.
+func (s *pgStore) PrunedThrough(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.run(func() error {
+		return s.pool.QueryRow(ctx, sqlPrunedThrough).Scan(&seq)
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: pruned through: %w", err)
+	}
+	return seq, err
 }
 
 // prune runs one of the retention DELETEs (sqlPrune*, before as $1) and

@@ -348,6 +348,7 @@ const (
 	sqlSubmittedParts = "SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id <> ''"
 	sqlCursor         = "SELECT seq FROM event_cursors WHERE tenant = $1 AND name = $2"
 	sqlPruneEvents    = "DELETE FROM events WHERE at < $1"
+	sqlPrunedThrough  = "SELECT pruned_through FROM event_watermark"
 )
 
 // listQuery builds List's statement: the tenant's messages matching f,

@@ -723,7 +723,31 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 // keeps the highest seq ever used, so new events still number above every
 // deleted one.
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "events", sqlPruneEvents, before)
+	var n int64
+	err := s.do(ctx, "prune events", func(w *wtx) error {
+		_, err := w.exec(`UPDATE event_watermark SET pruned_through =
+			MAX(pruned_through, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE at < $1))`, toNanos(before))
+		if err == nil {
+			n, err = w.exec(sqlPruneEvents, toNanos(before))
+		}
+		if err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}
+
+// PrunedThrough implements gateway.EventLog.
+func (s *sqliteStore) PrunedThrough(ctx context.Context) (int64, error) {
+	var seq int64
+	err := s.read(func() error {
+		return s.rdb.QueryRowContext(ctx, sqlPrunedThrough).Scan(&seq)
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: pruned through: %w", err)
+	}
+	return seq, err
 }
 
 // prune runs one of the retention DELETEs (sqlPrune*, before as $1) and

@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 6
+const schemaVersion = 7
 
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {

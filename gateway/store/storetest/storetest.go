@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"EventsOrder", testEventsOrder},
 		{"EventsCarryTheirMessage", testEventsCarryTheirMessage},
 		{"LastSeq", testLastSeq},
+		{"PrunedThrough", testPrunedThrough},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -948,6 +949,32 @@ func testLastSeq(t *testing.T, e *env) {
 	}
 	if seq, err := e.s.LastSeq(t.Context()); err != nil || seq != last {
 		t.Errorf("LastSeq after pruning everything = %d, %v; want %d", seq, err, last)
+	}
+}
+
+// testPrunedThrough: the watermark is 0 until retention deletes events,
+// then the highest seq it deleted, and an earlier cut never moves it back.
+func testPrunedThrough(t *testing.T, e *env) {
+	if seq, err := e.s.PrunedThrough(t.Context()); err != nil || seq != 0 {
+		t.Fatalf("PrunedThrough of a fresh log = %d, %v; want 0", seq, err)
+	}
+	e.accept(msg("t1", "", 1), msg("t2", "", 1))
+	time.Sleep(5 * time.Millisecond)
+	cut := time.Now()
+	time.Sleep(5 * time.Millisecond)
+	e.accept(msg("t1", "", 1))
+	evs := e.events("")
+	if _, err := e.s.PruneEvents(t.Context(), cut); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := e.s.PrunedThrough(t.Context()); err != nil || seq != evs[1].Seq {
+		t.Fatalf("PrunedThrough = %d, %v; want %d, the newer of the two pruned", seq, err, evs[1].Seq)
+	}
+	if _, err := e.s.PruneEvents(t.Context(), cut.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := e.s.PrunedThrough(t.Context()); err != nil || seq != evs[1].Seq {
+		t.Errorf("PrunedThrough after a prune that deleted nothing = %d, %v; want %d", seq, err, evs[1].Seq)
 	}
 }
 

@@ -1070,7 +1070,9 @@ type StreamEventsRequest struct {
 	// Kinds wanted; empty means all.
 	Kinds []EventKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
 	// A durable cursor name (see AckEvents): with from_seq 0 the stream
-	// starts right after the cursor's last acknowledged seq.
+	// starts right after the cursor's last acknowledged seq. Resuming (by
+	// cursor or from_seq) where retention has deleted events fails with
+	// OUT_OF_RANGE: reconcile with ListMessages, then start at the latest.
 	Cursor string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
 	// Where to start when from_seq is 0; with from_seq set it must be
 	// unspecified.
