@@ -69,6 +69,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"CategoryMetaAndByClientRef", testCategoryMetaAndByClientRef},
 		{"OptedOutStoredFinal", testOptedOutStoredFinal},
 		{"UnroutableStoredFailed", testUnroutableStoredFailed},
+		{"FraudRefusedStoredRejected", testFraudRefusedStoredRejected},
 		{"ReceiptIDReuse", testReceiptIDReuse},
 		{"ReceiptsPruned", testReceiptsPruned},
 		{"OptOutList", testOptOutList},
@@ -1703,6 +1704,12 @@ func testOptedOutStoredFinal(t *testing.T, e *env) {
 // (the engine decides), final like an opted-out one.
 func testUnroutableStoredFailed(t *testing.T, e *env) {
 	storedFinal(t, e, gateway.StatusFailed, "no route for +254700000001")
+}
+
+// testFraudRefusedStoredRejected: a message the tenant's fraud controls
+// refused is accepted REJECTED with the reason, final like an opted-out one.
+func testFraudRefusedStoredRejected(t *testing.T, e *env) {
+	storedFinal(t, e, gateway.StatusRejected, "refused by the tenant's fraud controls: +881… is a high-risk range")
 }
 
 // storedFinal accepts a message given a final status beside an ordinary
