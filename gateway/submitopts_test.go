@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/openmf/smsgw/gateway"
@@ -82,7 +83,7 @@ func TestBinaryMessages(t *testing.T) {
 		field string
 	}{
 		{gateway.Binary{UDH: []byte{5, 0, 3}, Data: []byte{1}}, "binary.udh"},
-		{gateway.Binary{Data: make([]byte, 141)}, "binary"},
+		{gateway.Binary{Data: make([]byte, 10*134+1)}, "binary"}, // 11 parts, the limit is 10
 		{gateway.Binary{}, "binary"},
 	} {
 		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "0712345678", Binary: &c.b}})
@@ -90,5 +91,40 @@ func TestBinaryMessages(t *testing.T) {
 		if err != nil || !errors.As(out[0].Err, &fe) || fe.Field != c.field {
 			t.Errorf("%+v: %v %v, want a field error on %s", c.b, err, out[0].Err, c.field)
 		}
+	}
+}
+
+// TestBinaryParts: a binary message longer than one SMS is cut as
+// gw/sms.c sms_split cuts 8-bit and UCS-2 data: 140 octets less the UDH
+// grown by the concatenation element (IEI 0, length 3, ref, total, seq),
+// an even count for UCS-2.
+func TestBinaryParts(t *testing.T) {
+	port := []byte{6, 5, 4, 0x0b, 0x84, 0x23, 0xf0}
+	for _, c := range []struct {
+		b    gateway.Binary
+		lens []int
+	}{
+		{gateway.Binary{UDH: port, Data: make([]byte, 133)}, []int{133}},
+		{gateway.Binary{UDH: port, Data: make([]byte, 200)}, []int{128, 72}},
+		{gateway.Binary{Data: make([]byte, 300)}, []int{134, 134, 32}},
+		{gateway.Binary{Data: make([]byte, 300), DataCoding: 0x08, UDH: []byte{3, 0x70, 1, 0}}, []int{130, 130, 40}},
+	} {
+		var lens []int
+		for _, p := range c.b.Parts() {
+			lens = append(lens, len(p))
+		}
+		if fmt.Sprint(lens) != fmt.Sprint(c.lens) {
+			t.Errorf("UDH %d octets, data %d (dc %#x): parts %v, want %v", len(c.b.UDH), len(c.b.Data), c.b.DataCoding, lens, c.lens)
+		}
+	}
+	b := gateway.Binary{UDH: port}
+	if got := b.PartUDH(0x2a, 2, 1); fmt.Sprintf("% x", got) != "0b 05 04 0b 84 23 f0 00 03 2a 02 02" {
+		t.Errorf("part 2 of 2: UDH % x", got)
+	}
+	if got := (&gateway.Binary{}).PartUDH(7, 3, 0); fmt.Sprintf("% x", got) != "05 00 03 07 03 01" {
+		t.Errorf("no UDH of its own, part 1 of 3: % x", got)
+	}
+	if got := b.PartUDH(7, 1, 0); string(got) != string(port) {
+		t.Errorf("one part keeps the caller's UDH: % x", got)
 	}
 }

@@ -102,8 +102,11 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 		if err := r.Binary.check(); err != nil {
 			return nil, err
 		}
+		enc, parts = EncodingBinary, len(r.Binary.Parts())
+		if parts > a.maxParts {
+			return nil, &FieldError{"binary", fmt.Sprintf("needs %d SMS parts; the limit is %d", parts, a.maxParts)}
+		}
 		r.Text, r.Meta = binaryMessage(r.Binary, r.Meta)
-		enc, parts = EncodingBinary, 1
 	} else {
 		if r.Text == "" {
 			return nil, &FieldError{"text", "is empty"}

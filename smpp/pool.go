@@ -509,12 +509,21 @@ func (p *Pool) buildSubmit(m *gateway.Message, segs *smstext.Segments, idx int, 
 	}
 	dc := dataCoding(segs.DataCoding, opts)
 	if m.Encoding == gateway.EncodingBinary {
-		// The caller's data_coding, class included; its UDH is the
-		// start of the one part.
-		dc = segs.DataCoding
-		if b, _ := m.Binary(); b != nil && len(b.UDH) > 0 {
+		// The caller's data_coding, class included, and its UDH, with
+		// the concatenation element when there are several parts.
+		b, err := m.Binary()
+		if err != nil {
+			return nil, permanent("BINARY", fmt.Errorf("smpp: %w", err))
+		}
+		udh := b.PartUDH(byte(ref), len(segs.Parts), idx)
+		if len(udh) > 0 {
 			sm.EsmClass |= data.SM_UDH_GSM
 		}
+		payload := append(append([]byte(nil), udh...), segs.Parts[idx]...)
+		if err := sm.Message.SetMessageDataWithEncoding(payload, rawCoding(segs.DataCoding)); err != nil {
+			return nil, permanent("ESME_RINVMSGLEN", fmt.Errorf("smpp: part %d: %w", idx, err))
+		}
+		return sm, nil
 	}
 	if idx < 0 {
 		sm.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessagePayload, Data: segs.Whole})
@@ -557,8 +566,7 @@ func (p *Pool) segment(m *gateway.Message) (smstext.Segments, error) {
 		opt.UCS2 = m.SubmitOptions().UCS2
 		return smstext.Segment(m.Text, opt)
 	}
-	return smstext.Segments{DataCoding: b.DataCoding, Parts: [][]byte{append(append([]byte(nil), b.UDH...), b.Data...)},
-		Concat: smstext.ConcatUDH8}, nil
+	return smstext.Segments{DataCoding: b.DataCoding, Parts: b.Parts(), Concat: smstext.ConcatUDH8}, nil
 }
 
 // validityPeriod is an absolute SMPP time in UTC, "YYMMDDhhmmss000+", the

@@ -45,11 +45,6 @@ const (
 	answerTooManyReceivers = "Too many receivers (%d; at most %d per request), rejected"
 	answerMethod           = "Only GET and POST may send, rejected"
 
-	// answerBinaryLong is smsgw's own: a binary message (coding=1 or a
-	// UDH) goes as one SMS, and Kannel would split it. It keeps Kannel's
-	// "<field> ..., rejected" shape.
-	answerBinaryLong = "Binary message longer than one SMS (140 octets with its UDH), rejected"
-
 	// replyEmpty is smsbox's reply-emptymessage default (gw/smsbox.c
 	// init_smsbox), sent when a service answers nothing and omit-empty is
 	// off; replyCouldNotFetch is reply-couldnotfetch, sent when the

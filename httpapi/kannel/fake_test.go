@@ -51,7 +51,7 @@ func (f *fakeEngine) Accept(_ context.Context, tenant string, reqs []gateway.Sen
 		case r.Binary != nil && len(r.Binary.UDH)+len(r.Binary.Data) == 0:
 			out[i].Err = &gateway.FieldError{Field: "binary", Reason: "is empty"}
 			continue
-		case r.Text == "":
+		case r.Binary == nil && r.Text == "":
 			out[i].Err = &gateway.FieldError{Field: "text", Reason: "is empty"}
 			continue
 		}

@@ -351,9 +351,6 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		if bin, ok = binaryOf(req, text); !ok {
 			return bad(answerCharset)
 		}
-		if len(bin.UDH)+len(bin.Data) > gateway.MaxBinaryOctets {
-			return bad(answerBinaryLong)
-		}
 	}
 	smsc := u.smscFor(req.smsc)
 	if smsc != "" && len(u.AllowedSMSC) > 0 && !slices.Contains(u.AllowedSMSC, smsc) {
@@ -380,19 +377,25 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		meta[metaMClass] = strconv.Itoa(req.mclass)
 	}
 	submit := submitOptions(req)
-	texts := []string{text}
+	texts, bins := []string{text}, []*gateway.Binary{bin}
 	if bin == nil {
 		texts = u.split(text, req.coding == codingUCS2)
+	} else {
+		bins = u.splitBinary(bin)
+		texts = make([]string, len(bins))
 	}
 	reqs := make([]gateway.SendRequest, 0, len(allowed)*len(texts))
 	for _, rcv := range allowed {
-		for _, part := range texts {
+		for j, part := range texts {
 			m := make(map[string]string, len(meta)+1)
 			for k, v := range meta {
 				m[k] = v
 			}
 			m[metaTo] = rcv
-			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit, Binary: bin}
+			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit}
+			if bin != nil {
+				sr.Binary = bins[j]
+			}
 			if req.priority != undefined {
 				sr.Priority = int32(req.priority)
 			}
@@ -601,4 +604,42 @@ func binaryOf(req sendRequest, text string) (*gateway.Binary, bool) {
 	}
 	b.DataCoding = byte(dcsOf(req.coding, req.mclass, req.mwi, mode, len(b.Data) > 0))
 	return b, true
+}
+
+// splitBinary is split for a binary message: with concatenation off,
+// separate messages of at most one SMS each (the UDH on every one, no
+// concatenation element), max_messages of them (1 by default); with it
+// on, one message the gateway cuts into concatenated parts, its data cut
+// to max_messages parts when that is set.
+func (u *user) splitBinary(b *gateway.Binary) []*gateway.Binary {
+	maxMsgs := 0
+	if u.MaxMessages != nil {
+		maxMsgs = *u.MaxMessages
+	}
+	if u.Concatenation == nil || *u.Concatenation {
+		parts := b.Parts()
+		if maxMsgs == 0 || len(parts) <= maxMsgs {
+			return []*gateway.Binary{b}
+		}
+		cut := *b
+		cut.Data = nil
+		for _, p := range parts[:maxMsgs] {
+			cut.Data = append(cut.Data, p...)
+		}
+		return []*gateway.Binary{&cut}
+	}
+	maxMsgs = max(maxMsgs, 1)
+	per := max(gateway.MaxBinaryOctets-len(b.UDH), 1)
+	if b.DataCoding&0xC0 == 0 && b.DataCoding&0x0C == 0x08 {
+		per = max(per&^1, 2) // whole UCS-2 characters
+	}
+	var out []*gateway.Binary
+	for d := b.Data; len(out) < maxMsgs; {
+		n := min(per, len(d))
+		out = append(out, &gateway.Binary{UDH: b.UDH, Data: d[:n], DataCoding: b.DataCoding})
+		if d = d[n:]; len(d) == 0 {
+			break
+		}
+	}
+	return out
 }

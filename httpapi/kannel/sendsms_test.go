@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/webhook"
 )
@@ -309,6 +310,37 @@ func TestSMSCPinsOnlyCarriersThatRun(t *testing.T) {
 		}
 		if r := eng.accepted[n]; r.Carrier != c.pin || r.Meta[metaSMSC] != c.kept {
 			t.Errorf("%s smsc=%q: pinned to %q with smsc-id %q, want %q and %q", c.user, c.smsc, r.Carrier, r.Meta[metaSMSC], c.pin, c.kept)
+		}
+	}
+}
+
+// TestUserConcatenationBinary: with concatenation off a long binary
+// message becomes separate messages of one SMS each, the UDH on every
+// one, max_messages of them; with it on, one message cut to max_messages
+// concatenated parts.
+func TestUserConcatenationBinary(t *testing.T) {
+	off, on, two := false, true, 2
+	b := &gateway.Binary{UDH: []byte{6, 5, 4, 0x0b, 0x84, 0x23, 0xf0}, Data: make([]byte, 400), DataCoding: 4}
+	for _, c := range []struct {
+		concat *bool
+		max    *int
+		want   []int // data octets per message
+	}{
+		{nil, nil, []int{400}},
+		{&off, &two, []int{133, 133}},
+		{&off, nil, []int{133}},
+		{&on, &two, []int{256}},
+	} {
+		u := &user{User: User{Concatenation: c.concat, MaxMessages: c.max}}
+		var got []int
+		for _, m := range u.splitBinary(b) {
+			if string(m.UDH) != string(b.UDH) {
+				t.Errorf("UDH % x", m.UDH)
+			}
+			got = append(got, len(m.Data))
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("concatenation %v max %v: %v, want %v", c.concat, c.max, got, c.want)
 		}
 	}
 }

@@ -136,6 +136,37 @@ func TestWhatGoesOnTheWire(t *testing.T) {
 		}
 	})
 
+	t.Run("binary message over one SMS", func(t *testing.T) {
+		udh := "\x06\x05\x04\x0b\x84\x23\xf0"
+		data := strings.Repeat("\xab", 200)
+		send(t, "+254735000600", url.Values{"coding": {"1"}, "udh": {udh}, "text": {data}})
+		var parts []smsc.Submit
+		testutil.Eventually(t, 30*time.Second, func() error {
+			parts = parts[:0]
+			for _, s := range r.sim.Submits() {
+				if s.Dest == "254735000600" {
+					parts = append(parts, s)
+				}
+			}
+			if len(parts) != 2 {
+				return fmt.Errorf("%d parts submitted", len(parts))
+			}
+			return nil
+		})
+		got := map[byte]string{}
+		for _, p := range parts {
+			sm := p.ShortMessage
+			if p.ESMClass&0x40 == 0 || p.DataCoding != 0x04 || len(sm) < 12 || string(sm[:7]) != "\x0b\x05\x04\x0b\x84\x23\xf0" ||
+				sm[7] != 0 || sm[8] != 3 || sm[10] != 2 || sm[9] != parts[0].ShortMessage[9] {
+				t.Fatalf("part: esm_class %#x data_coding %#x short_message % x", p.ESMClass, p.DataCoding, sm)
+			}
+			got[sm[11]] = string(sm[12:])
+		}
+		if got[1]+got[2] != data || len(got[1]) != 128 {
+			t.Errorf("parts carry %d and %d octets, want 128 then 72 of the data", len(got[1]), len(got[2]))
+		}
+	})
+
 	t.Run("intermediate receipts", func(t *testing.T) {
 		for _, c := range []struct {
 			name, to, mask string
