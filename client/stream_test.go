@@ -161,3 +161,43 @@ func TestResumingIntoPrunedHistoryIsOutOfRange(t *testing.T) {
 	check(&pb.StreamEventsRequest{Cursor: "adapter", Start: pb.StartPosition_START_POSITION_LATEST}, codes.OK)
 	check(&pb.StreamEventsRequest{Cursor: "new-consumer"}, codes.OK)
 }
+
+// TestCursorsListAndDelete: an operator sees the tenant's consumers and
+// how far each got, and retires one; a missing one is NOT_FOUND.
+func TestCursorsListAndDelete(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
+	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "hello"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mifos-adapter", "old-bridge"} {
+		if _, err := c.AckEvents(ctx, &pb.AckEventsRequest{Cursor: name, Seq: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := c.ListCursors(ctx, &pb.ListCursorsRequest{})
+	if err != nil || len(list.GetCursors()) != 2 || list.GetCursors()[0].GetName() != "mifos-adapter" ||
+		list.GetCursors()[0].GetSeq() != 1 || list.GetCursors()[0].GetUpdateTime() == nil {
+		t.Fatalf("ListCursors = %v, %v", list, err)
+	}
+	if _, err := c.DeleteCursor(ctx, &pb.DeleteCursorRequest{Name: "old-bridge"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteCursor(ctx, &pb.DeleteCursorRequest{Name: "old-bridge"}); status.Code(err) != codes.NotFound {
+		t.Errorf("deleting it again: %v, want NOT_FOUND", err)
+	}
+	if _, err := c.DeleteCursor(ctx, &pb.DeleteCursorRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("deleting no name: %v, want INVALID_ARGUMENT", err)
+	}
+	if list, err := c.ListCursors(ctx, &pb.ListCursorsRequest{}); err != nil || len(list.GetCursors()) != 1 {
+		t.Errorf("after delete: %v, %v", list, err)
+	}
+}

@@ -388,6 +388,24 @@ func (e *Engine) PrunedThrough(ctx context.Context) (int64, error) {
 	return e.opts.Store.PrunedThrough(ctx)
 }
 
+// Cursors lists a tenant's named cursors.
+func (e *Engine) Cursors(ctx context.Context, tenant string) ([]CursorState, error) {
+	return e.opts.Store.Cursors(ctx, tenant)
+}
+
+// DeleteCursor forgets a tenant's cursor; ErrNotFound when it has none of
+// that name.
+func (e *Engine) DeleteCursor(ctx context.Context, tenant, cursor string) error {
+	if cursor == "" {
+		return &FieldError{"name", "is empty"}
+	}
+	found, err := e.opts.Store.DeleteCursor(ctx, tenant, cursor)
+	if err == nil && !found {
+		err = ErrNotFound
+	}
+	return err
+}
+
 // Cursor is where a tenant's named cursor stands (0: never acknowledged).
 func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {

@@ -234,3 +234,10 @@ type ReceiptTally struct {
 	// StaleIDs is a few of the stale receipts' ids, for the log.
 	StaleIDs []string
 }
+
+// CursorState is a named consumer's acknowledged position in the event log.
+type CursorState struct {
+	Name      string
+	Seq       int64
+	UpdatedAt time.Time
+}

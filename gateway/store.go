@@ -150,6 +150,14 @@ type EventLog interface {
 	// a reader resuming at or below it has missed events.
 	PrunedThrough(ctx context.Context) (int64, error)
 
+	// Cursors lists a tenant's cursors by name, so an operator sees which
+	// consumers exist and how far behind each is.
+	Cursors(ctx context.Context, tenant string) ([]CursorState, error)
+
+	// DeleteCursor forgets a tenant's cursor (a consumer retired), saying
+	// whether it existed.
+	DeleteCursor(ctx context.Context, tenant, cursor string) (bool, error)
+
 	// Cursor returns a named cursor's seq, 0 when it was never acked.
 	Cursor(ctx context.Context, tenant, cursor string) (int64, error)
 

@@ -221,6 +221,30 @@ func (s *Server) AckEvents(ctx context.Context, r *pb.AckEventsRequest) (*pb.Ack
 	return &pb.AckEventsResponse{Seq: seq}, nil
 }
 
+// ListCursors implements smsgw.v1.Messaging.
+func (s *Server) ListCursors(ctx context.Context, _ *pb.ListCursorsRequest) (*pb.ListCursorsResponse, error) {
+	cs, err := s.engine.Cursors(ctx, tenantFrom(ctx))
+	if err != nil {
+		return nil, s.toStatus(ctx, "ListCursors", err)
+	}
+	out := &pb.ListCursorsResponse{}
+	for _, c := range cs {
+		out.Cursors = append(out.Cursors, &pb.Cursor{Name: c.Name, Seq: c.Seq, UpdateTime: ts(c.UpdatedAt)})
+	}
+	return out, nil
+}
+
+// DeleteCursor implements smsgw.v1.Messaging.
+func (s *Server) DeleteCursor(ctx context.Context, r *pb.DeleteCursorRequest) (*pb.DeleteCursorResponse, error) {
+	if err := s.engine.DeleteCursor(ctx, tenantFrom(ctx), r.GetName()); err != nil {
+		if errors.Is(err, gateway.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "no cursor named %q", r.GetName())
+		}
+		return nil, s.toStatus(ctx, "DeleteCursor", err)
+	}
+	return &pb.DeleteCursorResponse{}, nil
+}
+
 // GetMessage implements smsgw.v1.Messaging.
 func (s *Server) GetMessage(ctx context.Context, r *pb.GetMessageRequest) (*pb.Message, error) {
 	if r.GetId() == "" {

@@ -1161,6 +1161,36 @@ func (s *pgStore) LastSeq(ctx context.Context) (int64, error) {
 	return seq, nil
 }
 
+// Cursors implements gateway.EventLog.
+func (s *pgStore) Cursors(ctx context.Context, tenant string) ([]gateway.CursorState, error) {
+	var out []gateway.CursorState
+	err := s.run(func() error {
+		rows, err := s.pool.Query(ctx, sqlCursors, tenant)
+		if err != nil {
+			return err
+		}
+		out, err = scanCursors(rows)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: cursors of %q: %w", tenant, err)
+	}
+	return out, err
+}
+
+// DeleteCursor implements gateway.EventLog.
+func (s *pgStore) DeleteCursor(ctx context.Context, tenant, cursor string) (bool, error) {
+	var n int64
+	err := s.writeAlone(ctx, "delete cursor", func(w *ptx) error {
+		var err error
+		if n, err = w.exec(sqlDeleteCursor, tenant, cursor); err != nil {
+			return fmt.Errorf("store: delete cursor %q/%q: %w", tenant, cursor, err)
+		}
+		return nil
+	})
+	return n > 0, err
+}
+
 func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {
 		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)

@@ -312,6 +312,24 @@ type sqlRows struct{ *sql.Rows }
 
 func (r sqlRows) Close() { _ = r.Rows.Close() }
 
+// scanCursors reads sqlCursors' rows.
+func scanCursors(rows rowScanner) ([]gateway.CursorState, error) {
+	defer rows.Close()
+	var out []gateway.CursorState
+	for rows.Next() {
+		var (
+			c  gateway.CursorState
+			at int64
+		)
+		if err := rows.Scan(&c.Name, &c.Seq, &at); err != nil {
+			return nil, err
+		}
+		c.UpdatedAt = fromNanos(at)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // scanAttempts reads sqlAttempts' rows.
 func scanAttempts(rows rowScanner) ([]gateway.Attempt, error) {
 	defer rows.Close()
@@ -349,6 +367,8 @@ const (
 	sqlCursor         = "SELECT seq FROM event_cursors WHERE tenant = $1 AND name = $2"
 	sqlPruneEvents    = "DELETE FROM events WHERE at < $1"
 	sqlPrunedThrough  = "SELECT pruned_through FROM event_watermark"
+	sqlCursors        = "SELECT name, seq, updated_at FROM event_cursors WHERE tenant = $1 ORDER BY name"
+	sqlDeleteCursor   = "DELETE FROM event_cursors WHERE tenant = $1 AND name = $2"
 )
 
 // listQuery builds List's statement: the tenant's messages matching f,

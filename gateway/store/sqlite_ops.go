@@ -683,7 +683,6 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 	})
 }
 
-// Cursor reads a cursor on the reader pool.
 // LastSeq implements gateway.EventLog from AUTOINCREMENT's own record,
 // which outlives pruned rows.
 func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
@@ -697,6 +696,37 @@ func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
 	return seq, err
 }
 
+// Cursors implements gateway.EventLog.
+func (s *sqliteStore) Cursors(ctx context.Context, tenant string) ([]gateway.CursorState, error) {
+	var out []gateway.CursorState
+	err := s.read(func() error {
+		rows, err := s.rdb.QueryContext(ctx, sqlCursors, tenant)
+		if err != nil {
+			return err
+		}
+		out, err = scanCursors(sqlRows{rows})
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("store: cursors of %q: %w", tenant, err)
+	}
+	return out, err
+}
+
+// DeleteCursor implements gateway.EventLog.
+func (s *sqliteStore) DeleteCursor(ctx context.Context, tenant, cursor string) (bool, error) {
+	var n int64
+	err := s.do(ctx, "delete cursor", func(w *wtx) error {
+		var err error
+		if n, err = w.exec(sqlDeleteCursor, tenant, cursor); err != nil {
+			return fmt.Errorf("store: delete cursor %q/%q: %w", tenant, cursor, err)
+		}
+		return nil
+	})
+	return n > 0, err
+}
+
+// Cursor reads a cursor on the reader pool.
 func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64, error) {
 	if cursor == "" {
 		return 0, fmt.Errorf("store: cursor (tenant %q): empty cursor name", tenant)

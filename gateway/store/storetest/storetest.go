@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"EventsCarryTheirMessage", testEventsCarryTheirMessage},
 		{"LastSeq", testLastSeq},
 		{"PrunedThrough", testPrunedThrough},
+		{"CursorsListDelete", testCursorsListDelete},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -976,6 +977,42 @@ func testPrunedThrough(t *testing.T, e *env) {
 	}
 	if seq, err := e.s.PrunedThrough(t.Context()); err != nil || seq != evs[1].Seq {
 		t.Errorf("PrunedThrough after a prune that deleted nothing = %d, %v; want %d", seq, err, evs[1].Seq)
+	}
+}
+
+// testCursorsListDelete: a tenant's cursors come by name with their seq
+// and time, never another tenant's; a deleted cursor is gone (a stream
+// naming it starts afresh) and deleting it again finds nothing.
+func testCursorsListDelete(t *testing.T, e *env) {
+	e.accept(msg("t1", "", 1), msg("t1", "", 1))
+	evs := e.events("")
+	for _, c := range []struct {
+		tenant, name string
+		seq          int64
+	}{{"t1", "sms-bridge", evs[1].Seq}, {"t1", "adapter", evs[0].Seq}, {"t2", "other", evs[0].Seq}} {
+		if err := e.s.AckEvents(t.Context(), c.tenant, c.name, c.seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := e.s.Cursors(t.Context(), "t1")
+	if err != nil || len(cs) != 2 || cs[0].Name != "adapter" || cs[0].Seq != evs[0].Seq ||
+		cs[1].Name != "sms-bridge" || cs[1].Seq != evs[1].Seq || cs[0].UpdatedAt.IsZero() {
+		t.Fatalf("Cursors(t1) = %+v, %v; want adapter then sms-bridge with their seqs", cs, err)
+	}
+	if found, err := e.s.DeleteCursor(t.Context(), "t1", "adapter"); err != nil || !found {
+		t.Fatalf("DeleteCursor = %v, %v", found, err)
+	}
+	if found, err := e.s.DeleteCursor(t.Context(), "t1", "adapter"); err != nil || found {
+		t.Errorf("DeleteCursor again = %v, %v; want not found", found, err)
+	}
+	if found, err := e.s.DeleteCursor(t.Context(), "t1", "other"); err != nil || found {
+		t.Errorf("DeleteCursor of another tenant's = %v, %v; want not found", found, err)
+	}
+	if seq, err := e.s.Cursor(t.Context(), "t1", "adapter"); err != nil || seq != 0 {
+		t.Errorf("deleted cursor at %d, %v; want 0", seq, err)
+	}
+	if cs, err := e.s.Cursors(t.Context(), "t2"); err != nil || len(cs) != 1 || cs[0].Name != "other" {
+		t.Errorf("Cursors(t2) = %+v, %v", cs, err)
 	}
 }
 

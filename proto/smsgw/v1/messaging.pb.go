@@ -1442,6 +1442,233 @@ func (x *AckEventsResponse) GetSeq() int64 {
 	return 0
 }
 
+// ListCursorsRequest has no fields: the API key decides the tenant.
+type ListCursorsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCursorsRequest) Reset() {
+	*x = ListCursorsRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCursorsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCursorsRequest) ProtoMessage() {}
+
+func (x *ListCursorsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCursorsRequest.ProtoReflect.Descriptor instead.
+func (*ListCursorsRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
+}
+
+// ListCursorsResponse lists cursors by name.
+type ListCursorsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cursors       []*Cursor              `protobuf:"bytes,1,rep,name=cursors,proto3" json:"cursors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCursorsResponse) Reset() {
+	*x = ListCursorsResponse{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCursorsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCursorsResponse) ProtoMessage() {}
+
+func (x *ListCursorsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCursorsResponse.ProtoReflect.Descriptor instead.
+func (*ListCursorsResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListCursorsResponse) GetCursors() []*Cursor {
+	if x != nil {
+		return x.Cursors
+	}
+	return nil
+}
+
+// Cursor is a named consumer's position in the event log.
+type Cursor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The last seq it acknowledged.
+	Seq int64 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	// When it last acknowledged.
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cursor) Reset() {
+	*x = Cursor{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cursor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cursor) ProtoMessage() {}
+
+func (x *Cursor) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
+func (*Cursor) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Cursor) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Cursor) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Cursor) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// DeleteCursorRequest names the cursor to forget.
+type DeleteCursorRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCursorRequest) Reset() {
+	*x = DeleteCursorRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCursorRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCursorRequest) ProtoMessage() {}
+
+func (x *DeleteCursorRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCursorRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCursorRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteCursorRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteCursorResponse has no fields.
+type DeleteCursorResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCursorResponse) Reset() {
+	*x = DeleteCursorResponse{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCursorResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCursorResponse) ProtoMessage() {}
+
+func (x *DeleteCursorResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCursorResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCursorResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{19}
+}
+
 // Event is one entry of the tenant's ordered event log.
 type Event struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1460,7 +1687,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1699,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1712,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Event) GetSeq() int64 {
@@ -1557,7 +1784,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1796,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1809,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -1735,7 +1962,18 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\"%\n" +
 	"\x11AckEventsResponse\x12\x10\n" +
-	"\x03seq\x18\x01 \x01(\x03R\x03seq\"\x87\x02\n" +
+	"\x03seq\x18\x01 \x01(\x03R\x03seq\"\x14\n" +
+	"\x12ListCursorsRequest\"A\n" +
+	"\x13ListCursorsResponse\x12*\n" +
+	"\acursors\x18\x01 \x03(\v2\x10.smsgw.v1.CursorR\acursors\"k\n" +
+	"\x06Cursor\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12;\n" +
+	"\vupdate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\")\n" +
+	"\x13DeleteCursorRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
+	"\x14DeleteCursorResponse\"\x87\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.smsgw.v1.EventKindR\x04kind\x12.\n" +
@@ -1777,7 +2015,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17START_POSITION_EARLIEST\x10\x01\x12\x19\n" +
-	"\x15START_POSITION_LATEST\x10\x022\xe1\x03\n" +
+	"\x15START_POSITION_LATEST\x10\x022\xfc\x04\n" +
 	"\tMessaging\x125\n" +
 	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\x12D\n" +
 	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\x12<\n" +
@@ -1785,7 +2023,9 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"GetMessage\x12\x1b.smsgw.v1.GetMessageRequest\x1a\x11.smsgw.v1.Message\x12M\n" +
 	"\fListMessages\x12\x1d.smsgw.v1.ListMessagesRequest\x1a\x1e.smsgw.v1.ListMessagesResponse\x12B\n" +
 	"\rCancelMessage\x12\x1e.smsgw.v1.CancelMessageRequest\x1a\x11.smsgw.v1.Message\x12D\n" +
-	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\x12@\n" +
+	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\x12J\n" +
+	"\vListCursors\x12\x1c.smsgw.v1.ListCursorsRequest\x1a\x1d.smsgw.v1.ListCursorsResponse\x12M\n" +
+	"\fDeleteCursor\x12\x1d.smsgw.v1.DeleteCursorRequest\x1a\x1e.smsgw.v1.DeleteCursorResponse\x12@\n" +
 	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event0\x01B0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
 
 var (
@@ -1801,7 +2041,7 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(Category)(0),                 // 1: smsgw.v1.Category
@@ -1822,60 +2062,71 @@ var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(*CancelMessageRequest)(nil),  // 16: smsgw.v1.CancelMessageRequest
 	(*AckEventsRequest)(nil),      // 17: smsgw.v1.AckEventsRequest
 	(*AckEventsResponse)(nil),     // 18: smsgw.v1.AckEventsResponse
-	(*Event)(nil),                 // 19: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 20: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 22: google.protobuf.Duration
+	(*ListCursorsRequest)(nil),    // 19: smsgw.v1.ListCursorsRequest
+	(*ListCursorsResponse)(nil),   // 20: smsgw.v1.ListCursorsResponse
+	(*Cursor)(nil),                // 21: smsgw.v1.Cursor
+	(*DeleteCursorRequest)(nil),   // 22: smsgw.v1.DeleteCursorRequest
+	(*DeleteCursorResponse)(nil),  // 23: smsgw.v1.DeleteCursorResponse
+	(*Event)(nil),                 // 24: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 25: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	21, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	21, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	26, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
 	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
 	4,  // 4: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
 	8,  // 5: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
 	5,  // 6: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
 	0,  // 7: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	21, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	21, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	21, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	21, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	26, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	26, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
 	12, // 12: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
 	11, // 13: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
-	21, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	26, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
 	0,  // 15: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	21, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 17: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
 	3,  // 18: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
-	22, // 19: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	27, // 19: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
 	0,  // 20: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	21, // 21: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	21, // 22: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	26, // 21: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	26, // 22: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
 	10, // 23: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
-	2,  // 24: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	21, // 25: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 26: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	20, // 27: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	21, // 28: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	4,  // 29: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	6,  // 30: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	9,  // 31: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	14, // 32: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	16, // 33: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	17, // 34: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	13, // 35: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	5,  // 36: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	7,  // 37: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	10, // 38: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	15, // 39: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	10, // 40: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	18, // 41: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	19, // 42: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	36, // [36:43] is the sub-list for method output_type
-	29, // [29:36] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	21, // 24: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
+	26, // 25: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 26: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	26, // 27: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 28: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	25, // 29: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	26, // 30: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 31: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	6,  // 32: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	9,  // 33: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	14, // 34: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	16, // 35: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	17, // 36: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	19, // 37: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
+	22, // 38: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
+	13, // 39: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	5,  // 40: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	7,  // 41: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	10, // 42: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	15, // 43: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	10, // 44: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	18, // 45: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	20, // 46: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
+	23, // 47: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
+	24, // 48: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -1889,7 +2140,7 @@ func file_smsgw_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

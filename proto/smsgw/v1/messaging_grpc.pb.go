@@ -28,6 +28,8 @@ const (
 	Messaging_ListMessages_FullMethodName  = "/smsgw.v1.Messaging/ListMessages"
 	Messaging_CancelMessage_FullMethodName = "/smsgw.v1.Messaging/CancelMessage"
 	Messaging_AckEvents_FullMethodName     = "/smsgw.v1.Messaging/AckEvents"
+	Messaging_ListCursors_FullMethodName   = "/smsgw.v1.Messaging/ListCursors"
+	Messaging_DeleteCursor_FullMethodName  = "/smsgw.v1.Messaging/DeleteCursor"
 	Messaging_StreamEvents_FullMethodName  = "/smsgw.v1.Messaging/StreamEvents"
 )
 
@@ -56,6 +58,12 @@ type MessagingClient interface {
 	// AckEvents records how far a named consumer has processed the event
 	// log; StreamEvents with that cursor resumes after it.
 	AckEvents(ctx context.Context, in *AckEventsRequest, opts ...grpc.CallOption) (*AckEventsResponse, error)
+	// ListCursors shows the tenant's named cursors and where each stands, so
+	// an operator sees which consumers exist and how far behind they are.
+	ListCursors(ctx context.Context, in *ListCursorsRequest, opts ...grpc.CallOption) (*ListCursorsResponse, error)
+	// DeleteCursor forgets a retired consumer's cursor; NOT_FOUND when the
+	// tenant has no cursor of that name.
+	DeleteCursor(ctx context.Context, in *DeleteCursorRequest, opts ...grpc.CallOption) (*DeleteCursorResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
 	// order, starting at from_seq (or a cursor, or the latest event), and
 	// keeps streaming new ones. Resume after a disconnect with from_seq = last
@@ -134,6 +142,26 @@ func (c *messagingClient) AckEvents(ctx context.Context, in *AckEventsRequest, o
 	return out, nil
 }
 
+func (c *messagingClient) ListCursors(ctx context.Context, in *ListCursorsRequest, opts ...grpc.CallOption) (*ListCursorsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCursorsResponse)
+	err := c.cc.Invoke(ctx, Messaging_ListCursors_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *messagingClient) DeleteCursor(ctx context.Context, in *DeleteCursorRequest, opts ...grpc.CallOption) (*DeleteCursorResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteCursorResponse)
+	err := c.cc.Invoke(ctx, Messaging_DeleteCursor_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *messagingClient) StreamEvents(ctx context.Context, in *StreamEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Messaging_ServiceDesc.Streams[0], Messaging_StreamEvents_FullMethodName, cOpts...)
@@ -178,6 +206,12 @@ type MessagingServer interface {
 	// AckEvents records how far a named consumer has processed the event
 	// log; StreamEvents with that cursor resumes after it.
 	AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error)
+	// ListCursors shows the tenant's named cursors and where each stands, so
+	// an operator sees which consumers exist and how far behind they are.
+	ListCursors(context.Context, *ListCursorsRequest) (*ListCursorsResponse, error)
+	// DeleteCursor forgets a retired consumer's cursor; NOT_FOUND when the
+	// tenant has no cursor of that name.
+	DeleteCursor(context.Context, *DeleteCursorRequest) (*DeleteCursorResponse, error)
 	// StreamEvents streams status changes and inbound messages in sequence
 	// order, starting at from_seq (or a cursor, or the latest event), and
 	// keeps streaming new ones. Resume after a disconnect with from_seq = last
@@ -213,6 +247,12 @@ func (UnimplementedMessagingServer) CancelMessage(context.Context, *CancelMessag
 }
 func (UnimplementedMessagingServer) AckEvents(context.Context, *AckEventsRequest) (*AckEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AckEvents not implemented")
+}
+func (UnimplementedMessagingServer) ListCursors(context.Context, *ListCursorsRequest) (*ListCursorsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCursors not implemented")
+}
+func (UnimplementedMessagingServer) DeleteCursor(context.Context, *DeleteCursorRequest) (*DeleteCursorResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCursor not implemented")
 }
 func (UnimplementedMessagingServer) StreamEvents(*StreamEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method StreamEvents not implemented")
@@ -346,6 +386,42 @@ func _Messaging_AckEvents_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Messaging_ListCursors_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCursorsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessagingServer).ListCursors(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Messaging_ListCursors_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessagingServer).ListCursors(ctx, req.(*ListCursorsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Messaging_DeleteCursor_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCursorRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MessagingServer).DeleteCursor(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Messaging_DeleteCursor_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MessagingServer).DeleteCursor(ctx, req.(*DeleteCursorRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Messaging_StreamEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(StreamEventsRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -387,6 +463,14 @@ var Messaging_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AckEvents",
 			Handler:    _Messaging_AckEvents_Handler,
+		},
+		{
+			MethodName: "ListCursors",
+			Handler:    _Messaging_ListCursors_Handler,
+		},
+		{
+			MethodName: "DeleteCursor",
+			Handler:    _Messaging_DeleteCursor_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
