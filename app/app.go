@@ -37,6 +37,7 @@ import (
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/provider"
 	"github.com/openmf/smsgw/routing"
+	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smstext"
 	"github.com/openmf/smsgw/webhook"
 )
@@ -357,10 +358,42 @@ func (a *App) ReloadRoutes() (int, error) {
 
 // Carriers implements grpcapi.Operator.
 func (a *App) Carriers() []grpcapi.CarrierState {
+	// Binds up, parts in flight and throttling come from the SMPP
+	// metrics, which /metrics shows too.
+	byCarrier := map[string]map[string]float64{}
+	if mfs, err := a.registry.Gather(); err == nil {
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "smsgw_smpp_binds_up", "smsgw_smpp_window_in_use", "smsgw_smpp_throttled_total":
+			default:
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() != "carrier" {
+						continue
+					}
+					if byCarrier[l.GetValue()] == nil {
+						byCarrier[l.GetValue()] = map[string]float64{}
+					}
+					byCarrier[l.GetValue()][mf.GetName()] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
 	var out []grpcapi.CarrierState
 	for _, c := range a.config().Carriers {
 		conn := a.connectors[c.Name]
-		out = append(out, grpcapi.CarrierState{Name: c.Name, Kind: c.Kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)})
+		st := grpcapi.CarrierState{Name: c.Name, Kind: c.Kind, Up: conn.Up(), Window: conn.Window(), Breaker: a.router.BreakerState(c.Name)}
+		if r, ok := c.Section.(interface{ MaxTPS() float64 }); ok {
+			st.TPS = r.MaxTPS()
+		}
+		if s, ok := c.Section.(*smpp.Config); ok {
+			m := byCarrier[c.Name]
+			st.Binds, st.BindsUp = s.Binds, int(m["smsgw_smpp_binds_up"])
+			st.InFlight, st.Throttled = int(m["smsgw_smpp_window_in_use"]), int64(m["smsgw_smpp_throttled_total"])
+		}
+		out = append(out, st)
 	}
 	return out
 }

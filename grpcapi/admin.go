@@ -38,10 +38,14 @@ type TenantLimits struct {
 
 // CarrierState is one carrier as the gateway sees it now.
 type CarrierState struct {
-	Name, Kind string
-	Up         bool
-	Window     int
-	Breaker    string
+	Name, Kind     string
+	Up             bool
+	Window         int
+	Breaker        string
+	BindsUp, Binds int     // SMPP only
+	TPS            float64 // configured cap; 0: none
+	InFlight       int     // SMPP: parts awaiting their response
+	Throttled      int64   // SMPP: throttling answers since start
 }
 
 // Explanation is a routing decision, structured and as text.
@@ -76,7 +80,8 @@ func (a adminServer) ExplainRoute(_ context.Context, r *pb.ExplainRouteRequest) 
 func (a adminServer) ListCarriers(context.Context, *pb.ListCarriersRequest) (*pb.ListCarriersResponse, error) {
 	out := &pb.ListCarriersResponse{}
 	for _, c := range a.op.Carriers() {
-		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker})
+		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker,
+			BindsUp: int32(c.BindsUp), Binds: int32(c.Binds), Tps: c.TPS, InFlight: int32(c.InFlight), Throttled: c.Throttled})
 	}
 	return out, nil
 }

@@ -155,6 +155,10 @@ type Config struct {
 // the config loader can check that it exists.
 func (c *Config) InboundTenant() string { return c.Tenant }
 
+// MaxTPS is the configured cap on submissions per second (0: none), for
+// the operator's view of the carrier (smsgw carriers).
+func (c *Config) MaxTPS() float64 { return c.TPS }
+
 // Validate checks the section and fills in defaults for fields left zero:
 // bind "transceiver", binds 1, window 10, enquire_link 30s,
 // response_timeout 10s, rebind_interval 5s, throttle_pause 1s, mo_timeout

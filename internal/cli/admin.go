@@ -40,7 +40,7 @@ func (g *globals) admin(ctx context.Context, call func(context.Context, pb.Admin
 func carriersCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "carriers",
-		Short: "show each carrier: up or down, in-flight window, circuit breaker",
+		Short: "show each carrier: up or down, binds, window, parts in flight, TPS cap, breaker, throttling",
 		Args:  cobra.NoArgs,
 	}
 	out := outputFlag(c)
@@ -54,27 +54,39 @@ func carriersCmd(g *globals) *cobra.Command {
 			return err
 		}
 		type carrierJSON struct {
-			Name    string `json:"name"`
-			Kind    string `json:"kind"`
-			Up      bool   `json:"up"`
-			Window  int32  `json:"window"`
-			Breaker string `json:"breaker"`
+			Name      string  `json:"name"`
+			Kind      string  `json:"kind"`
+			Up        bool    `json:"up"`
+			BindsUp   int32   `json:"binds_up"`
+			Binds     int32   `json:"binds"`
+			Window    int32   `json:"window"`
+			InFlight  int32   `json:"in_flight"`
+			TPS       float64 `json:"tps"`
+			Breaker   string  `json:"breaker"`
+			Throttled int64   `json:"throttled"`
 		}
 		views := []carrierJSON{}
 		for _, cs := range resp.GetCarriers() {
-			views = append(views, carrierJSON{cs.GetName(), cs.GetKind(), cs.GetUp(), cs.GetWindow(), cs.GetBreaker()})
+			views = append(views, carrierJSON{cs.GetName(), cs.GetKind(), cs.GetUp(), cs.GetBindsUp(), cs.GetBinds(), cs.GetWindow(),
+				cs.GetInFlight(), cs.GetTps(), cs.GetBreaker(), cs.GetThrottled()})
 		}
 		if *out == "json" {
 			return writeJSON(c.OutOrStdout(), views)
 		}
 		tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CARRIER\tKIND\tSTATE\tWINDOW\tBREAKER")
+		fmt.Fprintln(tw, "CARRIER\tKIND\tSTATE\tBINDS\tWINDOW\tIN FLIGHT\tTPS\tBREAKER\tTHROTTLED")
 		for _, v := range views {
-			state := "down"
+			state, binds, inFlight, tps, throttled := "down", "-", "-", "-", "-"
 			if v.Up {
 				state = "up"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", v.Name, v.Kind, state, v.Window, v.Breaker)
+			if v.Kind == "smpp" {
+				binds, inFlight, throttled = fmt.Sprintf("%d/%d", v.BindsUp, v.Binds), fmt.Sprint(v.InFlight), fmt.Sprint(v.Throttled)
+			}
+			if v.TPS > 0 {
+				tps = strconv.FormatFloat(v.TPS, 'f', -1, 64)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", v.Name, v.Kind, state, binds, v.Window, inFlight, tps, v.Breaker, throttled)
 		}
 		return tw.Flush()
 	}

@@ -50,7 +50,7 @@ keywords:
   - {keyword: HELLO, reply: "Hello from the test gateway."}
 carriers:
   - name: sim
-    smpp: {host: %s, port: %s, system_id: mfi, password: "${CLI_SMPP_PASSWORD}", bind: transceiver, binds: 1, window: 16, enquire_link: 30s}
+    smpp: {host: %s, port: %s, system_id: mfi, password: "${CLI_SMPP_PASSWORD}", bind: transceiver, binds: 1, window: 16, tps: 40, enquire_link: 30s}
 routes:
   - {prefix: "+254", carrier: sim, cost: 0.8, currency: KES}
 `, filepath.Join(dir, "smsgw.db"), host, port)
@@ -188,11 +188,12 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 
 	t.Run("carriers", func(t *testing.T) {
 		table := mustCLI(t, "carriers")
-		if !regexp.MustCompile(`^CARRIER\s+KIND\s+STATE\s+WINDOW\s+BREAKER\nsim\s+smpp\s+up\s+16\s+closed\n$`).MatchString(table) {
+		if !regexp.MustCompile(`^CARRIER\s+KIND\s+STATE\s+BINDS\s+WINDOW\s+IN FLIGHT\s+TPS\s+BREAKER\s+THROTTLED\nsim\s+smpp\s+up\s+1/1\s+16\s+0\s+40\s+closed\s+0\n$`).MatchString(table) {
 			t.Errorf("carriers table:\n%s", table)
 		}
 		got := decode[[]map[string]any](t, mustCLI(t, "carriers", "-o", "json"))
-		if len(got) != 1 || got[0]["name"] != "sim" || got[0]["up"] != true || got[0]["window"] != 16.0 || got[0]["breaker"] != "closed" {
+		if len(got) != 1 || got[0]["name"] != "sim" || got[0]["up"] != true || got[0]["window"] != 16.0 || got[0]["breaker"] != "closed" ||
+			got[0]["binds_up"] != 1.0 || got[0]["binds"] != 1.0 || got[0]["tps"] != 40.0 || got[0]["throttled"] != 0.0 {
 			t.Errorf("carriers json: %v", got)
 		}
 	})

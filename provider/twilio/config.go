@@ -42,6 +42,10 @@ type Config struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
+// MaxTPS is the configured cap on submissions per second (0: none), for
+// the operator's view of the carrier (smsgw carriers).
+func (c *Config) MaxTPS() float64 { return c.TPS }
+
 // Validate checks the section and fills in defaults (base_url, timeout 10s,
 // concurrency 16). It reports every problem, each message starting with
 // its field name (e.g. "account_sid: required").

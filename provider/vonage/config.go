@@ -54,6 +54,10 @@ type Config struct {
 	Concurrency int `yaml:"concurrency"`
 }
 
+// MaxTPS is the configured cap on submissions per second (0: none), for
+// the operator's view of the carrier (smsgw carriers).
+func (c *Config) MaxTPS() float64 { return c.TPS }
+
 // Validate checks the section and fills in defaults (base_url, timeout 10s,
 // concurrency 16, signature_method md5hash when signature_secret is set).
 // It reports every problem, each message starting with its field name.

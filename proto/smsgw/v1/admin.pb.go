@@ -438,7 +438,18 @@ type CarrierState struct {
 	// Parts that may be in flight at once.
 	Window int32 `protobuf:"varint,4,opt,name=window,proto3" json:"window,omitempty"`
 	// closed, half-open or open.
-	Breaker       string `protobuf:"bytes,5,opt,name=breaker,proto3" json:"breaker,omitempty"`
+	Breaker string `protobuf:"bytes,5,opt,name=breaker,proto3" json:"breaker,omitempty"`
+	// SMPP: binds bound now on this node, and binds configured (for a
+	// cluster, the total over the nodes); 0 for HTTP providers.
+	BindsUp int32 `protobuf:"varint,6,opt,name=binds_up,json=bindsUp,proto3" json:"binds_up,omitempty"`
+	Binds   int32 `protobuf:"varint,7,opt,name=binds,proto3" json:"binds,omitempty"`
+	// The configured cap in submissions per second; 0: none.
+	Tps float64 `protobuf:"fixed64,8,opt,name=tps,proto3" json:"tps,omitempty"`
+	// SMPP: parts awaiting their submit_sm_resp now, over all binds.
+	InFlight int32 `protobuf:"varint,9,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	// SMPP: ESME_RTHROTTLED and ESME_RMSGQFUL answers since this node
+	// started; each paused the carrier's sending.
+	Throttled     int64 `protobuf:"varint,10,opt,name=throttled,proto3" json:"throttled,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,6 +517,41 @@ func (x *CarrierState) GetBreaker() string {
 		return x.Breaker
 	}
 	return ""
+}
+
+func (x *CarrierState) GetBindsUp() int32 {
+	if x != nil {
+		return x.BindsUp
+	}
+	return 0
+}
+
+func (x *CarrierState) GetBinds() int32 {
+	if x != nil {
+		return x.Binds
+	}
+	return 0
+}
+
+func (x *CarrierState) GetTps() float64 {
+	if x != nil {
+		return x.Tps
+	}
+	return 0
+}
+
+func (x *CarrierState) GetInFlight() int32 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
+func (x *CarrierState) GetThrottled() int64 {
+	if x != nil {
+		return x.Throttled
+	}
+	return 0
 }
 
 // ExplainRouteRequest describes the message to route.
@@ -825,13 +871,19 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\x15\n" +
 	"\x13ListCarriersRequest\"J\n" +
 	"\x14ListCarriersResponse\x122\n" +
-	"\bcarriers\x18\x01 \x03(\v2\x16.smsgw.v1.CarrierStateR\bcarriers\"x\n" +
+	"\bcarriers\x18\x01 \x03(\v2\x16.smsgw.v1.CarrierStateR\bcarriers\"\xf6\x01\n" +
 	"\fCarrierState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02up\x18\x03 \x01(\bR\x02up\x12\x16\n" +
 	"\x06window\x18\x04 \x01(\x05R\x06window\x12\x18\n" +
-	"\abreaker\x18\x05 \x01(\tR\abreaker\"Q\n" +
+	"\abreaker\x18\x05 \x01(\tR\abreaker\x12\x19\n" +
+	"\bbinds_up\x18\x06 \x01(\x05R\abindsUp\x12\x14\n" +
+	"\x05binds\x18\a \x01(\x05R\x05binds\x12\x10\n" +
+	"\x03tps\x18\b \x01(\x01R\x03tps\x12\x1b\n" +
+	"\tin_flight\x18\t \x01(\x05R\binFlight\x12\x1c\n" +
+	"\tthrottled\x18\n" +
+	" \x01(\x03R\tthrottled\"Q\n" +
 	"\x13ExplainRouteRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +

@@ -45,7 +45,8 @@ type AdminClient interface {
 	// restart, is refused whole (FAILED_PRECONDITION naming each field) and
 	// the config in force stays.
 	ReloadRoutes(ctx context.Context, in *ReloadRoutesRequest, opts ...grpc.CallOption) (*ReloadRoutesResponse, error)
-	// ListCarriers shows each carrier's state: up, window, breaker.
+	// ListCarriers shows each carrier's state: up, binds, window, TPS cap,
+	// parts in flight, breaker, throttling.
 	ListCarriers(ctx context.Context, in *ListCarriersRequest, opts ...grpc.CallOption) (*ListCarriersResponse, error)
 	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
 	// over their labels, for a NOC without Prometheus at hand.
@@ -132,7 +133,8 @@ type AdminServer interface {
 	// restart, is refused whole (FAILED_PRECONDITION naming each field) and
 	// the config in force stays.
 	ReloadRoutes(context.Context, *ReloadRoutesRequest) (*ReloadRoutesResponse, error)
-	// ListCarriers shows each carrier's state: up, window, breaker.
+	// ListCarriers shows each carrier's state: up, binds, window, TPS cap,
+	// parts in flight, breaker, throttling.
 	ListCarriers(context.Context, *ListCarriersRequest) (*ListCarriersResponse, error)
 	// GetCounters sums the gateway's counters (the smsgw_*_total metrics)
 	// over their labels, for a NOC without Prometheus at hand.
