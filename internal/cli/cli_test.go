@@ -248,6 +248,34 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 		}
 	})
 
+	t.Run("cursors", func(t *testing.T) {
+		c, err := client.Dial(os.Getenv("SMSGW_ADDR"), tenantKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.AckEvents(context.Background(), &pb.AckEventsRequest{Cursor: "fineract-adapter", Seq: 3}); err != nil {
+			t.Fatal(err)
+		}
+		table := mustCLI(t, "cursors")
+		if !regexp.MustCompile(`^CURSOR\s+SEQ\s+LAST ACK \(UTC\)\s+AGO\nfineract-adapter\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d+s\n$`).MatchString(table) {
+			t.Errorf("cursors table:\n%s", table)
+		}
+		got := decode[[]map[string]any](t, mustCLI(t, "cursors", "-o", "json"))
+		if len(got) != 1 || got[0]["name"] != "fineract-adapter" || got[0]["seq"] != 3.0 {
+			t.Errorf("cursors json: %v", got)
+		}
+		if out := mustCLI(t, "cursors", "delete", "fineract-adapter"); out != "cursor fineract-adapter deleted\n" {
+			t.Errorf("delete: %q", out)
+		}
+		if code, _, errb := cli(t, "cursors", "delete", "fineract-adapter"); code != 1 || !strings.Contains(errb, "NotFound") {
+			t.Errorf("delete again: exit %d: %s", code, errb)
+		}
+		if out := mustCLI(t, "cursors", "--json"); strings.TrimSpace(out) != "[]" {
+			t.Errorf("after delete: %s", out)
+		}
+	})
+
 	t.Run("events", func(t *testing.T) {
 		out := mustCLI(t, "events", "--idle", "500ms", "--kind", "inbound")
 		first := strings.SplitN(out, "\n", 2)[0]
