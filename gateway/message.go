@@ -172,6 +172,14 @@ type Inbound struct {
 	// them in the same commit as the message, so a crash between receiving
 	// and handling loses neither; they are not read back.
 	Tasks []Task
+	// ResendAfter and ResendBefore, when set, bound when a copy of this
+	// message may have been received for this one to be the carrier's
+	// resend: a message with the same carrier, sender, recipient and text
+	// stored with a receipt time in [ResendAfter, ResendBefore) makes
+	// RecordInbound skip it. A connector sets them for a message that has
+	// no id of its own and arrived on a link opened since (a carrier
+	// resends what was not acknowledged after it binds again).
+	ResendAfter, ResendBefore time.Time
 }
 
 // Task is one action the gateway must carry out at least once, even across a

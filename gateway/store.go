@@ -114,7 +114,9 @@ type MessageStore interface {
 type Inbox interface {
 	// RecordInbound stores mobile-originated messages with one event each,
 	// and each new message's Tasks in the same commit, skipping any whose
-	// (Carrier, CarrierRef) was stored before. It returns how many were new.
+	// (Carrier, CarrierRef) was stored before, and any that is a resend by
+	// its ResendAfter/ResendBefore. It returns how many were new; each new
+	// message has its ID, each skipped one an empty ID.
 	RecordInbound(ctx context.Context, in []*Inbound) (added int, err error)
 
 	// GetInbound returns a tenant's inbound message (for replies); an empty

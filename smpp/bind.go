@@ -51,7 +51,12 @@ type bind struct {
 
 // link is one bound connection: a gosmpp Session that never rebinds itself.
 type link struct {
-	kind   pdu.BindingType
+	kind  pdu.BindingType
+	since time.Time // when the link was opened: MOs received before came on another
+	// resent holds the MOs (sender, recipient, text) this link already
+	// delivered as a carrier's resend: the same text again on it is the
+	// client's. Only the pool's sink worker touches it.
+	resent map[string]bool
 	sess   atomic.Pointer[gosmpp.Session] // nil until NewSession returned
 	closed chan struct{}                  // closed when gosmpp reports the session closed
 	once   sync.Once
@@ -232,7 +237,7 @@ func (b *bind) sleep(d time.Duration) bool { return b.p.clock.sleep(b.p.quit, d)
 // connect opens one link: dial, bind, and a gosmpp Session without
 // automatic rebinding.
 func (b *bind) connect(kind pdu.BindingType) (*link, error) {
-	l := &link{kind: kind, closed: make(chan struct{})}
+	l := &link{kind: kind, closed: make(chan struct{}), since: time.Now()}
 	addr := b.p.cfg.addr()
 	if kind == pdu.Receiver {
 		addr = b.p.cfg.receiverAddr()

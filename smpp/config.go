@@ -32,6 +32,7 @@ const (
 	DefaultRebindInterval  = 5 * time.Second
 	DefaultThrottlePause   = time.Second // Kannel holds sending 1 s after ESME_RTHROTTLED
 	DefaultMOTimeout       = time.Minute
+	DefaultMOResendWindow  = time.Minute
 	DefaultShortcodeTON    = 3 // network specific
 	DefaultShortcodeNPI    = 0
 	DefaultDestTON         = 1 // international
@@ -98,6 +99,12 @@ type Config struct {
 	// siblings; after it the parts received are stored as one message
 	// marked incomplete (default 1m).
 	MOTimeout time.Duration `yaml:"mo_timeout"`
+	// MOResendWindow is how far back a single-part MO without an id, on a
+	// link bound since, looks for an identical one (sender, recipient,
+	// text) received on an earlier link: that one was stored and its
+	// deliver_sm_resp lost (the gateway died), so this is the carrier's
+	// resend and is not stored again (default 1m).
+	MOResendWindow time.Duration `yaml:"mo_resend_window"`
 	// Concat is how long messages are sent: "udh8" (default), "udh16",
 	// "sar" or "payload" (the smstext.Concat* modes: 8- or 16-bit
 	// reference UDH, SAR TLVs, one message_payload). Every mode keeps the
@@ -162,7 +169,7 @@ func (c *Config) MaxTPS() float64 { return c.TPS }
 // Validate checks the section and fills in defaults for fields left zero:
 // bind "transceiver", binds 1, window 10, enquire_link 30s,
 // response_timeout 10s, rebind_interval 5s, throttle_pause 1s, mo_timeout
-// 1m, concat "udh8", default_alphabet "gsm7", source_ton/npi 0, dest_ton/npi
+// 1m, mo_resend_window 1m, concat "udh8", default_alphabet "gsm7", source_ton/npi 0, dest_ton/npi
 // 1, alpha 5/0, shortcode 3/0, intl 1/1. It reports every problem, each message starting with its field name
 // (e.g. "port: must be 1..65535"), so the config loader can prefix the path.
 func (c *Config) Validate() []error {
@@ -246,6 +253,7 @@ func (c *Config) Validate() []error {
 		{"rebind_interval", &c.RebindInterval, DefaultRebindInterval},
 		{"throttle_pause", &c.ThrottlePause, DefaultThrottlePause},
 		{"mo_timeout", &c.MOTimeout, DefaultMOTimeout},
+		{"mo_resend_window", &c.MOResendWindow, DefaultMOResendWindow},
 	}
 	for _, d := range durations {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +95,9 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		ins     []*gateway.Inbound
 		inDel   [][]delivery // single-part MO
 		groups  []*moGroup   // joined MO: their held deliveries are read at answer time
+		// maybeResent are the single-part MOs the store may skip as a
+		// carrier's resend.
+		maybeResent []resendCheck
 	)
 	for _, d := range batch {
 		if d.d.EsmClass&0x3C == data.SM_SMSC_DLV_RCPT_TYPE {
@@ -116,7 +120,16 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 		}
 		if part.Total <= 1 {
 			text, _ := part.decode(p.text)
-			ins = append(ins, p.inbound(part, text, part.MsgID))
+			in := p.inbound(part, text, part.MsgID)
+			if key := resendKey(in); in.CarrierRef == "" && d.l != nil && !d.l.resent[key] &&
+				!slices.ContainsFunc(maybeResent, func(c resendCheck) bool { return c.l == d.l && c.key == key }) {
+				// No id to skip a resend by: one received on an earlier link,
+				// within the window, is the message this one resends (the
+				// first such on this link only: a carrier resends once).
+				in.ResendAfter, in.ResendBefore = d.at.Add(-p.cfg.MOResendWindow), d.l.since
+				maybeResent = append(maybeResent, resendCheck{d.l, key, in})
+			}
+			ins = append(ins, in)
 			inDel = append(inDel, []delivery{d})
 			continue
 		}
@@ -164,6 +177,17 @@ func (p *Pool) handle(batch []delivery, expired []*moGroup) {
 			p.m.rejSink.Add(float64(len(ins)))
 		} else {
 			p.m.inbound.Add(float64(len(ins)))
+			for _, c := range maybeResent {
+				if c.in.ID == "" { // skipped: the carrier's resend
+					if c.l.resent == nil {
+						c.l.resent = make(map[string]bool)
+					}
+					c.l.resent[c.key] = true
+					p.m.moDuplicate.Inc()
+					p.log.Info("smpp: MO resent by the carrier after a reconnect, stored before; acknowledged, not stored again",
+						"from", mask.Number(c.in.From))
+				}
+			}
 		}
 		p.mo.stored(groups, st == data.ESME_ROK)
 		for _, ds := range inDel {
@@ -313,6 +337,17 @@ func sarOf(tlvs map[pdu.Tag]pdu.Field) (ref uint16, total, seq int, ok bool) {
 	}
 	return uint16(r.Data[0])<<8 | uint16(r.Data[1]), total, seq, true
 }
+
+// resendCheck is a single-part MO the store may skip as a resend, and the
+// link it came on.
+type resendCheck struct {
+	l   *link
+	key string
+	in  *gateway.Inbound
+}
+
+// resendKey names an MO by what a resend repeats.
+func resendKey(in *gateway.Inbound) string { return in.From + "\x00" + in.To + "\x00" + in.Text }
 
 // inbound builds the gateway's view of an MO.
 func (p *Pool) inbound(part moPart, text, ref string) *gateway.Inbound {

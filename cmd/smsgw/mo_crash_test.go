@@ -277,3 +277,62 @@ func TestMOSurvivesCrash(t *testing.T) {
 	})
 	t.Logf("BAL %s delivered to the webhook after the restart; %d calls in all", in.GetId(), len(hook.seen()))
 }
+
+// TestMOResentAfterCrashStoredOnce: the gateway stores a single-part MO
+// (which carries no id) and is killed before the carrier sees its
+// deliver_sm_resp; the carrier binds to the restarted gateway and sends
+// the MO again. The resend is recognised (same sender, recipient and text,
+// received on a link opened since, within mo_resend_window) and
+// acknowledged without a second copy; the client sending the same text
+// again on that link is a new message, stored.
+func TestMOResentAfterCrashStoredOnce(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, sim.Addr(), 10)
+	gw, addr := startGateway(t, path)
+	c := dialGateway(t, addr)
+	waitBound(t, sim, 1)
+	if err := sim.SendMO(moFrom, moTo, moText); err != nil {
+		t.Fatal(err)
+	}
+	first := inboundUntil(t, c, func(m *pb.InboundMessage) bool { return m.GetText() == moText })
+	// Stored: kill now. Whether the deliver_sm_resp left before the
+	// signal or not, the carrier treats the MO as unacknowledged and
+	// sends it again on its next bind, which is what it does when the
+	// gateway dies between store and acknowledgment.
+	if err := gw.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = gw.Wait()
+
+	_, addr = startGateway(t, path)
+	c = dialGateway(t, addr)
+	waitBound(t, sim, 2)
+	if err := sim.SendMO(moFrom, moTo, moText); err != nil { // the carrier's resend
+		t.Fatal(err)
+	}
+	if err := sim.SendMO(moFrom, moTo, moText); err != nil { // the client asks again
+		t.Fatal(err)
+	}
+	if err := sim.SendMO(moFrom, moTo, "MARK after restart"); err != nil {
+		t.Fatal(err)
+	}
+	all := inboundUntil(t, c, func(m *pb.InboundMessage) bool { return m.GetText() == "MARK after restart" })
+	var bal []string
+	for _, m := range all {
+		if m.GetText() == moText {
+			bal = append(bal, m.GetId())
+		}
+	}
+	if len(bal) != 2 || bal[0] != first[len(first)-1].GetId() {
+		t.Fatalf("the event log holds %d BAL messages %v, want the one stored before the crash (%s) and the client's second",
+			len(bal), bal, first[len(first)-1].GetId())
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st := sim.Stats(); st.DeliverResps < 4 || st.DeliverRespErrors != 0 {
+			return fmt.Errorf("simulator: %d deliver_sm_resp, %d errors; want every MO acknowledged OK", st.DeliverResps, st.DeliverRespErrors)
+		}
+		return nil
+	})
+}

@@ -1009,7 +1009,8 @@ func (s *pgStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) (int
 			if received == 0 {
 				received = w.nowNs
 			}
-			b.Queue(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received, m.Keyword)
+			q, args := insertInbound(ids[i], m, received)
+			b.Queue(q, args...)
 		}
 		br := w.sendBatch(b)
 		var tasks []gateway.Task

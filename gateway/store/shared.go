@@ -43,6 +43,15 @@ const (
 	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword FROM inbound WHERE id = $1`
 	sqlInsertInbound = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`
+	// sqlInsertInboundOnce is sqlInsertInbound unless the same message
+	// (carrier, sender, recipient, body) was received in [$10, $11): a
+	// carrier's resend of one stored before its acknowledgment was lost.
+	sqlInsertInboundOnce = `INSERT INTO inbound (id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword)
+		SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), CAST($5 AS TEXT),
+			CAST($6 AS TEXT), CAST($7 AS TEXT), CAST($8 AS BIGINT), CAST($9 AS TEXT)
+		WHERE NOT EXISTS (SELECT 1 FROM inbound WHERE carrier = $3 AND sender = $5 AND recipient = $6 AND body = $7
+			AND received_at >= $10 AND received_at < $11)
+		ON CONFLICT DO NOTHING`
 	sqlBacklog     = "SELECT count(*) FROM messages WHERE status = 'ACCEPTED'"
 	sqlByClientRef = "SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''"
 	sqlSetOptOut   = `INSERT INTO optouts (tenant, number, keyword, at) VALUES ($1, $2, $3, $4)
@@ -269,6 +278,7 @@ func inboundDone(in []*gateway.Inbound, ids []string, added []bool, now time.Tim
 	n := 0
 	for i, m := range in {
 		if !added[i] {
+			m.ID = "" // skipped: the caller can tell it was stored before
 			continue
 		}
 		n++
@@ -446,6 +456,16 @@ func unavailable(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w (%w)", err, gateway.ErrUnavailable)
+}
+
+// insertInbound is the statement and arguments that store m under id,
+// received at received (ns): guarded against a resend when m says so.
+func insertInbound(id string, m *gateway.Inbound, received int64) (string, []any) {
+	args := []any{id, m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received, m.Keyword}
+	if m.ResendBefore.IsZero() || !m.ResendAfter.Before(m.ResendBefore) {
+		return sqlInsertInbound, args
+	}
+	return sqlInsertInboundOnce, append(args, toNanos(m.ResendAfter), toNanos(m.ResendBefore))
 }
 
 // checkAck rejects an empty cursor name and a negative seq.

@@ -575,7 +575,8 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 			if received == 0 {
 				received = w.nowNs
 			}
-			n, err := w.exec(sqlInsertInbound, ids[i], m.Tenant, m.Carrier, m.CarrierRef, m.From, m.To, m.Text, received, m.Keyword)
+			q, args := insertInbound(ids[i], m, received)
+			n, err := w.exec(q, args...)
 			if err != nil {
 				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
 			}

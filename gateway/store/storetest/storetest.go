@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"FraudRefusedStoredRejected", testFraudRefusedStoredRejected},
 		{"ReceiptIDReuse", testReceiptIDReuse},
 		{"ReceiptsPruned", testReceiptsPruned},
+		{"InboundResend", testInboundResend},
 		{"OptOutList", testOptOutList},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
@@ -2270,5 +2271,38 @@ func testReceiptsPruned(t *testing.T, e *env) {
 	}
 	if n, err := e.s.PruneReceipts(t.Context(), time.Now().Add(time.Second), 100); err != nil || n != 2 {
 		t.Errorf("PruneReceipts of the rest by age: %d, %v; want 2 (junk-2, junk-3)", n, err)
+	}
+}
+
+// testInboundResend: a single-part MO without an id that the carrier sends
+// again after binding anew is skipped when a copy was received within its
+// resend bounds; the same text outside them (the client asking twice) is
+// stored.
+func testInboundResend(t *testing.T, e *env) {
+	t0 := time.Now().Add(-5 * time.Second)
+	mk := func(text string, at time.Time) *gateway.Inbound {
+		return &gateway.Inbound{Tenant: "t1", Carrier: "c1", From: "+254700000002", To: "22333", Text: text, ReceivedAt: at,
+			Tasks: []gateway.Task{{Key: "mo:" + text + at.String(), Kind: "reply", Tenant: "t1"}}}
+	}
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{mk("BAL", t0)}); err != nil || n != 1 {
+		t.Fatalf("first: %d, %v", n, err)
+	}
+	// The resend arrives on a link opened after t0, within the window.
+	resend := mk("BAL", time.Now())
+	resend.ResendAfter, resend.ResendBefore = t0.Add(-time.Minute), t0.Add(time.Second)
+	other := mk("DUE", time.Now())
+	other.ResendAfter, other.ResendBefore = resend.ResendAfter, resend.ResendBefore
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{resend, other}); err != nil || n != 1 || other.ID == "" {
+		t.Fatalf("resend beside another text: %d added, %v; want only the other", n, err)
+	}
+	// The same text again on the link the first came in on (bounds ending
+	// before it): a second request, stored.
+	again := mk("BAL", time.Now())
+	again.ResendAfter, again.ResendBefore = t0.Add(-time.Minute), t0.Add(-time.Second)
+	if n, err := e.s.RecordInbound(t.Context(), []*gateway.Inbound{again}); err != nil || n != 1 {
+		t.Fatalf("same text outside the resend bounds: %d, %v; want stored", n, err)
+	}
+	if evs := e.events("t1"); len(evs) != 3 {
+		t.Errorf("%d inbound events, want 3", len(evs))
 	}
 }
