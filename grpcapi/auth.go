@@ -98,7 +98,7 @@ func (k *Keys) authenticate(ctx context.Context, method string) (context.Context
 		src = guard.Source(p.Addr.String())
 	}
 	if err := k.backoff.Check("grpc", src, ""); err != nil {
-		return nil, status.Error(codes.ResourceExhausted, err.Error())
+		return nil, statusErr(codes.ResourceExhausted, "AUTH_BACKOFF", err.Error())
 	}
 	ctx, err := k.check(ctx, method)
 	if status.Code(err) == codes.Unauthenticated {
@@ -111,21 +111,21 @@ func (k *Keys) check(ctx context.Context, method string) (context.Context, error
 	md, _ := metadata.FromIncomingContext(ctx)
 	vals := md.Get("authorization")
 	if len(vals) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "missing authorization metadata: send `authorization: Bearer <API key>`")
+		return nil, statusErr(codes.Unauthenticated, "API_KEY_MISSING", "missing authorization metadata: send `authorization: Bearer <API key>`")
 	}
 	key, ok := strings.CutPrefix(vals[0], "Bearer ")
 	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "authorization metadata must be `Bearer <API key>`")
+		return nil, statusErr(codes.Unauthenticated, "API_KEY_MALFORMED", "authorization metadata must be `Bearer <API key>`")
 	}
 	tenant, admin, ok := k.lookup(strings.TrimSpace(key))
 	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "unknown API key")
+		return nil, statusErr(codes.Unauthenticated, "API_KEY_UNKNOWN", "unknown API key")
 	}
 	if wantAdmin := strings.HasPrefix(method, "/smsgw.v1.Admin/"); wantAdmin != admin {
 		if wantAdmin {
-			return nil, status.Error(codes.PermissionDenied, "the Admin service needs an admin API key (admin.api_keys)")
+			return nil, statusErr(codes.PermissionDenied, "ADMIN_KEY_REQUIRED", "the Admin service needs an admin API key (admin.api_keys)")
 		}
-		return nil, status.Error(codes.PermissionDenied, "an admin API key has no tenant: use a tenant's key")
+		return nil, statusErr(codes.PermissionDenied, "TENANT_KEY_REQUIRED", "an admin API key has no tenant: use a tenant's key")
 	}
 	return context.WithValue(ctx, tenantKey{}, tenant), nil
 }

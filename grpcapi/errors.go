@@ -36,7 +36,7 @@ import (
 
 // fieldStatus is INVALID_ARGUMENT naming the field at fault.
 func fieldStatus(fe *gateway.FieldError) *status.Status {
-	return violations(fe.Error(), &errdetails.BadRequest_FieldViolation{Field: fe.Field, Description: fe.Reason})
+	return withInfo(violations(fe.Error(), &errdetails.BadRequest_FieldViolation{Field: fe.Field, Description: fe.Reason}), "FIELD_INVALID", "field", fe.Field)
 }
 
 // violations is INVALID_ARGUMENT with a BadRequest detail listing vs.
@@ -50,7 +50,7 @@ func violations(msg string, vs ...*errdetails.BadRequest_FieldViolation) *status
 
 // errUnavailable is the one answer to a transient failure: it says what to
 // do, not what broke.
-var errUnavailable = status.Error(codes.Unavailable, "the gateway cannot take this request right now; retry later with the same client_ref")
+var errUnavailable = statusErr(codes.Unavailable, "UNAVAILABLE", "the gateway cannot take this request right now; retry later with the same client_ref")
 
 // toStatus answers err, an error of the engine, by the error model above.
 // An error it does not recognise is logged at ERROR with a reference, and
@@ -70,17 +70,17 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 		if qe.TooLarge {
 			return fieldStatus(&gateway.FieldError{Field: "messages", Reason: "more messages than the tenant's burst allows at once: split the batch"}).Err()
 		}
-		st := status.New(codes.ResourceExhausted, qe.Error())
+		st := withInfo(status.New(codes.ResourceExhausted, qe.Error()), "RATE_LIMITED", "tenant", qe.Tenant)
 		if d, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(qe.RetryAfter)}); derr == nil {
 			st = d
 		}
 		return st.Err()
 	case errors.As(err, &rc):
-		return status.Error(codes.AlreadyExists, rc.Error())
+		return statusErr(codes.AlreadyExists, "CLIENT_REF_REUSED", rc.Error(), "client_ref", rc.ClientRef, "message_id", rc.ID)
 	case errors.Is(err, gateway.ErrNotFound):
-		return status.Error(codes.NotFound, "no such message")
+		return statusErr(codes.NotFound, "MESSAGE_NOT_FOUND", "no such message")
 	case errors.Is(err, gateway.ErrNotCancelable):
-		return status.Error(codes.FailedPrecondition, "the message is already being sent or has ended")
+		return statusErr(codes.FailedPrecondition, "NOT_CANCELABLE", "the message is already being sent or has ended")
 	case errors.Is(err, gateway.ErrAckAhead):
 		return fieldStatus(&gateway.FieldError{Field: "seq", Reason: "is beyond the last event"}).Err()
 	case errors.Is(err, gateway.ErrUnavailable), errors.Is(err, gateway.ErrStopped):
@@ -89,7 +89,7 @@ func (s *Server) toStatus(ctx context.Context, op string, err error) error {
 	}
 	ref := newRef()
 	s.log.Error("grpc: internal error", "op", op, "ref", ref, "tenant", tenantFrom(ctx), "err", err)
-	return status.Error(codes.Internal, fmt.Sprintf("internal error; the gateway logged it as ref %s", ref))
+	return statusErr(codes.Internal, "INTERNAL", fmt.Sprintf("internal error; the gateway logged it as ref %s", ref), "ref", ref)
 }
 
 // newRef is a short random reference tying an INTERNAL answer to its log

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,7 +53,7 @@ func New(engine *gateway.Engine, op Operator, keys *Keys, log *slog.Logger, maxB
 	// The codec's check runs first: it must see every request it decoded,
 	// even one authentication then refuses.
 	opts = append(opts, grpc.KeepaliveEnforcementPolicy(KeepaliveEnforcement), grpc.ForceServerCodecV2(codec),
-		grpc.ChainUnaryInterceptor(codec.unary, keys.unary), grpc.ChainStreamInterceptor(codec.stream, keys.stream))
+		grpc.ChainUnaryInterceptor(errorInfoUnary, codec.unary, keys.unary), grpc.ChainStreamInterceptor(errorInfoStream, codec.stream, keys.stream))
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
@@ -203,9 +204,9 @@ func (s *Server) CancelMessage(ctx context.Context, r *pb.CancelMessageRequest) 
 	m, err := s.engine.Cancel(ctx, tenantFrom(ctx), r.GetId())
 	switch {
 	case errors.Is(err, gateway.ErrNotFound):
-		return nil, status.Errorf(codes.NotFound, "no message %q", r.GetId())
+		return nil, statusErr(codes.NotFound, "MESSAGE_NOT_FOUND", fmt.Sprintf("no message %q", r.GetId()))
 	case errors.Is(err, gateway.ErrNotCancelable):
-		return nil, status.Errorf(codes.FailedPrecondition, "message %q is already being sent or has ended", r.GetId())
+		return nil, statusErr(codes.FailedPrecondition, "NOT_CANCELABLE", fmt.Sprintf("message %q is already being sent or has ended", r.GetId()))
 	case err != nil:
 		return nil, s.toStatus(ctx, "CancelMessage", err)
 	}
@@ -238,7 +239,7 @@ func (s *Server) ListCursors(ctx context.Context, _ *pb.ListCursorsRequest) (*pb
 func (s *Server) DeleteCursor(ctx context.Context, r *pb.DeleteCursorRequest) (*pb.DeleteCursorResponse, error) {
 	if err := s.engine.DeleteCursor(ctx, tenantFrom(ctx), r.GetName()); err != nil {
 		if errors.Is(err, gateway.ErrNotFound) {
-			return nil, status.Errorf(codes.NotFound, "no cursor named %q", r.GetName())
+			return nil, statusErr(codes.NotFound, "CURSOR_NOT_FOUND", fmt.Sprintf("no cursor named %q", r.GetName()))
 		}
 		return nil, s.toStatus(ctx, "DeleteCursor", err)
 	}
@@ -252,7 +253,7 @@ func (s *Server) GetMessage(ctx context.Context, r *pb.GetMessageRequest) (*pb.M
 	}
 	m, err := s.engine.Get(ctx, tenantFrom(ctx), r.GetId())
 	if errors.Is(err, gateway.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "no message %q", r.GetId())
+		return nil, statusErr(codes.NotFound, "MESSAGE_NOT_FOUND", fmt.Sprintf("no message %q", r.GetId()))
 	}
 	if err != nil {
 		return nil, s.toStatus(ctx, "GetMessage", err)
@@ -312,11 +313,11 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 		if err != nil {
 			select {
 			case <-s.done:
-				return status.Error(codes.Unavailable, "the gateway is shutting down; resume from the next sequence number")
+				return statusErr(codes.Unavailable, "SHUTTING_DOWN", "the gateway is shutting down; resume from the next sequence number")
 			default:
 			}
 			if errors.Is(err, gateway.ErrStopped) {
-				return status.Error(codes.Unavailable, "the gateway is shutting down; resume from the next sequence number")
+				return statusErr(codes.Unavailable, "SHUTTING_DOWN", "the gateway is shutting down; resume from the next sequence number")
 			}
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
@@ -353,8 +354,9 @@ func (s *Server) resumeAt(ctx context.Context, seq int64) (int64, error) {
 		return 0, s.toStatus(ctx, "StreamEvents", err)
 	}
 	if seq <= pruned {
-		return 0, status.Errorf(codes.OutOfRange, "events up to seq %d were deleted by retention, so resuming at %d would skip some; "+
-			"reconcile with ListMessages, then start at the latest event (start = START_POSITION_LATEST) or at %d", pruned, seq, pruned+1)
+		return 0, statusErr(codes.OutOfRange, "HISTORY_PRUNED", fmt.Sprintf("events up to seq %d were deleted by retention, so resuming at %d would skip some; "+
+			"reconcile with ListMessages, then start at the latest event (start = START_POSITION_LATEST) or at %d", pruned, seq, pruned+1),
+			"pruned_through", strconv.FormatInt(pruned, 10))
 	}
 	return seq, nil
 }

@@ -64,6 +64,35 @@ func comment(d protoreflect.Descriptor) string {
 	return strings.TrimSpace(strings.Join(strings.Fields(strings.ReplaceAll(loc.LeadingComments, "\n", " \n")), " "))
 }
 
+// blockComment keeps a comment's paragraphs and its table lines (those
+// starting with "|"), for text that stands on its own rather than in a
+// table cell.
+func blockComment(d protoreflect.Descriptor) string {
+	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
+	var paras []string
+	for _, para := range strings.Split(strings.TrimSpace(loc.LeadingComments), "\n\n") {
+		var out, text []string
+		flush := func() {
+			if len(text) > 0 {
+				out = append(out, strings.Join(text, " "))
+				text = nil
+			}
+		}
+		for _, line := range strings.Split(para, "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "|") {
+				flush()
+				out = append(out, line)
+			} else if line != "" {
+				text = append(text, line)
+			}
+		}
+		flush()
+		paras = append(paras, strings.Join(out, "\n"))
+	}
+	return strings.Join(paras, "\n\n")
+}
+
 func typeName(f protoreflect.FieldDescriptor) string {
 	var t string
 	switch f.Kind() {
@@ -87,7 +116,7 @@ func writeFile(w io.Writer, fd protoreflect.FileDescriptor) {
 	fmt.Fprintf(w, "\n## %s\n", fd.Path())
 	for i := range fd.Services().Len() {
 		s := fd.Services().Get(i)
-		fmt.Fprintf(w, "\n### service %s\n\n%s\n\n| method | request | response | |\n|---|---|---|---|\n", s.FullName(), comment(s))
+		fmt.Fprintf(w, "\n### service %s\n\n%s\n\n| method | request | response | |\n|---|---|---|---|\n", s.FullName(), blockComment(s))
 		for j := range s.Methods().Len() {
 			m := s.Methods().Get(j)
 			out := string(m.Output().Name())

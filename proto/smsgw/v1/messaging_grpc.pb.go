@@ -40,6 +40,27 @@ const (
 // Messaging accepts outbound messages and streams what happens to them.
 // Every call is authenticated with `authorization: Bearer <API key>`; the key
 // decides the tenant, and no call sees another tenant's messages.
+//
+// Errors carry a google.rpc.ErrorInfo (domain smsgw.openmf.org) whose reason
+// a client can switch on; "retry" says whether the same call may succeed
+// later unchanged:
+//
+// | code | reason | when | retry |
+// |---|---|---|---|
+// | INVALID_ARGUMENT | FIELD_INVALID | a field is wrong; BadRequest and metadata `field` name it | no |
+// | ALREADY_EXISTS | CLIENT_REF_REUSED | client_ref names a message with another number or text (metadata `message_id`) | no |
+// | NOT_FOUND | MESSAGE_NOT_FOUND, CURSOR_NOT_FOUND | no such message or cursor for this tenant | no |
+// | FAILED_PRECONDITION | NOT_CANCELABLE | the message is being sent or has ended | no |
+// | OUT_OF_RANGE | HISTORY_PRUNED | resuming where retention deleted events (metadata `pruned_through`) | no: reconcile, start at the latest |
+// | RESOURCE_EXHAUSTED | RATE_LIMITED | over the tenant's rate; RetryInfo says when | yes, after the delay |
+// | RESOURCE_EXHAUSTED | AUTH_BACKOFF | too many failed logins from this address | yes, later |
+// | UNAUTHENTICATED | API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_UNKNOWN | the key | no |
+// | PERMISSION_DENIED | ADMIN_KEY_REQUIRED, TENANT_KEY_REQUIRED | the wrong kind of key | no |
+// | UNAVAILABLE | UNAVAILABLE, SHUTTING_DOWN | transient: store full or failing, gateway stopping | yes, with the same client_ref |
+// | INTERNAL | INTERNAL | a bug, logged under metadata `ref` | no |
+//
+// Errors made by gRPC itself (a deadline, a cancelation) carry the code's
+// name as the reason.
 type MessagingClient interface {
 	// Send accepts one message. The returned id means the message is durably
 	// stored; sending the same client_ref again returns the same id, or
@@ -188,6 +209,27 @@ type Messaging_StreamEventsClient = grpc.ServerStreamingClient[Event]
 // Messaging accepts outbound messages and streams what happens to them.
 // Every call is authenticated with `authorization: Bearer <API key>`; the key
 // decides the tenant, and no call sees another tenant's messages.
+//
+// Errors carry a google.rpc.ErrorInfo (domain smsgw.openmf.org) whose reason
+// a client can switch on; "retry" says whether the same call may succeed
+// later unchanged:
+//
+// | code | reason | when | retry |
+// |---|---|---|---|
+// | INVALID_ARGUMENT | FIELD_INVALID | a field is wrong; BadRequest and metadata `field` name it | no |
+// | ALREADY_EXISTS | CLIENT_REF_REUSED | client_ref names a message with another number or text (metadata `message_id`) | no |
+// | NOT_FOUND | MESSAGE_NOT_FOUND, CURSOR_NOT_FOUND | no such message or cursor for this tenant | no |
+// | FAILED_PRECONDITION | NOT_CANCELABLE | the message is being sent or has ended | no |
+// | OUT_OF_RANGE | HISTORY_PRUNED | resuming where retention deleted events (metadata `pruned_through`) | no: reconcile, start at the latest |
+// | RESOURCE_EXHAUSTED | RATE_LIMITED | over the tenant's rate; RetryInfo says when | yes, after the delay |
+// | RESOURCE_EXHAUSTED | AUTH_BACKOFF | too many failed logins from this address | yes, later |
+// | UNAUTHENTICATED | API_KEY_MISSING, API_KEY_MALFORMED, API_KEY_UNKNOWN | the key | no |
+// | PERMISSION_DENIED | ADMIN_KEY_REQUIRED, TENANT_KEY_REQUIRED | the wrong kind of key | no |
+// | UNAVAILABLE | UNAVAILABLE, SHUTTING_DOWN | transient: store full or failing, gateway stopping | yes, with the same client_ref |
+// | INTERNAL | INTERNAL | a bug, logged under metadata `ref` | no |
+//
+// Errors made by gRPC itself (a deadline, a cancelation) carry the code's
+// name as the reason.
 type MessagingServer interface {
 	// Send accepts one message. The returned id means the message is durably
 	// stored; sending the same client_ref again returns the same id, or
