@@ -76,9 +76,9 @@ var (
 )
 
 // diagnose rewrites errs (decoder and validation errors alike) against
-// the file's tree; kinds resolves the carrier sections' types. decoded
-// is the set of paths whose value could not be decoded: a validation
-// error on the same path says nothing more and is dropped.
+// the file's tree; kinds resolves the carrier sections' types. A
+// validation error on a path whose value could not be decoded, or whose
+// environment variable is unset, says nothing more and is dropped.
 func diagnose(root *yaml.Node, kinds Kinds, decodeErrs, validateErrs []error) []error {
 	ix := indexFile(root)
 	var out []error
@@ -98,6 +98,11 @@ func diagnose(root *yaml.Node, kinds Kinds, decodeErrs, validateErrs []error) []
 		}
 		if bad[m[1]] {
 			continue
+		}
+		if strings.Contains(e.Error(), ": environment variable ") {
+			// An unset variable leaves the value empty: what the
+			// validation says of an empty value next is noise.
+			bad[m[1]] = true
 		}
 		if line, ok := ix.lineOf(m[1]); ok {
 			out = append(out, fmt.Errorf("%w (line %d)", e, line))

@@ -407,4 +407,9 @@ func TestCheckConfigEveryProblem(t *testing.T) {
 			t.Errorf("check-config lacks %q:\n%s", want, errb)
 		}
 	}
+	// An unset ${VAR}: the one error, and where the values come from.
+	code, _, errb = cli(t, "check-config", "../../config/testdata/unset_env.yaml")
+	if code != 1 || !strings.Contains(errb, ": 1 problem\n") || !strings.Contains(errb, "load the env file first") {
+		t.Errorf("unset variable: exit %d:\n%s", code, errb)
+	}
 }

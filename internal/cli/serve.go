@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -217,7 +218,14 @@ does: load the env file first (set -a; . /etc/smsgw/smsgw.env; set +a).`,
 				for _, e := range ce.List {
 					fmt.Fprintf(stderr, "%s: %v\n", path, e)
 				}
-				fmt.Fprintf(stderr, "%s: %d problems\n", path, len(ce.List))
+				noun := "problems"
+				if len(ce.List) == 1 {
+					noun = "problem"
+				}
+				fmt.Fprintf(stderr, "%s: %d %s\n", path, len(ce.List), noun)
+				if strings.Contains(ce.Error(), "is not set") {
+					fmt.Fprintln(stderr, "(the ${VAR} values come from the environment: load the env file first, e.g. set -a; . /etc/smsgw/env; set +a — deploy/smsgw.example.env lists the example's)")
+				}
 				return &exitError{code: 1}
 			}
 			if err != nil {
