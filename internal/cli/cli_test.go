@@ -286,6 +286,14 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 		if !regexp.MustCompile(`^\{"seq":\d+,`).MatchString(first) {
 			t.Errorf("seq is not a number first in the line: %s", first)
 		}
+		// From the latest event on, with heartbeats: nothing of the
+		// history, a heartbeat a second, and --idle still ends it.
+		out = mustCLI(t, "events", "--latest", "--heartbeat", "1s", "--idle", "2500ms")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) < 1 || strings.Contains(out, `"kind":"status"`) || strings.Contains(out, `"kind":"inbound"`) ||
+			decode[eventJSON](t, lines[0]).Kind != "heartbeat" {
+			t.Errorf("--latest --heartbeat:\n%s", out)
+		}
 	})
 }
 

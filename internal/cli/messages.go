@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/client"
@@ -338,10 +339,12 @@ says so and exits 1.`,
 
 func eventsCmd(g *globals) *cobra.Command {
 	var (
-		from   int64
-		idle   time.Duration
-		cursor string
-		kinds  []string
+		from      int64
+		idle      time.Duration
+		cursor    string
+		kinds     []string
+		latest    bool
+		heartbeat time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "events",
@@ -349,6 +352,15 @@ func eventsCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			req := &pb.StreamEventsRequest{FromSeq: from, Cursor: cursor}
+			if latest {
+				if from != 0 {
+					return usageErr("--latest and --from-seq: give one")
+				}
+				req.Start = pb.StartPosition_START_POSITION_LATEST
+			}
+			if heartbeat > 0 {
+				req.HeartbeatInterval = durationpb.New(heartbeat)
+			}
 			for _, k := range kinds {
 				v, ok := pb.EventKind_value["EVENT_KIND_"+strings.ToUpper(k)]
 				if !ok || v == 0 {
@@ -381,8 +393,8 @@ func eventsCmd(g *globals) *cobra.Command {
 					}
 					return g.callErr(err)
 				}
-				if timer != nil {
-					timer.Reset(idle)
+				if timer != nil && ev.GetKind() != pb.EventKind_EVENT_KIND_HEARTBEAT {
+					timer.Reset(idle) // a heartbeat is not an event for --idle
 				}
 				if err := writeJSONLine(c.OutOrStdout(), eventView(ev)); err != nil {
 					return err
@@ -395,5 +407,7 @@ func eventsCmd(g *globals) *cobra.Command {
 	f.DurationVar(&idle, "idle", 0, "exit after this long without an event (0: follow until interrupted)")
 	f.StringVar(&cursor, "cursor", "", "start after this durable cursor's acknowledged position")
 	f.StringSliceVar(&kinds, "kind", nil, "only these kinds: status, inbound")
+	f.BoolVar(&latest, "latest", false, "only events appended from now on (no history)")
+	f.DurationVar(&heartbeat, "heartbeat", 0, "ask for a HEARTBEAT event after this long without others (at least 1s)")
 	return c
 }
