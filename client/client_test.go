@@ -1,31 +1,20 @@
 package client_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
+	"github.com/openmf/smsgw/config"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // The client rides out a tenant's rate limit by retrying, and its automatic
 // client_ref makes a retried Send store one message, not two.
 func TestRetriesThroughRateLimit(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
-	cfg.Tenants[0].Rate, cfg.Tenants[0].Burst = 10, 1
-	a := apptest.Start(t, cfg)
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	a := startGateway(t, func(cfg *config.Config) { cfg.Tenants[0].Rate, cfg.Tenants[0].Burst = 10, 1 })
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 10*time.Second)
 	ids := map[string]bool{}
 	for range 5 {
 		r, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "retried"})

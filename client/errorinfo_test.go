@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,10 +8,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
 	"github.com/openmf/smsgw/grpcapi"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // errorInfo is the ErrorInfo an error carries, nil when none.
@@ -28,21 +25,10 @@ func errorInfo(err error) *errdetails.ErrorInfo {
 // TestErrorsCarryReasons: each kind of refusal names its reason in an
 // ErrorInfo of smsgw's domain, with the metadata a client acts on.
 func TestErrorsCarryReasons(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	stranger, err := client.Dial(a.GRPCAddr(), "not-a-key-of-anyone-here")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stranger.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	stranger := dial(t, a.GRPCAddr(), "not-a-key-of-anyone-here")
+	ctx := timeout(t, 10*time.Second)
 	sent, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "first", ClientRef: "r-1"})
 	if err != nil {
 		t.Fatal(err)

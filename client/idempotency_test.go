@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // TestClientRefIdempotency: a true retry answers the stored message with
@@ -20,16 +17,9 @@ import (
 // with ALREADY_EXISTS naming the stored message, in Send and per item in
 // SendBatch, and nothing new is stored.
 func TestClientRefIdempotency(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 10*time.Second)
 	req := &pb.SendRequest{To: "+254712345678", Text: "Repayment received: KES 500", ClientRef: "receipt-991"}
 	first, err := c.Send(ctx, req)
 	if err != nil {

@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -9,9 +8,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // TestIdleStreamSurvivesClientPings: a consumer that pings every 10 s (the
@@ -19,17 +16,10 @@ import (
 // then gets the next event on it. With gRPC's default enforcement the
 // server would answer the third ping with GOAWAY too_many_pings (~40 s).
 func TestIdleStreamSurvivesClientPings(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA,
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA,
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	ctx := timeout(t, 3*time.Minute)
 	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
 	if err != nil {
 		t.Fatal(err)

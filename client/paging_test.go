@@ -1,7 +1,6 @@
 package client_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -10,9 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
 )
 
 // TestPageTokensAreOpaqueAndBound: the next page follows with the token
@@ -20,16 +17,9 @@ import (
 // a token and garbage are refused with INVALID_ARGUMENT on page_token
 // instead of answering page one again.
 func TestPageTokensAreOpaqueAndBound(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 10*time.Second)
 	for _, to := range []string{"+254712000001", "+254712000001", "+254712000001", "+254712000002"} {
 		if _, err := c.Send(ctx, &pb.SendRequest{To: to, Text: "page me"}); err != nil {
 			t.Fatal(err)

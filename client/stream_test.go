@@ -22,16 +22,9 @@ import (
 // heartbeat (and may acknowledge it), then sees only what comes after;
 // heartbeats stop nothing.
 func TestStreamStartsAtLatestWithHeartbeats(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 30*time.Second)
 	old, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "history"})
 	if err != nil {
 		t.Fatal(err)
@@ -165,16 +158,9 @@ func TestResumingIntoPrunedHistoryIsOutOfRange(t *testing.T) {
 // TestCursorsListAndDelete: an operator sees the tenant's consumers and
 // how far each got, and retires one; a missing one is NOT_FOUND.
 func TestCursorsListAndDelete(t *testing.T) {
-	sim := smsc.NewServer()
-	defer sim.Close()
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 10*time.Second)
 	if _, err := c.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "hello"}); err != nil {
 		t.Fatal(err)
 	}
