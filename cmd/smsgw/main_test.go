@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -302,7 +303,13 @@ func TestSendWaitSaysWhy(t *testing.T) {
 	}
 	id := strings.TrimSpace(out.String())
 	out.Reset()
-	if code := cli.Run([]string{"get", id}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"last_error": "waiting: carrier sim has no bound link since `) {
-		t.Fatalf("get: exit %d\n%s", code, out.String())
+	// protojson varies its spacing on purpose: read the field, not the text.
+	var got struct {
+		LastError string `json:"last_error"`
+	}
+	code = cli.Run([]string{"get", id}, &out, &errb)
+	if err := json.Unmarshal(out.Bytes(), &got); code != 0 || err != nil ||
+		!strings.HasPrefix(got.LastError, "waiting: carrier sim has no bound link since ") {
+		t.Fatalf("get: exit %d, %v\n%s", code, err, out.String())
 	}
 }
