@@ -98,7 +98,7 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 		r.SubmitSource = ""
 	}
 
-	samp := &sampler{every: sampleEvery(spec.Duration), rec: rec, env: env, events: *spec.Events, hc: &http.Client{Timeout: 900 * time.Millisecond}}
+	samp := &sampler{every: sampleEvery(spec.expectedDuration()), rec: rec, env: env, events: *spec.Events, hc: &http.Client{Timeout: 900 * time.Millisecond}}
 	start := time.Now()
 	samp.start = start
 	samp.first(bg)
@@ -276,6 +276,18 @@ func (s *sampler) first(ctx context.Context) {
 			s.rssMax, s.rssEnd, s.cpuEnd = p.rssBytes/(1<<20), p.rssBytes/(1<<20), p.cpuSeconds
 		}
 	}
+}
+
+// expectedDuration is how long the load will send: its duration, else its
+// count at its rate, else unknown (0: a count sent flat out).
+func (l LoadSpec) expectedDuration() time.Duration {
+	switch {
+	case l.Duration > 0:
+		return l.Duration
+	case l.Count > 0 && l.Rate > 0:
+		return time.Duration(float64(l.Count) / l.Rate * float64(time.Second))
+	}
+	return 0
 }
 
 // sampleEvery is the series' step: a second, or a tenth of a run shorter

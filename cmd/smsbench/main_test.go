@@ -55,11 +55,13 @@ load: {clients: 4, count: 1000, mix: {gsm: 1, ucs2: 1, multipart: 1}}
 	}
 	jsonPath, htmlPath := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html")
 	var out, errb testutil.Buffer
-	code := run(context.Background(), []string{"run", scenario, "--count", "60", "--json", jsonPath, "--html", htmlPath, "--dir", dir}, &out, &errb)
+	// 60 messages at 100/s: long enough for the series to chart (a count
+	// sent flat out may end before the first sample).
+	code := run(context.Background(), []string{"run", scenario, "--count", "60", "--rate", "100", "--json", jsonPath, "--html", htmlPath, "--dir", dir}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
-	for _, want := range []string{"tiny: grpc flat out", "accepted 60", "delivered 60", "lost 0, duplicated 0"} {
+	for _, want := range []string{"tiny: grpc at 100 msg/s", "accepted 60", "delivered 60", "lost 0, duplicated 0"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}
