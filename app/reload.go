@@ -24,6 +24,7 @@ var liveFields = []string{
 	"tenants[].senders",
 	"tenants[].rate",
 	"tenants[].burst",
+	"tenants[].weight",
 	"tenants[].opt_out",
 	"tenants[].fraud",
 	"tenants[].fineract",

@@ -203,6 +203,10 @@ type Tenant struct {
 	Senders       []string `yaml:"senders"`        // further allowed sender ids
 	Rate          float64  `yaml:"rate"`           // messages accepted per second; 0: no limit
 	Burst         int      `yaml:"burst"`          // accepted at once above rate; default: rate
+	// Weight is the tenant's share of each dispatch round against the other
+	// tenants with messages due (default 1): one tenant's backlog or
+	// high-priority flood cannot hold back another's messages.
+	Weight int `yaml:"weight"`
 	OptOut        *OptOut  `yaml:"opt_out"`        // STOP/START/HELP; defaults when absent
 	// Fraud limits where the tenant's messages may go and how much and how
 	// fast it may spend (see limits.FraudConfig); absent, only the
@@ -586,6 +590,9 @@ func (c *Config) validate() []error {
 		if t.Sender == "" {
 			add("%s.sender: required (the default sender id or shortcode)", p)
 		}
+		if t.Weight < 0 || t.Weight > 1000 {
+			add("%s.weight: must be 0 (default 1) to 1000", p)
+		}
 		if t.Rate < 0 || t.Burst < 0 {
 			add("%s.rate, burst: must be ≥ 0", p)
 		}
@@ -691,7 +698,7 @@ func (c *Config) EngineTenants() []gateway.Tenant {
 	out := make([]gateway.Tenant, len(c.Tenants))
 	for i, t := range c.Tenants {
 		out[i] = gateway.Tenant{ID: t.ID, DefaultRegion: t.DefaultRegion, Sender: t.Sender, Senders: t.Senders,
-			Rate: t.Rate, Burst: t.Burst}
+			Rate: t.Rate, Burst: t.Burst, Weight: t.Weight}
 		if t.Fraud != nil {
 			out[i].Fraud = *t.Fraud
 		}

@@ -51,7 +51,7 @@ func TestInvalidFiles(t *testing.T) {
 			"routes: at least one route is required",
 		},
 		"unknown_nested_key.yaml": {
-			"tenants[0].colour: not a known key (known here: id, api_keys, default_region, sender, senders, rate, burst, opt_out, fraud, fineract) (line 6)",
+			"tenants[0].colour: not a known key (known here: id, api_keys, default_region, sender, senders, rate, burst, weight, opt_out, fraud, fineract) (line 6)",
 			"carriers[0].smpp.windw: not a known key; did you mean window? (line 9)",
 		},
 		"bad_types.yaml": {

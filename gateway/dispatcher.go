@@ -46,6 +46,9 @@ type dispatcher struct {
 	staleMu     sync.Mutex
 	staleLogged map[string]time.Time // carrier → when its stale receipts were last logged
 
+	tenants *tenants       // whose turns claim takes
+	credit  map[string]int // smooth weighted round robin by tenant; the claim loop's own
+
 	wake   chan struct{}
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // the claim loop and the sampler
@@ -218,19 +221,17 @@ func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots 
 				continue
 			}
 			claimedAt := d.now()
-			msgs, err := d.store.Claim(ctx, claimedAt, min(free, d.claimBatch))
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("claim due messages", "err", err)
-				}
-				break
+			want := min(free, d.claimBatch)
+			msgs, err := d.claim(ctx, claimedAt, want)
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("claim due messages", "err", err)
 			}
 			for _, m := range msgs {
 				m.claimedAt = claimedAt
 				slots <- struct{}{}
 				jobs <- m // a free slot means an idle worker
 			}
-			if len(msgs) < min(free, d.claimBatch) {
+			if err != nil || len(msgs) < want {
 				break
 			}
 		}
@@ -569,3 +570,66 @@ func (d *dispatcher) finish(ctx context.Context, m *Message, st Status, detail s
 	d.log.Info("message ended before delivery", "msg_id", m.ID, "status", st, "detail", detail)
 	d.feed.notify()
 }
+
+// claim leases up to n due messages. With one tenant it is one Claim. With
+// several, the n places are dealt to the tenants by smooth weighted round
+// robin (each place, every tenant gains its weight and the one with most
+// takes the place and pays the total; the credit carries over to the next
+// claim, so even claims of one message serve every tenant in proportion),
+// and each tenant claims its places (ClaimFor): one tenant's backlog or
+// high-priority flood cannot hold back another's messages. Places a tenant
+// had too little due for go to whatever is due (Claim), which also sends
+// the messages of a tenant no longer configured. Messages claimed before
+// an error are returned with it.
+func (d *dispatcher) claim(ctx context.Context, now time.Time, n int) ([]*Message, error) {
+	set := d.tenants.load()
+	if len(set.order) < 2 {
+		return d.store.Claim(ctx, now, n)
+	}
+	places := d.deal(set.order, n)
+	var out []*Message
+	for i := range set.order {
+		if places[i] == 0 {
+			continue
+		}
+		ms, err := d.store.ClaimFor(ctx, now, set.order[i].ID, places[i])
+		out = append(out, ms...)
+		if err != nil {
+			return out, err
+		}
+	}
+	if len(out) < n {
+		rest, err := d.store.Claim(ctx, now, n-len(out))
+		return append(out, rest...), err
+	}
+	return out, nil
+}
+
+// deal gives n places to the tenants by smooth weighted round robin and
+// returns how many each got, in the tenants' order. Only the claim loop
+// calls it.
+func (d *dispatcher) deal(tenants []Tenant, n int) []int {
+	if d.credit == nil {
+		d.credit = map[string]int{}
+	}
+	total := 0
+	for i := range tenants {
+		total += weight(&tenants[i])
+	}
+	places := make([]int, len(tenants))
+	for range n {
+		best := 0
+		for i := range tenants {
+			d.credit[tenants[i].ID] += weight(&tenants[i])
+			if d.credit[tenants[i].ID] > d.credit[tenants[best].ID] {
+				best = i
+			}
+		}
+		d.credit[tenants[best].ID] -= total
+		places[best]++
+	}
+	return places
+}
+
+// weight is a tenant's share of dispatch, 1 when unset.
+func weight(t *Tenant) int { return max(t.Weight, 1) }

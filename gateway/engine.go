@@ -187,6 +187,7 @@ func New(opts Options) (*Engine, error) {
 	e.tenants.set.Store(set)
 	e.dispatcher = &dispatcher{
 		store: st, router: opts.Router, carriers: cs, feed: feed, metrics: m, log: log, now: opts.Now, storeWatch: watch,
+		tenants:     &e.tenants,
 		maxAttempts: opts.MaxAttempts, retryBase: opts.RetryBase, retryMax: opts.RetryMax,
 		claimBatch: opts.ClaimBatch, workers: opts.Workers, pollEvery: opts.PollEvery,
 		receiptKeep: opts.ReceiptKeep, receiptKeepMax: opts.ReceiptKeepMax,

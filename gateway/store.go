@@ -68,6 +68,10 @@ type MessageStore interface {
 	// Each message's LeaseUntil says when.
 	Claim(ctx context.Context, now time.Time, limit int) ([]*Message, error)
 
+	// ClaimFor is Claim over one tenant's messages only, so the dispatcher
+	// can give each tenant its share of a claim whatever the others queued.
+	ClaimFor(ctx context.Context, now time.Time, tenant string, limit int) ([]*Message, error)
+
 	// RecordSubmits stores the carrier ids of submitted parts. A message whose
 	// parts all have carrier ids becomes SUBMITTED (one event) and is released.
 	// Receipts that arrived earlier for these ids are applied now.

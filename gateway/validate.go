@@ -33,6 +33,7 @@ type Tenant struct {
 	Senders       []string // further allowed sender ids
 	Rate          float64  // messages accepted per second; 0: no limit
 	Burst         int      // messages accepted at once above Rate; default max(1, Rate)
+	Weight        int      // share of each dispatch round among tenants with due messages; default 1
 	OptOut        OptOut
 	// Fraud is the tenant's destination, spend and velocity controls; the
 	// zero value denies the high-risk ranges only.

@@ -256,11 +256,25 @@ func acceptStagePG(w *ptx, ops []*pgOp) *pgStage {
 // nodes claim side by side: each skips the rows another is leasing right
 // now, and a lease that lapsed (its node died) is due again for anyone.
 func (s *pgStore) Claim(ctx context.Context, now time.Time, limit int) ([]*gateway.Message, error) {
+	return s.claim(ctx, now, "", limit)
+}
+
+// ClaimFor implements gateway.MessageStore.
+func (s *pgStore) ClaimFor(ctx context.Context, now time.Time, tenant string, limit int) ([]*gateway.Message, error) {
+	if tenant == "" {
+		return nil, fmt.Errorf("store: claim: empty tenant")
+	}
+	return s.claim(ctx, now, tenant, limit)
+}
+
+// claim leases due messages: every tenant's when tenant is "", else that
+// tenant's.
+func (s *pgStore) claim(ctx context.Context, now time.Time, tenant string, limit int) ([]*gateway.Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	nowNs := toNanos(now)
-	a := &pgClaimArgs{now: nowNs, until: nowNs + int64(s.opts.LeaseDuration), limit: limit, node: s.node}
+	a := &pgClaimArgs{now: nowNs, until: nowNs + int64(s.opts.LeaseDuration), limit: limit, node: s.node, tenant: tenant}
 	if err := s.submit(&pgOp{ctx: ctx, name: "claim", rank: pgRankClaim, claim: a, stage: claimStagePG}); err != nil {
 		return nil, err
 	}
@@ -272,6 +286,7 @@ type pgClaimArgs struct {
 	now, until int64
 	limit      int
 	node       string
+	tenant     string // "": every tenant's
 	out        []*gateway.Message
 }
 
@@ -283,7 +298,11 @@ func claimStagePG(w *ptx, ops []*pgOp) *pgStage {
 		queue: func(b *pgx.Batch) {
 			for _, o := range ops {
 				a := o.claim
-				b.Queue(sqlClaimPG, a.now, a.limit, a.until, a.node)
+				if a.tenant == "" {
+					b.Queue(sqlClaimPG, a.now, a.limit, a.until, a.node)
+				} else {
+					b.Queue(sqlClaimTenantPG, a.now, a.limit, a.until, a.node, a.tenant)
+				}
 			}
 		},
 		read: func(br pgx.BatchResults) error {
@@ -330,9 +349,17 @@ func readClaim(br pgx.BatchResults, a *pgClaimArgs) error {
 
 // sqlClaimPG leases due messages and returns them with their parts, in
 // claim order, one row per part: $1 now, $2 limit, $3 lease end, $4 node.
-var sqlClaimPG = `WITH c AS (
+var sqlClaimPG = claimPG("")
+
+// sqlClaimTenantPG is sqlClaimPG over the tenant $5 only
+// (messages_tenant_due).
+var sqlClaimTenantPG = claimPG("tenant = $5 AND ")
+
+// claimPG is the claim statement with an extra condition cond.
+func claimPG(cond string) string {
+	return `WITH c AS (
 		SELECT id FROM messages
-		WHERE status = 'ACCEPTED' AND not_before <= $1 AND next_attempt <= $1 AND lease_until < $1
+		WHERE ` + cond + `status = 'ACCEPTED' AND not_before <= $1 AND next_attempt <= $1 AND lease_until < $1
 		ORDER BY priority DESC, due_at, id LIMIT $2
 		FOR UPDATE SKIP LOCKED),
 	m AS (
@@ -341,6 +368,7 @@ var sqlClaimPG = `WITH c AS (
 	SELECT ` + prefixed("m.", messageColumns) + `, p.idx, p.carrier, p.carrier_id, p.status, p.error, p.updated_at
 	FROM m JOIN parts p ON p.message_id = m.id
 	ORDER BY m.priority DESC, m.due_at, m.id, p.idx`
+}
 
 // RecordSubmits stores carrier ids, completes fully submitted messages and
 // applies receipts that were waiting for these ids. The batch holds the

@@ -243,6 +243,20 @@ func (w *wtx) clientRefs(ops []*op) (map[refKey]string, error) {
 // Claim leases due messages in priority order. It is a write (the lease), so
 // it runs on the writer like the others and two claims never overlap.
 func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*gateway.Message, error) {
+	return s.claim(ctx, now, "", limit)
+}
+
+// ClaimFor implements gateway.MessageStore.
+func (s *sqliteStore) ClaimFor(ctx context.Context, now time.Time, tenant string, limit int) ([]*gateway.Message, error) {
+	if tenant == "" {
+		return nil, fmt.Errorf("store: claim: empty tenant")
+	}
+	return s.claim(ctx, now, tenant, limit)
+}
+
+// claim leases due messages: every tenant's when tenant is "", else that
+// tenant's (through messages_tenant_due).
+func (s *sqliteStore) claim(ctx context.Context, now time.Time, tenant string, limit int) ([]*gateway.Message, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -252,9 +266,19 @@ func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*g
 	err := s.do(ctx, "claim", func(w *wtx) error {
 		out = out[:0]
 		// The literal status lets SQLite use the partial index messages_due.
-		rows, err := w.query(`SELECT `+messageColumns+` FROM messages
+		var (
+			rows *sql.Rows
+			err  error
+		)
+		if tenant == "" {
+			rows, err = w.query(`SELECT `+messageColumns+` FROM messages
 			WHERE status = 'ACCEPTED' AND not_before <= $1 AND next_attempt <= $1 AND lease_until < $1
 			ORDER BY priority DESC, due_at, id LIMIT $2`, nowNs, limit)
+		} else {
+			rows, err = w.query(`SELECT `+messageColumns+` FROM messages INDEXED BY messages_tenant_due
+			WHERE tenant = $3 AND status = 'ACCEPTED' AND not_before <= $1 AND next_attempt <= $1 AND lease_until < $1
+			ORDER BY priority DESC, due_at, id LIMIT $2`, nowNs, limit, tenant)
+		}
 		if err != nil {
 			return fmt.Errorf("store: claim: %w", err)
 		}

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"LastSeq", testLastSeq},
 		{"PrunedThrough", testPrunedThrough},
 		{"CursorsListDelete", testCursorsListDelete},
+		{"ClaimFor", testClaimFor},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -1014,6 +1015,45 @@ func testCursorsListDelete(t *testing.T, e *env) {
 	}
 	if cs, err := e.s.Cursors(t.Context(), "t2"); err != nil || len(cs) != 1 || cs[0].Name != "other" {
 		t.Errorf("Cursors(t2) = %+v, %v", cs, err)
+	}
+}
+
+// testClaimFor: a tenant's claim takes only its due messages, in claim
+// order, leased like any claim; the other tenant's flood of higher
+// priority neither comes with it nor hides it.
+func testClaimFor(t *testing.T, e *env) {
+	var mine, theirs []*gateway.Message
+	for i := range 4 {
+		m := msg("t2", "", 2)
+		m.Priority = 9
+		theirs = append(theirs, m)
+		e.accept(m)
+		if i < 3 {
+			m := msg("t1", "", 1)
+			m.Priority = int32(i % 2) // 0, 1, 0: the 1 goes first
+			mine = append(mine, m)
+			e.accept(m)
+		}
+	}
+	now := time.Now()
+	got, err := e.s.ClaimFor(t.Context(), now, "t1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{mine[1].ID, mine[0].ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("ClaimFor(t1, 2) = %v, want %v", ids(got), want)
+	}
+	if got[0].LeaseUntil.IsZero() || len(got[0].Parts) != 1 || got[0].Tenant != "t1" {
+		t.Errorf("claimed %+v: want a leased t1 message with its part", got[0])
+	}
+	if got, err = e.s.ClaimFor(t.Context(), now, "t1", 5); err != nil || !slices.Equal(ids(got), []string{mine[2].ID}) {
+		t.Errorf("ClaimFor(t1, 5) = %v, %v; want only the one left", ids(got), err)
+	}
+	if got := e.claim(now, 10); !slices.Equal(ids(got), ids(theirs)) {
+		t.Errorf("Claim after = %v, want t2's %v (t1's are leased)", ids(got), ids(theirs))
+	}
+	if got, err := e.s.ClaimFor(t.Context(), now, "t2", 5); err != nil || len(got) != 0 {
+		t.Errorf("ClaimFor(t2) with all leased = %v, %v", ids(got), err)
 	}
 }
 
