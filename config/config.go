@@ -206,8 +206,8 @@ type Tenant struct {
 	// Weight is the tenant's share of each dispatch round against the other
 	// tenants with messages due (default 1): one tenant's backlog or
 	// high-priority flood cannot hold back another's messages.
-	Weight int `yaml:"weight"`
-	OptOut        *OptOut  `yaml:"opt_out"`        // STOP/START/HELP; defaults when absent
+	Weight int     `yaml:"weight"`
+	OptOut *OptOut `yaml:"opt_out"` // STOP/START/HELP; defaults when absent
 	// Fraud limits where the tenant's messages may go and how much and how
 	// fast it may spend (see limits.FraudConfig); absent, only the
 	// high-risk ranges are denied.
