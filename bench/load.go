@@ -288,12 +288,6 @@ func errorKey(err error) string {
 	return mask.Text(msg)
 }
 
-// loadOptions connect a load run to what surrounds it.
-type loadOptions struct {
-	run    string
-	ledger *Ledger // the in-process farm's, or nil
-}
-
 // loader drives one run: the clients, the rate, the end.
 type loader struct {
 	spec LoadSpec

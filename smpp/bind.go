@@ -333,7 +333,6 @@ type batchConn struct {
 	cond    sync.Cond
 	buf     []byte // waiting for the flusher
 	spare   []byte // the other buffer, reused
-	writing bool   // the flusher is in a syscall
 	err     error
 	closed  bool
 	stopped chan struct{}

@@ -148,11 +148,10 @@ type Fraud struct {
 	recipient map[string]*rate.Limiter
 	prefix    map[string]*rate.Limiter
 
-	refused    *prometheus.CounterVec
-	spent      *prometheus.GaugeVec
-	caps       *prometheus.GaugeVec
-	alert      *prometheus.GaugeVec
-	velocities *prometheus.GaugeVec
+	refused *prometheus.CounterVec
+	spent   *prometheus.GaugeVec
+	caps    *prometheus.GaugeVec
+	alert   *prometheus.GaugeVec
 }
 
 type spend struct {

@@ -88,12 +88,6 @@ const (
 	// the caller appends the condition on parts p.
 	sqlTarget = `SELECT p.message_id, p.idx, p.status, p.error, m.tenant, m.status, m.part_count
 		FROM parts p JOIN messages m ON m.id = p.message_id WHERE `
-	// latestSubmitted selects the message a receipt for (carrier $1, carrier
-	// id $2) applies to: the latest to record that id, since carriers
-	// recycle ids.
-	latestSubmitted = `p.carrier = $1 AND p.carrier_id = $2 AND p.message_id = (
-		SELECT message_id FROM parts WHERE carrier = $1 AND carrier_id = $2 AND carrier_id <> ''
-		ORDER BY submitted_at DESC, message_id DESC LIMIT 1)`
 	// submittedPart selects the parts of message $1 that carry (carrier $2,
 	// carrier id $3).
 	submittedPart = `p.message_id = $1 AND p.carrier = $2 AND p.carrier_id = $3`

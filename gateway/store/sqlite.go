@@ -929,25 +929,6 @@ func scanMessage(r scanner) (*gateway.Message, error) {
 
 const partColumns = "idx, carrier, carrier_id, status, error, updated_at"
 
-func scanParts(rows *sql.Rows) ([]gateway.Part, error) {
-	defer rows.Close()
-	var parts []gateway.Part
-	for rows.Next() {
-		var (
-			p       gateway.Part
-			status  string
-			updated int64
-		)
-		if err := rows.Scan(&p.Index, &p.Carrier, &p.CarrierID, &status, &p.Error, &updated); err != nil {
-			return nil, err
-		}
-		p.Status = gateway.Status(status)
-		p.UpdatedAt = fromNanos(updated)
-		parts = append(parts, p)
-	}
-	return parts, rows.Err()
-}
-
 // Get reads a message and its parts in one statement, hence one snapshot,
 // then the message's attempts in a second.
 // Accept guarantees every message has a part, so the inner join is safe.
