@@ -15,7 +15,7 @@ import (
 // TestClientRefIdempotency: a true retry answers the stored message with
 // its status; the same client_ref with another text or number is refused
 // with ALREADY_EXISTS naming the stored message, in Send and per item in
-// SendBatch, and nothing new is stored.
+// SendBatch, and nothing new is stored; events carry the client_ref.
 func TestClientRefIdempotency(t *testing.T) {
 	a := startGateway(t, nil)
 	c := dial(t, a.GRPCAddr(), apptest.KeyA)
@@ -53,5 +53,15 @@ func TestClientRefIdempotency(t *testing.T) {
 	list, err := c.ListMessages(ctx, &pb.ListMessagesRequest{})
 	if err != nil || len(list.GetMessages()) != 2 {
 		t.Errorf("stored messages: %d (%v), want 2", len(list.GetMessages()), err)
+	}
+	// Events name the client_ref too: an adapter matches them to its
+	// records without a GetMessage each.
+	stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := stream.Recv()
+	if err != nil || ev.GetMessageId() != first.GetId() || ev.GetClientRef() != "receipt-991" {
+		t.Errorf("first event %v, %v; want the first message's with client_ref receipt-991", ev, err)
 	}
 }

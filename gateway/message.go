@@ -134,6 +134,10 @@ type Event struct {
 	Detail    string // error text or receipt state, may be empty
 	Time      time.Time
 	Inbound   *Inbound // for EventInbound
+	// ClientRef is a status event's message's client_ref ("" when it has
+	// none), so an adapter matches events to its own records without a
+	// GetMessage per event.
+	ClientRef string
 	// Message is what a status event's followers need of its message, read
 	// with the event so that following costs no read per event: nil for
 	// inbound events and for a message pruned since.

@@ -436,7 +436,8 @@ func toMessage(m *gateway.Message) *pb.Message {
 }
 
 func toEvent(ev gateway.Event) *pb.Event {
-	out := &pb.Event{Seq: ev.Seq, Time: ts(ev.Time), MessageId: ev.MessageID, Status: statuses[ev.Status], Detail: ev.Detail}
+	out := &pb.Event{Seq: ev.Seq, Time: ts(ev.Time), MessageId: ev.MessageID, Status: statuses[ev.Status], Detail: ev.Detail,
+		ClientRef: ev.ClientRef}
 	switch ev.Kind {
 	case gateway.EventInbound:
 		out.Kind = pb.EventKind_EVENT_KIND_INBOUND

@@ -813,7 +813,7 @@ func scanPgEventCols(r pgx.CollectableRow, em *eventMessageCols) (gateway.Event,
 		inReceived                               *int64
 	)
 	dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword}
+		&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword, &e.ClientRef}
 	if em != nil {
 		dest = append(dest, em.dest()...)
 	}

@@ -79,20 +79,25 @@ type readStmts struct {
 	events, tenantEvents [2]*sql.Stmt
 }
 
-// eventQuery reads events with an inbound event's message. Both stores run
-// it.
-const eventQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
-		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword
-	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id `
+// eventColumns and eventJoins read an event with an inbound event's
+// message and a status event's client_ref. Both stores run them.
+const (
+	eventColumns = `e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
+		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword,
+		COALESCE(m.client_ref, '')`
+	eventJoins = `
+	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id
+		LEFT JOIN messages m ON e.message_id <> '' AND m.id = e.message_id `
+)
+
+// eventQuery reads events (Events).
+const eventQuery = `SELECT ` + eventColumns + eventJoins
 
 // eventMessageQuery is eventQuery with what followers need of a status
 // event's message (no text; part 0 gives the carrier id), so a follower
 // reads nothing per event (EventsWithMessages).
-const eventMessageQuery = `SELECT e.seq, e.kind, e.tenant, e.message_id, e.status, e.detail, e.at,
-		i.id, i.tenant, i.carrier, i.carrier_ref, i.sender, i.recipient, i.body, i.received_at, i.keyword,
-		m.id, m.sender, m.recipient, m.encoding, m.carrier, m.meta, p.carrier, p.carrier_id
-	FROM events e LEFT JOIN inbound i ON i.id = e.inbound_id
-		LEFT JOIN messages m ON e.message_id <> '' AND m.id = e.message_id
+const eventMessageQuery = `SELECT ` + eventColumns + `,
+		m.id, m.sender, m.recipient, m.encoding, m.carrier, m.meta, p.carrier, p.carrier_id` + eventJoins + `
 		LEFT JOIN parts p ON e.message_id <> '' AND p.message_id = e.message_id AND p.idx = 0 `
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -1034,7 +1039,7 @@ func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, 
 				em                                       eventMessageCols
 			)
 			dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword}
+				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword, &e.ClientRef}
 			if v == 1 {
 				dest = append(dest, em.dest()...)
 			}

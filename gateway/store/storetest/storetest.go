@@ -904,8 +904,9 @@ func testEventsOrder(t *testing.T, e *env) {
 // with what followers need of its message (numbers, coding, carrier, the
 // first part's carrier id, metadata) as it stands when read, so following
 // reads nothing per event; an inbound event has none, and Events reads none.
+// Both give a status event its message's client_ref.
 func testEventsCarryTheirMessage(t *testing.T, e *env) {
-	m := msg("t1", "", 2)
+	m := msg("t1", "loan-17-receipt", 2)
 	m.From, m.To, m.Encoding = "SACCO", "+255712345678", gateway.EncodingUCS2
 	m.Meta = map[string]string{"dlr-url": "http://127.0.0.1/dlr?s=%d", "dlr-mask": "31"}
 	e.accept(m)
@@ -918,6 +919,9 @@ func testEventsCarryTheirMessage(t *testing.T, e *env) {
 	}
 	if plain := e.events("t1"); len(plain) != 2 || plain[0].Message != nil {
 		t.Errorf("Events %+v: want no message (only EventsWithMessages reads them)", plain)
+	} else if plain[0].ClientRef != "loan-17-receipt" || plain[1].ClientRef != "" || evs[0].ClientRef != "loan-17-receipt" {
+		t.Errorf("client refs %q, %q (with messages %q); want the status event's, none on the inbound one",
+			plain[0].ClientRef, plain[1].ClientRef, evs[0].ClientRef)
 	}
 	if got := evs[0].Message; got.From != "SACCO" || got.To != m.To || got.Encoding != gateway.EncodingUCS2 ||
 		got.CarrierID != "" || got.Meta["dlr-url"] != m.Meta["dlr-url"] || got.Meta["dlr-mask"] != "31" {

@@ -1680,7 +1680,10 @@ type Event struct {
 	Status    Status `protobuf:"varint,5,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
 	Detail    string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
 	// For inbound events.
-	Inbound       *InboundMessage `protobuf:"bytes,7,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	Inbound *InboundMessage `protobuf:"bytes,7,opt,name=inbound,proto3" json:"inbound,omitempty"`
+	// For status events: the message's client_ref (empty when it has none),
+	// so an adapter matches events to its own records without GetMessage.
+	ClientRef     string `protobuf:"bytes,8,opt,name=client_ref,json=clientRef,proto3" json:"client_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1762,6 +1765,13 @@ func (x *Event) GetInbound() *InboundMessage {
 		return x.Inbound
 	}
 	return nil
+}
+
+func (x *Event) GetClientRef() string {
+	if x != nil {
+		return x.ClientRef
+	}
+	return ""
 }
 
 // InboundMessage is an SMS a client sent to one of the tenant's numbers.
@@ -1973,7 +1983,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"updateTime\")\n" +
 	"\x13DeleteCursorRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeleteCursorResponse\"\x87\x02\n" +
+	"\x14DeleteCursorResponse\"\xa6\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.smsgw.v1.EventKindR\x04kind\x12.\n" +
@@ -1982,7 +1992,9 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"message_id\x18\x04 \x01(\tR\tmessageId\x12(\n" +
 	"\x06status\x18\x05 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x16\n" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x122\n" +
-	"\ainbound\x18\a \x01(\v2\x18.smsgw.v1.InboundMessageR\ainbound\"\xc9\x01\n" +
+	"\ainbound\x18\a \x01(\v2\x18.smsgw.v1.InboundMessageR\ainbound\x12\x1d\n" +
+	"\n" +
+	"client_ref\x18\b \x01(\tR\tclientRef\"\xc9\x01\n" +
 	"\x0eInboundMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x12\n" +
