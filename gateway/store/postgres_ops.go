@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -487,8 +489,10 @@ func submitsStagePG(w *ptx, ops []*pgOp) *pgStage {
 			rd := rounds[n]
 			rd.ids, rd.idxs, rd.cs = append(rd.ids, r.MessageID), append(rd.idxs, int32(r.Index)), append(rd.cs, r.Carrier)
 			rd.cids, rd.ats, rd.costs = append(rd.cids, r.CarrierID), append(rd.ats, at), append(rd.costs, r.Cost)
-			pairCarriers, pairCarrierID = append(pairCarriers, r.Carrier), append(pairCarrierID, r.CarrierID)
-			pairMsgs = append(pairMsgs, r.MessageID)
+			for _, id := range keptIDs(r.CarrierID) {
+				pairCarriers, pairCarrierID = append(pairCarriers, r.Carrier), append(pairCarrierID, id)
+				pairMsgs = append(pairMsgs, r.MessageID)
+			}
 			t := opTotals[r.MessageID]
 			if t == nil {
 				t = &total{}
@@ -635,12 +639,16 @@ func applyWaiting(w *ptx, ops []*pgOp, waiting map[[2]string][]pgWaitingReceipt)
 	var applied []int64
 	for _, o := range ops {
 		for _, r := range o.submits {
-			p := [2]string{r.Carrier, r.CarrierID}
-			ws := waiting[p]
+			var ws []pgWaitingReceipt
+			for _, id := range keptIDs(r.CarrierID) {
+				p := [2]string{r.Carrier, id}
+				ws = append(ws, waiting[p]...)
+				delete(waiting, p)
+			}
 			if len(ws) == 0 {
 				continue
 			}
-			delete(waiting, p)
+			slices.SortFunc(ws, func(a, b pgWaitingReceipt) int { return cmp.Compare(a.id, b.id) }) // arrival order
 			t, ok := st.targetIn(r.MessageID, r.Carrier, r.CarrierID)
 			if !ok {
 				return fmt.Errorf("store: record submit %s part %d: its state was not read", r.MessageID, r.Index)

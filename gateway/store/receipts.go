@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // The receipt rules both stores share. A receipt names (carrier, carrier
@@ -75,6 +76,15 @@ func pick(r gateway.Receipt, now int64, target func(carrierID string) (receiptTa
 		}
 	}
 	return receiptTarget{}, false, named
+}
+
+// keptIDs are the ids a receipt kept for a submit's carrier id may be
+// stored under: the id itself and, as with receipt id base auto, its other
+// readings. A receipt that overtakes its submit_sm_resp is kept under its
+// own id (a carrier answering submits in hex writes receipts in decimal),
+// so RecordSubmits looks for all of them.
+func keptIDs(carrierID string) []string {
+	return append([]string{carrierID}, smstext.AltIDs(carrierID, smstext.IDAuto)...)
 }
 
 // receiptRace is how long a kept receipt may wait for RecordSubmits to

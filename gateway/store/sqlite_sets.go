@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -238,10 +239,12 @@ func (w *wtx) waitingFor(calls []*submitCall) (map[idKey][]waitingReceipt, error
 	var keys []any
 	for _, c := range calls {
 		for _, r := range c.recs {
-			k := idKey{r.Carrier, r.CarrierID}
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, r.Carrier, r.CarrierID)
+			for _, id := range keptIDs(r.CarrierID) {
+				k := idKey{r.Carrier, id}
+				if !seen[k] {
+					seen[k] = true
+					keys = append(keys, r.Carrier, id)
+				}
 			}
 		}
 	}
@@ -278,13 +281,17 @@ func (w *wtx) applyWaiting(c *submitCall, waiting map[idKey][]waitingReceipt) er
 	seen := make(map[triple]bool, len(c.recs))
 	for _, r := range c.recs {
 		tr := triple{r.MessageID, r.Carrier, r.CarrierID}
-		k := idKey{r.Carrier, r.CarrierID}
-		if seen[tr] || len(waiting[k]) == 0 {
+		if seen[tr] {
 			continue
 		}
 		seen[tr] = true
-		ws := waiting[k]
-		delete(waiting, k)
+		var ws []waitingReceipt
+		for _, id := range keptIDs(r.CarrierID) {
+			k := idKey{r.Carrier, id}
+			ws = append(ws, waiting[k]...)
+			delete(waiting, k)
+		}
+		slices.SortFunc(ws, func(a, b waitingReceipt) int { return cmp.Compare(a.id, b.id) }) // arrival order
 		for _, x := range ws {
 			t, err := w.target(submittedPart, r.MessageID, r.Carrier, r.CarrierID)
 			if err == nil {

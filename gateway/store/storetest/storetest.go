@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"PrunedThrough", testPrunedThrough},
 		{"CursorsListDelete", testCursorsListDelete},
 		{"ClaimFor", testClaimFor},
+		{"ReceiptBeforeSubmitOtherBase", testReceiptBeforeSubmitOtherBase},
 		{"DurableAcrossReopen", testDurableAcrossReopen},
 		{"ConcurrentAccept", testConcurrentAccept},
 		{"ReceiptAppliesToAllParts", testReceiptAppliesToAllParts},
@@ -1058,6 +1059,24 @@ func testClaimFor(t *testing.T, e *env) {
 	}
 	if got, err := e.s.ClaimFor(t.Context(), now, "t2", 5); err != nil || len(got) != 0 {
 		t.Errorf("ClaimFor(t2) with all leased = %v, %v", ids(got), err)
+	}
+}
+
+// testReceiptBeforeSubmitOtherBase: a decimal receipt read with id base
+// auto (alternative: its hex reading) overtakes the submit_sm_resp the
+// carrier answered in hex; it is kept under its own id and applied when
+// the hex id is recorded.
+func testReceiptBeforeSubmitOtherBase(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	r := receipt("c1", "1000000001", gateway.StatusDelivered, "DELIVRD", "")
+	r.AltIDs = []string{"3b9aca01"}
+	if n := e.receipts(r); n != 0 {
+		t.Fatalf("a receipt for an id not recorded yet matched %d", n)
+	}
+	e.submit(gateway.SubmitRecord{MessageID: m.ID, Index: 0, Carrier: "c1", CarrierID: "3b9aca01", At: time.Now()})
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusDelivered || g.Parts[0].Status != gateway.StatusDelivered {
+		t.Fatalf("the early receipt in the other base did not apply on submit: %s / part %s", g.Status, g.Parts[0].Status)
 	}
 }
 
