@@ -1255,19 +1255,7 @@ func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, err
 // deleting committed rows leaves a gap a reader just passes over. The
 // sequence never goes back, so new events number above every deleted one.
 func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.writeAlone(ctx, "prune events", func(w *ptx) error {
-		_, err := w.exec(`UPDATE event_watermark SET pruned_through =
-			GREATEST(pruned_through, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE at < $1))`, toNanos(before))
-		if err == nil {
-			n, err = w.exec(sqlPruneEvents, toNanos(before))
-		}
-		if err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		return nil
-	})
-	return int(n), err
+	return s.prune(ctx, "events", before, sqlMarkPruned, sqlPruneEvents)
 }
 
 // PrunedThrough implements gateway.EventLog.
@@ -1282,14 +1270,16 @@ func (s *pgStore) PrunedThrough(ctx context.Context) (int64, error) {
 	return seq, err
 }
 
-// prune runs one of the retention DELETEs (sqlPrune*, before as $1) and
-// returns how many rows went.
-func (s *pgStore) prune(ctx context.Context, what, sql string, before time.Time) (int, error) {
+// prune runs retention statements in one transaction, in order, each
+// with before as $1, and returns how many rows the last one deleted.
+func (s *pgStore) prune(ctx context.Context, what string, before time.Time, stmts ...string) (int, error) {
 	var n int64
 	err := s.writeAlone(ctx, "prune "+what, func(w *ptx) error {
-		var err error
-		if n, err = w.exec(sql, toNanos(before)); err != nil {
-			return fmt.Errorf("store: prune %s: %w", what, err)
+		for _, st := range stmts {
+			var err error
+			if n, err = w.exec(st, toNanos(before)); err != nil {
+				return fmt.Errorf("store: prune %s: %w", what, err)
+			}
 		}
 		return nil
 	})

@@ -212,7 +212,7 @@ func (s *pgStore) FinishTask(ctx context.Context, t gateway.Task, done bool, ret
 
 // PruneTasks implements gateway.Store.
 func (s *pgStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "tasks", sqlPruneTasks, before)
+	return s.prune(ctx, "tasks", before, sqlPruneTasks)
 }
 
 // NoteMissing implements gateway.Store in one transaction of two
@@ -260,7 +260,7 @@ func (s *pgStore) NoteMissing(ctx context.Context, tenant string, notes map[stri
 
 // PruneMissing implements gateway.Store.
 func (s *pgStore) PruneMissing(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "missing", sqlPruneMissing, before)
+	return s.prune(ctx, "missing", before, sqlPruneMissing)
 }
 
 // Backlog implements gateway.Store.

@@ -371,8 +371,12 @@ const (
 	sqlCursor         = "SELECT seq FROM event_cursors WHERE tenant = $1 AND name = $2"
 	sqlPruneEvents    = "DELETE FROM events WHERE at < $1"
 	sqlPrunedThrough  = "SELECT pruned_through FROM event_watermark"
-	sqlCursors        = "SELECT name, seq, updated_at FROM event_cursors WHERE tenant = $1 ORDER BY name"
-	sqlDeleteCursor   = "DELETE FROM event_cursors WHERE tenant = $1 AND name = $2"
+	// sqlMarkPruned moves the watermark to the newest event sqlPruneEvents
+	// is about to delete (never back), in the same transaction.
+	sqlMarkPruned = `UPDATE event_watermark SET pruned_through = d.seq
+		FROM (SELECT MAX(seq) AS seq FROM events WHERE at < $1) AS d WHERE d.seq > pruned_through`
+	sqlCursors      = "SELECT name, seq, updated_at FROM event_cursors WHERE tenant = $1 ORDER BY name"
+	sqlDeleteCursor = "DELETE FROM event_cursors WHERE tenant = $1 AND name = $2"
 )
 
 // listQuery builds List's statement: the tenant's messages matching f,

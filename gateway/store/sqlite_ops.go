@@ -778,19 +778,7 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 // keeps the highest seq ever used, so new events still number above every
 // deleted one.
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	var n int64
-	err := s.do(ctx, "prune events", func(w *wtx) error {
-		_, err := w.exec(`UPDATE event_watermark SET pruned_through =
-			MAX(pruned_through, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE at < $1))`, toNanos(before))
-		if err == nil {
-			n, err = w.exec(sqlPruneEvents, toNanos(before))
-		}
-		if err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		return nil
-	})
-	return int(n), err
+	return s.prune(ctx, "events", before, sqlMarkPruned, sqlPruneEvents)
 }
 
 // PrunedThrough implements gateway.EventLog.
@@ -805,14 +793,16 @@ func (s *sqliteStore) PrunedThrough(ctx context.Context) (int64, error) {
 	return seq, err
 }
 
-// prune runs one of the retention DELETEs (sqlPrune*, before as $1) and
-// returns how many rows went.
-func (s *sqliteStore) prune(ctx context.Context, what, sql string, before time.Time) (int, error) {
+// prune runs retention statements in one transaction, in order, each
+// with before as $1, and returns how many rows the last one deleted.
+func (s *sqliteStore) prune(ctx context.Context, what string, before time.Time, stmts ...string) (int, error) {
 	var n int64
 	err := s.do(ctx, "prune "+what, func(w *wtx) error {
-		var err error
-		if n, err = w.exec(sql, toNanos(before)); err != nil {
-			return fmt.Errorf("store: prune %s: %w", what, err)
+		for _, st := range stmts {
+			var err error
+			if n, err = w.exec(st, toNanos(before)); err != nil {
+				return fmt.Errorf("store: prune %s: %w", what, err)
+			}
 		}
 		return nil
 	})

@@ -186,7 +186,7 @@ func (s *sqliteStore) FinishTask(ctx context.Context, t gateway.Task, done bool,
 
 // PruneTasks implements gateway.Store.
 func (s *sqliteStore) PruneTasks(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "tasks", sqlPruneTasks, before)
+	return s.prune(ctx, "tasks", before, sqlPruneTasks)
 }
 
 // NoteMissing's statements: the notes are one JSON array of [ref, reason]
@@ -253,7 +253,7 @@ func (s *sqliteStore) NoteMissing(ctx context.Context, tenant string, notes map[
 
 // PruneMissing implements gateway.Store.
 func (s *sqliteStore) PruneMissing(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "missing", sqlPruneMissing, before)
+	return s.prune(ctx, "missing", before, sqlPruneMissing)
 }
 
 // Backlog implements gateway.Store on the reader pool; the partial index
