@@ -403,30 +403,31 @@ func (s *Server) recordDeliver(d Deliver) {
 	s.mu.Unlock()
 }
 
+// recordDeliverResp records the answer before counting it, so a test that
+// sees the count also sees the answer in Delivers.
 func (s *Server) recordDeliverResp(seq, status uint32) {
-	s.st.deliverResps.Add(1)
-	if status != 0 {
-		s.st.deliverRespErr.Add(1)
-	}
+	defer func() {
+		if status != 0 {
+			s.st.deliverRespErr.Add(1)
+		}
+		s.st.deliverResps.Add(1)
+	}()
 	s.mu.Lock()
 	u, ok := s.unacked[seq]
 	delete(s.unacked, seq)
+	if s.opts.record {
+		if i, ok := s.deliverAt[seq]; ok {
+			delete(s.deliverAt, seq)
+			s.delivers[i].Answered = true
+			s.delivers[i].Status = status
+		}
+	}
 	s.mu.Unlock()
 	if ok && status != 0 {
 		// The client could not take it now (ESME_RX_T_APPN and the like):
 		// try again a little later, like an SMSC's retry schedule.
 		time.AfterFunc(redeliverAfter, func() { s.sendReceipt(nil, u.receipt) })
 	}
-	if !s.opts.record {
-		return
-	}
-	s.mu.Lock()
-	if i, ok := s.deliverAt[seq]; ok {
-		delete(s.deliverAt, seq)
-		s.delivers[i].Answered = true
-		s.delivers[i].Status = status
-	}
-	s.mu.Unlock()
 }
 
 // noteBound counts a session bound (+1) or gone (-1) and keeps the peak.
