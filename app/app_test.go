@@ -136,8 +136,8 @@ func TestEndToEnd(t *testing.T) {
 					errs <- err
 					return
 				}
-				if int(r.GetParts()) != wantParts || r.GetEncoding() != wantEnc {
-					errs <- fmt.Errorf("message %d: %d parts %s, want %d %s", i, r.GetParts(), r.GetEncoding(), wantParts, wantEnc)
+				if int(r.GetParts()) != wantParts || r.GetEncoding() != wantEnc || r.GetEncodingType().String() != "ENCODING_"+wantEnc {
+					errs <- fmt.Errorf("message %d: %d parts %s (%v), want %d %s", i, r.GetParts(), r.GetEncoding(), r.GetEncodingType(), wantParts, wantEnc)
 				}
 				msgs[i] = sent{r.GetId(), to, text, int(r.GetParts())}
 			}
@@ -208,10 +208,17 @@ func TestEndToEnd(t *testing.T) {
 		if want := 0.8 * float64(m.parts); got.GetCost() < want-1e-9 || got.GetCost() > want+1e-9 || got.GetCurrency() != "KES" {
 			t.Errorf("cost = %v %s, want %v KES", got.GetCost(), got.GetCurrency(), want)
 		}
+		// The same in integer cents: 80 a part.
+		if p := got.GetPrice(); p.GetCurrencyCode() != "KES" || p.GetMinorDigits() != 2 || p.GetMinorUnits() != int64(80*m.parts) {
+			t.Errorf("price = %v, want %d KES cents", p, 80*m.parts)
+		}
 		for _, p := range got.GetParts() {
-			if p.GetCarrierId() == "" || p.GetStatus() != pb.Status_STATUS_DELIVERED {
+			if p.GetCarrierId() == "" || p.GetStatus() != pb.Status_STATUS_DELIVERED || p.GetPrice().GetMinorUnits() != 80 {
 				t.Errorf("part %v", p)
 			}
+		}
+		if h := got.GetHistory(); len(h) == 0 || h[len(h)-1].GetOutcomeType() != pb.AttemptOutcome_ATTEMPT_OUTCOME_SUBMITTED || h[len(h)-1].GetOutcome() != "submitted" {
+			t.Errorf("history %v, want the last attempt submitted", h)
 		}
 	}
 }
@@ -273,6 +280,21 @@ func TestBadInputStoresNothing(t *testing.T) {
 	if br.GetResults()[0].GetAccepted().GetId() == "" || br.GetResults()[1].GetField() != "messages[1].text" ||
 		codes.Code(br.GetResults()[1].GetCode()) != codes.InvalidArgument {
 		t.Fatalf("batch results %v", br.GetResults())
+	}
+	// The refusal as a google.rpc.Status: the code, and the details a Send
+	// refused the same way would carry (ErrorInfo, BadRequest).
+	st := status.FromProto(br.GetResults()[1].GetStatus())
+	var reason, field string
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			reason = d.GetReason()
+		case *errdetails.BadRequest:
+			field = d.GetFieldViolations()[0].GetField()
+		}
+	}
+	if st.Code() != codes.InvalidArgument || reason != "FIELD_INVALID" || field != "messages[1].text" {
+		t.Fatalf("batch status %v %v", st, st.Details())
 	}
 
 	// Only the one good message exists: its ACCEPTED event is the first event.

@@ -119,7 +119,7 @@ func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse,
 
 func toSendResponse(o gateway.AcceptOutcome) *pb.SendResponse {
 	return &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding),
-		Status: statuses[o.Status]}
+		EncodingType: encodings[o.Encoding], Status: statuses[o.Status]}
 }
 
 // SendBatch implements smsgw.v1.Messaging.
@@ -142,10 +142,12 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 		var fe *gateway.FieldError
 		switch {
 		case errors.As(o.Err, &fe):
-			resp.Results[i] = &pb.BatchResult{Code: int32(codes.InvalidArgument), Message: fe.Error(), Field: fmt.Sprintf("messages[%d].%s", i, fe.Field)}
+			field := fmt.Sprintf("messages[%d].%s", i, fe.Field)
+			st := fieldStatus(&gateway.FieldError{Field: field, Reason: fe.Reason})
+			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: fe.Error(), Field: field, Status: st.Proto()}
 		case o.Err != nil:
 			st := status.Convert(s.toStatus(ctx, "SendBatch", o.Err))
-			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: st.Message()}
+			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: st.Message(), Status: st.Proto()}
 		default:
 			resp.Results[i] = &pb.BatchResult{Accepted: toSendResponse(o)}
 		}
@@ -420,17 +422,24 @@ var statuses = map[gateway.Status]pb.Status{
 func toMessage(m *gateway.Message) *pb.Message {
 	out := &pb.Message{
 		Id: m.ID, ClientRef: m.ClientRef, From: m.From, To: m.To, Text: m.Text,
-		Encoding: string(m.Encoding), Priority: m.Priority, Status: statuses[m.Status],
+		Encoding: string(m.Encoding), EncodingType: encodings[m.Encoding], Priority: m.Priority, Status: statuses[m.Status],
 		Attempts: int32(m.Tries), Carrier: m.Carrier, Cost: m.Cost, Currency: m.Currency,
 		LastError: m.LastError, CreatedAt: ts(m.CreatedAt), UpdatedAt: ts(m.UpdatedAt), PinnedCarrier: m.PinnedCarrier,
 		NotBefore: ts(m.NotBefore), ExpiresAt: ts(m.ExpiresAt),
 	}
+	if m.Cost != 0 || m.Currency != "" {
+		out.Price = toMoney(m.Cost, m.Currency)
+	}
 	for _, p := range m.Parts {
-		out.Parts = append(out.Parts, &pb.Part{Index: int32(p.Index), Carrier: p.Carrier, CarrierId: p.CarrierID,
-			Status: statuses[p.Status], Error: p.Error, UpdatedAt: ts(p.UpdatedAt), Cost: p.Cost})
+		part := &pb.Part{Index: int32(p.Index), Carrier: p.Carrier, CarrierId: p.CarrierID,
+			Status: statuses[p.Status], Error: p.Error, UpdatedAt: ts(p.UpdatedAt), Cost: p.Cost}
+		if p.Cost != 0 || p.CarrierID != "" {
+			part.Price = toMoney(p.Cost, m.Currency)
+		}
+		out.Parts = append(out.Parts, part)
 	}
 	for _, a := range m.Attempts {
-		out.History = append(out.History, &pb.Attempt{Carrier: a.Carrier, Outcome: a.Outcome, Detail: a.Detail, At: ts(a.At)})
+		out.History = append(out.History, &pb.Attempt{Carrier: a.Carrier, Outcome: a.Outcome, OutcomeType: outcomes[a.Outcome], Detail: a.Detail, At: ts(a.At)})
 	}
 	return out
 }

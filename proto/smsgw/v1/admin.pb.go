@@ -907,7 +907,9 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
 	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponse\x12J\n" +
 	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponse\x12V\n" +
-	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponseB0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
+	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponseB\x8b\x01\n" +
+	"\x13org.openmf.smsgw.v1B\n" +
+	"AdminProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
 var (
 	file_smsgw_v1_admin_proto_rawDescOnce sync.Once

@@ -6,10 +6,30 @@
 
 // The smsgw messaging API, used by Mifos-side adapters to send SMS to
 // microfinance clients and to follow what becomes of them.
+//
+// Versioning: smsgw.v1 only ever grows. A field or value is never
+// renumbered, retyped or removed; one that a better field replaces is kept,
+// still filled, and marked deprecated with a comment naming its successor
+// (`buf breaking` against the previous commit enforces this). Changes to
+// v1 since its first release:
+//
+// - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
+//   ErrorInfo) beside the deprecated code; Message.price and Part.price
+//   (integer minor units and an ISO 4217 code) beside the deprecated
+//   doubles; Message.encoding_type and SendResponse.encoding_type
+//   (enum Encoding) and Attempt.outcome_type (enum AttemptOutcome) beside the
+//   deprecated strings; options naming the Java, C#, PHP and Ruby packages.
+// - 2026-12 (first revision): cursors (start positions, ListCursors,
+//   DeleteCursor), heartbeats, Event.client_ref, ErrorInfo on every error,
+//   opaque page tokens.
+//
+// A change that cannot be made this way goes into a new package, smsgw.v2,
+// served beside v1.
 
 package smsgwv1
 
 import (
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -161,6 +181,123 @@ func (Category) EnumDescriptor() ([]byte, []int) {
 	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{1}
 }
 
+// Encoding is the alphabet a message is sent in, chosen by the gateway from
+// the text.
+type Encoding int32
+
+const (
+	Encoding_ENCODING_UNSPECIFIED Encoding = 0
+	// GSM 03.38 7-bit: 160 characters in one part, 153 a part when split.
+	Encoding_ENCODING_GSM7 Encoding = 1
+	// UCS-2: 70 characters in one part, 67 a part when split.
+	Encoding_ENCODING_UCS2 Encoding = 2
+	// 8-bit data sent through the Kannel interface (its coding=1).
+	Encoding_ENCODING_BINARY Encoding = 3
+)
+
+// Enum value maps for Encoding.
+var (
+	Encoding_name = map[int32]string{
+		0: "ENCODING_UNSPECIFIED",
+		1: "ENCODING_GSM7",
+		2: "ENCODING_UCS2",
+		3: "ENCODING_BINARY",
+	}
+	Encoding_value = map[string]int32{
+		"ENCODING_UNSPECIFIED": 0,
+		"ENCODING_GSM7":        1,
+		"ENCODING_UCS2":        2,
+		"ENCODING_BINARY":      3,
+	}
+)
+
+func (x Encoding) Enum() *Encoding {
+	p := new(Encoding)
+	*p = x
+	return p
+}
+
+func (x Encoding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Encoding) Descriptor() protoreflect.EnumDescriptor {
+	return file_smsgw_v1_messaging_proto_enumTypes[2].Descriptor()
+}
+
+func (Encoding) Type() protoreflect.EnumType {
+	return &file_smsgw_v1_messaging_proto_enumTypes[2]
+}
+
+func (x Encoding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Encoding.Descriptor instead.
+func (Encoding) EnumDescriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{2}
+}
+
+// AttemptOutcome is what followed one try of one carrier.
+type AttemptOutcome int32
+
+const (
+	AttemptOutcome_ATTEMPT_OUTCOME_UNSPECIFIED AttemptOutcome = 0
+	// The carrier took the message.
+	AttemptOutcome_ATTEMPT_OUTCOME_SUBMITTED AttemptOutcome = 1
+	// A temporary failure: the same route again later.
+	AttemptOutcome_ATTEMPT_OUTCOME_RETRY AttemptOutcome = 2
+	// The carrier cannot take it: the next route now.
+	AttemptOutcome_ATTEMPT_OUTCOME_NEXT_ROUTE AttemptOutcome = 3
+	// Refused for good: the message is REJECTED.
+	AttemptOutcome_ATTEMPT_OUTCOME_PERMANENT AttemptOutcome = 4
+)
+
+// Enum value maps for AttemptOutcome.
+var (
+	AttemptOutcome_name = map[int32]string{
+		0: "ATTEMPT_OUTCOME_UNSPECIFIED",
+		1: "ATTEMPT_OUTCOME_SUBMITTED",
+		2: "ATTEMPT_OUTCOME_RETRY",
+		3: "ATTEMPT_OUTCOME_NEXT_ROUTE",
+		4: "ATTEMPT_OUTCOME_PERMANENT",
+	}
+	AttemptOutcome_value = map[string]int32{
+		"ATTEMPT_OUTCOME_UNSPECIFIED": 0,
+		"ATTEMPT_OUTCOME_SUBMITTED":   1,
+		"ATTEMPT_OUTCOME_RETRY":       2,
+		"ATTEMPT_OUTCOME_NEXT_ROUTE":  3,
+		"ATTEMPT_OUTCOME_PERMANENT":   4,
+	}
+)
+
+func (x AttemptOutcome) Enum() *AttemptOutcome {
+	p := new(AttemptOutcome)
+	*p = x
+	return p
+}
+
+func (x AttemptOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttemptOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_smsgw_v1_messaging_proto_enumTypes[3].Descriptor()
+}
+
+func (AttemptOutcome) Type() protoreflect.EnumType {
+	return &file_smsgw_v1_messaging_proto_enumTypes[3]
+}
+
+func (x AttemptOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttemptOutcome.Descriptor instead.
+func (AttemptOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{3}
+}
+
 // Kinds of events a stream can be limited to.
 type EventKind int32
 
@@ -203,11 +340,11 @@ func (x EventKind) String() string {
 }
 
 func (EventKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_smsgw_v1_messaging_proto_enumTypes[2].Descriptor()
+	return file_smsgw_v1_messaging_proto_enumTypes[4].Descriptor()
 }
 
 func (EventKind) Type() protoreflect.EnumType {
-	return &file_smsgw_v1_messaging_proto_enumTypes[2]
+	return &file_smsgw_v1_messaging_proto_enumTypes[4]
 }
 
 func (x EventKind) Number() protoreflect.EnumNumber {
@@ -216,7 +353,7 @@ func (x EventKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventKind.Descriptor instead.
 func (EventKind) EnumDescriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{4}
 }
 
 // Where a stream starts when from_seq is 0.
@@ -258,11 +395,11 @@ func (x StartPosition) String() string {
 }
 
 func (StartPosition) Descriptor() protoreflect.EnumDescriptor {
-	return file_smsgw_v1_messaging_proto_enumTypes[3].Descriptor()
+	return file_smsgw_v1_messaging_proto_enumTypes[5].Descriptor()
 }
 
 func (StartPosition) Type() protoreflect.EnumType {
-	return &file_smsgw_v1_messaging_proto_enumTypes[3]
+	return &file_smsgw_v1_messaging_proto_enumTypes[5]
 }
 
 func (x StartPosition) Number() protoreflect.EnumNumber {
@@ -271,7 +408,7 @@ func (x StartPosition) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StartPosition.Descriptor instead.
 func (StartPosition) EnumDescriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{5}
 }
 
 // SendRequest is one outbound SMS.
@@ -407,12 +544,16 @@ type SendResponse struct {
 	Duplicate bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
 	// Number of SMS parts the text takes.
 	Parts int32 `protobuf:"varint,3,opt,name=parts,proto3" json:"parts,omitempty"`
-	// GSM7 or UCS2.
+	// GSM7 or UCS2. Deprecated: use encoding_type.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 	Encoding string `protobuf:"bytes,4,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	// ACCEPTED, or OPTED_OUT when the message was stored but will not be sent
 	// because the number sent STOP; for a duplicate, the stored message's
 	// status now.
-	Status        Status `protobuf:"varint,5,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
+	Status Status `protobuf:"varint,5,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
+	// The alphabet the text is sent in, which decides the part count.
+	EncodingType  Encoding `protobuf:"varint,6,opt,name=encoding_type,json=encodingType,proto3,enum=smsgw.v1.Encoding" json:"encoding_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +609,7 @@ func (x *SendResponse) GetParts() int32 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *SendResponse) GetEncoding() string {
 	if x != nil {
 		return x.Encoding
@@ -480,6 +622,13 @@ func (x *SendResponse) GetStatus() Status {
 		return x.Status
 	}
 	return Status_STATUS_UNSPECIFIED
+}
+
+func (x *SendResponse) GetEncodingType() Encoding {
+	if x != nil {
+		return x.EncodingType
+	}
+	return Encoding_ENCODING_UNSPECIFIED
 }
 
 // SendBatchRequest carries several messages accepted in one durable write.
@@ -577,12 +726,19 @@ type BatchResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Set when accepted.
 	Accepted *SendResponse `protobuf:"bytes,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Set when refused: a google.golang.org/grpc/codes value.
+	// Set when refused: the gRPC status code as a number. Deprecated: use
+	// status, which has the same code.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 	Code int32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
-	// Human-readable reason, naming the field.
+	// Human-readable reason, naming the field (the same as status.message).
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	// The request field at fault, e.g. "to".
-	Field         string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// The request field at fault, e.g. "messages[2].to".
+	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// Set when refused: the code, message and details (an ErrorInfo with the
+	// reason, as the error of a Send would carry; a BadRequest naming the
+	// field for INVALID_ARGUMENT), as every gRPC library decodes them.
+	Status        *status.Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -624,6 +780,7 @@ func (x *BatchResult) GetAccepted() *SendResponse {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *BatchResult) GetCode() int32 {
 	if x != nil {
 		return x.Code
@@ -643,6 +800,13 @@ func (x *BatchResult) GetField() string {
 		return x.Field
 	}
 	return ""
+}
+
+func (x *BatchResult) GetStatus() *status.Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
 }
 
 // GetMessageRequest names a message of the caller's tenant.
@@ -697,8 +861,11 @@ type Message struct {
 	ClientRef string                 `protobuf:"bytes,2,opt,name=client_ref,json=clientRef,proto3" json:"client_ref,omitempty"`
 	From      string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
 	// E.164.
-	To       string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
-	Text     string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	To   string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	Text string `protobuf:"bytes,5,opt,name=text,proto3" json:"text,omitempty"`
+	// GSM7, UCS2 or BINARY. Deprecated: use encoding_type.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 	Encoding string `protobuf:"bytes,6,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	Priority int32  `protobuf:"varint,7,opt,name=priority,proto3" json:"priority,omitempty"`
 	Status   Status `protobuf:"varint,8,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
@@ -707,8 +874,14 @@ type Message struct {
 	Attempts int32 `protobuf:"varint,9,opt,name=attempts,proto3" json:"attempts,omitempty"`
 	// Carrier of the last submission.
 	Carrier string `protobuf:"bytes,10,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	// Total cost of the parts submitted.
-	Cost      float64                `protobuf:"fixed64,11,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Total cost of the parts submitted. Deprecated: a double cannot hold
+	// money exactly; use price.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
+	Cost float64 `protobuf:"fixed64,11,opt,name=cost,proto3" json:"cost,omitempty"`
+	// ISO 4217 code of cost. Deprecated: use price.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 	Currency  string                 `protobuf:"bytes,12,opt,name=currency,proto3" json:"currency,omitempty"`
 	LastError string                 `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
@@ -721,6 +894,11 @@ type Message struct {
 	History []*Attempt `protobuf:"bytes,19,rep,name=history,proto3" json:"history,omitempty"`
 	// The only carrier this message may take (a reply's inbound carrier).
 	PinnedCarrier string `protobuf:"bytes,20,opt,name=pinned_carrier,json=pinnedCarrier,proto3" json:"pinned_carrier,omitempty"`
+	// The alphabet the text is sent in.
+	EncodingType Encoding `protobuf:"varint,21,opt,name=encoding_type,json=encodingType,proto3,enum=smsgw.v1.Encoding" json:"encoding_type,omitempty"`
+	// Total cost of the parts submitted, exactly; unset while no part has
+	// been submitted through a route with a cost or currency.
+	Price         *Money `protobuf:"bytes,22,opt,name=price,proto3" json:"price,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -790,6 +968,7 @@ func (x *Message) GetText() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *Message) GetEncoding() string {
 	if x != nil {
 		return x.Encoding
@@ -825,6 +1004,7 @@ func (x *Message) GetCarrier() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *Message) GetCost() float64 {
 	if x != nil {
 		return x.Cost
@@ -832,6 +1012,7 @@ func (x *Message) GetCost() float64 {
 	return 0
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *Message) GetCurrency() string {
 	if x != nil {
 		return x.Currency
@@ -895,22 +1076,110 @@ func (x *Message) GetPinnedCarrier() string {
 	return ""
 }
 
+func (x *Message) GetEncodingType() Encoding {
+	if x != nil {
+		return x.EncodingType
+	}
+	return Encoding_ENCODING_UNSPECIFIED
+}
+
+func (x *Message) GetPrice() *Money {
+	if x != nil {
+		return x.Price
+	}
+	return nil
+}
+
+// Money is an amount in a currency's minor unit, exact where a double is
+// not: 80 in KES is 0.80 shillings; 25 in UGX (which has no minor unit) is
+// 25 shillings.
+type Money struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ISO 4217 code, e.g. "KES"; empty when the route's cost names none.
+	CurrencyCode string `protobuf:"bytes,1,opt,name=currency_code,json=currencyCode,proto3" json:"currency_code,omitempty"`
+	// The amount in the currency's minor unit (10^-minor_digits of the major
+	// unit), rounded half away from zero.
+	MinorUnits int64 `protobuf:"varint,2,opt,name=minor_units,json=minorUnits,proto3" json:"minor_units,omitempty"`
+	// The currency's ISO 4217 exponent (2 for KES and USD, 0 for UGX, 3 for
+	// BHD; 2 when currency_code is empty), so a client needs no currency
+	// table to show the amount.
+	MinorDigits   int32 `protobuf:"varint,3,opt,name=minor_digits,json=minorDigits,proto3" json:"minor_digits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Money) Reset() {
+	*x = Money{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Money) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Money) ProtoMessage() {}
+
+func (x *Money) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Money.ProtoReflect.Descriptor instead.
+func (*Money) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Money) GetCurrencyCode() string {
+	if x != nil {
+		return x.CurrencyCode
+	}
+	return ""
+}
+
+func (x *Money) GetMinorUnits() int64 {
+	if x != nil {
+		return x.MinorUnits
+	}
+	return 0
+}
+
+func (x *Money) GetMinorDigits() int32 {
+	if x != nil {
+		return x.MinorDigits
+	}
+	return 0
+}
+
 // Attempt is one try of one carrier.
 type Attempt struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Carrier string                 `protobuf:"bytes,1,opt,name=carrier,proto3" json:"carrier,omitempty"`
-	// submitted, or the decision after a failure: retry, next_route, permanent.
+	// submitted, or the decision after a failure: retry, next_route,
+	// permanent. Deprecated: use outcome_type.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 	Outcome string `protobuf:"bytes,2,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	// The carrier's error, for failures.
-	Detail        string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
-	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	Detail string                 `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	At     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	// submitted, or the decision after a failure.
+	OutcomeType   AttemptOutcome `protobuf:"varint,5,opt,name=outcome_type,json=outcomeType,proto3,enum=smsgw.v1.AttemptOutcome" json:"outcome_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Attempt) Reset() {
 	*x = Attempt{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1191,7 @@ func (x *Attempt) String() string {
 func (*Attempt) ProtoMessage() {}
 
 func (x *Attempt) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[7]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1204,7 @@ func (x *Attempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
 func (*Attempt) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Attempt) GetCarrier() string {
@@ -945,6 +1214,7 @@ func (x *Attempt) GetCarrier() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *Attempt) GetOutcome() string {
 	if x != nil {
 		return x.Outcome
@@ -966,6 +1236,13 @@ func (x *Attempt) GetAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Attempt) GetOutcomeType() AttemptOutcome {
+	if x != nil {
+		return x.OutcomeType
+	}
+	return AttemptOutcome_ATTEMPT_OUTCOME_UNSPECIFIED
+}
+
 // Part is one SMS segment; each is submitted and receipted on its own.
 type Part struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -976,15 +1253,20 @@ type Part struct {
 	Status    Status                 `protobuf:"varint,4,opt,name=status,proto3,enum=smsgw.v1.Status" json:"status,omitempty"`
 	Error     string                 `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	// Cost of the route that took this part.
-	Cost          float64 `protobuf:"fixed64,7,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Cost of the route that took this part. Deprecated: use price.
+	//
+	// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
+	Cost float64 `protobuf:"fixed64,7,opt,name=cost,proto3" json:"cost,omitempty"`
+	// Cost of the route that took this part, exactly, in the message's
+	// currency; unset until the part is submitted.
+	Price         *Money `protobuf:"bytes,8,opt,name=price,proto3" json:"price,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Part) Reset() {
 	*x = Part{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1278,7 @@ func (x *Part) String() string {
 func (*Part) ProtoMessage() {}
 
 func (x *Part) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[8]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1291,7 @@ func (x *Part) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Part.ProtoReflect.Descriptor instead.
 func (*Part) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{8}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Part) GetIndex() int32 {
@@ -1054,11 +1336,19 @@ func (x *Part) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in smsgw/v1/messaging.proto.
 func (x *Part) GetCost() float64 {
 	if x != nil {
 		return x.Cost
 	}
 	return 0
+}
+
+func (x *Part) GetPrice() *Money {
+	if x != nil {
+		return x.Price
+	}
+	return nil
 }
 
 // StreamEventsRequest says where to start and which kinds to stream.
@@ -1087,7 +1377,7 @@ type StreamEventsRequest struct {
 
 func (x *StreamEventsRequest) Reset() {
 	*x = StreamEventsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1389,7 @@ func (x *StreamEventsRequest) String() string {
 func (*StreamEventsRequest) ProtoMessage() {}
 
 func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[9]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1402,7 @@ func (x *StreamEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamEventsRequest.ProtoReflect.Descriptor instead.
 func (*StreamEventsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{9}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StreamEventsRequest) GetFromSeq() int64 {
@@ -1172,7 +1462,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1474,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[10]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1487,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{10}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListMessagesRequest) GetStatus() Status {
@@ -1255,7 +1545,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1557,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1570,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1307,7 +1597,7 @@ type CancelMessageRequest struct {
 
 func (x *CancelMessageRequest) Reset() {
 	*x = CancelMessageRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +1609,7 @@ func (x *CancelMessageRequest) String() string {
 func (*CancelMessageRequest) ProtoMessage() {}
 
 func (x *CancelMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1622,7 @@ func (x *CancelMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMessageRequest.ProtoReflect.Descriptor instead.
 func (*CancelMessageRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{12}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelMessageRequest) GetId() string {
@@ -1355,7 +1645,7 @@ type AckEventsRequest struct {
 
 func (x *AckEventsRequest) Reset() {
 	*x = AckEventsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1657,7 @@ func (x *AckEventsRequest) String() string {
 func (*AckEventsRequest) ProtoMessage() {}
 
 func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1670,7 @@ func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsRequest.ProtoReflect.Descriptor instead.
 func (*AckEventsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{13}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AckEventsRequest) GetCursor() string {
@@ -1407,7 +1697,7 @@ type AckEventsResponse struct {
 
 func (x *AckEventsResponse) Reset() {
 	*x = AckEventsResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1709,7 @@ func (x *AckEventsResponse) String() string {
 func (*AckEventsResponse) ProtoMessage() {}
 
 func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1722,7 @@ func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsResponse.ProtoReflect.Descriptor instead.
 func (*AckEventsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{14}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AckEventsResponse) GetSeq() int64 {
@@ -1451,7 +1741,7 @@ type ListCursorsRequest struct {
 
 func (x *ListCursorsRequest) Reset() {
 	*x = ListCursorsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1753,7 @@ func (x *ListCursorsRequest) String() string {
 func (*ListCursorsRequest) ProtoMessage() {}
 
 func (x *ListCursorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1766,7 @@ func (x *ListCursorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCursorsRequest.ProtoReflect.Descriptor instead.
 func (*ListCursorsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
 }
 
 // ListCursorsResponse lists cursors by name.
@@ -1489,7 +1779,7 @@ type ListCursorsResponse struct {
 
 func (x *ListCursorsResponse) Reset() {
 	*x = ListCursorsResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1501,7 +1791,7 @@ func (x *ListCursorsResponse) String() string {
 func (*ListCursorsResponse) ProtoMessage() {}
 
 func (x *ListCursorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1514,7 +1804,7 @@ func (x *ListCursorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCursorsResponse.ProtoReflect.Descriptor instead.
 func (*ListCursorsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListCursorsResponse) GetCursors() []*Cursor {
@@ -1538,7 +1828,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1840,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1853,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{17}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Cursor) GetName() string {
@@ -1597,7 +1887,7 @@ type DeleteCursorRequest struct {
 
 func (x *DeleteCursorRequest) Reset() {
 	*x = DeleteCursorRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1899,7 @@ func (x *DeleteCursorRequest) String() string {
 func (*DeleteCursorRequest) ProtoMessage() {}
 
 func (x *DeleteCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1912,7 @@ func (x *DeleteCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCursorRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCursorRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{18}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteCursorRequest) GetName() string {
@@ -1641,7 +1931,7 @@ type DeleteCursorResponse struct {
 
 func (x *DeleteCursorResponse) Reset() {
 	*x = DeleteCursorResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1943,7 @@ func (x *DeleteCursorResponse) String() string {
 func (*DeleteCursorResponse) ProtoMessage() {}
 
 func (x *DeleteCursorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1956,7 @@ func (x *DeleteCursorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCursorResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCursorResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{19}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{20}
 }
 
 // Event is one entry of the tenant's ordered event log.
@@ -1690,7 +1980,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1992,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +2005,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{20}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Event) GetSeq() int64 {
@@ -1794,7 +2084,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2096,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2109,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{21}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -1875,7 +2165,7 @@ var File_smsgw_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x02\n" +
+	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xc1\x02\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n" +
@@ -1888,39 +2178,41 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x19\n" +
 	"\breply_to\x18\b \x01(\tR\areplyTo\x12.\n" +
-	"\bcategory\x18\t \x01(\x0e2\x12.smsgw.v1.CategoryR\bcategory\"\x98\x01\n" +
+	"\bcategory\x18\t \x01(\x0e2\x12.smsgw.v1.CategoryR\bcategory\"\xd5\x01\n" +
 	"\fSendResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\x12\x14\n" +
-	"\x05parts\x18\x03 \x01(\x05R\x05parts\x12\x1a\n" +
-	"\bencoding\x18\x04 \x01(\tR\bencoding\x12(\n" +
-	"\x06status\x18\x05 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\"E\n" +
+	"\x05parts\x18\x03 \x01(\x05R\x05parts\x12\x1e\n" +
+	"\bencoding\x18\x04 \x01(\tB\x02\x18\x01R\bencoding\x12(\n" +
+	"\x06status\x18\x05 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x127\n" +
+	"\rencoding_type\x18\x06 \x01(\x0e2\x12.smsgw.v1.EncodingR\fencodingType\"E\n" +
 	"\x10SendBatchRequest\x121\n" +
 	"\bmessages\x18\x01 \x03(\v2\x15.smsgw.v1.SendRequestR\bmessages\"D\n" +
 	"\x11SendBatchResponse\x12/\n" +
-	"\aresults\x18\x01 \x03(\v2\x15.smsgw.v1.BatchResultR\aresults\"\x85\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x15.smsgw.v1.BatchResultR\aresults\"\xb5\x01\n" +
 	"\vBatchResult\x122\n" +
-	"\baccepted\x18\x01 \x01(\v2\x16.smsgw.v1.SendResponseR\baccepted\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\baccepted\x18\x01 \x01(\v2\x16.smsgw.v1.SendResponseR\baccepted\x12\x16\n" +
+	"\x04code\x18\x02 \x01(\x05B\x02\x18\x01R\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x04 \x01(\tR\x05field\"#\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12*\n" +
+	"\x06status\x18\x05 \x01(\v2\x12.google.rpc.StatusR\x06status\"#\n" +
 	"\x11GetMessageRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xbd\x05\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa9\x06\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
 	"client_ref\x18\x02 \x01(\tR\tclientRef\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
 	"\x02to\x18\x04 \x01(\tR\x02to\x12\x12\n" +
-	"\x04text\x18\x05 \x01(\tR\x04text\x12\x1a\n" +
-	"\bencoding\x18\x06 \x01(\tR\bencoding\x12\x1a\n" +
+	"\x04text\x18\x05 \x01(\tR\x04text\x12\x1e\n" +
+	"\bencoding\x18\x06 \x01(\tB\x02\x18\x01R\bencoding\x12\x1a\n" +
 	"\bpriority\x18\a \x01(\x05R\bpriority\x12(\n" +
 	"\x06status\x18\b \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x1a\n" +
 	"\battempts\x18\t \x01(\x05R\battempts\x12\x18\n" +
 	"\acarrier\x18\n" +
-	" \x01(\tR\acarrier\x12\x12\n" +
-	"\x04cost\x18\v \x01(\x01R\x04cost\x12\x1a\n" +
-	"\bcurrency\x18\f \x01(\tR\bcurrency\x12\x1d\n" +
+	" \x01(\tR\acarrier\x12\x16\n" +
+	"\x04cost\x18\v \x01(\x01B\x02\x18\x01R\x04cost\x12\x1e\n" +
+	"\bcurrency\x18\f \x01(\tB\x02\x18\x01R\bcurrency\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\r \x01(\tR\tlastError\x129\n" +
 	"\n" +
@@ -1933,12 +2225,20 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"expires_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12$\n" +
 	"\x05parts\x18\x12 \x03(\v2\x0e.smsgw.v1.PartR\x05parts\x12+\n" +
 	"\ahistory\x18\x13 \x03(\v2\x11.smsgw.v1.AttemptR\ahistory\x12%\n" +
-	"\x0epinned_carrier\x18\x14 \x01(\tR\rpinnedCarrier\"\x81\x01\n" +
+	"\x0epinned_carrier\x18\x14 \x01(\tR\rpinnedCarrier\x127\n" +
+	"\rencoding_type\x18\x15 \x01(\x0e2\x12.smsgw.v1.EncodingR\fencodingType\x12%\n" +
+	"\x05price\x18\x16 \x01(\v2\x0f.smsgw.v1.MoneyR\x05price\"p\n" +
+	"\x05Money\x12#\n" +
+	"\rcurrency_code\x18\x01 \x01(\tR\fcurrencyCode\x12\x1f\n" +
+	"\vminor_units\x18\x02 \x01(\x03R\n" +
+	"minorUnits\x12!\n" +
+	"\fminor_digits\x18\x03 \x01(\x05R\vminorDigits\"\xc2\x01\n" +
 	"\aAttempt\x12\x18\n" +
-	"\acarrier\x18\x01 \x01(\tR\acarrier\x12\x18\n" +
-	"\aoutcome\x18\x02 \x01(\tR\aoutcome\x12\x16\n" +
+	"\acarrier\x18\x01 \x01(\tR\acarrier\x12\x1c\n" +
+	"\aoutcome\x18\x02 \x01(\tB\x02\x18\x01R\aoutcome\x12\x16\n" +
 	"\x06detail\x18\x03 \x01(\tR\x06detail\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xe4\x01\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12;\n" +
+	"\foutcome_type\x18\x05 \x01(\x0e2\x18.smsgw.v1.AttemptOutcomeR\voutcomeType\"\x8f\x02\n" +
 	"\x04Part\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\x05R\x05index\x12\x18\n" +
 	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x1d\n" +
@@ -1947,8 +2247,9 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x129\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
-	"\x04cost\x18\a \x01(\x01R\x04cost\"\xec\x01\n" +
+	"updated_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x16\n" +
+	"\x04cost\x18\a \x01(\x01B\x02\x18\x01R\x04cost\x12%\n" +
+	"\x05price\x18\b \x01(\v2\x0f.smsgw.v1.MoneyR\x05price\"\xec\x01\n" +
 	"\x13StreamEventsRequest\x12\x19\n" +
 	"\bfrom_seq\x18\x01 \x01(\x03R\afromSeq\x12)\n" +
 	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\x12\x16\n" +
@@ -2018,7 +2319,18 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\bCategory\x12\x18\n" +
 	"\x14CATEGORY_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CATEGORY_MARKETING\x10\x01\x12\x1a\n" +
-	"\x16CATEGORY_TRANSACTIONAL\x10\x02*p\n" +
+	"\x16CATEGORY_TRANSACTIONAL\x10\x02*_\n" +
+	"\bEncoding\x12\x18\n" +
+	"\x14ENCODING_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rENCODING_GSM7\x10\x01\x12\x11\n" +
+	"\rENCODING_UCS2\x10\x02\x12\x13\n" +
+	"\x0fENCODING_BINARY\x10\x03*\xaa\x01\n" +
+	"\x0eAttemptOutcome\x12\x1f\n" +
+	"\x1bATTEMPT_OUTCOME_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19ATTEMPT_OUTCOME_SUBMITTED\x10\x01\x12\x19\n" +
+	"\x15ATTEMPT_OUTCOME_RETRY\x10\x02\x12\x1e\n" +
+	"\x1aATTEMPT_OUTCOME_NEXT_ROUTE\x10\x03\x12\x1d\n" +
+	"\x19ATTEMPT_OUTCOME_PERMANENT\x10\x04*p\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_STATUS\x10\x01\x12\x16\n" +
@@ -2038,7 +2350,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\x12J\n" +
 	"\vListCursors\x12\x1c.smsgw.v1.ListCursorsRequest\x1a\x1d.smsgw.v1.ListCursorsResponse\x12M\n" +
 	"\fDeleteCursor\x12\x1d.smsgw.v1.DeleteCursorRequest\x1a\x1e.smsgw.v1.DeleteCursorResponse\x12@\n" +
-	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event0\x01B0Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1b\x06proto3"
+	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event0\x01B\x8f\x01\n" +
+	"\x13org.openmf.smsgw.v1B\x0eMessagingProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
 var (
 	file_smsgw_v1_messaging_proto_rawDescOnce sync.Once
@@ -2052,93 +2365,103 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_messaging_proto_rawDescData
 }
 
-var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(Category)(0),                 // 1: smsgw.v1.Category
-	(EventKind)(0),                // 2: smsgw.v1.EventKind
-	(StartPosition)(0),            // 3: smsgw.v1.StartPosition
-	(*SendRequest)(nil),           // 4: smsgw.v1.SendRequest
-	(*SendResponse)(nil),          // 5: smsgw.v1.SendResponse
-	(*SendBatchRequest)(nil),      // 6: smsgw.v1.SendBatchRequest
-	(*SendBatchResponse)(nil),     // 7: smsgw.v1.SendBatchResponse
-	(*BatchResult)(nil),           // 8: smsgw.v1.BatchResult
-	(*GetMessageRequest)(nil),     // 9: smsgw.v1.GetMessageRequest
-	(*Message)(nil),               // 10: smsgw.v1.Message
-	(*Attempt)(nil),               // 11: smsgw.v1.Attempt
-	(*Part)(nil),                  // 12: smsgw.v1.Part
-	(*StreamEventsRequest)(nil),   // 13: smsgw.v1.StreamEventsRequest
-	(*ListMessagesRequest)(nil),   // 14: smsgw.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 15: smsgw.v1.ListMessagesResponse
-	(*CancelMessageRequest)(nil),  // 16: smsgw.v1.CancelMessageRequest
-	(*AckEventsRequest)(nil),      // 17: smsgw.v1.AckEventsRequest
-	(*AckEventsResponse)(nil),     // 18: smsgw.v1.AckEventsResponse
-	(*ListCursorsRequest)(nil),    // 19: smsgw.v1.ListCursorsRequest
-	(*ListCursorsResponse)(nil),   // 20: smsgw.v1.ListCursorsResponse
-	(*Cursor)(nil),                // 21: smsgw.v1.Cursor
-	(*DeleteCursorRequest)(nil),   // 22: smsgw.v1.DeleteCursorRequest
-	(*DeleteCursorResponse)(nil),  // 23: smsgw.v1.DeleteCursorResponse
-	(*Event)(nil),                 // 24: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 25: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 27: google.protobuf.Duration
+	(Encoding)(0),                 // 2: smsgw.v1.Encoding
+	(AttemptOutcome)(0),           // 3: smsgw.v1.AttemptOutcome
+	(EventKind)(0),                // 4: smsgw.v1.EventKind
+	(StartPosition)(0),            // 5: smsgw.v1.StartPosition
+	(*SendRequest)(nil),           // 6: smsgw.v1.SendRequest
+	(*SendResponse)(nil),          // 7: smsgw.v1.SendResponse
+	(*SendBatchRequest)(nil),      // 8: smsgw.v1.SendBatchRequest
+	(*SendBatchResponse)(nil),     // 9: smsgw.v1.SendBatchResponse
+	(*BatchResult)(nil),           // 10: smsgw.v1.BatchResult
+	(*GetMessageRequest)(nil),     // 11: smsgw.v1.GetMessageRequest
+	(*Message)(nil),               // 12: smsgw.v1.Message
+	(*Money)(nil),                 // 13: smsgw.v1.Money
+	(*Attempt)(nil),               // 14: smsgw.v1.Attempt
+	(*Part)(nil),                  // 15: smsgw.v1.Part
+	(*StreamEventsRequest)(nil),   // 16: smsgw.v1.StreamEventsRequest
+	(*ListMessagesRequest)(nil),   // 17: smsgw.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),  // 18: smsgw.v1.ListMessagesResponse
+	(*CancelMessageRequest)(nil),  // 19: smsgw.v1.CancelMessageRequest
+	(*AckEventsRequest)(nil),      // 20: smsgw.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),     // 21: smsgw.v1.AckEventsResponse
+	(*ListCursorsRequest)(nil),    // 22: smsgw.v1.ListCursorsRequest
+	(*ListCursorsResponse)(nil),   // 23: smsgw.v1.ListCursorsResponse
+	(*Cursor)(nil),                // 24: smsgw.v1.Cursor
+	(*DeleteCursorRequest)(nil),   // 25: smsgw.v1.DeleteCursorRequest
+	(*DeleteCursorResponse)(nil),  // 26: smsgw.v1.DeleteCursorResponse
+	(*Event)(nil),                 // 27: smsgw.v1.Event
+	(*InboundMessage)(nil),        // 28: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 30: google.rpc.Status
+	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	26, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	26, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	29, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
 	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
-	4,  // 4: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
-	8,  // 5: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
-	5,  // 6: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
-	0,  // 7: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	26, // 8: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	26, // 9: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 10: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	26, // 11: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 12: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
-	11, // 13: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
-	26, // 14: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
-	0,  // 15: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	26, // 16: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 17: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
-	3,  // 18: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
-	27, // 19: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	0,  // 20: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	26, // 21: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	26, // 22: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
-	10, // 23: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
-	21, // 24: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
-	26, // 25: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 26: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	26, // 27: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 28: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	25, // 29: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	26, // 30: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	4,  // 31: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	6,  // 32: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	9,  // 33: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	14, // 34: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	16, // 35: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	17, // 36: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	19, // 37: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
-	22, // 38: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
-	13, // 39: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	5,  // 40: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	7,  // 41: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	10, // 42: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	15, // 43: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	10, // 44: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	18, // 45: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	20, // 46: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
-	23, // 47: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
-	24, // 48: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	2,  // 4: smsgw.v1.SendResponse.encoding_type:type_name -> smsgw.v1.Encoding
+	6,  // 5: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
+	10, // 6: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
+	7,  // 7: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
+	30, // 8: smsgw.v1.BatchResult.status:type_name -> google.rpc.Status
+	0,  // 9: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
+	29, // 10: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	29, // 11: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	29, // 12: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	29, // 13: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 14: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
+	14, // 15: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
+	2,  // 16: smsgw.v1.Message.encoding_type:type_name -> smsgw.v1.Encoding
+	13, // 17: smsgw.v1.Message.price:type_name -> smsgw.v1.Money
+	29, // 18: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	3,  // 19: smsgw.v1.Attempt.outcome_type:type_name -> smsgw.v1.AttemptOutcome
+	0,  // 20: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
+	29, // 21: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 22: smsgw.v1.Part.price:type_name -> smsgw.v1.Money
+	4,  // 23: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
+	5,  // 24: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
+	31, // 25: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	0,  // 26: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
+	29, // 27: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	29, // 28: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	12, // 29: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
+	24, // 30: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
+	29, // 31: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 32: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	29, // 33: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 34: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	28, // 35: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	29, // 36: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 37: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	8,  // 38: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	11, // 39: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	17, // 40: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	19, // 41: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	20, // 42: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	22, // 43: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
+	25, // 44: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
+	16, // 45: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	7,  // 46: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	9,  // 47: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	12, // 48: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	18, // 49: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	12, // 50: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	21, // 51: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	23, // 52: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
+	26, // 53: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
+	27, // 54: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	46, // [46:55] is the sub-list for method output_type
+	37, // [37:46] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -2151,8 +2474,8 @@ func file_smsgw_v1_messaging_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   22,
+			NumEnums:      6,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -6,6 +6,25 @@
 
 // The smsgw messaging API, used by Mifos-side adapters to send SMS to
 // microfinance clients and to follow what becomes of them.
+//
+// Versioning: smsgw.v1 only ever grows. A field or value is never
+// renumbered, retyped or removed; one that a better field replaces is kept,
+// still filled, and marked deprecated with a comment naming its successor
+// (`buf breaking` against the previous commit enforces this). Changes to
+// v1 since its first release:
+//
+// - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
+//   ErrorInfo) beside the deprecated code; Message.price and Part.price
+//   (integer minor units and an ISO 4217 code) beside the deprecated
+//   doubles; Message.encoding_type and SendResponse.encoding_type
+//   (enum Encoding) and Attempt.outcome_type (enum AttemptOutcome) beside the
+//   deprecated strings; options naming the Java, C#, PHP and Ruby packages.
+// - 2026-12 (first revision): cursors (start positions, ListCursors,
+//   DeleteCursor), heartbeats, Event.client_ref, ErrorInfo on every error,
+//   opaque page tokens.
+//
+// A change that cannot be made this way goes into a new package, smsgw.v2,
+// served beside v1.
 
 package smsgwv1
 
