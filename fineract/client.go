@@ -235,6 +235,46 @@ func (c *Client) Loan(ctx context.Context, id int64) (*Loan, error) {
 	return &out, nil
 }
 
+// Loans is GET /v1/loans?offset=O&limit=L: one page of every loan the
+// API user sees.
+func (c *Client) Loans(ctx context.Context, offset, limit int) (*LoanPage, error) {
+	var out LoanPage
+	v := url.Values{"offset": {strconv.Itoa(offset)}, "limit": {strconv.Itoa(limit)}}
+	if err := c.get(ctx, "loan_list", "/v1/loans", v, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// LoanTransaction is GET /v1/loans/{id}/transactions/{tx}.
+func (c *Client) LoanTransaction(ctx context.Context, loanID, txID int64) (*Transaction, error) {
+	var out Transaction
+	p := "/v1/loans/" + strconv.FormatInt(loanID, 10) + "/transactions/" + strconv.FormatInt(txID, 10)
+	if err := c.get(ctx, "loan_transactions", p, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// SavingsTransaction is GET /v1/savingsaccounts/{id}/transactions/{tx}.
+func (c *Client) SavingsTransaction(ctx context.Context, savingsID, txID int64) (*Transaction, error) {
+	var out Transaction
+	p := "/v1/savingsaccounts/" + strconv.FormatInt(savingsID, 10) + "/transactions/" + strconv.FormatInt(txID, 10)
+	if err := c.get(ctx, "savings_transactions", p, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// Staff is GET /v1/staff/{id}.
+func (c *Client) Staff(ctx context.Context, id int64) (*Staff, error) {
+	var out Staff
+	if err := c.get(ctx, "staff", "/v1/staff/"+strconv.FormatInt(id, 10), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // maxBody bounds what is read from Fineract: a loan with a long schedule is
 // tens of kilobytes, nothing legitimate comes near this.
 const maxBody = 8 << 20

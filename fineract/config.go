@@ -21,7 +21,20 @@ import (
 type Config struct {
 	Gateway GatewayConfig  `yaml:"gateway"`
 	Metrics MetricsConfig  `yaml:"metrics"`
+	Hooks   HooksConfig    `yaml:"hooks"`
 	Tenants []TenantConfig `yaml:"tenants"`
+}
+
+// HooksConfig is the listener Fineract's Web hooks post to; each tenant's
+// URL is http://<listen>/fineract/hooks/<tenant name>/<events.secret>/.
+type HooksConfig struct {
+	Listen string `yaml:"listen"` // default "off"; e.g. 0.0.0.0:9193
+	// MaxBodyBytes caps a hook's body; default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// TLSCert and TLSKey serve HTTPS (PEM files); without them the
+	// listener is plain HTTP, for a reverse proxy or a private network.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // GatewayConfig is where smsgw's gRPC API listens.
@@ -50,6 +63,10 @@ type TenantConfig struct {
 	Keywords KeywordConfig  `yaml:"keywords"`
 	Fineract FineractConfig `yaml:"fineract"`
 	Texts    TextConfig     `yaml:",inline"`
+	// Events sends receipts and staff alerts from Fineract's hooks, and
+	// the loan officers' daily digest; absent, the tenant only answers
+	// BAL and DUE.
+	Events *EventsConfig `yaml:"events"`
 }
 
 // KeywordConfig adds words to BAL and DUE, e.g. SALDO or DENI.
@@ -137,6 +154,18 @@ func (c *Config) Complete(getenv func(string) string) error {
 	if c.Metrics.Listen == "" {
 		c.Metrics.Listen = "127.0.0.1:9192"
 	}
+	if c.Hooks.Listen == "" {
+		c.Hooks.Listen = "off"
+	}
+	if c.Hooks.MaxBodyBytes == 0 {
+		c.Hooks.MaxBodyBytes = 1 << 20
+	}
+	if c.Hooks.MaxBodyBytes < 0 {
+		bad("hooks.max_body_bytes", "must be positive")
+	}
+	if (c.Hooks.TLSCert == "") != (c.Hooks.TLSKey == "") {
+		bad("hooks", "give tls_cert and tls_key together")
+	}
 	if len(c.Tenants) == 0 {
 		bad("tenants", "at least one tenant is needed")
 	}
@@ -196,8 +225,30 @@ func (c *Config) Complete(getenv func(string) string) error {
 		if f.Timeout < 0 {
 			bad(fp+".timeout", "must be positive")
 		}
-		if _, err := NewTexts(t.Texts); err != nil {
+		texts, err := NewTexts(t.Texts)
+		if err != nil {
 			bad(p, "%v", err)
+		}
+		if e := t.Events; e != nil {
+			ep := p + ".events"
+			if len(e.Rules) > 0 {
+				secret(&e.Secret, e.SecretEnv, ep+".secret", getenv, bad)
+				if c.Hooks.Listen == "off" {
+					bad(ep+".rules", "Fineract's hooks need a listener: set hooks.listen")
+				}
+			}
+			if e.RetryFor < 0 {
+				bad(ep+".retry_for", "must be positive")
+			}
+			if texts != nil {
+				r := &Responder{region: t.Region}
+				if _, err := newEventSettings(e, texts, r.normalize); err != nil {
+					for _, line := range strings.Split(err.Error(), "\n") {
+						path, msg, _ := strings.Cut(line, ": ")
+						bad(ep+"."+path, "%s", msg)
+					}
+				}
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -251,6 +302,47 @@ func (o *OAuth2Config) complete(path string, getenv func(string) string, bad fun
 	}
 }
 
+// NewFineractClient is the Fineract client of a tenant's config.
+func NewFineractClient(t TenantConfig, m *Metrics) (*Client, error) {
+	return NewClient(ClientConfig{
+		BaseURL: t.Fineract.URL, Tenant: t.Fineract.Tenant,
+		Username: t.Fineract.Username, Password: t.Fineract.Password, OAuth2: t.Fineract.OAuth2,
+		Timeout: t.Fineract.Timeout, InsecureTLS: t.Fineract.InsecureTLS,
+	}, m)
+}
+
+// NewTenantNotifier builds a tenant's events side (the tenant must have
+// an events section): its notifier, sending through gw, and its digest
+// when one is configured (nil otherwise).
+func NewTenantNotifier(t TenantConfig, gw Sender, m *Metrics, log *slog.Logger) (*Notifier, *Digest, error) {
+	if t.Events == nil {
+		return nil, nil, fmt.Errorf("fineract: tenant %s has no events section", t.Name)
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("tenant", t.Name)
+	fc, err := NewFineractClient(t, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	texts, err := NewTexts(t.Texts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fineract: tenant %s: %w", t.Name, err)
+	}
+	n, err := NewNotifier(NotifierOptions{Gateway: gw, Fineract: fc, Region: t.Region, Metrics: m, Log: log}, t.Events, texts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fineract: tenant %s: events: %w", t.Name, err)
+	}
+	var d *Digest
+	if t.Events.Digest != nil {
+		if d, err = NewDigest(DigestOptions{Notifier: n, Fineract: fc, Gateway: gw, Metrics: m, Log: log}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return n, d, nil
+}
+
 // NewTenantAdapter builds the whole chain for one tenant: Fineract client,
 // texts, responder and adapter, reading and answering through gw.
 func NewTenantAdapter(t TenantConfig, gw Gateway, m *Metrics, log *slog.Logger) (*Adapter, error) {
@@ -258,11 +350,7 @@ func NewTenantAdapter(t TenantConfig, gw Gateway, m *Metrics, log *slog.Logger) 
 		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("tenant", t.Name)
-	fc, err := NewClient(ClientConfig{
-		BaseURL: t.Fineract.URL, Tenant: t.Fineract.Tenant,
-		Username: t.Fineract.Username, Password: t.Fineract.Password, OAuth2: t.Fineract.OAuth2,
-		Timeout: t.Fineract.Timeout, InsecureTLS: t.Fineract.InsecureTLS,
-	}, m)
+	fc, err := NewFineractClient(t, m)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,9 @@ type Metrics struct {
 	replies  *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	streams  prometheus.Counter
+	hooks    *prometheus.CounterVec
+	messages *prometheus.CounterVec
+	digests  *prometheus.CounterVec
 }
 
 // NewMetrics registers the adapter's series on reg.
@@ -48,7 +51,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times the event stream from the gateway broke and was opened again.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.errors, m.duration, m.replies, m.events, m.streams)
+	m.hooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "smsgw_fineract_hooks_total",
+		Help: "Requests to the hook endpoint by event (LOAN/REPAYMENT, LOAN/DISBURSE, SAVINGSACCOUNT/DEPOSIT, CLIENT/CREATE, other) and result (queued, ignored, failed_command, unauthorized, forbidden, bad_request, queue_full, ping).",
+	}, []string{"event", "result"})
+	m.messages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "smsgw_fineract_event_messages_total",
+		Help: "What events led to, by rule (empty for the whole event) and outcome (sent, duplicate, send_refused, template_error, no_client, unknown_client, no_mobile, no_officer, not_found, skipped, no_rule, gave_up).",
+	}, []string{"rule", "outcome"})
+	m.digests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "smsgw_fineract_digests_total",
+		Help: "Daily digests to loan officers by outcome (sent, duplicate, no_mobile, send_refused, failed).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.requests, m.errors, m.duration, m.replies, m.events, m.streams, m.hooks, m.messages, m.digests)
 	return m
 }
 
@@ -79,5 +94,29 @@ func (m *Metrics) event(action string) {
 func (m *Metrics) reconnect() {
 	if m != nil {
 		m.streams.Inc()
+	}
+}
+
+func (m *Metrics) hook(event, result string) {
+	if m == nil {
+		return
+	}
+	switch event {
+	case EventLoanRepayment, EventLoanDisburse, EventSavingsDeposit, EventClientCreate:
+	default:
+		event = "other" // anybody with the URL chooses the headers
+	}
+	m.hooks.WithLabelValues(event, result).Inc()
+}
+
+func (m *Metrics) eventMessage(rule, outcome string) {
+	if m != nil {
+		m.messages.WithLabelValues(rule, outcome).Inc()
+	}
+}
+
+func (m *Metrics) digest(outcome string) {
+	if m != nil {
+		m.digests.WithLabelValues(outcome).Inc()
 	}
 }

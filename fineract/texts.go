@@ -79,7 +79,63 @@ const (
 	TmplUnavailable = "unavailable" // no data
 )
 
-var templateNames = []string{TmplBalance, TmplDue, TmplNoSavings, TmplNoLoan, TmplRefused, TmplUnavailable}
+// The templates of messages Fineract's events and the daily digest send
+// (EventData; DigestData for the digest). A rule names one, or gets the
+// receipt of its event for the client and staff_alert for staff.
+const (
+	TmplRepaymentReceipt = "repayment_receipt"
+	TmplDisbursalReceipt = "disbursal_receipt"
+	TmplDepositReceipt   = "deposit_receipt"
+	TmplWelcome          = "welcome"
+	TmplStaffAlert       = "staff_alert"
+	TmplDigest           = "digest"
+)
+
+var templateNames = []string{TmplBalance, TmplDue, TmplNoSavings, TmplNoLoan, TmplRefused, TmplUnavailable,
+	TmplRepaymentReceipt, TmplDisbursalReceipt, TmplDepositReceipt, TmplWelcome, TmplStaffAlert, TmplDigest}
+
+// EventData feeds the templates of event messages. Amounts and dates are
+// formatted; fields an event does not have are empty.
+type EventData struct {
+	ClientInfo
+	Event      string // "LOAN/REPAYMENT"
+	What       string // the event in the tenant's language, "repayment"
+	ClientName string // the client's display name, for staff
+	Product    string
+	Number     string // the last 4 characters of the account number
+	AccountNo  string // the loan's or savings account's, or the client's for CLIENT/CREATE
+	Amount     string
+	Date       string
+	// Balance is after the transaction: outstanding on a loan, the
+	// running balance of savings.
+	Balance     string
+	Transaction int64 // Fineract's transaction id, the receipt's reference
+	Officer     string
+}
+
+// DigestData feeds the "digest" template: one loan officer's day.
+type DigestData struct {
+	Officer     string // first name
+	Date        string // the day the digest is for (today)
+	Arrears     []DigestLine
+	DueTomorrow []DigestLine
+	More        int // lines left out to keep the SMS short
+}
+
+// DigestLine is one loan in a digest.
+type DigestLine struct {
+	Client    string
+	Product   string
+	Number    string
+	AccountNo string
+	Amount    string // overdue, or due tomorrow
+}
+
+// eventWords are the events in each language, EventData.What.
+var eventWords = map[string]map[string]string{
+	"en": {EventLoanRepayment: "repayment", EventLoanDisburse: "loan disbursed", EventSavingsDeposit: "deposit", EventClientCreate: "new client"},
+	"fr": {EventLoanRepayment: "remboursement", EventLoanDisburse: "prêt décaissé", EventSavingsDeposit: "dépôt", EventClientCreate: "nouveau client"},
+}
 
 // ClientInfo is what every answer to a known client may use.
 type ClientInfo struct {
@@ -134,6 +190,15 @@ var defaultTexts = map[string]map[string]string{
 		TmplNoLoan:      `Dear {{.Name}}, you have no active loan.`,
 		TmplRefused:     `Sorry, we cannot give account information to this number. Please contact your branch.`,
 		TmplUnavailable: `Sorry, we cannot reach your account right now. Please try again later.`,
+		TmplRepaymentReceipt: `Dear {{.Name}}, we received your repayment of {{.Amount}} on {{.Date}} for {{.Product}} *{{.Number}}. ` +
+			`Outstanding: {{.Balance}}. Ref {{.Transaction}}.`,
+		TmplDisbursalReceipt: `Dear {{.Name}}, your loan {{.Product}} *{{.Number}} of {{.Amount}} was disbursed on {{.Date}}. Ref {{.Transaction}}.`,
+		TmplDepositReceipt: `Dear {{.Name}}, we received your deposit of {{.Amount}} on {{.Date}} to {{.Product}} *{{.Number}}. ` +
+			`Balance: {{.Balance}}. Ref {{.Transaction}}.`,
+		TmplWelcome:    `Dear {{.Name}}, welcome! Your client number is {{.AccountNo}}. Text BAL for your savings balance, DUE for your next installment.`,
+		TmplStaffAlert: `{{.What}}: {{.ClientName}}{{if .Product}}, {{.Product}} *{{.Number}}{{end}}{{if .Amount}}, {{.Amount}}{{end}}{{if .Date}} on {{.Date}}{{end}}.`,
+		TmplDigest: `{{.Officer}}, {{.Date}}: {{len .Arrears}} in arrears{{range .Arrears}}; {{.Client}} *{{.Number}} {{.Amount}}{{end}}. ` +
+			`Due tomorrow: {{len .DueTomorrow}}{{range .DueTomorrow}}; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}}; {{.More}} more{{end}}.`,
 	},
 	"fr": {
 		TmplBalance: `{{.Name}}, solde épargne : {{range $i, $a := .Accounts}}{{if $i}} ; {{end}}{{$a.Product}} *{{$a.Number}} : {{$a.Balance}}{{end}}` +
@@ -145,6 +210,15 @@ var defaultTexts = map[string]map[string]string{
 		TmplNoLoan:      `{{.Name}}, vous n'avez pas de prêt en cours.`,
 		TmplRefused:     `Désolé, nous ne pouvons pas donner d'informations de compte à ce numéro. Contactez votre agence.`,
 		TmplUnavailable: `Désolé, votre compte est momentanément inaccessible. Veuillez réessayer plus tard.`,
+		TmplRepaymentReceipt: `{{.Name}}, nous avons reçu votre remboursement de {{.Amount}} le {{.Date}} pour {{.Product}} *{{.Number}}. ` +
+			`Reste dû : {{.Balance}}. Réf {{.Transaction}}.`,
+		TmplDisbursalReceipt: `{{.Name}}, votre prêt {{.Product}} *{{.Number}} de {{.Amount}} a été décaissé le {{.Date}}. Réf {{.Transaction}}.`,
+		TmplDepositReceipt: `{{.Name}}, nous avons reçu votre dépôt de {{.Amount}} le {{.Date}} sur {{.Product}} *{{.Number}}. ` +
+			`Solde : {{.Balance}}. Réf {{.Transaction}}.`,
+		TmplWelcome:    `{{.Name}}, bienvenue ! Votre numéro de client est {{.AccountNo}}. Envoyez BAL pour votre solde, DUE pour votre prochaine échéance.`,
+		TmplStaffAlert: `{{.What}} : {{.ClientName}}{{if .Product}}, {{.Product}} *{{.Number}}{{end}}{{if .Amount}}, {{.Amount}}{{end}}{{if .Date}} le {{.Date}}{{end}}.`,
+		TmplDigest: `{{.Officer}}, {{.Date}} : {{len .Arrears}} en retard{{range .Arrears}} ; {{.Client}} *{{.Number}} {{.Amount}}{{end}}. ` +
+			`Échéances demain : {{len .DueTomorrow}}{{range .DueTomorrow}} ; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}} ; {{.More}} autre(s){{end}}.`,
 	},
 }
 
@@ -224,6 +298,7 @@ type Texts struct {
 	tmpl  map[string]*template.Template
 	money MoneyFormat
 	date  string
+	words map[string]string // eventWords of the language
 }
 
 // NewTexts compiles a tenant's templates over the language's defaults and
@@ -239,7 +314,7 @@ func NewTexts(cfg TextConfig) (*Texts, error) {
 		return nil, fmt.Errorf("language %q has no built-in texts (have %s)", lang, strings.Join(Languages(), ", "))
 	}
 	f := defaultFormats[lang]
-	t := &Texts{tmpl: map[string]*template.Template{}, money: f.money, date: f.date}
+	t := &Texts{tmpl: map[string]*template.Template{}, money: f.money, date: f.date, words: eventWords[lang]}
 	if cfg.DateFormat != "" {
 		t.date = cfg.DateFormat
 	}
@@ -294,8 +369,51 @@ func sampleData(name string) any {
 		return DueData{ClientInfo: ci, Loans: []LoanLine{{Product: "Loan", Number: "0021", AccountNo: "000000021", DueDate: "1 Jan 2025", Amount: "KES 1.00", HasOverdue: true, Overdue: "KES 1.00"}}, More: 1}
 	case TmplNoSavings, TmplNoLoan:
 		return ci
+	case TmplRepaymentReceipt, TmplDisbursalReceipt, TmplDepositReceipt, TmplWelcome, TmplStaffAlert:
+		return sampleEvent
+	case TmplDigest:
+		line := DigestLine{Client: "Jane Wanjiru", Product: "Loan", Number: "0021", AccountNo: "000000021", Amount: "KES 1.00"}
+		return DigestData{Officer: "Mary", Date: "1 Jan 2025", Arrears: []DigestLine{line}, DueTomorrow: []DigestLine{line}, More: 1}
 	}
 	return nil
+}
+
+// sampleEvent checks a template of event messages, and a rule's own text.
+var sampleEvent = EventData{ClientInfo: ClientInfo{Name: "Jane"}, Event: EventLoanRepayment, What: "repayment", ClientName: "Jane Wanjiru",
+	Product: "Loan", Number: "0021", AccountNo: "000000021", Amount: "KES 1.00", Date: "1 Jan 2025", Balance: "KES 1.00", Transaction: 1, Officer: "Mary"}
+
+// What is an event in the tenant's language ("repayment"), or the event
+// itself when the language has no word for it.
+func (t *Texts) What(event string) string {
+	if w, ok := t.words[event]; ok {
+		return w
+	}
+	return event
+}
+
+// compile checks a rule's own text the way NewTexts checks a template.
+func (t *Texts) compile(name, src string) (*template.Template, error) {
+	tm, err := template.New(name).Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	var b strings.Builder
+	if err := tm.Execute(&b, sampleEvent); err != nil {
+		return nil, err
+	}
+	return tm, nil
+}
+
+// renderWith executes a rule's own text (tm) or the named template.
+func (t *Texts) renderWith(tm *template.Template, name string, data any) (string, error) {
+	if tm == nil {
+		return t.Render(name, data)
+	}
+	var b strings.Builder
+	if err := tm.Execute(&b, data); err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(b.String()), nil
 }
 
 // Render executes one template.

@@ -102,7 +102,7 @@ func TestTexts(t *testing.T) {
 		want string
 	}{
 		{fineract.TextConfig{Language: "de"}, `language "de" has no built-in texts (have en, fr)`},
-		{fineract.TextConfig{Templates: map[string]string{"balanse": "x"}}, "templates.balanse: unknown template (have balance, due, no_savings, no_loan, refused, unavailable)"},
+		{fineract.TextConfig{Templates: map[string]string{"balanse": "x"}}, "templates.balanse: unknown template (have balance, due, no_savings, no_loan, refused, unavailable, repayment_receipt, disbursal_receipt, deposit_receipt, welcome, staff_alert, digest)"},
 		{fineract.TextConfig{Templates: map[string]string{"refused": "Sorry {{.Name}}"}}, "templates.refused: template: refused:1:8: executing \"refused\" at <.Name>: nil data; no entry for key \"Name\""},
 		{fineract.TextConfig{Templates: map[string]string{"due": "{{range .Loans}}"}}, "templates.due: template: due:1: unexpected EOF"},
 		{fineract.TextConfig{Money: fineract.MoneyFormat{Pattern: "{code}"}}, `money.pattern "{code}": has no {amount}`},

@@ -38,6 +38,9 @@ type ClientData struct {
 	Firstname   string     `json:"firstname"`
 	DisplayName string     `json:"displayName"`
 	MobileNo    string     `json:"mobileNo"`
+	OfficeID    int64      `json:"officeId"`
+	// StaffID is the client's loan officer (0: none assigned).
+	StaffID int64 `json:"staffId"`
 }
 
 // AccountStatus is the status object of a loan or savings account; only
@@ -97,7 +100,10 @@ type SavingsAccount struct {
 	ID                 int64         `json:"id"`
 	AccountNo          string        `json:"accountNo"`
 	ClientID           int64         `json:"clientId"`
+	ClientName         string        `json:"clientName"`
+	SavingsProductID   int64         `json:"savingsProductId"`
 	SavingsProductName string        `json:"savingsProductName"`
+	FieldOfficerID     int64         `json:"fieldOfficerId"` // 0: none assigned
 	Status             AccountStatus `json:"status"`
 	Currency           Currency      `json:"currency"`
 	Summary            struct {
@@ -110,7 +116,13 @@ type Loan struct {
 	ID              int64         `json:"id"`
 	AccountNo       string        `json:"accountNo"`
 	ClientID        int64         `json:"clientId"`
+	ClientName      string        `json:"clientName"`
+	ClientOfficeID  int64         `json:"clientOfficeId"`
+	LoanProductID   int64         `json:"loanProductId"`
 	LoanProductName string        `json:"loanProductName"`
+	LoanOfficerID   int64         `json:"loanOfficerId"` // 0: none assigned
+	LoanOfficerName string        `json:"loanOfficerName"`
+	Principal       Amount        `json:"principal"`
 	Status          AccountStatus `json:"status"`
 	Currency        Currency      `json:"currency"`
 	Summary         struct {
@@ -120,6 +132,41 @@ type Loan struct {
 	RepaymentSchedule struct {
 		Periods []Period `json:"periods"`
 	} `json:"repaymentSchedule"`
+}
+
+// LoanPage is one page of GET /v1/loans: every loan the API user's office
+// sees, without schedules.
+type LoanPage struct {
+	TotalFilteredRecords int    `json:"totalFilteredRecords"`
+	PageItems            []Loan `json:"pageItems"`
+}
+
+// Transaction is GET /v1/loans/{id}/transactions/{tx} or
+// /v1/savingsaccounts/{id}/transactions/{tx}: the two share the fields the
+// adapter reads except the balance after it (outstandingLoanBalance on a
+// loan, runningBalance on savings).
+type Transaction struct {
+	ID                     int64      `json:"id"`
+	Type                   EnumOption `json:"type"`            // loans
+	TransactionType        EnumOption `json:"transactionType"` // savings
+	Date                   LocalDate  `json:"date"`
+	Currency               Currency   `json:"currency"`
+	Amount                 Amount     `json:"amount"`
+	OutstandingLoanBalance Amount     `json:"outstandingLoanBalance"`
+	RunningBalance         Amount     `json:"runningBalance"`
+	ManuallyReversed       bool       `json:"manuallyReversed"` // loans
+	Reversed               bool       `json:"reversed"`         // savings
+}
+
+// Staff is GET /v1/staff/{id}: a loan officer's or other employee's
+// mobile number, as typed.
+type Staff struct {
+	ID          int64  `json:"id"`
+	Firstname   string `json:"firstname"`
+	DisplayName string `json:"displayName"`
+	MobileNo    string `json:"mobileNo"`
+	OfficeID    int64  `json:"officeId"`
+	IsActive    bool   `json:"isActive"`
 }
 
 // Period is one line of a repayment schedule. Period 0 (no "period" field)
@@ -174,6 +221,14 @@ func (a Amount) Sign() int {
 		return 0
 	}
 	return a.r.Sign()
+}
+
+// cmp compares the amount with r (a missing amount is zero).
+func (a Amount) cmp(r *big.Rat) int {
+	if a.r == nil {
+		return new(big.Rat).Cmp(r)
+	}
+	return a.r.Cmp(r)
 }
 
 // Fixed is the amount rounded to places decimals ("1234.50"), half away

@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/openmf/smsgw/client"
 	"github.com/openmf/smsgw/fineract"
+	"github.com/openmf/smsgw/internal/guard"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 )
 
@@ -58,6 +61,9 @@ Config file (--config FILE; "smsgw-fineract check-config FILE" validates it):
 
   gateway: {addr: 127.0.0.1:9190}          # smsgw's gRPC API
   metrics: {listen: 127.0.0.1:9192}        # the adapter's /metrics; "off" disables
+  hooks: {listen: 0.0.0.0:9193}            # Fineract's Web hooks post to
+                                           # http://HOST:9193/fineract/hooks/<tenant>/<secret>/
+                                           # (default off; tls_cert, tls_key; max_body_bytes)
   tenants:                                 # one entry per smsgw tenant
     - name: mfi-ke                         # for logs
       api_key_env: SMSGW_API_KEY           # or api_key
@@ -88,6 +94,18 @@ Config file (--config FILE; "smsgw-fineract check-config FILE" validates it):
         #                                  # is then optional (public client)
         insecure_tls: false                # self-signed demo servers only
         timeout: 10s                       # per request, token requests too
+      events:                              # receipts and staff alerts (docs/fineract.md)
+        secret_env: HOOK_SECRET            # or secret: the hook URL's last segment, 16+ chars
+        allow_from: [10.0.0.0/8]           # optional: Fineract's addresses
+        staff_groups: {managers: ["+254700000001"]}
+        retry_for: 1h                      # while Fineract or the gateway is down
+        rules:                             # SIGHUP reloads the events sections
+          - name: repayment                # event: LOAN/REPAYMENT, LOAN/DISBURSE,
+            event: LOAN/REPAYMENT          #   SAVINGSACCOUNT/DEPOSIT, CLIENT/CREATE
+            to: [client, loan_officer]     # and/or group:NAME
+            # min_amount: 50000  max_amount: …  products: [1]  offices: [1]
+            # loan_officers: [5]  template: repayment_receipt  text: "…"
+        digest: {at: "17:30", time_zone: Africa/Nairobi}   # loan officers' daily SMS
 `
 
 func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -160,32 +178,67 @@ func runAdapter(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *metricsAddr != "" {
 		cfg.Metrics.Listen = *metricsAddr
 	}
-	if err := serveAdapters(ctx, cfg, log, stdout); err != nil {
+	var reload func() (*fineract.Config, error)
+	if *path != "" {
+		reload = func() (*fineract.Config, error) { return fineract.LoadConfig(*path, nil) }
+	}
+	if err := serveAdapters(ctx, cfg, reload, log, stdout); err != nil {
 		fmt.Fprintln(stderr, "smsgw-fineract run:", err)
 		return 1
 	}
 	return 0
 }
 
-// serveAdapters runs one adapter per tenant and the metrics listener until
-// ctx ends.
-func serveAdapters(ctx context.Context, cfg *fineract.Config, log *slog.Logger, stdout io.Writer) error {
+// serveAdapters runs one adapter per tenant, the events side of tenants
+// with one, the hook and metrics listeners until ctx ends; SIGHUP reloads
+// the tenants' events sections through reload (nil: no config file).
+func serveAdapters(ctx context.Context, cfg *fineract.Config, reload func() (*fineract.Config, error), log *slog.Logger, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := fineract.NewMetrics(reg)
 
 	var adapters []*fineract.Adapter
+	var jobs []func(context.Context) error
+	notifiers := map[string]*fineract.Notifier{}
+	var hookTenants []fineract.HookTenant
 	for _, t := range cfg.Tenants {
 		c, err := client.Dial(cfg.Gateway.Addr, t.APIKey)
 		if err != nil {
 			return fmt.Errorf("tenant %s: %w", t.Name, err)
 		}
 		defer c.Close()
-		a, err := fineract.NewTenantAdapter(t, pb.NewMessagingClient(c.Conn()), m, log)
+		gw := pb.NewMessagingClient(c.Conn())
+		a, err := fineract.NewTenantAdapter(t, gw, m, log)
 		if err != nil {
 			return err
 		}
 		adapters = append(adapters, a)
+		if t.Events == nil {
+			continue
+		}
+		n, d, err := fineract.NewTenantNotifier(t, gw, m, log)
+		if err != nil {
+			return err
+		}
+		notifiers[t.Name] = n
+		jobs = append(jobs, n.Run)
+		if d != nil {
+			jobs = append(jobs, d.Run)
+		}
+		hookTenants = append(hookTenants, fineract.HookTenant{Name: t.Name, FineractTenant: t.Fineract.Tenant, Notifier: n})
+	}
+	hooks, err := serveHooks(ctx, cfg.Hooks, hookTenants, reg, m, log)
+	if err != nil {
+		return err
+	}
+	if hooks != "" {
+		fmt.Fprintf(stdout, "smsgw-fineract: Fineract's Web hooks at %s%s<tenant>/<events.secret>/\n", hooks, fineract.HookPath)
+	}
+	if reload != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go reloadOn(ctx, hup, reload, notifiers, log)
 	}
 
 	var srv *http.Server
@@ -212,6 +265,9 @@ func serveAdapters(ctx context.Context, cfg *fineract.Config, log *slog.Logger, 
 	for _, a := range adapters {
 		wg.Go(func() { _ = a.Run(ctx) })
 	}
+	for _, j := range jobs {
+		wg.Go(func() { _ = j(ctx) })
+	}
 	<-ctx.Done()
 	log.Info("stopping")
 	wg.Wait()
@@ -221,6 +277,86 @@ func serveAdapters(ctx context.Context, cfg *fineract.Config, log *slog.Logger, 
 		_ = srv.Shutdown(sctx)
 	}
 	return nil
+}
+
+// serveHooks serves the hook endpoint until ctx ends; it returns its base
+// URL, or "" when hooks.listen is off.
+func serveHooks(ctx context.Context, hc fineract.HooksConfig, tenants []fineract.HookTenant, reg prometheus.Registerer, m *fineract.Metrics, log *slog.Logger) (string, error) {
+	if hc.Listen == "off" {
+		return "", nil
+	}
+	backoff, err := guard.NewBackoff(guard.AuthConfig{}, reg, nil)
+	if err != nil {
+		return "", err
+	}
+	hs, err := fineract.NewHookServer(fineract.HookServerOptions{Tenants: tenants, MaxBodyBytes: hc.MaxBodyBytes, Backoff: backoff, Metrics: m, Log: log})
+	if err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", hc.Listen)
+	if err != nil {
+		return "", fmt.Errorf("hooks listener: %w", err)
+	}
+	srv := guard.ListenerConfig{}.WithDefaults(guard.DefaultKannel).HTTPServer(hs)
+	scheme := "http"
+	if hc.TLSCert != "" {
+		scheme = "https"
+	}
+	go func() {
+		var err error
+		if hc.TLSCert != "" {
+			err = srv.ServeTLS(ln, hc.TLSCert, hc.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("hooks listener stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	return scheme + "://" + ln.Addr().String(), nil
+}
+
+// reloadOn reads the config again on each signal and gives every running
+// tenant its new events section (rules, staff groups, secret, allow-list,
+// digest time, texts). A config with errors changes nothing; other
+// changes (a new tenant, Fineract's URL) need a restart.
+func reloadOn(ctx context.Context, sig <-chan os.Signal, reload func() (*fineract.Config, error), notifiers map[string]*fineract.Notifier, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		cfg, err := reload()
+		if err != nil {
+			log.Error("config reload failed; keeping the running config", "err", err)
+			continue
+		}
+		for _, t := range cfg.Tenants {
+			n, ok := notifiers[t.Name]
+			if !ok || t.Events == nil {
+				if ok != (t.Events != nil) {
+					log.Warn("adding or removing a tenant's events section needs a restart", "tenant", t.Name)
+				}
+				continue
+			}
+			texts, err := fineract.NewTexts(t.Texts)
+			if err == nil {
+				err = n.Update(t.Events, texts)
+			}
+			if err != nil {
+				log.Error("events reload failed; keeping the running rules", "tenant", t.Name, "err", err)
+				continue
+			}
+			log.Info("events config reloaded", "tenant", t.Name, "rules", len(t.Events.Rules))
+		}
+	}
 }
 
 func checkConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {

@@ -2,9 +2,12 @@
 // demos: the few REST endpoints smsgw's adapter reads, answering with
 // Fineract's JSON shapes, seeded from JSON documents as Fineract returns
 // them (clients/{id}.json, savingsaccounts/{id}.json,
-// fixeddepositaccounts/{id}.json, loans/{id}.json). Search results and a
-// client's account list are derived from those documents the way Fineract
-// derives them, so a data set stays consistent.
+// fixeddepositaccounts/{id}.json, loans/{id}.json, staff/{id}.json).
+// Search results, a client's account list, the loan list and single
+// transactions (from a loan's or savings account's transactions[], as
+// Fineract returns them with associations=transactions) are derived from
+// those documents the way Fineract derives them, so a data set stays
+// consistent.
 //
 // Search behaves like Fineract's SQL: exactMatch=true compares for
 // equality, otherwise the query is a LIKE pattern ('%' and '_' are
@@ -77,6 +80,7 @@ type Server struct {
 	// both in one table, so their ids never collide.
 	savings map[int64]document
 	loans   map[int64]document
+	staff   map[int64]document
 
 	mu       sync.Mutex
 	fault    Fault
@@ -157,14 +161,16 @@ func Demo() *Server {
 }
 
 // New loads a data set from fsys: clients/*.json, savingsaccounts/*.json,
-// fixeddepositaccounts/*.json and loans/*.json, each the answer Fineract
-// gives for that resource (loans with associations=repaymentSchedule).
+// fixeddepositaccounts/*.json, loans/*.json and staff/*.json, each the
+// answer Fineract gives for that resource (loans with
+// associations=repaymentSchedule,transactions; savings accounts with
+// associations=transactions).
 // Files are named by id; savings and fixed deposit accounts share one
 // sequence of ids, as in Fineract.
 func New(fsys fs.FS) (*Server, error) {
 	s := &Server{
 		Tenant: DefaultTenant, Username: DefaultUsername, Password: DefaultPassword,
-		clients: map[int64]document{}, savings: map[int64]document{}, loans: map[int64]document{},
+		clients: map[int64]document{}, savings: map[int64]document{}, loans: map[int64]document{}, staff: map[int64]document{},
 		closed: make(chan struct{}),
 	}
 	for _, set := range []struct {
@@ -176,6 +182,7 @@ func New(fsys fs.FS) (*Server, error) {
 		{"savingsaccounts", s.savings, depositSavings},
 		{"fixeddepositaccounts", s.savings, depositFixed},
 		{"loans", s.loans, 0},
+		{"staff", s.staff, 0},
 	} {
 		dir, into := set.dir, set.into
 		files, err := fs.Glob(fsys, dir+"/*.json")
@@ -215,7 +222,11 @@ func New(fsys fs.FS) (*Server, error) {
 	s.mux.HandleFunc("GET "+BasePath+"/v1/clients/{id}/accounts", s.accounts)
 	s.mux.HandleFunc("GET "+BasePath+"/v1/savingsaccounts/{id}", s.deposit(depositSavings, "Savings account"))
 	s.mux.HandleFunc("GET "+BasePath+"/v1/fixeddepositaccounts/{id}", s.deposit(depositFixed, "Fixed deposit account"))
+	s.mux.HandleFunc("GET "+BasePath+"/v1/loans", s.loanList)
 	s.mux.HandleFunc("GET "+BasePath+"/v1/loans/{id}", s.loan)
+	s.mux.HandleFunc("GET "+BasePath+"/v1/loans/{id}/transactions/{tx}", s.transaction(s.loans, "Loan"))
+	s.mux.HandleFunc("GET "+BasePath+"/v1/savingsaccounts/{id}/transactions/{tx}", s.transaction(s.savings, "Savings account"))
+	s.mux.HandleFunc("GET "+BasePath+"/v1/staff/{id}", s.staffMember)
 	return s, nil
 }
 
@@ -517,24 +528,95 @@ func (s *Server) deposit(kind int64, name string) http.HandlerFunc {
 			return
 		}
 		if sv, ok := s.lookup(w, r, s.savings, name); ok {
-			writeJSON(w, sv)
+			writeJSON(w, withAssociations(sv, r, "transactions"))
 		}
 	}
 }
 
-// loan leaves the repayment schedule out unless associations asks for it,
-// as Fineract does.
+// loan leaves the repayment schedule and the transactions out unless
+// associations asks for them, as Fineract does.
 func (s *Server) loan(w http.ResponseWriter, r *http.Request) {
-	l, ok := s.lookup(w, r, s.loans, "Loan")
-	if !ok {
-		return
+	if l, ok := s.lookup(w, r, s.loans, "Loan"); ok {
+		writeJSON(w, withAssociations(l, r, "repaymentSchedule", "transactions"))
 	}
+}
+
+// withAssociations is d without those of the named associations the
+// request's associations parameter does not ask for ("all" asks for
+// every one).
+func withAssociations(d document, r *http.Request, names ...string) document {
 	assoc := strings.Split(r.URL.Query().Get("associations"), ",")
-	if !slices.Contains(assoc, "repaymentSchedule") && !slices.Contains(assoc, "all") {
-		l = maps.Clone(l)
-		delete(l, "repaymentSchedule")
+	if slices.Contains(assoc, "all") {
+		return d
 	}
-	writeJSON(w, l)
+	out := d
+	for _, n := range names {
+		if _, has := d[n]; has && !slices.Contains(assoc, n) {
+			if len(out) == len(d) {
+				out = maps.Clone(d)
+			}
+			delete(out, n)
+		}
+	}
+	return out
+}
+
+// loanList answers GET /v1/loans as Fineract's paged list: offset and
+// limit (default 200), totalFilteredRecords and pageItems, each a loan
+// without its schedule or transactions, ordered by id.
+func (s *Server) loanList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	offset, _ := strconv.Atoi(q.Get("offset"))
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = 200
+	}
+	ids := sortedIDs(s.loans)
+	items := []document{}
+	for i := max(offset, 0); i < len(ids) && len(items) < limit; i++ {
+		l := maps.Clone(s.loans[ids[i]])
+		delete(l, "repaymentSchedule")
+		delete(l, "transactions")
+		items = append(items, l)
+	}
+	writeJSON(w, document{"totalFilteredRecords": len(ids), "pageItems": items})
+}
+
+// transaction answers GET /v1/loans/{id}/transactions/{tx} or
+// /v1/savingsaccounts/{id}/transactions/{tx} from the account's
+// transactions[]; a transaction of another account is 404, as in Fineract.
+func (s *Server) transaction(in map[int64]document, name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		acct, ok := s.lookup(w, r, in, name)
+		if !ok {
+			return
+		}
+		txs, _ := acct["transactions"].([]any)
+		for _, t := range txs {
+			if tx, _ := t.(map[string]any); tx != nil && document(tx).int("id") == mustInt(r.PathValue("tx")) {
+				writeJSON(w, tx)
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, "error.msg.resource.not.found", "The requested resource is not available.",
+			fmt.Sprintf("Transaction with identifier %s does not exist for %s %d", r.PathValue("tx"), name, acct.int("id")))
+	}
+}
+
+func (s *Server) staffMember(w http.ResponseWriter, r *http.Request) {
+	if st, ok := s.lookup(w, r, s.staff, "Staff"); ok {
+		writeJSON(w, st)
+	}
+}
+
+// mustInt is a path id, or -1 (which no document has) when it is not a
+// number.
+func mustInt(s string) int64 {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request, in map[int64]document, name string) (document, bool) {
