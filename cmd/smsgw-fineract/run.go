@@ -95,7 +95,7 @@ Config file (--config FILE; "smsgw-fineract check-config FILE" validates it):
         insecure_tls: false                # self-signed demo servers only
         timeout: 10s                       # per request, token requests too
       events:                              # receipts and staff alerts (docs/fineract.md)
-        secret_env: HOOK_SECRET            # or secret: the hook URL's last segment, 16+ chars
+        secret: use-32-random-characters   # or secret_env; the hook URL's last segment
         allow_from: [10.0.0.0/8]           # optional: Fineract's addresses
         staff_groups: {managers: ["+254700000001"]}
         retry_for: 1h                      # while Fineract or the gateway is down
