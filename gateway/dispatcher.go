@@ -42,6 +42,8 @@ type dispatcher struct {
 	// receiptKeep and receiptKeepMax bound the receipts kept unmatched.
 	receiptKeep    time.Duration
 	receiptKeepMax int
+	// receiptPruneEvery is how often kept receipts are pruned.
+	receiptPruneEvery time.Duration
 
 	staleMu     sync.Mutex
 	staleLogged map[string]time.Time // carrier → when its stale receipts were last logged
@@ -77,11 +79,13 @@ func (d *dispatcher) start(ctx context.Context) {
 	d.loops.Go(func() { d.pruneReceipts(ctx) })
 }
 
-// pruneReceipts drops, every minute, the kept receipts that waited longer
-// than receiptKeep or beyond the newest receiptKeepMax: a flood of
-// receipts for unknown ids cannot fill the store.
+// pruneReceipts drops, every receiptPruneEvery, the kept receipts that
+// waited longer than receiptKeep or beyond the newest receiptKeepMax (a
+// flood of receipts for unknown ids cannot fill the store), and those held
+// for naming only final parts that no submit claimed within ReceiptRace:
+// those are the stale receipts operators are told about.
 func (d *dispatcher) pruneReceipts(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	t := time.NewTicker(d.receiptPruneEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -89,13 +93,22 @@ func (d *dispatcher) pruneReceipts(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		n, err := d.store.PruneReceipts(ctx, d.now().Add(-d.receiptKeep), d.receiptKeepMax)
-		switch {
-		case err != nil && ctx.Err() == nil:
-			d.log.Error("prune kept receipts", "err", err)
-		case n > 0:
-			d.metrics.receiptsDropped.Add(float64(n))
-			d.log.Warn("receipts dropped: they matched no submitted part", "count", n, "kept_for", d.receiptKeep, "most_kept", d.receiptKeepMax)
+		now := d.now()
+		p, err := d.store.PruneReceipts(ctx, ReceiptPrune{
+			StaleBefore: now.Add(-ReceiptRace), Before: now.Add(-d.receiptKeep), Keep: d.receiptKeepMax,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				d.log.Error("prune kept receipts", "err", err)
+			}
+			continue
+		}
+		for carrier, tally := range p.Stale {
+			d.noteStale(carrier, tally)
+		}
+		if p.Dropped > 0 {
+			d.metrics.receiptsDropped.Add(float64(p.Dropped))
+			d.log.Warn("receipts dropped: they matched no submitted part", "count", p.Dropped, "kept_for", d.receiptKeep, "most_kept", d.receiptKeepMax)
 		}
 	}
 }
@@ -154,9 +167,11 @@ func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
 	if err != nil {
 		return fmt.Errorf("gateway: record receipts: %w", err)
 	}
-	matched := tally.Matched + tally.Stale
+	// Held receipts are counted when pruning finds them stale (or never,
+	// when their part is recorded within the race): not unmatched.
+	matched := tally.Matched + tally.Stale + tally.Held
 	if tally.Stale > 0 {
-		d.noteStale(rs, tally)
+		d.noteStale(rs[0].Carrier, tally)
 	}
 	for _, r := range rs {
 		st := string(r.Status)
@@ -172,8 +187,7 @@ func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
 
 // noteStale counts stale receipts and says, at most once a minute per
 // carrier, what usually causes them.
-func (d *dispatcher) noteStale(rs []Receipt, tally ReceiptTally) {
-	carrier := rs[0].Carrier
+func (d *dispatcher) noteStale(carrier string, tally ReceiptTally) {
 	d.metrics.receiptsStale.WithLabelValues(carrier).Add(float64(tally.Stale))
 	d.staleMu.Lock()
 	now := d.now()

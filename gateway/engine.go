@@ -39,12 +39,15 @@ type Options struct {
 	// are dropped every minute and counted; defaults 1h and 10,000.
 	ReceiptKeep    time.Duration
 	ReceiptKeepMax int
-	MaxAttempts    int           // submission attempts before FAILED; default 12
-	RetryBase      time.Duration // first retry delay, doubled per attempt; default 2s
-	RetryMax       time.Duration // retry delay cap; default 5m
-	ClaimBatch     int           // messages claimed per store round trip; default 256
-	Workers        int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
-	PollEvery      time.Duration // how often due work is looked for without a wake-up; default 500ms
+	// ReceiptPruneEvery is how often kept receipts are pruned and the
+	// stale ones among them counted and logged; default a minute.
+	ReceiptPruneEvery time.Duration
+	MaxAttempts       int           // submission attempts before FAILED; default 12
+	RetryBase         time.Duration // first retry delay, doubled per attempt; default 2s
+	RetryMax          time.Duration // retry delay cap; default 5m
+	ClaimBatch        int           // messages claimed per store round trip; default 256
+	Workers           int           // messages claimed and in flight at once; default the windows together + ClaimBatch, ≥ 256
+	PollEvery         time.Duration // how often due work is looked for without a wake-up; default 500ms
 	// EventRetention drops events, finished tasks and missing-ref records
 	// older than this, at start and hourly; 0 keeps them all.
 	EventRetention time.Duration
@@ -80,6 +83,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.ReceiptKeepMax <= 0 {
 		o.ReceiptKeepMax = 10000
+	}
+	if o.ReceiptPruneEvery <= 0 {
+		o.ReceiptPruneEvery = time.Minute
 	}
 	if o.ScheduleHorizon <= 0 {
 		o.ScheduleHorizon = DefaultScheduleHorizon
@@ -190,7 +196,7 @@ func New(opts Options) (*Engine, error) {
 		tenants:     &e.tenants,
 		maxAttempts: opts.MaxAttempts, retryBase: opts.RetryBase, retryMax: opts.RetryMax,
 		claimBatch: opts.ClaimBatch, workers: opts.Workers, pollEvery: opts.PollEvery,
-		receiptKeep: opts.ReceiptKeep, receiptKeepMax: opts.ReceiptKeepMax,
+		receiptKeep: opts.ReceiptKeep, receiptKeepMax: opts.ReceiptKeepMax, receiptPruneEvery: opts.ReceiptPruneEvery,
 		wake: make(chan struct{}, 1),
 	}
 	e.acceptor = &acceptor{

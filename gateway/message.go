@@ -238,13 +238,47 @@ const DefaultReceiptWindow = 7 * 24 * time.Hour
 type ReceiptTally struct {
 	// Matched receipts applied to a part.
 	Matched int
-	// Stale receipts named only parts that are final already (or
-	// submitted before the receipt's window): never applied. A stream of
-	// them means the carrier reuses ids (a counter reset) or writes them in
-	// another base than the config says.
+	// Held final receipts named only parts that are final already (or
+	// submitted before the receipt's window). They are kept for
+	// ReceiptRace: such a receipt may have overtaken the submit_sm_resp of
+	// a new part reusing its id. PruneReceipts reports those still kept
+	// after that as stale.
+	Held int
+	// Stale intermediate receipts named only final parts: dropped at once,
+	// never applied.
 	Stale int
 	// StaleIDs is a few of the stale receipts' ids, for the log.
 	StaleIDs []string
+}
+
+// ReceiptRace is how long a kept receipt may wait for RecordSubmits to
+// record its id: a receipt can overtake its own submit_sm_resp, but only
+// by the submission's round trip. A receipt kept longer is never applied
+// to an id recorded later (that is a reuse of the id).
+const ReceiptRace = 30 * time.Second
+
+// ReceiptPrune says which kept receipts PruneReceipts drops.
+type ReceiptPrune struct {
+	// StaleBefore: receipts held because they named only final parts
+	// (ReceiptTally.Held) that arrived before it are dropped and reported
+	// stale: no part reusing their id was recorded in time.
+	StaleBefore time.Time
+	// Before: receipts that named nothing and arrived before it are
+	// dropped (junk, another gateway's ids, or a submit never recorded).
+	Before time.Time
+	// Keep is the most receipts kept; the oldest beyond it are dropped.
+	Keep int
+}
+
+// ReceiptsPruned is what PruneReceipts dropped.
+type ReceiptsPruned struct {
+	// Dropped counts the receipts that named nothing, dropped by age or
+	// count, and held ones dropped by count.
+	Dropped int
+	// Stale is, per carrier, the held receipts dropped after the race:
+	// a stream of them means the carrier reuses ids (a counter reset) or
+	// writes them in another base than the config says.
+	Stale map[string]ReceiptTally
 }
 
 // CursorState is a named consumer's acknowledged position in the event log.

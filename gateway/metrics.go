@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "smsgw_gateway_receipts_unmatched_total", Help: "Receipts kept because no submitted part had their id yet.",
 		}),
 		receiptsStale: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smsgw_gateway_receipts_stale_total", Help: "Receipts that named only parts already final or submitted before the carrier's receipt window (a reused id, or an id base the config does not match), by carrier; never applied.",
+			Name: "smsgw_gateway_receipts_stale_total", Help: "Receipts that named only parts already final or submitted before the carrier's receipt window (a reused id, or an id base the config does not match), by carrier; never applied. A final one is counted when no part took its id within 30 s.",
 		}, []string{"carrier"}),
 		receiptsDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "smsgw_gateway_receipts_dropped_total", Help: "Kept receipts dropped unmatched: older than the keep time, or beyond the most kept.",

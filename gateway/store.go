@@ -94,18 +94,19 @@ type MessageStore interface {
 	// and events. A receipt applies only to parts that are not final, were
 	// submitted to its carrier with its id (CarrierID, else each of AltIDs
 	// in turn) and within its Window: of those, to the parts of the most
-	// recent submission. A final receipt that names only final parts (or
-	// parts outside the window) is stale: counted, never applied. A final
-	// receipt that applies to nothing is kept (stale ones too, since a part
-	// taking that id may not be recorded yet) and applied when RecordSubmits
-	// records its id, until PruneReceipts drops it.
+	// recent submission. A receipt that names only final parts (or parts
+	// outside the window) is never applied to them: an intermediate one is
+	// counted stale and dropped; a final one is held (it may have overtaken
+	// the submit_sm_resp of a new part reusing the id). A final receipt
+	// that applies to nothing is kept, and applied when RecordSubmits
+	// records its id within ReceiptRace, until PruneReceipts drops it.
 	RecordReceipts(ctx context.Context, rs []Receipt) (ReceiptTally, error)
 
-	// PruneReceipts drops the kept receipts that arrived before the given
-	// time, and the oldest beyond the newest keep, and returns how many
-	// went: receipts for ids never recorded (junk, another gateway's) must
-	// not pile up.
-	PruneReceipts(ctx context.Context, before time.Time, keep int) (dropped int, err error)
+	// PruneReceipts drops kept receipts as p says and reports them: held
+	// ones past the race are the stale receipts operators are told about;
+	// receipts for ids never recorded (junk, another gateway's) must not
+	// pile up.
+	PruneReceipts(ctx context.Context, p ReceiptPrune) (ReceiptsPruned, error)
 
 	// Backlog counts the messages accepted and not yet taken by a carrier
 	// (scheduled ones included): the queue depth operators watch.

@@ -79,7 +79,10 @@
 // the parts and messages the group read, which are then written back.
 // Receipts kept as unmatched wait for their id in unmatched_receipts; the
 // RecordSubmits group looks them up in one statement (none while the table
-// is empty) and applies any it finds one by one. The Accept group looks
+// is empty) and applies any it finds one by one. A kept receipt that named
+// only final parts has named set: it is not stale until PruneReceipts finds
+// it still there after gateway.ReceiptRace, since it may have overtaken the
+// submit of a part reusing its id. The Accept group looks
 // its client refs up in one statement too. An operation that fails
 // on its own (an unknown id, a constraint) fails only its caller; the
 // others in the batch commit: a group that hits a constraint is replayed

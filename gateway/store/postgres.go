@@ -6,10 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -181,39 +177,28 @@ func (s *pgStore) migrate(ctx context.Context) (int, error) {
 	if err := conn.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", err)
 	}
-	files, err := fs.Glob(postgresSchema, "schema/postgres/*.sql")
+	ms, err := migrations(postgresSchema, "schema/postgres")
 	if err != nil {
-		return 0, fmt.Errorf("store: migrate: %w", err)
+		return 0, err
 	}
-	sort.Strings(files)
 	latest := 0
-	for _, name := range files {
-		base := filepath.Base(name)
-		prefix, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil {
-			return 0, fmt.Errorf("store: migrate: %s: name must start with a version number", base)
-		}
-		latest = max(latest, v)
-		if v <= current {
+	for _, m := range ms {
+		latest = max(latest, m.version)
+		if m.version <= current {
 			continue
 		}
-		body, err := postgresSchema.ReadFile(name)
-		if err != nil {
-			return 0, fmt.Errorf("store: migrate: %w", err)
-		}
 		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
+			if _, err := tx.Exec(ctx, m.body); err != nil {
 				return err
 			}
 			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
-				v, time.Now().UnixNano())
+				m.version, time.Now().UnixNano())
 			return err
 		})
 		if err != nil {
-			return 0, fmt.Errorf("store: migrate %s: %w", base, err)
+			return 0, fmt.Errorf("store: migrate %s: %w", m.name, err)
 		}
-		current = v
+		current = m.version
 	}
 	if current > latest {
 		return 0, fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", current, latest)

@@ -428,7 +428,7 @@ const (
 		WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.m)
 		ORDER BY n`
 	// sqlUnmatchedManyPG lists the stored receipts for the (carrier,
-	// carrier id) pairs $1, $2 that arrived at or after $3 (receiptRace
+	// carrier id) pairs $1, $2 that arrived at or after $3 (gateway.ReceiptRace
 	// ago), in arrival order.
 	sqlUnmatchedManyPG = `SELECT id, carrier, carrier_id, status, state, error, at FROM unmatched_receipts
 		WHERE (carrier, carrier_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND received_at >= $3 ORDER BY id`
@@ -550,7 +550,7 @@ func submitsStagePG(w *ptx, ops []*pgOp) *pgStage {
 			}
 			b.Queue(sqlSubmitTotalsPG, order, totCarriers, totCosts, totCurrencies, w.nowNs)
 			b.Queue(sqlSubmitAttemptsPG, attIDs, attCarriers, attAts)
-			b.Queue(sqlUnmatchedManyPG, pairCarriers, pairCarrierID, w.nowNs-int64(receiptRace))
+			b.Queue(sqlUnmatchedManyPG, pairCarriers, pairCarrierID, w.nowNs-int64(gateway.ReceiptRace))
 			if grouped {
 				b.Queue(sqlWaitingStatePG, pairCarriers, pairCarrierID, pairMsgs)
 			}
@@ -796,21 +796,35 @@ func (s *pgStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) (gat
 }
 
 // PruneReceipts implements gateway.Store.
-func (s *pgStore) PruneReceipts(ctx context.Context, before time.Time, keep int) (int, error) {
-	var n int64
+func (s *pgStore) PruneReceipts(ctx context.Context, p gateway.ReceiptPrune) (gateway.ReceiptsPruned, error) {
+	var out gateway.ReceiptsPruned
 	err := s.write(ctx, "prune receipts", func(w *ptx) error {
-		old, err := w.exec(sqlPruneReceiptsOld, toNanos(before))
+		out = gateway.ReceiptsPruned{}
+		rows, err := w.query(sqlPruneReceiptsStale, toNanos(p.StaleBefore))
 		if err != nil {
 			return fmt.Errorf("store: prune receipts: %w", err)
 		}
-		over, err := w.exec(sqlPruneReceiptsOver, keep)
+		w.dirty = true // the delete, whatever fails after
+		var carrier, id string
+		_, err = pgx.ForEachRow(rows, []any{&carrier, &id}, func() error {
+			pruned(&out, carrier, id)
+			return nil
+		})
 		if err != nil {
 			return fmt.Errorf("store: prune receipts: %w", err)
 		}
-		n = old + over
+		old, err := w.exec(sqlPruneReceiptsOld, toNanos(p.Before))
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		over, err := w.exec(sqlPruneReceiptsOver, p.Keep)
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		out.Dropped = int(old + over)
 		return nil
 	})
-	return int(n), err
+	return out, err
 }
 
 // The multi-row statements of RecordReceipts.
@@ -838,11 +852,11 @@ const (
 	sqlReceiptFinishPG = `UPDATE messages m SET status = u.st, last_error = u.err, lease_until = 0, updated_at = $4
 		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(id, st, err) WHERE m.id = u.id`
 	// sqlKeepReceiptsPG keeps final receipts that matched nothing, in
-	// order: $1..$6 their columns, $7 now.
-	sqlKeepReceiptsPG = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at)
-		SELECT c, cid, st, state, err, at, $7
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[])
-			WITH ORDINALITY AS u(c, cid, st, state, err, at, n)
+	// order: $1..$7 their columns, $8 now.
+	sqlKeepReceiptsPG = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, named, received_at)
+		SELECT c, cid, st, state, err, at, named, $8
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int8[], $7::bool[])
+			WITH ORDINALITY AS u(c, cid, st, state, err, at, named, n)
 		ORDER BY n`
 )
 
@@ -897,6 +911,7 @@ func receiptsStagePG(w *ptx, ops []*pgOp) *pgStage {
 func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 	var keepC, keepCID, keepSt, keepState, keepErr []string
 	var keepAt []int64
+	var keepNamed []bool
 	for _, o := range ops {
 		a := o.receipts
 		a.tally = gateway.ReceiptTally{}
@@ -905,13 +920,17 @@ func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 				continue
 			}
 			t, ok, named := pick(r, w.nowNs, func(id string) (receiptTarget, bool) { return st.target(r.Carrier, id) })
-			if named && !ok {
-				tallyStale(&a.tally, r) // and kept: its part may not be recorded yet
-			}
 			if !ok {
-				if r.Status.Final() {
+				switch {
+				case r.Status.Final():
+					if named {
+						a.tally.Held++
+					}
 					keepC, keepCID, keepSt = append(keepC, r.Carrier), append(keepCID, r.CarrierID), append(keepSt, string(r.Status))
 					keepState, keepErr, keepAt = append(keepState, r.State), append(keepErr, r.Error), append(keepAt, toNanos(r.Time))
+					keepNamed = append(keepNamed, named)
+				case named:
+					tallyStale(&a.tally, r)
 				}
 				continue
 			}
@@ -927,7 +946,7 @@ func applyReceipts(w *ptx, st *pgReceiptState, ops []*pgOp) error {
 		st.queueWrites(b)
 	}
 	if len(keepC) > 0 {
-		b.Queue(sqlKeepReceiptsPG, keepC, keepCID, keepSt, keepState, keepErr, keepAt, w.nowNs)
+		b.Queue(sqlKeepReceiptsPG, keepC, keepCID, keepSt, keepState, keepErr, keepAt, keepNamed, w.nowNs)
 	}
 	if b == w.deferred || b.Len() == 0 {
 		return nil

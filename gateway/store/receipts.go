@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/smstext"
@@ -87,14 +86,18 @@ func keptIDs(carrierID string) []string {
 	return append([]string{carrierID}, smstext.AltIDs(carrierID, smstext.IDAuto)...)
 }
 
-// receiptRace is how long a kept receipt may wait for RecordSubmits to
-// record its id: a receipt can overtake its own submit_sm_resp, but only
-// by the submission's round trip. A kept receipt older than that is never
-// applied to an id recorded later (a reused one); pruning drops it.
-const receiptRace = 30 * time.Second
-
 // staleIDsMax bounds the ids a ReceiptTally lists.
 const staleIDsMax = 5
+
+// pruned adds a stale receipt PruneReceipts dropped to out.
+func pruned(out *gateway.ReceiptsPruned, carrier, carrierID string) {
+	if out.Stale == nil {
+		out.Stale = make(map[string]gateway.ReceiptTally)
+	}
+	t := out.Stale[carrier]
+	tallyStale(&t, gateway.Receipt{CarrierID: carrierID})
+	out.Stale[carrier] = t
+}
 
 // tallyStale counts r stale in t.
 func tallyStale(t *gateway.ReceiptTally, r gateway.Receipt) {

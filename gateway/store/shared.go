@@ -28,13 +28,13 @@ const (
 	sqlFinishMsg = "UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3 WHERE id = $4"
 	sqlUnmatched = `SELECT id, status, state, error, at FROM unmatched_receipts
 		WHERE carrier = $1 AND carrier_id = $2 ORDER BY id`
-	// sqlPruneReceiptsOld drops kept receipts that arrived before $1;
-	// sqlPruneReceiptsOver those beyond the newest $1.
-	sqlPruneReceiptsOld  = "DELETE FROM unmatched_receipts WHERE received_at < $1"
-	sqlPruneReceiptsOver = `DELETE FROM unmatched_receipts WHERE id <= (
+	// sqlPruneReceiptsStale drops the receipts held for naming only final
+	// parts that arrived before $1; sqlPruneReceiptsOld any kept receipt
+	// that arrived before $1; sqlPruneReceiptsOver those beyond the newest $1.
+	sqlPruneReceiptsStale = "DELETE FROM unmatched_receipts WHERE named AND received_at < $1 RETURNING carrier, carrier_id"
+	sqlPruneReceiptsOld   = "DELETE FROM unmatched_receipts WHERE received_at < $1"
+	sqlPruneReceiptsOver  = `DELETE FROM unmatched_receipts WHERE id <= (
 		SELECT id FROM unmatched_receipts ORDER BY id DESC LIMIT 1 OFFSET $1)`
-	sqlKeepReceipt = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
 	sqlReschedule = `UPDATE messages SET attempts = attempts + $5, next_attempt = $1, due_at = $1,
 		last_error = $2, lease_until = 0, updated_at = $3
 		WHERE id = $4 AND status = 'ACCEPTED'`

@@ -6,12 +6,9 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -274,31 +271,20 @@ func migrateSQLite(ctx context.Context, conn *sql.Conn) (int, error) {
 	if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&current); err != nil {
 		return 0, fmt.Errorf("store: migrate: %w", err)
 	}
-	files, err := fs.Glob(sqliteSchema, "schema/sqlite/*.sql")
+	ms, err := migrations(sqliteSchema, "schema/sqlite")
 	if err != nil {
-		return 0, fmt.Errorf("store: migrate: %w", err)
+		return 0, err
 	}
-	sort.Strings(files)
 	latest := 0
-	for _, name := range files {
-		base := filepath.Base(name)
-		prefix, _, _ := strings.Cut(base, "_")
-		v, err := strconv.Atoi(prefix)
-		if err != nil {
-			return 0, fmt.Errorf("store: migrate: %s: name must start with a version number", base)
-		}
-		latest = max(latest, v)
-		if v <= current {
+	for _, m := range ms {
+		latest = max(latest, m.version)
+		if m.version <= current {
 			continue
 		}
-		body, err := sqliteSchema.ReadFile(name)
-		if err != nil {
-			return 0, fmt.Errorf("store: migrate: %w", err)
+		if err := applyMigration(ctx, conn, m.version, m.body); err != nil {
+			return 0, fmt.Errorf("store: migrate %s: %w", m.name, err)
 		}
-		if err := applyMigration(ctx, conn, v, string(body)); err != nil {
-			return 0, fmt.Errorf("store: migrate %s: %w", base, err)
-		}
-		current = v
+		current = m.version
 	}
 	if current > latest {
 		return 0, fmt.Errorf("store: migrate: database schema version %d is newer than this build's %d", current, latest)

@@ -444,21 +444,39 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 }
 
 // PruneReceipts implements gateway.Store on the writer.
-func (s *sqliteStore) PruneReceipts(ctx context.Context, before time.Time, keep int) (int, error) {
-	var n int64
+func (s *sqliteStore) PruneReceipts(ctx context.Context, p gateway.ReceiptPrune) (gateway.ReceiptsPruned, error) {
+	var out gateway.ReceiptsPruned
 	err := s.do(ctx, "prune receipts", func(w *wtx) error {
-		old, err := w.exec(sqlPruneReceiptsOld, toNanos(before))
+		out = gateway.ReceiptsPruned{}
+		rows, err := w.query(sqlPruneReceiptsStale, toNanos(p.StaleBefore))
 		if err != nil {
 			return fmt.Errorf("store: prune receipts: %w", err)
 		}
-		over, err := w.exec(sqlPruneReceiptsOver, keep)
+		w.dirty = true // the delete, whatever fails after
+		defer rows.Close()
+		for rows.Next() {
+			var carrier, id string
+			if err := rows.Scan(&carrier, &id); err != nil {
+				return fmt.Errorf("store: prune receipts: %w", err)
+			}
+			pruned(&out, carrier, id)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		rows.Close()
+		old, err := w.exec(sqlPruneReceiptsOld, toNanos(p.Before))
 		if err != nil {
 			return fmt.Errorf("store: prune receipts: %w", err)
 		}
-		n = old + over
+		over, err := w.exec(sqlPruneReceiptsOver, p.Keep)
+		if err != nil {
+			return fmt.Errorf("store: prune receipts: %w", err)
+		}
+		out.Dropped = int(old + over)
 		return nil
 	})
-	return int(n), err
+	return out, err
 }
 
 // touchPart, setPart, partStates and finishMessage make wtx a receiptWriter.

@@ -62,7 +62,7 @@ var (
 		tail: `) AS j WHERE messages.id = j.column1`,
 	}
 	// The stored receipts waiting for any of the (carrier, carrier id)
-	// pairs that arrived at or after the fixed argument (receiptRace ago),
+	// pairs that arrived at or after the fixed argument (gateway.ReceiptRace ago),
 	// in arrival order.
 	unmatchedQuery = rowsQuery{
 		head: `WITH lim(since) AS (SELECT ?)
@@ -249,7 +249,7 @@ func (w *wtx) waitingFor(calls []*submitCall) (map[idKey][]waitingReceipt, error
 		}
 	}
 	waiting := make(map[idKey][]waitingReceipt)
-	err := w.queryRows(unmatchedQuery, []any{w.nowNs - int64(receiptRace)}, keys, func(rows *sql.Rows) error {
+	err := w.queryRows(unmatchedQuery, []any{w.nowNs - int64(gateway.ReceiptRace)}, keys, func(rows *sql.Rows) error {
 		var (
 			x      waitingReceipt
 			status string
@@ -341,9 +341,9 @@ var (
 	}
 )
 
-const keepReceiptsHead = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at) VALUES`
+const keepReceiptsHead = `INSERT INTO unmatched_receipts (carrier, carrier_id, status, state, error, at, received_at, named) VALUES`
 
-var keepReceiptRow = []string{"?", "?", "?", "?", "?", "?", "?"}
+var keepReceiptRow = []string{"?", "?", "?", "?", "?", "?", "?", "?"}
 
 // recordReceipts runs calls as one group: one query loads the target of
 // every (carrier, carrier id) named and every part of those messages;
@@ -387,16 +387,18 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 				continue
 			}
 			t, ok, named := pick(r, w.nowNs, func(id string) (receiptTarget, bool) { return rs.target(idKey{r.Carrier, id}) })
-			switch {
-			case named && !ok:
-				tallyStale(&c.tally, r)
-				fallthrough // kept: its part may not be recorded yet
-			case !ok:
+			if !ok {
 				if !r.Status.Final() {
+					if named {
+						tallyStale(&c.tally, r)
+					}
 					continue
 				}
+				if named {
+					c.tally.Held++
+				}
 				w.unmatchedAny = true
-				kept = append(kept, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs)
+				kept = append(kept, r.Carrier, r.CarrierID, string(r.Status), r.State, r.Error, toNanos(r.Time), w.nowNs, named)
 				continue
 			}
 			c.tally.Matched++

@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 9
+const schemaVersion = 10
 
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {
@@ -442,15 +442,15 @@ func TestGroupedSubmitsAndReceiptsMatchOneByOne(t *testing.T) {
 		}
 	}
 	type outcome struct {
-		err            bool
-		matched, stale int
+		err                  bool
+		matched, held, stale int
 	}
 	run := func(s *sqliteStore, cl call) outcome {
 		if cl.subs != nil {
 			return outcome{err: s.RecordSubmits(t.Context(), cl.subs) != nil}
 		}
 		n, err := s.RecordReceipts(t.Context(), cl.rs)
-		return outcome{err: err != nil, matched: n.Matched, stale: n.Stale}
+		return outcome{err: err != nil, matched: n.Matched, held: n.Held, stale: n.Stale}
 	}
 
 	// One by one, in the order the batch below runs them.
@@ -487,8 +487,8 @@ func TestGroupedSubmitsAndReceiptsMatchOneByOne(t *testing.T) {
 			t.Errorf("%s: batched %+v, one by one %+v", cl.name, got[cl.name], want[cl.name])
 		}
 	}
-	// R1's second DELIVRD names a part final by then: stale.
-	if !want["S5"].err || want["R1"].matched != 2 || want["R1"].stale != 1 || want["R2"].matched != 1 {
+	// R1's second DELIVRD names a part final by then: held.
+	if !want["S5"].err || want["R1"].matched != 2 || want["R1"].held != 1 || want["R2"].matched != 1 {
 		t.Errorf("reference outcomes %+v", want)
 	}
 	a, b := dumpState(t, one), dumpState(t, batch)

@@ -180,6 +180,15 @@ func (e *env) tally(rs ...gateway.Receipt) gateway.ReceiptTally {
 	return n
 }
 
+func (e *env) prune(p gateway.ReceiptPrune) gateway.ReceiptsPruned {
+	e.t.Helper()
+	out, err := e.s.PruneReceipts(e.t.Context(), p)
+	if err != nil {
+		e.t.Fatalf("PruneReceipts: %v", err)
+	}
+	return out
+}
+
 func (e *env) reschedule(id string, at time.Time, lastErr string) {
 	e.t.Helper()
 	if err := e.s.Reschedule(e.t.Context(), id, at, lastErr, true); err != nil {
@@ -661,18 +670,36 @@ func testDuplicateReceipts(t *testing.T, e *env) {
 	e.accept(m)
 	submitAll(e, m, "c1", "D")
 	r := receipt("c1", "D-0", gateway.StatusDelivered, "DELIVRD", "000")
-	// The carrier resending a receipt names a part final by then: stale,
-	// never applied again.
-	if n := e.tally(r, r); n.Matched != 1 || n.Stale != 1 {
-		t.Errorf("tally %+v, want 1 matched and 1 stale", n)
+	// The carrier resending a receipt names a part final by then: held
+	// (it might be ahead of a new part reusing the id), never applied again.
+	if n := e.tally(r, r); n.Matched != 1 || n.Held != 1 || n.Stale != 0 {
+		t.Errorf("tally %+v, want 1 matched and 1 held", n)
 	}
-	if n := e.tally(r); n.Matched != 0 || n.Stale != 1 || len(n.StaleIDs) != 1 || n.StaleIDs[0] != "D-0" {
-		t.Errorf("tally %+v, want 1 stale (D-0)", n)
+	if n := e.tally(r); n.Matched != 0 || n.Held != 1 {
+		t.Errorf("tally %+v, want 1 held", n)
 	}
 	e.receipts(receipt("c1", "D-0", gateway.StatusUndelivered, "UNDELIV", "001"))
+	// An intermediate receipt for a final part is stale at once: nothing
+	// would take it later.
+	mid := receipt("c1", "D-0", "", "ENROUTE", "")
+	if n := e.tally(mid); n.Stale != 1 || len(n.StaleIDs) != 1 || n.StaleIDs[0] != "D-0" {
+		t.Errorf("intermediate receipt for a final part: %+v, want 1 stale (D-0)", n)
+	}
 	g := e.get("t1", m.ID)
 	if g.Status != gateway.StatusDelivered || g.Parts[0].Status != gateway.StatusDelivered {
 		t.Errorf("status %s part %s, want the first final receipt to stand", g.Status, g.Parts[0].Status)
+	}
+	// Held receipts that arrived in the race are not stale yet; past it
+	// they are, by carrier, and gone.
+	if p := e.prune(gateway.ReceiptPrune{StaleBefore: time.Now().Add(-time.Minute), Keep: 100}); len(p.Stale) != 0 || p.Dropped != 0 {
+		t.Errorf("prune within the race: %+v, want nothing", p)
+	}
+	p := e.prune(gateway.ReceiptPrune{StaleBefore: time.Now().Add(time.Second), Keep: 100})
+	if st := p.Stale["c1"]; len(p.Stale) != 1 || st.Stale != 3 || len(st.StaleIDs) != 3 || st.StaleIDs[0] != "D-0" || p.Dropped != 0 {
+		t.Errorf("prune past the race: %+v, want the 3 held receipts of c1 stale", p)
+	}
+	if p := e.prune(gateway.ReceiptPrune{StaleBefore: time.Now().Add(time.Second), Keep: 100}); len(p.Stale) != 0 {
+		t.Errorf("stale receipts reported twice: %+v", p)
 	}
 	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
 	if got := statuses(e.events(""), m.ID); !slices.Equal(got, want) {
@@ -2255,9 +2282,9 @@ func testReceiptIDReuse(t *testing.T, e *env) {
 	if g := e.get("t1", waiting.ID); g.Status != gateway.StatusUndelivered {
 		t.Errorf("the waiting message is %s, want UNDELIVERED", g.Status)
 	}
-	// The same receipt again names only final parts: stale.
-	if n := e.tally(r); n.Matched != 0 || n.Stale != 1 {
-		t.Errorf("receipt for final parts: %+v, want stale", n)
+	// The same receipt again names only final parts: held, not applied.
+	if n := e.tally(r); n.Matched != 0 || n.Held != 1 {
+		t.Errorf("receipt for final parts: %+v, want held", n)
 	}
 	if g := e.get("t1", waiting.ID); g.Status != gateway.StatusUndelivered || g.Parts[0].Error != "UNDELIV err:034" {
 		t.Errorf("a stale receipt changed the message: %s %q", g.Status, g.Parts[0].Error)
@@ -2282,8 +2309,8 @@ func testReceiptIDReuse(t *testing.T, e *env) {
 	_ = fresh
 	submitOneID(e, fresh, "c1", "W", now.Add(-8*24*time.Hour))
 	late := receipt("c1", "W", gateway.StatusDelivered, "DELIVRD", "")
-	if n := e.tally(late); n.Matched != 0 || n.Stale != 1 {
-		t.Errorf("receipt 8 days after its submission with the default window: %+v, want stale", n)
+	if n := e.tally(late); n.Matched != 0 || n.Held != 1 {
+		t.Errorf("receipt 8 days after its submission with the default window: %+v, want held", n)
 	}
 	late.Window = 10 * 24 * time.Hour
 	if n := e.tally(late); n.Matched != 1 {
@@ -2291,20 +2318,25 @@ func testReceiptIDReuse(t *testing.T, e *env) {
 	}
 
 	// A receipt for a reused id can overtake the submit_sm_resp of the new
-	// part: stale when it arrives (the old part is final), it is kept and
-	// applied when the new part's id is recorded moments later.
+	// part: held when it arrives (the old part is final), it is applied
+	// when the new part's id is recorded moments later, and never counted
+	// stale.
 	first, raced := msg("t1", "", 1), msg("t1", "", 1)
 	e.accept(first, raced)
 	submitOneID(e, first, "c1", "2002", now.Add(-time.Hour))
 	if n := e.receipts(receipt("c1", "2002", gateway.StatusUndelivered, "UNDELIV", "001")); n != 1 {
 		t.Fatalf("first use of 2002: matched %d", n)
 	}
-	if n := e.tally(receipt("c1", "2002", gateway.StatusDelivered, "DELIVRD", "")); n.Stale != 1 {
-		t.Fatalf("receipt ahead of its reused id: %+v, want stale", n)
+	if n := e.tally(receipt("c1", "2002", gateway.StatusDelivered, "DELIVRD", "")); n.Held != 1 || n.Stale != 0 {
+		t.Fatalf("receipt ahead of its reused id: %+v, want held", n)
 	}
 	submitOneID(e, raced, "c1", "2002", time.Now())
 	if g := e.get("t1", raced.ID); g.Status != gateway.StatusDelivered {
 		t.Errorf("the part recorded just after its receipt: %s, want DELIVERED", g.Status)
+	}
+	p := e.prune(gateway.ReceiptPrune{StaleBefore: time.Now().Add(time.Second), Keep: 100})
+	if st := p.Stale["c1"]; slices.Contains(st.StaleIDs, "2002") || st.Stale != 2 {
+		t.Errorf("prune after the race: %+v, want the 2 receipts held for final parts (1001, W), not the applied 2002", p)
 	}
 }
 
@@ -2317,9 +2349,8 @@ func testReceiptsPruned(t *testing.T, e *env) {
 			t.Fatalf("junk receipt: %+v", n)
 		}
 	}
-	n, err := e.s.PruneReceipts(t.Context(), time.Now().Add(-time.Hour), 3)
-	if err != nil || n != 2 {
-		t.Fatalf("PruneReceipts keeping 3 of 5: %d, %v; want 2 dropped", n, err)
+	if p := e.prune(gateway.ReceiptPrune{Before: time.Now().Add(-time.Hour), StaleBefore: time.Now().Add(time.Second), Keep: 3}); p.Dropped != 2 || len(p.Stale) != 0 {
+		t.Fatalf("PruneReceipts keeping 3 of 5: %+v; want 2 dropped, none stale (they named nothing)", p)
 	}
 	// junk-0 was dropped (the oldest), junk-4 is kept.
 	dropped, kept := msg("t1", "", 1), msg("t1", "", 1)
@@ -2332,8 +2363,8 @@ func testReceiptsPruned(t *testing.T, e *env) {
 	if g := e.get("t1", kept.ID); g.Status != gateway.StatusDelivered {
 		t.Errorf("a kept receipt was not applied: %s", g.Status)
 	}
-	if n, err := e.s.PruneReceipts(t.Context(), time.Now().Add(time.Second), 100); err != nil || n != 2 {
-		t.Errorf("PruneReceipts of the rest by age: %d, %v; want 2 (junk-2, junk-3)", n, err)
+	if p := e.prune(gateway.ReceiptPrune{Before: time.Now().Add(time.Second), Keep: 100}); p.Dropped != 2 {
+		t.Errorf("PruneReceipts of the rest by age: %+v; want 2 dropped (junk-2, junk-3)", p)
 	}
 }
 
