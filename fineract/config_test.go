@@ -1,6 +1,7 @@
 package fineract_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -166,5 +167,59 @@ tenants:
 				t.Errorf("got\n%v\nwant\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestEventsConfigErrors: every mistake in an events section is reported
+// with its path, in one error.
+func TestEventsConfigErrors(t *testing.T) {
+	_, err := fineract.ParseConfig([]byte(`
+tenants:
+  - name: mfi-ke
+    api_key: k
+    region: KE
+    fineract: {url: "https://f/fineract-provider/api", username: u, password: p}
+    events:
+      secret: short
+      allow_from: [10.0.0.0/8, "not-an-address"]
+      staff_groups: {managers: ["+254700000001", "call me"]}
+      rules:
+        - {name: a, event: LOAN/REPAY, to: [client]}
+        - {name: a, event: LOAN/DISBURSE, min_amount: 100, max_amount: 10, to: [boss, "group:board"]}
+        - {name: c, event: CLIENT/CREATE, min_amount: 1, to: []}
+        - {name: d, event: LOAN/REPAYMENT, to: [client], template: balance}
+        - {name: e, event: LOAN/REPAYMENT, to: [client], text: "{{.Nope}}"}
+      digest: {at: "25:00", time_zone: Mars/Olympus}
+`), nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"hooks.listen",
+		"tenants[0].events.secret: at least 16 characters",
+		`tenants[0].events.allow_from[1]: "not-an-address" is not an address`,
+		`tenants[0].events.staff_groups.managers[1]: "call me" is not a phone number`,
+		`tenants[0].events.rules[0].event: "LOAN/REPAY": want one of`,
+		`tenants[0].events.rules[1].name: "a" is taken`,
+		"tenants[0].events.rules[1]: min_amount is above max_amount",
+		`tenants[0].events.rules[1].to[0]: "boss": want client, loan_officer or group:NAME`,
+		`tenants[0].events.rules[1].to[1]: no staff group "board"`,
+		"tenants[0].events.rules[2]: CLIENT/CREATE has no amount",
+		"tenants[0].events.rules[2].to: name at least one recipient",
+		`tenants[0].events.rules[3].template: "balance": want one of repayment_receipt`,
+		"tenants[0].events.rules[4].text:",
+		`tenants[0].events.digest.at: "25:00"`,
+		`tenants[0].events.digest.time_zone: "Mars/Olympus"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if _, err := fineract.ParseConfig([]byte(`
+tenants:
+  - {name: x, api_key: k, region: KE, fineract: {url: "https://f/fineract-provider/api", username: u, password: p}, events: {rules: [{event: CLIENT/CREATE, to: [client]}]}}
+hooks: {listen: "127.0.0.1:0"}
+`), nil); err == nil || !strings.Contains(err.Error(), "tenants[0].events.secret: required (or secret_env)") {
+		t.Errorf("rules without a secret: %v", err)
 	}
 }
