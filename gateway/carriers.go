@@ -45,13 +45,14 @@ type carriers struct {
 
 	mu        sync.Mutex
 	downSince map[string]time.Time // carriers seen down by observe, since when
+	paused    map[string]bool      // carriers an operator paused: down whatever their binds say
 }
 
 var _ CarrierStates = (*carriers)(nil)
 
 func newCarriers(conns []Connector) (*carriers, error) {
 	c := &carriers{list: conns, byName: make(map[string]Connector), windows: make(map[string]*semaphore.Weighted),
-		downSince: make(map[string]time.Time)}
+		downSince: make(map[string]time.Time), paused: make(map[string]bool)}
 	for _, conn := range conns {
 		if _, dup := c.byName[conn.Name()]; dup {
 			return nil, fmt.Errorf("gateway: carrier %q configured twice", conn.Name())
@@ -68,13 +69,45 @@ func (c *carriers) Runs(carrier string) bool { return c.byName[carrier] != nil }
 // Up implements CarrierStates.
 func (c *carriers) Up(carrier string) bool {
 	conn := c.byName[carrier]
-	return conn != nil && conn.Up()
+	return conn != nil && c.up(conn)
+}
+
+// up is whether conn can take a submission now: its link is up and no
+// operator paused it.
+func (c *carriers) up(conn Connector) bool {
+	c.mu.Lock()
+	paused := c.paused[conn.Name()]
+	c.mu.Unlock()
+	return !paused && conn.Up()
+}
+
+// pause takes a carrier out of service (paused) or puts it back, without
+// touching its binds, so resuming sends at once.
+func (c *carriers) pause(carrier string, paused bool) error {
+	if c.byName[carrier] == nil {
+		return &FieldError{"carrier", fmt.Sprintf("no carrier %q runs here", carrier)}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if paused {
+		c.paused[carrier] = true
+	} else {
+		delete(c.paused, carrier)
+	}
+	return nil
+}
+
+// isPaused says whether an operator paused the carrier.
+func (c *carriers) isPaused(carrier string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused[carrier]
 }
 
 // anyUp says whether any carrier can take a submission now.
 func (c *carriers) anyUp() bool {
 	for _, conn := range c.list {
-		if conn.Up() {
+		if c.up(conn) {
 			return true
 		}
 	}
@@ -88,7 +121,7 @@ func (c *carriers) observe(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, conn := range c.list {
-		if conn.Up() {
+		if !c.paused[conn.Name()] && conn.Up() {
 			delete(c.downSince, conn.Name())
 		} else if _, seen := c.downSince[conn.Name()]; !seen {
 			c.downSince[conn.Name()] = now
@@ -103,7 +136,7 @@ func (c *carriers) down() []downCarrier {
 	defer c.mu.Unlock()
 	var out []downCarrier
 	for _, conn := range c.list {
-		if !conn.Up() {
+		if c.paused[conn.Name()] || !conn.Up() {
 			out = append(out, downCarrier{conn.Name(), c.downSince[conn.Name()]})
 		}
 	}

@@ -56,7 +56,8 @@
 //
 // # Who decides a carrier is up
 //
-// Only the carrier set decides, from Connector.Up. Ready, the dispatcher's
+// Only the carrier set decides, from Connector.Up and the operator's pauses
+// (Engine.PauseCarrier: a paused carrier is down, its binds kept). Ready, the dispatcher's
 // gate before claiming and its check before each submission all ask it.
 // New also hands it to a CarrierAware router (routing.Router is one), so
 // plans and explanations leave out exactly the carriers the dispatcher

@@ -301,6 +301,20 @@ func (e *Engine) StoreWritable() error { return e.dispatcher.storeWatch.writable
 // (the carrier set decides, as it does for the dispatcher and the router).
 func (e *Engine) Ready() bool { return e.carriers.anyUp() }
 
+// PauseCarrier takes a carrier out of service (paused) or puts it back: an
+// operator's lever for a carrier that misbehaves in ways its binds do not
+// show (wrong sender ids, late receipts). A paused carrier counts as down
+// everywhere the engine asks (routing, the dispatcher, Ready), so its
+// messages take the next route or wait, while its binds stay up, so
+// resuming sends at once. An unknown carrier is a *FieldError. A pause
+// lasts until resumed or the process restarts.
+func (e *Engine) PauseCarrier(carrier string, paused bool) error {
+	return e.carriers.pause(carrier, paused)
+}
+
+// CarrierPaused says whether an operator paused the carrier.
+func (e *Engine) CarrierPaused(carrier string) bool { return e.carriers.isPaused(carrier) }
+
 // Accept validates, normalizes and durably stores messages for a tenant,
 // answering each request in order. Refused items carry a *FieldError and do
 // not prevent the others; err is set only when nothing could be stored. A

@@ -251,6 +251,34 @@ func TestDownCarrierIsSkipped(t *testing.T) {
 	}
 }
 
+// A paused carrier is skipped like a down one while its link stays up, and
+// takes messages again once resumed.
+func TestPausedCarrierIsSkippedUntilResumed(t *testing.T) {
+	cheap := newFake("cheap", 10, ok)
+	dear := newFake("dear", 10, ok)
+	h := newHarness(t, []routing.Route{route("+254", "cheap", 0.5), route("+254", "dear", 0.9)}, cheap, dear)
+	if err := h.engine.PauseCarrier("nowhere", true); err == nil {
+		t.Fatal("an unknown carrier was paused")
+	}
+	if err := h.engine.PauseCarrier("cheap", true); err != nil {
+		t.Fatal(err)
+	}
+	if !h.engine.CarrierPaused("cheap") || h.engine.CarrierPaused("dear") {
+		t.Fatal("CarrierPaused does not report the pause")
+	}
+	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "dear" || cheap.callCount() != 0 {
+		t.Fatalf("went to %s; cheap called %d times while paused", m.Carrier, cheap.callCount())
+	}
+	if err := h.engine.PauseCarrier("cheap", false); err != nil {
+		t.Fatal(err)
+	}
+	id = h.send(t, gateway.SendRequest{To: "+254712345678", Text: "again"})
+	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "cheap" {
+		t.Fatalf("after resuming went to %s", m.Carrier)
+	}
+}
+
 // Waiting for a carrier that is down uses up none of a message's attempts.
 func TestDownCarrierDoesNotUseAttempts(t *testing.T) {
 	a := newFake("a", 10, ok)

@@ -142,6 +142,17 @@ func (r *Router) BreakerState(carrier string) string {
 	return r.breaker(carrier).State().String()
 }
 
+// ResetBreaker closes a carrier's breaker now, forgetting its counts: the
+// operator's answer once a carrier is known to be fixed, instead of waiting
+// out open_for and its probes. Outcomes of submissions admitted before the
+// reset count against the breaker they were admitted by, not the new one.
+func (r *Router) ResetBreaker(carrier string) {
+	r.mu.Lock()
+	delete(r.breakers, carrier)
+	r.mu.Unlock()
+	r.breaker(carrier)
+}
+
 // UseCarrierStates implements gateway.CarrierAware: from now on the
 // engine decides which carriers run here and which are up (Options.Up is
 // no longer asked), so a plan never lists a carrier the engine considers

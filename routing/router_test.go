@@ -83,6 +83,27 @@ func TestBreakerTripsAndRecovers(t *testing.T) {
 	}
 }
 
+// An operator's reset closes an open breaker at once.
+func TestResetBreakerCloses(t *testing.T) {
+	r, reg := newRouter(t, `[{prefix: "+", carrier: a, cost: 1}]`, nil)
+	fail(t, r, "a", 3)
+	if r.BreakerState("a") != "open" {
+		t.Fatalf("breaker %s after 3 failures", r.BreakerState("a"))
+	}
+	r.ResetBreaker("a")
+	if r.BreakerState("a") != "closed" {
+		t.Fatalf("breaker %s after reset", r.BreakerState("a"))
+	}
+	if _, ok := r.Admit("a"); !ok {
+		t.Fatal("a reset breaker refused a submission")
+	}
+	for _, mf := range mustGather(t, reg) {
+		if mf.GetName() == "smsgw_routing_breaker_state" && mf.GetMetric()[0].GetGauge().GetValue() != 0 {
+			t.Errorf("breaker state metric %v after reset", mf.GetMetric()[0].GetGauge().GetValue())
+		}
+	}
+}
+
 // A permanent refusal of one message is not a carrier failure.
 func TestSuccessesKeepBreakerClosed(t *testing.T) {
 	r, _ := newRouter(t, `[{prefix: "+", carrier: a, cost: 1}]`, nil)
