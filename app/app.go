@@ -204,6 +204,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			return nil, fmt.Errorf("app: %s: %w", k.Name, err)
 		}
 	}
+	if cfg.Console != nil {
+		c, err := a.newConsole(cfg, backoff)
+		if err == nil {
+			err = a.addInterface(c, routes)
+		}
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("app: console: %w", err)
+		}
+	}
 	if cfg.Admin.PProf {
 		maps.Copy(routes, a.pprofRoutes())
 	}

@@ -30,6 +30,8 @@ var liveFields = []string{
 	"tenants[].fineract",
 	"admin.api_keys",
 	"webhooks.allow_hosts",
+	"console.users",
+	"console.secure_cookies",
 }
 
 var index = regexp.MustCompile(`\[\d+\]`)

@@ -22,6 +22,7 @@ import (
 	"github.com/openmf/smsgw/gateway/keyword"
 	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/httpapi/kannel"
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/internal/guard"
@@ -53,6 +54,9 @@ type Config struct {
 	// Limits bound every listener and slow down credential guessing; see
 	// docs/security.md.
 	Limits Limits `yaml:"limits"`
+	// Console, when set, serves the web console under /console/ on the
+	// HTTP listener to its users; see docs/console.md.
+	Console *console.Config `yaml:"console"`
 }
 
 // Limits is the `limits` section: the interfaces' bounds (listeners,
@@ -480,6 +484,9 @@ func (c *Config) setDefaults() {
 	}
 	c.Limits.Config.SetDefaults()
 	c.Limits.AutoReply.SetDefaults()
+	if c.Console != nil {
+		c.Console.SetDefaults()
+	}
 	g := &c.Gateway
 	if g.MaxParts == 0 {
 		g.MaxParts = 10
@@ -678,6 +685,14 @@ func (c *Config) validate() []error {
 		}
 		if kc.Listen != "" && (kc.Listen == c.Listen.GRPC || kc.Listen == c.Listen.HTTP) && !strings.HasSuffix(kc.Listen, ":0") {
 			add("kannel.listen: %s is also another listener", kc.Listen)
+		}
+	}
+	if cc := c.Console; cc != nil {
+		errs = append(errs, prefixed("console.", cc.Validate())...)
+		for i, u := range cc.Users {
+			if u.Tenant != "" && !tenantIDs[u.Tenant] {
+				add("console.users[%d].tenant: %q is not a configured tenant", i, u.Tenant)
+			}
 		}
 	}
 	if len(c.Routes) == 0 {

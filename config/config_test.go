@@ -45,7 +45,7 @@ func TestValidFileFromTheIssue(t *testing.T) {
 func TestInvalidFiles(t *testing.T) {
 	cases := map[string][]string{
 		"unknown_key.yaml": {
-			"bogus_key: not a known key (known here: listen, store, gateway, tenants, carriers, routes, breaker, admin, keywords, webhooks, message_gateway, kannel, limits) (line 1)",
+			"bogus_key: not a known key (known here: listen, store, gateway, tenants, carriers, routes, breaker, admin, keywords, webhooks, message_gateway, kannel, limits, console) (line 1)",
 			"tenants: at least one tenant is required",
 			"carriers: at least one carrier is required",
 			"routes: at least one route is required",
@@ -101,6 +101,16 @@ func TestInvalidFiles(t *testing.T) {
 			"routes[0].currancy: not a known key; did you mean currency? (line 13)",
 			"carriers[0].smpp.tsp: not a known key; did you mean tps? (line 11)",
 			"carriers[0].smpp.binds: `many` is not a whole number (line 11)",
+		},
+		"bad_console.yaml": {
+			"console.users[3].pasword_hash: not a known key; did you mean password_hash? (line 14)",
+			"console.session_ttl: must be 1m to 168h0m0s (line 9)",
+			"console.idle_timeout: must be 1m to session_ttl (1s) (line 8)",
+			`console.users[0].role: "admin" is not viewer or operator (line 11)`,
+			`console.users[1].username: "noc" is used by an earlier user (line 12)`,
+			"console.users[1].password_hash: is not a bcrypt hash ($2a$, $2b$ or $2y$ followed by the cost) (line 12)",
+			"console.users[3].password_hash: required (a bcrypt hash of the password, never the password) (line 14)",
+			`console.users[1].tenant: "nobody" is not a configured tenant (line 12)`,
 		},
 		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
 		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below

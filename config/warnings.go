@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/openmf/smsgw/httpapi/console"
 )
 
 // secretKeys are the keys whose values are credentials: written in the
@@ -66,6 +68,16 @@ func Warnings(c *Config, raw []byte) []string {
 	}
 	if !loopback(c.Listen.HTTP) {
 		add("listen.http: %s is reachable off this host in clear text (Fineract's app keys, provider webhooks) and serves /metrics to anyone; put a TLS proxy in front and restrict /metrics to the monitoring network", c.Listen.HTTP)
+	}
+	if cc := c.Console; cc != nil {
+		for i, u := range cc.Users {
+			if cost := u.HashCost(); cost < console.GoodHashCost {
+				add("console.users[%d].password_hash: bcrypt cost %d; use %d or more (htpasswd -nbBC 12 USER PASS), cheaper hashes are quick to guess from a stolen config", i, cost, console.GoodHashCost)
+			}
+		}
+		if !loopback(c.Listen.HTTP) && !cc.SecureCookies {
+			add("console.secure_cookies: false while listen.http (%s) is reachable off this host: serve the console through a TLS proxy and set it, or console sessions cross the network in clear", c.Listen.HTTP)
+		}
 	}
 	if k := c.Kannel; k != nil && !loopback(k.Listen) {
 		add("kannel.listen: %s is reachable off this host in clear text: sendsms passwords travel in URLs; keep it on the loopback interface or behind a TLS proxy", k.Listen)

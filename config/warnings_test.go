@@ -27,6 +27,10 @@ carriers:
   - {name: b, smpp: {host: 127.0.0.1, port: 2776, system_id: y, password: plain-text}}
 routes: [{prefix: "+", carrier: a, cost: 1}]
 kannel: {listen: "10.0.0.5:13013", users: [{username: u, password: p4ssw0rd, tenant: t}]}
+console:
+  users:
+    - {username: noc, role: operator, password_hash: "$2a$04$rw0SWClTSxS1T4NS/bgxROZFQ.ePdYEEGt3MfRylhVEfmWtzsMSjS"}
+    - {username: ops, role: viewer, password_hash: "$2a$10$ZEsaVh4h9N/UDpK4irE.k.csfTE/JNuiPDPBzAAj/hw8.g2VkCSWq"}
 `
 	c, err := config.Parse(strings.NewReader(raw), app.Kinds(app.ConnectorKinds))
 	if err != nil {
@@ -43,6 +47,8 @@ kannel: {listen: "10.0.0.5:13013", users: [{username: u, password: p4ssw0rd, ten
 		"listen.http: :9191 is reachable off this host in clear text",
 		"kannel.listen: 10.0.0.5:13013 is reachable off this host in clear text",
 		"kannel.status_password: empty, so /status is open to anyone who reaches kannel.listen",
+		"console.users[0].password_hash: bcrypt cost 4; use 10 or more",
+		"console.secure_cookies: false while listen.http (:9191) is reachable off this host",
 	}
 	for _, w := range want {
 		if !strings.Contains(got, w) {

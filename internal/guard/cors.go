@@ -2,6 +2,7 @@ package guard
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -12,11 +13,13 @@ import (
 // the URL): a request carrying an Origin not in allowed is refused with 403
 // and a reason, before any handler acts on it, and a preflight (OPTIONS
 // with Access-Control-Request-Method) is answered without acting, allowed
-// or refused. Requests without an Origin (servers, curl, Fineract) pass.
+// or refused. Requests without an Origin (servers, curl, Fineract) pass, and
+// so do same-origin ones, whose Origin names the host they were sent to
+// (the web console's own forms; browsers send Origin on every POST).
 func CORS(allowed []string, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
-		if origin == "" {
+		if origin == "" || sameHost(origin, r.Host) {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -36,6 +39,14 @@ func CORS(allowed []string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// sameHost says whether origin ("scheme://host:port") names host, the
+// request's Host header. A page cannot forge its Origin, so a match is a
+// request from a page this listener served.
+func sameHost(origin, host string) bool {
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, host)
 }
 
 func clip(s string) string {

@@ -163,6 +163,14 @@ func TestCORS(t *testing.T) {
 	if acted != 2 {
 		t.Fatalf("allowed origin and no origin: handler ran %d times, want 2", acted)
 	}
+	// A page of this host posting to it (the console's forms) is not
+	// cross-origin; a host that merely starts the same is.
+	if w := do(http.MethodPost, "http://example.com", false); w.Code != http.StatusOK || acted != 3 {
+		t.Fatalf("same-origin POST: %d, handler ran %d times", w.Code, acted)
+	}
+	if w := do(http.MethodPost, "http://example.com.evil.example", false); w.Code != http.StatusForbidden {
+		t.Fatalf("look-alike origin: %d", w.Code)
+	}
 }
 
 // value reads one counter or gauge.

@@ -1,0 +1,338 @@
+package console_test
+
+import (
+	"context"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/httpapi/console"
+	"github.com/openmf/smsgw/smpp/smsc"
+)
+
+// The console users of the tests. Their hashes have bcrypt's least cost
+// (check-config warns about it) because bcrypt under the race detector
+// takes seconds at cost 10.
+const (
+	operatorPass = "operator-secret"
+	viewerPass   = "viewer-secret"
+	operatorHash = "$2a$04$bqu9v3Oy04O7rEcrFjsH3.voa1jP4q/0F0N4s1J5iBrJMiwmPuEcS"
+	viewerHash   = "$2a$04$UmI0xkRAnWiNM9QDCfiVhexLz41e/2JOhyvR.QpHvFYZM0.cgQzrG"
+)
+
+// gw is a running gateway with a console, its simulator and its base URL.
+type gw struct {
+	app  *app.App
+	sim  *smsc.Server
+	base string
+}
+
+// startGateway starts a gateway whose console has four users: noc
+// (operator), ops (viewer), mfi-op (operator of mfi-a only) and mfi-view
+// (viewer of mfi-a). tune, when given, changes the config first.
+func startGateway(t *testing.T, tune func(*config.Config), opts ...smsc.Option) *gw {
+	t.Helper()
+	sim := smsc.NewServer(opts...)
+	t.Cleanup(sim.Close)
+	cfg := apptest.Config(t, sim.Addr(), t.TempDir())
+	cfg.Console = &console.Config{Users: []console.User{
+		{Username: "noc", PasswordHash: operatorHash, Role: console.Operator},
+		{Username: "ops", PasswordHash: viewerHash, Role: console.Viewer},
+		{Username: "mfi-op", PasswordHash: operatorHash, Role: console.Operator, Tenant: "mfi-a"},
+		{Username: "mfi-view", PasswordHash: viewerHash, Role: console.Viewer, Tenant: "mfi-a"},
+	}}
+	if tune != nil {
+		tune(cfg)
+	}
+	if err := config.Complete(cfg); err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.Start(t, cfg)
+	return &gw{app: a, sim: sim, base: "http://" + a.HTTPAddr()}
+}
+
+// browser is an HTTP client that keeps cookies and does not follow
+// redirects, so a test sees each answer.
+type browser struct {
+	t    *testing.T
+	c    *http.Client
+	base string
+	csrf string // the session's token, read from the last page
+}
+
+func (g *gw) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: g.base, c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (b *browser) do(req *http.Request) (*http.Response, string) {
+	b.t.Helper()
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	body := html.UnescapeString(string(raw)) // html/template writes + as &#43;
+	if m := csrfRE.FindStringSubmatch(body); m != nil {
+		b.csrf = m[1]
+	}
+	return resp, body
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, b.base+path, nil)
+	return b.do(req)
+}
+
+// post sends a form the way a browser does from a console page: with
+// this origin.
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", b.base)
+	return b.do(req)
+}
+
+// signIn signs in and fails the test unless it worked.
+func (b *browser) signIn(user, pass string) {
+	b.t.Helper()
+	if resp, body := b.trySignIn(user, pass); resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("sign-in as %s: %d\n%s", user, resp.StatusCode, body)
+	}
+	if resp, body := b.get("/console/overview"); resp.StatusCode != http.StatusOK || !strings.Contains(body, user) {
+		b.t.Fatalf("overview after sign-in: %d", resp.StatusCode)
+	}
+}
+
+func (b *browser) trySignIn(user, pass string) (*http.Response, string) {
+	b.t.Helper()
+	b.get("/console/login")
+	return b.post("/console/login", url.Values{"username": {user}, "password": {pass}, "csrf": {b.csrf}, "next": {"/console/overview"}})
+}
+
+// A page needs a session; signing in sets a cookie the browser keeps from
+// scripts and other sites, and signing out ends the session on the server.
+func TestSignInSessionAndSignOut(t *testing.T) {
+	g := startGateway(t, nil)
+	b := g.browser(t)
+	resp, _ := b.get("/console/messages?status=FAILED")
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login?next=%2Fconsole%2Fmessages%3Fstatus%3DFAILED" {
+		t.Fatalf("without a session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, body := b.trySignIn("noc", "wrong"); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
+		t.Fatalf("wrong password: %d", resp.StatusCode)
+	}
+	if resp, body := b.trySignIn("nobody", operatorPass); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Wrong username or password") {
+		t.Fatalf("unknown user: %d", resp.StatusCode)
+	}
+	resp, _ = b.trySignIn("noc", operatorPass)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/overview" {
+		t.Fatalf("sign-in: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var cookie string
+	for _, h := range resp.Header.Values("Set-Cookie") {
+		if strings.HasPrefix(h, "smsgw_console=") {
+			cookie = h
+		}
+	}
+	for _, attr := range []string{"Path=/console/", "HttpOnly", "SameSite=Strict", "Max-Age=28800"} {
+		if !strings.Contains(cookie, attr) {
+			t.Errorf("session cookie lacks %s: %q", attr, cookie)
+		}
+	}
+	if strings.Contains(cookie, "Secure") {
+		t.Errorf("cookie is Secure on plain HTTP without secure_cookies: %q", cookie)
+	}
+	resp, body := b.get("/console/overview")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "noc · operator") {
+		t.Fatalf("overview: %d", resp.StatusCode)
+	}
+	for h, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+		if resp.Header.Get(h) != want {
+			t.Errorf("%s: %q, want %q", h, resp.Header.Get(h), want)
+		}
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy: %q", csp)
+	}
+	u, _ := url.Parse(g.base + "/console/")
+	stolen := b.c.Jar.Cookies(u)
+	if resp, _ := b.post("/console/logout", url.Values{"csrf": {b.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", resp.StatusCode)
+	}
+	// The old cookie, replayed, opens nothing.
+	b.c.Jar.SetCookies(u, stolen)
+	if resp, _ := b.get("/console/overview"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a signed-out session still opens the overview: %d", resp.StatusCode)
+	}
+	if resp, body := b.get("/console/audit"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("audit without a session: %d %s", resp.StatusCode, body)
+	}
+	b.signIn("noc", operatorPass)
+	if _, body := b.get("/console/audit"); !strings.Contains(body, "sign-in") || !strings.Contains(body, "sign-out") {
+		t.Errorf("audit page lacks the sign-in and sign-out:\n%s", body)
+	}
+}
+
+// Every POST needs the session's CSRF token and this origin; the sign-in
+// form needs its own token.
+func TestCSRF(t *testing.T) {
+	g := startGateway(t, nil)
+	b := g.browser(t)
+	b.signIn("noc", operatorPass)
+	pause := url.Values{"carrier": {"sim"}, "action": {"pause"}}
+	if resp, body := b.post("/console/carriers", pause); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "CSRF check failed") {
+		t.Fatalf("POST without a token: %d", resp.StatusCode)
+	}
+	pause.Set("csrf", "forged-"+b.csrf)
+	if resp, _ := b.post("/console/carriers", pause); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST with a wrong token: %d", resp.StatusCode)
+	}
+	pause.Set("csrf", b.csrf)
+	req, _ := http.NewRequest(http.MethodPost, g.base+"/console/carriers", strings.NewReader(pause.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "https://evil.example")
+	if resp, _ := b.do(req); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("POST from another origin with the right token: %d", resp.StatusCode)
+	}
+	if g.app.Engine().CarrierPaused("sim") {
+		t.Fatal("a refused POST paused the carrier")
+	}
+	if resp, _ := b.post("/console/carriers", pause); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST with the token: %d", resp.StatusCode)
+	}
+	if !g.app.Engine().CarrierPaused("sim") {
+		t.Fatal("the carrier is not paused")
+	}
+	if _, body := b.get("/console/carriers"); !strings.Contains(body, "pause-carrier sim: done.") || !strings.Contains(body, `id="resume-sim"`) {
+		t.Errorf("carriers page after pausing:\n%s", body)
+	}
+	// The sign-in form without its token is refused before the password
+	// is looked at.
+	other := g.browser(t)
+	if resp, body := other.post("/console/login", url.Values{"username": {"noc"}, "password": {operatorPass}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "sign-in form expired") {
+		t.Fatalf("sign-in without its token: %d", resp.StatusCode)
+	}
+}
+
+// A viewer reads with numbers and texts hidden and is refused every
+// action; an operator limited to a tenant acts on that tenant only.
+func TestRoles(t *testing.T) {
+	g := startGateway(t, nil)
+	out, err := g.app.Engine().Accept(context.Background(), "mfi-a", []gateway.SendRequest{{To: "+254712345678", Text: "Your loan repayment of 500 is due", ClientRef: "loan-42"}})
+	if err != nil || out[0].Err != nil {
+		t.Fatal(err, out)
+	}
+	b := g.browser(t)
+	b.signIn("ops", viewerPass)
+	_, body := b.get("/console/messages?client_ref=loan-42")
+	if !strings.Contains(body, "+2547*****678") || strings.Contains(body, "+254712345678") {
+		t.Errorf("viewer's search does not mask the number:\n%s", body)
+	}
+	_, body = b.get("/console/message?tenant=mfi-a&id=" + out[0].ID)
+	if strings.Contains(body, "+254712345678") || strings.Contains(body, "repayment") || !strings.Contains(body, "shown to operators only") {
+		t.Errorf("viewer's message page shows the number or the text:\n%s", body)
+	}
+	for path, form := range map[string]url.Values{
+		"/console/carriers": {"carrier": {"sim"}, "action": {"pause"}},
+		"/console/optouts":  {"tenant": {"mfi-a"}, "number": {"+254712345678"}, "action": {"opt-out"}},
+		"/console/message":  {"tenant": {"mfi-a"}, "id": {out[0].ID}, "action": {"cancel"}},
+	} {
+		form.Set("csrf", b.csrf)
+		if resp, body := b.post(path, form); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Your role is viewer") {
+			t.Errorf("viewer POST %s: %d", path, resp.StatusCode)
+		}
+	}
+	if g.app.Engine().CarrierPaused("sim") {
+		t.Fatal("a viewer paused the carrier")
+	}
+
+	op := g.browser(t)
+	op.signIn("mfi-op", operatorPass)
+	if resp, body := op.post("/console/carriers", url.Values{"carrier": {"sim"}, "action": {"pause"}, "csrf": {op.csrf}}); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "every tenant") {
+		t.Errorf("a tenant's operator paused a carrier: %d", resp.StatusCode)
+	}
+	if resp, _ := op.get("/console/message?tenant=mfi-b&id=" + out[0].ID); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a tenant's operator opened another tenant's message: %d", resp.StatusCode)
+	}
+	_, body = op.get("/console/message?tenant=mfi-a&id=" + out[0].ID)
+	if !strings.Contains(body, "+254712345678") || !strings.Contains(body, "repayment") {
+		t.Errorf("an operator does not see the number and text:\n%s", body)
+	}
+	resp, _ := op.post("/console/optouts", url.Values{"tenant": {"mfi-a"}, "number": {"0712345678"}, "action": {"opt-out"}, "csrf": {op.csrf}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("opt-out: %d", resp.StatusCode)
+	}
+	_, body = op.get("/console/optouts?tenant=mfi-a&number=%2B254712345678")
+	if !strings.Contains(body, "opted out</strong>") || strings.Contains(body, "not opted out") {
+		t.Errorf("the number is not opted out:\n%s", body)
+	}
+	if _, body := op.get("/console/audit"); !strings.Contains(body, "opt-out") || !strings.Contains(body, "mfi-a +2547*****678") {
+		t.Errorf("audit lacks the opt-out with its masked number:\n%s", body)
+	}
+	// Another tenant's viewer does not see mfi-op's actions; the gateway's do.
+	if _, body := b.get("/console/audit"); !strings.Contains(body, "mfi-op") {
+		t.Errorf("the gateway viewer's audit page lacks mfi-op's action")
+	}
+}
+
+// Failed sign-ins back off per source and per user, whatever the password
+// then is.
+func TestSignInBacksOff(t *testing.T) {
+	g := startGateway(t, func(c *config.Config) {
+		c.Limits.Auth.Free, c.Limits.Auth.Base = 2, time.Minute
+	})
+	b := g.browser(t)
+	for range 2 {
+		if resp, _ := b.trySignIn("noc", "guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", resp.StatusCode)
+		}
+	}
+	resp, body := b.trySignIn("noc", operatorPass)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many failed sign-ins") {
+		t.Fatalf("after 2 failures the right password: %d %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+}
+
+// The live stream sends snapshots with the carriers and counters.
+func TestLiveStream(t *testing.T) {
+	g := startGateway(t, nil)
+	b := g.browser(t)
+	b.signIn("ops", viewerPass)
+	req, _ := http.NewRequest(http.MethodGet, g.base+"/console/live", nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("live: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	buf := make([]byte, 4096)
+	n, _ := io.ReadAtLeast(resp.Body, buf, 20)
+	got := string(buf[:n])
+	if !strings.HasPrefix(got, "event: snapshot\ndata: {") || !strings.Contains(got, `"name":"sim"`) {
+		t.Fatalf("first event: %q", got)
+	}
+	anon, _ := http.Get(g.base + "/console/live")
+	anon.Body.Close()
+	if anon.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("live without a session: %d", anon.StatusCode)
+	}
+}

@@ -1,0 +1,436 @@
+package console
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/grpcapi"
+	"github.com/openmf/smsgw/internal/guard"
+	"github.com/openmf/smsgw/internal/mask"
+	"github.com/openmf/smsgw/routing"
+)
+
+// readTimeout bounds every store read a page makes.
+const readTimeout = 10 * time.Second
+
+// tenants are the tenants the user may see: theirs, or all.
+func (c *Console) tenants(ss *session) []gateway.Tenant {
+	all := c.opts.Gateway.Tenants()
+	if ss.user.Tenant == "" {
+		return all
+	}
+	for _, t := range all {
+		if t.ID == ss.user.Tenant {
+			return []gateway.Tenant{t}
+		}
+	}
+	return nil
+}
+
+// tenant returns the tenant of that id if the user may see it.
+func (c *Console) tenant(ss *session, id string) (gateway.Tenant, bool) {
+	for _, t := range c.tenants(ss) {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return gateway.Tenant{}, false
+}
+
+// num shows a phone number as the user may see it: whole to operators,
+// masked to viewers.
+func num(ss *session, n string) string {
+	if ss.user.Role == Operator {
+		return n
+	}
+	return mask.Number(n)
+}
+
+// free shows free text that may hold numbers (errors, explanations).
+func free(ss *session, s string) string {
+	if ss.user.Role == Operator {
+		return s
+	}
+	return mask.Text(s)
+}
+
+// body shows a message's text to operators only.
+func body(ss *session, s string) string {
+	if ss.user.Role == Operator {
+		return s
+	}
+	return fmt.Sprintf("(%d characters, shown to operators only)", len([]rune(s)))
+}
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, ss *session) {
+	s := c.sample(nil)
+	c.render(w, r, ss, "overview", "Overview", s)
+}
+
+// carrierRow is one carrier on the carriers page.
+type carrierRow struct {
+	grpcapi.CarrierState
+	Paused bool
+}
+
+func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) {
+	var rows []carrierRow
+	for _, cs := range c.opts.Gateway.Carriers() {
+		rows = append(rows, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name)})
+	}
+	c.render(w, r, ss, "carriers", "Carriers", rows)
+}
+
+// carrierAction pauses, resumes a carrier or resets its breaker.
+func (c *Console) carrierAction(w http.ResponseWriter, r *http.Request, ss *session) {
+	name, action := r.PostFormValue("carrier"), r.PostFormValue("action")
+	known := slices.ContainsFunc(c.opts.Gateway.Carriers(), func(cs grpcapi.CarrierState) bool { return cs.Name == name })
+	var err error
+	switch {
+	case !known:
+		err = fmt.Errorf("no carrier %q", clip(name))
+	case action == "pause" || action == "resume":
+		err = c.opts.Engine.PauseCarrier(name, action == "pause")
+	case action == "reset-breaker":
+		c.opts.Gateway.ResetBreaker(name)
+	default:
+		err = fmt.Errorf("unknown action %q", clip(action))
+	}
+	c.act(w, r, ss, "/console/carriers", action+"-carrier", clip(name), err)
+}
+
+// act records an operator action in the audit log and sends the browser
+// back with what happened.
+func (c *Console) act(w http.ResponseWriter, r *http.Request, ss *session, back, action, target string, err error) {
+	outcome, flash := "done", fmt.Sprintf("%s %s: done.", action, target)
+	if err != nil {
+		outcome = "failed: " + mask.Text(err.Error())
+		flash = fmt.Sprintf("%s %s failed: %s", action, target, free(ss, err.Error()))
+	}
+	c.audit.record(ss.user, guard.Source(r.RemoteAddr), action, target, outcome)
+	c.finish(w, r, ss, back, flash)
+}
+
+// routesData is the routes page: the table, filtered, and an explanation.
+type routesData struct {
+	Filter            url.Values
+	Routes            []routing.Route
+	Tenants           []gateway.Tenant
+	Explained         bool
+	Explanation       string
+	Candidates        []gateway.Candidate
+	Breakers          map[string]string
+	ExplainErr        string
+	To, From, Tenant  string
+	Prefix, CarrierIn string
+}
+
+func (c *Console) routes(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	d := routesData{Tenants: c.tenants(ss), To: q.Get("to"), From: q.Get("from"), Tenant: q.Get("tenant"),
+		Prefix: q.Get("prefix"), CarrierIn: q.Get("carrier")}
+	for _, rt := range c.opts.Gateway.Routes() {
+		if d.Prefix != "" && !strings.HasPrefix(rt.Prefix, d.Prefix) && !strings.HasPrefix(d.Prefix, rt.Prefix) {
+			continue
+		}
+		if d.CarrierIn != "" && rt.Carrier != d.CarrierIn {
+			continue
+		}
+		if ss.user.Tenant != "" && len(rt.Tenants) > 0 && !slices.Contains(rt.Tenants, ss.user.Tenant) {
+			continue
+		}
+		d.Routes = append(d.Routes, rt)
+	}
+	if d.To != "" {
+		d.Explained = true
+		tenant := d.Tenant
+		if ss.user.Tenant != "" {
+			tenant = ss.user.Tenant
+		}
+		if tenant == "" && len(d.Tenants) > 0 {
+			tenant = d.Tenants[0].ID
+		}
+		ex, err := c.opts.Gateway.ExplainRoute(tenant, d.To, d.From)
+		if err != nil {
+			d.ExplainErr = free(ss, err.Error())
+		} else {
+			d.Explanation, d.Candidates, d.Breakers = free(ss, ex.Text), ex.Candidates, ex.Breakers
+		}
+		d.To = num(ss, d.To)
+	}
+	c.render(w, r, ss, "routes", "Routes", d)
+}
+
+// messageRow is one message in a search result.
+type messageRow struct {
+	ID, Tenant, ClientRef, To, From, Status, Carrier, LastError string
+	Cost                                                        float64
+	Currency                                                    string
+	Created                                                     time.Time
+}
+
+// messagesData is the search form and its result.
+type messagesData struct {
+	Tenants                              []gateway.Tenant
+	Tenant, To, ClientRef, Status, Since string
+	Statuses                             []gateway.Status
+	Rows                                 []messageRow
+	Searched                             bool
+	Err                                  string
+}
+
+// sinceChoices are the search's time windows.
+var sinceChoices = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+var allStatuses = []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered,
+	gateway.StatusUndelivered, gateway.StatusExpired, gateway.StatusRejected, gateway.StatusFailed,
+	gateway.StatusCanceled, gateway.StatusOptedOut}
+
+// messages searches by tenant, number, client_ref, status and time. A
+// search without a tenant looks in every tenant the user may see.
+func (c *Console) messages(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	d := messagesData{Tenants: c.tenants(ss), Tenant: q.Get("tenant"), To: strings.TrimSpace(q.Get("to")),
+		ClientRef: strings.TrimSpace(q.Get("client_ref")), Status: q.Get("status"), Since: q.Get("since"), Statuses: allStatuses}
+	if d.Since == "" {
+		d.Since = "24h"
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	var found []*gateway.Message
+	var errs []string
+	for _, t := range d.Tenants {
+		if d.Tenant != "" && t.ID != d.Tenant {
+			continue
+		}
+		if d.ClientRef != "" {
+			m, err := c.opts.Engine.GetByClientRef(ctx, t.ID, d.ClientRef)
+			if err == nil && (d.To == "" || sameNumber(m.To, d.To, t.DefaultRegion)) && (d.Status == "" || string(m.Status) == d.Status) {
+				found = append(found, m)
+			} else if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+				errs = append(errs, t.ID+": "+err.Error())
+			}
+			continue
+		}
+		f := gateway.ListFilter{Status: gateway.Status(d.Status), To: d.To, Limit: 100}
+		if win, ok := sinceChoices[d.Since]; ok {
+			f.Since = c.opts.Now().Add(-win)
+		}
+		ms, err := c.opts.Engine.List(ctx, t.ID, f)
+		if err != nil {
+			errs = append(errs, t.ID+": "+err.Error())
+			continue
+		}
+		found = append(found, ms...)
+	}
+	slices.SortFunc(found, func(a, b *gateway.Message) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	for _, m := range found[:min(len(found), 100)] {
+		d.Rows = append(d.Rows, messageRow{ID: m.ID, Tenant: m.Tenant, ClientRef: m.ClientRef, To: num(ss, m.To), From: m.From,
+			Status: string(m.Status), Carrier: m.Carrier, LastError: free(ss, m.LastError), Cost: m.Cost, Currency: m.Currency, Created: m.CreatedAt})
+	}
+	d.Searched = len(q) > 0
+	d.Err = free(ss, strings.Join(errs, "; "))
+	if d.To != "" {
+		d.To = num(ss, d.To)
+	}
+	c.render(w, r, ss, "messages", "Messages", d)
+}
+
+// sameNumber compares a stored E.164 number with what a user typed.
+func sameNumber(stored, typed, region string) bool {
+	n, err := gateway.NormalizeNumber(typed, region)
+	return err == nil && n == stored
+}
+
+// step is one line of a message's timeline.
+type step struct {
+	At     time.Time
+	What   string
+	Detail string
+	Bad    bool
+}
+
+// messageData is one message with its timeline.
+type messageData struct {
+	M          *gateway.Message
+	To, Text   string
+	LastError  string
+	Timeline   []step
+	Cancelable bool
+}
+
+func (c *Console) message(w http.ResponseWriter, r *http.Request, ss *session) {
+	tenant, id := r.URL.Query().Get("tenant"), r.URL.Query().Get("id")
+	if _, ok := c.tenant(ss, tenant); !ok {
+		c.refuse(w, r, ss, http.StatusNotFound, "No such message.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	m, err := c.opts.Engine.Get(ctx, tenant, id)
+	if err != nil {
+		code, msg := http.StatusInternalServerError, "The store could not be read: "+err.Error()
+		if errors.Is(err, gateway.ErrNotFound) {
+			code, msg = http.StatusNotFound, "No such message."
+		}
+		c.refuse(w, r, ss, code, msg)
+		return
+	}
+	d := messageData{M: m, To: num(ss, m.To), Text: body(ss, m.Text), LastError: free(ss, m.LastError),
+		Cancelable: !m.Status.Final() && !slices.ContainsFunc(m.Parts, func(p gateway.Part) bool { return p.CarrierID != "" })}
+	d.Timeline = append(d.Timeline, step{At: m.CreatedAt, What: "accepted", Detail: fmt.Sprintf("%d part(s), %s, priority %d", len(m.Parts), m.Encoding, m.Priority)})
+	if m.NotBefore.After(m.CreatedAt) {
+		d.Timeline = append(d.Timeline, step{At: m.NotBefore, What: "scheduled for"})
+	}
+	for _, a := range m.Attempts {
+		d.Timeline = append(d.Timeline, step{At: a.At, What: "attempt on " + a.Carrier + ": " + a.Outcome, Detail: free(ss, a.Detail), Bad: a.Outcome != "submitted"})
+	}
+	for _, p := range m.Parts {
+		if p.CarrierID == "" && p.Error == "" {
+			continue
+		}
+		detail := "carrier id " + p.CarrierID
+		if p.Cost > 0 {
+			detail += fmt.Sprintf(", cost %.4g", p.Cost)
+		}
+		if p.Error != "" {
+			detail += ", " + free(ss, p.Error)
+		}
+		d.Timeline = append(d.Timeline, step{At: p.UpdatedAt, What: fmt.Sprintf("part %d %s on %s", p.Index+1, p.Status, p.Carrier), Detail: detail,
+			Bad: p.Status.Final() && p.Status != gateway.StatusDelivered})
+	}
+	if m.Status.Final() {
+		d.Timeline = append(d.Timeline, step{At: m.UpdatedAt, What: "ended " + string(m.Status), Detail: d.LastError, Bad: m.Status != gateway.StatusDelivered})
+	}
+	slices.SortStableFunc(d.Timeline, func(a, b step) int { return a.At.Compare(b.At) })
+	c.render(w, r, ss, "message", "Message "+m.ID, d)
+}
+
+// messageAction cancels a message no carrier has taken yet.
+func (c *Console) messageAction(w http.ResponseWriter, r *http.Request, ss *session) {
+	tenant, id := r.PostFormValue("tenant"), r.PostFormValue("id")
+	back := "/console/message?" + url.Values{"tenant": {tenant}, "id": {id}}.Encode()
+	var err error
+	switch _, ok := c.tenant(ss, tenant); {
+	case !ok:
+		err = gateway.ErrNotFound
+	case r.PostFormValue("action") != "cancel":
+		err = fmt.Errorf("unknown action %q", clip(r.PostFormValue("action")))
+	default:
+		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+		defer cancel()
+		_, err = c.opts.Engine.Cancel(ctx, tenant, id)
+	}
+	c.act(w, r, ss, back, "cancel-message", clip(id), err)
+}
+
+// inboundRow is one mobile-originated message.
+type inboundRow struct {
+	Received                               time.Time
+	Tenant, Carrier, From, To, Keyword, ID string
+	Text                                   string
+}
+
+// inboundScan is how far back in the event log the inbound page looks.
+const inboundScan = 5000
+
+func (c *Console) inbound(w http.ResponseWriter, r *http.Request, ss *session) {
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	var rows []inboundRow
+	last, err := c.opts.Store.LastSeq(ctx)
+	var evs []gateway.Event
+	if err == nil {
+		evs, err = c.opts.Store.Events(ctx, ss.user.Tenant, max(1, last-inboundScan+1), inboundScan)
+	}
+	for i := len(evs) - 1; i >= 0 && len(rows) < 200; i-- {
+		in := evs[i].Inbound
+		if evs[i].Kind != gateway.EventInbound || in == nil {
+			continue
+		}
+		rows = append(rows, inboundRow{Received: in.ReceivedAt, Tenant: in.Tenant, Carrier: in.Carrier, From: num(ss, in.From),
+			To: in.To, Keyword: in.Keyword, ID: in.ID, Text: body(ss, in.Text)})
+	}
+	d := map[string]any{"Rows": rows, "Err": ""}
+	if err != nil {
+		d["Err"] = err.Error()
+	}
+	c.render(w, r, ss, "inbound", "Inbound", d)
+}
+
+// optoutsData is the opt-out page: a number checked, and the list.
+type optoutsData struct {
+	Tenants        []gateway.Tenant
+	Tenant, Number string
+	Checked        bool
+	OptedOut       bool
+	Err            string
+}
+
+func (c *Console) optouts(w http.ResponseWriter, r *http.Request, ss *session) {
+	q := r.URL.Query()
+	d := optoutsData{Tenants: c.tenants(ss), Tenant: q.Get("tenant"), Number: strings.TrimSpace(q.Get("number"))}
+	if d.Number != "" {
+		t, ok := c.tenant(ss, d.Tenant)
+		n, err := gateway.NormalizeNumber(d.Number, t.DefaultRegion)
+		switch {
+		case !ok:
+			d.Err = "Choose a tenant."
+		case err != nil:
+			d.Err = "The number is not valid: " + err.Error()
+		default:
+			ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+			defer cancel()
+			out, err := c.opts.Store.OptedOut(ctx, t.ID, []string{n})
+			if err != nil {
+				d.Err = err.Error()
+			} else {
+				d.Checked, d.OptedOut = true, out[n]
+			}
+		}
+		d.Number = num(ss, d.Number)
+	}
+	c.render(w, r, ss, "optouts", "Opt-outs", d)
+}
+
+// optoutAction opts a number out of a tenant's messages or back in. The
+// store keeps "console:<user>" as the keyword, so the list itself says
+// who changed it.
+func (c *Console) optoutAction(w http.ResponseWriter, r *http.Request, ss *session) {
+	tenant, number, action := r.PostFormValue("tenant"), strings.TrimSpace(r.PostFormValue("number")), r.PostFormValue("action")
+	t, ok := c.tenant(ss, tenant)
+	n, err := gateway.NormalizeNumber(number, t.DefaultRegion)
+	target := mask.Number(number)
+	switch {
+	case !ok:
+		err = fmt.Errorf("no tenant %q", clip(tenant))
+	case err != nil:
+		err = fmt.Errorf("the number is not valid: %w", err)
+	case action != "opt-out" && action != "opt-in":
+		err = fmt.Errorf("unknown action %q", clip(action))
+	default:
+		target = mask.Number(n)
+		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+		defer cancel()
+		err = c.opts.Store.SetOptOut(ctx, t.ID, n, action == "opt-out", "console:"+ss.user.Username)
+	}
+	back := "/console/optouts?" + url.Values{"tenant": {tenant}, "number": {number}}.Encode()
+	c.act(w, r, ss, back, action, t.ID+" "+target, err)
+}
+
+func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	c.render(w, r, ss, "audit", "Audit", c.audit.list(ss.user.Tenant))
+}
+
+// byCount orders failure reasons, most first.
+func byCount(a, b reason) int {
+	return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Reason, b.Reason))
+}
