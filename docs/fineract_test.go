@@ -156,6 +156,7 @@ func TestFineractGuide(t *testing.T) {
 
 	// The adapter's example config loads with the guide's secrets.
 	env["FINERACT_PASSWORD"] = "from-the-environment"
+	env["FINERACT_HOOK_SECRET"] = "k7Qw2xV9pL4mN8rT3sY6hB1c"
 	if _, err := fineract.LoadConfig("../deploy/smsgw-fineract.example.yaml", func(k string) string { return env[k] }); err != nil {
 		t.Errorf("deploy/smsgw-fineract.example.yaml: %v", err)
 	}
@@ -186,4 +187,41 @@ func replay(t *testing.T, addr, block string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
+}
+
+// TestHookGuide: the hook docs/fineract.md creates through Fineract's API
+// is a Web hook with the template's field names, posting JSON to the
+// example config's tenant at the URL the adapter serves, for events its
+// rules can name.
+func TestHookGuide(t *testing.T) {
+	var hook struct {
+		Name     string `json:"name"`
+		IsActive bool   `json:"isActive"`
+		Events   []struct {
+			EntityName string `json:"entityName"`
+			ActionName string `json:"actionName"`
+		} `json:"events"`
+		Config map[string]string `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(blocks(t, "fineract.md")["hooks.json"]), &hook); err != nil {
+		t.Fatal(err)
+	}
+	secret := "k7Qw2xV9pL4mN8rT3sY6hB1c"
+	cfg, err := fineract.LoadConfig("../deploy/smsgw-fineract.example.yaml", func(k string) string {
+		return map[string]string{"SMSGW_API_KEY": "k", "FINERACT_PASSWORD": "p", "FINERACT_HOOK_SECRET": secret}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hook.Name != "Web" || !hook.IsActive || hook.Config["Content Type"] != "json" || len(hook.Config) != 2 {
+		t.Errorf("hook %+v: want the Web template, active, with Payload URL and Content Type json", hook)
+	}
+	if u := hook.Config["Payload URL"]; !strings.HasSuffix(u, fineract.HookPath+cfg.Tenants[0].Name+"/"+secret+"/") {
+		t.Errorf("Payload URL %s does not end in %s<tenant>/<secret>/", u, fineract.HookPath)
+	}
+	for _, e := range hook.Events {
+		if !slices.Contains(fineract.Events, e.EntityName+"/"+e.ActionName) {
+			t.Errorf("event %s/%s: no rule can name it", e.EntityName, e.ActionName)
+		}
+	}
 }
