@@ -231,14 +231,14 @@ func serveAdapters(ctx context.Context, cfg *fineract.Config, reload func() (*fi
 	if err != nil {
 		return err
 	}
-	if hooks != "" {
-		fmt.Fprintf(stdout, "smsgw-fineract: Fineract's Web hooks at %s%s<tenant>/<events.secret>/\n", hooks, fineract.HookPath)
-	}
 	if reload != nil {
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		go reloadOn(ctx, hup, reload, notifiers, log)
+	}
+	if hooks != "" {
+		fmt.Fprintf(stdout, "smsgw-fineract: Fineract's Web hooks at %s%s<tenant>/<events.secret>/\n", hooks, fineract.HookPath)
 	}
 
 	var srv *http.Server
