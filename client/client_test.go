@@ -45,3 +45,32 @@ func TestRetriesThroughRateLimit(t *testing.T) {
 		t.Fatalf("resend with the caller's client_ref: %v, %v", r2, err)
 	}
 }
+
+// The refs the client makes sort in the order it made them, so the
+// gateway's unique (tenant, client_ref) index grows at its right edge
+// instead of taking each ref on a random page.
+func TestAutomaticRefsSortByTime(t *testing.T) {
+	a := startGateway(t, nil)
+	c := dial(t, a.GRPCAddr(), apptest.KeyA)
+	ctx := timeout(t, 10*time.Second)
+	var reqs []*pb.SendRequest
+	for range 50 {
+		reqs = append(reqs, &pb.SendRequest{To: "+254712345678", Text: "ordered"})
+	}
+	out, err := c.SendBatch(ctx, &pb.SendBatchRequest{Messages: reqs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := ""
+	for i, r := range out.GetResults() {
+		m, err := c.GetMessage(ctx, &pb.GetMessageRequest{Id: r.GetAccepted().GetId()})
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if ref := m.GetClientRef(); ref <= prev {
+			t.Fatalf("message %d has client_ref %q after %q: want increasing refs", i, ref, prev)
+		} else {
+			prev = ref
+		}
+	}
+}
