@@ -11,7 +11,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed chromium-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -26,9 +26,13 @@ build:
 run: build
 	$(BIN)/smsgw serve --demo
 
-test: lint proto-check docs-check postgres-installed
+# The console's browser test writes a PNG of each page here (never committed).
+SCREENSHOTS := $(CURDIR)/$(BIN)/console-screenshots
+
+test: lint proto-check docs-check postgres-installed chromium-installed
 	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
-	$(GO) test -race -count=1 -timeout 9m $(PKGS)
+	SMSGW_CONSOLE_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race -count=1 -timeout 9m $(PKGS)
+	@echo "== console screenshots: $(SCREENSHOTS)"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -47,6 +51,12 @@ $(TOOLS)/protoc-gen-go-grpc:
 postgres-installed:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "== installing postgresql (Debian) for the store tests"; \
 	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
+
+# The console's browser tests drive a headless Chromium (Debian's).
+chromium-installed:
+	@test -x /usr/lib/chromium/chromium || { echo "== installing chromium (Debian) for the console's browser tests"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >$$log 2>&1 \
 	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 protoc-installed:

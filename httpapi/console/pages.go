@@ -294,17 +294,26 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, ss *session) {
 		d.Timeline = append(d.Timeline, step{At: a.At, What: "attempt on " + a.Carrier + ": " + a.Outcome, Detail: free(ss, a.Detail), Bad: a.Outcome != "submitted"})
 	}
 	for _, p := range m.Parts {
-		if p.CarrierID == "" && p.Error == "" {
+		// A part says something of its own once a carrier took it, or when
+		// it failed otherwise than the message did.
+		if p.CarrierID == "" && (p.Error == "" || p.Error == m.LastError) {
 			continue
 		}
-		detail := "carrier id " + p.CarrierID
+		var detail []string
+		if p.CarrierID != "" {
+			detail = append(detail, "carrier id "+p.CarrierID)
+		}
 		if p.Cost > 0 {
-			detail += fmt.Sprintf(", cost %.4g", p.Cost)
+			detail = append(detail, fmt.Sprintf("cost %.4g", p.Cost))
 		}
 		if p.Error != "" {
-			detail += ", " + free(ss, p.Error)
+			detail = append(detail, free(ss, p.Error))
 		}
-		d.Timeline = append(d.Timeline, step{At: p.UpdatedAt, What: fmt.Sprintf("part %d %s on %s", p.Index+1, p.Status, p.Carrier), Detail: detail,
+		what := fmt.Sprintf("part %d %s", p.Index+1, p.Status)
+		if p.Carrier != "" {
+			what += " on " + p.Carrier
+		}
+		d.Timeline = append(d.Timeline, step{At: p.UpdatedAt, What: what, Detail: strings.Join(detail, ", "),
 			Bad: p.Status.Final() && p.Status != gateway.StatusDelivered})
 	}
 	if m.Status.Final() {
