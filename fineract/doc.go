@@ -2,6 +2,9 @@
 // (cmd/smsgw-fineract): it follows a tenant's inbound messages over the
 // gateway's gRPC API and answers the keywords BAL and DUE from Apache
 // Fineract's REST API, only to the phone number registered on the client.
+// Its events side sends receipts to clients and alerts to staff from the
+// business events Fineract's Web hooks post, and a daily digest to each
+// loan officer.
 //
 // The pieces, from the outside in:
 //
@@ -30,6 +33,26 @@
 //     answering 5xx). Refused credentials are APIError (401 from Fineract)
 //     or TokenError (the token endpoint): configuration errors, answered
 //     "try again later" too but logged as what they are.
+//   - HookServer is the endpoint Fineract's Web hook template posts to
+//     (headers X-Fineract-Entity, X-Fineract-Action,
+//     Fineract-Platform-TenantId; the command's request and
+//     CommandProcessingResult as JSON). The template signs nothing, so each
+//     tenant's URL ends in a secret (compared in constant time, wrong
+//     guesses backing off), optionally limited to source addresses. It
+//     queues the event and answers at once.
+//   - Notifier reads the event's account and transaction from Fineract and
+//     sends what the tenant's rules say (event, amount range, product,
+//     office, loan officer → client, loan officer, staff groups), each
+//     message with the client_ref "fineract-event:<event key>:<rule>:<to>":
+//     Fineract posts a hook once, before its transaction commits, and
+//     OkHttp may post it again, so lookups that find nothing are retried
+//     for a while, failures while Fineract or the gateway is down are
+//     retried for retry_for, and the gateway sends each client_ref once.
+//     Rules, texts and secrets are replaced whole on reload (Update).
+//   - Digest sends each loan officer, at a local time per tenant, the
+//     loans in arrears and the installments due tomorrow, once per day
+//     (client_ref "fineract-digest:<day>:<staff id>"), on an injectable
+//     Clock.
 //
 // Invariants: the Responder never reveals whether a number is known (the
 // refusal is the same for unknown and ambiguous numbers); logs carry masked

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/fineract"
 	"github.com/openmf/smsgw/fineract/fakefineract"
@@ -25,15 +27,22 @@ import (
 
 // recorder is a gateway that records what it is asked to send and answers
 // a client_ref it has seen as the gateway does: the same message again.
+// The sends numbered in down (from 1) fail as a gateway that is down
+// fails.
 type recorder struct {
-	mu   sync.Mutex
-	sent []*pb.SendRequest
-	refs map[string]bool
+	mu    sync.Mutex
+	sent  []*pb.SendRequest
+	refs  map[string]bool
+	down  []int
+	tries int
 }
 
 func (r *recorder) Send(_ context.Context, in *pb.SendRequest, _ ...grpc.CallOption) (*pb.SendResponse, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.tries++; slices.Contains(r.down, r.tries) {
+		return nil, status.Error(codes.Unavailable, "connection refused")
+	}
 	if r.refs == nil {
 		r.refs = map[string]bool{}
 	}
@@ -63,6 +72,12 @@ type hookRig struct {
 }
 
 func newHookRig(t *testing.T, events *fineract.EventsConfig, opts fineract.NotifierOptions, backoff *guard.Backoff) *hookRig {
+	return newHookRigDown(t, events, opts, backoff)
+}
+
+// newHookRigDown is newHookRig with a gateway whose sends numbered in down
+// fail.
+func newHookRigDown(t *testing.T, events *fineract.EventsConfig, opts fineract.NotifierOptions, backoff *guard.Backoff, down ...int) *hookRig {
 	t.Helper()
 	fake, err := fakefineract.New(os.DirFS("testdata/events"))
 	if err != nil {
@@ -71,7 +86,7 @@ func newHookRig(t *testing.T, events *fineract.EventsConfig, opts fineract.Notif
 	fin := newServer(t, fake)
 	reg := prometheus.NewRegistry()
 	m := fineract.NewMetrics(reg)
-	rig := &hookRig{fake: fake, gw: &recorder{}, reg: reg}
+	rig := &hookRig{fake: fake, gw: &recorder{down: down}, reg: reg}
 	opts.Gateway, opts.Fineract, opts.Region, opts.Metrics = rig.gw, newClient(t, fin, 5*time.Second, m), "KE", m
 	texts, err := fineract.NewTexts(fineract.TextConfig{})
 	if err != nil {
@@ -290,4 +305,28 @@ func TestHookOldBody(t *testing.T) {
 		!strings.Contains(err.Error(), "LOAN/REPAYMENT without resourceId") {
 		t.Fatalf("a repayment without its transaction: %v", err)
 	}
+}
+
+// TestHookGatewayDown: while the gateway is unavailable the event is tried
+// again; the message sent before the failure is not sent twice.
+func TestHookGatewayDown(t *testing.T) {
+	rig := newHookRigDown(t, rulesConfig(fineract.RuleConfig{Name: "repayment", Event: "LOAN/REPAYMENT", To: []string{"client", "loan_officer"}}),
+		fineract.NotifierOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, nil, 2)
+	post(t, repaymentHook(t, rig.url), http.StatusAccepted)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := len(rig.gw.all()); n != 2 {
+			return fmt.Errorf("%d sent", n)
+		}
+		return nil
+	})
+	// The client's receipt went out, the officer's alert failed; the
+	// retry sent the receipt again under its client_ref, a duplicate.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		sent, _ := counter(t, rig.reg, "smsgw_fineract_event_messages_total", map[string]string{"rule": "repayment", "outcome": "sent"})
+		dup, _ := counter(t, rig.reg, "smsgw_fineract_event_messages_total", map[string]string{"rule": "repayment", "outcome": "duplicate"})
+		if sent != 2 || dup != 1 {
+			return fmt.Errorf("sent %v, duplicate %v; want 2 and 1", sent, dup)
+		}
+		return nil
+	})
 }

@@ -1,7 +1,9 @@
 // Command smsgw-fineract is smsgw's reference Mifos adapter: it follows the
 // gateway's inbound messages over gRPC and answers BAL and DUE from Apache
-// Fineract (logic in package fineract). It also runs a fake Fineract for
-// the README demo. It only parses flags, loads config and handles signals.
+// Fineract, and sends receipts and staff alerts from Fineract's Web hooks
+// (logic in package fineract). It also runs a fake Fineract for the README
+// demo. It only parses flags, loads config and handles signals (SIGHUP
+// reloads the tenants' events sections).
 package main
 
 import (
@@ -13,7 +15,8 @@ import (
 	"syscall"
 )
 
-const usage = `smsgw-fineract — answers BAL and DUE text messages from Apache Fineract
+const usage = `smsgw-fineract — answers BAL and DUE text messages from Apache Fineract,
+and sends receipts and staff alerts from Fineract's hooks (run --help)
 
 Usage:
   smsgw-fineract run --config FILE
