@@ -5,6 +5,7 @@ BIN       := bin
 TOOLS     := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+GRPC_GATEWAY_VERSION       := v2.34.0
 PKGS      := ./...
 # What `smsgw version`, the start-up log and smsgw_build_info report.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -47,6 +48,11 @@ $(TOOLS)/protoc-gen-go-grpc:
 	@echo "== building protoc-gen-go-grpc $(PROTOC_GEN_GO_GRPC_VERSION) into .tools"
 	@GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
+$(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2:
+	@echo "== building protoc-gen-grpc-gateway and protoc-gen-openapiv2 $(GRPC_GATEWAY_VERSION) into .tools"
+	@GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION) \
+	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
 # The PostgreSQL store's tests start a real server from Debian's binaries.
 postgres-installed:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "== installing postgresql (Debian) for the store tests"; \
@@ -66,20 +72,26 @@ protoc-installed:
 
 PROTO_FILES := $(wildcard proto/smsgw/v1/*.proto)
 
-# Regenerates the committed Go code from the .proto files with pinned tools.
-proto: protoc-installed $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
-	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
-	  --go_out=proto --go_opt=paths=source_relative \
-	  --go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+PROTO_PLUGINS := $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2
+# protoc's arguments writing into $(1): the Go types and gRPC stubs, the
+# REST gateway (from the google.api.http annotations) and one merged
+# OpenAPI v2 document, smsgw/v1/openapi.swagger.json.
+PROTOC_GEN = PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
+	  --go_out=$(1) --go_opt=paths=source_relative \
+	  --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative \
+	  --grpc-gateway_out=$(1) --grpc-gateway_opt=paths=source_relative \
+	  --openapiv2_out=$(1) --openapiv2_opt=allow_merge=true,merge_file_name=smsgw/v1/openapi,openapi_configuration=proto/openapi.yaml \
 	  $(PROTO_FILES)
 
+# Regenerates the committed code from the .proto files with pinned tools.
+proto: protoc-installed $(PROTO_PLUGINS)
+	$(call PROTOC_GEN,proto)
+
 # Fails when the committed generated code differs from what the .proto files give.
-proto-check: protoc-installed $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
+proto-check: protoc-installed $(PROTO_PLUGINS)
 	@tmp=$$(mktemp -d); \
-	PATH=$(TOOLS):$$PATH protoc -I proto -I /usr/include \
-	  --go_out=$$tmp --go_opt=paths=source_relative \
-	  --go-grpc_out=$$tmp --go-grpc_opt=paths=source_relative $(PROTO_FILES) && \
-	for f in $$(cd $$tmp && find . -name '*.go'); do \
+	$(call PROTOC_GEN,$$tmp) && \
+	for f in $$(cd $$tmp && find . -name '*.go' -o -name '*.json'); do \
 	  cmp -s $$tmp/$$f proto/$$f || { echo "proto/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches the .proto files"
 

@@ -33,6 +33,7 @@ import (
 	"github.com/openmf/smsgw/gateway/store"
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/httpapi"
+	"github.com/openmf/smsgw/httpapi/rest"
 	"github.com/openmf/smsgw/internal/buildinfo"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/provider"
@@ -71,6 +72,7 @@ type App struct {
 	store      gateway.Store
 	engine     *gateway.Engine
 	grpc       *grpcapi.Server
+	restConn   *grpc.ClientConn // the REST gateway's, to grpc
 	keys       *grpcapi.Keys
 	http       *httpapi.Server
 	interfaces []Interface // Fineract's, Kannel's, … (InterfaceKinds)
@@ -188,7 +190,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a.keys = grpcapi.NewKeys(apiKeys(cfg))
 	a.keys.BackOff(backoff)
 	a.grpc = grpcapi.New(eng, a, a.keys, log, cfg.Gateway.MaxBatch, grpcOpts...)
-	routes := map[string]http.Handler{}
+	// REST/JSON on the HTTP listener: the gRPC API through an in-process
+	// connection, so the same keys, limits and errors.
+	if a.restConn, err = a.grpc.InProcess(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	routes, err := rest.Routes(a.restConn)
+	if err != nil {
+		a.restConn.Close()
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
 	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Gatherer: reg, Counters: a.Counters, Carriers: a.Carriers,
 		Auth: backoff, Listeners: a.listeners}
 	for _, k := range InterfaceKinds {
@@ -200,6 +213,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 			err = a.addInterface(i, routes)
 		}
 		if err != nil {
+			a.restConn.Close()
 			st.Close()
 			return nil, fmt.Errorf("app: %s: %w", k.Name, err)
 		}
@@ -477,7 +491,7 @@ func (a *App) Stop(ctx context.Context) error {
 		for _, i := range a.interfaces {
 			errs = append(errs, i.Stop(ctx))
 		}
-		errs = append(errs, a.engine.Stop(ctx), a.http.Stop(ctx))
+		errs = append(errs, a.engine.Stop(ctx), a.http.Stop(ctx), a.restConn.Close())
 		a.serving.Wait()
 		errs = append(errs, a.store.Close())
 		a.stopErr = errors.Join(errs...)

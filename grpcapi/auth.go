@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/openmf/smsgw/internal/guard"
@@ -93,16 +92,13 @@ func exempt(method string) bool {
 // after failed logins is refused unchecked (ResourceExhausted with the
 // wait); a missing or unknown key counts as a failure.
 func (k *Keys) authenticate(ctx context.Context, method string) (context.Context, error) {
-	src := ""
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		src = guard.Source(p.Addr.String())
-	}
-	if err := k.backoff.Check("grpc", src, ""); err != nil {
+	iface, src := callerSource(ctx)
+	if err := k.backoff.Check(iface, src, ""); err != nil {
 		return nil, statusErr(codes.ResourceExhausted, "AUTH_BACKOFF", err.Error())
 	}
 	ctx, err := k.check(ctx, method)
 	if status.Code(err) == codes.Unauthenticated {
-		k.backoff.Fail("grpc", src, "")
+		k.backoff.Fail(iface, src, "")
 	}
 	return ctx, err
 }

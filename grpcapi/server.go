@@ -38,6 +38,9 @@ type Server struct {
 	maxBatch int
 	log      *slog.Logger
 	once     sync.Once
+	// inProcess are InProcess's listeners, served beside the network
+	// listener and closed by Stop.
+	inProcess []net.Listener
 }
 
 // KeepaliveEnforcement lets clients ping as often as every 5 s, with or
@@ -69,14 +72,25 @@ func New(engine *gateway.Engine, op Operator, keys *Keys, log *slog.Logger, maxB
 	return s
 }
 
-// Serve accepts connections on l until Stop.
-func (s *Server) Serve(l net.Listener) error { return s.grpc.Serve(l) }
+// Serve accepts connections on l, and on the InProcess listeners, until
+// Stop.
+func (s *Server) Serve(l net.Listener) error {
+	for _, in := range s.inProcess {
+		go func() { _ = s.grpc.Serve(in) }() // ends with the other at Stop
+	}
+	return s.grpc.Serve(l)
+}
 
 // Stop refuses new calls, lets running ones end within ctx, then closes.
 // Event streams are ended at once (they never end on their own); any other
 // stream a client keeps open holds Stop until ctx ends.
 func (s *Server) Stop(ctx context.Context) {
-	s.once.Do(func() { close(s.done) })
+	s.once.Do(func() {
+		close(s.done)
+		for _, in := range s.inProcess { // in case Serve never ran
+			in.Close()
+		}
+	})
 	s.health.Shutdown()
 	done := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(done) }()

@@ -6,12 +6,14 @@
 package main
 
 import (
+	_ "embed" // for restGuide
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -42,8 +44,10 @@ func run(path string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(w, "# smsgw gRPC API reference\n\n")
-	fmt.Fprint(w, "Generated from `proto/smsgw/v1` by `make docs`; do not edit. Authenticate every call with\n`authorization: Bearer <API key>` (a tenant key for Messaging, an admin key for Admin).\n")
+	fmt.Fprint(w, "# smsgw API reference: gRPC and REST/JSON\n\n")
+	fmt.Fprint(w, "Generated from `proto/smsgw/v1` (and the REST guide in `internal/protodoc/rest.md`) by `make docs`; do not edit.\n"+
+		"Authenticate every call with `authorization: Bearer <API key>` (a tenant key for Messaging, an admin key for Admin).\n"+
+		"The same calls over HTTP/JSON: [REST/JSON](#restjson).\n")
 	var ours []protoreflect.FileDescriptor
 	files.RangeFiles(func(fd protoreflect.FileDescriptor) bool {
 		if strings.HasPrefix(string(fd.Package()), "smsgw.") {
@@ -56,7 +60,51 @@ func run(path string, w io.Writer) error {
 	for _, fd := range ours {
 		writeFile(w, fd)
 	}
+	writeREST(w, ours)
 	return nil
+}
+
+// restGuide is the hand-written part of the REST section: conventions,
+// errors, streaming and curl examples. The route table after it is
+// generated from the google.api.http annotations.
+//
+//go:embed rest.md
+var restGuide string
+
+// httpRule is a method's REST route ("POST", "/v1/messages"), or empty
+// strings when it has none.
+func httpRule(m protoreflect.MethodDescriptor) (verb, path string) {
+	rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
+	switch p := rule.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		verb, path = "GET", p.Get
+	case *annotations.HttpRule_Post:
+		verb, path = "POST", p.Post
+	case *annotations.HttpRule_Put:
+		verb, path = "PUT", p.Put
+	case *annotations.HttpRule_Delete:
+		verb, path = "DELETE", p.Delete
+	case *annotations.HttpRule_Patch:
+		verb, path = "PATCH", p.Patch
+	}
+	return verb, path
+}
+
+func writeREST(w io.Writer, files []protoreflect.FileDescriptor) {
+	fmt.Fprintf(w, "\n%s\n### Routes\n\nFrom the `google.api.http` annotations; path fields (`{id}`) come from the URL, "+
+		"the other fields of a GET or DELETE from the query string, those of a POST from the JSON body.\n\n"+
+		"| method | route | RPC |\n|---|---|---|\n", restGuide)
+	for _, fd := range files {
+		for i := range fd.Services().Len() {
+			s := fd.Services().Get(i)
+			for j := range s.Methods().Len() {
+				m := s.Methods().Get(j)
+				if verb, path := httpRule(m); verb != "" {
+					fmt.Fprintf(w, "| %s | `%s` | %s.%s |\n", verb, path, s.Name(), m.Name())
+				}
+			}
+		}
+	}
 }
 
 func comment(d protoreflect.Descriptor) string {
@@ -68,9 +116,14 @@ func comment(d protoreflect.Descriptor) string {
 // starting with "|"), for text that stands on its own rather than in a
 // table cell.
 func blockComment(d protoreflect.Descriptor) string {
-	loc := d.ParentFile().SourceLocations().ByDescriptor(d)
+	return blockText(d.ParentFile().SourceLocations().ByDescriptor(d).LeadingComments)
+}
+
+// blockText is blockComment of a comment's text; a line starting with "- "
+// begins a list item.
+func blockText(comment string) string {
 	var paras []string
-	for _, para := range strings.Split(strings.TrimSpace(loc.LeadingComments), "\n\n") {
+	for _, para := range strings.Split(strings.TrimSpace(comment), "\n\n") {
 		var out, text []string
 		flush := func() {
 			if len(text) > 0 {
@@ -83,6 +136,9 @@ func blockComment(d protoreflect.Descriptor) string {
 			if strings.HasPrefix(line, "|") {
 				flush()
 				out = append(out, line)
+			} else if strings.HasPrefix(line, "- ") {
+				flush()
+				text = append(text, line)
 			} else if line != "" {
 				text = append(text, line)
 			}
@@ -114,6 +170,10 @@ func typeName(f protoreflect.FieldDescriptor) string {
 
 func writeFile(w io.Writer, fd protoreflect.FileDescriptor) {
 	fmt.Fprintf(w, "\n## %s\n", fd.Path())
+	// The package statement's comment (field 2 of FileDescriptorProto).
+	if c := blockText(fd.SourceLocations().ByPath(protoreflect.SourcePath{2}).LeadingComments); c != "" {
+		fmt.Fprintf(w, "\n%s\n", c)
+	}
 	for i := range fd.Services().Len() {
 		s := fd.Services().Get(i)
 		fmt.Fprintf(w, "\n### service %s\n\n%s\n\n| method | request | response | |\n|---|---|---|---|\n", s.FullName(), blockComment(s))

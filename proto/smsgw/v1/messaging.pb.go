@@ -29,6 +29,7 @@
 package smsgwv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -2165,7 +2166,7 @@ var File_smsgw_v1_messaging_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\n" +
-	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xc1\x02\n" +
+	"\x18smsgw/v1/messaging.proto\x12\bsmsgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\"\xc1\x02\n" +
 	"\vSendRequest\x12\x0e\n" +
 	"\x02to\x18\x01 \x01(\tR\x02to\x12\x12\n" +
 	"\x04text\x18\x02 \x01(\tR\x04text\x12\x12\n" +
@@ -2339,18 +2340,19 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17START_POSITION_EARLIEST\x10\x01\x12\x19\n" +
-	"\x15START_POSITION_LATEST\x10\x022\xfc\x04\n" +
-	"\tMessaging\x125\n" +
-	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\x12D\n" +
-	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\x12<\n" +
+	"\x15START_POSITION_LATEST\x10\x022\xf8\x06\n" +
+	"\tMessaging\x12N\n" +
+	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/messages\x12g\n" +
+	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/messages:sendBatch\x12W\n" +
 	"\n" +
-	"GetMessage\x12\x1b.smsgw.v1.GetMessageRequest\x1a\x11.smsgw.v1.Message\x12M\n" +
-	"\fListMessages\x12\x1d.smsgw.v1.ListMessagesRequest\x1a\x1e.smsgw.v1.ListMessagesResponse\x12B\n" +
-	"\rCancelMessage\x12\x1e.smsgw.v1.CancelMessageRequest\x1a\x11.smsgw.v1.Message\x12D\n" +
-	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\x12J\n" +
-	"\vListCursors\x12\x1c.smsgw.v1.ListCursorsRequest\x1a\x1d.smsgw.v1.ListCursorsResponse\x12M\n" +
-	"\fDeleteCursor\x12\x1d.smsgw.v1.DeleteCursorRequest\x1a\x1e.smsgw.v1.DeleteCursorResponse\x12@\n" +
-	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event0\x01B\x8f\x01\n" +
+	"GetMessage\x12\x1b.smsgw.v1.GetMessageRequest\x1a\x11.smsgw.v1.Message\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/messages/{id}\x12c\n" +
+	"\fListMessages\x12\x1d.smsgw.v1.ListMessagesRequest\x1a\x1e.smsgw.v1.ListMessagesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/messages\x12g\n" +
+	"\rCancelMessage\x12\x1e.smsgw.v1.CancelMessageRequest\x1a\x11.smsgw.v1.Message\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/messages/{id}:cancel\x12i\n" +
+	"\tAckEvents\x12\x1a.smsgw.v1.AckEventsRequest\x1a\x1b.smsgw.v1.AckEventsResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/cursors/{cursor}:ack\x12_\n" +
+	"\vListCursors\x12\x1c.smsgw.v1.ListCursorsRequest\x1a\x1d.smsgw.v1.ListCursorsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cursors\x12i\n" +
+	"\fDeleteCursor\x12\x1d.smsgw.v1.DeleteCursorRequest\x1a\x1e.smsgw.v1.DeleteCursorResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/cursors/{name}\x12T\n" +
+	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/events0\x01B\x8f\x01\n" +
 	"\x13org.openmf.smsgw.v1B\x0eMessagingProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
 var (
