@@ -6,13 +6,14 @@ TOOLS     := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 GRPC_GATEWAY_VERSION       := v2.34.0
+BUF_VERSION                := v1.75.0
 PKGS      := ./...
 # What `smsgw version`, the start-up log and smsgw_build_info report.
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check protoc-installed postgres-installed chromium-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -30,7 +31,7 @@ run: build
 # The console's browser test writes a PNG of each page here (never committed).
 SCREENSHOTS := $(CURDIR)/$(BIN)/console-screenshots
 
-test: lint proto-check docs-check postgres-installed chromium-installed
+test: lint proto-check proto-lint docs-check postgres-installed chromium-installed
 	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
 	SMSGW_CONSOLE_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race -count=1 -timeout 9m $(PKGS)
 	@echo "== console screenshots: $(SCREENSHOTS)"
@@ -52,6 +53,10 @@ $(TOOLS)/protoc-gen-grpc-gateway $(TOOLS)/protoc-gen-openapiv2:
 	@echo "== building protoc-gen-grpc-gateway and protoc-gen-openapiv2 $(GRPC_GATEWAY_VERSION) into .tools"
 	@GOBIN=$(TOOLS) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION) \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
+$(TOOLS)/buf:
+	@echo "== building buf $(BUF_VERSION) into .tools (a few minutes, once)"
+	@GOBIN=$(TOOLS) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
 
 # The PostgreSQL store's tests start a real server from Debian's binaries.
 postgres-installed:
@@ -94,6 +99,26 @@ proto-check: protoc-installed $(PROTO_PLUGINS)
 	for f in $$(cd $$tmp && find . -name '*.go' -o -name '*.json'); do \
 	  cmp -s $$tmp/$$f proto/$$f || { echo "proto/$$f is stale: run make proto"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated code matches the .proto files"
+
+# buf lint (rules and their exceptions in buf.yaml), then buf breaking: the
+# .proto files must keep the wire, JSON and generated code of the previous
+# commit's (of HEAD's while proto/ has uncommitted changes; BUF_AGAINST=<ref>
+# names another, e.g. BUF_AGAINST=origin/main on a branch). A shallow
+# checkout lacking the previous commit is deepened by one; when that cannot
+# be done (no remote) or there is none (the first commit), it says so and
+# passes: there is nothing to compare.
+proto-lint: $(TOOLS)/buf
+	@$(TOOLS)/buf lint && echo "buf lint: clean"
+	@against=$${BUF_AGAINST:-$$(git diff --quiet HEAD -- proto && echo HEAD~1 || echo HEAD)}; \
+	has() { git rev-parse -q --verify "$$against^{commit}" >/dev/null 2>&1; }; \
+	if [ -z "$$BUF_AGAINST" ] && ! has && [ "$$(git rev-parse --is-shallow-repository)" = true ]; then \
+	  git fetch -q --deepen=1 >/dev/null 2>&1; fi; \
+	if ! has; then \
+	  [ -n "$$BUF_AGAINST" ] && { echo "buf breaking: BUF_AGAINST=$$BUF_AGAINST is not a commit here"; exit 1; }; \
+	  echo "buf breaking: $$against is not in this checkout: nothing to compare"; exit 0; fi; \
+	tmp=$$(mktemp -d); git archive "$$against" proto | tar -x -C $$tmp && \
+	$(TOOLS)/buf breaking --against $$tmp/proto; rc=$$?; rm -rf $$tmp; \
+	[ $$rc = 0 ] && echo "buf breaking: compatible with $$against"; exit $$rc
 
 # The API reference, generated from the .proto comments.
 docs: protoc-installed
