@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed python-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 # The console's browser test writes a PNG of each page here (never committed).
 SCREENSHOTS := $(CURDIR)/$(BIN)/console-screenshots
 
-test: lint proto-check proto-lint docs-check postgres-installed chromium-installed
+test: lint proto-check proto-lint docs-check postgres-installed chromium-installed python-installed
 	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
 	SMSGW_CONSOLE_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race -count=1 -timeout 9m $(PKGS)
 	@echo "== console screenshots: $(SCREENSHOTS)"
@@ -68,6 +68,15 @@ postgres-installed:
 chromium-installed:
 	@test -x /usr/lib/chromium/chromium || { echo "== installing chromium (Debian) for the console's browser tests"; \
 	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
+
+# The Python client example's test (examples/python) runs it with Debian's
+# python3 gRPC and generates its stubs with protoc's Python output and
+# Debian's gRPC Python plugin.
+python-installed:
+	@{ /usr/bin/python3 -c 'import grpc, google.protobuf' && command -v grpc_python_plugin; } >/dev/null 2>&1 || { \
+	  echo "== installing python3-grpcio, python3-protobuf, protobuf-compiler-grpc (Debian) for the Python example"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-grpcio python3-protobuf protobuf-compiler-grpc; } >$$log 2>&1 \
 	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 protoc-installed:
