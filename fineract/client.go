@@ -266,6 +266,25 @@ func (c *Client) SavingsTransaction(ctx context.Context, savingsID, txID int64) 
 	return &out, nil
 }
 
+// Offices is GET /v1/offices: every office the API user sees.
+func (c *Client) Offices(ctx context.Context) ([]Office, error) {
+	var out []Office
+	err := c.get(ctx, "offices", "/v1/offices", nil, &out)
+	return out, err
+}
+
+// MeetingCenters is GET /v1/centers?officeId=O&meetingDate=D: the
+// centers of one office (not its branches) that meet on day, by loan
+// officer, as Fineract's collection sheet finds them (centers with
+// group loans due by then whose meeting calendar falls on the day).
+func (c *Client) MeetingCenters(ctx context.Context, officeID int64, day LocalDate) ([]StaffCenters, error) {
+	v := url.Values{"officeId": {strconv.FormatInt(officeID, 10)}, "meetingDate": {day.Time().Format(time.DateOnly)},
+		"dateFormat": {"yyyy-MM-dd"}, "locale": {"en"}}
+	var out []StaffCenters
+	err := c.get(ctx, "centers", "/v1/centers", v, &out)
+	return out, err
+}
+
 // Staff is GET /v1/staff/{id}.
 func (c *Client) Staff(ctx context.Context, id int64) (*Staff, error) {
 	var out Staff

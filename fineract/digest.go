@@ -49,8 +49,9 @@ type DigestOptions struct {
 }
 
 // Digest sends each loan officer, once a day at the tenant's local time,
-// the clients of theirs in arrears and the repayments due tomorrow, read
-// from Fineract's loans.
+// the clients of theirs in arrears, the repayments due tomorrow (from
+// Fineract's loans) and tomorrow's center meetings (from its collection
+// sheet's centers by meeting date).
 type Digest struct {
 	opts DigestOptions
 	log  *slog.Logger
@@ -128,8 +129,8 @@ func (d *Digest) Run(ctx context.Context) error {
 const digestPage = 200
 
 // Send sends the digest of the day day (its date in the tenant's zone
-// counts) to every loan officer with a loan in arrears or a repayment due
-// the next day. An error means some digests may not have been sent; Send
+// counts) to every loan officer with a loan in arrears, a repayment due
+// the next day or a center meeting the next day. An error means some digests may not have been sent; Send
 // may be called again, and sends nothing twice.
 func (d *Digest) Send(ctx context.Context, day time.Time) error {
 	set := d.opts.Notifier.settings.Load()
@@ -141,16 +142,24 @@ func (d *Digest) Send(ctx context.Context, day time.Time) error {
 	tomorrow := day.AddDate(0, 0, 1)
 	type officer struct {
 		arrears, due []DigestLine
+		meetings     []string
 	}
 	byOfficer := map[int64]*officer{}
-	var ids []int64
+	of := func(id int64) *officer {
+		if byOfficer[id] == nil {
+			byOfficer[id] = &officer{}
+		}
+		return byOfficer[id]
+	}
+	wanted := func(id int64) bool { return id != 0 && (len(s.officers) == 0 || slices.Contains(s.officers, id)) }
+	next := LocalDate{tomorrow.Year(), tomorrow.Month(), tomorrow.Day()}
 	for offset := 0; ; offset += digestPage {
 		page, err := d.opts.Fineract.Loans(ctx, offset, digestPage)
 		if err != nil {
 			return err
 		}
 		for _, l := range page.PageItems {
-			if !l.Status.Active || l.LoanOfficerID == 0 || (len(s.officers) > 0 && !slices.Contains(s.officers, l.LoanOfficerID)) {
+			if !l.Status.Active || !wanted(l.LoanOfficerID) {
 				continue
 			}
 			full, err := d.opts.Fineract.Loan(ctx, l.ID)
@@ -161,30 +170,46 @@ func (d *Digest) Send(ctx context.Context, day time.Time) error {
 				return err
 			}
 			line := DigestLine{Client: full.ClientName, Product: full.LoanProductName, Number: last4(full.AccountNo), AccountNo: full.AccountNo}
-			o := byOfficer[l.LoanOfficerID]
-			if o == nil {
-				o = &officer{}
-			}
 			if full.Summary.TotalOverdue.Sign() > 0 {
 				a := line
 				a.Amount = texts.Money(full.Summary.TotalOverdue, full.Currency)
-				o.arrears = append(o.arrears, a)
+				of(l.LoanOfficerID).arrears = append(of(l.LoanOfficerID).arrears, a)
 			}
 			for _, p := range full.RepaymentSchedule.Periods {
-				if p.Period > 0 && !p.Complete && p.DueDate == (LocalDate{tomorrow.Year(), tomorrow.Month(), tomorrow.Day()}) {
+				if p.Period > 0 && !p.Complete && p.DueDate == next {
 					due := line
 					due.Amount = texts.Money(p.TotalOutstandingForPeriod, full.Currency)
-					o.due = append(o.due, due)
+					of(l.LoanOfficerID).due = append(of(l.LoanOfficerID).due, due)
 				}
-			}
-			if len(o.arrears)+len(o.due) > 0 && byOfficer[l.LoanOfficerID] == nil {
-				byOfficer[l.LoanOfficerID] = o
-				ids = append(ids, l.LoanOfficerID)
 			}
 		}
 		if len(page.PageItems) == 0 || offset+len(page.PageItems) >= page.TotalFilteredRecords {
 			break
 		}
+	}
+	// Tomorrow's center meetings, office by office (Fineract's collection
+	// sheet reads one office at a time).
+	offices, err := d.opts.Fineract.Offices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, office := range offices {
+		staff, err := d.opts.Fineract.MeetingCenters(ctx, office.ID, next)
+		if err != nil {
+			return err
+		}
+		for _, sc := range staff {
+			if !wanted(sc.StaffID) {
+				continue
+			}
+			for _, c := range sc.MeetingFallCenters {
+				of(sc.StaffID).meetings = append(of(sc.StaffID).meetings, c.Name)
+			}
+		}
+	}
+	var ids []int64
+	for id := range byOfficer {
+		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	dayText := texts.Date(LocalDate{day.Year(), day.Month(), day.Day()})
@@ -204,7 +229,7 @@ func (d *Digest) Send(ctx context.Context, day time.Time) error {
 			d.log.Warn("loan officer has no mobile number in Fineract; no digest", "staff_id", id)
 			continue
 		}
-		text, err := d.fit(texts, DigestData{Officer: st.Firstname, Date: dayText, Arrears: o.arrears, DueTomorrow: o.due})
+		text, err := d.fit(texts, DigestData{Officer: st.Firstname, Date: dayText, Arrears: o.arrears, DueTomorrow: o.due, Meetings: o.meetings})
 		if err != nil {
 			return err
 		}

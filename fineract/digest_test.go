@@ -73,8 +73,9 @@ func (c *fakeClock) waiting() int {
 }
 
 // TestDigest: at 17:30 in Nairobi the loan officer Mary gets the day's
-// digest, read from the fake Fineract: Peter in arrears, Jane's and
-// Peter's installments due tomorrow (10 April). John, whose client is in
+// digest, read from the fake Fineract: Peter in arrears, Jane's
+// installment due tomorrow (10 April; Peter's is the day after), and the
+// Kibera centre's meeting tomorrow (Mathare meets the day after). John, whose client is in
 // arrears too, has no mobile number in Fineract: counted, nothing sent. An
 // adapter restarted at 17:40 catches up and sends nothing twice.
 func TestDigest(t *testing.T) {
@@ -142,7 +143,7 @@ func TestDigest(t *testing.T) {
 	clock.Advance(90 * time.Minute)
 
 	const want = "254733555111 Mary, 9 Apr 2025: 1 in arrears; Peter Otieno *0022 KES 2,750.00. " +
-		"Due tomorrow: 2; Jane Wanjiru *0021 KES 2,750.00; Peter Otieno *0022 KES 2,750.00."
+		"Due tomorrow: 1; Jane Wanjiru *0021 KES 2,750.00. Meetings tomorrow: Kibera Centre."
 	waitFor("the digest", func() bool { return len(sim.Submits()) == 1 })
 	if got := submitted(t, sim); got[0] != want {
 		t.Fatalf("digest %q, want %q", got[0], want)

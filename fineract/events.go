@@ -30,6 +30,8 @@ type EventFineract interface {
 	LoanTransaction(ctx context.Context, loanID, txID int64) (*Transaction, error)
 	SavingsTransaction(ctx context.Context, savingsID, txID int64) (*Transaction, error)
 	Staff(ctx context.Context, id int64) (*Staff, error)
+	Offices(ctx context.Context) ([]Office, error)
+	MeetingCenters(ctx context.Context, officeID int64, day LocalDate) ([]StaffCenters, error)
 }
 
 var _ EventFineract = (*Client)(nil)

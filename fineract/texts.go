@@ -119,7 +119,9 @@ type DigestData struct {
 	Date        string // the day the digest is for (today)
 	Arrears     []DigestLine
 	DueTomorrow []DigestLine
-	More        int // lines left out to keep the SMS short
+	// Meetings are the names of the officer's centers meeting tomorrow.
+	Meetings []string
+	More     int // lines left out to keep the SMS short
 }
 
 // DigestLine is one loan in a digest.
@@ -198,7 +200,8 @@ var defaultTexts = map[string]map[string]string{
 		TmplWelcome:    `Dear {{.Name}}, welcome! Your client number is {{.AccountNo}}. Text BAL for your savings balance, DUE for your next installment.`,
 		TmplStaffAlert: `{{.What}}: {{.ClientName}}{{if .Product}}, {{.Product}} *{{.Number}}{{end}}{{if .Amount}}, {{.Amount}}{{end}}{{if .Date}} on {{.Date}}{{end}}.`,
 		TmplDigest: `{{.Officer}}, {{.Date}}: {{len .Arrears}} in arrears{{range .Arrears}}; {{.Client}} *{{.Number}} {{.Amount}}{{end}}. ` +
-			`Due tomorrow: {{len .DueTomorrow}}{{range .DueTomorrow}}; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}}; {{.More}} more{{end}}.`,
+			`Due tomorrow: {{len .DueTomorrow}}{{range .DueTomorrow}}; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}}; {{.More}} more{{end}}.` +
+			`{{if .Meetings}} Meetings tomorrow: {{range $i, $m := .Meetings}}{{if $i}}, {{end}}{{$m}}{{end}}.{{end}}`,
 	},
 	"fr": {
 		TmplBalance: `{{.Name}}, solde épargne : {{range $i, $a := .Accounts}}{{if $i}} ; {{end}}{{$a.Product}} *{{$a.Number}} : {{$a.Balance}}{{end}}` +
@@ -218,7 +221,8 @@ var defaultTexts = map[string]map[string]string{
 		TmplWelcome:    `{{.Name}}, bienvenue ! Votre numéro de client est {{.AccountNo}}. Envoyez BAL pour votre solde, DUE pour votre prochaine échéance.`,
 		TmplStaffAlert: `{{.What}} : {{.ClientName}}{{if .Product}}, {{.Product}} *{{.Number}}{{end}}{{if .Amount}}, {{.Amount}}{{end}}{{if .Date}} le {{.Date}}{{end}}.`,
 		TmplDigest: `{{.Officer}}, {{.Date}} : {{len .Arrears}} en retard{{range .Arrears}} ; {{.Client}} *{{.Number}} {{.Amount}}{{end}}. ` +
-			`Échéances demain : {{len .DueTomorrow}}{{range .DueTomorrow}} ; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}} ; {{.More}} autre(s){{end}}.`,
+			`Échéances demain : {{len .DueTomorrow}}{{range .DueTomorrow}} ; {{.Client}} *{{.Number}} {{.Amount}}{{end}}{{if .More}} ; {{.More}} autre(s){{end}}.` +
+			`{{if .Meetings}} Réunions demain : {{range $i, $m := .Meetings}}{{if $i}}, {{end}}{{$m}}{{end}}.{{end}}`,
 	},
 }
 
@@ -373,7 +377,7 @@ func sampleData(name string) any {
 		return sampleEvent
 	case TmplDigest:
 		line := DigestLine{Client: "Jane Wanjiru", Product: "Loan", Number: "0021", AccountNo: "000000021", Amount: "KES 1.00"}
-		return DigestData{Officer: "Mary", Date: "1 Jan 2025", Arrears: []DigestLine{line}, DueTomorrow: []DigestLine{line}, More: 1}
+		return DigestData{Officer: "Mary", Date: "1 Jan 2025", Arrears: []DigestLine{line}, DueTomorrow: []DigestLine{line}, Meetings: []string{"Centre A"}, More: 1}
 	}
 	return nil
 }

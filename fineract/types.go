@@ -158,6 +158,23 @@ type Transaction struct {
 	Reversed               bool       `json:"reversed"`         // savings
 }
 
+// Office is one entry of GET /v1/offices.
+type Office struct {
+	ID   int64  `json:"id"`
+	Name string `json:"name"`
+}
+
+// StaffCenters is one entry of GET /v1/centers?meetingDate=: a loan
+// officer and the centers of theirs that meet that day.
+type StaffCenters struct {
+	StaffID            int64  `json:"staffId"`
+	StaffName          string `json:"staffName"`
+	MeetingFallCenters []struct {
+		ID   int64  `json:"id"`
+		Name string `json:"name"`
+	} `json:"meetingFallCenters"`
+}
+
 // Staff is GET /v1/staff/{id}: a loan officer's or other employee's
 // mobile number, as typed.
 type Staff struct {

@@ -2,7 +2,8 @@
 // demos: the few REST endpoints smsgw's adapter reads, answering with
 // Fineract's JSON shapes, seeded from JSON documents as Fineract returns
 // them (clients/{id}.json, savingsaccounts/{id}.json,
-// fixeddepositaccounts/{id}.json, loans/{id}.json, staff/{id}.json).
+// fixeddepositaccounts/{id}.json, loans/{id}.json, staff/{id}.json,
+// offices/{id}.json, centers/{id}.json).
 // Search results, a client's account list, the loan list and single
 // transactions (from a loan's or savings account's transactions[], as
 // Fineract returns them with associations=transactions) are derived from
@@ -35,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // BasePath is where Fineract serves its API; clients use
@@ -81,6 +83,8 @@ type Server struct {
 	savings map[int64]document
 	loans   map[int64]document
 	staff   map[int64]document
+	offices map[int64]document
+	centers map[int64]document
 
 	mu       sync.Mutex
 	fault    Fault
@@ -171,6 +175,7 @@ func New(fsys fs.FS) (*Server, error) {
 	s := &Server{
 		Tenant: DefaultTenant, Username: DefaultUsername, Password: DefaultPassword,
 		clients: map[int64]document{}, savings: map[int64]document{}, loans: map[int64]document{}, staff: map[int64]document{},
+		offices: map[int64]document{}, centers: map[int64]document{},
 		closed: make(chan struct{}),
 	}
 	for _, set := range []struct {
@@ -183,6 +188,8 @@ func New(fsys fs.FS) (*Server, error) {
 		{"fixeddepositaccounts", s.savings, depositFixed},
 		{"loans", s.loans, 0},
 		{"staff", s.staff, 0},
+		{"offices", s.offices, 0},
+		{"centers", s.centers, 0},
 	} {
 		dir, into := set.dir, set.into
 		files, err := fs.Glob(fsys, dir+"/*.json")
@@ -227,6 +234,8 @@ func New(fsys fs.FS) (*Server, error) {
 	s.mux.HandleFunc("GET "+BasePath+"/v1/loans/{id}/transactions/{tx}", s.transaction(s.loans, "Loan"))
 	s.mux.HandleFunc("GET "+BasePath+"/v1/savingsaccounts/{id}/transactions/{tx}", s.transaction(s.savings, "Savings account"))
 	s.mux.HandleFunc("GET "+BasePath+"/v1/staff/{id}", s.staffMember)
+	s.mux.HandleFunc("GET "+BasePath+"/v1/offices", s.officeList)
+	s.mux.HandleFunc("GET "+BasePath+"/v1/centers", s.centerList)
 	return s, nil
 }
 
@@ -607,6 +616,58 @@ func (s *Server) staffMember(w http.ResponseWriter, r *http.Request) {
 	if st, ok := s.lookup(w, r, s.staff, "Staff"); ok {
 		writeJSON(w, st)
 	}
+}
+
+func (s *Server) officeList(w http.ResponseWriter, _ *http.Request) {
+	out := []document{}
+	for _, id := range sortedIDs(s.offices) {
+		out = append(out, s.offices[id])
+	}
+	writeJSON(w, out)
+}
+
+// centerList answers GET /v1/centers. With officeId and meetingDate (in
+// dateFormat yyyy-MM-dd, the only one the fake reads) it answers as
+// Fineract's collection sheet does: the office's centers whose
+// collectionMeetingCalendar.nextTenRecurringDates holds the date, grouped
+// by loan officer ([{staffId, staffName, meetingFallCenters}]); without,
+// every center.
+func (s *Server) centerList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("meetingDate") == "" || q.Get("officeId") == "" {
+		out := []document{}
+		for _, id := range sortedIDs(s.centers) {
+			out = append(out, s.centers[id])
+		}
+		writeJSON(w, out)
+		return
+	}
+	day, err := time.Parse(time.DateOnly, q.Get("meetingDate"))
+	if err != nil || q.Get("dateFormat") != "yyyy-MM-dd" {
+		writeError(w, http.StatusBadRequest, "validation.msg.validation.errors.exist", "Validation errors exist.",
+			"The fake reads meetingDate only with dateFormat yyyy-MM-dd.")
+		return
+	}
+	want := []any{json.Number(strconv.Itoa(day.Year())), json.Number(strconv.Itoa(int(day.Month()))), json.Number(strconv.Itoa(day.Day()))}
+	office := mustInt(q.Get("officeId"))
+	out := []document{}
+	byStaff := map[int64]document{}
+	for _, id := range sortedIDs(s.centers) {
+		c := s.centers[id]
+		cal, _ := c["collectionMeetingCalendar"].(map[string]any)
+		dates, _ := cal["nextTenRecurringDates"].([]any)
+		meets := slices.ContainsFunc(dates, func(d any) bool { a, _ := d.([]any); return slices.Equal(a, want) })
+		if c.int("officeId") != office || !meets {
+			continue
+		}
+		staff := c.int("staffId")
+		if byStaff[staff] == nil {
+			byStaff[staff] = document{"staffId": c["staffId"], "staffName": c["staffName"], "meetingFallCenters": []any{}}
+			out = append(out, byStaff[staff])
+		}
+		byStaff[staff]["meetingFallCenters"] = append(byStaff[staff]["meetingFallCenters"].([]any), c)
+	}
+	writeJSON(w, out)
 }
 
 // mustInt is a path id, or -1 (which no document has) when it is not a
