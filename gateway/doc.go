@@ -44,7 +44,8 @@
 //
 // The facade reads directly through MessageStore (Get, List, Cancel,
 // GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and
-// EventLog (Cursor).
+// EventLog (Cursor). No part of the engine uses AuditTrail or
+// ListOptOuts: the web console reads and writes them on the store itself.
 //
 // Who calls whom: connectors call the Engine as their Sink, which hands
 // receipts to the dispatcher and inbound messages to the inbound router.

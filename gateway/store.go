@@ -26,6 +26,7 @@ type Store interface {
 	Outbox
 	OptOuts
 	MissingRefs
+	AuditTrail
 
 	// Close flushes pending writes and releases the store.
 	Close() error
@@ -208,6 +209,44 @@ type OptOuts interface {
 	// OptedOut returns which of numbers are opted out of the tenant's
 	// messages.
 	OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error)
+
+	// ListOptOuts returns a tenant's opted-out numbers, the latest opt-out
+	// first, at most limit (≤ 0: 100): what an operator reviews.
+	ListOptOuts(ctx context.Context, tenant string, limit int) ([]OptOutEntry, error)
+}
+
+// OptOutEntry is one number on a tenant's opt-out list.
+type OptOutEntry struct {
+	Number  string
+	Keyword string    // the word it used, or who put it there ("console:noc")
+	At      time.Time // when it opted out
+}
+
+// AuditTrail is the role of the store that keeps what people did through
+// the operator interfaces (the web console), durably and on every node of
+// a cluster, so "who paused carrier A last night" has an answer after a
+// restart.
+type AuditTrail interface {
+	// RecordAudit appends an entry.
+	RecordAudit(ctx context.Context, e AuditEntry) error
+
+	// ListAudit returns the latest entries, newest first, at most limit
+	// (≤ 0: 100); a non-empty tenant keeps only the entries of users
+	// limited to that tenant.
+	ListAudit(ctx context.Context, tenant string, limit int) ([]AuditEntry, error)
+}
+
+// AuditEntry is one thing a person did: who, from where, what, to what,
+// when, and the outcome. Numbers in Target are masked by the caller.
+type AuditEntry struct {
+	At      time.Time
+	User    string
+	Role    string
+	Tenant  string // the user's tenant limit ("" for none)
+	Source  string // the client's address
+	Action  string // sign-in, pause-carrier, cancel-message, opt-out, ...
+	Target  string // carrier name, message id, masked number
+	Outcome string // "done" or why it failed
 }
 
 // MissingRefs is the role of the store that remembers client refs an

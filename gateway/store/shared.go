@@ -56,7 +56,13 @@ const (
 	sqlByClientRef = "SELECT id FROM messages WHERE tenant = $1 AND client_ref = $2 AND client_ref <> ''"
 	sqlSetOptOut   = `INSERT INTO optouts (tenant, number, keyword, at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant, number) DO UPDATE SET keyword = excluded.keyword, at = excluded.at`
-	sqlSetOptIn   = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
+	sqlSetOptIn    = "DELETE FROM optouts WHERE tenant = $1 AND number = $2"
+	sqlListOptOuts = "SELECT number, keyword, at FROM optouts WHERE tenant = $1 ORDER BY at DESC, number LIMIT $2"
+	sqlAddAudit    = `INSERT INTO audit (at, username, role, tenant, source, action, target, outcome)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	// sqlListAudit lists every entry when $1 is '', else one tenant's.
+	sqlListAudit = `SELECT at, username, role, tenant, source, action, target, outcome FROM audit
+		WHERE ($1 = '' OR tenant = $1) ORDER BY id DESC LIMIT $2`
 	sqlInsertTask = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
 		VALUES ($1, $2, $3, $4, 0, $5, 0, '', $6, 0) ON CONFLICT (key) DO NOTHING`
 	// sqlFinishTask and sqlRetryTask only touch a task still leased as the

@@ -16,7 +16,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 10
+const schemaVersion = 11
 
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {

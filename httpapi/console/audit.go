@@ -1,70 +1,47 @@
 package console
 
 import (
+	"context"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/openmf/smsgw/gateway"
 )
 
-// AuditEntry is one thing a console user did: who, from where, what, to
-// what, when.
-type AuditEntry struct {
-	At     time.Time
-	User   string
-	Role   Role
-	Tenant string // the user's tenant limit ("" for none)
-	Source string // the browser's address
-	Action string // sign-in, pause-carrier, cancel-message, opt-out, ...
-	Target string // carrier name, message id, masked number
-	Detail string // the outcome: "done" or why it failed
-}
-
 // auditLog writes every entry as one structured log line at info level
-// (numbers masked before they get here) and keeps the latest in memory
-// for the audit page.
+// (numbers masked before they get here) and to the store's audit trail,
+// which the audit page reads: durable, shared by the nodes of a cluster.
 type auditLog struct {
-	log *slog.Logger
-	now func() time.Time
-
-	mu     sync.Mutex
-	recent []AuditEntry // newest last, at most auditKeep
+	log   *slog.Logger
+	now   func() time.Time
+	store gateway.AuditTrail
 }
 
 // auditKeep is how many entries the audit page shows.
 const auditKeep = 500
 
-func newAuditLog(log *slog.Logger, now func() time.Time) *auditLog {
-	return &auditLog{log: log, now: now}
-}
-
 // record notes what u did; target must already be masked if it is a
-// number.
-func (a *auditLog) record(u User, source, action, target, detail string) {
-	e := AuditEntry{At: a.now(), User: u.Username, Role: u.Role, Tenant: u.Tenant, Source: source,
-		Action: action, Target: target, Detail: detail}
-	if detail == "" {
-		e.Detail = "done"
+// number. A failure to store the entry is logged: the action is done and
+// the log line has it.
+func (a *auditLog) record(ctx context.Context, u User, source, action, target, outcome string) {
+	if outcome == "" {
+		outcome = "done"
 	}
-	a.log.Info("console audit", "user", e.User, "role", string(e.Role), "tenant", e.Tenant, "source", e.Source,
-		"action", e.Action, "target", e.Target, "outcome", e.Detail)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.recent = append(a.recent, e)
-	if len(a.recent) > auditKeep {
-		a.recent = append(a.recent[:0:0], a.recent[len(a.recent)-auditKeep:]...)
+	e := gateway.AuditEntry{At: a.now(), User: u.Username, Role: string(u.Role), Tenant: u.Tenant, Source: source,
+		Action: action, Target: target, Outcome: outcome}
+	a.log.Info("console audit", "user", e.User, "role", e.Role, "tenant", e.Tenant, "source", e.Source,
+		"action", e.Action, "target", e.Target, "outcome", e.Outcome)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	defer cancel()
+	if err := a.store.RecordAudit(ctx, e); err != nil {
+		a.log.Error("console audit entry not stored", "user", e.User, "action", e.Action, "err", err)
 	}
 }
 
 // list returns the entries a user may see, newest first: a user limited
 // to a tenant sees only that tenant's users' entries.
-func (a *auditLog) list(tenant string) []AuditEntry {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []AuditEntry
-	for i := len(a.recent) - 1; i >= 0; i-- {
-		if tenant == "" || a.recent[i].Tenant == tenant {
-			out = append(out, a.recent[i])
-		}
-	}
-	return out
+func (a *auditLog) list(ctx context.Context, tenant string) ([]gateway.AuditEntry, error) {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	return a.store.ListAudit(ctx, tenant, auditKeep)
 }

@@ -164,7 +164,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	token, ss := c.sessions.create(u)
 	c.setCookie(w, r, sessionCookie, token, int(c.opts.Config.SessionTTL.Seconds()))
 	c.setCookie(w, r, loginCookie, "", -1)
-	c.audit.record(ss.user, src, "sign-in", "", "")
+	c.audit.record(r.Context(), ss.user, src, "sign-in", "", "")
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
@@ -174,7 +174,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, ss *session) {
 		c.sessions.end(ck.Value)
 	}
 	c.setCookie(w, r, sessionCookie, "", -1)
-	c.audit.record(ss.user, guard.Source(r.RemoteAddr), "sign-out", "", "")
+	c.audit.record(r.Context(), ss.user, guard.Source(r.RemoteAddr), "sign-out", "", "")
 	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 }
 

@@ -283,6 +283,12 @@ func TestRoles(t *testing.T) {
 	if !strings.Contains(body, "opted out</strong>") || strings.Contains(body, "not opted out") {
 		t.Errorf("the number is not opted out:\n%s", body)
 	}
+	if !regexp.MustCompile(`<tr><td>\+254712345678</td><td>[^<]+</td><td>console:mfi-op</td></tr>`).MatchString(body) {
+		t.Errorf("the opt-out list lacks the number with who put it there:\n%s", body)
+	}
+	if _, body := b.get("/console/optouts?tenant=mfi-a"); !strings.Contains(body, "<td>+2547*****678</td>") || strings.Contains(body, "+254712345678") {
+		t.Errorf("the viewer's opt-out list does not mask the number:\n%s", body)
+	}
 	if _, body := op.get("/console/audit"); !strings.Contains(body, "opt-out") || !strings.Contains(body, "mfi-a +2547*****678") {
 		t.Errorf("audit lacks the opt-out with its masked number:\n%s", body)
 	}

@@ -36,8 +36,8 @@
 //   - Every operator action, and every sign-in and sign-out, is an audit
 //     entry: one "console audit" log line at info level (who, role,
 //     tenant, source address, action, target, outcome; numbers masked)
-//     and the audit page's latest 500 entries on this node. Logs never
-//     hold a full number or a message text.
+//     and a row of the store's audit trail (gateway.AuditTrail), which the
+//     audit page reads. Logs never hold a full number or a message text.
 //   - Answers carry a Content-Security-Policy allowing only the console's
 //     own script and stylesheet, and may not be framed or cached.
 package console

@@ -115,7 +115,7 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, ss *session, back,
 		outcome = "failed: " + mask.Text(err.Error())
 		flash = fmt.Sprintf("%s %s failed: %s", action, target, free(ss, err.Error()))
 	}
-	c.audit.record(ss.user, guard.Source(r.RemoteAddr), action, target, outcome)
+	c.audit.record(r.Context(), ss.user, guard.Source(r.RemoteAddr), action, target, outcome)
 	c.finish(w, r, ss, back, flash)
 }
 
@@ -382,11 +382,30 @@ type optoutsData struct {
 	Checked        bool
 	OptedOut       bool
 	Err            string
+	List           []gateway.OptOutEntry // the tenant's, latest first, numbers as the user may see them
 }
+
+// optoutsListed is how many numbers the opt-out page lists.
+const optoutsListed = 200
 
 func (c *Console) optouts(w http.ResponseWriter, r *http.Request, ss *session) {
 	q := r.URL.Query()
 	d := optoutsData{Tenants: c.tenants(ss), Tenant: q.Get("tenant"), Number: strings.TrimSpace(q.Get("number"))}
+	if d.Tenant == "" && len(d.Tenants) > 0 {
+		d.Tenant = d.Tenants[0].ID
+	}
+	if t, ok := c.tenant(ss, d.Tenant); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+		list, err := c.opts.Store.ListOptOuts(ctx, t.ID, optoutsListed)
+		cancel()
+		if err != nil {
+			d.Err = "The opt-out list could not be read: " + err.Error()
+		}
+		for _, e := range list {
+			e.Number = num(ss, e.Number)
+			d.List = append(d.List, e)
+		}
+	}
 	if d.Number != "" {
 		t, ok := c.tenant(ss, d.Tenant)
 		n, err := gateway.NormalizeNumber(d.Number, t.DefaultRegion)
@@ -436,7 +455,12 @@ func (c *Console) optoutAction(w http.ResponseWriter, r *http.Request, ss *sessi
 }
 
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {
-	c.render(w, r, ss, "audit", "Audit", c.audit.list(ss.user.Tenant))
+	entries, err := c.audit.list(r.Context(), ss.user.Tenant)
+	d := map[string]any{"Entries": entries, "Err": ""}
+	if err != nil {
+		d["Err"] = "The audit trail could not be read: " + err.Error()
+	}
+	c.render(w, r, ss, "audit", "Audit", d)
 }
 
 // byCount orders failure reasons, most first.

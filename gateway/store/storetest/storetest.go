@@ -77,6 +77,8 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"ReceiptsPruned", testReceiptsPruned},
 		{"InboundResend", testInboundResend},
 		{"OptOutList", testOptOutList},
+		{"ListOptOuts", testListOptOuts},
+		{"AuditTrail", testAuditTrail},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
@@ -1904,6 +1906,72 @@ func testOptOutList(t *testing.T, e *env) {
 	many[1100] = a
 	if got, err := e.s.OptedOut(ctx, "t1", many); err != nil || !got[a] || len(got) != 1 {
 		t.Errorf("OptedOut over 1,200 numbers = %v, %v", got, err)
+	}
+}
+
+// ListOptOuts lists a tenant's numbers, the latest first, with the word
+// each used; an opt-in takes a number off.
+func testListOptOuts(t *testing.T, e *env) {
+	ctx := t.Context()
+	for i, n := range []string{"+254700000001", "+254700000002", "+254700000003"} {
+		if err := e.s.SetOptOut(ctx, "t1", n, true, fmt.Sprintf("STOP%d", i)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // distinct opt-out times, whatever the clock's grain
+	}
+	if err := e.s.SetOptOut(ctx, "t1", "+254700000002", false, "START"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.SetOptOut(ctx, "t2", "+254700000009", true, "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	got, err := e.s.ListOptOuts(ctx, "t1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Number != "+254700000003" || got[0].Keyword != "STOP2" || got[1].Number != "+254700000001" || got[0].At.Before(got[1].At) || got[1].At.IsZero() {
+		t.Fatalf("ListOptOuts = %+v", got)
+	}
+	if one, err := e.s.ListOptOuts(ctx, "t1", 1); err != nil || len(one) != 1 || one[0].Number != "+254700000003" {
+		t.Errorf("ListOptOuts limit 1 = %+v, %v", one, err)
+	}
+	if none, err := e.s.ListOptOuts(ctx, "t3", 0); err != nil || len(none) != 0 {
+		t.Errorf("a tenant without opt-outs: %+v, %v", none, err)
+	}
+}
+
+// The audit trail keeps entries across a reopen, newest first, and lists
+// one tenant's users' entries alone.
+func testAuditTrail(t *testing.T, e *env) {
+	ctx := t.Context()
+	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	entries := []gateway.AuditEntry{
+		{At: at, User: "noc", Role: "operator", Source: "10.0.0.1", Action: "pause-carrier", Target: "c1", Outcome: "done"},
+		{At: at.Add(time.Second), User: "mfi", Role: "operator", Tenant: "t1", Source: "10.0.0.2", Action: "opt-out", Target: "t1 +2547*****001", Outcome: "done"},
+		{User: "noc", Role: "operator", Source: "10.0.0.1", Action: "resume-carrier", Target: "c1", Outcome: "failed: no carrier"},
+	}
+	for _, en := range entries {
+		if err := e.s.RecordAudit(ctx, en); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reopen()
+	all, err := e.s.ListAudit(ctx, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 || all[0].Action != "resume-carrier" || all[0].At.IsZero() || all[2] != entries[0] {
+		t.Fatalf("ListAudit = %+v", all)
+	}
+	if got := all[1]; got != entries[1] {
+		t.Errorf("entry read back as %+v, want %+v", got, entries[1])
+	}
+	if t1, err := e.s.ListAudit(ctx, "t1", 0); err != nil || len(t1) != 1 || t1[0].User != "mfi" {
+		t.Errorf("ListAudit t1 = %+v, %v", t1, err)
+	}
+	if two, err := e.s.ListAudit(ctx, "", 2); err != nil || len(two) != 2 {
+		t.Errorf("ListAudit limit 2 = %d entries, %v", len(two), err)
 	}
 }
 
