@@ -77,18 +77,19 @@ func NewDigest(opts DigestOptions) (*Digest, error) {
 	return &Digest{opts: opts, log: opts.Log.With("job", "digest")}, nil
 }
 
-// Run sends the digest every day at its time until ctx ends. A digest
-// that fails (Fineract or the gateway unavailable) is tried again every
-// minute for an hour.
+// Run sends the digest every day at its time until ctx ends; a reload
+// that changes the time applies at once. A digest that fails (Fineract or
+// the gateway unavailable) is tried again every minute for an hour.
 func (d *Digest) Run(ctx context.Context) error {
 	first := true
 	for {
+		changed := d.opts.Notifier.updated()
 		s := d.opts.Notifier.settings.Load().digest
-		if s == nil { // a reload removed the digest: look again later
+		if s == nil { // a reload removed the digest: wait for one that adds it
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-d.opts.Clock.After(time.Minute):
+			case <-changed:
 				continue
 			}
 		}
@@ -102,6 +103,8 @@ func (d *Digest) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
+			case <-changed: // a reload may have moved the time
+				continue
 			case <-d.opts.Clock.After(wait):
 			}
 		}

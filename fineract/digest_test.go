@@ -166,3 +166,57 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("%d submits after a restart, want 1", n)
 	}
 }
+
+// TestDigestReload: a reload that moves the digest's time applies to the
+// wait already under way.
+func TestDigestReload(t *testing.T) {
+	fake, err := fakefineract.New(os.DirFS("testdata/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := newClient(t, newServer(t, fake), 5*time.Second, nil)
+	gw := &recorder{}
+	texts, err := fineract.NewTexts(fineract.TextConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &fineract.EventsConfig{Digest: &fineract.DigestConfig{At: "17:30", TimeZone: "Africa/Nairobi"}}
+	n, err := fineract.NewNotifier(fineract.NotifierOptions{Gateway: gw, Fineract: fc, Region: "KE"}, events, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nairobi, _ := time.LoadLocation("Africa/Nairobi")
+	clock := &fakeClock{now: time.Date(2025, 4, 9, 16, 0, 0, 0, nairobi)}
+	d, err := fineract.NewDigest(fineract.DigestOptions{Notifier: n, Fineract: fc, Gateway: gw, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if clock.waiting() != 1 {
+			return fmt.Errorf("%d waiting", clock.waiting())
+		}
+		return nil
+	})
+	events.Digest.At = "16:30"
+	if err := n.Update(events, texts); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if clock.waiting() != 2 { // the 17:30 wait, abandoned, and 16:30's
+			return fmt.Errorf("%d waiting", clock.waiting())
+		}
+		return nil
+	})
+	clock.Advance(30 * time.Minute)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if sent := gw.all(); len(sent) != 1 || sent[0].GetClientRef() != "fineract-digest:2025-04-09:5" {
+			return fmt.Errorf("sent %v", sent)
+		}
+		return nil
+	})
+}

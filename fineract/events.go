@@ -79,6 +79,9 @@ type Notifier struct {
 	settings atomic.Pointer[eventSettings]
 	retryFor atomic.Int64 // time.Duration
 	queue    chan *queued
+
+	mu      sync.Mutex
+	changed chan struct{} // closed by the next Update
 }
 
 type queued struct {
@@ -113,7 +116,7 @@ func NewNotifier(opts NotifierOptions, cfg *EventsConfig, texts *Texts) (*Notifi
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	n := &Notifier{opts: opts, log: opts.Log, queue: make(chan *queued, opts.Queue)}
+	n := &Notifier{opts: opts, log: opts.Log, queue: make(chan *queued, opts.Queue), changed: make(chan struct{})}
 	if err := n.Update(cfg, texts); err != nil {
 		return nil, err
 	}
@@ -134,7 +137,19 @@ func (n *Notifier) Update(cfg *EventsConfig, texts *Texts) error {
 	}
 	n.retryFor.Store(int64(retry))
 	n.settings.Store(s)
+	n.mu.Lock()
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.mu.Unlock()
 	return nil
+}
+
+// updated is closed by the next Update: the digest then reads its time
+// again.
+func (n *Notifier) updated() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.changed
 }
 
 // Enqueue hands a hook to the workers; false means the queue is full.
