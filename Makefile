@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed python-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed python-installed java-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 # The console's browser test writes a PNG of each page here (never committed).
 SCREENSHOTS := $(CURDIR)/$(BIN)/console-screenshots
 
-test: lint proto-check proto-lint docs-check postgres-installed chromium-installed python-installed
+test: lint proto-check proto-lint docs-check postgres-installed chromium-installed python-installed java-installed
 	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
 	SMSGW_CONSOLE_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race -count=1 -timeout 9m $(PKGS)
 	@echo "== console screenshots: $(SCREENSHOTS)"
@@ -77,6 +77,18 @@ python-installed:
 	@{ /usr/bin/python3 -c 'import grpc, google.protobuf' && command -v grpc_python_plugin; } >/dev/null 2>&1 || { \
 	  echo "== installing python3-grpcio, python3-protobuf, protobuf-compiler-grpc (Debian) for the Python example"; \
 	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-grpcio python3-protobuf protobuf-compiler-grpc; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
+
+# The Java client example's test (examples/java) builds it offline with
+# Debian's JDK and grpc-java jars, and generates its classes with protoc's
+# Java output and Debian's grpc-java plugin.
+JAVA_PACKAGES := default-jdk-headless libgrpc-java protobuf-compiler-grpc-java-plugin libprotobuf-java libnetty-java \
+	libperfmark-java libguava-java libjsr305-java liberror-prone-java libgeronimo-annotation-1.3-spec-java
+java-installed:
+	@{ command -v javac && command -v grpc_java_plugin && ls /usr/share/java/grpc-netty.jar /usr/share/java/netty-transport.jar \
+	  /usr/share/java/perfmark-api.jar /usr/share/java/geronimo-annotation-1.3-spec.jar /usr/share/java/protobuf.jar; } >/dev/null 2>&1 || { \
+	  echo "== installing Debian's JDK and grpc-java for the Java example"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(JAVA_PACKAGES); } >$$log 2>&1 \
 	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 protoc-installed:
