@@ -27,6 +27,7 @@ func (g consoleGateway) ExplainRoute(tenant, to, from string) (*grpcapi.Explanat
 func (g consoleGateway) Routes() []routing.Route     { return g.a.config().Routes }
 func (g consoleGateway) Tenants() []gateway.Tenant   { return g.a.config().EngineTenants() }
 func (g consoleGateway) ResetBreaker(carrier string) { g.a.router.ResetBreaker(carrier) }
+func (g consoleGateway) Reload() ([]string, error)   { return g.a.Reload() }
 
 // webConsole is the console as one of the app's interfaces: its routes on
 // the HTTP listener, its users reloaded with the config.

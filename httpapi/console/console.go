@@ -34,6 +34,9 @@ type Gateway interface {
 	Tenants() []gateway.Tenant
 	// ResetBreaker closes a carrier's breaker now.
 	ResetBreaker(carrier string)
+	// Reload rereads the config file and applies what may change live,
+	// or refuses it whole saying why; it returns the paths that changed.
+	Reload() ([]string, error)
 }
 
 // Options wire a console.
@@ -169,6 +172,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		"GET /console/carriers":  c.page(all, false, c.carriers),
 		"POST /console/carriers": c.page(op, true, c.carrierAction),
 		"GET /console/routes":    c.page(all, false, c.routes),
+		"POST /console/routes":   c.page(op, true, c.reload),
 		"GET /console/messages":  c.page(all, false, c.messages),
 		"GET /console/message":   c.page(all, false, c.message),
 		"POST /console/message":  c.page(op, false, c.messageAction),

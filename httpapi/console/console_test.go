@@ -2,11 +2,14 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -341,4 +344,85 @@ func TestLiveStream(t *testing.T) {
 	if anon.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("live without a session: %d", anon.StatusCode)
 	}
+}
+
+// reloadFile is a gateway config with a console; %s are the SMSC's host
+// and port, the store's path, the route's cost and noc's role.
+const reloadFile = `listen: {grpc: "127.0.0.1:0", http: "127.0.0.1:0"}
+store: {driver: sqlite, path: %s}
+tenants:
+  - {id: mfi-a, api_keys: ["tenant-a-key-0001"], default_region: KE, sender: MFI-A}
+carriers:
+  - name: sim
+    smpp: {host: %s, port: %s, system_id: mfi, password: secret}
+routes:
+  - {prefix: "+254", carrier: sim, cost: %s, currency: KES}
+console:
+  users:
+    - {username: noc, role: %s, password_hash: "` + operatorHash + `"}
+    - {username: ops, role: operator, password_hash: "` + viewerHash + `"}
+`
+
+// An operator reloads the config file from the routes page: the page
+// says what changed, or why the file was refused; a user whose role the
+// file changed is signed out at once, others stay.
+func TestReloadFromTheConsole(t *testing.T) {
+	sim := smsc.NewServer()
+	t.Cleanup(sim.Close)
+	host, port, _ := strings.Cut(sim.Addr(), ":")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "smsgw.yaml")
+	write := func(cost, role string) {
+		t.Helper()
+		if err := os.WriteFile(path, fmt.Appendf(nil, reloadFile, filepath.Join(dir, "smsgw.db"), host, port, cost, role), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("0.8", "operator")
+	cfg, err := app.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := apptest.StartWith(t, cfg, app.Options{ConfigPath: path})
+	g := &gw{app: a, sim: sim, base: "http://" + a.HTTPAddr()}
+	noc, ops := g.browser(t), g.browser(t)
+	noc.signIn("noc", operatorPass)
+	ops.signIn("ops", viewerPass)
+
+	write("0.5", "operator")
+	noc.get("/console/routes")
+	if resp, _ := noc.post("/console/routes", url.Values{"action": {"reload"}, "csrf": {noc.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reload: %d", resp.StatusCode)
+	}
+	if _, body := noc.get("/console/routes"); !strings.Contains(body, "Config reloaded; changed: routes[0].cost.") || !strings.Contains(body, "0.5 KES") {
+		t.Fatalf("routes page after the reload:\n%s", body)
+	}
+	// A change that needs a restart is refused whole, and the page says so.
+	if err := os.WriteFile(path, []byte(strings.Replace(string(must(os.ReadFile(path))), "sender: MFI-A", "sender: MFI-A}\n  - {id: mfi-z, api_keys: [\"tenant-z-key-0009\"], default_region: KE, sender: Z", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noc.post("/console/routes", url.Values{"action": {"reload"}, "csrf": {noc.csrf}})
+	if _, body := noc.get("/console/routes"); !strings.Contains(body, "Reload refused, nothing changed") || !strings.Contains(body, "cannot change without a restart") {
+		t.Fatalf("routes page after a refused reload:\n%s", body)
+	}
+	// noc becomes a viewer: their session ends; ops's stays.
+	write("0.5", "viewer")
+	ops.post("/console/routes", url.Values{"action": {"reload"}, "csrf": {ops.csrf}})
+	if resp, _ := noc.get("/console/overview"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("noc's session outlived the change of role: %d", resp.StatusCode)
+	}
+	if _, body := ops.get("/console/audit"); strings.Count(body, "reload-config") != 3 || !strings.Contains(body, "refused: ") {
+		t.Errorf("the audit trail lacks the reloads:\n%s", body)
+	}
+	noc.signIn("noc", operatorPass)
+	if _, body := noc.get("/console/routes"); strings.Contains(body, `id="reload"`) || !strings.Contains(body, "noc · viewer") {
+		t.Errorf("noc signed in again is not a viewer:\n%s", body)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -26,10 +26,10 @@
 //     interface "console"), per source address and per username; an
 //     unknown username costs the same bcrypt comparison as a known one.
 //   - Roles: a viewer reads; an operator also acts. An action that changes
-//     the gateway for every tenant (pausing a carrier, resetting a breaker)
-//     needs an operator not limited to a tenant. A user limited to a tenant
-//     sees only that tenant's messages, inbound messages, opt-outs and
-//     audit entries. Checks run on the server for every request; hiding a
+//     the gateway for every tenant (pausing a carrier, resetting a breaker,
+//     reloading the config) needs an operator not limited to a tenant. A
+//     user limited to a tenant sees only that tenant's messages, inbound
+//     messages, opt-outs and audit entries. Checks run on the server for every request; hiding a
 //     button is only a courtesy.
 //   - Viewers never see a full phone number (internal/mask) or a message
 //     text; error texts shown to them go through mask.Text.

@@ -169,6 +169,22 @@ func (c *Console) routes(w http.ResponseWriter, r *http.Request, ss *session) {
 	c.render(w, r, ss, "routes", "Routes", d)
 }
 
+// reload rereads the config file: the routes page shows what changed, or
+// why the file was refused.
+func (c *Console) reload(w http.ResponseWriter, r *http.Request, ss *session) {
+	changed, err := c.opts.Gateway.Reload()
+	outcome, flash := "done", "Config reloaded: nothing changed."
+	if len(changed) > 0 {
+		outcome = "changed " + strings.Join(changed, ", ")
+		flash = "Config reloaded; changed: " + strings.Join(changed, ", ") + "."
+	}
+	if err != nil {
+		outcome, flash = "refused: "+mask.Text(err.Error()), "Reload refused, nothing changed:\n"+err.Error()
+	}
+	c.audit.record(r.Context(), ss.user, guard.Source(r.RemoteAddr), "reload-config", "", outcome)
+	c.finish(w, r, ss, "/console/routes", flash)
+}
+
 // messageRow is one message in a search result.
 type messageRow struct {
 	ID, Tenant, ClientRef, To, From, Status, Carrier, LastError string
