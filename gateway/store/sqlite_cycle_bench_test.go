@@ -4,8 +4,8 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // BenchmarkWriterCycle pushes messages through their whole life on the
@@ -20,7 +21,8 @@ import (
 // one Accept of 64, one Claim, 64 RecordSubmits of one part each queued
 // into one batch (as the dispatcher's workers record them), and one
 // RecordReceipts of 64 (as a carrier connection hands them over); client
-// refs are random, as the Go client makes them. Its
+// refs are random, as many clients make them (the Go client's are
+// time-ordered); carrier ids are decimal. Its
 // cpu-µs/msg is the process's CPU time (user and system, getrusage) per
 // message: the writer's work, nearly all of it, without the fsync waits,
 // and far less sensitive than throughput to whatever else runs on the box.
@@ -50,7 +52,7 @@ func BenchmarkWriterCycle(b *testing.B) {
 		for j, m := range claimed {
 			wg.Go(func() {
 				err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: m.ID, Carrier: "c1",
-					CarrierID: fmt.Sprintf("id-%d-%d", i, j), Cost: 0.8, Currency: "KES"}})
+					CarrierID: carrierID(i, j), Cost: 0.8, Currency: "KES"}})
 				if err != nil {
 					b.Error(err)
 				}
@@ -61,7 +63,8 @@ func BenchmarkWriterCycle(b *testing.B) {
 		wg.Wait()
 		rs := make([]gateway.Receipt, n)
 		for j := range rs {
-			rs[j] = gateway.Receipt{Carrier: "c1", CarrierID: fmt.Sprintf("id-%d-%d", i, j),
+			id := carrierID(i, j)
+			rs[j] = gateway.Receipt{Carrier: "c1", CarrierID: id, AltIDs: smstext.AltIDs(id, smstext.IDAuto),
 				Status: gateway.StatusDelivered, State: "DELIVRD"}
 		}
 		if matched, err := s.RecordReceipts(ctx, rs); err != nil || matched.Matched != n {
@@ -70,6 +73,13 @@ func BenchmarkWriterCycle(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N*n), "cpu-µs/msg")
+}
+
+// carrierID is the id the carrier gives message j of iteration i: decimal,
+// as many carriers' are, so its receipt carries the other readings an SMPP
+// bind with the default id base (auto) adds.
+func carrierID(i, j int) string {
+	return strconv.Itoa(1_000_000_000 + i*64 + j)
 }
 
 // processCPU is the user and system CPU time the process has used.

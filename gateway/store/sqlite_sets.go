@@ -353,12 +353,39 @@ var keepReceiptRow = []string{"?", "?", "?", "?", "?", "?", "?", "?"}
 // receipts that matched nothing kept with one more.
 func (w *wtx) recordReceipts(calls []*receiptCall) error {
 	rs := receiptSet{w: w, msgs: make(map[string]*receiptMsg), targets: make(map[idKey]*receiptTgt)}
+	// First the ids the receipts carry; their other readings (AltIDs,
+	// two or three a receipt with id base auto) only for the receipts
+	// that may need them, which are few (see altsNeeded).
 	var keys []any
 	seen := make(map[idKey]bool)
+	named := make(map[idKey]int) // how many receipts of the group name a key, by any of their ids
 	for _, c := range calls {
 		c.tally = gateway.ReceiptTally{}
 		for _, r := range c.rs {
 			for _, id := range receiptIDs(r) {
+				named[idKey{r.Carrier, id}]++
+			}
+			k := idKey{r.Carrier, r.CarrierID}
+			if r.CarrierID == "" || seen[k] {
+				continue
+			}
+			seen[k] = true
+			keys = append(keys, r.Carrier, r.CarrierID)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if err := w.queryRows(targetsQuery, nil, keys, rs.scan); err != nil {
+		return err
+	}
+	keys = keys[:0]
+	for _, c := range calls {
+		for _, r := range c.rs {
+			if !rs.altsNeeded(r, w.nowNs, named) {
+				continue
+			}
+			for _, id := range r.AltIDs {
 				k := idKey{r.Carrier, id}
 				if id == "" || seen[k] {
 					continue
@@ -368,11 +395,10 @@ func (w *wtx) recordReceipts(calls []*receiptCall) error {
 			}
 		}
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	if err := w.queryRows(targetsQuery, nil, keys, rs.scan); err != nil {
-		return err
+	if len(keys) > 0 {
+		if err := w.queryRows(targetsQuery, nil, keys, rs.scan); err != nil {
+			return err
+		}
 	}
 	for _, m := range rs.msgs {
 		slices.SortFunc(m.parts, func(a, b partState) int { return a.idx - b.idx })
@@ -481,6 +507,25 @@ func (rs *receiptSet) scan(rows *sql.Rows) error {
 		t.at = max(t.at, submittedAt)
 	}
 	return nil
+}
+
+// altsNeeded says whether pick may look past r's own id to its other
+// readings while the group is applied, so their targets must be loaded
+// too. It may not when r's id names a part that takes r as loaded and no
+// other receipt of the group names that id (by any reading): only a
+// receipt applied to that id changes its parts, so the part still takes r
+// when r's turn comes, and pick stops at r's own id. Both loads run before
+// any receipt is applied, in one transaction, so they read one state.
+func (rs *receiptSet) altsNeeded(r gateway.Receipt, now int64, named map[idKey]int) bool {
+	if len(r.AltIDs) == 0 || r.CarrierID == "" { // the latter is never applied
+		return false
+	}
+	k := idKey{r.Carrier, r.CarrierID}
+	if named[k] > 1 {
+		return true
+	}
+	t, ok := rs.target(k)
+	return !ok || !t.takes(r, now)
 }
 
 // target is the receiptTarget of key as the group has left it so far.

@@ -13,6 +13,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/store/storetest"
 	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/smstext"
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
@@ -506,6 +507,102 @@ func TestGroupedSubmitsAndReceiptsMatchOneByOne(t *testing.T) {
 	} {
 		if !strings.Contains(b, line+"\n") {
 			t.Errorf("batched state lacks %q:\n%s", line, b)
+		}
+	}
+}
+
+// A receipt group loads the targets of the receipts' other id readings
+// (AltIDs) only for the receipts that may need them; what it leaves must
+// be what the same receipts leave applied one call each: a repeated id
+// whose first receipt finalizes its part goes on to its other readings,
+// an id that names nothing finds its part under another reading, and an
+// id that names nothing under any reading is kept.
+func TestReceiptReadingsGroupedMatchOneByOne(t *testing.T) {
+	const c = "c1"
+	id := func(n int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", n) }
+	subs := []gateway.SubmitRecord{ // message n, part, carrier id
+		{MessageID: id(1), Carrier: c, CarrierID: "10"},
+		{MessageID: id(2), Carrier: c, CarrierID: "a"}, // 10 read as hex
+		{MessageID: id(3), Carrier: c, CarrierID: "255"},
+		{MessageID: id(4), Carrier: c, CarrierID: "ff"},
+		{MessageID: id(5), Carrier: c, CarrierID: "20"},
+		{MessageID: id(5), Index: 1, Carrier: c, CarrierID: "14"}, // 20 in hex
+		{MessageID: id(6), Carrier: c, CarrierID: "c"},            // 12 in hex
+		{MessageID: id(7), Carrier: c, CarrierID: "30"},           // final before the group
+		{MessageID: id(8), Carrier: c, CarrierID: "1e"},           // 30 in hex
+	}
+	rec := func(carrierID string, st gateway.Status) gateway.Receipt {
+		return gateway.Receipt{Carrier: c, CarrierID: carrierID, AltIDs: smstext.AltIDs(carrierID, smstext.IDAuto),
+			Status: st, State: string(st)}
+	}
+	receipts := []gateway.Receipt{
+		rec("10", gateway.StatusDelivered),
+		rec("10", gateway.StatusDelivered), // 10 is final now: a (message 2)
+		rec("255", gateway.StatusSubmitted),
+		rec("ff", gateway.StatusDelivered),
+		rec("255", gateway.StatusUndelivered),
+		rec("20", gateway.StatusUndelivered),
+		rec("14", gateway.StatusDelivered),
+		rec("12", gateway.StatusDelivered), // nothing under 12: c (message 6)
+		rec("99", gateway.StatusDelivered), // nothing under any reading: kept
+		rec("14", gateway.StatusDelivered), // 14 is final: 20 is final too: stale
+		rec("30", gateway.StatusDelivered), // 30 was final before: 1e (message 8)
+	}
+	setup := func(s *sqliteStore) {
+		var msgs []*gateway.Message
+		for n := 1; n <= 8; n++ {
+			m := oneMsg("t1")
+			m.ID = id(n)
+			if n == 5 {
+				m.Parts = []gateway.Part{{Index: 0}, {Index: 1}}
+			}
+			msgs = append(msgs, m)
+		}
+		if _, err := s.Accept(t.Context(), msgs); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecordSubmits(t.Context(), subs); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordReceipts(t.Context(), []gateway.Receipt{{Carrier: c, CarrierID: "30", Status: gateway.StatusDelivered}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := openTest(t, filepath.Join(t.TempDir(), "one.db"))
+	setup(one)
+	var want gateway.ReceiptTally
+	for _, r := range receipts {
+		n, err := one.RecordReceipts(t.Context(), []gateway.Receipt{r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want.Matched, want.Held, want.Stale = want.Matched+n.Matched, want.Held+n.Held, want.Stale+n.Stale
+	}
+	group := openTest(t, filepath.Join(t.TempDir(), "group.db"))
+	setup(group)
+	got, err := group.RecordReceipts(t.Context(), receipts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Matched != want.Matched || got.Held != want.Held || got.Stale != want.Stale {
+		t.Errorf("grouped tally %+v, one by one %+v", got, want)
+	}
+	a, b := dumpState(t, one), dumpState(t, group)
+	if a != b {
+		t.Errorf("state one by one:\n%s\nstate grouped:\n%s", a, b)
+	}
+	for _, line := range []string{
+		"msg " + id(1) + " DELIVERED",
+		"msg " + id(2) + " DELIVERED",
+		"msg " + id(3) + " UNDELIVERED",
+		"msg " + id(4) + " DELIVERED",
+		"msg " + id(5) + " UNDELIVERED",
+		"msg " + id(6) + " DELIVERED",
+		"msg " + id(8) + " DELIVERED",
+		"unmatched c1 99 DELIVERED",
+	} {
+		if !strings.Contains(b, line+" ") {
+			t.Errorf("grouped state lacks %q:\n%s", line, b)
 		}
 	}
 }
