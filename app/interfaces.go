@@ -71,6 +71,7 @@ type InterfaceEnv struct {
 var InterfaceKinds = []InterfaceKind{
 	{Name: "message_gateway", Uses: func(*config.Config) bool { return true }, New: newFineract},
 	{Name: "kannel", Uses: usesKannel, New: newKannel},
+	{Name: "smpp_server", Uses: usesSMPPServer, New: newSMPPServer},
 }
 
 // fineract is Fineract's message-gateway API on the HTTP listener. Its

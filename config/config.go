@@ -27,6 +27,7 @@ import (
 	"github.com/openmf/smsgw/httpapi/messagegateway"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/routing"
+	smppserver "github.com/openmf/smsgw/smpp/server"
 	"github.com/openmf/smsgw/webhook"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	// Kannel, when set, serves Kannel's sendsms and status on its own
 	// listener (apps written for Kannel switch unchanged).
 	Kannel *kannel.Config `yaml:"kannel"`
+	// SMPPServer, when set, lets downstream applications bind to smsgw
+	// over SMPP as to a carrier (docs/smpp-server.md).
+	SMPPServer *smppserver.Config `yaml:"smpp_server"`
 	// Limits bound every listener and slow down credential guessing; see
 	// docs/security.md.
 	Limits Limits `yaml:"limits"`
@@ -483,6 +487,9 @@ func (c *Config) setDefaults() {
 		c.Store.Path = "./data/smsgw.db"
 	}
 	c.Limits.Config.SetDefaults()
+	if c.SMPPServer != nil {
+		c.SMPPServer.SetDefaults()
+	}
 	c.Limits.AutoReply.SetDefaults()
 	if c.Console != nil {
 		c.Console.SetDefaults()
@@ -692,6 +699,19 @@ func (c *Config) validate() []error {
 		for i, u := range cc.Users {
 			if u.Tenant != "" && !tenantIDs[u.Tenant] {
 				add("console.users[%d].tenant: %q is not a configured tenant", i, u.Tenant)
+			}
+		}
+	}
+	if sc := c.SMPPServer; sc != nil {
+		errs = append(errs, prefixed("smpp_server.", sc.Validate())...)
+		for i, a := range sc.Accounts {
+			if a.Tenant != "" && !tenantIDs[a.Tenant] {
+				add("smpp_server.accounts[%d].tenant: %q is not a configured tenant", i, a.Tenant)
+			}
+		}
+		for _, l := range []string{c.Listen.GRPC, c.Listen.HTTP} {
+			if sc.Listen == l && !strings.HasSuffix(l, ":0") {
+				add("smpp_server.listen: %s is also another listener", sc.Listen)
 			}
 		}
 	}

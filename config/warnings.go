@@ -85,6 +85,9 @@ func Warnings(c *Config, raw []byte) []string {
 			add("kannel.status_password: empty, so /status is open to anyone who reaches kannel.listen")
 		}
 	}
+	if sc := c.SMPPServer; sc != nil && !loopback(sc.Listen) && sc.TLS == nil {
+		add("smpp_server.listen: %s is reachable off this host without TLS: bind passwords and messages cross the network in clear; set smpp_server.tls or keep it on a private link", sc.Listen)
+	}
 	return out
 }
 

@@ -1,0 +1,54 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/openmf/smsgw/config"
+	"github.com/openmf/smsgw/gateway"
+	smppserver "github.com/openmf/smsgw/smpp/server"
+)
+
+// smppServer is the SMPP server interface: ESMEs bind to smsgw on its own
+// listener when the config has an smpp_server section.
+type smppServer struct {
+	srv *smppserver.Server
+}
+
+func usesSMPPServer(cfg *config.Config) bool { return cfg.SMPPServer != nil }
+
+func newSMPPServer(cfg *config.Config, env InterfaceEnv) (Interface, error) {
+	srv, err := smppserver.New(*cfg.SMPPServer, env.Engine, smppserver.Options{
+		Logger: env.Logger.With("api", "smpp"), Registerer: env.Registerer, Auth: env.Auth,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &smppServer{srv: srv}, nil
+}
+
+// Routes: the server has a listener of its own.
+func (s *smppServer) Routes() map[string]http.Handler { return nil }
+
+// TaskHandlers: receipts are delivered by the server's own followers.
+func (s *smppServer) TaskHandlers() map[string]gateway.TaskHandler { return nil }
+
+// Reload: accounts and the listener need a restart (the app refuses a
+// changed smpp_server section before asking).
+func (s *smppServer) Reload(*config.Config) (func(), error) { return func() {}, nil }
+
+// Start opens the SMPP listener.
+func (s *smppServer) Start() error { return s.srv.Start() }
+
+// Stop unbinds the ESMEs after answering what they sent.
+func (s *smppServer) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }
+
+// SMPPServer is the gateway's SMPP server, nil when the config has none.
+func (a *App) SMPPServer() *smppserver.Server {
+	for _, i := range a.interfaces {
+		if s, ok := i.(*smppServer); ok {
+			return s.srv
+		}
+	}
+	return nil
+}

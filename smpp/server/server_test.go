@@ -1,0 +1,123 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+
+	smppserver "github.com/openmf/smsgw/smpp/server"
+)
+
+// TestSubmitAndReceipt binds a transceiver, sends a text and gets its
+// receipt: submit_sm_resp carries smsgw's message id, the message is
+// stored as sent, and the receipt names that id in its text and TLVs.
+func TestSubmitAndReceipt(t *testing.T) {
+	a, sim, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}})
+	e := dial(t, addr).mustBind(pdu.Transceiver)
+	resp := e.submit("254712345678", "Your loan repayment of KES 500 is due")
+	if resp.CommandStatus != data.ESME_ROK || resp.MessageID == "" {
+		t.Fatalf("submit_sm_resp: %v %q", resp.CommandStatus, resp.MessageID)
+	}
+	m, err := a.Engine().Get(context.Background(), "mfi-a", resp.MessageID)
+	if err != nil {
+		t.Fatalf("the id answered is not smsgw's: %v", err)
+	}
+	if m.To != "+254712345678" || m.Text != "Your loan repayment of KES 500 is due" || m.From != "MFI-A" {
+		t.Errorf("stored %q → %q: %q", m.From, m.To, m.Text)
+	}
+	d := e.receiptFor(resp.MessageID)
+	body := messageText(t, d)
+	for _, want := range []string{"id:" + resp.MessageID + " ", "sub:001 dlvrd:001 ", "stat:DELIVRD err:000 text:Your loan repayment "} {
+		if !strings.Contains(body, want) {
+			t.Errorf("receipt text %q lacks %q", body, want)
+		}
+	}
+	if st := d.OptionalParameters[pdu.TagMessageStateOption].Data; len(st) != 1 || st[0] != 2 {
+		t.Errorf("message_state %v, want [2] (DELIVERED)", st)
+	}
+	if d.SourceAddr.Address() != "254712345678" || d.DestAddr.Address() != "MFI-A" {
+		t.Errorf("receipt from %q to %q", d.SourceAddr.Address(), d.DestAddr.Address())
+	}
+	if n := len(sim.Submits()); n != 1 {
+		t.Errorf("the carrier got %d submits, want 1", n)
+	}
+}
+
+// TestSubmitRefusals: what the gateway refuses is answered with the
+// status naming the field, and nothing is stored.
+func TestSubmitRefusals(t *testing.T) {
+	_, _, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}})
+	e := dial(t, addr).mustBind(pdu.Transmitter)
+	if r := e.submit("12", "hello"); r.CommandStatus != data.ESME_RINVDSTADR {
+		t.Errorf("bad number: %v, want ESME_RINVDSTADR", r.CommandStatus)
+	}
+	p := submitSM(t, "254712345678", text(t, "hello"))
+	p.SourceAddr = address(t, 5, 0, "NOT-MINE")
+	e.send(p)
+	if r := e.answerTo(p.GetSequenceNumber()); r.GetHeader().CommandStatus != data.ESME_RINVSRCADR {
+		t.Errorf("a sender not the tenant's: %v, want ESME_RINVSRCADR", status(r))
+	}
+	e2 := dial(t, addr)
+	if st := e2.bind(pdu.Receiver, "bank", "secret"); st != data.ESME_ROK {
+		t.Fatal(st)
+	}
+	if resp := e2.submit("254712345678", "hello"); resp.CommandStatus != data.ESME_RINVBNDSTS {
+		t.Errorf("submit on a receiver: %v, want ESME_RINVBNDSTS", resp.CommandStatus)
+	}
+}
+
+// TestBindRefusals: a wrong password and an unknown system_id get the
+// same ESME_RINVPASWD; past the back-off's free failures even the right
+// password is refused for a while; allow_ip and max_binds refuse too.
+func TestBindRefusals(t *testing.T) {
+	acc := account(t)
+	acc.MaxBinds = 1
+	other := smppserver.Account{SystemID: "far", PasswordHash: hash(t, "pw"), Tenant: "mfi-a", AllowIP: []string{"10.0.0.0/8"}}
+	_, _, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{acc, other}})
+
+	first := dial(t, addr).mustBind(pdu.Transceiver)
+	e := dial(t, addr)
+	if st := e.bind(pdu.Transmitter, "bank", "secret"); st != data.ESME_RBINDFAIL {
+		t.Errorf("a bind over max_binds: %v, want ESME_RBINDFAIL", st)
+	}
+	if st := dial(t, addr).bind(pdu.Transceiver, "far", "pw"); st != data.ESME_RBINDFAIL {
+		t.Errorf("a bind from outside allow_ip: %v, want ESME_RBINDFAIL", st)
+	}
+	for i, c := range []struct{ id, pw string }{{"bank", "wrong"}, {"nobody", "secret"}} {
+		e := dial(t, addr)
+		if st := e.bind(pdu.Transceiver, c.id, c.pw); st != data.ESME_RINVPASWD {
+			t.Errorf("%d: %v, want ESME_RINVPASWD", i, st)
+		}
+		e.closed()
+	}
+	// Three more wrong passwords make five: the next attempt backs off.
+	for range 3 {
+		dial(t, addr).bind(pdu.Transceiver, "bank", "wrong")
+	}
+	first.send(pdu.NewUnbind())
+	first.closed()
+	if st := dial(t, addr).bind(pdu.Transceiver, "bank", "secret"); st != data.ESME_RINVPASWD {
+		t.Errorf("the right password while backing off: %v, want ESME_RINVPASWD", st)
+	}
+}
+
+// TestEnquireLinkAndUnbind: enquire_link is answered; unbind is answered
+// and the connection closed.
+func TestEnquireLinkAndUnbind(t *testing.T) {
+	_, _, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}})
+	e := dial(t, addr).mustBind(pdu.Transceiver)
+	el := pdu.NewEnquireLink()
+	e.send(el)
+	if _, ok := e.answerTo(el.GetSequenceNumber()).(*pdu.EnquireLinkResp); !ok {
+		t.Error("enquire_link not answered with enquire_link_resp")
+	}
+	u := pdu.NewUnbind()
+	e.send(u)
+	if _, ok := e.answerTo(u.GetSequenceNumber()).(*pdu.UnbindResp); !ok {
+		t.Error("unbind not answered with unbind_resp")
+	}
+	e.closed()
+}

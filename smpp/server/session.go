@@ -1,0 +1,297 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// writeTimeout bounds one flush, so an ESME that stopped reading cannot
+// hold the writer for ever.
+const writeTimeout = 10 * time.Second
+
+// session is one ESME connection: a reader that answers what it can at
+// once and queues submits, an accepter that stores them in batches and
+// answers them, and a writer.
+type session struct {
+	srv  *Server
+	conn net.Conn
+
+	out       chan []byte // frames for the writer
+	jobs      chan *job   // submits read, to accept
+	done      chan struct{}
+	closeOnce sync.Once
+	draining  atomic.Bool // Stop or unbind: take no new submit
+
+	mu       sync.Mutex
+	acct     *account // nil until bound
+	bindCmd  uint32
+	since    time.Time
+	delivers map[uint32]chan uint32 // deliver_sm sequence → its answer
+
+	inFlight atomic.Int64  // submit_sm read and not yet answered
+	settled  chan struct{} // signalled when inFlight drops
+}
+
+func newSession(srv *Server, conn net.Conn) *session {
+	return &session{
+		srv:      srv,
+		conn:     conn,
+		out:      make(chan []byte, 1024),
+		jobs:     make(chan *job, 1024),
+		done:     make(chan struct{}),
+		delivers: map[uint32]chan uint32{},
+		settled:  make(chan struct{}, 1),
+	}
+}
+
+func (c *session) account() *account {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acct
+}
+
+// receives says whether the bind takes deliver_sm.
+func (c *session) receives() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acct != nil && c.bindCmd != cmdBindTransmitter && !c.draining.Load()
+}
+
+func (c *session) pendingDelivers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.delivers)
+}
+
+func (c *session) state() Bind {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Bind{SystemID: c.acct.cfg.SystemID, Type: bindName(c.bindCmd), Remote: c.conn.RemoteAddr().String(),
+		Since: c.since, InFlight: int(c.inFlight.Load())}
+}
+
+// send queues a frame; false once the session is gone.
+func (c *session) send(frame []byte) bool {
+	select {
+	case c.out <- frame:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// answered counts one submit answered (or given up with the session).
+func (c *session) answered() {
+	c.inFlight.Add(-1)
+	select {
+	case c.settled <- struct{}{}:
+	default:
+	}
+}
+
+// close ends the session; safe from anywhere, many times. Deliveries
+// waiting for an answer fail, so their receipts go out again elsewhere.
+func (c *session) close() {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		_ = c.conn.Close()
+		c.mu.Lock()
+		a := c.acct
+		for seq, ch := range c.delivers {
+			close(ch)
+			delete(c.delivers, seq)
+		}
+		c.mu.Unlock()
+		if a != nil {
+			c.srv.unbound(a, c)
+		}
+		c.srv.removeSession(c)
+	})
+}
+
+// stopping asks the ESME to unbind and takes no further submit.
+func (c *session) stopping() {
+	c.draining.Store(true)
+	if c.account() != nil {
+		c.send(headerOnly(cmdUnbind, statusOK, c.srv.seq()))
+	}
+}
+
+// settle waits until every submit read has been answered, or ctx ends.
+func (c *session) settle(ctx context.Context) {
+	for c.inFlight.Load() > 0 {
+		select {
+		case <-c.settled:
+		case <-c.done:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *session) writeLoop() {
+	defer c.srv.wg.Done()
+	w := bufio.NewWriterSize(c.conn, 32<<10)
+	for {
+		select {
+		case f := <-c.out:
+			if f == nil { // flush what is queued, then hang up
+				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+				_ = w.Flush()
+				c.close()
+				return
+			}
+			if _, err := w.Write(f); err != nil {
+				c.close()
+				return
+			}
+			if len(c.out) == 0 {
+				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+				if err := w.Flush(); err != nil {
+					c.close()
+					return
+				}
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *session) readLoop() {
+	defer c.srv.wg.Done()
+	defer c.close()
+	r := bufio.NewReaderSize(c.conn, 32<<10)
+	hdr := make([]byte, headerLen)
+	deadline := time.Now().Add(c.srv.cfg.BindTimeout)
+	for {
+		if c.account() != nil {
+			deadline = time.Now().Add(c.srv.cfg.IdleTimeout)
+		}
+		_ = c.conn.SetReadDeadline(deadline)
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return
+		}
+		h := readHeader(hdr)
+		if h.length < headerLen || h.length > maxPDULen {
+			// The stream cannot be resynchronized: nack and hang up.
+			c.srv.metrics.nacks.Inc()
+			c.send(headerOnly(cmdGenericNack, statusInvCmdLen, h.seq))
+			c.send(nil)
+			_, _ = io.Copy(io.Discard, r)
+			return
+		}
+		body := make([]byte, h.length-headerLen)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		c.handle(h, body)
+	}
+}
+
+func (c *session) nack(seq, status uint32) {
+	c.srv.metrics.nacks.Inc()
+	c.send(headerOnly(cmdGenericNack, status, seq))
+}
+
+func (c *session) handle(h header, body []byte) {
+	switch h.cmd {
+	case cmdBindTransmitter, cmdBindReceiver, cmdBindTransceiver:
+		c.handleBind(h, body)
+	case cmdEnquireLink:
+		c.send(headerOnly(cmdEnquireLinkResp, statusOK, h.seq))
+	case cmdUnbind:
+		c.draining.Store(true)
+		ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.cfg.ResponseWait)
+		c.settle(ctx)
+		cancel()
+		c.send(headerOnly(cmdUnbindResp, statusOK, h.seq))
+		c.send(nil)
+	case cmdUnbindResp:
+		c.send(nil)
+	case cmdDeliverSMResp:
+		c.deliverResp(h.seq, h.status)
+	case cmdEnquireLinkResp, cmdGenericNack:
+	case cmdSubmitSM, cmdDataSM:
+		c.handleSubmit(h, body)
+	default:
+		if h.cmd&respBit == 0 {
+			c.nack(h.seq, statusInvCmdID)
+		}
+	}
+}
+
+func (c *session) handleBind(h header, body []byte) {
+	if c.account() != nil {
+		c.send(bindResp(h.cmd, statusAlyBnd, h.seq))
+		return
+	}
+	req, err := parseBind(body)
+	if err != nil {
+		c.nack(h.seq, statusInvCmdLen)
+		return
+	}
+	if c.draining.Load() {
+		c.send(bindResp(h.cmd, statusBindFail, h.seq))
+		c.send(nil)
+		return
+	}
+	a, status := c.srv.authenticate(c, req, h.cmd)
+	if status != statusOK {
+		c.send(bindResp(h.cmd, status, h.seq))
+		c.send(nil)
+		return
+	}
+	c.mu.Lock()
+	c.acct, c.bindCmd, c.since = a, h.cmd, c.srv.now()
+	c.mu.Unlock()
+	c.send(bindResp(h.cmd, statusOK, h.seq))
+}
+
+// deliverResp hands a deliver_sm_resp to the delivery waiting for it.
+func (c *session) deliverResp(seq, status uint32) {
+	c.mu.Lock()
+	ch, ok := c.delivers[seq]
+	delete(c.delivers, seq)
+	c.mu.Unlock()
+	if ok {
+		ch <- status
+	}
+}
+
+// deliver sends a deliver_sm and returns the channel its answer arrives
+// on (closed without one if the session ends first).
+func (c *session) deliver(build func(seq uint32) []byte) (<-chan uint32, bool) {
+	seq := c.srv.seq()
+	ch := make(chan uint32, 1)
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return nil, false
+	default:
+	}
+	c.delivers[seq] = ch
+	c.mu.Unlock()
+	if !c.send(build(seq)) {
+		return nil, false
+	}
+	return ch, true
+}
+
+// forget drops a delivery that timed out, so a late answer is ignored.
+func (c *session) forget(ch <-chan uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for seq, w := range c.delivers {
+		if w == ch {
+			delete(c.delivers, seq)
+		}
+	}
+}

@@ -1,0 +1,380 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/mask"
+	"github.com/openmf/smsgw/smstext"
+)
+
+// Meta keys a message accepted over SMPP carries, so the receipt
+// follower knows whose it is, whether a receipt was asked for and which
+// ids the ESME was given.
+const (
+	metaAccount   = "smpp.account"
+	metaRD        = "smpp.registered_delivery"
+	metaParts     = "smpp.parts"     // "n" when the ESME sent n concatenated parts
+	metaSubmitted = "smpp.submitted" // YYMMDDhhmm, the receipt's submit date
+	metaPreview   = "smpp.preview"   // the text's first 20 characters, the receipt's text:
+)
+
+// receiptDateLayout is SMPP 3.4 Appendix B's YYMMDDhhmm.
+const receiptDateLayout = "0601021504"
+
+// job is one message to accept and the PDUs that wait for its id: one,
+// or one per part of a reassembled message.
+type job struct {
+	req     gateway.SendRequest
+	answers []answer
+}
+
+// answer is a submit_sm waiting for its submit_sm_resp; part is its
+// 1-based place in a reassembled message (0: the message was one PDU).
+type answer struct {
+	c        *session
+	cmd, seq uint32
+	part     int
+}
+
+// respond answers a submit and counts it answered.
+func (c *session) respond(cmd, status, seq uint32, id string) {
+	c.send(messageResp(cmd, status, seq, id))
+	c.answered()
+}
+
+// partID is the id the ESME was given for part k of n: smsgw's message id,
+// with ".k" when the message came in parts (each part got its own answer
+// and gets its own receipt).
+func partID(id string, k, n int) string {
+	if n <= 1 || k == 0 {
+		return id
+	}
+	return id + "." + strconv.Itoa(k)
+}
+
+func (c *session) handleSubmit(h header, body []byte) {
+	a := c.account()
+	c.mu.Lock()
+	bindCmd := c.bindCmd
+	c.mu.Unlock()
+	if a == nil || bindCmd == cmdBindReceiver || c.draining.Load() {
+		c.send(messageResp(h.cmd, statusInvBndSts, h.seq, ""))
+		return
+	}
+	m := c.srv.metrics
+	parse := parseSubmit
+	if h.cmd == cmdDataSM {
+		parse = parseDataSM
+	}
+	sub, err := parse(body)
+	if err != nil {
+		m.submits.WithLabelValues(a.cfg.SystemID, "malformed").Inc()
+		c.nack(h.seq, statusInvCmdLen)
+		return
+	}
+	if c.inFlight.Load() >= int64(a.cfg.Window) {
+		m.throttled.WithLabelValues(a.cfg.SystemID, "window").Inc()
+		c.send(messageResp(h.cmd, statusThrottled, h.seq, ""))
+		return
+	}
+	if a.limiter != nil && !a.limiter.AllowN(c.srv.now(), 1) {
+		m.throttled.WithLabelValues(a.cfg.SystemID, "rate").Inc()
+		c.send(messageResp(h.cmd, statusThrottled, h.seq, ""))
+		return
+	}
+	c.inFlight.Add(1)
+	p, status, why := c.srv.decode(a, sub)
+	if status != statusOK {
+		m.submits.WithLabelValues(a.cfg.SystemID, "refused").Inc()
+		c.srv.log.Info("smpp submit refused", "system_id", a.cfg.SystemID, "status", fmt.Sprintf("0x%08X", status), "reason", why)
+		c.respond(h.cmd, status, h.seq, "")
+		return
+	}
+	ans := answer{c: c, cmd: h.cmd, seq: h.seq}
+	if p.concat != nil {
+		c.srv.reasm.add(a, ans, p)
+		return
+	}
+	c.queue(&job{req: p.req, answers: []answer{ans}})
+}
+
+// queue hands a job to the session's accepter; false when the session is
+// gone (the job's submits are then never answered: the ESME resends).
+func (c *session) queue(j *job) bool {
+	select {
+	case c.jobs <- j:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// acceptLoop stores the queued submits in batches (one Engine.Accept per
+// batch, so a busy bind costs one durable write per batch) and answers
+// each once its batch is durable.
+func (c *session) acceptLoop() {
+	defer c.srv.wg.Done()
+	for {
+		var batch []*job
+		select {
+		case j := <-c.jobs:
+			batch = append(batch, j)
+		case <-c.done:
+			return
+		}
+	more:
+		for len(batch) < 256 {
+			select {
+			case j := <-c.jobs:
+				batch = append(batch, j)
+			default:
+				break more
+			}
+		}
+		c.srv.acceptJobs(c.account(), batch)
+	}
+}
+
+func (s *Server) acceptJobs(a *account, batch []*job) {
+	reqs := make([]gateway.SendRequest, len(batch))
+	for i, j := range batch {
+		reqs[i] = j.req
+	}
+	outs, err := s.eng.Accept(s.ctx, a.cfg.Tenant, reqs)
+	id := a.cfg.SystemID
+	if err != nil {
+		status := statusSysErr
+		var qe *gateway.QuotaError
+		if errors.As(err, &qe) {
+			status = statusThrottled
+			s.metrics.throttled.WithLabelValues(id, "tenant").Add(float64(len(batch)))
+		} else {
+			s.metrics.submits.WithLabelValues(id, "error").Add(float64(len(batch)))
+			s.log.Error("smpp submit: accept failed", "system_id", id, "err", err)
+		}
+		for _, j := range batch {
+			for _, an := range j.answers {
+				an.c.respond(an.cmd, status, an.seq, "")
+			}
+		}
+		return
+	}
+	for i, j := range batch {
+		o := outs[i]
+		status := statusOK
+		if o.Err != nil {
+			status = refusal(o.Err)
+			s.metrics.submits.WithLabelValues(id, "refused").Inc()
+			s.log.Info("smpp submit refused", "system_id", id, "status", fmt.Sprintf("0x%08X", status), "reason", o.Err.Error())
+		} else {
+			s.metrics.submits.WithLabelValues(id, "accepted").Inc()
+			s.log.Debug("smpp submit accepted", "system_id", id, "msg_id", o.ID, "to", mask.Number(j.req.To), "parts", len(j.answers))
+		}
+		for _, an := range j.answers {
+			an.c.respond(an.cmd, status, an.seq, partID(o.ID, an.part, len(j.answers)))
+		}
+	}
+}
+
+// refusal is the command_status of a message the gateway refused.
+func refusal(err error) uint32 {
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		switch fe.Field {
+		case "to":
+			return statusInvDstAdr
+		case "from":
+			return statusInvSrcAdr
+		case "text", "binary", "binary.udh":
+			return statusInvMsgLen
+		case "expires_at":
+			return statusInvExpiry
+		case "not_before":
+			return statusInvSchedule
+		}
+	}
+	return statusSubmitFail
+}
+
+// piece is a decoded submit: a whole message (req), or one part of a
+// concatenated one (concat set, body its undecoded octets).
+type piece struct {
+	req    gateway.SendRequest
+	concat *smstext.Concat
+	udh    []byte
+	body   []byte
+	dc     byte
+	src    string
+	dst    string
+}
+
+// decode turns a submit into a send request of the account's tenant, or
+// says with which status and why it is refused.
+func (s *Server) decode(a *account, sub submit) (piece, uint32, string) {
+	now := s.now()
+	p := piece{dc: sub.dataCoding, src: sub.src, dst: sub.dst}
+	p.req.To = address(sub.dstTON, sub.dst)
+	p.req.From = address(sub.srcTON, sub.src)
+	if p.req.To == "" {
+		return p, statusInvDstAdr, "destination_addr is empty"
+	}
+	var err error
+	if p.req.NotBefore, err = parseTime(sub.schedule, now); err != nil {
+		return p, statusInvSchedule, "schedule_delivery_time: " + err.Error()
+	}
+	if p.req.ExpiresAt, err = parseTime(sub.validity, now); err != nil {
+		return p, statusInvExpiry, "validity_period: " + err.Error()
+	}
+	p.req.Meta = map[string]string{
+		metaAccount:   a.cfg.SystemID,
+		metaRD:        strconv.Itoa(int(sub.registeredDelivery)),
+		metaSubmitted: now.UTC().Format(receiptDateLayout),
+	}
+	payload := sub.shortMessage
+	if mp, ok := sub.tlvs[tagMessagePayload]; ok {
+		if len(payload) > 0 {
+			return p, statusInvOptParam, "both short_message and message_payload are set"
+		}
+		payload = mp
+	}
+	body := payload
+	if sub.esmClass&0x40 != 0 {
+		udh, rest, concat, err := smstext.SplitUDH(payload)
+		if err != nil {
+			return p, statusInvMsgLen, err.Error()
+		}
+		p.udh, body, p.concat = udh, rest, concat
+	}
+	if ref, ok := sub.tlvs[tagSarMsgRefNum]; ok && p.concat == nil {
+		total, seq := sub.tlvs[tagSarTotalSegments], sub.tlvs[tagSarSegmentSeqnum]
+		if len(ref) != 2 || len(total) != 1 || len(seq) != 1 || total[0] == 0 || seq[0] == 0 || seq[0] > total[0] {
+			return p, statusInvOptParam, "sar_msg_ref_num, sar_total_segments and sar_segment_seqnum do not make a part"
+		}
+		p.concat = &smstext.Concat{Ref: uint16(ref[0])<<8 | uint16(ref[1]), Wide: true, Total: int(total[0]), Seq: int(seq[0])}
+	}
+	if p.concat != nil && p.concat.Total == 1 {
+		p.concat = nil
+	}
+	if _, text := smstext.TextCoding(sub.dataCoding); !text {
+		// Binary data (ring tones, WAP push, SIM updates) goes as it
+		// came, one SMS per submit, its UDH kept.
+		p.concat = nil
+		p.req.Binary = &gateway.Binary{UDH: p.udh, Data: body, DataCoding: sub.dataCoding}
+		return p, statusOK, ""
+	}
+	p.body = body
+	if p.concat != nil {
+		return p, statusOK, ""
+	}
+	if len(p.udh) > 0 && !onlyConcat(p.udh) {
+		p.req.Binary = &gateway.Binary{UDH: p.udh, Data: body, DataCoding: sub.dataCoding}
+		return p, statusOK, ""
+	}
+	if status, why := p.setText(body); status != statusOK {
+		return p, status, why
+	}
+	return p, statusOK, ""
+}
+
+// onlyConcat says whether a UDH holds nothing but concatenation IEs, so
+// its text may be read and sent as text.
+func onlyConcat(udh []byte) bool {
+	ies := udh[1:]
+	for len(ies) >= 2 {
+		if ies[0] != 0x00 && ies[0] != 0x08 {
+			return false
+		}
+		ies = ies[min(len(ies), 2+int(ies[1])):]
+	}
+	return true
+}
+
+// setText decodes the message's octets in its data_coding; UCS-2 asked
+// for is kept (a text in UCS-2 is sent in UCS-2 even when GSM 03.38 could
+// carry it).
+func (p *piece) setText(body []byte) (uint32, string) {
+	text, err := smstext.DecodeText(p.dc, body, smstext.TextOptions{})
+	if err != nil {
+		return statusInvMsgLen, err.Error()
+	}
+	if text == "" {
+		return statusInvMsgLen, "the message is empty"
+	}
+	p.req.Text = text
+	if c, _ := smstext.TextCoding(p.dc); c == smstext.DataCodingUCS2 {
+		p.req.Submit.UCS2 = true
+	}
+	p.req.Meta[metaPreview] = preview(text)
+	return statusOK, ""
+}
+
+// preview is the first 20 characters of a text, for the receipt's text:
+// field (Appendix B).
+func preview(text string) string {
+	r := []rune(text)
+	if len(r) > 20 {
+		r = r[:20]
+	}
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 {
+			return ' '
+		}
+		return c
+	}, string(r))
+}
+
+// address reads an SMPP address as the gateway takes numbers: an
+// international number (TON 1) gets its '+'; anything else (national
+// numbers, shortcodes, alphanumeric senders) is left as it came, for the
+// tenant's region and senders to decide.
+func address(ton byte, addr string) string {
+	addr = strings.TrimSpace(addr)
+	if ton == 1 && addr != "" && addr[0] != '+' {
+		return "+" + addr
+	}
+	return addr
+}
+
+// parseTime reads an SMPP 3.4 §7.1.1 time: "YYMMDDhhmmsstnnp", absolute
+// with a UTC offset in quarter hours (p '+' or '-') or relative to now
+// (p 'R'); "" is no time.
+func parseTime(v string, now time.Time) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if len(v) != 16 {
+		return time.Time{}, fmt.Errorf("%q is not YYMMDDhhmmsstnnp (16 characters)", v)
+	}
+	var n [7]int
+	for i, w := range []int{2, 2, 2, 2, 2, 2, 1} {
+		off := 2 * i
+		x, err := strconv.Atoi(v[off : off+w])
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q: not digits at %d", v, off)
+		}
+		n[i] = x
+	}
+	nn, err := strconv.Atoi(v[13:15])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: the offset is not digits", v)
+	}
+	switch v[15] {
+	case 'R':
+		return now.AddDate(n[0], n[1], n[2]).Add(time.Duration(n[3])*time.Hour + time.Duration(n[4])*time.Minute + time.Duration(n[5])*time.Second), nil
+	case '+', '-':
+		off := nn * 15 * 60
+		if v[15] == '-' {
+			off = -off
+		}
+		if n[1] < 1 || n[1] > 12 || n[2] < 1 || n[2] > 31 || n[3] > 23 || n[4] > 59 || n[5] > 59 {
+			return time.Time{}, fmt.Errorf("%q is not a date", v)
+		}
+		return time.Date(2000+n[0], time.Month(n[1]), n[2], n[3], n[4], n[5], n[6]*int(100*time.Millisecond), time.FixedZone("", off)), nil
+	}
+	return time.Time{}, fmt.Errorf("%q: the last character must be +, - or R", v)
+}
