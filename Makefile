@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed python-installed java-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check proto-lint protoc-installed postgres-installed chromium-installed python-installed java-installed kannel-installed docs docs-check bench bench-go fuzz soak clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 # The console's browser test writes a PNG of each page here (never committed).
 SCREENSHOTS := $(CURDIR)/$(BIN)/console-screenshots
 
-test: lint proto-check proto-lint docs-check postgres-installed chromium-installed python-installed java-installed
+test: lint proto-check proto-lint docs-check postgres-installed chromium-installed python-installed java-installed kannel-installed
 	@echo "== go test -race: $$($(GO) list $(PKGS) | wc -l) packages; a line as each finishes (the slowest take a few minutes)"
 	SMSGW_CONSOLE_SCREENSHOTS=$(SCREENSHOTS) $(GO) test -race -count=1 -timeout 9m $(PKGS)
 	@echo "== console screenshots: $(SCREENSHOTS)"
@@ -62,6 +62,13 @@ $(TOOLS)/buf:
 postgres-installed:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "== installing postgresql (Debian) for the store tests"; \
 	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } >$$log 2>&1 \
+	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
+
+# Debian's Kannel is the independent ESME the SMPP server's tests bind
+# with (smpp/server TestKannelAsESME).
+kannel-installed:
+	@test -x /usr/sbin/bearerbox -a -x /usr/sbin/smsbox || { echo "== installing kannel (Debian) for the SMPP server tests"; \
+	  log=$$(mktemp); { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kannel; } >$$log 2>&1 \
 	  || { cat $$log; rm -f $$log; exit 1; }; rm -f $$log; }
 
 # The console's browser tests drive a headless Chromium (Debian's).

@@ -45,7 +45,7 @@ func TestValidFileFromTheIssue(t *testing.T) {
 func TestInvalidFiles(t *testing.T) {
 	cases := map[string][]string{
 		"unknown_key.yaml": {
-			"bogus_key: not a known key (known here: listen, store, gateway, tenants, carriers, routes, breaker, admin, keywords, webhooks, message_gateway, kannel, limits, console) (line 1)",
+			"bogus_key: not a known key (known here: listen, store, gateway, tenants, carriers, routes, breaker, admin, keywords, webhooks, message_gateway, kannel, smpp_server, limits, console) (line 1)",
 			"tenants: at least one tenant is required",
 			"carriers: at least one carrier is required",
 			"routes: at least one route is required",

@@ -290,14 +290,14 @@ func (s *Server) Accounts() []AccountState {
 // authenticate checks a bind's credentials and limits and, when they
 // pass, registers the session with its account. The status is what the
 // bind_resp answers.
-func (s *Server) authenticate(c *session, req bindReq, cmd uint32) (*account, uint32) {
+func (s *Server) authenticate(c *session, req bindReq, cmd uint32) uint32 {
 	source := guard.Source(c.conn.RemoteAddr().String())
 	log := s.log.With("system_id", req.systemID, "remote", c.conn.RemoteAddr().String())
 	if s.auth != nil {
 		if err := s.auth.Check("smpp", source, req.systemID); err != nil {
 			log.Warn("smpp bind refused: backing off", "err", err)
 			s.metrics.bindFailures.WithLabelValues("backoff").Inc()
-			return nil, statusInvPaswd
+			return statusInvPaswd
 		}
 	}
 	a := s.accounts[req.systemID]
@@ -317,7 +317,7 @@ func (s *Server) authenticate(c *session, req bindReq, cmd uint32) (*account, ui
 		}
 		log.Warn("smpp bind refused", "reason", reason)
 		s.metrics.bindFailures.WithLabelValues(reason).Inc()
-		return nil, statusInvPaswd
+		return statusInvPaswd
 	}
 	if s.auth != nil {
 		s.auth.Pass(req.systemID)
@@ -325,15 +325,20 @@ func (s *Server) authenticate(c *session, req bindReq, cmd uint32) (*account, ui
 	if !a.cfg.allows(c.conn.RemoteAddr()) {
 		log.Warn("smpp bind refused: address not in allow_ip")
 		s.metrics.bindFailures.WithLabelValues("allow_ip").Inc()
-		return nil, statusBindFail
+		return statusBindFail
 	}
 	a.mu.Lock()
 	if len(a.binds) >= a.cfg.MaxBinds {
 		a.mu.Unlock()
 		log.Warn("smpp bind refused: max_binds reached", "max_binds", a.cfg.MaxBinds)
 		s.metrics.bindFailures.WithLabelValues("max_binds").Inc()
-		return nil, statusBindFail
+		return statusBindFail
 	}
+	// The session is bound before it is listed: whoever finds it in
+	// a.binds sees its account.
+	c.mu.Lock()
+	c.acct, c.bindCmd, c.since = a, cmd, s.now()
+	c.mu.Unlock()
 	a.binds[c] = struct{}{}
 	receives := cmd != cmdBindTransmitter
 	startFollower := receives && !a.following
@@ -348,7 +353,7 @@ func (s *Server) authenticate(c *session, req bindReq, cmd uint32) (*account, ui
 	if startFollower {
 		s.startFollowers(a)
 	}
-	return a, statusOK
+	return statusOK
 }
 
 // unbound forgets a session's bind.

@@ -242,15 +242,11 @@ func (c *session) handleBind(h header, body []byte) {
 		c.send(nil)
 		return
 	}
-	a, status := c.srv.authenticate(c, req, h.cmd)
-	if status != statusOK {
+	if status := c.srv.authenticate(c, req, h.cmd); status != statusOK {
 		c.send(bindResp(h.cmd, status, h.seq))
 		c.send(nil)
 		return
 	}
-	c.mu.Lock()
-	c.acct, c.bindCmd, c.since = a, h.cmd, c.srv.now()
-	c.mu.Unlock()
 	c.send(bindResp(h.cmd, statusOK, h.seq))
 }
 
