@@ -155,6 +155,21 @@ keyword = default
 text = "ok"
 `, admin, box, dir, smppPort, box, sendsms, dir), box)
 
+	// smsbox panics on a sendsms that comes before it reached bearerbox:
+	// wait for bearerbox's status page to list it.
+	status := "http://127.0.0.1:" + strconv.Itoa(admin) + "/status.txt?password=adminpw"
+	testutil.Eventually(t, wait, func() error {
+		resp, err := http.Get(status)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), "smsbox:") {
+			return fmt.Errorf("smsbox has not connected to bearerbox:\n%s", body)
+		}
+		return nil
+	})
 	testutil.Eventually(t, wait, func() error {
 		for _, acc := range a.SMPPServer().Accounts() {
 			if acc.SystemID == "bank" && len(acc.Binds) > 0 {
