@@ -29,6 +29,10 @@ func (g consoleGateway) Tenants() []gateway.Tenant   { return g.a.config().Engin
 func (g consoleGateway) ResetBreaker(carrier string) { g.a.router.ResetBreaker(carrier) }
 func (g consoleGateway) Reload() ([]string, error)   { return g.a.Reload() }
 
+func (g consoleGateway) TenantLimits(tenant string) ([]grpcapi.TenantLimits, error) {
+	return g.a.TenantLimits(tenant)
+}
+
 // webConsole is the console as one of the app's interfaces: its routes on
 // the HTTP listener, its users reloaded with the config.
 type webConsole struct{ c *console.Console }

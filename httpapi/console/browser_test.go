@@ -255,6 +255,8 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.shot("routes")
 	p.open("/console/inbound")
 	p.shot("inbound")
+	p.open("/console/tenants")
+	p.shot("tenants")
 	p.open("/console/audit")
 	audit := p.text("#audit")
 	for _, want := range []string{"pause-carrier", "resume-carrier", "opt-out"} {

@@ -34,6 +34,9 @@ type Gateway interface {
 	Tenants() []gateway.Tenant
 	// ResetBreaker closes a carrier's breaker now.
 	ResetBreaker(carrier string)
+	// TenantLimits reports each tenant's fraud and spend controls in force
+	// and its spend today and this month.
+	TenantLimits(tenant string) ([]grpcapi.TenantLimits, error)
 	// Reload rereads the config file and applies what may change live,
 	// or refuses it whole saying why; it returns the paths that changed.
 	Reload() ([]string, error)
@@ -180,6 +183,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		"GET /console/optouts":   c.page(all, false, c.optouts),
 		"POST /console/optouts":  c.page(op, false, c.optoutAction),
 		"GET /console/audit":     c.page(all, false, c.auditPage),
+		"GET /console/tenants":   c.page(all, false, c.tenantsPage),
 	}
 	return r
 }

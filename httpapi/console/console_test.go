@@ -19,6 +19,7 @@ import (
 	"github.com/openmf/smsgw/app/apptest"
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
@@ -425,4 +426,29 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// The tenants page shows spend against the caps and counts since start;
+// a user limited to a tenant sees that tenant alone.
+func TestTenantsPage(t *testing.T) {
+	g := startGateway(t, func(c *config.Config) {
+		c.Tenants[0].Fraud = &limits.FraudConfig{DailySpendCap: 10, PerRecipientPerHour: 3}
+	})
+	out, err := g.app.Engine().Accept(context.Background(), "mfi-a", []gateway.SendRequest{{To: "+254712345678", Text: "hello"}})
+	if err != nil || out[0].Err != nil {
+		t.Fatal(err, out)
+	}
+	b := g.browser(t)
+	b.signIn("ops", viewerPass)
+	_, body := b.get("/console/tenants")
+	for _, want := range []string{`id="tenant-mfi-a"`, `id="tenant-mfi-b"`, "0.8 of 10 <meter", "3 an hour", "1 accepted, 0 refused", "(no daily cap)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("tenants page lacks %q:\n%s", want, body)
+		}
+	}
+	mfi := g.browser(t)
+	mfi.signIn("mfi-view", viewerPass)
+	if _, body := mfi.get("/console/tenants"); !strings.Contains(body, `id="tenant-mfi-a"`) || strings.Contains(body, "mfi-b") {
+		t.Errorf("a tenant's viewer sees another tenant:\n%s", body)
+	}
 }

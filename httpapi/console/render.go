@@ -11,7 +11,7 @@ import (
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"login", "error", "overview", "carriers", "routes", "messages", "message", "inbound", "optouts", "audit"}
+var pageNames = []string{"login", "error", "overview", "carriers", "routes", "messages", "message", "inbound", "optouts", "audit", "tenants"}
 
 var funcs = template.FuncMap{
 	"when": func(t time.Time) string {
