@@ -50,8 +50,13 @@ func hasInfo(st *status.Status) bool {
 	return false
 }
 
-// ensureInfo gives err an ErrorInfo named after its code when it has none
-// (errors gRPC itself makes, such as a deadline passing).
+// EnsureErrorInfo gives err an ErrorInfo (domain ErrorDomain) named after
+// its code when it has none: errors gRPC itself makes (a deadline
+// passing), or the REST gateway (a body that is not JSON), so a client
+// always has a reason to switch on.
+func EnsureErrorInfo(err error) error { return ensureInfo(err) }
+
+// ensureInfo is EnsureErrorInfo.
 func ensureInfo(err error) error {
 	st, ok := status.FromError(err)
 	if !ok || st.Code() == codes.OK || hasInfo(st) {

@@ -73,8 +73,11 @@ func untimed(w http.ResponseWriter) {
 
 // errorHandler is grpc-gateway's (the google.rpc.Status as JSON, the HTTP
 // code of its gRPC code), plus Retry-After when the error says when to
-// retry (RATE_LIMITED), as HTTP clients and proxies expect of a 429.
+// retry (RATE_LIMITED), as HTTP clients and proxies expect of a 429. The
+// gateway's own errors (a body that is not JSON, an unknown route) get an
+// ErrorInfo too, as the gRPC API's do.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	err = grpcapi.EnsureErrorInfo(err)
 	for _, d := range status.Convert(err).Details() {
 		if ri, ok := d.(*errdetails.RetryInfo); ok {
 			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())

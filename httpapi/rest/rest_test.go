@@ -163,10 +163,12 @@ func TestSendAndList(t *testing.T) {
 		{"POST", "/v1/messages", key, `{"to": "+254712345678", "text": "other text", "clientRef": "rcpt-1"}`, 409, "CLIENT_REF_REUSED"},
 		{"POST", "/v1/messages", key, `{"to": "+254712345678", "txt": "typo"}`, 400, "INVALID_ARGUMENT"},
 		{"POST", "/v1/messages/" + id + ":cancel", key, `{}`, 400, "NOT_CANCELABLE"},
+		{"POST", "/v1/messages", key, `not JSON`, 400, "INVALID_ARGUMENT"},
+		{"GET", "/v1/nothing-here", key, "", 404, "NOT_FOUND"},
 		{"DELETE", "/v1/cursors/nobody", key, "", 404, "CURSOR_NOT_FOUND"},
 	} {
 		code, st := call(t, tt.method, base+tt.path, tt.key, tt.body)
-		if code != tt.code || (tt.reason != "INVALID_ARGUMENT" && reason(st) != tt.reason) || st["message"] == "" {
+		if code != tt.code || reason(st) != tt.reason || st["message"] == "" {
 			t.Errorf("%s %s: %d %v, want %d %s", tt.method, tt.path, code, st, tt.code, tt.reason)
 		}
 	}
@@ -328,4 +330,37 @@ func refs(v any, out []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRateLimitedAnswers429: over the tenant's rate, REST answers 429 with
+// Retry-After (from the error's RetryInfo) and the RATE_LIMITED reason.
+func TestRateLimitedAnswers429(t *testing.T) {
+	_, base := startGateway(t, func(c *config.Config) { c.Tenants[0].Rate, c.Tenants[0].Burst = 0.5, 2 })
+	for i := range 3 {
+		req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/messages",
+			strings.NewReader(fmt.Sprintf(`{"to": "+254712345678", "text": "reminder %d"}`, i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+apptest.KeyA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i < 2 {
+			if resp.StatusCode != 200 {
+				t.Fatalf("message %d within the burst: %d %v", i, resp.StatusCode, st)
+			}
+			continue
+		}
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || reason(st) != "RATE_LIMITED" {
+			t.Fatalf("over the rate: %d Retry-After %q %v", resp.StatusCode, resp.Header.Get("Retry-After"), st)
+		}
+	}
 }
