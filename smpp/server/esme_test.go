@@ -59,9 +59,15 @@ func gatewayConfig(t testing.TB, simAddr, dir string, sc smppserver.Config) *con
 // server's address.
 func startGateway(t testing.TB, sc smppserver.Config, simOpts ...smsc.Option) (*app.App, *smsc.Server, string) {
 	t.Helper()
+	return startGatewayWith(t, sc, app.Options{}, simOpts...)
+}
+
+// startGatewayWith is startGateway with the app's options (a registry).
+func startGatewayWith(t testing.TB, sc smppserver.Config, opts app.Options, simOpts ...smsc.Option) (*app.App, *smsc.Server, string) {
+	t.Helper()
 	sim := smsc.NewServer(append([]smsc.Option{smsc.WithReceiptDelay(0, 5*time.Millisecond)}, simOpts...)...)
 	t.Cleanup(sim.Close)
-	a := apptest.Start(t, gatewayConfig(t, sim.Addr(), t.TempDir(), sc))
+	a := apptest.StartWith(t, gatewayConfig(t, sim.Addr(), t.TempDir(), sc), opts)
 	return a, sim, a.SMPPServer().Addr().String()
 }
 

@@ -121,3 +121,34 @@ func TestEnquireLinkAndUnbind(t *testing.T) {
 	}
 	e.closed()
 }
+
+// TestMORouted: an inbound message to the account's shortcode reaches
+// its receiver bind as deliver_sm, and stays until acknowledged (a
+// second bind gets it again after the first left it unanswered).
+func TestMORouted(t *testing.T) {
+	acc := smppserver.Account{SystemID: "reseller", PasswordHash: hash(t, "pw"), Tenant: "mfi-b",
+		MO: &smppserver.MORoute{Shortcodes: []string{"22555"}}}
+	_, sim, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{acc}})
+	e := dial(t, addr)
+	if st := e.bind(pdu.Receiver, "reseller", "pw"); st != data.ESME_ROK {
+		t.Fatal(st)
+	}
+	e.setAutoAck(false)
+	if err := sim.SendMO("+255712345678", "22555", "JOIN savings group"); err != nil {
+		t.Fatal(err)
+	}
+	isMO := func(p pdu.PDU) bool { d, ok := p.(*pdu.DeliverSM); return ok && d.EsmClass&0x04 == 0 }
+	d := e.next(isMO).(*pdu.DeliverSM)
+	if got := messageText(t, d); got != "JOIN savings group" || d.SourceAddr.Address() != "255712345678" || d.DestAddr.Address() != "22555" {
+		t.Errorf("MO %q from %q to %q", got, d.SourceAddr.Address(), d.DestAddr.Address())
+	}
+	e.send(pdu.NewUnbind())
+	e.closed()
+	again := dial(t, addr)
+	if st := again.bind(pdu.Transceiver, "reseller", "pw"); st != data.ESME_ROK {
+		t.Fatal(st)
+	}
+	if got := messageText(t, again.next(isMO).(*pdu.DeliverSM)); got != "JOIN savings group" {
+		t.Errorf("redelivered MO %q", got)
+	}
+}
