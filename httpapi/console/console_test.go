@@ -21,6 +21,7 @@ import (
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/httpapi/console"
+	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -450,5 +451,61 @@ func TestTenantsPage(t *testing.T) {
 	mfi.signIn("mfi-view", viewerPass)
 	if _, body := mfi.get("/console/tenants"); !strings.Contains(body, `id="tenant-mfi-a"`) || strings.Contains(body, "mfi-b") {
 		t.Errorf("a tenant's viewer sees another tenant:\n%s", body)
+	}
+}
+
+// An operator cancels a message not sent yet, and resends a copy of one
+// the carrier refused; the same form sent twice resends once.
+func TestCancelAndResend(t *testing.T) {
+	g := startGateway(t, nil, smsc.WithHandler(func(s *smsc.Submit) smsc.Action {
+		if strings.HasSuffix(s.Dest, "000999") {
+			return smsc.Action{Status: 0x0B} // ESME_RINVDSTADR
+		}
+		return smsc.Action{}
+	}))
+	eng := g.app.Engine()
+	out, err := eng.Accept(context.Background(), "mfi-a", []gateway.SendRequest{
+		{To: "+254712000999", Text: "refused", ClientRef: "bad"},
+		{To: "+254712000123", Text: "tomorrow", NotBefore: time.Now().Add(time.Hour)},
+	})
+	if err != nil || out[0].Err != nil || out[1].Err != nil {
+		t.Fatal(err, out)
+	}
+	b := g.browser(t)
+	b.signIn("mfi-op", operatorPass)
+	_, body := b.get("/console/message?tenant=mfi-a&id=" + out[1].ID)
+	if !strings.Contains(body, `id="cancel"`) || strings.Contains(body, `id="resend"`) {
+		t.Fatalf("a scheduled message's page:\n%s", body)
+	}
+	b.post("/console/message", url.Values{"tenant": {"mfi-a"}, "id": {out[1].ID}, "action": {"cancel"}, "csrf": {b.csrf}})
+	if m, err := eng.Get(context.Background(), "mfi-a", out[1].ID); err != nil || m.Status != gateway.StatusCanceled {
+		t.Fatalf("after cancel: %v %v", m.Status, err)
+	}
+	var m *gateway.Message
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if m, err = eng.Get(context.Background(), "mfi-a", out[0].ID); err != nil || !m.Status.Final() {
+			return fmt.Errorf("not final yet: %v", err)
+		}
+		return nil
+	})
+	_, body = b.get("/console/message?tenant=mfi-a&id=" + out[0].ID)
+	token := regexp.MustCompile(`name="token" value="([^"]+)"`).FindStringSubmatch(body)
+	if token == nil || strings.Contains(body, `id="cancel"`) {
+		t.Fatalf("a refused message's page:\n%s", body)
+	}
+	form := url.Values{"tenant": {"mfi-a"}, "id": {out[0].ID}, "action": {"resend"}, "csrf": {b.csrf}, "token": {token[1]}}
+	first, _ := b.post("/console/message", form)
+	again, _ := b.post("/console/message", form)
+	loc := first.Header.Get("Location")
+	if first.StatusCode != http.StatusSeeOther || again.Header.Get("Location") != loc || strings.Contains(loc, out[0].ID) {
+		t.Fatalf("resend went to %q, then %q", loc, again.Header.Get("Location"))
+	}
+	u, _ := url.Parse(loc)
+	cp, err := eng.Get(context.Background(), "mfi-a", u.Query().Get("id"))
+	if err != nil || cp.To != m.To || cp.Text != "refused" || cp.ClientRef != "console-resend:"+out[0].ID+":"+token[1] {
+		t.Fatalf("the copy: %+v %v", cp, err)
+	}
+	if _, body := b.get("/console/audit"); strings.Count(body, "<td>resend-message</td>") != 2 || !strings.Contains(body, "<td>cancel-message</td>") || !strings.Contains(body, out[0].ID+" as "+cp.ID) {
+		t.Errorf("the audit trail lacks the actions:\n%s", body)
 	}
 }

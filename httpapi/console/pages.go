@@ -281,6 +281,21 @@ type messageData struct {
 	LastError  string
 	Timeline   []step
 	Cancelable bool
+	// Resendable: the message ended unsent or undelivered; ResendToken
+	// makes the copy's client_ref, so a form sent twice resends once.
+	Resendable  bool
+	ResendToken string
+}
+
+// resendable says whether an operator may send a copy of m: it ended
+// without reaching the handset, and it is text (a binary message's
+// short_message is not kept).
+func resendable(m *gateway.Message) bool {
+	switch m.Status {
+	case gateway.StatusFailed, gateway.StatusRejected, gateway.StatusExpired, gateway.StatusUndelivered, gateway.StatusCanceled:
+		return m.Encoding != gateway.EncodingBinary
+	}
+	return false
 }
 
 func (c *Console) message(w http.ResponseWriter, r *http.Request, ss *session) {
@@ -301,7 +316,8 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, ss *session) {
 		return
 	}
 	d := messageData{M: m, To: num(ss, m.To), Text: body(ss, m.Text), LastError: free(ss, m.LastError),
-		Cancelable: !m.Status.Final() && !slices.ContainsFunc(m.Parts, func(p gateway.Part) bool { return p.CarrierID != "" })}
+		Cancelable: !m.Status.Final() && !slices.ContainsFunc(m.Parts, func(p gateway.Part) bool { return p.CarrierID != "" }),
+		Resendable: resendable(m), ResendToken: randomToken()[:16]}
 	d.Timeline = append(d.Timeline, step{At: m.CreatedAt, What: "accepted", Detail: fmt.Sprintf("%d part(s), %s, priority %d", len(m.Parts), m.Encoding, m.Priority)})
 	if m.NotBefore.After(m.CreatedAt) {
 		d.Timeline = append(d.Timeline, step{At: m.NotBefore, What: "scheduled for"})
@@ -339,22 +355,53 @@ func (c *Console) message(w http.ResponseWriter, r *http.Request, ss *session) {
 	c.render(w, r, ss, "message", "Message "+m.ID, d)
 }
 
-// messageAction cancels a message no carrier has taken yet.
+// messageAction cancels a message no carrier has taken yet, or resends a
+// copy of one that ended unsent or undelivered (same tenant, number,
+// sender, text, priority and category; a new id and client_ref).
 func (c *Console) messageAction(w http.ResponseWriter, r *http.Request, ss *session) {
-	tenant, id := r.PostFormValue("tenant"), r.PostFormValue("id")
+	tenant, id, action := r.PostFormValue("tenant"), r.PostFormValue("id"), r.PostFormValue("action")
 	back := "/console/message?" + url.Values{"tenant": {tenant}, "id": {id}}.Encode()
+	target := clip(id)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
 	var err error
 	switch _, ok := c.tenant(ss, tenant); {
 	case !ok:
 		err = gateway.ErrNotFound
-	case r.PostFormValue("action") != "cancel":
-		err = fmt.Errorf("unknown action %q", clip(r.PostFormValue("action")))
-	default:
-		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
-		defer cancel()
+	case action == "cancel":
 		_, err = c.opts.Engine.Cancel(ctx, tenant, id)
+	case action == "resend":
+		var copyID string
+		copyID, err = c.resend(ctx, tenant, id, r.PostFormValue("token"))
+		if err == nil {
+			back = "/console/message?" + url.Values{"tenant": {tenant}, "id": {copyID}}.Encode()
+			target += " as " + copyID
+		}
+	default:
+		err = fmt.Errorf("unknown action %q", clip(action))
 	}
-	c.act(w, r, ss, back, "cancel-message", clip(id), err)
+	c.act(w, r, ss, back, action+"-message", target, err)
+}
+
+// resend accepts a copy of a message; token (the page's) keeps a form
+// sent twice from sending twice.
+func (c *Console) resend(ctx context.Context, tenant, id, token string) (string, error) {
+	m, err := c.opts.Engine.Get(ctx, tenant, id)
+	if err != nil {
+		return "", err
+	}
+	if !resendable(m) || token == "" {
+		return "", fmt.Errorf("message %s is %s: only a text message that ended unsent or undelivered is resent", id, m.Status)
+	}
+	out, err := c.opts.Engine.Accept(ctx, tenant, []gateway.SendRequest{{To: m.To, From: m.From, Text: m.Text,
+		Priority: m.Priority, Category: m.Category, ClientRef: "console-resend:" + m.ID + ":" + clip(token)}})
+	if err != nil {
+		return "", err
+	}
+	if out[0].Err != nil {
+		return "", out[0].Err
+	}
+	return out[0].ID, nil
 }
 
 // inboundRow is one mobile-originated message.
