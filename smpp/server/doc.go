@@ -6,7 +6,7 @@
 //
 // Invariants:
 //
-//   - A submit_sm (or data_sm) is answered ESME_ROK, with smsgw's message
+//   - A submit_sm (data_sm, submit_multi) is answered ESME_ROK, with smsgw's message
 //     id, only after gateway.Engine.Accept returned that id: the message
 //     is durable. Every other answer means nothing was stored, so the
 //     ESME may resend. A crash before the answer may make the ESME resend

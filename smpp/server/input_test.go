@@ -193,3 +193,49 @@ func TestConcatenatedAndCodings(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitMulti: one submit_multi to two numbers, a bad one and a
+// distribution list is one message per good number; the answer names
+// the refused destinations, and each message's receipt names the id the
+// submit_multi was answered with.
+func TestSubmitMulti(t *testing.T) {
+	_, sim, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}})
+	e := dial(t, addr).mustBind(pdu.Transceiver)
+	p := pdu.NewSubmitMulti().(*pdu.SubmitMulti)
+	p.SourceAddr = address(t, 5, 0, "MFI-A")
+	p.DestAddrs = pdu.NewDestinationAddresses()
+	for _, n := range []string{"254712345678", "254722000111", "12"} {
+		d := pdu.NewDestinationAddress()
+		d.SetAddress(address(t, 1, 1, n))
+		p.DestAddrs.Add(d)
+	}
+	dl, _ := pdu.NewDistributionList("borrowers")
+	d := pdu.NewDestinationAddress()
+	d.SetDistributionList(dl)
+	p.DestAddrs.Add(d)
+	p.Message = text(t, "Group meeting moved to Friday")
+	p.RegisteredDelivery = 1
+	e.send(p)
+	r, ok := e.answerTo(p.GetSequenceNumber()).(*pdu.SubmitMultiResp)
+	if !ok || r.CommandStatus != data.ESME_ROK || r.MessageID == "" {
+		t.Fatalf("submit_multi_resp: %+v", r)
+	}
+	refused := map[string]data.CommandStatusType{}
+	for _, u := range r.UnsuccessSMEs.Get() {
+		refused[u.Address.Address()] = u.ErrorStatusCode()
+	}
+	if len(refused) != 2 || refused["12"] != data.ESME_RINVDSTADR || refused["borrowers"] != data.ESME_RINVDESTFLAG {
+		t.Errorf("refused %v, want 12 (ESME_RINVDSTADR) and borrowers (ESME_RINVDESTFLAG)", refused)
+	}
+	var from []string
+	for range 2 {
+		d := e.receiptFor(r.MessageID)
+		from = append(from, d.SourceAddr.Address())
+	}
+	if len(from) != 2 || from[0] == from[1] {
+		t.Errorf("receipts from %v, want one from each number", from)
+	}
+	if n := len(sim.Submits()); n != 2 {
+		t.Errorf("the carrier got %d messages, want 2", n)
+	}
+}

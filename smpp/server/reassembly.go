@@ -99,7 +99,7 @@ func (r *reassembler) join(g *group) {
 		return
 	}
 	last := g.parts[len(g.parts)-1].ans.c
-	if !last.queue(&job{req: p.req, answers: answers}) {
+	if !last.queue(&job{reqs: []gateway.SendRequest{p.req}, answers: answers}) {
 		for _, an := range answers {
 			an.c.answered()
 		}
@@ -139,7 +139,7 @@ func (r *reassembler) run(ctx context.Context) {
 						req = hp.p.req
 					}
 				}
-				if !hp.ans.c.queue(&job{req: req, answers: []answer{hp.ans}}) {
+				if !hp.ans.c.queue(&job{reqs: []gateway.SendRequest{req}, answers: []answer{hp.ans}}) {
 					hp.ans.c.answered()
 				}
 			}

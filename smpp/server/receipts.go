@@ -73,7 +73,11 @@ func (s *Server) receipts(ctx context.Context, a *account, evs []gateway.Event) 
 		n, _ := strconv.Atoi(ev.Message.Meta[metaParts])
 		n = max(n, 1)
 		for k := 1; k <= n; k++ {
-			r := receipt{id: partID(ev.MessageID, k, n), stat: stat, state: state, err: receiptErr(ev.Detail),
+			id := partID(ev.MessageID, k, n)
+			if multi := ev.Message.Meta[metaESMEID]; multi != "" {
+				id = multi
+			}
+			r := receipt{id: id, stat: stat, state: state, err: receiptErr(ev.Detail),
 				submitted: ev.Message.Meta[metaSubmitted], done: ev.Time.UTC().Format(receiptDateLayout),
 				text: ev.Message.Meta[metaPreview], handset: ev.Message.To, esme: ev.Message.From}
 			if r.submitted == "" {

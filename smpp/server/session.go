@@ -218,7 +218,7 @@ func (c *session) handle(h header, body []byte) {
 	case cmdDeliverSMResp:
 		c.deliverResp(h.seq, h.status)
 	case cmdEnquireLinkResp, cmdGenericNack:
-	case cmdSubmitSM, cmdDataSM:
+	case cmdSubmitSM, cmdDataSM, cmdSubmitMulti:
 		c.handleSubmit(h, body)
 	default:
 		if h.cmd&respBit == 0 {

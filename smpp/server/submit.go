@@ -3,9 +3,12 @@ package server
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/mask"
@@ -21,16 +24,31 @@ const (
 	metaParts     = "smpp.parts"     // "n" when the ESME sent n concatenated parts
 	metaSubmitted = "smpp.submitted" // YYMMDDhhmm, the receipt's submit date
 	metaPreview   = "smpp.preview"   // the text's first 20 characters, the receipt's text:
+	// metaESMEID is the id a submit_multi was answered with, shared by the
+	// messages of its destinations and named by their receipts.
+	metaESMEID = "smpp.esme_id"
 )
 
 // receiptDateLayout is SMPP 3.4 Appendix B's YYMMDDhhmm.
 const receiptDateLayout = "0601021504"
 
-// job is one message to accept and the PDUs that wait for its id: one,
-// or one per part of a reassembled message.
+// job is what one PDU (or the parts of one message) asks to accept, and
+// the PDUs that wait for the answer: one message answered once, or once
+// per part of a reassembled message; or, for a submit_multi, one message
+// per destination answered together (multi set).
 type job struct {
-	req     gateway.SendRequest
+	reqs    []gateway.SendRequest
 	answers []answer
+	multi   *multi
+}
+
+// multi is what a submit_multi's answer needs besides the outcomes: the
+// destinations of reqs in order, those refused before the accept, and
+// the id answered.
+type multi struct {
+	dests   []dest
+	refused []unsuccess
+	id      string
 }
 
 // answer is a submit_sm waiting for its submit_sm_resp; part is its
@@ -67,11 +85,22 @@ func (c *session) handleSubmit(h header, body []byte) {
 		return
 	}
 	m := c.srv.metrics
-	parse := parseSubmit
-	if h.cmd == cmdDataSM {
-		parse = parseDataSM
+	var (
+		sub   submit
+		dests []dest
+		err   error
+	)
+	switch h.cmd {
+	case cmdDataSM:
+		sub, err = parseDataSM(body)
+	case cmdSubmitMulti:
+		sub, dests, err = parseSubmitMulti(body)
+		if err == nil {
+			sub.dstTON, sub.dstNPI, sub.dst = dests[0].ton, dests[0].npi, dests[0].addr
+		}
+	default:
+		sub, err = parseSubmit(body)
 	}
-	sub, err := parse(body)
 	if err != nil {
 		m.submits.WithLabelValues(a.cfg.SystemID, "malformed").Inc()
 		c.nack(h.seq, statusInvCmdLen)
@@ -96,11 +125,40 @@ func (c *session) handleSubmit(h header, body []byte) {
 		return
 	}
 	ans := answer{c: c, cmd: h.cmd, seq: h.seq}
+	if p.concat != nil && h.cmd == cmdSubmitMulti {
+		// A part to many destinations goes as it came, UDH kept.
+		p.concat, p.req.Binary = nil, &gateway.Binary{UDH: p.udh, Data: p.body, DataCoding: p.dc}
+	}
 	if p.concat != nil {
 		c.srv.reasm.add(a, ans, p)
 		return
 	}
-	c.queue(&job{req: p.req, answers: []answer{ans}})
+	if h.cmd == cmdSubmitMulti {
+		c.queue(multiJob(p.req, dests, ans))
+		return
+	}
+	c.queue(&job{reqs: []gateway.SendRequest{p.req}, answers: []answer{ans}})
+}
+
+// multiJob makes a submit_multi's job: the message once per SME
+// destination, each with the id the ESME is answered with; distribution
+// lists, which smsgw does not keep, are refused.
+func multiJob(req gateway.SendRequest, dests []dest, ans answer) *job {
+	m := &multi{id: uuid.NewString()}
+	j := &job{answers: []answer{ans}, multi: m}
+	for _, d := range dests {
+		if d.list {
+			m.refused = append(m.refused, unsuccess{d: d, status: statusInvDestFlag})
+			continue
+		}
+		r := req
+		r.To = address(d.ton, d.addr)
+		r.Meta = maps.Clone(req.Meta)
+		r.Meta[metaESMEID] = m.id
+		j.reqs = append(j.reqs, r)
+		m.dests = append(m.dests, d)
+	}
+	return j
 }
 
 // queue hands a job to the session's accepter; false when the session is
@@ -141,11 +199,17 @@ func (c *session) acceptLoop() {
 }
 
 func (s *Server) acceptJobs(a *account, batch []*job) {
-	reqs := make([]gateway.SendRequest, len(batch))
-	for i, j := range batch {
-		reqs[i] = j.req
+	var reqs []gateway.SendRequest
+	for _, j := range batch {
+		reqs = append(reqs, j.reqs...)
 	}
-	outs, err := s.eng.Accept(s.ctx, a.cfg.Tenant, reqs)
+	var (
+		outs []gateway.AcceptOutcome
+		err  error
+	)
+	if len(reqs) > 0 {
+		outs, err = s.eng.Accept(s.ctx, a.cfg.Tenant, reqs)
+	}
 	id := a.cfg.SystemID
 	if err != nil {
 		status := statusSysErr
@@ -164,21 +228,51 @@ func (s *Server) acceptJobs(a *account, batch []*job) {
 		}
 		return
 	}
-	for i, j := range batch {
-		o := outs[i]
-		status := statusOK
-		if o.Err != nil {
-			status = refusal(o.Err)
-			s.metrics.submits.WithLabelValues(id, "refused").Inc()
-			s.log.Info("smpp submit refused", "system_id", id, "status", fmt.Sprintf("0x%08X", status), "reason", o.Err.Error())
-		} else {
+	for _, j := range batch {
+		mine := outs[:len(j.reqs)]
+		outs = outs[len(j.reqs):]
+		statuses := make([]uint32, len(mine))
+		for i, o := range mine {
+			if o.Err != nil {
+				statuses[i] = refusal(o.Err)
+				s.metrics.submits.WithLabelValues(id, "refused").Inc()
+				s.log.Info("smpp submit refused", "system_id", id, "status", fmt.Sprintf("0x%08X", statuses[i]), "reason", o.Err.Error())
+				continue
+			}
 			s.metrics.submits.WithLabelValues(id, "accepted").Inc()
-			s.log.Debug("smpp submit accepted", "system_id", id, "msg_id", o.ID, "to", mask.Number(j.req.To), "parts", len(j.answers))
+			s.log.Debug("smpp submit accepted", "system_id", id, "msg_id", o.ID, "to", mask.Number(j.reqs[i].To), "parts", len(j.answers))
+		}
+		if m := j.multi; m != nil {
+			s.answerMulti(j.answers[0], m, statuses)
+			continue
 		}
 		for _, an := range j.answers {
-			an.c.respond(an.cmd, status, an.seq, partID(o.ID, an.part, len(j.answers)))
+			an.c.respond(an.cmd, statuses[0], an.seq, partID(mine[0].ID, an.part, len(j.answers)))
 		}
 	}
+}
+
+// answerMulti answers a submit_multi: ESME_ROK with its id and the
+// destinations refused when any was accepted, else the first refusal.
+func (s *Server) answerMulti(an answer, m *multi, statuses []uint32) {
+	refused := m.refused
+	ok := false
+	for i, st := range statuses {
+		if st == statusOK {
+			ok = true
+			continue
+		}
+		refused = append(refused, unsuccess{d: m.dests[i], status: st})
+	}
+	status := statusOK
+	if !ok {
+		status = statusInvNumDests
+		if len(statuses) > 0 {
+			status = statuses[0]
+		}
+	}
+	an.c.send(multiResp(status, an.seq, m.id, refused))
+	an.c.answered()
 }
 
 // refusal is the command_status of a message the gateway refused.

@@ -14,7 +14,6 @@ const (
 	cmdGenericNack     uint32 = 0x80000000
 	cmdBindReceiver    uint32 = 0x00000001
 	cmdBindTransmitter uint32 = 0x00000002
-	cmdQuerySM         uint32 = 0x00000003
 	cmdSubmitSM        uint32 = 0x00000004
 	cmdDeliverSM       uint32 = 0x00000005
 	cmdDeliverSMResp   uint32 = 0x80000005
@@ -25,7 +24,6 @@ const (
 	cmdEnquireLinkResp uint32 = 0x80000015
 	cmdSubmitMulti     uint32 = 0x00000021
 	cmdDataSM          uint32 = 0x00000103
-	cmdDataSMResp      uint32 = 0x80000103
 	respBit            uint32 = 0x80000000
 )
 
@@ -47,7 +45,8 @@ const (
 	statusInvSchedule = uint32(data.ESME_RINVSCHED)
 	statusInvExpiry   = uint32(data.ESME_RINVEXPIRY)
 	statusInvOptParam = uint32(data.ESME_RINVOPTPARSTREAM)
-	statusMsgQFul     = uint32(data.ESME_RMSGQFUL)
+	statusInvDestFlag = uint32(data.ESME_RINVDESTFLAG)
+	statusInvNumDests = uint32(data.ESME_RINVNUMDESTS)
 )
 
 // Optional parameter tags the server reads or writes (§5.3.2).
@@ -58,7 +57,6 @@ const (
 	tagSarSegmentSeqnum   = uint16(pdu.TagSarSegmentSeqnum)
 	tagReceiptedMessageID = uint16(pdu.TagReceiptedMessageID)
 	tagMessageState       = uint16(pdu.TagMessageStateOption)
-	tagNetworkErrorCode   = uint16(pdu.TagNetworkErrorCode)
 	tagSCInterfaceVersion = uint16(data.OPT_PAR_SC_IF_VER)
 )
 
@@ -269,6 +267,70 @@ func parseSubmit(body []byte) (submit, error) {
 	s.shortMessage = r.bytes(n)
 	s.tlvs = r.tlvs()
 	return s, r.err
+}
+
+// dest is one destination of a submit_multi: an SME address, or a
+// distribution list name (list set), which smsgw does not keep.
+type dest struct {
+	ton, npi byte
+	addr     string
+	list     bool
+}
+
+// parseSubmitMulti reads a submit_multi (§4.5.1): submit_sm's fields
+// with a list of destinations in place of one.
+func parseSubmitMulti(body []byte) (submit, []dest, error) {
+	r := reader{b: body}
+	var s submit
+	s.serviceType = r.cstring(5)
+	s.srcTON, s.srcNPI, s.src = r.byte(), r.byte(), r.cstring(20)
+	n := int(r.byte())
+	var ds []dest
+	for range n {
+		switch r.byte() {
+		case 1:
+			ds = append(ds, dest{ton: r.byte(), npi: r.byte(), addr: r.cstring(20)})
+		case 2:
+			ds = append(ds, dest{addr: r.cstring(20), list: true})
+		default:
+			r.err = errMalformed
+		}
+	}
+	if r.err == nil && n == 0 {
+		r.err = errMalformed
+	}
+	s.esmClass = r.byte()
+	s.protocolID = r.byte()
+	s.priority = r.byte()
+	s.schedule = r.cstring(16)
+	s.validity = r.cstring(16)
+	s.registeredDelivery = r.byte()
+	_ = r.byte() // replace_if_present_flag
+	s.dataCoding = r.byte()
+	_ = r.byte() // sm_default_msg_id
+	l := int(r.byte())
+	s.shortMessage = r.bytes(l)
+	s.tlvs = r.tlvs()
+	return s, ds, r.err
+}
+
+// unsuccess is a destination of a submit_multi that was refused.
+type unsuccess struct {
+	d      dest
+	status uint32
+}
+
+// multiResp answers a submit_multi: the id and the destinations refused.
+func multiResp(status, seq uint32, id string, refused []unsuccess) []byte {
+	if status != statusOK {
+		return headerOnly(cmdSubmitMulti|respBit, status, seq)
+	}
+	w := newPDU(cmdSubmitMulti|respBit, status, seq).cstring(id).byte(byte(len(refused)))
+	for _, u := range refused {
+		w.byte(u.d.ton).byte(u.d.npi).cstring(u.d.addr)
+		w.b = binary.BigEndian.AppendUint32(w.b, u.status)
+	}
+	return w.done()
 }
 
 // parseDataSM reads a data_sm (§4.7.1): the text is in message_payload.
