@@ -72,7 +72,7 @@ func Warnings(c *Config, raw []byte) []string {
 	if cc := c.Console; cc != nil {
 		for i, u := range cc.Users {
 			if cost := u.HashCost(); cost < console.GoodHashCost {
-				add("console.users[%d].password_hash: bcrypt cost %d; use %d or more (htpasswd -nbBC 12 USER PASS), cheaper hashes are quick to guess from a stolen config", i, cost, console.GoodHashCost)
+				add("console.users[%d].password_hash: bcrypt cost %d; use %d or more (smsgw hash-password), cheaper hashes are quick to guess from a stolen config", i, cost, console.GoodHashCost)
 			}
 		}
 		if !loopback(c.Listen.HTTP) && !cc.SecureCookies {

@@ -29,9 +29,8 @@ type Config struct {
 type User struct {
 	Username string `yaml:"username"`
 	// PasswordHash is the password's bcrypt hash ($2a$, $2b$ or $2y$;
-	// check-config warns below cost 10): `htpasswd -nbBC 12 USER PASS`
-	// (Debian's apache2-utils) makes one. Plain passwords are never
-	// configured.
+	// check-config warns below cost 10): `smsgw hash-password` makes one
+	// from stdin. Plain passwords are never configured.
 	PasswordHash string `yaml:"password_hash"`
 	// Role is viewer (reads, numbers masked) or operator (acts, sees full
 	// numbers).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/app"
@@ -419,5 +421,41 @@ func TestCheckConfigEveryProblem(t *testing.T) {
 	code, _, errb = cli(t, "check-config", "../../config/testdata/unset_env.yaml")
 	if code != 1 || !strings.Contains(errb, ": 1 problem\n") || !strings.Contains(errb, "load the env file first") {
 		t.Errorf("unset variable: exit %d:\n%s", code, errb)
+	}
+}
+
+// hash-password hashes the first line of stdin for console users, and
+// refuses what bcrypt cannot take.
+func TestHashPassword(t *testing.T) {
+	run := func(stdin string, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		root := NewRoot(&out, &errb)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(append([]string{"hash-password"}, args...))
+		code := 0
+		if err := root.Execute(); err != nil {
+			code = 1
+			var ee *exitError
+			if errors.As(err, &ee) {
+				code = ee.code
+				errb.WriteString(ee.msg)
+			}
+		}
+		return code, out.String(), errb.String()
+	}
+	code, out, errb := run("correct horse battery\nsecond line\n", "--cost", "10")
+	hash := strings.TrimSpace(out)
+	if code != 0 || !strings.HasPrefix(hash, "$2a$10$") || bcrypt.CompareHashAndPassword([]byte(hash), []byte("correct horse battery")) != nil {
+		t.Fatalf("exit %d, hash %q, stderr %q", code, out, errb)
+	}
+	for _, c := range []struct{ stdin, flag, want string }{
+		{"", "12", "no password on stdin"},
+		{"\n", "12", "the password is empty"},
+		{strings.Repeat("x", 73) + "\n", "12", "longer than bcrypt's 72 bytes"},
+		{"pw\n", "4", "--cost: must be 10 to 16"},
+	} {
+		if code, _, errb := run(c.stdin, "--cost", c.flag); code != 2 || !strings.Contains(errb, c.want) {
+			t.Errorf("stdin %q cost %s: exit %d, %q; want 2 and %q", c.stdin, c.flag, code, errb, c.want)
+		}
 	}
 }
