@@ -335,7 +335,7 @@ func refs(v any, out []string) []string {
 // TestRateLimitedAnswers429: over the tenant's rate, REST answers 429 with
 // Retry-After (from the error's RetryInfo) and the RATE_LIMITED reason.
 func TestRateLimitedAnswers429(t *testing.T) {
-	_, base := startGateway(t, func(c *config.Config) { c.Tenants[0].Rate, c.Tenants[0].Burst = 0.5, 2 })
+	_, base := startGateway(t, func(c *config.Config) { c.Tenants[0].Rate, c.Tenants[0].Burst = 0.01, 2 }) // a token a 100 s
 	for i := range 3 {
 		req, err := http.NewRequestWithContext(t.Context(), "POST", base+"/v1/messages",
 			strings.NewReader(fmt.Sprintf(`{"to": "+254712345678", "text": "reminder %d"}`, i)))
