@@ -240,7 +240,11 @@
 // FinishTask and its retry only change a task whose lease_until is still
 // the one its claim set: a runner whose lease lapsed cannot end or release
 // the claim of the runner that took over. Opening a SQLite store clears
-// task leases as it clears message leases.
+// task leases as it clears message leases. In SQLite a claim also moves
+// the task's not_before to its lease end, so running tasks leave the front
+// of the due index (tasks_due) and claims do not step over them; the task
+// is returned with the not_before it was due at, and opening the store
+// makes a task that was running due at once.
 //
 // # Missing client refs, in both stores
 //

@@ -31,10 +31,10 @@ const sqlEnqueueTasksPG = `INSERT INTO tasks (key, kind, tenant, payload, attemp
 	ORDER BY n
 	ON CONFLICT (key) DO NOTHING`
 
-// sqlClaimTasksPG is shared.go's sqlClaimTasks with SKIP LOCKED: a row
-// another node is claiming right now is passed over, not waited for, and a
-// row it claimed meanwhile fails the lease check when rechecked. $1 now,
-// $2 lease end, $3 limit.
+// sqlClaimTasksPG leases due tasks with SKIP LOCKED: a row another node is
+// claiming right now is passed over, not waited for, and a row it claimed
+// meanwhile fails the lease check when rechecked. $1 now, $2 lease end, $3
+// limit.
 const sqlClaimTasksPG = `WITH c AS (
 		SELECT id FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
 		ORDER BY not_before, id LIMIT $3

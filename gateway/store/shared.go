@@ -73,11 +73,6 @@ const (
 	sqlRetryTask = `UPDATE tasks SET attempts = attempts + 1, not_before = $2, last_error = $3, lease_until = 0
 		WHERE id = $1 AND done_at = 0 AND lease_until = $4`
 	sqlPruneTasks = "DELETE FROM tasks WHERE done_at > 0 AND done_at < $1"
-	// sqlClaimTasks leases due tasks: $1 now, $2 lease end, $3 limit.
-	sqlClaimTasks = `UPDATE tasks SET lease_until = $2 WHERE id IN (
-		SELECT id FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
-		ORDER BY not_before, id LIMIT $3)
-		RETURNING id, key, kind, tenant, payload, attempts, not_before, last_error, lease_until`
 	sqlSubmitPart = `UPDATE parts SET carrier = $1, carrier_id = $2,
 		status = CASE WHEN status IN ('ACCEPTED', 'SUBMITTED') THEN 'SUBMITTED' ELSE status END,
 		submitted_at = $3, updated_at = $3, cost = $6
@@ -190,7 +185,7 @@ func missingDone(refs []string, out map[string]gateway.Missing) error {
 	return nil
 }
 
-// scanTask reads one row of sqlClaimTasks.
+// scanTask reads one claimed task (sqlDueTasks, sqlClaimTasksPG).
 func scanTask(r interface{ Scan(...any) error }) (gateway.Task, error) {
 	var (
 		t             gateway.Task

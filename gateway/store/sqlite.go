@@ -213,8 +213,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 	}
 	cleared, _ := res.RowsAffected()
 	// The same holds for outbox tasks: a webhook call cut off by a crash
-	// runs again at once, not after its lease.
-	if _, err := s.conn.ExecContext(ctx, "UPDATE tasks SET lease_until = 0 WHERE done_at = 0 AND lease_until <> 0"); err != nil {
+	// runs again at once, not after its lease (a claim moved its not_before
+	// to the lease end, see ClaimTasks).
+	if _, err := s.conn.ExecContext(ctx, "UPDATE tasks SET lease_until = 0, not_before = MIN(not_before, $1) WHERE done_at = 0 AND lease_until <> 0",
+		opts.Now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("store: clear task leases: %w", err)
 	}
 

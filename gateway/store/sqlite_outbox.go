@@ -142,31 +142,62 @@ func (w *wtx) enqueueTasks(tasks []gateway.Task) (int, error) {
 }
 
 // ClaimTasks implements gateway.Store. It writes (the lease), so it runs on
-// the writer and two claims never overlap.
+// the writer and two claims never overlap. The lease also moves the task's
+// not_before to the lease end: tasks_due is ordered by not_before, so the
+// running tasks leave its front, and a claim reads the due tasks without
+// stepping over every task still running (it did, each time the outbox
+// freed a slot: the largest writer operation of a Kannel dlr-url load). A
+// task whose lease lapses is due again at the lease end, as before, and
+// FinishTask's retry sets not_before anew. The tasks are returned with the
+// not_before they were claimed at.
 func (s *sqliteStore) ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]gateway.Task, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	nowNs := toNanos(now)
+	until := nowNs + int64(lease)
 	var out []gateway.Task
 	err := s.do(ctx, "claim tasks", func(w *wtx) error {
 		out = out[:0]
-		rows, err := w.query(sqlClaimTasks, nowNs, nowNs+int64(lease), limit)
+		rows, err := w.query(sqlDueTasks, nowNs, limit)
 		if err != nil {
 			return fmt.Errorf("store: claim tasks: %w", err)
 		}
-		defer rows.Close()
+		ids := make([]int64, 0, limit)
 		for rows.Next() {
 			t, err := scanTask(rows)
 			if err != nil {
+				rows.Close()
 				return fmt.Errorf("store: claim tasks: %w", err)
 			}
+			t.LeaseUntil = fromNanos(until)
 			out = append(out, t)
+			ids = append(ids, t.ID)
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil || len(ids) == 0 {
+			return err
+		}
+		list, err := json.Marshal(ids)
+		if err != nil {
+			return fmt.Errorf("store: claim tasks: %w", err)
+		}
+		if _, err := w.exec(sqlLeaseTasks, until, string(list)); err != nil {
+			return fmt.Errorf("store: claim tasks: %w", err)
+		}
+		return nil
 	})
 	return out, err
 }
+
+// The SQLite task claim (see ClaimTasks): the due tasks ($1 now, $2
+// limit), then their lease ($1 lease end, $2 a JSON array of task ids).
+const (
+	sqlDueTasks = `SELECT id, key, kind, tenant, payload, attempts, not_before, last_error, lease_until
+		FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
+		ORDER BY not_before, id LIMIT $2`
+	sqlLeaseTasks = "UPDATE tasks SET lease_until = $1, not_before = $1 WHERE id IN (SELECT value FROM json_each($2))"
+)
 
 // FinishTask implements gateway.Store.
 func (s *sqliteStore) FinishTask(ctx context.Context, t gateway.Task, done bool, retryAt time.Time, lastErr string) error {

@@ -670,3 +670,46 @@ func TestLargeSubmitsAndReceipts(t *testing.T) {
 		t.Errorf("%d events, want %d (accepted, submitted, delivered each)", len(evs), 3*n)
 	}
 }
+
+// A claimed task leaves the front of the due tasks (its not_before moves
+// to its lease end), so the next claim takes the tasks behind it; each is
+// returned with the not_before it was due at. Opening the store again
+// makes a task whose runner died due at once, not at its lease end.
+func TestTaskClaimsPassRunningTasks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tasks.db")
+	s := openTest(t, path)
+	ctx := t.Context()
+	now := time.Now()
+	var tasks []gateway.Task
+	for i := range 6 {
+		tasks = append(tasks, gateway.Task{Key: fmt.Sprint("k", i), Kind: "webhook", NotBefore: now.Add(time.Duration(i-10) * time.Second)})
+	}
+	if _, err := s.EnqueueTasks(ctx, tasks); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.ClaimTasks(ctx, now, 2, time.Minute)
+	if err != nil || len(first) != 2 || first[0].Key != "k0" || first[1].Key != "k1" {
+		t.Fatalf("first claim %+v, %v", first, err)
+	}
+	if !first[0].NotBefore.Equal(tasks[0].NotBefore) || !first[0].LeaseUntil.Equal(now.Add(time.Minute)) {
+		t.Errorf("claimed task due %v, leased until %v; want %v and %v", first[0].NotBefore, first[0].LeaseUntil,
+			tasks[0].NotBefore, now.Add(time.Minute))
+	}
+	next, err := s.ClaimTasks(ctx, now.Add(time.Second), 2, time.Minute)
+	if err != nil || len(next) != 2 || next[0].Key != "k2" || next[1].Key != "k3" {
+		t.Fatalf("second claim %+v, %v", next, err)
+	}
+	var front int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM tasks INDEXED BY tasks_due
+		WHERE done_at = 0 AND not_before <= $1`, toNanos(now.Add(time.Second))).Scan(&front); err != nil || front != 2 {
+		t.Errorf("%d tasks at the front of tasks_due (%v), want the 2 not claimed", front, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, path)
+	again, err := s.ClaimTasks(ctx, now.Add(2*time.Second), 10, time.Minute)
+	if err != nil || len(again) != 6 {
+		t.Fatalf("after reopening: %+v, %v; want all 6 due at once", again, err)
+	}
+}
