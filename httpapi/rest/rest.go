@@ -64,7 +64,8 @@ func Routes(conn *grpc.ClientConn) (map[string]http.Handler, error) {
 
 // untimed lifts the listener's read and write deadlines from a streamed
 // response: they bound ordinary requests, and would end an event stream
-// after a minute however healthy it is.
+// within minutes (read 2 min, write 5 min by default) however healthy it
+// is.
 func untimed(w http.ResponseWriter) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
