@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -507,5 +508,30 @@ func TestCancelAndResend(t *testing.T) {
 	}
 	if _, body := b.get("/console/audit"); strings.Count(body, "<td>resend-message</td>") != 2 || !strings.Contains(body, "<td>cancel-message</td>") || !strings.Contains(body, out[0].ID+" as "+cp.ID) {
 		t.Errorf("the audit trail lacks the actions:\n%s", body)
+	}
+}
+
+// The inbound page lists what clients sent (numbers and texts hidden from
+// viewers), the keyword rules matched and the outbox tasks run.
+func TestInboundPage(t *testing.T) {
+	g := startGateway(t, nil)
+	if err := g.sim.SendMO("+254712345678", "22555", "STOP"); err != nil {
+		t.Fatal(err)
+	}
+	b := g.browser(t)
+	b.signIn("ops", viewerPass)
+	var body string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, body = b.get("/console/inbound")
+		if !strings.Contains(body, "<td>mo.optout</td><td class=\"task ok\">ok</td><td>1</td>") {
+			return errors.New("the opt-out task has not run yet")
+		}
+		return nil
+	})
+	if !strings.Contains(body, "<td>+2547*****678</td>") || strings.Contains(body, "+254712345678") || !strings.Contains(body, "shown to operators only") {
+		t.Errorf("the viewer's inbound page shows the number or the text:\n%s", body)
+	}
+	if !regexp.MustCompile(`<table id="keywords">[\s\S]*<td>1</td>`).MatchString(body) {
+		t.Errorf("the keyword table lacks the message:\n%s", body)
 	}
 }

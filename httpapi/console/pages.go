@@ -431,11 +431,59 @@ func (c *Console) inbound(w http.ResponseWriter, r *http.Request, ss *session) {
 		rows = append(rows, inboundRow{Received: in.ReceivedAt, Tenant: in.Tenant, Carrier: in.Carrier, From: num(ss, in.From),
 			To: in.To, Keyword: in.Keyword, ID: in.ID, Text: body(ss, in.Text)})
 	}
-	d := map[string]any{"Rows": rows, "Err": ""}
+	d := map[string]any{"Rows": rows, "Err": "", "Keywords": c.countsBy("smsgw_gateway_inbound_total", ss, "keyword"),
+		"Tasks": c.countsBy("smsgw_gateway_tasks_total", nil, "kind", "result")}
 	if err != nil {
 		d["Err"] = err.Error()
 	}
 	c.render(w, r, ss, "inbound", "Inbound", d)
+}
+
+// labelCount is a counter's value for one combination of labels.
+type labelCount struct {
+	Labels []string
+	Count  float64
+}
+
+// countsBy sums a counter of the gateway's registry by the given labels,
+// largest first; with ss, only over the series of the user's tenant (a
+// counter with a tenant label).
+func (c *Console) countsBy(metric string, ss *session, by ...string) []labelCount {
+	sums := map[string]*labelCount{}
+	mfs, err := c.opts.Gatherer.Gather()
+	if err != nil {
+		return nil
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != metric {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			l := labels(m)
+			if ss != nil && ss.user.Tenant != "" && l["tenant"] != ss.user.Tenant {
+				continue
+			}
+			key := make([]string, len(by))
+			for i, b := range by {
+				key[i] = l[b]
+			}
+			k := strings.Join(key, "\x00")
+			if sums[k] == nil {
+				sums[k] = &labelCount{Labels: key}
+			}
+			sums[k].Count += m.GetCounter().GetValue()
+		}
+	}
+	var out []labelCount
+	for _, v := range sums {
+		if v.Count > 0 {
+			out = append(out, *v)
+		}
+	}
+	slices.SortFunc(out, func(a, b labelCount) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), slices.Compare(a.Labels, b.Labels))
+	})
+	return out
 }
 
 // optoutsData is the opt-out page: a number checked, and the list.
