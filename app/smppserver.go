@@ -52,3 +52,12 @@ func (a *App) SMPPServer() *smppserver.Server {
 	}
 	return nil
 }
+
+// SMPPAccounts implements grpcapi.Operator: the SMPP server's accounts
+// and their binds, none when the config has no smpp_server.
+func (a *App) SMPPAccounts() []smppserver.AccountState {
+	if s := a.SMPPServer(); s != nil {
+		return s.Accounts()
+	}
+	return nil
+}

@@ -6,10 +6,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/limits"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	smppserver "github.com/openmf/smsgw/smpp/server"
 )
 
 // Operator is what the Admin service drives; app.App implements it.
@@ -26,6 +28,9 @@ type Operator interface {
 	// TenantLimits reports the fraud and spend controls of tenant (empty:
 	// every tenant) and its spend; an unknown tenant is a *FieldError.
 	TenantLimits(tenant string) ([]TenantLimits, error)
+	// SMPPAccounts reports the SMPP server's accounts and their binds
+	// (none when the server is off).
+	SMPPAccounts() []smppserver.AccountState
 }
 
 // TenantLimits is one tenant's fraud and spend controls in force and its
@@ -82,6 +87,18 @@ func (a adminServer) ListCarriers(context.Context, *pb.ListCarriersRequest) (*pb
 	for _, c := range a.op.Carriers() {
 		out.Carriers = append(out.Carriers, &pb.CarrierState{Name: c.Name, Kind: c.Kind, Up: c.Up, Window: int32(c.Window), Breaker: c.Breaker,
 			BindsUp: int32(c.BindsUp), Binds: int32(c.Binds), Tps: c.TPS, InFlight: int32(c.InFlight), Throttled: c.Throttled})
+	}
+	return out, nil
+}
+
+func (a adminServer) ListSMPPAccounts(context.Context, *pb.ListSMPPAccountsRequest) (*pb.ListSMPPAccountsResponse, error) {
+	out := &pb.ListSMPPAccountsResponse{}
+	for _, acc := range a.op.SMPPAccounts() {
+		pa := &pb.SMPPAccount{SystemId: acc.SystemID, Tenant: acc.Tenant, MaxBinds: int32(acc.MaxBinds), Window: int32(acc.Window), Rate: acc.Rate}
+		for _, b := range acc.Binds {
+			pa.Binds = append(pa.Binds, &pb.SMPPBind{Type: b.Type, Remote: b.Remote, BindTime: timestamppb.New(b.Since), InFlight: int32(b.InFlight)})
+		}
+		out.Accounts = append(out.Accounts, pa)
 	}
 	return out, nil
 }

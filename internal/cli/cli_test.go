@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
 	"github.com/spf13/cobra"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -55,6 +57,10 @@ carriers:
     smpp: {host: %s, port: %s, system_id: mfi, password: "${CLI_SMPP_PASSWORD}", bind: transceiver, binds: 1, window: 16, tps: 40, enquire_link: 30s}
 routes:
   - {prefix: "+254", carrier: sim, cost: 0.8, currency: KES}
+smpp_server:
+  listen: "127.0.0.1:0"
+  accounts:
+    - {system_id: app, password_hash: "${CLI_SMPP_HASH}", tenant: mfi}
 `, filepath.Join(dir, "smsgw.db"), host, port)
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -62,6 +68,11 @@ routes:
 	t.Setenv("CLI_ADMIN_KEY", adminKey)
 	t.Setenv("CLI_TENANT_KEY", tenantKey)
 	t.Setenv("CLI_SMPP_PASSWORD", "secret")
+	hash, err := bcrypt.GenerateFromPassword([]byte("apppw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CLI_SMPP_HASH", string(hash))
 	cfg, err := app.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +116,7 @@ func decode[T any](t *testing.T, s string) T {
 // TestCommandsAgainstAGateway drives each operator command against one
 // running gateway, in table and JSON form.
 func TestCommandsAgainstAGateway(t *testing.T) {
-	_, _ = startGateway(t)
+	a, _ := startGateway(t)
 
 	// send --wait, then the message in the list.
 	out := mustCLI(t, "send", "--to", "0712345678", "--text", "Your repayment is due", "--client-ref", "loan-42", "--wait")
@@ -197,6 +208,32 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 		if len(got) != 1 || got[0]["name"] != "sim" || got[0]["up"] != true || got[0]["window"] != 16.0 || got[0]["breaker"] != "closed" ||
 			got[0]["binds_up"] != 1.0 || got[0]["binds"] != 1.0 || got[0]["tps"] != 40.0 || got[0]["throttled"] != 0.0 {
 			t.Errorf("carriers json: %v", got)
+		}
+	})
+
+	t.Run("smpp-accounts", func(t *testing.T) {
+		conn, err := net.Dial("tcp", a.SMPPServer().Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		bind := pdu.NewBindRequest(pdu.Transmitter)
+		bind.SystemID, bind.Password = "app", "apppw"
+		buf := pdu.NewBuffer(nil)
+		bind.Marshal(buf)
+		if _, err := conn.Write(buf.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := pdu.Parse(conn); err != nil || resp.GetHeader().CommandStatus != data.ESME_ROK {
+			t.Fatalf("bind: %v %v", resp, err)
+		}
+		table := mustCLI(t, "smpp-accounts")
+		if !regexp.MustCompile(`^SYSTEM_ID\s+TENANT\s+BINDS\s+WINDOW\s+RATE\s+BIND\s+FROM\s+SINCE\s+IN FLIGHT\napp\s+mfi\s+1/4\s+10\s+-\s+transmitter\s+127\.0\.0\.1:\d+\s+\S+Z\s+0\n$`).MatchString(table) {
+			t.Errorf("smpp-accounts table:\n%s", table)
+		}
+		got := decode[[]map[string]any](t, mustCLI(t, "smpp-accounts", "-o", "json"))
+		if len(got) != 1 || got[0]["system_id"] != "app" || got[0]["tenant"] != "mfi" || len(got[0]["binds"].([]any)) != 1 {
+			t.Errorf("smpp-accounts json: %v", got)
 		}
 	})
 

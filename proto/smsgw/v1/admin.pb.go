@@ -11,6 +11,7 @@ package smsgwv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -23,6 +24,249 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ListSMPPAccountsRequest has no fields.
+type ListSMPPAccountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSMPPAccountsRequest) Reset() {
+	*x = ListSMPPAccountsRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSMPPAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSMPPAccountsRequest) ProtoMessage() {}
+
+func (x *ListSMPPAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSMPPAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListSMPPAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// ListSMPPAccountsResponse lists the accounts by system_id.
+type ListSMPPAccountsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Accounts      []*SMPPAccount         `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSMPPAccountsResponse) Reset() {
+	*x = ListSMPPAccountsResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSMPPAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSMPPAccountsResponse) ProtoMessage() {}
+
+func (x *ListSMPPAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSMPPAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListSMPPAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListSMPPAccountsResponse) GetAccounts() []*SMPPAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+// SMPPAccount is one ESME account of the SMPP server and its binds.
+type SMPPAccount struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	SystemId string                 `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
+	// The tenant its messages belong to.
+	Tenant   string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	MaxBinds int32  `protobuf:"varint,3,opt,name=max_binds,json=maxBinds,proto3" json:"max_binds,omitempty"`
+	// Unanswered submit_sm allowed per bind.
+	Window int32 `protobuf:"varint,4,opt,name=window,proto3" json:"window,omitempty"`
+	// submit_sm per second over its binds; 0: only the tenant's rate.
+	Rate          float64     `protobuf:"fixed64,5,opt,name=rate,proto3" json:"rate,omitempty"`
+	Binds         []*SMPPBind `protobuf:"bytes,6,rep,name=binds,proto3" json:"binds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SMPPAccount) Reset() {
+	*x = SMPPAccount{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SMPPAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SMPPAccount) ProtoMessage() {}
+
+func (x *SMPPAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SMPPAccount.ProtoReflect.Descriptor instead.
+func (*SMPPAccount) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SMPPAccount) GetSystemId() string {
+	if x != nil {
+		return x.SystemId
+	}
+	return ""
+}
+
+func (x *SMPPAccount) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SMPPAccount) GetMaxBinds() int32 {
+	if x != nil {
+		return x.MaxBinds
+	}
+	return 0
+}
+
+func (x *SMPPAccount) GetWindow() int32 {
+	if x != nil {
+		return x.Window
+	}
+	return 0
+}
+
+func (x *SMPPAccount) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *SMPPAccount) GetBinds() []*SMPPBind {
+	if x != nil {
+		return x.Binds
+	}
+	return nil
+}
+
+// SMPPBind is one open bind of an account.
+type SMPPBind struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transmitter, receiver or transceiver.
+	Type string `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The ESME's address, ip:port.
+	Remote string `protobuf:"bytes,2,opt,name=remote,proto3" json:"remote,omitempty"`
+	// When it bound.
+	BindTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=bind_time,json=bindTime,proto3" json:"bind_time,omitempty"`
+	// submit_sm read and not yet answered.
+	InFlight      int32 `protobuf:"varint,4,opt,name=in_flight,json=inFlight,proto3" json:"in_flight,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SMPPBind) Reset() {
+	*x = SMPPBind{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SMPPBind) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SMPPBind) ProtoMessage() {}
+
+func (x *SMPPBind) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SMPPBind.ProtoReflect.Descriptor instead.
+func (*SMPPBind) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SMPPBind) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SMPPBind) GetRemote() string {
+	if x != nil {
+		return x.Remote
+	}
+	return ""
+}
+
+func (x *SMPPBind) GetBindTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BindTime
+	}
+	return nil
+}
+
+func (x *SMPPBind) GetInFlight() int32 {
+	if x != nil {
+		return x.InFlight
+	}
+	return 0
+}
+
 // GetTenantLimitsRequest names the tenant; empty asks for every tenant.
 type GetTenantLimitsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +277,7 @@ type GetTenantLimitsRequest struct {
 
 func (x *GetTenantLimitsRequest) Reset() {
 	*x = GetTenantLimitsRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +289,7 @@ func (x *GetTenantLimitsRequest) String() string {
 func (*GetTenantLimitsRequest) ProtoMessage() {}
 
 func (x *GetTenantLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +302,7 @@ func (x *GetTenantLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantLimitsRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetTenantLimitsRequest) GetTenant() string {
@@ -78,7 +322,7 @@ type GetTenantLimitsResponse struct {
 
 func (x *GetTenantLimitsResponse) Reset() {
 	*x = GetTenantLimitsResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -90,7 +334,7 @@ func (x *GetTenantLimitsResponse) String() string {
 func (*GetTenantLimitsResponse) ProtoMessage() {}
 
 func (x *GetTenantLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -103,7 +347,7 @@ func (x *GetTenantLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantLimitsResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTenantLimitsResponse) GetTenants() []*TenantLimits {
@@ -144,7 +388,7 @@ type TenantLimits struct {
 
 func (x *TenantLimits) Reset() {
 	*x = TenantLimits{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +400,7 @@ func (x *TenantLimits) String() string {
 func (*TenantLimits) ProtoMessage() {}
 
 func (x *TenantLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +413,7 @@ func (x *TenantLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantLimits.ProtoReflect.Descriptor instead.
 func (*TenantLimits) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TenantLimits) GetTenant() string {
@@ -272,7 +516,7 @@ type GetCountersRequest struct {
 
 func (x *GetCountersRequest) Reset() {
 	*x = GetCountersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +528,7 @@ func (x *GetCountersRequest) String() string {
 func (*GetCountersRequest) ProtoMessage() {}
 
 func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +541,7 @@ func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersRequest.ProtoReflect.Descriptor instead.
 func (*GetCountersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 // GetCountersResponse maps counter names to their totals.
@@ -310,7 +554,7 @@ type GetCountersResponse struct {
 
 func (x *GetCountersResponse) Reset() {
 	*x = GetCountersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +566,7 @@ func (x *GetCountersResponse) String() string {
 func (*GetCountersResponse) ProtoMessage() {}
 
 func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +579,7 @@ func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersResponse.ProtoReflect.Descriptor instead.
 func (*GetCountersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetCountersResponse) GetCounters() map[string]float64 {
@@ -354,7 +598,7 @@ type ListCarriersRequest struct {
 
 func (x *ListCarriersRequest) Reset() {
 	*x = ListCarriersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +610,7 @@ func (x *ListCarriersRequest) String() string {
 func (*ListCarriersRequest) ProtoMessage() {}
 
 func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +623,7 @@ func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersRequest.ProtoReflect.Descriptor instead.
 func (*ListCarriersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 // ListCarriersResponse lists every configured carrier.
@@ -392,7 +636,7 @@ type ListCarriersResponse struct {
 
 func (x *ListCarriersResponse) Reset() {
 	*x = ListCarriersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -404,7 +648,7 @@ func (x *ListCarriersResponse) String() string {
 func (*ListCarriersResponse) ProtoMessage() {}
 
 func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -417,7 +661,7 @@ func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersResponse.ProtoReflect.Descriptor instead.
 func (*ListCarriersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListCarriersResponse) GetCarriers() []*CarrierState {
@@ -456,7 +700,7 @@ type CarrierState struct {
 
 func (x *CarrierState) Reset() {
 	*x = CarrierState{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -468,7 +712,7 @@ func (x *CarrierState) String() string {
 func (*CarrierState) ProtoMessage() {}
 
 func (x *CarrierState) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -481,7 +725,7 @@ func (x *CarrierState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CarrierState.ProtoReflect.Descriptor instead.
 func (*CarrierState) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CarrierState) GetName() string {
@@ -569,7 +813,7 @@ type ExplainRouteRequest struct {
 
 func (x *ExplainRouteRequest) Reset() {
 	*x = ExplainRouteRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +825,7 @@ func (x *ExplainRouteRequest) String() string {
 func (*ExplainRouteRequest) ProtoMessage() {}
 
 func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +838,7 @@ func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExplainRouteRequest) GetTo() string {
@@ -633,7 +877,7 @@ type ExplainRouteResponse struct {
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -645,7 +889,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -658,7 +902,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExplainRouteResponse) GetTo() string {
@@ -699,7 +943,7 @@ type RouteCandidate struct {
 
 func (x *RouteCandidate) Reset() {
 	*x = RouteCandidate{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +955,7 @@ func (x *RouteCandidate) String() string {
 func (*RouteCandidate) ProtoMessage() {}
 
 func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +968,7 @@ func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
 func (*RouteCandidate) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RouteCandidate) GetCarrier() string {
@@ -764,7 +1008,7 @@ type ReloadRoutesRequest struct {
 
 func (x *ReloadRoutesRequest) Reset() {
 	*x = ReloadRoutesRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -776,7 +1020,7 @@ func (x *ReloadRoutesRequest) String() string {
 func (*ReloadRoutesRequest) ProtoMessage() {}
 
 func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -789,7 +1033,7 @@ func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 // ReloadRoutesResponse reports the routes now in force.
@@ -803,7 +1047,7 @@ type ReloadRoutesResponse struct {
 
 func (x *ReloadRoutesResponse) Reset() {
 	*x = ReloadRoutesResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1059,7 @@ func (x *ReloadRoutesResponse) String() string {
 func (*ReloadRoutesResponse) ProtoMessage() {}
 
 func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1072,7 @@ func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReloadRoutesResponse) GetRoutes() int32 {
@@ -842,7 +1086,22 @@ var File_smsgw_v1_admin_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\"0\n" +
+	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x19\n" +
+	"\x17ListSMPPAccountsRequest\"M\n" +
+	"\x18ListSMPPAccountsResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.smsgw.v1.SMPPAccountR\baccounts\"\xb5\x01\n" +
+	"\vSMPPAccount\x12\x1b\n" +
+	"\tsystem_id\x18\x01 \x01(\tR\bsystemId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1b\n" +
+	"\tmax_binds\x18\x03 \x01(\x05R\bmaxBinds\x12\x16\n" +
+	"\x06window\x18\x04 \x01(\x05R\x06window\x12\x12\n" +
+	"\x04rate\x18\x05 \x01(\x01R\x04rate\x12(\n" +
+	"\x05binds\x18\x06 \x03(\v2\x12.smsgw.v1.SMPPBindR\x05binds\"\x8c\x01\n" +
+	"\bSMPPBind\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
+	"\x06remote\x18\x02 \x01(\tR\x06remote\x127\n" +
+	"\tbind_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bbindTime\x12\x1b\n" +
+	"\tin_flight\x18\x04 \x01(\x05R\binFlight\"0\n" +
 	"\x16GetTenantLimitsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"K\n" +
 	"\x17GetTenantLimitsResponse\x120\n" +
@@ -901,13 +1160,14 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\tR\abreaker\"\x15\n" +
 	"\x13ReloadRoutesRequest\".\n" +
 	"\x14ReloadRoutesResponse\x12\x16\n" +
-	"\x06routes\x18\x01 \x01(\x05R\x06routes2\x98\x03\n" +
+	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xf3\x03\n" +
 	"\x05Admin\x12M\n" +
 	"\fExplainRoute\x12\x1d.smsgw.v1.ExplainRouteRequest\x1a\x1e.smsgw.v1.ExplainRouteResponse\x12M\n" +
 	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
 	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponse\x12J\n" +
 	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponse\x12V\n" +
-	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponseB\x8b\x01\n" +
+	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponse\x12Y\n" +
+	"\x10ListSMPPAccounts\x12!.smsgw.v1.ListSMPPAccountsRequest\x1a\".smsgw.v1.ListSMPPAccountsResponseB\x8b\x01\n" +
 	"\x13org.openmf.smsgw.v1B\n" +
 	"AdminProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
@@ -923,43 +1183,53 @@ func file_smsgw_v1_admin_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_admin_proto_rawDescData
 }
 
-var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_smsgw_v1_admin_proto_goTypes = []any{
-	(*GetTenantLimitsRequest)(nil),  // 0: smsgw.v1.GetTenantLimitsRequest
-	(*GetTenantLimitsResponse)(nil), // 1: smsgw.v1.GetTenantLimitsResponse
-	(*TenantLimits)(nil),            // 2: smsgw.v1.TenantLimits
-	(*GetCountersRequest)(nil),      // 3: smsgw.v1.GetCountersRequest
-	(*GetCountersResponse)(nil),     // 4: smsgw.v1.GetCountersResponse
-	(*ListCarriersRequest)(nil),     // 5: smsgw.v1.ListCarriersRequest
-	(*ListCarriersResponse)(nil),    // 6: smsgw.v1.ListCarriersResponse
-	(*CarrierState)(nil),            // 7: smsgw.v1.CarrierState
-	(*ExplainRouteRequest)(nil),     // 8: smsgw.v1.ExplainRouteRequest
-	(*ExplainRouteResponse)(nil),    // 9: smsgw.v1.ExplainRouteResponse
-	(*RouteCandidate)(nil),          // 10: smsgw.v1.RouteCandidate
-	(*ReloadRoutesRequest)(nil),     // 11: smsgw.v1.ReloadRoutesRequest
-	(*ReloadRoutesResponse)(nil),    // 12: smsgw.v1.ReloadRoutesResponse
-	nil,                             // 13: smsgw.v1.GetCountersResponse.CountersEntry
+	(*ListSMPPAccountsRequest)(nil),  // 0: smsgw.v1.ListSMPPAccountsRequest
+	(*ListSMPPAccountsResponse)(nil), // 1: smsgw.v1.ListSMPPAccountsResponse
+	(*SMPPAccount)(nil),              // 2: smsgw.v1.SMPPAccount
+	(*SMPPBind)(nil),                 // 3: smsgw.v1.SMPPBind
+	(*GetTenantLimitsRequest)(nil),   // 4: smsgw.v1.GetTenantLimitsRequest
+	(*GetTenantLimitsResponse)(nil),  // 5: smsgw.v1.GetTenantLimitsResponse
+	(*TenantLimits)(nil),             // 6: smsgw.v1.TenantLimits
+	(*GetCountersRequest)(nil),       // 7: smsgw.v1.GetCountersRequest
+	(*GetCountersResponse)(nil),      // 8: smsgw.v1.GetCountersResponse
+	(*ListCarriersRequest)(nil),      // 9: smsgw.v1.ListCarriersRequest
+	(*ListCarriersResponse)(nil),     // 10: smsgw.v1.ListCarriersResponse
+	(*CarrierState)(nil),             // 11: smsgw.v1.CarrierState
+	(*ExplainRouteRequest)(nil),      // 12: smsgw.v1.ExplainRouteRequest
+	(*ExplainRouteResponse)(nil),     // 13: smsgw.v1.ExplainRouteResponse
+	(*RouteCandidate)(nil),           // 14: smsgw.v1.RouteCandidate
+	(*ReloadRoutesRequest)(nil),      // 15: smsgw.v1.ReloadRoutesRequest
+	(*ReloadRoutesResponse)(nil),     // 16: smsgw.v1.ReloadRoutesResponse
+	nil,                              // 17: smsgw.v1.GetCountersResponse.CountersEntry
+	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
 }
 var file_smsgw_v1_admin_proto_depIdxs = []int32{
-	2,  // 0: smsgw.v1.GetTenantLimitsResponse.tenants:type_name -> smsgw.v1.TenantLimits
-	13, // 1: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
-	7,  // 2: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
-	10, // 3: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
-	8,  // 4: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
-	11, // 5: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
-	5,  // 6: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
-	3,  // 7: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
-	0,  // 8: smsgw.v1.Admin.GetTenantLimits:input_type -> smsgw.v1.GetTenantLimitsRequest
-	9,  // 9: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
-	12, // 10: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
-	6,  // 11: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
-	4,  // 12: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
-	1,  // 13: smsgw.v1.Admin.GetTenantLimits:output_type -> smsgw.v1.GetTenantLimitsResponse
-	9,  // [9:14] is the sub-list for method output_type
-	4,  // [4:9] is the sub-list for method input_type
-	4,  // [4:4] is the sub-list for extension type_name
-	4,  // [4:4] is the sub-list for extension extendee
-	0,  // [0:4] is the sub-list for field type_name
+	2,  // 0: smsgw.v1.ListSMPPAccountsResponse.accounts:type_name -> smsgw.v1.SMPPAccount
+	3,  // 1: smsgw.v1.SMPPAccount.binds:type_name -> smsgw.v1.SMPPBind
+	18, // 2: smsgw.v1.SMPPBind.bind_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: smsgw.v1.GetTenantLimitsResponse.tenants:type_name -> smsgw.v1.TenantLimits
+	17, // 4: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
+	11, // 5: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
+	14, // 6: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
+	12, // 7: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
+	15, // 8: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
+	9,  // 9: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
+	7,  // 10: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
+	4,  // 11: smsgw.v1.Admin.GetTenantLimits:input_type -> smsgw.v1.GetTenantLimitsRequest
+	0,  // 12: smsgw.v1.Admin.ListSMPPAccounts:input_type -> smsgw.v1.ListSMPPAccountsRequest
+	13, // 13: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
+	16, // 14: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
+	10, // 15: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
+	8,  // 16: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
+	5,  // 17: smsgw.v1.Admin.GetTenantLimits:output_type -> smsgw.v1.GetTenantLimitsResponse
+	1,  // 18: smsgw.v1.Admin.ListSMPPAccounts:output_type -> smsgw.v1.ListSMPPAccountsResponse
+	13, // [13:19] is the sub-list for method output_type
+	7,  // [7:13] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_admin_proto_init() }
@@ -973,7 +1243,7 @@ func file_smsgw_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_admin_proto_rawDesc), len(file_smsgw_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,11 +21,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_ExplainRoute_FullMethodName    = "/smsgw.v1.Admin/ExplainRoute"
-	Admin_ReloadRoutes_FullMethodName    = "/smsgw.v1.Admin/ReloadRoutes"
-	Admin_ListCarriers_FullMethodName    = "/smsgw.v1.Admin/ListCarriers"
-	Admin_GetCounters_FullMethodName     = "/smsgw.v1.Admin/GetCounters"
-	Admin_GetTenantLimits_FullMethodName = "/smsgw.v1.Admin/GetTenantLimits"
+	Admin_ExplainRoute_FullMethodName     = "/smsgw.v1.Admin/ExplainRoute"
+	Admin_ReloadRoutes_FullMethodName     = "/smsgw.v1.Admin/ReloadRoutes"
+	Admin_ListCarriers_FullMethodName     = "/smsgw.v1.Admin/ListCarriers"
+	Admin_GetCounters_FullMethodName      = "/smsgw.v1.Admin/GetCounters"
+	Admin_GetTenantLimits_FullMethodName  = "/smsgw.v1.Admin/GetTenantLimits"
+	Admin_ListSMPPAccounts_FullMethodName = "/smsgw.v1.Admin/ListSMPPAccounts"
 )
 
 // AdminClient is the client API for Admin service.
@@ -56,6 +57,11 @@ type AdminClient interface {
 	// started). Change them in the file's tenants[].fraud and call
 	// ReloadRoutes: they apply live.
 	GetTenantLimits(ctx context.Context, in *GetTenantLimitsRequest, opts ...grpc.CallOption) (*GetTenantLimitsResponse, error)
+	// ListSMPPAccounts shows the accounts of the SMPP server
+	// (`smpp_server.accounts`) and the binds each has open now: which
+	// downstream applications are connected, from where, since when, with
+	// how many submits unanswered. Empty when the server is off.
+	ListSMPPAccounts(ctx context.Context, in *ListSMPPAccountsRequest, opts ...grpc.CallOption) (*ListSMPPAccountsResponse, error)
 }
 
 type adminClient struct {
@@ -116,6 +122,16 @@ func (c *adminClient) GetTenantLimits(ctx context.Context, in *GetTenantLimitsRe
 	return out, nil
 }
 
+func (c *adminClient) ListSMPPAccounts(ctx context.Context, in *ListSMPPAccountsRequest, opts ...grpc.CallOption) (*ListSMPPAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSMPPAccountsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListSMPPAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -144,6 +160,11 @@ type AdminServer interface {
 	// started). Change them in the file's tenants[].fraud and call
 	// ReloadRoutes: they apply live.
 	GetTenantLimits(context.Context, *GetTenantLimitsRequest) (*GetTenantLimitsResponse, error)
+	// ListSMPPAccounts shows the accounts of the SMPP server
+	// (`smpp_server.accounts`) and the binds each has open now: which
+	// downstream applications are connected, from where, since when, with
+	// how many submits unanswered. Empty when the server is off.
+	ListSMPPAccounts(context.Context, *ListSMPPAccountsRequest) (*ListSMPPAccountsResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -168,6 +189,9 @@ func (UnimplementedAdminServer) GetCounters(context.Context, *GetCountersRequest
 }
 func (UnimplementedAdminServer) GetTenantLimits(context.Context, *GetTenantLimitsRequest) (*GetTenantLimitsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetTenantLimits not implemented")
+}
+func (UnimplementedAdminServer) ListSMPPAccounts(context.Context, *ListSMPPAccountsRequest) (*ListSMPPAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSMPPAccounts not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -280,6 +304,24 @@ func _Admin_GetTenantLimits_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListSMPPAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSMPPAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListSMPPAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListSMPPAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListSMPPAccounts(ctx, req.(*ListSMPPAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -306,6 +348,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetTenantLimits",
 			Handler:    _Admin_GetTenantLimits_Handler,
+		},
+		{
+			MethodName: "ListSMPPAccounts",
+			Handler:    _Admin_ListSMPPAccounts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
