@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/openmf/smsgw/internal/guard"
+	"github.com/openmf/smsgw/internal/mask"
 )
 
 // The cookies. The session cookie's path is /console/, so no other path of
@@ -156,7 +157,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
 		c.opts.Auth.Fail("console", src, name)
-		c.log.Warn("console sign-in refused", "user", clip(name), "source", src)
+		c.log.Warn("console sign-in refused", "user", mask.Text(clip(name)), "source", src)
 		c.showLogin(w, r, http.StatusUnauthorized, "Wrong username or password.")
 		return
 	}
