@@ -71,9 +71,8 @@ func (t *TLS) ServerConfig() (*tls.Config, error) {
 type Account struct {
 	SystemID string `yaml:"system_id"`
 	// PasswordHash is the bcrypt hash of the bind password (SMPP passwords
-	// are at most 8 characters), e.g. from
-	// `htpasswd -nbBC 10 "" PASSWORD | tr -d ':\n'`. The password itself
-	// is never stored.
+	// are at most 8 characters), from `smsgw hash-password`. The password
+	// itself is never stored.
 	PasswordHash string `yaml:"password_hash"`
 	Tenant       string `yaml:"tenant"`
 	// AllowIP limits the addresses (IPs or CIDRs) the account may bind
@@ -175,7 +174,7 @@ func (c *Config) Validate() []error {
 		}
 		seen[a.SystemID] = true
 		if a.PasswordHash == "" {
-			add("%s.password_hash: required (a bcrypt hash; see docs/smpp-server.md)", at)
+			add("%s.password_hash: required (a bcrypt hash: smsgw hash-password)", at)
 		} else if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
 			add("%s.password_hash: not a bcrypt hash ($2a$…, $2b$ or $2y$): %v", at, err)
 		}

@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 
+	"github.com/openmf/smsgw/app"
+	"github.com/openmf/smsgw/internal/testutil"
 	smppserver "github.com/openmf/smsgw/smpp/server"
 )
 
@@ -150,5 +153,33 @@ func TestMORouted(t *testing.T) {
 	}
 	if got := messageText(t, again.next(isMO).(*pdu.DeliverSM)); got != "JOIN savings group" {
 		t.Errorf("redelivered MO %q", got)
+	}
+}
+
+// TestLogsMaskNumbers: at info and above, the server's logs never carry a
+// full phone number or a message body, whatever the ESME sent.
+func TestLogsMaskNumbers(t *testing.T) {
+	logs := &testutil.Logs{}
+	_, _, addr := startGatewayWith(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}}, app.Options{Logger: logs.Logger()})
+	e := dial(t, addr).mustBind(pdu.Transceiver)
+	const bad, good, body = "25471234567890123", "254712345678", "secret balance 1234"
+	if r := e.submit(bad, body); r.CommandStatus != data.ESME_RINVDSTADR {
+		t.Fatalf("an impossible number: %v", r.CommandStatus)
+	}
+	r := e.submit(good, body)
+	e.receiptFor(r.MessageID)
+	if _, ok := logs.Find("smpp submit refused"); !ok {
+		t.Fatal("the refusal was not logged")
+	}
+	for line := range strings.SplitSeq(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["level"] == "DEBUG" {
+			continue
+		}
+		for _, secret := range []string{bad, good, body} {
+			if strings.Contains(line, secret) {
+				t.Errorf("an info record carries %q: %s", secret, line)
+			}
+		}
 	}
 }

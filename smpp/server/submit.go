@@ -236,7 +236,9 @@ func (s *Server) acceptJobs(a *account, batch []*job) {
 			if o.Err != nil {
 				statuses[i] = refusal(o.Err)
 				s.metrics.submits.WithLabelValues(id, "refused").Inc()
-				s.log.Info("smpp submit refused", "system_id", id, "status", fmt.Sprintf("0x%08X", statuses[i]), "reason", o.Err.Error())
+				// The reason may quote the number: info names the field only.
+				s.log.Info("smpp submit refused", "system_id", id, "status", fmt.Sprintf("0x%08X", statuses[i]), "field", refusedField(o.Err))
+				s.log.Debug("smpp submit refused", "system_id", id, "reason", o.Err.Error())
 				continue
 			}
 			s.metrics.submits.WithLabelValues(id, "accepted").Inc()
@@ -273,6 +275,15 @@ func (s *Server) answerMulti(an answer, m *multi, statuses []uint32) {
 	}
 	an.c.send(multiResp(status, an.seq, m.id, refused))
 	an.c.answered()
+}
+
+// refusedField names the field a refusal is about ("" when it names none).
+func refusedField(err error) string {
+	var fe *gateway.FieldError
+	if errors.As(err, &fe) {
+		return fe.Field
+	}
+	return ""
 }
 
 // refusal is the command_status of a message the gateway refused.
