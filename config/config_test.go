@@ -112,6 +112,18 @@ func TestInvalidFiles(t *testing.T) {
 			"console.users[3].password_hash: required (a bcrypt hash of the password, never the password) (line 14)",
 			`console.users[1].tenant: "nobody" is not a configured tenant (line 12)`,
 		},
+		"bad_smpp_server.yaml": {
+			"smpp_server.accounts[2].pasword: not a known key (known here: system_id, password_hash, tenant, allow_ip, max_binds, rate, burst, window, mo) (line 14)",
+			`smpp_server.listen: "nowhere" is not host:port (line 9)`,
+			"smpp_server.reassembly_wait: must be ≥ 0 (line 10)",
+			"smpp_server.accounts[0].password_hash: is not a bcrypt hash ($2a$, $2b$ or $2y$ followed by the cost), never the password (line 12)",
+			`smpp_server.accounts[0].allow_ip[0]: "10.0.0.300" is neither an IP nor a CIDR (line 12)`,
+			"smpp_server.accounts[0].window: must be 1 to 10000 (line 12)",
+			`smpp_server.accounts[1].system_id: "bank" is used twice (line 13)`,
+			"smpp_server.accounts[1].password_hash: required (a bcrypt hash: smsgw hash-password) (line 13)",
+			`smpp_server.accounts[2].system_id: "a-name-too-long-for-smpp" is longer than SMPP's 15 characters (line 14)`,
+			`smpp_server.accounts[0].tenant: "nobody" is not a configured tenant (line 12)`,
+		},
 		"bad_smpp.yaml":     nil, // lines come from smpp.Config.Validate; checked by prefix below
 		"store_driver.yaml": nil, // lines come from store.Config.Validate; checked by prefix below
 	}

@@ -176,7 +176,7 @@ func (c *Config) Validate() []error {
 		if a.PasswordHash == "" {
 			add("%s.password_hash: required (a bcrypt hash: smsgw hash-password)", at)
 		} else if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
-			add("%s.password_hash: not a bcrypt hash ($2a$…, $2b$ or $2y$): %v", at, err)
+			add("%s.password_hash: is not a bcrypt hash ($2a$, $2b$ or $2y$ followed by the cost), never the password", at)
 		}
 		if a.Tenant == "" {
 			add("%s.tenant: must name a tenant", at)
