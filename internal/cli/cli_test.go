@@ -496,3 +496,14 @@ func TestHashPassword(t *testing.T) {
 		}
 	}
 }
+
+// The demo's console user signs in with the password the demo prints.
+func TestDemoConsoleUser(t *testing.T) {
+	cfg := demoConfig("127.0.0.1:2775")
+	if cfg.Console == nil || len(cfg.Console.Users) != 1 || cfg.Console.Users[0].Username != DemoConsoleUser {
+		t.Fatalf("demo console: %+v", cfg.Console)
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(cfg.Console.Users[0].PasswordHash), []byte(DemoConsolePassword)); err != nil {
+		t.Fatalf("the demo's printed password does not match its hash: %v", err)
+	}
+}

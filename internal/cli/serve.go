@@ -20,6 +20,7 @@ import (
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway/store"
+	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/routing"
 	"github.com/openmf/smsgw/smpp"
 	"github.com/openmf/smsgw/smpp/smsc"
@@ -34,6 +35,14 @@ const DemoAdminKey = "demo-admin-key-0001"
 
 // DemoShortcode is the number the demo's clients text.
 const DemoShortcode = "22555"
+
+// DemoConsoleUser and DemoConsolePassword sign in to the demo's web
+// console as an operator; demoConsoleHash is the password's bcrypt hash.
+const (
+	DemoConsoleUser     = "demo"
+	DemoConsolePassword = "demo-console"
+	demoConsoleHash     = "$2a$10$OyRuu7FrseXjRENBUC305ugdbre1BnsFOkGZ9VR9AE7D2g/ZYh9UW"
+)
 
 // Where the demo listens unless --grpc-listen/--http-listen or
 // SMSGW_GRPC_LISTEN/SMSGW_HTTP_LISTEN move it.
@@ -60,7 +69,8 @@ func serveCmd() *cobra.Command {
 		Use:   "serve (--config FILE | --demo)",
 		Short: "run the gateway (--demo: with a built-in simulated carrier and a demo tenant)",
 		Long: `Run the gateway from a config file, or the demo: a built-in simulated carrier,
-a demo tenant (API key ` + DemoKey + `), the store under ./data.
+a demo tenant (API key ` + DemoKey + `), the web console (user ` + DemoConsoleUser + `, password
+` + DemoConsolePassword + `), the store under ./data.
 
 --grpc-listen and --http-listen (or SMSGW_GRPC_LISTEN and SMSGW_HTTP_LISTEN)
 override the addresses in the file, and move the demo off 127.0.0.1:9190 and
@@ -117,12 +127,13 @@ the demo prints them. SIGHUP (or "smsgw reload") rereads the file.`,
 			}
 			if demo {
 				fmt.Fprintf(stdout, `smsgw demo is running: gRPC %s, HTTP http://%s (metrics at /metrics)
+Web console: http://%s/console/ (user %s, password %s)
 In another shell:
   export SMSGW_ADDR=%s SMSGW_HTTP=%s SMSGW_API_KEY=%s SMSGW_ADMIN_KEY=%s
   ./bin/smsgw send --to +254712345678 --text "Your loan repayment of KES 1,500 is due on Friday" --wait
   ./bin/smsgw simulate mo --from +254712345678 --text HELLO     (a client texting the shortcode %s)
   ./bin/smsgw messages list; ./bin/smsgw carriers; ./bin/smsgw --help
-`, a.GRPCAddr(), a.HTTPAddr(), a.GRPCAddr(), a.HTTPAddr(), DemoKey, DemoAdminKey, DemoShortcode)
+`, a.GRPCAddr(), a.HTTPAddr(), a.HTTPAddr(), DemoConsoleUser, DemoConsolePassword, a.GRPCAddr(), a.HTTPAddr(), DemoKey, DemoAdminKey, DemoShortcode)
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -176,6 +187,9 @@ func demoConfig(carrierAddr string) *config.Config {
 		}}},
 		Routes: []routing.Route{{Prefix: "+", Carrier: "demo-carrier", Cost: 1, Currency: "KES"}},
 		Admin:  config.Admin{APIKeys: []string{DemoAdminKey}},
+		Console: &console.Config{Users: []console.User{
+			{Username: DemoConsoleUser, PasswordHash: demoConsoleHash, Role: console.Operator},
+		}},
 	}
 	if err := config.Complete(cfg); err != nil {
 		panic(fmt.Sprintf("demo config is invalid: %v", err))
