@@ -35,6 +35,10 @@ type HooksConfig struct {
 	// listener is plain HTTP, for a reverse proxy or a private network.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// SpoolDir keeps each accepted hook on disk (in a directory per
+	// tenant) until it is handled, so a stop or a crash loses none:
+	// Fineract never posts a hook again. Empty keeps them in memory.
+	SpoolDir string `yaml:"spool_dir"`
 }
 
 // GatewayConfig is where smsgw's gRPC API listens.
@@ -231,6 +235,9 @@ func (c *Config) Complete(getenv func(string) string) error {
 		}
 		if e := t.Events; e != nil {
 			ep := p + ".events"
+			if strings.ContainsAny(t.Name, "/\\?#% ") || t.Name == "." || t.Name == ".." {
+				bad(p+".name", "%q: with events, the name is part of the hook URL and a spool directory: no / \\ ? # %% or spaces", t.Name)
+			}
 			if len(e.Rules) > 0 {
 				secret(&e.Secret, e.SecretEnv, ep+".secret", getenv, bad)
 				if c.Hooks.Listen == "off" {
@@ -312,9 +319,10 @@ func NewFineractClient(t TenantConfig, m *Metrics) (*Client, error) {
 }
 
 // NewTenantNotifier builds a tenant's events side (the tenant must have
-// an events section): its notifier, sending through gw, and its digest
-// when one is configured (nil otherwise).
-func NewTenantNotifier(t TenantConfig, gw Sender, m *Metrics, log *slog.Logger) (*Notifier, *Digest, error) {
+// an events section): its notifier, sending through gw and spooling
+// accepted hooks in spool (empty: none), and its digest when one is
+// configured (nil otherwise).
+func NewTenantNotifier(t TenantConfig, gw Sender, spool string, m *Metrics, log *slog.Logger) (*Notifier, *Digest, error) {
 	if t.Events == nil {
 		return nil, nil, fmt.Errorf("fineract: tenant %s has no events section", t.Name)
 	}
@@ -330,7 +338,7 @@ func NewTenantNotifier(t TenantConfig, gw Sender, m *Metrics, log *slog.Logger) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("fineract: tenant %s: %w", t.Name, err)
 	}
-	n, err := NewNotifier(NotifierOptions{Gateway: gw, Fineract: fc, Region: t.Region, Metrics: m, Log: log}, t.Events, texts)
+	n, err := NewNotifier(NotifierOptions{Gateway: gw, Fineract: fc, Region: t.Region, Spool: spool, Metrics: m, Log: log}, t.Events, texts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("fineract: tenant %s: events: %w", t.Name, err)
 	}

@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +66,11 @@ type NotifierOptions struct {
 	// so a transaction or account not found this soon after the hook is
 	// looked up again; later it is given up. Default 30 s.
 	NotFoundFor time.Duration
+	// Spool is a directory where each accepted hook is kept, synced to
+	// disk, until it is handled or given up, so a restart handles it
+	// then; empty keeps hooks in memory only (a stop loses those waiting:
+	// Fineract never posts a hook again).
+	Spool string
 	// MinBackoff and MaxBackoff space the retries of an event while
 	// Fineract or the gateway is unavailable (defaults 1 s and 1 min).
 	MinBackoff, MaxBackoff time.Duration
@@ -87,6 +97,7 @@ type Notifier struct {
 type queued struct {
 	hook    *Hook
 	attempt int
+	file    string // in the spool; "" when none
 }
 
 // NewNotifier checks cfg (the tenant's events section) with the tenant's
@@ -152,20 +163,106 @@ func (n *Notifier) updated() <-chan struct{} {
 	return n.changed
 }
 
-// Enqueue hands a hook to the workers; false means the queue is full.
-func (n *Notifier) Enqueue(h *Hook) bool {
+// ErrQueueFull refuses a hook while too many wait for a worker.
+var ErrQueueFull = errors.New("fineract: too many events waiting")
+
+// Enqueue hands a hook to the workers, after writing it to the spool if
+// there is one; an error (ErrQueueFull, or the spool failing) means the
+// hook was not taken.
+func (n *Notifier) Enqueue(h *Hook) error {
+	if len(n.queue) == cap(n.queue) {
+		return ErrQueueFull
+	}
+	q := &queued{hook: h}
+	if n.opts.Spool != "" {
+		var err error
+		if q.file, err = n.spool(h); err != nil {
+			return err
+		}
+	}
 	select {
-	case n.queue <- &queued{hook: h}:
-		return true
+	case n.queue <- q:
+		return nil
 	default:
-		return false
+		n.forget(q)
+		return ErrQueueFull
 	}
 }
 
-// Run handles queued hooks until ctx ends; hooks still queued or waiting
-// for a retry then are dropped (counted in the log line).
+// spool writes a hook to the spool and syncs it; the file appears whole
+// or not at all.
+func (n *Notifier) spool(h *Hook) (string, error) {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(n.opts.Spool, ".hook-*")
+	if err != nil {
+		return "", fmt.Errorf("fineract: spool: %w", err)
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	name := filepath.Join(n.opts.Spool, fmt.Sprintf("%d-%s.json", time.Now().UnixNano(), strings.ReplaceAll(h.Key(), ":", "_")))
+	if err == nil {
+		err = os.Rename(f.Name(), name)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return "", fmt.Errorf("fineract: spool: %w", err)
+	}
+	return name, nil
+}
+
+// forget removes a hook that is done with from the spool.
+func (n *Notifier) forget(q *queued) {
+	if q.file == "" {
+		return
+	}
+	if err := os.Remove(q.file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		n.log.Error("spool: a handled hook could not be removed; the next start handles it again (and sends nothing twice)", "err", err)
+	}
+}
+
+// recover queues the hooks a previous run left in the spool, oldest
+// first, as the workers make room.
+func (n *Notifier) recover(ctx context.Context) {
+	files, err := filepath.Glob(filepath.Join(n.opts.Spool, "*.json"))
+	if err != nil || len(files) == 0 {
+		return
+	}
+	sort.Strings(files)
+	n.log.Info("handling the hooks a previous run left in the spool", "events", len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		var h Hook
+		if err == nil {
+			err = json.Unmarshal(b, &h)
+		}
+		if err != nil {
+			n.log.Error("spool: unreadable hook left in place", "file", f, "err", err)
+			continue
+		}
+		select {
+		case n.queue <- &queued{hook: &h, file: f}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Run handles queued hooks, and those a previous run left in the spool,
+// until ctx ends; hooks still waiting then stay in the spool, or are lost
+// without one (the log line counts them).
 func (n *Notifier) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if n.opts.Spool != "" {
+		wg.Go(func() { n.recover(ctx) })
+	}
 	for range n.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -179,8 +276,8 @@ func (n *Notifier) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	if left := len(n.queue); left > 0 {
-		n.log.Warn("stopping with events not handled; Fineract will not post them again", "events", left)
+	if left := len(n.queue); left > 0 && n.opts.Spool == "" {
+		n.log.Warn("stopping with events not handled and no spool; Fineract will not post them again", "events", left)
 	}
 	return ctx.Err()
 }
@@ -188,13 +285,18 @@ func (n *Notifier) Run(ctx context.Context) error {
 // work handles one hook and schedules its retry when it must be.
 func (n *Notifier) work(ctx context.Context, q *queued) {
 	err := n.Handle(ctx, q.hook)
-	if err == nil || ctx.Err() != nil {
+	if ctx.Err() != nil {
+		return // stopping: the spool keeps it
+	}
+	if err == nil {
+		n.forget(q)
 		return
 	}
 	log := n.log.With("event", q.hook.Event(), "key", q.hook.Key())
 	if age := n.opts.Now().Sub(q.hook.Received); age >= time.Duration(n.retryFor.Load()) {
 		n.opts.Metrics.eventMessage("", "gave_up")
 		log.Error("event dropped after retrying for retry_for", "tried", q.attempt+1, "err", errText(err))
+		n.forget(q)
 		return
 	}
 	wait := min(n.opts.MinBackoff<<min(q.attempt, 16), n.opts.MaxBackoff)
@@ -204,6 +306,7 @@ func (n *Notifier) work(ctx context.Context, q *queued) {
 		select {
 		case n.queue <- q:
 		default:
+			// The spool, if any, keeps it for the next start.
 			n.opts.Metrics.eventMessage("", "gave_up")
 			log.Error("event dropped: the queue is full")
 		}

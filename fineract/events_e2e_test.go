@@ -165,7 +165,7 @@ func TestHooksSendReceiptsAndAlerts(t *testing.T) {
 		t.Cleanup(func() { cl.Close() })
 		reg = prometheus.NewRegistry()
 		m := fineract.NewMetrics(reg)
-		n, _, err := fineract.NewTenantNotifier(cfg.Tenants[0], pb.NewMessagingClient(cl.Conn()), m, slog.New(slog.DiscardHandler))
+		n, _, err := fineract.NewTenantNotifier(cfg.Tenants[0], pb.NewMessagingClient(cl.Conn()), "", m, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

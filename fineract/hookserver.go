@@ -143,8 +143,8 @@ func (s *HookServer) serve(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "ignored: smsgw-fineract does not act on "+h.Event()+"\n")
 		return
 	}
-	if !t.Notifier.Enqueue(h) {
-		refuse(http.StatusServiceUnavailable, "queue_full", "too many events waiting; this one is lost unless posted again")
+	if err := t.Notifier.Enqueue(h); err != nil {
+		refuse(http.StatusServiceUnavailable, "queue_full", err.Error()+"; this event is lost unless posted again")
 		return
 	}
 	s.opts.Metrics.hook(event, "queued")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -326,6 +327,77 @@ func TestHookGatewayDown(t *testing.T) {
 		dup, _ := counter(t, rig.reg, "smsgw_fineract_event_messages_total", map[string]string{"rule": "repayment", "outcome": "duplicate"})
 		if sent != 2 || dup != 1 {
 			return fmt.Errorf("sent %v, duplicate %v; want 2 and 1", sent, dup)
+		}
+		return nil
+	})
+}
+
+// TestHookSpool: a hook taken while the gateway is down stays in the
+// spool when the adapter stops, and the next start sends it.
+func TestHookSpool(t *testing.T) {
+	fake, err := fakefineract.New(os.DirFS("testdata/events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := newClient(t, newServer(t, fake), 5*time.Second, nil)
+	texts, err := fineract.NewTexts(fineract.TextConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := rulesConfig(fineract.RuleConfig{Name: "deposit", Event: "SAVINGSACCOUNT/DEPOSIT", To: []string{"client"}})
+	spool := t.TempDir()
+	// run starts a notifier on the spool, handing it the deposit hook
+	// when post is set.
+	run := func(gw *recorder, post bool) (stop func()) {
+		n, err := fineract.NewNotifier(fineract.NotifierOptions{Gateway: gw, Fineract: fc, Region: "KE", Spool: spool,
+			MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}, events, texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); _ = n.Run(ctx) }()
+		if post {
+			h, err := fineract.ParseHook("SAVINGSACCOUNT", "DEPOSIT", "default", "",
+				[]byte(`{"officeId":1,"clientId":1,"response":{"clientId":1,"savingsId":31,"resourceId":200}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Received = time.Now()
+			if err := n.Enqueue(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return func() { cancel(); <-done }
+	}
+	spooled := func() []string {
+		files, _ := filepath.Glob(filepath.Join(spool, "*.json"))
+		return files
+	}
+
+	down := &recorder{down: []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20}}
+	stop := run(down, true)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		down.mu.Lock()
+		defer down.mu.Unlock()
+		if down.tries < 2 {
+			return fmt.Errorf("%d tries", down.tries)
+		}
+		return nil
+	})
+	stop()
+	if files := spooled(); len(files) != 1 || !strings.Contains(files[0], "savings-deposit_31_200") {
+		t.Fatalf("spool after a stop: %v, want the deposit", files)
+	}
+
+	up := &recorder{}
+	defer run(up, false)()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if sent := up.all(); len(sent) != 1 || sent[0].GetClientRef() != "fineract-event:savings-deposit:31:200:deposit:client" {
+			return fmt.Errorf("sent %v", sent)
+		}
+		if files := spooled(); len(files) != 0 {
+			return fmt.Errorf("spool still holds %v", files)
 		}
 		return nil
 	})

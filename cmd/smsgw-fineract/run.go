@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -63,7 +64,8 @@ Config file (--config FILE; "smsgw-fineract check-config FILE" validates it):
   metrics: {listen: 127.0.0.1:9192}        # the adapter's /metrics; "off" disables
   hooks: {listen: 0.0.0.0:9193}            # Fineract's Web hooks post to
                                            # http://HOST:9193/fineract/hooks/<tenant>/<secret>/
-                                           # (default off; tls_cert, tls_key; max_body_bytes)
+                                           # (default off; tls_cert, tls_key; max_body_bytes;
+                                           # spool_dir keeps accepted hooks across restarts)
   tenants:                                 # one entry per smsgw tenant
     - name: mfi-ke                         # for logs
       api_key_env: SMSGW_API_KEY           # or api_key
@@ -216,7 +218,14 @@ func serveAdapters(ctx context.Context, cfg *fineract.Config, reload func() (*fi
 		if t.Events == nil {
 			continue
 		}
-		n, d, err := fineract.NewTenantNotifier(t, gw, m, log)
+		var spool string
+		if cfg.Hooks.SpoolDir != "" {
+			spool = filepath.Join(cfg.Hooks.SpoolDir, t.Name)
+			if err := os.MkdirAll(spool, 0o700); err != nil {
+				return fmt.Errorf("tenant %s: hooks.spool_dir: %w", t.Name, err)
+			}
+		}
+		n, d, err := fineract.NewTenantNotifier(t, gw, spool, m, log)
 		if err != nil {
 			return err
 		}
