@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 	smppserver "github.com/openmf/smsgw/smpp/server"
 )
@@ -149,6 +151,8 @@ log-level = 0
 group = sendsms-user
 username = app
 password = apppw
+concatenation = true
+max-messages = 10
 
 group = sms-service
 keyword = default
@@ -214,5 +218,42 @@ text = "ok"
 	subs := sim.Submits()
 	if len(subs) != 1 || subs[0].Dest != "254712345678" {
 		t.Fatalf("the carrier got %+v", subs)
+	}
+
+	// A long text: Kannel cuts it into UDH parts, smsgw joins them into
+	// one message, and each part's receipt reaches Kannel.
+	long := strings.Repeat("Your savings statement is ready. ", 6)[:190]
+	q.Set("text", long)
+	q.Set("dlr-url", dlr.URL+"/dlr?type=%d&long=1")
+	resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(sendsms) + "/cgi-bin/sendsms?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	testutil.Eventually(t, wait, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range reports {
+			if r.Get("long") == "1" && r.Get("type") == "1" {
+				return nil
+			}
+		}
+		return errors.New("no delivered report for the long text yet")
+	})
+	msgs, err := a.Engine().List(context.Background(), "mfi-a", gateway.ListFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range msgs {
+		if m.Text != "Kannel says hello through smsgw" {
+			texts = append(texts, m.Text)
+		}
+	}
+	if len(texts) != 1 || texts[0] != long {
+		t.Errorf("the long text became %q, want one message %q (Kannel's parts joined)", texts, long)
+	}
+	if n := len(sim.Submits()); n != 3 {
+		t.Errorf("the carrier got %d parts, want 1 + 2", n)
 	}
 }
