@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 
 	"github.com/openmf/smsgw/config"
@@ -12,7 +14,8 @@ import (
 // smppServer is the SMPP server interface: ESMEs bind to smsgw on its own
 // listener when the config has an smpp_server section.
 type smppServer struct {
-	srv *smppserver.Server
+	srv   *smppserver.Server
+	limit func(net.Listener) net.Listener // caps its connections
 }
 
 func usesSMPPServer(cfg *config.Config) bool { return cfg.SMPPServer != nil }
@@ -24,7 +27,16 @@ func newSMPPServer(cfg *config.Config, env InterfaceEnv) (Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &smppServer{srv: srv}, nil
+	// Every account's binds, and as many connections again that have not
+	// bound yet (each is closed after bind_timeout).
+	conns := 0
+	for _, a := range cfg.SMPPServer.Accounts {
+		conns += a.MaxBinds
+	}
+	conns = 2*conns + 16
+	return &smppServer{srv: srv, limit: func(l net.Listener) net.Listener {
+		return env.Listeners.Limit("smpp_server", l, conns)
+	}}, nil
 }
 
 // Routes: the server has a listener of its own.
@@ -37,8 +49,16 @@ func (s *smppServer) TaskHandlers() map[string]gateway.TaskHandler { return nil 
 // changed smpp_server section before asking).
 func (s *smppServer) Reload(*config.Config) (func(), error) { return func() {}, nil }
 
-// Start opens the SMPP listener.
-func (s *smppServer) Start() error { return s.srv.Start() }
+// Start opens the SMPP listener, its connections capped at twice the
+// accounts' binds (connections still binding count too).
+func (s *smppServer) Start() error {
+	lis, err := net.Listen("tcp", s.srv.Listen())
+	if err != nil {
+		return fmt.Errorf("app: smpp_server.listen: %w", err)
+	}
+	s.srv.Serve(s.limit(lis))
+	return nil
+}
 
 // Stop unbinds the ESMEs after answering what they sent.
 func (s *smppServer) Stop(ctx context.Context) error { return s.srv.Stop(ctx) }

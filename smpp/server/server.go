@@ -81,7 +81,7 @@ type account struct {
 	receiver  chan struct{} // closed and replaced when a receiver binds
 }
 
-// New checks the config and builds a server; nothing listens until Start.
+// New checks the config and builds a server; nothing listens until Serve.
 // cfg must have its defaults set (Config.SetDefaults).
 func New(cfg Config, eng Engine, opts Options) (*Server, error) {
 	if errs := cfg.Validate(); len(errs) > 0 {
@@ -129,18 +129,9 @@ func New(cfg Config, eng Engine, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Listen is the configured address.
+// Listen is the configured address, for the caller that opens the
+// listener (and caps its connections) before Serve.
 func (s *Server) Listen() string { return s.cfg.Listen }
-
-// Start listens on the configured address and serves.
-func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("smpp server: %w", err)
-	}
-	s.Serve(ln)
-	return nil
-}
 
 // Serve serves on ln (wrapped in TLS when configured) until Stop; it
 // returns at once.
@@ -156,7 +147,7 @@ func (s *Server) Serve(ln net.Listener) {
 	go func() { defer s.wg.Done(); s.reasm.run(s.ctx) }()
 }
 
-// Addr is where the server listens, nil before Start.
+// Addr is where the server listens, nil before Serve.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
