@@ -143,6 +143,14 @@ func (c *carriers) down() []downCarrier {
 	return out
 }
 
+// downSinceOf is when observe first saw the carrier down; zero while it
+// is up, and before observe looked.
+func (c *carriers) downSinceOf(carrier string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.downSince[carrier]
+}
+
 // downCarrier is a carrier with no bound link, and since when.
 type downCarrier struct {
 	name  string

@@ -315,6 +315,11 @@ func (e *Engine) PauseCarrier(carrier string, paused bool) error {
 // CarrierPaused says whether an operator paused the carrier.
 func (e *Engine) CarrierPaused(carrier string) bool { return e.carriers.isPaused(carrier) }
 
+// CarrierDownSince is when the engine first saw the carrier down (no link
+// up, or paused), so an operator reads how long an outage lasts; zero
+// while it is up. The engine looks on every claim round.
+func (e *Engine) CarrierDownSince(carrier string) time.Time { return e.carriers.downSinceOf(carrier) }
+
 // Accept validates, normalizes and durably stores messages for a tenant,
 // answering each request in order. Refused items carry a *FieldError and do
 // not prevent the others; err is set only when nothing could be stored. A

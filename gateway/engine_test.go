@@ -266,6 +266,15 @@ func TestPausedCarrierIsSkippedUntilResumed(t *testing.T) {
 	if !h.engine.CarrierPaused("cheap") || h.engine.CarrierPaused("dear") {
 		t.Fatal("CarrierPaused does not report the pause")
 	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if h.engine.CarrierDownSince("cheap").IsZero() {
+			return errors.New("the paused carrier is not seen down")
+		}
+		return nil
+	})
+	if !h.engine.CarrierDownSince("dear").IsZero() {
+		t.Fatal("a carrier that is up has a down-since time")
+	}
 	id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
 	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "dear" || cheap.callCount() != 0 {
 		t.Fatalf("went to %s; cheap called %d times while paused", m.Carrier, cheap.callCount())
@@ -277,6 +286,12 @@ func TestPausedCarrierIsSkippedUntilResumed(t *testing.T) {
 	if m := h.waitStatus(t, id, gateway.StatusSubmitted); m.Carrier != "cheap" {
 		t.Fatalf("after resuming went to %s", m.Carrier)
 	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !h.engine.CarrierDownSince("cheap").IsZero() {
+			return errors.New("the resumed carrier is still seen down")
+		}
+		return nil
+	})
 }
 
 // Waiting for a carrier that is down uses up none of a message's attempts.

@@ -34,6 +34,9 @@ type carrierLive struct {
 	BindsUp int    `json:"binds_up"`
 	Binds   int    `json:"binds"`
 	Breaker string `json:"breaker"`
+	// DownFor is how long the carrier has been down (unbound or paused),
+	// in whole seconds; 0 while up.
+	DownFor int64 `json:"down_for"`
 }
 
 // reason is one kind of failure and how often it happened since start.
@@ -100,6 +103,9 @@ func (c *Console) sample(prev *snapshot) *snapshot {
 	s.Failures = s.Failures[:min(len(s.Failures), 8)]
 	for _, cs := range c.opts.Gateway.Carriers() {
 		cl := carrierLive{Name: cs.Name, Up: cs.Up, Paused: c.opts.Engine.CarrierPaused(cs.Name), BindsUp: cs.BindsUp, Binds: cs.Binds, Breaker: cs.Breaker}
+		if since := c.opts.Engine.CarrierDownSince(cs.Name); !since.IsZero() {
+			cl.DownFor = int64(c.opts.Now().Sub(since).Seconds())
+		}
 		if cl.Binds == 0 { // a cloud provider: one client, up or not
 			cl.Binds = 1
 			if cs.Up {

@@ -78,13 +78,14 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, ss *session) 
 // carrierRow is one carrier on the carriers page.
 type carrierRow struct {
 	grpcapi.CarrierState
-	Paused bool
+	Paused    bool
+	DownSince time.Time // zero while up
 }
 
 func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) {
 	var rows []carrierRow
 	for _, cs := range c.opts.Gateway.Carriers() {
-		rows = append(rows, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name)})
+		rows = append(rows, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name)})
 	}
 	c.render(w, r, ss, "carriers", "Carriers", rows)
 }

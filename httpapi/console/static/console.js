@@ -28,6 +28,13 @@
     svg.querySelector("polyline").setAttribute("points", out.join(" "));
   }
 
+  // dur writes seconds as 45s, 12m 5s or 3h 20m.
+  function dur(s) {
+    if (s < 60) { return s + "s"; }
+    if (s < 3600) { return Math.floor(s / 60) + "m " + (s % 60) + "s"; }
+    return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+  }
+
   function fmt(v) { return v >= 100 ? v.toFixed(0) : v.toFixed(1); }
 
   function carriers(list) {
@@ -38,7 +45,8 @@
       var tr = document.createElement("tr");
       tr.dataset.carrier = c.name;
       var state = c.paused ? "paused" : (c.up ? "up" : "down");
-      [["th", c.name, ""], ["td", state, "state " + state], ["td", c.binds_up + " of " + c.binds, ""],
+      var label = c.down_for > 0 ? state + " for " + dur(c.down_for) : state;
+      [["th", c.name, ""], ["td", label, "state " + state], ["td", c.binds_up + " of " + c.binds, ""],
        ["td", c.breaker, "breaker " + c.breaker]].forEach(function (cell) {
         var el = document.createElement(cell[0]);
         if (cell[0] === "th") { el.scope = "row"; }
