@@ -154,8 +154,14 @@ func TestFineractDown(t *testing.T) {
 			reg := prometheus.NewPedanticRegistry()
 			m := fineract.NewMetrics(reg)
 			// A short timeout so the hanging case ends quickly; nothing
-			// asserts how long anything took.
-			r := newResponder(t, newClient(t, srv, 100*time.Millisecond, m), m)
+			// asserts how long anything took. The others get a long one:
+			// a busy machine must not turn their first, answered request
+			// into a timeout.
+			timeout := 5 * time.Second
+			if tt.fault.Hang {
+				timeout = 100 * time.Millisecond
+			}
+			r := newResponder(t, newClient(t, srv, timeout, m), m)
 			got, outcome, err := r.Answer(context.Background(), fineract.KeywordDue, "+254712345678")
 			if err != nil || got != later || outcome != fineract.OutcomeUnavailable {
 				t.Fatalf("Answer = %q, %s, %v", got, outcome, err)
