@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf16"
 
 	"github.com/linxGnu/gosmpp/data"
@@ -237,5 +238,47 @@ func TestSubmitMulti(t *testing.T) {
 	}
 	if n := len(sim.Submits()); n != 2 {
 		t.Errorf("the carrier got %d messages, want 2", n)
+	}
+}
+
+// TestValidityAndSchedule: SMPP times, relative and absolute, become the
+// message's expiry and not-before; a time that does not parse is refused
+// with the status naming it.
+func TestValidityAndSchedule(t *testing.T) {
+	a, _, addr := startGateway(t, smppserver.Config{Accounts: []smppserver.Account{account(t)}})
+	e := dial(t, addr).mustBind(pdu.Transceiver)
+	p := submitSM(t, "254712345678", text(t, "valid for a day, sent in an hour"))
+	p.ValidityPeriod = "000001000000000R"
+	p.ScheduleDeliveryTime = "000000010000000R"
+	before := time.Now()
+	e.send(p)
+	r := e.answerTo(p.GetSequenceNumber()).(*pdu.SubmitSMResp)
+	if r.CommandStatus != data.ESME_ROK {
+		t.Fatal(r.CommandStatus)
+	}
+	m, err := a.Engine().Get(context.Background(), "mfi-a", r.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := m.ExpiresAt.Sub(before); d < 24*time.Hour-time.Minute || d > 24*time.Hour+time.Minute {
+		t.Errorf("expires %v after the submit, want a day", d)
+	}
+	if d := m.NotBefore.Sub(before); d < time.Hour-time.Minute || d > time.Hour+time.Minute {
+		t.Errorf("not before %v after the submit, want an hour", d)
+	}
+
+	abs := submitSM(t, "254712345678", text(t, "absolute"))
+	abs.ValidityPeriod = time.Now().UTC().Add(48*time.Hour).Format("060102150405") + "000+"
+	e.send(abs)
+	if r := e.answerTo(abs.GetSequenceNumber()); r.GetHeader().CommandStatus != data.ESME_ROK {
+		t.Errorf("an absolute validity: %s", status(r))
+	}
+	for _, bad := range []string{"tomorrow", "261399000000000+", "000001000000000X"} {
+		p := submitSM(t, "254712345678", text(t, "bad validity"))
+		p.ValidityPeriod = bad
+		e.send(p)
+		if r := e.answerTo(p.GetSequenceNumber()); r.GetHeader().CommandStatus != data.ESME_RINVEXPIRY {
+			t.Errorf("validity %q: %s, want ESME_RINVEXPIRY", bad, status(r))
+		}
 	}
 }
