@@ -159,12 +159,12 @@ func (s *sqliteStore) ClaimTasks(ctx context.Context, now time.Time, limit int, 
 	var out []gateway.Task
 	err := s.do(ctx, "claim tasks", func(w *wtx) error {
 		out = out[:0]
-		rows, err := w.query(sqlDueTasks, nowNs, limit)
+		rows, err := w.query(sqlDueTasks+literalLimit(limit), nowNs)
 		if err != nil {
 			return fmt.Errorf("store: claim tasks: %w", err)
 		}
 		ids := make([]int64, 0, limit)
-		for rows.Next() {
+		for len(out) < limit && rows.Next() {
 			t, err := scanTask(rows)
 			if err != nil {
 				rows.Close()
@@ -190,12 +190,13 @@ func (s *sqliteStore) ClaimTasks(ctx context.Context, now time.Time, limit int, 
 	return out, err
 }
 
-// The SQLite task claim (see ClaimTasks): the due tasks ($1 now, $2
-// limit), then their lease ($1 lease end, $2 a JSON array of task ids).
+// The SQLite task claim (see ClaimTasks): the due tasks ($1 now; the
+// limit follows, see literalLimit), then their lease ($1 lease end, $2 a
+// JSON array of task ids).
 const (
 	sqlDueTasks = `SELECT id, key, kind, tenant, payload, attempts, not_before, last_error, lease_until
 		FROM tasks WHERE done_at = 0 AND not_before <= $1 AND lease_until <= $1
-		ORDER BY not_before, id LIMIT $2`
+		ORDER BY not_before, id LIMIT `
 	sqlLeaseTasks = "UPDATE tasks SET lease_until = $1, not_before = $1 WHERE id IN (SELECT value FROM json_each($2))"
 )
 
