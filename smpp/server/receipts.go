@@ -19,8 +19,9 @@ const (
 	moCursorPrefix      = "smpp-server-mo:"
 )
 
-// ReceiptCursor is the event cursor of an account's receipts (listed by
-// `smsgw cursors`; deleting it replays the log to the account).
+// ReceiptCursor is the name of an account's receipt cursor in the store:
+// a gateway-wide cursor like Kannel's dlr-url follower's, not one of the
+// tenant's (which its API clients list and delete).
 func ReceiptCursor(systemID string) string { return receiptCursorPrefix + systemID }
 
 // deliverWindow is the most deliver_sm one follower has unanswered.
