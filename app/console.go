@@ -10,6 +10,7 @@ import (
 	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/routing"
+	smppserver "github.com/openmf/smsgw/smpp/server"
 )
 
 // consoleGateway is the app as the web console reads and drives it: the
@@ -28,6 +29,8 @@ func (g consoleGateway) Routes() []routing.Route     { return g.a.config().Route
 func (g consoleGateway) Tenants() []gateway.Tenant   { return g.a.config().EngineTenants() }
 func (g consoleGateway) ResetBreaker(carrier string) { g.a.router.ResetBreaker(carrier) }
 func (g consoleGateway) Reload() ([]string, error)   { return g.a.Reload() }
+
+func (g consoleGateway) SMPPAccounts() []smppserver.AccountState { return g.a.SMPPAccounts() }
 
 func (g consoleGateway) TenantLimits(tenant string) ([]grpcapi.TenantLimits, error) {
 	return g.a.TenantLimits(tenant)

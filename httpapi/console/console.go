@@ -19,6 +19,7 @@ import (
 	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/routing"
+	smppserver "github.com/openmf/smsgw/smpp/server"
 )
 
 // Gateway is what the console reads and drives besides the engine and the
@@ -40,6 +41,9 @@ type Gateway interface {
 	// Reload rereads the config file and applies what may change live,
 	// or refuses it whole saying why; it returns the paths that changed.
 	Reload() ([]string, error)
+	// SMPPAccounts are the SMPP server's accounts and their open binds,
+	// none when the gateway runs no SMPP server.
+	SMPPAccounts() []smppserver.AccountState
 }
 
 // Options wire a console.

@@ -16,6 +16,7 @@ import (
 	"github.com/openmf/smsgw/internal/guard"
 	"github.com/openmf/smsgw/internal/mask"
 	"github.com/openmf/smsgw/routing"
+	smppserver "github.com/openmf/smsgw/smpp/server"
 )
 
 // readTimeout bounds every store read a page makes.
@@ -82,12 +83,26 @@ type carrierRow struct {
 	DownSince time.Time // zero while up
 }
 
+// carriersPage is the carriers page: the carriers smsgw sends through and
+// the SMPP accounts that send through smsgw.
+type carriersPage struct {
+	Carriers []carrierRow
+	// Accounts are the SMPP server's accounts the user may see: those of
+	// their tenant, or all.
+	Accounts []smppserver.AccountState
+}
+
 func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) {
-	var rows []carrierRow
+	var d carriersPage
 	for _, cs := range c.opts.Gateway.Carriers() {
-		rows = append(rows, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name)})
+		d.Carriers = append(d.Carriers, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name)})
 	}
-	c.render(w, r, ss, "carriers", "Carriers", rows)
+	for _, a := range c.opts.Gateway.SMPPAccounts() {
+		if ss.user.Tenant == "" || a.Tenant == ss.user.Tenant {
+			d.Accounts = append(d.Accounts, a)
+		}
+	}
+	c.render(w, r, ss, "carriers", "Carriers", d)
 }
 
 // carrierAction pauses, resumes a carrier or resets its breaker.
