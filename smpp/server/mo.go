@@ -7,6 +7,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/smpp/internal/wire"
 	"github.com/openmf/smsgw/smstext"
 )
 
@@ -46,20 +47,20 @@ func moPDU(seq uint32, in *gateway.Inbound) []byte {
 			body = append(body, byte(u>>8), byte(u))
 		}
 	}
-	w := newPDU(cmdDeliverSM, statusOK, seq).cstring("")
+	w := wire.New(wire.CmdDeliverSM, statusOK, seq).CString("")
 	ton, npi, addr := smppAddress(in.From)
-	w.byte(ton).byte(npi).cstring(addr)
+	w.Byte(ton).Byte(npi).CString(addr)
 	ton, npi, addr = smppAddress(in.To)
-	w.byte(ton).byte(npi).cstring(addr)
-	w.byte(0)                                 // esm_class: a message
-	w.byte(0).byte(0).cstring("").cstring("") // protocol_id, priority_flag, schedule, validity
-	w.byte(0).byte(0).byte(dc).byte(0)        // registered_delivery, replace_if_present, data_coding, sm_default_msg_id
+	w.Byte(ton).Byte(npi).CString(addr)
+	w.Byte(0)                                 // esm_class: a message
+	w.Byte(0).Byte(0).CString("").CString("") // protocol_id, priority_flag, schedule, validity
+	w.Byte(0).Byte(0).Byte(dc).Byte(0)        // registered_delivery, replace_if_present, data_coding, sm_default_msg_id
 	if len(body) <= 254 {
-		w.byte(byte(len(body)))
-		w.b = append(w.b, body...)
+		w.Byte(byte(len(body)))
+		w.Append(body)
 	} else {
-		w.byte(0)
-		w.tlv(tagMessagePayload, body)
+		w.Byte(0)
+		w.TLV(tagMessagePayload, body)
 	}
-	return w.done()
+	return w.Done()
 }

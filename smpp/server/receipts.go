@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/smpp/internal/wire"
 	"github.com/openmf/smsgw/smstext"
 )
 
@@ -230,19 +231,19 @@ func (r receipt) pdu(seq uint32) []byte {
 	if len(text) > 254 {
 		text = text[:254]
 	}
-	w := newPDU(cmdDeliverSM, statusOK, seq).cstring("")
+	w := wire.New(wire.CmdDeliverSM, statusOK, seq).CString("")
 	ton, npi, addr := smppAddress(r.handset)
-	w.byte(ton).byte(npi).cstring(addr)
+	w.Byte(ton).Byte(npi).CString(addr)
 	ton, npi, addr = smppAddress(r.esme)
-	w.byte(ton).byte(npi).cstring(addr)
-	w.byte(0x04)                              // esm_class: SMSC delivery receipt
-	w.byte(0).byte(0).cstring("").cstring("") // protocol_id, priority_flag, schedule, validity
-	w.byte(0).byte(0).byte(0).byte(0)         // registered_delivery, replace_if_present, data_coding, sm_default_msg_id
-	w.byte(byte(len(text)))
-	w.b = append(w.b, text...)
-	w.tlv(tagReceiptedMessageID, append([]byte(r.id), 0))
-	w.tlv(tagMessageState, []byte{r.state})
-	return w.done()
+	w.Byte(ton).Byte(npi).CString(addr)
+	w.Byte(0x04)                              // esm_class: SMSC delivery receipt
+	w.Byte(0).Byte(0).CString("").CString("") // protocol_id, priority_flag, schedule, validity
+	w.Byte(0).Byte(0).Byte(0).Byte(0)         // registered_delivery, replace_if_present, data_coding, sm_default_msg_id
+	w.Byte(byte(len(text)))
+	w.Append([]byte(text))
+	w.TLV(tagReceiptedMessageID, append([]byte(r.id), 0))
+	w.TLV(tagMessageState, []byte{r.state})
+	return w.Done()
 }
 
 // smppAddress writes a gateway number as an SMPP address: E.164 as

@@ -18,6 +18,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/guard"
+	"github.com/openmf/smsgw/smpp/internal/wire"
 )
 
 // Engine is what the server needs of the gateway: the accept path every
@@ -331,7 +332,7 @@ func (s *Server) authenticate(c *session, req bindReq, cmd uint32) uint32 {
 	c.acct, c.bindCmd, c.since = a, cmd, s.now()
 	c.mu.Unlock()
 	a.binds[c] = struct{}{}
-	receives := cmd != cmdBindTransmitter
+	receives := cmd != wire.CmdBindTransmitter
 	startFollower := receives && !a.following
 	if receives {
 		a.following = true
@@ -384,9 +385,9 @@ func (a *account) receiverFor(ctx context.Context) (*session, error) {
 
 func bindName(cmd uint32) string {
 	switch cmd {
-	case cmdBindTransmitter:
+	case wire.CmdBindTransmitter:
 		return "transmitter"
-	case cmdBindReceiver:
+	case wire.CmdBindReceiver:
 		return "receiver"
 	}
 	return "transceiver"

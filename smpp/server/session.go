@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/openmf/smsgw/smpp/internal/wire"
 )
 
 // writeTimeout bounds one flush, so an ESME that stopped reading cannot
@@ -59,7 +61,7 @@ func (c *session) account() *account {
 func (c *session) receives() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.acct != nil && c.bindCmd != cmdBindTransmitter && !c.draining.Load()
+	return c.acct != nil && c.bindCmd != wire.CmdBindTransmitter && !c.draining.Load()
 }
 
 func (c *session) pendingDelivers() int {
@@ -118,7 +120,7 @@ func (c *session) close() {
 func (c *session) stopping() {
 	c.draining.Store(true)
 	if c.account() != nil {
-		c.send(headerOnly(cmdUnbind, statusOK, c.srv.seq()))
+		c.send(wire.HeaderOnly(wire.CmdUnbind, statusOK, c.srv.seq()))
 	}
 }
 
@@ -137,30 +139,8 @@ func (c *session) settle(ctx context.Context) {
 
 func (c *session) writeLoop() {
 	defer c.srv.wg.Done()
-	w := bufio.NewWriterSize(c.conn, 32<<10)
-	for {
-		select {
-		case f := <-c.out:
-			if f == nil { // flush what is queued, then hang up
-				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-				_ = w.Flush()
-				c.close()
-				return
-			}
-			if _, err := w.Write(f); err != nil {
-				c.close()
-				return
-			}
-			if len(c.out) == 0 {
-				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if err := w.Flush(); err != nil {
-					c.close()
-					return
-				}
-			}
-		case <-c.done:
-			return
-		}
+	if wire.WriteLoop(c.conn, c.out, c.done, 32<<10, writeTimeout) {
+		c.close()
 	}
 }
 
@@ -168,7 +148,7 @@ func (c *session) readLoop() {
 	defer c.srv.wg.Done()
 	defer c.close()
 	r := bufio.NewReaderSize(c.conn, 32<<10)
-	hdr := make([]byte, headerLen)
+	hdr := make([]byte, wire.HeaderLen)
 	deadline := time.Now().Add(c.srv.cfg.BindTimeout)
 	for {
 		if c.account() != nil {
@@ -178,16 +158,16 @@ func (c *session) readLoop() {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return
 		}
-		h := readHeader(hdr)
-		if h.length < headerLen || h.length > maxPDULen {
+		h := wire.ReadHeader(hdr)
+		if h.Length < wire.HeaderLen || h.Length > wire.MaxPDULen {
 			// The stream cannot be resynchronized: nack and hang up.
 			c.srv.metrics.nacks.Inc()
-			c.send(headerOnly(cmdGenericNack, statusInvCmdLen, h.seq))
+			c.send(wire.HeaderOnly(wire.CmdGenericNack, statusInvCmdLen, h.Seq))
 			c.send(nil)
 			_, _ = io.Copy(io.Discard, r)
 			return
 		}
-		body := make([]byte, h.length-headerLen)
+		body := make([]byte, h.Length-wire.HeaderLen)
 		if _, err := io.ReadFull(r, body); err != nil {
 			return
 		}
@@ -197,57 +177,57 @@ func (c *session) readLoop() {
 
 func (c *session) nack(seq, status uint32) {
 	c.srv.metrics.nacks.Inc()
-	c.send(headerOnly(cmdGenericNack, status, seq))
+	c.send(wire.HeaderOnly(wire.CmdGenericNack, status, seq))
 }
 
-func (c *session) handle(h header, body []byte) {
-	switch h.cmd {
-	case cmdBindTransmitter, cmdBindReceiver, cmdBindTransceiver:
+func (c *session) handle(h wire.Header, body []byte) {
+	switch h.Cmd {
+	case wire.CmdBindTransmitter, wire.CmdBindReceiver, wire.CmdBindTransceiver:
 		c.handleBind(h, body)
-	case cmdEnquireLink:
-		c.send(headerOnly(cmdEnquireLinkResp, statusOK, h.seq))
-	case cmdUnbind:
+	case wire.CmdEnquireLink:
+		c.send(wire.HeaderOnly(wire.CmdEnquireLinkResp, statusOK, h.Seq))
+	case wire.CmdUnbind:
 		c.draining.Store(true)
 		ctx, cancel := context.WithTimeout(c.srv.ctx, c.srv.cfg.ResponseWait)
 		c.settle(ctx)
 		cancel()
-		c.send(headerOnly(cmdUnbindResp, statusOK, h.seq))
+		c.send(wire.HeaderOnly(wire.CmdUnbindResp, statusOK, h.Seq))
 		c.send(nil)
-	case cmdUnbindResp:
+	case wire.CmdUnbindResp:
 		c.send(nil)
-	case cmdDeliverSMResp:
-		c.deliverResp(h.seq, h.status)
-	case cmdEnquireLinkResp, cmdGenericNack:
-	case cmdSubmitSM, cmdDataSM, cmdSubmitMulti:
+	case wire.CmdDeliverSMResp:
+		c.deliverResp(h.Seq, h.Status)
+	case wire.CmdEnquireLinkResp, wire.CmdGenericNack:
+	case wire.CmdSubmitSM, wire.CmdDataSM, wire.CmdSubmitMulti:
 		c.handleSubmit(h, body)
 	default:
-		if h.cmd&respBit == 0 {
-			c.nack(h.seq, statusInvCmdID)
+		if h.Cmd&wire.RespBit == 0 {
+			c.nack(h.Seq, statusInvCmdID)
 		}
 	}
 }
 
-func (c *session) handleBind(h header, body []byte) {
+func (c *session) handleBind(h wire.Header, body []byte) {
 	if c.account() != nil {
-		c.send(bindResp(h.cmd, statusAlyBnd, h.seq))
+		c.send(bindResp(h.Cmd, statusAlyBnd, h.Seq))
 		return
 	}
 	req, err := parseBind(body)
 	if err != nil {
-		c.nack(h.seq, statusInvCmdLen)
+		c.nack(h.Seq, statusInvCmdLen)
 		return
 	}
 	if c.draining.Load() {
-		c.send(bindResp(h.cmd, statusBindFail, h.seq))
+		c.send(bindResp(h.Cmd, statusBindFail, h.Seq))
 		c.send(nil)
 		return
 	}
-	if status := c.srv.authenticate(c, req, h.cmd); status != statusOK {
-		c.send(bindResp(h.cmd, status, h.seq))
+	if status := c.srv.authenticate(c, req, h.Cmd); status != statusOK {
+		c.send(bindResp(h.Cmd, status, h.Seq))
 		c.send(nil)
 		return
 	}
-	c.send(bindResp(h.cmd, statusOK, h.seq))
+	c.send(bindResp(h.Cmd, statusOK, h.Seq))
 }
 
 // deliverResp hands a deliver_sm_resp to the delivery waiting for it.

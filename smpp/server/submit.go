@@ -12,6 +12,7 @@ import (
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/mask"
+	"github.com/openmf/smsgw/smpp/internal/wire"
 	"github.com/openmf/smsgw/smstext"
 )
 
@@ -61,7 +62,7 @@ type answer struct {
 
 // respond answers a submit and counts it answered.
 func (c *session) respond(cmd, status, seq uint32, id string) {
-	c.send(messageResp(cmd, status, seq, id))
+	c.send(wire.MessageResp(cmd, status, seq, id))
 	c.answered()
 }
 
@@ -75,13 +76,13 @@ func partID(id string, k, n int) string {
 	return id + "." + strconv.Itoa(k)
 }
 
-func (c *session) handleSubmit(h header, body []byte) {
+func (c *session) handleSubmit(h wire.Header, body []byte) {
 	a := c.account()
 	c.mu.Lock()
 	bindCmd := c.bindCmd
 	c.mu.Unlock()
-	if a == nil || bindCmd == cmdBindReceiver || c.draining.Load() {
-		c.send(messageResp(h.cmd, statusInvBndSts, h.seq, ""))
+	if a == nil || bindCmd == wire.CmdBindReceiver || c.draining.Load() {
+		c.send(wire.MessageResp(h.Cmd, statusInvBndSts, h.Seq, ""))
 		return
 	}
 	m := c.srv.metrics
@@ -90,10 +91,10 @@ func (c *session) handleSubmit(h header, body []byte) {
 		dests []dest
 		err   error
 	)
-	switch h.cmd {
-	case cmdDataSM:
+	switch h.Cmd {
+	case wire.CmdDataSM:
 		sub, err = parseDataSM(body)
-	case cmdSubmitMulti:
+	case wire.CmdSubmitMulti:
 		sub, dests, err = parseSubmitMulti(body)
 		if err == nil {
 			sub.dstTON, sub.dstNPI, sub.dst = dests[0].ton, dests[0].npi, dests[0].addr
@@ -103,17 +104,17 @@ func (c *session) handleSubmit(h header, body []byte) {
 	}
 	if err != nil {
 		m.submits.WithLabelValues(a.cfg.SystemID, "malformed").Inc()
-		c.nack(h.seq, statusInvCmdLen)
+		c.nack(h.Seq, statusInvCmdLen)
 		return
 	}
 	if c.inFlight.Load() >= int64(a.cfg.Window) {
 		m.throttled.WithLabelValues(a.cfg.SystemID, "window").Inc()
-		c.send(messageResp(h.cmd, statusThrottled, h.seq, ""))
+		c.send(wire.MessageResp(h.Cmd, statusThrottled, h.Seq, ""))
 		return
 	}
 	if a.limiter != nil && !a.limiter.AllowN(c.srv.now(), 1) {
 		m.throttled.WithLabelValues(a.cfg.SystemID, "rate").Inc()
-		c.send(messageResp(h.cmd, statusThrottled, h.seq, ""))
+		c.send(wire.MessageResp(h.Cmd, statusThrottled, h.Seq, ""))
 		return
 	}
 	c.inFlight.Add(1)
@@ -121,11 +122,11 @@ func (c *session) handleSubmit(h header, body []byte) {
 	if status != statusOK {
 		m.submits.WithLabelValues(a.cfg.SystemID, "refused").Inc()
 		c.srv.log.Info("smpp submit refused", "system_id", a.cfg.SystemID, "status", fmt.Sprintf("0x%08X", status), "reason", why)
-		c.respond(h.cmd, status, h.seq, "")
+		c.respond(h.Cmd, status, h.Seq, "")
 		return
 	}
-	ans := answer{c: c, cmd: h.cmd, seq: h.seq}
-	if p.concat != nil && h.cmd == cmdSubmitMulti {
+	ans := answer{c: c, cmd: h.Cmd, seq: h.Seq}
+	if p.concat != nil && h.Cmd == wire.CmdSubmitMulti {
 		// A part to many destinations goes as it came, UDH kept.
 		p.concat, p.req.Binary = nil, &gateway.Binary{UDH: p.udh, Data: p.body, DataCoding: p.dc}
 	}
@@ -133,7 +134,7 @@ func (c *session) handleSubmit(h header, body []byte) {
 		c.srv.reasm.add(a, ans, p)
 		return
 	}
-	if h.cmd == cmdSubmitMulti {
+	if h.Cmd == wire.CmdSubmitMulti {
 		c.queue(multiJob(p.req, dests, ans))
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/openmf/smsgw/smpp/internal/wire"
 )
 
 // ErrNoReceiver is returned by SendMO and SendDeliverSM when no bound
@@ -242,14 +244,14 @@ func (s *Server) Stall(on bool) { s.stalled.Store(on) }
 // EnquireLinkClients sends an enquire_link on every bound session and
 // reports how many; answers count in Stats.EnquireLinkResps.
 func (s *Server) EnquireLinkClients() int {
-	return s.toBound(cmdEnquireLink)
+	return s.toBound(wire.CmdEnquireLink)
 }
 
 // UnbindClients asks every bound session to unbind, as an SMSC going into
 // maintenance does; answers count in Stats.UnbindResps, and the connection
 // closes on the answer.
 func (s *Server) UnbindClients() int {
-	return s.toBound(cmdUnbind)
+	return s.toBound(wire.CmdUnbind)
 }
 
 func (s *Server) toBound(cmd uint32) int {
@@ -258,7 +260,7 @@ func (s *Server) toBound(cmd uint32) int {
 	s.mu.Unlock()
 	n := 0
 	for _, c := range sessions {
-		if c.isBound() && c.send(headerOnly(cmd, 0, s.seq())) {
+		if c.isBound() && c.send(wire.HeaderOnly(cmd, 0, s.seq())) {
 			n++
 		}
 	}

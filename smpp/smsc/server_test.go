@@ -18,6 +18,7 @@ import (
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/smpp/internal/wire"
 )
 
 // client is a raw SMPP peer for the tests: gosmpp PDUs over a net.Conn, so
@@ -421,7 +422,7 @@ func TestGarbage(t *testing.T) {
 	c.bind(pdu.Transceiver, "mfi", "x")
 
 	// An unknown command id: generic_nack with its sequence number, session stays up.
-	frame := headerOnly(0x00000099, 0, 4242)
+	frame := wire.HeaderOnly(0x00000099, 0, 4242)
 	if _, err := c.conn.Write(frame); err != nil {
 		t.Fatal(err)
 	}
@@ -430,9 +431,7 @@ func TestGarbage(t *testing.T) {
 		t.Fatalf("generic_nack %+v", n)
 	}
 	// A truncated submit_sm body: answered with an error, session stays up.
-	bad := headerOnly(cmdSubmitSM, 0, 4243)
-	bad = append(bad, 0, 1, 1)
-	putHeader(bad, cmdSubmitSM, 0, 4243)
+	bad := wire.New(wire.CmdSubmitSM, 0, 4243).Byte(0).Byte(1).Byte(1).Done()
 	_, _ = c.conn.Write(bad)
 	if r := c.read().(*pdu.SubmitSMResp); r.CommandStatus != data.ESME_RINVMSGLEN || r.SequenceNumber != 4243 {
 		t.Fatalf("bad submit_sm answered %+v", r)
@@ -442,7 +441,7 @@ func TestGarbage(t *testing.T) {
 		t.Fatal("session should survive an unknown command")
 	}
 	// An impossible command_length: nack, then hang up (no way to resync).
-	frame = headerOnly(cmdSubmitSM, 0, 4244)
+	frame = wire.HeaderOnly(wire.CmdSubmitSM, 0, 4244)
 	frame[0], frame[1], frame[2], frame[3] = 0, 0, 0, 3
 	_, _ = c.conn.Write(frame)
 	n, ok = c.read().(*pdu.GenericNack)

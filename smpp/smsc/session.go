@@ -16,6 +16,8 @@ import (
 
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/openmf/smsgw/smpp/internal/wire"
 )
 
 // writeTimeout bounds one flush, so a client that stopped reading cannot
@@ -97,30 +99,8 @@ func (c *session) close() {
 
 func (c *session) writeLoop() {
 	defer c.srv.wg.Done()
-	w := bufio.NewWriterSize(c.conn, 64<<10)
-	for {
-		select {
-		case f := <-c.out:
-			if f == nil { // graceful end: flush what is queued, then hang up
-				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-				_ = w.Flush()
-				c.close()
-				return
-			}
-			if _, err := w.Write(f); err != nil {
-				c.close()
-				return
-			}
-			if len(c.out) == 0 {
-				_ = c.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-				if err := w.Flush(); err != nil {
-					c.close()
-					return
-				}
-			}
-		case <-c.done:
-			return
-		}
+	if wire.WriteLoop(c.conn, c.out, c.done, 64<<10, writeTimeout) {
+		c.close()
 	}
 }
 
@@ -137,13 +117,12 @@ func (c *session) readLoop() {
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
-		length := binary.BigEndian.Uint32(frame[0:])
-		cmd := binary.BigEndian.Uint32(frame[4:])
-		seq := binary.BigEndian.Uint32(frame[12:])
-		if length < 16 || length > maxPDULen {
+		h := wire.ReadHeader(frame)
+		length, cmd, seq := h.Length, h.Cmd, h.Seq
+		if length < 16 || length > wire.MaxPDULen {
 			// The stream cannot be resynchronized: nack and hang up.
 			c.srv.st.nacks.Add(1)
-			c.send(headerOnly(cmdGenericNack, statusInvCmdLen, seq))
+			c.send(wire.HeaderOnly(wire.CmdGenericNack, statusInvCmdLen, seq))
 			c.send(nil)
 			c.drain(r)
 			return
@@ -169,32 +148,32 @@ func (c *session) drain(r io.Reader) {
 
 func (c *session) nack(seq, status uint32) {
 	c.srv.st.nacks.Add(1)
-	c.send(headerOnly(cmdGenericNack, status, seq))
+	c.send(wire.HeaderOnly(wire.CmdGenericNack, status, seq))
 }
 
 func (c *session) handle(cmd, seq uint32, frame []byte) {
 	switch cmd {
-	case cmdSubmitSM:
+	case wire.CmdSubmitSM:
 		c.handleSubmit(seq, frame[16:])
-	case cmdDeliverSMResp:
+	case wire.CmdDeliverSMResp:
 		c.srv.recordDeliverResp(seq, binary.BigEndian.Uint32(frame[8:]))
-	case cmdEnquireLink:
+	case wire.CmdEnquireLink:
 		c.srv.st.enquires.Add(1)
-		c.send(headerOnly(cmdEnquireLinkResp, 0, seq))
-	case cmdEnquireLinkResp:
+		c.send(wire.HeaderOnly(wire.CmdEnquireLinkResp, 0, seq))
+	case wire.CmdEnquireLinkResp:
 		c.srv.st.enquireResps.Add(1)
-	case cmdGenericNack:
-	case cmdUnbind:
+	case wire.CmdGenericNack:
+	case wire.CmdUnbind:
 		c.closing.Store(true)
-		c.send(headerOnly(cmdUnbindResp, 0, seq))
+		c.send(wire.HeaderOnly(wire.CmdUnbindResp, 0, seq))
 		c.send(nil) // the reader sees EOF once the writer has flushed and closed
-	case cmdUnbindResp:
+	case wire.CmdUnbindResp:
 		c.srv.st.unbindResps.Add(1)
 		c.close()
-	case cmdBindTransceiver, cmdBindTransmitter, cmdBindReceiver:
+	case wire.CmdBindTransceiver, wire.CmdBindTransmitter, wire.CmdBindReceiver:
 		c.handleBind(seq, frame)
 	default:
-		if cmd&respBit == 0 {
+		if cmd&wire.RespBit == 0 {
 			c.nack(seq, statusInvCmdID)
 		}
 	}
@@ -266,12 +245,12 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 	systemID := c.systemID
 	c.mu.Unlock()
 	if !ok {
-		c.send(submitResp(statusInvBndSts, seq, ""))
+		c.send(wire.MessageResp(wire.CmdSubmitSM, statusInvBndSts, seq, ""))
 		return
 	}
 	sub, err := parseSubmit(body)
 	if err != nil {
-		c.send(submitResp(statusInvMsgLen, seq, ""))
+		c.send(wire.MessageResp(wire.CmdSubmitSM, statusInvMsgLen, seq, ""))
 		return
 	}
 	srv := c.srv
@@ -339,7 +318,7 @@ func (c *session) handleSubmit(seq uint32, body []byte) {
 	srv.noteInFlight(c.inFlight.Add(1))
 	respond := func() {
 		c.inFlight.Add(-1)
-		if !c.send(submitResp(act.Status, seq, sub.MessageID)) {
+		if !c.send(wire.MessageResp(wire.CmdSubmitSM, act.Status, seq, sub.MessageID)) {
 			return
 		}
 		if accepted && act.Intermediate != "" && (sub.RegisteredDelivery&0x10 != 0 || act.IntermediateUnasked) {
