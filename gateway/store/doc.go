@@ -40,10 +40,13 @@
 // empty tenant is a cursor like any other (for an all-tenant consumer).
 // Cursor is 0 for a cursor never acked.
 //
-// PruneEvents deletes the events whose append time is before the given
-// time. Sequence numbers are never reused (AUTOINCREMENT; a sequence), so
-// a consumer resuming at a pruned seq simply goes on with the next kept
-// one.
+// PruneEvents deletes the oldest events up to the first one appended at or
+// after the given time: a prefix of the log by seq, found by walking the
+// primary key, since an index on the append time cost a page write on every
+// commit (an event dated more than an hour ahead of the pruning node's
+// clock does not stop the walk). Sequence numbers are never reused
+// (AUTOINCREMENT; a sequence), so a consumer resuming at a pruned seq
+// simply goes on with the next kept one.
 //
 // # Invariants of the SQLite store
 //

@@ -1274,7 +1274,27 @@ func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, err
 // deleting committed rows leaves a gap a reader just passes over. The
 // sequence never goes back, so new events number above every deleted one.
 func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "events", before, sqlMarkPruned, sqlPruneEvents)
+	var n int64
+	err := s.writeAlone(ctx, "prune events", func(w *ptx) error {
+		var through int64
+		if err := w.queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		if through == 0 {
+			return nil
+		}
+		for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
+			var err error
+			if n, err = w.exec(st, through); err != nil {
+				return fmt.Errorf("store: prune events: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
 }
 
 // PrunedThrough implements gateway.EventLog.

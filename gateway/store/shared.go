@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -370,12 +371,21 @@ const (
 	sqlCancelState    = "SELECT tenant, status, lease_until FROM messages WHERE id = $1"
 	sqlSubmittedParts = "SELECT COUNT(*) FROM parts WHERE message_id = $1 AND carrier_id <> ''"
 	sqlCursor         = "SELECT seq FROM event_cursors WHERE tenant = $1 AND name = $2"
-	sqlPruneEvents    = "DELETE FROM events WHERE at < $1"
 	sqlPrunedThrough  = "SELECT pruned_through FROM event_watermark"
+	// sqlPruneThrough finds the last event of the log's prefix appended
+	// before $1 (0 if none), walking seq order from the oldest event and
+	// stopping at the first one kept, so it reads about as many rows as
+	// the prune deletes and needs no index on at (each index entry costs a
+	// page write per commit on the hot path). An event dated after $2 (a
+	// clock that jumped forward) does not stop the walk, or it would hold
+	// retention until that date.
+	sqlPruneThrough = `SELECT COALESCE((SELECT seq FROM events WHERE seq < COALESCE(
+			(SELECT seq FROM events WHERE at >= $1 AND at <= $2 ORDER BY seq LIMIT 1), $3)
+		ORDER BY seq DESC LIMIT 1), 0)`
 	// sqlMarkPruned moves the watermark to the newest event sqlPruneEvents
 	// is about to delete (never back), in the same transaction.
-	sqlMarkPruned = `UPDATE event_watermark SET pruned_through = d.seq
-		FROM (SELECT MAX(seq) AS seq FROM events WHERE at < $1) AS d WHERE d.seq > pruned_through`
+	sqlMarkPruned   = "UPDATE event_watermark SET pruned_through = $1 WHERE pruned_through < $1"
+	sqlPruneEvents  = "DELETE FROM events WHERE seq <= $1"
 	sqlCursors      = "SELECT name, seq, updated_at FROM event_cursors WHERE tenant = $1 ORDER BY name"
 	sqlDeleteCursor = "DELETE FROM event_cursors WHERE tenant = $1 AND name = $2"
 )
@@ -529,4 +539,14 @@ func (c eventMessageCols) message() (*gateway.EventMessage, error) {
 		m.Carrier = c.partCarrier.String
 	}
 	return m, nil
+}
+
+// misdatedAfter is how far ahead of the pruning node's clock an event's
+// time must be for retention to treat it as misdated (a clock that jumped
+// forward and was set back) rather than wait for that date.
+const misdatedAfter = time.Hour
+
+// pruneEventArgs are sqlPruneThrough's arguments for a cutoff.
+func pruneEventArgs(before time.Time) []any {
+	return []any{toNanos(before), time.Now().Add(misdatedAfter).UnixNano(), int64(math.MaxInt64)}
 }

@@ -811,7 +811,27 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 // keeps the highest seq ever used, so new events still number above every
 // deleted one.
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
-	return s.prune(ctx, "events", before, sqlMarkPruned, sqlPruneEvents)
+	var n int64
+	err := s.do(ctx, "prune events", func(w *wtx) error {
+		var through int64
+		if err := w.queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
+			return fmt.Errorf("store: prune events: %w", err)
+		}
+		if through == 0 {
+			return nil
+		}
+		for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
+			var err error
+			if n, err = w.exec(st, through); err != nil {
+				return fmt.Errorf("store: prune events: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
 }
 
 // PrunedThrough implements gateway.EventLog.

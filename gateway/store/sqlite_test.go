@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 11
+const schemaVersion = 12
 
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {
@@ -711,5 +711,46 @@ func TestTaskClaimsPassRunningTasks(t *testing.T) {
 	again, err := s.ClaimTasks(ctx, now.Add(2*time.Second), 10, time.Minute)
 	if err != nil || len(again) != 6 {
 		t.Fatalf("after reopening: %+v, %v; want all 6 due at once", again, err)
+	}
+}
+
+// Retention deletes the oldest prefix of the log appended before the
+// cutoff: it stops at the first event kept, even with older ones after it
+// (a clock set back), and walks past an event dated beyond misdatedAfter
+// (a clock that jumped forward), which would otherwise hold it for days.
+func TestPruneEventsDeletesAPrefix(t *testing.T) {
+	s := openTest(t, filepath.Join(t.TempDir(), "prune.db"))
+	for range 4 {
+		if _, err := s.Accept(t.Context(), []*gateway.Message{oneMsg("t1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.Events(t.Context(), "", 0, 10)
+	if err != nil || len(evs) != 4 {
+		t.Fatalf("Events = %d, %v; want 4", len(evs), err)
+	}
+	cut := time.Now().Add(time.Minute)
+	dated := map[int64]time.Time{evs[0].Seq: cut.Add(48 * time.Hour), evs[2].Seq: cut.Add(10 * time.Minute)}
+	err = s.do(t.Context(), "date events", func(w *wtx) error {
+		for seq, at := range dated {
+			if _, err := w.exec("UPDATE events SET at = $1 WHERE seq = $2", at.UnixNano(), seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneEvents(t.Context(), cut)
+	if err != nil || n != 2 {
+		t.Fatalf("PruneEvents = %d, %v; want 2 (the misdated first event and the second)", n, err)
+	}
+	left, err := s.Events(t.Context(), "", 0, 10)
+	if err != nil || len(left) != 2 || left[0].Seq != evs[2].Seq || left[1].Seq != evs[3].Seq {
+		t.Errorf("after prune %+v, %v; want seqs %d and %d", left, err, evs[2].Seq, evs[3].Seq)
+	}
+	if through, err := s.PrunedThrough(t.Context()); err != nil || through != evs[1].Seq {
+		t.Errorf("PrunedThrough = %d, %v; want %d", through, err, evs[1].Seq)
 	}
 }
