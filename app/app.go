@@ -85,7 +85,13 @@ type App struct {
 	serving          sync.WaitGroup
 	stopOnce         sync.Once
 	stopErr          error
+	stopKeys         chan struct{} // closed by Stop: the stored keys' poll ends
 }
+
+// storedKeysPoll is how often a node rereads the API keys made in the
+// console, so a key made or revoked on another node works or stops here
+// within it (at once on the node that did it).
+const storedKeysPoll = 30 * time.Second
 
 // New opens the store and builds everything; nothing is listening or bound
 // until Start.
@@ -189,6 +195,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	}
 	a.keys = grpcapi.NewKeys(apiKeys(cfg))
 	a.keys.BackOff(backoff)
+	if err := a.keys.LoadStored(ctx, st); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.stopKeys = make(chan struct{})
 	a.grpc = grpcapi.New(eng, a, a.keys, log, cfg.Gateway.MaxBatch, grpcOpts...)
 	// REST/JSON on the HTTP listener: the gRPC API through an in-process
 	// connection, so the same keys, limits and errors.
@@ -343,7 +354,11 @@ func (a *App) Start() error {
 		undo()
 		return err
 	}
-	a.serving.Add(2)
+	a.serving.Add(3)
+	go func() {
+		defer a.serving.Done()
+		a.keys.Follow(a.stopKeys, a.store, storedKeysPoll, a.log)
+	}()
 	go func() {
 		defer a.serving.Done()
 		if err := a.grpc.Serve(a.grpcLis); err != nil {
@@ -487,6 +502,7 @@ func (a *App) Router() *routing.Router { return a.router }
 func (a *App) Stop(ctx context.Context) error {
 	a.stopOnce.Do(func() {
 		a.grpc.Stop(ctx)
+		close(a.stopKeys)
 		var errs []error
 		for _, i := range a.interfaces {
 			errs = append(errs, i.Stop(ctx))

@@ -41,7 +41,7 @@ func (g consoleGateway) TenantLimits(tenant string) ([]grpcapi.TenantLimits, err
 type webConsole struct{ c *console.Console }
 
 func (a *App) newConsole(cfg *config.Config, auth *guard.Backoff) (Interface, error) {
-	c, err := console.New(console.Options{Config: *cfg.Console, Engine: a.engine, Store: a.store, Gateway: consoleGateway{a},
+	c, err := console.New(console.Options{Config: *cfg.Console, Engine: a.engine, Store: a.store, Gateway: consoleGateway{a}, Keys: a.keys,
 		Gatherer: a.registry, Auth: auth, Logger: a.log})
 	if err != nil {
 		return nil, err

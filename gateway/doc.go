@@ -44,8 +44,9 @@
 //
 // The facade reads directly through MessageStore (Get, List, Cancel,
 // GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and
-// EventLog (Cursor). No part of the engine uses AuditTrail or
-// ListOptOuts: the web console reads and writes them on the store itself.
+// EventLog (Cursor). No part of the engine uses AuditTrail, APIKeys or
+// ListOptOuts: the web console reads and writes them on the store itself,
+// and the gRPC API's keys (grpcapi.Keys) read APIKeys.
 //
 // Who calls whom: connectors call the Engine as their Sink, which hands
 // receipts to the dispatcher and inbound messages to the inbound router.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"time"
 )
@@ -27,6 +28,7 @@ type Store interface {
 	OptOuts
 	MissingRefs
 	AuditTrail
+	APIKeys
 
 	// Close flushes pending writes and releases the store.
 	Close() error
@@ -248,6 +250,39 @@ type AuditEntry struct {
 	Target  string // carrier name, message id, masked number
 	Outcome string // "done" or why it failed
 }
+
+// APIKeys is the role of the store that keeps the tenants' API keys made
+// through the console, beside the config's: shared by every node of a
+// cluster and revocable without editing a file. Only a key's SHA-256 and
+// a short prefix are kept, so neither the store nor a backup can give a
+// key back.
+type APIKeys interface {
+	// CreateAPIKey stores a new key; its Prefix must be unused.
+	CreateAPIKey(ctx context.Context, k APIKey) error
+
+	// ListAPIKeys returns a tenant's keys, revoked ones too, newest first;
+	// tenant "" returns every tenant's.
+	ListAPIKeys(ctx context.Context, tenant string) ([]APIKey, error)
+
+	// RevokeAPIKey marks the tenant's key with that prefix revoked by by,
+	// at once; ErrNotFound when the tenant has no such key not yet revoked.
+	RevokeAPIKey(ctx context.Context, tenant, prefix, by string) error
+}
+
+// APIKey is a stored API key: never the key itself, only its digest.
+type APIKey struct {
+	Prefix    string            // the key's first characters, shown to tell keys apart
+	Tenant    string            // whose key it is
+	Label     string            // what the operator called it ("loan reminders")
+	Hash      [sha256.Size]byte // SHA-256 of the whole key
+	CreatedAt time.Time
+	CreatedBy string    // the console user who made it
+	RevokedAt time.Time // zero while the key works
+	RevokedBy string
+}
+
+// Revoked says whether the key no longer opens the API.
+func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
 
 // MissingRefs is the role of the store that remembers client refs an
 // interface looked for in vain or refused (the Fineract report), kept

@@ -4,22 +4,32 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/guard"
 )
 
 // Keys maps API keys to tenants. Only digests are kept, so a heap dump or a
-// debug print never shows a key. Set replaces them all at once while
-// requests are served (a config reload adds or revokes keys).
+// debug print never shows a key. Set replaces the config's keys all at
+// once while requests are served (a config reload adds or revokes keys);
+// LoadStored replaces the store's (made in the console), so a call reads
+// no store: a node reloads them after its own create or revoke and polls
+// for the other nodes' (Follow).
 type Keys struct {
-	digests atomic.Pointer[[]keyDigest]
+	digests atomic.Pointer[[]keyDigest] // the config's
+	stored  atomic.Pointer[[]keyDigest] // the store's, not revoked
+	loadMu  sync.Mutex                  // one LoadStored at a time: the latest list wins
 	backoff *guard.Backoff
 }
 
@@ -34,6 +44,7 @@ func NewKeys(byTenant map[string][]string, admin []string) *Keys {
 	k := &Keys{}
 	k.backoff, _ = guard.NewBackoff(guard.AuthConfig{}, nil, nil) // the defaults are valid
 	k.Set(byTenant, admin)
+	k.stored.Store(&[]keyDigest{})
 	return k
 }
 
@@ -56,6 +67,47 @@ func (k *Keys) Set(byTenant map[string][]string, admin []string) {
 	k.digests.Store(&ds)
 }
 
+// LoadStored replaces the store's keys with its tenants' keys not
+// revoked, read now: call it at start, after creating or revoking a key,
+// and every so often for the keys other nodes change. A failed read keeps
+// the keys in force.
+func (k *Keys) LoadStored(ctx context.Context, s gateway.APIKeys) error {
+	k.loadMu.Lock()
+	defer k.loadMu.Unlock()
+	all, err := s.ListAPIKeys(ctx, "")
+	if err != nil {
+		return fmt.Errorf("grpcapi: API keys: %w", err)
+	}
+	ds := make([]keyDigest, 0, len(all))
+	for _, sk := range all {
+		if !sk.Revoked() && sk.Tenant != "" { // a stored key is never an admin key
+			ds = append(ds, keyDigest{sk.Hash, sk.Tenant})
+		}
+	}
+	k.stored.Store(&ds)
+	return nil
+}
+
+// Follow reloads the store's keys every interval until stop is closed,
+// so a key made or revoked on another node of a cluster works or stops
+// within that interval here. A failed read is logged and retried.
+func (k *Keys) Follow(stop <-chan struct{}, s gateway.APIKeys, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if err := k.LoadStored(ctx, s); err != nil {
+			log.Warn("stored API keys not reloaded; the last ones read stay in force", "err", err)
+		}
+		cancel()
+	}
+}
+
 // lookup returns whose key it is. Every digest is compared, so the time
 // taken does not tell which key nearly matched.
 func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
@@ -63,6 +115,11 @@ func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
 	for _, d := range *k.digests.Load() {
 		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
 			tenant, admin, ok = d.tenant, d.tenant == "", true
+		}
+	}
+	for _, d := range *k.stored.Load() {
+		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
+			tenant, admin, ok = d.tenant, false, true
 		}
 	}
 	return tenant, admin, ok

@@ -52,6 +52,9 @@ type Options struct {
 	Engine  *gateway.Engine
 	Store   gateway.Store // read directly for lists the engine does not offer
 	Gateway Gateway
+	// Keys are the gRPC API's keys, reloaded from the store when a key is
+	// made or revoked here, so the change holds on this node at once.
+	Keys *grpcapi.Keys
 	// Gatherer is the registry the overview's live counters come from.
 	Gatherer prometheus.Gatherer
 	// Auth backs off failed sign-ins (interface "console"); nil: a fresh
@@ -93,8 +96,8 @@ func New(opts Options) (*Console, error) {
 	if errs := opts.Config.Validate(); len(errs) > 0 {
 		return nil, fmt.Errorf("console: %w", errors.Join(errs...))
 	}
-	if opts.Engine == nil || opts.Store == nil || opts.Gateway == nil || opts.Gatherer == nil {
-		return nil, errors.New("console: Engine, Store, Gateway and Gatherer are required")
+	if opts.Engine == nil || opts.Store == nil || opts.Gateway == nil || opts.Gatherer == nil || opts.Keys == nil {
+		return nil, errors.New("console: Engine, Store, Gateway, Keys and Gatherer are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -188,6 +191,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		"POST /console/optouts":  c.page(op, false, c.optoutAction),
 		"GET /console/audit":     c.page(all, false, c.auditPage),
 		"GET /console/tenants":   c.page(all, false, c.tenantsPage),
+		"POST /console/tenants":  c.page(op, false, c.keyAction),
 	}
 	return r
 }

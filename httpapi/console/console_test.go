@@ -16,13 +16,18 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/openmf/smsgw/app"
 	"github.com/openmf/smsgw/app/apptest"
+	"github.com/openmf/smsgw/client"
 	"github.com/openmf/smsgw/config"
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/gateway/limits"
 	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/internal/testutil"
+	pb "github.com/openmf/smsgw/proto/smsgw/v1"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -533,5 +538,86 @@ func TestInboundPage(t *testing.T) {
 	}
 	if !regexp.MustCompile(`<table id="keywords">[\s\S]*<td>1</td>`).MatchString(body) {
 		t.Errorf("the keyword table lacks the message:\n%s", body)
+	}
+}
+
+var newKeyRE = regexp.MustCompile(`smsgw_[A-Za-z0-9_-]{43}`)
+
+// An operator of a tenant makes an API key: shown once, it sends through
+// the gRPC API at once; revoked, it is refused at once. Viewers can do
+// neither, and both actions are in the audit trail.
+func TestAPIKeysFromTheConsole(t *testing.T) {
+	g := startGateway(t, nil)
+	view := g.browser(t)
+	view.signIn("mfi-view", viewerPass)
+	if _, body := view.get("/console/tenants"); strings.Contains(body, `value="create-api-key"`) || !strings.Contains(body, "None: this tenant") {
+		t.Errorf("a viewer's tenants page offers to make keys or lacks the key list:\n%s", body)
+	}
+	if resp, _ := view.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"create-api-key"}, "csrf": {view.csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer made a key: %d", resp.StatusCode)
+	}
+
+	op := g.browser(t)
+	op.signIn("mfi-op", operatorPass)
+	op.get("/console/tenants")
+	if resp, _ := op.post("/console/tenants", url.Values{"tenant": {"mfi-b"}, "action": {"create-api-key"}, "csrf": {op.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("an operator of mfi-a making a key for mfi-b: %d", resp.StatusCode)
+	}
+	if _, body := op.get("/console/tenants"); !strings.Contains(body, `no tenant "mfi-b"`) {
+		t.Errorf("the refusal is not said:\n%s", body)
+	}
+	if resp, _ := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"create-api-key"}, "label": {"loans"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a key made without the CSRF token: %d", resp.StatusCode)
+	}
+	resp, body := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"create-api-key"}, "label": {"loan reminders"}, "csrf": {op.csrf}})
+	key := newKeyRE.FindString(body)
+	if resp.StatusCode != http.StatusOK || key == "" || !strings.Contains(body, "shown this once") {
+		t.Fatalf("making a key: %d\n%s", resp.StatusCode, body)
+	}
+	prefix := key[:14]
+	_, body = op.get("/console/tenants")
+	if strings.Contains(body, key) || newKeyRE.MatchString(body) || !strings.Contains(body, prefix+"…") || !strings.Contains(body, "loan reminders") {
+		t.Fatalf("the key list after making one:\n%s", body)
+	}
+	if strings.Count(body, `value="revoke-api-key"`) != 1 {
+		t.Errorf("want one revoke button:\n%s", body)
+	}
+
+	cl, err := client.Dial(g.app.GRPCAddr(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := t.Context()
+	r, err := cl.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "through a console key"})
+	if err != nil {
+		t.Fatalf("sending with the new key: %v", err)
+	}
+	if m, err := g.app.Engine().Get(ctx, "mfi-a", r.GetId()); err != nil || m.Text != "through a console key" {
+		t.Fatalf("the message sent with the key is not mfi-a's: %v", err)
+	}
+
+	if resp, _ := view.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"revoke-api-key"}, "prefix": {prefix}, "csrf": {view.csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer revoked a key: %d", resp.StatusCode)
+	}
+	if resp, _ := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"revoke-api-key"}, "prefix": {prefix}, "csrf": {op.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoking: %d", resp.StatusCode)
+	}
+	if _, err := cl.Send(ctx, &pb.SendRequest{To: "+254712345678", Text: "after revoke"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("sending with a revoked key: %v, want Unauthenticated", err)
+	}
+	_, body = op.get("/console/tenants")
+	if !strings.Contains(body, "by mfi-op") || strings.Contains(body, `value="revoke-api-key"`) || strings.Contains(body, key) {
+		t.Errorf("the key list after revoking:\n%s", body)
+	}
+	if resp, _ := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"revoke-api-key"}, "prefix": {prefix}, "csrf": {op.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("revoking twice: %d", resp.StatusCode)
+	}
+	if _, body := op.get("/console/tenants"); !strings.Contains(body, "has no key "+prefix+" in force") {
+		t.Errorf("revoking twice is not refused:\n%s", body)
+	}
+	_, body = op.get("/console/audit")
+	if !strings.Contains(body, "<td>create-api-key</td>") || strings.Count(body, "<td>revoke-api-key</td>") != 2 || strings.Contains(body, key) || !strings.Contains(body, prefix) {
+		t.Errorf("the audit trail of the keys:\n%s", body)
 	}
 }

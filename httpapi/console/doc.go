@@ -38,6 +38,9 @@
 //     tenant, source address, action, target, outcome; numbers masked)
 //     and a row of the store's audit trail (gateway.AuditTrail), which the
 //     audit page reads. Logs never hold a full number or a message text.
+//   - An API key made on the tenants page is shown once, on the page
+//     that answers the form; the store keeps its SHA-256 and prefix only,
+//     and the log and audit trail hold the prefix alone.
 //   - Answers carry a Content-Security-Policy allowing only the console's
 //     own script and stylesheet, and may not be framed or cached.
 package console

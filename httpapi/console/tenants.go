@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -17,15 +18,23 @@ type tenantRow struct {
 	Limits                       grpcapi.TenantLimits
 	Accepted, Refused, Throttled float64
 	OptedOutMsgs                 float64
-	Cost                         string  // per currency, since start
-	DayShare, MonthShare         float64 // spend against its cap, 0..1; -1 without a cap
-	DayAlert, MonthAlert         bool    // at 80 % of a cap or more
+	Cost                         string           // per currency, since start
+	DayShare, MonthShare         float64          // spend against its cap, 0..1; -1 without a cap
+	DayAlert, MonthAlert         bool             // at 80 % of a cap or more
+	Keys                         []gateway.APIKey // made in the console, revoked ones too
 }
 
 // tenantsPage shows each tenant the user may see: rate, weight, senders,
-// spend today and this month against the caps, fraud controls, and
-// counts since start from the gateway's own counters.
+// spend today and this month against the caps, fraud controls, counts
+// since start from the gateway's own counters, and the API keys made in
+// the console.
 func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, ss *session) {
+	c.renderTenants(w, r, ss, nil)
+}
+
+// renderTenants draws the tenants page; created, when not nil, is a key
+// just made, shown this once.
+func (c *Console) renderTenants(w http.ResponseWriter, r *http.Request, ss *session, created *createdKey) {
 	counts := map[string]map[string]float64{} // tenant → metric → value
 	cost := map[string]map[string]float64{}   // tenant → currency → spend
 	if mfs, err := c.opts.Gatherer.Gather(); err == nil {
@@ -57,7 +66,8 @@ func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 	var errs []string
 	for _, t := range c.tenants(ss) {
 		row := tenantRow{Tenant: t, DayShare: -1, MonthShare: -1}
-		if ls, err := c.opts.Gateway.TenantLimits(t.ID); err != nil {
+		ls, err := c.opts.Gateway.TenantLimits(t.ID)
+		if err != nil {
 			errs = append(errs, t.ID+": "+err.Error())
 		} else if len(ls) == 1 {
 			row.Limits = ls[0]
@@ -80,7 +90,12 @@ func (c *Console) tenantsPage(w http.ResponseWriter, r *http.Request, ss *sessio
 		}
 		slices.Sort(parts)
 		row.Cost = strings.Join(parts, ", ")
+		ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+		if row.Keys, err = c.opts.Store.ListAPIKeys(ctx, t.ID); err != nil {
+			errs = append(errs, t.ID+": the API keys could not be read: "+err.Error())
+		}
+		cancel()
 		rows = append(rows, row)
 	}
-	c.render(w, r, ss, "tenants", "Tenants", map[string]any{"Rows": rows, "Err": strings.Join(errs, "; ")})
+	c.render(w, r, ss, "tenants", "Tenants", map[string]any{"Rows": rows, "Err": strings.Join(errs, "; "), "Created": created})
 }

@@ -9,6 +9,7 @@
 package storetest
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -79,6 +80,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"OptOutList", testOptOutList},
 		{"ListOptOuts", testListOptOuts},
 		{"AuditTrail", testAuditTrail},
+		{"APIKeys", testAPIKeys},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
@@ -1972,6 +1974,57 @@ func testAuditTrail(t *testing.T, e *env) {
 	}
 	if two, err := e.s.ListAudit(ctx, "", 2); err != nil || len(two) != 2 {
 		t.Errorf("ListAudit limit 2 = %d entries, %v", len(two), err)
+	}
+}
+
+// Stored API keys keep their digest and who made them across a reopen,
+// list per tenant newest first, and a revoke takes once.
+func testAPIKeys(t *testing.T, e *env) {
+	ctx := t.Context()
+	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) // before now: the key made without a time is the newest
+	k1 := gateway.APIKey{Prefix: "smsgw_aaaa", Tenant: "t1", Label: "loans", Hash: sha256.Sum256([]byte("k1")), CreatedAt: at, CreatedBy: "noc"}
+	k2 := gateway.APIKey{Prefix: "smsgw_bbbb", Tenant: "t1", Label: "savings", Hash: sha256.Sum256([]byte("k2")), CreatedAt: at.Add(time.Second), CreatedBy: "mfi"}
+	k3 := gateway.APIKey{Prefix: "smsgw_cccc", Tenant: "t2", Label: "", Hash: sha256.Sum256([]byte("k3")), CreatedBy: "noc"}
+	for _, k := range []gateway.APIKey{k1, k2, k3} {
+		if err := e.s.CreateAPIKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.s.CreateAPIKey(ctx, gateway.APIKey{Prefix: "smsgw_aaaa", Tenant: "t2", Hash: sha256.Sum256([]byte("k4"))}); err == nil {
+		t.Error("a second key with a prefix in use was stored")
+	}
+	e.reopen()
+	t1, err := e.s.ListAPIKeys(ctx, "t1")
+	if err != nil || len(t1) != 2 || t1[0] != k2 || t1[1] != k1 {
+		t.Fatalf("ListAPIKeys t1 = %+v, %v; want %+v, %+v", t1, err, k2, k1)
+	}
+	if err := e.s.RevokeAPIKey(ctx, "t2", "smsgw_aaaa", "noc"); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("revoking another tenant's key: %v, want ErrNotFound", err)
+	}
+	if err := e.s.RevokeAPIKey(ctx, "t1", "smsgw_aaaa", "mfi"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RevokeAPIKey(ctx, "t1", "smsgw_aaaa", "mfi"); !errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("revoking twice: %v, want ErrNotFound", err)
+	}
+	all, err := e.s.ListAPIKeys(ctx, "")
+	if err != nil || len(all) != 3 {
+		t.Fatalf("ListAPIKeys all = %+v, %v", all, err)
+	}
+	for _, k := range all {
+		switch k.Prefix {
+		case "smsgw_aaaa":
+			if !k.Revoked() || k.RevokedBy != "mfi" || k.Hash != k1.Hash {
+				t.Errorf("revoked key read back as %+v", k)
+			}
+		case "smsgw_cccc":
+			if k.Revoked() || k.CreatedAt.IsZero() || k.Tenant != "t2" || k.Hash != k3.Hash {
+				t.Errorf("key without a time read back as %+v", k)
+			}
+		}
+	}
+	if all[0].Prefix != "smsgw_cccc" {
+		t.Errorf("newest first: got %s first", all[0].Prefix)
 	}
 }
 
