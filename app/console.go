@@ -30,6 +30,10 @@ func (g consoleGateway) Tenants() []gateway.Tenant   { return g.a.config().Engin
 func (g consoleGateway) ResetBreaker(carrier string) { g.a.router.ResetBreaker(carrier) }
 func (g consoleGateway) Reload() ([]string, error)   { return g.a.Reload() }
 
+func (g consoleGateway) BreakerHistory(carrier string) []routing.BreakerChange {
+	return g.a.router.BreakerHistory(carrier)
+}
+
 func (g consoleGateway) SMPPAccounts() []smppserver.AccountState { return g.a.SMPPAccounts() }
 
 func (g consoleGateway) TenantLimits(tenant string) ([]grpcapi.TenantLimits, error) {

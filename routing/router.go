@@ -2,6 +2,7 @@ package routing
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,21 @@ type Router struct {
 	breakers map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
 	state    *prometheus.GaugeVec
 	carriers atomic.Pointer[gateway.CarrierStates] // the engine's, once it handed them over
+
+	histMu  sync.Mutex
+	history map[string][]BreakerChange // per carrier, oldest first, at most historyKeep
 }
+
+// BreakerChange is one transition of a carrier's breaker, kept so an
+// operator can see when a carrier started failing and when it recovered.
+type BreakerChange struct {
+	At       time.Time
+	From, To string // closed, half-open or open
+	Reset    bool   // an operator's ResetBreaker, not the breaker itself
+}
+
+// historyKeep is how many transitions each carrier keeps in memory.
+const historyKeep = 20
 
 var (
 	_ gateway.Router       = (*Router)(nil)
@@ -91,7 +106,7 @@ func NewRouter(t *Table, opts Options) (*Router, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Router{opts: opts, breakers: map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]{}}
+	r := &Router{opts: opts, breakers: map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]{}, history: map[string][]BreakerChange{}}
 	r.table.Store(t)
 	r.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "smsgw_routing_breaker_state",
@@ -128,8 +143,9 @@ func (r *Router) breaker(carrier string) *gobreaker.TwoStepCircuitBreaker[struct
 			return n.ConsecutiveFailures >= c.ConsecutiveFailures ||
 				(n.Requests >= c.MinRequests && float64(n.TotalFailures)/float64(n.Requests) >= c.FailureRatio)
 		},
-		OnStateChange: func(name string, _, to gobreaker.State) {
+		OnStateChange: func(name string, from, to gobreaker.State) {
 			r.state.WithLabelValues(name).Set(float64(to))
+			r.note(name, BreakerChange{From: from.String(), To: to.String()})
 		},
 	})
 	r.state.WithLabelValues(carrier).Set(0)
@@ -147,10 +163,34 @@ func (r *Router) BreakerState(carrier string) string {
 // out open_for and its probes. Outcomes of submissions admitted before the
 // reset count against the breaker they were admitted by, not the new one.
 func (r *Router) ResetBreaker(carrier string) {
+	from := r.BreakerState(carrier)
 	r.mu.Lock()
 	delete(r.breakers, carrier)
 	r.mu.Unlock()
 	r.breaker(carrier)
+	r.note(carrier, BreakerChange{From: from, To: gobreaker.StateClosed.String(), Reset: true})
+}
+
+// note appends a transition to the carrier's history, now.
+func (r *Router) note(carrier string, c BreakerChange) {
+	c.At = r.opts.Now()
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	h := append(r.history[carrier], c)
+	if len(h) > historyKeep {
+		h = h[len(h)-historyKeep:]
+	}
+	r.history[carrier] = h
+}
+
+// BreakerHistory returns the carrier's last breaker transitions on this
+// node since it started, newest first (at most 20).
+func (r *Router) BreakerHistory(carrier string) []BreakerChange {
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	h := slices.Clone(r.history[carrier])
+	slices.Reverse(h)
+	return h
 }
 
 // UseCarrierStates implements gateway.CarrierAware: from now on the

@@ -97,10 +97,31 @@ func TestResetBreakerCloses(t *testing.T) {
 	if _, ok := r.Admit("a"); !ok {
 		t.Fatal("a reset breaker refused a submission")
 	}
+	want := []BreakerChange{{At: noon, From: "open", To: "closed", Reset: true}, {At: noon, From: "closed", To: "open"}}
+	if h := r.BreakerHistory("a"); !slices.Equal(h, want) {
+		t.Errorf("BreakerHistory = %+v, want %+v", h, want)
+	}
 	for _, mf := range mustGather(t, reg) {
 		if mf.GetName() == "smsgw_routing_breaker_state" && mf.GetMetric()[0].GetGauge().GetValue() != 0 {
 			t.Errorf("breaker state metric %v after reset", mf.GetMetric()[0].GetGauge().GetValue())
 		}
+	}
+}
+
+// A breaker keeps its last transitions, newest first, and forgets the
+// oldest beyond historyKeep.
+func TestBreakerHistoryIsBounded(t *testing.T) {
+	r, _ := newRouter(t, `[{prefix: "+", carrier: a, cost: 1}]`, nil)
+	for range historyKeep {
+		fail(t, r, "a", 3)
+		r.ResetBreaker("a")
+	}
+	h := r.BreakerHistory("a")
+	if len(h) != historyKeep || !h[0].Reset || h[1].To != "open" || h[1].Reset {
+		t.Fatalf("BreakerHistory = %+v", h)
+	}
+	if len(r.BreakerHistory("b")) != 0 {
+		t.Error("a carrier never tripped has a history")
 	}
 }
 

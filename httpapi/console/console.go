@@ -35,6 +35,9 @@ type Gateway interface {
 	Tenants() []gateway.Tenant
 	// ResetBreaker closes a carrier's breaker now.
 	ResetBreaker(carrier string)
+	// BreakerHistory is a carrier's last breaker transitions on this
+	// node, newest first.
+	BreakerHistory(carrier string) []routing.BreakerChange
 	// TenantLimits reports each tenant's fraud and spend controls in force
 	// and its spend today and this month.
 	TenantLimits(tenant string) ([]grpcapi.TenantLimits, error)

@@ -621,3 +621,22 @@ func TestAPIKeysFromTheConsole(t *testing.T) {
 		t.Errorf("the audit trail of the keys:\n%s", body)
 	}
 }
+
+// The carriers page lists a breaker's transitions on this node; an
+// operator's reset is one of them.
+func TestBreakerHistory(t *testing.T) {
+	g := startGateway(t, nil)
+	b := g.browser(t)
+	b.signIn("noc", operatorPass)
+	if _, body := b.get("/console/carriers"); strings.Contains(body, `id="history-sim"`) {
+		t.Fatalf("a history before any transition:\n%s", body)
+	}
+	if resp, _ := b.post("/console/carriers", url.Values{"carrier": {"sim"}, "action": {"reset-breaker"}, "csrf": {b.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reset: %d", resp.StatusCode)
+	}
+	_, body := b.get("/console/carriers")
+	row := regexp.MustCompile(`(?s)id="history-sim".*?<td class="breaker closed">closed</td><td class="breaker closed">closed</td><td>reset by an operator</td>`)
+	if !row.MatchString(body) {
+		t.Errorf("the carriers page lacks the reset in sim's history:\n%s", body)
+	}
+}

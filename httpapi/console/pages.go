@@ -80,7 +80,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, ss *session) 
 type carrierRow struct {
 	grpcapi.CarrierState
 	Paused    bool
-	DownSince time.Time // zero while up
+	DownSince time.Time               // zero while up
+	History   []routing.BreakerChange // the breaker's last transitions, newest first
 }
 
 // carriersPage is the carriers page: the carriers smsgw sends through and
@@ -95,7 +96,8 @@ type carriersPage struct {
 func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) {
 	var d carriersPage
 	for _, cs := range c.opts.Gateway.Carriers() {
-		d.Carriers = append(d.Carriers, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name)})
+		d.Carriers = append(d.Carriers, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name),
+			c.opts.Gateway.BreakerHistory(cs.Name)})
 	}
 	for _, a := range c.opts.Gateway.SMPPAccounts() {
 		if ss.user.Tenant == "" || a.Tenant == ss.user.Tenant {
