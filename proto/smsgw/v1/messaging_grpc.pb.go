@@ -10,7 +10,8 @@
 // Versioning: smsgw.v1 only ever grows. A field or value is never
 // renumbered, retyped or removed; one that a better field replaces is kept,
 // still filled, and marked deprecated with a comment naming its successor
-// (`buf breaking` against the previous commit enforces this). Changes to
+// (make test's breaking check, and buf breaking in CI, compare each commit
+// with the previous one). Changes to
 // v1 since its first release:
 //
 // - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
