@@ -198,6 +198,25 @@ type Outbox interface {
 	// returns how many went. A task key pruned can be enqueued again, so
 	// this runs with event retention, long after a key's last use.
 	PruneTasks(ctx context.Context, before time.Time) (int, error)
+
+	// ListFailingTasks returns the tenant's tasks whose last run failed
+	// (still retrying, or given up), the latest enqueued first, at most
+	// limit (≤ 0: 100); tenant "" lists every tenant's. What an operator
+	// reads to see why a webhook or reply does not get through.
+	ListFailingTasks(ctx context.Context, tenant string, limit int) ([]FailingTask, error)
+}
+
+// FailingTask is an outbox task whose last run failed, without its
+// payload (a webhook's body holds numbers and texts).
+type FailingTask struct {
+	ID        int64
+	Key, Kind string
+	Tenant    string
+	Attempts  int       // failed runs so far
+	LastError string    // why the last run failed
+	NextRun   time.Time // when it runs again; zero once given up
+	CreatedAt time.Time
+	GaveUpAt  time.Time // zero while it still retries
 }
 
 // OptOuts is the role of the store that keeps each tenant's opt-out list:

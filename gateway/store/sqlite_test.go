@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 13
+const schemaVersion = 14
 
 func TestSQLiteContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) func() gateway.Store {

@@ -539,6 +539,25 @@ func TestInboundPage(t *testing.T) {
 	if !regexp.MustCompile(`<table id="keywords">[\s\S]*<td>1</td>`).MatchString(body) {
 		t.Errorf("the keyword table lacks the message:\n%s", body)
 	}
+	if !strings.Contains(body, "No task is failing.") {
+		t.Errorf("a failing task before any failed:\n%s", body)
+	}
+	// A task no handler takes is given up at once, with why.
+	if _, err := g.app.Engine().EnqueueTasks(t.Context(), []gateway.Task{{Key: "console-test:1", Kind: "no-such-kind", Tenant: "mfi-b"}}); err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile(`<tr><td><code>console-test:1</code></td><td>no-such-kind</td><td>mfi-b</td><td>1</td><td class="task-error">no handler for task kind "no-such-kind"</td>.*given up`)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, body = b.get("/console/inbound"); !row.MatchString(body) {
+			return errors.New("the failing task is not listed")
+		}
+		return nil
+	})
+	mfi := g.browser(t)
+	mfi.signIn("mfi-view", viewerPass)
+	if _, body := mfi.get("/console/inbound"); strings.Contains(body, "console-test:1") || !strings.Contains(body, "No task is failing.") {
+		t.Errorf("a tenant's viewer sees another tenant's failing task:\n%s", body)
+	}
 }
 
 var newKeyRE = regexp.MustCompile(`smsgw_[A-Za-z0-9_-]{43}`)

@@ -429,6 +429,9 @@ type inboundRow struct {
 	Text                                   string
 }
 
+// failingKeep is how many failing outbox tasks the inbound page lists.
+const failingKeep = 100
+
 // inboundScan is how far back in the event log the inbound page looks.
 const inboundScan = 5000
 
@@ -450,10 +453,18 @@ func (c *Console) inbound(w http.ResponseWriter, r *http.Request, ss *session) {
 			To: in.To, Keyword: in.Keyword, ID: in.ID, Text: body(ss, in.Text)})
 	}
 	d := map[string]any{"Rows": rows, "Err": "", "Keywords": c.countsBy("smsgw_gateway_inbound_total", ss, "keyword"),
-		"Tasks": c.countsBy("smsgw_gateway_tasks_total", nil, "kind", "result")}
+		"Tasks": c.countsBy("smsgw_gateway_tasks_total", nil, "kind", "result"), "FailingErr": ""}
 	if err != nil {
 		d["Err"] = err.Error()
 	}
+	failing, ferr := c.opts.Store.ListFailingTasks(ctx, ss.user.Tenant, failingKeep)
+	if ferr != nil {
+		d["FailingErr"] = "The failing tasks could not be read: " + ferr.Error()
+	}
+	for i := range failing { // errors may name a number or a URL with a token
+		failing[i].Key, failing[i].LastError = free(ss, failing[i].Key), free(ss, failing[i].LastError)
+	}
+	d["Failing"] = failing
 	c.render(w, r, ss, "inbound", "Inbound", d)
 }
 

@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"ListOptOuts", testListOptOuts},
 		{"AuditTrail", testAuditTrail},
 		{"APIKeys", testAPIKeys},
+		{"FailingTasks", testFailingTasks},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
@@ -2121,6 +2122,66 @@ func testTaskOutbox(t *testing.T, e *env) {
 	}
 	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 1 {
 		t.Error("a pruned task's key was not enqueued again")
+	}
+}
+
+// The tasks whose last run failed are listed, retrying or given up,
+// newest first, per tenant; one that then succeeds leaves the list.
+func testFailingTasks(t *testing.T, e *env) {
+	ctx := t.Context()
+	now := time.Now()
+	if _, err := e.s.EnqueueTasks(ctx, []gateway.Task{
+		{Key: "fa", Kind: "webhook", Tenant: "t1", Payload: []byte("secret body")},
+		{Key: "fb", Kind: "reply", Tenant: "t1"},
+		{Key: "fc", Kind: "webhook", Tenant: "t2"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.s.ClaimTasks(ctx, now, 10, time.Minute)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("ClaimTasks = %+v, %v", got, err)
+	}
+	byKey := map[string]gateway.Task{}
+	for _, tk := range got {
+		byKey[tk.Key] = tk
+	}
+	retryAt := now.Add(10 * time.Second)
+	for _, f := range []struct {
+		key     string
+		done    bool
+		lastErr string
+	}{{"fa", false, "HTTP 503"}, {"fb", true, "gave up: HTTP 410"}, {"fc", true, ""}} {
+		if err := e.s.FinishTask(ctx, byKey[f.key], f.done, retryAt, f.lastErr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.reopen()
+	all, err := e.s.ListFailingTasks(ctx, "", 0)
+	if err != nil || len(all) != 2 || all[0].Key != "fb" || all[1].Key != "fa" {
+		t.Fatalf("ListFailingTasks = %+v, %v; want fb, fa", all, err)
+	}
+	fb, fa := all[0], all[1]
+	if fb.GaveUpAt.IsZero() || !fb.NextRun.IsZero() || fb.LastError != "gave up: HTTP 410" || fb.Attempts != 1 || fb.Kind != "reply" || fb.Tenant != "t1" {
+		t.Errorf("a task given up read back as %+v", fb)
+	}
+	if !fa.GaveUpAt.IsZero() || fa.NextRun.UnixNano() != retryAt.UnixNano() || fa.Attempts != 1 || fa.LastError != "HTTP 503" || fa.CreatedAt.IsZero() {
+		t.Errorf("a task retrying read back as %+v", fa)
+	}
+	if t2, err := e.s.ListFailingTasks(ctx, "t2", 0); err != nil || len(t2) != 0 {
+		t.Errorf("t2's failing tasks = %+v, %v; want none", t2, err)
+	}
+	if one, err := e.s.ListFailingTasks(ctx, "t1", 1); err != nil || len(one) != 1 {
+		t.Errorf("limit 1 = %+v, %v", one, err)
+	}
+	retry, err := e.s.ClaimTasks(ctx, retryAt.Add(time.Second), 10, time.Minute)
+	if err != nil || len(retry) != 1 {
+		t.Fatalf("retry claim = %+v, %v", retry, err)
+	}
+	if err := e.s.FinishTask(ctx, retry[0], true, time.Time{}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := e.s.ListFailingTasks(ctx, "t1", 0); err != nil || len(left) != 1 || left[0].Key != "fb" {
+		t.Errorf("after fa succeeded: %+v, %v; want fb alone", left, err)
 	}
 }
 
