@@ -8,24 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
-	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/examples/internal/exampletest"
 )
-
-// The protos the Java classes are generated from, relative to proto/.
-var protos = []string{
-	"smsgw/v1/messaging.proto", "smsgw/v1/admin.proto",
-	"google/api/annotations.proto", "google/api/http.proto",
-	"google/rpc/status.proto", "google/rpc/error_details.proto",
-}
 
 // jars are Debian's (under /usr/share/java) that the example needs to
 // compile and run: grpc-java with its Netty transport, protobuf-java and
@@ -65,7 +52,7 @@ func build(t *testing.T, cp string) string {
 	}
 	gen, classes := t.TempDir(), t.TempDir()
 	args := []string{"-I", "../../proto", "--java_out=" + gen, "--grpc-java_out=" + gen, "--plugin=protoc-gen-grpc-java=/usr/bin/grpc_java_plugin"}
-	for _, p := range protos {
+	for _, p := range exampletest.Protos {
 		args = append(args, "../../proto/"+p)
 	}
 	if out, err := exec.Command("protoc", args...).CombinedOutput(); err != nil {
@@ -87,45 +74,8 @@ func build(t *testing.T, cp string) string {
 func TestJavaExample(t *testing.T) {
 	cp := classpath(t)
 	classes := build(t, cp)
-	sim := smsc.NewServer()
-	t.Cleanup(func() { sim.Close() })
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	raw, err := exec.CommandContext(ctx, "java", "-cp", classes+":"+cp, "org.openmf.smsgw.example.SmsgwExample",
-		"--target", a.GRPCAddr(), "--key", apptest.KeyA, "--timeout", "60").CombinedOutput()
-	out := string(raw)
-	if err != nil {
-		t.Fatalf("SmsgwExample: %v\n%s", err, out)
-	}
-	for _, want := range []string{
-		"STATUS_ACCEPTED ENCODING_GSM7 parts 1",
-		"duplicate true",
-		"batch[2] refused INVALID_ARGUMENT FIELD_INVALID messages[2].to",
-		"all 3 ended, 3 delivered",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	m := regexp.MustCompile(`cursor java-example at seq (\d+)\n`).FindStringSubmatch(out)
-	if m == nil || !strings.Contains(out, "resumed after seq "+m[1]+": ") {
-		t.Fatalf("no cursor position or resumption in:\n%s", out)
-	}
-	acked, _ := strconv.ParseInt(m[1], 10, 64)
-
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cs, err := c.ListCursors(ctx, &pb.ListCursorsRequest{})
-	if err != nil || len(cs.GetCursors()) != 1 || cs.GetCursors()[0].GetSeq() != acked {
-		t.Fatalf("cursors %v (%v), want java-example at %d", cs.GetCursors(), err, acked)
-	}
-	list, err := c.ListMessages(ctx, &pb.ListMessagesRequest{Status: pb.Status_STATUS_DELIVERED})
-	if err != nil || len(list.GetMessages()) != 3 {
-		t.Fatalf("delivered messages %v (%v), want the example's 3", list.GetMessages(), err)
-	}
+	exampletest.Run(t, "java-example", "true", func(ctx context.Context, addr, key string) *exec.Cmd {
+		return exec.CommandContext(ctx, "java", "-cp", classes+":"+cp, "org.openmf.smsgw.example.SmsgwExample",
+			"--target", addr, "--key", key, "--timeout", "60")
+	})
 }

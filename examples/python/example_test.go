@@ -6,24 +6,10 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/openmf/smsgw/app/apptest"
-	"github.com/openmf/smsgw/client"
-	pb "github.com/openmf/smsgw/proto/smsgw/v1"
-	"github.com/openmf/smsgw/smpp/smsc"
+	"github.com/openmf/smsgw/examples/internal/exampletest"
 )
-
-// The protos the Python stubs are generated from, relative to proto/.
-var protos = []string{
-	"smsgw/v1/messaging.proto", "smsgw/v1/admin.proto",
-	"google/api/annotations.proto", "google/api/http.proto",
-	"google/rpc/status.proto", "google/rpc/error_details.proto",
-}
 
 const install = "run `make python-installed` (Debian's python3-grpcio, python3-protobuf and protobuf-compiler-grpc)"
 
@@ -51,7 +37,7 @@ func stubs(t *testing.T) string {
 	dir := t.TempDir()
 	args := []string{"-I", "../../proto", "-I", "/usr/include", "--python_out=" + dir, "--grpc_python_out=" + dir,
 		"--plugin=protoc-gen-grpc_python=" + plugin}
-	for _, p := range protos {
+	for _, p := range exampletest.Protos {
 		args = append(args, "../../proto/"+p)
 	}
 	if out, err := exec.Command("protoc", args...).CombinedOutput(); err != nil {
@@ -67,46 +53,9 @@ func stubs(t *testing.T) string {
 func TestPythonExample(t *testing.T) {
 	py := pythonWithGRPC(t)
 	gen := stubs(t)
-	sim := smsc.NewServer()
-	t.Cleanup(func() { sim.Close() })
-	a := apptest.Start(t, apptest.Config(t, sim.Addr(), t.TempDir()))
-
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "smsgw_example.py", "--target", a.GRPCAddr(), "--key", apptest.KeyA, "--timeout", "60")
-	cmd.Env = append(os.Environ(), "PYTHONPATH="+gen)
-	raw, err := cmd.CombinedOutput()
-	out := string(raw)
-	if err != nil {
-		t.Fatalf("smsgw_example.py: %v\n%s", err, out)
-	}
-	for _, want := range []string{
-		"STATUS_ACCEPTED ENCODING_GSM7 parts 1",
-		"duplicate True",
-		"batch[2] refused INVALID_ARGUMENT FIELD_INVALID messages[2].to",
-		"all 3 ended, 3 delivered",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%s", want, out)
-		}
-	}
-	m := regexp.MustCompile(`cursor python-example at seq (\d+)\n`).FindStringSubmatch(out)
-	if m == nil || !strings.Contains(out, "resumed after seq "+m[1]+": ") {
-		t.Fatalf("no cursor position or resumption in:\n%s", out)
-	}
-	acked, _ := strconv.ParseInt(m[1], 10, 64)
-
-	c, err := client.Dial(a.GRPCAddr(), apptest.KeyA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cs, err := c.ListCursors(ctx, &pb.ListCursorsRequest{})
-	if err != nil || len(cs.GetCursors()) != 1 || cs.GetCursors()[0].GetSeq() != acked {
-		t.Fatalf("cursors %v (%v), want python-example at %d", cs.GetCursors(), err, acked)
-	}
-	list, err := c.ListMessages(ctx, &pb.ListMessagesRequest{Status: pb.Status_STATUS_DELIVERED})
-	if err != nil || len(list.GetMessages()) != 3 {
-		t.Fatalf("delivered messages %v (%v), want the example's 3", list.GetMessages(), err)
-	}
+	exampletest.Run(t, "python-example", "True", func(ctx context.Context, addr, key string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, py, "smsgw_example.py", "--target", addr, "--key", key, "--timeout", "60")
+		cmd.Env = append(os.Environ(), "PYTHONPATH="+gen)
+		return cmd
+	})
 }

@@ -165,17 +165,20 @@ func (s *Server) flushQueued(c *session, systemID string) {
 	}
 }
 
-// deliver records and queues one deliver_sm on c.
+// deliver records and queues one deliver_sm on c. It is counted before it
+// is queued (and uncounted if the session is gone), so a test that reads
+// the deliver_sm also sees it in Stats.
 func (s *Server) deliver(c *session, d *pdu.DeliverSM, isReceipt bool, id string) bool {
 	seq := uint32(d.GetSequenceNumber())
 	s.recordDeliver(Deliver{SystemID: c.systemIDNow(), Seq: seq, Receipt: isReceipt, MessageID: id, Sent: time.Now()})
-	if !c.send(marshal(d)) {
-		return false
-	}
+	count := &s.st.mos
 	if isReceipt {
-		s.st.receipts.Add(1)
-	} else {
-		s.st.mos.Add(1)
+		count = &s.st.receipts
+	}
+	count.Add(1)
+	if !c.send(marshal(d)) {
+		count.Add(-1)
+		return false
 	}
 	return true
 }
