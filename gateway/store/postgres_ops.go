@@ -1276,20 +1276,10 @@ func (s *pgStore) Cursor(ctx context.Context, tenant, cursor string) (int64, err
 func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.writeAlone(ctx, "prune events", func(w *ptx) error {
-		var through int64
-		if err := w.queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		if through == 0 {
-			return nil
-		}
-		for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
-			var err error
-			if n, err = w.exec(st, through); err != nil {
-				return fmt.Errorf("store: prune events: %w", err)
-			}
-		}
-		return nil
+		queryRow := func(q string, args ...any) scanner { return w.queryRow(q, args...) }
+		var err error
+		n, err = pruneEventsThrough(queryRow, w.exec, before)
+		return err
 	})
 	if err != nil {
 		return 0, err

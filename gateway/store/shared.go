@@ -547,6 +547,27 @@ func (c eventMessageCols) message() (*gateway.EventMessage, error) {
 const misdatedAfter = time.Hour
 
 // pruneEventArgs are sqlPruneThrough's arguments for a cutoff.
+// pruneEventsThrough is PruneEvents' transaction in either store: find
+// the last event to delete, move the watermark to it, delete through it.
+// It returns how many events went.
+func pruneEventsThrough(queryRow func(string, ...any) scanner, exec func(string, ...any) (int64, error), before time.Time) (int64, error) {
+	var through int64
+	if err := queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
+		return 0, fmt.Errorf("store: prune events: %w", err)
+	}
+	if through == 0 {
+		return 0, nil
+	}
+	var n int64
+	for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
+		var err error
+		if n, err = exec(st, through); err != nil {
+			return 0, fmt.Errorf("store: prune events: %w", err)
+		}
+	}
+	return n, nil
+}
+
 func pruneEventArgs(before time.Time) []any {
 	return []any{toNanos(before), time.Now().Add(misdatedAfter).UnixNano(), int64(math.MaxInt64)}
 }

@@ -813,20 +813,9 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.do(ctx, "prune events", func(w *wtx) error {
-		var through int64
-		if err := w.queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
-			return fmt.Errorf("store: prune events: %w", err)
-		}
-		if through == 0 {
-			return nil
-		}
-		for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
-			var err error
-			if n, err = w.exec(st, through); err != nil {
-				return fmt.Errorf("store: prune events: %w", err)
-			}
-		}
-		return nil
+		var err error
+		n, err = pruneEventsThrough(w.queryRow, w.exec, before)
+		return err
 	})
 	if err != nil {
 		return 0, err
