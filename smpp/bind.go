@@ -15,6 +15,8 @@ import (
 	"github.com/linxGnu/gosmpp"
 	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/openmf/smsgw/gateway"
 )
 
 // initialBackoff is the first pause after a failed connection or a lost
@@ -47,6 +49,8 @@ type bind struct {
 
 	mu      sync.Mutex // guards pending; never held while calling gosmpp
 	pending map[int32]*pending
+
+	st bindStatus // state, history and response times, for the console
 }
 
 // link is one bound connection: a gosmpp Session that never rebinds itself.
@@ -60,6 +64,12 @@ type link struct {
 	sess   atomic.Pointer[gosmpp.Session] // nil until NewSession returned
 	closed chan struct{}                  // closed when gosmpp reports the session closed
 	once   sync.Once
+
+	// Why the link ended, read when it does (closedAs).
+	rebind     atomic.Pointer[string] // set by a rebind: reconnect at once
+	peerUnbind atomic.Bool            // the SMSC sent unbind
+	readErr    atomic.Pointer[error]  // the read that failed
+	ended      atomic.Bool            // OnClosed ran
 }
 
 func (l *link) markClosed() { l.once.Do(func() { close(l.closed) }) }
@@ -148,6 +158,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 	log := b.log.With("bind_type", bindTypeName(kind))
 	backoff := min(initialBackoff, cfg.RebindInterval)
 	var lastErr string
+	b.note(kind, gateway.BindConnecting, "starting")
 	for attempt := 1; ; attempt++ {
 		if b.quitting() {
 			return
@@ -157,6 +168,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 			var be gosmpp.BindError
 			refused := errors.As(err, &be)
 			b.p.m.countBind(refused, err)
+			b.note(kind, gateway.BindDown, failedAs(err))
 			limit := cfg.RebindInterval
 			if refused {
 				limit = refusedBackoffFactor * cfg.RebindInterval
@@ -184,6 +196,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 			b.setUp(true)
 		}
 		log.Info("smpp: bound", "attempt", attempt)
+		b.note(kind, gateway.BindBound, fmt.Sprintf("bound at attempt %d", attempt))
 		upAt := b.p.clock.now()
 		select {
 		case <-l.closed:
@@ -193,6 +206,12 @@ func (b *bind) keep(kind pdu.BindingType) {
 		}
 		if b.quitting() {
 			return
+		}
+		if l.rebind.Load() != nil {
+			// An operator's rebind: bind again now, starting over.
+			backoff = min(initialBackoff, cfg.RebindInterval)
+			attempt = 0
+			continue
 		}
 		if b.p.clock.now().Sub(upAt) > cfg.RebindInterval {
 			backoff = min(initialBackoff, cfg.RebindInterval)
@@ -231,8 +250,23 @@ func (b *bind) quitting() bool {
 }
 
 // sleep waits d on the pool's clock, reporting false when the pool
-// stopped meanwhile.
-func (b *bind) sleep(d time.Duration) bool { return b.p.clock.sleep(b.p.quit, d) }
+// stopped meanwhile. A rebind (kickNow) ends the wait early.
+func (b *bind) sleep(d time.Duration) bool {
+	kick := b.kicked()
+	done, stop := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-b.p.quit:
+		case <-kick:
+		case <-stop:
+			return
+		}
+		close(done)
+	}()
+	b.p.clock.sleep(done, d)
+	return !b.quitting()
+}
 
 // connect opens one link: dial, bind, and a gosmpp Session without
 // automatic rebinding.
@@ -418,13 +452,22 @@ func (b *bind) settings(l *link) gosmpp.Settings {
 			}
 		},
 		OnReceivingError: func(err error) {
+			l.readErr.Store(&err)
 			b.log.Debug("smpp: read failed", "err", err)
 		},
 		OnClosed: func(state gosmpp.State) {
+			// gosmpp may report one close twice (our Close racing its
+			// reader's failed read): only the first counts, or the second
+			// would mark down the link that replaced this one.
+			if l.ended.Swap(true) {
+				return
+			}
 			// markClosed wakes the reconnect loop, so it comes last: a new
 			// link must never be marked down, or its submits failed, by the
 			// old link's late callback.
 			defer l.markClosed()
+			to, why := l.closedAs(state, b.p.stopping(), cfg.EnquireLink+cfg.ResponseTimeout)
+			b.note(l.kind, to, why)
 			if l.kind == pdu.Receiver {
 				b.log.Info("smpp: receiver closed", "state", state.String())
 				return
@@ -474,6 +517,7 @@ func (b *bind) onPDU(l *link, p pdu.PDU) (pdu.PDU, bool) {
 	case *pdu.EnquireLink:
 		return p.GetResponse(), false
 	case *pdu.Unbind:
+		l.peerUnbind.Store(true)
 		if l.kind != pdu.Receiver {
 			b.setUp(false)
 		}

@@ -369,7 +369,9 @@ func (p *Pool) submitPart(ctx context.Context, m *gateway.Message, segs *smstext
 		sent := time.Now()
 		o := b.submit(sm)
 		if o.err == nil {
-			p.m.respTime.Observe(time.Since(sent).Seconds())
+			d := time.Since(sent)
+			p.m.respTime.Observe(d.Seconds())
+			b.noteResponse(d)
 		}
 		switch {
 		case o.err != nil:

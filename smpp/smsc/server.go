@@ -55,6 +55,7 @@ type Server struct {
 		nacks, maxInFlight                                    atomic.Int64
 		bound, maxBound                                       atomic.Int64
 		throttled, linkDrops, enquireResps, unbindResps       atomic.Int64
+		unbinds                                               atomic.Int64
 	}
 	stalled atomic.Bool
 	limiter *rate.Limiter // nil without WithTPS
@@ -135,6 +136,7 @@ type Stats struct {
 	LinkDrops           int64 // connections killed by WithLinkDrops
 	EnquireLinkResps    int64 // answers to EnquireLinkClients
 	UnbindResps         int64 // answers to UnbindClients
+	Unbinds             int64 // unbind received from clients (a clean close)
 }
 
 // NewServer starts a simulator on 127.0.0.1 at a free port. It panics if it
@@ -297,6 +299,7 @@ func (s *Server) Stats() Stats {
 		LinkDrops:           s.st.linkDrops.Load(),
 		EnquireLinkResps:    s.st.enquireResps.Load(),
 		UnbindResps:         s.st.unbindResps.Load(),
+		Unbinds:             s.st.unbinds.Load(),
 	}
 }
 

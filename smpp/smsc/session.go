@@ -164,6 +164,7 @@ func (c *session) handle(cmd, seq uint32, frame []byte) {
 		c.srv.st.enquireResps.Add(1)
 	case wire.CmdGenericNack:
 	case wire.CmdUnbind:
+		c.srv.st.unbinds.Add(1)
 		c.closing.Store(true)
 		c.send(wire.HeaderOnly(wire.CmdUnbindResp, 0, seq))
 		c.send(nil) // the reader sees EOF once the writer has flushed and closed
