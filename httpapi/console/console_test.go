@@ -28,6 +28,7 @@ import (
 	"github.com/openmf/smsgw/httpapi/console"
 	"github.com/openmf/smsgw/internal/testutil"
 	pb "github.com/openmf/smsgw/proto/smsgw/v1"
+	"github.com/openmf/smsgw/provider/twilio"
 	"github.com/openmf/smsgw/smpp/smsc"
 )
 
@@ -657,5 +658,131 @@ func TestBreakerHistory(t *testing.T) {
 	row := regexp.MustCompile(`(?s)id="history-sim".*?<td class="breaker closed">closed</td><td class="breaker closed">closed</td><td>reset by an operator</td>`)
 	if !row.MatchString(body) {
 		t.Errorf("the carriers page lacks the reset in sim's history:\n%s", body)
+	}
+}
+
+// withHTTPCarrier adds a Twilio carrier no route uses: a carrier without
+// binds on the carriers page.
+func withHTTPCarrier(c *config.Config) {
+	c.Carriers = append(c.Carriers, config.Carrier{Name: "tw", Kind: "twilio", Section: &twilio.Config{
+		BaseURL: "http://127.0.0.1:9", AccountSID: "AC" + strings.Repeat("0", 32), AuthToken: "token",
+		From: "+15005550006", StatusCallbackURL: "https://smsgw.example/twilio/status",
+	}})
+}
+
+// Rebinding from the carriers page unbinds each bind (the simulated SMSC
+// sees the unbinds) and binds again at once; the bind's history names who
+// asked, the audit trail has it, and viewers, tenants' operators and HTTP
+// carriers are refused.
+func TestRebindFromTheConsole(t *testing.T) {
+	g := startGateway(t, withHTTPCarrier)
+	rebind := func(carrier string, b *browser) (*http.Response, string) {
+		return b.post("/console/carriers", url.Values{"carrier": {carrier}, "action": {"rebind"}, "csrf": {b.csrf}})
+	}
+	viewer := g.browser(t)
+	viewer.signIn("ops", viewerPass)
+	if resp, body := rebind("sim", viewer); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Your role is viewer") {
+		t.Fatalf("a viewer's rebind: %d", resp.StatusCode)
+	}
+	tenantOp := g.browser(t)
+	tenantOp.signIn("mfi-op", operatorPass)
+	if resp, body := rebind("sim", tenantOp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "every tenant") {
+		t.Fatalf("a tenant's operator's rebind: %d", resp.StatusCode)
+	}
+	if n := g.sim.Stats().Unbinds; n != 0 {
+		t.Fatalf("a refused rebind unbound %d binds", n)
+	}
+
+	b := g.browser(t)
+	b.signIn("noc", operatorPass)
+	_, body := b.get("/console/carriers")
+	if !strings.Contains(body, `id="rebind-sim"`) || strings.Contains(body, `id="rebind-tw"`) || strings.Contains(body, `id="binds-tw"`) {
+		t.Fatalf("the rebind button should be on sim's row only:\n%s", body)
+	}
+	binds := g.sim.Stats().Binds
+	if resp, _ := rebind("sim", b); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rebind: %d", resp.StatusCode)
+	}
+	// apptest's carrier has two binds: two unbinds, two new binds.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st := g.sim.Stats(); st.Unbinds != 2 || st.Binds != binds+2 || st.Bound != 2 {
+			return fmt.Errorf("unbinds %d, binds %d (were %d), bound %d", st.Unbinds, st.Binds, binds, st.Bound)
+		}
+		if !g.app.Engine().Ready() {
+			return errors.New("the carrier is not up again")
+		}
+		return nil
+	})
+	_, body = b.get("/console/carriers")
+	if !strings.Contains(body, "rebind-carrier sim: done.") {
+		t.Errorf("no flash after the rebind:\n%s", body)
+	}
+	for i := range 2 {
+		row := regexp.MustCompile(fmt.Sprintf(`(?s)id="bind-history-sim-%d".*?<td class="state connecting">connecting</td><td>unbound: rebind asked by noc</td>`, i))
+		if !row.MatchString(body) {
+			t.Errorf("bind %d's history lacks the rebind by noc:\n%s", i, body)
+		}
+	}
+
+	if resp, _ := rebind("tw", b); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("rebinding an HTTP carrier: %d", resp.StatusCode)
+	}
+	if _, body := b.get("/console/carriers"); !strings.Contains(body, "rebind-carrier tw failed") || !strings.Contains(body, "has no binds") {
+		t.Errorf("rebinding an HTTP carrier does not say why it failed:\n%s", body)
+	}
+	if _, body := b.get("/console/audit"); strings.Count(body, "rebind-carrier") != 2 {
+		t.Errorf("the audit trail lacks the two rebinds:\n%s", body)
+	}
+}
+
+// The carriers page shows each bind's state, since when and why, its
+// transitions (a link the SMSC dropped, then bound again) and the
+// carrier's response time once messages went out.
+func TestBindStatesOnTheCarriersPage(t *testing.T) {
+	g := startGateway(t, nil, smsc.WithResponseDelay(time.Millisecond, 3*time.Millisecond))
+	b := g.browser(t)
+	b.signIn("ops", viewerPass) // a viewer reads it all
+	_, body := b.get("/console/carriers")
+	if !regexp.MustCompile(`(?s)id="bind-sim-0".*?<td class="state bound">bound</td>.*?<td>bound at attempt 1</td>\s*<td>0 of 64</td>\s*<td>none</td>`).MatchString(body) {
+		t.Fatalf("bind 0 of sim is not shown bound:\n%s", body)
+	}
+
+	g.sim.KillConnections()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, body = b.get("/console/carriers")
+		for i := range 2 {
+			row := regexp.MustCompile(fmt.Sprintf(`(?s)id="bind-history-sim-%d".*?<td class="state bound">bound</td><td>bound at attempt \d+</td></tr>\s*<tr>.*?<td class="state down">down</td><td>link lost`, i))
+			if !row.MatchString(body) {
+				return fmt.Errorf("bind %d: no link lost then bound", i)
+			}
+		}
+		return nil
+	})
+
+	out, err := g.app.Engine().Accept(context.Background(), "mfi-a", []gateway.SendRequest{
+		{To: "+254712345678", Text: "one"}, {To: "+254712345679", Text: "two"}, {To: "+254712345670", Text: "three"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var n int
+		for _, bs := range must(g.app.Engine().CarrierBinds("sim")) {
+			n += bs.Responses.Count
+			if bs.Responses.Count > 0 && bs.Responses.Mean <= 0 {
+				return fmt.Errorf("bind %d: %d responses, mean %v", bs.Index, bs.Responses.Count, bs.Responses.Mean)
+			}
+		}
+		if n != 3 {
+			return fmt.Errorf("%d responses measured", n)
+		}
+		return nil
+	})
+	if _, body := b.get("/console/carriers"); !regexp.MustCompile(`mean \d+\.\d ms, p99 \d+\.\d ms <small>\(\d responses\)</small>`).MatchString(body) {
+		t.Errorf("no response time on the page:\n%s", body)
 	}
 }

@@ -82,6 +82,10 @@ type carrierRow struct {
 	Paused    bool
 	DownSince time.Time               // zero while up
 	History   []routing.BreakerChange // the breaker's last transitions, newest first
+	// BindStates are the carrier's binds; none for an HTTP carrier. Their
+	// reasons are smsgw's own words and SMPP statuses, never a
+	// subscriber's number, so viewers read them whole.
+	BindStates []gateway.BindState
 }
 
 // carriersPage is the carriers page: the carriers smsgw sends through and
@@ -96,8 +100,9 @@ type carriersPage struct {
 func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) {
 	var d carriersPage
 	for _, cs := range c.opts.Gateway.Carriers() {
+		binds, _ := c.opts.Engine.CarrierBinds(cs.Name) // none: an HTTP carrier
 		d.Carriers = append(d.Carriers, carrierRow{cs, c.opts.Engine.CarrierPaused(cs.Name), c.opts.Engine.CarrierDownSince(cs.Name),
-			c.opts.Gateway.BreakerHistory(cs.Name)})
+			c.opts.Gateway.BreakerHistory(cs.Name), binds})
 	}
 	for _, a := range c.opts.Gateway.SMPPAccounts() {
 		if ss.user.Tenant == "" || a.Tenant == ss.user.Tenant {
@@ -107,7 +112,8 @@ func (c *Console) carriers(w http.ResponseWriter, r *http.Request, ss *session) 
 	c.render(w, r, ss, "carriers", "Carriers", d)
 }
 
-// carrierAction pauses, resumes a carrier or resets its breaker.
+// carrierAction pauses, resumes or rebinds a carrier, or resets its
+// breaker.
 func (c *Console) carrierAction(w http.ResponseWriter, r *http.Request, ss *session) {
 	name, action := r.PostFormValue("carrier"), r.PostFormValue("action")
 	known := slices.ContainsFunc(c.opts.Gateway.Carriers(), func(cs grpcapi.CarrierState) bool { return cs.Name == name })
@@ -119,6 +125,10 @@ func (c *Console) carrierAction(w http.ResponseWriter, r *http.Request, ss *sess
 		err = c.opts.Engine.PauseCarrier(name, action == "pause")
 	case action == "reset-breaker":
 		c.opts.Gateway.ResetBreaker(name)
+	case action == "rebind":
+		// Returns once the binds are closed (in-flight answered, or
+		// response_timeout); binding again goes on in the background.
+		err = c.opts.Engine.RebindCarrier(r.Context(), name, ss.user.Username)
 	default:
 		err = fmt.Errorf("unknown action %q", clip(action))
 	}

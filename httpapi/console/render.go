@@ -30,6 +30,7 @@ var funcs = template.FuncMap{
 	"lower":  strings.ToLower,
 	"list":   func(s ...string) []string { return s },
 	"mul100": func(v float64) float64 { return 100 * v },
+	"ms":     func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
 }
 
 func parsePages() (map[string]*template.Template, error) {
