@@ -345,6 +345,9 @@ func TestSilentLinkDeclaredDeadAndRebound(t *testing.T) {
 	})
 	sim.Stall(true)
 	waitFor(t, "the silent link declared dead", func() bool { return !p.Up() })
+	waitFor(t, "an enquire_link timeout in the history", func() bool {
+		return hasChange(p.Binds()[0], gateway.BindDown, "enquire_link timeout: nothing received for 150ms")
+	})
 	sim.Stall(false)
 	waitFor(t, "rebound", p.Up)
 	waitFor(t, "enquire_link answered", func() bool { return sim.Stats().EnquireLinks > 0 })
