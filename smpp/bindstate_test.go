@@ -215,3 +215,32 @@ func TestSummarise(t *testing.T) {
 		t.Fatalf("one sample: %+v", rt)
 	}
 }
+
+// A transmitter_receiver bind rebinds both links; the receiver's changes
+// are in the bind's history, its state is the transmitter's.
+func TestRebindPair(t *testing.T) {
+	sim := smsc.NewServer()
+	defer sim.Close()
+	p := startPool(t, sim, nil, func(c *Config) { c.Bind = BindPair })
+	waitFor(t, "the receiver bound", func() bool { return hasLink(p.Binds()[0], bindReceiver, gateway.BindBound) })
+	if err := p.Rebind(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both links unbound", func() bool { return sim.Stats().Unbinds == 2 })
+	waitFor(t, "both links bound again", func() bool { return sim.Stats().Binds == 4 && sim.Stats().Bound == 2 })
+	b := p.Binds()[0]
+	if b.Type != BindPair || !hasLink(b, bindReceiver, gateway.BindConnecting) || !hasLink(b, bindTransmitter, gateway.BindConnecting) {
+		t.Fatalf("bind %+v", b)
+	}
+	waitFor(t, "the transmitter bound", func() bool { return p.Binds()[0].State == gateway.BindBound })
+}
+
+// hasLink reports whether a bind's history has link entering state.
+func hasLink(b gateway.BindState, link, state string) bool {
+	for _, h := range b.History {
+		if h.Link == link && h.State == state {
+			return true
+		}
+	}
+	return false
+}
