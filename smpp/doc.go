@@ -77,9 +77,11 @@
 // guards the pending map; refTable.mu the reference table; Pool.tpsMu
 // holds reading the clock and reserving a TPS token together. None is held
 // while calling gosmpp, the sink or another of these locks, so there is no
-// lock order to respect. gosmpp runs its callbacks (OnAllPDU, OnClosed, OnSubmitError)
-// on its own goroutines; they only touch the pending map, atomics and the
-// sink queue. The MO assembler belongs to the sink worker goroutine alone.
+// lock order to respect (bindStatus.mu, a bind's state and history, is a
+// leaf like them). gosmpp runs its callbacks (OnAllPDU, OnClosed, OnSubmitError)
+// on its own goroutines; they only touch the pending map, atomics, the
+// bind's status and the sink queue. gosmpp may report one close twice; only
+// the first OnClosed of a link counts. The MO assembler belongs to the sink worker goroutine alone.
 //
 // # Lifecycle
 //
@@ -91,7 +93,13 @@
 // response_timeout, an unbind from the SMSC) is retried with exponential
 // backoff and jitter from 100ms up to rebind_interval; a refused bind waits
 // at least rebind_interval and up to 12 times it, counted in
-// smsgw_smpp_bind_attempts_total{result="refused"}. Stop refuses new
+// smsgw_smpp_bind_attempts_total{result="refused"}. Rebind (an operator's,
+// through gateway.Engine.RebindCarrier) takes each bound bind out of
+// rotation, waits up to response_timeout for its submits in flight, closes
+// its links (unbind) through the same path as a lost link, so what is
+// still unanswered fails with ErrConnectionLost, and binds again without
+// the backoff. Each bind records its state, since when and why, its last 20
+// transitions and its recent response times (Pool.Binds). Stop refuses new
 // submits, waits for in-flight ones within its ctx, unbinds (those still in
 // flight fail with ErrStopped, a Retry) and ends the background work.
 package smpp
