@@ -315,3 +315,88 @@ func TestCarrierPinnedByTheCaller(t *testing.T) {
 		t.Errorf("an unknown carrier: %+v, %v; want a carrier field error", out, err)
 	}
 }
+
+// claimCounter counts the claims that leased tasks.
+type claimCounter struct {
+	gateway.Store
+	claims atomic.Int32
+}
+
+func (c *claimCounter) ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]gateway.Task, error) {
+	tasks, err := c.Store.ClaimTasks(ctx, now, limit, lease)
+	if len(tasks) > 0 {
+		c.claims.Add(1)
+	}
+	return tasks, err
+}
+
+// TestTasksRunOnAPoolClaimedInBatches: 200 tasks run on at most 32 at once
+// (and all 32 are used), each once; and as slots free up they are claimed
+// several at a time, not one claim (a store write) per task.
+func TestTasksRunOnAPoolClaimedInBatches(t *testing.T) {
+	var counter *claimCounter
+	ih := newInboundHarnessTuned(t, func(o *gateway.Options) {
+		counter = &claimCounter{Store: o.Store}
+		o.Store = counter
+		o.PollEvery = time.Minute // claims come from enqueues and freed slots only
+	})
+	const tasks, slots = 200, 32
+	var (
+		running, most atomic.Int32
+		mu            sync.Mutex
+		ran           = map[string]int{}
+		gate          = make(chan struct{})
+	)
+	if err := ih.engine.HandleTasks("test.slow", func(ctx context.Context, tk gateway.Task) error {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		mu.Lock()
+		ran[tk.Key]++
+		mu.Unlock()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var batch []gateway.Task
+	for i := range tasks {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("slow-%d", i), Kind: "test.slow"})
+	}
+	if n, err := ih.engine.EnqueueTasks(context.Background(), batch); err != nil || n != tasks {
+		t.Fatalf("EnqueueTasks = %d, %v", n, err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := running.Load(); n != slots {
+			return fmt.Errorf("%d tasks running, want %d", n, slots)
+		}
+		return nil
+	})
+	close(gate)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ran) != tasks {
+			return fmt.Errorf("%d of %d tasks ran", len(ran), tasks)
+		}
+		return nil
+	})
+	mu.Lock()
+	for k, n := range ran {
+		if n != 1 {
+			t.Errorf("task %s ran %d times", k, n)
+		}
+	}
+	mu.Unlock()
+	if m := most.Load(); m > slots {
+		t.Errorf("%d tasks ran at once, want at most %d", m, slots)
+	}
+	// The first claim takes 32; each later one waits for 8 free slots.
+	if c := counter.claims.Load(); c > 1+(tasks-slots)/8+1 {
+		t.Errorf("%d claims for %d tasks, want at most %d (a claim per 8 freed slots)", c, tasks, 1+(tasks-slots)/8+1)
+	}
+}

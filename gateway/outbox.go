@@ -42,6 +42,9 @@ const (
 	taskLease       = time.Minute
 	taskBatch       = 64
 	taskConcurrency = 32
+	// taskRefill is how many slots finished tasks free before the
+	// runner claims again (see run).
+	taskRefill = taskConcurrency / 4
 )
 
 // outbox runs the tasks the gateway must carry out at least once (replies,
@@ -53,8 +56,8 @@ const (
 // TaskOptOut) at New, interfaces' (webhooks, Kannel callbacks) by
 // HandleTasks.
 //
-// Goroutines: one runner claiming due tasks, and one per task running (at
-// most taskConcurrency). Follow runs on its caller's goroutine.
+// Goroutines: one runner claiming due tasks and taskConcurrency workers
+// running them. Follow runs on its caller's goroutine.
 type outbox struct {
 	store     Outbox
 	feed      *eventFeed
@@ -71,7 +74,7 @@ type outbox struct {
 	wake     chan struct{}
 
 	cancel context.CancelFunc
-	loop   sync.WaitGroup // the runner, which waits for the tasks it started
+	loop   sync.WaitGroup // the runner, which waits for its workers
 }
 
 // handle registers the handler of a task kind; one per kind.
@@ -94,7 +97,7 @@ func (o *outbox) enqueue(ctx context.Context, tasks []Task) (int, error) {
 	return n, err
 }
 
-// kick wakes the runner: a task was enqueued or a slot freed.
+// kick wakes the runner: a task was enqueued.
 func (o *outbox) kick() {
 	select {
 	case o.wake <- struct{}{}:
@@ -115,40 +118,62 @@ func (o *outbox) halt() { o.cancel() }
 // wait returns once the runner and every task it started have ended.
 func (o *outbox) wait() { o.loop.Wait() }
 
-// run claims due tasks and runs each with its kind's handler, at most
-// taskConcurrency at once, until ctx ends.
+// run claims due tasks and hands them to taskConcurrency workers until ctx
+// ends. A slot freed by a finished task does not claim at once: the runner
+// claims when a quarter of the slots are free (taskRefill), for all of
+// them, so a steady stream of callbacks costs one claim (a writer
+// operation) per several tasks instead of one per task. The poll timer
+// claims for any free slot, so a task enqueued while nearly every slot is
+// busy waits at most pollEvery.
 func (o *outbox) run(ctx context.Context) {
-	sem := make(chan struct{}, taskConcurrency)
-	var running sync.WaitGroup
-	defer running.Wait()
+	jobs := make(chan Task, taskConcurrency)
+	finished := make(chan struct{}, taskConcurrency)
+	var workers sync.WaitGroup
+	defer func() {
+		close(jobs)
+		workers.Wait()
+	}()
+	for range taskConcurrency {
+		workers.Go(func() {
+			for t := range jobs {
+				if ctx.Err() == nil { // stopping: the lease lapses and the task runs again
+					o.runTask(ctx, t)
+				}
+				finished <- struct{}{}
+			}
+		})
+	}
+	busy := 0
+	claim := true
+	timer := time.NewTimer(o.pollEvery)
+	defer timer.Stop()
 	for {
-		free := taskConcurrency - len(sem)
-		var tasks []Task
-		if free > 0 {
-			var err error
-			tasks, err = o.store.ClaimTasks(ctx, o.now(), min(free, taskBatch), taskLease)
+		free := taskConcurrency - busy
+		if claim && free > 0 {
+			tasks, err := o.store.ClaimTasks(ctx, o.now(), min(free, taskBatch), taskLease)
 			if err != nil && ctx.Err() == nil {
 				o.log.Error("claim tasks", "err", err)
 			}
+			for _, t := range tasks {
+				jobs <- t
+			}
+			busy += len(tasks)
+			if len(tasks) == free {
+				continue // there may be more due right now
+			}
 		}
-		for _, t := range tasks {
-			sem <- struct{}{}
-			running.Go(func() {
-				defer func() {
-					<-sem
-					o.kick() // a free slot: claim the next due task now
-				}()
-				o.runTask(ctx, t)
-			})
-		}
-		if len(tasks) == free && free > 0 {
-			continue // there may be more due right now
-		}
+		claim = false
 		select {
 		case <-ctx.Done():
 			return
+		case <-finished:
+			busy--
+			claim = taskConcurrency-busy >= taskRefill
 		case <-o.wake:
-		case <-time.After(o.pollEvery):
+			claim = taskConcurrency-busy >= taskRefill
+		case <-timer.C:
+			claim = true
+			timer.Reset(o.pollEvery)
 		}
 	}
 }
