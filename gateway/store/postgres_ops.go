@@ -1278,7 +1278,7 @@ func (s *pgStore) PruneEvents(ctx context.Context, before time.Time) (int, error
 	err := s.writeAlone(ctx, "prune events", func(w *ptx) error {
 		queryRow := func(q string, args ...any) scanner { return w.queryRow(q, args...) }
 		var err error
-		n, err = pruneEventsThrough(queryRow, w.exec, before)
+		_, n, err = pruneEventsThrough(queryRow, w.exec, before)
 		return err
 	})
 	if err != nil {

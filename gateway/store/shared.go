@@ -549,23 +549,21 @@ const misdatedAfter = time.Hour
 // pruneEventArgs are sqlPruneThrough's arguments for a cutoff.
 // pruneEventsThrough is PruneEvents' transaction in either store: find
 // the last event to delete, move the watermark to it, delete through it.
-// It returns how many events went.
-func pruneEventsThrough(queryRow func(string, ...any) scanner, exec func(string, ...any) (int64, error), before time.Time) (int64, error) {
-	var through int64
+// It returns the seq it deleted through (0 if none) and how many events
+// went.
+func pruneEventsThrough(queryRow func(string, ...any) scanner, exec func(string, ...any) (int64, error), before time.Time) (through, n int64, err error) {
 	if err := queryRow(sqlPruneThrough, pruneEventArgs(before)...).Scan(&through); err != nil {
-		return 0, fmt.Errorf("store: prune events: %w", err)
+		return 0, 0, fmt.Errorf("store: prune events: %w", err)
 	}
 	if through == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
-	var n int64
 	for _, st := range []string{sqlMarkPruned, sqlPruneEvents} {
-		var err error
 		if n, err = exec(st, through); err != nil {
-			return 0, fmt.Errorf("store: prune events: %w", err)
+			return 0, 0, fmt.Errorf("store: prune events: %w", err)
 		}
 	}
-	return n, nil
+	return through, n, nil
 }
 
 func pruneEventArgs(before time.Time) []any {

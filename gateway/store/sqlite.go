@@ -50,6 +50,7 @@ type sqliteStore struct {
 	sqls  map[sqlKey]string    // multi-row statements built, used only by loop
 	rdb   *sql.DB
 	reads readStmts // prepared on rdb
+	tail  *eventTail
 
 	// mu guards closed and the send side of ops: senders hold it shared while
 	// they enqueue, Close holds it exclusively to close ops. Reads hold it
@@ -71,7 +72,7 @@ var (
 // readStmts are the reader pool's statements, prepared once: database/sql
 // then keeps them prepared per connection, so reads skip SQL parsing.
 type readStmts struct {
-	get, optedOut, optedOutOne *sql.Stmt
+	get, optedOut, optedOutOne, eventMessages *sql.Stmt
 	// events and tenantEvents: [0] without messages, [1] with them.
 	events, tenantEvents [2]*sql.Stmt
 }
@@ -114,6 +115,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		r.events[i] = prep(q + "WHERE e.seq >= $1 ORDER BY e.seq LIMIT $2")
 		r.tenantEvents[i] = prep(q + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
 	}
+	r.eventMessages = prep(eventMessagesQuery)
 	r.optedOutOne = prep("SELECT 1 FROM optouts WHERE tenant = $1 AND number = $2")
 	r.optedOut = prep("SELECT number FROM optouts WHERE tenant = $1 AND number IN (SELECT value FROM json_each($2))")
 	return err
@@ -121,7 +123,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.get, r.events[0], r.events[1], r.tenantEvents[0], r.tenantEvents[1], r.optedOut, r.optedOutOne} {
+	for _, st := range []*sql.Stmt{r.get, r.eventMessages, r.events[0], r.events[1], r.tenantEvents[0], r.tenantEvents[1], r.optedOut, r.optedOutOne} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -219,6 +221,12 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 		opts.Now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("store: clear task leases: %w", err)
 	}
+
+	var lastSeq int64
+	if err := s.conn.QueryRowContext(ctx, sqlLastSeq).Scan(&lastSeq); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s.tail = newEventTail(opts.EventTail, lastSeq+1)
 
 	s.rdb, err = sql.Open("sqlite", path+"?"+sqliteReaderParams)
 	if err != nil {
@@ -419,6 +427,8 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			return fmt.Errorf("store: begin: %w", err)
 		}
 		w.events = w.events[:0]
+		w.carriers = w.carriers[:0]
+		w.prunedThrough = 0
 		w.unmatchedKnown = false
 		again, err := s.attempt(w, batch, group)
 		if err != nil {
@@ -436,10 +446,15 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			s.opts.Logger.Debug("store: replaying batch without a failed operation", "ops", len(batch))
 			continue
 		}
+		if w.prunedThrough > 0 {
+			s.tail.dropThrough(w.prunedThrough)
+		}
 		if err := s.execConn("COMMIT"); err != nil {
 			s.rollback()
+			s.tail.fail()
 			return fmt.Errorf("store: commit: %w", err)
 		}
+		s.tail.commit(w.lastSeq-int64(len(w.events))+1, w.events, w.nowNs, w.carriers)
 		return nil
 	}
 }
@@ -668,6 +683,13 @@ type wtx struct {
 	events []eventRow // appended to the log just before COMMIT
 	args   []any      // scratch for multi-row statements
 
+	// For the event tail, once the batch commits: the last event's seq
+	// (flushEvents), the carriers recorded, the seq the log was pruned
+	// through (0 if it was not).
+	lastSeq       int64
+	carriers      []carrierSet
+	prunedThrough int64
+
 	// unmatchedKnown says unmatchedAny was read in this transaction;
 	// unmatchedAny is then whether unmatched_receipts may hold a row.
 	unmatchedKnown, unmatchedAny bool
@@ -681,6 +703,10 @@ type eventRow struct {
 	status    gateway.Status
 	detail    string
 	inboundID string // "" for status events
+	// For the event tail: an ACCEPTED (or refused) event's new message,
+	// an inbound event's message as stored.
+	msg     *tailMsg
+	inbound *gateway.Inbound
 }
 
 // multiRowMax bounds the rows of one INSERT: 64 rows of the widest table
@@ -872,8 +898,22 @@ func (w *wtx) flushEvents() error {
 		args = append(args, string(e.kind), e.tenant, e.msgID, string(e.status), e.detail, w.nowNs, inbound)
 	}
 	w.args = args[:0]
-	return w.insertRows("INSERT INTO events (kind, tenant, message_id, status, detail, at, inbound_id) VALUES",
-		[]string{"?", "?", "?", "?", "?", "?", "?"}, args)
+	// One writer and AUTOINCREMENT: the rows take consecutive seqs, in
+	// order, the last one being the last statement's rowid.
+	q := rowsQuery{head: "INSERT INTO events (kind, tenant, message_id, status, detail, at, inbound_id) VALUES",
+		row: []string{"?", "?", "?", "?", "?", "?", "?"}}
+	return w.chunkRows(q, multiRowMax, nil, args, func(query string, args []any) error {
+		st, err := w.s.stmt(query)
+		if err != nil {
+			return err
+		}
+		res, err := st.Exec(args...)
+		if err != nil {
+			return err
+		}
+		w.lastSeq, err = res.LastInsertId()
+		return err
+	})
 }
 
 // read runs f while holding the store open, mapping use after Close.
@@ -996,7 +1036,8 @@ func (s *sqliteStore) EventsWithMessages(ctx context.Context, tenant string, fro
 	return s.events(ctx, tenant, fromSeq, limit, 1)
 }
 
-// events runs the events statements of variant v (1: with messages).
+// events answers from the event tail when it reaches back to fromSeq,
+// else runs the events statements of variant v (1: with messages).
 func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, limit, v int) ([]gateway.Event, error) {
 	if limit <= 0 {
 		return nil, nil
@@ -1004,52 +1045,18 @@ func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, 
 	var evs []gateway.Event
 	err := s.read(func() error {
 		var (
-			rows *sql.Rows
+			miss []int
+			ok   bool
 			err  error
 		)
-		if tenant == "" {
-			rows, err = s.reads.events[v].QueryContext(ctx, fromSeq, limit)
-		} else {
-			rows, err = s.reads.tenantEvents[v].QueryContext(ctx, tenant, fromSeq, limit)
-		}
-		if err != nil {
+		if evs, miss, ok = s.tail.read(tenant, fromSeq, limit, v == 1); !ok {
+			evs, err = s.queryEvents(ctx, tenant, fromSeq, limit, v)
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				e                                        gateway.Event
-				kind, status                             string
-				at                                       int64
-				inID, inTenant, inCarrier, inRef, inFrom sql.NullString
-				inTo, inText, inKeyword                  sql.NullString
-				inReceived                               sql.NullInt64
-				em                                       eventMessageCols
-			)
-			dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
-				&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword, &e.ClientRef}
-			if v == 1 {
-				dest = append(dest, em.dest()...)
-			}
-			if err := rows.Scan(dest...); err != nil {
-				return err
-			}
-			if e.Message, err = em.message(); err != nil {
-				return fmt.Errorf("event %d: %w", e.Seq, err)
-			}
-			e.Kind = gateway.EventKind(kind)
-			e.Status = gateway.Status(status)
-			e.Time = fromNanos(at)
-			if inID.Valid {
-				e.Inbound = &gateway.Inbound{
-					ID: inID.String, Tenant: inTenant.String, Carrier: inCarrier.String,
-					CarrierRef: inRef.String, From: inFrom.String, To: inTo.String,
-					Text: inText.String, ReceivedAt: fromNanos(inReceived.Int64), Keyword: inKeyword.String,
-				}
-			}
-			evs = append(evs, e)
+		if len(miss) > 0 {
+			return s.completeMessages(ctx, evs, miss, v == 1)
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
@@ -1058,6 +1065,58 @@ func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, 
 		return nil, fmt.Errorf("store: events: %w", err)
 	}
 	return evs, nil
+}
+
+// queryEvents runs the events statements of variant v (1: with messages).
+func (s *sqliteStore) queryEvents(ctx context.Context, tenant string, fromSeq int64, limit, v int) ([]gateway.Event, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if tenant == "" {
+		rows, err = s.reads.events[v].QueryContext(ctx, fromSeq, limit)
+	} else {
+		rows, err = s.reads.tenantEvents[v].QueryContext(ctx, tenant, fromSeq, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var evs []gateway.Event
+	for rows.Next() {
+		var (
+			e                                        gateway.Event
+			kind, status                             string
+			at                                       int64
+			inID, inTenant, inCarrier, inRef, inFrom sql.NullString
+			inTo, inText, inKeyword                  sql.NullString
+			inReceived                               sql.NullInt64
+			em                                       eventMessageCols
+		)
+		dest := []any{&e.Seq, &kind, &e.Tenant, &e.MessageID, &status, &e.Detail, &at,
+			&inID, &inTenant, &inCarrier, &inRef, &inFrom, &inTo, &inText, &inReceived, &inKeyword, &e.ClientRef}
+		if v == 1 {
+			dest = append(dest, em.dest()...)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if e.Message, err = em.message(); err != nil {
+			return nil, fmt.Errorf("event %d: %w", e.Seq, err)
+		}
+		e.Kind = gateway.EventKind(kind)
+		e.Status = gateway.Status(status)
+		e.Time = fromNanos(at)
+		if inID.Valid {
+			e.Inbound = &gateway.Inbound{
+				ID: inID.String, Tenant: inTenant.String, Carrier: inCarrier.String,
+				CarrierRef: inRef.String, From: inFrom.String, To: inTo.String,
+				Text: inText.String, ReceivedAt: fromNanos(inReceived.Int64), Keyword: inKeyword.String,
+			}
+		}
+		evs = append(evs, e)
+	}
+	return evs, rows.Err()
 }
 
 // toNanos stores the zero time as 0 (UnixNano of year 1 is out of range).

@@ -123,7 +123,9 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
 	st, lastErr := acceptStatus(m)
-	w.event(m.Tenant, id, st, lastErr)
+	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
+		status: st, detail: lastErr, msg: newTailMsg(m)})
+	w.dirty = true
 	return gateway.AcceptResult{ID: id}, nil
 }
 
@@ -176,7 +178,7 @@ func (w *wtx) acceptGroup(ops []*op) error {
 			partArgs = w.partArgs(partArgs, id, m)
 			st, lastErr := acceptStatus(m)
 			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-				status: st, detail: lastErr})
+				status: st, detail: lastErr, msg: newTailMsg(m)})
 		}
 	}
 	if err := w.insertRows(insertMessagesGroupHead, messageRow, msgArgs); err != nil {
@@ -643,7 +645,9 @@ func (s *sqliteStore) RecordInbound(ctx context.Context, in []*gateway.Inbound) 
 			if _, err := w.enqueueTasks(m.Tasks); err != nil {
 				return fmt.Errorf("store: record inbound %s: %w", ids[i], err)
 			}
-			w.events = append(w.events, eventRow{kind: gateway.EventInbound, tenant: m.Tenant, inboundID: ids[i]})
+			w.events = append(w.events, eventRow{kind: gateway.EventInbound, tenant: m.Tenant, inboundID: ids[i],
+				inbound: &gateway.Inbound{ID: ids[i], Tenant: m.Tenant, Carrier: m.Carrier, CarrierRef: m.CarrierRef,
+					From: m.From, To: m.To, Text: m.Text, ReceivedAt: fromNanos(received), Keyword: m.Keyword}})
 			added[i] = true
 		}
 		return nil
@@ -717,6 +721,9 @@ func (s *sqliteStore) Cancel(ctx context.Context, tenant, id string, now time.Ti
 	})
 }
 
+// sqlLastSeq is the seq of the last event ever appended, pruned or not.
+const sqlLastSeq = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+
 // AckEvents moves a cursor forward. The log's last seq is sqlite_sequence's,
 // which counts pruned events too, so a consumer may ack an event that
 // retention deleted meanwhile.
@@ -726,7 +733,7 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 	}
 	return s.do(ctx, "ack events", func(w *wtx) error {
 		var last int64
-		if err := w.queryRow(`SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)`).Scan(&last); err != nil {
+		if err := w.queryRow(sqlLastSeq).Scan(&last); err != nil {
 			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
 		}
 		if seq > last {
@@ -746,7 +753,7 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
 	err := s.read(func() error {
-		return s.rdb.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").Scan(&seq)
+		return s.rdb.QueryRowContext(ctx, sqlLastSeq).Scan(&seq)
 	})
 	if err != nil && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("store: last seq: %w", err)
@@ -813,8 +820,11 @@ func (s *sqliteStore) Cursor(ctx context.Context, tenant, cursor string) (int64,
 func (s *sqliteStore) PruneEvents(ctx context.Context, before time.Time) (int, error) {
 	var n int64
 	err := s.do(ctx, "prune events", func(w *wtx) error {
-		var err error
-		n, err = pruneEventsThrough(w.queryRow, w.exec, before)
+		through, deleted, err := pruneEventsThrough(w.queryRow, w.exec, before)
+		if err == nil && through > 0 {
+			w.prunedThrough = through
+		}
+		n = deleted
 		return err
 	})
 	if err != nil {

@@ -200,6 +200,13 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 			return err
 		}
 	}
+	for _, id := range msgs {
+		cs := carrierSet{msgID: id, carrier: totals[id].carrier}
+		if i, ok := rowOf[partKey{id, 0}]; ok {
+			cs.part0, cs.partCarrier, cs.carrierID = true, parts[i].(string), parts[i+1].(string)
+		}
+		w.carriers = append(w.carriers, cs)
+	}
 	return nil
 }
 

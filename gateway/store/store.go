@@ -55,6 +55,10 @@ type Options struct {
 	// AcquireBindSlot tries the carrier's slots again. Zero means
 	// DefaultBindSlotPoll.
 	BindSlotPoll time.Duration
+	// EventTail is how many of the newest events the SQLite store keeps
+	// in memory, so that followers near the head of the log read them
+	// without SQLite. Zero means DefaultEventTail.
+	EventTail int
 }
 
 // withDefaults fills the zero fields of o.
@@ -67,6 +71,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = DefaultLeaseDuration
+	}
+	if o.EventTail <= 0 {
+		o.EventTail = DefaultEventTail
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch

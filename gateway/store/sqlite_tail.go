@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// eventTail is the newest part of the SQLite store's event log, kept in
+// memory so that followers near the head (the gRPC stream, the outbox's
+// followers) read new events without SQLite: reading them back was a
+// tenth of the process's CPU under load. The writer fills it after each
+// COMMIT with the events it has just appended, so a rolled-back batch
+// never reaches it; Events and EventsWithMessages answer from it when
+// fromSeq is at or after its first seq, and from SQLite otherwise.
+//
+// It holds the seqs start..start+n-1 with no hole: AUTOINCREMENT hands a
+// committed batch's events consecutive seqs (a rolled-back batch's seqs
+// are handed out again, sqlite_sequence being rolled back with it), and
+// anything else (a failed COMMIT, whose outcome is unknown) empties it
+// until the next batch says where the log stands.
+//
+// A status event's message (its client ref, and what EventMessage holds)
+// comes from tailMsg, made when the message was accepted and kept as long
+// as one of its events is in the tail; the writer updates its carrier
+// after a commit that recorded submits, so it reads as SQLite would at
+// that moment. An event whose message the tail does not know (accepted
+// before the store opened, or whose events had all left the tail) is
+// completed with one batched read.
+type eventTail struct {
+	mu       sync.RWMutex
+	valid    bool  // start is known; false after a failed COMMIT
+	start    int64 // the first seq the tail answers for
+	ring     []tailEvent
+	head, n  int // ring[head] has seq start; n events in all
+	bytes    int // their approximate size
+	maxBytes int
+
+	// msgs finds the messages of events in the tail by id. Only the writer
+	// uses it (under mu, as it changes the ring at the same time).
+	msgs map[string]*tailMsg
+}
+
+// tailEvent is one event of the tail, as flushEvents appended it.
+type tailEvent struct {
+	kind   gateway.EventKind
+	tenant string
+	msgID  string
+	status gateway.Status
+	detail string
+	at     int64
+	in     *gateway.Inbound // inbound events: the message as stored
+	msg    *tailMsg         // status events whose message the tail knows
+	size   int
+}
+
+// tailMsg is what events read of a message. em is replaced, never
+// changed, so readers may hand it out as it is.
+type tailMsg struct {
+	clientRef string
+	em        *gateway.EventMessage
+	// carrier and partCarrier are messages.carrier and part 0's carrier,
+	// from which em.Carrier is derived (see eventMessageCols.message).
+	carrier, partCarrier string
+	refs                 int // events of the tail that point here
+}
+
+// tailEventBytes is the budget of one event in the byte bound: eventTail
+// keeps at most tailEventBytes × its count of bytes, so long inbound texts
+// and metadata shorten it rather than grow the process.
+const tailEventBytes = 256
+
+// DefaultEventTail is how many of the newest events the SQLite store keeps
+// in memory for followers when Options.EventTail is zero: at ~4 events a
+// message, the last ~16,000 messages, ~16 MiB at most.
+const DefaultEventTail = 1 << 16
+
+func newEventTail(events int, next int64) *eventTail {
+	size := 1
+	for size < events {
+		size *= 2
+	}
+	return &eventTail{valid: true, start: next, ring: make([]tailEvent, size),
+		maxBytes: events * tailEventBytes, msgs: make(map[string]*tailMsg)}
+}
+
+// newTailMsg is a message as accept stores it: no carrier yet.
+func newTailMsg(m *gateway.Message) *tailMsg {
+	return &tailMsg{clientRef: m.ClientRef, em: &gateway.EventMessage{
+		From: m.From, To: m.To, Encoding: m.Encoding, Meta: storedMeta(m.Meta)}}
+}
+
+// storedMeta is meta as decodeMeta reads it back from encodeMeta's JSON
+// (nil when empty; invalid UTF-8 replaced), without the JSON when there is
+// nothing JSON would change.
+func storedMeta(meta map[string]string) map[string]string {
+	if len(meta) == 0 {
+		return nil
+	}
+	for k, v := range meta {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			b, _ := json.Marshal(meta) // a map[string]string always marshals
+			var out map[string]string
+			_ = json.Unmarshal(b, &out)
+			return out
+		}
+	}
+	return maps.Clone(meta)
+}
+
+// bytes is the approximate memory an event takes, its message's included
+// when the event made it.
+func (e *tailEvent) bytes() int {
+	n := 160 + len(e.tenant) + len(e.msgID) + len(e.detail)
+	if e.in != nil {
+		n += 160 + len(e.in.ID) + len(e.in.Carrier) + len(e.in.CarrierRef) + len(e.in.From) +
+			len(e.in.To) + len(e.in.Text) + len(e.in.Keyword)
+	}
+	return n
+}
+
+func (m *tailMsg) bytes() int {
+	n := 200 + len(m.clientRef) + len(m.em.From) + len(m.em.To)
+	for k, v := range m.em.Meta {
+		n += 32 + len(k) + len(v)
+	}
+	return n
+}
+
+// carrierSet is what one recordSubmits call did to a message's carrier
+// columns: messages.carrier takes carrier unless it is empty, part 0 its
+// carrier and carrier id when part0 is set.
+type carrierSet struct {
+	msgID                 string
+	carrier               string
+	part0                 bool
+	partCarrier, carrierID string
+}
+
+// commit adds a committed batch to the tail: its events, numbered from
+// first, and its submits' carriers. Only the writer calls it.
+func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrierSet) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(rows) > 0 && (!t.valid || first != t.start+int64(t.n)) {
+		t.clear()
+		t.valid, t.start = true, first
+	}
+	for _, r := range rows {
+		if r.msg != nil {
+			t.msgs[r.msgID] = r.msg
+		}
+	}
+	for _, c := range sets {
+		m := t.msgs[c.msgID]
+		if m == nil {
+			continue
+		}
+		if c.carrier != "" {
+			m.carrier = c.carrier
+		}
+		if c.part0 {
+			m.partCarrier = c.partCarrier
+		}
+		em := *m.em
+		if c.part0 {
+			em.CarrierID = c.carrierID
+		}
+		em.Carrier = m.carrier
+		if em.Carrier == "" {
+			em.Carrier = m.partCarrier
+		}
+		m.em = &em
+	}
+	for _, r := range rows {
+		e := tailEvent{kind: r.kind, tenant: r.tenant, msgID: r.msgID, status: r.status, detail: r.detail,
+			at: at, in: r.inbound, msg: r.msg}
+		e.size = e.bytes()
+		if r.msg != nil {
+			e.size += r.msg.bytes()
+		} else if r.msgID != "" {
+			e.msg = t.msgs[r.msgID]
+		}
+		if e.msg != nil {
+			e.msg.refs++
+		}
+		for t.n == len(t.ring) || (t.n > 0 && t.bytes+e.size > t.maxBytes) {
+			t.drop()
+		}
+		t.ring[(t.head+t.n)&(len(t.ring)-1)] = e
+		t.n++
+		t.bytes += e.size
+	}
+}
+
+// drop removes the oldest event.
+func (t *eventTail) drop() {
+	e := &t.ring[t.head]
+	if m := e.msg; m != nil {
+		if m.refs--; m.refs == 0 && t.msgs[e.msgID] == m {
+			delete(t.msgs, e.msgID)
+		}
+	}
+	t.bytes -= e.size
+	*e = tailEvent{}
+	t.head = (t.head + 1) & (len(t.ring) - 1)
+	t.n--
+	t.start++
+}
+
+// clear empties the ring, keeping start.
+func (t *eventTail) clear() {
+	for t.n > 0 {
+		t.drop()
+	}
+	clear(t.msgs)
+}
+
+// dropThrough removes the events at or below seq, which the current batch
+// deletes. It runs before the COMMIT: should the COMMIT fail, those
+// events are still read from SQLite.
+func (t *eventTail) dropThrough(seq int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.n > 0 && t.start <= seq {
+		t.drop()
+	}
+	t.start = max(t.start, seq+1)
+}
+
+// fail forgets the tail after a COMMIT that failed: whether its events
+// are in the log is not known, so every read goes to SQLite until a batch
+// commits events again.
+func (t *eventTail) fail() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.clear()
+	t.valid = false
+}
+
+// read returns the events from fromSeq on (only tenant's unless tenant is
+// ""), at most limit, as SQLite would, and ok; not ok when the tail does
+// not reach back to fromSeq. miss lists the status events whose message
+// the tail does not know: their ClientRef (and Message) are still to be
+// read.
+func (t *eventTail) read(tenant string, fromSeq int64, limit int, withMessages bool) (evs []gateway.Event, miss []int, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if !t.valid || fromSeq < t.start {
+		return nil, nil, false
+	}
+	for i := fromSeq - t.start; i < int64(t.n) && len(evs) < limit; i++ {
+		e := &t.ring[(t.head+int(i))&(len(t.ring)-1)]
+		if tenant != "" && e.tenant != tenant {
+			continue
+		}
+		ev := gateway.Event{Seq: t.start + i, Kind: e.kind, Tenant: e.tenant, MessageID: e.msgID,
+			Status: e.status, Detail: e.detail, Time: fromNanos(e.at)}
+		if e.in != nil {
+			in := *e.in
+			ev.Inbound = &in
+		}
+		switch {
+		case e.msg != nil:
+			ev.ClientRef = e.msg.clientRef
+			if withMessages {
+				ev.Message = e.msg.em
+			}
+		case e.msgID != "":
+			miss = append(miss, len(evs))
+		}
+		evs = append(evs, ev)
+	}
+	return evs, miss, true
+}
+
+// completeMessages reads, in one statement, the messages of the events
+// evs[miss] the tail did not know, and gives those events their ClientRef
+// (and Message when withMessages), as eventQuery's joins would.
+func (s *sqliteStore) completeMessages(ctx context.Context, evs []gateway.Event, miss []int, withMessages bool) error {
+	ids := make([]string, 0, len(miss))
+	for _, i := range miss {
+		ids = append(ids, evs[i].MessageID)
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	rows, err := s.reads.eventMessages.QueryContext(ctx, string(b))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type found struct {
+		clientRef string
+		cols      eventMessageCols
+	}
+	byID := make(map[string]*found, len(ids))
+	for rows.Next() {
+		f := &found{}
+		if err := rows.Scan(append([]any{&f.clientRef}, f.cols.dest()...)...); err != nil {
+			return err
+		}
+		byID[f.cols.id.String] = f
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range miss {
+		f := byID[evs[i].MessageID]
+		if f == nil {
+			continue
+		}
+		evs[i].ClientRef = f.clientRef
+		if withMessages {
+			if evs[i].Message, err = f.cols.message(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eventMessagesQuery reads what completeMessages needs of the messages
+// named in the JSON array $1, in eventMessageCols' order after client_ref.
+const eventMessagesQuery = `SELECT m.client_ref, m.id, m.sender, m.recipient, m.encoding, m.carrier, m.meta,
+		p.carrier, p.carrier_id
+	FROM messages m LEFT JOIN parts p ON p.message_id = m.id AND p.idx = 0
+	WHERE m.id IN (SELECT value FROM json_each($1))`
