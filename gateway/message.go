@@ -148,7 +148,9 @@ type Event struct {
 // use (Kannel's dlr-url escapes need the numbers, the coding, the carrier,
 // its id and the interface metadata). It is read with the event, so it
 // shows the message as it stands then, not as it stood when the event was
-// appended. It leaves out the text: followers never need it.
+// appended. It leaves out the text: followers never need it. A store may
+// hand the same EventMessage (and Meta map) to every reader of the events
+// of one message, so followers read it and never change it.
 type EventMessage struct {
 	From, To string
 	Encoding Encoding

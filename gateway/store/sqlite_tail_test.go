@@ -1,0 +1,375 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// openTail opens a SQLite store on path whose event tail holds n events.
+func openTail(t *testing.T, path string, n int) *sqliteStore {
+	t.Helper()
+	s, err := Open(context.Background(), Config{Path: path}, Options{EventTail: n})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s.(*sqliteStore)
+}
+
+// sameAsSQLite checks reads of the log (each tenant, fromSeq at and
+// around every boundary, several limits, with and without messages)
+// against the same read from SQLite, and that the tail answered exactly
+// the reads from its first seq on. It returns how many reads the tail
+// answered.
+func sameAsSQLite(t *testing.T, s *sqliteStore, step string) int {
+	t.Helper()
+	ctx := t.Context()
+	var last int64
+	if err := s.rdb.QueryRowContext(ctx, sqlLastSeq).Scan(&last); err != nil {
+		t.Fatal(err)
+	}
+	through, err := s.PrunedThrough(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.tail.mu.RLock()
+	start := s.tail.start
+	s.tail.mu.RUnlock()
+	// Every boundary: the log's start, the pruned prefix, the tail's
+	// first seq, the log's end (and past it), one seq in the tail.
+	froms := map[int64]bool{(start + last) / 2: true, last + 2: true}
+	for _, at := range []int64{0, through, start, last} {
+		for d := int64(-1); d <= 1; d++ {
+			froms[max(at+d, 0)] = true
+		}
+	}
+	answered := 0
+	for _, tenant := range []string{"", "t1", "t2", "nobody"} {
+		limits := []int{1, 1000}
+		if tenant == "nobody" {
+			limits = limits[1:]
+		}
+		for from := range froms {
+			for _, limit := range limits {
+				for v := range 2 {
+					_, _, fromTail := s.tail.read(tenant, from, limit, v == 1)
+					s.tail.mu.RLock()
+					want := s.tail.valid && from >= s.tail.start
+					s.tail.mu.RUnlock()
+					if fromTail != want {
+						t.Fatalf("%s: tail answers fromSeq %d: %v, want %v (tail from %d)", step, from, fromTail, want, s.tail.start)
+					}
+					if fromTail {
+						answered++
+					}
+					got, err := s.events(ctx, tenant, from, limit, v)
+					if err != nil {
+						t.Fatalf("%s: events: %v", step, err)
+					}
+					sql, err := s.queryEvents(ctx, tenant, from, limit, v)
+					if err != nil {
+						t.Fatalf("%s: queryEvents: %v", step, err)
+					}
+					if !reflect.DeepEqual(got, sql) {
+						t.Fatalf("%s: tenant %q from %d limit %d messages %v:\ngot  %s\nwant %s", step, tenant, from, limit, v == 1,
+							dumpEvents(got), dumpEvents(sql))
+					}
+				}
+			}
+		}
+	}
+	return answered
+}
+
+func dumpEvents(evs []gateway.Event) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "\n  %d %s %s %s %s %q ref=%q", e.Seq, e.Kind, e.Tenant, e.MessageID, e.Status, e.Detail, e.ClientRef)
+		if e.Message != nil {
+			fmt.Fprintf(&b, " msg=%+v", *e.Message)
+		}
+		if e.Inbound != nil {
+			fmt.Fprintf(&b, " in=%+v", *e.Inbound)
+		}
+	}
+	return b.String()
+}
+
+// TestEventTailAnswersAsSQLite runs every kind of write that appends
+// events, alone and grouped in one batch, a failed operation, retention
+// and a restart, and compares after each what the tail answers with what
+// SQLite answers, for a tail shorter than the log and one that holds it all.
+func TestEventTailAnswersAsSQLite(t *testing.T) {
+	for _, size := range []int{8, DefaultEventTail} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { tailScenario(t, size) })
+	}
+}
+
+func tailScenario(t *testing.T, size int) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "tail.db")
+	s := openTail(t, path, size)
+	id := func(n int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", n) }
+	msg := func(n int, tenant string, parts int) *gateway.Message {
+		m := oneMsg(tenant)
+		m.ID, m.ClientRef = id(n), fmt.Sprintf("ref-%d", n)
+		m.To = fmt.Sprintf("+2547000000%02d", n)
+		m.Meta = map[string]string{"dlr-url": fmt.Sprintf("http://app/dlr?id=%d&s=%%d", n)}
+		m.Parts = nil
+		for i := range parts {
+			m.Parts = append(m.Parts, gateway.Part{Index: i})
+		}
+		return m
+	}
+	if got := sameAsSQLite(t, s, "empty"); got == 0 {
+		t.Fatal("the tail answered no read of an empty log")
+	}
+
+	// Accepts: two tenants, metadata JSON changes (invalid UTF-8), no
+	// metadata, a duplicate client ref (no event).
+	m1, m2, m3 := msg(1, "t1", 1), msg(2, "t2", 3), msg(3, "t1", 2)
+	m2.Meta["bad"] = "caf\xe9"
+	m3.Meta, m3.ClientRef = nil, ""
+	if _, err := s.Accept(ctx, []*gateway.Message{m1, m2, m3}); err != nil {
+		t.Fatal(err)
+	}
+	dup := msg(1, "t1", 1)
+	dup.ID = id(50)
+	if res, err := s.Accept(ctx, []*gateway.Message{dup, msg(4, "t2", 1), msg(5, "t1", 1)}); err != nil || !res[0].Duplicate {
+		t.Fatalf("Accept = %+v, %v; want the first a duplicate", res, err)
+	}
+	sameAsSQLite(t, s, "accepted")
+	cut := time.Now()
+	testSleepPastClock(cut)
+
+	// Submits: part 1 before part 0 (the message's carrier, then part 0's).
+	sub := func(n, part int, carrier, cid string) gateway.SubmitRecord {
+		return gateway.SubmitRecord{MessageID: id(n), Index: part, Carrier: carrier, CarrierID: cid, Cost: 0.1, Currency: "KES"}
+	}
+	for _, recs := range [][]gateway.SubmitRecord{
+		{sub(2, 1, "c1", "b2-1")},
+		{sub(2, 0, "c2", "b2-0"), sub(2, 2, "", "b2-2")},
+		{sub(1, 0, "c1", "b1")},
+	} {
+		if err := s.RecordSubmits(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		sameAsSQLite(t, s, fmt.Sprintf("submits %+v", recs))
+	}
+
+	// One batch of every kind: grouped submits (one message twice, so one
+	// runs alone; one unknown part, replayed without it), receipts, an
+	// inbound message, a finish and a cancel.
+	release := blockWriter(t, s)
+	var wg sync.WaitGroup
+	var errs [8]error
+	calls := []func() error{
+		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 0, "c1", "b3-0")}) },
+		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 1, "c2", "b3-1"), sub(3, 0, "c2", "b3-0x")}) },
+		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(99, 0, "c1", "ghost")}) },
+		func() error {
+			_, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "b1", Status: gateway.StatusDelivered, State: "DELIVRD"}})
+			return err
+		},
+		func() error {
+			_, err := s.RecordInbound(ctx, []*gateway.Inbound{{Tenant: "t2", Carrier: "c1", CarrierRef: "mo-1",
+				From: "+254700000099", To: "4040", Text: "STOP", Keyword: "stop"}})
+			return err
+		},
+		func() error { return s.Finish(ctx, id(4), gateway.StatusFailed, "no route") },
+		func() error { return s.Cancel(ctx, "t1", id(5), time.Now()) },
+		func() error {
+			_, err := s.Accept(ctx, []*gateway.Message{msg(6, "t2", 1)})
+			return err
+		},
+	}
+	for i, call := range calls {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = call() }()
+	}
+	waitQueued(t, s, len(calls))
+	release()
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	sameAsSQLite(t, s, "one batch")
+
+	// A failed operation's events, queued or already inserted, never reach
+	// the tail; the seqs its rollback gave back are used again.
+	boom := errors.New("boom")
+	if err := s.do(ctx, "fail", func(w *wtx) error {
+		w.event("t1", id(1), gateway.StatusDelivered, "never")
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failing op: %v", err)
+	}
+	if err := s.do(ctx, "fail after insert", func(w *wtx) error {
+		if _, err := w.exec(`INSERT INTO events (kind, tenant, message_id, status, detail, at) VALUES ('status', 't1', $1, 'DELIVERED', 'never', 0)`, id(1)); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("failing op: %v", err)
+	}
+	if _, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c2", CarrierID: "b2-0", Status: gateway.StatusDelivered, State: "DELIVRD"}}); err != nil {
+		t.Fatal(err)
+	}
+	sameAsSQLite(t, s, "after failed operations")
+	evs, err := s.Events(ctx, "", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range evs {
+		if e.Detail == "never" {
+			t.Fatalf("a failed operation's event %d is in the log", e.Seq)
+		}
+		if i > 0 && e.Seq != evs[i-1].Seq+1 {
+			t.Fatalf("seq %d after %d: a rolled-back batch's seqs should be used again", e.Seq, evs[i-1].Seq)
+		}
+	}
+
+	// Retention: the accepts' events go, from SQLite and from the tail.
+	n, err := s.PruneEvents(ctx, cut)
+	if err != nil || n != 5 {
+		t.Fatalf("PruneEvents = %d, %v; want the 5 ACCEPTED events", n, err)
+	}
+	through, err := s.PrunedThrough(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsSQLite(t, s, "pruned")
+	for _, from := range []int64{0, through, through + 1} {
+		evs, err := s.EventsWithMessages(ctx, "", from, 1000)
+		if err != nil || len(evs) == 0 || evs[0].Seq <= through {
+			t.Fatalf("after prune through %d, from %d: %s, %v", through, from, dumpEvents(evs), err)
+		}
+	}
+
+	// A restart: the tail starts empty after the last seq, older reads go
+	// to SQLite; new events of messages accepted before it are completed
+	// from SQLite.
+	last := evs[len(evs)-1].Seq
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTail(t, path, size)
+	if s.tail.n != 0 || s.tail.start != last+1 {
+		t.Fatalf("reopened tail: %d events from %d, want none from %d", s.tail.n, s.tail.start, last+1)
+	}
+	sameAsSQLite(t, s, "reopened")
+	if _, err := s.RecordReceipts(ctx, []gateway.Receipt{
+		{Carrier: "c1", CarrierID: "b2-1", Status: gateway.StatusDelivered, State: "DELIVRD"},
+		{Carrier: "c2", CarrierID: "b3-1", Status: gateway.StatusUndelivered, State: "UNDELIV", Error: "034"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(6, 0, "c2", "b6")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := sameAsSQLite(t, s, "events after reopening"); got == 0 {
+		t.Fatal("the tail answered nothing after reopening")
+	}
+	if _, miss, _ := s.tail.read("", last+1, 1000, true); len(miss) == 0 {
+		t.Fatal("no event after reopening needed its message from SQLite")
+	}
+}
+
+// testSleepPastClock waits until the clock reads after t, so that events
+// appended from now on are dated after it.
+func testSleepPastClock(t time.Time) {
+	for !time.Now().After(t) {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestEventTailBounds checks the ring on its own: eviction by count and by
+// bytes, messages forgotten with their last event, a failed COMMIT, a
+// batch that does not follow the last.
+func TestEventTailBounds(t *testing.T) {
+	status := func(msg string, m *tailMsg) eventRow {
+		return eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: msg, status: gateway.StatusAccepted, msg: m}
+	}
+	seqs := func(tl *eventTail, from int64) []int64 {
+		evs, _, ok := tl.read("", from, 100, true)
+		if !ok {
+			return nil
+		}
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.Seq)
+		}
+		return out
+	}
+	tl := newEventTail(4, 10)
+	tl.maxBytes = 1 << 20 // the count first
+	a := newTailMsg(oneMsg("t1"))
+	tl.commit(10, []eventRow{status("a", a), status("b", newTailMsg(oneMsg("t1"))), status("a", nil)}, 1, nil)
+	if got := seqs(tl, 10); !reflect.DeepEqual(got, []int64{10, 11, 12}) {
+		t.Fatalf("seqs = %v", got)
+	}
+	if a.refs != 2 {
+		t.Fatalf("message a referenced by %d events, want 2", a.refs)
+	}
+	tl.commit(13, []eventRow{status("c", newTailMsg(oneMsg("t1"))), status("d", newTailMsg(oneMsg("t1")))}, 1, nil)
+	if got := seqs(tl, 11); !reflect.DeepEqual(got, []int64{11, 12, 13, 14}) {
+		t.Fatalf("after eviction seqs = %v, want 11..14", got)
+	}
+	if _, _, ok := tl.read("", 10, 1, false); ok {
+		t.Fatal("the tail answers for an evicted seq")
+	}
+	tl.commit(15, []eventRow{status("e", nil)}, 1, nil)
+	if _, ok := tl.msgs["b"]; ok {
+		t.Fatal("message b kept after its last event left")
+	}
+	if tl.msgs["a"] != a || a.refs != 1 {
+		t.Fatalf("message a: %p, %d events; want kept, by its second event", tl.msgs["a"], a.refs)
+	}
+
+	// Bytes: a long inbound text pushes older events out, and message a
+	// goes with its last event.
+	tl.maxBytes = 4 * tailEventBytes
+	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 500)}}
+	tl.commit(16, []eventRow{big}, 1, nil)
+	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{15, 16}) || tl.bytes > tl.maxBytes {
+		t.Fatalf("seqs = %v (%d bytes of %d), want 15 and 16", got, tl.bytes, tl.maxBytes)
+	}
+	if len(tl.msgs) != 0 {
+		t.Fatalf("messages kept without events: %v", tl.msgs)
+	}
+
+	tl.fail()
+	if _, _, ok := tl.read("", 17, 1, false); ok {
+		t.Fatal("the tail answers after a failed commit")
+	}
+	tl.commit(17, nil, 1, nil)
+	if _, _, ok := tl.read("", 17, 1, false); ok {
+		t.Fatal("the tail answers after a failed commit and one without events")
+	}
+	tl.commit(20, []eventRow{status("f", nil)}, 1, nil)
+	if got := seqs(tl, 20); !reflect.DeepEqual(got, []int64{20}) {
+		t.Fatalf("seqs = %v, want 20", got)
+	}
+	if _, _, ok := tl.read("", 19, 1, false); ok {
+		t.Fatal("the tail answers for a seq before the batch that made it valid again")
+	}
+	tl.commit(22, []eventRow{status("g", nil)}, 1, nil) // 21 never seen: start again
+	if got, _, ok := tl.read("", 20, 5, false); ok {
+		t.Fatalf("the tail answers across a hole: %v", got)
+	}
+	tl.dropThrough(25)
+	if tl.n != 0 || tl.start != 26 {
+		t.Fatalf("after dropping through 25: %d events from %d", tl.n, tl.start)
+	}
+}
