@@ -135,9 +135,9 @@ func (m *tailMsg) bytes() int {
 // columns: messages.carrier takes carrier unless it is empty, part 0 its
 // carrier and carrier id when part0 is set.
 type carrierSet struct {
-	msgID                 string
-	carrier               string
-	part0                 bool
+	msgID                  string
+	carrier                string
+	part0                  bool
 	partCarrier, carrierID string
 }
 

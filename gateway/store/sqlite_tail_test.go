@@ -174,7 +174,9 @@ func tailScenario(t *testing.T, size int) {
 	var errs [8]error
 	calls := []func() error{
 		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 0, "c1", "b3-0")}) },
-		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 1, "c2", "b3-1"), sub(3, 0, "c2", "b3-0x")}) },
+		func() error {
+			return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 1, "c2", "b3-1"), sub(3, 0, "c2", "b3-0x")})
+		},
 		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(99, 0, "c1", "ghost")}) },
 		func() error {
 			_, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "b1", Status: gateway.StatusDelivered, State: "DELIVRD"}})
