@@ -52,6 +52,16 @@ func (g *fakeGateway) mo(from, text string, at time.Time) string {
 	return in.Id
 }
 
+// other appends an event of a kind the adapter does not follow.
+func (g *fakeGateway) other(ev *pb.Event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ev.Seq = int64(len(g.events) + 1)
+	g.events = append(g.events, ev)
+	close(g.changed)
+	g.changed = make(chan struct{})
+}
+
 func (g *fakeGateway) Send(_ context.Context, r *pb.SendRequest, _ ...grpc.CallOption) (*pb.SendResponse, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -202,6 +212,27 @@ func TestAdapterAnswersAndAcks(t *testing.T) {
 		if r == nil || r.GetReplyTo() != tt.in || r.GetText() != tt.text || r.GetTo() != "" {
 			t.Errorf("reply to %s: %v\nwant text %q", tt.in, r, tt.text)
 		}
+	}
+}
+
+// TestAdapterPassesOverOtherKinds: events of other kinds on the stream
+// (an audit entry, a kind newer than this adapter) are acknowledged without
+// an answer, and the inbound message after them is still answered.
+func TestAdapterPassesOverOtherKinds(t *testing.T) {
+	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	g := newFakeGateway()
+	g.other(&pb.Event{Kind: pb.EventKind_EVENT_KIND_AUDIT, Audit: &pb.AuditEntry{User: "anna", Action: "opt-out"}})
+	g.other(&pb.Event{Kind: pb.EventKind(99), Detail: "from a newer gateway"})
+	g.other(&pb.Event{Kind: pb.EventKind_EVENT_KIND_STATUS, MessageId: "m1", Status: pb.Status_STATUS_DELIVERED})
+	bal := g.mo("+254712345678", "bal", now)
+	startAdapter(t, g, func() time.Time { return now })
+	waitAcked(t, g, 4)
+	acks, attempts, sent, _ := g.state()
+	if !slices.Equal(acks, []int64{1, 2, 3, 4}) {
+		t.Errorf("acks %v, want every event once, in order", acks)
+	}
+	if len(attempts) != 1 || sent[fineract.ReplyRefPrefix+bal] == nil {
+		t.Errorf("sends %v; want one, the answer to %s", attempts, bal)
 	}
 }
 

@@ -44,8 +44,9 @@
 //
 // The facade reads directly through MessageStore (Get, List, Cancel,
 // GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and
-// EventLog (Cursor). No part of the engine uses AuditTrail, APIKeys or
-// ListOptOuts: the web console reads and writes them on the store itself,
+// EventLog (Cursor), and writes AuditTrail (RecordAudit) to wake the event
+// feed for the audit event. No other part of the engine uses AuditTrail,
+// APIKeys or ListOptOuts: the web console reads them on the store itself,
 // and the gRPC API's keys (grpcapi.Keys) read APIKeys.
 //
 // Who calls whom: connectors call the Engine as their Sink, which hands

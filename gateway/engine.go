@@ -440,6 +440,17 @@ func (e *Engine) Cursor(ctx context.Context, tenant, cursor string) (int64, erro
 	return e.opts.Store.Cursor(ctx, tenant, cursor)
 }
 
+// RecordAudit stores what a person did through an operator interface, with
+// its audit event, and wakes the readers of the log so streams that asked
+// for audit events get it at once.
+func (e *Engine) RecordAudit(ctx context.Context, entry AuditEntry) error {
+	if err := e.opts.Store.RecordAudit(ctx, entry); err != nil {
+		return err
+	}
+	e.feed.notify()
+	return nil
+}
+
 // Events returns the tenant's events from fromSeq on, waiting up to the
 // context's end for at least one when none is there yet.
 func (e *Engine) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]Event, error) {

@@ -114,13 +114,20 @@ type Attempt struct {
 	At      time.Time
 }
 
-// EventKind separates the two things adapters follow on one ordered log.
+// EventKind separates the things followers read on one ordered log. The
+// log grows new kinds: a follower acts on the kinds it knows and passes over
+// the others (still acknowledging them), so a new kind breaks none.
 type EventKind string
 
 // Event kinds.
 const (
 	EventStatus  EventKind = "status"
 	EventInbound EventKind = "inbound"
+	// EventAudit is an operator's action (AuditTrail.RecordAudit), appended
+	// in the same commit as the audit row; its Tenant is the acting user's
+	// tenant limit ("" for a gateway-wide user), so a tenant's reader sees
+	// only its own users' actions.
+	EventAudit EventKind = "audit"
 )
 
 // Event is one entry of the ordered event log. Seq is assigned by the store
@@ -134,6 +141,9 @@ type Event struct {
 	Detail    string // error text or receipt state, may be empty
 	Time      time.Time
 	Inbound   *Inbound // for EventInbound
+	// Audit is an audit event's entry (numbers in Target masked); nil
+	// for the other kinds.
+	Audit *AuditEntry
 	// ClientRef is a status event's message's client_ref ("" when it has
 	// none), so an adapter matches events to its own records without a
 	// GetMessage per event.

@@ -248,7 +248,9 @@ type OptOutEntry struct {
 // a cluster, so "who paused carrier A last night" has an answer after a
 // restart.
 type AuditTrail interface {
-	// RecordAudit appends an entry.
+	// RecordAudit appends an entry, and in the same commit an EventAudit
+	// event carrying it, so followers of the log see operators' actions in
+	// order with what they changed.
 	RecordAudit(ctx context.Context, e AuditEntry) error
 
 	// ListAudit returns the latest entries, newest first, at most limit

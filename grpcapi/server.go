@@ -291,12 +291,18 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 	}()
 	tenant := tenantFrom(ctx)
 	want := map[gateway.EventKind]bool{}
+	if len(r.GetKinds()) == 0 {
+		// Audit events, added later, go only to streams that ask for them.
+		want[gateway.EventStatus], want[gateway.EventInbound] = true, true
+	}
 	for _, k := range r.GetKinds() {
 		switch k {
 		case pb.EventKind_EVENT_KIND_STATUS:
 			want[gateway.EventStatus] = true
 		case pb.EventKind_EVENT_KIND_INBOUND:
 			want[gateway.EventInbound] = true
+		case pb.EventKind_EVENT_KIND_AUDIT:
+			want[gateway.EventAudit] = true
 		case pb.EventKind_EVENT_KIND_HEARTBEAT:
 			return fieldStatus(&gateway.FieldError{Field: "kinds", Reason: "heartbeats are asked for with heartbeat_interval, not in kinds"}).Err()
 		default:
@@ -342,8 +348,8 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 		}
 		for _, ev := range evs {
 			next = ev.Seq + 1
-			if len(want) > 0 && !want[ev.Kind] {
-				continue
+			if !want[ev.Kind] {
+				continue // not asked for, or a kind this API has no value for
 			}
 			if err := stream.Send(toEvent(ev)); err != nil {
 				return err
@@ -458,18 +464,26 @@ func toMessage(m *gateway.Message) *pb.Message {
 	return out
 }
 
+// toEvent is ev as the API sends it; StreamEvents sends only the kinds it
+// has a value for.
 func toEvent(ev gateway.Event) *pb.Event {
 	out := &pb.Event{Seq: ev.Seq, Time: ts(ev.Time), MessageId: ev.MessageID, Status: statuses[ev.Status], Detail: ev.Detail,
 		ClientRef: ev.ClientRef}
 	switch ev.Kind {
+	case gateway.EventStatus:
+		out.Kind = pb.EventKind_EVENT_KIND_STATUS
 	case gateway.EventInbound:
 		out.Kind = pb.EventKind_EVENT_KIND_INBOUND
 		if in := ev.Inbound; in != nil {
 			out.Inbound = &pb.InboundMessage{Id: in.ID, Carrier: in.Carrier, From: in.From, To: in.To, Text: in.Text, ReceivedAt: ts(in.ReceivedAt),
 				Keyword: in.Keyword}
 		}
-	default:
-		out.Kind = pb.EventKind_EVENT_KIND_STATUS
+	case gateway.EventAudit:
+		out.Kind = pb.EventKind_EVENT_KIND_AUDIT
+		if a := ev.Audit; a != nil {
+			out.Audit = &pb.AuditEntry{User: a.User, Role: a.Role, Source: a.Source, Action: a.Action, Target: a.Target,
+				Outcome: a.Outcome, At: ts(a.At)}
+		}
 	}
 	return out
 }

@@ -814,6 +814,9 @@ func scanPgEventCols(r pgx.CollectableRow, em *eventMessageCols) (gateway.Event,
 	e.Kind = gateway.EventKind(kind)
 	e.Status = gateway.Status(status)
 	e.Time = fromNanos(at)
+	if err := readAuditEvent(&e); err != nil {
+		return e, err
+	}
 	if inID != nil {
 		e.Inbound = &gateway.Inbound{
 			ID: *inID, Tenant: *inTenant, Carrier: *inCarrier, CarrierRef: *inRef,

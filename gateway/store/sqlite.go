@@ -704,9 +704,10 @@ type eventRow struct {
 	detail    string
 	inboundID string // "" for status events
 	// For the event tail: an ACCEPTED (or refused) event's new message,
-	// an inbound event's message as stored.
+	// an inbound event's message as stored, an audit event's entry.
 	msg     *tailMsg
 	inbound *gateway.Inbound
+	audit   *gateway.AuditEntry
 }
 
 // multiRowMax bounds the rows of one INSERT: 64 rows of the widest table
@@ -1107,6 +1108,9 @@ func (s *sqliteStore) queryEvents(ctx context.Context, tenant string, fromSeq in
 		e.Kind = gateway.EventKind(kind)
 		e.Status = gateway.Status(status)
 		e.Time = fromNanos(at)
+		if err := readAuditEvent(&e); err != nil {
+			return nil, err
+		}
 		if inID.Valid {
 			e.Inbound = &gateway.Inbound{
 				ID: inID.String, Tenant: inTenant.String, Carrier: inCarrier.String,

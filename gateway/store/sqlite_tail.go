@@ -53,8 +53,9 @@ type tailEvent struct {
 	status gateway.Status
 	detail string
 	at     int64
-	in     *gateway.Inbound // inbound events: the message as stored
-	msg    *tailMsg         // status events whose message the tail knows
+	in     *gateway.Inbound    // inbound events: the message as stored
+	audit  *gateway.AuditEntry // audit events: the entry (detail is then empty)
+	msg    *tailMsg            // status events whose message the tail knows
 	size   int
 }
 
@@ -116,6 +117,9 @@ func storedMeta(meta map[string]string) map[string]string {
 // when the event made it.
 func (e *tailEvent) bytes() int {
 	n := 160 + len(e.tenant) + len(e.msgID) + len(e.detail)
+	if a := e.audit; a != nil {
+		n += 160 + len(a.User) + len(a.Role) + len(a.Tenant) + len(a.Source) + len(a.Action) + len(a.Target) + len(a.Outcome)
+	}
 	if e.in != nil {
 		n += 160 + len(e.in.ID) + len(e.in.Carrier) + len(e.in.CarrierRef) + len(e.in.From) +
 			len(e.in.To) + len(e.in.Text) + len(e.in.Keyword)
@@ -178,7 +182,10 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 	}
 	for _, r := range rows {
 		e := tailEvent{kind: r.kind, tenant: r.tenant, msgID: r.msgID, status: r.status, detail: r.detail,
-			at: at, in: r.inbound, msg: r.msg}
+			at: at, in: r.inbound, msg: r.msg, audit: r.audit}
+		if r.audit != nil {
+			e.detail = "" // as readAuditEvent leaves it
+		}
 		e.size = e.bytes()
 		if r.msg != nil {
 			e.size += r.msg.bytes()
@@ -263,6 +270,10 @@ func (t *eventTail) read(tenant string, fromSeq int64, limit int, withMessages b
 		if e.in != nil {
 			in := *e.in
 			ev.Inbound = &in
+		}
+		if e.audit != nil {
+			a := *e.audit
+			ev.Audit = &a
 		}
 		switch {
 		case e.msg != nil:

@@ -9,12 +9,14 @@ import (
 )
 
 // auditLog writes every entry as one structured log line at info level
-// (numbers masked before they get here) and to the store's audit trail,
-// which the audit page reads: durable, shared by the nodes of a cluster.
+// (numbers masked before they get here) and, through the engine, to the
+// store's audit trail, which the audit page reads (durable, shared by the
+// nodes of a cluster), and to the event log as an audit event.
 type auditLog struct {
-	log   *slog.Logger
-	now   func() time.Time
-	store gateway.AuditTrail
+	log    *slog.Logger
+	now    func() time.Time
+	engine *gateway.Engine
+	store  gateway.AuditTrail
 }
 
 // auditKeep is how many entries the audit page shows.
@@ -33,7 +35,7 @@ func (a *auditLog) record(ctx context.Context, u User, source, action, target, o
 		"action", e.Action, "target", e.Target, "outcome", e.Outcome)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
 	defer cancel()
-	if err := a.store.RecordAudit(ctx, e); err != nil {
+	if err := a.engine.RecordAudit(ctx, e); err != nil {
 		a.log.Error("console audit entry not stored", "user", e.User, "action", e.Action, "err", err)
 	}
 }

@@ -128,7 +128,7 @@ func New(opts Options) (*Console, error) {
 	}
 	c := &Console{opts: opts, log: opts.Logger.With("interface", "console"), pages: pages,
 		sessions: newSessions(opts.Config.SessionTTL, opts.Config.IdleTimeout, opts.Now),
-		audit:    &auditLog{log: opts.Logger.With("interface", "console"), now: opts.Now, store: opts.Store},
+		audit:    &auditLog{log: opts.Logger.With("interface", "console"), now: opts.Now, engine: opts.Engine, store: opts.Store},
 		static:   http.StripPrefix("/console/static/", http.FileServerFS(static)),
 		done:     make(chan struct{}),
 	}

@@ -348,7 +348,7 @@ func eventsCmd(g *globals) *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "events",
-		Short: "print the tenant's events (status changes, inbound SMS) as JSON lines",
+		Short: "print the tenant's events (status changes, inbound SMS, console audit) as JSON lines",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			req := &pb.StreamEventsRequest{FromSeq: from, Cursor: cursor}
@@ -364,7 +364,7 @@ func eventsCmd(g *globals) *cobra.Command {
 			for _, k := range kinds {
 				v, ok := pb.EventKind_value["EVENT_KIND_"+strings.ToUpper(k)]
 				if !ok || v == 0 {
-					return usageErr("--kind %q: want status or inbound", k)
+					return usageErr("--kind %q: want status, inbound or audit", k)
 				}
 				req.Kinds = append(req.Kinds, pb.EventKind(v))
 			}
@@ -406,7 +406,7 @@ func eventsCmd(g *globals) *cobra.Command {
 	f.Int64Var(&from, "from-seq", 0, "first sequence number to print")
 	f.DurationVar(&idle, "idle", 0, "exit after this long without an event (0: follow until interrupted)")
 	f.StringVar(&cursor, "cursor", "", "start after this durable cursor's acknowledged position")
-	f.StringSliceVar(&kinds, "kind", nil, "only these kinds: status, inbound")
+	f.StringSliceVar(&kinds, "kind", nil, "only these kinds: status, inbound, audit (default status and inbound)")
 	f.BoolVar(&latest, "latest", false, "only events appended from now on (no history)")
 	f.DurationVar(&heartbeat, "heartbeat", 0, "ask for a HEARTBEAT event after this long without others (at least 1s)")
 	return c

@@ -64,6 +64,17 @@ type eventJSON struct {
 	Status    string       `json:"status,omitempty"`
 	Detail    string       `json:"detail,omitempty"`
 	Inbound   *inboundJSON `json:"inbound,omitempty"`
+	Audit     *auditJSON   `json:"audit,omitempty"`
+}
+
+type auditJSON struct {
+	User    string     `json:"user"`
+	Role    string     `json:"role,omitempty"`
+	Source  string     `json:"source,omitempty"`
+	Action  string     `json:"action"`
+	Target  string     `json:"target,omitempty"`
+	Outcome string     `json:"outcome,omitempty"`
+	At      *time.Time `json:"at,omitempty"`
 }
 
 type inboundJSON struct {
@@ -128,6 +139,10 @@ func eventView(e *pb.Event) eventJSON {
 	if in := e.GetInbound(); in != nil {
 		v.Inbound = &inboundJSON{ID: in.GetId(), Carrier: in.GetCarrier(), From: in.GetFrom(), To: in.GetTo(), Text: in.GetText(),
 			Keyword: in.GetKeyword(), ReceivedAt: ts(in.GetReceivedAt())}
+	}
+	if a := e.GetAudit(); a != nil {
+		v.Audit = &auditJSON{User: a.GetUser(), Role: a.GetRole(), Source: a.GetSource(), Action: a.GetAction(),
+			Target: a.GetTarget(), Outcome: a.GetOutcome(), At: ts(a.GetAt())}
 	}
 	return v
 }

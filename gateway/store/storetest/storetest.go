@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -80,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"OptOutList", testOptOutList},
 		{"ListOptOuts", testListOptOuts},
 		{"AuditTrail", testAuditTrail},
+		{"AuditEvents", testAuditEvents},
 		{"APIKeys", testAPIKeys},
 		{"FailingTasks", testFailingTasks},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
@@ -1975,6 +1977,77 @@ func testAuditTrail(t *testing.T, e *env) {
 	}
 	if two, err := e.s.ListAudit(ctx, "", 2); err != nil || len(two) != 2 {
 		t.Errorf("ListAudit limit 2 = %d entries, %v", len(two), err)
+	}
+}
+
+// Each audit entry is also an event, in commit order with the others,
+// under its user's tenant, carrying the entry (its detail empty); both
+// event reads decode it, and a tenant's read leaves out the other tenants'
+// and the gateway-wide users' entries.
+func testAuditEvents(t *testing.T, e *env) {
+	ctx := t.Context()
+	at := time.Date(2026, 12, 5, 8, 0, 0, 0, time.UTC)
+	mfi := gateway.AuditEntry{At: at, User: "mfi", Role: "operator", Tenant: "t1", Source: "10.0.0.2",
+		Action: "opt-out", Target: "t1 +2547*****001", Outcome: "done"}
+	noc := gateway.AuditEntry{At: at.Add(time.Second), User: "noc", Role: "operator", Source: "10.0.0.1",
+		Action: "pause-carrier", Target: "c1", Outcome: "done"}
+	other := gateway.AuditEntry{At: at.Add(2 * time.Second), User: "b", Role: "viewer", Tenant: "t2", Source: "10.0.0.3",
+		Action: "sign-in", Outcome: "done"}
+	first := e.accept(msg("t1", "a", 1))[0].ID
+	for _, en := range []gateway.AuditEntry{mfi, noc, other} {
+		if err := e.s.RecordAudit(ctx, en); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := e.accept(msg("t1", "b", 1))[0].ID
+	fresh := e.events("") // perhaps from a store's memory of its newest events
+	e.reopen()
+	type seen struct {
+		kind   gateway.EventKind
+		tenant string
+		what   string
+	}
+	describe := func(evs []gateway.Event) []seen {
+		var out []seen
+		for _, ev := range evs {
+			s := seen{ev.Kind, ev.Tenant, ev.MessageID}
+			if ev.Audit != nil {
+				s.what = ev.Audit.User + " " + ev.Audit.Action
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	all := e.events("")
+	want := []seen{{gateway.EventStatus, "t1", first}, {gateway.EventAudit, "t1", "mfi opt-out"}, {gateway.EventAudit, "", "noc pause-carrier"},
+		{gateway.EventAudit, "t2", "b sign-in"}, {gateway.EventStatus, "t1", second}}
+	if got := describe(all); !slices.Equal(got, want) {
+		t.Fatalf("events = %+v, want %+v", got, want)
+	}
+	if !reflect.DeepEqual(fresh, all) {
+		t.Errorf("events before a reopen %+v, after %+v", fresh, all)
+	}
+	if got := *all[1].Audit; got != mfi {
+		t.Errorf("audit event's entry = %+v, want %+v", got, mfi)
+	}
+	if all[1].Detail != "" || all[1].Message != nil || all[1].Inbound != nil || all[1].Time.IsZero() {
+		t.Errorf("audit event = %+v: want no detail, message or inbound, and a time", all[1])
+	}
+	if got := describe(e.events("t1")); !slices.Equal(got, []seen{want[0], want[1], want[4]}) {
+		t.Errorf("t1's events = %+v", got)
+	}
+	withMsgs, err := e.s.EventsWithMessages(ctx, "", all[0].Seq, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := describe(withMsgs); !slices.Equal(got, want) {
+		t.Fatalf("events with messages = %+v, want %+v", got, want)
+	}
+	if got := *withMsgs[2].Audit; got != noc || withMsgs[2].Message != nil {
+		t.Errorf("gateway-wide audit event with messages = %+v, %+v", got, withMsgs[2].Message)
+	}
+	if withMsgs[0].Message == nil || withMsgs[0].Audit != nil {
+		t.Errorf("status event with messages = %+v", withMsgs[0])
 	}
 }
 

@@ -14,6 +14,11 @@
 // with the previous one). Changes to
 // v1 since its first release:
 //
+// - 2026-12 (third revision): audit events (EventKind EVENT_KIND_AUDIT,
+//   Event.audit, message AuditEntry), sent only to streams that name
+//   EVENT_KIND_AUDIT in kinds: an empty kinds still means status and
+//   inbound events, as before. A consumer passes over kinds it does not
+//   know (acknowledging them), so the event kinds may grow again.
 // - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
 //   ErrorInfo) beside the deprecated code; Message.price and Part.price
 //   (integer minor units and an ISO 4217 code) beside the deprecated
@@ -313,6 +318,9 @@ const (
 	// that started at the latest event learns where it stands; nothing else is
 	// set. It cannot be asked for in kinds.
 	EventKind_EVENT_KIND_HEARTBEAT EventKind = 3
+	// What one of the tenant's console users did (Event.audit): sent only
+	// when kinds names it.
+	EventKind_EVENT_KIND_AUDIT EventKind = 4
 )
 
 // Enum value maps for EventKind.
@@ -322,12 +330,14 @@ var (
 		1: "EVENT_KIND_STATUS",
 		2: "EVENT_KIND_INBOUND",
 		3: "EVENT_KIND_HEARTBEAT",
+		4: "EVENT_KIND_AUDIT",
 	}
 	EventKind_value = map[string]int32{
 		"EVENT_KIND_UNSPECIFIED": 0,
 		"EVENT_KIND_STATUS":      1,
 		"EVENT_KIND_INBOUND":     2,
 		"EVENT_KIND_HEARTBEAT":   3,
+		"EVENT_KIND_AUDIT":       4,
 	}
 )
 
@@ -1359,7 +1369,8 @@ type StreamEventsRequest struct {
 	// First sequence number wanted (inclusive); 0 starts at the oldest kept,
 	// or after the named cursor's acknowledged position when cursor is set.
 	FromSeq int64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
-	// Kinds wanted; empty means all.
+	// Kinds wanted; empty means status and inbound. Audit events come only
+	// when named here.
 	Kinds []EventKind `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
 	// A durable cursor name (see AckEvents): with from_seq 0 the stream
 	// starts right after the cursor's last acknowledged seq. Resuming (by
@@ -1975,7 +1986,9 @@ type Event struct {
 	Inbound *InboundMessage `protobuf:"bytes,7,opt,name=inbound,proto3" json:"inbound,omitempty"`
 	// For status events: the message's client_ref (empty when it has none),
 	// so an adapter matches events to its own records without GetMessage.
-	ClientRef     string `protobuf:"bytes,8,opt,name=client_ref,json=clientRef,proto3" json:"client_ref,omitempty"`
+	ClientRef string `protobuf:"bytes,8,opt,name=client_ref,json=clientRef,proto3" json:"client_ref,omitempty"`
+	// For audit events.
+	Audit         *AuditEntry `protobuf:"bytes,9,opt,name=audit,proto3" json:"audit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2066,6 +2079,114 @@ func (x *Event) GetClientRef() string {
 	return ""
 }
 
+func (x *Event) GetAudit() *AuditEntry {
+	if x != nil {
+		return x.Audit
+	}
+	return nil
+}
+
+// AuditEntry is one thing a console user limited to the caller's tenant
+// did: who, from where, what, to what, and the outcome. The event's time is
+// when it was stored; at is when it happened. Entries of gateway-wide users
+// (no tenant) are on no tenant's stream.
+type AuditEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	User  string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// viewer or operator.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// The user's network address.
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// sign-in, sign-out, cancel-message, opt-out, create-api-key, ...
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// What it was done to; phone numbers are masked.
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// "done", or why it failed.
+	Outcome       string                 `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEntry) Reset() {
+	*x = AuditEntry{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEntry) ProtoMessage() {}
+
+func (x *AuditEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
+func (*AuditEntry) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AuditEntry) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // InboundMessage is an SMS a client sent to one of the tenant's numbers.
 type InboundMessage struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -2086,7 +2207,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2219,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2232,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{22}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -2286,7 +2407,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"updateTime\")\n" +
 	"\x13DeleteCursorRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x16\n" +
-	"\x14DeleteCursorResponse\"\xa6\x02\n" +
+	"\x14DeleteCursorResponse\"\xd2\x02\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.smsgw.v1.EventKindR\x04kind\x12.\n" +
@@ -2297,7 +2418,17 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x122\n" +
 	"\ainbound\x18\a \x01(\v2\x18.smsgw.v1.InboundMessageR\ainbound\x12\x1d\n" +
 	"\n" +
-	"client_ref\x18\b \x01(\tR\tclientRef\"\xc9\x01\n" +
+	"client_ref\x18\b \x01(\tR\tclientRef\x12*\n" +
+	"\x05audit\x18\t \x01(\v2\x14.smsgw.v1.AuditEntryR\x05audit\"\xc2\x01\n" +
+	"\n" +
+	"AuditEntry\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x18\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12*\n" +
+	"\x02at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\xc9\x01\n" +
 	"\x0eInboundMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\acarrier\x18\x02 \x01(\tR\acarrier\x12\x12\n" +
@@ -2332,12 +2463,13 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x19ATTEMPT_OUTCOME_SUBMITTED\x10\x01\x12\x19\n" +
 	"\x15ATTEMPT_OUTCOME_RETRY\x10\x02\x12\x1e\n" +
 	"\x1aATTEMPT_OUTCOME_NEXT_ROUTE\x10\x03\x12\x1d\n" +
-	"\x19ATTEMPT_OUTCOME_PERMANENT\x10\x04*p\n" +
+	"\x19ATTEMPT_OUTCOME_PERMANENT\x10\x04*\x86\x01\n" +
 	"\tEventKind\x12\x1a\n" +
 	"\x16EVENT_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11EVENT_KIND_STATUS\x10\x01\x12\x16\n" +
 	"\x12EVENT_KIND_INBOUND\x10\x02\x12\x18\n" +
-	"\x14EVENT_KIND_HEARTBEAT\x10\x03*g\n" +
+	"\x14EVENT_KIND_HEARTBEAT\x10\x03\x12\x14\n" +
+	"\x10EVENT_KIND_AUDIT\x10\x04*g\n" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17START_POSITION_EARLIEST\x10\x01\x12\x19\n" +
@@ -2369,7 +2501,7 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(Status)(0),                   // 0: smsgw.v1.Status
 	(Category)(0),                 // 1: smsgw.v1.Category
@@ -2399,72 +2531,75 @@ var file_smsgw_v1_messaging_proto_goTypes = []any{
 	(*DeleteCursorRequest)(nil),   // 25: smsgw.v1.DeleteCursorRequest
 	(*DeleteCursorResponse)(nil),  // 26: smsgw.v1.DeleteCursorResponse
 	(*Event)(nil),                 // 27: smsgw.v1.Event
-	(*InboundMessage)(nil),        // 28: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
-	(*status.Status)(nil),         // 30: google.rpc.Status
-	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
+	(*AuditEntry)(nil),            // 28: smsgw.v1.AuditEntry
+	(*InboundMessage)(nil),        // 29: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
+	(*status.Status)(nil),         // 31: google.rpc.Status
+	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	29, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	29, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	30, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
 	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
 	2,  // 4: smsgw.v1.SendResponse.encoding_type:type_name -> smsgw.v1.Encoding
 	6,  // 5: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
 	10, // 6: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
 	7,  // 7: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
-	30, // 8: smsgw.v1.BatchResult.status:type_name -> google.rpc.Status
+	31, // 8: smsgw.v1.BatchResult.status:type_name -> google.rpc.Status
 	0,  // 9: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	29, // 10: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	29, // 11: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	29, // 12: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	29, // 13: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 10: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	30, // 11: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 12: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	30, // 13: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
 	15, // 14: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
 	14, // 15: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
 	2,  // 16: smsgw.v1.Message.encoding_type:type_name -> smsgw.v1.Encoding
 	13, // 17: smsgw.v1.Message.price:type_name -> smsgw.v1.Money
-	29, // 18: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	30, // 18: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
 	3,  // 19: smsgw.v1.Attempt.outcome_type:type_name -> smsgw.v1.AttemptOutcome
 	0,  // 20: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	29, // 21: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	30, // 21: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
 	13, // 22: smsgw.v1.Part.price:type_name -> smsgw.v1.Money
 	4,  // 23: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
 	5,  // 24: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
-	31, // 25: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	32, // 25: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
 	0,  // 26: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	29, // 27: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	29, // 28: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	30, // 27: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	30, // 28: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
 	12, // 29: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
 	24, // 30: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
-	29, // 31: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
+	30, // 31: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
 	4,  // 32: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	29, // 33: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	30, // 33: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
 	0,  // 34: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	28, // 35: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	29, // 36: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 37: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	8,  // 38: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	11, // 39: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	17, // 40: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	19, // 41: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	20, // 42: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	22, // 43: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
-	25, // 44: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
-	16, // 45: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	7,  // 46: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	9,  // 47: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	12, // 48: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	18, // 49: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	12, // 50: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	21, // 51: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	23, // 52: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
-	26, // 53: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
-	27, // 54: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	46, // [46:55] is the sub-list for method output_type
-	37, // [37:46] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	29, // 35: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	28, // 36: smsgw.v1.Event.audit:type_name -> smsgw.v1.AuditEntry
+	30, // 37: smsgw.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	30, // 38: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 39: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	8,  // 40: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	11, // 41: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	17, // 42: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	19, // 43: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	20, // 44: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	22, // 45: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
+	25, // 46: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
+	16, // 47: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	7,  // 48: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	9,  // 49: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	12, // 50: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	18, // 51: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	12, // 52: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	21, // 53: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	23, // 54: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
+	26, // 55: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
+	27, // 56: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	48, // [48:57] is the sub-list for method output_type
+	39, // [39:48] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -2478,7 +2613,7 @@ func file_smsgw_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -14,6 +14,11 @@
 // with the previous one). Changes to
 // v1 since its first release:
 //
+// - 2026-12 (third revision): audit events (EventKind EVENT_KIND_AUDIT,
+//   Event.audit, message AuditEntry), sent only to streams that name
+//   EVENT_KIND_AUDIT in kinds: an empty kinds still means status and
+//   inbound events, as before. A consumer passes over kinds it does not
+//   know (acknowledging them), so the event kinds may grow again.
 // - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
 //   ErrorInfo) beside the deprecated code; Message.price and Part.price
 //   (integer minor units and an ISO 4217 code) beside the deprecated
@@ -105,7 +110,8 @@ type MessagingClient interface {
 	// DeleteCursor forgets a retired consumer's cursor; NOT_FOUND when the
 	// tenant has no cursor of that name.
 	DeleteCursor(ctx context.Context, in *DeleteCursorRequest, opts ...grpc.CallOption) (*DeleteCursorResponse, error)
-	// StreamEvents streams status changes and inbound messages in sequence
+	// StreamEvents streams status changes and inbound messages (and, when
+	// asked for, the audit entries of the tenant's console users) in sequence
 	// order, starting at from_seq (or a cursor, or the latest event), and
 	// keeps streaming new ones. Resume after a disconnect with from_seq = last
 	// seen seq + 1: nothing is skipped. A stream may stay idle for hours:
@@ -274,7 +280,8 @@ type MessagingServer interface {
 	// DeleteCursor forgets a retired consumer's cursor; NOT_FOUND when the
 	// tenant has no cursor of that name.
 	DeleteCursor(context.Context, *DeleteCursorRequest) (*DeleteCursorResponse, error)
-	// StreamEvents streams status changes and inbound messages in sequence
+	// StreamEvents streams status changes and inbound messages (and, when
+	// asked for, the audit entries of the tenant's console users) in sequence
 	// order, starting at from_seq (or a cursor, or the latest event), and
 	// keeps streaming new ones. Resume after a disconnect with from_seq = last
 	// seen seq + 1: nothing is skipped. A stream may stay idle for hours:
