@@ -56,8 +56,8 @@ const (
 // TaskOptOut) at New, interfaces' (webhooks, Kannel callbacks) by
 // HandleTasks.
 //
-// Goroutines: one runner claiming due tasks and taskConcurrency workers
-// running them. Follow runs on its caller's goroutine.
+// Goroutines: one runner claiming due tasks, taskConcurrency workers
+// running them, and a finisher recording their outcomes in batches. Follow runs on its caller's goroutine.
 type outbox struct {
 	store     Outbox
 	feed      *eventFeed
@@ -128,16 +128,24 @@ func (o *outbox) wait() { o.loop.Wait() }
 func (o *outbox) run(ctx context.Context) {
 	jobs := make(chan Task, taskConcurrency)
 	finished := make(chan struct{}, taskConcurrency)
-	var workers sync.WaitGroup
+	outcomes := make(chan TaskOutcome, taskConcurrency)
+	var workers, finisher sync.WaitGroup
+	finisher.Go(func() { o.finish(ctx, outcomes) })
 	defer func() {
 		close(jobs)
 		workers.Wait()
+		close(outcomes)
+		finisher.Wait()
 	}()
 	for range taskConcurrency {
 		workers.Go(func() {
 			for t := range jobs {
-				if ctx.Err() == nil { // stopping: the lease lapses and the task runs again
-					o.runTask(ctx, t)
+				// Stopping: a task not started is left to run again
+				// once its lease lapses.
+				if ctx.Err() == nil {
+					if out, ok := o.runTask(ctx, t); ok {
+						outcomes <- out
+					}
 				}
 				finished <- struct{}{}
 			}
@@ -178,9 +186,10 @@ func (o *outbox) run(ctx context.Context) {
 	}
 }
 
-// runTask runs one task and records the outcome; the store keeps a failed
-// task for its next attempt.
-func (o *outbox) runTask(ctx context.Context, t Task) {
+// runTask runs one task and says how it ended, for the finisher to
+// record (the store keeps a failed task for its next attempt); ok is false
+// when the outbox is stopping.
+func (o *outbox) runTask(ctx context.Context, t Task) (out TaskOutcome, ok bool) {
 	o.mu.RLock()
 	h := o.handlers[t.Kind]
 	o.mu.RUnlock()
@@ -193,7 +202,7 @@ func (o *outbox) runTask(ctx context.Context, t Task) {
 		cancel()
 	}
 	if ctx.Err() != nil {
-		return // stopping: the lease lapses and the task runs again
+		return out, false // stopping: the lease lapses and the task runs again
 	}
 	var (
 		done    = err == nil
@@ -219,8 +228,34 @@ func (o *outbox) runTask(ctx context.Context, t Task) {
 		level("task failed", "kind", t.Kind, "key", t.Key, "attempt", t.Attempts+1, "result", result, "err", lastErr)
 	}
 	o.metrics.tasks.WithLabelValues(t.Kind, result).Inc()
-	if ferr := o.store.FinishTask(ctx, t, done, retryAt, lastErr); ferr != nil && ctx.Err() == nil {
-		o.log.Error("finish task", "kind", t.Kind, "key", t.Key, "err", ferr)
+	return TaskOutcome{Task: t, Done: done, RetryAt: retryAt, LastErr: lastErr}, true
+}
+
+// finish records the outcomes the workers queue, as many as are queued
+// per write, until outcomes is closed. It outlives the run's context, so
+// tasks that ended before a stop are recorded and do not run again.
+func (o *outbox) finish(ctx context.Context, outcomes <-chan TaskOutcome) {
+	ctx = context.WithoutCancel(ctx)
+	batch := make([]TaskOutcome, 0, taskConcurrency)
+	for out := range outcomes {
+		batch = append(batch[:0], out)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case out, ok := <-outcomes:
+				if !ok {
+					break more
+				}
+				batch = append(batch, out)
+			default:
+				break more
+			}
+		}
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := o.store.FinishTasks(fctx, batch); err != nil {
+			o.log.Error("finish tasks", "tasks", len(batch), "first_key", batch[0].Task.Key, "err", err)
+		}
+		cancel()
 	}
 }
 

@@ -188,11 +188,12 @@ type Outbox interface {
 	// now+lease, oldest first.
 	ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Task, error)
 
-	// FinishTask ends a task as ClaimTasks returned it: done (succeeded or
-	// given up, with lastErr saying why), or released to run again at
-	// retryAt with Attempts counted. It does nothing when the task's lease
-	// lapsed and another claim took it (that runner finishes it).
-	FinishTask(ctx context.Context, t Task, done bool, retryAt time.Time, lastErr string) error
+	// FinishTasks records how runs of tasks ClaimTasks returned ended, in
+	// one write: each done (succeeded or given up, with LastErr saying
+	// why), or released to run again at RetryAt with Attempts counted. A
+	// task whose lease lapsed and that another claim took is left alone
+	// (that runner finishes it).
+	FinishTasks(ctx context.Context, outcomes []TaskOutcome) error
 
 	// PruneTasks deletes done tasks finished before the given time and
 	// returns how many went. A task key pruned can be enqueued again, so
@@ -204,6 +205,16 @@ type Outbox interface {
 	// limit (≤ 0: 100); tenant "" lists every tenant's. What an operator
 	// reads to see why a webhook or reply does not get through.
 	ListFailingTasks(ctx context.Context, tenant string, limit int) ([]FailingTask, error)
+}
+
+// TaskOutcome is how one run of a claimed task ended. The outbox records
+// them in batches: one write per task was a third of the writer
+// operations a dlr-url callback cost.
+type TaskOutcome struct {
+	Task    Task // as ClaimTasks returned it (its lease identifies the claim)
+	Done    bool
+	RetryAt time.Time // when not Done
+	LastErr string
 }
 
 // FailingTask is an outbox task whose last run failed, without its

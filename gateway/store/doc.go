@@ -60,7 +60,7 @@
 //
 // One writer: every change (Accept, Claim, RecordSubmits, RecordAttempts,
 // Reschedule, Finish, RecordReceipts, RecordInbound, Cancel, AckEvents,
-// SetOptOut, EnqueueTasks, ClaimTasks, FinishTask, NoteMissing and the
+// SetOptOut, EnqueueTasks, ClaimTasks, FinishTasks, NoteMissing and the
 // prunes) is queued to a single writer goroutine that owns the only write
 // connection. It drains what is queued (up to
 // Options.MaxBatch operations) into one transaction, commits it once and then
@@ -240,7 +240,7 @@
 // carrier got its deliver_sm_resp cannot lose the action. ClaimTasks leases
 // due tasks (not_before ≤ now, no live lease) oldest first — with FOR
 // UPDATE SKIP LOCKED in PostgreSQL, so nodes claim side by side.
-// FinishTask and its retry only change a task whose lease_until is still
+// FinishTasks (a done task, or one released for a retry) only changes a task whose lease_until is still
 // the one its claim set: a runner whose lease lapsed cannot end or release
 // the claim of the runner that took over. Opening a SQLite store clears
 // task leases as it clears message leases. In SQLite a claim also moves

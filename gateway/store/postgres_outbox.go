@@ -194,17 +194,22 @@ func (s *pgStore) ClaimTasks(ctx context.Context, now time.Time, limit int, leas
 	return out, nil
 }
 
-// FinishTask implements gateway.Store.
-func (s *pgStore) FinishTask(ctx context.Context, t gateway.Task, done bool, retryAt time.Time, lastErr string) error {
-	return s.write(ctx, "finish task", func(w *ptx) error {
-		var err error
-		if done {
-			_, err = w.exec(sqlFinishTask, t.ID, w.nowNs, lastErr, toNanos(t.LeaseUntil))
-		} else {
-			_, err = w.exec(sqlRetryTask, t.ID, toNanos(retryAt), lastErr, toNanos(t.LeaseUntil))
-		}
-		if err != nil {
-			return fmt.Errorf("store: finish task %d: %w", t.ID, err)
+// FinishTasks implements gateway.Store: one write for the batch.
+func (s *pgStore) FinishTasks(ctx context.Context, outcomes []gateway.TaskOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.write(ctx, "finish tasks", func(w *ptx) error {
+		for _, o := range outcomes {
+			var err error
+			if o.Done {
+				_, err = w.exec(sqlFinishTask, o.Task.ID, w.nowNs, o.LastErr, toNanos(o.Task.LeaseUntil))
+			} else {
+				_, err = w.exec(sqlRetryTask, o.Task.ID, toNanos(o.RetryAt), o.LastErr, toNanos(o.Task.LeaseUntil))
+			}
+			if err != nil {
+				return fmt.Errorf("store: finish task %d: %w", o.Task.ID, err)
+			}
 		}
 		return nil
 	})

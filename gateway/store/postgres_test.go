@@ -530,7 +530,7 @@ func TestPostgresTasksTwoNodes(t *testing.T) {
 			heldByA++
 			continue
 		}
-		if err := b.FinishTask(ctx, held[id], true, time.Time{}, ""); err != nil {
+		if err := b.FinishTasks(ctx, []gateway.TaskOutcome{{Task: held[id], Done: true}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -200,17 +200,22 @@ const (
 	sqlLeaseTasks = "UPDATE tasks SET lease_until = $1, not_before = $1 WHERE id IN (SELECT value FROM json_each($2))"
 )
 
-// FinishTask implements gateway.Store.
-func (s *sqliteStore) FinishTask(ctx context.Context, t gateway.Task, done bool, retryAt time.Time, lastErr string) error {
-	return s.do(ctx, "finish task", func(w *wtx) error {
-		var err error
-		if done {
-			_, err = w.exec(sqlFinishTask, t.ID, w.nowNs, lastErr, toNanos(t.LeaseUntil))
-		} else {
-			_, err = w.exec(sqlRetryTask, t.ID, toNanos(retryAt), lastErr, toNanos(t.LeaseUntil))
-		}
-		if err != nil {
-			return fmt.Errorf("store: finish task %d: %w", t.ID, err)
+// FinishTasks implements gateway.Store: one write for the batch.
+func (s *sqliteStore) FinishTasks(ctx context.Context, outcomes []gateway.TaskOutcome) error {
+	if len(outcomes) == 0 {
+		return nil
+	}
+	return s.do(ctx, "finish tasks", func(w *wtx) error {
+		for _, o := range outcomes {
+			var err error
+			if o.Done {
+				_, err = w.exec(sqlFinishTask, o.Task.ID, w.nowNs, o.LastErr, toNanos(o.Task.LeaseUntil))
+			} else {
+				_, err = w.exec(sqlRetryTask, o.Task.ID, toNanos(o.RetryAt), o.LastErr, toNanos(o.Task.LeaseUntil))
+			}
+			if err != nil {
+				return fmt.Errorf("store: finish task %d: %w", o.Task.ID, err)
+			}
 		}
 		return nil
 	})

@@ -2157,7 +2157,7 @@ func testTaskOutbox(t *testing.T, e *env) {
 	if again, _ := e.s.ClaimTasks(ctx, now.Add(time.Second), 10, time.Minute); len(again) != 0 {
 		t.Errorf("a leased task was claimed again: %+v", again)
 	}
-	if err := e.s.FinishTask(ctx, got[0], false, now.Add(10*time.Second), "HTTP 503"); err != nil {
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: got[0], RetryAt: now.Add(10 * time.Second), LastErr: "HTTP 503"}}); err != nil {
 		t.Fatal(err)
 	}
 	if early, _ := e.s.ClaimTasks(ctx, now.Add(5*time.Second), 10, time.Minute); len(early) != 0 {
@@ -2174,13 +2174,13 @@ func testTaskOutbox(t *testing.T, e *env) {
 		t.Fatalf("after the lease lapsed: %+v, %v", lapsed, err)
 	}
 	// The runner whose lease lapsed cannot end the task its successor holds.
-	if err := e.s.FinishTask(ctx, retry[0], true, time.Time{}, "late"); err != nil {
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: retry[0], Done: true, LastErr: "late"}}); err != nil {
 		t.Fatal(err)
 	}
 	if again, _ := e.s.ClaimTasks(ctx, now.Add(2*time.Minute+time.Second), 10, time.Minute); len(again) != 0 {
 		t.Errorf("the successor's lease was broken: %+v", again)
 	}
-	if err := e.s.FinishTask(ctx, lapsed[0], true, time.Time{}, ""); err != nil {
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: lapsed[0], Done: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 0 {
@@ -2219,14 +2219,13 @@ func testFailingTasks(t *testing.T, e *env) {
 		byKey[tk.Key] = tk
 	}
 	retryAt := now.Add(10 * time.Second)
-	for _, f := range []struct {
-		key     string
-		done    bool
-		lastErr string
-	}{{"fa", false, "HTTP 503"}, {"fb", true, "gave up: HTTP 410"}, {"fc", true, ""}} {
-		if err := e.s.FinishTask(ctx, byKey[f.key], f.done, retryAt, f.lastErr); err != nil {
-			t.Fatal(err)
-		}
+	// One batch: retried, given up, succeeded.
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{
+		{Task: byKey["fa"], RetryAt: retryAt, LastErr: "HTTP 503"},
+		{Task: byKey["fb"], Done: true, LastErr: "gave up: HTTP 410"},
+		{Task: byKey["fc"], Done: true},
+	}); err != nil {
+		t.Fatal(err)
 	}
 	e.reopen()
 	all, err := e.s.ListFailingTasks(ctx, "", 0)
@@ -2250,7 +2249,7 @@ func testFailingTasks(t *testing.T, e *env) {
 	if err != nil || len(retry) != 1 {
 		t.Fatalf("retry claim = %+v, %v", retry, err)
 	}
-	if err := e.s.FinishTask(ctx, retry[0], true, time.Time{}, ""); err != nil {
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: retry[0], Done: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := e.s.ListFailingTasks(ctx, "t1", 0); err != nil || len(left) != 1 || left[0].Key != "fb" {
