@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -153,13 +154,16 @@ func (s *Server) sendGET(r *http.Request, args url.Values) (int, string) {
 	req.binfo = str(first(args, "binfo"))
 	req.dlrURL = str(first(args, "dlr-url", "dlrurl"))
 	req.metaData = str(first(args, "meta-data"))
-	for name, into := range map[string]*int{
-		"mclass": &req.mclass, "pid": &req.pid, "rpi": &req.rpi, "alt-dcs": &req.altDCS,
-		"mwi": &req.mwi, "coding": &req.coding, "compress": &req.compress,
-		"validity": &req.validity, "deferred": &req.deferred, "priority": &req.priority,
+	for _, f := range [...]struct {
+		name string
+		into *int
+	}{
+		{"mclass", &req.mclass}, {"pid", &req.pid}, {"rpi", &req.rpi}, {"alt-dcs", &req.altDCS},
+		{"mwi", &req.mwi}, {"coding", &req.coding}, {"compress", &req.compress},
+		{"validity", &req.validity}, {"deferred", &req.deferred}, {"priority", &req.priority},
 	} {
-		if v := first(args, name); v != nil {
-			scanInt(*v, into)
+		if v := first(args, f.name); v != nil {
+			scanInt(*v, f.into)
 		}
 	}
 	if v := first(args, "dlr-mask", "dlrmask"); v != nil {
@@ -199,14 +203,17 @@ func (s *Server) sendPOST(r *http.Request, ct, charset string, body []byte) (int
 	req.udh, req.smsc = str(get("X-Kannel-UDH")), str(get("X-Kannel-SMSC"))
 	req.dlrURL, req.account = str(get("X-Kannel-DLR-URL")), str(get("X-Kannel-Account"))
 	req.binfo, req.metaData = str(get("X-Kannel-BInfo")), str(get("X-Kannel-Meta-Data"))
-	for name, into := range map[string]*int{
-		"X-Kannel-Coding": &req.coding, "X-Kannel-PID": &req.pid, "X-Kannel-MWI": &req.mwi,
-		"X-Kannel-MClass": &req.mclass, "X-Kannel-Alt-DCS": &req.altDCS, "X-Kannel-Compress": &req.compress,
-		"X-Kannel-Validity": &req.validity, "X-Kannel-Deferred": &req.deferred, "X-Kannel-DLR-Mask": &req.dlrMask,
-		"X-Kannel-RPI": &req.rpi, "X-Kannel-Priority": &req.priority,
+	for _, f := range [...]struct {
+		name string
+		into *int
+	}{
+		{"X-Kannel-Coding", &req.coding}, {"X-Kannel-PID", &req.pid}, {"X-Kannel-MWI", &req.mwi},
+		{"X-Kannel-MClass", &req.mclass}, {"X-Kannel-Alt-DCS", &req.altDCS}, {"X-Kannel-Compress", &req.compress},
+		{"X-Kannel-Validity", &req.validity}, {"X-Kannel-Deferred", &req.deferred}, {"X-Kannel-DLR-Mask", &req.dlrMask},
+		{"X-Kannel-RPI", &req.rpi}, {"X-Kannel-Priority", &req.priority},
 	} {
-		if v := get(name); v != nil {
-			scanInt(*v, into)
+		if v := get(f.name); v != nil {
+			scanInt(*v, f.into)
 		}
 	}
 	if req.udh != "" {
@@ -367,10 +374,10 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 		meta[metaDLRURL] = req.dlrURL
 		meta[metaDLRMask] = strconv.Itoa(req.dlrMask)
 	}
-	for k, v := range map[string]string{metaMetaData: req.metaData, metaSMSC: smsc,
-		metaAccount: req.account, metaBInfo: req.binfo, metaCharset: req.charset} {
-		if v != "" {
-			meta[k] = v
+	for _, kv := range [...][2]string{{metaMetaData, req.metaData}, {metaSMSC, smsc},
+		{metaAccount, req.account}, {metaBInfo, req.binfo}, {metaCharset, req.charset}} {
+		if kv[1] != "" {
+			meta[kv[0]] = kv[1]
 		}
 	}
 	if req.mclass != undefined {
@@ -387,9 +394,9 @@ func (s *Server) handle(r *http.Request, u *user, req sendRequest) (int, string)
 	reqs := make([]gateway.SendRequest, 0, len(allowed)*len(texts))
 	for _, rcv := range allowed {
 		for j, part := range texts {
-			m := make(map[string]string, len(meta)+1)
-			for k, v := range meta {
-				m[k] = v
+			m := meta // one message: no copy
+			if len(allowed)*len(texts) > 1 {
+				m = maps.Clone(meta)
 			}
 			m[metaTo] = rcv
 			sr := gateway.SendRequest{To: rcv, Text: part, From: from, Meta: m, Carrier: pin, Submit: submit}
