@@ -108,9 +108,13 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	}
 	out := make([]AcceptOutcome, len(reqs))
 	var (
-		msgs    []*Message
-		idx     []int
-		replies []bool
+		msgs    = make([]*Message, 0, len(reqs))
+		idx     = make([]int, 0, len(reqs))
+		replies = make([]bool, 0, len(reqs))
+		// The call's messages and their parts are carved from two slabs
+		// instead of two allocations a message.
+		slab  = newMessageSlab(len(reqs))
+		nrefd int
 	)
 	for i, r := range reqs {
 		var reply *Inbound
@@ -125,15 +129,18 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 			}
 			reply = in
 		}
-		m, err := a.validate(t, r, reply)
+		m, err := a.validate(t, r, reply, slab)
 		if err != nil {
 			out[i].Err = err
-			a.metrics.refused.WithLabelValues(tenant).Inc()
+			nrefd++
 			continue
 		}
 		msgs = append(msgs, m)
 		idx = append(idx, i)
 		replies = append(replies, reply != nil)
+	}
+	if nrefd > 0 {
+		a.metrics.refused.WithLabelValues(tenant).Add(float64(nrefd))
 	}
 	if len(msgs) == 0 {
 		return out, nil
@@ -162,22 +169,37 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	if held > 0 {
 		a.metrics.paced.WithLabelValues(tenant).Add(float64(held))
 	}
+	// Counted per call, not per message: a labelled counter's lookup
+	// hashes its labels every time. The debug line's arguments (a masked
+	// number, boxed values) are built only when debug is on.
+	debug := a.log.Enabled(ctx, slog.LevelDebug)
+	var accepted, optedOut, failed int
 	for j, r := range res {
 		m := msgs[j]
 		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
 		if r.Duplicate {
 			out[idx[j]] = a.duplicate(ctx, m, r.ID)
+			continue
 		}
-		if !r.Duplicate && m.Status == StatusOptedOut {
-			a.metrics.optedOut.WithLabelValues(tenant).Inc()
+		accepted++
+		switch m.Status {
+		case StatusOptedOut:
+			optedOut++
+		case StatusFailed:
+			failed++
 		}
-		if !r.Duplicate && m.Status == StatusFailed {
-			a.metrics.finished.WithLabelValues(string(StatusFailed)).Inc()
-		}
-		if !r.Duplicate {
-			a.metrics.accepted.WithLabelValues(tenant).Inc()
+		if debug {
 			a.log.Debug("accepted", "msg_id", r.ID, "to", MaskNumber(m.To), "parts", len(m.Parts))
 		}
+	}
+	if accepted > 0 {
+		a.metrics.accepted.WithLabelValues(tenant).Add(float64(accepted))
+	}
+	if optedOut > 0 {
+		a.metrics.optedOut.WithLabelValues(tenant).Add(float64(optedOut))
+	}
+	if failed > 0 {
+		a.metrics.finished.WithLabelValues(string(StatusFailed)).Add(float64(failed))
 	}
 	a.feed.notify()
 	a.kick()
@@ -275,8 +297,9 @@ func (a *acceptor) failUnroutable(msgs []*Message) {
 		if m.Status != "" {
 			continue // opted out
 		}
-		if _, err := plan(a.router, m, now); errors.Is(err, ErrNoRoute) {
-			m.Status, m.LastError = StatusFailed, noRouteDetail(m, err)
+		q := RouteQuery{Tenant: m.Tenant, From: m.From, To: m.To, At: now, Pinned: m.PinnedCarrier}
+		if !a.router.Routable(q) {
+			m.Status, m.LastError = StatusFailed, noRouteDetail(m, ErrNoRoute)
 		}
 	}
 }

@@ -131,6 +131,10 @@ type Router interface {
 	// run here either. The dispatcher walks whatever Plan returns and
 	// decides nothing about pinning itself.
 	Plan(q RouteQuery) ([]Candidate, error)
+	// Routable is false exactly when Plan would return ErrNoRoute, found
+	// without carrier states or candidates: accept asks it of every
+	// message, and a plan cost a tenth of the accept path's CPU.
+	Routable(q RouteQuery) bool
 	// Admit asks the carrier's breaker for one submission. When ok, done
 	// must be called with whether the carrier handled it (a permanent
 	// refusal of the message is still a working carrier).

@@ -83,7 +83,8 @@ const maxTextBytes = 64 << 10
 
 // validate checks and normalizes one request into a message ready to store;
 // reply is the inbound message it answers, if any.
-func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message, error) {
+// The message and its parts come from slab.
+func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound, slab *messageSlab) (*Message, error) {
 	if reply != nil {
 		if r.To == "" {
 			r.To = reply.From
@@ -168,7 +169,8 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 		}
 		pin = r.Carrier
 	}
-	m := &Message{
+	m := slab.message()
+	*m = Message{
 		Tenant:        t.ID,
 		PinnedCarrier: pin,
 		ClientRef:     r.ClientRef,
@@ -181,7 +183,7 @@ func (a *acceptor) validate(t *Tenant, r SendRequest, reply *Inbound) (*Message,
 		Meta:          r.Submit.store(r.Meta),
 		NotBefore:     r.NotBefore,
 		ExpiresAt:     r.ExpiresAt,
-		Parts:         make([]Part, parts),
+		Parts:         slab.parts(parts),
 	}
 	for i := range m.Parts {
 		m.Parts[i] = Part{Index: i, Status: StatusAccepted}
@@ -207,4 +209,38 @@ func pinned(reply *Inbound) string {
 		return ""
 	}
 	return reply.Carrier
+}
+
+// messageSlab hands out the messages of one accept call and their parts
+// from two arrays sized for the call: one allocation each per call instead
+// of two per message. A message is single-part most of the time, so the
+// parts array holds one per request; longer messages take their parts
+// from a fresh array when it runs out.
+type messageSlab struct {
+	msgs    []Message
+	partBuf []Part
+}
+
+func newMessageSlab(n int) *messageSlab {
+	return &messageSlab{msgs: make([]Message, n), partBuf: make([]Part, n)}
+}
+
+func (s *messageSlab) message() *Message {
+	if len(s.msgs) == 0 {
+		s.msgs = make([]Message, 1)
+	}
+	m := &s.msgs[0]
+	s.msgs = s.msgs[1:]
+	return m
+}
+
+// parts returns n zero parts whose capacity ends at n, so an append by a
+// later stage cannot run into the next message's parts.
+func (s *messageSlab) parts(n int) []Part {
+	if n > len(s.partBuf) {
+		return make([]Part, n)
+	}
+	p := s.partBuf[:n:n]
+	s.partBuf = s.partBuf[n:]
+	return p
 }

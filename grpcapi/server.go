@@ -128,15 +128,21 @@ func (s *Server) Send(ctx context.Context, r *pb.SendRequest) (*pb.SendResponse,
 	if o.Err != nil {
 		return nil, s.toStatus(ctx, "Send", o.Err)
 	}
-	return toSendResponse(o), nil
+	resp := &pb.SendResponse{}
+	fillSendResponse(resp, o)
+	return resp, nil
 }
 
-func toSendResponse(o gateway.AcceptOutcome) *pb.SendResponse {
-	return &pb.SendResponse{Id: o.ID, Duplicate: o.Duplicate, Parts: int32(o.Parts), Encoding: string(o.Encoding),
-		EncodingType: encodings[o.Encoding], Status: statuses[o.Status]}
+// fillSendResponse writes o into r, so SendBatch can fill responses it
+// allocated all at once.
+func fillSendResponse(r *pb.SendResponse, o gateway.AcceptOutcome) {
+	r.Id, r.Duplicate, r.Parts, r.Encoding = o.ID, o.Duplicate, int32(o.Parts), string(o.Encoding)
+	r.EncodingType, r.Status = encodings[o.Encoding], statuses[o.Status]
 }
 
-// SendBatch implements smsgw.v1.Messaging.
+// SendBatch implements smsgw.v1.Messaging. The answers of a batch are
+// allocated in two slices rather than two objects a message: at 100
+// messages a call that is ~200 allocations fewer per call.
 func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.SendBatchResponse, error) {
 	n := len(r.GetMessages())
 	if n == 0 || n > s.maxBatch {
@@ -152,19 +158,29 @@ func (s *Server) SendBatch(ctx context.Context, r *pb.SendBatchRequest) (*pb.Sen
 		return nil, s.toStatus(ctx, "SendBatch", err)
 	}
 	resp := &pb.SendBatchResponse{Results: make([]*pb.BatchResult, n)}
+	results := make([]pb.BatchResult, n)
+	var accepted []pb.SendResponse
 	for i, o := range out {
+		resp.Results[i] = &results[i]
+		if o.Err == nil {
+			if accepted == nil {
+				accepted = make([]pb.SendResponse, n-i)
+			}
+			a := &accepted[0]
+			accepted = accepted[1:]
+			fillSendResponse(a, o)
+			results[i].Accepted = a
+			continue
+		}
 		var fe *gateway.FieldError
-		switch {
-		case errors.As(o.Err, &fe):
+		if errors.As(o.Err, &fe) {
 			field := fmt.Sprintf("messages[%d].%s", i, fe.Field)
 			st := fieldStatus(&gateway.FieldError{Field: field, Reason: fe.Reason})
-			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: fe.Error(), Field: field, Status: st.Proto()}
-		case o.Err != nil:
-			st := status.Convert(s.toStatus(ctx, "SendBatch", o.Err))
-			resp.Results[i] = &pb.BatchResult{Code: int32(st.Code()), Message: st.Message(), Status: st.Proto()}
-		default:
-			resp.Results[i] = &pb.BatchResult{Accepted: toSendResponse(o)}
+			results[i].Code, results[i].Message, results[i].Field, results[i].Status = int32(st.Code()), fe.Error(), field, st.Proto()
+			continue
 		}
+		st := status.Convert(s.toStatus(ctx, "SendBatch", o.Err))
+		results[i].Code, results[i].Message, results[i].Status = int32(st.Code()), st.Message(), st.Proto()
 	}
 	return resp, nil
 }

@@ -239,6 +239,16 @@ func (r *Router) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
 	return p.cands, p.err
 }
 
+// Routable implements gateway.Router: Plan fails with ErrNoRoute only when
+// no route passes its filters and the pinned carrier, if any, does not run
+// here (see plan.pin).
+func (r *Router) Routable(q gateway.RouteQuery) bool {
+	if r.Table().routable(q) {
+		return true
+	}
+	return q.Pinned != "" && r.view().runs(q.Pinned)
+}
+
 // Closed implements gateway.Router.
 func (r *Router) Closed(carrier string) bool {
 	return r.breaker(carrier).State() == gobreaker.StateClosed

@@ -256,3 +256,47 @@ func TestEngineCarrierStatesReplaceOptionsUp(t *testing.T) {
 		t.Errorf("explain does not show the engine's view:\n%s", ex)
 	}
 }
+
+// TestRoutableAgreesWithPlan: Routable, which accept asks of every
+// message, is false exactly when Plan fails with ErrNoRoute, whatever the
+// filters, hours, breakers, binds and pinned carrier.
+func TestRoutableAgreesWithPlan(t *testing.T) {
+	r, _ := newRouter(t, `
+- {prefix: "+254", carrier: night, cost: 0.1, hours: "22:00-06:00", timezone: Africa/Nairobi}
+- {prefix: "+2547", carrier: mfi-only, cost: 0.2, tenants: [mfi]}
+- {prefix: "+2547", carrier: shortcode, cost: 0.3, senders: ["22555"]}
+- {prefix: "+255", carrier: both, cost: 0.4, tenants: [mfi], senders: ["MFI"]}
+- {prefix: "+256", carrier: down, cost: 0.5}
+- {prefix: "+256", carrier: down, cost: 0.6, tenants: [other]}
+`, nil)
+	r.UseCarrierStates(fakeStates{
+		runs: map[string]bool{"night": true, "mfi-only": true, "shortcode": true, "both": true, "down": true, "inbound": true},
+		up:   map[string]bool{"night": true, "mfi-only": true, "shortcode": true, "both": true, "inbound": true},
+	})
+	fail(t, r, "mfi-only", 3) // its breaker opens: no candidate now, still a route
+	var routable, not int
+	for _, to := range []string{"+254712345678", "+254201234567", "+255712345678", "+256712345678", "+15551234567"} {
+		for _, tenant := range []string{"mfi", "other"} {
+			for _, from := range []string{"MFI", "22555"} {
+				for _, pin := range []string{"", "night", "down", "inbound", "gone"} {
+					for _, at := range []time.Time{noon, time.Date(2026, 11, 26, 20, 30, 0, 0, time.UTC)} {
+						qq := gateway.RouteQuery{Tenant: tenant, From: from, To: to, At: at, Key: "k", Pinned: pin}
+						_, err := r.Plan(qq)
+						want := !errors.Is(err, gateway.ErrNoRoute)
+						if got := r.Routable(qq); got != want {
+							t.Errorf("Routable(%s tenant %s sender %s pinned %q at %s) = %v; Plan says %v", to, tenant, from, pin, at.Format("15:04"), got, err)
+						}
+						if want {
+							routable++
+						} else {
+							not++
+						}
+					}
+				}
+			}
+		}
+	}
+	if routable == 0 || not == 0 {
+		t.Fatalf("the cases cover one answer only: %d routable, %d not", routable, not)
+	}
+}

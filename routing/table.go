@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -113,7 +114,7 @@ func (t *Table) decide(q gateway.RouteQuery, state carrierState) []verdict {
 				u := (float64(mix(h.Sum64())>>11) + 0.5) / (1 << 53)
 				return math.Pow(u, 1/float64(r.Weight))
 			}
-			sort.SliceStable(group, func(a, b int) bool { return score(group[a]) > score(group[b]) })
+			slices.SortStableFunc(group, func(a, b *route) int { return cmp.Compare(score(b), score(a)) })
 		}
 		i = j
 	}
@@ -215,6 +216,22 @@ func (p *plan) pin(carrier string, cv carrierView) {
 func (t *Table) Plan(q gateway.RouteQuery) ([]gateway.Candidate, error) {
 	p := t.plan(q, carrierView{})
 	return p.cands, p.err
+}
+
+// routable says whether a route matching q passes its tenant and sender
+// filters: the only verdicts that are permanent, so false exactly when
+// plan, pinning aside, fails with ErrNoRoute. It reads no carrier state and
+// builds nothing, for the accept path's per-message check.
+func (t *Table) routable(q gateway.RouteQuery) bool {
+	for l := len(q.To); l >= 1; l-- {
+		for _, i := range t.byPrefix[q.To[:l]] {
+			r := &t.routes[i]
+			if (len(r.Tenants) == 0 || slices.Contains(r.Tenants, q.Tenant)) && (len(r.Senders) == 0 || slices.Contains(r.Senders, q.From)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // candidates lists the usable routes, or says that none ever will be.
