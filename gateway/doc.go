@@ -45,7 +45,8 @@
 // The facade reads directly through MessageStore (Get, List, Cancel,
 // GetByClientRef), Inbox (GetInbound), MissingRefs (NoteMissing) and
 // EventLog (Cursor), and writes AuditTrail (RecordAudit) to wake the event
-// feed for the audit event. No other part of the engine uses AuditTrail,
+// feed for the audit event and Outbox (RetryTaskNow, DropTask) to wake the
+// outbox for a task an operator retries. No other part of the engine uses AuditTrail,
 // APIKeys or ListOptOuts: the web console reads them on the store itself,
 // and the gRPC API's keys (grpcapi.Keys) read APIKeys.
 //

@@ -491,6 +491,22 @@ func (e *Engine) EnqueueTasks(ctx context.Context, tasks []Task) (int, error) {
 	return e.outbox.enqueue(ctx, tasks)
 }
 
+// RetryTaskNow makes a failing outbox task due now (Outbox.RetryTaskNow)
+// and wakes this node's runner, so it runs within a moment.
+func (e *Engine) RetryTaskNow(ctx context.Context, tenant string, id int64) error {
+	if err := e.opts.Store.RetryTaskNow(ctx, tenant, id); err != nil {
+		return err
+	}
+	e.outbox.kick()
+	return nil
+}
+
+// DropTask gives up a failing outbox task that still retries
+// (Outbox.DropTask); by names who, for its last error.
+func (e *Engine) DropTask(ctx context.Context, tenant string, id int64, by string) error {
+	return e.opts.Store.DropTask(ctx, tenant, id, by)
+}
+
 // Follow hands every event of kind appended after the named cursor to fn,
 // in order, and moves the cursor past each batch fn accepted, until ctx ends.
 // The cursor is the all-tenant cursor of that name, so a restarted (or

@@ -205,6 +205,19 @@ type Outbox interface {
 	// limit (≤ 0: 100); tenant "" lists every tenant's. What an operator
 	// reads to see why a webhook or reply does not get through.
 	ListFailingTasks(ctx context.Context, tenant string, limit int) ([]FailingTask, error)
+
+	// RetryTaskNow makes a failing task (retrying, or given up) due now,
+	// keeping its failed runs: an operator who fixed the endpoint need not
+	// wait for the backoff. Tenant "" may name any tenant's task; a task
+	// that is not the tenant's, or does not exist, is ErrNotFound. A task
+	// that has not failed, or is running now, is refused.
+	RetryTaskNow(ctx context.Context, tenant string, id int64) error
+
+	// DropTask gives up a failing task that still retries, noting by whom
+	// in its last error, so it leaves the runner but stays listed until
+	// retention prunes it. Errors as RetryTaskNow's; a task given up
+	// already is refused.
+	DropTask(ctx context.Context, tenant string, id int64, by string) error
 }
 
 // TaskOutcome is how one run of a claimed task ended. The outbox records

@@ -190,6 +190,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		"GET /console/message":   c.page(all, false, c.message),
 		"POST /console/message":  c.page(op, false, c.messageAction),
 		"GET /console/inbound":   c.page(all, false, c.inbound),
+		"POST /console/inbound":  c.page(op, false, c.taskAction),
 		"GET /console/optouts":   c.page(all, false, c.optouts),
 		"POST /console/optouts":  c.page(op, false, c.optoutAction),
 		"GET /console/audit":     c.page(all, false, c.auditPage),

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -784,5 +785,119 @@ func TestBindStatesOnTheCarriersPage(t *testing.T) {
 	})
 	if _, body := b.get("/console/carriers"); !regexp.MustCompile(`mean \d+\.\d ms, p99 \d+\.\d ms <small>\(\d responses?\)</small>`).MatchString(body) {
 		t.Errorf("no response time on the page:\n%s", body)
+	}
+}
+
+// taskID finds a failing task's number in its row's form.
+func taskID(t *testing.T, body, key string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?s)<code>` + regexp.QuoteMeta(key) + `</code>.*?name="task" value="(\d+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no form for task %s:\n%s", key, body)
+	}
+	return m[1]
+}
+
+// An operator retries a given-up outbox task now (it runs again and,
+// succeeding, leaves the list) and drops one still retrying (given up,
+// saying by whom). Viewers have no buttons and are refused; a tenant's
+// operator cannot touch another tenant's task; every action is audited.
+func TestFailingTaskActions(t *testing.T) {
+	g := startGateway(t, nil)
+	var fail atomic.Bool
+	fail.Store(true)
+	var runs atomic.Int32
+	eng := g.app.Engine()
+	if err := eng.HandleTasks("console-give-up", func(context.Context, gateway.Task) error {
+		runs.Add(1)
+		if fail.Load() {
+			return gateway.GiveUp(errors.New("HTTP 410 from the MFI's endpoint"))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.HandleTasks("console-retrying", func(context.Context, gateway.Task) error {
+		return errors.New("HTTP 503 from the endpoint")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.EnqueueTasks(t.Context(), []gateway.Task{
+		{Key: "console-test:given-up", Kind: "console-give-up", Tenant: "mfi-a"},
+		{Key: "console-test:retrying", Kind: "console-retrying", Tenant: "mfi-b"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	noc := g.browser(t)
+	noc.signIn("noc", operatorPass)
+	var body string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, body = noc.get("/console/inbound")
+		if !strings.Contains(body, "console-test:retrying") || !regexp.MustCompile(`(?s)console-test:given-up</code>.*?given up`).MatchString(body) {
+			return errors.New("the two tasks are not listed as failing yet")
+		}
+		return nil
+	})
+	givenUp, retrying := taskID(t, body, "console-test:given-up"), taskID(t, body, "console-test:retrying")
+	if strings.Contains(body, `id="drop-task-`+givenUp+`"`) || !strings.Contains(body, `id="drop-task-`+retrying+`"`) {
+		t.Errorf("drop is offered for the given-up task or not for the retrying one:\n%s", body)
+	}
+
+	view := g.browser(t)
+	view.signIn("ops", viewerPass)
+	if _, body := view.get("/console/inbound"); strings.Contains(body, `value="retry-task"`) || !strings.Contains(body, "console-test:given-up") {
+		t.Errorf("a viewer's inbound page offers task actions or lacks the tasks:\n%s", body)
+	}
+	if resp, _ := view.post("/console/inbound", url.Values{"task": {givenUp}, "action": {"retry-task"}, "csrf": {view.csrf}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a viewer retried a task: %d", resp.StatusCode)
+	}
+	mfi := g.browser(t)
+	mfi.signIn("mfi-op", operatorPass)
+	mfi.get("/console/inbound")
+	if resp, _ := mfi.post("/console/inbound", url.Values{"task": {retrying}, "action": {"drop-task"}, "csrf": {mfi.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("mfi-a's operator dropping mfi-b's task: %d", resp.StatusCode)
+	}
+	if _, body := mfi.get("/console/inbound"); !strings.Contains(body, "no task "+retrying+" of tenant mfi-a") {
+		t.Errorf("the refusal of another tenant's task is not said:\n%s", body)
+	}
+	if resp, _ := noc.post("/console/inbound", url.Values{"task": {givenUp}, "action": {"retry-task"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a retry without the CSRF token: %d", resp.StatusCode)
+	}
+
+	// The retrying task runs every second or so: a drop that meets a run
+	// is refused ("running now") and is sent again.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		noc.post("/console/inbound", url.Values{"task": {retrying}, "action": {"drop-task"}, "csrf": {noc.csrf}})
+		if _, body = noc.get("/console/inbound"); !strings.Contains(body, "drop-task task "+retrying+": done.") {
+			return errors.New("the drop was not taken")
+		}
+		return nil
+	})
+	dropped := regexp.MustCompile(`(?s)console-test:retrying</code>.*?given up by console user noc \(last error: HTTP 503 from the endpoint\).*?given up`)
+	if !dropped.MatchString(body) {
+		t.Errorf("the dropped task is not listed as given up by noc:\n%s", body)
+	}
+
+	fail.Store(false)
+	before := runs.Load()
+	noc.post("/console/inbound", url.Values{"task": {givenUp}, "action": {"retry-task"}, "csrf": {noc.csrf}})
+	if _, body = noc.get("/console/inbound"); !strings.Contains(body, "retry-task task "+givenUp+": done.") {
+		t.Errorf("the retry's outcome is not said:\n%s", body)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, body = noc.get("/console/inbound"); strings.Contains(body, "console-test:given-up") {
+			return errors.New("the retried task is still failing")
+		}
+		return nil
+	})
+	if runs.Load() != before+1 {
+		t.Errorf("the given-up task ran %d times after its retry, want once", runs.Load()-before)
+	}
+
+	_, body = noc.get("/console/audit")
+	for _, want := range []string{"retry-task", "drop-task", "task " + retrying} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the audit page lacks %q:\n%s", want, body)
+		}
 	}
 }

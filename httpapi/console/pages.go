@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -602,6 +603,28 @@ func (c *Console) optoutAction(w http.ResponseWriter, r *http.Request, ss *sessi
 	}
 	back := "/console/optouts?" + url.Values{"tenant": {tenant}, "number": {number}}.Encode()
 	c.act(w, r, ss, back, action, t.ID+" "+target, err)
+}
+
+// taskAction retries a failing outbox task now or drops it: a tenant's
+// operator only its tenant's tasks (the store refuses another's as not
+// found).
+func (c *Console) taskAction(w http.ResponseWriter, r *http.Request, ss *session) {
+	raw, action := r.PostFormValue("task"), r.PostFormValue("action")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	target := "task " + clip(raw)
+	ctx, cancel := context.WithTimeout(r.Context(), readTimeout)
+	defer cancel()
+	switch {
+	case err != nil || id <= 0:
+		err = fmt.Errorf("the task %q is not a task number", clip(raw))
+	case action == "retry-task":
+		err = c.opts.Engine.RetryTaskNow(ctx, ss.user.Tenant, id)
+	case action == "drop-task":
+		err = c.opts.Engine.DropTask(ctx, ss.user.Tenant, id, "console user "+ss.user.Username)
+	default:
+		err = fmt.Errorf("unknown action %q", clip(action))
+	}
+	c.act(w, r, ss, "/console/inbound#failing-tasks", action, target, err)
 }
 
 func (c *Console) auditPage(w http.ResponseWriter, r *http.Request, ss *session) {

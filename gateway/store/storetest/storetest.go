@@ -84,6 +84,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"AuditEvents", testAuditEvents},
 		{"APIKeys", testAPIKeys},
 		{"FailingTasks", testFailingTasks},
+		{"FailingTaskActions", testFailingTaskActions},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
@@ -2199,6 +2200,110 @@ func testTaskOutbox(t *testing.T, e *env) {
 }
 
 // The tasks whose last run failed are listed, retrying or given up,
+// An operator retries a failing task now (its failed runs kept, a given-up
+// one running again) or drops one still retrying (given up, saying by
+// whom); another tenant's task, a task that has not failed, one running
+// now and a drop of a given-up one are refused.
+func testFailingTaskActions(t *testing.T, e *env) {
+	ctx := t.Context()
+	now := time.Now()
+	if _, err := e.s.EnqueueTasks(ctx, []gateway.Task{
+		{Key: "fa", Kind: "webhook", Tenant: "t1"}, {Key: "fb", Kind: "reply", Tenant: "t1"},
+		{Key: "fc", Kind: "webhook", Tenant: "t2"}, {Key: "fd", Kind: "webhook", Tenant: "t1"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	claimed, err := e.s.ClaimTasks(ctx, now, 10, time.Minute)
+	if err != nil || len(claimed) != 4 {
+		t.Fatalf("ClaimTasks = %+v, %v", claimed, err)
+	}
+	task := map[string]gateway.Task{}
+	for _, tk := range claimed {
+		task[tk.Key] = tk
+	}
+	later := now.Add(time.Hour)
+	for key, f := range map[string]struct {
+		done    bool
+		lastErr string
+	}{"fa": {false, "HTTP 503"}, "fb": {true, "gave up: HTTP 410"}, "fc": {false, "HTTP 500"}, "fd": {true, ""}} {
+		if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: task[key], Done: f.done, RetryAt: later, LastErr: f.lastErr}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	failing := func(key string) gateway.FailingTask {
+		t.Helper()
+		all, err := e.s.ListFailingTasks(ctx, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range all {
+			if f.Key == key {
+				return f
+			}
+		}
+		t.Fatalf("%s is not among the failing tasks %+v", key, all)
+		return gateway.FailingTask{}
+	}
+	fa, fb := task["fa"].ID, task["fb"].ID
+	for _, c := range []struct {
+		name     string
+		err      error
+		notFound bool
+	}{
+		{"retry of another tenant's", e.s.RetryTaskNow(ctx, "t2", fa), true},
+		{"drop of another tenant's", e.s.DropTask(ctx, "t2", fa, "x"), true},
+		{"retry of no task", e.s.RetryTaskNow(ctx, "t1", 1<<40), true},
+		{"retry of one that has not failed", e.s.RetryTaskNow(ctx, "t1", task["fd"].ID), false},
+		{"drop of one given up", e.s.DropTask(ctx, "t1", fb, "x"), false},
+	} {
+		if c.err == nil || errors.Is(c.err, gateway.ErrNotFound) != c.notFound {
+			t.Errorf("%s: %v (want an error, not found: %v)", c.name, c.err, c.notFound)
+		}
+	}
+	if f := failing("fa"); f.NextRun.Before(later) || f.Attempts != 1 {
+		t.Fatalf("fa changed by refused actions: %+v", f)
+	}
+
+	if err := e.s.RetryTaskNow(ctx, "t1", fa); err != nil {
+		t.Fatal(err)
+	}
+	if f := failing("fa"); f.NextRun.After(time.Now()) || f.Attempts != 1 || f.LastError != "HTTP 503" || !f.GaveUpAt.IsZero() {
+		t.Errorf("fa after retry now: %+v; want due now, 1 failed run kept", f)
+	}
+	again, err := e.s.ClaimTasks(ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(again) != 1 || again[0].ID != fa || again[0].Attempts != 1 {
+		t.Fatalf("claim after retry now = %+v, %v; want fa alone with its attempt", again, err)
+	}
+	if err := e.s.RetryTaskNow(ctx, "t1", fa); err == nil {
+		t.Error("retry of a task running now was taken")
+	}
+	if err := e.s.DropTask(ctx, "t1", fa, "x"); err == nil {
+		t.Error("drop of a task running now was taken")
+	}
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: again[0], RetryAt: later, LastErr: "HTTP 503 again"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := e.s.DropTask(ctx, "", fa, "console user anna"); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	if f := failing("fa"); f.GaveUpAt.IsZero() || !f.NextRun.IsZero() || f.Attempts != 2 ||
+		f.LastError != "given up by console user anna (last error: HTTP 503 again)" {
+		t.Errorf("fa after drop: %+v; want given up by anna after 2 failed runs", f)
+	}
+	if err := e.s.RetryTaskNow(ctx, "t1", fb); err != nil {
+		t.Fatal(err)
+	}
+	if f := failing("fb"); !f.GaveUpAt.IsZero() || f.NextRun.After(time.Now()) || f.Attempts != 1 {
+		t.Errorf("fb (given up) after retry now: %+v; want due now, 1 failed run", f)
+	}
+	due, err := e.s.ClaimTasks(ctx, time.Now(), 10, time.Minute)
+	if err != nil || len(due) != 1 || due[0].ID != fb || due[0].Attempts != 1 {
+		t.Errorf("claim = %+v, %v; want fb alone (fa dropped, fc not due)", due, err)
+	}
+}
+
 // newest first, per tenant; one that then succeeds leaves the list.
 func testFailingTasks(t *testing.T, e *env) {
 	ctx := t.Context()
