@@ -35,7 +35,8 @@ type eventTail struct {
 	mu       sync.RWMutex
 	valid    bool  // start is known; false after a failed COMMIT
 	start    int64 // the first seq the tail answers for
-	ring     []tailEvent
+	ring     []tailEvent // grows by doubling up to cap
+	cap      int
 	head, n  int // ring[head] has seq start; n events in all
 	bytes    int // their approximate size
 	maxBytes int
@@ -70,23 +71,32 @@ type tailMsg struct {
 	refs                 int // events of the tail that point here
 }
 
-// tailEventBytes is the budget of one event in the byte bound: eventTail
-// keeps at most tailEventBytes × its count of bytes, so long inbound texts
-// and metadata shorten it rather than grow the process.
-const tailEventBytes = 256
-
 // DefaultEventTail is how many of the newest events the SQLite store keeps
-// in memory for followers when Options.EventTail is zero: at ~4 events a
-// message, the last ~16,000 messages, ~16 MiB at most.
+// in memory for followers when Options.EventTail is zero; maxTailBytes
+// bounds them too.
 const DefaultEventTail = 1 << 16
+
+// maxTailBytes bounds the tail's memory (as bytes counts it, a little
+// above the heap it holds): ~19,000 events of Kannel messages with their
+// dlr-urls (3 a message), ~35,000 of messages without metadata. The
+// 1,000,000-message backlog's RSS leaves little more room under 256 MiB.
+const maxTailBytes = 8 << 20
+
+// tailEventBytes is what the byte bound allows an event of a short tail
+// (tests), so that it too bounds by bytes.
+const tailEventBytes = 1 << 10
+
+// minTailRing is the ring's first size; it doubles as events come, up to
+// the tail's count, so an idle store holds a few KiB, not the full ring.
+const minTailRing = 1 << 10
 
 func newEventTail(events int, next int64) *eventTail {
 	size := 1
 	for size < events {
 		size *= 2
 	}
-	return &eventTail{valid: true, start: next, ring: make([]tailEvent, size),
-		maxBytes: events * tailEventBytes, msgs: make(map[string]*tailMsg)}
+	return &eventTail{valid: true, start: next, ring: make([]tailEvent, min(size, minTailRing)), cap: size,
+		maxBytes: min(maxTailBytes, events*tailEventBytes), msgs: make(map[string]*tailMsg)}
 }
 
 // newTailMsg is a message as accept stores it: no carrier yet.
@@ -113,24 +123,30 @@ func storedMeta(meta map[string]string) map[string]string {
 	return maps.Clone(meta)
 }
 
-// bytes is the approximate memory an event takes, its message's included
-// when the event made it.
+// bytes is the memory an event takes (its slot of the ring, and what it
+// alone points to); tenants and message ids are shared with others.
 func (e *tailEvent) bytes() int {
-	n := 160 + len(e.tenant) + len(e.msgID) + len(e.detail)
+	n := 112 + len(e.detail)
 	if a := e.audit; a != nil {
 		n += 160 + len(a.User) + len(a.Role) + len(a.Tenant) + len(a.Source) + len(a.Action) + len(a.Target) + len(a.Outcome)
 	}
 	if e.in != nil {
-		n += 160 + len(e.in.ID) + len(e.in.Carrier) + len(e.in.CarrierRef) + len(e.in.From) +
+		n += 176 + len(e.in.ID) + len(e.in.Carrier) + len(e.in.CarrierRef) + len(e.in.From) +
 			len(e.in.To) + len(e.in.Text) + len(e.in.Keyword)
 	}
 	return n
 }
 
-func (m *tailMsg) bytes() int {
-	n := 200 + len(m.clientRef) + len(m.em.From) + len(m.em.To)
-	for k, v := range m.em.Meta {
-		n += 32 + len(k) + len(v)
+// bytes is the memory a message takes: its entries in msgs, its
+// EventMessage (a submit makes another, and the carrier ids with it) and
+// metadata map. Measured with the heap profile of a full tail.
+func (m *tailMsg) bytes(id string) int {
+	n := 300 + len(id) + len(m.clientRef) + len(m.em.From) + len(m.em.To)
+	if len(m.em.Meta) > 0 {
+		n += 350
+		for k, v := range m.em.Meta {
+			n += 16 + len(k) + len(v)
+		}
 	}
 	return n
 }
@@ -188,12 +204,15 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		}
 		e.size = e.bytes()
 		if r.msg != nil {
-			e.size += r.msg.bytes()
+			e.size += r.msg.bytes(r.msgID)
 		} else if r.msgID != "" {
 			e.msg = t.msgs[r.msgID]
 		}
 		if e.msg != nil {
 			e.msg.refs++
+		}
+		if t.n == len(t.ring) && len(t.ring) < t.cap {
+			t.grow()
 		}
 		for t.n == len(t.ring) || (t.n > 0 && t.bytes+e.size > t.maxBytes) {
 			t.drop()
@@ -202,6 +221,15 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		t.n++
 		t.bytes += e.size
 	}
+}
+
+// grow doubles the ring.
+func (t *eventTail) grow() {
+	ring := make([]tailEvent, 2*len(t.ring))
+	for i := range t.n {
+		ring[i] = t.ring[(t.head+i)&(len(t.ring)-1)]
+	}
+	t.ring, t.head = ring, 0
 }
 
 // drop removes the oldest event.

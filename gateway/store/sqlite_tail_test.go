@@ -341,7 +341,7 @@ func TestEventTailBounds(t *testing.T) {
 
 	// Bytes: a long inbound text pushes older events out, and message a
 	// goes with its last event.
-	tl.maxBytes = 4 * tailEventBytes
+	tl.maxBytes = 1200
 	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 500)}}
 	tl.commit(16, []eventRow{big}, 1, nil)
 	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{15, 16}) || tl.bytes > tl.maxBytes {
@@ -373,5 +373,36 @@ func TestEventTailBounds(t *testing.T) {
 	tl.dropThrough(25)
 	if tl.n != 0 || tl.start != 26 {
 		t.Fatalf("after dropping through 25: %d events from %d", tl.n, tl.start)
+	}
+}
+
+// TestEventTailGrows checks that the ring, small at first, doubles in
+// order when its oldest event is not at its start.
+func TestEventTailGrows(t *testing.T) {
+	tl := newEventTail(2*minTailRing, 1)
+	if len(tl.ring) != minTailRing {
+		t.Fatalf("ring of %d, want %d at first", len(tl.ring), minTailRing)
+	}
+	rows := func(n int) []eventRow {
+		out := make([]eventRow, n)
+		for i := range out {
+			out[i] = eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: fmt.Sprint(i), status: gateway.StatusSubmitted}
+		}
+		return out
+	}
+	tl.commit(1, rows(1000), 1, nil)
+	tl.dropThrough(500)
+	tl.commit(1001, rows(1000), 1, nil)
+	if len(tl.ring) != 2*minTailRing {
+		t.Fatalf("ring of %d, want %d", len(tl.ring), 2*minTailRing)
+	}
+	evs, _, ok := tl.read("", 0+501, 5000, false)
+	if !ok || len(evs) != 1500 {
+		t.Fatalf("read from 501: %d events, %v; want 1500", len(evs), ok)
+	}
+	for i, e := range evs {
+		if e.Seq != int64(501+i) || e.MessageID != fmt.Sprint((500+i)%1000) {
+			t.Fatalf("event %d: seq %d message %s", i, e.Seq, e.MessageID)
+		}
 	}
 }
