@@ -124,7 +124,7 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 	}
 	st, lastErr := acceptStatus(m)
 	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-		status: st, detail: lastErr, msg: newTailMsg(m)})
+		status: st, detail: lastErr, msg: newTailMsg(id, m)})
 	w.dirty = true
 	return gateway.AcceptResult{ID: id}, nil
 }
@@ -178,7 +178,7 @@ func (w *wtx) acceptGroup(ops []*op) error {
 			partArgs = w.partArgs(partArgs, id, m)
 			st, lastErr := acceptStatus(m)
 			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-				status: st, detail: lastErr, msg: newTailMsg(m)})
+				status: st, detail: lastErr, msg: newTailMsg(id, m)})
 		}
 	}
 	if err := w.insertRows(insertMessagesGroupHead, messageRow, msgArgs); err != nil {

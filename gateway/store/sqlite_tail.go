@@ -25,25 +25,31 @@ import (
 // until the next batch says where the log stands.
 //
 // A status event's message (its client ref, and what EventMessage holds)
-// comes from tailMsg, made when the message was accepted and kept as long
-// as one of its events is in the tail; the writer updates its carrier
-// after a commit that recorded submits, so it reads as SQLite would at
-// that moment. An event whose message the tail does not know (accepted
-// before the store opened, or whose events had all left the tail) is
+// comes from tailMsg, made when the message was accepted and kept while
+// the message is in flight (until its final status, within a bound of its
+// own: receipts come seconds after the accept, long after its event left
+// a busy tail) and while one of its events is in the tail; the writer
+// updates its carrier after a commit that recorded submits, so it reads as
+// SQLite would at that moment. An event whose message the tail does not
+// know (accepted before the store opened, or pushed out by the bound) is
 // completed with one batched read.
 type eventTail struct {
 	mu       sync.RWMutex
-	valid    bool  // start is known; false after a failed COMMIT
-	start    int64 // the first seq the tail answers for
+	valid    bool        // start is known; false after a failed COMMIT
+	start    int64       // the first seq the tail answers for
 	ring     []tailEvent // grows by doubling up to cap
 	cap      int
 	head, n  int // ring[head] has seq start; n events in all
-	bytes    int // their approximate size
-	maxBytes int
+	bytes    int // their size
+	maxBytes int // bounds bytes and msgBytes together
 
-	// msgs finds the messages of events in the tail by id. Only the writer
-	// uses it (under mu, as it changes the ring at the same time).
-	msgs map[string]*tailMsg
+	// msgs finds the messages in flight and those of events in the tail
+	// by id; live holds the ones in flight, oldest first (some may have
+	// finished since). Only the writer uses them (under mu, as it changes
+	// the ring at the same time).
+	msgs     map[string]*tailMsg
+	live     []*tailMsg
+	msgBytes int
 }
 
 // tailEvent is one event of the tail, as flushEvents appended it.
@@ -63,12 +69,15 @@ type tailEvent struct {
 // tailMsg is what events read of a message. em is replaced, never
 // changed, so readers may hand it out as it is.
 type tailMsg struct {
+	id        string
 	clientRef string
 	em        *gateway.EventMessage
 	// carrier and partCarrier are messages.carrier and part 0's carrier,
 	// from which em.Carrier is derived (see eventMessageCols.message).
 	carrier, partCarrier string
-	refs                 int // events of the tail that point here
+	refs                 int  // events of the tail that point here
+	live                 bool // in flight: kept without events
+	size                 int
 }
 
 // DefaultEventTail is how many of the newest events the SQLite store keeps
@@ -76,11 +85,15 @@ type tailMsg struct {
 // bounds them too.
 const DefaultEventTail = 1 << 16
 
-// maxTailBytes bounds the tail's memory (as bytes counts it, a little
-// above the heap it holds): ~19,000 events of Kannel messages with their
-// dlr-urls (3 a message), ~35,000 of messages without metadata. The
+// maxTailBytes bounds the tail's memory, events and messages (as bytes
+// counts them, about the heap they hold): the events take at most a
+// third, ~37,000 of them, and the messages the rest, ~9,000 Kannel
+// sendsms with their dlr-urls or ~20,000 without metadata. The
 // 1,000,000-message backlog's RSS leaves little more room under 256 MiB.
-const maxTailBytes = 8 << 20
+const maxTailBytes = 12 << 20
+
+// tailSlot is the memory of one slot of the ring.
+const tailSlot = 120
 
 // tailEventBytes is what the byte bound allows an event of a short tail
 // (tests), so that it too bounds by bytes.
@@ -91,17 +104,18 @@ const tailEventBytes = 1 << 10
 const minTailRing = 1 << 10
 
 func newEventTail(events int, next int64) *eventTail {
+	maxBytes := min(maxTailBytes, events*tailEventBytes)
 	size := 1
-	for size < events {
+	for size < events && 2*size*tailSlot <= maxBytes/3 {
 		size *= 2
 	}
 	return &eventTail{valid: true, start: next, ring: make([]tailEvent, min(size, minTailRing)), cap: size,
-		maxBytes: min(maxTailBytes, events*tailEventBytes), msgs: make(map[string]*tailMsg)}
+		maxBytes: maxBytes, msgs: make(map[string]*tailMsg)}
 }
 
-// newTailMsg is a message as accept stores it: no carrier yet.
-func newTailMsg(m *gateway.Message) *tailMsg {
-	return &tailMsg{clientRef: m.ClientRef, em: &gateway.EventMessage{
+// newTailMsg is message id as accept stores m: no carrier yet.
+func newTailMsg(id string, m *gateway.Message) *tailMsg {
+	return &tailMsg{id: id, clientRef: m.ClientRef, em: &gateway.EventMessage{
 		From: m.From, To: m.To, Encoding: m.Encoding, Meta: storedMeta(m.Meta)}}
 }
 
@@ -126,7 +140,7 @@ func storedMeta(meta map[string]string) map[string]string {
 // bytes is the memory an event takes (its slot of the ring, and what it
 // alone points to); tenants and message ids are shared with others.
 func (e *tailEvent) bytes() int {
-	n := 112 + len(e.detail)
+	n := tailSlot + len(e.detail)
 	if a := e.audit; a != nil {
 		n += 160 + len(a.User) + len(a.Role) + len(a.Tenant) + len(a.Source) + len(a.Action) + len(a.Target) + len(a.Outcome)
 	}
@@ -140,8 +154,8 @@ func (e *tailEvent) bytes() int {
 // bytes is the memory a message takes: its entries in msgs, its
 // EventMessage (a submit makes another, and the carrier ids with it) and
 // metadata map. Measured with the heap profile of a full tail.
-func (m *tailMsg) bytes(id string) int {
-	n := 300 + len(id) + len(m.clientRef) + len(m.em.From) + len(m.em.To)
+func (m *tailMsg) bytes() int {
+	n := 400 + len(m.id) + len(m.clientRef) + len(m.em.From) + len(m.em.To)
 	if len(m.em.Meta) > 0 {
 		n += 350
 		for k, v := range m.em.Meta {
@@ -171,8 +185,11 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		t.valid, t.start = true, first
 	}
 	for _, r := range rows {
-		if r.msg != nil {
-			t.msgs[r.msgID] = r.msg
+		if m := r.msg; m != nil {
+			m.live, m.size = true, m.bytes()
+			t.msgs[m.id] = m
+			t.live = append(t.live, m)
+			t.msgBytes += m.size
 		}
 	}
 	for _, c := range sets {
@@ -203,24 +220,68 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 			e.detail = "" // as readAuditEvent leaves it
 		}
 		e.size = e.bytes()
-		if r.msg != nil {
-			e.size += r.msg.bytes(r.msgID)
-		} else if r.msgID != "" {
+		if e.msg == nil && r.msgID != "" {
 			e.msg = t.msgs[r.msgID]
 		}
-		if e.msg != nil {
-			e.msg.refs++
+		if m := e.msg; m != nil {
+			m.refs++
+			if r.status.Final() {
+				m.live = false
+			}
 		}
 		if t.n == len(t.ring) && len(t.ring) < t.cap {
 			t.grow()
 		}
-		for t.n == len(t.ring) || (t.n > 0 && t.bytes+e.size > t.maxBytes) {
+		if t.n == len(t.ring) {
 			t.drop()
 		}
 		t.ring[(t.head+t.n)&(len(t.ring)-1)] = e
 		t.n++
 		t.bytes += e.size
 	}
+	t.trimLive()
+}
+
+// trimLive keeps the tail within maxBytes: it drops the oldest events
+// while they hold over a third of it, else forgets the oldest messages in
+// flight (whose later events are then completed from SQLite): messages in
+// flight are worth more to followers than old events. It also takes the
+// messages that finished off the front of live, and keeps live within 4
+// entries a message the bytes allow, whatever message is stuck at its
+// front.
+func (t *eventTail) trimLive() {
+	for len(t.live) > 0 && (!t.live[0].live || len(t.live) > 4*(t.maxBytes/400)) {
+		t.popLive()
+	}
+	for t.bytes+t.msgBytes > t.maxBytes {
+		switch {
+		case t.n > 0 && (t.bytes > t.maxBytes/3 || len(t.live) == 0):
+			t.drop()
+		case len(t.live) > 0:
+			t.popLive()
+		default:
+			return
+		}
+	}
+}
+
+// popLive takes the oldest message off live: it is no longer in flight
+// for the tail, and goes once no event points to it.
+func (t *eventTail) popLive() {
+	m := t.live[0]
+	t.live[0] = nil
+	t.live = t.live[1:]
+	m.live = false
+	t.forget(m)
+}
+
+// forget deletes m from msgs once it is neither in flight nor pointed to.
+func (t *eventTail) forget(m *tailMsg) {
+	if m.live || m.refs > 0 || t.msgs[m.id] != m {
+		return
+	}
+	delete(t.msgs, m.id)
+	t.msgBytes -= m.size
 }
 
 // grow doubles the ring.
@@ -236,9 +297,8 @@ func (t *eventTail) grow() {
 func (t *eventTail) drop() {
 	e := &t.ring[t.head]
 	if m := e.msg; m != nil {
-		if m.refs--; m.refs == 0 && t.msgs[e.msgID] == m {
-			delete(t.msgs, e.msgID)
-		}
+		m.refs--
+		t.forget(m)
 	}
 	t.bytes -= e.size
 	*e = tailEvent{}
@@ -253,6 +313,8 @@ func (t *eventTail) clear() {
 		t.drop()
 	}
 	clear(t.msgs)
+	clear(t.live)
+	t.live, t.msgBytes = t.live[:0], 0
 }
 
 // dropThrough removes the events at or below seq, which the current batch

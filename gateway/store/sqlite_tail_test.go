@@ -297,11 +297,15 @@ func testSleepPastClock(t time.Time) {
 }
 
 // TestEventTailBounds checks the ring on its own: eviction by count and by
-// bytes, messages forgotten with their last event, a failed COMMIT, a
-// batch that does not follow the last.
+// bytes, messages kept while in flight or pointed to, and forgotten past
+// their bound, a failed COMMIT, a batch that does not follow the last.
 func TestEventTailBounds(t *testing.T) {
-	status := func(msg string, m *tailMsg) eventRow {
-		return eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: msg, status: gateway.StatusAccepted, msg: m}
+	row := func(msg string, st gateway.Status, accepted bool) eventRow {
+		r := eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: msg, status: st}
+		if accepted {
+			r.msg = newTailMsg(msg, oneMsg("t1"))
+		}
+		return r
 	}
 	seqs := func(tl *eventTail, from int64) []int64 {
 		evs, _, ok := tl.read("", from, 100, true)
@@ -316,57 +320,64 @@ func TestEventTailBounds(t *testing.T) {
 	}
 	tl := newEventTail(4, 10)
 	tl.maxBytes = 1 << 20 // the count first
-	a := newTailMsg(oneMsg("t1"))
-	tl.commit(10, []eventRow{status("a", a), status("b", newTailMsg(oneMsg("t1"))), status("a", nil)}, 1, nil)
+	tl.commit(10, []eventRow{row("a", gateway.StatusAccepted, true), row("b", gateway.StatusAccepted, true),
+		row("a", gateway.StatusDelivered, false)}, 1, nil)
 	if got := seqs(tl, 10); !reflect.DeepEqual(got, []int64{10, 11, 12}) {
 		t.Fatalf("seqs = %v", got)
 	}
-	if a.refs != 2 {
-		t.Fatalf("message a referenced by %d events, want 2", a.refs)
+	if a := tl.msgs["a"]; a == nil || a.refs != 2 || a.live {
+		t.Fatalf("message a: %+v; want 2 events, finished", a)
 	}
-	tl.commit(13, []eventRow{status("c", newTailMsg(oneMsg("t1"))), status("d", newTailMsg(oneMsg("t1")))}, 1, nil)
+	tl.commit(13, []eventRow{row("c", gateway.StatusAccepted, true), row("d", gateway.StatusAccepted, true)}, 1, nil)
 	if got := seqs(tl, 11); !reflect.DeepEqual(got, []int64{11, 12, 13, 14}) {
 		t.Fatalf("after eviction seqs = %v, want 11..14", got)
 	}
 	if _, _, ok := tl.read("", 10, 1, false); ok {
 		t.Fatal("the tail answers for an evicted seq")
 	}
-	tl.commit(15, []eventRow{status("e", nil)}, 1, nil)
-	if _, ok := tl.msgs["b"]; ok {
-		t.Fatal("message b kept after its last event left")
+	tl.commit(15, []eventRow{row("e", gateway.StatusSubmitted, false), row("b", gateway.StatusSubmitted, false)}, 1, nil)
+	if _, ok := tl.msgs["a"]; ok {
+		t.Fatal("message a kept after it finished and its last event left")
 	}
-	if tl.msgs["a"] != a || a.refs != 1 {
-		t.Fatalf("message a: %p, %d events; want kept, by its second event", tl.msgs["a"], a.refs)
+	if b := tl.msgs["b"]; b == nil || b.refs != 1 || !b.live {
+		t.Fatalf("message b: %+v; want kept in flight, with its new event", b)
+	}
+	evs, miss, _ := tl.read("", 15, 2, false)
+	if len(evs) != 2 || !reflect.DeepEqual(miss, []int{0}) {
+		t.Fatalf("read %s, miss %v; want e's message to read from SQLite", dumpEvents(evs), miss)
 	}
 
-	// Bytes: a long inbound text pushes older events out, and message a
-	// goes with its last event.
-	tl.maxBytes = 1200
-	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 500)}}
-	tl.commit(16, []eventRow{big}, 1, nil)
-	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{15, 16}) || tl.bytes > tl.maxBytes {
-		t.Fatalf("seqs = %v (%d bytes of %d), want 15 and 16", got, tl.bytes, tl.maxBytes)
+	// Bytes: a long inbound text pushes older events out until they hold
+	// a third of the bound, then the oldest messages in flight go (b
+	// stays while its event does).
+	tl.maxBytes = 1800
+	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 200)}}
+	tl.commit(17, []eventRow{big}, 1, nil)
+	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{16, 17}) || tl.bytes+tl.msgBytes > tl.maxBytes {
+		t.Fatalf("seqs = %v (%d+%d bytes of %d), want 16 and 17", got, tl.bytes, tl.msgBytes, tl.maxBytes)
 	}
-	if len(tl.msgs) != 0 {
-		t.Fatalf("messages kept without events: %v", tl.msgs)
+	_, hasB := tl.msgs["b"]
+	_, hasC := tl.msgs["c"]
+	if !hasB || hasC || len(tl.msgs) != 2 || len(tl.live) != 1 || tl.live[0].id != "d" {
+		t.Fatalf("messages %v, %d in flight; want b kept for its event, c forgotten, d in flight", tl.msgs, len(tl.live))
 	}
 
 	tl.fail()
 	if _, _, ok := tl.read("", 17, 1, false); ok {
 		t.Fatal("the tail answers after a failed commit")
 	}
-	tl.commit(17, nil, 1, nil)
-	if _, _, ok := tl.read("", 17, 1, false); ok {
+	tl.commit(18, nil, 1, nil)
+	if _, _, ok := tl.read("", 18, 1, false); ok {
 		t.Fatal("the tail answers after a failed commit and one without events")
 	}
-	tl.commit(20, []eventRow{status("f", nil)}, 1, nil)
+	tl.commit(20, []eventRow{row("f", gateway.StatusSubmitted, false)}, 1, nil)
 	if got := seqs(tl, 20); !reflect.DeepEqual(got, []int64{20}) {
 		t.Fatalf("seqs = %v, want 20", got)
 	}
 	if _, _, ok := tl.read("", 19, 1, false); ok {
 		t.Fatal("the tail answers for a seq before the batch that made it valid again")
 	}
-	tl.commit(22, []eventRow{status("g", nil)}, 1, nil) // 21 never seen: start again
+	tl.commit(22, []eventRow{row("g", gateway.StatusSubmitted, false)}, 1, nil) // 21 never seen: start again
 	if got, _, ok := tl.read("", 20, 5, false); ok {
 		t.Fatalf("the tail answers across a hole: %v", got)
 	}
