@@ -350,7 +350,7 @@ func TestEventTailBounds(t *testing.T) {
 	// Bytes: a long inbound text pushes older events out until they hold
 	// a third of the bound, then the oldest messages in flight go (b
 	// stays while its event does).
-	tl.maxBytes = 1800
+	tl.maxBytes = 1850
 	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 200)}}
 	tl.commit(17, []eventRow{big}, 1, nil)
 	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{16, 17}) || tl.bytes+tl.msgBytes > tl.maxBytes {
