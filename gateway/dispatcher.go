@@ -178,7 +178,7 @@ func (d *dispatcher) recordReceipts(ctx context.Context, rs []Receipt) error {
 		if st == "" {
 			st = "intermediate"
 		}
-		d.metrics.receipts.WithLabelValues(r.Carrier, st).Inc()
+		d.metrics.receiptsBy.with([2]string{r.Carrier, st}).Inc()
 	}
 	d.metrics.receiptsUnmatched.Add(float64(len(rs) - matched))
 	d.feed.notify()
@@ -487,8 +487,8 @@ func (d *dispatcher) submit(ctx, rctx context.Context, m *Message, c Candidate, 
 			if r.Err == nil {
 				recs = append(recs, SubmitRecord{MessageID: m.ID, Index: r.Index, Carrier: c.Carrier,
 					CarrierID: r.CarrierID, Cost: c.Cost, Currency: c.Currency, At: d.now()})
-				d.metrics.submitted.WithLabelValues(c.Carrier).Inc()
-				d.metrics.cost.WithLabelValues(m.Tenant, c.Carrier, c.Currency).Add(c.Cost)
+				d.metrics.submittedBy.with(c.Carrier).Inc()
+				d.metrics.costBy.with(costLabels{m.Tenant, c.Carrier, c.Currency}).Add(c.Cost)
 				continue
 			}
 			res.left = append(res.left, r.Index)

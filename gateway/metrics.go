@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"errors"
+	"maps"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +30,52 @@ type metrics struct {
 	acceptSeconds     prometheus.Histogram
 	submitLatency     prometheus.Histogram
 	backlog           prometheus.Gauge
+
+	// The counters the dispatcher adds to for every part and receipt,
+	// looked up by their labels without the vector's per-call hashing.
+	submittedBy *counterCache[string]
+	costBy      *counterCache[costLabels]
+	receiptsBy  *counterCache[[2]string]
+}
+
+// costLabels are smsgw_gateway_cost_total's labels.
+type costLabels struct{ tenant, carrier, currency string }
+
+// counterCache keeps a vector's counters by their label values.
+// WithLabelValues hashes and checks every label on each call (~290 ns for
+// three labels on the 2-core box, against ~130 ns from here), and the
+// dispatcher counts every part and every receipt. Label values are few
+// (tenants, carriers, currencies, statuses), so the map is small; it is
+// copied on the rare write, so a read takes no lock.
+type counterCache[K comparable] struct {
+	vec    *prometheus.CounterVec
+	labels func(K) []string
+	mu     sync.Mutex // one writer at a time
+	m      atomic.Pointer[map[K]prometheus.Counter]
+}
+
+func newCounterCache[K comparable](vec *prometheus.CounterVec, labels func(K) []string) *counterCache[K] {
+	c := &counterCache[K]{vec: vec, labels: labels}
+	c.m.Store(&map[K]prometheus.Counter{})
+	return c
+}
+
+// with is vec.WithLabelValues(labels(k)...), remembered.
+func (c *counterCache[K]) with(k K) prometheus.Counter {
+	if ctr, ok := (*c.m.Load())[k]; ok {
+		return ctr
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := *c.m.Load()
+	if ctr, ok := old[k]; ok {
+		return ctr
+	}
+	next := maps.Clone(old)
+	ctr := c.vec.WithLabelValues(c.labels(k)...)
+	next[k] = ctr
+	c.m.Store(&next)
+	return ctr
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -95,6 +144,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "smsgw_gateway_queue_depth", Help: "Messages accepted and not yet taken by a carrier (scheduled ones included), sampled every 5 s.",
 		}),
 	}
+	m.submittedBy = newCounterCache(m.submitted, func(carrier string) []string { return []string{carrier} })
+	m.costBy = newCounterCache(m.cost, func(l costLabels) []string { return []string{l.tenant, l.carrier, l.currency} })
+	m.receiptsBy = newCounterCache(m.receipts, func(l [2]string) []string { return l[:] })
 	if reg == nil {
 		return m, nil
 	}

@@ -322,25 +322,30 @@ func (p *Pool) Submit(ctx context.Context, m *gateway.Message, parts []int) []ga
 		}
 		return results
 	}
-	one := func(i, idx int) {
-		r := results[i]
-		if r.Err == nil {
-			r = gateway.PartResult{Index: idx}
-			r.CarrierID, r.Err = p.submitPart(ctx, m, &segs, idx, ref)
-		}
-		p.m.countSubmit(r.Err)
-		results[i] = r
-	}
 	if len(parts) == 1 {
-		one(0, parts[0])
+		// Most messages: no goroutine, no closure, segs stays on the stack.
+		p.submitOne(ctx, m, &segs, ref, results, 0, parts[0])
 		return results
 	}
+	shared, sharedRef := segs, ref // the goroutines' copies: segs and ref stay on the stack
 	var wg sync.WaitGroup
 	for i, idx := range parts {
-		wg.Go(func() { one(i, idx) })
+		wg.Go(func() { p.submitOne(ctx, m, &shared, sharedRef, results, i, idx) })
 	}
 	wg.Wait()
 	return results
+}
+
+// submitOne sends part idx, the i-th asked, unless results[i] already
+// holds why it cannot go, and counts the outcome.
+func (p *Pool) submitOne(ctx context.Context, m *gateway.Message, segs *smstext.Segments, ref uint16, results []gateway.PartResult, i, idx int) {
+	r := results[i]
+	if r.Err == nil {
+		r = gateway.PartResult{Index: idx}
+		r.CarrierID, r.Err = p.submitPart(ctx, m, segs, idx, ref)
+	}
+	p.m.countSubmit(r.Err)
+	results[i] = r
 }
 
 // throttleRetries is how often a part answered ESME_RTHROTTLED or
