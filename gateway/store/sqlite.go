@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
@@ -31,7 +32,8 @@ const (
 		"&_pragma=foreign_keys(1)" +
 		"&_pragma=cache_size(-32768)" +
 		"&_pragma=journal_size_limit(67108864)" +
-		"&_pragma=temp_store(MEMORY)"
+		"&_pragma=temp_store(MEMORY)" +
+		"&_pragma=wal_autocheckpoint(0)" // see checkpointer
 	sqliteReaderParams = "_pragma=busy_timeout(10000)" +
 		"&_pragma=query_only(1)" +
 		"&_pragma=cache_size(-8192)"
@@ -51,6 +53,15 @@ type sqliteStore struct {
 	rdb   *sql.DB
 	reads readStmts // prepared on rdb
 	tail  *eventTail
+
+	// cdb holds the checkpointer's connection; stopCheckpoints ends it and
+	// checkpointDone is closed once it has. checkpoints counts its rounds,
+	// walBehind is the WAL pages its last round left uncopied.
+	cdb             *sql.DB
+	stopCheckpoints context.CancelFunc
+	checkpointDone  chan struct{}
+	checkpoints     atomic.Uint64
+	walBehind       atomic.Int64
 
 	// mu guards closed and the send side of ops: senders hold it shared while
 	// they enqueue, Close holds it exclusively to close ops. Reads hold it
@@ -238,6 +249,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 	if err := s.reads.prepare(ctx, s.rdb); err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	if err := s.startCheckpointer(ctx, path); err != nil {
+		return nil, err
+	}
 
 	opts.Logger.Info("store opened", "driver", DriverSQLite, "path", path,
 		"schema_version", version, "leases_cleared", cleared)
@@ -248,6 +262,13 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 // release closes whatever openSQLite or Close has to give back.
 func (s *sqliteStore) release() error {
 	var errs []error
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		<-s.checkpointDone
+	}
+	if s.cdb != nil {
+		errs = append(errs, s.cdb.Close())
+	}
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
