@@ -30,7 +30,17 @@ type Config struct {
 	// may take it over (a node that died mid-send); default 60s. It must
 	// exceed the longest submission: a window wait plus a response timeout.
 	Lease time.Duration `yaml:"lease"`
+	// Journal (SQLite only, on unless set to false) makes Accept durable
+	// by appending the messages to a journal beside the database
+	// (<path>.journal/) with one fsync, and inserts them into the database
+	// afterwards, off the caller's path: accepting does not wait for the
+	// writer's batch in progress, or for a database grown large. Off,
+	// Accept commits to the database itself, as other writes do.
+	Journal *bool `yaml:"journal"`
 }
+
+// journal says whether the SQLite store accepts through its journal.
+func (c Config) journal() bool { return c.Journal == nil || *c.Journal }
 
 // driver returns the effective driver, applying the documented default.
 func (c Config) driver() string {
@@ -64,6 +74,9 @@ func (c Config) Validate() []error {
 	case DriverPostgres:
 		if strings.TrimSpace(c.DSN) == "" {
 			errs = append(errs, errors.New("dsn: required for driver postgres"))
+		}
+		if c.Journal != nil {
+			errs = append(errs, errors.New("journal: only used by driver sqlite (PostgreSQL commits each accept itself)"))
 		}
 		if c.Path != "" {
 			errs = append(errs, errors.New("path: only used by driver sqlite"))

@@ -22,6 +22,9 @@ func TestConfigValidate(t *testing.T) {
 		{"sqlite with dsn", Config{Path: "a.db", DSN: "postgres://x"}, []string{"dsn: only used by driver postgres"}},
 		{"postgres without dsn, with path", Config{Driver: "postgres", Path: "a.db"},
 			[]string{"dsn: required for driver postgres", "path: only used by driver sqlite"}},
+		{"sqlite without the journal", Config{Path: "a.db", Journal: new(false)}, nil},
+		{"postgres with a journal setting", Config{Driver: "postgres", DSN: "postgres://x", Journal: new(true)},
+			[]string{"journal: only used by driver sqlite (PostgreSQL commits each accept itself)"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

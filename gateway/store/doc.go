@@ -55,8 +55,10 @@
 //
 // Durability: a method that changes state returns only after the transaction
 // holding its change has committed with synchronous=FULL in WAL mode, that
-// is, after the write-ahead log was fsync'd. An id returned by Accept is on
-// disk; an event is durable in the same commit as the change it reports.
+// is, after the write-ahead log was fsync'd; Accept, with the journal,
+// after the journal was. An id returned by Accept is on disk; an event is
+// durable in the same commit as the change it reports (an accepted
+// message's event, with the journal, in the record it is restored from).
 //
 // One writer: every change (Accept, Claim, RecordSubmits, RecordAttempts,
 // Reschedule, Finish, RecordReceipts, RecordInbound, Cancel, AckEvents,
@@ -94,6 +96,33 @@
 // failed commit fails every caller of that batch, and nothing of it is
 // acknowledged. Once queued, a call waits for its batch; a context that ends
 // before the writer reaches the operation cancels it without effect.
+//
+// The accept journal (on unless Config.Journal is false): Accept does not
+// queue to the writer. One acceptor goroutine takes the waiting Accept
+// calls, decides their duplicates (client refs still in the journal first,
+// then the database: a group leaves the journal's refs only after its
+// insert committed, so one of the two always has it), appends the new
+// messages as one record to <path>.journal/ with one fsync, queues their
+// insert to the writer and only then answers, so an id returned is on disk
+// and the insert is queued before any later operation of the caller (a
+// Claim or Cancel after the Accept finds the messages inserted). The
+// writer inserts a copy of the messages with the acceptor's time as
+// created_at; the ACCEPTED events get the insert's time and sequence
+// numbers. Reads that must see every accepted message (Get,
+// GetByClientRef, List, Events, EventsWithMessages, LastSeq, Backlog) wait
+// until every group journaled before them is inserted; others (OptedOut,
+// GetInbound, cursors) do not. A failed insert is retried every second,
+// never dropped; at most journalMaxPending messages wait for the writer,
+// then the acceptor waits. A segment file is deleted once every record in
+// it is inserted and the journal has moved to the next; on open, before
+// anything else, every record is inserted unless its message id exists
+// (replay), and the journal starts afresh. Records are CRC-32C framed: a
+// torn record at the end of the last segment (an append a crash cut, never
+// acknowledged) is dropped, damage elsewhere fails the open.
+//
+// Checkpoints: the writer's connection never copies the WAL back into the
+// database file (wal_autocheckpoint 0); a connection of its own does, with
+// a PASSIVE checkpoint once a second, beside the writer.
 //
 // Reads: Get, GetByClientRef, GetInbound, Events, List, Cursor, OptedOut
 // and Backlog run on a separate read-only connection pool. WAL lets them

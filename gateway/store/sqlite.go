@@ -71,6 +71,9 @@ type sqliteStore struct {
 	ops    chan *op
 	done   chan struct{} // closed when loop has returned
 
+	// aj is the accept journal, nil when Config.Journal turns it off.
+	aj *acceptJournal
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -173,7 +176,7 @@ type op struct {
 	grouped bool // run by its kind's group in the current attempt
 }
 
-func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore, err error) {
+func openSQLite(ctx context.Context, path string, journal bool, opts Options) (_ *sqliteStore, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -189,8 +192,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 		ops:   make(chan *op, 4*opts.MaxBatch),
 		done:  make(chan struct{}),
 	}
+	started := false // the writer runs: Close, not release, undoes the open
 	defer func() {
-		if err != nil {
+		if err != nil && !started {
 			s.release()
 		}
 	}()
@@ -254,8 +258,15 @@ func openSQLite(ctx context.Context, path string, opts Options) (_ *sqliteStore,
 	}
 
 	opts.Logger.Info("store opened", "driver", DriverSQLite, "path", path,
-		"schema_version", version, "leases_cleared", cleared)
+		"schema_version", version, "leases_cleared", cleared, "accept_journal", journal)
 	go s.loop()
+	started = true
+	if journal {
+		if err := s.startJournal(ctx, path+".journal"); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -347,12 +358,19 @@ func applyMigration(ctx context.Context, conn *sql.Conn, version int, body strin
 // queued, and closes the database. Later calls return the first call's result.
 func (s *sqliteStore) Close() error {
 	s.closeOnce.Do(func() {
+		if s.aj != nil {
+			s.aj.stop()
+		}
 		s.mu.Lock()
 		s.closed = true
 		close(s.ops)
 		s.mu.Unlock()
 		<-s.done
-		s.closeErr = s.release()
+		var jerr error
+		if s.aj != nil {
+			jerr = s.aj.j.Close()
+		}
+		s.closeErr = errors.Join(s.release(), jerr)
 	})
 	return s.closeErr
 }
@@ -365,23 +383,29 @@ func (s *sqliteStore) do(ctx context.Context, name string, run func(w *wtx) erro
 // submit queues o and waits for its answer. Once queued, o is always
 // answered: the writer skips it, without effect, if its context has ended.
 func (s *sqliteStore) submit(o *op) error {
+	if err := s.enqueue(o); err != nil {
+		return err
+	}
+	return <-o.done
+}
+
+// enqueue queues o for the writer, which answers on o.done.
+func (s *sqliteStore) enqueue(o *op) error {
 	if err := o.ctx.Err(); err != nil {
 		return fmt.Errorf("store: %s: %w", o.name, err)
 	}
 	o.done = make(chan error, 1)
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.closed {
-		s.mu.RUnlock()
 		return ErrClosed
 	}
 	select {
 	case s.ops <- o:
+		return nil
 	case <-o.ctx.Done():
-		s.mu.RUnlock()
 		return fmt.Errorf("store: %s: %w", o.name, o.ctx.Err())
 	}
-	s.mu.RUnlock()
-	return <-o.done
 }
 
 // loop is the writer goroutine: it group-commits whatever is queued until ops
@@ -988,6 +1012,9 @@ const partColumns = "idx, carrier, carrier_id, status, error, updated_at"
 // then the message's attempts in a second.
 // Accept guarantees every message has a part, so the inner join is safe.
 func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Message, error) {
+	if err := s.visible(ctx); err != nil {
+		return nil, err
+	}
 	var m *gateway.Message
 	err := s.read(func() error {
 		rows, err := s.reads.get.QueryContext(ctx, id)
@@ -1063,6 +1090,9 @@ func (s *sqliteStore) EventsWithMessages(ctx context.Context, tenant string, fro
 func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, limit, v int) ([]gateway.Event, error) {
 	if limit <= 0 {
 		return nil, nil
+	}
+	if err := s.visible(ctx); err != nil {
+		return nil, err
 	}
 	var evs []gateway.Event
 	err := s.read(func() error {

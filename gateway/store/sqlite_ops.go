@@ -31,6 +31,14 @@ func (s *sqliteStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]ga
 	if err != nil {
 		return nil, err
 	}
+	if s.aj != nil {
+		results, now, err := s.aj.accept(ctx, msgs, ids)
+		if err != nil {
+			return nil, err
+		}
+		acceptDone(msgs, results, now)
+		return results, nil
+	}
 	a := &acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs))}
 	err = s.submit(&op{ctx: ctx, name: "accept", accept: a, run: func(w *wtx) error {
 		a.now = w.now
@@ -57,6 +65,9 @@ type acceptArgs struct {
 	ids     []string
 	results []gateway.AcceptResult
 	now     time.Time
+	// journaled: the accept journal holds these messages and decided
+	// their duplicates; now is when it accepted them.
+	journaled bool
 }
 
 // The multi-row forms of the Accept inserts (see wtx.insertRows).
@@ -81,19 +92,19 @@ var (
 )
 
 // messageArgs appends the messageRow arguments of one new message.
-func (w *wtx) messageArgs(args []any, id string, m *gateway.Message) []any {
+func messageArgs(args []any, id string, m *gateway.Message, nowNs int64) []any {
 	notBefore := toNanos(m.NotBefore)
 	st, lastErr := acceptStatus(m)
 	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-		notBefore, toNanos(m.ExpiresAt), string(st), lastErr, w.nowNs, w.nowNs, len(m.Parts), max(notBefore, w.nowNs),
+		notBefore, toNanos(m.ExpiresAt), string(st), lastErr, nowNs, nowNs, len(m.Parts), max(notBefore, nowNs),
 		m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
 }
 
 // partArgs appends the partRow arguments of a new message's parts.
-func (w *wtx) partArgs(args []any, id string, m *gateway.Message) []any {
+func partArgs(args []any, id string, m *gateway.Message, nowNs int64) []any {
 	st, _ := acceptStatus(m)
 	for _, p := range m.Parts {
-		args = append(args, id, p.Index, string(st), w.nowNs)
+		args = append(args, id, p.Index, string(st), nowNs)
 	}
 	return args
 }
@@ -103,7 +114,7 @@ func (w *wtx) partArgs(args []any, id string, m *gateway.Message) []any {
 // into a lookup instead of an error.
 func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error) {
 	n, err := w.exec(w.s.rowsSQL(rowsQuery{head: insertMessagesHead, row: messageRow, tail: " ON CONFLICT DO NOTHING"}, 1),
-		w.messageArgs(nil, id, m)...)
+		messageArgs(nil, id, m, w.nowNs)...)
 	if err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s: %w", id, err)
 	}
@@ -119,7 +130,7 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 		}
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept: message id %s exists already", id)
 	}
-	if err := w.insertRows(insertPartsHead, partRow, w.partArgs(nil, id, m)); err != nil {
+	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, w.nowNs)); err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
 	st, lastErr := acceptStatus(m)
@@ -127,6 +138,21 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 		status: st, detail: lastErr, msg: newTailMsg(id, m)})
 	w.dirty = true
 	return gateway.AcceptResult{ID: id}, nil
+}
+
+// insertAccepted stores a journaled message, accepted at nowNs, with its
+// ACCEPTED (or given final) event. The journal decided duplicates, so a
+// conflict is an error.
+func (w *wtx) insertAccepted(id string, m *gateway.Message, nowNs int64) error {
+	if err := w.insertRows(insertMessagesHead, messageRow, messageArgs(nil, id, m, nowNs)); err != nil {
+		return fmt.Errorf("store: insert accepted %s: %w", id, err)
+	}
+	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, nowNs)); err != nil {
+		return fmt.Errorf("store: insert accepted %s parts: %w", id, err)
+	}
+	st, lastErr := acceptStatus(m)
+	w.event(m.Tenant, id, st, lastErr)
+	return nil
 }
 
 // clientRef returns the id stored for (tenant, ref), or sql.ErrNoRows.
@@ -149,16 +175,19 @@ func (w *wtx) acceptGroup(ops []*op) error {
 		return err
 	}
 	var (
-		inGroup  map[refKey]string
-		msgArgs  []any
-		partArgs []any
+		inGroup map[refKey]string
+		mrows   []any
+		prows   []any
 	)
 	for _, o := range ops {
 		a := o.accept
-		a.now = w.now
+		if !a.journaled {
+			a.now = w.now
+		}
+		nowNs := a.now.UnixNano()
 		for i, m := range a.msgs {
 			id := a.ids[i]
-			if m.ClientRef != "" {
+			if m.ClientRef != "" && !a.journaled {
 				k := refKey{m.Tenant, m.ClientRef}
 				if prev, ok := inGroup[k]; ok {
 					a.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
@@ -174,17 +203,17 @@ func (w *wtx) acceptGroup(ops []*op) error {
 				inGroup[k] = id
 			}
 			a.results[i] = gateway.AcceptResult{ID: id}
-			msgArgs = w.messageArgs(msgArgs, id, m)
-			partArgs = w.partArgs(partArgs, id, m)
+			mrows = messageArgs(mrows, id, m, nowNs)
+			prows = partArgs(prows, id, m, nowNs)
 			st, lastErr := acceptStatus(m)
 			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
 				status: st, detail: lastErr, msg: newTailMsg(id, m)})
 		}
 	}
-	if err := w.insertRows(insertMessagesGroupHead, messageRow, msgArgs); err != nil {
+	if err := w.insertRows(insertMessagesGroupHead, messageRow, mrows); err != nil {
 		return err
 	}
-	return w.insertRows(insertPartsHead, partRow, partArgs)
+	return w.insertRows(insertPartsHead, partRow, prows)
 }
 
 // refKey is an idempotency key: (tenant, client ref).
@@ -207,6 +236,9 @@ func (w *wtx) clientRefs(ops []*op) (map[refKey]string, error) {
 		seen map[refKey]bool
 	)
 	for _, o := range ops {
+		if o.accept.journaled {
+			continue // the journal decided these
+		}
 		for _, m := range o.accept.msgs {
 			if m.ClientRef == "" {
 				continue
@@ -665,6 +697,9 @@ func (s *sqliteStore) List(ctx context.Context, tenant string, f gateway.ListFil
 	if err != nil {
 		return nil, err
 	}
+	if err := s.visible(ctx); err != nil {
+		return nil, err
+	}
 	var out []*gateway.Message
 	err = s.read(func() error {
 		rows, err := s.rdb.QueryContext(ctx, query, args...)
@@ -751,6 +786,9 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 // LastSeq implements gateway.EventLog from AUTOINCREMENT's own record,
 // which outlives pruned rows.
 func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
+	if err := s.visible(ctx); err != nil {
+		return 0, err
+	}
 	var seq int64
 	err := s.read(func() error {
 		return s.rdb.QueryRowContext(ctx, sqlLastSeq).Scan(&seq)

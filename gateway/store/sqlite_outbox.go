@@ -19,6 +19,9 @@ func (s *sqliteStore) GetByClientRef(ctx context.Context, tenant, clientRef stri
 	if tenant == "" || clientRef == "" {
 		return nil, fmt.Errorf("store: get by client_ref: tenant and client_ref are required")
 	}
+	if err := s.visible(ctx); err != nil {
+		return nil, err
+	}
 	var id string
 	err := s.read(func() error {
 		return s.rdb.QueryRowContext(ctx, sqlByClientRef, tenant, clientRef).Scan(&id)
@@ -296,6 +299,9 @@ func (s *sqliteStore) PruneMissing(ctx context.Context, before time.Time) (int, 
 // Backlog implements gateway.Store on the reader pool; the partial index
 // messages_due holds exactly the rows it counts.
 func (s *sqliteStore) Backlog(ctx context.Context) (int64, error) {
+	if err := s.visible(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := s.read(func() error { return s.rdb.QueryRowContext(ctx, sqlBacklog).Scan(&n) })
 	if err != nil {

@@ -96,5 +96,5 @@ func Open(ctx context.Context, cfg Config, opts Options) (gateway.Store, error) 
 	if cfg.driver() == DriverPostgres {
 		return openPostgres(ctx, cfg.DSN, opts.withDefaults())
 	}
-	return openSQLite(ctx, cfg.Path, opts.withDefaults())
+	return openSQLite(ctx, cfg.Path, cfg.journal(), opts.withDefaults())
 }

@@ -1,0 +1,530 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// The accept journal (see doc.go, "The accept journal"): Accept returns
+// once its messages are in the journal, and the writer inserts them into
+// SQLite afterwards, in its own batches.
+
+// journalMaxPending bounds the messages journaled and not yet in SQLite:
+// past it, accepts wait for the writer (memory stays bounded, and the
+// journal cannot outrun the database for long).
+const journalMaxPending = 50_000
+
+// journalRetry is how long a journaled group whose insert failed waits
+// before it is tried again.
+const journalRetry = time.Second
+
+// journaledAccept is one journal record: the messages of the Accept calls
+// one round of the acceptor took, with the time they were accepted at.
+// It holds what the messages and parts rows are made of, nothing more.
+type journaledAccept struct {
+	Now  int64              `json:"now"` // UnixNano
+	Msgs []journaledMessage `json:"msgs"`
+}
+
+type journaledMessage struct {
+	ID            string            `json:"id"`
+	Tenant        string            `json:"tenant"`
+	ClientRef     string            `json:"ref,omitempty"`
+	From          string            `json:"from"`
+	To            string            `json:"to"`
+	Text          string            `json:"text"`
+	Encoding      gateway.Encoding  `json:"enc"`
+	Priority      int32             `json:"prio,omitempty"`
+	Category      gateway.Category  `json:"cat,omitempty"`
+	Meta          map[string]string `json:"meta,omitempty"`
+	PinnedCarrier string            `json:"pin,omitempty"`
+	NotBefore     int64             `json:"nb,omitempty"`
+	ExpiresAt     int64             `json:"exp,omitempty"`
+	Status        gateway.Status    `json:"st,omitempty"` // a final status given at accept
+	LastError     string            `json:"err,omitempty"`
+	Parts         int               `json:"parts"`
+}
+
+func journalMessage(id string, m *gateway.Message) journaledMessage {
+	return journaledMessage{ID: id, Tenant: m.Tenant, ClientRef: m.ClientRef, From: m.From, To: m.To,
+		Text: m.Text, Encoding: m.Encoding, Priority: m.Priority, Category: m.Category, Meta: m.Meta,
+		PinnedCarrier: m.PinnedCarrier, NotBefore: toNanos(m.NotBefore), ExpiresAt: toNanos(m.ExpiresAt),
+		Status: m.Status, LastError: m.LastError, Parts: len(m.Parts)}
+}
+
+// message rebuilds what Accept was given, as far as the rows need it.
+func (j journaledMessage) message() *gateway.Message {
+	m := &gateway.Message{ID: j.ID, Tenant: j.Tenant, ClientRef: j.ClientRef, From: j.From, To: j.To,
+		Text: j.Text, Encoding: j.Encoding, Priority: j.Priority, Category: j.Category, Meta: maps.Clone(j.Meta),
+		PinnedCarrier: j.PinnedCarrier, NotBefore: fromNanos(j.NotBefore), ExpiresAt: fromNanos(j.ExpiresAt),
+		Status: j.Status, LastError: j.LastError, Parts: make([]gateway.Part, j.Parts)}
+	for i := range m.Parts {
+		m.Parts[i].Index = i
+	}
+	return m
+}
+
+// acceptCall is one Accept waiting for the acceptor.
+type acceptCall struct {
+	ctx     context.Context
+	msgs    []*gateway.Message
+	ids     []string
+	results []gateway.AcceptResult
+	now     time.Time
+	done    chan error
+}
+
+// acceptJournal is the SQLite store's accept path when the journal is on:
+// one goroutine (run) takes the waiting Accept calls, decides duplicates,
+// appends the new messages to the journal with one fsync, hands them to
+// the writer and answers. Until the writer has inserted a group, its
+// client refs are in refs, and reads that must see every accepted message
+// wait for it (visible).
+type acceptJournal struct {
+	s     *sqliteStore
+	j     *journal
+	calls chan *acceptCall
+	done  chan struct{} // closed when run has returned
+	// closed (guarded by the store's mu, like calls' send side) refuses
+	// new calls; closing tells failed inserts to stop retrying.
+	closed  bool
+	closing chan struct{}
+	sqls    map[int]string // refsSQL's, by number of refs
+
+	mu       sync.Mutex
+	refs     map[refKey]string // client refs journaled, not yet in SQLite
+	pending  int               // messages journaled, not yet in SQLite
+	groups   map[uint64]bool   // groups journaled, not yet in SQLite
+	next     uint64            // the next group's number
+	changed  chan struct{}     // closed and replaced when a group is inserted
+	inserted sync.WaitGroup    // groups handed to the writer and not yet inserted
+}
+
+func newAcceptJournal(s *sqliteStore, j *journal) *acceptJournal {
+	return &acceptJournal{s: s, j: j, calls: make(chan *acceptCall, s.opts.MaxBatch),
+		done: make(chan struct{}), closing: make(chan struct{}), sqls: make(map[int]string), refs: make(map[refKey]string), groups: make(map[uint64]bool),
+		next: 1, changed: make(chan struct{})}
+}
+
+// accept is Store.Accept through the journal.
+func (a *acceptJournal) accept(ctx context.Context, msgs []*gateway.Message, ids []string) ([]gateway.AcceptResult, time.Time, error) {
+	c := &acceptCall{ctx: ctx, msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs)), done: make(chan error, 1)}
+	a.s.mu.RLock()
+	if a.closed {
+		a.s.mu.RUnlock()
+		return nil, time.Time{}, ErrClosed
+	}
+	select {
+	case a.calls <- c:
+	case <-ctx.Done():
+		a.s.mu.RUnlock()
+		return nil, time.Time{}, fmt.Errorf("store: accept: %w", ctx.Err())
+	}
+	a.s.mu.RUnlock()
+	if err := <-c.done; err != nil {
+		return nil, time.Time{}, err
+	}
+	return c.results, c.now, nil
+}
+
+// run is the acceptor goroutine: it group-commits the waiting calls to the
+// journal until calls is closed and drained.
+func (a *acceptJournal) run() {
+	defer close(a.done)
+	batch := make([]*acceptCall, 0, a.s.opts.MaxBatch)
+	for c := range a.calls {
+		batch = append(batch[:0], c)
+	fill:
+		for len(batch) < a.s.opts.MaxBatch {
+			select {
+			case c, ok := <-a.calls:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, c)
+			default:
+				break fill
+			}
+		}
+		a.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit journals one round of calls and answers them.
+func (a *acceptJournal) commit(batch []*acceptCall) {
+	live := batch[:0:0]
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.done <- fmt.Errorf("store: accept: %w", err)
+			continue
+		}
+		live = append(live, c)
+	}
+	if len(live) == 0 {
+		return
+	}
+	a.waitRoom()
+	err := a.journal(live)
+	if err != nil {
+		// A success is not recorded: the writer's commits say when the
+		// store writes again.
+		err = unavailable(err)
+		a.s.writeHealth.record(err, a.s.opts.Now())
+	}
+	for _, c := range live {
+		c.done <- err
+	}
+}
+
+// waitRoom holds the acceptor while journalMaxPending messages wait for
+// the writer.
+func (a *acceptJournal) waitRoom() {
+	for {
+		a.mu.Lock()
+		full, changed := a.pending >= journalMaxPending, a.changed
+		a.mu.Unlock()
+		if !full {
+			return
+		}
+		<-changed
+	}
+}
+
+// journal decides the calls' duplicates, appends their new messages as one
+// record and hands them to the writer.
+func (a *acceptJournal) journal(calls []*acceptCall) error {
+	stored, err := a.storedRefs(calls)
+	if err != nil {
+		return fmt.Errorf("store: accept: client refs: %w", err)
+	}
+	now := a.s.opts.Now().UTC()
+	rec := journaledAccept{Now: now.UnixNano()}
+	var (
+		inGroup map[refKey]string
+		msgs    []*gateway.Message
+		ids     []string
+	)
+	for _, c := range calls {
+		c.now = now
+		for i, m := range c.msgs {
+			id := c.ids[i]
+			if m.ClientRef != "" {
+				k := refKey{m.Tenant, m.ClientRef}
+				if prev, ok := inGroup[k]; ok {
+					c.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
+					continue
+				}
+				if prev, ok := stored[k]; ok {
+					c.results[i] = gateway.AcceptResult{ID: prev, Duplicate: true}
+					continue
+				}
+				if inGroup == nil {
+					inGroup = make(map[refKey]string)
+				}
+				inGroup[k] = id
+			}
+			c.results[i] = gateway.AcceptResult{ID: id}
+			jm := journalMessage(id, m)
+			rec.Msgs = append(rec.Msgs, jm)
+			// The writer inserts a copy: the caller owns m once answered.
+			msgs, ids = append(msgs, jm.message()), append(ids, id)
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("store: accept: %w", err)
+	}
+	seg, err := a.j.Append([][]byte{payload})
+	if err != nil {
+		return fmt.Errorf("store: accept: %w", err)
+	}
+	a.mu.Lock()
+	group := a.next
+	a.next++
+	a.groups[group] = true
+	a.pending += len(msgs)
+	maps.Copy(a.refs, inGroup)
+	a.mu.Unlock()
+	a.inserted.Add(1)
+	a.insert(&acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs)),
+		now: now, journaled: true}, group, seg, inGroup)
+	return nil
+}
+
+// refsSQL is clientRefsQuery over n refs, built once per n (only the
+// acceptor goroutine calls it).
+func (a *acceptJournal) refsSQL(n int) string {
+	if q, ok := a.sqls[n]; ok {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString(clientRefsQuery.head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(" (?, ?)")
+	}
+	b.WriteString(clientRefsQuery.tail)
+	a.sqls[n] = b.String()
+	return a.sqls[n]
+}
+
+// storedRefs returns the ids already stored or journaled under the client
+// refs of calls. The journaled ones are looked at first: a group leaves
+// refs only after its commit, so what is not there is in the database.
+func (a *acceptJournal) storedRefs(calls []*acceptCall) (map[refKey]string, error) {
+	var (
+		found map[refKey]string
+		ask   []any
+	)
+	a.mu.Lock()
+	for _, c := range calls {
+		for _, m := range c.msgs {
+			if m.ClientRef == "" {
+				continue
+			}
+			k := refKey{m.Tenant, m.ClientRef}
+			if id, ok := a.refs[k]; ok {
+				if found == nil {
+					found = make(map[refKey]string)
+				}
+				found[k] = id
+				continue
+			}
+			ask = append(ask, m.Tenant, m.ClientRef)
+		}
+	}
+	a.mu.Unlock()
+	if len(ask) == 0 {
+		return found, nil
+	}
+	err := a.s.read(func() error {
+		for len(ask) > 0 {
+			n := min(len(ask), 2*setRowsMax)
+			rows, err := a.s.rdb.QueryContext(context.Background(), a.refsSQL(n/2), ask[:n]...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var (
+					k  refKey
+					id string
+				)
+				if err := rows.Scan(&k.tenant, &k.ref, &id); err != nil {
+					rows.Close()
+					return err
+				}
+				if found == nil {
+					found = make(map[refKey]string)
+				}
+				found[k] = id
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			ask = ask[n:]
+		}
+		return nil
+	})
+	return found, err
+}
+
+// insert hands a journaled group to the writer, and again after
+// journalRetry while the writer fails it: the group is durable in the
+// journal, so a failed insert is retried, never dropped.
+func (a *acceptJournal) insert(args *acceptArgs, group, seg uint64, refs map[refKey]string) {
+	o := &op{ctx: context.Background(), name: "insert accepted", accept: args,
+		run: func(w *wtx) error { return w.acceptJournaled(args) }}
+	if err := a.s.enqueue(o); err != nil {
+		// The store is closing; the journal keeps the group for the next
+		// open.
+		a.inserted.Done()
+		return
+	}
+	go func() {
+		err := <-o.done
+		for err != nil {
+			a.s.opts.Logger.Error("store: accepted messages not yet in the database; retrying (they are safe in the journal)",
+				"messages", len(args.ids), "err", err)
+			select {
+			case <-a.closing:
+				// Left in the journal: the next open inserts them.
+				a.inserted.Done()
+				return
+			case <-time.After(journalRetry):
+			}
+			o = &op{ctx: context.Background(), name: "insert accepted", accept: args,
+				run: func(w *wtx) error { return w.acceptJournaled(args) }}
+			if a.s.enqueue(o) != nil {
+				a.inserted.Done()
+				return
+			}
+			err = <-o.done
+		}
+		a.mu.Lock()
+		delete(a.groups, group)
+		a.pending -= len(args.ids)
+		for k := range refs {
+			delete(a.refs, k)
+		}
+		close(a.changed)
+		a.changed = make(chan struct{})
+		a.mu.Unlock()
+		if err := a.j.Done(seg, 1); err != nil {
+			a.s.opts.Logger.Error("store: journal", "err", err)
+		}
+		a.inserted.Done()
+	}()
+}
+
+// visible returns once every message accepted before the call is in the
+// database, so that reads see what Accept acknowledged.
+func (a *acceptJournal) visible(ctx context.Context) error {
+	a.mu.Lock()
+	upTo := a.next
+	a.mu.Unlock()
+	for {
+		a.mu.Lock()
+		waiting := false
+		for g := range a.groups {
+			if g < upTo {
+				waiting = true
+				break
+			}
+		}
+		changed := a.changed
+		a.mu.Unlock()
+		if !waiting {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// replay inserts what the journal in dir holds and the database does not
+// (the writer had not inserted it when the process stopped), before the
+// store takes calls, and returns the number of the next segment.
+func (s *sqliteStore) replayJournal(ctx context.Context, dir string) (uint64, error) {
+	replayed := 0
+	next, err := replayJournal(dir, func(payload []byte) error {
+		var rec journaledAccept
+		if err := json.Unmarshal(payload, &rec); err != nil {
+			return fmt.Errorf("%w: %v", errJournalDamaged, err)
+		}
+		args := &acceptArgs{now: time.Unix(0, rec.Now).UTC(), journaled: true}
+		for _, jm := range rec.Msgs {
+			args.msgs = append(args.msgs, jm.message())
+			args.ids = append(args.ids, jm.ID)
+		}
+		n := 0
+		err := s.do(ctx, "replay journal", func(w *wtx) error {
+			var err error
+			n, err = w.acceptMissing(args)
+			return err
+		})
+		replayed += n
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: %w", err)
+	}
+	if replayed > 0 {
+		s.opts.Logger.Info("store: accepted messages restored from the journal", "messages", replayed)
+	}
+	return next, nil
+}
+
+// acceptJournaled inserts a journaled group on its own (acceptGroup does it
+// for many): the journal decided duplicates already, so a conflict here is
+// an error.
+func (w *wtx) acceptJournaled(a *acceptArgs) error {
+	nowNs := a.now.UnixNano()
+	for i, m := range a.msgs {
+		if err := w.insertAccepted(a.ids[i], m, nowNs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acceptMissing inserts the messages of a journaled group that the
+// database does not have, and returns how many it inserted.
+func (w *wtx) acceptMissing(a *acceptArgs) (int, error) {
+	nowNs := a.now.UnixNano()
+	n := 0
+	for i, m := range a.msgs {
+		var one int
+		err := w.queryRow("SELECT 1 FROM messages WHERE id = $1", a.ids[i]).Scan(&one)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return n, err
+		}
+		if err := w.insertAccepted(a.ids[i], m, nowNs); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// stop refuses new Accept calls, answers those queued and waits until the
+// writer has inserted every group it was handed (a group it keeps failing
+// stays in the journal for the next open). The writer must still run.
+func (a *acceptJournal) stop() {
+	a.s.mu.Lock()
+	a.closed = true
+	close(a.calls)
+	a.s.mu.Unlock()
+	<-a.done
+	close(a.closing)
+	a.inserted.Wait()
+}
+
+// startJournal restores what the journal in dir holds and the database
+// does not, then starts the acceptor. The writer must run.
+func (s *sqliteStore) startJournal(ctx context.Context, dir string) error {
+	next, err := s.replayJournal(ctx, dir)
+	if err != nil {
+		return err
+	}
+	j, err := openJournal(dir, next)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	s.aj = newAcceptJournal(s, j)
+	go s.aj.run()
+	return nil
+}
+
+// visible returns once reads see every message Accept acknowledged before
+// the call: at once without the journal.
+func (s *sqliteStore) visible(ctx context.Context) error {
+	if s.aj == nil {
+		return nil
+	}
+	if err := s.aj.visible(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}

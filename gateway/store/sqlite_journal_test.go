@@ -1,0 +1,321 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
+)
+
+// openJournalTest opens a SQLite store on path with the accept journal,
+// closed at cleanup.
+func openJournalTest(t testing.TB, path string) *sqliteStore {
+	t.Helper()
+	s, err := Open(context.Background(), Config{Path: path}, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ss := s.(*sqliteStore)
+	if ss.aj == nil {
+		t.Fatal("the accept journal is off by default")
+	}
+	return ss
+}
+
+// copyFiles copies the files named (relative to from) into to; a name
+// ending in "/" is a directory of files.
+func copyFiles(t *testing.T, from, to string, names ...string) {
+	t.Helper()
+	cp := func(src, dst string) {
+		in, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Close()
+		out, err := os.Create(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range names {
+		dir, ok := strings.CutSuffix(name, "/")
+		if !ok {
+			cp(filepath.Join(from, name), filepath.Join(to, name))
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(to, dir), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		ents, err := os.ReadDir(filepath.Join(from, dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			cp(filepath.Join(from, dir, e.Name()), filepath.Join(to, dir, e.Name()))
+		}
+	}
+}
+
+// TestAcceptedIsInTheJournalBeforeTheDatabase: Accept answers while the
+// writer cannot insert anything; the files as they stand then (what a
+// crash would leave) open into a store that has the messages, as
+// accepted, with their events; and the first store inserts them once the
+// writer runs again.
+func TestAcceptedIsInTheJournalBeforeTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournalTest(t, filepath.Join(dir, "a.db"))
+	// Nothing but the writer may change the files while they are copied.
+	s.stopCheckpoints()
+	<-s.checkpointDone
+	release := blockWriter(t, s)
+	msgs := []*gateway.Message{oneMsg("t1"), oneMsg("t1"), oneMsg("t2")}
+	msgs[0].ClientRef = "loan-42-reminder"
+	msgs[1].Parts = append(msgs[1].Parts, gateway.Part{Index: 1})
+	msgs[2].Status, msgs[2].LastError = gateway.StatusOptedOut, "opted out"
+	msgs[2].Meta = map[string]string{"dlr-url": "http://x/y?id=%i"}
+	res, err := s.Accept(t.Context(), msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acceptedAt := msgs[0].CreatedAt
+
+	crashed := t.TempDir()
+	copyFiles(t, dir, crashed, "a.db", "a.db-wal", "a.db.journal/")
+	release()
+
+	c := openJournalTest(t, filepath.Join(crashed, "a.db"))
+	for i, r := range res {
+		m, err := c.Get(t.Context(), "", r.ID)
+		if err != nil {
+			t.Fatalf("message %d after the crash: %v", i, err)
+		}
+		want := msgs[i]
+		if m.Tenant != want.Tenant || m.ClientRef != want.ClientRef || m.To != want.To || m.Text != want.Text ||
+			len(m.Parts) != len(want.Parts) || m.Status != want.Status || m.LastError != want.LastError ||
+			!m.CreatedAt.Equal(acceptedAt) || fmt.Sprint(m.Meta) != fmt.Sprint(want.Meta) {
+			t.Errorf("message %d after the crash: %+v, want %+v accepted at %s", i, m, want, acceptedAt)
+		}
+	}
+	evs, err := c.Events(t.Context(), "", 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 || evs[0].MessageID != res[0].ID || evs[0].Status != gateway.StatusAccepted ||
+		evs[2].MessageID != res[2].ID || evs[2].Status != gateway.StatusOptedOut {
+		t.Errorf("events after the crash: %+v", evs)
+	}
+	// The journal was taken in: a second open restores nothing more.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, err := segments(filepath.Join(crashed, "a.db.journal")); err != nil || len(segs) != 0 {
+		t.Errorf("journal after a clean close: %v segments (%v), want none", segs, err)
+	}
+	c = openJournalTest(t, filepath.Join(crashed, "a.db"))
+	if evs, err := c.Events(t.Context(), "", 1, 100); err != nil || len(evs) != 3 {
+		t.Errorf("events after reopening: %d (%v), want 3: a message restored twice", len(evs), err)
+	}
+	dup, err := c.Accept(t.Context(), []*gateway.Message{{Tenant: "t1", ClientRef: "loan-42-reminder", To: "+254700000001",
+		Text: "hi", Parts: []gateway.Part{{Index: 0}}}})
+	if err != nil || !dup[0].Duplicate || dup[0].ID != res[0].ID {
+		t.Errorf("the restored message's client_ref again: %+v (%v), want a duplicate of %s", dup, err, res[0].ID)
+	}
+
+	// And the store that answered inserts them itself.
+	for _, r := range res {
+		if _, err := s.Get(t.Context(), "", r.ID); err != nil {
+			t.Errorf("Get %s once the writer runs: %v", r.ID, err)
+		}
+	}
+}
+
+// TestReadsWaitForAcceptedMessages: what Accept acknowledged is what reads
+// see, though the writer inserts it later: Get, GetByClientRef, List,
+// Events and Backlog wait for the insert rather than miss the message.
+func TestReadsWaitForAcceptedMessages(t *testing.T) {
+	s := openJournalTest(t, filepath.Join(t.TempDir(), "r.db"))
+	release := blockWriter(t, s)
+	m := oneMsg("t1")
+	m.ClientRef = "r-1"
+	res, err := s.Accept(t.Context(), []*gateway.Message{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := map[string]func(ctx context.Context) error{
+		"Get": func(ctx context.Context) error { _, err := s.Get(ctx, "t1", res[0].ID); return err },
+		"GetByClientRef": func(ctx context.Context) error {
+			_, err := s.GetByClientRef(ctx, "t1", "r-1")
+			return err
+		},
+		"List": func(ctx context.Context) error {
+			ms, err := s.List(ctx, "t1", gateway.ListFilter{})
+			if err == nil && len(ms) != 1 {
+				err = fmt.Errorf("%d messages", len(ms))
+			}
+			return err
+		},
+		"Events": func(ctx context.Context) error {
+			evs, err := s.Events(ctx, "t1", 1, 10)
+			if err == nil && len(evs) != 1 {
+				err = fmt.Errorf("%d events", len(evs))
+			}
+			return err
+		},
+		"Backlog": func(ctx context.Context) error {
+			n, err := s.Backlog(ctx)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("backlog %d", n)
+			}
+			return err
+		},
+	}
+	// While the writer is held, each read waits (here until its deadline).
+	for name, read := range reads {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		err := read(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s while the message is only in the journal: %v, want it to wait", name, err)
+		}
+	}
+	// A duplicate is found in the journal, before the database has it.
+	again := oneMsg("t1")
+	again.ClientRef = "r-1"
+	dup, err := s.Accept(t.Context(), []*gateway.Message{again})
+	if err != nil || !dup[0].Duplicate || dup[0].ID != res[0].ID {
+		t.Errorf("the same client_ref while the first is only journaled: %+v (%v), want a duplicate of %s", dup, err, res[0].ID)
+	}
+	done := make(chan error, len(reads))
+	for name, read := range reads {
+		go func() {
+			if err := read(t.Context()); err != nil {
+				done <- fmt.Errorf("%s: %w", name, err)
+				return
+			}
+			done <- nil
+		}()
+	}
+	release()
+	for range reads {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestJournalSegmentsGoOnceInserted: a segment is deleted once every
+// group in it is in the database and the journal has moved past it, so the
+// journal stays the size of what waits for the writer.
+func TestJournalSegmentsGoOnceInserted(t *testing.T) {
+	dir := t.TempDir()
+	s := openJournalTest(t, filepath.Join(dir, "g.db"))
+	s.aj.j.mu.Lock()
+	s.aj.j.maxSize = 4 << 10 // a new segment every few calls
+	s.aj.j.mu.Unlock()
+	for i := range 50 {
+		msgs := make([]*gateway.Message, 10)
+		for j := range msgs {
+			msgs[j] = oneMsg("t1")
+			msgs[j].Text = fmt.Sprintf("call %d message %d: your repayment is due on Friday", i, j)
+		}
+		if _, err := s.Accept(t.Context(), msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		segs, err := segments(filepath.Join(dir, "g.db.journal"))
+		if err != nil {
+			return err
+		}
+		if len(segs) > 2 {
+			return fmt.Errorf("%d segments kept", len(segs))
+		}
+		return nil
+	})
+	if n, err := s.Backlog(t.Context()); err != nil || n != 500 {
+		t.Errorf("backlog %d (%v), want 500", n, err)
+	}
+}
+
+// TestJournalTornTailAndDamage: a record cut short at the end of the last
+// segment (a crash mid-append: never acknowledged) is dropped and appends
+// go on after the good ones; a damaged record before the end fails the
+// open, naming the file and offset.
+func TestJournalTornTailAndDamage(t *testing.T) {
+	dir := t.TempDir()
+	j, err := openJournal(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"one", "two", "three"} {
+		if _, err := j.Append([][]byte{[]byte(p)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The crash: half a record's header and payload after the good ones.
+	if _, err := j.f.Write([]byte{9, 0, 0, 0, 1, 2, 3, 4, 'f', 'o'}); err != nil {
+		t.Fatal(err)
+	}
+	j.f.Close()
+	read := func() ([]string, uint64, error) {
+		var got []string
+		next, err := replayJournal(dir, func(p []byte) error { got = append(got, string(p)); return nil })
+		return got, next, err
+	}
+	got, next, err := read()
+	if err != nil || strings.Join(got, ",") != "one,two,three" || next != 2 {
+		t.Fatalf("replay with a torn tail: %v next %d (%v), want one,two,three next 2", got, next, err)
+	}
+	if got, _, err := read(); err != nil || len(got) != 3 {
+		t.Errorf("replay after the cut: %v (%v)", got, err)
+	}
+
+	// Damage in a segment that is not the last one.
+	seg1 := filepath.Join(dir, segmentName(1))
+	b, err := os.ReadFile(seg1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[8+3+8] ^= 0xff // the first byte of "two"
+	if err := os.WriteFile(seg1, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, segmentName(2)), nil, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = read()
+	if err == nil || !strings.Contains(err.Error(), segmentName(1)) || !strings.Contains(err.Error(), "offset 11") {
+		t.Errorf("replay over a damaged record: %v, want an error naming %s at offset 11", err, segmentName(1))
+	}
+}
+
+// TestJournalOffAcceptsThroughTheWriter: with journal: false, nothing is
+// journaled and Accept commits to the database itself.
+func TestJournalOffAcceptsThroughTheWriter(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, filepath.Join(dir, "o.db"))
+	if s.aj != nil {
+		t.Fatal("journal: false still journals")
+	}
+	if _, err := s.Accept(t.Context(), []*gateway.Message{oneMsg("t1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "o.db.journal")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("journal directory with the journal off: %v", err)
+	}
+}
