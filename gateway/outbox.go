@@ -119,12 +119,13 @@ func (o *outbox) halt() { o.cancel() }
 func (o *outbox) wait() { o.loop.Wait() }
 
 // run claims due tasks and hands them to taskConcurrency workers until ctx
-// ends. A slot freed by a finished task does not claim at once: the runner
-// claims when a quarter of the slots are free (taskRefill), for all of
-// them, so a steady stream of callbacks costs one claim (a writer
-// operation) per several tasks instead of one per task. The poll timer
-// claims for any free slot, so a task enqueued while nearly every slot is
-// busy waits at most pollEvery.
+// ends. A claim is a writer operation, so the runner claims only when
+// tasks may be due (the last claim was full, or tasks were enqueued since)
+// and a quarter of the slots are free (taskRefill), for all of them: a
+// steady stream of callbacks costs one claim per several tasks, and a
+// finished task does not cost a claim that finds nothing. The poll timer
+// claims for any free slot (retries coming due, a task enqueued while
+// nearly every slot was busy), so nothing waits longer than pollEvery.
 func (o *outbox) run(ctx context.Context) {
 	jobs := make(chan Task, taskConcurrency)
 	finished := make(chan struct{}, taskConcurrency)
@@ -151,14 +152,20 @@ func (o *outbox) run(ctx context.Context) {
 			}
 		})
 	}
-	busy := 0
-	claim := true
+	var (
+		busy  = 0
+		claim = true
+		// more says tasks may be due that no claim took: the last claim
+		// was full, or tasks were enqueued since.
+		more bool
+	)
 	timer := time.NewTimer(o.pollEvery)
 	defer timer.Stop()
 	for {
 		free := taskConcurrency - busy
 		if claim && free > 0 {
-			tasks, err := o.store.ClaimTasks(ctx, o.now(), min(free, taskBatch), taskLease)
+			limit := min(free, taskBatch)
+			tasks, err := o.store.ClaimTasks(ctx, o.now(), limit, taskLease)
 			if err != nil && ctx.Err() == nil {
 				o.log.Error("claim tasks", "err", err)
 			}
@@ -166,9 +173,7 @@ func (o *outbox) run(ctx context.Context) {
 				jobs <- t
 			}
 			busy += len(tasks)
-			if len(tasks) == free {
-				continue // there may be more due right now
-			}
+			more = len(tasks) == limit
 		}
 		claim = false
 		select {
@@ -176,8 +181,9 @@ func (o *outbox) run(ctx context.Context) {
 			return
 		case <-finished:
 			busy--
-			claim = taskConcurrency-busy >= taskRefill
+			claim = more && taskConcurrency-busy >= taskRefill
 		case <-o.wake:
+			more = true
 			claim = taskConcurrency-busy >= taskRefill
 		case <-timer.C:
 			claim = true
