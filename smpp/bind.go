@@ -90,10 +90,21 @@ func (l *link) submit(p pdu.PDU) error {
 	return s.Transceiver().Submit(p)
 }
 
-// pending is one submit_sm waiting for its response.
+// pending is one submit_sm waiting for its response. Each is resolved at
+// most once: resolve and failAll take it out of the map before sending.
 type pending struct {
-	done chan outcome // buffered 1: resolving never blocks
+	done    chan outcome // buffered 1: resolving never blocks
+	timeout *time.Timer  // response_timeout; stopped when not in use
 }
+
+// pendings are reused across submits: a channel, a timer and the struct
+// per part were three allocations on every submit_sm. One goes back only
+// when its channel is known to be empty and no resolver can still hold it.
+var pendings = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &pending{done: make(chan outcome, 1), timeout: t}
+}}
 
 // outcome is how a submit_sm ended: a response (status, id) or an error
 // before any response.
@@ -549,29 +560,34 @@ func (b *bind) submit(sm *pdu.SubmitSM) outcome {
 		return outcome{err: ErrNotBound}
 	}
 	seq := sm.GetSequenceNumber()
-	pe := &pending{done: make(chan outcome, 1)}
+	pe := pendings.Get().(*pending)
 	b.mu.Lock()
 	b.pending[seq] = pe
 	b.mu.Unlock()
 
 	if err := l.submit(sm); err != nil {
-		b.forget(seq)
+		if b.forget(seq) {
+			pendings.Put(pe)
+		} // else failAll took it and sends to it: not reused
 		if errors.Is(err, gosmpp.ErrConnectionClosing) {
 			err = ErrConnectionLost
 		}
 		return outcome{err: err}
 	}
-	t := time.NewTimer(b.p.cfg.ResponseTimeout)
-	defer t.Stop()
+	pe.timeout.Reset(b.p.cfg.ResponseTimeout)
+	var o outcome
 	select {
-	case o := <-pe.done:
-		return o
-	case <-t.C:
+	case o = <-pe.done:
+		pe.timeout.Stop()
+	case <-pe.timeout.C:
 		if b.forget(seq) {
-			return outcome{err: ErrResponseTimeout}
+			o = outcome{err: ErrResponseTimeout}
+		} else {
+			o = <-pe.done // resolved while the timer fired
 		}
-		return <-pe.done // resolved while the timer fired
 	}
+	pendings.Put(pe)
+	return o
 }
 
 // resolve hands an outcome to the submit waiting on seq, if any.

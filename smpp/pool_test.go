@@ -492,16 +492,43 @@ func TestCarrierRefusals(t *testing.T) {
 }
 
 func TestResponseTimeout(t *testing.T) {
-	sim := smsc.NewServer(smsc.WithHandler(func(*smsc.Submit) smsc.Action { return smsc.Action{Drop: true} }))
+	var drop atomic.Bool
+	drop.Store(true)
+	sim := smsc.NewServer(smsc.WithHandler(func(*smsc.Submit) smsc.Action { return smsc.Action{Drop: drop.Load()} }))
 	defer sim.Close()
 	p := startPool(t, sim, nil, func(c *Config) { c.ResponseTimeout = 100 * time.Millisecond })
 
-	r := submitOne(t, p, message("hi"))
-	if !errors.Is(r.Err, ErrResponseTimeout) || gateway.DecisionOf(r.Err) != gateway.Retry {
-		t.Fatalf("result %+v", r)
+	for range 3 {
+		r := submitOne(t, p, message("hi"))
+		if !errors.Is(r.Err, ErrResponseTimeout) || gateway.DecisionOf(r.Err) != gateway.Retry {
+			t.Fatalf("result %+v", r)
+		}
 	}
 	if !p.Up() {
 		t.Fatal("a timeout alone should not drop the bind")
+	}
+	// The waits of the timed-out submits are reused (their timers fired):
+	// each later submit gets its own answer, none a stale timeout.
+	drop.Store(false)
+	ids := make(chan string, 40)
+	var wg sync.WaitGroup
+	for range cap(ids) {
+		wg.Go(func() {
+			r := submitOne(t, p, message("again"))
+			if r.Err != nil {
+				t.Errorf("after the timeouts: %v", r.Err)
+			}
+			ids <- r.CarrierID
+		})
+	}
+	wg.Wait()
+	close(ids)
+	seen := map[string]bool{}
+	for id := range ids {
+		if id == "" || seen[id] {
+			t.Errorf("carrier id %q empty or given twice", id)
+		}
+		seen[id] = true
 	}
 }
 
