@@ -115,6 +115,10 @@ func replaySegment(path string, apply func([]byte) error) (int64, error) {
 		return 0, err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
 	r := bufio.NewReaderSize(f, 1<<16)
 	var (
 		off  int64
@@ -128,8 +132,8 @@ func replaySegment(path string, apply func([]byte) error) (int64, error) {
 			return off, errJournalDamaged // a header cut short
 		}
 		n := binary.LittleEndian.Uint32(head[:4])
-		if n > journalMaxRecord {
-			return off, errJournalDamaged
+		if n > journalMaxRecord || off+8+int64(n) > fi.Size() {
+			return off, errJournalDamaged // garbage, or a payload cut short
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
