@@ -321,13 +321,22 @@ type APIKey struct {
 	Label     string            // what the operator called it ("loan reminders")
 	Hash      [sha256.Size]byte // SHA-256 of the whole key
 	CreatedAt time.Time
-	CreatedBy string    // the console user who made it
+	CreatedBy string // the console user who made it
+	// ExpiresAt is when the key stops opening the API, as if revoked then;
+	// zero for never.
+	ExpiresAt time.Time
 	RevokedAt time.Time // zero while the key works
 	RevokedBy string
 }
 
-// Revoked says whether the key no longer opens the API.
+// Revoked says whether the key was revoked (it no longer opens the API).
 func (k APIKey) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// InForce says whether the key opens the API at now: neither revoked nor
+// expired.
+func (k APIKey) InForce(now time.Time) bool {
+	return !k.Revoked() && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
+}
 
 // MissingRefs is the role of the store that remembers client refs an
 // interface looked for in vain or refused (the Fineract report), kept

@@ -31,17 +31,19 @@ type Keys struct {
 	stored  atomic.Pointer[[]keyDigest] // the store's, not revoked
 	loadMu  sync.Mutex                  // one LoadStored at a time: the latest list wins
 	backoff *guard.Backoff
+	now     func() time.Time // when stored keys' expiry is judged
 }
 
 type keyDigest struct {
 	sum    [sha256.Size]byte
-	tenant string // empty for an admin key
+	tenant string    // empty for an admin key
+	until  time.Time // a stored key's expiry; zero for never
 }
 
 // NewKeys builds the key set from tenant id → plain keys, and the operators'
 // admin keys, which open the Admin service and nothing else.
 func NewKeys(byTenant map[string][]string, admin []string) *Keys {
-	k := &Keys{}
+	k := &Keys{now: time.Now}
 	k.backoff, _ = guard.NewBackoff(guard.AuthConfig{}, nil, nil) // the defaults are valid
 	k.Set(byTenant, admin)
 	k.stored.Store(&[]keyDigest{})
@@ -58,7 +60,7 @@ func (k *Keys) Set(byTenant map[string][]string, admin []string) {
 	var ds []keyDigest
 	for tenant, keys := range byTenant {
 		for _, key := range keys {
-			ds = append(ds, keyDigest{sha256.Sum256([]byte(key)), tenant})
+			ds = append(ds, keyDigest{sum: sha256.Sum256([]byte(key)), tenant: tenant})
 		}
 	}
 	for _, key := range admin {
@@ -67,8 +69,9 @@ func (k *Keys) Set(byTenant map[string][]string, admin []string) {
 	k.digests.Store(&ds)
 }
 
-// LoadStored replaces the store's keys with its tenants' keys not
-// revoked, read now: call it at start, after creating or revoking a key,
+// LoadStored replaces the store's keys with its tenants' keys in force
+// (neither revoked nor expired), read now; a key's expiry is also checked
+// at each lookup, so it ends on time on every node: call it at start, after creating or revoking a key,
 // and every so often for the keys other nodes change. A failed read keeps
 // the keys in force.
 func (k *Keys) LoadStored(ctx context.Context, s gateway.APIKeys) error {
@@ -80,8 +83,8 @@ func (k *Keys) LoadStored(ctx context.Context, s gateway.APIKeys) error {
 	}
 	ds := make([]keyDigest, 0, len(all))
 	for _, sk := range all {
-		if !sk.Revoked() && sk.Tenant != "" { // a stored key is never an admin key
-			ds = append(ds, keyDigest{sk.Hash, sk.Tenant})
+		if sk.InForce(k.now()) && sk.Tenant != "" { // a stored key is never an admin key
+			ds = append(ds, keyDigest{sk.Hash, sk.Tenant, sk.ExpiresAt})
 		}
 	}
 	k.stored.Store(&ds)
@@ -117,8 +120,9 @@ func (k *Keys) lookup(key string) (tenant string, admin, ok bool) {
 			tenant, admin, ok = d.tenant, d.tenant == "", true
 		}
 	}
+	now := k.now()
 	for _, d := range *k.stored.Load() {
-		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 {
+		if subtle.ConstantTimeCompare(sum[:], d.sum[:]) == 1 && (d.until.IsZero() || now.Before(d.until)) {
 			tenant, admin, ok = d.tenant, false, true
 		}
 	}

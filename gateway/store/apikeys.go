@@ -13,10 +13,10 @@ import (
 // same SQL.
 
 const (
-	sqlAddAPIKey = `INSERT INTO api_keys (prefix, tenant, label, hash, created_at, created_by, revoked_at, revoked_by)
-		VALUES ($1, $2, $3, $4, $5, $6, 0, '')`
+	sqlAddAPIKey = `INSERT INTO api_keys (prefix, tenant, label, hash, created_at, created_by, expires_at, revoked_at, revoked_by)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 0, '')`
 	// sqlListAPIKeys lists every tenant's keys when $1 is '', else one's.
-	sqlListAPIKeys = `SELECT prefix, tenant, label, hash, created_at, created_by, revoked_at, revoked_by FROM api_keys
+	sqlListAPIKeys = `SELECT prefix, tenant, label, hash, created_at, created_by, expires_at, revoked_at, revoked_by FROM api_keys
 		WHERE ($1 = '' OR tenant = $1) ORDER BY created_at DESC, prefix`
 	sqlRevokeAPIKey = `UPDATE api_keys SET revoked_at = $1, revoked_by = $2 WHERE tenant = $3 AND prefix = $4 AND revoked_at = 0`
 )
@@ -26,7 +26,7 @@ func apiKeyArgs(k gateway.APIKey, nowNs int64) []any {
 	if !k.CreatedAt.IsZero() {
 		at = k.CreatedAt.UnixNano()
 	}
-	return []any{k.Prefix, k.Tenant, k.Label, hex.EncodeToString(k.Hash[:]), at, k.CreatedBy}
+	return []any{k.Prefix, k.Tenant, k.Label, hex.EncodeToString(k.Hash[:]), at, k.CreatedBy, toNanos(k.ExpiresAt)}
 }
 
 func checkAPIKey(k gateway.APIKey) error {
@@ -101,8 +101,8 @@ func scanAPIKeys(rows rowScanner) ([]gateway.APIKey, error) {
 	for rows.Next() {
 		var k gateway.APIKey
 		var hash string
-		var created, revoked int64
-		if err := rows.Scan(&k.Prefix, &k.Tenant, &k.Label, &hash, &created, &k.CreatedBy, &revoked, &k.RevokedBy); err != nil {
+		var created, expires, revoked int64
+		if err := rows.Scan(&k.Prefix, &k.Tenant, &k.Label, &hash, &created, &k.CreatedBy, &expires, &revoked, &k.RevokedBy); err != nil {
 			return nil, err
 		}
 		b, err := hex.DecodeString(hash)
@@ -110,7 +110,7 @@ func scanAPIKeys(rows rowScanner) ([]gateway.APIKey, error) {
 			return nil, fmt.Errorf("API key %q has a malformed hash", k.Prefix)
 		}
 		copy(k.Hash[:], b)
-		k.CreatedAt = time.Unix(0, created).UTC()
+		k.CreatedAt, k.ExpiresAt = time.Unix(0, created).UTC(), fromNanos(expires)
 		if revoked != 0 {
 			k.RevokedAt = time.Unix(0, revoked).UTC()
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 // schemaVersion is the newest embedded migration, in both dialects.
-const schemaVersion = 14
+const schemaVersion = 15
 
 func TestSQLiteContract(t *testing.T) {
 	for _, journal := range []bool{true, false} {

@@ -901,3 +901,45 @@ func TestFailingTaskActions(t *testing.T) {
 		}
 	}
 }
+
+// A key made with a lifetime shows when it expires, works until then (the
+// expiry itself is grpcapi's TestStoredKeysExpire), and is audited with
+// it; a lifetime not offered is refused.
+func TestAPIKeyWithExpiry(t *testing.T) {
+	g := startGateway(t, nil)
+	op := g.browser(t)
+	op.signIn("mfi-op", operatorPass)
+	if _, body := op.get("/console/tenants"); !strings.Contains(body, `<option value="30 days">in 30 days</option>`) {
+		t.Fatalf("the key form offers no lifetimes:\n%s", body)
+	}
+	if resp, _ := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"create-api-key"}, "expires": {"3 days"}, "csrf": {op.csrf}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a key with a lifetime not offered: %d", resp.StatusCode)
+	}
+	if _, body := op.get("/console/tenants"); !strings.Contains(body, `unknown expiry "3 days"`) || newKeyRE.MatchString(body) {
+		t.Errorf("the refused lifetime is not said, or a key was made:\n%s", body)
+	}
+	before := time.Now()
+	resp, body := op.post("/console/tenants", url.Values{"tenant": {"mfi-a"}, "action": {"create-api-key"}, "label": {"pilot"}, "expires": {"7 days"}, "csrf": {op.csrf}})
+	after := time.Now()
+	key := newKeyRE.FindString(body)
+	if resp.StatusCode != http.StatusOK || key == "" {
+		t.Fatalf("making a key for 7 days: %d\n%s", resp.StatusCode, body)
+	}
+	_, body = op.get("/console/tenants")
+	day := func(t time.Time) string { return t.AddDate(0, 0, 7).UTC().Format("2006-01-02") }
+	expires := regexp.MustCompile(`<td>pilot</td><td>[^<]+</td><td>mfi-op</td><td>(\d{4}-\d\d-\d\d) \d\d:\d\d:\d\dZ</td><td>no</td>`).FindStringSubmatch(body)
+	if expires == nil || (expires[1] != day(before) && expires[1] != day(after)) {
+		t.Errorf("the key's expiry is not shown 7 days ahead:\n%s", body)
+	}
+	cl, err := client.Dial(g.app.GRPCAddr(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Send(t.Context(), &pb.SendRequest{To: "+254712345678", Text: "through a key for 7 days"}); err != nil {
+		t.Fatalf("sending with a key not yet expired: %v", err)
+	}
+	if _, body := op.get("/console/audit"); !regexp.MustCompile(`create-api-key</td><td>mfi-a smsgw_\S+ "pilot" expires \d{4}-`).MatchString(body) {
+		t.Errorf("the audit entry lacks the expiry:\n%s", body)
+	}
+}

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/openmf/smsgw/gateway"
@@ -27,6 +30,24 @@ const keyShown = len(KeyPrefix) + 8
 
 // maxLabel bounds a key's label, in characters.
 const maxLabel = 80
+
+// keyExpiries are the lifetimes a key may be made with ("" for none): a
+// key for a pilot or a contractor should end by itself.
+var keyExpiries = []string{"", "7 days", "30 days", "90 days", "365 days"}
+
+// keyExpiry is when a key made at now with the chosen lifetime expires
+// (zero for never).
+func keyExpiry(choice string, now time.Time) (time.Time, error) {
+	if choice == "" {
+		return time.Time{}, nil
+	}
+	days, ok := strings.CutSuffix(choice, " days")
+	n, err := strconv.Atoi(days)
+	if !ok || err != nil || !slices.Contains(keyExpiries, choice) {
+		return time.Time{}, fmt.Errorf("unknown expiry %q: choose one of %s or never", clip(choice), strings.Join(keyExpiries[1:], ", "))
+	}
+	return now.AddDate(0, 0, n), nil
+}
 
 // newAPIKey makes a key: KeyPrefix and 32 random bytes in base64url.
 func newAPIKey() string {
@@ -70,10 +91,18 @@ func (c *Console) keyAction(w http.ResponseWriter, r *http.Request, ss *session)
 		if err = checkLabel(label); err != nil {
 			break
 		}
+		now := c.opts.Now()
+		var expires time.Time
+		if expires, err = keyExpiry(r.PostFormValue("expires"), now); err != nil {
+			break
+		}
 		key := newAPIKey()
 		k := gateway.APIKey{Prefix: key[:keyShown], Tenant: t.ID, Label: label, Hash: sha256.Sum256([]byte(key)),
-			CreatedAt: c.opts.Now(), CreatedBy: ss.user.Username}
+			CreatedAt: now, CreatedBy: ss.user.Username, ExpiresAt: expires}
 		target = fmt.Sprintf("%s %s %q", t.ID, k.Prefix, label)
+		if !expires.IsZero() {
+			target += " expires " + expires.UTC().Format(time.RFC3339)
+		}
 		if err = c.opts.Store.CreateAPIKey(ctx, k); err == nil {
 			err = c.reloadKeys(ctx)
 		}

@@ -20,6 +20,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
+	// past says whether a time (an API key's expiry) has come; zero never does.
+	"past": func(t time.Time) bool { return !t.IsZero() && !time.Now().Before(t) },
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -97,5 +97,6 @@ func (c *Console) renderTenants(w http.ResponseWriter, r *http.Request, ss *sess
 		cancel()
 		rows = append(rows, row)
 	}
-	c.render(w, r, ss, "tenants", "Tenants", map[string]any{"Rows": rows, "Err": strings.Join(errs, "; "), "Created": created})
+	c.render(w, r, ss, "tenants", "Tenants", map[string]any{"Rows": rows, "Err": strings.Join(errs, "; "), "Created": created,
+		"Expiries": keyExpiries})
 }

@@ -2059,7 +2059,8 @@ func testAPIKeys(t *testing.T, e *env) {
 	at := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC) // before now: the key made without a time is the newest
 	k1 := gateway.APIKey{Prefix: "smsgw_aaaa", Tenant: "t1", Label: "loans", Hash: sha256.Sum256([]byte("k1")), CreatedAt: at, CreatedBy: "noc"}
 	k2 := gateway.APIKey{Prefix: "smsgw_bbbb", Tenant: "t1", Label: "savings", Hash: sha256.Sum256([]byte("k2")), CreatedAt: at.Add(time.Second), CreatedBy: "mfi"}
-	k3 := gateway.APIKey{Prefix: "smsgw_cccc", Tenant: "t2", Label: "", Hash: sha256.Sum256([]byte("k3")), CreatedBy: "noc"}
+	k3 := gateway.APIKey{Prefix: "smsgw_cccc", Tenant: "t2", Label: "", Hash: sha256.Sum256([]byte("k3")), CreatedBy: "noc",
+		ExpiresAt: time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)}
 	for _, k := range []gateway.APIKey{k1, k2, k3} {
 		if err := e.s.CreateAPIKey(ctx, k); err != nil {
 			t.Fatal(err)
@@ -2093,7 +2094,7 @@ func testAPIKeys(t *testing.T, e *env) {
 				t.Errorf("revoked key read back as %+v", k)
 			}
 		case "smsgw_cccc":
-			if k.Revoked() || k.CreatedAt.IsZero() || k.Tenant != "t2" || k.Hash != k3.Hash {
+			if k.Revoked() || k.CreatedAt.IsZero() || k.Tenant != "t2" || k.Hash != k3.Hash || !k.ExpiresAt.Equal(k3.ExpiresAt) {
 				t.Errorf("key without a time read back as %+v", k)
 			}
 		}
