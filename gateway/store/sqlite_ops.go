@@ -133,10 +133,7 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, w.nowNs)); err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
-	st, lastErr := acceptStatus(m)
-	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-		status: st, detail: lastErr, msg: newTailMsg(id, m)})
-	w.dirty = true
+	w.acceptedEvent(id, m)
 	return gateway.AcceptResult{ID: id}, nil
 }
 
@@ -150,9 +147,17 @@ func (w *wtx) insertAccepted(id string, m *gateway.Message, nowNs int64) error {
 	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, nowNs)); err != nil {
 		return fmt.Errorf("store: insert accepted %s parts: %w", id, err)
 	}
-	st, lastErr := acceptStatus(m)
-	w.event(m.Tenant, id, st, lastErr)
+	w.acceptedEvent(id, m)
 	return nil
+}
+
+// acceptedEvent queues a new message's ACCEPTED (or given final) event,
+// with the message for the event tail.
+func (w *wtx) acceptedEvent(id string, m *gateway.Message) {
+	st, lastErr := acceptStatus(m)
+	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
+		status: st, detail: lastErr, msg: newTailMsg(id, m)})
+	w.dirty = true
 }
 
 // clientRef returns the id stored for (tenant, ref), or sql.ErrNoRows.
@@ -205,9 +210,7 @@ func (w *wtx) acceptGroup(ops []*op) error {
 			a.results[i] = gateway.AcceptResult{ID: id}
 			mrows = messageArgs(mrows, id, m, nowNs)
 			prows = partArgs(prows, id, m, nowNs)
-			st, lastErr := acceptStatus(m)
-			w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-				status: st, detail: lastErr, msg: newTailMsg(id, m)})
+			w.acceptedEvent(id, m)
 		}
 	}
 	if err := w.insertRows(insertMessagesGroupHead, messageRow, mrows); err != nil {
