@@ -4,7 +4,9 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -89,4 +91,55 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAcceptJournal is BenchmarkAccept with the accept journal on and
+// off, with the latency callers see (p50, p99) and the process's CPU per
+// message, the inserts the journal leaves to the writer included (the
+// clock stops once the database has every message).
+func BenchmarkAcceptJournal(b *testing.B) {
+	for _, journal := range []bool{false, true} {
+		b.Run(fmt.Sprintf("journal=%v", journal), func(b *testing.B) {
+			st, err := Open(context.Background(), Config{Path: filepath.Join(b.TempDir(), "bench.db"), Journal: &journal}, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			var (
+				mu   sync.Mutex
+				lats []time.Duration
+			)
+			b.SetParallelism(parallelism())
+			b.ReportAllocs()
+			b.ResetTimer()
+			start, cpu0 := time.Now(), processCPU(b)
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				var mine []time.Duration
+				for pb.Next() {
+					m := &gateway.Message{Tenant: "t1", From: "MFI", To: "+254700000001",
+						Text: "Your loan repayment of KES 1,200 is due on 5 May.", Encoding: gateway.EncodingGSM7,
+						Parts: []gateway.Part{{Index: 0}}}
+					t0 := time.Now()
+					if _, err := st.Accept(ctx, []*gateway.Message{m}); err != nil {
+						b.Error(err)
+						return
+					}
+					mine = append(mine, time.Since(t0))
+				}
+				mu.Lock()
+				lats = append(lats, mine...)
+				mu.Unlock()
+			})
+			if n, err := st.Backlog(context.Background()); err != nil || n != int64(b.N) {
+				b.Fatalf("backlog %d (%v), want %d", n, err, b.N)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "accepts/s")
+			b.ReportMetric(float64((processCPU(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+			slices.Sort(lats)
+			b.ReportMetric(float64(lats[len(lats)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lats[len(lats)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
 }
