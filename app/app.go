@@ -515,3 +515,6 @@ func (a *App) Stop(ctx context.Context) error {
 	})
 	return a.stopErr
 }
+
+// StoredKeys implements grpcapi.Operator: the store's API keys.
+func (a *App) StoredKeys() gateway.APIKeys { return a.store }

@@ -31,6 +31,9 @@ type Operator interface {
 	// SMPPAccounts reports the SMPP server's accounts and their binds
 	// (none when the server is off).
 	SMPPAccounts() []smppserver.AccountState
+	// StoredKeys is the store's API keys, which the Admin service lists,
+	// makes and revokes.
+	StoredKeys() gateway.APIKeys
 }
 
 // TenantLimits is one tenant's fraud and spend controls in force and its
@@ -63,7 +66,9 @@ type Explanation struct {
 
 type adminServer struct {
 	pb.UnimplementedAdminServer
-	op Operator
+	op     Operator
+	keys   *Keys           // reloaded after a key is made or revoked
+	engine *gateway.Engine // records what admin keys did in the audit trail
 }
 
 func (a adminServer) ExplainRoute(_ context.Context, r *pb.ExplainRouteRequest) (*pb.ExplainRouteResponse, error) {

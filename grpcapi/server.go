@@ -65,7 +65,7 @@ func New(engine *gateway.Engine, op Operator, keys *Keys, log *slog.Logger, maxB
 	}
 	s := &Server{engine: engine, grpc: grpc.NewServer(opts...), health: health.NewServer(), done: make(chan struct{}), maxBatch: maxBatch, log: log}
 	pb.RegisterMessagingServer(s.grpc, s)
-	pb.RegisterAdminServer(s.grpc, adminServer{op: op})
+	pb.RegisterAdminServer(s.grpc, adminServer{op: op, keys: keys, engine: engine})
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(pb.Messaging_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

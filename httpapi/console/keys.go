@@ -2,9 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,24 +9,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/grpcapi"
 	"github.com/openmf/smsgw/internal/guard"
 )
-
-// KeyPrefix starts every API key the console makes, so a key found in a
-// log, a repository or a ticket is recognisable as this gateway's (and
-// secret scanners can be taught it).
-const KeyPrefix = "smsgw_"
-
-// keyShown is how much of a key the store keeps and the console shows:
-// KeyPrefix and 8 characters (48 random bits), enough to tell a tenant's
-// keys apart, far too few to guess the rest (256 bits).
-const keyShown = len(KeyPrefix) + 8
-
-// maxLabel bounds a key's label, in characters.
-const maxLabel = 80
 
 // keyExpiries are the lifetimes a key may be made with ("" for none): a
 // key for a pilot or a contractor should end by itself.
@@ -47,24 +31,6 @@ func keyExpiry(choice string, now time.Time) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("unknown expiry %q: choose one of %s or never", clip(choice), strings.Join(keyExpiries[1:], ", "))
 	}
 	return now.AddDate(0, 0, n), nil
-}
-
-// newAPIKey makes a key: KeyPrefix and 32 random bytes in base64url.
-func newAPIKey() string {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return KeyPrefix + base64.RawURLEncoding.EncodeToString(b)
-}
-
-// checkLabel says what is wrong with a key's label, if anything.
-func checkLabel(label string) error {
-	if n := len([]rune(label)); n > maxLabel {
-		return fmt.Errorf("the label has %d characters, at most %d are allowed", n, maxLabel)
-	}
-	if strings.IndexFunc(label, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
-		return errors.New("the label has a control character")
-	}
-	return nil
 }
 
 // createdKey is a key just made, shown on the page that answers its form
@@ -88,17 +54,18 @@ func (c *Console) keyAction(w http.ResponseWriter, r *http.Request, ss *session)
 		err = fmt.Errorf("no tenant %q", clip(tenant))
 	case action == "create-api-key":
 		label := strings.TrimSpace(r.PostFormValue("label"))
-		if err = checkLabel(label); err != nil {
-			break
-		}
 		now := c.opts.Now()
 		var expires time.Time
 		if expires, err = keyExpiry(r.PostFormValue("expires"), now); err != nil {
 			break
 		}
-		key := newAPIKey()
-		k := gateway.APIKey{Prefix: key[:keyShown], Tenant: t.ID, Label: label, Hash: sha256.Sum256([]byte(key)),
-			CreatedAt: now, CreatedBy: ss.user.Username, ExpiresAt: expires}
+		var (
+			key string
+			k   gateway.APIKey
+		)
+		if key, k, err = grpcapi.NewStoredKey(t.ID, label, ss.user.Username, now, expires); err != nil {
+			break
+		}
 		target = fmt.Sprintf("%s %s %q", t.ID, k.Prefix, label)
 		if !expires.IsZero() {
 			target += " expires " + expires.UTC().Format(time.RFC3339)

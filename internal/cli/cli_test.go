@@ -334,6 +334,44 @@ func TestCommandsAgainstAGateway(t *testing.T) {
 			t.Errorf("--latest --heartbeat:\n%s", out)
 		}
 	})
+
+	t.Run("api-keys", func(t *testing.T) {
+		if code, out, errb := cli(t, "api-keys"); code != 0 || out != "" || !strings.Contains(errb, "no stored API keys") {
+			t.Errorf("api-keys with none: exit %d\n%s%s", code, out, errb)
+		}
+		code, out, errb := cli(t, "api-keys", "create", "mfi", "--label", "loan reminders", "--ttl", "720h")
+		key := strings.TrimSpace(out)
+		if code != 0 || !regexp.MustCompile(`^smsgw_[A-Za-z0-9_-]{43}$`).MatchString(key) || !strings.Contains(errb, "made for mfi (expires ") {
+			t.Fatalf("api-keys create: exit %d\n%s%s", code, out, errb)
+		}
+		mustCLI(t, "send", "--api-key", key, "--to", "0712345678", "--text", "with a key made by the CLI")
+		keys := decode[[]apiKeyJSON](t, mustCLI(t, "api-keys", "--tenant", "mfi", "-o", "json"))
+		if len(keys) != 1 || keys[0].Tenant != "mfi" || keys[0].Label != "loan reminders" || keys[0].CreatedBy != "admin-api" ||
+			keys[0].Expires == nil || keys[0].Expires.Sub(*keys[0].Created) != 720*time.Hour || keys[0].Revoked != nil || !strings.HasPrefix(key, keys[0].Prefix) {
+			t.Fatalf("api-keys -o json: %+v", keys)
+		}
+		if table := mustCLI(t, "api-keys"); !regexp.MustCompile(regexp.QuoteMeta(keys[0].Prefix)+`…\s+mfi\s+loan reminders\s+.*admin-api\s+\d{4}-`).MatchString(table) || strings.Contains(table, key) {
+			t.Errorf("api-keys table:\n%s", table)
+		}
+		if code, _, errb := cli(t, "api-keys", "create", "nosuch"); code == 0 || !strings.Contains(errb, `no tenant "nosuch"`) {
+			t.Errorf("a key for an unknown tenant: exit %d: %s", code, errb)
+		}
+		if code, _, errb := cli(t, "api-keys", "create", "mfi", "--ttl", "1s"); code == 0 || !strings.Contains(errb, "at least a minute") {
+			t.Errorf("a key for a second: exit %d: %s", code, errb)
+		}
+		if out := mustCLI(t, "api-keys", "revoke", "mfi", keys[0].Prefix); !strings.Contains(out, "revoked") {
+			t.Errorf("api-keys revoke: %s", out)
+		}
+		if code, _, errb := cli(t, "send", "--api-key", key, "--to", "0712345678", "--text", "after revoke"); code == 0 || !strings.Contains(errb, "unknown API key") {
+			t.Errorf("sending with the revoked key: exit %d: %s", code, errb)
+		}
+		if code, _, errb := cli(t, "api-keys", "revoke", "mfi", keys[0].Prefix); code == 0 || !strings.Contains(errb, "no stored API key") {
+			t.Errorf("revoking twice: exit %d: %s", code, errb)
+		}
+		if code, _, errb := cli(t, "--admin-key", tenantKey, "api-keys"); code == 0 || !strings.Contains(errb, "admin API key") {
+			t.Errorf("api-keys with a tenant's key: exit %d: %s", code, errb)
+		}
+	})
 }
 
 // TestUnreachableGatewayNamed: a client command without a gateway says

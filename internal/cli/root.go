@@ -107,7 +107,7 @@ $SMSGW_ADMIN_KEY (the config's admin.api_keys).`,
 	}
 	add("run", serveCmd(), checkConfigCmd())
 	add("msg", sendCmd(g), getCmd(g), messagesCmd(g), eventsCmd(g), cursorsCmd(g))
-	add("ops", carriersCmd(g), smppAccountsCmd(g), routesCmd(g), routeCmd(), countersCmd(g), reloadCmd(g))
+	add("ops", carriersCmd(g), smppAccountsCmd(g), routesCmd(g), routeCmd(), countersCmd(g), reloadCmd(g), apiKeysCmd(g))
 	add("tools", simulateSMSCCmd(), simulateCmd(g), hashPasswordCmd(), versionCmd())
 	return root
 }

@@ -11,6 +11,7 @@ package smsgwv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -24,6 +25,409 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ListAPIKeysRequest names a tenant; empty lists every tenant's keys.
+type ListAPIKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysRequest) Reset() {
+	*x = ListAPIKeysRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysRequest) ProtoMessage() {}
+
+func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListAPIKeysRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+// ListAPIKeysResponse lists stored keys, newest first.
+type ListAPIKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*StoredAPIKey        `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysResponse) Reset() {
+	*x = ListAPIKeysResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysResponse) ProtoMessage() {}
+
+func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ListAPIKeysResponse) GetKeys() []*StoredAPIKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+// StoredAPIKey is what the store keeps of a key: never the key.
+type StoredAPIKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The key's first characters (smsgw_ and 8 more), to tell keys apart.
+	Prefix     string                 `protobuf:"bytes,1,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	Tenant     string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Label      string                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The console user who made it, or admin-api.
+	CreatedBy string `protobuf:"bytes,5,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it stops working; unset for never.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When it was revoked; unset while it is not.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	RevokedBy     string                 `protobuf:"bytes,8,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StoredAPIKey) Reset() {
+	*x = StoredAPIKey{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StoredAPIKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StoredAPIKey) ProtoMessage() {}
+
+func (x *StoredAPIKey) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StoredAPIKey.ProtoReflect.Descriptor instead.
+func (*StoredAPIKey) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *StoredAPIKey) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *StoredAPIKey) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *StoredAPIKey) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *StoredAPIKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *StoredAPIKey) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *StoredAPIKey) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *StoredAPIKey) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+func (x *StoredAPIKey) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+// CreateAPIKeyRequest says whose key, what it is for and how long it
+// lives.
+type CreateAPIKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A configured tenant's id.
+	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// What the key is for ("loan reminders"); at most 80 characters.
+	Label string `protobuf:"bytes,2,opt,name=label,proto3" json:"label,omitempty"`
+	// How long the key works; unset for ever.
+	Ttl           *durationpb.Duration `protobuf:"bytes,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyRequest) Reset() {
+	*x = CreateAPIKeyRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyRequest) ProtoMessage() {}
+
+func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CreateAPIKeyRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyRequest) GetTtl() *durationpb.Duration {
+	if x != nil {
+		return x.Ttl
+	}
+	return nil
+}
+
+// CreateAPIKeyResponse carries the key, shown this once.
+type CreateAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Stored        *StoredAPIKey          `protobuf:"bytes,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyResponse) Reset() {
+	*x = CreateAPIKeyResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyResponse) ProtoMessage() {}
+
+func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreateAPIKeyResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *CreateAPIKeyResponse) GetStored() *StoredAPIKey {
+	if x != nil {
+		return x.Stored
+	}
+	return nil
+}
+
+// RevokeAPIKeyRequest names a tenant's key by its prefix.
+type RevokeAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Prefix        string                 `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyRequest) Reset() {
+	*x = RevokeAPIKeyRequest{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyRequest) ProtoMessage() {}
+
+func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeAPIKeyRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RevokeAPIKeyRequest) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+// RevokeAPIKeyResponse has no fields.
+type RevokeAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyResponse) Reset() {
+	*x = RevokeAPIKeyResponse{}
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyResponse) ProtoMessage() {}
+
+func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
 // ListSMPPAccountsRequest has no fields.
 type ListSMPPAccountsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -33,7 +437,7 @@ type ListSMPPAccountsRequest struct {
 
 func (x *ListSMPPAccountsRequest) Reset() {
 	*x = ListSMPPAccountsRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +449,7 @@ func (x *ListSMPPAccountsRequest) String() string {
 func (*ListSMPPAccountsRequest) ProtoMessage() {}
 
 func (x *ListSMPPAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[0]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,7 +462,7 @@ func (x *ListSMPPAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSMPPAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListSMPPAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 // ListSMPPAccountsResponse lists the accounts by system_id.
@@ -71,7 +475,7 @@ type ListSMPPAccountsResponse struct {
 
 func (x *ListSMPPAccountsResponse) Reset() {
 	*x = ListSMPPAccountsResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -83,7 +487,7 @@ func (x *ListSMPPAccountsResponse) String() string {
 func (*ListSMPPAccountsResponse) ProtoMessage() {}
 
 func (x *ListSMPPAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[1]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -96,7 +500,7 @@ func (x *ListSMPPAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSMPPAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListSMPPAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListSMPPAccountsResponse) GetAccounts() []*SMPPAccount {
@@ -124,7 +528,7 @@ type SMPPAccount struct {
 
 func (x *SMPPAccount) Reset() {
 	*x = SMPPAccount{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +540,7 @@ func (x *SMPPAccount) String() string {
 func (*SMPPAccount) ProtoMessage() {}
 
 func (x *SMPPAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[2]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +553,7 @@ func (x *SMPPAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMPPAccount.ProtoReflect.Descriptor instead.
 func (*SMPPAccount) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SMPPAccount) GetSystemId() string {
@@ -211,7 +615,7 @@ type SMPPBind struct {
 
 func (x *SMPPBind) Reset() {
 	*x = SMPPBind{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +627,7 @@ func (x *SMPPBind) String() string {
 func (*SMPPBind) ProtoMessage() {}
 
 func (x *SMPPBind) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[3]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +640,7 @@ func (x *SMPPBind) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SMPPBind.ProtoReflect.Descriptor instead.
 func (*SMPPBind) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SMPPBind) GetType() string {
@@ -277,7 +681,7 @@ type GetTenantLimitsRequest struct {
 
 func (x *GetTenantLimitsRequest) Reset() {
 	*x = GetTenantLimitsRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -289,7 +693,7 @@ func (x *GetTenantLimitsRequest) String() string {
 func (*GetTenantLimitsRequest) ProtoMessage() {}
 
 func (x *GetTenantLimitsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[4]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -302,7 +706,7 @@ func (x *GetTenantLimitsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantLimitsRequest.ProtoReflect.Descriptor instead.
 func (*GetTenantLimitsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetTenantLimitsRequest) GetTenant() string {
@@ -322,7 +726,7 @@ type GetTenantLimitsResponse struct {
 
 func (x *GetTenantLimitsResponse) Reset() {
 	*x = GetTenantLimitsResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +738,7 @@ func (x *GetTenantLimitsResponse) String() string {
 func (*GetTenantLimitsResponse) ProtoMessage() {}
 
 func (x *GetTenantLimitsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[5]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +751,7 @@ func (x *GetTenantLimitsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTenantLimitsResponse.ProtoReflect.Descriptor instead.
 func (*GetTenantLimitsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetTenantLimitsResponse) GetTenants() []*TenantLimits {
@@ -388,7 +792,7 @@ type TenantLimits struct {
 
 func (x *TenantLimits) Reset() {
 	*x = TenantLimits{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +804,7 @@ func (x *TenantLimits) String() string {
 func (*TenantLimits) ProtoMessage() {}
 
 func (x *TenantLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[6]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +817,7 @@ func (x *TenantLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantLimits.ProtoReflect.Descriptor instead.
 func (*TenantLimits) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *TenantLimits) GetTenant() string {
@@ -516,7 +920,7 @@ type GetCountersRequest struct {
 
 func (x *GetCountersRequest) Reset() {
 	*x = GetCountersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +932,7 @@ func (x *GetCountersRequest) String() string {
 func (*GetCountersRequest) ProtoMessage() {}
 
 func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[7]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +945,7 @@ func (x *GetCountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersRequest.ProtoReflect.Descriptor instead.
 func (*GetCountersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 // GetCountersResponse maps counter names to their totals.
@@ -554,7 +958,7 @@ type GetCountersResponse struct {
 
 func (x *GetCountersResponse) Reset() {
 	*x = GetCountersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +970,7 @@ func (x *GetCountersResponse) String() string {
 func (*GetCountersResponse) ProtoMessage() {}
 
 func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[8]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +983,7 @@ func (x *GetCountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCountersResponse.ProtoReflect.Descriptor instead.
 func (*GetCountersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetCountersResponse) GetCounters() map[string]float64 {
@@ -598,7 +1002,7 @@ type ListCarriersRequest struct {
 
 func (x *ListCarriersRequest) Reset() {
 	*x = ListCarriersRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +1014,7 @@ func (x *ListCarriersRequest) String() string {
 func (*ListCarriersRequest) ProtoMessage() {}
 
 func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[9]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +1027,7 @@ func (x *ListCarriersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersRequest.ProtoReflect.Descriptor instead.
 func (*ListCarriersRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 // ListCarriersResponse lists every configured carrier.
@@ -636,7 +1040,7 @@ type ListCarriersResponse struct {
 
 func (x *ListCarriersResponse) Reset() {
 	*x = ListCarriersResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +1052,7 @@ func (x *ListCarriersResponse) String() string {
 func (*ListCarriersResponse) ProtoMessage() {}
 
 func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[10]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +1065,7 @@ func (x *ListCarriersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCarriersResponse.ProtoReflect.Descriptor instead.
 func (*ListCarriersResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListCarriersResponse) GetCarriers() []*CarrierState {
@@ -700,7 +1104,7 @@ type CarrierState struct {
 
 func (x *CarrierState) Reset() {
 	*x = CarrierState{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +1116,7 @@ func (x *CarrierState) String() string {
 func (*CarrierState) ProtoMessage() {}
 
 func (x *CarrierState) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[11]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +1129,7 @@ func (x *CarrierState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CarrierState.ProtoReflect.Descriptor instead.
 func (*CarrierState) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CarrierState) GetName() string {
@@ -813,7 +1217,7 @@ type ExplainRouteRequest struct {
 
 func (x *ExplainRouteRequest) Reset() {
 	*x = ExplainRouteRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +1229,7 @@ func (x *ExplainRouteRequest) String() string {
 func (*ExplainRouteRequest) ProtoMessage() {}
 
 func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[12]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +1242,7 @@ func (x *ExplainRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteRequest.ProtoReflect.Descriptor instead.
 func (*ExplainRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ExplainRouteRequest) GetTo() string {
@@ -877,7 +1281,7 @@ type ExplainRouteResponse struct {
 
 func (x *ExplainRouteResponse) Reset() {
 	*x = ExplainRouteResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1293,7 @@ func (x *ExplainRouteResponse) String() string {
 func (*ExplainRouteResponse) ProtoMessage() {}
 
 func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[13]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1306,7 @@ func (x *ExplainRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExplainRouteResponse.ProtoReflect.Descriptor instead.
 func (*ExplainRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ExplainRouteResponse) GetTo() string {
@@ -943,7 +1347,7 @@ type RouteCandidate struct {
 
 func (x *RouteCandidate) Reset() {
 	*x = RouteCandidate{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1359,7 @@ func (x *RouteCandidate) String() string {
 func (*RouteCandidate) ProtoMessage() {}
 
 func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[14]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1372,7 @@ func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
 func (*RouteCandidate) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RouteCandidate) GetCarrier() string {
@@ -1008,7 +1412,7 @@ type ReloadRoutesRequest struct {
 
 func (x *ReloadRoutesRequest) Reset() {
 	*x = ReloadRoutesRequest{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1020,7 +1424,7 @@ func (x *ReloadRoutesRequest) String() string {
 func (*ReloadRoutesRequest) ProtoMessage() {}
 
 func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[15]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1033,7 +1437,7 @@ func (x *ReloadRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 // ReloadRoutesResponse reports the routes now in force.
@@ -1047,7 +1451,7 @@ type ReloadRoutesResponse struct {
 
 func (x *ReloadRoutesResponse) Reset() {
 	*x = ReloadRoutesResponse{}
-	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1463,7 @@ func (x *ReloadRoutesResponse) String() string {
 func (*ReloadRoutesResponse) ProtoMessage() {}
 
 func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_admin_proto_msgTypes[16]
+	mi := &file_smsgw_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1476,7 @@ func (x *ReloadRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ReloadRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_smsgw_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReloadRoutesResponse) GetRoutes() int32 {
@@ -1086,7 +1490,36 @@ var File_smsgw_v1_admin_proto protoreflect.FileDescriptor
 
 const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x19\n" +
+	"\x14smsgw/v1/admin.proto\x12\bsmsgw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\",\n" +
+	"\x12ListAPIKeysRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"A\n" +
+	"\x13ListAPIKeysResponse\x12*\n" +
+	"\x04keys\x18\x01 \x03(\v2\x16.smsgw.v1.StoredAPIKeyR\x04keys\"\xc9\x02\n" +
+	"\fStoredAPIKey\x12\x16\n" +
+	"\x06prefix\x18\x01 \x01(\tR\x06prefix\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x12;\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x05 \x01(\tR\tcreatedBy\x12;\n" +
+	"\vexpire_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"revokeTime\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\b \x01(\tR\trevokedBy\"p\n" +
+	"\x13CreateAPIKeyRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x14\n" +
+	"\x05label\x18\x02 \x01(\tR\x05label\x12+\n" +
+	"\x03ttl\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\"X\n" +
+	"\x14CreateAPIKeyResponse\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
+	"\x06stored\x18\x02 \x01(\v2\x16.smsgw.v1.StoredAPIKeyR\x06stored\"E\n" +
+	"\x13RevokeAPIKeyRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\"\x16\n" +
+	"\x14RevokeAPIKeyResponse\"\x19\n" +
 	"\x17ListSMPPAccountsRequest\"M\n" +
 	"\x18ListSMPPAccountsResponse\x121\n" +
 	"\baccounts\x18\x01 \x03(\v2\x15.smsgw.v1.SMPPAccountR\baccounts\"\xb5\x01\n" +
@@ -1160,14 +1593,17 @@ const file_smsgw_v1_admin_proto_rawDesc = "" +
 	"\abreaker\x18\x04 \x01(\tR\abreaker\"\x15\n" +
 	"\x13ReloadRoutesRequest\".\n" +
 	"\x14ReloadRoutesResponse\x12\x16\n" +
-	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xf3\x03\n" +
+	"\x06routes\x18\x01 \x01(\x05R\x06routes2\xdd\x05\n" +
 	"\x05Admin\x12M\n" +
 	"\fExplainRoute\x12\x1d.smsgw.v1.ExplainRouteRequest\x1a\x1e.smsgw.v1.ExplainRouteResponse\x12M\n" +
 	"\fReloadRoutes\x12\x1d.smsgw.v1.ReloadRoutesRequest\x1a\x1e.smsgw.v1.ReloadRoutesResponse\x12M\n" +
 	"\fListCarriers\x12\x1d.smsgw.v1.ListCarriersRequest\x1a\x1e.smsgw.v1.ListCarriersResponse\x12J\n" +
 	"\vGetCounters\x12\x1c.smsgw.v1.GetCountersRequest\x1a\x1d.smsgw.v1.GetCountersResponse\x12V\n" +
 	"\x0fGetTenantLimits\x12 .smsgw.v1.GetTenantLimitsRequest\x1a!.smsgw.v1.GetTenantLimitsResponse\x12Y\n" +
-	"\x10ListSMPPAccounts\x12!.smsgw.v1.ListSMPPAccountsRequest\x1a\".smsgw.v1.ListSMPPAccountsResponseB\x8b\x01\n" +
+	"\x10ListSMPPAccounts\x12!.smsgw.v1.ListSMPPAccountsRequest\x1a\".smsgw.v1.ListSMPPAccountsResponse\x12J\n" +
+	"\vListAPIKeys\x12\x1c.smsgw.v1.ListAPIKeysRequest\x1a\x1d.smsgw.v1.ListAPIKeysResponse\x12M\n" +
+	"\fCreateAPIKey\x12\x1d.smsgw.v1.CreateAPIKeyRequest\x1a\x1e.smsgw.v1.CreateAPIKeyResponse\x12M\n" +
+	"\fRevokeAPIKey\x12\x1d.smsgw.v1.RevokeAPIKeyRequest\x1a\x1e.smsgw.v1.RevokeAPIKeyResponseB\x8b\x01\n" +
 	"\x13org.openmf.smsgw.v1B\n" +
 	"AdminProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
@@ -1183,53 +1619,73 @@ func file_smsgw_v1_admin_proto_rawDescGZIP() []byte {
 	return file_smsgw_v1_admin_proto_rawDescData
 }
 
-var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_smsgw_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_smsgw_v1_admin_proto_goTypes = []any{
-	(*ListSMPPAccountsRequest)(nil),  // 0: smsgw.v1.ListSMPPAccountsRequest
-	(*ListSMPPAccountsResponse)(nil), // 1: smsgw.v1.ListSMPPAccountsResponse
-	(*SMPPAccount)(nil),              // 2: smsgw.v1.SMPPAccount
-	(*SMPPBind)(nil),                 // 3: smsgw.v1.SMPPBind
-	(*GetTenantLimitsRequest)(nil),   // 4: smsgw.v1.GetTenantLimitsRequest
-	(*GetTenantLimitsResponse)(nil),  // 5: smsgw.v1.GetTenantLimitsResponse
-	(*TenantLimits)(nil),             // 6: smsgw.v1.TenantLimits
-	(*GetCountersRequest)(nil),       // 7: smsgw.v1.GetCountersRequest
-	(*GetCountersResponse)(nil),      // 8: smsgw.v1.GetCountersResponse
-	(*ListCarriersRequest)(nil),      // 9: smsgw.v1.ListCarriersRequest
-	(*ListCarriersResponse)(nil),     // 10: smsgw.v1.ListCarriersResponse
-	(*CarrierState)(nil),             // 11: smsgw.v1.CarrierState
-	(*ExplainRouteRequest)(nil),      // 12: smsgw.v1.ExplainRouteRequest
-	(*ExplainRouteResponse)(nil),     // 13: smsgw.v1.ExplainRouteResponse
-	(*RouteCandidate)(nil),           // 14: smsgw.v1.RouteCandidate
-	(*ReloadRoutesRequest)(nil),      // 15: smsgw.v1.ReloadRoutesRequest
-	(*ReloadRoutesResponse)(nil),     // 16: smsgw.v1.ReloadRoutesResponse
-	nil,                              // 17: smsgw.v1.GetCountersResponse.CountersEntry
-	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
+	(*ListAPIKeysRequest)(nil),       // 0: smsgw.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),      // 1: smsgw.v1.ListAPIKeysResponse
+	(*StoredAPIKey)(nil),             // 2: smsgw.v1.StoredAPIKey
+	(*CreateAPIKeyRequest)(nil),      // 3: smsgw.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),     // 4: smsgw.v1.CreateAPIKeyResponse
+	(*RevokeAPIKeyRequest)(nil),      // 5: smsgw.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),     // 6: smsgw.v1.RevokeAPIKeyResponse
+	(*ListSMPPAccountsRequest)(nil),  // 7: smsgw.v1.ListSMPPAccountsRequest
+	(*ListSMPPAccountsResponse)(nil), // 8: smsgw.v1.ListSMPPAccountsResponse
+	(*SMPPAccount)(nil),              // 9: smsgw.v1.SMPPAccount
+	(*SMPPBind)(nil),                 // 10: smsgw.v1.SMPPBind
+	(*GetTenantLimitsRequest)(nil),   // 11: smsgw.v1.GetTenantLimitsRequest
+	(*GetTenantLimitsResponse)(nil),  // 12: smsgw.v1.GetTenantLimitsResponse
+	(*TenantLimits)(nil),             // 13: smsgw.v1.TenantLimits
+	(*GetCountersRequest)(nil),       // 14: smsgw.v1.GetCountersRequest
+	(*GetCountersResponse)(nil),      // 15: smsgw.v1.GetCountersResponse
+	(*ListCarriersRequest)(nil),      // 16: smsgw.v1.ListCarriersRequest
+	(*ListCarriersResponse)(nil),     // 17: smsgw.v1.ListCarriersResponse
+	(*CarrierState)(nil),             // 18: smsgw.v1.CarrierState
+	(*ExplainRouteRequest)(nil),      // 19: smsgw.v1.ExplainRouteRequest
+	(*ExplainRouteResponse)(nil),     // 20: smsgw.v1.ExplainRouteResponse
+	(*RouteCandidate)(nil),           // 21: smsgw.v1.RouteCandidate
+	(*ReloadRoutesRequest)(nil),      // 22: smsgw.v1.ReloadRoutesRequest
+	(*ReloadRoutesResponse)(nil),     // 23: smsgw.v1.ReloadRoutesResponse
+	nil,                              // 24: smsgw.v1.GetCountersResponse.CountersEntry
+	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 26: google.protobuf.Duration
 }
 var file_smsgw_v1_admin_proto_depIdxs = []int32{
-	2,  // 0: smsgw.v1.ListSMPPAccountsResponse.accounts:type_name -> smsgw.v1.SMPPAccount
-	3,  // 1: smsgw.v1.SMPPAccount.binds:type_name -> smsgw.v1.SMPPBind
-	18, // 2: smsgw.v1.SMPPBind.bind_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: smsgw.v1.GetTenantLimitsResponse.tenants:type_name -> smsgw.v1.TenantLimits
-	17, // 4: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
-	11, // 5: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
-	14, // 6: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
-	12, // 7: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
-	15, // 8: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
-	9,  // 9: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
-	7,  // 10: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
-	4,  // 11: smsgw.v1.Admin.GetTenantLimits:input_type -> smsgw.v1.GetTenantLimitsRequest
-	0,  // 12: smsgw.v1.Admin.ListSMPPAccounts:input_type -> smsgw.v1.ListSMPPAccountsRequest
-	13, // 13: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
-	16, // 14: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
-	10, // 15: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
-	8,  // 16: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
-	5,  // 17: smsgw.v1.Admin.GetTenantLimits:output_type -> smsgw.v1.GetTenantLimitsResponse
-	1,  // 18: smsgw.v1.Admin.ListSMPPAccounts:output_type -> smsgw.v1.ListSMPPAccountsResponse
-	13, // [13:19] is the sub-list for method output_type
-	7,  // [7:13] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 0: smsgw.v1.ListAPIKeysResponse.keys:type_name -> smsgw.v1.StoredAPIKey
+	25, // 1: smsgw.v1.StoredAPIKey.create_time:type_name -> google.protobuf.Timestamp
+	25, // 2: smsgw.v1.StoredAPIKey.expire_time:type_name -> google.protobuf.Timestamp
+	25, // 3: smsgw.v1.StoredAPIKey.revoke_time:type_name -> google.protobuf.Timestamp
+	26, // 4: smsgw.v1.CreateAPIKeyRequest.ttl:type_name -> google.protobuf.Duration
+	2,  // 5: smsgw.v1.CreateAPIKeyResponse.stored:type_name -> smsgw.v1.StoredAPIKey
+	9,  // 6: smsgw.v1.ListSMPPAccountsResponse.accounts:type_name -> smsgw.v1.SMPPAccount
+	10, // 7: smsgw.v1.SMPPAccount.binds:type_name -> smsgw.v1.SMPPBind
+	25, // 8: smsgw.v1.SMPPBind.bind_time:type_name -> google.protobuf.Timestamp
+	13, // 9: smsgw.v1.GetTenantLimitsResponse.tenants:type_name -> smsgw.v1.TenantLimits
+	24, // 10: smsgw.v1.GetCountersResponse.counters:type_name -> smsgw.v1.GetCountersResponse.CountersEntry
+	18, // 11: smsgw.v1.ListCarriersResponse.carriers:type_name -> smsgw.v1.CarrierState
+	21, // 12: smsgw.v1.ExplainRouteResponse.candidates:type_name -> smsgw.v1.RouteCandidate
+	19, // 13: smsgw.v1.Admin.ExplainRoute:input_type -> smsgw.v1.ExplainRouteRequest
+	22, // 14: smsgw.v1.Admin.ReloadRoutes:input_type -> smsgw.v1.ReloadRoutesRequest
+	16, // 15: smsgw.v1.Admin.ListCarriers:input_type -> smsgw.v1.ListCarriersRequest
+	14, // 16: smsgw.v1.Admin.GetCounters:input_type -> smsgw.v1.GetCountersRequest
+	11, // 17: smsgw.v1.Admin.GetTenantLimits:input_type -> smsgw.v1.GetTenantLimitsRequest
+	7,  // 18: smsgw.v1.Admin.ListSMPPAccounts:input_type -> smsgw.v1.ListSMPPAccountsRequest
+	0,  // 19: smsgw.v1.Admin.ListAPIKeys:input_type -> smsgw.v1.ListAPIKeysRequest
+	3,  // 20: smsgw.v1.Admin.CreateAPIKey:input_type -> smsgw.v1.CreateAPIKeyRequest
+	5,  // 21: smsgw.v1.Admin.RevokeAPIKey:input_type -> smsgw.v1.RevokeAPIKeyRequest
+	20, // 22: smsgw.v1.Admin.ExplainRoute:output_type -> smsgw.v1.ExplainRouteResponse
+	23, // 23: smsgw.v1.Admin.ReloadRoutes:output_type -> smsgw.v1.ReloadRoutesResponse
+	17, // 24: smsgw.v1.Admin.ListCarriers:output_type -> smsgw.v1.ListCarriersResponse
+	15, // 25: smsgw.v1.Admin.GetCounters:output_type -> smsgw.v1.GetCountersResponse
+	12, // 26: smsgw.v1.Admin.GetTenantLimits:output_type -> smsgw.v1.GetTenantLimitsResponse
+	8,  // 27: smsgw.v1.Admin.ListSMPPAccounts:output_type -> smsgw.v1.ListSMPPAccountsResponse
+	1,  // 28: smsgw.v1.Admin.ListAPIKeys:output_type -> smsgw.v1.ListAPIKeysResponse
+	4,  // 29: smsgw.v1.Admin.CreateAPIKey:output_type -> smsgw.v1.CreateAPIKeyResponse
+	6,  // 30: smsgw.v1.Admin.RevokeAPIKey:output_type -> smsgw.v1.RevokeAPIKeyResponse
+	22, // [22:31] is the sub-list for method output_type
+	13, // [13:22] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_admin_proto_init() }
@@ -1243,7 +1699,7 @@ func file_smsgw_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_admin_proto_rawDesc), len(file_smsgw_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

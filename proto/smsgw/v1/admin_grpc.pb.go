@@ -27,6 +27,9 @@ const (
 	Admin_GetCounters_FullMethodName      = "/smsgw.v1.Admin/GetCounters"
 	Admin_GetTenantLimits_FullMethodName  = "/smsgw.v1.Admin/GetTenantLimits"
 	Admin_ListSMPPAccounts_FullMethodName = "/smsgw.v1.Admin/ListSMPPAccounts"
+	Admin_ListAPIKeys_FullMethodName      = "/smsgw.v1.Admin/ListAPIKeys"
+	Admin_CreateAPIKey_FullMethodName     = "/smsgw.v1.Admin/CreateAPIKey"
+	Admin_RevokeAPIKey_FullMethodName     = "/smsgw.v1.Admin/RevokeAPIKey"
 )
 
 // AdminClient is the client API for Admin service.
@@ -62,6 +65,19 @@ type AdminClient interface {
 	// downstream applications are connected, from where, since when, with
 	// how many submits unanswered. Empty when the server is off.
 	ListSMPPAccounts(ctx context.Context, in *ListSMPPAccountsRequest, opts ...grpc.CallOption) (*ListSMPPAccountsResponse, error)
+	// ListAPIKeys shows the tenants' API keys kept in the store (made with
+	// CreateAPIKey or in the web console), revoked and expired ones too,
+	// newest first; never a key itself. The config's keys are not listed.
+	ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error)
+	// CreateAPIKey makes a tenant's key and returns it, this once: the store
+	// keeps only its SHA-256 and first characters. It works on this node at
+	// once, on the other nodes of a cluster within 30 s. Audited (user
+	// admin-api).
+	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
+	// RevokeAPIKey stops a tenant's stored key, on this node at once, on the
+	// others within 30 s; NOT_FOUND when the tenant has no such key in
+	// force. Audited (user admin-api).
+	RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error)
 }
 
 type adminClient struct {
@@ -132,6 +148,36 @@ func (c *adminClient) ListSMPPAccounts(ctx context.Context, in *ListSMPPAccounts
 	return out, nil
 }
 
+func (c *adminClient) ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAPIKeysResponse)
+	err := c.cc.Invoke(ctx, Admin_ListAPIKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAPIKeyResponse)
+	err := c.cc.Invoke(ctx, Admin_CreateAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAPIKeyResponse)
+	err := c.cc.Invoke(ctx, Admin_RevokeAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -165,6 +211,19 @@ type AdminServer interface {
 	// downstream applications are connected, from where, since when, with
 	// how many submits unanswered. Empty when the server is off.
 	ListSMPPAccounts(context.Context, *ListSMPPAccountsRequest) (*ListSMPPAccountsResponse, error)
+	// ListAPIKeys shows the tenants' API keys kept in the store (made with
+	// CreateAPIKey or in the web console), revoked and expired ones too,
+	// newest first; never a key itself. The config's keys are not listed.
+	ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error)
+	// CreateAPIKey makes a tenant's key and returns it, this once: the store
+	// keeps only its SHA-256 and first characters. It works on this node at
+	// once, on the other nodes of a cluster within 30 s. Audited (user
+	// admin-api).
+	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
+	// RevokeAPIKey stops a tenant's stored key, on this node at once, on the
+	// others within 30 s; NOT_FOUND when the tenant has no such key in
+	// force. Audited (user admin-api).
+	RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -192,6 +251,15 @@ func (UnimplementedAdminServer) GetTenantLimits(context.Context, *GetTenantLimit
 }
 func (UnimplementedAdminServer) ListSMPPAccounts(context.Context, *ListSMPPAccountsRequest) (*ListSMPPAccountsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSMPPAccounts not implemented")
+}
+func (UnimplementedAdminServer) ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAPIKeys not implemented")
+}
+func (UnimplementedAdminServer) CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAPIKey not implemented")
+}
+func (UnimplementedAdminServer) RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAPIKey not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -322,6 +390,60 @@ func _Admin_ListSMPPAccounts_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListAPIKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAPIKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListAPIKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListAPIKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListAPIKeys(ctx, req.(*ListAPIKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_CreateAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CreateAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CreateAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CreateAPIKey(ctx, req.(*CreateAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RevokeAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RevokeAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RevokeAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RevokeAPIKey(ctx, req.(*RevokeAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -352,6 +474,18 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSMPPAccounts",
 			Handler:    _Admin_ListSMPPAccounts_Handler,
+		},
+		{
+			MethodName: "ListAPIKeys",
+			Handler:    _Admin_ListAPIKeys_Handler,
+		},
+		{
+			MethodName: "CreateAPIKey",
+			Handler:    _Admin_CreateAPIKey_Handler,
+		},
+		{
+			MethodName: "RevokeAPIKey",
+			Handler:    _Admin_RevokeAPIKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

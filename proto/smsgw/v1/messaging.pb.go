@@ -19,6 +19,8 @@
 //   EVENT_KIND_AUDIT in kinds: an empty kinds still means status and
 //   inbound events, as before. A consumer passes over kinds it does not
 //   know (acknowledging them), so the event kinds may grow again.
+//   Admin.ListAPIKeys, CreateAPIKey and RevokeAPIKey (stored keys, with an
+//   optional expiry).
 // - 2026-12 (second revision): BatchResult.status (a google.rpc.Status with
 //   ErrorInfo) beside the deprecated code; Message.price and Part.price
 //   (integer minor units and an ISO 4217 code) beside the deprecated
