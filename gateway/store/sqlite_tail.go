@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/openmf/smsgw/gateway"
@@ -41,15 +42,18 @@ type eventTail struct {
 	cap      int
 	head, n  int // ring[head] has seq start; n events in all
 	bytes    int // their size
-	maxBytes int // bounds bytes and msgBytes together
+	maxBytes int // bounds bytes, liveBytes and heldBytes together
 
 	// msgs finds the messages in flight and those of events in the tail
 	// by id; live holds the ones in flight, oldest first (some may have
 	// finished since). Only the writer uses them (under mu, as it changes
 	// the ring at the same time).
-	msgs     map[string]*tailMsg
-	live     []*tailMsg
-	msgBytes int
+	msgs map[string]*tailMsg
+	live []*tailMsg
+	// liveBytes are the messages in flight; heldBytes those kept only for
+	// their events. Together they take two thirds of maxBytes at most,
+	// the events the rest.
+	liveBytes, heldBytes int
 }
 
 // tailEvent is one event of the tail, as flushEvents appended it.
@@ -78,7 +82,13 @@ type tailMsg struct {
 	refs                 int  // events of the tail that point here
 	live                 bool // in flight: kept without events
 	size                 int
+	at                   int64 // accepted
 }
+
+// tailStale is how long a message stays in flight for the tail at most
+// when the bound is reached: one that never gets a final status (no
+// receipt) must not hold its place for good.
+const tailStale = int64(10 * time.Minute)
 
 // DefaultEventTail is how many of the newest events the SQLite store keeps
 // in memory for followers when Options.EventTail is zero; maxTailBytes
@@ -186,10 +196,16 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 	}
 	for _, r := range rows {
 		if m := r.msg; m != nil {
-			m.live, m.size = true, m.bytes()
+			// Kept while the messages fit in two thirds of the bound; past
+			// it, not at all (its events are completed from SQLite), so
+			// that a backlog keeps its oldest messages, the next to be sent.
+			if m.size, m.at = m.bytes(), at; t.msgRoom() < m.size {
+				continue
+			}
+			m.live = true
 			t.msgs[m.id] = m
 			t.live = append(t.live, m)
-			t.msgBytes += m.size
+			t.liveBytes += m.size
 		}
 	}
 	for _, c := range sets {
@@ -215,18 +231,18 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 	}
 	for _, r := range rows {
 		e := tailEvent{kind: r.kind, tenant: r.tenant, msgID: r.msgID, status: r.status, detail: r.detail,
-			at: at, in: r.inbound, msg: r.msg, audit: r.audit}
+			at: at, in: r.inbound, audit: r.audit}
 		if r.audit != nil {
 			e.detail = "" // as readAuditEvent leaves it
 		}
 		e.size = e.bytes()
-		if e.msg == nil && r.msgID != "" {
+		if r.msgID != "" {
 			e.msg = t.msgs[r.msgID]
 		}
 		if m := e.msg; m != nil {
 			m.refs++
 			if r.status.Final() {
-				m.live = false
+				t.land(m)
 			}
 		}
 		if t.n == len(t.ring) && len(t.ring) < t.cap {
@@ -239,40 +255,48 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		t.n++
 		t.bytes += e.size
 	}
-	t.trimLive()
+	t.trim(at)
 }
 
-// trimLive keeps the tail within maxBytes: it drops the oldest events
-// while they hold over a third of it, else forgets the oldest messages in
-// flight (whose later events are then completed from SQLite): messages in
-// flight are worth more to followers than old events. It also takes the
-// messages that finished off the front of live, and keeps live within 4
-// entries a message the bytes allow, whatever message is stuck at its
-// front.
-func (t *eventTail) trimLive() {
+// trim keeps the tail within maxBytes at time now: it drops the oldest
+// events while they take over a third of it, and when the messages have
+// no room left, forgets those in flight for over tailStale, oldest first.
+// It also takes the messages no longer in flight off the front of live,
+// and keeps live within 4 entries a message the bytes allow, whatever
+// message is stuck at its front.
+func (t *eventTail) trim(now int64) {
 	for len(t.live) > 0 && (!t.live[0].live || len(t.live) > 4*(t.maxBytes/400)) {
 		t.popLive()
 	}
-	for t.bytes+t.msgBytes > t.maxBytes {
-		switch {
-		case t.n > 0 && (t.bytes > t.maxBytes/3 || len(t.live) == 0):
-			t.drop()
-		case len(t.live) > 0:
-			t.popLive()
-		default:
-			return
-		}
+	for t.n > 0 && t.bytes > t.maxBytes/3 {
+		t.drop()
+	}
+	for len(t.live) > 0 && t.msgRoom() < 512 && now-t.live[0].at > tailStale {
+		t.popLive()
 	}
 }
 
-// popLive takes the oldest message off live: it is no longer in flight
-// for the tail, and goes once no event points to it.
+// msgRoom is how many bytes more messages may take.
+func (t *eventTail) msgRoom() int {
+	return 2*t.maxBytes/3 - t.liveBytes - t.heldBytes
+}
+
+// popLive takes the oldest message off live.
 func (t *eventTail) popLive() {
 	m := t.live[0]
 	t.live[0] = nil
 	t.live = t.live[1:]
-	m.live = false
+	t.land(m)
 	t.forget(m)
+}
+
+// land ends m's time in flight: it stays while its events do.
+func (t *eventTail) land(m *tailMsg) {
+	if m.live {
+		m.live = false
+		t.liveBytes -= m.size
+		t.heldBytes += m.size
+	}
 }
 
 // forget deletes m from msgs once it is neither in flight nor pointed to.
@@ -281,7 +305,7 @@ func (t *eventTail) forget(m *tailMsg) {
 		return
 	}
 	delete(t.msgs, m.id)
-	t.msgBytes -= m.size
+	t.heldBytes -= m.size
 }
 
 // grow doubles the ring.
@@ -314,7 +338,7 @@ func (t *eventTail) clear() {
 	}
 	clear(t.msgs)
 	clear(t.live)
-	t.live, t.msgBytes = t.live[:0], 0
+	t.live, t.liveBytes, t.heldBytes = t.live[:0], 0, 0
 }
 
 // dropThrough removes the events at or below seq, which the current batch

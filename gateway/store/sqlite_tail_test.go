@@ -348,22 +348,38 @@ func TestEventTailBounds(t *testing.T) {
 	}
 
 	// Bytes: a long inbound text pushes older events out until they hold
-	// a third of the bound, then the oldest messages in flight go (b
-	// stays while its event does).
+	// a third of the bound; the messages in flight stay.
 	tl.maxBytes = 1850
 	big := eventRow{kind: gateway.EventInbound, tenant: "t1", inbound: &gateway.Inbound{Text: strings.Repeat("x", 200)}}
 	tl.commit(17, []eventRow{big}, 1, nil)
-	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{16, 17}) || tl.bytes+tl.msgBytes > tl.maxBytes {
-		t.Fatalf("seqs = %v (%d+%d bytes of %d), want 16 and 17", got, tl.bytes, tl.msgBytes, tl.maxBytes)
+	if got := seqs(tl, tl.start); !reflect.DeepEqual(got, []int64{16, 17}) || tl.bytes > tl.maxBytes/3 {
+		t.Fatalf("seqs = %v (%d bytes of %d), want 16 and 17", got, tl.bytes, tl.maxBytes)
 	}
-	_, hasB := tl.msgs["b"]
-	_, hasC := tl.msgs["c"]
-	if !hasB || hasC || len(tl.msgs) != 2 || len(tl.live) != 1 || tl.live[0].id != "d" {
-		t.Fatalf("messages %v, %d in flight; want b kept for its event, c forgotten, d in flight", tl.msgs, len(tl.live))
+	if len(tl.msgs) != 3 || len(tl.live) != 3 {
+		t.Fatalf("messages %v, %d in flight; want b, c and d in flight", tl.msgs, len(tl.live))
+	}
+	// With no room left in the messages' two thirds, a new message is not
+	// kept; when one is needed, those in flight past tailStale go, the
+	// oldest first, until there is room.
+	tl.commit(18, []eventRow{row("n", gateway.StatusAccepted, true)}, 1, nil)
+	if _, ok := tl.msgs["n"]; ok {
+		t.Fatal("message n kept with no room left")
+	}
+	if _, miss, _ := tl.read("", 18, 1, false); !reflect.DeepEqual(miss, []int{0}) {
+		t.Fatalf("n's event: miss %v, want its message read from SQLite", miss)
+	}
+	tl.maxBytes = 2600
+	tl.commit(19, nil, 1+tailStale+1, nil)
+	b, c, d := tl.msgs["b"], tl.msgs["c"], tl.msgs["d"]
+	if b != nil || c == nil || d == nil || len(tl.live) != 2 {
+		t.Fatalf("messages %v, %d in flight; want b forgotten, c and d in flight", tl.msgs, len(tl.live))
+	}
+	if room := tl.msgRoom(); room < 512 || tl.heldBytes != 0 || tl.liveBytes != c.size+d.size {
+		t.Fatalf("room %d, held %d, live %d", room, tl.heldBytes, tl.liveBytes)
 	}
 
 	tl.fail()
-	if _, _, ok := tl.read("", 17, 1, false); ok {
+	if _, _, ok := tl.read("", 19, 1, false); ok {
 		t.Fatal("the tail answers after a failed commit")
 	}
 	tl.commit(18, nil, 1, nil)
