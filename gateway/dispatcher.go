@@ -65,8 +65,11 @@ func (d *dispatcher) start(ctx context.Context) {
 	slots := make(chan struct{}, d.workers) // one per message claimed and not yet done
 	for range d.workers {
 		d.work.Go(func() {
+			// Outcomes are recorded on a context that outlives ctx's
+			// cancellation: made once per worker, not per message.
+			record := context.WithoutCancel(ctx)
 			for m := range jobs {
-				d.process(ctx, m)
+				d.process(ctx, record, m)
 				<-slots
 			}
 		})
@@ -291,11 +294,12 @@ func retryEnd(cause error, counted bool) ending {
 
 // process takes one claimed message through its turn: prepare it (validity,
 // parts left, the router's plan), walk the candidates, then record how the
-// turn ended and, last, the attempts that failed on the way.
-func (d *dispatcher) process(ctx context.Context, m *Message) {
+// turn ended and, last, the attempts that failed on the way. record is ctx
+// without its cancellation.
+func (d *dispatcher) process(ctx, record context.Context, m *Message) {
 	// The store may be closing after ctx ends; record outcomes on a context
 	// that survives the dispatcher's cancellation but not forever.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	rctx, cancel := context.WithTimeout(record, 30*time.Second)
 	defer cancel()
 	t := &turn{m: m}
 	end, walk := d.prepare(t)
