@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -31,27 +30,27 @@ const journalRetry = time.Second
 // one round of the acceptor took, with the time they were accepted at.
 // It holds what the messages and parts rows are made of, nothing more.
 type journaledAccept struct {
-	Now  int64              `json:"now"` // UnixNano
-	Msgs []journaledMessage `json:"msgs"`
+	Now  int64 // UnixNano
+	Msgs []journaledMessage
 }
 
 type journaledMessage struct {
-	ID            string            `json:"id"`
-	Tenant        string            `json:"tenant"`
-	ClientRef     string            `json:"ref,omitempty"`
-	From          string            `json:"from"`
-	To            string            `json:"to"`
-	Text          string            `json:"text"`
-	Encoding      gateway.Encoding  `json:"enc"`
-	Priority      int32             `json:"prio,omitempty"`
-	Category      gateway.Category  `json:"cat,omitempty"`
-	Meta          map[string]string `json:"meta,omitempty"`
-	PinnedCarrier string            `json:"pin,omitempty"`
-	NotBefore     int64             `json:"nb,omitempty"`
-	ExpiresAt     int64             `json:"exp,omitempty"`
-	Status        gateway.Status    `json:"st,omitempty"` // a final status given at accept
-	LastError     string            `json:"err,omitempty"`
-	Parts         int               `json:"parts"`
+	ID            string
+	Tenant        string
+	ClientRef     string
+	From          string
+	To            string
+	Text          string
+	Encoding      gateway.Encoding
+	Priority      int32
+	Category      gateway.Category
+	Meta          map[string]string
+	PinnedCarrier string
+	NotBefore     int64
+	ExpiresAt     int64
+	Status        gateway.Status // a final status given at accept
+	LastError     string
+	Parts         int
 }
 
 func journalMessage(id string, m *gateway.Message) journaledMessage {
@@ -99,6 +98,7 @@ type acceptJournal struct {
 	closed  bool
 	closing chan struct{}
 	sqls    map[int]string // refsSQL's, by number of refs
+	buf     []byte         // the record being written (only run uses it)
 
 	mu       sync.Mutex
 	refs     map[refKey]string // client refs journaled, not yet in SQLite
@@ -243,11 +243,8 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 	if len(msgs) == 0 {
 		return nil
 	}
-	payload, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("store: accept: %w", err)
-	}
-	seg, err := a.j.Append([][]byte{payload})
+	a.buf = appendAcceptRecord(a.buf[:0], rec.Now, rec.Msgs)
+	seg, err := a.j.Append([][]byte{a.buf})
 	if err != nil {
 		return fmt.Errorf("store: accept: %w", err)
 	}
@@ -426,9 +423,12 @@ func (a *acceptJournal) visible(ctx context.Context) error {
 func (s *sqliteStore) replayJournal(ctx context.Context, dir string) (uint64, error) {
 	replayed := 0
 	next, err := replayJournal(dir, func(payload []byte) error {
-		var rec journaledAccept
-		if err := json.Unmarshal(payload, &rec); err != nil {
-			return fmt.Errorf("%w: %v", errJournalDamaged, err)
+		var (
+			rec journaledAccept
+			err error
+		)
+		if rec.Now, rec.Msgs, err = decodeAcceptRecord(payload); err != nil {
+			return err
 		}
 		args := &acceptArgs{now: time.Unix(0, rec.Now).UTC(), journaled: true}
 		for _, jm := range rec.Msgs {
@@ -436,7 +436,7 @@ func (s *sqliteStore) replayJournal(ctx context.Context, dir string) (uint64, er
 			args.ids = append(args.ids, jm.ID)
 		}
 		n := 0
-		err := s.do(ctx, "replay journal", func(w *wtx) error {
+		err = s.do(ctx, "replay journal", func(w *wtx) error {
 			var err error
 			n, err = w.acceptMissing(args)
 			return err
