@@ -37,7 +37,9 @@
 //     entry: one "console audit" log line at info level (who, role,
 //     tenant, source address, action, target, outcome; numbers masked)
 //     and a row of the store's audit trail (gateway.AuditTrail), which the
-//     audit page reads. Logs never hold a full number or a message text.
+//     audit page reads, with an audit event on the ordered event log in
+//     the same commit (Engine.RecordAudit), which the user's tenant's keys
+//     may stream. Logs never hold a full number or a message text.
 //   - An API key made on the tenants page is shown once, on the page
 //     that answers the form; the store keeps its SHA-256 and prefix only,
 //     and the log and audit trail hold the prefix alone.
