@@ -104,6 +104,7 @@ type acceptJournal struct {
 	refs     map[refKey]string // client refs journaled, not yet in SQLite
 	pending  int               // messages journaled, not yet in SQLite
 	groups   map[uint64]bool   // groups journaled, not yet in SQLite
+	oldest   uint64            // the lowest group in groups (next when empty)
 	next     uint64            // the next group's number
 	changed  chan struct{}     // closed and replaced when a group is inserted
 	inserted sync.WaitGroup    // groups handed to the writer and not yet inserted
@@ -112,7 +113,7 @@ type acceptJournal struct {
 func newAcceptJournal(s *sqliteStore, j *journal) *acceptJournal {
 	return &acceptJournal{s: s, j: j, calls: make(chan *acceptCall, s.opts.MaxBatch),
 		done: make(chan struct{}), closing: make(chan struct{}), sqls: make(map[int]string), refs: make(map[refKey]string), groups: make(map[uint64]bool),
-		next: 1, changed: make(chan struct{})}
+		next: 1, oldest: 1, changed: make(chan struct{})}
 }
 
 // accept is Store.Accept through the journal.
@@ -375,6 +376,9 @@ func (a *acceptJournal) insert(args *acceptArgs, group, seg uint64, refs map[ref
 		}
 		a.mu.Lock()
 		delete(a.groups, group)
+		for a.oldest < a.next && !a.groups[a.oldest] {
+			a.oldest++ // groups are numbered in turn: amortized O(1)
+		}
 		a.pending -= len(args.ids)
 		for k := range refs {
 			delete(a.refs, k)
@@ -397,13 +401,7 @@ func (a *acceptJournal) visible(ctx context.Context) error {
 	a.mu.Unlock()
 	for {
 		a.mu.Lock()
-		waiting := false
-		for g := range a.groups {
-			if g < upTo {
-				waiting = true
-				break
-			}
-		}
+		waiting := a.oldest < upTo
 		changed := a.changed
 		a.mu.Unlock()
 		if !waiting {
