@@ -27,13 +27,13 @@ import (
 //
 // A status event's message (its client ref, and what EventMessage holds)
 // comes from tailMsg, made when the message was accepted and kept while
-// the message is in flight (until its final status, within a bound of its
-// own: receipts come seconds after the accept, long after its event left
-// a busy tail) and while one of its events is in the tail; the writer
-// updates its carrier after a commit that recorded submits, so it reads as
-// SQLite would at that moment. An event whose message the tail does not
-// know (accepted before the store opened, or pushed out by the bound) is
-// completed with one batched read.
+// the message is in flight (until its final status: receipts come seconds
+// after the accept, long after its event left a busy tail) and while one
+// of its events is in the tail, if there was room for it (see trim); the
+// writer updates its carrier after a commit that recorded submits, so it
+// reads as SQLite would at that moment. An event whose message the tail
+// does not know (accepted before the store opened, or when there was no
+// room) is completed with one batched read.
 type eventTail struct {
 	mu       sync.RWMutex
 	valid    bool        // start is known; false after a failed COMMIT
@@ -97,8 +97,8 @@ const DefaultEventTail = 1 << 16
 
 // maxTailBytes bounds the tail's memory, events and messages (as bytes
 // counts them, about the heap they hold): the events take at most a
-// third, ~37,000 of them, and the messages the rest, ~9,000 Kannel
-// sendsms with their dlr-urls or ~20,000 without metadata. The
+// third, ~32,000 of them, and the messages the rest, ~8,000 Kannel
+// sendsms with their dlr-urls or ~17,000 without metadata. The
 // 1,000,000-message backlog's RSS leaves little more room under 256 MiB.
 const maxTailBytes = 12 << 20
 
