@@ -100,6 +100,9 @@ func dumpEvents(evs []gateway.Event) string {
 		if e.Inbound != nil {
 			fmt.Fprintf(&b, " in=%+v", *e.Inbound)
 		}
+		if e.Audit != nil {
+			fmt.Fprintf(&b, " audit=%+v", *e.Audit)
+		}
 	}
 	return b.String()
 }
@@ -168,10 +171,10 @@ func tailScenario(t *testing.T, size int) {
 
 	// One batch of every kind: grouped submits (one message twice, so one
 	// runs alone; one unknown part, replayed without it), receipts, an
-	// inbound message, a finish and a cancel.
+	// inbound message, a finish, a cancel and an audit entry.
 	release := blockWriter(t, s)
 	var wg sync.WaitGroup
-	var errs [8]error
+	var errs [9]error
 	calls := []func() error{
 		func() error { return s.RecordSubmits(ctx, []gateway.SubmitRecord{sub(3, 0, "c1", "b3-0")}) },
 		func() error {
@@ -192,6 +195,10 @@ func tailScenario(t *testing.T, size int) {
 		func() error {
 			_, err := s.Accept(ctx, []*gateway.Message{msg(6, "t2", 1)})
 			return err
+		},
+		func() error {
+			return s.RecordAudit(ctx, gateway.AuditEntry{User: "noc", Role: "operator", Tenant: "t2", Source: "10.0.0.1",
+				Action: "opt-out", Target: "t2 +2547*****099", Outcome: "done"})
 		},
 	}
 	for i, call := range calls {
