@@ -170,18 +170,7 @@ func (s *pgStore) writerLoop() {
 			return
 		}
 		batch = append(batch[:0], o)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
+		batch = fillBatch(batch, s.ops, s.opts.MaxBatch)
 		var once sync.Once
 		pass := func() { once.Do(func() { <-s.turn }) }
 		s.commitBatch(batch, pass)

@@ -569,3 +569,22 @@ func pruneEventsThrough(queryRow func(string, ...any) scanner, exec func(string,
 func pruneEventArgs(before time.Time) []any {
 	return []any{toNanos(before), time.Now().Add(misdatedAfter).UnixNano(), int64(math.MaxInt64)}
 }
+
+// fillBatch appends to batch (holding the item that woke the loop)
+// whatever else waits on ch, up to limit items: a group commit takes what is
+// queued and never waits for more. The writers' loops (SQLite, PostgreSQL)
+// and the accept journal's use it.
+func fillBatch[T any](batch []T, ch <-chan T, limit int) []T {
+	for len(batch) < limit {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
+}

@@ -415,18 +415,7 @@ func (s *sqliteStore) loop() {
 	batch := make([]*op, 0, s.opts.MaxBatch)
 	for o := range s.ops {
 		batch = append(batch[:0], o)
-	fill:
-		for len(batch) < s.opts.MaxBatch {
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, o)
-			default:
-				break fill
-			}
-		}
+		batch = fillBatch(batch, s.ops, s.opts.MaxBatch)
 		s.commit(batch)
 		clear(batch)
 	}

@@ -147,18 +147,7 @@ func (a *acceptJournal) run() {
 	batch := make([]*acceptCall, 0, a.s.opts.MaxBatch)
 	for c := range a.calls {
 		batch = append(batch[:0], c)
-	fill:
-		for len(batch) < a.s.opts.MaxBatch {
-			select {
-			case c, ok := <-a.calls:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, c)
-			default:
-				break fill
-			}
-		}
+		batch = fillBatch(batch, a.calls, a.s.opts.MaxBatch)
 		a.commit(batch)
 		clear(batch)
 	}
