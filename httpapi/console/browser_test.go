@@ -137,6 +137,28 @@ func (p *page) shot(name string) {
 	}
 }
 
+// landOn waits until the browser is on an address containing what (a
+// form's GET has landed) and that page is ready: waiting for an element
+// alone could match the page being left, and polling it across the
+// navigation fails.
+func (p *page) landOn(what string) {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		cancel()
+		if err == nil && strings.Contains(loc, what) {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the browser is on %q (%v), not on an address with %q", loc, err, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.do("ready after landing on "+what, chromedp.WaitReady(chromedp.CSS("main")))
+}
+
 func (p *page) open(path string) {
 	p.t.Helper()
 	p.do("open "+path, chromedp.Navigate(p.base+path), chromedp.WaitReady(chromedp.CSS("main")))
@@ -209,8 +231,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	p.open("/console/messages")
 	p.do("search for loan-7",
 		chromedp.SendKeys(chromedp.CSS("#client_ref"), "loan-7"),
-		chromedp.Click(chromedp.CSS("#search")),
-		chromedp.WaitVisible(chromedp.CSS("#results tbody a")))
+		chromedp.Click(chromedp.CSS("#search")))
+	// The page before the search lists messages too: wait for the search's.
+	p.landOn("client_ref=loan-7")
+	p.do("the search's results", chromedp.WaitVisible(chromedp.CSS("#results tbody a")))
 	p.shot("messages")
 	p.do("open the message", chromedp.Click(chromedp.CSS("#results tbody a")), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 	if why := p.text("#why"); !strings.Contains(why, "ESME_RINVDSTADR") {
