@@ -97,12 +97,10 @@ const DefaultEventTail = 1 << 16
 
 // maxTailBytes bounds the tail's memory, events and messages (as bytes
 // counts them, about the heap they hold): the events take at most a
-// third, ~11,000 of them, and the messages the rest, ~2,700 Kannel
-// sendsms with their dlr-urls or ~5,700 without metadata. It was 12 MiB:
-// a 100,000-item Fineract page then grew the process by 149–154 MiB
-// against the 128 MiB make soak allows (128–135 at 4 MiB), and the
-// 1,000,000-message backlog's RSS leaves little room under 256 MiB.
-const maxTailBytes = 4 << 20
+// third, ~32,000 of them, and the messages the rest, ~8,000 Kannel
+// sendsms with their dlr-urls or ~17,000 without metadata. The
+// 1,000,000-message backlog's RSS leaves little more room under 256 MiB.
+const maxTailBytes = 12 << 20
 
 // tailSlot is the memory of one slot of the ring.
 const tailSlot = 120
