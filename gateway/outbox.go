@@ -57,7 +57,9 @@ const (
 // HandleTasks.
 //
 // Goroutines: one runner claiming due tasks, taskConcurrency workers
-// running them, and a finisher recording their outcomes in batches. Follow runs on its caller's goroutine.
+// running them (and the tasks enqueue hands them already leased), and a
+// finisher recording their outcomes in batches. Follow runs on its
+// caller's goroutine.
 type outbox struct {
 	store     Outbox
 	feed      *eventFeed
@@ -72,6 +74,16 @@ type outbox struct {
 	mu       sync.RWMutex
 	handlers map[string]TaskHandler
 	wake     chan struct{}
+
+	// The pool as the runner and enqueues share it (see reserve).
+	poolMu sync.Mutex
+	jobs   chan Task // the workers' queue; nil while the runner is not running
+	free   int       // worker slots neither running a task nor reserved
+	// backlog says due tasks may wait in the store unleased: the last
+	// claim was full, or tasks were enqueued or woken since. Enqueues
+	// lease nothing then, so those tasks run first, oldest first.
+	backlog bool
+	kicks   uint64 // kicks so far, so a claim under way does not clear a later one's backlog
 
 	cancel context.CancelFunc
 	loop   sync.WaitGroup // the runner, which waits for its workers
@@ -88,21 +100,92 @@ func (o *outbox) handle(kind string, h TaskHandler) error {
 	return nil
 }
 
-// enqueue adds tasks (skipping keys seen before) and wakes the runner.
+// enqueue adds tasks (skipping keys seen before). Those it can give
+// this node's free workers are written already leased to them and handed
+// over at once, without a claim; the rest wake the runner to claim them.
 func (o *outbox) enqueue(ctx context.Context, tasks []Task) (int, error) {
-	n, err := o.store.EnqueueTasks(ctx, tasks)
-	if n > 0 {
+	jobs, slots := o.reserve(len(tasks))
+	leased, added, err := o.store.EnqueueLeasedTasks(ctx, tasks, o.now(), slots, taskLease)
+	o.hand(jobs, leased, slots)
+	if added > len(leased) {
 		o.kick()
 	}
-	return n, err
+	return added, err
 }
 
-// kick wakes the runner: a task was enqueued.
+// kick wakes the runner: a task was enqueued (or made due) unleased.
 func (o *outbox) kick() {
+	o.poolMu.Lock()
+	o.backlog = true
+	o.kicks++
+	o.poolMu.Unlock()
 	select {
 	case o.wake <- struct{}{}:
 	default:
 	}
+}
+
+// reserve takes up to n free worker slots for an enqueue, none while the
+// runner is stopped or tasks wait unleased (backlog), and returns them
+// with the queue to hand their tasks to (hand).
+func (o *outbox) reserve(n int) (chan Task, int) {
+	o.poolMu.Lock()
+	defer o.poolMu.Unlock()
+	if o.jobs == nil || o.backlog {
+		return nil, 0
+	}
+	n = min(n, o.free)
+	o.free -= n
+	return o.jobs, n
+}
+
+// hand queues tasks leased for the slots reserved from jobs and frees the
+// slots left unused. The queue never blocks: it has room for every slot,
+// and each queued task holds one. If the run jobs came from has ended,
+// the tasks are left to run again once their lease lapses.
+func (o *outbox) hand(jobs chan Task, tasks []Task, slots int) {
+	if slots == 0 {
+		return
+	}
+	o.poolMu.Lock()
+	defer o.poolMu.Unlock()
+	if o.jobs != jobs {
+		return
+	}
+	for _, t := range tasks {
+		jobs <- t
+	}
+	o.free += slots - len(tasks)
+}
+
+// claim leases up to a batch of due tasks for the free slots and hands
+// them to the workers. A claim that was not full ends the backlog, unless
+// a kick came while it ran (what it made due may have missed the claim).
+func (o *outbox) claim(ctx context.Context) {
+	o.poolMu.Lock()
+	jobs, n, kicks := o.jobs, min(o.free, taskBatch), o.kicks
+	o.free -= n
+	o.poolMu.Unlock()
+	if n == 0 {
+		return
+	}
+	tasks, err := o.store.ClaimTasks(ctx, o.now(), n, taskLease)
+	if err != nil && ctx.Err() == nil {
+		o.log.Error("claim tasks", "err", err)
+	}
+	if err == nil {
+		o.poolMu.Lock()
+		o.backlog = len(tasks) == n || o.kicks != kicks
+		o.poolMu.Unlock()
+	}
+	o.hand(jobs, tasks, n)
+}
+
+// freeSlots is how many workers are idle and not reserved.
+func (o *outbox) freeSlots() int {
+	o.poolMu.Lock()
+	defer o.poolMu.Unlock()
+	return o.free
 }
 
 // start begins running due tasks, including those a previous run left.
@@ -118,22 +201,31 @@ func (o *outbox) halt() { o.cancel() }
 // wait returns once the runner and every task it started have ended.
 func (o *outbox) wait() { o.loop.Wait() }
 
-// run claims due tasks and hands them to taskConcurrency workers until ctx
-// ends. A claim is a writer operation, so the runner claims only when
-// tasks may be due (the last claim was full, or tasks were enqueued since)
-// and a quarter of the slots are free (taskRefill), for all of them: a
-// steady stream of callbacks costs one claim per several tasks, and a
-// finished task does not cost a claim that finds nothing. The poll timer
-// claims for any free slot (retries coming due, a task enqueued while
-// nearly every slot was busy), so nothing waits longer than pollEvery.
+// run runs the tasks handed to taskConcurrency workers (by enqueue and by
+// its own claims) until ctx ends. A claim is a writer operation, so the
+// runner claims only when tasks may be due unleased (backlog: the last
+// claim was full, or tasks were enqueued without a lease since) and a
+// quarter of the slots are free (taskRefill), for all of them: a steady
+// stream of callbacks that finds no free worker costs one claim per
+// several tasks, and a finished task does not cost a claim that finds
+// nothing. The poll timer claims for any free slot (retries coming due, a
+// task enqueued while nearly every slot was busy), so nothing waits
+// longer than pollEvery.
 func (o *outbox) run(ctx context.Context) {
 	jobs := make(chan Task, taskConcurrency)
-	finished := make(chan struct{}, taskConcurrency)
+	freed := make(chan struct{}, 1)
 	outcomes := make(chan TaskOutcome, taskConcurrency)
+	o.poolMu.Lock()
+	// Until the first claim, tasks a previous run left may be due.
+	o.jobs, o.free, o.backlog = jobs, taskConcurrency, true
+	o.poolMu.Unlock()
 	var workers, finisher sync.WaitGroup
 	finisher.Go(func() { o.finish(ctx, outcomes) })
 	defer func() {
+		o.poolMu.Lock()
+		o.jobs = nil
 		close(jobs)
+		o.poolMu.Unlock()
 		workers.Wait()
 		close(outcomes)
 		finisher.Wait()
@@ -148,43 +240,32 @@ func (o *outbox) run(ctx context.Context) {
 						outcomes <- out
 					}
 				}
-				finished <- struct{}{}
+				o.poolMu.Lock()
+				o.free++
+				o.poolMu.Unlock()
+				select {
+				case freed <- struct{}{}:
+				default:
+				}
 			}
 		})
 	}
-	var (
-		busy  = 0
-		claim = true
-		// more says tasks may be due that no claim took: the last claim
-		// was full, or tasks were enqueued since.
-		more bool
-	)
+	claim := true
 	timer := time.NewTimer(o.pollEvery)
 	defer timer.Stop()
 	for {
-		free := taskConcurrency - busy
-		if claim && free > 0 {
-			limit := min(free, taskBatch)
-			tasks, err := o.store.ClaimTasks(ctx, o.now(), limit, taskLease)
-			if err != nil && ctx.Err() == nil {
-				o.log.Error("claim tasks", "err", err)
-			}
-			for _, t := range tasks {
-				jobs <- t
-			}
-			busy += len(tasks)
-			more = len(tasks) == limit
+		if claim {
+			o.claim(ctx)
 		}
-		claim = false
 		select {
 		case <-ctx.Done():
 			return
-		case <-finished:
-			busy--
-			claim = more && taskConcurrency-busy >= taskRefill
+		case <-freed:
+			o.poolMu.Lock()
+			claim = o.backlog && o.free >= taskRefill
+			o.poolMu.Unlock()
 		case <-o.wake:
-			more = true
-			claim = taskConcurrency-busy >= taskRefill
+			claim = o.freeSlots() >= taskRefill
 		case <-timer.C:
 			claim = true
 			timer.Reset(o.pollEvery)

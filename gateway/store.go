@@ -184,13 +184,25 @@ type Outbox interface {
 	// enqueued before (done or not). It returns how many were new.
 	EnqueueTasks(ctx context.Context, tasks []Task) (added int, err error)
 
+	// EnqueueLeasedTasks is EnqueueTasks that also leases, in the same
+	// write, up to claim of the new tasks that are due at now (the first
+	// in order) until now+lease, as ClaimTasks would, and returns them
+	// with their ID and LeaseUntil set: the node that enqueues tasks for
+	// its own free workers runs them without a claim (a second writer
+	// operation a task). A key skipped as known is never leased; a
+	// PostgreSQL store may lease fewer than claim when the batch repeats a
+	// known key. A leased task whose runner dies is due again once its
+	// lease lapses, as a claimed one.
+	EnqueueLeasedTasks(ctx context.Context, tasks []Task, now time.Time, claim int, lease time.Duration) (leased []Task, added int, err error)
+
 	// ClaimTasks leases up to limit due tasks (NotBefore ≤ now) until
 	// now+lease, oldest first.
 	ClaimTasks(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Task, error)
 
-	// FinishTasks records how runs of tasks ClaimTasks returned ended, in
-	// one write: each done (succeeded or given up, with LastErr saying
-	// why), or released to run again at RetryAt with Attempts counted. A
+	// FinishTasks records how runs of tasks ClaimTasks (or
+	// EnqueueLeasedTasks) returned ended, in one write: each done
+	// (succeeded or given up, with LastErr saying why), or released to
+	// run again at RetryAt with Attempts counted. A
 	// task whose lease lapsed and that another claim took is left alone
 	// (that runner finishes it).
 	FinishTasks(ctx context.Context, outcomes []TaskOutcome) error
@@ -224,7 +236,7 @@ type Outbox interface {
 // them in batches: one write per task was a third of the writer
 // operations a dlr-url callback cost.
 type TaskOutcome struct {
-	Task    Task // as ClaimTasks returned it (its lease identifies the claim)
+	Task    Task // as ClaimTasks or EnqueueLeasedTasks returned it (its lease identifies the claim)
 	Done    bool
 	RetryAt time.Time // when not Done
 	LastErr string

@@ -269,6 +269,9 @@
 // carrier got its deliver_sm_resp cannot lose the action. ClaimTasks leases
 // due tasks (not_before ≤ now, no live lease) oldest first — with FOR
 // UPDATE SKIP LOCKED in PostgreSQL, so nodes claim side by side.
+// EnqueueLeasedTasks inserts the first due new tasks already leased, as a
+// claim leaves them, for the enqueuing node's free workers: no claim for
+// them, and if that node dies they are due again when the lease lapses.
 // FinishTasks (a done task, or one released for a retry) only changes a task whose lease_until is still
 // the one its claim set: a runner whose lease lapsed cannot end or release
 // the claim of the runner that took over. Opening a SQLite store clears

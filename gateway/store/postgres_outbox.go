@@ -149,16 +149,89 @@ func (w *ptx) enqueueTasks(tasks []gateway.Task) (int, error) {
 	payloads, notBefore := make([][]byte, n), make([]int64, n)
 	for i, t := range tasks {
 		keys[i], kinds[i], tenants[i], notBefore[i] = t.Key, t.Kind, t.Tenant, toNanos(t.NotBefore)
-		payloads[i] = t.Payload
-		if payloads[i] == nil { // a nil element would be a NULL
-			payloads[i] = []byte{}
-		}
+		payloads[i] = taskPayload(t) // a nil element would be a NULL
 	}
 	added, err := w.exec(sqlEnqueueTasksPG, keys, kinds, tenants, payloads, notBefore, w.nowNs)
 	if err != nil {
 		return 0, fmt.Errorf("store: enqueue tasks: %w", err)
 	}
 	return int(added), nil
+}
+
+// sqlEnqueueLeasedTasksPG is sqlEnqueueTasksPG with a lease end per task
+// ($7, 0 for a task not leased), answering how many tasks were new and
+// the ids and keys of the leased ones among them.
+const sqlEnqueueLeasedTasksPG = `WITH ins AS (
+		INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until,
+			last_error, created_at, done_at)
+		SELECT k, kd, t, p, 0, nb, lu, '', $6, 0
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $7::int8[])
+			WITH ORDINALITY AS u(k, kd, t, p, nb, lu, n)
+		ORDER BY n
+		ON CONFLICT (key) DO NOTHING
+		RETURNING id, key, lease_until)
+	SELECT count(*), COALESCE(array_agg(id) FILTER (WHERE lease_until > 0), '{}'),
+		COALESCE(array_agg(key) FILTER (WHERE lease_until > 0), '{}')
+	FROM ins`
+
+// EnqueueLeasedTasks implements gateway.Store in one statement. The tasks
+// to lease are chosen before the insert (the first claim due ones, each
+// key once), so one whose key is known is skipped unleased and the batch
+// leases fewer. A leased task keeps its not_before, as ClaimTasks leaves
+// it here.
+func (s *pgStore) EnqueueLeasedTasks(ctx context.Context, tasks []gateway.Task, now time.Time, claim int, lease time.Duration) ([]gateway.Task, int, error) {
+	if len(tasks) == 0 {
+		return nil, 0, nil
+	}
+	if err := checkTasks(tasks); err != nil {
+		return nil, 0, err
+	}
+	nowNs := toNanos(now)
+	until := nowNs + int64(lease)
+	n := len(tasks)
+	keys, kinds, tenants := make([]string, n), make([]string, n), make([]string, n)
+	payloads, notBefore, leaseUntil := make([][]byte, n), make([]int64, n), make([]int64, n)
+	toLease := make(map[string]int) // key → its task's index
+	for i, t := range tasks {
+		keys[i], kinds[i], tenants[i], notBefore[i] = t.Key, t.Kind, t.Tenant, toNanos(t.NotBefore)
+		payloads[i] = taskPayload(t)
+		if _, dup := toLease[t.Key]; !dup && len(toLease) < claim && notBefore[i] <= nowNs {
+			toLease[t.Key], leaseUntil[i] = i, until
+		}
+	}
+	var (
+		leased []gateway.Task
+		added  int
+	)
+	err := s.submit(&pgOp{ctx: ctx, name: "enqueue tasks", rank: pgRankTasks, run: func(w *ptx) error {
+		var (
+			count int64
+			ids   []int64
+			got   []string
+		)
+		err := w.queryRow(sqlEnqueueLeasedTasksPG, keys, kinds, tenants, payloads, notBefore, w.nowNs, leaseUntil).
+			Scan(&count, &ids, &got)
+		if err != nil {
+			return fmt.Errorf("store: enqueue tasks: %w", err)
+		}
+		if count > 0 {
+			w.dirty = true
+		}
+		added = int(count)
+		leased = leased[:0] // a retry starts over
+		for j, key := range got {
+			t := tasks[toLease[key]]
+			t.ID, t.Attempts, t.LastError, t.LeaseUntil = ids[j], 0, "", fromNanos(until)
+			leased = append(leased, t)
+		}
+		return nil
+	}})
+	if err != nil {
+		return nil, 0, err
+	}
+	// The aggregate has no order: give them in the batch's.
+	slices.SortFunc(leased, func(a, b gateway.Task) int { return cmp.Compare(toLease[a.Key], toLease[b.Key]) })
+	return leased, added, nil
 }
 
 // ClaimTasks implements gateway.Store. Nodes claim side by side (see

@@ -141,6 +141,14 @@ func checkTasks(tasks []gateway.Task) error {
 	return nil
 }
 
+// taskPayload is a task's payload as stored: never NULL.
+func taskPayload(t gateway.Task) []byte {
+	if t.Payload == nil {
+		return []byte{}
+	}
+	return t.Payload
+}
+
 // sqlPruneMissing deletes the missing-ref records first seen before $1.
 const sqlPruneMissing = "DELETE FROM missing_refs WHERE first_seen < $1"
 

@@ -131,11 +131,7 @@ func (w *wtx) enqueueTasks(tasks []gateway.Task) (int, error) {
 	}
 	added := 0
 	for _, t := range tasks {
-		payload := t.Payload
-		if payload == nil {
-			payload = []byte{}
-		}
-		n, err := w.exec(sqlInsertTask, t.Key, t.Kind, t.Tenant, payload, toNanos(t.NotBefore), w.nowNs)
+		n, err := w.exec(sqlInsertTask, t.Key, t.Kind, t.Tenant, taskPayload(t), toNanos(t.NotBefore), w.nowNs)
 		if err != nil {
 			return added, fmt.Errorf("store: enqueue task %q: %w", t.Key, err)
 		}
@@ -143,6 +139,60 @@ func (w *wtx) enqueueTasks(tasks []gateway.Task) (int, error) {
 	}
 	return added, nil
 }
+
+// EnqueueLeasedTasks implements gateway.Store. A leased task is inserted
+// as ClaimTasks leaves a claimed one, with its not_before at the lease
+// end; the others as EnqueueTasks inserts them. Each task is inserted on
+// its own, so exactly the first claim new due tasks are leased.
+func (s *sqliteStore) EnqueueLeasedTasks(ctx context.Context, tasks []gateway.Task, now time.Time, claim int, lease time.Duration) ([]gateway.Task, int, error) {
+	if len(tasks) == 0 {
+		return nil, 0, nil
+	}
+	if err := checkTasks(tasks); err != nil {
+		return nil, 0, err
+	}
+	nowNs := toNanos(now)
+	until := nowNs + int64(lease)
+	var (
+		leased []gateway.Task
+		added  int
+	)
+	err := s.do(ctx, "enqueue tasks", func(w *wtx) error {
+		leased, added = leased[:0], 0 // a replay starts over
+		for _, t := range tasks {
+			if len(leased) >= claim || toNanos(t.NotBefore) > nowNs {
+				n, err := w.exec(sqlInsertTask, t.Key, t.Kind, t.Tenant, taskPayload(t), toNanos(t.NotBefore), w.nowNs)
+				if err != nil {
+					return fmt.Errorf("store: enqueue task %q: %w", t.Key, err)
+				}
+				added += int(n)
+				continue
+			}
+			err := w.queryRow(sqlInsertLeasedTaskSQLite, t.Key, t.Kind, t.Tenant, taskPayload(t), until, w.nowNs).Scan(&t.ID)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				continue // a known key
+			case err != nil:
+				return fmt.Errorf("store: enqueue task %q: %w", t.Key, err)
+			}
+			w.dirty = true
+			t.Attempts, t.LastError, t.LeaseUntil = 0, "", fromNanos(until)
+			leased = append(leased, t)
+			added++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return leased, added, nil
+}
+
+// sqlInsertLeasedTaskSQLite inserts a task leased until $5, which is also
+// its not_before (as a claim sets it), and returns its id; no row when the
+// key is known. $1 key, $2 kind, $3 tenant, $4 payload, $6 now.
+const sqlInsertLeasedTaskSQLite = `INSERT INTO tasks (key, kind, tenant, payload, attempts, not_before, lease_until, last_error, created_at, done_at)
+		VALUES ($1, $2, $3, $4, 0, $5, $5, '', $6, 0) ON CONFLICT (key) DO NOTHING RETURNING id`
 
 // ClaimTasks implements gateway.Store. It writes (the lease), so it runs on
 // the writer and two claims never overlap. The lease also moves the task's

@@ -87,6 +87,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"FailingTaskActions", testFailingTaskActions},
 		{"InboundKeywordAndTasks", testInboundKeywordAndTasks},
 		{"TaskOutbox", testTaskOutbox},
+		{"TasksEnqueuedLeased", testTasksEnqueuedLeased},
 		{"TaskClaimsDisjoint", testTaskClaimsDisjoint},
 		{"NoteMissing", testNoteMissing},
 		{"NoteMissingReasons", testNoteMissingReasons},
@@ -2197,6 +2198,82 @@ func testTaskOutbox(t *testing.T, e *env) {
 	}
 	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 1 {
 		t.Error("a pruned task's key was not enqueued again")
+	}
+}
+
+// Tasks enqueued leased: the first due new ones up to the claim are
+// leased in the enqueue and returned to run, and no claim returns them
+// while the lease holds; the rest are due as EnqueueTasks leaves them. A
+// leased task is finished with its lease as a claimed one, and one whose
+// runner died (its lease lapsed, across a restart) is claimed again.
+func testTasksEnqueuedLeased(t *testing.T, e *env) {
+	ctx := t.Context()
+	now := time.Now()
+	if _, err := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "old", Kind: "webhook"}}); err != nil {
+		t.Fatal(err)
+	}
+	if old, err := e.s.ClaimTasks(ctx, now, 10, time.Minute); err != nil || len(old) != 1 {
+		t.Fatalf("ClaimTasks = %+v, %v; want old", old, err)
+	}
+	tasks := []gateway.Task{
+		{Key: "later", Kind: "webhook", Tenant: "t1", NotBefore: now.Add(time.Hour)},
+		{Key: "a", Kind: "webhook", Tenant: "t1", Payload: []byte(`{"n":1}`)},
+		{Key: "b", Kind: "webhook", Tenant: "t2"},
+		{Key: "c", Kind: "webhook", Tenant: "t1"},
+	}
+	leased, added, err := e.s.EnqueueLeasedTasks(ctx, tasks, now, 2, time.Minute)
+	if err != nil || added != 4 || len(leased) != 2 {
+		t.Fatalf("EnqueueLeasedTasks = %+v, %d, %v; want a and b leased of 4 new", leased, added, err)
+	}
+	a, b := leased[0], leased[1]
+	if a.Key != "a" || b.Key != "b" || a.ID == 0 || b.ID == 0 || a.ID == b.ID ||
+		string(a.Payload) != `{"n":1}` || b.Tenant != "t2" || a.Kind != "webhook" || a.Attempts != 0 {
+		t.Fatalf("leased = %+v; want a then b, with ids and their fields", leased)
+	}
+	if want := now.Add(time.Minute); !a.LeaseUntil.Equal(want) || !b.LeaseUntil.Equal(want) {
+		t.Errorf("leases until %v and %v; want %v", a.LeaseUntil, b.LeaseUntil, want)
+	}
+	if got, err := e.s.ClaimTasks(ctx, now.Add(time.Second), 10, time.Minute); err != nil || len(got) != 1 || got[0].Key != "c" {
+		t.Fatalf("ClaimTasks = %+v, %v; want only c (a and b leased, later not due)", got, err)
+	}
+	// A known key is skipped, never leased; a claim of 0 leases nothing.
+	again, added, err := e.s.EnqueueLeasedTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}, {Key: "d", Kind: "webhook"}}, now, 5, time.Minute)
+	if err != nil || added != 1 || len(again) != 1 || again[0].Key != "d" {
+		t.Fatalf("EnqueueLeasedTasks again = %+v, %d, %v; want d new and leased, a skipped", again, added, err)
+	}
+	none, added, err := e.s.EnqueueLeasedTasks(ctx, []gateway.Task{{Key: "e", Kind: "webhook"}}, now, 0, time.Minute)
+	if err != nil || added != 1 || len(none) != 0 {
+		t.Fatalf("EnqueueLeasedTasks with claim 0 = %+v, %d, %v; want e new, not leased", none, added, err)
+	}
+	if _, _, err := e.s.EnqueueLeasedTasks(ctx, []gateway.Task{{Key: "", Kind: "x"}}, now, 1, time.Minute); err == nil {
+		t.Error("a task without a key was accepted")
+	}
+	due, err := e.s.ClaimTasks(ctx, now.Add(2*time.Second), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0].Key != "e" {
+		t.Errorf("ClaimTasks = %+v; want only e", due)
+	}
+	// a's runner finishes it with the lease the enqueue returned; b's
+	// runner dies: its lease lapses and b runs again, after a restart too.
+	if err := e.s.FinishTasks(ctx, []gateway.TaskOutcome{{Task: a, Done: true}}); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	lapsed, err := e.s.ClaimTasks(ctx, now.Add(2*time.Minute), 10, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, l := range lapsed {
+		keys = append(keys, l.Key)
+	}
+	if !slices.Contains(keys, "b") || slices.Contains(keys, "a") || slices.Contains(keys, "later") {
+		t.Fatalf("claimed after b's lease lapsed: %v; want b (and the tasks claimed above), not a (done) or later", keys)
+	}
+	if n, _ := e.s.EnqueueTasks(ctx, []gateway.Task{{Key: "a", Kind: "webhook"}}); n != 0 {
+		t.Error("the key of a task done after a leased enqueue was enqueued again")
 	}
 }
 
