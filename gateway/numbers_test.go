@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 // TestNumberCacheAnswersAsParse: a cached answer, right or wrong, is the
@@ -35,7 +38,10 @@ func TestNumberCacheAnswersAsParse(t *testing.T) {
 	}
 }
 
-// BenchmarkNormalizeNumber compares a cached number with parsing it.
+// BenchmarkNormalizeNumber compares a cached number with parsing it, and
+// parsing numbers the cache has not seen (distinct numbers of 13 regions,
+// in E.164, national and international forms) with parsing them with
+// phonenumbers alone.
 func BenchmarkNormalizeNumber(b *testing.B) {
 	b.Run("cached", func(b *testing.B) {
 		b.ReportAllocs()
@@ -53,4 +59,44 @@ func BenchmarkNormalizeNumber(b *testing.B) {
 			}
 		}
 	})
+	in := distinctNumbers(4096)
+	for _, c := range []struct {
+		name  string
+		parse func(number, region string) (string, error)
+	}{{"miss", parseNumber}, {"miss-phonenumbers", referenceNumber}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				x := in[i%len(in)]
+				if _, err := c.parse(x[0], x[1]); err != nil {
+					b.Fatal(x, err)
+				}
+			}
+		})
+	}
+}
+
+// distinctNumbers makes n valid mobile numbers of the benchmark's regions,
+// written as people write them, with the default region of each.
+func distinctNumbers(n int) [][2]string {
+	regions := []string{"KE", "TZ", "UG", "NG", "IN", "PH", "US", "CA", "GB", "DE", "AR", "MX", "BR"}
+	r := rand.New(rand.NewPCG(1, 2))
+	var out [][2]string
+	for len(out) < n {
+		reg := regions[r.IntN(len(regions))]
+		ex := phonenumbers.GetExampleNumberForType(reg, phonenumbers.MOBILE)
+		nsn := []byte(phonenumbers.GetNationalSignificantNumber(ex))
+		for i := len(nsn) - 4; i < len(nsn); i++ {
+			nsn[i] = byte('0' + r.IntN(10))
+		}
+		num, err := phonenumbers.Parse(fmt.Sprintf("+%d%s", ex.GetCountryCode(), nsn), reg)
+		if err != nil {
+			continue
+		}
+		s := phonenumbers.Format(num, []phonenumbers.PhoneNumberFormat{phonenumbers.E164, phonenumbers.NATIONAL, phonenumbers.INTERNATIONAL}[r.IntN(3)])
+		if _, err := referenceNumber(s, reg); err == nil {
+			out = append(out, [2]string{s, reg})
+		}
+	}
+	return out
 }

@@ -48,8 +48,26 @@ func NormalizeNumber(number, region string) (string, error) {
 	return numbers.normalize(number, region)
 }
 
-// parseNumber is NormalizeNumber without the cache.
+// parseNumber is NormalizeNumber without the cache. A number written the
+// usual way is parsed by fastParse, which answers as phonenumbers would
+// (see numberparse.go); anything else by phonenumbers.
 func parseNumber(number, region string) (string, error) {
+	n, err := numberText(number)
+	if err != nil {
+		return "", err
+	}
+	if p, ok := fastParse(n, region); ok {
+		if phonenumbers.IsValidNumber(p.phoneNumber()) {
+			return p.e164(), nil
+		}
+		return "", notValidNumber(number, region)
+	}
+	return parseWithPhonenumbers(number, n, region)
+}
+
+// numberText is the number as phonenumbers should see it, or why it is
+// refused before parsing.
+func numberText(number string) (string, error) {
 	n := strings.TrimSpace(number)
 	if n == "" {
 		return "", fmt.Errorf("is empty")
@@ -63,14 +81,23 @@ func parseNumber(number, region string) (string, error) {
 	if strings.HasPrefix(n, "00") {
 		n = "+" + n[2:]
 	}
+	return n, nil
+}
+
+// parseWithPhonenumbers parses n, the text of number, with phonenumbers.
+func parseWithPhonenumbers(number, n, region string) (string, error) {
 	num, err := phonenumbers.Parse(n, region)
 	if err != nil {
 		return "", fmt.Errorf("%q is not a phone number: %v", number, err)
 	}
 	if !phonenumbers.IsValidNumber(num) {
-		return "", fmt.Errorf("%q is not a valid phone number (default region %s)", number, region)
+		return "", notValidNumber(number, region)
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil
+}
+
+func notValidNumber(number, region string) error {
+	return fmt.Errorf("%q is not a valid phone number (default region %s)", number, region)
 }
 
 // DefaultScheduleHorizon is how far from now a message may be scheduled or
