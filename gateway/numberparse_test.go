@@ -12,7 +12,7 @@ import (
 	"github.com/nyaruka/phonenumbers"
 )
 
-var numbersPerRegion = flag.Int("numbers-per-region", 40, "inputs per region in TestFastParseAnswersAsPhonenumbers")
+var numbersPerRegion = flag.Int("numbers-per-region", 12, "inputs per region in TestFastParseAnswersAsPhonenumbers")
 
 // referenceNumber is parseNumber with phonenumbers alone: what every
 // answer must equal.
@@ -175,7 +175,7 @@ func TestFastParseAnswersAsPhonenumbers(t *testing.T) {
 	for _, reg := range regions {
 		count := *numbersPerRegion
 		if slices.Contains(focusRegions, reg) {
-			count *= 8
+			count *= 10
 		}
 		for _, in := range numberInputs(r, reg, count) {
 			// Mostly the region's own default, sometimes another or none.
