@@ -35,12 +35,12 @@ import (
 //
 //   - buildNationalNumberForParsing: without ";phone-context=" it keeps
 //     extractPossibleNumber's result and cuts nothing (no ";isub=").
-//     extractPossibleNumber starts at the first '+' or digit (the first
-//     character, by simpleInput) and cuts where UNWANTED_END_CHAR_PATTERN
-//     or SECOND_NUMBER_START_PATTERN match; neither can match a string
-//     over simpleAlphabet (neverMatches proves it from the compiled
-//     patterns when the package starts, see simpleParseSound). What
-//     remains is the input.
+//     extractPossibleNumber starts at the first '+' or digit (simpleInput
+//     does the same) and cuts where UNWANTED_END_CHAR_PATTERN or
+//     SECOND_NUMBER_START_PATTERN match; neither can match a string over
+//     simpleAlphabet (neverMatches proves it from the compiled patterns
+//     when the package starts, see simpleParseSound). What remains is the
+//     input from its first '+' or digit.
 //   - isViablePhoneNumber: the input has at least 3 digits, each run of
 //     punctuation before a digit is in VALID_PUNCTUATION, so the second
 //     alternative of VALID_PHONE_NUMBER_PATTERN matches it (simpleInput
@@ -84,28 +84,35 @@ const simpleAlphabet = "0123456789+ -.()"
 const maxSimpleInput = 64
 
 // simpleInput reports whether s is in fastParse's domain: at most
-// maxSimpleInput bytes of simpleAlphabet, starting with '+' or a digit,
-// '+' nowhere else, and at least 3 digits. It returns the digits.
+// maxSimpleInput bytes of simpleAlphabet with at least 3 digits, '+'
+// only before the first digit and after nothing but separators. It
+// returns the digits.
 func simpleInput(s string, buf []byte) (digits []byte, plus, ok bool) {
-	if len(s) == 0 || len(s) > maxSimpleInput {
+	if len(s) > maxSimpleInput {
 		return nil, false, false
 	}
+	// extractPossibleNumber starts at the first '+' or digit.
+	start := 0
+	for start < len(s) && isSeparator(s[start]) {
+		start++
+	}
 	digits = buf[:0]
-	for i := 0; i < len(s); i++ {
+	for i := start; i < len(s); i++ {
 		switch c := s[i]; {
 		case c >= '0' && c <= '9':
 			digits = append(digits, c)
-		case c == '+' && i == 0:
+		case c == '+' && i == start:
 			plus = true
-		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
-			if i == 0 {
-				return nil, false, false
-			}
+		case isSeparator(c):
 		default:
 			return nil, false, false
 		}
 	}
 	return digits, plus, len(digits) >= 3
+}
+
+func isSeparator(c byte) bool {
+	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')'
 }
 
 // parsed is what fastParse found: the country calling code and the

@@ -15,14 +15,17 @@ const numberCacheSize = 1 << 16
 var numbers = newNumberCache(numberCacheSize)
 
 // numberCache remembers what parseNumber answered for a (number, region).
-// Parsing and validating with phonenumbers costs ~13 µs and ~60 allocations
-// per number (its metadata is regular expressions), a sixth of the whole
-// per-message budget, while an MFI texts the same few thousand clients
-// every week. It keys on the exact input rather than on a prefix of the
-// number: whether a number is valid depends on more than its first digits
-// in some numbering plans (North America's exchange codes), and a cache
-// must never change an answer. When full it forgets an arbitrary eighth of
-// its entries (Go's map order), which keeps the cost of a miss flat.
+// A number the cache has not seen costs ~0.4 µs when written the usual
+// way (fastParse and the prefix-decided validity of numberparse.go and
+// numbervalid.go) and ~15–20 µs and ~60 allocations otherwise
+// (phonenumbers: its metadata is regular expressions); a hit costs
+// ~25 ns, and an MFI texts the same few thousand clients every week. It
+// keys on the exact input. Validity is decided by prefix below it, where
+// the patterns prove that the digits left out cannot change the answer
+// (numbervalid.go); the input as a whole cannot be keyed on a prefix, as
+// the national prefix rules and the choice of region read the whole
+// number. When full it forgets an arbitrary eighth of its entries (Go's
+// map order), which keeps the cost of a miss flat.
 type numberCache struct {
 	mu  sync.RWMutex
 	m   map[numberKey]numberAnswer

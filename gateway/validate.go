@@ -49,15 +49,20 @@ func NormalizeNumber(number, region string) (string, error) {
 }
 
 // parseNumber is NormalizeNumber without the cache. A number written the
-// usual way is parsed by fastParse, which answers as phonenumbers would
-// (see numberparse.go); anything else by phonenumbers.
+// usual way is parsed by fastParse and its validity decided by prefix
+// (validDecider), both answering as phonenumbers would (numberparse.go,
+// numbervalid.go); anything else is parsed by phonenumbers.
 func parseNumber(number, region string) (string, error) {
 	n, err := numberText(number)
 	if err != nil {
 		return "", err
 	}
 	if p, ok := fastParse(n, region); ok {
-		if phonenumbers.IsValidNumber(p.phoneNumber()) {
+		valid, ok := validity.valid(p)
+		if !ok {
+			valid = phonenumbers.IsValidNumber(p.phoneNumber())
+		}
+		if valid {
 			return p.e164(), nil
 		}
 		return "", notValidNumber(number, region)

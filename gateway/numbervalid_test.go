@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// TestValidDeciderAnswersAsPhonenumbers: for every country code with
+// regional metadata, national numbers of every length 2–17, starting like
+// each region's example numbers and like nothing, are valid by prefix
+// exactly when phonenumbers.IsValidNumber says so, whether decided afresh
+// or from a remembered prefix.
+func TestValidDeciderAnswersAsPhonenumbers(t *testing.T) {
+	d := newValidDecider()
+	r := rand.New(rand.NewPCG(7, 15))
+	var codes []int
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		codes = append(codes, cc)
+	}
+	slices.Sort(codes)
+	checked, valid := 0, 0
+	for _, cc := range codes {
+		regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+		if regions[0] == "001" {
+			if _, ok := d.valid(parsed{cc: cc, nsn: "8001234567"}); ok {
+				t.Errorf("+%d (non-geographic) decided; it has no regional metadata", cc)
+			}
+			continue
+		}
+		var starts []string
+		for _, reg := range regions {
+			for _, typ := range []phonenumbers.PhoneNumberType{phonenumbers.MOBILE, phonenumbers.FIXED_LINE, phonenumbers.TOLL_FREE, phonenumbers.PREMIUM_RATE, phonenumbers.VOIP} {
+				if ex := phonenumbers.GetExampleNumberForType(reg, typ); ex != nil {
+					starts = append(starts, phonenumbers.GetNationalSignificantNumber(ex))
+				}
+			}
+		}
+		count := 24
+		if cc == 1 || cc == 7 || cc == 44 || cc == 49 || cc == 254 {
+			count = 400
+		}
+		for range count {
+			var nsn []byte
+			if len(starts) > 0 && r.IntN(4) > 0 {
+				ex := starts[r.IntN(len(starts))]
+				nsn = []byte(ex[:r.IntN(len(ex)+1)])
+				for l := len(ex) + r.IntN(5) - 2; len(nsn) < l; {
+					nsn = append(nsn, byte('0'+r.IntN(10)))
+				}
+			}
+			for l := 2 + r.IntN(16); len(nsn) < l; {
+				nsn = append(nsn, byte('0'+r.IntN(10)))
+			}
+			if len(nsn) > 17 {
+				nsn = nsn[:17]
+			}
+			p := parsed{cc: cc, nsn: string(nsn)}
+			want := phonenumbers.IsValidNumber(p.phoneNumber())
+			for round := range 2 {
+				got, ok := d.valid(p)
+				if !ok || got != want {
+					t.Errorf("round %d: valid(+%d %s) = %v, %v; phonenumbers: %v", round, cc, nsn, got, ok, want)
+				}
+			}
+			checked++
+			if want {
+				valid++
+			}
+		}
+	}
+	if valid < checked/10 {
+		t.Errorf("only %d of %d numbers valid: the test hardly checks valid ones", valid, checked)
+	}
+	t.Logf("%d numbers, %d valid, %d prefixes remembered, %d analysis states", checked, valid, len(d.keys), d.states)
+}
+
+// TestValidDeciderRemembersShortPrefixes: one Kenyan mobile number
+// decides every other of its length and first digits, while North
+// American numbers need their area code and more.
+func TestValidDeciderRemembersShortPrefixes(t *testing.T) {
+	d := newValidDecider()
+	if v, ok := d.valid(parsed{cc: 254, nsn: "712345678"}); !v || !ok {
+		t.Fatalf("+254712345678: %v, %v", v, ok)
+	}
+	if len(d.keys) != 1 {
+		t.Fatalf("%d keys after one number", len(d.keys))
+	}
+	for k := range d.keys {
+		if len(k.prefix) > 3 {
+			t.Errorf("key %q for +254712345678: longer than needed", k.prefix)
+		}
+	}
+	for i := range 100 {
+		nsn := "71" + strconv.Itoa(1000000+i*7919)
+		if v, ok := d.valid(parsed{cc: 254, nsn: nsn}); !v || !ok {
+			t.Fatalf("+254%s: %v, %v", nsn, v, ok)
+		}
+	}
+	if len(d.keys) != 1 {
+		t.Errorf("%d keys after 100 more numbers of the same start", len(d.keys))
+	}
+	if v, ok := d.valid(parsed{cc: 1, nsn: "2025550143"}); !ok || v != phonenumbers.IsValidNumber(parsed{cc: 1, nsn: "2025550143"}.phoneNumber()) {
+		t.Fatalf("+12025550143: %v, %v", v, ok)
+	}
+	for k := range d.keys {
+		if k.cc == 1 && len(k.prefix) < 3 {
+			t.Errorf("key %q for a North American number: shorter than an area code", k.prefix)
+		}
+	}
+}
