@@ -42,6 +42,17 @@ const (
 	taskLease       = time.Minute
 	taskBatch       = 64
 	taskConcurrency = 32
+	// taskQueued is how many leased tasks may wait in memory for a
+	// worker, beyond those running: four of an event follower's batches
+	// (up to 256 events each), so a follower that runs a little ahead of
+	// the workers still enqueues leased (with 256, a third of the Kannel
+	// path's callbacks were claimed; with 1,024, a fifth). A task that
+	// waited past half its lease is not run but left for a claim once the
+	// lease lapses (see runTask), so a queue held up by slow handlers
+	// never runs a task on a lease about to end.
+	taskQueued = 1024
+	// taskSlots are the places in the pool: running or waiting.
+	taskSlots = taskConcurrency + taskQueued
 	// taskRefill is how many slots finished tasks free before the
 	// runner claims again (see run).
 	taskRefill = taskConcurrency / 4
@@ -78,7 +89,7 @@ type outbox struct {
 	// The pool as the runner and enqueues share it (see reserve).
 	poolMu sync.Mutex
 	jobs   chan Task // the workers' queue; nil while the runner is not running
-	free   int       // worker slots neither running a task nor reserved
+	free   int       // of taskSlots, those neither holding a task nor reserved
 	// backlog says due tasks may wait in the store unleased: the last
 	// claim was full, or tasks were enqueued or woken since. Enqueues
 	// lease nothing then, so those tasks run first, oldest first.
@@ -125,7 +136,7 @@ func (o *outbox) kick() {
 	}
 }
 
-// reserve takes up to n free worker slots for an enqueue, none while the
+// reserve takes up to n free slots of the pool for an enqueue, none while the
 // runner is stopped or tasks wait unleased (backlog), and returns them
 // with the queue to hand their tasks to (hand).
 func (o *outbox) reserve(n int) (chan Task, int) {
@@ -181,7 +192,7 @@ func (o *outbox) claim(ctx context.Context) {
 	o.hand(jobs, tasks, n)
 }
 
-// freeSlots is how many workers are idle and not reserved.
+// freeSlots is how many slots of the pool are free.
 func (o *outbox) freeSlots() int {
 	o.poolMu.Lock()
 	defer o.poolMu.Unlock()
@@ -202,22 +213,22 @@ func (o *outbox) halt() { o.cancel() }
 func (o *outbox) wait() { o.loop.Wait() }
 
 // run runs the tasks handed to taskConcurrency workers (by enqueue and by
-// its own claims) until ctx ends. A claim is a writer operation, so the
-// runner claims only when tasks may be due unleased (backlog: the last
-// claim was full, or tasks were enqueued without a lease since) and a
-// quarter of the slots are free (taskRefill), for all of them: a steady
-// stream of callbacks that finds no free worker costs one claim per
-// several tasks, and a finished task does not cost a claim that finds
-// nothing. The poll timer claims for any free slot (retries coming due, a
-// task enqueued while nearly every slot was busy), so nothing waits
-// longer than pollEvery.
+// its own claims; taskSlots at most running or waiting) until ctx ends. A
+// claim is a writer operation, so the runner claims only when tasks may
+// be due unleased (backlog: the last claim was full, or tasks were
+// enqueued without a lease since) and taskRefill slots are free, for all
+// the free slots up to a batch: a steady stream of callbacks that finds
+// the pool full costs one claim per several tasks, and a finished task
+// does not cost a claim that finds nothing. The poll timer claims for any
+// free slot (retries coming due, a task enqueued while the pool was
+// full), so nothing due waits longer than pollEvery for a free slot.
 func (o *outbox) run(ctx context.Context) {
-	jobs := make(chan Task, taskConcurrency)
+	jobs := make(chan Task, taskSlots)
 	freed := make(chan struct{}, 1)
 	outcomes := make(chan TaskOutcome, taskConcurrency)
 	o.poolMu.Lock()
 	// Until the first claim, tasks a previous run left may be due.
-	o.jobs, o.free, o.backlog = jobs, taskConcurrency, true
+	o.jobs, o.free, o.backlog = jobs, taskSlots, true
 	o.poolMu.Unlock()
 	var workers, finisher sync.WaitGroup
 	finisher.Go(func() { o.finish(ctx, outcomes) })
@@ -275,8 +286,14 @@ func (o *outbox) run(ctx context.Context) {
 
 // runTask runs one task and says how it ended, for the finisher to
 // record (the store keeps a failed task for its next attempt); ok is false
-// when the outbox is stopping.
+// when the outbox is stopping, or when the task waited in the pool past
+// half its lease: its handler would have little time left, so it is left
+// to run again once the lease lapses.
 func (o *outbox) runTask(ctx context.Context, t Task) (out TaskOutcome, ok bool) {
+	if t.LeaseUntil.Sub(o.now()) < taskLease/2 {
+		o.log.Warn("task waited past half its lease for a worker; left for a claim", "kind", t.Kind, "key", t.Key)
+		return out, false
+	}
 	o.mu.RLock()
 	h := o.handlers[t.Kind]
 	o.mu.RUnlock()

@@ -1,8 +1,11 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,22 +58,24 @@ func (s *taskSpy) counts(key string) (claimed, leased int) {
 	return s.claimed[key], s.leased[key]
 }
 
-// taskRuns is a task handler that counts runs by key and, while gate is
-// open, holds each run until gate is closed.
+// taskRuns is the handler of tasks of kinds "test.run" and "test.hold":
+// it counts runs by key, and holds a test.hold run until gate is closed.
 type taskRuns struct {
-	mu      sync.Mutex
-	ran     map[string]int
-	running atomic.Int32
-	gate    chan struct{}
+	mu            sync.Mutex
+	ran           map[string]int
+	running, most atomic.Int32
+	gate          chan struct{}
 }
 
 func (r *taskRuns) handle(ctx context.Context, t gateway.Task) error {
 	r.mu.Lock()
 	r.ran[t.Key]++
 	r.mu.Unlock()
-	if r.gate != nil {
-		r.running.Add(1)
+	if t.Kind == "test.hold" {
+		n := r.running.Add(1)
 		defer r.running.Add(-1)
+		for m := r.most.Load(); n > m && !r.most.CompareAndSwap(m, n); m = r.most.Load() {
+		}
 		select {
 		case <-r.gate:
 		case <-ctx.Done():
@@ -99,19 +104,25 @@ func (r *taskRuns) waitRan(t *testing.T, key string) {
 	}
 }
 
-// newOutboxHarness is an engine whose store is spied on, with a handler of
-// kind "test.run"; poll is how often its runner claims without a wake-up.
-func newOutboxHarness(t *testing.T, poll time.Duration, gate chan struct{}) (*inboundHarness, *taskSpy, *taskRuns) {
+// newOutboxHarness is an engine whose store is spied on, with the
+// handler of kinds test.run and test.hold; poll is how often its runner
+// claims without a wake-up, tune (if any) sets more options.
+func newOutboxHarness(t *testing.T, poll time.Duration, tune func(*gateway.Options)) (*inboundHarness, *taskSpy, *taskRuns) {
 	t.Helper()
 	var spy *taskSpy
 	ih := newInboundHarnessTuned(t, func(o *gateway.Options) {
 		spy = newTaskSpy(o.Store)
 		o.Store = spy
 		o.PollEvery = poll
+		if tune != nil {
+			tune(o)
+		}
 	})
-	runs := &taskRuns{ran: map[string]int{}, gate: gate}
-	if err := ih.engine.HandleTasks("test.run", runs.handle); err != nil {
-		t.Fatal(err)
+	runs := &taskRuns{ran: map[string]int{}, gate: make(chan struct{})}
+	for _, kind := range []string{"test.run", "test.hold"} {
+		if err := ih.engine.HandleTasks(kind, runs.handle); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The runner's first claim (tasks a previous run left) has been made.
 	testutil.Eventually(t, 10*time.Second, func() error {
@@ -123,12 +134,12 @@ func newOutboxHarness(t *testing.T, poll time.Duration, gate chan struct{}) (*in
 	return ih, spy, runs
 }
 
-// TestEnqueuedTaskRunsWithoutAClaim: with a worker free, an enqueued task
-// is written leased to it and runs once, with no claim call at all from
-// the enqueue to its run. (The first attempts may meet the runner still
-// settling after its start-up claim; each attempt is a new task.)
-func TestEnqueuedTaskRunsWithoutAClaim(t *testing.T) {
-	ih, spy, runs := newOutboxHarness(t, time.Minute, nil)
+// settle enqueues tasks one by one until one runs leased with no claim
+// call from its enqueue to its run, and returns their keys: once the
+// runner has settled after its start-up claim, an enqueue with a worker
+// free is leased to it (each attempt is a new task, each runs once).
+func settle(t *testing.T, ih *inboundHarness, spy *taskSpy, runs *taskRuns) []string {
+	t.Helper()
 	var attempts []string
 	testutil.Eventually(t, 10*time.Second, func() error {
 		key := fmt.Sprintf("leased-%d", len(attempts))
@@ -144,52 +155,138 @@ func TestEnqueuedTaskRunsWithoutAClaim(t *testing.T) {
 		}
 		return nil
 	})
-	for _, key := range attempts {
+	return attempts
+}
+
+// TestEnqueuedTaskRunsWithoutAClaim: with a worker free, an enqueued task
+// is written leased to it and runs once, with no claim call at all from
+// the enqueue to its run. (The first attempts may meet the runner still
+// settling after its start-up claim.)
+func TestEnqueuedTaskRunsWithoutAClaim(t *testing.T) {
+	ih, spy, runs := newOutboxHarness(t, time.Minute, nil)
+	for _, key := range settle(t, ih, spy, runs) {
 		if n := runs.runs(key); n != 1 {
 			t.Errorf("task %s ran %d times, want once", key, n)
 		}
 	}
 }
 
-// TestEnqueuedWithThePoolFullIsClaimedLater: with every worker busy, an
-// enqueued task is written unleased and runs once a worker is free,
-// through a claim.
+// TestEnqueuedWithThePoolFullIsClaimedLater: an enqueue leases what the
+// pool (the workers and the leased tasks waiting for them) has room for;
+// the rest is written unleased and, once workers are free, claimed. Every
+// task runs once, at most 32 at a time.
 func TestEnqueuedWithThePoolFullIsClaimedLater(t *testing.T) {
-	gate := make(chan struct{})
-	ih, spy, runs := newOutboxHarness(t, time.Minute, gate)
-	const slots = 32
-	var busy []gateway.Task
-	for i := range slots {
-		busy = append(busy, gateway.Task{Key: fmt.Sprintf("busy-%d", i), Kind: "test.run"})
+	ih, spy, runs := newOutboxHarness(t, time.Minute, nil)
+	settle(t, ih, spy, runs)
+	const tasks, workers = 1200, 32 // the pool holds 32 running and 1,024 waiting
+	var batch []gateway.Task
+	for i := range tasks {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
 	}
-	if n, err := ih.engine.EnqueueTasks(t.Context(), busy); err != nil || n != slots {
+	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != tasks {
 		t.Fatalf("EnqueueTasks = %d, %v", n, err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if n := runs.running.Load(); n != slots {
-			return fmt.Errorf("%d tasks running, want %d", n, slots)
+		if n := runs.running.Load(); n != workers {
+			return fmt.Errorf("%d tasks running, want %d", n, workers)
 		}
 		return nil
 	})
-	if n, err := ih.engine.EnqueueTasks(t.Context(), []gateway.Task{{Key: "extra", Kind: "test.run"}}); err != nil || n != 1 {
-		t.Fatalf("EnqueueTasks = %d, %v", n, err)
-	}
-	if _, leased := spy.counts("extra"); leased != 0 {
-		t.Fatalf("extra was leased with every worker busy")
-	}
-	if n := runs.runs("extra"); n != 0 {
-		t.Fatalf("extra ran %d times with every worker busy", n)
-	}
-	close(gate)
-	runs.waitRan(t, "extra")
-	if claimed, _ := spy.counts("extra"); claimed != 1 {
-		t.Errorf("extra was claimed %d times, want once", claimed)
-	}
-	for _, b := range busy {
-		if n := runs.runs(b.Key); n != 1 {
-			t.Errorf("task %s ran %d times, want once", b.Key, n)
+	var unleased []string
+	for _, b := range batch {
+		if _, leased := spy.counts(b.Key); leased == 0 {
+			unleased = append(unleased, b.Key)
+			if n := runs.runs(b.Key); n != 0 {
+				t.Errorf("%s, not leased, ran %d times with the pool full", b.Key, n)
+			}
 		}
 	}
+	if len(unleased) == 0 || len(unleased) > tasks-workers {
+		t.Fatalf("%d of %d tasks enqueued unleased; want those the pool had no room for", len(unleased), tasks)
+	}
+	close(runs.gate)
+	for _, b := range batch {
+		runs.waitRan(t, b.Key)
+		claimed, leased := spy.counts(b.Key)
+		if claimed+leased != 1 {
+			t.Errorf("%s claimed %d times, leased %d; want one or the other once", b.Key, claimed, leased)
+		}
+	}
+	for _, key := range unleased {
+		if claimed, _ := spy.counts(key); claimed != 1 {
+			t.Errorf("%s, enqueued with the pool full, was claimed %d times; want once", key, claimed)
+		}
+	}
+	if m := runs.most.Load(); m > workers {
+		t.Errorf("%d tasks ran at once, want at most %d", m, workers)
+	}
+}
+
+// TestTaskThatWaitedPastHalfItsLeaseIsLeftForAClaim: a leased task that
+// waited for a worker until less than half its lease was left is not run
+// on that short lease; it runs once, claimed, after the lease lapsed.
+func TestTaskThatWaitedPastHalfItsLeaseIsLeftForAClaim(t *testing.T) {
+	var (
+		offset atomic.Int64 // added to the engine's clock
+		logs   = &syncBuffer{}
+	)
+	ih, spy, runs := newOutboxHarness(t, 10*time.Millisecond, func(o *gateway.Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	})
+	settle(t, ih, spy, runs)
+	const workers = 32
+	var batch []gateway.Task
+	for i := range workers {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
+	}
+	batch = append(batch, gateway.Task{Key: "late", Kind: "test.run"})
+	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != len(batch) {
+		t.Fatalf("EnqueueTasks = %d, %v", n, err)
+	}
+	if _, leased := spy.counts("late"); leased != 1 {
+		t.Fatalf("late was not leased in its enqueue")
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := runs.running.Load(); n != workers {
+			return fmt.Errorf("%d tasks running, want %d", n, workers)
+		}
+		return nil
+	})
+	offset.Store(int64(40 * time.Second)) // the lease is a minute
+	close(runs.gate)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "key=late") {
+			return fmt.Errorf("late not left for a claim yet")
+		}
+		return nil
+	})
+	if n := runs.runs("late"); n != 0 {
+		t.Fatalf("late ran %d times with 20 s of its lease left", n)
+	}
+	offset.Store(int64(61 * time.Second))
+	runs.waitRan(t, "late")
+	if claimed, _ := spy.counts("late"); claimed != 1 {
+		t.Errorf("late was claimed %d times, want once", claimed)
+	}
+}
+
+// syncBuffer is a log destination the test reads while the engine writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestLeasedTaskOfADeadNodeRunsAgain: a task a node enqueued leased to
