@@ -187,7 +187,8 @@ bench-go:
 # a regexp).
 fuzz:
 	@for t in smstext:FuzzParseReceipt smstext:FuzzDecodeText smstext:FuzzSplitUDH smstext:FuzzSegment \
-	  smpp:FuzzReassemble internal/mask:FuzzText gateway/store:FuzzJournalReplay gateway/store:FuzzAcceptRecord; do \
+	  smpp:FuzzReassemble internal/mask:FuzzText gateway/store:FuzzJournalReplay gateway/store:FuzzAcceptRecord \
+	  gateway:FuzzNormalizeNumber; do \
 	  p=$${t%%:*}; f=$${t#*:}; \
 	  echo "== $$f ($$p)"; $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime 60s ./$$p/ || exit 1; \
 	done

@@ -235,3 +235,26 @@ func TestNeverMatches(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeNumber: whatever the input and the default region,
+// parseNumber answers what phonenumbers answers.
+func FuzzNormalizeNumber(f *testing.F) {
+	regions := make([]string, 0, 256)
+	for reg := range phonenumbers.GetSupportedRegions() {
+		regions = append(regions, reg)
+	}
+	slices.Sort(regions)
+	regions = append(regions, "", "ZZ", "001", "ke")
+	for i, c := range trickyNumbers {
+		f.Add(c[0], uint16(slices.Index(regions, c[1])))
+		f.Add("+"+strconv.Itoa(phonenumbers.GetCountryCodeForRegion(c[1]))+c[0], uint16(i))
+	}
+	f.Fuzz(func(t *testing.T, number string, region uint16) {
+		def := regions[int(region)%len(regions)]
+		want, wantErr := referenceNumber(number, def)
+		got, err := parseNumber(number, def)
+		if got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Errorf("parseNumber(%q, %q) = %q, %v; phonenumbers: %q, %v", number, def, got, err, want, wantErr)
+		}
+	})
+}
