@@ -215,13 +215,18 @@ func (f *Fraud) Check(tenant string, cfg FraudConfig, items []Item) (refusals []
 		rcpt, rnge *rate.Reservation
 	}
 	took := make([]taken, len(items))
+	// Destinations depend on the config alone, and deciding a country
+	// parses the number (Country, ~15 µs): outside the lock every
+	// tenant's accepts share.
+	for i, it := range items {
+		refusals[i] = destination(cfg, it.To)
+	}
 	now := f.now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	sp := f.spendOf(tenant, now)
 	for i, it := range items {
-		if r := destination(cfg, it.To); r != nil {
-			refusals[i] = r
+		if refusals[i] != nil {
 			continue
 		}
 		cost := it.Cost * float64(it.Parts)
