@@ -117,6 +117,19 @@
 //     harmless.
 //   - A message to a number that opted out is stored OPTED_OUT (final, never
 //     claimed) rather than refused, so the caller can see why it was not sent.
+//   - NormalizeNumber answers exactly what phonenumbers answers (Parse,
+//     IsValidNumber, Format to E.164, after numberText's letter and "00"
+//     rules), though most numbers never reach phonenumbers: fastParse
+//     (numberparse.go) is its parse restricted to numbers written in
+//     digits, '+' and separators, and validDecider (numbervalid.go)
+//     decides validity once for every number of a length that starts with
+//     the same digits, where the patterns prove the other digits cannot
+//     change it. Neither guesses: each step is argued in its comments, and
+//     TestFastParseAnswersAsPhonenumbers, TestValidDeciderAnswersAsPhonenumbers
+//     and FuzzNormalizeNumber hold the answers to phonenumbers' own. An
+//     upgrade of phonenumbers must pass them; the patterns fastParse
+//     assumes cannot match are proven again at start, and it turns itself
+//     off when they could.
 //   - A part depends on the store roles it uses, never on Store as a whole:
 //     a new Store method goes into the role of the part that needs it.
 //   - The engine imports no implementation: connectors, the store and the
