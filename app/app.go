@@ -213,7 +213,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 		st.Close()
 		return nil, fmt.Errorf("app: %w", err)
 	}
-	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Gatherer: reg, Counters: a.Counters, Carriers: a.Carriers,
+	env := InterfaceEnv{Engine: eng, Webhooks: hooksOut, Logger: log, Registerer: reg, Gatherer: reg, Counters: a.Counters, Carriers: func() []grpcapi.CarrierState { return a.carriers(false) },
 		Auth: backoff, Listeners: a.listeners}
 	for _, k := range InterfaceKinds {
 		if !k.Uses(cfg) {
@@ -396,27 +396,35 @@ func (a *App) ReloadRoutes() (int, error) {
 }
 
 // Carriers implements grpcapi.Operator.
-func (a *App) Carriers() []grpcapi.CarrierState {
-	// Binds up, parts in flight and throttling come from the SMPP
-	// metrics, which /metrics shows too.
+func (a *App) Carriers() []grpcapi.CarrierState { return a.carriers(true) }
+
+// carriers lists the configured carriers with their state; with metrics,
+// also their binds up, parts in flight and throttling, which come from the
+// SMPP metrics (/metrics shows them too) at the price of reading the whole
+// registry.
+func (a *App) carriers(metrics bool) []grpcapi.CarrierState {
 	byCarrier := map[string]map[string]float64{}
-	if mfs, err := a.registry.Gather(); err == nil {
-		for _, mf := range mfs {
-			switch mf.GetName() {
-			case "smsgw_smpp_binds_up", "smsgw_smpp_window_in_use", "smsgw_smpp_throttled_total":
-			default:
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() != "carrier" {
-						continue
-					}
-					if byCarrier[l.GetValue()] == nil {
-						byCarrier[l.GetValue()] = map[string]float64{}
-					}
-					byCarrier[l.GetValue()][mf.GetName()] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	var mfs []*dto.MetricFamily
+	if metrics {
+		if got, err := a.registry.Gather(); err == nil {
+			mfs = got
+		}
+	}
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "smsgw_smpp_binds_up", "smsgw_smpp_window_in_use", "smsgw_smpp_throttled_total":
+		default:
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() != "carrier" {
+					continue
 				}
+				if byCarrier[l.GetValue()] == nil {
+					byCarrier[l.GetValue()] = map[string]float64{}
+				}
+				byCarrier[l.GetValue()][mf.GetName()] += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 			}
 		}
 	}
