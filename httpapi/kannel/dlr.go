@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/webhook"
@@ -89,12 +90,40 @@ func wanted(mask, typ int) bool {
 	return mask&typ != 0
 }
 
-// dlrTask is the payload of a TaskDLR task: the URL, expanded when the
-// event was seen, so a retry calls the same URL.
+// A TaskDLR task's payload is the URL to call, expanded when the event was
+// seen, so a retry calls the same URL; its key (dlrKey) names the message
+// and the type. The bytes of the URL as they are: a JSON object per task
+// cost an encoding in the follower and a decoding per call (~1.5 µs and 9
+// allocations a callback), and JSON wrote every & as \u0026.
+
+// dlrTask is the payload tasks enqueued before 2026-12-05 carry (a JSON
+// object, so it begins with '{', as a URL never does): still run.
 type dlrTask struct {
-	URL  string `json:"url"`
-	Msg  string `json:"msg"`
-	Type int    `json:"type"`
+	URL string `json:"url"`
+}
+
+// dlrURL is the URL a TaskDLR task calls.
+func dlrURL(t gateway.Task) (string, error) {
+	switch {
+	case len(t.Payload) == 0:
+		return "", errors.New("no dlr-url")
+	case t.Payload[0] == '{':
+		var p dlrTask
+		if err := json.Unmarshal(t.Payload, &p); err != nil {
+			return "", err
+		}
+		return p.URL, nil
+	}
+	return string(t.Payload), nil
+}
+
+// dlrOf reads a dlrKey back: the message id and the DLR type.
+func dlrOf(key string) (msgID, typ string) {
+	rest := strings.TrimPrefix(key, "kannel-dlr:")
+	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		return rest[:i], rest[i+1:]
+	}
+	return rest, ""
 }
 
 // dlrKey makes every (message, type) one task: the outbox skips a key it
@@ -136,11 +165,8 @@ func (s *Server) onEvents(ctx context.Context, evs []gateway.Event) error {
 			systemIDs = s.systemIDs()
 		}
 		e := dlrEscapes(m, ev, typ, reply, systemIDs[carrierOf(m)])
-		b, err := json.Marshal(dlrTask{URL: expand(m.Meta[metaDLRURL], e), Msg: m.ID, Type: typ})
-		if err != nil {
-			return err
-		}
-		tasks = append(tasks, gateway.Task{Key: dlrKey(m.ID, typ), Kind: TaskDLR, Tenant: m.Tenant, Payload: b})
+		tasks = append(tasks, gateway.Task{Key: dlrKey(m.ID, typ), Kind: TaskDLR, Tenant: m.Tenant,
+			Payload: []byte(expand(m.Meta[metaDLRURL], e))})
 	}
 	if len(tasks) == 0 {
 		return nil
@@ -233,18 +259,19 @@ func carrierOf(m *gateway.Message) string {
 // runDLR makes one dlr-url call. A host outside webhooks.allow_hosts is
 // refused: the task fails at once and the refusal is logged with the host.
 func (s *Server) runDLR(ctx context.Context, t gateway.Task) error {
-	var p dlrTask
-	if err := json.Unmarshal(t.Payload, &p); err != nil {
+	u, err := dlrURL(t)
+	if err != nil {
 		return gateway.GiveUp(fmt.Errorf("kannel: dlr task %s: %w", t.Key, err))
 	}
-	_, err := s.wh.Do(ctx, webhook.Request{Method: "GET", URL: p.URL, ID: t.Key})
+	_, err = s.wh.Do(ctx, webhook.Request{Method: "GET", URL: u, ID: t.Key})
 	if err == nil || gateway.IsGiveUp(err) {
 		s.boxQueued.Add(-1)
 	}
 	if err != nil {
 		if errors.Is(err, webhook.ErrNotAllowed) {
-			s.log.Warn("dlr-url refused: host not in webhooks.allow_hosts", "host", hostOf(p.URL),
-				"msg_id", p.Msg, "dlr_type", p.Type)
+			msgID, typ := dlrOf(t.Key)
+			s.log.Warn("dlr-url refused: host not in webhooks.allow_hosts", "host", hostOf(u),
+				"msg_id", msgID, "dlr_type", typ)
 		}
 		return err
 	}

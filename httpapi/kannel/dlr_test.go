@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,11 +94,7 @@ func TestOnEventsOnePerType(t *testing.T) {
 	}
 	var got []string
 	for _, task := range eng.tasks {
-		var p dlrTask
-		if err := json.Unmarshal(task.Payload, &p); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, task.Key+" "+p.URL)
+		got = append(got, task.Key+" "+string(task.Payload))
 	}
 	want := []string{
 		"kannel-dlr:m1:8 http://127.0.0.1/dlr?id=m1&type=8&to=0712000001&from=MFI-A&fid=&smsc=sim&text=ACK%2F&user=tester&t=1772600767",
@@ -118,17 +115,52 @@ func TestRunDLRRefusesHostsOutsideAllowList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(dlrTask{URL: "http://169.254.169.254/latest/meta-data?to=%2B254712000001", Msg: "m1", Type: 1})
-	err = s.runDLR(context.Background(), gateway.Task{Key: "kannel-dlr:m1:1", Kind: TaskDLR, Payload: b})
+	err = s.runDLR(context.Background(), gateway.Task{Key: "kannel-dlr:m1:1", Kind: TaskDLR,
+		Payload: []byte("http://169.254.169.254/latest/meta-data?to=%2B254712000001")})
 	if !gateway.IsGiveUp(err) {
 		t.Fatalf("runDLR = %v, want a give-up", err)
 	}
 	rec, ok := logs.Find("dlr-url refused")
-	if !ok || rec["host"] != "169.254.169.254" || rec["level"] != "WARN" {
+	if !ok || rec["host"] != "169.254.169.254" || rec["level"] != "WARN" || rec["msg_id"] != "m1" || rec["dlr_type"] != "1" {
 		t.Fatalf("log record %v", rec)
 	}
 	if strings.Contains(logs.String(), "254712000001") {
 		t.Errorf("the log shows the number: %s", logs.String())
+	}
+}
+
+// TestRunDLRPayloads: a task's payload is the URL as it is; a task
+// enqueued by an earlier version carries a JSON object with the URL and
+// still runs; an empty payload gives up at once.
+func TestRunDLRPayloads(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		got []string
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.RequestURI())
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	s, err := New(testConfig(), newFakeEngine(), webhook.New(webhook.Config{AllowHosts: []string{"127.0.0.1"}}, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := json.Marshal(map[string]any{"url": srv.URL + "/dlr?id=m1&type=1", "msg": "m1", "type": 1})
+	for _, payload := range [][]byte{[]byte(srv.URL + "/dlr?id=m2&type=8&text=ACK%2F"), legacy} {
+		if err := s.runDLR(t.Context(), gateway.Task{Key: "kannel-dlr:m:1", Kind: TaskDLR, Payload: payload}); err != nil {
+			t.Fatalf("runDLR(%s) = %v", payload, err)
+		}
+	}
+	mu.Lock()
+	calls := strings.Join(got, " ")
+	mu.Unlock()
+	if want := "/dlr?id=m2&type=8&text=ACK%2F /dlr?id=m1&type=1"; calls != want {
+		t.Errorf("calls %q, want %q", calls, want)
+	}
+	if err := s.runDLR(t.Context(), gateway.Task{Key: "kannel-dlr:m:1", Kind: TaskDLR}); !gateway.IsGiveUp(err) {
+		t.Errorf("runDLR of an empty payload = %v, want a give-up", err)
 	}
 }
 
