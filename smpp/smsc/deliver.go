@@ -107,11 +107,27 @@ type unackedReceipt struct {
 func (s *Server) sendReceipt(origin *session, r receipt) {
 	c := s.receiver(origin, r.systemID)
 	if c == nil {
-		s.mu.Lock()
-		s.queued = append(s.queued, r)
-		s.mu.Unlock()
+		s.queue(r)
 		return
 	}
+	s.sendOn(c, r)
+}
+
+// queue keeps r for the next bind of its system_id. A session that bound
+// after the caller found none to send r on has flushed the queue already:
+// one that can receive now takes r at once.
+func (s *Server) queue(r receipt) {
+	s.mu.Lock()
+	s.queued = append(s.queued, r)
+	s.mu.Unlock()
+	if c := s.receiver(nil, r.systemID); c != nil {
+		s.flushQueued(c, r.systemID)
+	}
+}
+
+// sendOn sends r on c, which could receive when it was chosen but may have
+// closed since.
+func (s *Server) sendOn(c *session, r receipt) {
 	if r.attempts > 0 {
 		s.st.redelivered.Add(1)
 	}
@@ -131,17 +147,27 @@ func (s *Server) sendReceipt(origin *session, r receipt) {
 	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagReceiptedMessageID, Data: append([]byte(r.id), 0)})
 	d.RegisterOptionalParam(pdu.Field{Tag: pdu.TagMessageStateOption, Data: []byte{messageStates[r.stat]}})
 	s.mu.Lock()
+	if _, open := s.sessions[c]; !open {
+		// Closed since it was chosen: removeSession has moved c's
+		// receipts to the queue already and would never move this one,
+		// which would wait for an answer for ever.
+		s.mu.Unlock()
+		s.queue(r)
+		return
+	}
+	// Registered while c is a session: its close moves r to the queue.
 	s.unacked[seq] = unackedReceipt{r, c}
 	s.mu.Unlock()
 	if !s.deliver(c, d, true, r.id) {
 		// The session died under us; its close moved the receipt to the
 		// queue, or will.
 		s.mu.Lock()
-		if _, still := s.unacked[seq]; still {
-			delete(s.unacked, seq)
-			s.queued = append(s.queued, r)
-		}
+		_, still := s.unacked[seq]
+		delete(s.unacked, seq)
 		s.mu.Unlock()
+		if still {
+			s.queue(r)
+		}
 	}
 }
 

@@ -312,6 +312,52 @@ func TestUnansweredReceiptRedeliveredOnRebind(t *testing.T) {
 	}
 }
 
+// TestReceiptOnClosedSessionFollowsOnNextBind sends receipts on a session
+// that closed after it was chosen to receive them (a link drop between the
+// choice and the send, as receipts timers and submits race in make soak):
+// each must wait for the next bind, none stay waiting for an answer the
+// dead link cannot give (TestSoak then waited for ever for its message).
+func TestReceiptOnClosedSessionFollowsOnNextBind(t *testing.T) {
+	s := NewServer()
+	defer s.Close()
+	c := dial(t, s)
+	c.bind(pdu.Transceiver, "mfi", "x")
+	s.mu.Lock()
+	sessions := s.sessionList()
+	s.mu.Unlock()
+	if len(sessions) != 1 || !sessions[0].canReceive() {
+		t.Fatalf("%d sessions, want the one bound", len(sessions))
+	}
+	dead := sessions[0]
+	dead.close()
+	const n = 32
+	for i := range n {
+		s.sendOn(dead, receipt{systemID: "mfi", id: fmt.Sprint(i), stat: "DELIVRD", errCode: "000",
+			from: "254700000001", to: "MFI", submitted: time.Now()})
+	}
+	s.mu.Lock()
+	for _, u := range s.unacked {
+		t.Errorf("receipt %s waits for an answer on a closed session", u.receipt.id)
+	}
+	s.mu.Unlock()
+
+	c2 := dial(t, s)
+	c2.bind(pdu.Transceiver, "mfi", "x")
+	got := map[string]bool{}
+	for range n {
+		d, ok := c2.read().(*pdu.DeliverSM)
+		if !ok {
+			t.Fatalf("want deliver_sm, got %T", d)
+		}
+		f := d.OptionalParameters[pdu.TagReceiptedMessageID]
+		got[f.String()] = true
+		c2.write(d.GetResponse())
+	}
+	if len(got) != n {
+		t.Fatalf("%d distinct receipts on the next bind, want %d", len(got), n)
+	}
+}
+
 func TestReceiptOnlyWhenAsked(t *testing.T) {
 	s := NewServer(WithReceiptDelay(0, 0), WithHandler(func(sub *Submit) Action {
 		if string(sub.ShortMessage) == "fail" {
