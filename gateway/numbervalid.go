@@ -38,13 +38,10 @@ import (
 // few hundred.
 const maxValidKeys = 1 << 16
 
-// maxAtomStates and maxStates bound the states one pattern's analysis,
-// and all of them, may make before the decider starts afresh (~150 bytes
-// a state); the patterns of the metadata need at most hundreds each.
-const (
-	maxAtomStates = 1 << 14
-	maxStates     = 1 << 18
-)
+// maxStates bounds the states the analysis may make before the decider
+// starts afresh (~150 bytes a state); every code's patterns together need
+// ~16,000.
+const maxStates = 1 << 18
 
 type validKey struct {
 	cc     int32
@@ -64,21 +61,23 @@ type validDecider struct {
 	keys    map[validKey]bool
 	lengths map[ccLength]uint32 // which prefix lengths have keys, a bit each
 
-	work   sync.Mutex // the analysis below
-	atoms  map[string]*atom
-	plans  map[int32]*validPlan
-	walk   uint64
-	states int // of all atoms
+	work      sync.Mutex // the analysis below
+	atoms     map[string]*atom
+	plans     map[int32]*validPlan
+	walk      uint64
+	states    int // of all atoms
+	maxStates int
 }
 
 var validity = newValidDecider()
 
 func newValidDecider() *validDecider {
 	return &validDecider{
-		keys:    make(map[validKey]bool),
-		lengths: make(map[ccLength]uint32),
-		atoms:   make(map[string]*atom),
-		plans:   make(map[int32]*validPlan),
+		keys:      make(map[validKey]bool),
+		lengths:   make(map[ccLength]uint32),
+		atoms:     make(map[string]*atom),
+		plans:     make(map[int32]*validPlan),
+		maxStates: maxStates,
 	}
 }
 
@@ -192,7 +191,7 @@ func (v *validDecider) atom(pattern string) *atom {
 	if a, ok := v.atoms[pattern]; ok {
 		return a
 	}
-	a := newAtom(pattern, &v.states)
+	a := newAtom(pattern, v)
 	v.atoms[pattern] = a
 	return a
 }
@@ -205,28 +204,24 @@ func (v *validDecider) decide(cc int, nsn string) (k int, valid, ok bool) {
 		return 0, false, false
 	}
 	v.walk++
-	n := len(nsn)
 	w := walk{gen: v.walk, nsn: nsn}
-	for k = 0; k <= n; k++ {
+	var result tri
+	for k = 0; k <= len(nsn); k++ {
 		w.k = k
 		// A match whose analysis failed counts as depends, so a yes or
-		// a no holds all the same.
-		switch plan.value(&w) {
-		case yes:
-			return k, true, true
-		case no:
-			return k, false, true
-		}
-		if w.failed {
+		// a no holds all the same. Every match is known once all digits
+		// are: only a failed analysis ends with depends.
+		if result = plan.value(&w); result != depends || w.failed {
 			break
 		}
 	}
-	// Every match is known once all digits are: only a failed analysis
-	// ends here. Start afresh next time.
-	clear(v.atoms)
-	clear(v.plans)
-	v.states = 0
-	return 0, false, false
+	if w.failed {
+		// The bound was reached: start afresh next time.
+		clear(v.atoms)
+		clear(v.plans)
+		v.states = 0
+	}
+	return k, result == yes, result != depends
 }
 
 // value is IsValidNumber over three-valued matches (Kleene's logic: a
@@ -290,7 +285,7 @@ type walk struct {
 	gen    uint64
 	nsn    string
 	k      int
-	failed bool // an atom outgrew maxAtomStates
+	failed bool // the analysis outgrew its bound
 }
 
 // value is the pattern's match for every NSN of len(w.nsn) digits that
@@ -330,11 +325,11 @@ type atom struct {
 	states   []dstate
 	index    map[string]int32
 	start    int32
-	next     [][20]int32 // per state, digit*2 + (1 when the next position is the end); -1 not made yet
-	verdicts [][18]tri   // per state, by digits left; +1, 0 not worked out yet
-	seen     []uint64    // add's marks: the instructions already in the state being made
-	making   uint64      // the state being made, for seen
-	total    *int        // states of all the decider's atoms
+	next     [][20]int32   // per state, digit*2 + (1 when the next position is the end); -1 not made yet
+	verdicts [][18]tri     // per state, by digits left; +1, 0 not worked out yet
+	seen     []uint64      // add's marks: the instructions already in the state being made
+	making   uint64        // the state being made, for seen
+	owner    *validDecider // counts the states of all its atoms
 
 	walkGen   uint64
 	walkPos   int
@@ -356,8 +351,8 @@ const verdictFailed tri = 3
 // newAtom compiles the pattern as Go's regexp does. A pattern that does
 // not compile cannot come from phonenumbers, which compiles it with
 // regexp.MustCompile; its atom fails every analysis.
-func newAtom(pattern string, total *int) *atom {
-	a := &atom{index: make(map[string]int32), start: -1, total: total}
+func newAtom(pattern string, owner *validDecider) *atom {
+	a := &atom{index: make(map[string]int32), start: -1, owner: owner}
 	prog, err := compilePattern(pattern)
 	if err != nil {
 		return a
@@ -411,7 +406,7 @@ func (a *atom) add(s *dstate, pc uint32, flags syntax.EmptyOp) {
 	}
 }
 
-// intern is the state's number, -1 past maxAtomStates.
+// intern is the state's number, -1 past the decider's bound.
 func (a *atom) intern(s dstate) int32 {
 	slices.Sort(s.pcs)
 	key := make([]byte, 0, 1+4*len(s.pcs))
@@ -427,10 +422,10 @@ func (a *atom) intern(s dstate) int32 {
 	if i, ok := a.index[string(key)]; ok {
 		return i
 	}
-	if len(a.states) >= maxAtomStates || *a.total >= maxStates {
+	if a.owner.states >= a.owner.maxStates {
 		return -1
 	}
-	*a.total++
+	a.owner.states++
 	i := int32(len(a.states))
 	a.states = append(a.states, s)
 	a.index[string(key)] = i

@@ -112,3 +112,32 @@ func TestValidDeciderRemembersShortPrefixes(t *testing.T) {
 		}
 	}
 }
+
+// TestValidDeciderBounded: with room for few analysis states, the decider
+// still answers only what phonenumbers answers, starts afresh when the
+// bound is reached, and never holds more states than the bound.
+func TestValidDeciderBounded(t *testing.T) {
+	d := newValidDecider()
+	d.maxStates = 40
+	r := rand.New(rand.NewPCG(3, 4))
+	answered, refused := 0, 0
+	for range 300 {
+		cc := []int{254, 1, 49, 44, 55}[r.IntN(5)]
+		nsn := strconv.Itoa(1+r.IntN(9)) + strconv.FormatUint(r.Uint64()%1e12, 10)
+		nsn = nsn[:min(len(nsn), 4+r.IntN(9))]
+		p := parsed{cc: cc, nsn: nsn}
+		got, ok := d.valid(p)
+		if !ok {
+			refused++
+		} else if answered++; got != phonenumbers.IsValidNumber(p.phoneNumber()) {
+			t.Errorf("valid(+%d %s) = %v; phonenumbers: %v", cc, nsn, got, !got)
+		}
+		if d.states > d.maxStates {
+			t.Fatalf("%d states, bound %d", d.states, d.maxStates)
+		}
+	}
+	if refused == 0 {
+		t.Error("40 states were enough for every number: the bound was not tested")
+	}
+	t.Logf("%d answered, %d left to phonenumbers", answered, refused)
+}
