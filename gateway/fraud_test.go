@@ -75,3 +75,30 @@ func TestFraudControlsRejectWithReason(t *testing.T) {
 		t.Errorf("spend today %v, want 4", day)
 	}
 }
+
+// TestFraudCountriesThroughAccept: allow_countries sees each number's
+// region, North American regions told apart by their area codes.
+func TestFraudCountriesThroughAccept(t *testing.T) {
+	carrier := newFake("c", 10, func(m *gateway.Message, idx int) gateway.PartResult { return ok(m, idx) })
+	h := newHarnessWith(t, []routing.Route{route("+", "c", 2)}, 0, func(o *gateway.Options) {
+		o.Tenants[0].Fraud = limits.FraudConfig{AllowCountries: []string{"KE", "CA"}}
+	}, carrier)
+	for to, want := range map[string]string{
+		"+254712345678": "",
+		"+15062345678":  "", // New Brunswick
+		"+255712345678": "destination country TZ is not in fraud.allow_countries",
+		"+12015550123":  "destination country US is not in fraud.allow_countries",
+	} {
+		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: to, Text: "Hi"}})
+		if err != nil || out[0].Err != nil {
+			t.Fatalf("Accept %s: %v %v", to, err, out[0].Err)
+		}
+		m, err := h.engine.Get(context.Background(), "t", out[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == "" && m.Status == gateway.StatusRejected || want != "" && !strings.HasSuffix(m.LastError, want) {
+			t.Errorf("%s: %s %q; want %q", to, m.Status, m.LastError, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/openmf/smsgw/gateway/limits"
 )
 
 // Whether a parsed number is valid, decided once for every number that
@@ -43,13 +45,24 @@ const maxValidKeys = 1 << 16
 // ~16,000.
 const maxStates = 1 << 18
 
+// question is what a key answers: IsValidNumber, or
+// GetRegionCodeForNumber.
+type question uint8
+
+const (
+	askValid question = iota
+	askRegion
+)
+
 type validKey struct {
+	q      question
 	cc     int32
 	n      int8
 	prefix string
 }
 
 type ccLength struct {
+	q  question
 	cc int32
 	n  int8
 }
@@ -58,7 +71,7 @@ type ccLength struct {
 // decides new ones.
 type validDecider struct {
 	mu      sync.RWMutex
-	keys    map[validKey]bool
+	keys    map[validKey]int8   // valid: 1 or 0; region: its index in the code's regions, -1 none
 	lengths map[ccLength]uint32 // which prefix lengths have keys, a bit each
 
 	work      sync.Mutex // the analysis below
@@ -73,7 +86,7 @@ var validity = newValidDecider()
 
 func newValidDecider() *validDecider {
 	return &validDecider{
-		keys:      make(map[validKey]bool),
+		keys:      make(map[validKey]int8),
 		lengths:   make(map[ccLength]uint32),
 		atoms:     make(map[string]*atom),
 		plans:     make(map[int32]*validPlan),
@@ -84,28 +97,49 @@ func newValidDecider() *validDecider {
 // valid is phonenumbers.IsValidNumber for the parsed number, or ok=false
 // when this decider cannot say.
 func (v *validDecider) valid(p parsed) (valid, ok bool) {
+	a, ok := v.answer(askValid, p)
+	return a == 1, ok
+}
+
+// region is phonenumbers.GetRegionCodeForNumber for the parsed number
+// ("" for none), or ok=false when this decider cannot say.
+func (v *validDecider) region(p parsed) (region string, ok bool) {
+	regions := phonenumbers.GetRegionCodesForCountryCode(p.cc)
+	if len(regions) == 1 {
+		return regions[0], true // whatever the number
+	}
+	a, ok := v.answer(askRegion, p)
+	if !ok || a < 0 {
+		return "", ok
+	}
+	return regions[a], true
+}
+
+// answer is the question's answer from a remembered prefix, or decided
+// now and remembered.
+func (v *validDecider) answer(q question, p parsed) (int8, bool) {
 	n := len(p.nsn)
 	if n < 2 || n > 17 {
-		return false, false
+		return 0, false
 	}
-	cl := ccLength{int32(p.cc), int8(n)}
+	cl := ccLength{q, int32(p.cc), int8(n)}
 	v.mu.RLock()
 	mask := v.lengths[cl]
 	for k := 0; mask != 0; k, mask = k+1, mask>>1 {
 		if mask&1 != 0 {
-			if valid, ok := v.keys[validKey{cl.cc, cl.n, p.nsn[:k]}]; ok {
+			if a, ok := v.keys[validKey{q, cl.cc, cl.n, p.nsn[:k]}]; ok {
 				v.mu.RUnlock()
-				return valid, true
+				return a, true
 			}
 		}
 	}
 	v.mu.RUnlock()
 
 	v.work.Lock()
-	k, valid, ok := v.decide(p.cc, p.nsn)
+	k, a, ok := v.decide(q, p.cc, p.nsn)
 	v.work.Unlock()
 	if !ok {
-		return false, false
+		return 0, false
 	}
 	v.mu.Lock()
 	if len(v.keys) >= maxValidKeys {
@@ -113,10 +147,10 @@ func (v *validDecider) valid(p parsed) (valid, ok bool) {
 		clear(v.lengths)
 	}
 	// The prefix may be a slice of a request body: a copy.
-	v.keys[validKey{cl.cc, cl.n, string([]byte(p.nsn[:k]))}] = valid
+	v.keys[validKey{q, cl.cc, cl.n, string([]byte(p.nsn[:k]))}] = a
 	v.lengths[cl] |= 1 << k
 	v.mu.Unlock()
-	return valid, true
+	return a, true
 }
 
 // tri is a match's or IsValidNumber's value for every NSN with a prefix:
@@ -196,22 +230,33 @@ func (v *validDecider) atom(pattern string) *atom {
 	return a
 }
 
-// decide walks the NSN's digits until IsValidNumber's value no longer
-// depends on the rest, and returns how many digits that took.
-func (v *validDecider) decide(cc int, nsn string) (k int, valid, ok bool) {
+// decide walks the NSN's digits until the answer to q no longer depends
+// on the rest, and returns how many digits that took.
+func (v *validDecider) decide(q question, cc int, nsn string) (k int, answer int8, ok bool) {
 	plan := v.plan(cc)
 	if plan == nil {
-		return 0, false, false
+		return 0, 0, false
 	}
 	v.walk++
 	w := walk{gen: v.walk, nsn: nsn}
-	var result tri
+	decided := false
 	for k = 0; k <= len(nsn); k++ {
 		w.k = k
-		// A match whose analysis failed counts as depends, so a yes or
-		// a no holds all the same. Every match is known once all digits
-		// are: only a failed analysis ends with depends.
-		if result = plan.value(&w); result != depends || w.failed {
+		// A match whose analysis failed counts as depends, so an answer
+		// holds all the same. Every match is known once all digits are:
+		// only a failed analysis ends undecided.
+		if q == askValid {
+			t := plan.value(&w)
+			decided = t != depends
+			if t == yes {
+				answer = 1
+			}
+		} else {
+			var i int
+			i, decided = plan.pick(&w)
+			answer = int8(i)
+		}
+		if decided || w.failed {
 			break
 		}
 	}
@@ -221,34 +266,48 @@ func (v *validDecider) decide(cc int, nsn string) (k int, valid, ok bool) {
 		clear(v.plans)
 		v.states = 0
 	}
-	return k, result == yes, result != depends
+	return k, answer, decided
+}
+
+// pick is GetRegionCodeForNumber over three-valued matches: the index of
+// the first region whose leading digits match, or without leading
+// digits, for which the number is valid; -1 for none; decided=false
+// while that depends on digits not yet read.
+func (p *validPlan) pick(w *walk) (i int, decided bool) {
+	if len(p.regions) == 1 {
+		return 0, true
+	}
+	for i := range p.regions {
+		r := &p.regions[i]
+		var t tri
+		if r.leading != nil {
+			t = w.value(r.leading)
+		} else {
+			t = r.value(w)
+		}
+		switch t {
+		case yes:
+			return i, true
+		case depends:
+			return 0, false
+		}
+	}
+	return -1, true
 }
 
 // value is IsValidNumber over three-valued matches (Kleene's logic: a
-// result of yes or no holds whatever the unknown matches are).
+// result of yes or no holds whatever the unknown matches are):
+// IsValidNumberForRegion for the region GetRegionCodeForNumber picks,
+// false when it picks none.
 func (p *validPlan) value(w *walk) tri {
-	if len(p.regions) == 1 {
-		return p.regions[0].value(w)
+	i, decided := p.pick(w)
+	switch {
+	case !decided:
+		return depends
+	case i < 0:
+		return no
 	}
-	// GetRegionCodeForNumber: the first region whose leading digits
-	// match, or without leading digits, for which the number is valid;
-	// IsValidNumberForRegion for it, and false when there is none.
-	for i := range p.regions {
-		r := &p.regions[i]
-		var pick tri
-		if r.leading != nil {
-			pick = w.value(r.leading)
-		} else {
-			pick = r.value(w)
-		}
-		switch pick {
-		case yes:
-			return r.value(w)
-		case depends:
-			return depends
-		}
-	}
-	return no
+	return p.regions[i].value(w)
 }
 
 // value is getNumberTypeHelper(nsn, metadata) != UNKNOWN: the general
@@ -505,4 +564,20 @@ func (a *atom) verdict(state int32, left int) tri {
 	}
 	a.verdicts[state][left] = v + 1
 	return v
+}
+
+// numberCountry is limits.Country(e164), the number's ISO 3166 region for
+// the tenants' country rules, answered by fastParse and a remembered
+// prefix when it can be: Country is Parse(e164, "") and
+// GetRegionCodeForNumber, "ZZ" for an error or no region.
+func numberCountry(e164 string) string {
+	if p, ok := fastParse(e164, ""); ok {
+		if r, ok := validity.region(p); ok {
+			if r == "" {
+				return "ZZ"
+			}
+			return r
+		}
+	}
+	return limits.Country(e164)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/openmf/smsgw/gateway/limits"
 )
 
 // TestValidDeciderAnswersAsPhonenumbers: for every country code with
@@ -140,4 +142,53 @@ func TestValidDeciderBounded(t *testing.T) {
 		t.Error("40 states were enough for every number: the bound was not tested")
 	}
 	t.Logf("%d answered, %d left to phonenumbers", answered, refused)
+}
+
+// TestNumberCountryAnswersAsLimits: the region the tenants' country rules
+// see is limits.Country's (phonenumbers') for numbers of every code, valid
+// or not, decided afresh or from a remembered prefix.
+func TestNumberCountryAnswersAsLimits(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	var codes []int
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		codes = append(codes, cc)
+	}
+	slices.Sort(codes)
+	shared := 0
+	for _, cc := range codes {
+		regions := phonenumbers.GetRegionCodesForCountryCode(cc)
+		count := 6
+		if len(regions) > 1 {
+			count = 150
+		}
+		var starts []string
+		for _, reg := range regions {
+			if ex := phonenumbers.GetExampleNumberForType(reg, phonenumbers.MOBILE); ex != nil {
+				starts = append(starts, phonenumbers.GetNationalSignificantNumber(ex))
+			}
+		}
+		for range count {
+			nsn := ""
+			if len(starts) > 0 && r.IntN(3) > 0 {
+				ex := starts[r.IntN(len(starts))]
+				nsn = ex[:r.IntN(len(ex)+1)]
+			}
+			for l := 2 + r.IntN(14); len(nsn) < l; {
+				nsn += strconv.Itoa(r.IntN(10))
+			}
+			s := "+" + strconv.Itoa(cc) + nsn
+			if r.IntN(4) == 0 {
+				s = separate(r, s)
+			}
+			for range 2 {
+				if got, want := numberCountry(s), limits.Country(s); got != want {
+					t.Errorf("numberCountry(%q) = %s; limits.Country: %s", s, got, want)
+				}
+			}
+			if len(regions) > 1 {
+				shared++
+			}
+		}
+	}
+	t.Logf("%d numbers of codes shared by several regions", shared)
 }

@@ -16,11 +16,15 @@ func (a *acceptor) screen(t *Tenant, msgs []*Message) func(res []AcceptResult) {
 	items := make([]limits.Item, 0, len(msgs))
 	at := make([]int, 0, len(msgs))
 	capped := t.Fraud.DailySpendCap > 0 || t.Fraud.MonthlySpendCap > 0
+	countries := len(t.Fraud.AllowCountries) > 0 || len(t.Fraud.DenyCountries) > 0
 	for i, m := range msgs {
 		if m.Status != StatusAccepted && m.Status != "" {
 			continue // opted out: never sent, costs nothing
 		}
 		it := limits.Item{To: m.To, Parts: len(m.Parts)}
+		if countries {
+			it.Country = numberCountry(m.To)
+		}
 		if capped && a.price != nil {
 			it.Cost = a.price(RouteQuery{Tenant: t.ID, From: m.From, To: m.To, Pinned: m.PinnedCarrier, At: a.now()})
 		}
