@@ -93,8 +93,9 @@ func wanted(mask, typ int) bool {
 // A TaskDLR task's payload is the URL to call, expanded when the event was
 // seen, so a retry calls the same URL; its key (dlrKey) names the message
 // and the type. The bytes of the URL as they are: a JSON object per task
-// cost an encoding in the follower and a decoding per call (~1.5 µs and 9
-// allocations a callback), and JSON wrote every & as \u0026.
+// cost an encoding in the follower and a decoding per call (a 200-byte
+// URL: 6.9 µs and 10 allocations against 0.3 µs and 1, on the shared
+// 2-core box at load 10), and JSON wrote every & as \u0026.
 
 // dlrTask is the payload tasks enqueued before 2026-12-05 carry (a JSON
 // object, so it begins with '{', as a URL never does): still run.
