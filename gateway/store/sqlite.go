@@ -737,11 +737,12 @@ type eventRow struct {
 	status    gateway.Status
 	detail    string
 	inboundID string // "" for status events
-	// For the event tail: an ACCEPTED (or refused) event's new message,
-	// an inbound event's message as stored, an audit event's entry.
-	msg     *tailMsg
-	inbound *gateway.Inbound
-	audit   *gateway.AuditEntry
+	// For the event tail: an ACCEPTED (or refused) event's new message as
+	// inserted (the tail copies what it keeps of it, if it keeps it), an
+	// inbound event's message as stored, an audit event's entry.
+	accepted *gateway.Message
+	inbound  *gateway.Inbound
+	audit    *gateway.AuditEntry
 }
 
 // multiRowMax bounds the rows of one INSERT: 64 rows of the widest table
@@ -1090,7 +1091,7 @@ func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, 
 			ok   bool
 			err  error
 		)
-		if evs, miss, ok = s.tail.read(tenant, fromSeq, limit, v == 1); !ok {
+		if evs, miss, ok = s.tail.events(tenant, fromSeq, limit, v == 1); !ok {
 			evs, err = s.queryEvents(ctx, tenant, fromSeq, limit, v)
 			return err
 		}

@@ -156,7 +156,7 @@ func (w *wtx) insertAccepted(id string, m *gateway.Message, nowNs int64) error {
 func (w *wtx) acceptedEvent(id string, m *gateway.Message) {
 	st, lastErr := acceptStatus(m)
 	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-		status: st, detail: lastErr, msg: newTailMsg(id, m)})
+		status: st, detail: lastErr, accepted: m})
 	w.dirty = true
 }
 

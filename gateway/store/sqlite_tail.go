@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,14 +27,20 @@ import (
 // until the next batch says where the log stands.
 //
 // A status event's message (its client ref, and what EventMessage holds)
-// comes from tailMsg, made when the message was accepted and kept while
+// comes from tailMsg, made when the message's insert commits and kept while
 // the message is in flight (until its final status: receipts come seconds
 // after the accept, long after its event left a busy tail) and while one
 // of its events is in the tail, if there was room for it (see trim); the
 // writer updates its carrier after a commit that recorded submits, so it
 // reads as SQLite would at that moment. An event whose message the tail
 // does not know (accepted before the store opened, or when there was no
-// room) is completed with one batched read.
+// room, or nobody read) is completed with one batched read.
+//
+// A tail nobody reads (no follower, as when a Fineract page of 100,000
+// messages streams in and nothing follows the log) is memory for nothing:
+// after tailUnread without a read it keeps no message and at most
+// minTailRing events, and lets go of what it held; the first read after
+// that starts it filling again (older events come from SQLite meanwhile).
 type eventTail struct {
 	mu       sync.RWMutex
 	valid    bool        // start is known; false after a failed COMMIT
@@ -54,6 +61,9 @@ type eventTail struct {
 	// their events. Together they take two thirds of maxBytes at most,
 	// the events the rest.
 	liveBytes, heldBytes int
+
+	// lastRead is when a reader last asked (UnixNano, the real clock).
+	lastRead atomic.Int64
 }
 
 // tailEvent is one event of the tail, as flushEvents appended it.
@@ -84,6 +94,11 @@ type tailMsg struct {
 	size                 int
 	at                   int64 // accepted
 }
+
+// tailUnread is how long the tail goes without a read before it stops
+// keeping messages and shrinks its ring: a follower reads at least once per
+// poll interval (half a second by default) while it keeps up.
+const tailUnread = 30 * time.Second
 
 // tailStale is how long a message stays in flight for the tail at most
 // when the bound is reached: one that never gets a final status (no
@@ -123,10 +138,11 @@ func newEventTail(events int, next int64) *eventTail {
 		maxBytes: maxBytes, msgs: make(map[string]*tailMsg)}
 }
 
-// newTailMsg is message id as accept stores m: no carrier yet.
-func newTailMsg(id string, m *gateway.Message) *tailMsg {
+// newTailMsg is message id as accept stores m: no carrier yet. size is
+// tailMsgBytes of the same.
+func newTailMsg(id string, m *gateway.Message, size int) *tailMsg {
 	return &tailMsg{id: id, clientRef: m.ClientRef, em: &gateway.EventMessage{
-		From: m.From, To: m.To, Encoding: m.Encoding, Meta: storedMeta(m.Meta)}}
+		From: m.From, To: m.To, Encoding: m.Encoding, Meta: storedMeta(m.Meta)}, size: size}
 }
 
 // storedMeta is meta as decodeMeta reads it back from encodeMeta's JSON
@@ -161,14 +177,16 @@ func (e *tailEvent) bytes() int {
 	return n
 }
 
-// bytes is the memory a message takes: its entries in msgs, its
-// EventMessage (a submit makes another, and the carrier ids with it) and
-// metadata map. Measured with the heap profile of a full tail.
-func (m *tailMsg) bytes() int {
-	n := 400 + len(m.id) + len(m.clientRef) + len(m.em.From) + len(m.em.To)
-	if len(m.em.Meta) > 0 {
+// tailMsgBytes is the memory the tail's copy of message id, as accept
+// stores m, takes: its entries in msgs, its EventMessage (a submit makes
+// another, and the carrier ids with it) and metadata map. Measured with
+// the heap profile of a full tail. It is worked out before the copy is
+// made, so that a message there is no room for costs nothing.
+func tailMsgBytes(id string, m *gateway.Message) int {
+	n := 400 + len(id) + len(m.ClientRef) + len(m.From) + len(m.To)
+	if len(m.Meta) > 0 {
 		n += 350
-		for k, v := range m.em.Meta {
+		for k, v := range m.Meta {
 			n += 16 + len(k) + len(v)
 		}
 	}
@@ -194,15 +212,18 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		t.clear()
 		t.valid, t.start = true, first
 	}
+	followed := t.followed()
 	for _, r := range rows {
-		if m := r.msg; m != nil {
+		if r.accepted != nil && followed {
 			// Kept while the messages fit in two thirds of the bound; past
 			// it, not at all (its events are completed from SQLite), so
 			// that a backlog keeps its oldest messages, the next to be sent.
-			if m.size, m.at = m.bytes(), at; t.msgRoom() < m.size {
+			size := tailMsgBytes(r.msgID, r.accepted)
+			if t.msgRoom() < size {
 				continue
 			}
-			m.live = true
+			m := newTailMsg(r.msgID, r.accepted, size)
+			m.at, m.live = at, true
 			t.msgs[m.id] = m
 			t.live = append(t.live, m)
 			t.liveBytes += m.size
@@ -245,8 +266,8 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 				t.land(m)
 			}
 		}
-		if t.n == len(t.ring) && len(t.ring) < t.cap {
-			t.grow()
+		if t.n == len(t.ring) && len(t.ring) < t.cap && followed {
+			t.resize(2 * len(t.ring))
 		}
 		if t.n == len(t.ring) {
 			t.drop()
@@ -255,7 +276,7 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 		t.n++
 		t.bytes += e.size
 	}
-	t.trim(at)
+	t.trim(at, followed)
 }
 
 // trim keeps the tail within maxBytes at time now: it drops the oldest
@@ -263,8 +284,35 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 // no room left, forgets those in flight for over tailStale, oldest first.
 // It also takes the messages no longer in flight off the front of live,
 // and keeps live within 4 entries a message the bytes allow, whatever
-// message is stuck at its front.
-func (t *eventTail) trim(now int64) {
+// message is stuck at its front. Unless followed, it lets go of the
+// messages in flight and of the ring beyond minTailRing events.
+func (t *eventTail) trim(now int64, followed bool) {
+	if !followed {
+		if len(t.ring) > minTailRing {
+			for t.n > minTailRing {
+				t.drop()
+			}
+			t.resize(minTailRing)
+		}
+		if len(t.msgs) > 0 || t.live != nil {
+			// Events whose messages go are completed from SQLite.
+			for i := range t.n {
+				e := &t.ring[(t.head+i)&(len(t.ring)-1)]
+				if m := e.msg; m != nil {
+					m.refs--
+					e.msg = nil
+				}
+			}
+			for len(t.live) > 0 {
+				t.popLive()
+			}
+			for _, m := range t.msgs {
+				t.forget(m)
+			}
+			// Maps and slices keep their size once grown.
+			t.msgs, t.live = make(map[string]*tailMsg), nil
+		}
+	}
 	for len(t.live) > 0 && (!t.live[0].live || len(t.live) > 4*(t.maxBytes/400)) {
 		t.popLive()
 	}
@@ -308,9 +356,10 @@ func (t *eventTail) forget(m *tailMsg) {
 	t.heldBytes -= m.size
 }
 
-// grow doubles the ring.
-func (t *eventTail) grow() {
-	ring := make([]tailEvent, 2*len(t.ring))
+// resize moves the ring's events, which must fit, to a new ring of size
+// slots (a power of two).
+func (t *eventTail) resize(size int) {
+	ring := make([]tailEvent, size)
 	for i := range t.n {
 		ring[i] = t.ring[(t.head+i)&(len(t.ring)-1)]
 	}
@@ -363,12 +412,25 @@ func (t *eventTail) fail() {
 	t.valid = false
 }
 
-// read returns the events from fromSeq on (only tenant's unless tenant is
-// ""), at most limit, as SQLite would, and ok; not ok when the tail does
+// markRead records that a reader asked now.
+func (t *eventTail) markRead() {
+	if now := time.Now().UnixNano(); now-t.lastRead.Load() > int64(time.Second) {
+		t.lastRead.Store(now)
+	}
+}
+
+// followed says whether a reader asked within tailUnread.
+func (t *eventTail) followed() bool {
+	return time.Now().UnixNano()-t.lastRead.Load() < int64(tailUnread)
+}
+
+// events returns the events from fromSeq on (only tenant's unless tenant
+// is ""), at most limit, as SQLite would, and ok; not ok when the tail does
 // not reach back to fromSeq. miss lists the status events whose message
 // the tail does not know: their ClientRef (and Message) are still to be
 // read.
-func (t *eventTail) read(tenant string, fromSeq int64, limit int, withMessages bool) (evs []gateway.Event, miss []int, ok bool) {
+func (t *eventTail) events(tenant string, fromSeq int64, limit int, withMessages bool) (evs []gateway.Event, miss []int, ok bool) {
+	t.markRead()
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	if !t.valid || fromSeq < t.start {

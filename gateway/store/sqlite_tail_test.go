@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -61,7 +62,7 @@ func sameAsSQLite(t *testing.T, s *sqliteStore, step string) int {
 		for from := range froms {
 			for _, limit := range limits {
 				for v := range 2 {
-					_, _, fromTail := s.tail.read(tenant, from, limit, v == 1)
+					_, _, fromTail := s.tail.events(tenant, from, limit, v == 1)
 					s.tail.mu.RLock()
 					want := s.tail.valid && from >= s.tail.start
 					s.tail.mu.RUnlock()
@@ -290,7 +291,7 @@ func tailScenario(t *testing.T, size int) {
 	if got := sameAsSQLite(t, s, "events after reopening"); got == 0 {
 		t.Fatal("the tail answered nothing after reopening")
 	}
-	if _, miss, _ := s.tail.read("", last+1, 1000, true); len(miss) == 0 {
+	if _, miss, _ := s.tail.events("", last+1, 1000, true); len(miss) == 0 {
 		t.Fatal("no event after reopening needed its message from SQLite")
 	}
 }
@@ -310,12 +311,12 @@ func TestEventTailBounds(t *testing.T) {
 	row := func(msg string, st gateway.Status, accepted bool) eventRow {
 		r := eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: msg, status: st}
 		if accepted {
-			r.msg = newTailMsg(msg, oneMsg("t1"))
+			r.accepted = oneMsg("t1")
 		}
 		return r
 	}
 	seqs := func(tl *eventTail, from int64) []int64 {
-		evs, _, ok := tl.read("", from, 100, true)
+		evs, _, ok := tl.events("", from, 100, true)
 		if !ok {
 			return nil
 		}
@@ -326,6 +327,7 @@ func TestEventTailBounds(t *testing.T) {
 		return out
 	}
 	tl := newEventTail(4, 10)
+	tl.markRead()         // a follower reads: the tail keeps messages
 	tl.maxBytes = 1 << 20 // the count first
 	tl.commit(10, []eventRow{row("a", gateway.StatusAccepted, true), row("b", gateway.StatusAccepted, true),
 		row("a", gateway.StatusDelivered, false)}, 1, nil)
@@ -339,7 +341,7 @@ func TestEventTailBounds(t *testing.T) {
 	if got := seqs(tl, 11); !reflect.DeepEqual(got, []int64{11, 12, 13, 14}) {
 		t.Fatalf("after eviction seqs = %v, want 11..14", got)
 	}
-	if _, _, ok := tl.read("", 10, 1, false); ok {
+	if _, _, ok := tl.events("", 10, 1, false); ok {
 		t.Fatal("the tail answers for an evicted seq")
 	}
 	tl.commit(15, []eventRow{row("e", gateway.StatusSubmitted, false), row("b", gateway.StatusSubmitted, false)}, 1, nil)
@@ -349,7 +351,7 @@ func TestEventTailBounds(t *testing.T) {
 	if b := tl.msgs["b"]; b == nil || b.refs != 1 || !b.live {
 		t.Fatalf("message b: %+v; want kept in flight, with its new event", b)
 	}
-	evs, miss, _ := tl.read("", 15, 2, false)
+	evs, miss, _ := tl.events("", 15, 2, false)
 	if len(evs) != 2 || !reflect.DeepEqual(miss, []int{0}) {
 		t.Fatalf("read %s, miss %v; want e's message to read from SQLite", dumpEvents(evs), miss)
 	}
@@ -372,7 +374,7 @@ func TestEventTailBounds(t *testing.T) {
 	if _, ok := tl.msgs["n"]; ok {
 		t.Fatal("message n kept with no room left")
 	}
-	if _, miss, _ := tl.read("", 18, 1, false); !reflect.DeepEqual(miss, []int{0}) {
+	if _, miss, _ := tl.events("", 18, 1, false); !reflect.DeepEqual(miss, []int{0}) {
 		t.Fatalf("n's event: miss %v, want its message read from SQLite", miss)
 	}
 	tl.maxBytes = 2600
@@ -386,22 +388,22 @@ func TestEventTailBounds(t *testing.T) {
 	}
 
 	tl.fail()
-	if _, _, ok := tl.read("", 19, 1, false); ok {
+	if _, _, ok := tl.events("", 19, 1, false); ok {
 		t.Fatal("the tail answers after a failed commit")
 	}
 	tl.commit(18, nil, 1, nil)
-	if _, _, ok := tl.read("", 18, 1, false); ok {
+	if _, _, ok := tl.events("", 18, 1, false); ok {
 		t.Fatal("the tail answers after a failed commit and one without events")
 	}
 	tl.commit(20, []eventRow{row("f", gateway.StatusSubmitted, false)}, 1, nil)
 	if got := seqs(tl, 20); !reflect.DeepEqual(got, []int64{20}) {
 		t.Fatalf("seqs = %v, want 20", got)
 	}
-	if _, _, ok := tl.read("", 19, 1, false); ok {
+	if _, _, ok := tl.events("", 19, 1, false); ok {
 		t.Fatal("the tail answers for a seq before the batch that made it valid again")
 	}
 	tl.commit(22, []eventRow{row("g", gateway.StatusSubmitted, false)}, 1, nil) // 21 never seen: start again
-	if got, _, ok := tl.read("", 20, 5, false); ok {
+	if got, _, ok := tl.events("", 20, 5, false); ok {
 		t.Fatalf("the tail answers across a hole: %v", got)
 	}
 	tl.dropThrough(25)
@@ -414,6 +416,7 @@ func TestEventTailBounds(t *testing.T) {
 // order when its oldest event is not at its start.
 func TestEventTailGrows(t *testing.T) {
 	tl := newEventTail(2*minTailRing, 1)
+	tl.markRead()
 	if len(tl.ring) != minTailRing {
 		t.Fatalf("ring of %d, want %d at first", len(tl.ring), minTailRing)
 	}
@@ -430,7 +433,7 @@ func TestEventTailGrows(t *testing.T) {
 	if len(tl.ring) != 2*minTailRing {
 		t.Fatalf("ring of %d, want %d", len(tl.ring), 2*minTailRing)
 	}
-	evs, _, ok := tl.read("", 0+501, 5000, false)
+	evs, _, ok := tl.events("", 0+501, 5000, false)
 	if !ok || len(evs) != 1500 {
 		t.Fatalf("read from 501: %d events, %v; want 1500", len(evs), ok)
 	}
@@ -438,5 +441,276 @@ func TestEventTailGrows(t *testing.T) {
 		if e.Seq != int64(501+i) || e.MessageID != fmt.Sprint((500+i)%1000) {
 			t.Fatalf("event %d: seq %d message %s", i, e.Seq, e.MessageID)
 		}
+	}
+}
+
+// TestEventTailManyInFlight runs a tail of 8 events (a few messages) under
+// hundreds of messages in flight, accepted, submitted out of order and
+// finished by receipts in random order, while followers read the log
+// (from its start, for one tenant, from the middle, with and without
+// messages, a few events at a time). After every write the tail's answers
+// around its start and the log's end match SQLite's; at the end every
+// follower has seen every event from where it began exactly once, in
+// order, as SQLite has it.
+func TestEventTailManyInFlight(t *testing.T) {
+	ctx := t.Context()
+	s := openTail(t, filepath.Join(t.TempDir(), "tail.db"), 8)
+	const n = 96
+	rng := rand.New(rand.NewPCG(15, 2))
+	id := func(i int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", i) }
+	tenant := func(i int) string { return []string{"t1", "t2"}[i%2] }
+
+	type follower struct {
+		tenant  string
+		from    int64
+		withMsg bool
+		got     []gateway.Event
+		err     error
+	}
+	var (
+		wg        sync.WaitGroup
+		done      = make(chan struct{})
+		followers []*follower
+	)
+	follow := func(f *follower) {
+		followers = append(followers, f)
+		wg.Go(func() {
+			next, finished := f.from, false
+			for {
+				read := s.Events
+				if f.withMsg {
+					read = s.EventsWithMessages
+				}
+				evs, err := read(ctx, f.tenant, next, 1+len(f.got)%7)
+				if err != nil {
+					f.err = err
+					return
+				}
+				if len(evs) == 0 {
+					if finished {
+						return
+					}
+					select {
+					case <-done:
+						finished = true // one more read sees what the last write appended
+					case <-time.After(time.Millisecond):
+					}
+					continue
+				}
+				f.got = append(f.got, evs...)
+				next = evs[len(evs)-1].Seq + 1
+			}
+		})
+	}
+	follow(&follower{from: 1, withMsg: true})
+	follow(&follower{tenant: "t2", from: 0})
+
+	var kept, missed bool // the tail held messages; it lacked some
+	check := func(step string) {
+		t.Helper()
+		s.tail.mu.RLock()
+		kept = kept || len(s.tail.msgs) > 0
+		start := s.tail.start
+		s.tail.mu.RUnlock()
+		if _, miss, _ := s.tail.events("", start, 8, true); len(miss) > 0 {
+			missed = true
+		}
+		var last int64
+		if err := s.rdb.QueryRowContext(ctx, sqlLastSeq).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+		for _, from := range []int64{start - 1, start, last - 1, last + 1} {
+			for _, ten := range []string{"", "t1"} {
+				for v := range 2 {
+					got, err := s.events(ctx, ten, from, 5, v)
+					if err != nil {
+						t.Fatalf("%s: events: %v", step, err)
+					}
+					want, err := s.queryEvents(ctx, ten, from, 5, v)
+					if err != nil {
+						t.Fatalf("%s: queryEvents: %v", step, err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%s: tenant %q from %d messages %v (tail from %d):\ngot  %s\nwant %s", step, ten, from, v == 1,
+							start, dumpEvents(got), dumpEvents(want))
+					}
+				}
+			}
+		}
+	}
+
+	// Accept every message, 8 a call, two parts for every third one.
+	for i := 0; i < n; i += 8 {
+		var msgs []*gateway.Message
+		for j := i; j < i+8; j++ {
+			m := oneMsg(tenant(j))
+			m.ID, m.ClientRef = id(j), fmt.Sprintf("ref-%d", j)
+			m.To = fmt.Sprintf("+2547%08d", j)
+			m.Meta = map[string]string{"dlr-url": fmt.Sprintf("http://app/dlr?id=%d", j)}
+			if j%3 == 0 {
+				m.Parts = append(m.Parts, gateway.Part{Index: 1})
+			}
+			msgs = append(msgs, m)
+		}
+		if _, err := s.Accept(ctx, msgs); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("accepted %d", i+8))
+		if i == n/2 {
+			follow(&follower{from: s.tail.start + 3, withMsg: true})
+		}
+	}
+	// Submit every part, in random order, a few a call; finish some
+	// messages by receipts as soon as their parts are out, the rest
+	// after, in random order; fail a few outright.
+	type part struct{ msg, idx int }
+	var parts []part
+	for i := range n {
+		if i%17 == 5 {
+			continue // failed below, never submitted
+		}
+		parts = append(parts, part{i, 0})
+		if i%3 == 0 {
+			parts = append(parts, part{i, 1})
+		}
+	}
+	rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
+	cid := func(p part) string { return fmt.Sprintf("c-%d-%d", p.msg, p.idx) }
+	var sent []part
+	for len(parts) > 0 {
+		k := min(len(parts), 1+rng.IntN(6))
+		var recs []gateway.SubmitRecord
+		for _, p := range parts[:k] {
+			recs = append(recs, gateway.SubmitRecord{MessageID: id(p.msg), Index: p.idx, Carrier: []string{"c1", "c2"}[p.msg%2],
+				CarrierID: cid(p), Cost: 0.1, Currency: "KES"})
+		}
+		sent, parts = append(sent, parts[:k]...), parts[k:]
+		if err := s.RecordSubmits(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		check(fmt.Sprintf("%d parts submitted", len(sent)))
+		if rng.IntN(3) == 0 && len(sent) > 0 {
+			k := min(len(sent), 1+rng.IntN(8))
+			var rs []gateway.Receipt
+			for _, p := range sent[:k] {
+				rs = append(rs, gateway.Receipt{Carrier: []string{"c1", "c2"}[p.msg%2], CarrierID: cid(p),
+					Status: gateway.StatusDelivered, State: "DELIVRD"})
+			}
+			sent = sent[k:]
+			if _, err := s.RecordReceipts(ctx, rs); err != nil {
+				t.Fatal(err)
+			}
+			check("receipts")
+		}
+	}
+	for i := range n {
+		if i%17 == 5 {
+			if err := s.Finish(ctx, id(i), gateway.StatusFailed, "no route"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rng.Shuffle(len(sent), func(a, b int) { sent[a], sent[b] = sent[b], sent[a] })
+	for len(sent) > 0 {
+		k := min(len(sent), 1+rng.IntN(8))
+		var rs []gateway.Receipt
+		for _, p := range sent[:k] {
+			rs = append(rs, gateway.Receipt{Carrier: []string{"c1", "c2"}[p.msg%2], CarrierID: cid(p),
+				Status: gateway.StatusDelivered, State: "DELIVRD"})
+		}
+		sent = sent[k:]
+		if _, err := s.RecordReceipts(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		check("late receipts")
+	}
+	close(done)
+	wg.Wait()
+	if !kept || !missed {
+		t.Fatalf("the tail kept messages: %v; lacked some: %v; want both", kept, missed)
+	}
+
+	// Every message ends final; each follower saw the log from its start
+	// exactly once, as SQLite holds it (a message's carrier as it stood
+	// when the follower read it: none yet, or the one it ends with).
+	var open int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages WHERE status NOT IN ('DELIVERED', 'FAILED')`).Scan(&open); err != nil || open != 0 {
+		t.Fatalf("%d messages not final (%v)", open, err)
+	}
+	for _, f := range followers {
+		if f.err != nil {
+			t.Fatal(f.err)
+		}
+		v := 0
+		if f.withMsg {
+			v = 1
+		}
+		want, err := s.queryEvents(ctx, f.tenant, f.from, 1<<20, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(f.got) != len(want) {
+			t.Fatalf("follower from %d (tenant %q): %d events, want %d", f.from, f.tenant, len(f.got), len(want))
+		}
+		for i, g := range f.got {
+			w := want[i]
+			if g.Message != nil && w.Message != nil && g.Message.Carrier == "" {
+				gm, wm := *g.Message, *w.Message
+				gm.Carrier, gm.CarrierID, wm.Carrier, wm.CarrierID = "", "", "", ""
+				g.Message, w.Message = &gm, &wm
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("follower from %d (tenant %q), event %d:\ngot  %s\nwant %s", f.from, f.tenant, i,
+					dumpEvents([]gateway.Event{g}), dumpEvents([]gateway.Event{w}))
+			}
+		}
+	}
+}
+
+// TestEventTailUnread checks that a tail nobody reads keeps no message and
+// no more than minTailRing events, lets go of what it held once its
+// readers are gone, and starts keeping messages again at the next read;
+// its answers stay those of the events it holds.
+func TestEventTailUnread(t *testing.T) {
+	rows := func(from, n int) []eventRow {
+		out := make([]eventRow, n)
+		for i := range out {
+			id := fmt.Sprint(from + i)
+			out[i] = eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: id, status: gateway.StatusAccepted, accepted: oneMsg("t1")}
+		}
+		return out
+	}
+	tl := newEventTail(DefaultEventTail, 1)
+	tl.commit(1, rows(1, 3*minTailRing), 1, nil)
+	if len(tl.msgs) != 0 || len(tl.ring) != minTailRing || tl.n != minTailRing || tl.start != 2*minTailRing+1 {
+		t.Fatalf("unread: %d messages, ring of %d with %d events from %d; want none, %d from %d",
+			len(tl.msgs), len(tl.ring), tl.n, tl.start, minTailRing, 2*minTailRing+1)
+	}
+	if _, miss, ok := tl.events("", tl.start, 10, true); !ok || len(miss) != 10 {
+		t.Fatalf("read: ok %v, %d misses; want every message read from SQLite", ok, len(miss))
+	}
+
+	// Read: the next events keep their messages, and the ring grows.
+	next := int64(3*minTailRing + 1)
+	tl.commit(next, rows(int(next), 2*minTailRing), 1, nil)
+	if len(tl.msgs) == 0 || len(tl.live) != len(tl.msgs) || len(tl.ring) <= minTailRing {
+		t.Fatalf("read: %d messages (%d in flight), ring of %d; want messages kept and a larger ring", len(tl.msgs), len(tl.live), len(tl.ring))
+	}
+	if _, miss, _ := tl.events("", next, 10, true); len(miss) != 0 {
+		t.Fatalf("%d misses after a read, want the messages kept", len(miss))
+	}
+
+	// Unread for tailUnread: the next commit lets go of the messages and
+	// of the ring beyond minTailRing; the newest events still read right.
+	tl.lastRead.Store(time.Now().Add(-tailUnread - time.Second).UnixNano())
+	next += 2 * minTailRing
+	tl.commit(next, rows(int(next), 1), 1, nil)
+	if len(tl.msgs) != 0 || tl.live != nil || tl.liveBytes != 0 || tl.heldBytes != 0 || len(tl.ring) != minTailRing || tl.n != minTailRing {
+		t.Fatalf("unread again: %d messages, live %v, %d+%d bytes, ring of %d with %d events",
+			len(tl.msgs), tl.live, tl.liveBytes, tl.heldBytes, len(tl.ring), tl.n)
+	}
+	evs, _, ok := tl.events("", next-minTailRing+1, 2*minTailRing, false)
+	if !ok || len(evs) != minTailRing || evs[0].Seq != next-minTailRing+1 || evs[len(evs)-1].Seq != next || evs[len(evs)-1].MessageID != fmt.Sprint(next) {
+		t.Fatalf("after shrinking: ok %v, %d events", ok, len(evs))
 	}
 }
