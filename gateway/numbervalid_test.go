@@ -192,3 +192,26 @@ func TestNumberCountryAnswersAsLimits(t *testing.T) {
 	}
 	t.Logf("%d numbers of codes shared by several regions", shared)
 }
+
+// BenchmarkNumberCountry compares the region the country rules see with
+// limits.Country (phonenumbers), over distinct numbers of 13 regions.
+func BenchmarkNumberCountry(b *testing.B) {
+	in := distinctNumbers(4096)
+	e164 := make([]string, len(in))
+	for i, x := range in {
+		e164[i], _ = referenceNumber(x[0], x[1])
+	}
+	for _, c := range []struct {
+		name    string
+		country func(string) string
+	}{{"remembered", numberCountry}, {"phonenumbers", limits.Country}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := range b.N {
+				if c.country(e164[i%len(e164)]) == "ZZ" {
+					b.Fatal(e164[i%len(e164)])
+				}
+			}
+		})
+	}
+}
