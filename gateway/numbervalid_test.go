@@ -215,3 +215,40 @@ func BenchmarkNumberCountry(b *testing.B) {
 		})
 	}
 }
+
+// TestValidDeciderConcurrent: callers deciding and reading prefixes at
+// once get phonenumbers' answers (run with -race).
+func TestValidDeciderConcurrent(t *testing.T) {
+	d := newValidDecider()
+	codes := []int{254, 1, 49, 44, 7, 55, 91, 234}
+	errs := make(chan string, 8)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			r := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 150 {
+				cc := codes[r.IntN(len(codes))]
+				nsn := strconv.Itoa(1 + r.IntN(9))
+				for l := 6 + r.IntN(7); len(nsn) < l; {
+					nsn += strconv.Itoa(r.IntN(10))
+				}
+				p := parsed{cc: cc, nsn: nsn}
+				want := phonenumbers.IsValidNumber(p.phoneNumber())
+				if got, ok := d.valid(p); !ok || got != want {
+					select {
+					case errs <- "+" + strconv.Itoa(cc) + nsn:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Errorf("valid(%s) differs from phonenumbers", e)
+	}
+}
