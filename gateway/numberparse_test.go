@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/openmf/smsgw/gateway/limits"
 )
 
 var numbersPerRegion = flag.Int("numbers-per-region", 12, "inputs per region in TestFastParseAnswersAsPhonenumbers")
@@ -237,7 +239,8 @@ func TestNeverMatches(t *testing.T) {
 }
 
 // FuzzNormalizeNumber: whatever the input and the default region,
-// parseNumber answers what phonenumbers answers.
+// parseNumber answers what phonenumbers answers, and so does the region
+// the tenants' country rules see (numberCountry, limits.Country).
 func FuzzNormalizeNumber(f *testing.F) {
 	regions := make([]string, 0, 256)
 	for reg := range phonenumbers.GetSupportedRegions() {
@@ -255,6 +258,9 @@ func FuzzNormalizeNumber(f *testing.F) {
 		got, err := parseNumber(number, def)
 		if got != want || fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Errorf("parseNumber(%q, %q) = %q, %v; phonenumbers: %q, %v", number, def, got, err, want, wantErr)
+		}
+		if got, want := numberCountry(number), limits.Country(number); got != want {
+			t.Errorf("numberCountry(%q) = %s; limits.Country: %s", number, got, want)
 		}
 	})
 }
