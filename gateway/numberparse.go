@@ -49,12 +49,15 @@ import (
 //     input starts with '+').
 //   - maybeStripExtension: EXTN_PATTERN cannot match (neverMatches).
 //   - normalize: VALID_ALPHA_PHONE_PATTERN needs three letters, so it is
-//     NormalizeDigitsOnly, which keeps the ASCII digits: digitsOf.
+//     NormalizeDigitsOnly, which keeps the ASCII digits (simpleInput
+//     collects them).
 //   - the '+' at the start is PLUS_CHARS_PATTERN's whole match.
 //
 // Each step kept is named after the function it is in phonenumbers.
 // The differential test (TestFastParseAnswersAsPhonenumbers) and
-// FuzzNormalizeNumber check the whole against phonenumbers itself.
+// FuzzNormalizeNumber check the whole against phonenumbers itself, and
+// TestPhonenumbersVersion fails when go.mod moves to another version, so
+// that its parseHelper is read again before the port is trusted.
 
 // simpleParseSound is whether the patterns that fastParse leaves out
 // cannot match an input of simpleAlphabet, computed from the patterns

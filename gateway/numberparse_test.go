@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,4 +264,26 @@ func FuzzNormalizeNumber(f *testing.F) {
 			t.Errorf("numberCountry(%q) = %s; limits.Country: %s", number, got, want)
 		}
 	})
+}
+
+// TestPhonenumbersVersion: fastParse is a port of phonenumbers v1.8.1's
+// parseHelper. Another version may parse differently in ways the
+// differential test does not reach: read its parseHelper (and
+// maybeExtractCountryCode, maybeStripNationalPrefixAndCarrierCode,
+// testNumberLength, IsValidNumber) against numberparse.go and
+// numbervalid.go, then change the version here.
+func TestPhonenumbersVersion(t *testing.T) {
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mod), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/nyaruka/phonenumbers" {
+			if f[1] != "v1.8.1" {
+				t.Fatalf("go.mod requires phonenumbers %s; fastParse ports v1.8.1 (see the comment)", f[1])
+			}
+			return
+		}
+	}
+	t.Fatal("go.mod does not require github.com/nyaruka/phonenumbers")
 }

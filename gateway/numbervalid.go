@@ -10,28 +10,42 @@ import (
 	"github.com/openmf/smsgw/gateway/limits"
 )
 
-// Whether a parsed number is valid, decided once for every number that
-// starts with the same digits.
+// Whether a parsed number is valid, and its region, decided once for
+// every number that starts with the same digits.
 //
-// phonenumbers.IsValidNumber is a boolean function of the country code
-// and the national significant number (NSN), made of full matches of
-// the NSN against its regions' patterns (the general description, then
+// phonenumbers.IsValidNumber reads only the country code and the
+// national significant number (NSN, GetNationalSignificantNumber): it is
+// a boolean function of full matches of the NSN against the patterns of
+// the code's regions (getNumberTypeHelper: the general description, then
 // premium rate, toll free, shared cost, VoIP, personal, pager, UAN,
-// voicemail, fixed line and mobile) and, for codes shared by several
-// regions, prefix matches against each region's leading digits to pick
-// the region; each description also has possible lengths. For a code cc,
-// a length n and a prefix p of the NSN, each of those matches is either
-// true for every NSN of n digits that starts with p, false for every
-// one, or depends on the rest. validDecider works out which from the
-// compiled patterns themselves (numberproof.go), evaluates IsValidNumber
-// over those three values, and when the result is true or false whatever
-// the unknown matches turn out to be, that is IsValidNumber's answer for
-// every such NSN: the key (cc, n, p) is remembered with it. A later
-// number with that prefix and length is answered from the key. Prefixes
-// are tried from the shortest, so a key is as short as the patterns
-// allow: "+2547" and 12 digits decide every Kenyan mobile number, while
-// North American numbers need the area code and exchange. With all n
-// digits known every match is known, so every number gets a key.
+// voicemail, fixed line and mobile, each also with possible lengths) and,
+// for codes shared by several regions, of prefix matches against each
+// region's leading digits, which pick the region
+// (getRegionCodeForNumberFromRegionList). GetRegionCodeForNumber is the
+// same pick. For a code cc, a length n and a prefix p of the NSN, each of
+// those matches is either true for every NSN of n digits that starts
+// with p, false for every one, or depends on the rest. validDecider works
+// out which (atom, below), evaluates IsValidNumber or the pick over those
+// three values with Kleene's logic, and when the result does not depend
+// on the unknown matches, it is phonenumbers' answer for every such NSN:
+// the key (cc, n, p) is remembered with it. A later number with that
+// prefix and length is answered from the key. Prefixes are tried from the
+// shortest, so a key is as short as the patterns allow: "+254", "7" and
+// 9 digits decide every Kenyan mobile number, while a North American
+// number needs its area code and the first digit of its exchange. With
+// all n digits known every match is known, so every number gets a key.
+//
+// Why an atom's "every" and "none" are exact: phonenumbers matches with
+// Go's regexp (MatchString, unanchored), whose answer depends only on
+// the set of strings the pattern matches somewhere in. An atom runs the
+// very program regexp compiles from the same pattern string (Perl
+// syntax, simplified: compilePattern) as a set of threads, starting a new
+// thread at every position as an unanchored search does, and evaluates
+// its empty-width assertions exactly: every character of an NSN is a
+// digit, a word character, so ^, $, \b and \B depend only on whether the
+// position is 0 or n. verdict then goes through all 10^m ways of
+// completing the m digits left (memoized on the set of threads, which is
+// all the future depends on), not a sample.
 //
 // Where a code has no metadata for this (non-geographic codes), or the
 // analysis grows past its bound, the answer is phonenumbers' own.
