@@ -74,7 +74,9 @@
 // Start starts the connectors (their sink is the Engine) and then the
 // parts. The dispatcher runs a claim loop, one worker per message in
 // flight (at most Options.Workers) and a queue-depth sampler. The outbox
-// runs a task runner and one goroutine per running task (at most 32).
+// runs a task runner, 32 workers and a finisher; tasks given to
+// EnqueueTasks are written leased to those workers and handed over in
+// memory while there is room (up to 1,024 waiting), else claimed.
 // Retention runs one goroutine, and only when EventRetention > 0. The
 // acceptor, the inbound router and the event feed run on their callers'
 // goroutines, and so does Follow.
