@@ -25,12 +25,18 @@ var sqliteSchema embed.FS
 // Connection settings. The writer's synchronous=FULL is what makes a commit
 // durable against power loss in WAL mode (NORMAL is not). busy_timeout only
 // matters for the brief locks of WAL checkpoints shared with readers.
+//
+// cache_size counts page bytes, but each cached 4 KiB page (with SQLite's
+// header for it) is one allocation of the pure-Go SQLite's allocator,
+// which rounds it up to 8 KiB: the writer's 16 MiB of pages hold ~32 MiB
+// (32 MiB of pages took ~64 MiB, which a 100,000-message Fineract page
+// fills: make soak's TestHugePageRSS). A reader's 8 MiB take up to 16.
 const (
 	sqliteWriterParams = "_pragma=busy_timeout(10000)" +
 		"&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(FULL)" +
 		"&_pragma=foreign_keys(1)" +
-		"&_pragma=cache_size(-32768)" +
+		"&_pragma=cache_size(-16384)" +
 		"&_pragma=journal_size_limit(67108864)" +
 		"&_pragma=temp_store(MEMORY)" +
 		"&_pragma=wal_autocheckpoint(0)" // see checkpointer
