@@ -150,9 +150,13 @@ func fastParse(s, region string) (p parsed, ok bool) {
 	fromIDD := plus
 	if !plus {
 		// maybeStripInternationalPrefixAndNormalize, parsePrefixAsIdd
-		if ind := def.idd.FindStringIndex(full); ind != nil && ind[0] == 0 {
-			if rest := full[ind[1]:]; rest == "" || rest[0] != '0' {
-				full, fromIDD = rest, true
+		// (MatchString first: the same search, without allocating the
+		// index when there is no match anywhere).
+		if def.idd.MatchString(full) {
+			if ind := def.idd.FindStringIndex(full); ind != nil && ind[0] == 0 {
+				if rest := full[ind[1]:]; rest == "" || rest[0] != '0' {
+					full, fromIDD = rest, true
+				}
 			}
 		}
 	}
@@ -174,10 +178,10 @@ func fastParse(s, region string) (p parsed, ok bool) {
 		if cc == 0 {
 			return p, false
 		}
-	} else if ccs := strconv.Itoa(def.cc); strings.HasPrefix(full, ccs) {
+	} else if strings.HasPrefix(full, def.ccs) {
 		// The number may start with the default region's code
 		// without a '+'.
-		potential := def.stripNationalPrefix(full[len(ccs):])
+		potential := def.stripNationalPrefix(full[len(def.ccs):])
 		fullValid := def.general.MatchString(full)
 		nationalValid := def.general.MatchString(potential)
 		if (!fullValid && nationalValid) || def.lengthResult(full) == phonenumbers.TOO_LONG {
@@ -244,6 +248,7 @@ func (p parsed) phoneNumber() *phonenumbers.PhoneNumber {
 type regionPatterns struct {
 	meta      *phonenumbers.PhoneMetadata
 	cc        int
+	ccs       string         // cc in decimal
 	idd       *regexp.Regexp // InternationalPrefix, unanchored (parsePrefixAsIdd)
 	general   *regexp.Regexp // "^(?:" + general desc + ")$"
 	natPrefix *regexp.Regexp // "^(?:" + NationalPrefixForParsing + ")", nil without one
@@ -267,6 +272,7 @@ func patternsForRegion(region string) *regionPatterns {
 	p := &regionPatterns{
 		meta:    meta,
 		cc:      int(meta.GetCountryCode()),
+		ccs:     strconv.Itoa(int(meta.GetCountryCode())),
 		idd:     regexp.MustCompile(meta.GetInternationalPrefix()),
 		general: regexp.MustCompile("^(?:" + meta.GetGeneralDesc().GetNationalNumberPattern() + ")$"),
 	}
