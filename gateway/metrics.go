@@ -123,7 +123,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "smsgw_gateway_opted_out_messages_total", Help: "Messages stored OPTED_OUT, never sent, because their number sent STOP.",
 		}, []string{"tenant"}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smsgw_gateway_tasks_total", Help: "Outbox task runs (webhooks, replies, callbacks) by kind and result (ok, retry, failed, gave_up).",
+			Name: "smsgw_gateway_tasks_total", Help: "Outbox task runs (webhooks, replies, callbacks) by kind and result (ok, retry, failed, gave_up; left_for_claim: waited past half its lease for a worker, run again later).",
 		}, []string{"kind", "result"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "smsgw_gateway_ended_unsent_total", Help: "Messages ended before submission (FAILED, EXPIRED, REJECTED), by status.",

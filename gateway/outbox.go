@@ -82,6 +82,13 @@ type outbox struct {
 	metrics   *metrics
 	log       *slog.Logger
 
+	// Tasks left for a claim (see runTask) are logged once per
+	// leftLogEvery with how many were left since: a hung callback
+	// receiver leaves hundreds at a time.
+	leftMu     sync.Mutex
+	leftLogged time.Time
+	leftSince  int
+
 	mu       sync.RWMutex
 	handlers map[string]TaskHandler
 	wake     chan struct{}
@@ -284,14 +291,35 @@ func (o *outbox) run(ctx context.Context) {
 	}
 }
 
+// leftLogEvery is how often a run of tasks left for a claim is logged.
+const leftLogEvery = 10 * time.Second
+
+// leftForClaim counts t, left for a claim, and logs it if no such task was
+// logged in the last leftLogEvery (with how many went unlogged since).
+func (o *outbox) leftForClaim(t Task, now time.Time) {
+	o.metrics.tasks.WithLabelValues(t.Kind, "left_for_claim").Inc()
+	o.leftMu.Lock()
+	o.leftSince++
+	n := o.leftSince
+	logIt := now.Sub(o.leftLogged) >= leftLogEvery
+	if logIt {
+		o.leftLogged, o.leftSince = now, 0
+	}
+	o.leftMu.Unlock()
+	if logIt {
+		o.log.Warn("tasks waited past half their lease for a worker; left for a claim (is a callback receiver slow?)",
+			"kind", t.Kind, "key", t.Key, "left", n)
+	}
+}
+
 // runTask runs one task and says how it ended, for the finisher to
 // record (the store keeps a failed task for its next attempt); ok is false
 // when the outbox is stopping, or when the task waited in the pool past
 // half its lease: its handler would have little time left, so it is left
 // to run again once the lease lapses.
 func (o *outbox) runTask(ctx context.Context, t Task) (out TaskOutcome, ok bool) {
-	if t.LeaseUntil.Sub(o.now()) < taskLease/2 {
-		o.log.Warn("task waited past half its lease for a worker; left for a claim", "kind", t.Kind, "key", t.Key)
+	if now := o.now(); t.LeaseUntil.Sub(now) < taskLease/2 {
+		o.leftForClaim(t, now)
 		return out, false
 	}
 	o.mu.RLock()

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 )
@@ -310,5 +312,70 @@ func TestLeasedTaskOfADeadNodeRunsAgain(t *testing.T) {
 	// The claim that took orphan took every task due: held was not.
 	if claimed, _ := spy.counts("held"); claimed != 0 || runs.runs("held") != 0 {
 		t.Errorf("held, leased for another hour, was claimed %d times and ran %d", claimed, runs.runs("held"))
+	}
+}
+
+// TestTasksLeftForAClaimAreLoggedOnce: a hung receiver leaves many tasks
+// past half their lease at once; each is counted
+// (smsgw_gateway_tasks_total{result="left_for_claim"}), but the log gets
+// one line with the count, not a line a task.
+func TestTasksLeftForAClaimAreLoggedOnce(t *testing.T) {
+	var (
+		offset atomic.Int64
+		logs   = &syncBuffer{}
+		reg    = prometheus.NewRegistry()
+	)
+	ih, spy, runs := newOutboxHarness(t, 10*time.Millisecond, func(o *gateway.Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+		o.Registerer = reg
+	})
+	settle(t, ih, spy, runs)
+	const workers, late = 32, 20
+	var batch []gateway.Task
+	for i := range workers {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
+	}
+	for i := range late {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("late-%d", i), Kind: "test.run"})
+	}
+	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != len(batch) {
+		t.Fatalf("EnqueueTasks = %d, %v", n, err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := runs.running.Load(); n != workers {
+			return fmt.Errorf("%d tasks running, want %d", n, workers)
+		}
+		return nil
+	})
+	offset.Store(int64(40 * time.Second)) // the lease is a minute
+	close(runs.gate)
+	left := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "smsgw_gateway_tasks_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" && l.GetValue() == "left_for_claim" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := left(); n != late {
+			return fmt.Errorf("%v tasks counted left for a claim, want %d", n, late)
+		}
+		return nil
+	})
+	if n := strings.Count(logs.String(), "left for a claim"); n != 1 {
+		t.Errorf("%d log lines about tasks left for a claim, want 1:\n%s", n, logs.String())
 	}
 }
