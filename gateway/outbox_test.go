@@ -237,24 +237,10 @@ func TestTaskThatWaitedPastHalfItsLeaseIsLeftForAClaim(t *testing.T) {
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	})
 	settle(t, ih, spy, runs)
-	const workers = 32
-	var batch []gateway.Task
-	for i := range workers {
-		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
-	}
-	batch = append(batch, gateway.Task{Key: "late", Kind: "test.run"})
-	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != len(batch) {
-		t.Fatalf("EnqueueTasks = %d, %v", n, err)
-	}
+	holdWorkers(t, ih, runs, "late")
 	if _, leased := spy.counts("late"); leased != 1 {
 		t.Fatalf("late was not leased in its enqueue")
 	}
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if n := runs.running.Load(); n != workers {
-			return fmt.Errorf("%d tasks running, want %d", n, workers)
-		}
-		return nil
-	})
 	offset.Store(int64(40 * time.Second)) // the lease is a minute
 	close(runs.gate)
 	testutil.Eventually(t, 10*time.Second, func() error {
@@ -271,6 +257,30 @@ func TestTaskThatWaitedPastHalfItsLeaseIsLeftForAClaim(t *testing.T) {
 	if claimed, _ := spy.counts("late"); claimed != 1 {
 		t.Errorf("late was claimed %d times, want once", claimed)
 	}
+}
+
+// holdWorkers enqueues a task for each of the pool's 32 workers that runs
+// until runs.gate closes, then a "test.run" task per key (they wait in
+// the pool, leased), and returns once the 32 are running.
+func holdWorkers(t *testing.T, ih *inboundHarness, runs *taskRuns, keys ...string) {
+	t.Helper()
+	const workers = 32
+	var batch []gateway.Task
+	for i := range workers {
+		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
+	}
+	for _, k := range keys {
+		batch = append(batch, gateway.Task{Key: k, Kind: "test.run"})
+	}
+	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != len(batch) {
+		t.Fatalf("EnqueueTasks = %d, %v", n, err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := runs.running.Load(); n != workers {
+			return fmt.Errorf("%d tasks running, want %d", n, workers)
+		}
+		return nil
+	})
 }
 
 // syncBuffer is a log destination the test reads while the engine writes.
@@ -331,23 +341,12 @@ func TestTasksLeftForAClaimAreLoggedOnce(t *testing.T) {
 		o.Registerer = reg
 	})
 	settle(t, ih, spy, runs)
-	const workers, late = 32, 20
-	var batch []gateway.Task
-	for i := range workers {
-		batch = append(batch, gateway.Task{Key: fmt.Sprintf("hold-%d", i), Kind: "test.hold"})
-	}
+	const late = 20
+	var keys []string
 	for i := range late {
-		batch = append(batch, gateway.Task{Key: fmt.Sprintf("late-%d", i), Kind: "test.run"})
+		keys = append(keys, fmt.Sprintf("late-%d", i))
 	}
-	if n, err := ih.engine.EnqueueTasks(t.Context(), batch); err != nil || n != len(batch) {
-		t.Fatalf("EnqueueTasks = %d, %v", n, err)
-	}
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if n := runs.running.Load(); n != workers {
-			return fmt.Errorf("%d tasks running, want %d", n, workers)
-		}
-		return nil
-	})
+	holdWorkers(t, ih, runs, keys...)
 	offset.Store(int64(40 * time.Second)) // the lease is a minute
 	close(runs.gate)
 	left := func() float64 {
