@@ -844,14 +844,21 @@ func (w *wtx) chunkRows(q rowsQuery, maxRows int, fixed, args []any, run func(qu
 	return nil
 }
 
-// rowsSQL builds (once) q for n rows. Its placeholders are anonymous "?":
-// SQLite resolves each numbered or named one by a linear search, which made
-// binding a 64-row statement quadratic.
+// rowsSQL builds (once) q for n rows (only the writer calls it).
 func (s *sqliteStore) rowsSQL(q rowsQuery, n int) string {
 	key := sqlKey{q.head, q.tail, n}
 	if sql, ok := s.sqls[key]; ok {
 		return sql
 	}
+	sql := q.sql(n)
+	s.sqls[key] = sql
+	return sql
+}
+
+// sql is q's text for n rows. Its placeholders are anonymous "?": SQLite
+// resolves each numbered or named one by a linear search, which made
+// binding a 64-row statement quadratic.
+func (q rowsQuery) sql(n int) string {
 	var b strings.Builder
 	b.WriteString(q.head)
 	for i := range n {
@@ -868,9 +875,7 @@ func (s *sqliteStore) rowsSQL(q rowsQuery, n int) string {
 		b.WriteByte(')')
 	}
 	b.WriteString(q.tail)
-	sql := b.String()
-	s.sqls[key] = sql
-	return sql
+	return b.String()
 }
 
 type sqlKey struct {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"sync"
 	"time"
 
@@ -255,21 +254,12 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 }
 
 // refsSQL is clientRefsQuery over n refs, built once per n (only the
-// acceptor goroutine calls it).
+// acceptor goroutine calls it; the writer has its own, rowsSQL).
 func (a *acceptJournal) refsSQL(n int) string {
 	if q, ok := a.sqls[n]; ok {
 		return q
 	}
-	var b strings.Builder
-	b.WriteString(clientRefsQuery.head)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(" (?, ?)")
-	}
-	b.WriteString(clientRefsQuery.tail)
-	a.sqls[n] = b.String()
+	a.sqls[n] = clientRefsQuery.sql(n)
 	return a.sqls[n]
 }
 
