@@ -577,6 +577,20 @@ func TestEventTailManyInFlight(t *testing.T) {
 	rng.Shuffle(len(parts), func(a, b int) { parts[a], parts[b] = parts[b], parts[a] })
 	cid := func(p part) string { return fmt.Sprintf("c-%d-%d", p.msg, p.idx) }
 	var sent []part
+	// deliver reports receipts for the first few parts sent.
+	deliver := func(step string) {
+		k := min(len(sent), 1+rng.IntN(8))
+		var rs []gateway.Receipt
+		for _, p := range sent[:k] {
+			rs = append(rs, gateway.Receipt{Carrier: []string{"c1", "c2"}[p.msg%2], CarrierID: cid(p),
+				Status: gateway.StatusDelivered, State: "DELIVRD"})
+		}
+		sent = sent[k:]
+		if _, err := s.RecordReceipts(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		check(step)
+	}
 	for len(parts) > 0 {
 		k := min(len(parts), 1+rng.IntN(6))
 		var recs []gateway.SubmitRecord
@@ -590,17 +604,7 @@ func TestEventTailManyInFlight(t *testing.T) {
 		}
 		check(fmt.Sprintf("%d parts submitted", len(sent)))
 		if rng.IntN(3) == 0 && len(sent) > 0 {
-			k := min(len(sent), 1+rng.IntN(8))
-			var rs []gateway.Receipt
-			for _, p := range sent[:k] {
-				rs = append(rs, gateway.Receipt{Carrier: []string{"c1", "c2"}[p.msg%2], CarrierID: cid(p),
-					Status: gateway.StatusDelivered, State: "DELIVRD"})
-			}
-			sent = sent[k:]
-			if _, err := s.RecordReceipts(ctx, rs); err != nil {
-				t.Fatal(err)
-			}
-			check("receipts")
+			deliver("receipts")
 		}
 	}
 	for i := range n {
@@ -612,17 +616,7 @@ func TestEventTailManyInFlight(t *testing.T) {
 	}
 	rng.Shuffle(len(sent), func(a, b int) { sent[a], sent[b] = sent[b], sent[a] })
 	for len(sent) > 0 {
-		k := min(len(sent), 1+rng.IntN(8))
-		var rs []gateway.Receipt
-		for _, p := range sent[:k] {
-			rs = append(rs, gateway.Receipt{Carrier: []string{"c1", "c2"}[p.msg%2], CarrierID: cid(p),
-				Status: gateway.StatusDelivered, State: "DELIVRD"})
-		}
-		sent = sent[k:]
-		if _, err := s.RecordReceipts(ctx, rs); err != nil {
-			t.Fatal(err)
-		}
-		check("late receipts")
+		deliver("late receipts")
 	}
 	close(done)
 	wg.Wait()
