@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -54,43 +55,8 @@ func (q *quickStore) OptedOut(context.Context, string, []string) (map[string]boo
 //
 //	go test -run '^$' -bench SendBatch -benchmem ./grpcapi/
 func BenchmarkSendBatch(b *testing.B) {
-	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(b.TempDir(), "s.db")}, store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	table, err := routing.NewTable([]routing.Route{{Prefix: "+254", Carrier: "alpha", Cost: 0.8}, {Prefix: "+", Carrier: "beta", Cost: 2}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	router, err := routing.NewRouter(table, routing.Options{Up: func(string) bool { return true }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := gateway.New(gateway.Options{Store: &quickStore{Store: st}, Router: router,
-		Segment: func(text string) (gateway.Encoding, int, error) { return gateway.EncodingGSM7, 1, nil },
-		Tenants: []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := grpcapi.New(e, nil, grpcapi.NewKeys(map[string][]string{"t": {key}}, nil), nil, 0)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(l)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Stop(ctx)
-	}()
-	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	cl := pb.NewMessagingClient(conn)
-
+	st := benchStore(b)
+	cl := benchClient(b, &quickStore{Store: st})
 	const batch, clients = 100, 10_000
 	reqs := make([]*pb.SendBatchRequest, clients/batch)
 	for i := range reqs {
@@ -118,6 +84,176 @@ func BenchmarkSendBatch(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N*batch)/1000, "cpu-µs/msg")
+}
+
+// BenchmarkStreamEvents measures what StreamEvents costs a status event,
+// as a client following its messages reads them: from the store's event
+// tail through the engine's feed, the handler and gRPC over loopback to
+// the client's decoded Event. The store holds 10,000 accepted messages
+// (one status event each, with a client ref), all in the tail.
+//
+//   - backlog: each round streams them all on a new stream from the
+//     first, the stream reading pages of 500, as a client catching up.
+//   - follow-N: the events become visible N at a time, the next N once
+//     the client has received the last, as a client that keeps up sees a
+//     commit of N events at a time (the stream waits, wakes, reads and
+//     sends them, and waits again).
+//   - follow-100-unkept: follow-100 with the messages not kept by the
+//     tail, as in a backlog larger than its room for messages (or with no
+//     follower when they were accepted): each read completes the client
+//     refs from SQLite.
+//
+// A stream's start and end weigh 1/10,000 of an event. One op is one
+// event; cpu-µs/event is the whole process's CPU (client, server, GC) per
+// event.
+//
+//	go test -run '^$' -bench StreamEvents -benchmem ./grpcapi/
+func BenchmarkStreamEvents(b *testing.B) {
+	b.Run("backlog", func(b *testing.B) { streamEvents(b, streamed, true) })
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("follow-%d", n), func(b *testing.B) { streamEvents(b, n, true) })
+	}
+	b.Run("follow-100-unkept", func(b *testing.B) { streamEvents(b, 100, false) })
+}
+
+// streamed is how many events BenchmarkStreamEvents streams.
+const streamed = 10_000
+
+// streamEvents runs BenchmarkStreamEvents with the events made visible
+// step at a time, their messages kept by the tail or not.
+func streamEvents(b *testing.B, step int, kept bool) {
+	st := &revealStore{Store: benchStore(b), changed: make(chan struct{})}
+	cl := benchClient(b, st)
+	ctx := authed()
+	// A follower reads before the messages are written, so the tail keeps
+	// them as it does while a client follows (an unread tail keeps none).
+	if kept {
+		if _, err := st.Store.Events(ctx, "", 1, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const batch = 100
+	for i := range streamed / batch {
+		req := &pb.SendBatchRequest{Messages: make([]*pb.SendRequest, batch)}
+		for j := range batch {
+			n := i*batch + j
+			req.Messages[j] = &pb.SendRequest{To: fmt.Sprintf("+2547%08d", n), Text: "Your loan repayment of KES 1,500 is due on Tuesday",
+				ClientRef: fmt.Sprintf("loan-%d-reminder", n)}
+		}
+		if _, err := cl.SendBatch(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kinds := []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU(b)
+	for read := 0; read < b.N; {
+		st.reveal(0)
+		sctx, cancel := context.WithCancel(ctx)
+		stream, err := cl.StreamEvents(sctx, &pb.StreamEventsRequest{FromSeq: 1, Kinds: kinds})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for seq := int64(1); seq <= streamed && read < b.N; {
+			last := min(seq+int64(step), streamed+1, seq+int64(b.N-read)) - 1
+			st.reveal(last)
+			for ; seq <= last; seq++ {
+				ev, err := stream.Recv()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if ev.GetSeq() != seq || ev.GetStatus() != pb.Status_STATUS_ACCEPTED || ev.GetClientRef() == "" {
+					b.Fatalf("event %d: got %v", seq, ev)
+				}
+				read++
+			}
+		}
+		cancel()
+	}
+	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N)/1000, "cpu-µs/event")
+}
+
+// revealStore shows the events of the store it wraps only up to a seq the
+// benchmark moves, and wakes the engine's readers when it moves it, as a
+// commit of new events would.
+type revealStore struct {
+	gateway.Store
+	mu      sync.Mutex
+	upTo    int64
+	changed chan struct{}
+}
+
+func (r *revealStore) reveal(seq int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.upTo = seq
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// EventsChanged implements gateway.EventNotifier.
+func (r *revealStore) EventsChanged() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+func (r *revealStore) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
+	r.mu.Lock()
+	upTo := r.upTo
+	r.mu.Unlock()
+	if fromSeq > upTo {
+		return nil, nil
+	}
+	return r.Store.Events(ctx, tenant, fromSeq, int(min(int64(limit), upTo-fromSeq+1)))
+}
+
+// benchStore is a SQLite store in the benchmark's directory.
+func benchStore(b *testing.B) gateway.Store {
+	st, err := store.Open(context.Background(), store.Config{Driver: "sqlite", Path: filepath.Join(b.TempDir(), "s.db")}, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	return st
+}
+
+// benchClient serves tenant "t" of an engine over st on a loopback port
+// and returns a client of it; the engine is not started, so nothing is
+// sent to a carrier.
+func benchClient(b *testing.B, st gateway.Store) pb.MessagingClient {
+	table, err := routing.NewTable([]routing.Route{{Prefix: "+254", Carrier: "alpha", Cost: 0.8}, {Prefix: "+", Carrier: "beta", Cost: 2}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	router, err := routing.NewRouter(table, routing.Options{Up: func(string) bool { return true }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e, err := gateway.New(gateway.Options{Store: st, Router: router,
+		Segment: func(text string) (gateway.Encoding, int, error) { return gateway.EncodingGSM7, 1, nil },
+		Tenants: []gateway.Tenant{{ID: "t", DefaultRegion: "KE", Sender: "MFI"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := grpcapi.New(e, nil, grpcapi.NewKeys(map[string][]string{"t": {key}}, nil), nil, 0)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	conn, err := grpc.NewClient(l.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+	})
+	return pb.NewMessagingClient(conn)
 }
 
 // processCPU is the user and system CPU the process has used, client and
