@@ -92,7 +92,7 @@ var (
 // readStmts are the reader pool's statements, prepared once: database/sql
 // then keeps them prepared per connection, so reads skip SQL parsing.
 type readStmts struct {
-	get, optedOut, optedOutOne, eventMessages *sql.Stmt
+	get, optedOut, optedOutOne, eventMessages, eventRefs *sql.Stmt
 	// events and tenantEvents: [0] without messages, [1] with them.
 	events, tenantEvents [2]*sql.Stmt
 }
@@ -136,6 +136,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 		r.tenantEvents[i] = prep(q + "WHERE e.tenant = $1 AND e.seq >= $2 ORDER BY e.seq LIMIT $3")
 	}
 	r.eventMessages = prep(eventMessagesQuery)
+	r.eventRefs = prep(eventRefsQuery)
 	r.optedOutOne = prep("SELECT 1 FROM optouts WHERE tenant = $1 AND number = $2")
 	r.optedOut = prep("SELECT number FROM optouts WHERE tenant = $1 AND number IN (SELECT value FROM json_each($2))")
 	return err
@@ -143,7 +144,7 @@ func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 
 func (r *readStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{r.get, r.eventMessages, r.events[0], r.events[1], r.tenantEvents[0], r.tenantEvents[1], r.optedOut, r.optedOutOne} {
+	for _, st := range []*sql.Stmt{r.get, r.eventMessages, r.eventRefs, r.events[0], r.events[1], r.tenantEvents[0], r.tenantEvents[1], r.optedOut, r.optedOutOne} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -34,7 +34,11 @@ import (
 // writer updates its carrier after a commit that recorded submits, so it
 // reads as SQLite would at that moment. An event whose message the tail
 // does not know (accepted before the store opened, or when there was no
-// room, or nobody read) is completed with one batched read.
+// room, or nobody read) is completed with one batched read; for Events,
+// which needs only the client ref, refs first answers for the messages
+// accepted with no room left and for those a read completed lately (a
+// message's submit and receipt come close together, long after its
+// accept in a backlog).
 //
 // A tail nobody reads (no follower, as when a Fineract page of 100,000
 // messages streams in and nothing follows the log) is memory for nothing:
@@ -61,6 +65,11 @@ type eventTail struct {
 	// their events. Together they take two thirds of maxBytes at most,
 	// the events the rest.
 	liveBytes, heldBytes int
+
+	// refs are the client refs of messages the tail does not keep, so a
+	// reader of Events (the gRPC stream: a client ref is all it needs of a
+	// message) does not ask SQLite for them again.
+	refs clientRefs
 
 	// lastRead is when a reader last asked (UnixNano, the real clock).
 	lastRead atomic.Int64
@@ -220,6 +229,7 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 			// that a backlog keeps its oldest messages, the next to be sent.
 			size := tailMsgBytes(r.msgID, r.accepted)
 			if t.msgRoom() < size {
+				t.refs.put(r.msgID, r.accepted.ClientRef)
 				continue
 			}
 			m := newTailMsg(r.msgID, r.accepted, size)
@@ -312,6 +322,7 @@ func (t *eventTail) trim(now int64, followed bool) {
 			// Maps and slices keep their size once grown.
 			t.msgs, t.live = make(map[string]*tailMsg), nil
 		}
+		t.refs.forget()
 	}
 	for len(t.live) > 0 && (!t.live[0].live || len(t.live) > 4*(t.maxBytes/400)) {
 		t.popLive()
@@ -427,8 +438,8 @@ func (t *eventTail) followed() bool {
 // events returns the events from fromSeq on (only tenant's unless tenant
 // is ""), at most limit, as SQLite would, and ok; not ok when the tail does
 // not reach back to fromSeq. miss lists the status events whose message
-// the tail does not know: their ClientRef (and Message) are still to be
-// read.
+// the tail does not know (without messages: nor its client ref): their
+// ClientRef (and Message) are still to be read.
 func (t *eventTail) events(tenant string, fromSeq int64, limit int, withMessages bool) (evs []gateway.Event, miss []int, ok bool) {
 	t.markRead()
 	t.mu.RLock()
@@ -462,12 +473,17 @@ func (t *eventTail) events(tenant string, fromSeq int64, limit int, withMessages
 		}
 		evs = append(evs, ev)
 	}
+	if !withMessages && len(miss) > 0 {
+		miss = t.refs.resolve(evs, miss)
+	}
 	return evs, miss, true
 }
 
 // completeMessages reads, in one statement, the messages of the events
 // evs[miss] the tail did not know, and gives those events their ClientRef
-// (and Message when withMessages), as eventQuery's joins would.
+// (and Message when withMessages), as eventQuery's joins would. Without
+// messages it reads only the client refs, and refs remembers them for the
+// messages' next events.
 func (s *sqliteStore) completeMessages(ctx context.Context, evs []gateway.Event, miss []int, withMessages bool) error {
 	ids := make([]string, 0, len(miss))
 	for _, i := range miss {
@@ -476,6 +492,9 @@ func (s *sqliteStore) completeMessages(ctx context.Context, evs []gateway.Event,
 	b, err := json.Marshal(ids)
 	if err != nil {
 		return err
+	}
+	if !withMessages {
+		return s.completeRefs(ctx, evs, miss, string(b))
 	}
 	rows, err := s.reads.eventMessages.QueryContext(ctx, string(b))
 	if err != nil {
@@ -503,13 +522,106 @@ func (s *sqliteStore) completeMessages(ctx context.Context, evs []gateway.Event,
 			continue
 		}
 		evs[i].ClientRef = f.clientRef
-		if withMessages {
-			if evs[i].Message, err = f.cols.message(); err != nil {
-				return err
-			}
+		if evs[i].Message, err = f.cols.message(); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// completeRefs is completeMessages without messages: the client refs of
+// the messages named in ids (a JSON array) go to evs[miss] and to refs.
+func (s *sqliteStore) completeRefs(ctx context.Context, evs []gateway.Event, miss []int, ids string) error {
+	rows, err := s.reads.eventRefs.QueryContext(ctx, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	refs := make(map[string]string, len(miss))
+	for rows.Next() {
+		var id, ref string
+		if err := rows.Scan(&id, &ref); err != nil {
+			return err
+		}
+		refs[id] = ref
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range miss {
+		evs[i].ClientRef = refs[evs[i].MessageID]
+	}
+	s.tail.refs.putAll(refs)
+	return nil
+}
+
+// eventRefsQuery reads the client refs of the messages named in the JSON
+// array $1.
+const eventRefsQuery = `SELECT id, client_ref FROM messages WHERE id IN (SELECT value FROM json_each($1))`
+
+// refGeneration bounds clientRefs: it keeps the last one to two
+// generations of this many refs, ~1.5 MiB at most.
+const refGeneration = 1 << 13
+
+// clientRefs remembers client refs of messages by id. A message's client
+// ref never changes once its insert committed, so a remembered one is what
+// SQLite would answer for as long as it is kept.
+type clientRefs struct {
+	mu       sync.Mutex
+	cur, old map[string]string
+}
+
+// put remembers a committed message's client ref ("" for none).
+func (c *clientRefs) put(id, ref string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.add(id, ref)
+}
+
+// putAll remembers the client refs of committed messages, by id.
+func (c *clientRefs) putAll(refs map[string]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, ref := range refs {
+		c.add(id, ref)
+	}
+}
+
+func (c *clientRefs) add(id, ref string) {
+	if c.cur == nil || len(c.cur) >= refGeneration {
+		c.old, c.cur = c.cur, make(map[string]string, refGeneration)
+	}
+	c.cur[id] = ref
+}
+
+// resolve gives the events evs[miss] whose message's client ref it
+// remembers their ClientRef, and returns the others.
+func (c *clientRefs) resolve(evs []gateway.Event, miss []int) []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		return miss
+	}
+	left := miss[:0]
+	for _, i := range miss {
+		ref, ok := c.cur[evs[i].MessageID]
+		if !ok {
+			ref, ok = c.old[evs[i].MessageID]
+		}
+		if ok {
+			evs[i].ClientRef = ref
+		} else {
+			left = append(left, i)
+		}
+	}
+	return left
+}
+
+// forget lets go of every ref (the tail is not read).
+func (c *clientRefs) forget() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cur, c.old = nil, nil
 }
 
 // eventMessagesQuery reads what completeMessages needs of the messages

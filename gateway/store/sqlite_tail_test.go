@@ -370,12 +370,18 @@ func TestEventTailBounds(t *testing.T) {
 	// With no room left in the messages' two thirds, a new message is not
 	// kept; when one is needed, those in flight past tailStale go, the
 	// oldest first, until there is room.
-	tl.commit(18, []eventRow{row("n", gateway.StatusAccepted, true)}, 1, nil)
+	n := row("n", gateway.StatusAccepted, true)
+	n.accepted.ClientRef = "loan-n"
+	tl.commit(18, []eventRow{n}, 1, nil)
 	if _, ok := tl.msgs["n"]; ok {
 		t.Fatal("message n kept with no room left")
 	}
-	if _, miss, _ := tl.events("", 18, 1, false); !reflect.DeepEqual(miss, []int{0}) {
+	if _, miss, _ := tl.events("", 18, 1, true); !reflect.DeepEqual(miss, []int{0}) {
 		t.Fatalf("n's event: miss %v, want its message read from SQLite", miss)
+	}
+	// Its client ref, all that Events needs, is remembered.
+	if evs, miss, _ := tl.events("", 18, 1, false); len(miss) != 0 || evs[0].ClientRef != "loan-n" {
+		t.Fatalf("n's event without its message: %s, miss %v; want its client ref remembered", dumpEvents(evs), miss)
 	}
 	tl.maxBytes = 2600
 	tl.commit(19, nil, 1+tailStale+1, nil)
@@ -409,6 +415,32 @@ func TestEventTailBounds(t *testing.T) {
 	tl.dropThrough(25)
 	if tl.n != 0 || tl.start != 26 {
 		t.Fatalf("after dropping through 25: %d events from %d", tl.n, tl.start)
+	}
+}
+
+// TestClientRefsBounded checks that the remembered client refs stay
+// within two generations and that the newest generation answers, an empty
+// ref as well as any other.
+func TestClientRefsBounded(t *testing.T) {
+	var c clientRefs
+	const n = 3*refGeneration + 5
+	for i := range n {
+		c.put(fmt.Sprint("m", i), fmt.Sprint("ref-", i))
+	}
+	c.putAll(map[string]string{"none": ""})
+	if size := len(c.cur) + len(c.old); size > 2*refGeneration {
+		t.Fatalf("%d refs kept, want at most %d", size, 2*refGeneration)
+	}
+	evs := []gateway.Event{{MessageID: "m0"}, {MessageID: fmt.Sprint("m", n-refGeneration)}, {MessageID: fmt.Sprint("m", n-1)},
+		{MessageID: "none", ClientRef: "stale"}}
+	left := c.resolve(evs, []int{0, 1, 2, 3})
+	if !reflect.DeepEqual(left, []int{0}) || evs[0].ClientRef != "" || evs[1].ClientRef != fmt.Sprint("ref-", n-refGeneration) ||
+		evs[2].ClientRef != fmt.Sprint("ref-", n-1) || evs[3].ClientRef != "" {
+		t.Fatalf("left %v, events %+v; want m0 forgotten and the newest answered", left, evs)
+	}
+	c.forget()
+	if left := c.resolve(evs, []int{1}); !reflect.DeepEqual(left, []int{1}) {
+		t.Fatalf("left %v after forget, want [1]", left)
 	}
 }
 
