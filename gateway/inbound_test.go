@@ -176,6 +176,10 @@ func TestStopStartHelp(t *testing.T) {
 	if o := accept(gateway.CategoryMarketing); o.Status != gateway.StatusAccepted {
 		t.Errorf("after START: %s, want ACCEPTED", o.Status)
 	}
+	// The SQLite store answered every check from its list in memory.
+	if n := ih.store.(gateway.OptOutMemory).OptOutDatabaseReads(); n != 0 {
+		t.Errorf("%d opt-out checks read the database, want 0", n)
+	}
 }
 
 func TestTransactionalAllowedWhenTenantSays(t *testing.T) {

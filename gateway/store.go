@@ -272,6 +272,15 @@ type OptOuts interface {
 	ListOptOuts(ctx context.Context, tenant string, limit int) ([]OptOutEntry, error)
 }
 
+// OptOutMemory is implemented by stores that answer OptedOut from memory
+// while the opt-out list is short enough (the SQLite store), so operators
+// see when it is not: then every accept reads the database again.
+type OptOutMemory interface {
+	// OptOutDatabaseReads returns how many OptedOut calls read the
+	// database so far.
+	OptOutDatabaseReads() uint64
+}
+
 // OptOutEntry is one number on a tenant's opt-out list.
 type OptOutEntry struct {
 	Number  string

@@ -31,13 +31,38 @@ type storeWatch struct {
 // full disk stays not ready until it writes again, or a minute passes).
 const storeFailingFor = time.Minute
 
+// newStoreWatch also registers smsgw_store_optout_database_reads_total for
+// a store that keeps its opt-out list in memory (OptOutMemory).
 func newStoreWatch(st Store, now func() time.Time, log *slog.Logger, reg prometheus.Registerer) (*storeWatch, error) {
 	w := &storeWatch{now: now, log: log}
 	w.health, _ = st.(WriteHealth)
-	if reg == nil || w.health == nil {
+	if reg == nil {
 		return w, nil
 	}
-	for _, c := range []prometheus.Collector{
+	var cs []prometheus.Collector
+	if om, ok := st.(OptOutMemory); ok {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "smsgw_store_optout_database_reads_total",
+			Help: "Opt-out checks of accepted messages that read the database because the opt-out list outgrew the store's memory for it (SQLite: store opened with more, or grown past, its in-memory maximum).",
+		}, func() float64 { return float64(om.OptOutDatabaseReads()) }))
+	}
+	if w.health != nil {
+		cs = append(cs, w.collectors()...)
+	}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return nil, err
+			}
+		}
+	}
+	return w, nil
+}
+
+// collectors are the write failures' metrics.
+func (w *storeWatch) collectors() []prometheus.Collector {
+	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "smsgw_store_write_failures_total",
 			Help: "Store commits that failed for the store's own reasons (disk full, I/O error, lost database connection); every operation in them was refused.",
@@ -51,15 +76,7 @@ func newStoreWatch(st Store, now func() time.Time, log *slog.Logger, reg prometh
 			}
 			return 0
 		}),
-	} {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if !errors.As(err, &are) {
-				return nil, err
-			}
-		}
 	}
-	return w, nil
 }
 
 // writable is nil unless the store's writes are failing now.

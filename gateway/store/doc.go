@@ -259,7 +259,26 @@
 // claim ever returns it. Inbound rows carry the keyword rule they matched.
 //
 // The optouts table holds one row per (tenant, number) that sent STOP;
-// START deletes it. OptedOut reads it in chunks of numbers.
+// START deletes it. PostgreSQL's OptedOut reads it (several nodes change
+// it); the SQLite store's answers from memory (below).
+//
+// # Opt-outs in memory (SQLite)
+//
+// The acceptor asks OptedOut on every accept, and almost always learns
+// that no number opted out. The SQLite store keeps the optouts table's
+// (tenant, number) pairs in memory instead, exact because it is the only
+// process on the database (its lock file) and SetOptOut, run by the writer
+// goroutine, is the table's only change: the store loads the table at open
+// and the writer applies a batch's changes after its COMMIT succeeded, so
+// a batch rolled back (or replayed) shows nothing it did not commit, and a
+// SetOptOut that returned is seen by the next OptedOut. At most
+// Options.OptOutsInMemory numbers (DefaultOptOutsInMemory, 100,000: about
+// 7 MB) are kept; a table opened with more, or grown past it, is dropped
+// from memory until the store is opened again, and OptedOut reads the
+// table on the reader pool as it did before (a few numbers one by one, more
+// as one JSON array), counted by OptOutDatabaseReads
+// (smsgw_store_optout_database_reads_total). The database edited by another
+// program while smsgw runs (which its lock does not stop) is not seen.
 //
 // The tasks table is the outbox: one row per action to run at least once,
 // its key unique. EnqueueTasks skips a key seen before, done or not (a

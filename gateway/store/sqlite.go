@@ -59,6 +59,9 @@ type sqliteStore struct {
 	rdb   *sql.DB
 	reads readStmts // prepared on rdb
 	tail  *eventTail
+	// optOuts is the opt-out list in memory: loaded at open, changed by
+	// the writer after each COMMIT that changed the table.
+	optOuts *optOutSet
 
 	// cdb holds the checkpointer's connection; stopCheckpoints ends it and
 	// checkpointDone is closed once it has. checkpoints counts its rounds,
@@ -249,6 +252,9 @@ func openSQLite(ctx context.Context, path string, journal bool, opts Options) (_
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.tail = newEventTail(opts.EventTail, lastSeq+1)
+	if s.optOuts, err = loadOptOuts(ctx, s.conn, opts.OptOutsInMemory, opts.Logger); err != nil {
+		return nil, err
+	}
 
 	s.rdb, err = sql.Open("sqlite", path+"?"+sqliteReaderParams)
 	if err != nil {
@@ -471,6 +477,7 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 		w.carriers = w.carriers[:0]
 		w.prunedThrough = 0
 		w.unmatchedKnown = false
+		w.optOuts = w.optOuts[:0]
 		again, err := s.attempt(w, batch, group)
 		if err != nil {
 			s.rollback()
@@ -496,6 +503,9 @@ func (s *sqliteStore) runBatch(w *wtx, batch []*op) error {
 			return fmt.Errorf("store: commit: %w", err)
 		}
 		s.tail.commit(w.lastSeq-int64(len(w.events))+1, w.events, w.nowNs, w.carriers)
+		if len(w.optOuts) > 0 {
+			s.optOuts.apply(w.optOuts, s.opts.Logger)
+		}
 		return nil
 	}
 }
@@ -734,6 +744,10 @@ type wtx struct {
 	// unmatchedKnown says unmatchedAny was read in this transaction;
 	// unmatchedAny is then whether unmatched_receipts may hold a row.
 	unmatchedKnown, unmatchedAny bool
+
+	// optOuts are the attempt's opt-out changes, for the in-memory list
+	// once it commits.
+	optOuts []optOutChange
 }
 
 // eventRow is one event waiting for flushEvents.

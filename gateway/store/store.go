@@ -35,6 +35,10 @@ const (
 	// DefaultBindSlotPoll bounds how long a freed bind slot stays unused
 	// while another node waits for one; each try is one cheap query.
 	DefaultBindSlotPoll = 500 * time.Millisecond
+	// DefaultOptOutsInMemory bounds the SQLite store's opt-out list in
+	// memory (about 70 bytes a number: 7 MB) far above an MFI's tens of
+	// thousands of opt-outs; a longer list is read from the database.
+	DefaultOptOutsInMemory = 100_000
 )
 
 // Options are the process-side settings of a store that do not belong in the
@@ -59,6 +63,11 @@ type Options struct {
 	// in memory, so that followers near the head of the log read them
 	// without SQLite. Zero means DefaultEventTail.
 	EventTail int
+	// OptOutsInMemory is the most opt-outs (numbers, all tenants) the
+	// SQLite store keeps in memory to answer OptedOut without reading the
+	// database; above it every OptedOut reads the database until the store
+	// is opened again. Zero means DefaultOptOutsInMemory.
+	OptOutsInMemory int
 }
 
 // withDefaults fills the zero fields of o.
@@ -77,6 +86,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBatch <= 0 {
 		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.OptOutsInMemory <= 0 {
+		o.OptOutsInMemory = DefaultOptOutsInMemory
 	}
 	if o.BindSlotPoll <= 0 {
 		o.BindSlotPoll = DefaultBindSlotPoll
