@@ -47,15 +47,18 @@ func (f *eventFeed) readWithMessages(ctx context.Context, tenant string, fromSeq
 // wait calls fetch until it returns events or fails, waiting for a commit
 // (or the poll interval) between calls.
 func (f *eventFeed) wait(ctx context.Context, fetch func() ([]Event, error)) ([]Event, error) {
+	notifier, _ := f.log.(EventNotifier)
 	for {
+		// Both channels are taken before the read, so that events appended
+		// between the read and the wait still wake it.
 		changed := f.n.wait()
+		var remote <-chan struct{}
+		if notifier != nil {
+			remote = notifier.EventsChanged()
+		}
 		evs, err := fetch()
 		if err != nil || len(evs) > 0 {
 			return evs, err
-		}
-		var remote <-chan struct{}
-		if n, ok := f.log.(EventNotifier); ok {
-			remote = n.EventsChanged()
 		}
 		if f.n.isClosed() {
 			return nil, ErrStopped

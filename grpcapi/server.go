@@ -306,19 +306,19 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 		}
 	}()
 	tenant := tenantFrom(ctx)
-	want := map[gateway.EventKind]bool{}
+	var want kindSet
 	if len(r.GetKinds()) == 0 {
 		// Audit events, added later, go only to streams that ask for them.
-		want[gateway.EventStatus], want[gateway.EventInbound] = true, true
+		want.status, want.inbound = true, true
 	}
 	for _, k := range r.GetKinds() {
 		switch k {
 		case pb.EventKind_EVENT_KIND_STATUS:
-			want[gateway.EventStatus] = true
+			want.status = true
 		case pb.EventKind_EVENT_KIND_INBOUND:
-			want[gateway.EventInbound] = true
+			want.inbound = true
 		case pb.EventKind_EVENT_KIND_AUDIT:
-			want[gateway.EventAudit] = true
+			want.audit = true
 		case pb.EventKind_EVENT_KIND_HEARTBEAT:
 			return fieldStatus(&gateway.FieldError{Field: "kinds", Reason: "heartbeats are asked for with heartbeat_interval, not in kinds"}).Err()
 		default:
@@ -362,13 +362,14 @@ func (s *Server) StreamEvents(r *pb.StreamEventsRequest, stream pb.Messaging_Str
 			}
 			return s.toStatus(ctx, "StreamEvents", err)
 		}
-		for _, ev := range evs {
-			next = ev.Seq + 1
-			if !want[ev.Kind] {
-				continue // not asked for, or a kind this API has no value for
-			}
-			if err := stream.Send(toEvent(ev)); err != nil {
-				return err
+		if len(evs) > 0 {
+			next = evs[len(evs)-1].Seq + 1
+		}
+		if out := toEvents(evs, want); len(out) > 0 {
+			for _, ev := range out {
+				if err := stream.Send(ev); err != nil {
+					return err
+				}
 			}
 			lastSent = time.Now()
 		}
@@ -480,11 +481,55 @@ func toMessage(m *gateway.Message) *pb.Message {
 	return out
 }
 
-// toEvent is ev as the API sends it; StreamEvents sends only the kinds it
-// has a value for.
-func toEvent(ev gateway.Event) *pb.Event {
-	out := &pb.Event{Seq: ev.Seq, Time: ts(ev.Time), MessageId: ev.MessageID, Status: statuses[ev.Status], Detail: ev.Detail,
-		ClientRef: ev.ClientRef}
+// kindSet is the event kinds a stream asked for.
+type kindSet struct{ status, inbound, audit bool }
+
+// has says whether k was asked for; a kind this API has no value for
+// never is.
+func (w kindSet) has(k gateway.EventKind) bool {
+	switch k {
+	case gateway.EventStatus:
+		return w.status
+	case gateway.EventInbound:
+		return w.inbound
+	case gateway.EventAudit:
+		return w.audit
+	}
+	return false
+}
+
+// toEvents is the events of evs that want has, as the API sends them. A
+// stream sends a page of up to 500 at a time, so their Events and
+// Timestamps are made in two allocations, not two an event.
+func toEvents(evs []gateway.Event, want kindSet) []*pb.Event {
+	n := 0
+	for i := range evs {
+		if want.has(evs[i].Kind) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out, msgs, times := make([]*pb.Event, 0, n), make([]pb.Event, n), make([]timestamppb.Timestamp, n)
+	for i := range evs {
+		if ev := &evs[i]; want.has(ev.Kind) {
+			j := len(out)
+			toEvent(&msgs[j], &times[j], ev)
+			out = append(out, &msgs[j])
+		}
+	}
+	return out
+}
+
+// toEvent fills out with ev as the API sends it, its time in at (unless
+// ev has none); StreamEvents sends only the kinds it has a value for.
+func toEvent(out *pb.Event, at *timestamppb.Timestamp, ev *gateway.Event) {
+	out.Seq, out.MessageId, out.Status, out.Detail, out.ClientRef = ev.Seq, ev.MessageID, statuses[ev.Status], ev.Detail, ev.ClientRef
+	if !ev.Time.IsZero() {
+		at.Seconds, at.Nanos = ev.Time.Unix(), int32(ev.Time.Nanosecond())
+		out.Time = at
+	}
 	switch ev.Kind {
 	case gateway.EventStatus:
 		out.Kind = pb.EventKind_EVENT_KIND_STATUS
@@ -501,5 +546,4 @@ func toEvent(ev gateway.Event) *pb.Event {
 				Outcome: a.Outcome, At: ts(a.At)}
 		}
 	}
-	return out
 }

@@ -447,6 +447,16 @@ func (t *eventTail) events(tenant string, fromSeq int64, limit int, withMessages
 	if !t.valid || fromSeq < t.start {
 		return nil, nil, false
 	}
+	// Counted first, so that the answer is one allocation of its size.
+	n := 0
+	for i := fromSeq - t.start; i < int64(t.n) && n < limit; i++ {
+		if tenant == "" || t.ring[(t.head+int(i))&(len(t.ring)-1)].tenant == tenant {
+			n++
+		}
+	}
+	if n > 0 {
+		evs = make([]gateway.Event, 0, n)
+	}
 	for i := fromSeq - t.start; i < int64(t.n) && len(evs) < limit; i++ {
 		e := &t.ring[(t.head+int(i))&(len(t.ring)-1)]
 		if tenant != "" && e.tenant != tenant {
