@@ -44,7 +44,11 @@ type MessageStore interface {
 	// message whose (Tenant, ClientRef) exists already is not stored again:
 	// its result carries the stored message's id and Duplicate. A message
 	// given with Status OPTED_OUT is stored final, with that event instead,
-	// and is never claimed.
+	// and is never claimed. A message to send given with LeaseUntil set is
+	// stored leased to this node until then, as Claim would have leased
+	// it: its caller dispatches it without a claim, and no claim returns it
+	// before the lease lapses (a duplicate leaves the stored message as it
+	// is).
 	Accept(ctx context.Context, msgs []*Message) ([]AcceptResult, error)
 
 	// Get returns a message with its parts. An empty tenant matches any.

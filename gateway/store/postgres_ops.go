@@ -24,18 +24,19 @@ import (
 // message only when its (tenant, client_ref) and its id are new, and
 // returns the ids stored. The rows go in (tenant, client_ref, id) order, so
 // that two batches inserting the same refs wait for each other in one
-// order. $1..$17 are the messages' columns, $18 the batch's time.
+// order. $1..$17 are the messages' columns, $18 the batch's time, $19 the
+// leases asked for at accept (0: none) and $20 this node, their owner.
 const sqlAcceptManyPG = `WITH m AS (
 		INSERT INTO messages (id, tenant, client_ref, sender, recipient, body, encoding, priority,
 			not_before, expires_at, status, attempts, carrier, cost, currency, last_error,
-			created_at, updated_at, part_count, next_attempt, due_at, lease_until, pinned_carrier,
-			category, meta)
+			created_at, updated_at, part_count, next_attempt, due_at, lease_until, lease_owner,
+			pinned_carrier, category, meta)
 		SELECT id, tenant, ref, sender, rcpt, body, enc, prio, nb, exp, st, 0, '', 0, '', lerr,
-			$18, $18, pc, 0, due, 0, pin, cat, meta
+			$18, $18, pc, 0, due, lease, CASE WHEN lease > 0 THEN $20 ELSE '' END, pin, cat, meta
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 			$8::int4[], $9::int8[], $10::int8[], $11::text[], $12::text[], $13::int4[], $14::int8[],
-			$15::text[], $16::text[], $17::text[])
-			AS u(id, tenant, ref, sender, rcpt, body, enc, prio, nb, exp, st, lerr, pc, due, pin, cat, meta)
+			$15::text[], $16::text[], $17::text[], $19::int8[])
+			AS u(id, tenant, ref, sender, rcpt, body, enc, prio, nb, exp, st, lerr, pc, due, pin, cat, meta, lease)
 		ORDER BY tenant, ref, id
 		ON CONFLICT DO NOTHING RETURNING id, status, part_count),
 	p AS (
@@ -49,6 +50,7 @@ type pgAcceptArgs struct {
 	ids     []string
 	results []gateway.AcceptResult
 	now     time.Time
+	node    string // the owner of the leases asked for at accept
 }
 
 // Accept stores msgs. A concurrent Accept with the same (tenant,
@@ -65,7 +67,7 @@ func (s *pgStore) Accept(ctx context.Context, msgs []*gateway.Message) ([]gatewa
 	if err := checkAcceptText(msgs, ids); err != nil {
 		return nil, err
 	}
-	a := &pgAcceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs))}
+	a := &pgAcceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs)), node: s.node}
 	err = s.submit(&pgOp{ctx: ctx, name: "accept", rank: pgRankAccept, accept: a, stage: acceptStagePG})
 	if err != nil {
 		return nil, err
@@ -112,7 +114,7 @@ func acceptStagePG(w *ptx, ops []*pgOp) *pgStage {
 		ids, tenants, refs, froms, tos, bodies, encs []string
 		sts, lerrs, pins, cats, metas                []string
 		prios, pcs                                   []int32
-		nbs, exps, dues                              []int64
+		nbs, exps, dues, leases                      []int64
 	)
 	for _, o := range ops {
 		a := o.accept
@@ -156,6 +158,7 @@ func acceptStagePG(w *ptx, ops []*pgOp) *pgStage {
 			exps, sts, lerrs = append(exps, toNanos(m.ExpiresAt)), append(sts, string(st)), append(lerrs, lastErr)
 			pcs, dues = append(pcs, int32(len(m.Parts))), append(dues, max(notBefore, w.nowNs))
 			pins, cats, metas = append(pins, m.PinnedCarrier), append(cats, string(m.Category)), append(metas, encodeMeta(m.Meta))
+			leases = append(leases, acceptLease(m))
 		}
 	}
 	if len(rows) == 0 {
@@ -166,7 +169,7 @@ func acceptStagePG(w *ptx, ops []*pgOp) *pgStage {
 		ops: live,
 		queue: func(b *pgx.Batch) {
 			b.Queue(sqlAcceptManyPG, ids, tenants, refs, froms, tos, bodies, encs, prios, nbs, exps,
-				sts, lerrs, pcs, dues, pins, cats, metas, w.nowNs)
+				sts, lerrs, pcs, dues, pins, cats, metas, w.nowNs, leases, live[0].accept.node)
 		},
 		read: func(br pgx.BatchResults) error {
 			got, err := br.Query()

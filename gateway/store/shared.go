@@ -106,6 +106,16 @@ func acceptStatus(m *gateway.Message) (gateway.Status, string) {
 	return gateway.StatusAccepted, ""
 }
 
+// acceptLease is a new message's lease_until: the LeaseUntil its caller
+// asked for (it dispatches the message itself, see MessageStore.Accept),
+// never for a message stored final.
+func acceptLease(m *gateway.Message) int64 {
+	if m.Status.Final() {
+		return 0
+	}
+	return toNanos(m.LeaseUntil)
+}
+
 // encodeMeta stores a message's metadata as a JSON object, or the empty
 // string when there is none.
 func encodeMeta(meta map[string]string) string {

@@ -229,7 +229,11 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 			jm := journalMessage(id, m)
 			rec.Msgs = append(rec.Msgs, jm)
 			// The writer inserts a copy: the caller owns m once answered.
-			msgs, ids = append(msgs, jm.message()), append(ids, id)
+			// The lease is not journaled: a replay follows a restart, and
+			// whoever held it is gone.
+			cp := jm.message()
+			cp.LeaseUntil = m.LeaseUntil
+			msgs, ids = append(msgs, cp), append(ids, id)
 		}
 	}
 	if len(msgs) == 0 {

@@ -87,7 +87,7 @@ const (
 
 var (
 	messageRow = []string{"?", "?", "?", "?", "?", "?", "?", "?", "?", "?",
-		"?", "0", "''", "0", "''", "?", "?", "?", "?", "0", "?", "0", "?", "?", "?"}
+		"?", "0", "''", "0", "''", "?", "?", "?", "?", "0", "?", "?", "?", "?", "?"}
 	partRow = []string{"?", "?", "''", "''", "?", "''", "0", "?"}
 )
 
@@ -97,7 +97,7 @@ func messageArgs(args []any, id string, m *gateway.Message, nowNs int64) []any {
 	st, lastErr := acceptStatus(m)
 	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
 		notBefore, toNanos(m.ExpiresAt), string(st), lastErr, nowNs, nowNs, len(m.Parts), max(notBefore, nowNs),
-		m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
+		acceptLease(m), m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
 }
 
 // partArgs appends the partRow arguments of a new message's parts.

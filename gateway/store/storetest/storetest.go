@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"ClaimLimit", testClaimLimit},
 		{"NotBeforeFuture", testNotBeforeFuture},
 		{"ClaimedNotReclaimed", testClaimedNotReclaimed},
+		{"AcceptedLeased", testAcceptedLeased},
 		{"ConcurrentClaimsDisjoint", testConcurrentClaimsDisjoint},
 		{"Reschedule", testReschedule},
 		{"PartialSubmits", testPartialSubmits},
@@ -500,6 +501,54 @@ func testClaimedNotReclaimed(t *testing.T, e *env) {
 	}
 	if got := e.claim(now.Add(24*time.Hour), 10); !slices.Equal(ids(got), []string{m.ID}) {
 		t.Errorf("after the lease lapsed claim = %v, want %s", ids(got), m.ID)
+	}
+}
+
+// testAcceptedLeased: a message given to Accept with LeaseUntil is stored
+// leased, as a claim leaves it (the engine hands it to its dispatcher
+// itself); a duplicate does not lease the stored message, and a message
+// stored final is never leased.
+func testAcceptedLeased(t *testing.T, e *env) {
+	now := time.Now()
+	until := now.Add(time.Minute)
+	leased, plain, other := msg("t1", "leased", 2), msg("t1", "plain", 1), msg("t1", "other", 1)
+	leased.LeaseUntil = until
+	e.accept(leased, plain, other)
+	if !leased.LeaseUntil.Equal(until) {
+		t.Errorf("Accept changed LeaseUntil to %v, want %v", leased.LeaseUntil, until)
+	}
+	dup := msg("t1", "other", 1)
+	dup.LeaseUntil = until
+	if res := e.accept(dup); !res[0].Duplicate || res[0].ID != other.ID {
+		t.Fatalf("Accept of a duplicate = %+v, want a duplicate of %s", res[0], other.ID)
+	}
+	optedOut := msg("t1", "", 1)
+	optedOut.Status, optedOut.LastError, optedOut.LeaseUntil = gateway.StatusOptedOut, "opted out", until
+	e.accept(optedOut)
+
+	got := e.claim(now, 10)
+	slices.SortFunc(got, func(a, b *gateway.Message) int { return strings.Compare(a.ID, b.ID) })
+	if want := []string{plain.ID, other.ID}; !slices.Equal(ids(got), want) {
+		t.Fatalf("claim = %v, want the messages not leased at accept %v", ids(got), want)
+	}
+	if err := e.s.Cancel(t.Context(), "t1", leased.ID, now); !errors.Is(err, gateway.ErrNotCancelable) {
+		t.Errorf("Cancel of a message leased at accept = %v, want ErrNotCancelable", err)
+	}
+	// The lease is the dispatch's: the message is submitted as a claimed one.
+	submitAll(e, leased, "c1", "L")
+	if g := e.get("t1", leased.ID); g.Status != gateway.StatusSubmitted {
+		t.Errorf("after its submits the message leased at accept is %s, want SUBMITTED", g.Status)
+	}
+
+	// Once a lease lapses (its node died), a claim takes the message.
+	lapsing := msg("t1", "lapsing", 1)
+	lapsing.LeaseUntil = now.Add(time.Second)
+	e.accept(lapsing)
+	if got := e.claim(now, 10); len(got) != 0 {
+		t.Errorf("claim before the lease lapsed = %v, want none", ids(got))
+	}
+	if got := e.claim(now.Add(2*time.Second), 10); !slices.Equal(ids(got), []string{lapsing.ID}) {
+		t.Errorf("claim after the lease lapsed = %v, want %s", ids(got), lapsing.ID)
 	}
 }
 
