@@ -77,8 +77,10 @@ type AcceptOutcome struct {
 // normalization, the tenant's rate (refused, or paced with NotBefore), the
 // opt-out list, then one Store.Accept. It uses the MessageStore role to
 // store, the Inbox role to find the message a reply answers, and the
-// OptOuts role to mark messages to numbers that opted out; then it wakes
-// the dispatcher and the event feed. It has no goroutine: it runs on its
+// OptOuts role to mark messages to numbers that opted out; then it hands
+// the messages due now to the dispatcher when it has room and nothing
+// waits in the store (stored leased, they need no claim), or else wakes
+// it, and wakes the event feed. It has no goroutine: it runs on its
 // caller's (an interface, or the outbox running a reply task).
 type acceptor struct {
 	store    MessageStore
@@ -96,7 +98,7 @@ type acceptor struct {
 	metrics     *metrics
 	log         *slog.Logger
 	feed        *eventFeed
-	kick        func() // wakes the dispatcher: due work was stored
+	dispatch    *dispatcher // takes messages leased at accept, or is woken
 	fraud       *limits.Fraud
 	price       func(RouteQuery) float64 // a part's cost on the route, for spend caps; nil prices nothing
 }
@@ -159,9 +161,11 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	a.failUnroutable(msgs)
 	screened := a.screen(t, msgs)
 	start := a.now()
+	leased := a.lease(msgs, start)
 	res, err := a.store.Accept(ctx, msgs)
 	screened(res)
 	if err != nil {
+		a.dispatch.unreserve(leased)
 		release()
 		return nil, fmt.Errorf("gateway: accept: %w", err)
 	}
@@ -173,13 +177,24 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	// hashes its labels every time. The debug line's arguments (a masked
 	// number, boxed values) are built only when debug is on.
 	debug := a.log.Enabled(ctx, slog.LevelDebug)
-	var accepted, optedOut, failed int
+	var (
+		accepted, optedOut, failed int
+		handed                     []*Message // leased at accept: a worker owns each once handed
+		waiting, stored            bool       // due messages stored unleased; any stored unleased to send
+	)
 	for j, r := range res {
 		m := msgs[j]
 		out[idx[j]] = AcceptOutcome{ID: r.ID, Duplicate: r.Duplicate, Status: m.Status, Parts: len(m.Parts), Encoding: m.Encoding}
 		if r.Duplicate {
 			out[idx[j]] = a.duplicate(ctx, m, r.ID)
 			continue
+		}
+		switch {
+		case !m.LeaseUntil.IsZero():
+			handed = append(handed, m)
+		case m.Status == StatusAccepted:
+			stored = true
+			waiting = waiting || !m.NotBefore.After(start)
 		}
 		accepted++
 		switch m.Status {
@@ -201,9 +216,41 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	if failed > 0 {
 		a.metrics.finished.WithLabelValues(string(StatusFailed)).Add(float64(failed))
 	}
+	// A slot reserved for a duplicate (its stored message is left as it
+	// is) goes back.
+	a.dispatch.unreserve(leased - len(handed))
+	for _, m := range handed {
+		a.dispatch.hand(m)
+	}
+	if waiting {
+		a.dispatch.storedWaiting()
+	}
 	a.feed.notify()
-	a.kick()
+	if stored {
+		a.dispatch.kick()
+	}
 	return out, nil
+}
+
+// lease marks the messages to send now that the dispatcher has room for
+// with a LeaseUntil, so Accept stores them leased to this node and they
+// are handed to it without a claim, and returns how many slots it took.
+func (a *acceptor) lease(msgs []*Message, now time.Time) int {
+	due := 0
+	for _, m := range msgs {
+		if m.Status == "" && !m.NotBefore.After(now) {
+			due++
+		}
+	}
+	n := a.dispatch.reserve(due)
+	until := now.Add(a.store.ClaimLease())
+	for i, k := 0, 0; k < n; i++ {
+		if m := msgs[i]; m.Status == "" && !m.NotBefore.After(now) {
+			m.LeaseUntil, m.claimedAt = until, now
+			k++
+		}
+	}
+	return n
 }
 
 // duplicate answers a request whose client_ref names a stored message:

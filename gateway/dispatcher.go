@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,12 @@ import (
 // Goroutines: one claim loop, a pool of Workers workers that each carry
 // one message at a time (a goroutine per message cost a spawn and a stack
 // growth per message), and the queue-depth sampler.
+//
+// Messages reach the workers two ways: claimed from the store, or handed
+// over by the acceptor, which stored them leased to this node (see
+// reserve) so that no claim reads them back and rewrites their rows. It
+// hands over only while the store holds no due message waiting (idle), so
+// a backlog is still taken in priority order and by tenant shares.
 type dispatcher struct {
 	store    MessageStore
 	router   Router
@@ -52,9 +59,17 @@ type dispatcher struct {
 	credit  map[string]int // smooth weighted round robin by tenant; the claim loop's own
 
 	wake   chan struct{}
-	cancel context.CancelFunc
-	loops  sync.WaitGroup // the claim loop and the sampler
-	work   sync.WaitGroup // the workers, which end once the claim loop has
+	slots  chan struct{} // one per message claimed or handed over and not yet done
+	handed chan *Message // messages leased at accept, each holding a slot
+	// idle says the last claim found no more due messages and none was
+	// stored due and unleased since; stored counts those, so a claim that
+	// raced one does not set idle.
+	idle    atomic.Bool
+	stored  atomic.Uint64
+	running atomic.Bool // between start and halt: handing over is allowed
+	cancel  context.CancelFunc
+	loops   sync.WaitGroup // the claim loop and the sampler
+	work    sync.WaitGroup // the workers, which end once the claim loop has
 }
 
 // start begins dispatching due messages, including those a previous run
@@ -62,21 +77,32 @@ type dispatcher struct {
 func (d *dispatcher) start(ctx context.Context) {
 	ctx, d.cancel = context.WithCancel(ctx)
 	jobs := make(chan *Message)
-	slots := make(chan struct{}, d.workers) // one per message claimed and not yet done
+	d.slots = make(chan struct{}, d.workers)
+	d.handed = make(chan *Message, d.workers)
 	for range d.workers {
 		d.work.Go(func() {
 			// Outcomes are recorded on a context that outlives ctx's
 			// cancellation: made once per worker, not per message.
 			record := context.WithoutCancel(ctx)
-			for m := range jobs {
+			for {
+				var m *Message
+				select {
+				case j, ok := <-jobs:
+					if !ok {
+						return
+					}
+					m = j
+				case m = <-d.handed:
+				}
 				d.process(ctx, record, m)
-				<-slots
+				<-d.slots
 			}
 		})
 	}
+	d.running.Store(true)
 	d.loops.Go(func() {
 		defer close(jobs)
-		d.claimLoop(ctx, jobs, slots)
+		d.claimLoop(ctx, jobs, d.slots)
 	})
 	d.loops.Go(func() { d.sampleBacklog(ctx) })
 	d.loops.Go(func() { d.pruneReceipts(ctx) })
@@ -116,9 +142,13 @@ func (d *dispatcher) pruneReceipts(ctx context.Context) {
 	}
 }
 
-// halt stops claiming. Submissions in flight see their context end; their
-// outcomes are still recorded (on a context of their own).
-func (d *dispatcher) halt() { d.cancel() }
+// halt stops claiming and handing over. Submissions in flight see their
+// context end; their outcomes are still recorded (on a context of their
+// own).
+func (d *dispatcher) halt() {
+	d.running.Store(false)
+	d.cancel()
+}
 
 // waitLoops returns once the claim loop and the sampler have ended; no
 // message is claimed after it.
@@ -135,6 +165,44 @@ func (d *dispatcher) drain(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("gateway: stop: in-flight submissions still running: %w", ctx.Err())
 	}
+}
+
+// reserve takes up to n slots for messages the acceptor is about to store
+// leased and hand over, and returns how many it took: none unless the
+// dispatcher runs, some carrier is up and the store holds no due message
+// waiting (idle). Each slot taken is given back by unreserve or, through
+// the worker, by hand.
+func (d *dispatcher) reserve(n int) int {
+	if n == 0 || !d.running.Load() || !d.idle.Load() || !d.carriers.anyUp() {
+		return 0
+	}
+	for k := range n {
+		select {
+		case d.slots <- struct{}{}:
+		default:
+			return k
+		}
+	}
+	return n
+}
+
+// unreserve gives back n slots reserve took for messages not handed over.
+func (d *dispatcher) unreserve(n int) {
+	for range n {
+		<-d.slots
+	}
+}
+
+// hand gives a worker a message stored leased at accept, in a slot reserve
+// took. It never blocks: handed holds as many messages as there are slots.
+// A message handed after the workers ended is left to its lease.
+func (d *dispatcher) hand(m *Message) { d.handed <- m }
+
+// storedWaiting notes that due messages were stored without a lease: the
+// store holds work a claim must take before anything is handed over again.
+func (d *dispatcher) storedWaiting() {
+	d.stored.Add(1)
+	d.idle.Store(false)
 }
 
 // kick wakes the claim loop: due work was stored.
@@ -239,9 +307,15 @@ func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots 
 			}
 			claimedAt := d.now()
 			want := min(free, d.claimBatch)
+			stored := d.stored.Load()
 			msgs, err := d.claim(ctx, claimedAt, want)
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("claim due messages", "err", err)
+			}
+			if err == nil && len(msgs) < want && d.stored.Load() == stored {
+				d.idle.Store(true)
+			} else {
+				d.idle.Store(false)
 			}
 			for _, m := range msgs {
 				m.claimedAt = claimedAt

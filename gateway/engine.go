@@ -202,7 +202,7 @@ func New(opts Options) (*Engine, error) {
 	e.acceptor = &acceptor{
 		store: st, inbox: st, optOuts: st, carriers: cs, router: opts.Router, tenants: &e.tenants,
 		segment: opts.Segment, segmentUCS2: opts.SegmentUCS2, maxParts: opts.MaxParts, horizon: opts.ScheduleHorizon, now: opts.Now, metrics: m, log: log, feed: feed,
-		kick: e.dispatcher.kick, fraud: fraud, price: opts.Price,
+		dispatch: e.dispatcher, fraud: fraud, price: opts.Price,
 	}
 	e.outbox = &outbox{
 		store: st, feed: feed, now: opts.Now, pollEvery: opts.PollEvery,

@@ -75,6 +75,10 @@ type MessageStore interface {
 	// Each message's LeaseUntil says when.
 	Claim(ctx context.Context, now time.Time, limit int) ([]*Message, error)
 
+	// ClaimLease is how long Claim leases a message; the engine leases
+	// what it accepts and dispatches itself (see Accept) as long.
+	ClaimLease() time.Duration
+
 	// ClaimFor is Claim over one tenant's messages only, so the dispatcher
 	// can give each tenant its share of a claim whatever the others queued.
 	ClaimFor(ctx context.Context, now time.Time, tenant string, limit int) ([]*Message, error)

@@ -257,6 +257,9 @@ func acceptStagePG(w *ptx, ops []*pgOp) *pgStage {
 	}
 }
 
+// ClaimLease is Options.LeaseDuration.
+func (s *pgStore) ClaimLease() time.Duration { return s.opts.LeaseDuration }
+
 // Claim leases due messages in priority order. FOR UPDATE SKIP LOCKED lets
 // nodes claim side by side: each skips the rows another is leasing right
 // now, and a lease that lapsed (its node died) is due again for anyone.

@@ -278,6 +278,9 @@ func (w *wtx) clientRefs(ops []*op) (map[refKey]string, error) {
 	return stored, err
 }
 
+// ClaimLease is Options.LeaseDuration.
+func (s *sqliteStore) ClaimLease() time.Duration { return s.opts.LeaseDuration }
+
 // Claim leases due messages in priority order. It is a write (the lease), so
 // it runs on the writer like the others and two claims never overlap.
 func (s *sqliteStore) Claim(ctx context.Context, now time.Time, limit int) ([]*gateway.Message, error) {

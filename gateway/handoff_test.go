@@ -1,0 +1,135 @@
+package gateway_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
+	"github.com/openmf/smsgw/routing"
+)
+
+// messageClaims is a real store that remembers which messages its claims
+// returned.
+type messageClaims struct {
+	gateway.Store
+	mu      sync.Mutex
+	claimed []string
+}
+
+func (c *messageClaims) Claim(ctx context.Context, now time.Time, limit int) ([]*gateway.Message, error) {
+	ms, err := c.Store.Claim(ctx, now, limit)
+	c.note(ms)
+	return ms, err
+}
+
+func (c *messageClaims) ClaimFor(ctx context.Context, now time.Time, tenant string, limit int) ([]*gateway.Message, error) {
+	ms, err := c.Store.ClaimFor(ctx, now, tenant, limit)
+	c.note(ms)
+	return ms, err
+}
+
+func (c *messageClaims) note(ms []*gateway.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range ms {
+		c.claimed = append(c.claimed, m.ID)
+	}
+}
+
+func (c *messageClaims) ids() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.claimed)
+}
+
+// newClaimHarness is a harness whose engine claims through a messageClaims.
+func newClaimHarness(t *testing.T, tune func(*gateway.Options), conns ...gateway.Connector) (*harness, *messageClaims) {
+	t.Helper()
+	var cc *messageClaims
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, 0, func(o *gateway.Options) {
+		cc = &messageClaims{Store: o.Store}
+		o.Store = cc
+		if tune != nil {
+			tune(o)
+		}
+	}, conns...)
+	return h, cc
+}
+
+// With room in the dispatcher and nothing waiting in the store, what is
+// accepted is stored leased and handed to a worker: no claim reads it back
+// (the first may race the dispatcher's first claim).
+func TestAcceptedHandedOverWithoutAClaim(t *testing.T) {
+	a := newFake("a", 10, nil)
+	h, cc := newClaimHarness(t, nil, a)
+	var sent []string
+	for range 20 {
+		id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
+		h.waitStatus(t, id, gateway.StatusSubmitted)
+		sent = append(sent, id)
+	}
+	if got := cc.ids(); len(got) > 1 {
+		t.Errorf("%d of %d messages went through a claim, want at most the first", len(got), len(sent))
+	}
+	if a.callCount() != len(sent) {
+		t.Errorf("carrier saw %d submissions for %d messages", a.callCount(), len(sent))
+	}
+}
+
+// While messages wait in the store (every worker busy), what is accepted
+// is stored unleased behind them and claimed in order; handing over
+// resumes once a claim found nothing more.
+func TestNoHandOverWhileMessagesWait(t *testing.T) {
+	gate := make(chan struct{})
+	a := newFake("a", 10, nil)
+	var held sync.WaitGroup
+	held.Add(2)
+	var once sync.Map
+	a.submit = func(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
+		if _, seen := once.LoadOrStore(m.ID, true); !seen {
+			select {
+			case <-gate:
+			default:
+				held.Done()
+				<-gate
+			}
+		}
+		return nil
+	}
+	h, cc := newClaimHarness(t, func(o *gateway.Options) { o.Workers, o.ClaimBatch = 2, 2 }, a)
+	first := []string{
+		h.send(t, gateway.SendRequest{To: "+254712345678", Text: "one"}),
+		h.send(t, gateway.SendRequest{To: "+254712345678", Text: "two"}),
+	}
+	held.Wait() // both workers are inside the carrier
+	before := len(cc.ids())
+	waiting := []string{
+		h.send(t, gateway.SendRequest{To: "+254712345678", Text: "three"}),
+		h.send(t, gateway.SendRequest{To: "+254712345678", Text: "four"}),
+	}
+	close(gate)
+	for _, id := range append(first, waiting...) {
+		h.waitStatus(t, id, gateway.StatusSubmitted)
+	}
+	claimed := cc.ids()[before:]
+	slices.Sort(claimed)
+	if !slices.Equal(claimed, waiting) {
+		t.Fatalf("claims after the workers were busy took %v, want the two that waited %v", claimed, waiting)
+	}
+	// A claim found nothing more: the next message is handed over again.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "five"})
+		h.waitStatus(t, id, gateway.StatusSubmitted)
+		if slices.Contains(cc.ids(), id) {
+			return errClaimed
+		}
+		return nil
+	})
+}
+
+var errClaimed = errors.New("the message went through a claim")
