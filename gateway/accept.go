@@ -222,6 +222,7 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 	for _, m := range handed {
 		a.dispatch.hand(m)
 	}
+	a.metrics.dispatchedAccept.Add(float64(len(handed)))
 	if waiting {
 		a.dispatch.storedWaiting()
 	}

@@ -317,6 +317,7 @@ func (d *dispatcher) claimLoop(ctx context.Context, jobs chan<- *Message, slots 
 			} else {
 				d.idle.Store(false)
 			}
+			d.metrics.dispatchedClaim.Add(float64(len(msgs)))
 			for _, m := range msgs {
 				m.claimedAt = claimedAt
 				slots <- struct{}{}

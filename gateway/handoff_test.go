@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/openmf/smsgw/gateway"
 	"github.com/openmf/smsgw/internal/testutil"
 	"github.com/openmf/smsgw/routing"
@@ -66,7 +68,8 @@ func newClaimHarness(t *testing.T, tune func(*gateway.Options), conns ...gateway
 // (the first may race the dispatcher's first claim).
 func TestAcceptedHandedOverWithoutAClaim(t *testing.T) {
 	a := newFake("a", 10, nil)
-	h, cc := newClaimHarness(t, nil, a)
+	reg := prometheus.NewRegistry()
+	h, cc := newClaimHarness(t, func(o *gateway.Options) { o.Registerer = reg }, a)
 	var sent []string
 	for range 20 {
 		id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "hello"})
@@ -79,6 +82,29 @@ func TestAcceptedHandedOverWithoutAClaim(t *testing.T) {
 	if a.callCount() != len(sent) {
 		t.Errorf("carrier saw %d submissions for %d messages", a.callCount(), len(sent))
 	}
+	via := dispatched(t, reg)
+	if via["accept"]+via["claim"] != float64(len(sent)) || via["claim"] != float64(len(cc.ids())) {
+		t.Errorf("smsgw_gateway_dispatched_total = %v, want %d in all, %d by claim", via, len(sent), len(cc.ids()))
+	}
+}
+
+// dispatched reads smsgw_gateway_dispatched_total by its via label.
+func dispatched(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "smsgw_gateway_dispatched_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }
 
 // While messages wait in the store (every worker busy), what is accepted

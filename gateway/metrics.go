@@ -30,6 +30,11 @@ type metrics struct {
 	acceptSeconds     prometheus.Histogram
 	submitLatency     prometheus.Histogram
 	backlog           prometheus.Gauge
+	// dispatched counts messages by how they reached a worker: handed
+	// over at accept, or claimed from the store (a backlog, retries,
+	// scheduled messages).
+	dispatched                        *prometheus.CounterVec
+	dispatchedAccept, dispatchedClaim prometheus.Counter
 
 	// The counters the dispatcher adds to for every part and receipt,
 	// looked up by their labels without the vector's per-call hashing.
@@ -143,7 +148,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		backlog: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "smsgw_gateway_queue_depth", Help: "Messages accepted and not yet taken by a carrier (scheduled ones included), sampled every 5 s.",
 		}),
+		dispatched: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smsgw_gateway_dispatched_total",
+			Help: "Messages taken to be sent, by how: accept (handed over as accepted, no claim) or claim (read back from the store: a backlog, retries, scheduled messages).",
+		}, []string{"via"}),
 	}
+	m.dispatchedAccept = m.dispatched.WithLabelValues("accept")
+	m.dispatchedClaim = m.dispatched.WithLabelValues("claim")
 	m.submittedBy = newCounterCache(m.submitted, func(carrier string) []string { return []string{carrier} })
 	m.costBy = newCounterCache(m.cost, func(l costLabels) []string { return []string{l.tenant, l.carrier, l.currency} })
 	m.receiptsBy = newCounterCache(m.receipts, func(l [2]string) []string { return l[:] })
@@ -151,7 +162,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.accepted, m.refused, m.throttled, m.paced, m.submitted, m.cost, m.decisions, m.receipts,
-		m.receiptsUnmatched, m.receiptsStale, m.receiptsDropped, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog} {
+		m.receiptsUnmatched, m.receiptsStale, m.receiptsDropped, m.inbound, m.optOuts, m.optedOut, m.tasks, m.finished, m.retries, m.acceptSeconds, m.submitLatency, m.backlog, m.dispatched} {
 		if err := reg.Register(c); err != nil {
 			var are prometheus.AlreadyRegisteredError
 			if !errors.As(err, &are) {

@@ -129,8 +129,10 @@
 // run beside the writer, and each statement sees one committed snapshot
 // (Get reads a message with its parts in one, its attempts in another).
 //
-// Leases: Claim leases the messages it returns until now+Options.LeaseDuration;
-// a leased message is not claimed again until Reschedule, Finish or
+// Leases: Claim leases the messages it returns until now+Options.LeaseDuration
+// (ClaimLease); Accept stores a message given with LeaseUntil leased as
+// given (the engine dispatches it itself; the accept journal does not keep
+// the lease, since a replay follows a restart); a leased message is not claimed again until Reschedule, Finish or
 // RecordSubmits (all parts submitted) releases it or the lease lapses. A
 // SQLite store serves exactly one process (Open takes an exclusive lock on a
 // sidecar ".lock" file), so opening it clears every lease: the process that
