@@ -414,7 +414,9 @@ func (o *outbox) follow(ctx context.Context, cursor string, kind EventKind, fn f
 		if err != nil {
 			return err
 		}
-		var mine []Event
+		// The batch is this call's own: keep fn's events in its place.
+		last := evs[len(evs)-1].Seq
+		mine := evs[:0]
 		for _, ev := range evs {
 			if ev.Kind == kind {
 				mine = append(mine, ev)
@@ -434,7 +436,6 @@ func (o *outbox) follow(ctx context.Context, cursor string, kind EventKind, fn f
 				continue
 			}
 		}
-		last := evs[len(evs)-1].Seq
 		// fn took the batch: record that even when ctx ended meanwhile, so
 		// a stop does not hand the batch to the next run again.
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

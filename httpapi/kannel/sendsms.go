@@ -510,6 +510,9 @@ func (s *Server) carrierRuns(smsc string) bool {
 // readBody reads a request body up to the listener's cap; a larger body is
 // an *http.MaxBytesError, never a silently shortened body.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil // a GET: io.ReadAll would allocate its buffer for nothing
+	}
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 }
 
