@@ -102,6 +102,8 @@ func BenchmarkSendBatch(b *testing.B) {
 //     tail, as in a backlog larger than its room for messages (or with no
 //     follower when they were accepted): each read completes the client
 //     refs from SQLite.
+//   - batches-*: the same through StreamEventBatches, which sends the
+//     events of a read in one message.
 //
 // A stream's start and end weigh 1/10,000 of an event. One op is one
 // event; cpu-µs/event is the whole process's CPU (client, server, GC) per
@@ -114,14 +116,48 @@ func BenchmarkStreamEvents(b *testing.B) {
 		b.Run(fmt.Sprintf("follow-%d", n), func(b *testing.B) { streamEvents(b, n, true) })
 	}
 	b.Run("follow-100-unkept", func(b *testing.B) { streamEvents(b, 100, false) })
+	b.Run("batches-backlog", func(b *testing.B) { streamEventBatches(b, streamed) })
+	for _, n := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("batches-follow-%d", n), func(b *testing.B) { streamEventBatches(b, n) })
+	}
 }
 
 // streamed is how many events BenchmarkStreamEvents streams.
 const streamed = 10_000
 
-// streamEvents runs BenchmarkStreamEvents with the events made visible
-// step at a time, their messages kept by the tail or not.
+// streamEvents runs BenchmarkStreamEvents on StreamEvents with the events
+// made visible step at a time, their messages kept by the tail or not.
 func streamEvents(b *testing.B, step int, kept bool) {
+	follow(b, step, kept, func(ctx context.Context, cl pb.MessagingClient, r *pb.StreamEventsRequest) (func() ([]*pb.Event, error), error) {
+		s, err := cl.StreamEvents(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]*pb.Event, error) {
+			ev, err := s.Recv()
+			return []*pb.Event{ev}, err
+		}, nil
+	})
+}
+
+// streamEventBatches is streamEvents on StreamEventBatches.
+func streamEventBatches(b *testing.B, step int) {
+	follow(b, step, true, func(ctx context.Context, cl pb.MessagingClient, r *pb.StreamEventsRequest) (func() ([]*pb.Event, error), error) {
+		s, err := cl.StreamEventBatches(ctx, &pb.StreamEventBatchesRequest{FromSeq: r.GetFromSeq(), Kinds: r.GetKinds()})
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]*pb.Event, error) {
+			batch, err := s.Recv()
+			return batch.GetEvents(), err
+		}, nil
+	})
+}
+
+// follow runs BenchmarkStreamEvents on the streams open opens: each call
+// of the function it returns receives one or more events.
+func follow(b *testing.B, step int, kept bool,
+	open func(context.Context, pb.MessagingClient, *pb.StreamEventsRequest) (func() ([]*pb.Event, error), error)) {
 	st := &revealStore{Store: benchStore(b), changed: make(chan struct{})}
 	cl := benchClient(b, st)
 	ctx := authed()
@@ -151,22 +187,25 @@ func streamEvents(b *testing.B, step int, kept bool) {
 	for read := 0; read < b.N; {
 		st.reveal(0)
 		sctx, cancel := context.WithCancel(ctx)
-		stream, err := cl.StreamEvents(sctx, &pb.StreamEventsRequest{FromSeq: 1, Kinds: kinds})
+		recv, err := open(sctx, cl, &pb.StreamEventsRequest{FromSeq: 1, Kinds: kinds})
 		if err != nil {
 			b.Fatal(err)
 		}
 		for seq := int64(1); seq <= streamed && read < b.N; {
 			last := min(seq+int64(step), streamed+1, seq+int64(b.N-read)) - 1
 			st.reveal(last)
-			for ; seq <= last; seq++ {
-				ev, err := stream.Recv()
+			for seq <= last {
+				evs, err := recv()
 				if err != nil {
 					b.Fatal(err)
 				}
-				if ev.GetSeq() != seq || ev.GetStatus() != pb.Status_STATUS_ACCEPTED || ev.GetClientRef() == "" {
-					b.Fatalf("event %d: got %v", seq, ev)
+				for _, ev := range evs {
+					if ev.GetSeq() != seq || ev.GetStatus() != pb.Status_STATUS_ACCEPTED || ev.GetClientRef() == "" {
+						b.Fatalf("event %d: got %v", seq, ev)
+					}
+					seq++
+					read++
 				}
-				read++
 			}
 		}
 		cancel()

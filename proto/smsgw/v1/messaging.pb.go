@@ -14,6 +14,9 @@
 // with the previous one). Changes to
 // v1 since its first release:
 //
+// - 2026-12 (fourth revision): StreamEventBatches (messages
+//   StreamEventBatchesRequest and EventBatch): StreamEvents with the
+//   events that are ready sent in one message.
 // - 2026-12 (third revision): audit events (EventKind EVENT_KIND_AUDIT,
 //   Event.audit, message AuditEntry), sent only to streams that name
 //   EVENT_KIND_AUDIT in kinds: an empty kinds still means status and
@@ -1455,6 +1458,129 @@ func (x *StreamEventsRequest) GetHeartbeatInterval() *durationpb.Duration {
 	return nil
 }
 
+// StreamEventBatchesRequest has StreamEventsRequest's fields, numbered
+// alike, with the same meaning.
+type StreamEventBatchesRequest struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	FromSeq           int64                  `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	Kinds             []EventKind            `protobuf:"varint,2,rep,packed,name=kinds,proto3,enum=smsgw.v1.EventKind" json:"kinds,omitempty"`
+	Cursor            string                 `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Start             StartPosition          `protobuf:"varint,4,opt,name=start,proto3,enum=smsgw.v1.StartPosition" json:"start,omitempty"`
+	HeartbeatInterval *durationpb.Duration   `protobuf:"bytes,5,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *StreamEventBatchesRequest) Reset() {
+	*x = StreamEventBatchesRequest{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamEventBatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamEventBatchesRequest) ProtoMessage() {}
+
+func (x *StreamEventBatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamEventBatchesRequest.ProtoReflect.Descriptor instead.
+func (*StreamEventBatchesRequest) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamEventBatchesRequest) GetFromSeq() int64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+func (x *StreamEventBatchesRequest) GetKinds() []EventKind {
+	if x != nil {
+		return x.Kinds
+	}
+	return nil
+}
+
+func (x *StreamEventBatchesRequest) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *StreamEventBatchesRequest) GetStart() StartPosition {
+	if x != nil {
+		return x.Start
+	}
+	return StartPosition_START_POSITION_UNSPECIFIED
+}
+
+func (x *StreamEventBatchesRequest) GetHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatInterval
+	}
+	return nil
+}
+
+// EventBatch is consecutive events of a StreamEventBatches stream.
+type EventBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventBatch) Reset() {
+	*x = EventBatch{}
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventBatch) ProtoMessage() {}
+
+func (x *EventBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
+func (*EventBatch) Descriptor() ([]byte, []int) {
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *EventBatch) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
 // ListMessagesRequest filters and pages; empty fields match everything.
 type ListMessagesRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1477,7 +1603,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1489,7 +1615,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[11]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1502,7 +1628,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{11}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListMessagesRequest) GetStatus() Status {
@@ -1560,7 +1686,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1698,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[12]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1711,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{12}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListMessagesResponse) GetMessages() []*Message {
@@ -1612,7 +1738,7 @@ type CancelMessageRequest struct {
 
 func (x *CancelMessageRequest) Reset() {
 	*x = CancelMessageRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1750,7 @@ func (x *CancelMessageRequest) String() string {
 func (*CancelMessageRequest) ProtoMessage() {}
 
 func (x *CancelMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[13]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1763,7 @@ func (x *CancelMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelMessageRequest.ProtoReflect.Descriptor instead.
 func (*CancelMessageRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{13}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelMessageRequest) GetId() string {
@@ -1660,7 +1786,7 @@ type AckEventsRequest struct {
 
 func (x *AckEventsRequest) Reset() {
 	*x = AckEventsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1798,7 @@ func (x *AckEventsRequest) String() string {
 func (*AckEventsRequest) ProtoMessage() {}
 
 func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[14]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1811,7 @@ func (x *AckEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsRequest.ProtoReflect.Descriptor instead.
 func (*AckEventsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{14}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *AckEventsRequest) GetCursor() string {
@@ -1712,7 +1838,7 @@ type AckEventsResponse struct {
 
 func (x *AckEventsResponse) Reset() {
 	*x = AckEventsResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1850,7 @@ func (x *AckEventsResponse) String() string {
 func (*AckEventsResponse) ProtoMessage() {}
 
 func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[15]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1863,7 @@ func (x *AckEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AckEventsResponse.ProtoReflect.Descriptor instead.
 func (*AckEventsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{15}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *AckEventsResponse) GetSeq() int64 {
@@ -1756,7 +1882,7 @@ type ListCursorsRequest struct {
 
 func (x *ListCursorsRequest) Reset() {
 	*x = ListCursorsRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1894,7 @@ func (x *ListCursorsRequest) String() string {
 func (*ListCursorsRequest) ProtoMessage() {}
 
 func (x *ListCursorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[16]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1907,7 @@ func (x *ListCursorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCursorsRequest.ProtoReflect.Descriptor instead.
 func (*ListCursorsRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{16}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{18}
 }
 
 // ListCursorsResponse lists cursors by name.
@@ -1794,7 +1920,7 @@ type ListCursorsResponse struct {
 
 func (x *ListCursorsResponse) Reset() {
 	*x = ListCursorsResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1932,7 @@ func (x *ListCursorsResponse) String() string {
 func (*ListCursorsResponse) ProtoMessage() {}
 
 func (x *ListCursorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[17]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1945,7 @@ func (x *ListCursorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCursorsResponse.ProtoReflect.Descriptor instead.
 func (*ListCursorsResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{17}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListCursorsResponse) GetCursors() []*Cursor {
@@ -1843,7 +1969,7 @@ type Cursor struct {
 
 func (x *Cursor) Reset() {
 	*x = Cursor{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1981,7 @@ func (x *Cursor) String() string {
 func (*Cursor) ProtoMessage() {}
 
 func (x *Cursor) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[18]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1994,7 @@ func (x *Cursor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cursor.ProtoReflect.Descriptor instead.
 func (*Cursor) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{18}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Cursor) GetName() string {
@@ -1902,7 +2028,7 @@ type DeleteCursorRequest struct {
 
 func (x *DeleteCursorRequest) Reset() {
 	*x = DeleteCursorRequest{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2040,7 @@ func (x *DeleteCursorRequest) String() string {
 func (*DeleteCursorRequest) ProtoMessage() {}
 
 func (x *DeleteCursorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[19]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2053,7 @@ func (x *DeleteCursorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCursorRequest.ProtoReflect.Descriptor instead.
 func (*DeleteCursorRequest) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{19}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteCursorRequest) GetName() string {
@@ -1946,7 +2072,7 @@ type DeleteCursorResponse struct {
 
 func (x *DeleteCursorResponse) Reset() {
 	*x = DeleteCursorResponse{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2084,7 @@ func (x *DeleteCursorResponse) String() string {
 func (*DeleteCursorResponse) ProtoMessage() {}
 
 func (x *DeleteCursorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[20]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2097,7 @@ func (x *DeleteCursorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteCursorResponse.ProtoReflect.Descriptor instead.
 func (*DeleteCursorResponse) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{20}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{22}
 }
 
 // Event is one entry of the tenant's ordered event log.
@@ -1997,7 +2123,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2135,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[21]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2148,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{21}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Event) GetSeq() int64 {
@@ -2112,7 +2238,7 @@ type AuditEntry struct {
 
 func (x *AuditEntry) Reset() {
 	*x = AuditEntry{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2250,7 @@ func (x *AuditEntry) String() string {
 func (*AuditEntry) ProtoMessage() {}
 
 func (x *AuditEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[22]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2263,7 @@ func (x *AuditEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEntry.ProtoReflect.Descriptor instead.
 func (*AuditEntry) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{22}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuditEntry) GetUser() string {
@@ -2209,7 +2335,7 @@ type InboundMessage struct {
 
 func (x *InboundMessage) Reset() {
 	*x = InboundMessage{}
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2221,7 +2347,7 @@ func (x *InboundMessage) String() string {
 func (*InboundMessage) ProtoMessage() {}
 
 func (x *InboundMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_smsgw_v1_messaging_proto_msgTypes[23]
+	mi := &file_smsgw_v1_messaging_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2234,7 +2360,7 @@ func (x *InboundMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InboundMessage.ProtoReflect.Descriptor instead.
 func (*InboundMessage) Descriptor() ([]byte, []int) {
-	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{23}
+	return file_smsgw_v1_messaging_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InboundMessage) GetId() string {
@@ -2380,7 +2506,16 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\x12\x16\n" +
 	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12-\n" +
 	"\x05start\x18\x04 \x01(\x0e2\x17.smsgw.v1.StartPositionR\x05start\x12H\n" +
-	"\x12heartbeat_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"\xef\x01\n" +
+	"\x12heartbeat_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"\xf2\x01\n" +
+	"\x19StreamEventBatchesRequest\x12\x19\n" +
+	"\bfrom_seq\x18\x01 \x01(\x03R\afromSeq\x12)\n" +
+	"\x05kinds\x18\x02 \x03(\x0e2\x13.smsgw.v1.EventKindR\x05kinds\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\x12-\n" +
+	"\x05start\x18\x04 \x01(\x0e2\x17.smsgw.v1.StartPositionR\x05start\x12H\n" +
+	"\x12heartbeat_interval\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\"5\n" +
+	"\n" +
+	"EventBatch\x12'\n" +
+	"\x06events\x18\x01 \x03(\v2\x0f.smsgw.v1.EventR\x06events\"\xef\x01\n" +
 	"\x13ListMessagesRequest\x12(\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x10.smsgw.v1.StatusR\x06status\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\tR\x02to\x120\n" +
@@ -2475,7 +2610,7 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17START_POSITION_EARLIEST\x10\x01\x12\x19\n" +
-	"\x15START_POSITION_LATEST\x10\x022\xf8\x06\n" +
+	"\x15START_POSITION_LATEST\x10\x022\xe5\a\n" +
 	"\tMessaging\x12N\n" +
 	"\x04Send\x12\x15.smsgw.v1.SendRequest\x1a\x16.smsgw.v1.SendResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/messages\x12g\n" +
 	"\tSendBatch\x12\x1a.smsgw.v1.SendBatchRequest\x1a\x1b.smsgw.v1.SendBatchResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/messages:sendBatch\x12W\n" +
@@ -2487,7 +2622,8 @@ const file_smsgw_v1_messaging_proto_rawDesc = "" +
 	"\vListCursors\x12\x1c.smsgw.v1.ListCursorsRequest\x1a\x1d.smsgw.v1.ListCursorsResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/cursors\x12i\n" +
 	"\fDeleteCursor\x12\x1d.smsgw.v1.DeleteCursorRequest\x1a\x1e.smsgw.v1.DeleteCursorResponse\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/cursors/{name}\x12T\n" +
 	"\fStreamEvents\x12\x1d.smsgw.v1.StreamEventsRequest\x1a\x0f.smsgw.v1.Event\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/events0\x01B\x8f\x01\n" +
+	"/v1/events0\x01\x12k\n" +
+	"\x12StreamEventBatches\x12#.smsgw.v1.StreamEventBatchesRequest\x1a\x14.smsgw.v1.EventBatch\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/events:batch0\x01B\x8f\x01\n" +
 	"\x13org.openmf.smsgw.v1B\x0eMessagingProtoP\x01Z.github.com/openmf/smsgw/proto/smsgw/v1;smsgwv1\xaa\x02\x0fOpenMF.Smsgw.V1\xca\x02\x0fOpenMF\\Smsgw\\V1\xea\x02\x11OpenMF::Smsgw::V1b\x06proto3"
 
 var (
@@ -2503,105 +2639,113 @@ func file_smsgw_v1_messaging_proto_rawDescGZIP() []byte {
 }
 
 var file_smsgw_v1_messaging_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_smsgw_v1_messaging_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_smsgw_v1_messaging_proto_goTypes = []any{
-	(Status)(0),                   // 0: smsgw.v1.Status
-	(Category)(0),                 // 1: smsgw.v1.Category
-	(Encoding)(0),                 // 2: smsgw.v1.Encoding
-	(AttemptOutcome)(0),           // 3: smsgw.v1.AttemptOutcome
-	(EventKind)(0),                // 4: smsgw.v1.EventKind
-	(StartPosition)(0),            // 5: smsgw.v1.StartPosition
-	(*SendRequest)(nil),           // 6: smsgw.v1.SendRequest
-	(*SendResponse)(nil),          // 7: smsgw.v1.SendResponse
-	(*SendBatchRequest)(nil),      // 8: smsgw.v1.SendBatchRequest
-	(*SendBatchResponse)(nil),     // 9: smsgw.v1.SendBatchResponse
-	(*BatchResult)(nil),           // 10: smsgw.v1.BatchResult
-	(*GetMessageRequest)(nil),     // 11: smsgw.v1.GetMessageRequest
-	(*Message)(nil),               // 12: smsgw.v1.Message
-	(*Money)(nil),                 // 13: smsgw.v1.Money
-	(*Attempt)(nil),               // 14: smsgw.v1.Attempt
-	(*Part)(nil),                  // 15: smsgw.v1.Part
-	(*StreamEventsRequest)(nil),   // 16: smsgw.v1.StreamEventsRequest
-	(*ListMessagesRequest)(nil),   // 17: smsgw.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 18: smsgw.v1.ListMessagesResponse
-	(*CancelMessageRequest)(nil),  // 19: smsgw.v1.CancelMessageRequest
-	(*AckEventsRequest)(nil),      // 20: smsgw.v1.AckEventsRequest
-	(*AckEventsResponse)(nil),     // 21: smsgw.v1.AckEventsResponse
-	(*ListCursorsRequest)(nil),    // 22: smsgw.v1.ListCursorsRequest
-	(*ListCursorsResponse)(nil),   // 23: smsgw.v1.ListCursorsResponse
-	(*Cursor)(nil),                // 24: smsgw.v1.Cursor
-	(*DeleteCursorRequest)(nil),   // 25: smsgw.v1.DeleteCursorRequest
-	(*DeleteCursorResponse)(nil),  // 26: smsgw.v1.DeleteCursorResponse
-	(*Event)(nil),                 // 27: smsgw.v1.Event
-	(*AuditEntry)(nil),            // 28: smsgw.v1.AuditEntry
-	(*InboundMessage)(nil),        // 29: smsgw.v1.InboundMessage
-	(*timestamppb.Timestamp)(nil), // 30: google.protobuf.Timestamp
-	(*status.Status)(nil),         // 31: google.rpc.Status
-	(*durationpb.Duration)(nil),   // 32: google.protobuf.Duration
+	(Status)(0),                       // 0: smsgw.v1.Status
+	(Category)(0),                     // 1: smsgw.v1.Category
+	(Encoding)(0),                     // 2: smsgw.v1.Encoding
+	(AttemptOutcome)(0),               // 3: smsgw.v1.AttemptOutcome
+	(EventKind)(0),                    // 4: smsgw.v1.EventKind
+	(StartPosition)(0),                // 5: smsgw.v1.StartPosition
+	(*SendRequest)(nil),               // 6: smsgw.v1.SendRequest
+	(*SendResponse)(nil),              // 7: smsgw.v1.SendResponse
+	(*SendBatchRequest)(nil),          // 8: smsgw.v1.SendBatchRequest
+	(*SendBatchResponse)(nil),         // 9: smsgw.v1.SendBatchResponse
+	(*BatchResult)(nil),               // 10: smsgw.v1.BatchResult
+	(*GetMessageRequest)(nil),         // 11: smsgw.v1.GetMessageRequest
+	(*Message)(nil),                   // 12: smsgw.v1.Message
+	(*Money)(nil),                     // 13: smsgw.v1.Money
+	(*Attempt)(nil),                   // 14: smsgw.v1.Attempt
+	(*Part)(nil),                      // 15: smsgw.v1.Part
+	(*StreamEventsRequest)(nil),       // 16: smsgw.v1.StreamEventsRequest
+	(*StreamEventBatchesRequest)(nil), // 17: smsgw.v1.StreamEventBatchesRequest
+	(*EventBatch)(nil),                // 18: smsgw.v1.EventBatch
+	(*ListMessagesRequest)(nil),       // 19: smsgw.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 20: smsgw.v1.ListMessagesResponse
+	(*CancelMessageRequest)(nil),      // 21: smsgw.v1.CancelMessageRequest
+	(*AckEventsRequest)(nil),          // 22: smsgw.v1.AckEventsRequest
+	(*AckEventsResponse)(nil),         // 23: smsgw.v1.AckEventsResponse
+	(*ListCursorsRequest)(nil),        // 24: smsgw.v1.ListCursorsRequest
+	(*ListCursorsResponse)(nil),       // 25: smsgw.v1.ListCursorsResponse
+	(*Cursor)(nil),                    // 26: smsgw.v1.Cursor
+	(*DeleteCursorRequest)(nil),       // 27: smsgw.v1.DeleteCursorRequest
+	(*DeleteCursorResponse)(nil),      // 28: smsgw.v1.DeleteCursorResponse
+	(*Event)(nil),                     // 29: smsgw.v1.Event
+	(*AuditEntry)(nil),                // 30: smsgw.v1.AuditEntry
+	(*InboundMessage)(nil),            // 31: smsgw.v1.InboundMessage
+	(*timestamppb.Timestamp)(nil),     // 32: google.protobuf.Timestamp
+	(*status.Status)(nil),             // 33: google.rpc.Status
+	(*durationpb.Duration)(nil),       // 34: google.protobuf.Duration
 }
 var file_smsgw_v1_messaging_proto_depIdxs = []int32{
-	30, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
-	30, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 0: smsgw.v1.SendRequest.not_before:type_name -> google.protobuf.Timestamp
+	32, // 1: smsgw.v1.SendRequest.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 2: smsgw.v1.SendRequest.category:type_name -> smsgw.v1.Category
 	0,  // 3: smsgw.v1.SendResponse.status:type_name -> smsgw.v1.Status
 	2,  // 4: smsgw.v1.SendResponse.encoding_type:type_name -> smsgw.v1.Encoding
 	6,  // 5: smsgw.v1.SendBatchRequest.messages:type_name -> smsgw.v1.SendRequest
 	10, // 6: smsgw.v1.SendBatchResponse.results:type_name -> smsgw.v1.BatchResult
 	7,  // 7: smsgw.v1.BatchResult.accepted:type_name -> smsgw.v1.SendResponse
-	31, // 8: smsgw.v1.BatchResult.status:type_name -> google.rpc.Status
+	33, // 8: smsgw.v1.BatchResult.status:type_name -> google.rpc.Status
 	0,  // 9: smsgw.v1.Message.status:type_name -> smsgw.v1.Status
-	30, // 10: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
-	30, // 11: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
-	30, // 12: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
-	30, // 13: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 10: smsgw.v1.Message.created_at:type_name -> google.protobuf.Timestamp
+	32, // 11: smsgw.v1.Message.updated_at:type_name -> google.protobuf.Timestamp
+	32, // 12: smsgw.v1.Message.not_before:type_name -> google.protobuf.Timestamp
+	32, // 13: smsgw.v1.Message.expires_at:type_name -> google.protobuf.Timestamp
 	15, // 14: smsgw.v1.Message.parts:type_name -> smsgw.v1.Part
 	14, // 15: smsgw.v1.Message.history:type_name -> smsgw.v1.Attempt
 	2,  // 16: smsgw.v1.Message.encoding_type:type_name -> smsgw.v1.Encoding
 	13, // 17: smsgw.v1.Message.price:type_name -> smsgw.v1.Money
-	30, // 18: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
+	32, // 18: smsgw.v1.Attempt.at:type_name -> google.protobuf.Timestamp
 	3,  // 19: smsgw.v1.Attempt.outcome_type:type_name -> smsgw.v1.AttemptOutcome
 	0,  // 20: smsgw.v1.Part.status:type_name -> smsgw.v1.Status
-	30, // 21: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
+	32, // 21: smsgw.v1.Part.updated_at:type_name -> google.protobuf.Timestamp
 	13, // 22: smsgw.v1.Part.price:type_name -> smsgw.v1.Money
 	4,  // 23: smsgw.v1.StreamEventsRequest.kinds:type_name -> smsgw.v1.EventKind
 	5,  // 24: smsgw.v1.StreamEventsRequest.start:type_name -> smsgw.v1.StartPosition
-	32, // 25: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
-	0,  // 26: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
-	30, // 27: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
-	30, // 28: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
-	12, // 29: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
-	24, // 30: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
-	30, // 31: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
-	4,  // 32: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
-	30, // 33: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
-	0,  // 34: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
-	29, // 35: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
-	28, // 36: smsgw.v1.Event.audit:type_name -> smsgw.v1.AuditEntry
-	30, // 37: smsgw.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
-	30, // 38: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
-	6,  // 39: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
-	8,  // 40: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
-	11, // 41: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
-	17, // 42: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
-	19, // 43: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
-	20, // 44: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
-	22, // 45: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
-	25, // 46: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
-	16, // 47: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
-	7,  // 48: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
-	9,  // 49: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
-	12, // 50: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
-	18, // 51: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
-	12, // 52: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
-	21, // 53: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
-	23, // 54: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
-	26, // 55: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
-	27, // 56: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
-	48, // [48:57] is the sub-list for method output_type
-	39, // [39:48] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	34, // 25: smsgw.v1.StreamEventsRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	4,  // 26: smsgw.v1.StreamEventBatchesRequest.kinds:type_name -> smsgw.v1.EventKind
+	5,  // 27: smsgw.v1.StreamEventBatchesRequest.start:type_name -> smsgw.v1.StartPosition
+	34, // 28: smsgw.v1.StreamEventBatchesRequest.heartbeat_interval:type_name -> google.protobuf.Duration
+	29, // 29: smsgw.v1.EventBatch.events:type_name -> smsgw.v1.Event
+	0,  // 30: smsgw.v1.ListMessagesRequest.status:type_name -> smsgw.v1.Status
+	32, // 31: smsgw.v1.ListMessagesRequest.since:type_name -> google.protobuf.Timestamp
+	32, // 32: smsgw.v1.ListMessagesRequest.until:type_name -> google.protobuf.Timestamp
+	12, // 33: smsgw.v1.ListMessagesResponse.messages:type_name -> smsgw.v1.Message
+	26, // 34: smsgw.v1.ListCursorsResponse.cursors:type_name -> smsgw.v1.Cursor
+	32, // 35: smsgw.v1.Cursor.update_time:type_name -> google.protobuf.Timestamp
+	4,  // 36: smsgw.v1.Event.kind:type_name -> smsgw.v1.EventKind
+	32, // 37: smsgw.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 38: smsgw.v1.Event.status:type_name -> smsgw.v1.Status
+	31, // 39: smsgw.v1.Event.inbound:type_name -> smsgw.v1.InboundMessage
+	30, // 40: smsgw.v1.Event.audit:type_name -> smsgw.v1.AuditEntry
+	32, // 41: smsgw.v1.AuditEntry.at:type_name -> google.protobuf.Timestamp
+	32, // 42: smsgw.v1.InboundMessage.received_at:type_name -> google.protobuf.Timestamp
+	6,  // 43: smsgw.v1.Messaging.Send:input_type -> smsgw.v1.SendRequest
+	8,  // 44: smsgw.v1.Messaging.SendBatch:input_type -> smsgw.v1.SendBatchRequest
+	11, // 45: smsgw.v1.Messaging.GetMessage:input_type -> smsgw.v1.GetMessageRequest
+	19, // 46: smsgw.v1.Messaging.ListMessages:input_type -> smsgw.v1.ListMessagesRequest
+	21, // 47: smsgw.v1.Messaging.CancelMessage:input_type -> smsgw.v1.CancelMessageRequest
+	22, // 48: smsgw.v1.Messaging.AckEvents:input_type -> smsgw.v1.AckEventsRequest
+	24, // 49: smsgw.v1.Messaging.ListCursors:input_type -> smsgw.v1.ListCursorsRequest
+	27, // 50: smsgw.v1.Messaging.DeleteCursor:input_type -> smsgw.v1.DeleteCursorRequest
+	16, // 51: smsgw.v1.Messaging.StreamEvents:input_type -> smsgw.v1.StreamEventsRequest
+	17, // 52: smsgw.v1.Messaging.StreamEventBatches:input_type -> smsgw.v1.StreamEventBatchesRequest
+	7,  // 53: smsgw.v1.Messaging.Send:output_type -> smsgw.v1.SendResponse
+	9,  // 54: smsgw.v1.Messaging.SendBatch:output_type -> smsgw.v1.SendBatchResponse
+	12, // 55: smsgw.v1.Messaging.GetMessage:output_type -> smsgw.v1.Message
+	20, // 56: smsgw.v1.Messaging.ListMessages:output_type -> smsgw.v1.ListMessagesResponse
+	12, // 57: smsgw.v1.Messaging.CancelMessage:output_type -> smsgw.v1.Message
+	23, // 58: smsgw.v1.Messaging.AckEvents:output_type -> smsgw.v1.AckEventsResponse
+	25, // 59: smsgw.v1.Messaging.ListCursors:output_type -> smsgw.v1.ListCursorsResponse
+	28, // 60: smsgw.v1.Messaging.DeleteCursor:output_type -> smsgw.v1.DeleteCursorResponse
+	29, // 61: smsgw.v1.Messaging.StreamEvents:output_type -> smsgw.v1.Event
+	18, // 62: smsgw.v1.Messaging.StreamEventBatches:output_type -> smsgw.v1.EventBatch
+	53, // [53:63] is the sub-list for method output_type
+	43, // [43:53] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_smsgw_v1_messaging_proto_init() }
@@ -2615,7 +2759,7 @@ func file_smsgw_v1_messaging_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smsgw_v1_messaging_proto_rawDesc), len(file_smsgw_v1_messaging_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

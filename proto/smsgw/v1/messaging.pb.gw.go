@@ -391,6 +391,34 @@ func request_Messaging_StreamEvents_0(ctx context.Context, marshaler runtime.Mar
 	return stream, metadata, nil
 }
 
+var filter_Messaging_StreamEventBatches_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
+
+func request_Messaging_StreamEventBatches_0(ctx context.Context, marshaler runtime.Marshaler, client MessagingClient, req *http.Request, pathParams map[string]string) (Messaging_StreamEventBatchesClient, runtime.ServerMetadata, error) {
+	var (
+		protoReq StreamEventBatchesRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_Messaging_StreamEventBatches_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	stream, err := client.StreamEventBatches(ctx, &protoReq)
+	if err != nil {
+		return nil, metadata, err
+	}
+	header, err := stream.Header()
+	if err != nil {
+		return nil, metadata, err
+	}
+	metadata.HeaderMD = header
+	return stream, metadata, nil
+}
+
 // RegisterMessagingHandlerServer registers the http handlers for service Messaging to "mux".
 // UnaryRPC     :call MessagingServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -559,6 +587,13 @@ func RegisterMessagingHandlerServer(ctx context.Context, mux *runtime.ServeMux, 
 	})
 
 	mux.Handle(http.MethodGet, pattern_Messaging_StreamEvents_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
+		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+		return
+	})
+
+	mux.Handle(http.MethodGet, pattern_Messaging_StreamEventBatches_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		err := status.Error(codes.Unimplemented, "streaming calls are not yet supported in the in-process transport")
 		_, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
 		runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
@@ -757,29 +792,48 @@ func RegisterMessagingHandlerClient(ctx context.Context, mux *runtime.ServeMux, 
 		}
 		forward_Messaging_StreamEvents_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_Messaging_StreamEventBatches_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/smsgw.v1.Messaging/StreamEventBatches", runtime.WithHTTPPathPattern("/v1/events:batch"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_Messaging_StreamEventBatches_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_Messaging_StreamEventBatches_0(annotatedContext, mux, outboundMarshaler, w, req, func() (proto.Message, error) { return resp.Recv() }, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_Messaging_Send_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, ""))
-	pattern_Messaging_SendBatch_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, "sendBatch"))
-	pattern_Messaging_GetMessage_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "messages", "id"}, ""))
-	pattern_Messaging_ListMessages_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, ""))
-	pattern_Messaging_CancelMessage_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "messages", "id"}, "cancel"))
-	pattern_Messaging_AckEvents_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "cursors", "cursor"}, "ack"))
-	pattern_Messaging_ListCursors_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cursors"}, ""))
-	pattern_Messaging_DeleteCursor_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "cursors", "name"}, ""))
-	pattern_Messaging_StreamEvents_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
+	pattern_Messaging_Send_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, ""))
+	pattern_Messaging_SendBatch_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, "sendBatch"))
+	pattern_Messaging_GetMessage_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "messages", "id"}, ""))
+	pattern_Messaging_ListMessages_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "messages"}, ""))
+	pattern_Messaging_CancelMessage_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "messages", "id"}, "cancel"))
+	pattern_Messaging_AckEvents_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "cursors", "cursor"}, "ack"))
+	pattern_Messaging_ListCursors_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cursors"}, ""))
+	pattern_Messaging_DeleteCursor_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "cursors", "name"}, ""))
+	pattern_Messaging_StreamEvents_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, ""))
+	pattern_Messaging_StreamEventBatches_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "events"}, "batch"))
 )
 
 var (
-	forward_Messaging_Send_0          = runtime.ForwardResponseMessage
-	forward_Messaging_SendBatch_0     = runtime.ForwardResponseMessage
-	forward_Messaging_GetMessage_0    = runtime.ForwardResponseMessage
-	forward_Messaging_ListMessages_0  = runtime.ForwardResponseMessage
-	forward_Messaging_CancelMessage_0 = runtime.ForwardResponseMessage
-	forward_Messaging_AckEvents_0     = runtime.ForwardResponseMessage
-	forward_Messaging_ListCursors_0   = runtime.ForwardResponseMessage
-	forward_Messaging_DeleteCursor_0  = runtime.ForwardResponseMessage
-	forward_Messaging_StreamEvents_0  = runtime.ForwardResponseStream
+	forward_Messaging_Send_0               = runtime.ForwardResponseMessage
+	forward_Messaging_SendBatch_0          = runtime.ForwardResponseMessage
+	forward_Messaging_GetMessage_0         = runtime.ForwardResponseMessage
+	forward_Messaging_ListMessages_0       = runtime.ForwardResponseMessage
+	forward_Messaging_CancelMessage_0      = runtime.ForwardResponseMessage
+	forward_Messaging_AckEvents_0          = runtime.ForwardResponseMessage
+	forward_Messaging_ListCursors_0        = runtime.ForwardResponseMessage
+	forward_Messaging_DeleteCursor_0       = runtime.ForwardResponseMessage
+	forward_Messaging_StreamEvents_0       = runtime.ForwardResponseStream
+	forward_Messaging_StreamEventBatches_0 = runtime.ForwardResponseStream
 )

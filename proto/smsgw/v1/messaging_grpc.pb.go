@@ -14,6 +14,9 @@
 // with the previous one). Changes to
 // v1 since its first release:
 //
+// - 2026-12 (fourth revision): StreamEventBatches (messages
+//   StreamEventBatchesRequest and EventBatch): StreamEvents with the
+//   events that are ready sent in one message.
 // - 2026-12 (third revision): audit events (EventKind EVENT_KIND_AUDIT,
 //   Event.audit, message AuditEntry), sent only to streams that name
 //   EVENT_KIND_AUDIT in kinds: an empty kinds still means status and
@@ -49,15 +52,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Messaging_Send_FullMethodName          = "/smsgw.v1.Messaging/Send"
-	Messaging_SendBatch_FullMethodName     = "/smsgw.v1.Messaging/SendBatch"
-	Messaging_GetMessage_FullMethodName    = "/smsgw.v1.Messaging/GetMessage"
-	Messaging_ListMessages_FullMethodName  = "/smsgw.v1.Messaging/ListMessages"
-	Messaging_CancelMessage_FullMethodName = "/smsgw.v1.Messaging/CancelMessage"
-	Messaging_AckEvents_FullMethodName     = "/smsgw.v1.Messaging/AckEvents"
-	Messaging_ListCursors_FullMethodName   = "/smsgw.v1.Messaging/ListCursors"
-	Messaging_DeleteCursor_FullMethodName  = "/smsgw.v1.Messaging/DeleteCursor"
-	Messaging_StreamEvents_FullMethodName  = "/smsgw.v1.Messaging/StreamEvents"
+	Messaging_Send_FullMethodName               = "/smsgw.v1.Messaging/Send"
+	Messaging_SendBatch_FullMethodName          = "/smsgw.v1.Messaging/SendBatch"
+	Messaging_GetMessage_FullMethodName         = "/smsgw.v1.Messaging/GetMessage"
+	Messaging_ListMessages_FullMethodName       = "/smsgw.v1.Messaging/ListMessages"
+	Messaging_CancelMessage_FullMethodName      = "/smsgw.v1.Messaging/CancelMessage"
+	Messaging_AckEvents_FullMethodName          = "/smsgw.v1.Messaging/AckEvents"
+	Messaging_ListCursors_FullMethodName        = "/smsgw.v1.Messaging/ListCursors"
+	Messaging_DeleteCursor_FullMethodName       = "/smsgw.v1.Messaging/DeleteCursor"
+	Messaging_StreamEvents_FullMethodName       = "/smsgw.v1.Messaging/StreamEvents"
+	Messaging_StreamEventBatches_FullMethodName = "/smsgw.v1.Messaging/StreamEventBatches"
 )
 
 // MessagingClient is the client API for Messaging service.
@@ -121,6 +125,14 @@ type MessagingClient interface {
 	// pings every 20 s), and heartbeat_interval asks for heartbeat events
 	// for proxies that end streams with no data.
 	StreamEvents(ctx context.Context, in *StreamEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
+	// StreamEventBatches is StreamEvents with the events that are ready sent
+	// together: each EventBatch holds one or more events (at most 500), in
+	// sequence order, and the next batch goes on where it ended. Starting
+	// points, kinds, cursors, retention errors and resuming are
+	// StreamEvents'; a heartbeat comes alone in its batch. A client
+	// following many messages (three status events each) costs the gateway,
+	// and itself, one message per read of the log instead of one per event.
+	StreamEventBatches(ctx context.Context, in *StreamEventBatchesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventBatch], error)
 }
 
 type messagingClient struct {
@@ -230,6 +242,25 @@ func (c *messagingClient) StreamEvents(ctx context.Context, in *StreamEventsRequ
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Messaging_StreamEventsClient = grpc.ServerStreamingClient[Event]
 
+func (c *messagingClient) StreamEventBatches(ctx context.Context, in *StreamEventBatchesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[EventBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Messaging_ServiceDesc.Streams[1], Messaging_StreamEventBatches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamEventBatchesRequest, EventBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Messaging_StreamEventBatchesClient = grpc.ServerStreamingClient[EventBatch]
+
 // MessagingServer is the server API for Messaging service.
 // All implementations must embed UnimplementedMessagingServer
 // for forward compatibility.
@@ -291,6 +322,14 @@ type MessagingServer interface {
 	// pings every 20 s), and heartbeat_interval asks for heartbeat events
 	// for proxies that end streams with no data.
 	StreamEvents(*StreamEventsRequest, grpc.ServerStreamingServer[Event]) error
+	// StreamEventBatches is StreamEvents with the events that are ready sent
+	// together: each EventBatch holds one or more events (at most 500), in
+	// sequence order, and the next batch goes on where it ended. Starting
+	// points, kinds, cursors, retention errors and resuming are
+	// StreamEvents'; a heartbeat comes alone in its batch. A client
+	// following many messages (three status events each) costs the gateway,
+	// and itself, one message per read of the log instead of one per event.
+	StreamEventBatches(*StreamEventBatchesRequest, grpc.ServerStreamingServer[EventBatch]) error
 	mustEmbedUnimplementedMessagingServer()
 }
 
@@ -327,6 +366,9 @@ func (UnimplementedMessagingServer) DeleteCursor(context.Context, *DeleteCursorR
 }
 func (UnimplementedMessagingServer) StreamEvents(*StreamEventsRequest, grpc.ServerStreamingServer[Event]) error {
 	return status.Error(codes.Unimplemented, "method StreamEvents not implemented")
+}
+func (UnimplementedMessagingServer) StreamEventBatches(*StreamEventBatchesRequest, grpc.ServerStreamingServer[EventBatch]) error {
+	return status.Error(codes.Unimplemented, "method StreamEventBatches not implemented")
 }
 func (UnimplementedMessagingServer) mustEmbedUnimplementedMessagingServer() {}
 func (UnimplementedMessagingServer) testEmbeddedByValue()                   {}
@@ -504,6 +546,17 @@ func _Messaging_StreamEvents_Handler(srv interface{}, stream grpc.ServerStream) 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Messaging_StreamEventsServer = grpc.ServerStreamingServer[Event]
 
+func _Messaging_StreamEventBatches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamEventBatchesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MessagingServer).StreamEventBatches(m, &grpc.GenericServerStream[StreamEventBatchesRequest, EventBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Messaging_StreamEventBatchesServer = grpc.ServerStreamingServer[EventBatch]
+
 // Messaging_ServiceDesc is the grpc.ServiceDesc for Messaging service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -548,6 +601,11 @@ var Messaging_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "StreamEvents",
 			Handler:       _Messaging_StreamEvents_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StreamEventBatches",
+			Handler:       _Messaging_StreamEventBatches_Handler,
 			ServerStreams: true,
 		},
 	},
