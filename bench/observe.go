@@ -20,27 +20,36 @@ import (
 // followEvents streams the tenant's status events into on until ctx ends,
 // resuming after the last sequence number when the stream breaks (a
 // gateway restart mid-run loses no event). It starts at the oldest event
-// kept: ids the run did not send are ignored by the recorder.
+// kept: ids the run did not send are ignored by the recorder. It follows
+// StreamEventBatches, as a client following many messages would, and
+// StreamEvents when the gateway predates it.
 func followEvents(ctx context.Context, c *client.Client, on func(id string, st pb.Status, at time.Time)) error {
 	var next int64
+	batches := true
+	kinds := []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}
 	for ctx.Err() == nil {
-		stream, err := c.StreamEvents(ctx, &pb.StreamEventsRequest{FromSeq: next, Kinds: []pb.EventKind{pb.EventKind_EVENT_KIND_STATUS}})
-		if err == nil {
-			for {
-				ev, rerr := stream.Recv()
-				if rerr != nil {
-					err = rerr
-					break
+		recv, err := openEvents(ctx, c, batches, &pb.StreamEventsRequest{FromSeq: next, Kinds: kinds})
+		for err == nil {
+			var evs []*pb.Event
+			if evs, err = recv(); err == nil {
+				now := time.Now()
+				for _, ev := range evs {
+					next = ev.GetSeq() + 1
+					on(ev.GetMessageId(), ev.GetStatus(), now)
 				}
-				next = ev.GetSeq() + 1
-				on(ev.GetMessageId(), ev.GetStatus(), time.Now())
 			}
 		}
 		if ctx.Err() != nil {
 			return nil
 		}
 		switch status.Code(err) {
-		case codes.Unauthenticated, codes.PermissionDenied, codes.Unimplemented:
+		case codes.Unimplemented:
+			if batches {
+				batches = false
+				continue
+			}
+			return err
+		case codes.Unauthenticated, codes.PermissionDenied:
 			return err
 		}
 		select {
@@ -49,6 +58,32 @@ func followEvents(ctx context.Context, c *client.Client, on func(id string, st p
 		}
 	}
 	return nil
+}
+
+// openEvents opens r as a StreamEventBatches stream (batches) or a
+// StreamEvents one; each call of recv returns the next event or events.
+func openEvents(ctx context.Context, c *client.Client, batches bool, r *pb.StreamEventsRequest) (recv func() ([]*pb.Event, error), err error) {
+	if batches {
+		s, err := c.StreamEventBatches(ctx, &pb.StreamEventBatchesRequest{FromSeq: r.GetFromSeq(), Kinds: r.GetKinds()})
+		if err != nil {
+			return nil, err
+		}
+		return func() ([]*pb.Event, error) {
+			b, err := s.Recv()
+			return b.GetEvents(), err
+		}, nil
+	}
+	s, err := c.StreamEvents(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return func() ([]*pb.Event, error) {
+		ev, err := s.Recv()
+		if err != nil {
+			return nil, err
+		}
+		return []*pb.Event{ev}, nil
+	}, nil
 }
 
 // procSample is the gateway process's CPU time and resident memory, as its
