@@ -70,6 +70,8 @@ type pgStore struct {
 	slotsMu sync.Mutex
 	slots   map[*pgx.Conn]struct{} // connections holding (or trying for) a bind slot
 
+	optOuts optOutReads // OptedOut's shared queries
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -99,6 +101,7 @@ func openPostgres(ctx context.Context, dsn string, opts Options) (_ *pgStore, er
 		turn:    make(chan struct{}, 1),
 		slots:   make(map[*pgx.Conn]struct{}),
 	}
+	s.optOuts.read = s.readOptOuts
 	s.bg, s.stopBg = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {

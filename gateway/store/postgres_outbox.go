@@ -89,30 +89,17 @@ func (s *pgStore) SetOptOut(ctx context.Context, tenant, number string, out bool
 	})
 }
 
-// OptedOut implements gateway.Store in one statement.
+// OptedOut implements gateway.Store; the calls waiting at once share one
+// query (see optOutReads).
 func (s *pgStore) OptedOut(ctx context.Context, tenant string, numbers []string) (map[string]bool, error) {
-	out := make(map[string]bool)
 	if len(numbers) == 0 {
-		return out, nil
+		return map[string]bool{}, nil
 	}
-	err := s.run(func() error {
-		rows, err := s.pool.Query(ctx, "SELECT number FROM optouts WHERE tenant = $1 AND number = ANY($2)", tenant, numbers)
-		if err != nil {
-			return err
-		}
-		found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		for _, n := range found {
-			out[n] = true
-		}
-		return err
-	})
-	if err != nil {
-		if errors.Is(err, ErrClosed) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("store: opted out: %w", err)
+	c := &optOutCall{tenant: tenant, numbers: numbers}
+	if err := s.optOuts.lookup(ctx, c); err != nil {
+		return nil, err
 	}
-	return out, nil
+	return c.out, nil
 }
 
 // EnqueueTasks implements gateway.Store.
