@@ -721,8 +721,9 @@ func (ms pgMultiScanner) Scan(dest ...any) error {
 // Events reads the log from fromSeq on. Writers draw sequence numbers while
 // holding the event lock shared, until they commit; a reader first notes the
 // last number drawn, then takes the lock exclusively, which waits out every
-// transaction that drew a number up to it. Reading only up to that number,
-// it never returns a seq while a smaller one may still commit.
+// transaction that drew a number up to it, and lets it go at once. Reading
+// only up to that number, it never returns a seq while a smaller one may
+// still commit.
 func (s *pgStore) Events(ctx context.Context, tenant string, fromSeq int64, limit int) ([]gateway.Event, error) {
 	return s.events(ctx, tenant, fromSeq, limit, false)
 }
@@ -754,26 +755,29 @@ func (s *pgStore) events(ctx context.Context, tenant string, fromSeq int64, limi
 		if !called || last < fromSeq {
 			return nil // nothing new was drawn: no need to wait for anyone
 		}
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", lockNS, lockEvents); err != nil {
-				return err
-			}
-			var (
-				rows pgx.Rows
-				err  error
-			)
-			if tenant == "" {
-				rows, err = tx.Query(ctx, query+"WHERE e.seq >= $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3", fromSeq, last, limit)
-			} else {
-				rows, err = tx.Query(ctx, query+"WHERE e.tenant = $1 AND e.seq >= $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4",
-					tenant, fromSeq, last, limit)
-			}
-			if err != nil {
-				return err
-			}
-			evs, err = pgx.CollectRows(rows, scan)
+		// The lock taken in a statement of its own (an implicit
+		// transaction) is let go as soon as it is granted: that is when
+		// every transaction that drew a number up to last has ended, and
+		// the read after it, a statement with a later snapshot, sees them
+		// all. Writers wait only for the grant, not for the read.
+		if _, err := s.pool.Exec(ctx, "SELECT pg_advisory_xact_lock($1, $2)", lockNS, lockEvents); err != nil {
 			return err
-		})
+		}
+		var (
+			rows pgx.Rows
+			err  error
+		)
+		if tenant == "" {
+			rows, err = s.pool.Query(ctx, query+"WHERE e.seq >= $1 AND e.seq <= $2 ORDER BY e.seq LIMIT $3", fromSeq, last, limit)
+		} else {
+			rows, err = s.pool.Query(ctx, query+"WHERE e.tenant = $1 AND e.seq >= $2 AND e.seq <= $3 ORDER BY e.seq LIMIT $4",
+				tenant, fromSeq, last, limit)
+		}
+		if err != nil {
+			return err
+		}
+		evs, err = pgx.CollectRows(rows, scan)
+		return err
 	})
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
