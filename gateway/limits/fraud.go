@@ -160,6 +160,14 @@ type Fraud struct {
 type spend struct {
 	day, month       time.Time // the period each total counts
 	dayTot, monthTot float64
+	gauges           *spendGauges // nil until first published
+}
+
+// spendGauges are one tenant's spend gauges, day then month, looked up
+// once: publish runs on every accept, under the lock all tenants share,
+// and a vector's lookup hashes the labels each time.
+type spendGauges struct {
+	spent, caps, alert [2]prometheus.Gauge
 }
 
 // NewFraud builds the controls; reg takes smsgw_fraud_refused_total,
@@ -321,17 +329,24 @@ func (f *Fraud) spendOf(tenant string, now time.Time) *spend {
 
 // publish sets the spend gauges; f.mu is held.
 func (f *Fraud) publish(tenant string, cfg FraudConfig, sp *spend) {
-	for _, p := range []struct {
-		name       string
-		total, cap float64
-	}{{"day", sp.dayTot, cfg.DailySpendCap}, {"month", sp.monthTot, cfg.MonthlySpendCap}} {
-		f.spent.WithLabelValues(tenant, p.name).Set(p.total)
-		f.caps.WithLabelValues(tenant, p.name).Set(p.cap)
+	g := sp.gauges
+	if g == nil {
+		g = &spendGauges{}
+		for i, period := range [...]string{"day", "month"} {
+			g.spent[i] = f.spent.WithLabelValues(tenant, period)
+			g.caps[i] = f.caps.WithLabelValues(tenant, period)
+			g.alert[i] = f.alert.WithLabelValues(tenant, period)
+		}
+		sp.gauges = g
+	}
+	for i, p := range [...]struct{ total, cap float64 }{{sp.dayTot, cfg.DailySpendCap}, {sp.monthTot, cfg.MonthlySpendCap}} {
+		g.spent[i].Set(p.total)
+		g.caps[i].Set(p.cap)
 		alert := 0.0
 		if p.cap > 0 && p.total >= AlertRatio*p.cap {
 			alert = 1
 		}
-		f.alert.WithLabelValues(tenant, p.name).Set(alert)
+		g.alert[i].Set(alert)
 	}
 }
 

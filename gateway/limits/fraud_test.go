@@ -180,3 +180,20 @@ func gather(t *testing.T, reg *prometheus.Registry, name string) []*dto.Metric {
 	}
 	return nil
 }
+
+// BenchmarkFraudCheck is the check of one accepted message of a tenant
+// with a daily cap, as every accept makes it (its spend gauges set).
+func BenchmarkFraudCheck(b *testing.B) {
+	f, err := NewFraud(prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := FraudConfig{DailySpendCap: 1e12}
+	items := []Item{{To: "+254700000001", Parts: 1, Cost: 0.8}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if rs, _ := f.Check("t", cfg, items); rs[0] != nil {
+			b.Fatal(rs[0])
+		}
+	}
+}
