@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,71 @@ func TestEventsStream(t *testing.T) {
 		}
 	}
 	t.Fatalf("stream ended after %v (delivered at seq %q): %v", time.Since(start), delivered, lines.Err())
+}
+
+// TestEventBatchesStream: GET /v1/events:batch streams the same events as
+// /v1/events, one or more a line, and /v1/events is still the stream of
+// single events.
+func TestEventBatchesStream(t *testing.T) {
+	_, base := startGateway(t, nil)
+	open := func(path string) *bufio.Scanner {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), "GET", base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+apptest.KeyA)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		return bufio.NewScanner(resp.Body)
+	}
+	code, sent := call(t, "POST", base+"/v1/messages", apptest.KeyA, `{"to": "+254712345678", "text": "Your loan is approved", "clientRef": "loan-8"}`)
+	if code != 200 {
+		t.Fatalf("send: %d %v", code, sent)
+	}
+	// statuses reads a stream's lines until the message is delivered and
+	// returns its statuses in order.
+	statuses := func(lines *bufio.Scanner, batched bool) []any {
+		t.Helper()
+		var got []any
+		for lines.Scan() {
+			var line struct {
+				Result map[string]any `json:"result"`
+				Error  map[string]any `json:"error"`
+			}
+			if err := json.Unmarshal(lines.Bytes(), &line); err != nil || line.Error != nil {
+				t.Fatalf("line %q: %v", lines.Bytes(), err)
+			}
+			evs := []any{line.Result}
+			if batched {
+				evs, _ = line.Result["events"].([]any)
+				if len(evs) == 0 {
+					t.Fatalf("line %q: no events", lines.Bytes())
+				}
+			}
+			for _, e := range evs {
+				ev, _ := e.(map[string]any)
+				if ev["messageId"] != sent["id"] || ev["clientRef"] != "loan-8" {
+					t.Fatalf("event %v, want message %v", ev, sent["id"])
+				}
+				if got = append(got, ev["status"]); ev["status"] == "STATUS_DELIVERED" {
+					return got
+				}
+			}
+		}
+		t.Fatalf("stream ended before the delivery: %v", lines.Err())
+		return nil
+	}
+	want := statuses(open("/v1/events"), false)
+	if got := statuses(open("/v1/events:batch"), true); !reflect.DeepEqual(got, want) || len(got) != 3 {
+		t.Fatalf("batched statuses %v, want %v (accepted, submitted, delivered)", got, want)
+	}
 }
 
 // TestOpenAPI: the served document is the committed one, parses as
