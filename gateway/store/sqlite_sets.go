@@ -43,7 +43,7 @@ var (
 	}
 	// Each message's tenant, status and parts still without a carrier id.
 	submitStateQuery = rowsQuery{
-		head: `SELECT m.id, m.tenant, m.status,
+		head: `SELECT m.id, m.tenant, m.status, m.client_ref,
 		(SELECT COUNT(*) FROM parts WHERE message_id = m.id AND carrier_id = '')
 		FROM (VALUES`,
 		row:  []string{"?"},
@@ -84,6 +84,7 @@ type submitTotal struct {
 	cost              float64
 	at                int64 // the latest record's time
 	tenant, status    string
+	clientRef         string // for the event tail
 	unsent            int
 	found, done       bool
 }
@@ -152,14 +153,14 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 	}
 	err = w.queryRows(submitStateQuery, nil, ids, func(rows *sql.Rows) error {
 		var (
-			id, tenant, status string
-			unsent             int
+			id, tenant, status, ref string
+			unsent                  int
 		)
-		if err := rows.Scan(&id, &tenant, &status, &unsent); err != nil {
+		if err := rows.Scan(&id, &tenant, &status, &ref, &unsent); err != nil {
 			return err
 		}
 		if t := totals[id]; t != nil {
-			t.tenant, t.status, t.unsent, t.found = tenant, status, unsent, true
+			t.tenant, t.status, t.clientRef, t.unsent, t.found = tenant, status, ref, unsent, true
 		}
 		return nil
 	})
@@ -201,7 +202,7 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 		}
 	}
 	for _, id := range msgs {
-		cs := carrierSet{msgID: id, carrier: totals[id].carrier}
+		cs := carrierSet{msgID: id, carrier: totals[id].carrier, clientRef: totals[id].clientRef}
 		if i, ok := rowOf[partKey{id, 0}]; ok {
 			cs.part0, cs.partCarrier, cs.carrierID = true, parts[i].(string), parts[i+1].(string)
 		}

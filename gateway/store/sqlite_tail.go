@@ -36,7 +36,8 @@ import (
 // does not know (accepted before the store opened, or when there was no
 // room, or nobody read) is completed with one batched read; for Events,
 // which needs only the client ref, refs first answers for the messages
-// accepted with no room left and for those a read completed lately (a
+// accepted with no room left, those submitted lately (the writer reads
+// the client ref with the submit's state) and those a read completed (a
 // message's submit and receipt come close together, long after its
 // accept in a backlog).
 //
@@ -204,12 +205,14 @@ func tailMsgBytes(id string, m *gateway.Message) int {
 
 // carrierSet is what one recordSubmits call did to a message's carrier
 // columns: messages.carrier takes carrier unless it is empty, part 0 its
-// carrier and carrier id when part0 is set.
+// carrier and carrier id when part0 is set. clientRef is the message's, as
+// read with it, for refs when the tail does not keep the message.
 type carrierSet struct {
 	msgID                  string
 	carrier                string
 	part0                  bool
 	partCarrier, carrierID string
+	clientRef              string
 }
 
 // commit adds a committed batch to the tail: its events, numbered from
@@ -242,6 +245,11 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 	for _, c := range sets {
 		m := t.msgs[c.msgID]
 		if m == nil {
+			if followed {
+				// Its SUBMITTED event, in this batch, and its receipt's
+				// come next: in a backlog, long after its accept.
+				t.refs.put(c.msgID, c.clientRef)
+			}
 			continue
 		}
 		if c.carrier != "" {

@@ -418,6 +418,31 @@ func TestEventTailBounds(t *testing.T) {
 	}
 }
 
+// TestEventTailRemembersSubmittedRefs: a submit of a message the tail
+// does not keep (accepted before the store opened, or with no room left)
+// leaves its client ref, read with the submit, for Events; not while
+// nobody reads the tail.
+func TestEventTailRemembersSubmittedRefs(t *testing.T) {
+	sub := eventRow{kind: gateway.EventStatus, tenant: "t1", msgID: "x", status: gateway.StatusSubmitted}
+	set := carrierSet{msgID: "x", carrier: "alpha", part0: true, partCarrier: "alpha", carrierID: "c-1", clientRef: "loan-x"}
+
+	unread := newEventTail(8, 1)
+	unread.commit(1, []eventRow{sub}, 1, []carrierSet{set})
+	if _, miss, _ := unread.events("", 1, 10, false); !reflect.DeepEqual(miss, []int{0}) {
+		t.Fatalf("unread tail: miss %v, want the client ref read from SQLite", miss)
+	}
+
+	tl := newEventTail(8, 1)
+	tl.markRead()
+	tl.commit(1, []eventRow{sub}, 1, []carrierSet{set})
+	if evs, miss, ok := tl.events("", 1, 10, false); !ok || len(miss) != 0 || len(evs) != 1 || evs[0].ClientRef != "loan-x" {
+		t.Fatalf("events %s, miss %v; want x's client ref from its submit", dumpEvents(evs), miss)
+	}
+	if _, miss, _ := tl.events("", 1, 10, true); !reflect.DeepEqual(miss, []int{0}) {
+		t.Fatalf("with messages: miss %v, want x's message read from SQLite", miss)
+	}
+}
+
 // TestClientRefsBounded checks that the remembered client refs stay
 // within two generations and that the newest generation answers, an empty
 // ref as well as any other.
