@@ -360,3 +360,56 @@ func FuzzJournalReplay(f *testing.F) {
 		}
 	})
 }
+
+// TestJournalDuplicatesAtEverySize: the acceptor decides duplicates with a
+// few prepared statements of power-of-two sizes, the last ref repeated to
+// fill one; a call of any size, across the 256-ref chunks, finds exactly
+// the refs stored, each with its own id.
+func TestJournalDuplicatesAtEverySize(t *testing.T) {
+	s := openJournalTest(t, filepath.Join(t.TempDir(), "s.db"))
+	ref := func(i int) string { return fmt.Sprintf("loan-%04d", i) }
+	var first []*gateway.Message
+	for i := 0; i < 300; i += 3 { // every third ref stored
+		m := oneMsg("t1")
+		m.ClientRef = ref(i)
+		first = append(first, m)
+	}
+	if _, err := s.Accept(t.Context(), first); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until they are in the database, so the check reads it.
+	if _, err := s.Get(t.Context(), "t1", first[len(first)-1].ID); err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]string{}
+	for _, m := range first {
+		stored[m.ClientRef] = m.ID
+	}
+	for _, n := range []int{1, 3, 5, 257, 300} {
+		var msgs []*gateway.Message
+		for i := range n {
+			m := oneMsg("t1")
+			m.ClientRef = ref(i)
+			if stored[m.ClientRef] == "" {
+				m.ClientRef = fmt.Sprintf("new-%d-%d", n, i)
+			}
+			msgs = append(msgs, m)
+		}
+		res, err := s.Accept(t.Context(), msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			id, dup := stored[msgs[i].ClientRef]
+			if r.Duplicate != dup || (dup && r.ID != id) {
+				t.Fatalf("%d refs, ref %s: %+v; want duplicate %v of %q", n, msgs[i].ClientRef, r, dup, id)
+			}
+			if !dup {
+				stored[msgs[i].ClientRef] = r.ID
+			}
+		}
+	}
+	if got := len(s.aj.refStmts); got > 9 {
+		t.Errorf("%d statements prepared, want a power-of-two handful", got)
+	}
+}

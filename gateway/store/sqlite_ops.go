@@ -301,12 +301,15 @@ func (s *sqliteStore) ClaimFor(ctx context.Context, now time.Time, tenant string
 // so each call with another limit than the last prepared the statement
 // again (a third of a task claim's CPU); rounding keeps the statements
 // prepared per query to a handful.
-func literalLimit(limit int) string {
-	n := 1
-	for n < limit {
-		n *= 2
+func literalLimit(limit int) string { return strconv.Itoa(pow2(limit)) }
+
+// pow2 is the smallest power of two not below n (1 for n ≤ 1).
+func pow2(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
 	}
-	return strconv.Itoa(n)
+	return p
 }
 
 // claim leases due messages: every tenant's when tenant is "", else that
