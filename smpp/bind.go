@@ -174,6 +174,9 @@ func (b *bind) keep(kind pdu.BindingType) {
 		if b.quitting() {
 			return
 		}
+		// Taken before the attempt, so a rebind asked while it runs (a
+		// refusal on its way back) still cuts the wait after it short.
+		kick := b.kicked()
 		l, err := b.connect(kind)
 		if err != nil {
 			var be gosmpp.BindError
@@ -192,7 +195,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 			} else {
 				log.Debug("smpp: bind failed again", "err", err, "attempt", attempt)
 			}
-			if !b.sleep(jitter(backoff)) {
+			if !b.sleep(kick, jitter(backoff)) {
 				return
 			}
 			backoff = min(backoff*2, limit)
@@ -228,7 +231,7 @@ func (b *bind) keep(kind pdu.BindingType) {
 			backoff = min(initialBackoff, cfg.RebindInterval)
 			attempt = 0
 		}
-		if !b.sleep(jitter(backoff)) {
+		if !b.sleep(kick, jitter(backoff)) {
 			return
 		}
 		backoff = min(backoff*2, cfg.RebindInterval)
@@ -261,9 +264,9 @@ func (b *bind) quitting() bool {
 }
 
 // sleep waits d on the pool's clock, reporting false when the pool
-// stopped meanwhile. A rebind (kickNow) ends the wait early.
-func (b *bind) sleep(d time.Duration) bool {
-	kick := b.kicked()
+// stopped meanwhile. A rebind (kickNow) since kick was taken ends the
+// wait early.
+func (b *bind) sleep(kick <-chan struct{}, d time.Duration) bool {
 	done, stop := make(chan struct{}), make(chan struct{})
 	defer close(stop)
 	go func() {

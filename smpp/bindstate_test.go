@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,6 +145,38 @@ func TestRebindCutsTheBackoffShort(t *testing.T) {
 		// starting, then one entry for every refusal alike
 		t.Fatalf("history %+v", b.History)
 	}
+}
+
+// A rebind asked while an attempt runs (here, before its refusal comes
+// back) still cuts the backoff after it short: the kick is taken before
+// the attempt. It was lost in that window, and the bind waited the whole
+// backoff.
+func TestRebindDuringAnAttemptIsKept(t *testing.T) {
+	sim := smsc.NewServer(smsc.WithCredentials("mfi", "right"))
+	defer sim.Close()
+	cfg := simConfig(t, sim.Addr())       // password "secret": refused
+	cfg.RebindInterval = 10 * time.Second // a refusal waits 5 s at least
+	dialing, release := make(chan struct{}), make(chan struct{})
+	var dials atomic.Int32
+	dial := func(addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			close(dialing)
+			<-release
+		}
+		return net.Dial("tcp", addr)
+	}
+	p := newPool(t, "sim", cfg, Options{Dialer: dial}, nil)
+	<-dialing
+	if err := p.Rebind(context.Background(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	close(release) // the attempt goes on and is refused
+	testutil.Eventually(t, 3*time.Second, func() error {
+		if n := sim.Stats().BindFailures; n < 2 {
+			return fmt.Errorf("%d attempts, want a second one at once", n)
+		}
+		return nil
+	})
 }
 
 func TestBindHistoryRecordsLinkLost(t *testing.T) {
