@@ -237,16 +237,19 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 // with a LeaseUntil, so Accept stores them leased to this node and they
 // are handed to it without a claim, and returns how many slots it took.
 func (a *acceptor) lease(msgs []*Message, now time.Time) int {
-	due := 0
+	// To send now: not stored final (opted out, unroutable, refused) and
+	// not scheduled for later.
+	due := func(m *Message) bool { return m.Status == "" && !m.NotBefore.After(now) }
+	n := 0
 	for _, m := range msgs {
-		if m.Status == "" && !m.NotBefore.After(now) {
-			due++
+		if due(m) {
+			n++
 		}
 	}
-	n := a.dispatch.reserve(due)
+	n = a.dispatch.reserve(n)
 	until := now.Add(a.store.ClaimLease())
 	for i, k := 0, 0; k < n; i++ {
-		if m := msgs[i]; m.Status == "" && !m.NotBefore.After(now) {
+		if m := msgs[i]; due(m) {
 			m.LeaseUntil, m.claimedAt = until, now
 			k++
 		}
