@@ -13,7 +13,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS   := -X github.com/openmf/smsgw/internal/buildinfo.Version=$(VERSION) -X github.com/openmf/smsgw/internal/buildinfo.Revision=$(REVISION)
 
-.PHONY: all build run test lint proto proto-check proto-history proto-lint protoc-installed postgres-installed chromium-installed python-installed java-installed kannel-installed docs docs-check bench bench-go fuzz soak clean
+.PHONY: all build run test lint proto proto-check proto-history proto-lint protoc-installed postgres-installed chromium-installed python-installed java-installed kannel-installed docs docs-check bench bench-go bench-kannel fuzz soak clean
 
 all: build
 
@@ -176,6 +176,12 @@ docs-check: protoc-installed
 bench: build
 	@mkdir -p $(BIN)/bench
 	$(BIN)/smsbench run bench/scenarios/steady.yaml --json $(BIN)/bench/steady.json --html $(BIN)/bench/steady.html
+
+# Kannel side by side: the same sendsms load with a dlr-url per message into
+# Debian's Kannel and into smsgw, bound to one simulated carrier, in turns
+# (about 3 minutes; COUNT, CLIENTS, ROUNDS, MASK and BASE_PORT change it).
+bench-kannel: build kannel-installed
+	bash bench/versus-kannel.sh
 
 # The Go benchmarks: store, SMPP, routing, gRPC accept, end to end.
 bench-go:

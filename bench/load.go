@@ -56,6 +56,16 @@ type LoadSpec struct {
 	// Drain is how long to wait after the last send for every message to
 	// reach a final status (default 30s).
 	Drain time.Duration `yaml:"drain"`
+	// DLRMask (kannel) asks for delivery reports with Kannel's dlr-mask and
+	// a dlr-url per message pointing back at the run, which follows each
+	// message by them as the gRPC drivers do by events: the path of an
+	// application written for Kannel. It must include 1 and 2 (delivered,
+	// failed) so that every message has an end; 8 (smsc submit) also times
+	// submissions. 0: no reports asked.
+	DLRMask int `yaml:"dlr_mask"`
+	// DLRListen is where the run takes the dlr-url calls (default
+	// 127.0.0.1:0); the gateway must reach it at that address.
+	DLRListen string `yaml:"dlr_listen"`
 }
 
 // Mix weighs the kinds of text sent: single-part GSM 03.38, single-part
@@ -119,6 +129,9 @@ func (s *LoadSpec) setDefaults() {
 	if s.Drain == 0 {
 		s.Drain = 30 * time.Second
 	}
+	if s.DLRMask != 0 && s.DLRListen == "" {
+		s.DLRListen = "127.0.0.1:0"
+	}
 }
 
 func (s *LoadSpec) validate() []error {
@@ -136,7 +149,19 @@ func (s *LoadSpec) validate() []error {
 		bad("rate, mix: must be ≥ 0")
 	}
 	if *s.Events && s.Driver == DriverKannel {
-		bad("events: Kannel's answer carries no message id to follow")
+		bad("events: Kannel's answer carries no message id to follow; follow delivery reports with dlr_mask")
+	}
+	if s.DLRMask != 0 {
+		switch {
+		case s.Driver != DriverKannel:
+			bad("dlr_mask: delivery report URLs are Kannel's (driver kannel); the gRPC drivers follow events")
+		case s.DLRMask < 0 || s.DLRMask > 31:
+			bad("dlr_mask: %d is not a Kannel dlr-mask (1 delivered, 2 failed, 4 buffered, 8 smsc submit, 16 smsc reject)", s.DLRMask)
+		case s.DLRMask&3 != 3:
+			bad("dlr_mask: %d leaves out 1 (delivered) or 2 (failed): a message would have no end to wait for", s.DLRMask)
+		}
+	} else if s.DLRListen != "" {
+		bad("dlr_listen: set without dlr_mask")
 	}
 	for i, p := range s.Prefixes {
 		if len(p) < 2 || p[0] != '+' || len(p) > 12 || strings.Trim(p[1:], "0123456789") != "" {
@@ -296,10 +321,14 @@ type loader struct {
 	rec  *recorder
 }
 
-func newDriver(spec LoadSpec) (driver, error) {
+// newDriver makes spec's driver; dlr, when not nil, is the run's dlr-url
+// (kannel).
+func newDriver(spec LoadSpec, dlr *dlrEndpoint) (driver, error) {
 	switch spec.Driver {
 	case DriverKannel:
-		return newKannelDriver(spec), nil
+		d := newKannelDriver(spec)
+		d.dlr = dlr
+		return d, nil
 	default:
 		if spec.APIKey == "" {
 			return nil, errors.New("bench: load.api_key: required for the gRPC drivers")

@@ -22,6 +22,10 @@ type LoadOptions struct {
 	// MetricsURL is the gateway's /metrics, read each second for its CPU
 	// and resident memory; empty: not measured.
 	MetricsURL string
+	// PIDs are the gateway's processes, read from /proc each second
+	// instead (Linux): for a gateway without /metrics, such as Kannel's
+	// bearerbox and smsbox, whose CPU and memory are summed.
+	PIDs []int
 	// FarmURL is an `smsbench smsc --http` address: with it the carriers'
 	// ledger is read after the drain to count lost and duplicated
 	// messages.
@@ -56,17 +60,30 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 	if env.Name == "" {
 		env.Name = "load"
 	}
+	if env.MetricsURL != "" && len(env.PIDs) > 0 {
+		return nil, errors.New("bench: the gateway's metrics URL and its pids both given: measure it by one")
+	}
 	run := NewRunID()
 	rec := newRecorder(run, env.farm != nil)
+	var err error
 	if env.farm != nil {
 		env.farm.Ledger().OnNote(rec.carrierSaw)
 		defer env.farm.Ledger().OnNote(nil)
 	}
-	drv, err := newDriver(spec)
+	var dlr *dlrEndpoint
+	if spec.DLRMask != 0 {
+		if dlr, err = startDLR(spec.DLRListen, spec.DLRMask, rec); err != nil {
+			return nil, err
+		}
+		defer dlr.close()
+	}
+	drv, err := newDriver(spec, dlr)
 	if err != nil {
 		return nil, err
 	}
 	defer drv.close()
+	// follow: each message is seen to its end, by events or by reports.
+	follow := *spec.Events || dlr != nil
 
 	bg, stopBG := context.WithCancel(context.Background())
 	var bgWG sync.WaitGroup
@@ -91,14 +108,16 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 		Load: spec, LoadSummary: loadSummary(spec), Ledger: env.farm != nil,
 		SubmitSource: "events", Gateway: Process{InProcess: env.inProcess},
 	}
-	if env.farm != nil {
+	switch {
+	case env.farm != nil:
 		r.SubmitSource = "carrier"
-	}
-	if !*spec.Events && env.farm == nil {
+	case dlr != nil && spec.DLRMask&8 != 0:
+		r.SubmitSource = "dlr"
+	case !*spec.Events:
 		r.SubmitSource = ""
 	}
 
-	samp := &sampler{every: sampleEvery(spec.expectedDuration()), rec: rec, env: env, events: *spec.Events, hc: &http.Client{Timeout: 900 * time.Millisecond}}
+	samp := &sampler{every: sampleEvery(spec.expectedDuration()), rec: rec, env: env, events: follow, hc: &http.Client{Timeout: 900 * time.Millisecond}}
 	start := time.Now()
 	samp.start = start
 	samp.first(bg)
@@ -118,7 +137,7 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 
 	// Drain: wait for every accepted message to end, as far as can be seen.
 	deadline := time.Now().Add(spec.Drain)
-	for ctx.Err() == nil && time.Now().Before(deadline) && !drained(rec, env.farm, *spec.Events) {
+	for ctx.Err() == nil && time.Now().Before(deadline) && !drained(rec, env.farm, follow) {
 		select {
 		case err := <-eventsErr:
 			if err != nil {
@@ -150,8 +169,11 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 	}
 	t := rec.count(seen)
 	r.Lost, r.Duplicated, r.ExtraCopies = t.lost, t.duplicated, t.extraCopies
-	if *spec.Events {
+	if follow {
 		r.Delivered, r.Undelivered, r.Unfinished, r.Final = t.delivered, t.undelivered, t.unfinished, t.byStatus
+	}
+	if dlr != nil {
+		r.DLR = &DLRCalls{Mask: spec.DLRMask, Calls: dlr.calls.Load(), Finals: dlr.finals.Load(), Repeated: dlr.repeated.Load(), Unknown: dlr.bad.Load()}
 	}
 	r.Accept, r.Submit, r.EndToEnd = rec.acceptAll.Summary(), rec.submitAll.Summary(), rec.e2eAll.Summary()
 	first := time.Unix(0, rec.firstSend.Load())
@@ -167,7 +189,7 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 	}
 	r.AcceptedPerSec = rate(r.Accepted, rec.lastAccept.Load())
 	r.SubmittedPerSec = rate(r.Submitted, rec.lastSub.Load())
-	if *spec.Events {
+	if follow {
 		r.ReceiptsPerSec = rate(r.Delivered+r.Undelivered, rec.lastFi.Load())
 	} else if env.farm != nil {
 		r.ReceiptsPerSec = samp.farmReceiptRate()
@@ -233,6 +255,8 @@ type sampler struct {
 	events bool
 	hc     *http.Client
 	start  time.Time
+	// proc reads the gateway's CPU and memory; nil: not measured.
+	proc func(context.Context) (procSample, error)
 
 	mu        sync.Mutex
 	series    []Sample
@@ -270,8 +294,14 @@ func (s *sampler) counts() counts {
 func (s *sampler) first(ctx context.Context) {
 	s.done, s.stopped = make(chan struct{}), make(chan struct{})
 	s.prevAt = s.start
-	if s.env.MetricsURL != "" {
-		if p, err := scrapeProcess(ctx, s.hc, s.env.MetricsURL); err == nil {
+	switch {
+	case s.env.MetricsURL != "":
+		s.proc = func(ctx context.Context) (procSample, error) { return scrapeProcess(ctx, s.hc, s.env.MetricsURL) }
+	case len(s.env.PIDs) > 0:
+		s.proc = func(context.Context) (procSample, error) { return readProcs(s.env.PIDs) }
+	}
+	if s.proc != nil {
+		if p, err := s.proc(ctx); err == nil {
 			s.procFirst, s.procPrev = &p, &p
 			s.rssMax, s.rssEnd, s.cpuEnd = p.rssBytes/(1<<20), p.rssBytes/(1<<20), p.cpuSeconds
 		}
@@ -343,8 +373,8 @@ func (s *sampler) sample(ctx context.Context, now time.Time) {
 	if s.env.farm != nil && !s.events {
 		s.farmRcpt = append(s.farmRcpt, farmPoint{now, c.receipts})
 	}
-	if s.env.MetricsURL != "" {
-		if p, err := scrapeProcess(ctx, s.hc, s.env.MetricsURL); err == nil {
+	if s.proc != nil {
+		if p, err := s.proc(ctx); err == nil {
 			if s.procPrev != nil {
 				smp.CPUPercent = (p.cpuSeconds - s.procPrev.cpuSeconds) / dt * 100
 			}

@@ -2,10 +2,13 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -148,3 +151,36 @@ func parseProcess(r io.Reader) (procSample, error) {
 	}
 	return s, nil
 }
+
+// readProcs sums the CPU time and resident memory of pids from
+// /proc/<pid>/stat: utime and stime in clock ticks (USER_HZ, 100 on every
+// Linux build that matters; Go cannot ask sysconf without cgo) and rss in
+// pages.
+func readProcs(pids []int) (procSample, error) {
+	var s procSample
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			return s, fmt.Errorf("bench: gateway pid %d: %w", pid, err)
+		}
+		// The command name (field 2) may hold spaces and parentheses:
+		// the fields that follow start after its last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		f := strings.Fields(string(b[i+1:]))
+		if i < 0 || len(f) < 22 {
+			return s, fmt.Errorf("bench: gateway pid %d: /proc/%d/stat has %d fields after the name, want 22 or more", pid, pid, len(f))
+		}
+		utime, err1 := strconv.ParseFloat(f[11], 64) // field 14
+		stime, err2 := strconv.ParseFloat(f[12], 64) // field 15
+		rss, err3 := strconv.ParseFloat(f[21], 64)   // field 24
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return s, fmt.Errorf("bench: gateway pid %d: /proc/%d/stat: %w", pid, pid, err)
+		}
+		s.cpuSeconds += (utime + stime) / userHZ
+		s.rssBytes += rss * float64(os.Getpagesize())
+	}
+	return s, nil
+}
+
+// userHZ is the unit of the CPU times in /proc/<pid>/stat.
+const userHZ = 100

@@ -58,6 +58,10 @@ type Report struct {
 	SubmitSource string  `json:"submit_source"`
 	EndToEnd     Latency `json:"end_to_end_latency"`
 
+	// DLR is what the run's dlr-url was called with (kannel with
+	// dlr_mask); nil when no report was asked.
+	DLR *DLRCalls `json:"dlr,omitempty"`
+
 	Gateway  Process          `json:"gateway"`
 	Carriers []CarrierStats   `json:"carriers,omitempty"`
 	Marks    []Mark           `json:"marks,omitempty"`
@@ -85,6 +89,17 @@ func thisMachine() Machine {
 		}
 	}
 	return m
+}
+
+// DLRCalls counts the calls of a run's dlr-url. Kannel calls it once per
+// report type the mask asks for, so Repeated (a second final report for a
+// message) should be 0; a crash's retry is the only excuse.
+type DLRCalls struct {
+	Mask     int   `json:"mask"`
+	Calls    int64 `json:"calls"`    // every call, whatever its type
+	Finals   int64 `json:"finals"`   // messages given a final report (1, 2 or 16)
+	Repeated int64 `json:"repeated"` // final reports beyond a message's first
+	Unknown  int64 `json:"unknown"`  // calls naming no message of the run, or no known type
 }
 
 // Process is the gateway's resource use over the run. InProcess says the
@@ -158,6 +173,9 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 		p("  %-12s p50 %s  p95 %s  p99 %s  max %s  (n=%d)\n", name, fmtMS(l.P50), fmtMS(l.P95), fmtMS(l.P99), fmtMS(l.Max), l.Count)
 	}
+	if d := r.DLR; d != nil {
+		p("  dlr-url      mask %d: %d calls, %d messages with a final report, %d repeated, %d unknown\n", d.Mask, d.Calls, d.Finals, d.Repeated, d.Unknown)
+	}
 	lat("accept", r.Accept)
 	lat("submit", r.Submit)
 	lat("end to end", r.EndToEnd)
@@ -166,7 +184,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		if g.InProcess {
 			where = "process"
 		}
-		p("  %-12s cpu %.1fs (%.0f%% of a core), rss max %.0f MiB, end %.0f MiB\n", where, g.CPUSeconds, g.CPUPercent, g.RSSMaxMiB, g.RSSEndMiB)
+		p("  %-12s cpu %.1fs (%.0f%% of a core", where, g.CPUSeconds, g.CPUPercent)
+		if r.Accepted > 0 {
+			p(", %.0f µs a message", g.CPUSeconds/float64(r.Accepted)*1e6)
+		}
+		p("), rss max %.0f MiB, end %.0f MiB\n", g.RSSMaxMiB, g.RSSEndMiB)
 	}
 	keys := make([]string, 0, len(r.Errors))
 	for k := range r.Errors {

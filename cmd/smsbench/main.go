@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -229,6 +230,9 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&spec.Drain, "drain", 30*time.Second, "how long to wait for final statuses after the load")
 	metrics := fs.String("metrics", "", "the gateway's /metrics URL, for its CPU and memory (e.g. http://127.0.0.1:9191/metrics)")
 	farm := fs.String("farm", "", "an `smsbench smsc --http` URL, to count lost and duplicated messages at its carriers")
+	fs.IntVar(&spec.DLRMask, "dlr-mask", 0, "kannel: ask for delivery reports with this dlr-mask and a dlr-url per message, and follow\nthe messages by them (3: delivered and failed; 11 also times submissions)")
+	fs.StringVar(&spec.DLRListen, "dlr-listen", "", "kannel: where the dlr-url calls come to (default 127.0.0.1:0); the gateway must reach it")
+	pids := fs.String("gateway-pid", "", "instead of -metrics, the gateway's process ids, comma-separated, read from /proc\n(e.g. Kannel's: $(pgrep -d, -x bearerbox),$(pgrep -d, -x smsbox))")
 	var rf reportFlags
 	rf.register(fs)
 	if _, err := parseInterspersed(fs, args); err != nil {
@@ -243,7 +247,19 @@ func loadCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	spec.Prefixes = strings.Split(*prefixes, ",")
 	events := !*noEvents && spec.Driver != bench.DriverKannel
 	spec.Events = &events
-	rep, err := bench.RunLoad(ctx, spec, bench.LoadOptions{Progress: rf.progress(stderr), MetricsURL: *metrics, FarmURL: *farm})
+	var gatewayPIDs []int
+	for p := range strings.SplitSeq(*pids, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(p)
+		if err != nil || pid <= 0 {
+			fmt.Fprintf(stderr, "smsbench load: -gateway-pid: %q is not a process id\n", p)
+			return 2
+		}
+		gatewayPIDs = append(gatewayPIDs, pid)
+	}
+	rep, err := bench.RunLoad(ctx, spec, bench.LoadOptions{Progress: rf.progress(stderr), MetricsURL: *metrics, PIDs: gatewayPIDs, FarmURL: *farm})
 	if err != nil {
 		fmt.Fprintln(stderr, "smsbench load:", err)
 		return 1
