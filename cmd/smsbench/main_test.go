@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -156,5 +157,19 @@ func TestLoadKannel(t *testing.T) {
 		"--count", "25", "--clients", "3", "--rate", "500", "--quiet"}, &out, &errb)
 	if code != 0 || !strings.Contains(out.String(), "accepted 25") || n != 25 {
 		t.Errorf("exit %d, %d requests\nstdout:\n%s\nstderr:\n%s", code, n, out.String(), errb.String())
+	}
+
+	// Measured by its pid (this process stands in for the gateway).
+	out.Reset()
+	errb.Reset()
+	code = run(context.Background(), []string{"load", "--driver", "kannel", "--target", srv.URL, "--username", "u", "--password", "p",
+		"--count", "5", "--quiet", "--gateway-pid", strconv.Itoa(os.Getpid())}, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "µs a message") {
+		t.Errorf("--gateway-pid: exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
+	}
+	errb.Reset()
+	code = run(context.Background(), []string{"load", "--driver", "kannel", "--target", srv.URL, "--count", "5", "--gateway-pid", "12,bearerbox"}, &out, &errb)
+	if code != 2 || !strings.Contains(errb.String(), `-gateway-pid: "bearerbox" is not a process id`) {
+		t.Errorf("a bad pid: exit %d, stderr %q", code, errb.String())
 	}
 }
