@@ -67,9 +67,16 @@ type dispatcher struct {
 	idle    atomic.Bool
 	stored  atomic.Uint64
 	running atomic.Bool // between start and halt: handing over is allowed
-	cancel  context.CancelFunc
-	loops   sync.WaitGroup // the claim loop and the sampler
-	work    sync.WaitGroup // the workers, which end once the claim loop has
+	// handMu orders reserve with halt. reserving counts the slots reserved
+	// and not yet handed over or given back; handed is closed once the
+	// dispatcher halted and none is left, so the workers take every
+	// message handed to them, even after the halt, before they end.
+	handMu     sync.Mutex
+	reserving  int
+	handClosed bool
+	cancel     context.CancelFunc
+	loops      sync.WaitGroup // the claim loop and the sampler
+	work       sync.WaitGroup // the workers, which end once the claim loop has
 }
 
 // start begins dispatching due messages, including those a previous run
@@ -84,15 +91,24 @@ func (d *dispatcher) start(ctx context.Context) {
 			// Outcomes are recorded on a context that outlives ctx's
 			// cancellation: made once per worker, not per message.
 			record := context.WithoutCancel(ctx)
-			for {
-				var m *Message
+			// Each ends with its channel's close (nil then blocks).
+			claimed, handed := (<-chan *Message)(jobs), (<-chan *Message)(d.handed)
+			for claimed != nil || handed != nil {
+				var (
+					m  *Message
+					ok bool
+				)
 				select {
-				case j, ok := <-jobs:
+				case m, ok = <-claimed:
 					if !ok {
-						return
+						claimed = nil
+						continue
 					}
-					m = j
-				case m = <-d.handed:
+				case m, ok = <-handed:
+					if !ok {
+						handed = nil
+						continue
+					}
 				}
 				d.process(ctx, record, m)
 				<-d.slots
@@ -146,8 +162,22 @@ func (d *dispatcher) pruneReceipts(ctx context.Context) {
 // context end; their outcomes are still recorded (on a context of their
 // own).
 func (d *dispatcher) halt() {
+	d.handMu.Lock()
 	d.running.Store(false)
+	d.settle(0)
+	d.handMu.Unlock()
 	d.cancel()
+}
+
+// settle notes that n reserved slots were handed over or given back, and
+// closes handed once the dispatcher halted and none is left. d.handMu is
+// held.
+func (d *dispatcher) settle(n int) {
+	d.reserving -= n
+	if !d.running.Load() && d.reserving == 0 && !d.handClosed {
+		d.handClosed = true
+		close(d.handed)
+	}
 }
 
 // waitLoops returns once the claim loop and the sampler have ended; no
@@ -155,7 +185,9 @@ func (d *dispatcher) halt() {
 func (d *dispatcher) waitLoops() { d.loops.Wait() }
 
 // drain waits, within ctx, for the messages in flight to finish their
-// turn. Call it after waitLoops, when no worker can start any more.
+// turn. Call it after waitLoops, when no claimed message can reach a
+// worker any more; it also waits for those the acceptor reserved a slot
+// for before the halt and hands over after it.
 func (d *dispatcher) drain(ctx context.Context) error {
 	waited := make(chan struct{})
 	go func() { d.work.Wait(); close(waited) }()
@@ -176,27 +208,47 @@ func (d *dispatcher) reserve(n int) int {
 	if n == 0 || !d.running.Load() || !d.idle.Load() || !d.carriers.anyUp() {
 		return 0
 	}
-	for k := range n {
+	d.handMu.Lock()
+	defer d.handMu.Unlock()
+	if !d.running.Load() {
+		return 0 // halted meanwhile
+	}
+	k := 0
+take:
+	for k < n {
 		select {
 		case d.slots <- struct{}{}:
+			k++
 		default:
-			return k
+			break take
 		}
 	}
-	return n
+	d.reserving += k
+	return k
 }
 
 // unreserve gives back n slots reserve took for messages not handed over.
 func (d *dispatcher) unreserve(n int) {
+	if n == 0 {
+		return
+	}
 	for range n {
 		<-d.slots
 	}
+	d.handMu.Lock()
+	d.settle(n)
+	d.handMu.Unlock()
 }
 
 // hand gives a worker a message stored leased at accept, in a slot reserve
-// took. It never blocks: handed holds as many messages as there are slots.
-// A message handed after the workers ended is left to its lease.
-func (d *dispatcher) hand(m *Message) { d.handed <- m }
+// took. It never blocks: handed holds as many messages as there are slots,
+// and stays open after a halt until every reserved slot is settled.
+func (d *dispatcher) hand(m *Message) {
+	d.handed <- m
+	d.handMu.Lock()
+	d.settle(1)
+	d.handMu.Unlock()
+}
 
 // storedWaiting notes that due messages were stored without a lease: the
 // store holds work a claim must take before anything is handed over again.

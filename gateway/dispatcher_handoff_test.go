@@ -2,8 +2,13 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 // upConn is a connector that is up or down as told and sends nothing.
@@ -60,4 +65,92 @@ func TestReserveOnlyWhenNothingWaits(t *testing.T) {
 	if n := d.reserve(1); n != 0 {
 		t.Errorf("after halt reserve = %d, want 0", n)
 	}
+}
+
+// stopStore is the little of a store a dispatcher that claims nothing
+// uses: it remembers which messages were released for another attempt.
+type stopStore struct {
+	MessageStore
+	mu          sync.Mutex
+	rescheduled []string
+}
+
+func (s *stopStore) Claim(context.Context, time.Time, int) ([]*Message, error) { return nil, nil }
+func (s *stopStore) Backlog(context.Context) (int64, error)                    { return 0, nil }
+func (s *stopStore) PruneReceipts(context.Context, ReceiptPrune) (ReceiptsPruned, error) {
+	return ReceiptsPruned{}, nil
+}
+
+func (s *stopStore) Reschedule(_ context.Context, id string, _ time.Time, _ string, _ bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rescheduled = append(s.rescheduled, id)
+	return nil
+}
+
+func (s *stopStore) released() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rescheduled)
+}
+
+// noPlan is a router with no carrier for anything now: a message a worker
+// takes is released for another attempt.
+type noPlan struct{ Router }
+
+func (noPlan) Plan(RouteQuery) ([]Candidate, error) { return nil, nil }
+
+// A message the acceptor stored leased in a slot it reserved before the
+// dispatcher halted, and hands over after, still reaches a worker (here:
+// released for another attempt) instead of staying leased with no one to
+// send it; once every reserved slot is handed over or given back the
+// workers end.
+func TestHandedOverAfterHaltReachesAWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn := &upConn{}
+		conn.up.Store(true)
+		cs, err := newCarriers([]Connector{conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := newMetrics(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &stopStore{}
+		log := slog.New(slog.DiscardHandler)
+		watch, err := newStoreWatch(nil, time.Now, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &dispatcher{store: st, router: noPlan{}, carriers: cs, feed: newEventFeed(nil, time.Second), metrics: m, log: log,
+			now: time.Now, storeWatch: watch, tenants: &tenants{}, maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute,
+			claimBatch: 4, workers: 2, pollEvery: time.Second, receiptKeep: time.Hour, receiptKeepMax: 10, receiptPruneEvery: time.Minute,
+			wake: make(chan struct{}, 1)}
+		set, err := newTenantSet([]Tenant{{ID: "t"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.tenants.set.Store(set)
+		d.start(context.Background())
+		synctest.Wait() // the first claim found nothing: idle
+		if n := d.reserve(2); n != 2 {
+			t.Fatalf("reserve(2) = %d, want 2", n)
+		}
+		d.halt()
+		d.waitLoops()
+		synctest.Wait() // whatever the workers do once the claim loop has ended
+		now := time.Now()
+		d.hand(&Message{ID: "m1", Tenant: "t", To: "+254712345678", Parts: []Part{{Index: 0}},
+			LeaseUntil: now.Add(time.Minute), claimedAt: now})
+		d.unreserve(1)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := d.drain(ctx); err != nil {
+			t.Fatalf("drain: %v", err)
+		}
+		if got := st.released(); !slices.Equal(got, []string{"m1"}) {
+			t.Fatalf("messages a worker took after the halt: %v, want [m1] (a handed message left leased)", got)
+		}
+	})
 }
