@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -159,3 +160,50 @@ func TestNoHandOverWhileMessagesWait(t *testing.T) {
 }
 
 var errClaimed = errors.New("the message went through a claim")
+
+// A call naming one client ref twice stores and hands over one message,
+// sent once; the slot reserved for the duplicate goes back, so two
+// messages accepted together later are both handed over again.
+func TestDuplicateRefInACallGivesItsSlotBack(t *testing.T) {
+	a := newFake("a", 10, nil)
+	h, cc := newClaimHarness(t, func(o *gateway.Options) { o.Workers = 2 }, a)
+	sent, ref := 0, 0
+	testutil.Eventually(t, 5*time.Second, func() error {
+		ref++
+		r := gateway.SendRequest{To: "+254712345678", Text: "same", ClientRef: fmt.Sprint("r", ref)}
+		out, err := h.engine.Accept(t.Context(), "t", []gateway.SendRequest{r, r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Err != nil || out[1].Err != nil || out[1].ID != out[0].ID || !out[1].Duplicate {
+			t.Fatalf("outcomes = %+v, want the second a duplicate of the first", out)
+		}
+		sent++
+		h.waitStatus(t, out[0].ID, gateway.StatusSubmitted)
+		if slices.Contains(cc.ids(), out[0].ID) {
+			return errClaimed // not handed over yet: the first claim had not run
+		}
+		return nil
+	})
+	testutil.Eventually(t, 5*time.Second, func() error {
+		pair, err := h.engine.Accept(t.Context(), "t", []gateway.SendRequest{
+			{To: "+254712345678", Text: "one"}, {To: "+254712345678", Text: "two"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent += 2
+		for _, o := range pair {
+			h.waitStatus(t, o.ID, gateway.StatusSubmitted)
+		}
+		for _, o := range pair {
+			if slices.Contains(cc.ids(), o.ID) {
+				return errClaimed
+			}
+		}
+		return nil
+	})
+	if a.callCount() != sent {
+		t.Errorf("carrier saw %d submissions for %d messages", a.callCount(), sent)
+	}
+}
