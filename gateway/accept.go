@@ -191,7 +191,14 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		}
 		switch {
 		case !m.LeaseUntil.IsZero():
-			handed = append(handed, m)
+			// Not when the lease's first half passed while Accept ran (a
+			// store that stalled): the message could not be sent under it,
+			// and once it lapsed a claim may have taken the message, which
+			// a worker would then release under that claim's feet. It is
+			// left to its lease, as a claim's would be.
+			if a.dispatch.leaseAllows(m) {
+				handed = append(handed, m)
+			}
 		case m.Status == StatusAccepted:
 			stored = true
 			waiting = waiting || !m.NotBefore.After(start)
@@ -217,7 +224,7 @@ func (a *acceptor) accept(ctx context.Context, tenant string, reqs []SendRequest
 		a.metrics.finished.WithLabelValues(string(StatusFailed)).Add(float64(failed))
 	}
 	// A slot reserved for a duplicate (its stored message is left as it
-	// is) goes back.
+	// is), or for a message not handed over, goes back.
 	a.dispatch.unreserve(leased - len(handed))
 	for _, m := range handed {
 		a.dispatch.hand(m)

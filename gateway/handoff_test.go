@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,5 +206,90 @@ func TestDuplicateRefInACallGivesItsSlotBack(t *testing.T) {
 	})
 	if a.callCount() != sent {
 		t.Errorf("carrier saw %d submissions for %d messages", a.callCount(), sent)
+	}
+}
+
+// stallingAccept is a messageClaims whose Accept, once stall is set, stores
+// the messages and then waits for release before it answers: a store that
+// stalled (a lock, a slow disk) after the commit.
+type stallingAccept struct {
+	*messageClaims
+	stall   atomic.Bool
+	stored  chan string
+	release chan struct{}
+}
+
+func (s *stallingAccept) Accept(ctx context.Context, msgs []*gateway.Message) ([]gateway.AcceptResult, error) {
+	res, err := s.messageClaims.Accept(ctx, msgs)
+	if err == nil && s.stall.Load() {
+		s.stored <- res[0].ID
+		<-s.release
+	}
+	return res, err
+}
+
+// A message whose lease's first half passed while Accept ran cannot be
+// sent under that lease any more, and once the lease lapsed a claim may
+// have taken it: it is not handed over (a worker would release it for
+// another attempt under the claim, and it would be sent twice). It is
+// left to its lease, as a claim's is, and sent once.
+func TestNotHandedOverWhenTheLeasePassedDuringAccept(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var (
+		mu     sync.Mutex
+		sends  = map[string]int{}
+		target atomic.Value // the stalled message's id
+	)
+	inCarrier, gate := make(chan struct{}), make(chan struct{})
+	a := newFake("a", 10, nil)
+	a.submit = func(ctx context.Context, m *gateway.Message, parts []int) []gateway.PartResult {
+		mu.Lock()
+		sends[m.ID]++
+		n := sends[m.ID]
+		mu.Unlock()
+		if id, _ := target.Load().(string); id == m.ID && n == 1 {
+			close(inCarrier) // the claim's turn holds the message here
+			<-gate
+		}
+		return nil
+	}
+	var st *stallingAccept
+	h := newHarnessWith(t, []routing.Route{route("+", "a", 1)}, time.Second, func(o *gateway.Options) {
+		st = &stallingAccept{messageClaims: &messageClaims{Store: o.Store}, stored: make(chan string), release: make(chan struct{})}
+		o.Store, o.Registerer = st, reg
+	}, a)
+	testutil.Eventually(t, 5*time.Second, func() error { // handing over has begun
+		id := h.send(t, gateway.SendRequest{To: "+254712345678", Text: "warm"})
+		h.waitStatus(t, id, gateway.StatusSubmitted)
+		if slices.Contains(st.ids(), id) {
+			return errClaimed
+		}
+		return nil
+	})
+	st.stall.Store(true)
+	sent := make(chan string)
+	go func() {
+		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "+254712345678", Text: "stalled"}})
+		if err != nil || out[0].Err != nil {
+			t.Errorf("accept: %v %v", err, out)
+		}
+		sent <- out[0].ID
+	}()
+	id := <-st.stored // stored leased for a second
+	target.Store(id)
+	st.stall.Store(false)
+	<-inCarrier // the lease lapsed, a claim took it, its turn is in the carrier
+	before := dispatched(t, reg)["accept"]
+	close(st.release)
+	<-sent
+	if after := dispatched(t, reg)["accept"]; after != before {
+		t.Errorf("the message whose lease lapsed during Accept was handed over too (via=accept %v -> %v)", before, after)
+	}
+	close(gate)
+	h.waitStatus(t, id, gateway.StatusSubmitted)
+	mu.Lock()
+	defer mu.Unlock()
+	if sends[id] != 1 {
+		t.Errorf("the message was submitted %d times, want once", sends[id])
 	}
 }
