@@ -267,7 +267,7 @@ func TestNotHandedOverWhenTheLeasePassedDuringAccept(t *testing.T) {
 		return nil
 	})
 	st.stall.Store(true)
-	sent := make(chan string)
+	sent := make(chan string, 1)
 	go func() {
 		out, err := h.engine.Accept(context.Background(), "t", []gateway.SendRequest{{To: "+254712345678", Text: "stalled"}})
 		if err != nil || out[0].Err != nil {
@@ -275,13 +275,26 @@ func TestNotHandedOverWhenTheLeasePassedDuringAccept(t *testing.T) {
 		}
 		sent <- out[0].ID
 	}()
-	id := <-st.stored // stored leased for a second
+	wait := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("after 10s: %s", what)
+		}
+	}
+	var id string
+	stored := make(chan struct{})
+	go func() { id = <-st.stored; close(stored) }()
+	wait(stored, "the stalled Accept has not stored its message") // leased for a second
 	target.Store(id)
 	st.stall.Store(false)
-	<-inCarrier // the lease lapsed, a claim took it, its turn is in the carrier
+	wait(inCarrier, "no claim took the message once its lease lapsed") // its turn is in the carrier
 	before := dispatched(t, reg)["accept"]
 	close(st.release)
-	<-sent
+	answered := make(chan struct{})
+	go func() { <-sent; close(answered) }()
+	wait(answered, "the stalled Accept did not answer")
 	if after := dispatched(t, reg)["accept"]; after != before {
 		t.Errorf("the message whose lease lapsed during Accept was handed over too (via=accept %v -> %v)", before, after)
 	}
