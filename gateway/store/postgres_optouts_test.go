@@ -200,3 +200,39 @@ func TestPostgresOptedOutConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Against PostgreSQL, with other calls keeping shared reads running all
+// the time, an opt-out (or opt-in) that SetOptOut returned is always in
+// the next OptedOut's answer: no call is answered by a read that began
+// before it.
+func TestPostgresOptedOutSeesWhatReturnedBefore(t *testing.T) {
+	s := openPG(t, pgtest.NewDatabase(t), Options{})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if _, err := s.OptedOut(ctx, "t", []string{fmt.Sprintf("+25471000%04d", g)}); err != nil && ctx.Err() == nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for i := range 100 {
+		n := fmt.Sprintf("+25470000%04d", i)
+		for _, out := range []bool{true, false} {
+			if err := s.SetOptOut(t.Context(), "t", n, out, "STOP"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.OptedOut(t.Context(), "t", []string{n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[n] != out {
+				t.Fatalf("after SetOptOut(%s, %v) returned, OptedOut = %v", n, out, got)
+			}
+		}
+	}
+}
