@@ -76,7 +76,7 @@ type dispatcher struct {
 	handClosed bool
 	cancel     context.CancelFunc
 	loops      sync.WaitGroup // the claim loop and the sampler
-	work       sync.WaitGroup // the workers, which end once the claim loop has
+	work       sync.WaitGroup // the workers: they end once the claim loop has and handed is closed
 }
 
 // start begins dispatching due messages, including those a previous run
@@ -91,7 +91,8 @@ func (d *dispatcher) start(ctx context.Context) {
 			// Outcomes are recorded on a context that outlives ctx's
 			// cancellation: made once per worker, not per message.
 			record := context.WithoutCancel(ctx)
-			// Each ends with its channel's close (nil then blocks).
+			// A worker ends once both are closed (a closed one is set to
+			// nil, which a select never picks).
 			claimed, handed := (<-chan *Message)(jobs), (<-chan *Message)(d.handed)
 			for claimed != nil || handed != nil {
 				var (
