@@ -808,6 +808,9 @@ func (f *failingWrites) WriteFailures() (uint64, time.Time, time.Time, error) {
 	return f.total, f.since, f.lastAt, f.last
 }
 
+// Commits are the wrapped store's.
+func (f *failingWrites) Commits() uint64 { return f.Store.(gateway.WriteHealth).Commits() }
+
 // TestStoreWriteFailuresReported: while the store's writes fail, the engine
 // logs one ERROR a minute (not one per refused call), counts them, and
 // StoreWritable (what /readyz answers) says why; once a write succeeds it
@@ -886,4 +889,8 @@ func TestStoreWriteFailuresReported(t *testing.T) {
 		}
 		return nil
 	})
+	// The store's commits are counted (those of the sends that succeeded).
+	if c := gauge("smsgw_store_commits_total"); c < 1 {
+		t.Errorf("smsgw_store_commits_total %v after a successful send, want ≥ 1", c)
+	}
 }

@@ -465,6 +465,10 @@ type WriteHealth interface {
 	// they keep failing (no commit succeeded since), since is when the run
 	// began, else zero; lastAt and last are the latest failure.
 	WriteFailures() (total uint64, since, lastAt time.Time, last error)
+	// Commits returns how many of the store's write transactions have
+	// committed: against the messages a second, how well writes share
+	// commits (each costs an fsync).
+	Commits() uint64
 }
 
 // EventNotifier is implemented by stores shared by several nodes, so an

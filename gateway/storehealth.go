@@ -64,6 +64,10 @@ func newStoreWatch(st Store, now func() time.Time, log *slog.Logger, reg prometh
 func (w *storeWatch) collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "smsgw_store_commits_total",
+			Help: "Write transactions the store committed (SQLite: the writer's; PostgreSQL: this node's writers'). Each costs an fsync: against messages a second, how many messages share one.",
+		}, func() float64 { return float64(w.health.Commits()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "smsgw_store_write_failures_total",
 			Help: "Store commits that failed for the store's own reasons (disk full, I/O error, lost database connection); every operation in them was refused.",
 		}, func() float64 { total, _, _, _ := w.health.WriteFailures(); return float64(total) }),

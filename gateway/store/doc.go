@@ -107,8 +107,11 @@
 // and the insert is queued before any later operation of the caller (a
 // Claim or Cancel after the Accept finds the messages inserted). The
 // writer inserts a copy of the messages with the acceptor's time as
-// created_at; the ACCEPTED events get the insert's time and sequence
-// numbers. Reads that must see every accepted message (Get,
+// created_at; the ACCEPTED events are dated by the acceptor's time too
+// (an insert can come seconds later when the journal is full) and get
+// the insert's sequence numbers, so an event's time does not always grow
+// with its seq by a few milliseconds (retention's prefix walk stops at
+// the first event it keeps). Reads that must see every accepted message (Get,
 // GetByClientRef, List, Events, EventsWithMessages, LastSeq, Backlog) wait
 // until every group journaled before them is inserted; others (OptedOut,
 // GetInbound, cursors) do not. A failed insert is retried every second,

@@ -45,8 +45,12 @@ func TestDiskFullReported(t *testing.T) {
 		t.Fatalf("WriteFailures: %d since %v last %v (%v)", total, since, lastAt, last)
 	}
 	pragma(fmt.Sprintf("PRAGMA max_page_count = %d", 1<<30))
+	commits := s.Commits()
 	if _, err := s.Accept(ctx, []*gateway.Message{oneMsg("t1")}); err != nil {
 		t.Fatalf("accept after space came back: %v", err)
+	}
+	if n := s.Commits() - commits; n != 1 {
+		t.Errorf("%d commits counted for one accept, want 1 (failed ones are not counted)", n)
 	}
 	if again, since, _, _ := s.WriteFailures(); again != total || !since.IsZero() {
 		t.Errorf("after a commit succeeded: %d failures since %v, want %d and no run", again, since, total)

@@ -758,6 +758,9 @@ type eventRow struct {
 	status    gateway.Status
 	detail    string
 	inboundID string // "" for status events
+	// at is the event's time when it is not the batch's (an ACCEPTED
+	// event of a journaled message: when it was accepted); 0 otherwise.
+	at int64
 	// For the event tail: an ACCEPTED (or refused) event's new message as
 	// inserted (the tail copies what it keeps of it, if it keeps it), an
 	// inbound event's message as stored, an audit event's entry.
@@ -946,6 +949,14 @@ func (w *wtx) event(tenant, msgID string, status gateway.Status, detail string) 
 	w.dirty = true
 }
 
+// time is the event's time in a batch committed at batchNs.
+func (e *eventRow) time(batchNs int64) int64 {
+	if e.at != 0 {
+		return e.at
+	}
+	return batchNs
+}
+
 // flushEvents appends the queued events to the log in queue order.
 func (w *wtx) flushEvents() error {
 	if len(w.events) == 0 {
@@ -957,7 +968,7 @@ func (w *wtx) flushEvents() error {
 		if e.inboundID != "" {
 			inbound = e.inboundID
 		}
-		args = append(args, string(e.kind), e.tenant, e.msgID, string(e.status), e.detail, w.nowNs, inbound)
+		args = append(args, string(e.kind), e.tenant, e.msgID, string(e.status), e.detail, e.time(w.nowNs), inbound)
 	}
 	w.args = args[:0]
 	// One writer and AUTOINCREMENT: the rows take consecutive seqs, in

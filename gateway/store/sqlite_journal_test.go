@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -412,4 +413,57 @@ func TestJournalDuplicatesAtEverySize(t *testing.T) {
 	if got := len(s.aj.refStmts); got > 9 {
 		t.Errorf("%d statements prepared, want a power-of-two handful", got)
 	}
+}
+
+// TestJournaledAcceptedEventDatedAtAccept: the ACCEPTED event of a
+// journaled message carries the time it was accepted, not the time the
+// writer inserted it (which can be seconds later with the journal full),
+// in the event tail and in the database.
+func TestJournaledAcceptedEventDatedAtAccept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	var (
+		mu  sync.Mutex
+		now = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	open := func() *sqliteStore {
+		s, err := Open(context.Background(), Config{Path: path}, Options{Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s.(*sqliteStore)
+	}
+	s := open()
+	accepted := clock()
+	release := blockWriter(t, s)
+	res, err := s.Accept(context.Background(), []*gateway.Message{oneMsg("t1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	now = now.Add(time.Hour) // the writer inserts the message an hour on
+	mu.Unlock()
+	release()
+	check := func(where string) {
+		t.Helper()
+		// From the newest seq: the tail holds it while the store is open.
+		last, err := s.LastSeq(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := s.Events(context.Background(), "t1", last, 10)
+		if err != nil || len(evs) != 1 || evs[0].MessageID != res[0].ID || evs[0].Status != gateway.StatusAccepted {
+			t.Fatalf("%s: events %+v, %v; want the ACCEPTED event", where, evs, err)
+		}
+		if !evs[0].Time.Equal(accepted) {
+			t.Errorf("%s: ACCEPTED event at %s, want the accept time %s", where, evs[0].Time, accepted)
+		}
+	}
+	check("event tail")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open()
+	check("database")
 }

@@ -133,7 +133,7 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, w.nowNs)); err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
-	w.acceptedEvent(id, m)
+	w.acceptedEvent(id, m, w.nowNs)
 	return gateway.AcceptResult{ID: id}, nil
 }
 
@@ -147,16 +147,16 @@ func (w *wtx) insertAccepted(id string, m *gateway.Message, nowNs int64) error {
 	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, nowNs)); err != nil {
 		return fmt.Errorf("store: insert accepted %s parts: %w", id, err)
 	}
-	w.acceptedEvent(id, m)
+	w.acceptedEvent(id, m, nowNs)
 	return nil
 }
 
 // acceptedEvent queues a new message's ACCEPTED (or given final) event,
-// with the message for the event tail.
-func (w *wtx) acceptedEvent(id string, m *gateway.Message) {
+// dated when it was accepted (nowNs), with the message for the event tail.
+func (w *wtx) acceptedEvent(id string, m *gateway.Message, nowNs int64) {
 	st, lastErr := acceptStatus(m)
 	w.events = append(w.events, eventRow{kind: gateway.EventStatus, tenant: m.Tenant, msgID: id,
-		status: st, detail: lastErr, accepted: m})
+		status: st, detail: lastErr, at: nowNs, accepted: m})
 	w.dirty = true
 }
 
@@ -210,7 +210,7 @@ func (w *wtx) acceptGroup(ops []*op) error {
 			a.results[i] = gateway.AcceptResult{ID: id}
 			mrows = messageArgs(mrows, id, m, nowNs)
 			prows = partArgs(prows, id, m, nowNs)
-			w.acceptedEvent(id, m)
+			w.acceptedEvent(id, m, nowNs)
 		}
 	}
 	if err := w.insertRows(insertMessagesGroupHead, messageRow, mrows); err != nil {

@@ -270,7 +270,7 @@ func (t *eventTail) commit(first int64, rows []eventRow, at int64, sets []carrie
 	}
 	for _, r := range rows {
 		e := tailEvent{kind: r.kind, tenant: r.tenant, msgID: r.msgID, status: r.status, detail: r.detail,
-			at: at, in: r.inbound, audit: r.audit}
+			at: r.time(at), in: r.inbound, audit: r.audit}
 		if r.audit != nil {
 			e.detail = "" // as readAuditEvent leaves it
 		}
