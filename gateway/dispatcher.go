@@ -699,17 +699,29 @@ func (d *dispatcher) retry(ctx context.Context, m *Message, cause error, counted
 	// Jitter spreads a burst of retries after an outage.
 	delay = delay/2 + rand.N(delay/2+1)
 	at := d.now().Add(delay)
-	if err := d.store.Reschedule(ctx, m.ID, at, cause.Error(), counted); err != nil {
-		d.log.Error("reschedule", "msg_id", m.ID, "err", err)
+	if err := d.store.Reschedule(ctx, m.ID, m.LeaseUntil, at, cause.Error(), counted); err != nil {
+		d.leaseLostOr("reschedule", m, err)
 		return
 	}
 	d.metrics.retries.Inc()
 }
 
+// leaseLostOr logs why the store refused a turn's outcome: another claim
+// holds the message (this claim's lease lapsed during a stall: that claim
+// decides), or an error.
+func (d *dispatcher) leaseLostOr(what string, m *Message, err error) {
+	if errors.Is(err, ErrLeaseLost) {
+		d.log.Warn(what+": the claim's lease lapsed and another claim holds the message; this outcome is dropped",
+			"msg_id", m.ID, "lease_until", m.LeaseUntil)
+		return
+	}
+	d.log.Error(what, "msg_id", m.ID, "err", err)
+}
+
 // finish ends a message that will not be (further) submitted.
 func (d *dispatcher) finish(ctx context.Context, m *Message, st Status, detail string) {
-	if err := d.store.Finish(ctx, m.ID, st, detail); err != nil {
-		d.log.Error("finish", "msg_id", m.ID, "status", st, "err", err)
+	if err := d.store.Finish(ctx, m.ID, m.LeaseUntil, st, detail); err != nil {
+		d.leaseLostOr("finish", m, err)
 		return
 	}
 	d.metrics.finished.WithLabelValues(string(st)).Inc()

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -9,6 +11,10 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	promtestutil "github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/openmf/smsgw/internal/testutil"
 )
 
 // upConn is a connector that is up or down as told and sends nothing.
@@ -81,7 +87,7 @@ func (s *stopStore) PruneReceipts(context.Context, ReceiptPrune) (ReceiptsPruned
 	return ReceiptsPruned{}, nil
 }
 
-func (s *stopStore) Reschedule(_ context.Context, id string, _ time.Time, _ string, _ bool) error {
+func (s *stopStore) Reschedule(_ context.Context, id string, _, _ time.Time, _ string, _ bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rescheduled = append(s.rescheduled, id)
@@ -153,4 +159,60 @@ func TestHandedOverAfterHaltReachesAWorker(t *testing.T) {
 			t.Fatalf("messages a worker took after the halt: %v, want [m1] (a handed message left leased)", got)
 		}
 	})
+}
+
+// lostStore answers Reschedule and Finish as a store does for a claim
+// whose lease passed to another claim, noting the lease each was given.
+type lostStore struct {
+	MessageStore
+	mu     sync.Mutex
+	leases []time.Time
+}
+
+func (s *lostStore) Reschedule(_ context.Context, _ string, lease, _ time.Time, _ string, _ bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leases = append(s.leases, lease)
+	return fmt.Errorf("store: reschedule: %w", ErrLeaseLost)
+}
+
+func (s *lostStore) Finish(_ context.Context, _ string, lease time.Time, _ Status, _ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leases = append(s.leases, lease)
+	return fmt.Errorf("store: finish: %w", ErrLeaseLost)
+}
+
+// A turn whose claim lost its lease to another claim (a stall longer than
+// the lease) hands the store its own lease, and when the store says the
+// message is another claim's, drops its outcome with a warning: no retry
+// counted, no ERROR, nothing ended.
+func TestLeaseLostOutcomeDropped(t *testing.T) {
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Logs{}
+	st := &lostStore{}
+	d := &dispatcher{store: st, metrics: m, log: logs.Logger(), now: time.Now, feed: newEventFeed(nil, time.Second),
+		maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute}
+	lease := time.Now().Add(-time.Second)
+	msg := &Message{ID: "m1", Tenant: "t", LeaseUntil: lease}
+	d.retry(context.Background(), msg, errors.New("carrier busy"), true)
+	d.finish(context.Background(), msg, StatusFailed, "gave up")
+	if len(st.leases) != 2 || !st.leases[0].Equal(lease) || !st.leases[1].Equal(lease) {
+		t.Errorf("leases given to the store %v, want the claim's %v twice", st.leases, lease)
+	}
+	if n := promtestutil.ToFloat64(m.retries); n != 0 {
+		t.Errorf("%v retries counted for an outcome dropped", n)
+	}
+	for _, what := range []string{"reschedule", "finish"} {
+		rec, ok := logs.Find(what + ": the claim's lease lapsed and another claim holds the message; this outcome is dropped")
+		if !ok || rec["level"] != "WARN" || rec["msg_id"] != "m1" {
+			t.Errorf("%s: logged %v (found %v), want a WARN naming the message", what, rec, ok)
+		}
+	}
+	if _, ok := logs.Find("message ended before delivery"); ok {
+		t.Error("a dropped Finish was reported as ending the message")
+	}
 }

@@ -11,6 +11,11 @@ import (
 // tenant asking; callers map it to NotFound without revealing other tenants.
 var ErrNotFound = errors.New("gateway: message not found")
 
+// ErrLeaseLost is a Reschedule or Finish by a claim whose lease lapsed
+// while another claim took the message: the other claim decides its fate,
+// so that a message is not rescheduled (and sent again) under it.
+var ErrLeaseLost = errors.New("gateway: the message's lease lapsed and another claim holds it")
+
 // Store is the durable state the engine needs: the union of the role
 // interfaces below, so one implementation serves every part of the engine
 // while each part depends only on the roles it uses (doc.go lists who uses
@@ -91,15 +96,20 @@ type MessageStore interface {
 	// Reschedule releases a claimed message for another attempt at the given
 	// time, keeping lastErr. It counts an attempt only when counted is true:
 	// waiting for a carrier that is down must not use up a message's retries.
-	Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error
+	// lease is the LeaseUntil of the claim the caller holds: when the
+	// message is leased otherwise (the caller's lease lapsed and another
+	// claim took it, which may be sending it now) nothing changes and the
+	// error is ErrLeaseLost. A zero lease skips that check.
+	Reschedule(ctx context.Context, id string, lease, at time.Time, lastErr string, counted bool) error
 
 	// RecordAttempts appends failed carrier attempts to messages' histories
 	// (RecordSubmits records the successful ones itself).
 	RecordAttempts(ctx context.Context, recs []AttemptRecord) error
 
 	// Finish ends a message that will not be (further) submitted, with a final
-	// status and an event.
-	Finish(ctx context.Context, id string, status Status, detail string) error
+	// status and an event. lease is as for Reschedule: a message another
+	// claim holds is left to it (ErrLeaseLost).
+	Finish(ctx context.Context, id string, lease time.Time, status Status, detail string) error
 
 	// RecordReceipts matches receipts to parts and updates parts, messages
 	// and events. A receipt applies only to parts that are not final, were

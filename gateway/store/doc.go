@@ -135,8 +135,12 @@
 // Leases: Claim leases the messages it returns until now+Options.LeaseDuration
 // (ClaimLease); Accept stores a message given with LeaseUntil leased as
 // given (the engine dispatches it itself; the accept journal does not keep
-// the lease, since a replay follows a restart); a leased message is not claimed again until Reschedule, Finish or
-// RecordSubmits (all parts submitted) releases it or the lease lapses. A
+// the lease, since a replay follows a restart); a leased message is not
+// claimed again until Reschedule, Finish or RecordSubmits (all parts
+// submitted) releases it or the lease lapses. Reschedule and Finish are
+// given the caller's lease and do nothing (ErrLeaseLost) when the message
+// is leased otherwise: a claim whose lease lapsed must not release a
+// message another claim has taken and may be sending. A
 // SQLite store serves exactly one process (Open takes an exclusive lock on a
 // sidecar ".lock" file), so opening it clears every lease: the process that
 // held them is gone, and unfinished work resumes at once after a restart.

@@ -274,7 +274,7 @@ func TestPostgresBatchOrder(t *testing.T) {
 		func() (err error) { ra, err = s.Accept(ctx, []*gateway.Message{a}); return err },
 		func() (err error) { claim1, err = s.Claim(ctx, now, 1); return err },
 		func() (err error) { rb, err = s.Accept(ctx, []*gateway.Message{b}); return err },
-		func() error { return s.Finish(ctx, done.ID, gateway.StatusFailed, "no route") },
+		func() error { return s.Finish(ctx, done.ID, time.Time{}, gateway.StatusFailed, "no route") },
 		func() error {
 			return s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: m.ID, Carrier: "c1", CarrierID: "first", Cost: 1}})
 		},

@@ -993,26 +993,32 @@ func (s *pgStore) RecordAttempts(ctx context.Context, recs []gateway.AttemptReco
 
 // Reschedule releases a claimed message for another attempt. A message that
 // is no longer ACCEPTED (submitted or final meanwhile) is left alone.
-func (s *pgStore) Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error {
+func (s *pgStore) Reschedule(ctx context.Context, id string, lease, at time.Time, lastErr string, counted bool) error {
 	inc := 0
 	if counted {
 		inc = 1
 	}
 	return s.writeLocked(ctx, "reschedule", []string{id}, func(w *ptx) error {
-		n, err := w.exec(sqlReschedule, toNanos(at), lastErr, w.nowNs, id, inc)
+		n, err := w.exec(sqlReschedule, toNanos(at), lastErr, w.nowNs, id, inc, toNanos(lease))
 		if err != nil {
 			return fmt.Errorf("store: reschedule %s: %w", id, err)
 		}
 		if n > 0 {
 			return nil
 		}
-		var one int
-		err = w.queryRow("SELECT 1 FROM messages WHERE id = $1", id).Scan(&one)
+		var (
+			tenant, status string
+			leaseUntil     int64
+		)
+		err = w.queryRow(sqlLeaseState, id).Scan(&tenant, &status, &leaseUntil)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: reschedule %s: %w", id, gateway.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("store: reschedule %s: %w", id, err)
+		}
+		if leaseLost(toNanos(lease), leaseUntil, gateway.Status(status)) {
+			return fmt.Errorf("store: reschedule %s: %w", id, gateway.ErrLeaseLost)
 		}
 		return nil
 	})
@@ -1021,13 +1027,16 @@ func (s *pgStore) Reschedule(ctx context.Context, id string, at time.Time, lastE
 // Finish gives a message its final status; see the SQLite store for the
 // rules. The batch locks the message's row first, so a receipt finishing it
 // on another node at the same moment yields exactly one final event.
-func (s *pgStore) Finish(ctx context.Context, id string, status gateway.Status, detail string) error {
+func (s *pgStore) Finish(ctx context.Context, id string, lease time.Time, status gateway.Status, detail string) error {
 	if !status.Final() {
 		return fmt.Errorf("store: finish %s: status %q is not final", id, status)
 	}
 	return s.writeLocked(ctx, "finish", []string{id}, func(w *ptx) error {
-		var tenant, cur string
-		err := w.queryRow("SELECT tenant, status FROM messages WHERE id = $1 FOR UPDATE", id).Scan(&tenant, &cur)
+		var (
+			tenant, cur string
+			leaseUntil  int64
+		)
+		err := w.queryRow(sqlLeaseState+" FOR UPDATE", id).Scan(&tenant, &cur, &leaseUntil)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: finish %s: %w", id, gateway.ErrNotFound)
 		}
@@ -1036,6 +1045,9 @@ func (s *pgStore) Finish(ctx context.Context, id string, status gateway.Status, 
 		}
 		if gateway.Status(cur).Final() {
 			return nil
+		}
+		if leaseLost(toNanos(lease), leaseUntil, gateway.Status(cur)) {
+			return fmt.Errorf("store: finish %s: %w", id, gateway.ErrLeaseLost)
 		}
 		if _, err := w.exec(sqlFinishMsg, string(status), detail, w.nowNs, id); err != nil {
 			return fmt.Errorf("store: finish %s: %w", id, err)

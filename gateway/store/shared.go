@@ -27,7 +27,9 @@ const (
 	sqlSetPart   = "UPDATE parts SET status = $1, error = $2, updated_at = $3 WHERE message_id = $4 AND idx = $5"
 	sqlParts     = "SELECT idx, status, error FROM parts WHERE message_id = $1 ORDER BY idx"
 	sqlFinishMsg = "UPDATE messages SET status = $1, last_error = $2, lease_until = 0, updated_at = $3 WHERE id = $4"
-	sqlUnmatched = `SELECT id, status, state, error, at FROM unmatched_receipts
+	// sqlLeaseState reads what Reschedule and Finish check a claim by.
+	sqlLeaseState = "SELECT tenant, status, lease_until FROM messages WHERE id = $1"
+	sqlUnmatched  = `SELECT id, status, state, error, at FROM unmatched_receipts
 		WHERE carrier = $1 AND carrier_id = $2 ORDER BY id`
 	// sqlPruneReceiptsStale drops the receipts held for naming only final
 	// parts that arrived before $1; sqlPruneReceiptsOld any kept receipt
@@ -38,7 +40,7 @@ const (
 		SELECT id FROM unmatched_receipts ORDER BY id DESC LIMIT 1 OFFSET $1)`
 	sqlReschedule = `UPDATE messages SET attempts = attempts + $5, next_attempt = $1, due_at = $1,
 		last_error = $2, lease_until = 0, updated_at = $3
-		WHERE id = $4 AND status = 'ACCEPTED'`
+		WHERE id = $4 AND status = 'ACCEPTED' AND (CAST($6 AS BIGINT) = 0 OR lease_until = 0 OR lease_until = CAST($6 AS BIGINT))`
 	sqlFinishUnsent = `UPDATE parts SET status = $1, error = $2, updated_at = $3
 		WHERE message_id = $4 AND carrier_id = ''`
 	sqlGetInbound    = `SELECT id, tenant, carrier, carrier_ref, sender, recipient, body, received_at, keyword FROM inbound WHERE id = $1`
@@ -605,4 +607,12 @@ func fillBatch[T any](batch []T, ch <-chan T, limit int) []T {
 		}
 	}
 	return batch
+}
+
+// leaseLost says whether a claim holding lease (0: none given, no check)
+// lost the message to another claim: it is still to send and leased
+// otherwise. A message released (lease 0) by its own claim's records, or
+// submitted, or final, is not another claim's.
+func leaseLost(lease, leaseUntil int64, status gateway.Status) bool {
+	return lease != 0 && status == gateway.StatusAccepted && leaseUntil != 0 && leaseUntil != lease
 }

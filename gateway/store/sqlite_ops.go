@@ -592,22 +592,43 @@ func (s *sqliteStore) RecordAttempts(ctx context.Context, recs []gateway.Attempt
 
 // Reschedule releases a claimed message for another attempt. A message that
 // is no longer ACCEPTED (submitted or final meanwhile) is left alone.
-func (s *sqliteStore) Reschedule(ctx context.Context, id string, at time.Time, lastErr string, counted bool) error {
+func (s *sqliteStore) Reschedule(ctx context.Context, id string, lease, at time.Time, lastErr string, counted bool) error {
 	inc := 0
 	if counted {
 		inc = 1
 	}
 	return s.do(ctx, "reschedule", func(w *wtx) error {
 		atNs := toNanos(at)
-		n, err := w.exec(sqlReschedule, atNs, lastErr, w.nowNs, id, inc)
+		n, err := w.exec(sqlReschedule, atNs, lastErr, w.nowNs, id, inc, toNanos(lease))
 		if err != nil {
 			return fmt.Errorf("store: reschedule %s: %w", id, err)
 		}
-		if n == 0 {
-			return w.mustExist("reschedule", id)
+		if n > 0 {
+			return nil
 		}
-		return nil
+		return w.leaseCheck("reschedule", id, lease)
 	})
+}
+
+// leaseCheck explains a Reschedule or Finish by the claim holding lease
+// that changed nothing: ErrNotFound, ErrLeaseLost, or nil (the message is
+// no longer to send).
+func (w *wtx) leaseCheck(opName, id string, lease time.Time) error {
+	var (
+		tenant, status string
+		leaseUntil     int64
+	)
+	err := w.queryRow(sqlLeaseState, id).Scan(&tenant, &status, &leaseUntil)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: %s %s: %w", opName, id, gateway.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: %s %s: %w", opName, id, err)
+	}
+	if leaseLost(toNanos(lease), leaseUntil, gateway.Status(status)) {
+		return fmt.Errorf("store: %s %s: %w", opName, id, gateway.ErrLeaseLost)
+	}
+	return nil
 }
 
 // mustExist returns ErrNotFound (wrapped) unless message id exists.
@@ -626,13 +647,16 @@ func (w *wtx) mustExist(opName, id string) error {
 // Finish gives a message its final status. Parts never submitted take the
 // same status and detail; submitted parts keep waiting for their receipts,
 // which then update only the part. Finishing a final message does nothing.
-func (s *sqliteStore) Finish(ctx context.Context, id string, status gateway.Status, detail string) error {
+func (s *sqliteStore) Finish(ctx context.Context, id string, lease time.Time, status gateway.Status, detail string) error {
 	if !status.Final() {
 		return fmt.Errorf("store: finish %s: status %q is not final", id, status)
 	}
 	return s.do(ctx, "finish", func(w *wtx) error {
-		var tenant, cur string
-		err := w.queryRow("SELECT tenant, status FROM messages WHERE id = $1", id).Scan(&tenant, &cur)
+		var (
+			tenant, cur string
+			leaseUntil  int64
+		)
+		err := w.queryRow(sqlLeaseState, id).Scan(&tenant, &cur, &leaseUntil)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("store: finish %s: %w", id, gateway.ErrNotFound)
 		}
@@ -641,6 +665,9 @@ func (s *sqliteStore) Finish(ctx context.Context, id string, status gateway.Stat
 		}
 		if gateway.Status(cur).Final() {
 			return nil
+		}
+		if leaseLost(toNanos(lease), leaseUntil, gateway.Status(cur)) {
+			return fmt.Errorf("store: finish %s: %w", id, gateway.ErrLeaseLost)
 		}
 		if _, err := w.exec(sqlFinishMsg, string(status), detail, w.nowNs, id); err != nil {
 			return fmt.Errorf("store: finish %s: %w", id, err)

@@ -191,7 +191,7 @@ func tailScenario(t *testing.T, size int) {
 				From: "+254700000099", To: "4040", Text: "STOP", Keyword: "stop"}})
 			return err
 		},
-		func() error { return s.Finish(ctx, id(4), gateway.StatusFailed, "no route") },
+		func() error { return s.Finish(ctx, id(4), time.Time{}, gateway.StatusFailed, "no route") },
 		func() error { return s.Cancel(ctx, "t1", id(5), time.Now()) },
 		func() error {
 			_, err := s.Accept(ctx, []*gateway.Message{msg(6, "t2", 1)})
@@ -666,7 +666,7 @@ func TestEventTailManyInFlight(t *testing.T) {
 	}
 	for i := range n {
 		if i%17 == 5 {
-			if err := s.Finish(ctx, id(i), gateway.StatusFailed, "no route"); err != nil {
+			if err := s.Finish(ctx, id(i), time.Time{}, gateway.StatusFailed, "no route"); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -206,7 +206,7 @@ func TestFailedOpDoesNotFailBatch(t *testing.T) {
 	})
 	// Fails before writing anything.
 	run("clean", func() error {
-		return s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Now(), "", true)
+		return s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Time{}, time.Now(), "", true)
 	})
 	waitQueued(t, s, 7)
 	release()
@@ -304,7 +304,7 @@ func TestAcceptRejectsBadParts(t *testing.T) {
 			t.Errorf("Accept(%+v) succeeded", m)
 		}
 	}
-	if err := s.Finish(t.Context(), "x", gateway.StatusSubmitted, ""); err == nil {
+	if err := s.Finish(t.Context(), "x", time.Time{}, gateway.StatusSubmitted, ""); err == nil {
 		t.Error("Finish with a non-final status succeeded")
 	}
 }

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) (open func() gateway.Store)) 
 		{"NotBeforeFuture", testNotBeforeFuture},
 		{"ClaimedNotReclaimed", testClaimedNotReclaimed},
 		{"AcceptedLeased", testAcceptedLeased},
+		{"LeaseLostToAnotherClaim", testLeaseLostToAnotherClaim},
 		{"ConcurrentClaimsDisjoint", testConcurrentClaimsDisjoint},
 		{"Reschedule", testReschedule},
 		{"PartialSubmits", testPartialSubmits},
@@ -201,7 +202,7 @@ func (e *env) prune(p gateway.ReceiptPrune) gateway.ReceiptsPruned {
 
 func (e *env) reschedule(id string, at time.Time, lastErr string) {
 	e.t.Helper()
-	if err := e.s.Reschedule(e.t.Context(), id, at, lastErr, true); err != nil {
+	if err := e.s.Reschedule(e.t.Context(), id, time.Time{}, at, lastErr, true); err != nil {
 		e.t.Fatalf("Reschedule: %v", err)
 	}
 }
@@ -481,7 +482,7 @@ func testNotBeforeFuture(t *testing.T, e *env) {
 	if len(got[0].Parts) != 2 || got[0].Parts[1].Index != 1 {
 		t.Errorf("claimed message parts %+v, want 2 parts", got[0].Parts)
 	}
-	if err := e.s.Finish(t.Context(), past.ID, gateway.StatusFailed, "done with it"); err != nil {
+	if err := e.s.Finish(t.Context(), past.ID, time.Time{}, gateway.StatusFailed, "done with it"); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.claim(now.Add(2*time.Hour), 10); !slices.Equal(ids(got), []string{future.ID}) {
@@ -501,6 +502,53 @@ func testClaimedNotReclaimed(t *testing.T, e *env) {
 	}
 	if got := e.claim(now.Add(24*time.Hour), 10); !slices.Equal(ids(got), []string{m.ID}) {
 		t.Errorf("after the lease lapsed claim = %v, want %s", ids(got), m.ID)
+	}
+}
+
+// testLeaseLostToAnotherClaim: a claim whose lease lapsed while another
+// claim took the message can neither reschedule it (which would release it
+// under the other claim, to be claimed and sent a third time) nor finish
+// it; the claim holding the lease can.
+func testLeaseLostToAnotherClaim(t *testing.T, e *env) {
+	m := msg("t1", "", 1)
+	e.accept(m)
+	now := time.Now()
+	first := e.claim(now, 10)
+	if len(first) != 1 {
+		t.Fatalf("first claim returned %d", len(first))
+	}
+	later := now.Add(e.s.ClaimLease() + time.Second)
+	second := e.claim(later, 10)
+	if len(second) != 1 || second[0].LeaseUntil.Equal(first[0].LeaseUntil) {
+		t.Fatalf("claim after the first lease lapsed = %v, want the message under a new lease", ids(second))
+	}
+	stale, held := first[0].LeaseUntil, second[0].LeaseUntil
+	ctx := t.Context()
+	if err := e.s.Reschedule(ctx, m.ID, stale, later, "stalled", true); !errors.Is(err, gateway.ErrLeaseLost) {
+		t.Errorf("Reschedule under the lapsed lease = %v, want ErrLeaseLost", err)
+	}
+	if got := e.claim(later.Add(time.Second), 10); len(got) != 0 {
+		t.Errorf("claimed again while the second claim holds it: %v", ids(got))
+	}
+	if err := e.s.Finish(ctx, m.ID, stale, gateway.StatusFailed, "stalled"); !errors.Is(err, gateway.ErrLeaseLost) {
+		t.Errorf("Finish under the lapsed lease = %v, want ErrLeaseLost", err)
+	}
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusAccepted || g.Tries != 0 {
+		t.Errorf("after the lapsed claim's outcomes: %s, %d attempts; want ACCEPTED, 0", g.Status, g.Tries)
+	}
+	// The claim holding the lease decides.
+	if err := e.s.Reschedule(ctx, m.ID, held, later, "carrier busy", true); err != nil {
+		t.Fatalf("Reschedule under the held lease: %v", err)
+	}
+	third := e.claim(later.Add(time.Second), 10)
+	if len(third) != 1 {
+		t.Fatalf("claim after the holder rescheduled = %v, want the message", ids(third))
+	}
+	if err := e.s.Finish(ctx, m.ID, third[0].LeaseUntil, gateway.StatusFailed, "gave up"); err != nil {
+		t.Fatalf("Finish under the held lease: %v", err)
+	}
+	if g := e.get("t1", m.ID); g.Status != gateway.StatusFailed || g.Tries != 1 {
+		t.Errorf("after the holder's outcomes: %s, %d attempts; want FAILED, 1", g.Status, g.Tries)
 	}
 }
 
@@ -612,13 +660,13 @@ func testReschedule(t *testing.T, e *env) {
 		t.Errorf("Get after two reschedules: attempts %d error %q status %s", g.Tries, g.LastError, g.Status)
 	}
 	// Waiting for a carrier that is down is not an attempt.
-	if err := e.s.Reschedule(t.Context(), m.ID, now.Add(2*time.Minute), "carrier a is down", false); err != nil {
+	if err := e.s.Reschedule(t.Context(), m.ID, time.Time{}, now.Add(2*time.Minute), "carrier a is down", false); err != nil {
 		t.Fatal(err)
 	}
 	if g := e.get("t1", m.ID); g.Tries != 2 || g.LastError != "carrier a is down" {
 		t.Errorf("Get after an uncounted reschedule: attempts %d error %q, want 2 and the new error", g.Tries, g.LastError)
 	}
-	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", now, "", true)
+	err := e.s.Reschedule(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Time{}, now, "", true)
 	if !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("Reschedule unknown id: %v, want ErrNotFound", err)
 	}
@@ -867,14 +915,14 @@ func testFinish(t *testing.T, e *env) {
 	e.accept(m, sent)
 	now := time.Now()
 	e.claim(now, 10)
-	if err := e.s.Finish(t.Context(), m.ID, gateway.StatusFailed, "no route"); err != nil {
+	if err := e.s.Finish(t.Context(), m.ID, time.Time{}, gateway.StatusFailed, "no route"); err != nil {
 		t.Fatal(err)
 	}
 	g := e.get("t1", m.ID)
 	if g.Status != gateway.StatusFailed || g.LastError != "no route" {
 		t.Errorf("after Finish: %s %q", g.Status, g.LastError)
 	}
-	if err := e.s.Finish(t.Context(), m.ID, gateway.StatusExpired, "again"); err != nil {
+	if err := e.s.Finish(t.Context(), m.ID, time.Time{}, gateway.StatusExpired, "again"); err != nil {
 		t.Errorf("Finish of a final message: %v, want a no-op", err)
 	}
 	if g := e.get("t1", m.ID); g.Status != gateway.StatusFailed {
@@ -885,7 +933,7 @@ func testFinish(t *testing.T, e *env) {
 	}
 	// A submitted message that expires ignores a late receipt.
 	submitAll(e, sent, "c1", "S")
-	if err := e.s.Finish(t.Context(), sent.ID, gateway.StatusExpired, "validity passed"); err != nil {
+	if err := e.s.Finish(t.Context(), sent.ID, time.Time{}, gateway.StatusExpired, "validity passed"); err != nil {
 		t.Fatal(err)
 	}
 	e.receipts(receipt("c1", "S-0", gateway.StatusDelivered, "DELIVRD", ""))
@@ -905,7 +953,7 @@ func testFinish(t *testing.T, e *env) {
 	if got := statuses(evs, sent.ID); !slices.Equal(got, []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusExpired}) {
 		t.Errorf("events %v, want ACCEPTED SUBMITTED EXPIRED", got)
 	}
-	err := e.s.Finish(t.Context(), "01900000-0000-7000-8000-00000000dead", gateway.StatusFailed, "")
+	err := e.s.Finish(t.Context(), "01900000-0000-7000-8000-00000000dead", time.Time{}, gateway.StatusFailed, "")
 	if !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("Finish unknown id: %v, want ErrNotFound", err)
 	}
@@ -1543,7 +1591,7 @@ func testListFiltersAndPages(t *testing.T, e *env) {
 
 	// Status, after a submit and a finish.
 	submitAll(e, early[1], "c1", "L")
-	if err := e.s.Finish(t.Context(), late[0].ID, gateway.StatusFailed, "no route"); err != nil {
+	if err := e.s.Finish(t.Context(), late[0].ID, time.Time{}, gateway.StatusFailed, "no route"); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.list("t1", gateway.ListFilter{Status: gateway.StatusSubmitted}); !slices.Equal(got, []string{early[1].ID}) {
