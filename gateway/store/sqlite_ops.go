@@ -631,19 +631,6 @@ func (w *wtx) leaseCheck(opName, id string, lease time.Time) error {
 	return nil
 }
 
-// mustExist returns ErrNotFound (wrapped) unless message id exists.
-func (w *wtx) mustExist(opName, id string) error {
-	var one int
-	err := w.queryRow("SELECT 1 FROM messages WHERE id = $1", id).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("store: %s %s: %w", opName, id, gateway.ErrNotFound)
-	}
-	if err != nil {
-		return fmt.Errorf("store: %s %s: %w", opName, id, err)
-	}
-	return nil
-}
-
 // Finish gives a message its final status. Parts never submitted take the
 // same status and detail; submitted parts keep waiting for their receipts,
 // which then update only the part. Finishing a final message does nothing.
