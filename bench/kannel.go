@@ -151,9 +151,7 @@ func (d *dlrEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			d.finals.Add(1)
 		}
 	}
-	if st != pb.Status_STATUS_UNSPECIFIED {
-		d.rec.event(dlrID(seq), st, now)
-	}
+	d.rec.event(dlrID(seq), st, now) // the recorder ignores UNSPECIFIED (4, buffered)
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -117,7 +117,7 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 		r.SubmitSource = ""
 	}
 
-	samp := &sampler{every: sampleEvery(spec.expectedDuration()), rec: rec, env: env, events: follow, hc: &http.Client{Timeout: 900 * time.Millisecond}}
+	samp := &sampler{every: sampleEvery(spec.expectedDuration()), rec: rec, env: env, follow: follow, hc: &http.Client{Timeout: 900 * time.Millisecond}}
 	start := time.Now()
 	samp.start = start
 	samp.first(bg)
@@ -204,9 +204,9 @@ func measure(ctx context.Context, spec LoadSpec, env runEnv) (*Report, error) {
 }
 
 // drained says whether every accepted message has visibly ended.
-func drained(rec *recorder, farm *Farm, events bool) bool {
+func drained(rec *recorder, farm *Farm, follow bool) bool {
 	acc := rec.accepted.Load()
-	if events {
+	if follow {
 		return rec.delivered.Load()+rec.otherFinal.Load() >= acc
 	}
 	if farm == nil {
@@ -252,7 +252,7 @@ type sampler struct {
 	every  time.Duration // sampleEvery
 	rec    *recorder
 	env    runEnv
-	events bool
+	follow bool // each message is followed to its end (events or dlr-url calls)
 	hc     *http.Client
 	start  time.Time
 	// proc reads the gateway's CPU and memory; nil: not measured.
@@ -281,7 +281,7 @@ type farmPoint struct {
 
 func (s *sampler) counts() counts {
 	c := counts{accepted: s.rec.accepted.Load(), submitted: s.rec.submitted.Load()}
-	if s.events {
+	if s.follow {
 		c.receipts = s.rec.delivered.Load() + s.rec.otherFinal.Load()
 	} else if s.env.farm != nil {
 		for _, st := range s.env.farm.Stats() {
@@ -370,7 +370,7 @@ func (s *sampler) sample(ctx context.Context, now time.Time) {
 		Accepted: per(c.accepted - s.prev.accepted), Submitted: per(c.submitted - s.prev.submitted), Receipts: per(c.receipts - s.prev.receipts),
 		AcceptP50: acc.P50, AcceptP99: acc.P99, EndP50: e2e.P50, EndP99: e2e.P99,
 	}
-	if s.env.farm != nil && !s.events {
+	if s.env.farm != nil && !s.follow {
 		s.farmRcpt = append(s.farmRcpt, farmPoint{now, c.receipts})
 	}
 	if s.proc != nil {
