@@ -161,6 +161,76 @@ func TestHandedOverAfterHaltReachesAWorker(t *testing.T) {
 	})
 }
 
+// racingStore finds no due message; during its first claims an accept
+// stores one unleased (as the acceptor does while the dispatcher is not
+// idle), which the claim may or may not have seen.
+type racingStore struct {
+	stopStore
+	d      *dispatcher
+	races  int // claims left that race a stored message
+	claims atomic.Int32
+}
+
+func (s *racingStore) Claim(context.Context, time.Time, int) ([]*Message, error) {
+	s.claims.Add(1)
+	if s.races > 0 {
+		s.races--
+		s.d.storedWaiting()
+	}
+	return nil, nil
+}
+
+// A claim that found nothing more while a message was stored beside it
+// lets the dispatcher hand over again and claims once more at once for
+// that message; under a steady flow some claim always raced an accept,
+// and nothing was ever handed over.
+func TestRacedClaimHandsOverAndClaimsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		conn := &upConn{}
+		conn.up.Store(true)
+		cs, err := newCarriers([]Connector{conn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := newMetrics(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := &racingStore{races: 3}
+		log := slog.New(slog.DiscardHandler)
+		watch, err := newStoreWatch(nil, time.Now, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := &dispatcher{store: st, router: noPlan{}, carriers: cs, feed: newEventFeed(nil, time.Second), metrics: m, log: log,
+			now: time.Now, storeWatch: watch, tenants: &tenants{}, maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute,
+			claimBatch: 4, workers: 2, pollEvery: time.Hour, receiptKeep: time.Hour, receiptKeepMax: 10, receiptPruneEvery: time.Hour,
+			wake: make(chan struct{}, 1)}
+		st.d = d
+		set, err := newTenantSet([]Tenant{{ID: "t"}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.tenants.set.Store(set)
+		d.start(context.Background())
+		defer func() {
+			d.halt()
+			d.waitLoops()
+		}()
+		synctest.Wait()
+		// Three raced claims, each run again at once, and a fourth that
+		// raced none; no wake-up and no poll (an hour) in between.
+		if n := st.claims.Load(); n != 4 {
+			t.Errorf("claims = %d, want 4: a raced claim is run again at once", n)
+		}
+		n := d.reserve(1)
+		if n != 1 {
+			t.Errorf("after a claim that found nothing reserve(1) = %d, want 1", n)
+		}
+		d.unreserve(n)
+	})
+}
+
 // lostStore answers Reschedule and Finish as a store does for a claim
 // whose lease passed to another claim, noting the lease each was given.
 type lostStore struct {

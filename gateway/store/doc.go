@@ -112,8 +112,9 @@
 // the insert's sequence numbers, so an event's time does not always grow
 // with its seq by a few milliseconds (retention's prefix walk stops at
 // the first event it keeps). Reads that must see every accepted message (Get,
-// GetByClientRef, List, Events, EventsWithMessages, LastSeq, Backlog) wait
-// until every group journaled before them is inserted; others (OptedOut,
+// GetByClientRef, List, Backlog) wait until every group journaled before
+// them is inserted; reads of events (Events, EventsWithMessages, LastSeq)
+// wait for the same but held inserts (below); others (OptedOut,
 // GetInbound, cursors) do not. A failed insert is retried every second,
 // never dropped; at most journalMaxPending messages wait for the writer,
 // then the acceptor waits. A segment file is deleted once every record in
@@ -122,6 +123,21 @@
 // (replay), and the journal starts afresh. Records are CRC-32C framed: a
 // torn record at the end of the last segment (an append a crash cut, never
 // acknowledged) is dropped, damage elsewhere fails the open.
+//
+// Held inserts (sqlite_held.go): a message given to Accept with
+// LeaseUntil (handed over to a worker of this node) is journaled like any
+// other, but the writer holds back its insert, up to heldFor, until that
+// message's RecordSubmits reaches it, and then inserts the rows as the
+// submit leaves them, in the submit's batch, running none of the submit's
+// own statements (fold): one commit and one write of each row where there
+// were two. Anything that could read or change a held message first lets
+// every held insert run: an operation not marked beside (Cancel,
+// Reschedule, Finish, ...), a claim at a time a held lease has lapsed by,
+// a read of messages (through the journal's flushBelow), Close. So a held
+// message's ACCEPTED event takes its seq when the insert runs, beside its
+// SUBMITTED event (dated at accept still): the order of events across
+// messages is not the order of their accepts, while each message's own
+// events keep theirs.
 //
 // Checkpoints: the writer's connection never copies the WAL back into the
 // database file (wal_autocheckpoint 0); a connection of its own does, with

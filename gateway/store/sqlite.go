@@ -79,6 +79,11 @@ type sqliteStore struct {
 	closed bool
 	ops    chan *op
 	done   chan struct{} // closed when loop has returned
+	// flushHeld wakes the writer to run the inserts it holds back under
+	// the journal's flushBelow; holdFor is how long it may hold one
+	// (heldFor; tests make it longer).
+	flushHeld chan struct{}
+	holdFor   time.Duration
 
 	// aj is the accept journal, nil when Config.Journal turns it off.
 	aj *acceptJournal
@@ -184,6 +189,23 @@ type op struct {
 	done chan error
 
 	grouped bool // run by its kind's group in the current attempt
+
+	// holdID is set on the journaled insert of one message handed over at
+	// accept: the writer may hold it back until holdUntil for that
+	// message's RecordSubmits (see heldInserts). group is its journal
+	// group.
+	holdID    string
+	holdUntil time.Time
+	group     uint64
+	// beside says the operation cannot read or change a message whose
+	// insert the writer holds back, so held inserts need not run before
+	// it: inserts, RecordSubmits and RecordReceipts (a held message has no
+	// carrier id to match yet), claims (a held message is leased), the
+	// outbox and event cursors.
+	beside bool
+	// claimAt is a claim's time: a message whose lease has lapsed by then
+	// must be in the database for it (see heldInserts.lapsed).
+	claimAt time.Time
 }
 
 func openSQLite(ctx context.Context, path string, journal bool, opts Options) (_ *sqliteStore, err error) {
@@ -201,6 +223,9 @@ func openSQLite(ctx context.Context, path string, journal bool, opts Options) (_
 		sqls:  make(map[sqlKey]string),
 		ops:   make(chan *op, 4*opts.MaxBatch),
 		done:  make(chan struct{}),
+
+		flushHeld: make(chan struct{}, 1),
+		holdFor:   heldFor,
 	}
 	started := false // the writer runs: Close, not release, undoes the open
 	defer func() {
@@ -393,6 +418,11 @@ func (s *sqliteStore) do(ctx context.Context, name string, run func(w *wtx) erro
 	return s.submit(&op{ctx: ctx, name: name, run: run})
 }
 
+// doBeside is do for an operation beside held inserts (see op.beside).
+func (s *sqliteStore) doBeside(ctx context.Context, name string, run func(w *wtx) error) error {
+	return s.submit(&op{ctx: ctx, name: name, run: run, beside: true})
+}
+
 // submit queues o and waits for its answer. Once queued, o is always
 // answered: the writer skips it, without effect, if its context has ended.
 func (s *sqliteStore) submit(o *op) error {
@@ -421,16 +451,30 @@ func (s *sqliteStore) enqueue(o *op) error {
 	}
 }
 
-// loop is the writer goroutine: it group-commits whatever is queued until ops
-// is closed and drained.
+// loop is the writer goroutine: it group-commits whatever is queued, but
+// the inserts it holds back (see heldInserts), until ops is closed and
+// drained.
 func (s *sqliteStore) loop() {
 	defer close(s.done)
-	batch := make([]*op, 0, s.opts.MaxBatch)
-	for o := range s.ops {
-		batch = append(batch[:0], o)
-		batch = fillBatch(batch, s.ops, s.opts.MaxBatch)
-		s.commit(batch)
-		clear(batch)
+	var (
+		batch = make([]*op, 0, s.opts.MaxBatch)
+		held  heldInserts
+	)
+	for {
+		o, open := held.next(s.ops, s.flushHeld)
+		batch = batch[:0]
+		if o != nil {
+			batch = append(batch, o)
+			batch = fillBatch(batch, s.ops, s.opts.MaxBatch)
+		}
+		if run := held.take(batch, s.flushBelow(), !open, time.Now()); len(run) > 0 {
+			s.commit(run)
+			clear(run)
+			clear(batch)
+		}
+		if !open {
+			return
+		}
 	}
 }
 
@@ -584,8 +628,9 @@ func claimMessages(owner map[string]*op, o *op) bool {
 // fails the whole batch.
 func (s *sqliteStore) attempt(w *wtx, batch []*op, group bool) (replay, error) {
 	g := partition(batch, group)
+	folded := w.folds(batch, g)
 	if len(g.accepts) > 0 {
-		if err := w.acceptGroup(g.accepts); err != nil {
+		if err := w.acceptGroup(g.accepts, folded); err != nil {
 			if !isOpError(err) {
 				return replayNone, fmt.Errorf("store: accept: %w", err)
 			}
@@ -621,7 +666,7 @@ func (s *sqliteStore) attempt(w *wtx, batch []*op, group bool) (replay, error) {
 		for i, o := range g.submits {
 			calls[i] = o.submits
 		}
-		if err := w.recordSubmits(calls); err != nil {
+		if err := w.recordSubmits(calls, folded); err != nil {
 			if !isOpError(err) {
 				return replayNone, fmt.Errorf("store: record submits: %w", err)
 			}
@@ -1039,7 +1084,7 @@ const partColumns = "idx, carrier, carrier_id, status, error, updated_at"
 // then the message's attempts in a second.
 // Accept guarantees every message has a part, so the inner join is safe.
 func (s *sqliteStore) Get(ctx context.Context, tenant, id string) (*gateway.Message, error) {
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, true); err != nil {
 		return nil, err
 	}
 	var m *gateway.Message
@@ -1118,7 +1163,7 @@ func (s *sqliteStore) events(ctx context.Context, tenant string, fromSeq int64, 
 	if limit <= 0 {
 		return nil, nil
 	}
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, false); err != nil {
 		return nil, err
 	}
 	var evs []gateway.Event

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
@@ -103,20 +105,29 @@ type acceptJournal struct {
 	refStmts map[int]*sql.Stmt // refsStmt's, by number of refs (a power of two)
 	buf      []byte            // the record being written (only run uses it)
 
-	mu       sync.Mutex
-	refs     map[refKey]string // client refs journaled, not yet in SQLite
-	pending  int               // messages journaled, not yet in SQLite
-	groups   map[uint64]bool   // groups journaled, not yet in SQLite
-	oldest   uint64            // the lowest group in groups (next when empty)
-	next     uint64            // the next group's number
-	changed  chan struct{}     // closed and replaced when a group is inserted
-	inserted sync.WaitGroup    // groups handed to the writer and not yet inserted
+	// flushBelow is the group under which the writer holds back no
+	// insert: a read that must see every accepted message raises it.
+	flushBelow atomic.Uint64
+
+	mu      sync.Mutex
+	refs    map[refKey]string // client refs journaled, not yet in SQLite
+	pending int               // messages journaled, not yet in SQLite
+	groups  map[uint64]bool   // groups journaled, not yet all in SQLite
+	oldest  uint64            // the lowest group in groups (next when empty)
+	// unheld are the groups whose messages not held back by the writer
+	// are not all in SQLite yet; oldestUnheld is the lowest (next when
+	// empty). Reads of events wait only for these (see heldInserts).
+	unheld       map[uint64]bool
+	oldestUnheld uint64
+	next         uint64         // the next group's number
+	changed      chan struct{}  // closed and replaced when a group's inserts progress
+	inserted     sync.WaitGroup // groups handed to the writer and not yet inserted
 }
 
 func newAcceptJournal(s *sqliteStore, j *journal) *acceptJournal {
 	return &acceptJournal{s: s, j: j, calls: make(chan *acceptCall, s.opts.MaxBatch),
 		done: make(chan struct{}), closing: make(chan struct{}), refStmts: make(map[int]*sql.Stmt), refs: make(map[refKey]string), groups: make(map[uint64]bool),
-		next: 1, oldest: 1, changed: make(chan struct{})}
+		unheld: make(map[uint64]bool), next: 1, oldest: 1, oldestUnheld: 1, changed: make(chan struct{})}
 }
 
 // accept is Store.Accept through the journal.
@@ -206,6 +217,7 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 		inGroup map[refKey]string
 		msgs    []*gateway.Message
 		ids     []string
+		held    []*acceptArgs // one message each, handed over at accept
 	)
 	for _, c := range calls {
 		c.now = now
@@ -234,10 +246,15 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 			// whoever held it is gone.
 			cp := jm.message()
 			cp.LeaseUntil = m.LeaseUntil
+			if st, _ := acceptStatus(cp); st == gateway.StatusAccepted && !cp.LeaseUntil.IsZero() {
+				held = append(held, &acceptArgs{msgs: []*gateway.Message{cp}, ids: []string{id},
+					results: make([]gateway.AcceptResult, 1), now: now, journaled: true})
+				continue
+			}
 			msgs, ids = append(msgs, cp), append(ids, id)
 		}
 	}
-	if len(msgs) == 0 {
+	if len(msgs) == 0 && len(held) == 0 {
 		return nil
 	}
 	a.buf = appendAcceptRecord(a.buf[:0], rec.Now, rec.Msgs)
@@ -245,16 +262,25 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 	if err != nil {
 		return fmt.Errorf("store: accept: %w", err)
 	}
+	var plain *acceptArgs
+	if len(msgs) > 0 {
+		plain = &acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs)),
+			now: now, journaled: true}
+	}
 	a.mu.Lock()
 	group := a.next
 	a.next++
 	a.groups[group] = true
-	a.pending += len(msgs)
+	if plain != nil {
+		a.unheld[group] = true
+	} else if a.oldestUnheld == group {
+		a.oldestUnheld = a.next // groups before it left unheld already
+	}
+	a.pending += len(msgs) + len(held)
 	maps.Copy(a.refs, inGroup)
 	a.mu.Unlock()
 	a.inserted.Add(1)
-	a.insert(&acceptArgs{msgs: msgs, ids: ids, results: make([]gateway.AcceptResult, len(msgs)),
-		now: now, journaled: true}, group, seg, inGroup)
+	a.insert(plain, held, group, seg, inGroup)
 	return nil
 }
 
@@ -348,49 +374,65 @@ func (a *acceptJournal) storedRefs(calls []*acceptCall) (map[refKey]string, erro
 	return found, err
 }
 
-// insert hands a journaled group to the writer, and again after
-// journalRetry while the writer fails it: the group is durable in the
+// insert hands a journaled group to the writer: plain, the messages it
+// inserts at once (nil if none), and held, each message it may hold back
+// for its submit (see heldInserts). While the writer fails an insert, it
+// is handed again after journalRetry: the group is durable in the
 // journal, so a failed insert is retried, never dropped.
-func (a *acceptJournal) insert(args *acceptArgs, group, seg uint64, refs map[refKey]string) {
-	o := &op{ctx: context.Background(), name: "insert accepted", accept: args,
-		run: func(w *wtx) error { return w.acceptJournaled(args) }}
-	if err := a.s.enqueue(o); err != nil {
-		// The store is closing; the journal keeps the group for the next
-		// open.
-		a.inserted.Done()
-		return
+func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg uint64, refs map[refKey]string) {
+	ops, n := make([]*op, 0, 1+len(held)), len(held)
+	if plain != nil {
+		n += len(plain.ids)
+		ops = append(ops, insertOp(plain))
+	}
+	until := time.Now().Add(a.s.holdFor)
+	for _, args := range held {
+		o := insertOp(args)
+		o.holdID, o.holdUntil, o.group = args.ids[0], until, group
+		ops = append(ops, o)
+	}
+	for _, o := range ops {
+		if err := a.s.enqueue(o); err != nil {
+			// The store is closing; the journal keeps the group for the
+			// next open (the writer inserts what was queued).
+			a.inserted.Done()
+			return
+		}
 	}
 	go func() {
-		err := <-o.done
-		for err != nil {
-			a.s.opts.Logger.Error("store: accepted messages not yet in the database; retrying (they are safe in the journal)",
-				"messages", len(args.ids), "err", err)
-			select {
-			case <-a.closing:
-				// Left in the journal: the next open inserts them.
-				a.inserted.Done()
-				return
-			case <-time.After(journalRetry):
+		for i, o := range ops {
+			err := <-o.done
+			for err != nil {
+				a.s.opts.Logger.Error("store: accepted messages not yet in the database; retrying (they are safe in the journal)",
+					"messages", len(o.accept.ids), "err", err)
+				select {
+				case <-a.closing:
+					// Left in the journal: the next open inserts them.
+					a.inserted.Done()
+					return
+				case <-time.After(journalRetry):
+				}
+				o = insertOp(o.accept)
+				if a.s.enqueue(o) != nil {
+					a.inserted.Done()
+					return
+				}
+				err = <-o.done
 			}
-			o = &op{ctx: context.Background(), name: "insert accepted", accept: args,
-				run: func(w *wtx) error { return w.acceptJournaled(args) }}
-			if a.s.enqueue(o) != nil {
-				a.inserted.Done()
-				return
+			if i == 0 && plain != nil {
+				a.mu.Lock()
+				delete(a.unheld, group)
+				a.advance()
+				a.mu.Unlock()
 			}
-			err = <-o.done
 		}
 		a.mu.Lock()
 		delete(a.groups, group)
-		for a.oldest < a.next && !a.groups[a.oldest] {
-			a.oldest++ // groups are numbered in turn: amortized O(1)
-		}
-		a.pending -= len(args.ids)
+		a.pending -= n
 		for k := range refs {
 			delete(a.refs, k)
 		}
-		close(a.changed)
-		a.changed = make(chan struct{})
+		a.advance()
 		a.mu.Unlock()
 		if err := a.j.Done(seg, 1); err != nil {
 			a.s.opts.Logger.Error("store: journal", "err", err)
@@ -399,15 +441,43 @@ func (a *acceptJournal) insert(args *acceptArgs, group, seg uint64, refs map[ref
 	}()
 }
 
+// insertOp is the writer's insert of a journaled group's args.
+func insertOp(args *acceptArgs) *op {
+	return &op{ctx: context.Background(), name: "insert accepted", accept: args, beside: true,
+		run: func(w *wtx) error { return w.acceptJournaled(args) }}
+}
+
+// advance moves oldest and oldestUnheld past the groups inserted and
+// tells the readers waiting. a.mu is held.
+func (a *acceptJournal) advance() {
+	for a.oldest < a.next && !a.groups[a.oldest] {
+		a.oldest++ // groups are numbered in turn: amortized O(1)
+	}
+	for a.oldestUnheld < a.next && !a.unheld[a.oldestUnheld] {
+		a.oldestUnheld++
+	}
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
 // visible returns once every message accepted before the call is in the
-// database, so that reads see what Accept acknowledged.
-func (a *acceptJournal) visible(ctx context.Context) error {
+// database, so that reads see what Accept acknowledged; with held false,
+// but those the writer holds back (reads of events, see heldInserts).
+// With held, it first has the writer run what it holds back.
+func (a *acceptJournal) visible(ctx context.Context, held bool) error {
 	a.mu.Lock()
 	upTo := a.next
 	a.mu.Unlock()
+	if held {
+		a.flush(upTo)
+	}
 	for {
 		a.mu.Lock()
-		waiting := a.oldest < upTo
+		oldest := a.oldestUnheld
+		if held {
+			oldest = a.oldest
+		}
+		waiting := oldest < upTo
 		changed := a.changed
 		a.mu.Unlock()
 		if !waiting {
@@ -418,6 +488,24 @@ func (a *acceptJournal) visible(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// flush has the writer run every insert it holds back of the groups
+// under below.
+func (a *acceptJournal) flush(below uint64) {
+	for {
+		cur := a.flushBelow.Load()
+		if cur >= below {
+			return
+		}
+		if a.flushBelow.CompareAndSwap(cur, below) {
+			break
+		}
+	}
+	select {
+	case a.s.flushHeld <- struct{}{}:
+	default: // a wake-up is pending already
 	}
 }
 
@@ -505,6 +593,7 @@ func (a *acceptJournal) stop() {
 		st.Close() // the acceptor is done with them
 	}
 	close(a.closing)
+	a.flush(math.MaxUint64)
 	a.inserted.Wait()
 }
 
@@ -525,12 +614,13 @@ func (s *sqliteStore) startJournal(ctx context.Context, dir string) error {
 }
 
 // visible returns once reads see every message Accept acknowledged before
-// the call: at once without the journal.
-func (s *sqliteStore) visible(ctx context.Context) error {
+// the call (with held false, but those the writer holds back: reads of
+// events, see heldInserts): at once without the journal.
+func (s *sqliteStore) visible(ctx context.Context, held bool) error {
 	if s.aj == nil {
 		return nil
 	}
-	if err := s.aj.visible(ctx); err != nil {
+	if err := s.aj.visible(ctx, held); err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil

@@ -82,29 +82,53 @@ const (
 	// with random client refs, most rows dirty an index page of their own,
 	// and journaling each cost a page copy.
 	insertMessagesGroupHead = `INSERT OR ROLLBACK` + intoMessages
-	insertPartsHead         = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at) VALUES`
+	insertPartsHead         = `INSERT INTO parts (message_id, idx, carrier, carrier_id, status, error, submitted_at, updated_at, cost) VALUES`
 )
 
 var (
 	messageRow = []string{"?", "?", "?", "?", "?", "?", "?", "?", "?", "?",
-		"?", "0", "''", "0", "''", "?", "?", "?", "?", "0", "?", "?", "?", "?", "?"}
-	partRow = []string{"?", "?", "''", "''", "?", "''", "0", "?"}
+		"?", "0", "?", "?", "?", "?", "?", "?", "?", "0", "?", "?", "?", "?", "?"}
+	partRow = []string{"?", "?", "?", "?", "?", "''", "?", "?", "?"}
 )
 
 // messageArgs appends the messageRow arguments of one new message.
 func messageArgs(args []any, id string, m *gateway.Message, nowNs int64) []any {
-	notBefore := toNanos(m.NotBefore)
-	st, lastErr := acceptStatus(m)
-	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
-		notBefore, toNanos(m.ExpiresAt), string(st), lastErr, nowNs, nowNs, len(m.Parts), max(notBefore, nowNs),
-		acceptLease(m), m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
+	return foldedMessageArgs(args, id, m, nowNs, nil, 0)
 }
 
-// partArgs appends the partRow arguments of a new message's parts.
-func partArgs(args []any, id string, m *gateway.Message, nowNs int64) []any {
+// foldedMessageArgs is messageArgs with f, the message's submit records
+// of the same batch (see heldInserts), written in; batchNs is the batch's
+// time, the update time recordSubmits would give.
+func foldedMessageArgs(args []any, id string, m *gateway.Message, nowNs int64, f *foldedMessage, batchNs int64) []any {
+	notBefore := toNanos(m.NotBefore)
+	st, lastErr := acceptStatus(m)
+	var (
+		carrier, currency string
+		cost              float64
+		updated, lease    = nowNs, acceptLease(m)
+	)
+	if f != nil {
+		carrier, currency, cost, updated = f.total.carrier, f.total.currency, f.total.cost, batchNs
+		if f.total.done {
+			st, lease = gateway.StatusSubmitted, 0
+		}
+	}
+	return append(args, id, m.Tenant, m.ClientRef, m.From, m.To, m.Text, string(m.Encoding), m.Priority,
+		notBefore, toNanos(m.ExpiresAt), string(st), carrier, cost, currency, lastErr, nowNs, updated, len(m.Parts),
+		max(notBefore, nowNs), lease, m.PinnedCarrier, string(m.Category), encodeMeta(m.Meta))
+}
+
+// partArgs appends the partRow arguments of a new message's parts, with
+// the submit records f holds (nil: none).
+func partArgs(args []any, id string, m *gateway.Message, nowNs int64, f *foldedMessage) []any {
 	st, _ := acceptStatus(m)
 	for _, p := range m.Parts {
-		args = append(args, id, p.Index, string(st), nowNs)
+		if f != nil && f.parts[p.Index].recorded {
+			r := f.parts[p.Index]
+			args = append(args, id, p.Index, r.carrier, r.carrierID, string(gateway.StatusSubmitted), r.at, r.at, r.cost)
+			continue
+		}
+		args = append(args, id, p.Index, "", "", string(st), 0, nowNs, 0.0)
 	}
 	return args
 }
@@ -130,7 +154,7 @@ func (w *wtx) accept(id string, m *gateway.Message) (gateway.AcceptResult, error
 		}
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept: message id %s exists already", id)
 	}
-	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, w.nowNs)); err != nil {
+	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, w.nowNs, nil)); err != nil {
 		return gateway.AcceptResult{}, fmt.Errorf("store: accept %s parts: %w", id, err)
 	}
 	w.acceptedEvent(id, m, w.nowNs)
@@ -144,7 +168,7 @@ func (w *wtx) insertAccepted(id string, m *gateway.Message, nowNs int64) error {
 	if err := w.insertRows(insertMessagesHead, messageRow, messageArgs(nil, id, m, nowNs)); err != nil {
 		return fmt.Errorf("store: insert accepted %s: %w", id, err)
 	}
-	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, nowNs)); err != nil {
+	if err := w.insertRows(insertPartsHead, partRow, partArgs(nil, id, m, nowNs, nil)); err != nil {
 		return fmt.Errorf("store: insert accepted %s parts: %w", id, err)
 	}
 	w.acceptedEvent(id, m, nowNs)
@@ -174,7 +198,7 @@ func (w *wtx) clientRef(tenant, ref string) (string, error) {
 // query for every client ref of the group) and within the group, so the
 // INSERTs only fail on a real conflict (a preset id that exists); the
 // caller then replays the batch call by call.
-func (w *wtx) acceptGroup(ops []*op) error {
+func (w *wtx) acceptGroup(ops []*op, folded map[string]*foldedMessage) error {
 	stored, err := w.clientRefs(ops)
 	if err != nil {
 		return err
@@ -208,8 +232,9 @@ func (w *wtx) acceptGroup(ops []*op) error {
 				inGroup[k] = id
 			}
 			a.results[i] = gateway.AcceptResult{ID: id}
-			mrows = messageArgs(mrows, id, m, nowNs)
-			prows = partArgs(prows, id, m, nowNs)
+			f := folded[id]
+			mrows = foldedMessageArgs(mrows, id, m, nowNs, f, w.nowNs)
+			prows = partArgs(prows, id, m, nowNs, f)
 			w.acceptedEvent(id, m, nowNs)
 		}
 	}
@@ -321,7 +346,7 @@ func (s *sqliteStore) claim(ctx context.Context, now time.Time, tenant string, l
 	nowNs := toNanos(now)
 	until := nowNs + int64(s.opts.LeaseDuration)
 	var out []*gateway.Message
-	err := s.do(ctx, "claim", func(w *wtx) error {
+	err := s.submit(&op{ctx: ctx, name: "claim", beside: true, claimAt: now, run: func(w *wtx) error {
 		out = out[:0]
 		// The literal status lets SQLite use the partial index messages_due.
 		var (
@@ -396,7 +421,7 @@ func (s *sqliteStore) claim(ctx context.Context, now time.Time, tenant string, l
 			return fmt.Errorf("store: claim: %w", err)
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -421,8 +446,8 @@ func (s *sqliteStore) RecordSubmits(ctx context.Context, recs []gateway.SubmitRe
 		return err
 	}
 	c := &submitCall{recs: recs}
-	return s.submit(&op{ctx: ctx, name: "record submits", submits: c, run: func(w *wtx) error {
-		if err := w.recordSubmits([]*submitCall{c}); err != nil {
+	return s.submit(&op{ctx: ctx, name: "record submits", submits: c, beside: true, run: func(w *wtx) error {
+		if err := w.recordSubmits([]*submitCall{c}, nil); err != nil {
 			return err
 		}
 		return c.err
@@ -492,7 +517,7 @@ func (s *sqliteStore) RecordReceipts(ctx context.Context, rs []gateway.Receipt) 
 	c := &receiptCall{rs: rs}
 	// late: a receipt racing its own submit record in one batch finds it
 	// recorded, instead of being kept as unmatched and applied again.
-	err := s.submit(&op{ctx: ctx, name: "record receipts", late: true, receipts: c, run: func(w *wtx) error {
+	err := s.submit(&op{ctx: ctx, name: "record receipts", late: true, receipts: c, beside: true, run: func(w *wtx) error {
 		return w.recordReceipts([]*receiptCall{c})
 	}})
 	if err != nil {
@@ -720,7 +745,7 @@ func (s *sqliteStore) List(ctx context.Context, tenant string, f gateway.ListFil
 	if err != nil {
 		return nil, err
 	}
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, true); err != nil {
 		return nil, err
 	}
 	var out []*gateway.Message
@@ -789,7 +814,7 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 	if err := checkAck(tenant, cursor, seq); err != nil {
 		return err
 	}
-	return s.do(ctx, "ack events", func(w *wtx) error {
+	return s.doBeside(ctx, "ack events", func(w *wtx) error {
 		var last int64
 		if err := w.queryRow(sqlLastSeq).Scan(&last); err != nil {
 			return fmt.Errorf("store: ack events %q/%q: %w", tenant, cursor, err)
@@ -809,7 +834,7 @@ func (s *sqliteStore) AckEvents(ctx context.Context, tenant, cursor string, seq 
 // LastSeq implements gateway.EventLog from AUTOINCREMENT's own record,
 // which outlives pruned rows.
 func (s *sqliteStore) LastSeq(ctx context.Context) (int64, error) {
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, false); err != nil {
 		return 0, err
 	}
 	var seq int64

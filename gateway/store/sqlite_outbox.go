@@ -19,7 +19,7 @@ func (s *sqliteStore) GetByClientRef(ctx context.Context, tenant, clientRef stri
 	if tenant == "" || clientRef == "" {
 		return nil, fmt.Errorf("store: get by client_ref: tenant and client_ref are required")
 	}
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, true); err != nil {
 		return nil, err
 	}
 	var id string
@@ -44,7 +44,7 @@ func (s *sqliteStore) EnqueueTasks(ctx context.Context, tasks []gateway.Task) (i
 		return 0, err
 	}
 	var added int
-	err := s.do(ctx, "enqueue tasks", func(w *wtx) error {
+	err := s.doBeside(ctx, "enqueue tasks", func(w *wtx) error {
 		var err error
 		added, err = w.enqueueTasks(tasks)
 		return err
@@ -85,7 +85,7 @@ func (s *sqliteStore) EnqueueLeasedTasks(ctx context.Context, tasks []gateway.Ta
 		leased []gateway.Task
 		added  int
 	)
-	err := s.do(ctx, "enqueue tasks", func(w *wtx) error {
+	err := s.doBeside(ctx, "enqueue tasks", func(w *wtx) error {
 		leased, added = leased[:0], 0 // a replay starts over
 		for _, t := range tasks {
 			if len(leased) >= claim || toNanos(t.NotBefore) > nowNs {
@@ -138,7 +138,7 @@ func (s *sqliteStore) ClaimTasks(ctx context.Context, now time.Time, limit int, 
 	nowNs := toNanos(now)
 	until := nowNs + int64(lease)
 	var out []gateway.Task
-	err := s.do(ctx, "claim tasks", func(w *wtx) error {
+	err := s.doBeside(ctx, "claim tasks", func(w *wtx) error {
 		out = out[:0]
 		rows, err := w.query(sqlDueTasks+literalLimit(limit), nowNs)
 		if err != nil {
@@ -186,7 +186,7 @@ func (s *sqliteStore) FinishTasks(ctx context.Context, outcomes []gateway.TaskOu
 	if len(outcomes) == 0 {
 		return nil
 	}
-	return s.do(ctx, "finish tasks", func(w *wtx) error {
+	return s.doBeside(ctx, "finish tasks", func(w *wtx) error {
 		for _, o := range outcomes {
 			var err error
 			if o.Done {
@@ -277,7 +277,7 @@ func (s *sqliteStore) PruneMissing(ctx context.Context, before time.Time) (int, 
 // Backlog implements gateway.Store on the reader pool; the partial index
 // messages_due holds exactly the rows it counts.
 func (s *sqliteStore) Backlog(ctx context.Context) (int64, error) {
-	if err := s.visible(ctx); err != nil {
+	if err := s.visible(ctx, true); err != nil {
 		return 0, err
 	}
 	var n int64

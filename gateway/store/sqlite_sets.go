@@ -95,8 +95,10 @@ type submitTotal struct {
 // "submitted" attempt, then receipts waiting for the recorded ids are
 // applied. A call naming a part that does not exist gets its err set (the
 // parts of the group are written by then, so the caller replays without
-// it); any returned error is the group's.
-func (w *wtx) recordSubmits(calls []*submitCall) error {
+// it); any returned error is the group's. The messages in folded were
+// inserted by this batch with their calls' records written in (see
+// heldInserts): their parts and totals are not written again.
+func (w *wtx) recordSubmits(calls []*submitCall, folded map[string]*foldedMessage) error {
 	type partKey struct {
 		msgID string
 		idx   int
@@ -113,6 +115,16 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 	parts := make([]any, 0, 6*nrecs)
 	rowOf := make(map[partKey]int, nrecs) // a part's first argument in parts
 	for _, c := range calls {
+		if len(c.recs) > 0 && folded[c.recs[0].MessageID] != nil {
+			// Folded whole (see wtx.folds): its totals are known.
+			for _, r := range c.recs {
+				if totals[r.MessageID] == nil {
+					totals[r.MessageID] = &folded[r.MessageID].total
+					msgs = append(msgs, r.MessageID)
+				}
+			}
+			continue
+		}
 		for _, r := range c.recs {
 			at := w.nowNs
 			if !r.At.IsZero() {
@@ -147,9 +159,11 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 		return w.unknownParts(calls, int(n), len(rowOf))
 	}
 
-	ids := make([]any, len(msgs))
-	for i, id := range msgs {
-		ids[i] = id
+	ids := make([]any, 0, len(msgs))
+	for _, id := range msgs {
+		if folded[id] == nil {
+			ids = append(ids, id)
+		}
 	}
 	err = w.queryRows(submitStateQuery, nil, ids, func(rows *sql.Rows) error {
 		var (
@@ -167,16 +181,19 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 	if err != nil {
 		return err
 	}
-	upd := make([]any, 0, 5*len(msgs))
+	upd := make([]any, 0, 5*len(ids))
 	attempts := make([]any, 0, 5*len(msgs))
 	for _, id := range msgs {
 		t := totals[id]
 		if !t.found {
 			return fmt.Errorf("store: record submits %s: %w", id, sql.ErrNoRows)
 		}
+		attempts = append(attempts, id, t.carrier, "submitted", "", t.at)
+		if folded[id] != nil {
+			continue
+		}
 		t.done = gateway.Status(t.status) == gateway.StatusAccepted && t.unsent == 0
 		upd = append(upd, id, t.carrier, t.cost, t.currency, t.done)
-		attempts = append(attempts, id, t.carrier, "submitted", "", t.at)
 	}
 	if _, err := w.execRows(submitTotalsQuery, setRowsMax, []any{w.nowNs}, upd); err != nil {
 		return err
@@ -203,7 +220,11 @@ func (w *wtx) recordSubmits(calls []*submitCall) error {
 	}
 	for _, id := range msgs {
 		cs := carrierSet{msgID: id, carrier: totals[id].carrier, clientRef: totals[id].clientRef}
-		if i, ok := rowOf[partKey{id, 0}]; ok {
+		if f := folded[id]; f != nil {
+			if p := f.parts[0]; p.recorded {
+				cs.part0, cs.partCarrier, cs.carrierID = true, p.carrier, p.carrierID
+			}
+		} else if i, ok := rowOf[partKey{id, 0}]; ok {
 			cs.part0, cs.partCarrier, cs.carrierID = true, parts[i].(string), parts[i+1].(string)
 		}
 		w.carriers = append(w.carriers, cs)

@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/openmf/smsgw/gateway"
+)
+
+// openHeldTest opens a journaled store on a fixed clock whose writer may
+// hold a handed-over message's insert for hold.
+func openHeldTest(t *testing.T, path string, now time.Time, hold time.Duration) *sqliteStore {
+	t.Helper()
+	s, err := Open(context.Background(), Config{Path: path}, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ss := s.(*sqliteStore)
+	ss.holdFor = hold
+	return ss
+}
+
+// handed is a message the engine hands over at accept: leased to a worker.
+func handed(tenant string, parts int, until time.Time) *gateway.Message {
+	m := oneMsg(tenant)
+	m.ClientRef = fmt.Sprintf("ref-%d-%d", parts, time.Now().UnixNano())
+	m.Parts = nil
+	for i := range parts {
+		m.Parts = append(m.Parts, gateway.Part{Index: i})
+	}
+	m.LeaseUntil = until
+	return m
+}
+
+// TestHandedOverWrittenWithItsSubmit: the insert of a message handed over
+// at accept waits for its RecordSubmits, and both take one commit; the
+// message reads as it would had they run one after the other.
+func TestHandedOverWrittenWithItsSubmit(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx := t.Context()
+	m := handed("t1", 1, now.Add(time.Minute))
+	c0 := s.Commits()
+	res, err := s.Accept(ctx, []*gateway.Message{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res[0].ID
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: id, Carrier: "c1", CarrierID: "X1",
+		Cost: 0.8, Currency: "KES", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Commits() - c0; n != 1 {
+		t.Errorf("accept and submit took %d commits, want 1", n)
+	}
+	got, err := s.Get(ctx, "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := got.Parts[0]
+	if got.Status != gateway.StatusSubmitted || got.Carrier != "c1" || got.Cost != 0.8 || got.Currency != "KES" ||
+		!got.LeaseUntil.IsZero() || p.CarrierID != "X1" || p.Status != gateway.StatusSubmitted || p.Cost != 0.8 ||
+		len(got.Attempts) != 1 || got.Attempts[0].Outcome != "submitted" {
+		t.Errorf("message written with its submit: %+v", got)
+	}
+	evs, err := s.Events(ctx, "", 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Status != gateway.StatusAccepted || evs[1].Status != gateway.StatusSubmitted ||
+		!evs[0].Time.Equal(now) {
+		t.Errorf("events: %+v, want ACCEPTED at %s then SUBMITTED", evs, now)
+	}
+	// Its receipt finds it as any submitted message's does.
+	tally, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "X1",
+		Status: gateway.StatusDelivered, State: "DELIVRD"}})
+	if err != nil || tally.Matched != 1 {
+		t.Errorf("receipt: %+v, %v; want matched", tally, err)
+	}
+}
+
+// TestHeldInsertsMatchOneAfterTheOther runs the same records on messages
+// whose inserts the writer held for them and on messages inserted first
+// (a Get lets every held insert run), and compares what is stored (a
+// submit naming a held message brings its insert into its batch): parts
+// recorded twice (the last record wins, both costs count), a message with
+// a part left unsent, a record without a currency.
+func TestHeldInsertsMatchOneAfterTheOther(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	until := now.Add(time.Minute)
+	type run struct {
+		msgs []*gateway.Message
+		recs func(ids []string) [][]gateway.SubmitRecord
+	}
+	sc := run{
+		msgs: []*gateway.Message{handed("t1", 1, until), handed("t1", 2, until), handed("t1", 2, until), handed("t2", 1, until)},
+		recs: func(ids []string) [][]gateway.SubmitRecord {
+			r := func(i, part int, cid string, cost float64, cur string) gateway.SubmitRecord {
+				return gateway.SubmitRecord{MessageID: ids[i], Index: part, Carrier: fmt.Sprintf("c%d", i), CarrierID: cid,
+					Cost: cost, Currency: cur, At: now.Add(time.Duration(part+1) * time.Second)}
+			}
+			return [][]gateway.SubmitRecord{
+				{r(0, 0, "A0", 0.5, "KES")},
+				{r(1, 0, "B0", 0.25, "KES"), r(1, 1, "B1", 0.25, ""), r(1, 0, "B0b", 0.5, "UGX")},
+				{r(2, 1, "C1", 1, "KES")},
+				{r(3, 0, "D0", 0.1, "")},
+			}
+		},
+	}
+	stored := func(flushFirst bool) string {
+		s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+		ctx := t.Context()
+		var msgs []*gateway.Message
+		for _, m := range sc.msgs {
+			cp := *m
+			cp.Parts = append([]gateway.Part(nil), m.Parts...)
+			msgs = append(msgs, &cp)
+		}
+		res, err := s.Accept(ctx, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]string, len(res))
+		for i, r := range res {
+			ids[i] = r.ID
+		}
+		if flushFirst {
+			if _, err := s.Get(ctx, "t1", ids[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := make(chan error)
+		for _, recs := range sc.recs(ids) {
+			go func() { done <- s.RecordSubmits(ctx, recs) }()
+		}
+		for range sc.recs(ids) {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out string
+		for i, id := range ids {
+			m, err := s.Get(ctx, msgs[i].Tenant, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out += fmt.Sprintf("%d: %s carrier=%s cost=%.2f %s lease=%v tries=%d updated=%s\n", i, m.Status, m.Carrier,
+				m.Cost, m.Currency, !m.LeaseUntil.IsZero(), m.Tries, m.UpdatedAt)
+			for _, p := range m.Parts {
+				out += fmt.Sprintf("   part %d: %s %s %s cost=%.2f updated=%s\n", p.Index, p.Status, p.Carrier, p.CarrierID, p.Cost, p.UpdatedAt)
+			}
+			for _, a := range m.Attempts {
+				out += fmt.Sprintf("   attempt: %s %s %s\n", a.Carrier, a.Outcome, a.At)
+			}
+		}
+		evs, err := s.Events(ctx, "", 1, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Each message's events in order; a held message's ACCEPTED
+		// event takes its seq when written, so the order across messages
+		// differs.
+		for i, id := range ids {
+			for _, e := range evs {
+				if e.MessageID == id {
+					out += fmt.Sprintf("event %d %s at %s\n", i, e.Status, e.Time)
+				}
+			}
+		}
+		return out
+	}
+	held := stored(false)
+	inserted := stored(true)
+	if held != inserted {
+		t.Errorf("held and written with the submits:\n%s\ninserted first, then submitted:\n%s", held, inserted)
+	}
+}
+
+// TestHeldInsertReadsAndClose: a read of messages has the writer insert
+// what it holds at once (the hold here is an hour); a read of events does
+// not wait for it; Close inserts it, so that the journal is empty after.
+func TestHeldInsertReadsAndClose(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.db")
+	s := openHeldTest(t, path, now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 0 {
+		t.Errorf("events while the insert is held: %+v, %v; want none yet", evs, err)
+	}
+	if m, err := s.Get(ctx, "t1", res[0].ID); err != nil || m.Status != gateway.StatusAccepted {
+		t.Fatalf("Get of a held message: %+v, %v; want it ACCEPTED (the read lets the insert run)", m, err)
+	}
+	if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 1 || evs[0].Status != gateway.StatusAccepted {
+		t.Errorf("events once inserted: %+v, %v; want ACCEPTED", evs, err)
+	}
+
+	res, err = s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if segs, err := segments(path + ".journal"); err != nil || len(segs) != 0 {
+		t.Errorf("journal after Close: %v (%v), want empty: Close inserts what is held", segs, err)
+	}
+	c := openHeldTest(t, path, now, time.Hour)
+	if m, err := c.Get(ctx, "t1", res[0].ID); err != nil || m.Status != gateway.StatusAccepted || !m.LeaseUntil.IsZero() {
+		t.Errorf("held at Close, after reopening: %+v, %v; want ACCEPTED, unleased", m, err)
+	}
+}
+
+// TestHeldInsertAfterACrash: a message whose insert the writer held when
+// the process died is restored from the journal, to be sent again, as one
+// whose submit was not recorded always was.
+func TestHeldInsertAfterACrash(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := openHeldTest(t, filepath.Join(dir, "a.db"), now, time.Hour)
+	s.stopCheckpoints()
+	<-s.checkpointDone
+	res, err := s.Accept(t.Context(), []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := blockWriter(t, s) // nothing held runs while the files are copied
+	crashed := t.TempDir()
+	copyFiles(t, dir, crashed, "a.db", "a.db-wal", "a.db.journal/")
+	release()
+
+	c := openHeldTest(t, filepath.Join(crashed, "a.db"), now, time.Hour)
+	got, err := c.Claim(t.Context(), now, 10)
+	if err != nil || len(got) != 1 || got[0].ID != res[0].ID {
+		t.Fatalf("claim after the crash: %v, %v; want %s restored and due", ids(got), err, res[0].ID)
+	}
+}
+
+// TestHeldInsertTakesAReceiptThatCameFirst: a receipt for a carrier id the
+// writer has not recorded yet (it overtook the submit_sm_resp) is kept,
+// and applied when the held message's submit names the id.
+func TestHeldInsertTakesAReceiptThatCameFirst(t *testing.T) {
+	now := time.Now().UTC()
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx := t.Context()
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tally, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "early",
+		Status: gateway.StatusDelivered, State: "DELIVRD", Time: now}})
+	if err != nil || tally.Matched != 0 {
+		t.Fatalf("receipt before the submit: %+v, %v; want kept, not matched", tally, err)
+	}
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: res[0].ID, Carrier: "c1", CarrierID: "early", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := s.Get(ctx, "t1", res[0].ID); err != nil || m.Status != gateway.StatusDelivered {
+		t.Errorf("after its submit: %+v, %v; want DELIVERED by the receipt that waited", m, err)
+	}
+}
+
+// TestHeldInsertBeforeACancel: an operation that may touch a held message
+// (here Cancel) has the writer insert it first.
+func TestHeldInsertBeforeACancel(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leased to a worker: not cancelable, but found.
+	if err := s.Cancel(ctx, "t1", res[0].ID, now); err == nil || errors.Is(err, gateway.ErrNotFound) {
+		t.Errorf("Cancel of a held message: %v, want it found (and not cancelable)", err)
+	}
+}
