@@ -137,7 +137,8 @@
 // message's ACCEPTED event takes its seq when the insert runs, beside its
 // SUBMITTED event (dated at accept still): the order of events across
 // messages is not the order of their accepts, while each message's own
-// events keep theirs.
+// events keep theirs. An AckEvents beyond the log's end lets the held
+// inserts run and tries again before it refuses the seq.
 //
 // Checkpoints: the writer's connection never copies the WAL back into the
 // database file (wal_autocheckpoint 0); a connection of its own does, with

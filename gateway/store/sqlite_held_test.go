@@ -286,3 +286,26 @@ func TestHeldInsertBeforeACancel(t *testing.T) {
 		t.Errorf("Cancel of a held message: %v, want it found (and not cancelable)", err)
 	}
 }
+
+// TestAckOfAHeldMessagesEvent: a consumer may ack the seq of an event the
+// writer holds back (it learnt it another way, or counted on it): the ack
+// lets held inserts run and succeeds, where it would be refused as beyond
+// the log's end.
+func TestAckOfAHeldMessagesEvent(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AckEvents(ctx, "t1", "adapter", 1); err != nil {
+		t.Fatalf("ack of the held message's ACCEPTED event: %v", err)
+	}
+	if seq, err := s.Cursor(ctx, "t1", "adapter"); err != nil || seq != 1 {
+		t.Errorf("cursor = %d, %v; want 1", seq, err)
+	}
+	if err := s.AckEvents(ctx, "t1", "adapter", 2); !errors.Is(err, gateway.ErrAckAhead) {
+		t.Errorf("ack past every event: %v, want ErrAckAhead", err)
+	}
+}
