@@ -106,6 +106,38 @@ type noPlan struct{ Router }
 
 func (noPlan) Plan(RouteQuery) ([]Candidate, error) { return nil, nil }
 
+// bareDispatcher is a dispatcher on st with one carrier, up, that takes
+// nothing (noPlan), 2 workers and one tenant "t", polling every
+// pollEvery; not started.
+func bareDispatcher(t *testing.T, st MessageStore, pollEvery time.Duration) *dispatcher {
+	t.Helper()
+	conn := &upConn{}
+	conn.up.Store(true)
+	cs, err := newCarriers([]Connector{conn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := newMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	watch, err := newStoreWatch(nil, time.Now, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dispatcher{store: st, router: noPlan{}, carriers: cs, feed: newEventFeed(nil, time.Second), metrics: m, log: log,
+		now: time.Now, storeWatch: watch, tenants: &tenants{}, maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute,
+		claimBatch: 4, workers: 2, pollEvery: pollEvery, receiptKeep: time.Hour, receiptKeepMax: 10, receiptPruneEvery: time.Minute,
+		wake: make(chan struct{}, 1)}
+	set, err := newTenantSet([]Tenant{{ID: "t"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.tenants.set.Store(set)
+	return d
+}
+
 // A message the acceptor stored leased in a slot it reserved before the
 // dispatcher halted, and hands over after, still reaches a worker (here:
 // released for another attempt) instead of staying leased with no one to
@@ -113,31 +145,8 @@ func (noPlan) Plan(RouteQuery) ([]Candidate, error) { return nil, nil }
 // workers end.
 func TestHandedOverAfterHaltReachesAWorker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		conn := &upConn{}
-		conn.up.Store(true)
-		cs, err := newCarriers([]Connector{conn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := newMetrics(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		st := &stopStore{}
-		log := slog.New(slog.DiscardHandler)
-		watch, err := newStoreWatch(nil, time.Now, log, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &dispatcher{store: st, router: noPlan{}, carriers: cs, feed: newEventFeed(nil, time.Second), metrics: m, log: log,
-			now: time.Now, storeWatch: watch, tenants: &tenants{}, maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute,
-			claimBatch: 4, workers: 2, pollEvery: time.Second, receiptKeep: time.Hour, receiptKeepMax: 10, receiptPruneEvery: time.Minute,
-			wake: make(chan struct{}, 1)}
-		set, err := newTenantSet([]Tenant{{ID: "t"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.tenants.set.Store(set)
+		d := bareDispatcher(t, st, time.Second)
 		d.start(context.Background())
 		synctest.Wait() // the first claim found nothing: idle
 		if n := d.reserve(2); n != 2 {
@@ -186,32 +195,9 @@ func (s *racingStore) Claim(context.Context, time.Time, int) ([]*Message, error)
 // and nothing was ever handed over.
 func TestRacedClaimHandsOverAndClaimsAgain(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		conn := &upConn{}
-		conn.up.Store(true)
-		cs, err := newCarriers([]Connector{conn})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := newMetrics(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
 		st := &racingStore{races: 3}
-		log := slog.New(slog.DiscardHandler)
-		watch, err := newStoreWatch(nil, time.Now, log, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := &dispatcher{store: st, router: noPlan{}, carriers: cs, feed: newEventFeed(nil, time.Second), metrics: m, log: log,
-			now: time.Now, storeWatch: watch, tenants: &tenants{}, maxAttempts: 3, retryBase: time.Second, retryMax: time.Minute,
-			claimBatch: 4, workers: 2, pollEvery: time.Hour, receiptKeep: time.Hour, receiptKeepMax: 10, receiptPruneEvery: time.Hour,
-			wake: make(chan struct{}, 1)}
+		d := bareDispatcher(t, st, time.Hour)
 		st.d = d
-		set, err := newTenantSet([]Tenant{{ID: "t"}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.tenants.set.Store(set)
 		d.start(context.Background())
 		defer func() {
 			d.halt()

@@ -231,13 +231,7 @@ func (w *wtx) folds(batch []*op, g batchGroups) map[string]*foldedMessage {
 			// As recordSubmits: a part keeps its last record, the message
 			// adds up every record's cost.
 			f.parts[r.Index] = foldedPart{recorded: true, carrier: r.Carrier, carrierID: r.CarrierID, at: at, cost: r.Cost}
-			t := &f.total
-			t.carrier = r.Carrier
-			if r.Currency != "" {
-				t.currency = r.Currency
-			}
-			t.cost += r.Cost
-			t.at = max(t.at, at)
+			f.total.add(r, at)
 		}
 	}
 	for _, f := range out {

@@ -89,6 +89,17 @@ type submitTotal struct {
 	found, done       bool
 }
 
+// add counts record r, made at at, into the message's totals: the last
+// carrier and currency given, the sum of the costs, the latest time.
+func (t *submitTotal) add(r gateway.SubmitRecord, at int64) {
+	t.carrier = r.Carrier
+	if r.Currency != "" {
+		t.currency = r.Currency
+	}
+	t.cost += r.Cost
+	t.at = max(t.at, at)
+}
+
 // recordSubmits runs calls, whose messages are disjoint (see partition),
 // as one group: each part takes its last record, each message its totals
 // (and SUBMITTED with one event once no part is left unsent) and one
@@ -143,12 +154,7 @@ func (w *wtx) recordSubmits(calls []*submitCall, folded map[string]*foldedMessag
 				totals[r.MessageID] = t
 				msgs = append(msgs, r.MessageID)
 			}
-			t.carrier = r.Carrier
-			if r.Currency != "" {
-				t.currency = r.Currency
-			}
-			t.cost += r.Cost
-			t.at = max(t.at, at)
+			t.add(r, at)
 		}
 	}
 	n, err := w.execRows(submitPartsQuery, setRowsMax, nil, parts)
