@@ -309,3 +309,36 @@ func TestAckOfAHeldMessagesEvent(t *testing.T) {
 		t.Errorf("ack past every event: %v, want ErrAckAhead", err)
 	}
 }
+
+// TestHeldInsertDoesNotStallTheAcceptor: the messages of an accept group
+// that the writer has inserted no longer count as waiting for it while
+// another message of the group is held for its submit, so the acceptor
+// does not wait for room behind a hold (here an hour; at most heldFor in
+// production, a stall of every Send for up to a second).
+func TestHeldInsertDoesNotStallTheAcceptor(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	msgs := make([]*gateway.Message, journalMaxPending)
+	msgs[0] = handed("t1", 1, now.Add(time.Minute))
+	for i := 1; i < len(msgs); i++ {
+		msgs[i] = oneMsg("t1")
+	}
+	if _, err := s.Accept(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Accept(ctx, []*gateway.Message{oneMsg("t1")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an Accept waited for room behind a held insert: messages already in SQLite still count as pending")
+	}
+}

@@ -380,9 +380,8 @@ func (a *acceptJournal) storedRefs(calls []*acceptCall) (map[refKey]string, erro
 // is handed again after journalRetry: the group is durable in the
 // journal, so a failed insert is retried, never dropped.
 func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg uint64, refs map[refKey]string) {
-	ops, n := make([]*op, 0, 1+len(held)), len(held)
+	ops := make([]*op, 0, 1+len(held))
 	if plain != nil {
-		n += len(plain.ids)
 		ops = append(ops, insertOp(plain))
 	}
 	until := time.Now().Add(a.s.holdFor)
@@ -419,16 +418,19 @@ func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg
 				}
 				err = <-o.done
 			}
+			// Its messages are in SQLite: they no longer count toward
+			// the acceptor's room (waitRoom), though another message of
+			// the group is still held back.
+			a.mu.Lock()
+			a.pending -= len(o.accept.ids)
 			if i == 0 && plain != nil {
-				a.mu.Lock()
 				delete(a.unheld, group)
-				a.advance()
-				a.mu.Unlock()
 			}
+			a.advance()
+			a.mu.Unlock()
 		}
 		a.mu.Lock()
 		delete(a.groups, group)
-		a.pending -= n
 		for k := range refs {
 			delete(a.refs, k)
 		}
@@ -588,12 +590,14 @@ func (a *acceptJournal) stop() {
 	a.closed = true
 	close(a.calls)
 	a.s.mu.Unlock()
+	// Held inserts run from now on: the acceptor may wait for room
+	// behind them (waitRoom).
+	a.flush(math.MaxUint64)
 	<-a.done
 	for _, st := range a.refStmts {
 		st.Close() // the acceptor is done with them
 	}
 	close(a.closing)
-	a.flush(math.MaxUint64)
 	a.inserted.Wait()
 }
 
