@@ -342,3 +342,140 @@ func TestHeldInsertDoesNotStallTheAcceptor(t *testing.T) {
 		t.Fatal("an Accept waited for room behind a held insert: messages already in SQLite still count as pending")
 	}
 }
+
+// TestHeldInsertAndClaims: a claim before a held message's lease lapses
+// does not wait for its insert nor run it (the message is not its to
+// take); a claim at a time the lease has lapsed by has it inserted first
+// and takes it, as it would any message whose worker went quiet.
+func TestHeldInsertAndClaims(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	until := now.Add(time.Minute)
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, until)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Claim(ctx, now, 10); err != nil || len(got) != 0 {
+		t.Fatalf("claim under the lease: %v, %v; want nothing", ids(got), err)
+	}
+	if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 0 {
+		t.Errorf("events after a claim under the lease: %+v, %v; want the insert still held", evs, err)
+	}
+	got, err := s.Claim(ctx, until.Add(time.Second), 10)
+	if err != nil || len(got) != 1 || got[0].ID != res[0].ID {
+		t.Fatalf("claim past the lease: %v, %v; want %s", ids(got), err, res[0].ID)
+	}
+}
+
+// TestHeldInsertClientRef: while its insert is held, a message's client
+// ref still makes a second accept a duplicate of it, and GetByClientRef
+// finds it; so does a second accept once it was written with its submit.
+func TestHeldInsertClientRef(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	m := handed("t1", 1, now.Add(time.Minute))
+	res, err := s.Accept(ctx, []*gateway.Message{m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res[0].ID
+	again := oneMsg("t1")
+	again.ClientRef = m.ClientRef
+	if res, err := s.Accept(ctx, []*gateway.Message{again}); err != nil || !res[0].Duplicate || res[0].ID != id {
+		t.Fatalf("accept of the held message's client ref: %+v, %v; want a duplicate of %s", res, err, id)
+	}
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: id, Carrier: "c1", CarrierID: "X1", At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	again = oneMsg("t1")
+	again.ClientRef = m.ClientRef
+	if res, err := s.Accept(ctx, []*gateway.Message{again}); err != nil || !res[0].Duplicate || res[0].ID != id {
+		t.Fatalf("accept of the client ref once written: %+v, %v; want a duplicate of %s", res, err, id)
+	}
+	if got, err := s.GetByClientRef(ctx, "t1", m.ClientRef); err != nil || got.ID != id || got.Status != gateway.StatusSubmitted {
+		t.Errorf("GetByClientRef: %+v, %v; want %s SUBMITTED", got, err, id)
+	}
+}
+
+// TestHeldInsertCallWithAStoredMessage: one RecordSubmits naming a held
+// message and one already stored, in the batch of another naming a held
+// message only: the first is not folded (its stored message has rows to
+// update) but its held message is inserted before it, the second is; all
+// three read submitted.
+func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	until := now.Add(time.Minute)
+	stored := handed("t1", 1, time.Time{})
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, until), stored, handed("t1", 2, until)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := res[0].ID, res[1].ID, res[2].ID
+	if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 1 || evs[0].MessageID != b {
+		t.Fatalf("events: %+v, %v; want only the stored message's ACCEPTED", evs, err)
+	}
+	// Hold the writer with an operation beside held inserts, so that both
+	// calls reach it in one batch.
+	started, unblock, blocked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		blocked <- s.doBeside(ctx, "block", func(*wtx) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	done := make(chan error, 2)
+	go func() {
+		done <- s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: a, Carrier: "c1", CarrierID: "A0", At: now},
+			{MessageID: b, Carrier: "c1", CarrierID: "B0", At: now}})
+	}()
+	go func() {
+		done <- s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: c, Carrier: "c2", CarrierID: "C0", At: now},
+			{MessageID: c, Index: 1, Carrier: "c2", CarrierID: "C1", At: now}})
+	}()
+	waitQueued(t, s, 2)
+	close(unblock)
+	if err := <-blocked; err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{a, b, c} {
+		m, err := s.Get(ctx, "t1", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != gateway.StatusSubmitted || !m.LeaseUntil.IsZero() || len(m.Attempts) != 1 {
+			t.Errorf("%s: %s lease=%v attempts=%d, want SUBMITTED, unleased, one attempt", id, m.Status, m.LeaseUntil, len(m.Attempts))
+		}
+		for _, p := range m.Parts {
+			if p.Status != gateway.StatusSubmitted || p.CarrierID == "" {
+				t.Errorf("%s part %d: %s %q, want SUBMITTED with its carrier id", id, p.Index, p.Status, p.CarrierID)
+			}
+		}
+	}
+	evs, err := s.Events(ctx, "", 1, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, e := range evs {
+		count[e.MessageID+" "+string(e.Status)]++
+	}
+	for _, id := range []string{a, b, c} {
+		if count[id+" ACCEPTED"] != 1 || count[id+" SUBMITTED"] != 1 {
+			t.Errorf("%s: events %v, want one ACCEPTED and one SUBMITTED", id, count)
+		}
+	}
+}
