@@ -25,6 +25,16 @@ func openHeldTest(t *testing.T, path string, now time.Time, hold time.Duration) 
 	return ss
 }
 
+// heldStore is openHeldTest on a fixed clock with an hour's hold, with a
+// context that ends a test stuck on a hold.
+func heldStore(t *testing.T) (*sqliteStore, context.Context, time.Time) {
+	t.Helper()
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour), ctx, now
+}
+
 // handed is a message the engine hands over at accept: leased to a worker.
 func handed(tenant string, parts int, until time.Time) *gateway.Message {
 	m := oneMsg(tenant)
@@ -273,10 +283,7 @@ func TestHeldInsertTakesAReceiptThatCameFirst(t *testing.T) {
 // TestHeldInsertBeforeACancel: an operation that may touch a held message
 // (here Cancel) has the writer insert it first.
 func TestHeldInsertBeforeACancel(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))})
 	if err != nil {
 		t.Fatal(err)
@@ -292,10 +299,7 @@ func TestHeldInsertBeforeACancel(t *testing.T) {
 // lets held inserts run and succeeds, where it would be refused as beyond
 // the log's end.
 func TestAckOfAHeldMessagesEvent(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	if _, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
@@ -316,10 +320,7 @@ func TestAckOfAHeldMessagesEvent(t *testing.T) {
 // does not wait for room behind a hold (here an hour; at most heldFor in
 // production, a stall of every Send for up to a second).
 func TestHeldInsertDoesNotStallTheAcceptor(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	msgs := make([]*gateway.Message, journalMaxPending)
 	msgs[0] = handed("t1", 1, now.Add(time.Minute))
 	for i := 1; i < len(msgs); i++ {
@@ -348,10 +349,7 @@ func TestHeldInsertDoesNotStallTheAcceptor(t *testing.T) {
 // take); a claim at a time the lease has lapsed by has it inserted first
 // and takes it, as it would any message whose worker went quiet.
 func TestHeldInsertAndClaims(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	until := now.Add(time.Minute)
 	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, until)})
 	if err != nil {
@@ -373,10 +371,7 @@ func TestHeldInsertAndClaims(t *testing.T) {
 // ref still makes a second accept a duplicate of it, and GetByClientRef
 // finds it; so does a second accept once it was written with its submit.
 func TestHeldInsertClientRef(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	m := handed("t1", 1, now.Add(time.Minute))
 	res, err := s.Accept(ctx, []*gateway.Message{m})
 	if err != nil {
@@ -407,10 +402,7 @@ func TestHeldInsertClientRef(t *testing.T) {
 // update) but its held message is inserted before it, the second is; all
 // three read submitted.
 func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
-	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	s := openHeldTest(t, filepath.Join(t.TempDir(), "a.db"), now, time.Hour)
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
+	s, ctx, now := heldStore(t)
 	until := now.Add(time.Minute)
 	stored := handed("t1", 1, time.Time{})
 	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, until), stored, handed("t1", 2, until)})
