@@ -273,11 +273,10 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 	a.groups[group] = true
 	if plain != nil {
 		a.unheld[group] = true
-	} else if a.oldestUnheld == group {
-		a.oldestUnheld = a.next // groups before it left unheld already
 	}
 	a.pending += len(msgs) + len(held)
 	maps.Copy(a.refs, inGroup)
+	a.advance() // a group of held messages only has nothing unheld to wait for
 	a.mu.Unlock()
 	a.inserted.Add(1)
 	a.insert(plain, held, group, seg, inGroup)
