@@ -464,7 +464,9 @@ func (a *acceptJournal) advance() {
 // visible returns once every message accepted before the call is in the
 // database, so that reads see what Accept acknowledged; with held false,
 // but those the writer holds back (reads of events, see heldInserts).
-// With held, it first has the writer run what it holds back.
+// With held, it first has the writer run what it holds back. Once the
+// store is closing it returns ErrClosed rather than wait: a group the
+// writer kept failing then stays in the journal for the next open.
 func (a *acceptJournal) visible(ctx context.Context, held bool) error {
 	a.mu.Lock()
 	upTo := a.next
@@ -486,6 +488,8 @@ func (a *acceptJournal) visible(ctx context.Context, held bool) error {
 		}
 		select {
 		case <-changed:
+		case <-a.closing:
+			return ErrClosed
 		case <-ctx.Done():
 			return ctx.Err()
 		}

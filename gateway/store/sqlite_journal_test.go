@@ -467,3 +467,32 @@ func TestJournaledAcceptedEventDatedAtAccept(t *testing.T) {
 	s = open()
 	check("database")
 }
+
+// TestReadsWhileClosingDoNotWait: a read waiting for a journaled insert
+// returns ErrClosed once Close has begun, rather than waiting until its
+// context ends for a group the writer may never insert (it stays in the
+// journal for the next open).
+func TestReadsWhileClosingDoNotWait(t *testing.T) {
+	s := openJournalTest(t, filepath.Join(t.TempDir(), "c.db"))
+	release := blockWriter(t, s)
+	res, err := s.Accept(t.Context(), []*gateway.Message{oneMsg("t1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	<-s.aj.closing // Close waits for the writer now
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := s.Get(ctx, "t1", res[0].ID); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get while closing, its message not yet inserted: %v, want ErrClosed", err)
+	}
+	if _, err := s.Events(ctx, "t1", 1, 10); !errors.Is(err, ErrClosed) {
+		t.Errorf("Events while closing: %v, want ErrClosed", err)
+	}
+	release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
