@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/openmf/smsgw/gateway"
+	"github.com/openmf/smsgw/internal/testutil"
 )
 
 // openHeldTest opens a journaled store on a fixed clock whose writer may
@@ -470,4 +471,115 @@ func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
 			t.Errorf("%s: events %v, want one ACCEPTED and one SUBMITTED", id, count)
 		}
 	}
+}
+
+// TestHeldInsertInAReplayedBatch: a batch that folds a held message's
+// insert with its submit, and holds a receipt for its carrier id, is
+// replayed because another operation failed: without that operation (a
+// RecordSubmits of a part that does not exist), or one operation at a time
+// (an insert whose id exists, failing the accept group). Either way the
+// held message is inserted once, with its submit and the receipt, each of
+// its events once and in order, the failed operation alone fails, and the
+// journal lets go of the held message's group.
+func TestHeldInsertInAReplayedBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bad  func(s *sqliteStore, ctx context.Context, stored string) error
+	}{
+		{"without", func(s *sqliteStore, ctx context.Context, stored string) error {
+			return s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: stored, Index: 3, Carrier: "c1", CarrierID: "N3"}})
+		}},
+		{"alone", func(s *sqliteStore, ctx context.Context, stored string) error {
+			a := &acceptArgs{msgs: []*gateway.Message{oneMsg("t1")}, ids: []string{stored},
+				results: make([]gateway.AcceptResult, 1), now: time.Now(), journaled: true}
+			o := insertOp(a)
+			o.ctx = ctx
+			return s.submit(o)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, ctx, now := heldStore(t)
+			res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 1, now.Add(time.Minute)), oneMsg("t1")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, stored := res[0].ID, res[1].ID
+			if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 1 {
+				t.Fatalf("events: %+v, %v; want the stored message's only", evs, err)
+			}
+			started, unblock, blocked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+			go func() {
+				blocked <- s.doBeside(ctx, "block", func(*wtx) error {
+					close(started)
+					<-unblock
+					return nil
+				})
+			}()
+			<-started
+			submitted, received, failed := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+			go func() {
+				submitted <- s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: held, Carrier: "c1", CarrierID: "H0", At: now}})
+			}()
+			go func() {
+				_, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: "H0",
+					Status: gateway.StatusDelivered, State: "DELIVRD", Time: now}})
+				received <- err
+			}()
+			go func() { failed <- tc.bad(s, ctx, stored) }()
+			waitQueued(t, s, 3)
+			close(unblock)
+			if err := <-blocked; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-submitted; err != nil {
+				t.Fatalf("RecordSubmits of the held message: %v", err)
+			}
+			if err := <-received; err != nil {
+				t.Fatalf("RecordReceipts: %v", err)
+			}
+			if err := <-failed; err == nil {
+				t.Fatal("the failing operation succeeded")
+			}
+			m, err := s.Get(ctx, "t1", held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Status != gateway.StatusDelivered || m.Carrier != "c1" || len(m.Attempts) != 1 ||
+				m.Parts[0].CarrierID != "H0" || m.Parts[0].Status != gateway.StatusDelivered {
+				t.Errorf("held message: %s carrier=%s attempts=%d part=%+v; want DELIVERED by c1, one attempt",
+					m.Status, m.Carrier, len(m.Attempts), m.Parts[0])
+			}
+			evs, err := s.Events(ctx, "", 1, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []gateway.Status
+			for _, e := range evs {
+				if e.MessageID == held {
+					got = append(got, e.Status)
+				}
+			}
+			want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("held message's events %v, want %v", got, want)
+			}
+			testutil.Eventually(t, 5*time.Second, func() error {
+				if n := journalPending(s); n != 0 {
+					return fmt.Errorf("%d journal records still needed, want none", n)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+// journalPending is the number of journal records not yet done with.
+func journalPending(s *sqliteStore) int {
+	s.aj.j.mu.Lock()
+	defer s.aj.j.mu.Unlock()
+	n := 0
+	for _, k := range s.aj.j.pending {
+		n += k
+	}
+	return n
 }
