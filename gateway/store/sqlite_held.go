@@ -43,7 +43,8 @@ import (
 // (tens to hundreds of milliseconds), far below the hand-over lease.
 const heldFor = time.Second
 
-// heldMax bounds the inserts held back at once; past it they all run.
+// heldMax bounds the inserts held back at once: a batch that brings them
+// to it runs them all.
 const heldMax = 4096
 
 // heldInserts are the inserts the writer holds back, in arrival order.
@@ -112,6 +113,9 @@ func (h *heldInserts) take(batch []*op, below uint64, closing bool, now time.Tim
 	if len(h.ops) == 0 {
 		return rest
 	}
+	// Never heldMax held once the batch is taken: held inserts count
+	// toward the acceptor's room, which is no larger (journalMaxPending).
+	all = all || len(h.ops) >= heldMax
 	var run []*op
 	keep := h.ops[:0]
 	for _, o := range h.ops {

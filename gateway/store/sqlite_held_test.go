@@ -583,3 +583,32 @@ func journalPending(s *sqliteStore) int {
 	}
 	return n
 }
+
+// TestHeldInsertsPastHeldMaxRun: once heldMax inserts are held they all
+// run at once, not at the next operation or the first one's time: held
+// messages count toward the acceptor's room (journalMaxPending, the same
+// size), so an Accept would otherwise wait behind the hold.
+func TestHeldInsertsPastHeldMaxRun(t *testing.T) {
+	s, ctx, now := heldStore(t)
+	msgs := make([]*gateway.Message, heldMax)
+	for i := range msgs {
+		msgs[i] = handed("t1", 1, now.Add(time.Minute))
+		msgs[i].ClientRef = ""
+	}
+	if _, err := s.Accept(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Accept(ctx, []*gateway.Message{oneMsg("t1")})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("an Accept waited behind %d held inserts", heldMax)
+	}
+}
