@@ -612,3 +612,36 @@ func TestHeldInsertsPastHeldMaxRun(t *testing.T) {
 		t.Fatalf("an Accept waited behind %d held inserts", heldMax)
 	}
 }
+
+// TestHeldInsertAfterACrashWithItsGroupInserted: one Accept journals a
+// handed-over message and a plain one as one record; the plain one is in
+// SQLite (its event is read) while the other is held. The record must
+// stay in the journal until both are: after a crash then, the held
+// message is restored.
+func TestHeldInsertAfterACrashWithItsGroupInserted(t *testing.T) {
+	now := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	dir := t.TempDir()
+	s := openHeldTest(t, filepath.Join(dir, "a.db"), now, time.Hour)
+	s.stopCheckpoints()
+	<-s.checkpointDone
+	res, err := s.Accept(t.Context(), []*gateway.Message{handed("t1", 1, now.Add(time.Minute)), oneMsg("t1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, err := s.Events(t.Context(), "", 1, 10); err != nil || len(evs) != 1 || evs[0].MessageID != res[1].ID {
+		t.Fatalf("events: %+v, %v; want the plain message's ACCEPTED only", evs, err)
+	}
+	release := blockWriter(t, s) // nothing held runs while the files are copied
+	if n := journalPending(s); n != 1 {
+		t.Errorf("%d journal records still needed while a message of the group is held, want 1", n)
+	}
+	crashed := t.TempDir()
+	copyFiles(t, dir, crashed, "a.db", "a.db-wal", "a.db.journal/")
+	release()
+
+	c := openHeldTest(t, filepath.Join(crashed, "a.db"), now, time.Hour)
+	got, err := c.Claim(t.Context(), now, 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("claim after the crash: %v, %v; want both messages (%s held, %s inserted)", ids(got), err, res[0].ID, res[1].ID)
+	}
+}
