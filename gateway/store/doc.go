@@ -117,7 +117,10 @@
 // wait for the same but held inserts (below); others (OptedOut,
 // GetInbound, cursors) do not. A failed insert is retried every second,
 // never dropped; at most journalMaxPending messages wait for the writer,
-// then the acceptor waits. A segment file is deleted once every record in
+// then the acceptor waits (once Close began, an Accept waiting for room
+// fails with ErrClosed instead, and a failed insert is no longer retried
+// but left in the journal: a writer that keeps failing does not hold Close
+// up). A segment file is deleted once every record in
 // it is inserted and the journal has moved to the next; on open, before
 // anything else, every record is inserted unless its message id exists
 // (replay), and the journal starts afresh. Records are CRC-32C framed: a

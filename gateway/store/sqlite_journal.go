@@ -99,7 +99,8 @@ type acceptJournal struct {
 	calls chan *acceptCall
 	done  chan struct{} // closed when run has returned
 	// closed (guarded by the store's mu, like calls' send side) refuses
-	// new calls; closing tells failed inserts to stop retrying.
+	// new calls; closing tells failed inserts to stop retrying, and an
+	// acceptor waiting for room to give up.
 	closed   bool
 	closing  chan struct{}
 	refStmts map[int]*sql.Stmt // refsStmt's, by number of refs (a power of two)
@@ -177,9 +178,11 @@ func (a *acceptJournal) commit(batch []*acceptCall) {
 	if len(live) == 0 {
 		return
 	}
-	a.waitRoom()
-	err := a.journal(live)
-	if err != nil {
+	err := a.waitRoom()
+	if err == nil {
+		err = a.journal(live)
+	}
+	if err != nil && !errors.Is(err, ErrClosed) {
 		// A success is not recorded: the writer's commits say when the
 		// store writes again.
 		err = unavailable(err)
@@ -191,16 +194,22 @@ func (a *acceptJournal) commit(batch []*acceptCall) {
 }
 
 // waitRoom holds the acceptor while journalMaxPending messages wait for
-// the writer.
-func (a *acceptJournal) waitRoom() {
+// the writer. Once the store is closing it returns ErrClosed instead: a
+// writer that keeps failing (a full disk) never makes room, and Close
+// waits for the acceptor.
+func (a *acceptJournal) waitRoom() error {
 	for {
 		a.mu.Lock()
 		full, changed := a.pending >= journalMaxPending, a.changed
 		a.mu.Unlock()
 		if !full {
-			return
+			return nil
 		}
-		<-changed
+		select {
+		case <-changed:
+		case <-a.closing:
+			return ErrClosed
+		}
 	}
 }
 
@@ -596,11 +605,13 @@ func (a *acceptJournal) stop() {
 	// Held inserts run from now on: the acceptor may wait for room
 	// behind them (waitRoom).
 	a.flush(math.MaxUint64)
+	// Before waiting for the acceptor: one waiting for room behind a
+	// failing writer gives up, and failed inserts are not retried.
+	close(a.closing)
 	<-a.done
 	for _, st := range a.refStmts {
 		st.Close() // the acceptor is done with them
 	}
-	close(a.closing)
 	a.inserted.Wait()
 }
 

@@ -2,11 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -494,5 +497,73 @@ func TestReadsWhileClosingDoNotWait(t *testing.T) {
 	release()
 	if err := <-closed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCloseWhileTheWriterFailsAndTheAcceptorWaits: the writer fails every
+// insert (a trigger here; a full disk in production) while
+// journalMaxPending messages wait for it, so an Accept waits for room.
+// Close must still return: that Accept fails, and what was accepted stays
+// in the journal and is in the database after the next open.
+func TestCloseWhileTheWriterFailsAndTheAcceptorWaits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f.db")
+	s, err := Open(context.Background(), Config{Path: path}, Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := s.(*sqliteStore)
+	t.Cleanup(func() { s.Close() })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := ss.do(ctx, "fail inserts", func(w *wtx) error {
+		_, err := w.exec("CREATE TRIGGER fail_inserts BEFORE INSERT ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]*gateway.Message, journalMaxPending)
+	for i := range msgs {
+		msgs[i] = oneMsg("t1")
+	}
+	if _, err := s.Accept(ctx, msgs); err != nil {
+		t.Fatal(err)
+	}
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := s.Accept(ctx, []*gateway.Message{oneMsg("t1")})
+		waiting <- err
+	}()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		buf := make([]byte, 1<<20)
+		if !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "(*acceptJournal).waitRoom") {
+			return errors.New("the acceptor does not wait for room yet")
+		}
+		return nil
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close waits while the writer fails and an Accept waits for room")
+	}
+	if err := <-waiting; err == nil {
+		t.Error("the Accept that waited for room at Close succeeded; want an error (its messages not journaled)")
+	}
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TRIGGER fail_inserts"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	c := openJournalTest(t, path)
+	if n, err := c.Backlog(ctx); err != nil || n != journalMaxPending {
+		t.Errorf("after reopening: backlog %d (%v), want the %d messages accepted", n, err, journalMaxPending)
 	}
 }
