@@ -75,7 +75,7 @@ func TestHandedOverWrittenWithItsSubmit(t *testing.T) {
 	}
 	p := got.Parts[0]
 	if got.Status != gateway.StatusSubmitted || got.Carrier != "c1" || got.Cost != 0.8 || got.Currency != "KES" ||
-		!got.LeaseUntil.IsZero() || p.CarrierID != "X1" || p.Status != gateway.StatusSubmitted || p.Cost != 0.8 ||
+		leaseOf(t, s, id) != 0 || p.CarrierID != "X1" || p.Status != gateway.StatusSubmitted || p.Cost != 0.8 ||
 		len(got.Attempts) != 1 || got.Attempts[0].Outcome != "submitted" {
 		t.Errorf("message written with its submit: %+v", got)
 	}
@@ -160,8 +160,8 @@ func TestHeldInsertsMatchOneAfterTheOther(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out += fmt.Sprintf("%d: %s carrier=%s cost=%.2f %s lease=%v tries=%d updated=%s\n", i, m.Status, m.Carrier,
-				m.Cost, m.Currency, !m.LeaseUntil.IsZero(), m.Tries, m.UpdatedAt)
+			out += fmt.Sprintf("%d: %s carrier=%s cost=%.2f %s lease=%d tries=%d updated=%s\n", i, m.Status, m.Carrier,
+				m.Cost, m.Currency, leaseOf(t, s, id), m.Tries, m.UpdatedAt)
 			for _, p := range m.Parts {
 				out += fmt.Sprintf("   part %d: %s %s %s cost=%.2f updated=%s\n", p.Index, p.Status, p.Carrier, p.CarrierID, p.Cost, p.UpdatedAt)
 			}
@@ -227,7 +227,7 @@ func TestHeldInsertReadsAndClose(t *testing.T) {
 		t.Errorf("journal after Close: %v (%v), want empty: Close inserts what is held", segs, err)
 	}
 	c := openHeldTest(t, path, now, time.Hour)
-	if m, err := c.Get(ctx, "t1", res[0].ID); err != nil || m.Status != gateway.StatusAccepted || !m.LeaseUntil.IsZero() {
+	if m, err := c.Get(ctx, "t1", res[0].ID); err != nil || m.Status != gateway.StatusAccepted || leaseOf(t, c, res[0].ID) != 0 {
 		t.Errorf("held at Close, after reopening: %+v, %v; want ACCEPTED, unleased", m, err)
 	}
 }
@@ -449,8 +449,8 @@ func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if m.Status != gateway.StatusSubmitted || !m.LeaseUntil.IsZero() || len(m.Attempts) != 1 {
-			t.Errorf("%s: %s lease=%v attempts=%d, want SUBMITTED, unleased, one attempt", id, m.Status, m.LeaseUntil, len(m.Attempts))
+		if lease := leaseOf(t, s, id); m.Status != gateway.StatusSubmitted || lease != 0 || len(m.Attempts) != 1 {
+			t.Errorf("%s: %s lease=%d attempts=%d, want SUBMITTED, unleased, one attempt", id, m.Status, lease, len(m.Attempts))
 		}
 		for _, p := range m.Parts {
 			if p.Status != gateway.StatusSubmitted || p.CarrierID == "" {
@@ -644,4 +644,82 @@ func TestHeldInsertAfterACrashWithItsGroupInserted(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim after the crash: %v, %v; want both messages (%s held, %s inserted)", ids(got), err, res[0].ID, res[1].ID)
 	}
+}
+
+// TestHeldInsertPartlySubmitted: a two-part message whose first
+// RecordSubmits names one part (a carrier window of one) is written with
+// that part and stays ACCEPTED under its worker's lease (no claim takes
+// it, a Finish under another lease changes nothing); the second part's RecordSubmits completes it, and receipts for both parts
+// deliver it, each event once and in order.
+func TestHeldInsertPartlySubmitted(t *testing.T) {
+	s, ctx, now := heldStore(t)
+	until := now.Add(time.Minute)
+	res, err := s.Accept(ctx, []*gateway.Message{handed("t1", 2, until)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res[0].ID
+	c0 := s.Commits()
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: id, Carrier: "c1", CarrierID: "P0", Cost: 0.5, At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Commits() - c0; n != 1 {
+		t.Errorf("the insert and the first part's submit took %d commits, want 1", n)
+	}
+	m, err := s.Get(ctx, "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != gateway.StatusAccepted || m.Parts[0].CarrierID != "P0" ||
+		m.Parts[1].CarrierID != "" || m.Parts[1].Status != gateway.StatusAccepted {
+		t.Fatalf("after the first part: %s parts=%+v; want ACCEPTED, part 0 only submitted", m.Status, m.Parts)
+	}
+	if lease := leaseOf(t, s, id); lease != toNanos(until) {
+		t.Errorf("lease after the first part %d, want the worker's %d", lease, toNanos(until))
+	}
+	if got, err := s.Claim(ctx, now, 10); err != nil || len(got) != 0 {
+		t.Errorf("claim under the worker's lease: %v, %v; want nothing", ids(got), err)
+	}
+	if err := s.Finish(ctx, id, until.Add(time.Second), gateway.StatusFailed, "x"); !errors.Is(err, gateway.ErrLeaseLost) {
+		t.Errorf("Finish under another lease: %v, want ErrLeaseLost", err)
+	}
+	if err := s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: id, Index: 1, Carrier: "c1", CarrierID: "P1", Cost: 0.5, At: now}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cid := range []string{"P0", "P1"} {
+		if _, err := s.RecordReceipts(ctx, []gateway.Receipt{{Carrier: "c1", CarrierID: cid,
+			Status: gateway.StatusDelivered, State: "DELIVRD", Time: now}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err = s.Get(ctx, "t1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lease := leaseOf(t, s, id); m.Status != gateway.StatusDelivered || lease != 0 || m.Cost != 1 || len(m.Attempts) != 2 {
+		t.Errorf("after both parts and receipts: %s lease=%d cost=%.2f attempts=%d; want DELIVERED, unleased, cost 1, two attempts",
+			m.Status, lease, m.Cost, len(m.Attempts))
+	}
+	evs, err := s.Events(ctx, "", 1, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []gateway.Status
+	for _, e := range evs {
+		got = append(got, e.Status)
+	}
+	want := []gateway.Status{gateway.StatusAccepted, gateway.StatusSubmitted, gateway.StatusDelivered}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v", got, want)
+	}
+}
+
+// leaseOf reads a message's stored lease (Get does not return it).
+func leaseOf(t *testing.T, s *sqliteStore, id string) int64 {
+	t.Helper()
+	var lease int64
+	if err := s.rdb.QueryRowContext(t.Context(), "SELECT lease_until FROM messages WHERE id = ?", id).Scan(&lease); err != nil {
+		t.Fatalf("lease of %s: %v", id, err)
+	}
+	return lease
 }
