@@ -101,17 +101,18 @@
 // queue to the writer. One acceptor goroutine takes the waiting Accept
 // calls, decides their duplicates (client refs still in the journal first,
 // then the database: a group leaves the journal's refs only after its
-// insert committed, so one of the two always has it), appends the new
-// messages as one record to <path>.journal/ with one fsync, queues their
-// insert to the writer and only then answers, so an id returned is on disk
-// and the insert is queued before any later operation of the caller (a
-// Claim or Cancel after the Accept finds the messages inserted). The
-// writer inserts a copy of the messages with the acceptor's time as
-// created_at; the ACCEPTED events are dated by the acceptor's time too
-// (an insert can come seconds later when the journal is full) and get
-// the insert's sequence numbers, so an event's time does not always grow
-// with its seq by a few milliseconds (retention's prefix walk stops at
-// the first event it keeps). Reads that must see every accepted message (Get,
+// insert committed, so one of the two always has it; an id the caller
+// gives is checked the same way, and a taken one fails the call), appends
+// the new messages as one record to <path>.journal/ with one fsync,
+// queues their insert to the writer and only then answers, so an id
+// returned is on disk and the insert is queued before any later operation
+// of the caller (a Claim or Cancel after the Accept finds the messages
+// inserted). The writer inserts a copy of the messages with the
+// acceptor's time as created_at; the ACCEPTED events are dated by the
+// acceptor's time too (an insert can come seconds later when the journal
+// is full) and get the insert's sequence numbers, so an event's time does
+// not always grow with its seq by a few milliseconds (retention's prefix
+// walk stops at the first event it keeps). Reads that must see every accepted message (Get,
 // GetByClientRef, List, Backlog) wait until every group journaled before
 // them is inserted; reads of events (Events, EventsWithMessages, LastSeq)
 // wait for the same but held inserts (below); others (OptedOut,

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -85,6 +86,7 @@ type acceptCall struct {
 	results []gateway.AcceptResult
 	now     time.Time
 	done    chan error
+	err     error // its own failure: an id given that is taken
 }
 
 // acceptJournal is the SQLite store's accept path when the journal is on:
@@ -112,6 +114,7 @@ type acceptJournal struct {
 
 	mu      sync.Mutex
 	refs    map[refKey]string // client refs journaled, not yet in SQLite
+	given   map[string]bool   // ids given by callers, journaled, not yet in SQLite
 	pending int               // messages journaled, not yet in SQLite
 	groups  map[uint64]bool   // groups journaled, not yet all in SQLite
 	oldest  uint64            // the lowest group in groups (next when empty)
@@ -127,7 +130,7 @@ type acceptJournal struct {
 
 func newAcceptJournal(s *sqliteStore, j *journal) *acceptJournal {
 	return &acceptJournal{s: s, j: j, calls: make(chan *acceptCall, s.opts.MaxBatch),
-		done: make(chan struct{}), closing: make(chan struct{}), refStmts: make(map[int]*sql.Stmt), refs: make(map[refKey]string), groups: make(map[uint64]bool),
+		done: make(chan struct{}), closing: make(chan struct{}), refStmts: make(map[int]*sql.Stmt), refs: make(map[refKey]string), given: make(map[string]bool), groups: make(map[uint64]bool),
 		unheld: make(map[uint64]bool), next: 1, oldest: 1, oldestUnheld: 1, changed: make(chan struct{})}
 }
 
@@ -189,6 +192,10 @@ func (a *acceptJournal) commit(batch []*acceptCall) {
 		a.s.writeHealth.record(err, a.s.opts.Now())
 	}
 	for _, c := range live {
+		if c.err != nil {
+			c.done <- c.err
+			continue
+		}
 		c.done <- err
 	}
 }
@@ -220,16 +227,25 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 	if err != nil {
 		return fmt.Errorf("store: accept: client refs: %w", err)
 	}
+	taken, err := a.takenIDs(calls)
+	if err != nil {
+		return fmt.Errorf("store: accept: message ids: %w", err)
+	}
 	now := a.s.opts.Now().UTC()
 	rec := journaledAccept{Now: now.UnixNano()}
 	var (
 		inGroup map[refKey]string
+		given   map[string]bool // ids given by the callers of the group
 		msgs    []*gateway.Message
 		ids     []string
 		held    []*acceptArgs // one message each, handed over at accept
 	)
 	for _, c := range calls {
 		c.now = now
+		// Where the call's messages start, to take them out again if an
+		// id it gives is taken (the whole call fails, as it does on the
+		// writer's path without the journal).
+		nRec, nMsgs, nHeld, end := len(rec.Msgs), len(msgs), len(held), len(c.msgs)
 		for i, m := range c.msgs {
 			id := c.ids[i]
 			if m.ClientRef != "" {
@@ -247,6 +263,17 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 				}
 				inGroup[k] = id
 			}
+			if m.ID != "" {
+				if taken[id] || given[id] {
+					c.err = fmt.Errorf("store: accept: message id %s exists already", id)
+					end = i
+					break
+				}
+				if given == nil {
+					given = make(map[string]bool)
+				}
+				given[id] = true
+			}
 			c.results[i] = gateway.AcceptResult{ID: id}
 			jm := journalMessage(id, m)
 			rec.Msgs = append(rec.Msgs, jm)
@@ -261,6 +288,17 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 				continue
 			}
 			msgs, ids = append(msgs, cp), append(ids, id)
+		}
+		if c.err != nil {
+			rec.Msgs, msgs, ids, held = rec.Msgs[:nRec], msgs[:nMsgs], ids[:nMsgs], held[:nHeld]
+			for i, m := range c.msgs[:end] {
+				if m.ClientRef != "" && inGroup[refKey{m.Tenant, m.ClientRef}] == c.ids[i] {
+					delete(inGroup, refKey{m.Tenant, m.ClientRef})
+				}
+				if m.ID != "" {
+					delete(given, c.ids[i])
+				}
+			}
 		}
 	}
 	if len(msgs) == 0 && len(held) == 0 {
@@ -285,12 +323,69 @@ func (a *acceptJournal) journal(calls []*acceptCall) error {
 	}
 	a.pending += len(msgs) + len(held)
 	maps.Copy(a.refs, inGroup)
+	maps.Copy(a.given, given)
 	a.advance() // a group of held messages only has nothing unheld to wait for
 	a.mu.Unlock()
 	a.inserted.Add(1)
-	a.insert(plain, held, group, seg, inGroup)
+	a.insert(plain, held, group, seg, inGroup, given)
 	return nil
 }
+
+// takenIDs returns, of the ids the calls' callers gave (rare: the engine
+// leaves them to the store), those already journaled or stored. As with
+// refs, a group leaves given only after its commit.
+func (a *acceptJournal) takenIDs(calls []*acceptCall) (map[string]bool, error) {
+	var (
+		taken map[string]bool
+		ask   []string
+	)
+	a.mu.Lock()
+	for _, c := range calls {
+		for i, m := range c.msgs {
+			if m.ID == "" {
+				continue
+			}
+			if a.given[c.ids[i]] {
+				if taken == nil {
+					taken = make(map[string]bool)
+				}
+				taken[c.ids[i]] = true
+				continue
+			}
+			ask = append(ask, c.ids[i])
+		}
+	}
+	a.mu.Unlock()
+	if len(ask) == 0 {
+		return taken, nil
+	}
+	list, err := json.Marshal(ask)
+	if err != nil {
+		return nil, err
+	}
+	err = a.s.read(func() error {
+		rows, err := a.s.rdb.QueryContext(context.Background(), sqlTakenIDs, string(list))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			if taken == nil {
+				taken = make(map[string]bool)
+			}
+			taken[id] = true
+		}
+		return rows.Err()
+	})
+	return taken, err
+}
+
+// sqlTakenIDs finds which of a JSON array of message ids are stored.
+const sqlTakenIDs = "SELECT id FROM messages WHERE id IN (SELECT value FROM json_each($1))"
 
 // refsStmt is clientRefsQuery over n refs, prepared once per n on the
 // reader pool (only the acceptor goroutine calls it; the writer has its
@@ -387,7 +482,7 @@ func (a *acceptJournal) storedRefs(calls []*acceptCall) (map[refKey]string, erro
 // for its submit (see heldInserts). While the writer fails an insert, it
 // is handed again after journalRetry: the group is durable in the
 // journal, so a failed insert is retried, never dropped.
-func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg uint64, refs map[refKey]string) {
+func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg uint64, refs map[refKey]string, given map[string]bool) {
 	ops := make([]*op, 0, 1+len(held))
 	if plain != nil {
 		ops = append(ops, insertOp(plain))
@@ -441,6 +536,9 @@ func (a *acceptJournal) insert(plain *acceptArgs, held []*acceptArgs, group, seg
 		delete(a.groups, group)
 		for k := range refs {
 			delete(a.refs, k)
+		}
+		for id := range given {
+			delete(a.given, id)
 		}
 		a.advance()
 		a.mu.Unlock()
