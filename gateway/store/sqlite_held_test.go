@@ -333,6 +333,30 @@ func TestHeldInsertDoesNotStallTheAcceptor(t *testing.T) {
 	acceptReturns(t, s, ctx, "an Accept waited for room behind a held insert: messages already in SQLite still count as pending")
 }
 
+// holdWriterBeside blocks the writer in an operation beside held inserts
+// (so it neither runs them nor lets them run) until release, which fails
+// the test if that operation failed: the calls queued meanwhile reach the
+// writer in one batch.
+func holdWriterBeside(t *testing.T, s *sqliteStore, ctx context.Context) (release func()) {
+	t.Helper()
+	started, unblock, blocked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		blocked <- s.doBeside(ctx, "block", func(*wtx) error {
+			close(started)
+			<-unblock
+			return nil
+		})
+	}()
+	<-started
+	return func() {
+		t.Helper()
+		close(unblock)
+		if err := <-blocked; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // acceptReturns fails the test with why unless one more Accept returns,
 // without error, within 10 s: the acceptor did not wait behind a hold.
 func acceptReturns(t *testing.T, s *sqliteStore, ctx context.Context, why string) {
@@ -423,15 +447,7 @@ func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
 	}
 	// Hold the writer with an operation beside held inserts, so that both
 	// calls reach it in one batch.
-	started, unblock, blocked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-	go func() {
-		blocked <- s.doBeside(ctx, "block", func(*wtx) error {
-			close(started)
-			<-unblock
-			return nil
-		})
-	}()
-	<-started
+	release := holdWriterBeside(t, s, ctx)
 	done := make(chan error, 2)
 	go func() {
 		done <- s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: a, Carrier: "c1", CarrierID: "A0", At: now},
@@ -442,10 +458,7 @@ func TestHeldInsertCallWithAStoredMessage(t *testing.T) {
 			{MessageID: c, Index: 1, Carrier: "c2", CarrierID: "C1", At: now}})
 	}()
 	waitQueued(t, s, 2)
-	close(unblock)
-	if err := <-blocked; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	for range 2 {
 		if err := <-done; err != nil {
 			t.Fatal(err)
@@ -514,15 +527,7 @@ func TestHeldInsertInAReplayedBatch(t *testing.T) {
 			if evs, err := s.Events(ctx, "", 1, 10); err != nil || len(evs) != 1 {
 				t.Fatalf("events: %+v, %v; want the stored message's only", evs, err)
 			}
-			started, unblock, blocked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
-			go func() {
-				blocked <- s.doBeside(ctx, "block", func(*wtx) error {
-					close(started)
-					<-unblock
-					return nil
-				})
-			}()
-			<-started
+			release := holdWriterBeside(t, s, ctx)
 			submitted, received, failed := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 			go func() {
 				submitted <- s.RecordSubmits(ctx, []gateway.SubmitRecord{{MessageID: held, Carrier: "c1", CarrierID: "H0", At: now}})
@@ -534,10 +539,7 @@ func TestHeldInsertInAReplayedBatch(t *testing.T) {
 			}()
 			go func() { failed <- tc.bad(s, ctx, stored) }()
 			waitQueued(t, s, 3)
-			close(unblock)
-			if err := <-blocked; err != nil {
-				t.Fatal(err)
-			}
+			release()
 			if err := <-submitted; err != nil {
 				t.Fatalf("RecordSubmits of the held message: %v", err)
 			}
